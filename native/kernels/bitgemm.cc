@@ -1,0 +1,236 @@
+// ISA-independent driver: packing over panels, GEMM blocking, threading, encoding corrections.
+#include "bitgemm.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "threadpool.h"
+
+namespace anyprec {
+namespace {
+
+// Output tile of one task: up to kTaskPanelsM A panels x kTaskPanelsN B panels.
+constexpr size_t kTaskPanelsM = 8;   // 64 rows
+constexpr size_t kTaskPanelsN = 16;  // 128 columns
+constexpr size_t kTilePanelsN = 8;   // B panels handed to one micro-kernel call
+// K block: planes * kBlock * 64 bytes of one panel stays near 16 KiB (L1-resident).
+constexpr size_t kBlockBudgetWords = 256;
+
+inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
+
+const char* encodingName(Encoding e) {
+  switch (e) {
+    case Encoding::Unsigned: return "unsigned";
+    case Encoding::Bipolar: return "bipolar";
+    case Encoding::Signed: return "signed";
+  }
+  return "?";
+}
+
+// value = alpha * core + beta; core is the unsigned code, or its two's-complement reading.
+void affine(Encoding e, int bits, int64_t* alpha, int64_t* beta) {
+  if (e == Encoding::Bipolar) {
+    *alpha = 2;
+    *beta = -((int64_t{1} << bits) - 1);
+  } else {
+    *alpha = 1;
+    *beta = 0;
+  }
+}
+
+// Sum over K of one row's core value, from the per-plane popcounts stored at pack time.
+int64_t rowCore(const int32_t* pops, int bits, bool negTop) {
+  int64_t s = 0;
+  for (int p = 0; p < bits; ++p) {
+    const int64_t w = int64_t{1} << (bits - 1 - p);
+    s += (p == 0 && negTop ? -w : w) * pops[p];
+  }
+  return s;
+}
+
+}  // namespace
+
+size_t findBadCode(const uint8_t* codes, size_t n, int planes) {
+  if (planes >= 8) return SIZE_MAX;
+  const uint8_t limit = static_cast<uint8_t>(1u << planes);
+  // Branch-free OR-reduction per block so the common (valid) case vectorises; locate on failure.
+  constexpr size_t kBlock = 4096;
+  for (size_t s = 0; s < n; s += kBlock) {
+    const size_t e = std::min(n, s + kBlock);
+    uint8_t bad = 0;
+    for (size_t i = s; i < e; ++i) bad |= static_cast<uint8_t>(codes[i] >= limit);
+    if (bad) {
+      for (size_t i = s; i < e; ++i) {
+        if (codes[i] >= limit) return i;
+      }
+    }
+  }
+  return SIZE_MAX;
+}
+
+void pack(const KernelTable& isa, const uint8_t* codes, size_t rows, size_t k, int planes,
+          uint64_t* out, int32_t* planePop, int threads) {
+  const size_t kWords = kWordsFor(k);
+  const size_t panelWords = static_cast<size_t>(planes) * kWords * kPanelRows;
+  const size_t panels = panelsFor(rows);
+  // Group panels so each task packs at least ~64 KiB of codes.
+  const size_t perTask = std::max<size_t>(1, (size_t{1} << 16) / std::max<size_t>(1, k * kPanelRows));
+  const size_t tasks = (panels + perTask - 1) / perTask;
+  parallelRun(tasks, threads, [&](size_t t) {
+    const size_t p0 = t * perTask, p1 = std::min(panels, p0 + perTask);
+    for (size_t p = p0; p < p1; ++p) {
+      const size_t r0 = p * kPanelRows;
+      const int nRows = static_cast<int>(std::min<size_t>(kPanelRows, rows - r0));
+      uint64_t* panel = out + p * panelWords;
+      PackPanelArgs args{codes + r0 * k, k, nRows, k, planes, kWords, panel};
+      isa.packPanel(args);
+      for (int r = 0; r < nRows; ++r) {
+        for (int pl = 0; pl < planes; ++pl) {
+          const uint64_t* w = panel + static_cast<size_t>(pl) * kWords * kPanelRows + r;
+          int32_t c = 0;
+          for (size_t i = 0; i < kWords; ++i) c += popcount64(w[i * kPanelRows]);
+          planePop[(r0 + r) * planes + pl] = c;
+        }
+      }
+    }
+  });
+}
+
+int64_t maxAbsValue(Encoding enc, int bits) {
+  switch (enc) {
+    case Encoding::Unsigned:
+    case Encoding::Bipolar: return (int64_t{1} << bits) - 1;
+    case Encoding::Signed: return int64_t{1} << (bits - 1);
+  }
+  return 0;
+}
+
+CheckResult checkGemm(const GemmSpec& s) {
+  CheckResult r;
+  auto fail = [&](ErrorKind k, std::string msg) {
+    r.kind = k;
+    r.message = std::move(msg);
+    return r;
+  };
+  if (s.aBits < 1 || s.aBits > s.a.planes)
+    return fail(ErrorKind::Range, "aBits must be an integer in 1.." + std::to_string(s.a.planes) +
+                                      " (planes stored in a), got " + std::to_string(s.aBits));
+  if (s.bBits < 1 || s.bBits > s.b.planes)
+    return fail(ErrorKind::Range, "bBits must be an integer in 1.." + std::to_string(s.b.planes) +
+                                      " (planes stored in b), got " + std::to_string(s.bBits));
+  if (s.a.cols != s.b.cols)
+    return fail(ErrorKind::Range, "a and b must have the same number of columns (K): a has " +
+                                      std::to_string(s.a.cols) + ", b has " + std::to_string(s.b.cols));
+  const long double worst = static_cast<long double>(s.a.cols) * maxAbsValue(s.aEnc, s.aBits) *
+                            maxAbsValue(s.bEnc, s.bBits);
+  if (worst > static_cast<long double>(INT32_MAX))
+    return fail(ErrorKind::Range,
+                "K=" + std::to_string(s.a.cols) + " with " + std::to_string(s.aBits) + "-bit " +
+                    encodingName(s.aEnc) + " a and " + std::to_string(s.bBits) + "-bit " +
+                    encodingName(s.bEnc) + " b could overflow int32 (worst case " +
+                    std::to_string(static_cast<long long>(worst)) + ")");
+  return r;
+}
+
+GemmPlan::GemmPlan(const KernelTable& isa, const GemmSpec& spec, int32_t* c)
+    : isa_(isa), s_(spec), c_(c) {
+  m_ = s_.a.rows;
+  n_ = s_.b.rows;
+  k_ = s_.a.cols;
+  aPanels_ = panelsFor(m_);
+  bPanels_ = panelsFor(n_);
+  kWords_ = kWordsFor(k_);
+  xor_ = s_.aBits == 1 && s_.bBits == 1 && s_.aEnc == Encoding::Bipolar && s_.bEnc == Encoding::Bipolar;
+  const int maxBits = std::max(s_.aBits, s_.bBits);
+  kBlockWords_ = std::max<size_t>(8, kBlockBudgetWords / maxBits);
+  panelsPerTaskM_ = std::min(kTaskPanelsM, std::max<size_t>(1, aPanels_));
+  panelsPerTaskN_ = kTaskPanelsN;
+  tasksM_ = (aPanels_ + panelsPerTaskM_ - 1) / panelsPerTaskM_;
+  tasksN_ = (bPanels_ + panelsPerTaskN_ - 1) / panelsPerTaskN_;
+  if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
+  affine(s_.aEnc, s_.aBits, &alphaA_, &betaA_);
+  affine(s_.bEnc, s_.bBits, &alphaB_, &betaB_);
+  if (!xor_ && (betaA_ != 0 || betaB_ != 0)) {
+    const bool negA = s_.aEnc == Encoding::Signed, negB = s_.bEnc == Encoding::Signed;
+    if (betaB_ != 0) {
+      rowCoreA_.resize(m_);
+      for (size_t i = 0; i < m_; ++i)
+        rowCoreA_[i] = rowCore(s_.a.planePop + i * s_.a.planes, s_.aBits, negA);
+    }
+    if (betaA_ != 0) {
+      rowCoreB_.resize(n_);
+      for (size_t j = 0; j < n_; ++j)
+        rowCoreB_[j] = rowCore(s_.b.planePop + j * s_.b.planes, s_.bBits, negB);
+    }
+  }
+}
+
+void GemmPlan::run(size_t task) const {
+  const size_t tm = task / tasksN_, tn = task % tasksN_;
+  const size_t ap0 = tm * panelsPerTaskM_, ap1 = std::min(aPanels_, ap0 + panelsPerTaskM_);
+  const size_t bp0 = tn * panelsPerTaskN_, bp1 = std::min(bPanels_, bp0 + panelsPerTaskN_);
+  const size_t row0 = ap0 * kPanelRows, row1 = std::min(m_, ap1 * kPanelRows);
+  const size_t col0 = bp0 * kPanelRows, col1 = std::min(n_, bp1 * kPanelRows);
+  const size_t ldAcc = (bp1 - bp0) * kPanelRows;
+
+  thread_local std::vector<int64_t> accBuf;
+  accBuf.assign((row1 - row0) * ldAcc, 0);
+  int64_t* acc = accBuf.data();
+
+  const size_t aPlaneStride = kWords_ * kPanelRows;
+  const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * aPlaneStride;
+  const size_t bPlaneStride = kWords_ * kPanelRows;
+  const size_t bPanelStride = static_cast<size_t>(s_.b.planes) * bPlaneStride;
+
+  BitTileArgs t{};
+  t.aPlaneStride = aPlaneStride;
+  t.bPanelStride = bPanelStride;
+  t.bPlaneStride = bPlaneStride;
+  t.aPlanes = s_.aBits;
+  t.bPlanes = s_.bBits;
+  t.aNegTop = s_.aEnc == Encoding::Signed;
+  t.bNegTop = s_.bEnc == Encoding::Signed;
+  t.useXor = xor_;
+  t.ldAcc = ldAcc;
+
+  for (size_t k0 = 0; k0 < kWords_; k0 += kBlockWords_) {
+    t.kWords = std::min(kBlockWords_, kWords_ - k0);
+    for (size_t bp = bp0; bp < bp1; bp += kTilePanelsN) {
+      t.np = static_cast<int>(std::min(kTilePanelsN, bp1 - bp));
+      t.b = s_.b.data + bp * bPanelStride + k0 * kPanelRows;
+      for (size_t ap = ap0; ap < ap1; ++ap) {
+        t.mr = static_cast<int>(std::min<size_t>(kPanelRows, m_ - ap * kPanelRows));
+        t.a = s_.a.data + ap * aPanelStride + k0 * kPanelRows;
+        t.acc = acc + (ap - ap0) * kPanelRows * ldAcc + (bp - bp0) * kPanelRows;
+        isa_.bitTile(t);
+      }
+    }
+  }
+
+  const int64_t k = static_cast<int64_t>(k_);
+  const int64_t scale = alphaA_ * alphaB_, constant = k * betaA_ * betaB_;
+  for (size_t i = row0; i < row1; ++i) {
+    const int64_t* accRow = acc + (i - row0) * ldAcc;
+    int32_t* cRow = c_ + i * n_;
+    const int64_t rowTerm = rowCoreA_.empty() ? 0 : alphaA_ * betaB_ * rowCoreA_[i];
+    for (size_t j = col0; j < col1; ++j) {
+      const int64_t core = accRow[j - col0];
+      int64_t v;
+      if (xor_) {
+        v = k - 2 * core;
+      } else {
+        v = scale * core + rowTerm + constant;
+        if (!rowCoreB_.empty()) v += betaA_ * alphaB_ * rowCoreB_[j];
+      }
+      cRow[j] = static_cast<int32_t>(v);
+    }
+  }
+}
+
+void bitGemm(const KernelTable& isa, const GemmSpec& spec, int32_t* c, int threads) {
+  GemmPlan plan(isa, spec, c);
+  parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
+}
+
+}  // namespace anyprec

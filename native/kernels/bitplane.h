@@ -1,0 +1,82 @@
+// anyprec kernels: bit-plane layout and the per-ISA micro-kernel interface.
+// Pure C++17; nothing here knows about Node.
+//
+// Packed operand layout ("panel-interleaved bit planes"):
+//   rows are grouped in panels of 8 (the last panel padded with zero rows);
+//   K is split into 64-bit words (the last word padded with zero bits);
+//   word (panel, plane, k, lane) lives at data[((panel * planes + plane) * kWords + k) * 8 + lane].
+//   plane 0 is the most significant bit of the stored code. Using only the top b planes
+//   (planes 0..b-1) is exactly code >> (stored - b): truncation needs no repacking.
+// One 512-bit vector holds word k of 8 consecutive rows, so a vector kernel keeps one output
+// per 64-bit lane (no horizontal sums), and K only needs padding to 64 bits.
+// An int8 path can rebuild the bytes of one row from its planes (stride kWords*8 words).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace anyprec {
+
+constexpr int kPanelRows = 8;  // rows per panel == 64-bit lanes per 512-bit vector
+constexpr int kMaxPlanes = 8;
+
+inline size_t kWordsFor(size_t k) { return (k + 63) / 64; }
+inline size_t panelsFor(size_t rows) { return (rows + kPanelRows - 1) / kPanelRows; }
+inline size_t packedWords(size_t rows, size_t k, int planes) {
+  return panelsFor(rows) * static_cast<size_t>(planes) * kWordsFor(k) * kPanelRows;
+}
+
+// Pack up to 8 rows of codes (one panel). Lanes >= rows and bits >= K are written as zero.
+struct PackPanelArgs {
+  const uint8_t* codes;  // row r starts at codes + r * ldCodes; K codes each, each < 2^planes
+  size_t ldCodes;
+  int rows;              // 1..8
+  size_t k;              // codes per row
+  int planes;            // stored planes 1..8
+  size_t kWords;         // kWordsFor(k)
+  uint64_t* out;         // panel base: planes * kWords * 8 words
+};
+
+// One call of the bit-serial micro-kernel: an (mr x 8*np) block of outputs over kWords words
+// of K and over every plane pair. It ADDS to acc:
+//   acc[r*ldAcc + n] += sum_{i<aPlanes, j<bPlanes} s(i,j) * 2^((aPlanes-1-i) + (bPlanes-1-j))
+//                       * sum_{k<kWords} popcount( op( A(i,k,r), B(j,k,n) ) )
+// where A(i,k,r) = a[i*aPlaneStride + k*8 + r], B(j,k,n) = b[(n/8)*bPanelStride + j*bPlaneStride + k*8 + n%8],
+// op = AND (or XOR when useXor), s(i,j) = -1 if exactly one of (aNegTop && i==0), (bNegTop && j==0).
+struct BitTileArgs {
+  const uint64_t* a;     // first row of the tile: panel base + lane offset + k0*8
+  size_t aPlaneStride;   // words between planes of A (kWords_A * 8)
+  const uint64_t* b;     // first B panel of the tile, at word k0
+  size_t bPanelStride;   // words between B panels (planes_B * kWords_B * 8)
+  size_t bPlaneStride;   // words between planes of B (kWords_B * 8)
+  int mr;                // A rows, 1..8 (lanes r of the same A panel, r + lane offset < 8)
+  int np;                // B panels, 1..8 (8 outputs each)
+  int aPlanes, bPlanes;  // planes used, 1..8 each
+  bool aNegTop, bNegTop; // top plane weighs -2^(planes-1) (two's complement)
+  bool useXor;           // popcount(a ^ b): only used for 1 x 1 bipolar
+  size_t kWords;         // words of K in this call (>= 1)
+  int64_t* acc;          // mr rows of np*8 accumulators
+  size_t ldAcc;
+};
+
+struct KernelTable {
+  const char* name;
+  void (*packPanel)(const PackPanelArgs&);
+  void (*bitTile)(const BitTileArgs&);
+  // The popcount ceiling of this ISA: a register-only loop of the micro-kernel's inner step
+  // (AND, popcount, accumulate) over enough independent accumulators to hide latency.
+  // Performs iters * ceilingBitsPerIter bit-MACs and returns a checksum (so it is not elided).
+  uint64_t (*ceiling)(uint64_t iters, uint64_t seed);
+  uint64_t ceilingBitsPerIter;
+};
+
+// Per-ISA tables; each defined in its own translation unit compiled with its own flags.
+extern const KernelTable kScalarTable;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const KernelTable kAvx2Table;
+extern const KernelTable kAvx512Table;
+#endif
+#if defined(__aarch64__)
+extern const KernelTable kNeonTable;
+#endif
+
+}  // namespace anyprec

@@ -1,0 +1,149 @@
+// Native tests: every ISA this CPU runs (and the scalar reference) against a direct integer
+// computation from the codes, for every (aBits, bBits) in 1..8 x 1..8, every pair of encodings,
+// truncated use of 8-plane packs, odd shapes that cross every tile and block boundary.
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bitgemm.h"
+
+using namespace anyprec;
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define EXPECT(cond, ...)                      \
+  do {                                         \
+    ++checks;                                  \
+    if (!(cond)) {                             \
+      ++failures;                              \
+      if (failures <= 20) {                    \
+        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+        std::fprintf(stderr, __VA_ARGS__);     \
+        std::fprintf(stderr, "\n");            \
+      }                                        \
+    }                                          \
+  } while (0)
+
+struct Packed {
+  size_t rows, cols;
+  int planes;
+  std::vector<uint64_t> data;
+  std::vector<int32_t> pop;
+  PackedView view() const { return {data.data(), rows, cols, planes, pop.data()}; }
+};
+
+Packed packWith(const KernelTable& isa, const std::vector<uint8_t>& codes, size_t rows, size_t cols,
+                int planes, int threads) {
+  Packed p{rows, cols, planes, std::vector<uint64_t>(packedWords(rows, cols, planes), ~uint64_t{0}),
+           std::vector<int32_t>(rows * planes, -1)};
+  pack(isa, codes.data(), rows, cols, planes, p.data.data(), p.pop.data(), threads);
+  return p;
+}
+
+int64_t valueOf(unsigned code, int bits, Encoding e) {
+  switch (e) {
+    case Encoding::Unsigned: return code;
+    case Encoding::Bipolar: return 2 * int64_t(code) - ((int64_t{1} << bits) - 1);
+    case Encoding::Signed: return (code >> (bits - 1)) ? int64_t(code) - (int64_t{1} << bits) : int64_t(code);
+  }
+  return 0;
+}
+
+std::vector<uint8_t> randomCodes(std::mt19937_64& rng, size_t n, int planes) {
+  std::vector<uint8_t> c(n);
+  for (auto& x : c) x = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+  return c;
+}
+
+struct Shape { size_t m, n, k; };
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(12345);
+  const Encoding encs[] = {Encoding::Unsigned, Encoding::Bipolar, Encoding::Signed};
+  const char* encNames[] = {"unsigned", "bipolar", "signed"};
+  const Shape shapes[] = {{1, 1, 1},   {9, 17, 63},  {8, 8, 64},   {13, 23, 65}, {5, 40, 511},
+                          {17, 9, 513}, {3, 11, 4099}, {1, 130, 200}, {70, 9, 100}, {2, 3, 1}};
+
+  std::printf("ISAs on this CPU:");
+  for (const KernelTable* t : availableTables()) std::printf(" %s", t->name);
+  std::printf("\n");
+
+  for (const KernelTable* isa : availableTables()) {
+    const int before = failures;
+    // Packing: bit-identical to the scalar reference, including padding words and plane popcounts.
+    for (const Shape& s : shapes) {
+      for (int planes = 1; planes <= 8; ++planes) {
+        auto codes = randomCodes(rng, s.n * s.k, planes);
+        Packed ref = packWith(kScalarTable, codes, s.n, s.k, planes, 1);
+        Packed got = packWith(*isa, codes, s.n, s.k, planes, 3);
+        EXPECT(ref.data == got.data, "[%s] pack data rows=%zu k=%zu planes=%d", isa->name, s.n, s.k, planes);
+        EXPECT(ref.pop == got.pop, "[%s] pack popcounts rows=%zu k=%zu planes=%d", isa->name, s.n, s.k, planes);
+      }
+    }
+    // GEMM against the direct sum, for every bit combination and encoding pair.
+    for (const Shape& s : shapes) {
+      for (int stored8 = 0; stored8 <= 1; ++stored8) {
+        for (int ab = 1; ab <= 8; ++ab) {
+          for (int bb = 1; bb <= 8; ++bb) {
+            const int aPlanes = stored8 ? 8 : ab, bPlanes = stored8 ? 8 : bb;
+            auto ac = randomCodes(rng, s.m * s.k, aPlanes);
+            auto bc = randomCodes(rng, s.n * s.k, bPlanes);
+            Packed A = packWith(*isa, ac, s.m, s.k, aPlanes, 2);
+            Packed B = packWith(*isa, bc, s.n, s.k, bPlanes, 2);
+            for (int ea = 0; ea < 3; ++ea) {
+              for (int eb = 0; eb < 3; ++eb) {
+                GemmSpec spec{A.view(), B.view(), ab, bb, encs[ea], encs[eb]};
+                CheckResult cr = checkGemm(spec);
+                EXPECT(cr.kind == ErrorKind::None, "[%s] unexpected check failure: %s", isa->name, cr.message.c_str());
+                std::vector<int32_t> got(s.m * s.n, 0x7eadbeef);
+                bitGemm(*isa, spec, got.data(), (ab + bb) % 3 + 1);
+                size_t bad = 0;
+                for (size_t i = 0; i < s.m; ++i) {
+                  for (size_t j = 0; j < s.n; ++j) {
+                    int64_t want = 0;
+                    for (size_t t = 0; t < s.k; ++t) {
+                      want += valueOf(ac[i * s.k + t] >> (aPlanes - ab), ab, encs[ea]) *
+                              valueOf(bc[j * s.k + t] >> (bPlanes - bb), bb, encs[eb]);
+                    }
+                    if (got[i * s.n + j] != want) ++bad;
+                  }
+                }
+                EXPECT(bad == 0, "[%s] gemm m=%zu n=%zu k=%zu a=%d-bit %s (stored %d) b=%d-bit %s (stored %d): %zu wrong",
+                       isa->name, s.m, s.n, s.k, ab, encNames[ea], aPlanes, bb, encNames[eb], bPlanes, bad);
+              }
+            }
+          }
+        }
+      }
+    }
+    std::printf("%s: %s\n", isa->name, failures == before ? "ok" : "FAILED");
+  }
+
+  // Overflow guard: the largest K that is safe for 8x8 unsigned is 33025 (255*255*33025 < 2^31).
+  {
+    PackedView a{nullptr, 1, 33025, 8, nullptr}, b{nullptr, 1, 33025, 8, nullptr};
+    EXPECT(checkGemm({a, b, 8, 8, Encoding::Unsigned, Encoding::Unsigned}).kind == ErrorKind::None, "K=33025 must be allowed");
+    a.cols = b.cols = 33026;
+    EXPECT(checkGemm({a, b, 8, 8, Encoding::Unsigned, Encoding::Unsigned}).kind == ErrorKind::Range, "K=33026 must be refused");
+    EXPECT(checkGemm({a, b, 8, 8, Encoding::Signed, Encoding::Signed}).kind == ErrorKind::None, "signed 8x8 K=33026 fits");
+    EXPECT(checkGemm({a, b, 9, 8, Encoding::Signed, Encoding::Signed}).kind == ErrorKind::Range, "aBits 9 must be refused");
+    b.cols = 5;
+    EXPECT(checkGemm({a, b, 1, 1, Encoding::Signed, Encoding::Signed}).kind == ErrorKind::Range, "K mismatch must be refused");
+  }
+  // Codes validation.
+  {
+    std::vector<uint8_t> c = {0, 1, 2, 3, 4};
+    EXPECT(findBadCode(c.data(), c.size(), 2) == 4, "code 4 is not a 2-bit code");
+    EXPECT(findBadCode(c.data(), c.size(), 3) == SIZE_MAX, "all fit in 3 bits");
+  }
+
+  std::printf("%d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
