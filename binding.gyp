@@ -1,0 +1,56 @@
+# The addon build that ships (prebuildify) and the from-source fallback (node-gyp).
+# Sources and per-ISA flags come from sources.json, the list CMakeLists.txt reads too.
+{
+  "target_defaults": {
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
+    "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fPIC"],
+    "cflags": ["-O3", "-fPIC"],
+    "include_dirs": ["native/kernels"],
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
+  },
+  "targets": [
+    {
+      "target_name": "anyprec_isa",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='x64'", {
+          "dependencies": ["anyprec_avx2", "anyprec_avx512"]
+        }],
+        ["target_arch=='arm64'", {
+          "sources": ["<!@(node -p \"require('./sources.json').arm64.neon.sources.join(' ')\")"]
+        }]
+      ]
+    },
+    {
+      "target_name": "anyprec",
+      "dependencies": ["anyprec_isa"],
+      "sources": [
+        "<!@(node -p \"require('./sources.json').kernels.join(' ')\")",
+        "<!@(node -p \"require('./sources.json').addon.join(' ')\")"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "ldflags": ["-pthread"],
+      "conditions": [
+        ["target_arch=='x64'", { "libraries": [] }]
+      ]
+    }
+  ],
+  "conditions": [
+    ["target_arch=='x64'", {
+      "targets": [
+        {
+          "target_name": "anyprec_avx2",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./sources.json').x86.avx2.sources.join(' ')\")"],
+          "cflags_cc": ["<!@(node -p \"require('./sources.json').x86.avx2.flags.join(' ')\")"]
+        },
+        {
+          "target_name": "anyprec_avx512",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./sources.json').x86.avx512.sources.join(' ')\")"],
+          "cflags_cc": ["<!@(node -p \"require('./sources.json').x86.avx512.flags.join(' ')\")"]
+        }
+      ]
+    }]
+  ]
+}
