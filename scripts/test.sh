@@ -61,5 +61,12 @@ else
   failed=$((failed + 1))
 fi
 
+echo "== package (prebuilds for x64 and arm64, npm pack, install without scripts, load on both)"
+bash scripts/test-package.sh > "$out/package.log" 2>&1
+grep -E '^(ok|not ok) - ' "$out/package.log" || tail -20 "$out/package.log"
+pp=$(grep -c '^ok - ' "$out/package.log"); pf=$(grep -c '^not ok - ' "$out/package.log")
+[ "$pp" -gt 0 ] || pf=$((pf + 1))
+passed=$((passed + pp)); failed=$((failed + pf))
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
