@@ -42,8 +42,8 @@ function load(): NativeAddon {
     const e = new Error(
       `anyprec: no native binary could be loaded for ${where} (Node ${process.version}).\n` +
         `Prebuilt binaries ship for linux-x64 and linux-arm64 (glibc). On other platforms build from ` +
-        `source with a C++17 compiler and Python: run \`npm rebuild anyprec --build-from-source\` ` +
-        `or, in a checkout, \`npm run build:native\`.\nCause: ${(err as Error).message}`,
+        `source with a C++17 compiler, make and Python 3: run ` +
+        `\`npm explore anyprec -- npm run build:native\` (in a checkout: \`npm run build:native\`).\nCause: ${(err as Error).message}`,
     );
     (e as Error & { cause?: unknown }).cause = err;
     throw e;
