@@ -1,0 +1,755 @@
+#!/usr/bin/env node
+// npm run bench:gemm — anyprec bit-serial GEMM against ONNX Runtime, same shapes, one process.
+//
+// Measured (DESIGN.md §4 "What fast means here"):
+//  * anyprec kernels.bitGemm, one thread, for every available ISA (setIsa) and every
+//    (aBits, bBits) in {1,2,3,4,8}²: A = activations (unsigned codes), B = weights (bipolar,
+//    i.e. the ±1 planes of Any-Precision; the top bBits planes of one 8-bit pack), plus 1×1
+//    bipolar×bipolar (the XNOR case). Also the time to pack A at aBits, since a real layer
+//    packs its activations on every call.
+//  * each ISA's popcount ceiling (kernels.popcountCeiling: register-only AND+popcount+add),
+//    in the same rounds, so "fraction of ceiling" compares numbers taken under the same load.
+//  * ONNX Runtime fp32 MatMul and int8 MatMulInteger (uint8 activations with a zero point ×
+//    int8 weights), intraOpNumThreads = interOpNumThreads = 1, weights as initializers.
+//  * 2 kernel threads vs 1 on the largest shape at 1×1 and 4×4.
+// The machine is shared and noisy: every case is measured in several interleaved rounds
+// (ORT slots alternate with each ISA's block, the ISA order rotates, cases are shuffled) and
+// summarized by the median of all its samples. Claims are ratios taken in this run.
+//
+// Output: a markdown table on stdout, and bench/results/gemm-<date>.{json,md}.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import ort from 'onnxruntime-node';
+
+import { median, sampleCalls, timeOnce } from './lib/measure.mjs';
+import { matMulFp32Model, matMulIntegerModel, singleThreadOptions } from './lib/onnx.mjs';
+import {
+  bitGemmEntry,
+  bitGemmReference,
+  makeRng,
+  matMulEntry,
+  probePositions,
+  randomBytes,
+} from './lib/reference.mjs';
+import { markdownReport } from './lib/report.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+
+// ---- options -----------------------------------------------------------------------------------
+
+const HELP = `usage: node bench/gemm.mjs [options]      (npm run bench:gemm -- [options])
+
+  --quick            short pass (~1 min): fewer rounds, shorter measurements, lower caps
+  --isa LIST         comma-separated ISAs to measure (default: all of kernels.availableIsas())
+  --shapes LIST      comma-separated MxKxN (default 256x4096x4096,64x1024x1024,1x4096x4096)
+  --bits LIST        comma-separated plane counts for aBits and bBits (default 1,2,3,4,8)
+  --rounds N         interleaved rounds per shape (default 5, quick 3)
+  --budget SEC       time budget for all measurements (default 180, quick 30)
+  --cap SEC          skip a case whose single call is estimated above this (default 1.5, quick 0.3)
+  --skip-ort         do not run the ONNX Runtime baselines
+  --skip-threads     do not run the 2-thread vs 1-thread check
+  --no-save          print only; do not write bench/results/
+  --seed N           PRNG seed for the data (default 1)
+  -h, --help         this text`;
+
+function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      isa: { type: 'string' },
+      shapes: { type: 'string' },
+      bits: { type: 'string' },
+      rounds: { type: 'string' },
+      budget: { type: 'string' },
+      cap: { type: 'string' },
+      'skip-ort': { type: 'boolean', default: false },
+      'skip-threads': { type: 'boolean', default: false },
+      'no-save': { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const quick = values.quick;
+  const num = (text, name, fallback) => {
+    if (text === undefined) return fallback;
+    const v = Number(text);
+    if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got '${text}'`);
+    return v;
+  };
+  const shapes = (values.shapes ?? '256x4096x4096,64x1024x1024,1x4096x4096').split(',').map((s) => {
+    const dims = s.trim().toLowerCase().split('x').map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new RangeError(`--shapes: '${s}' is not MxKxN`);
+    }
+    return { m: dims[0], k: dims[1], n: dims[2] };
+  });
+  const bits = (values.bits ?? '1,2,3,4,8').split(',').map((s) => {
+    const b = Number(s);
+    if (!Number.isInteger(b) || b < 1 || b > 8) throw new RangeError(`--bits: '${s}' is not in 1..8`);
+    return b;
+  });
+  return {
+    quick,
+    isas: values.isa ? values.isa.split(',').map((s) => s.trim()) : null,
+    shapes,
+    bits: [...new Set(bits)].sort((a, b) => a - b),
+    rounds: Math.round(num(values.rounds, 'rounds', quick ? 3 : 5)),
+    budgetMs: 1000 * num(values.budget, 'budget', quick ? 30 : 180),
+    capMs: 1000 * num(values.cap, 'cap', quick ? 0.3 : 1.5),
+    // Time aimed at per case and round, and the most calls per case and round.
+    targetMs: quick ? 25 : 120,
+    maxReps: quick ? 20 : 100,
+    ceilingMs: quick ? 10 : 25, // one popcountCeiling call
+    ort: !values['skip-ort'],
+    threads: !values['skip-threads'],
+    save: !values['no-save'],
+    seed: Math.round(num(values.seed, 'seed', 1)),
+  };
+}
+
+// ---- small helpers -------------------------------------------------------------------------------
+
+const log = (...args) => console.error(...args); // progress goes to stderr, the table to stdout
+const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
+const pairName = (c) => `${c.aBits}×${c.bBits}${c.aEncoding === 'bipolar' ? ' xnor' : ''}`;
+const secs = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 0)} s`;
+
+function shuffle(list, rng) {
+  const a = list.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+function rotate(list, by) {
+  const k = by % list.length;
+  return list.slice(k).concat(list.slice(0, k));
+}
+
+function git(args) {
+  try {
+    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Installed version of a dependency (read from node_modules: some packages do not export package.json). */
+function packageVersion(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+function machineInfo(kernels, isas) {
+  const cpus = os.cpus();
+  let flags = [];
+  let mhz = cpus[0]?.speed || null; // 0 in many VMs
+  try {
+    const info = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n');
+    const field = (name) => info.find((l) => l.startsWith(name))?.split(':')[1]?.trim();
+    const all = new Set((field('flags') ?? '').split(/\s+/));
+    flags = ['avx2', 'avx512f', 'avx512bw', 'avx512_vpopcntdq', 'avx512_vnni', 'avx_vnni', 'amx_int8'].filter((f) => all.has(f));
+    mhz ||= Math.round(Number(field('cpu MHz'))) || null;
+  } catch {
+    /* not Linux */
+  }
+  const addon = path.join(root, 'build', 'Release', 'anyprec.node');
+  let addonInfo = null;
+  if (fs.existsSync(addon)) {
+    addonInfo = {
+      path: path.relative(root, addon),
+      builtAt: fs.statSync(addon).mtime.toISOString(),
+      sha256: createHash('sha256').update(fs.readFileSync(addon)).digest('hex').slice(0, 16),
+    };
+  }
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    logicalCpus: cpus.length,
+    nominalMHz: mhz,
+    cpuFlags: flags,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    totalMemGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    onnxruntimeNode: packageVersion('onnxruntime-node'),
+    tinybench: packageVersion('tinybench'),
+    anyprecIsas: kernels.availableIsas(),
+    measuredIsas: isas,
+    hardwareThreads: kernels.hardwareThreads(),
+    loadAverageStart: os.loadavg(),
+    addon: addonInfo,
+    git: {
+      head: git(['rev-parse', '--short', 'HEAD']),
+      log: (git(['log', '--oneline', '-n', '15']) ?? '').split('\n').filter(Boolean),
+      // Uncommitted kernel sources mean the numbers belong to work in progress.
+      dirtyNative: (git(['status', '--porcelain', '--', 'native']) ?? '').split('\n').filter(Boolean),
+    },
+  };
+}
+
+// ---- the cases ---------------------------------------------------------------------------------
+
+/** (aBits, bBits) pairs: unsigned activations × bipolar weights, plus 1×1 bipolar×bipolar. */
+function gemmSpecs(bits) {
+  const specs = [];
+  for (const aBits of bits) {
+    for (const bBits of bits) specs.push({ aBits, bBits, aEncoding: 'unsigned', bEncoding: 'bipolar' });
+  }
+  if (bits.includes(1)) specs.push({ aBits: 1, bBits: 1, aEncoding: 'bipolar', bEncoding: 'bipolar' });
+  return specs;
+}
+
+/**
+ * A measured case. `fn` is the timed call; `setup` runs before each batch of calls (ISA and
+ * thread selection: not timed); `check(output)` validates the warmup call's output.
+ */
+function makeCase(props) {
+  return {
+    estMs: NaN, // estimated ms per call (probe), then the warmup call's time
+    reps: 1, // calls per slot
+    slots: 1, // measurement slots per round
+    droppable: false, // may be dropped to fit the time budget
+    skipped: null, // reason, when not measured
+    samples: [],
+    roundMedians: [],
+    check: null,
+    checkResult: null,
+    setup: () => {},
+    async: false,
+    ...props,
+  };
+}
+
+/**
+ * Chooses calls per slot so the cases fit `budgetMs` over `rounds` rounds (plus one warmup
+ * call each when `withWarmup`): first by shortening the per-case target time, then by dropping
+ * the most expensive droppable cases. Returns the planned total in ms.
+ */
+function planReps(cases, { targetMs, maxReps, rounds, budgetMs, withWarmup }) {
+  const active = () => cases.filter((c) => !c.skipped);
+  const total = () =>
+    active().reduce((sum, c) => sum + c.estMs * (rounds * c.slots * c.reps + (withWarmup ? 1 : 0)), 0);
+  let target = targetMs;
+  for (let iter = 0; iter < 40; iter++) {
+    for (const c of active()) c.reps = Math.min(maxReps, Math.max(1, Math.round(target / c.slots / c.estMs)));
+    if (total() <= budgetMs || active().every((c) => c.reps === 1)) break;
+    target *= Math.max(0.3, (0.95 * budgetMs) / total());
+  }
+  const byCost = active()
+    .filter((c) => c.droppable)
+    .sort((x, y) => y.estMs - x.estMs);
+  for (const c of byCost) {
+    if (total() <= budgetMs) break;
+    c.skipped = `over the time budget (≈${secs(c.estMs)} per call)`;
+  }
+  return total();
+}
+
+/** Runs one batch of calls of a case and records its samples. */
+async function measure(c) {
+  if (c.skipped) return;
+  c.setup();
+  const samples = await sampleCalls(c.id, c.fn, c.reps, c.async);
+  c.samples.push(...samples);
+  c.roundMedians.push(median(samples));
+}
+
+/** One untimed call (caches, lazy init, page faults), its output checked; updates estMs. */
+async function warmup(c) {
+  if (c.skipped) return;
+  c.setup();
+  let out;
+  const ms = await timeOnce(async () => {
+    out = await c.fn();
+  });
+  c.estMs = Math.max(ms, 0.001);
+  if (c.check) {
+    c.checkResult = c.check(out);
+    if (!c.checkResult.ok) log(`  !! ${c.id}: output check FAILED: ${c.checkResult.detail}`);
+  }
+}
+
+function summarize(c) {
+  if (c.skipped || c.samples.length === 0) return { skipped: c.skipped ?? 'not measured' };
+  return {
+    medianMs: median(c.samples),
+    minMs: Math.min(...c.samples),
+    samples: c.samples.length,
+    roundMedianMs: c.roundMedians,
+    check: c.checkResult,
+  };
+}
+
+// ---- correctness on small shapes -----------------------------------------------------------------
+
+/** Every ISA and spec against the JS reference on an odd small shape (K and N off the tiles). */
+function verifyAnyprec(kernels, isas, specs, rng) {
+  const m = 5, k = 200, n = 11;
+  const codesA = randomBytes(rng, m * k);
+  const codesB = randomBytes(rng, n * k);
+  const a = kernels.pack(codesA, m, k, 8);
+  const b = kernels.pack(codesB, n, k, 8);
+  const result = {};
+  for (const isa of isas) {
+    kernels.setIsa(isa);
+    kernels.setThreads(1);
+    const failures = [];
+    for (const spec of specs) {
+      const got = kernels.bitGemm(a, b, spec);
+      const want = bitGemmReference(codesA, codesB, m, k, n, spec);
+      const bad = want.findIndex((v, i) => v !== got[i]);
+      if (bad >= 0) failures.push(`${pairName(spec)}: C[${Math.floor(bad / n)}][${bad % n}] = ${got[bad]}, want ${want[bad]}`);
+    }
+    result[isa] = { shape: `${m}×${k}×${n}`, specs: specs.length, ok: failures.length === 0, failures };
+    const matched = failures.length === 0 ? `all ${specs.length}` : `${specs.length - failures.length}/${specs.length}`;
+    log(`  anyprec ${isa}: ${matched} specs match the JS reference`);
+    for (const f of failures.slice(0, 5)) log(`    !! ${f}`);
+  }
+  return result;
+}
+
+/** ORT's fp32 MatMul and int8 MatMulInteger models against the JS reference on a small shape. */
+async function verifyOrt(rng) {
+  const m = 3, k = 77, n = 5;
+  const x = Float32Array.from({ length: m * k }, () => rng());
+  const w = Float32Array.from({ length: k * n }, () => 2 * rng() - 1);
+  const fp32 = await ort.InferenceSession.create(matMulFp32Model(m, k, n, w), singleThreadOptions());
+  const y = (await fp32.run({ X: new ort.Tensor('float32', x, [m, k]) })).Y.data;
+  let maxErr = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) maxErr = Math.max(maxErr, Math.abs(y[i * n + j] - matMulEntry(x, w, k, n, i, j)));
+  }
+  await fp32.release();
+
+  const xq = randomBytes(rng, m * k);
+  const wq = Int8Array.from({ length: k * n }, () => Math.floor(rng() * 255) - 127);
+  const xZero = 131, wZero = -3; // nonzero on both sides so the zero-point path is exercised
+  const int8 = await ort.InferenceSession.create(matMulIntegerModel(m, k, n, wq, xZero, wZero), singleThreadOptions());
+  const yq = (await int8.run({ X: new ort.Tensor('uint8', xq, [m, k]) })).Y.data;
+  let mismatches = 0;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) if (yq[i * n + j] !== matMulEntry(xq, wq, k, n, i, j, xZero, wZero)) mismatches++;
+  }
+  await int8.release();
+  const result = {
+    shape: `${m}×${k}×${n}`,
+    fp32: { maxAbsError: maxErr, ok: maxErr < 1e-4 },
+    int8: { mismatches, ok: mismatches === 0 },
+  };
+  log(`  ORT fp32 MatMul max |err| ${maxErr.toExponential(1)}; int8 MatMulInteger ${mismatches} mismatches`);
+  return result;
+}
+
+// ---- one shape -----------------------------------------------------------------------------------
+
+async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
+  const { kernels, opts, isas, specs } = ctx;
+  const { m, k, n } = shape;
+  const rng = makeRng(opts.seed * 7919 + m * 31 + k * 17 + n);
+  const t0 = performance.now();
+  log(`\n== ${shapeName(shape)} (M×K×N): budget ${secs(budgetMs)}`);
+
+  // anyprec operands: 8-bit codes packed once; each GEMM uses the top aBits / bBits planes.
+  const codesA = randomBytes(rng, m * k);
+  const codesB = randomBytes(rng, n * k);
+  const packedA = kernels.pack(codesA, m, k, 8);
+  const packedB = kernels.pack(codesB, n, k, 8);
+  const positions = probePositions(rng, m, n);
+  const checkGemm = (spec) => (c) => {
+    for (const [i, j] of positions) {
+      const want = bitGemmEntry(codesA, codesB, k, i, j, spec);
+      if (c[i * n + j] !== want) return { ok: false, detail: `C[${i}][${j}] = ${c[i * n + j]}, want ${want}` };
+    }
+    return { ok: true, entries: positions.length };
+  };
+  // Activation codes at each width, for timing pack(A) the way a layer would call it.
+  const codesAt = new Map(ctx.opts.bits.map((b) => [b, codesA.map((q) => q >> (8 - b))]));
+
+  const cases = [];
+  const byIsa = new Map(isas.map((isa) => [isa, { gemm: [], pack: [], ceiling: null }]));
+  for (const isa of isas) {
+    const setup = () => {
+      kernels.setIsa(isa);
+      kernels.setThreads(1);
+    };
+    // Probe: the 1×1 call's time predicts the others (cost grows at most like aBits·bBits).
+    setup();
+    const probeSpec = { aBits: 1, bBits: 1, aEncoding: 'unsigned', bEncoding: 'bipolar' };
+    kernels.bitGemm(packedA, packedB, probeSpec);
+    const t11 = await timeOnce(() => kernels.bitGemm(packedA, packedB, probeSpec));
+    for (const spec of specs) {
+      const c = makeCase({
+        id: `anyprec ${isa} ${pairName(spec)}`,
+        kind: 'anyprec',
+        isa,
+        spec,
+        setup,
+        fn: () => kernels.bitGemm(packedA, packedB, spec),
+        check: checkGemm(spec),
+        estMs: t11 * spec.aBits * spec.bBits,
+        droppable: !(spec.aBits === 1 && spec.bBits === 1), // 1×1 anchors the cost ratios
+      });
+      if (c.estMs > opts.capMs) c.skipped = `single call ≈${secs(c.estMs)} > cap ${secs(opts.capMs)}`;
+      byIsa.get(isa).gemm.push(c);
+      cases.push(c);
+    }
+    for (const bits of opts.bits) {
+      const codes = codesAt.get(bits);
+      const c = makeCase({
+        id: `pack A ${isa} ${bits}b`,
+        kind: 'packA',
+        isa,
+        bits,
+        setup,
+        fn: () => kernels.pack(codes, m, k, bits),
+      });
+      setup();
+      c.estMs = await timeOnce(c.fn);
+      byIsa.get(isa).pack.push(c);
+      cases.push(c);
+    }
+    // The ceiling loop, sized to ~ceilingMs per call (calibrated by doubling from a short run).
+    let calib = 1000;
+    let calibMs = await timeOnce(() => kernels.popcountCeiling(calib));
+    while (calibMs < 2) {
+      calib *= 2;
+      calibMs = await timeOnce(() => kernels.popcountCeiling(calib));
+    }
+    const iterations = Math.max(1000, Math.round((calib * opts.ceilingMs) / calibMs));
+    let bitMacsPerCall = 0;
+    const ceil = makeCase({
+      id: `ceiling ${isa}`,
+      kind: 'ceiling',
+      isa,
+      iterations,
+      setup,
+      fn: () => {
+        bitMacsPerCall = kernels.popcountCeiling(iterations).bitMacs;
+      },
+      estMs: opts.ceilingMs,
+    });
+    ceil.bitMacsPerCall = () => bitMacsPerCall;
+    byIsa.get(isa).ceiling = ceil;
+    cases.push(ceil);
+  }
+
+  // ONNX Runtime baselines: weights are initializers, only X crosses per run.
+  const ortCases = [];
+  const sessions = [];
+  if (opts.ort) {
+    const slots = isas.length + 1;
+    // fp32: X in [0,1), W in [-1,1).
+    {
+      const x = Float32Array.from({ length: m * k }, () => rng());
+      let w = new Float32Array(k * n);
+      for (let i = 0; i < w.length; i++) w[i] = 2 * rng() - 1;
+      const session = await ort.InferenceSession.create(matMulFp32Model(m, k, n, w), singleThreadOptions());
+      sessions.push(session);
+      const feeds = { X: new ort.Tensor('float32', x, [m, k]) };
+      const wRef = w; // kept only for the output spot-check
+      ortCases.push(
+        makeCase({
+          id: 'ORT fp32 MatMul',
+          kind: 'ort-fp32',
+          async: true,
+          slots,
+          fn: () => session.run(feeds),
+          check: (out) => {
+            for (const [i, j] of positions) {
+              const want = matMulEntry(x, wRef, k, n, i, j);
+              const got = out.Y.data[i * n + j];
+              if (Math.abs(got - want) > 1e-3 * Math.sqrt(k)) return { ok: false, detail: `Y[${i}][${j}] = ${got}, want ${want}` };
+            }
+            return { ok: true, entries: positions.length };
+          },
+        }),
+      );
+      w = null;
+    }
+    // int8: uint8 activations with zero point 128 × int8 weights (symmetric, zero point 0, as
+    // quantizers make them). The activations are the same bytes anyprec packs.
+    {
+      const w = Int8Array.from({ length: k * n }, () => Math.floor(rng() * 255) - 127);
+      const xZero = 128, wZero = 0;
+      const session = await ort.InferenceSession.create(matMulIntegerModel(m, k, n, w, xZero, wZero), singleThreadOptions());
+      sessions.push(session);
+      const feeds = { X: new ort.Tensor('uint8', codesA, [m, k]) };
+      ortCases.push(
+        makeCase({
+          id: 'ORT int8 MatMulInteger',
+          kind: 'ort-int8',
+          async: true,
+          slots,
+          fn: () => session.run(feeds),
+          check: (out) => {
+            for (const [i, j] of positions) {
+              const want = matMulEntry(codesA, w, k, n, i, j, xZero, wZero);
+              if (out.Y.data[i * n + j] !== want) return { ok: false, detail: `Y[${i}][${j}] = ${out.Y.data[i * n + j]}, want ${want}` };
+            }
+            return { ok: true, entries: positions.length };
+          },
+        }),
+      );
+    }
+    for (const c of ortCases) {
+      await c.fn();
+      c.estMs = await timeOnce(c.fn);
+    }
+    cases.push(...ortCases);
+  }
+
+  // Plan with the estimates (warmups included), warm up, then re-plan with the real times.
+  const planOpts = { targetMs: opts.targetMs, maxReps: opts.maxReps, rounds: opts.rounds };
+  const spent = performance.now() - t0;
+  planReps(cases, { ...planOpts, budgetMs: budgetMs - spent, withWarmup: true });
+  for (const c of cases) await warmup(c);
+  const planned = planReps(cases, { ...planOpts, budgetMs: budgetMs - (performance.now() - t0), withWarmup: false });
+  const skipped = cases.filter((c) => c.skipped).length;
+  log(`  ${cases.length - skipped} cases (${skipped} skipped), ${opts.rounds} rounds, planned ${secs(planned)}`);
+
+  // Interleaved rounds: ORT slot, then one ISA's block (ceiling, shuffled GEMMs, pack), ...
+  const ortSlot = async (round) => {
+    for (const c of round % 2 ? ortCases.slice().reverse() : ortCases) await measure(c);
+  };
+  let roundsDone = 0;
+  for (let r = 0; r < opts.rounds; r++) {
+    const tr = performance.now();
+    // Load from other processes can make rounds slower than planned: stop early (keeping at
+    // least two rounds) rather than blow the run's time limit.
+    const elapsed = tr - t0;
+    if (r >= 2 && elapsed + elapsed / (r + 1) > 1.15 * budgetMs) {
+      log(`  stopping after ${r} rounds: the shape's budget is spent`);
+      break;
+    }
+    for (const isa of rotate(isas, r)) {
+      await ortSlot(r);
+      const block = byIsa.get(isa);
+      await measure(block.ceiling);
+      for (const c of shuffle(block.gemm, rng)) await measure(c);
+      for (const c of block.pack) await measure(c);
+    }
+    await ortSlot(r + 1);
+    roundsDone = r + 1;
+    log(`  round ${r + 1}/${opts.rounds}: ${secs(performance.now() - tr)}`);
+  }
+
+  // ---- results of this shape
+  const ops = 2 * m * k * n;
+  const ortResult = {};
+  for (const c of ortCases) {
+    const s = summarize(c);
+    if (s.medianMs) s.gops = ops / (s.medianMs * 1e6);
+    ortResult[c.kind === 'ort-fp32' ? 'fp32' : 'int8'] = s;
+  }
+  const ceilings = {};
+  const gemm = [];
+  const packA = [];
+  for (const isa of isas) {
+    const block = byIsa.get(isa);
+    const cs = summarize(block.ceiling);
+    cs.iterations = block.ceiling.iterations;
+    cs.bitMacsPerCall = block.ceiling.bitMacsPerCall();
+    // A ceiling is the best the loop can do; load only ever slows it down, so the ceiling is
+    // its fastest sample (the median is kept too). Fractions of it are therefore conservative.
+    cs.bitMacsPerSec = cs.bitMacsPerCall / (cs.minMs / 1e3);
+    cs.bitMacsPerSecMedian = cs.bitMacsPerCall / (cs.medianMs / 1e3);
+    ceilings[isa] = cs;
+    const t11 = summarize(block.gemm.find((c) => c.spec.aBits === 1 && c.spec.bBits === 1 && c.spec.aEncoding === 'unsigned'));
+    for (const c of block.gemm) {
+      const s = summarize(c);
+      const row = { isa, ...c.spec, ...s };
+      if (s.medianMs) {
+        const sec = s.medianMs / 1e3;
+        row.gops = ops / sec / 1e9;
+        row.bitMacsPerSec = (m * n * k * c.spec.aBits * c.spec.bBits) / sec;
+        row.ceilingFraction = row.bitMacsPerSec / cs.bitMacsPerSec;
+        if (ortResult.fp32?.medianMs) row.vsOrtFp32 = ortResult.fp32.medianMs / s.medianMs;
+        if (ortResult.int8?.medianMs) row.vsOrtInt8 = ortResult.int8.medianMs / s.medianMs;
+        // time(a×b) / (a·b·time(1×1)): 1 = cost linear in plane pairs, < 1 = cheaper than that.
+        if (t11.medianMs) row.costPerPlanePair = s.medianMs / (c.spec.aBits * c.spec.bBits * t11.medianMs);
+      }
+      gemm.push(row);
+    }
+    for (const c of block.pack) packA.push({ isa, bits: c.bits, ...summarize(c) });
+  }
+
+  let threads = null;
+  if (threadBudgetMs > 0) threads = await threadCheck(ctx, shape, packedA, packedB, byIsa, threadBudgetMs);
+
+  for (const s of sessions) await s.release();
+  const elapsedMs = performance.now() - t0;
+  log(`  shape done in ${secs(elapsedMs)}`);
+  return { shape: { ...shape }, rounds: roundsDone, elapsedMs, ceilings, ort: ortResult, gemm, packA, threads };
+}
+
+// ---- 2 threads vs 1 ------------------------------------------------------------------------------
+
+/**
+ * 2 kernel threads must never be slower than 1 (DESIGN.md §4: this VM's two vCPUs give only
+ * 1.05–1.45× when both are busy, so scaling cannot be shown here, but a slowdown would mean
+ * spinning or contention). Measured on the first (best) ISA at 1×1 and 4×4, alternating.
+ */
+async function threadCheck(ctx, shape, packedA, packedB, byIsa, budgetMs) {
+  const { kernels, opts, isas } = ctx;
+  const isa = isas[0];
+  const cases = [];
+  for (const [aBits, bBits] of [
+    [1, 1],
+    [4, 4],
+  ]) {
+    if (!opts.bits.includes(aBits) || !opts.bits.includes(bBits)) continue;
+    const spec = { aBits, bBits, aEncoding: 'unsigned', bEncoding: 'bipolar' };
+    const oneThread = byIsa.get(isa).gemm.find((c) => c.spec.aBits === aBits && c.spec.bBits === bBits && c.spec.aEncoding === 'unsigned');
+    const t11 = byIsa.get(isa).gemm.find((c) => c.spec.aBits === 1 && c.spec.bBits === 1 && c.spec.aEncoding === 'unsigned');
+    const est = oneThread && !oneThread.skipped ? oneThread.estMs : t11.estMs * aBits * bBits;
+    for (const threads of [1, 2]) {
+      cases.push(
+        makeCase({
+          id: `threads ${isa} ${aBits}×${bBits} ${threads}T`,
+          spec,
+          threads,
+          setup: () => {
+            kernels.setIsa(isa);
+            kernels.setThreads(threads);
+          },
+          fn: () => kernels.bitGemm(packedA, packedB, spec),
+          estMs: est,
+        }),
+      );
+    }
+  }
+  const t0 = performance.now();
+  log(`  threads check (${isa}, 1 vs 2 threads): budget ${secs(budgetMs)}`);
+  // Skip a pair whose calls cannot fit the budget even once per round.
+  for (let i = 0; i < cases.length; i += 2) {
+    const need = cases[i].estMs * 2 * (opts.rounds + 1);
+    if (cases[i].estMs > 3 * opts.capMs || need > budgetMs) {
+      cases[i].skipped = cases[i + 1].skipped = `≈${secs(need)} needed > ${secs(budgetMs)} budget`;
+    }
+  }
+  const planOpts = { targetMs: opts.targetMs, maxReps: opts.maxReps, rounds: opts.rounds };
+  planReps(cases, { ...planOpts, budgetMs, withWarmup: true });
+  for (const c of cases) await warmup(c);
+  planReps(cases, { ...planOpts, budgetMs: budgetMs - (performance.now() - t0), withWarmup: false });
+  for (let r = 0; r < opts.rounds; r++) {
+    for (let i = 0; i < cases.length; i += 2) {
+      const pair = r % 2 ? [cases[i + 1], cases[i]] : [cases[i], cases[i + 1]];
+      for (const c of pair) await measure(c);
+    }
+  }
+  kernels.setThreads(1);
+  const rows = [];
+  for (let i = 0; i < cases.length; i += 2) {
+    const one = summarize(cases[i]);
+    const two = summarize(cases[i + 1]);
+    rows.push({
+      aBits: cases[i].spec.aBits,
+      bBits: cases[i].spec.bBits,
+      oneThread: one,
+      twoThreads: two,
+      speedup: one.medianMs && two.medianMs ? one.medianMs / two.medianMs : null,
+    });
+  }
+  return { isa, shape: { ...shape }, rows, elapsedMs: performance.now() - t0 };
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  const started = new Date();
+  const tStart = performance.now();
+  let kernels;
+  try {
+    ({ kernels } = await import('../dist/index.mjs'));
+  } catch (err) {
+    throw new Error(`cannot load anyprec from dist/ (build it first: npm run build)\n${err.message}`);
+  }
+  const available = kernels.availableIsas();
+  const isas = opts.isas ?? available;
+  for (const isa of isas) {
+    if (!available.includes(isa)) throw new RangeError(`--isa ${isa} is not available here (available: ${available.join(', ')})`);
+  }
+  const specs = gemmSpecs(opts.bits);
+  const machine = machineInfo(kernels, isas);
+  const ctx = { kernels, opts, isas, specs };
+  log(`anyprec bench:gemm — ${machine.cpuModel}, ${machine.node}, ORT ${machine.onnxruntimeNode}, ISAs ${isas.join(', ')}`);
+  log(`git ${machine.git.head}${machine.git.dirtyNative.length ? ` (uncommitted: ${machine.git.dirtyNative.join('; ')})` : ''}`);
+  log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+
+  log('\ncorrectness:');
+  const rng = makeRng(opts.seed);
+  const verification = { anyprec: verifyAnyprec(kernels, isas, specs, rng) };
+  if (opts.ort) verification.ort = await verifyOrt(rng);
+
+  // Cheap shapes first, so the largest one inherits whatever budget they leave.
+  const order = opts.shapes.map((s, i) => ({ s, i })).sort((x, y) => x.s.m * x.s.k * x.s.n - y.s.m * y.s.k * y.s.n);
+  const threadShape = order[order.length - 1].s;
+  const threadBudgetMs = opts.threads ? 0.1 * opts.budgetMs : 0;
+  let remainingMs = opts.budgetMs - threadBudgetMs - (performance.now() - tStart);
+  const results = new Array(opts.shapes.length);
+  for (let idx = 0; idx < order.length; idx++) {
+    const { s, i } = order[idx];
+    const share = remainingMs / (order.length - idx);
+    const r = await runShape(s, ctx, share, s === threadShape ? threadBudgetMs : 0);
+    remainingMs -= r.elapsedMs - (r.threads?.elapsedMs ?? 0); // the thread check has its own budget
+    results[i] = r;
+  }
+  kernels.setThreads(1);
+
+  const report = {
+    schema: 'anyprec-bench-gemm/1',
+    date: started.toISOString(),
+    durationSec: (performance.now() - tStart) / 1000,
+    argv: process.argv.slice(2),
+    options: { ...opts, shapes: opts.shapes.map(shapeName) },
+    machine,
+    loadAverageEnd: os.loadavg(),
+    setup: {
+      activations: 'A (M×K): unsigned codes, top aBits of 8-bit codes, packed once at 8 bits',
+      weights: 'B (N×K): bipolar codes (±1 planes), top bBits of one 8-bit any-precision pack',
+      xnorCase: '1×1 bipolar×bipolar',
+      gops: '2·M·K·N / time (equivalent ops)',
+      bitMacs: 'M·N·K·aBits·bBits / time',
+      ort: 'fp32 MatMul; int8 MatMulInteger uint8 X (zero point 128) × int8 W (zero point 0); intra = inter = 1 thread; weights as initializers',
+      statistic: 'median of all samples pooled over interleaved rounds',
+    },
+    verification,
+    shapes: results,
+    threads: results.find((r) => r.threads)?.threads ?? null,
+  };
+  const md = markdownReport(report);
+  console.log(md);
+  if (opts.save) {
+    const dir = path.join(here, 'results');
+    fs.mkdirSync(dir, { recursive: true });
+    const stamp = started.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+    const jsonPath = path.join(dir, `gemm-${stamp}.json`);
+    const mdPath = path.join(dir, `gemm-${stamp}.md`);
+    fs.writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
+    fs.writeFileSync(mdPath, md + '\n');
+    log(`\nsaved ${path.relative(root, jsonPath)} and ${path.relative(root, mdPath)}`);
+  }
+  log(`total ${secs(performance.now() - tStart)}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
