@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Cross-builds the kernel library and native tests for arm64 and runs them under qemu-user
+# for two CPU models: cortex-a53 (baseline ARMv8.0-A) and max (every feature qemu emulates).
+# The test must report "neon: ok", so a silent fallback to the scalar kernels cannot pass.
+#
+# Needs: cmake, ninja-build, g++-aarch64-linux-gnu, qemu-user, e.g.
+#   apt-get install -y --no-install-recommends cmake ninja-build g++-aarch64-linux-gnu qemu-user
+# Usage: scripts/test-native-arm64.sh            (BUILD_DIR, CPUS and JOBS may be overridden)
+# Under qemu timings mean nothing: this checks correctness only.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build-arm64}"
+CPUS="${CPUS:-cortex-a53 max}"
+JOBS="${JOBS:-2}"
+SYSROOT=/usr/aarch64-linux-gnu
+
+fail() { echo "test-native-arm64: FAILED: $*" >&2; exit 1; }
+
+missing=()
+for tool in cmake ninja ctest aarch64-linux-gnu-g++ qemu-aarch64; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ! -e "$SYSROOT/lib/ld-linux-aarch64.so.1" ]; then missing+=("$SYSROOT/lib/ld-linux-aarch64.so.1"); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  fail "missing ${missing[*]}; install with:
+  apt-get install -y --no-install-recommends cmake ninja-build g++-aarch64-linux-gnu qemu-user"
+fi
+
+start=$(date +%s)
+
+# A build dir configured with another generator or toolchain cannot be reused.
+if [ -f "$BUILD_DIR/CMakeCache.txt" ] &&
+   ! { grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$BUILD_DIR/CMakeCache.txt" &&
+       grep -q 'aarch64-toolchain.cmake' "$BUILD_DIR/CMakeCache.txt"; }; then
+  echo "== $BUILD_DIR was configured differently; starting it afresh"
+  rm -rf "$BUILD_DIR"
+fi
+
+echo "== configure ($BUILD_DIR)"
+cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/aarch64-toolchain.cmake" -DANYPREC_TESTS=ON >/dev/null \
+  || fail "cmake configure"
+echo "== build"
+cmake --build "$BUILD_DIR" -j "$JOBS" || fail "build"
+
+# The tests really are aarch64 binaries (not host ones that would run without qemu).
+file_out="$(head -c 20 "$BUILD_DIR/test_bitgemm" | od -An -tx1 | tr -d ' \n')"
+# ELF e_machine at offset 18: 0xb7 0x00 = EM_AARCH64
+[ "${file_out:36:4}" = "b700" ] || fail "test_bitgemm is not an aarch64 executable"
+
+status=0
+summary=()
+for cpu in $CPUS; do
+  echo "== ctest under qemu-aarch64, QEMU_CPU=$cpu"
+  log="$BUILD_DIR/ctest-$cpu.log"
+  t0=$(date +%s)
+  set +e
+  QEMU_CPU="$cpu" ctest --test-dir "$BUILD_DIR" -j "$JOBS" --timeout 1200 -V >"$log" 2>&1
+  rc=$?
+  set -e
+  t1=$(date +%s)
+  # ctest -V prefixes each test's output with "<test number>: ".
+  grep -E 'ISAs on this CPU|: (neon|scalar): |checks, [0-9]+ failed|FAIL|tests passed|tests failed' "$log" | sed 's/^/   /' || true
+  result="ok"
+  if [ $rc -ne 0 ]; then
+    result="FAILED (ctest exit $rc)"
+    grep -E '^[0-9]+: FAIL' "$log" | head -20 | sed 's/^/   /' || true
+  elif ! grep -qE '(^|: )neon: ok$' "$log"; then
+    result="FAILED (test output has no \"neon: ok\": the NEON table did not run)"
+  fi
+  [ "$result" = "ok" ] || status=1
+  summary+=("QEMU_CPU=$cpu: $result ($((t1 - t0)) s, log $log)")
+done
+
+echo "== arm64 native tests, $(( $(date +%s) - start )) s in all"
+for line in "${summary[@]}"; do echo "   $line"; done
+if [ $status -ne 0 ]; then
+  fail "see the logs above"
+fi
+echo "test-native-arm64: all passed"
