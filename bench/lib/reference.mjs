@@ -67,6 +67,20 @@ export function randomBytes(rng, n) {
   return out;
 }
 
+/** Float32Array of n uniform values in [lo, hi). (Plain loops: Array-like .from() is ~10× slower.) */
+export function randomFloats(rng, n, lo = 0, hi = 1) {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * rng();
+  return out;
+}
+
+/** Int8Array of n uniform values in [-127, 127] (symmetric int8 weights). */
+export function randomInt8(rng, n) {
+  const out = new Int8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(rng() * 255) - 127;
+  return out;
+}
+
 /**
  * A few output positions to spot-check on big shapes: the corners plus random interior ones
  * (edges of panels and K blocks are where layout bugs show).

@@ -43,7 +43,7 @@ export function markdownReport(rep) {
   const dirty = m.git.dirtyNative.length ? `; uncommitted under native/: ${m.git.dirtyNative.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
   out.push(
     `${rep.date} · ${m.cpuModel} (${m.logicalCpus} vCPUs; ${m.cpuFlags.join(', ')}) · Node ${m.node} · ` +
-      `onnxruntime-node ${m.onnxruntimeNode} · anyprec git \`${m.git.head}\`${dirty}` +
+      `onnxruntime-node ${m.onnxruntimeNode} · anyprec git \`${m.git.head ?? 'unknown'}\`${dirty}` +
       (m.addon ? ` · addon built ${m.addon.builtAt} (sha256 ${m.addon.sha256}…)` : ''),
   );
   out.push('');
