@@ -27,6 +27,10 @@ export interface NativeAddon {
           aEncoding: EncodingName, bEncoding: EncodingName): Int32Array;
   bitGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
                aEncoding: EncodingName, bEncoding: EncodingName): Promise<Int32Array>;
+  floatGemm(a: Float32Array, m: number, k: number, b: Float32Array, n: number,
+            bias?: Float32Array | null): Float32Array;
+  floatGemmAsync(a: Float32Array, m: number, k: number, b: Float32Array, n: number,
+                 bias?: Float32Array | null): Promise<Float32Array>;
   popcountCeiling(iterations: number): { checksum: number; bitMacs: number };
   isaFromEnvironment: string | null;
 }

@@ -5,11 +5,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "bitgemm.h"
+#include "fgemm.h"
 #include "threadpool.h"
 
 namespace anyprec {
@@ -201,70 +204,155 @@ Napi::Value BitGemm(const Napi::CallbackInfo& info) {
   return c;
 }
 
-// The async job: inputs pinned by references, output buffer made up front, resolved on the JS
-// thread through a thread-safe function when the pool thread that ran the last tile finishes.
-struct AsyncGemm {
+// ---- async jobs ----------------------------------------------------------------------------------
+
+// A job on the kernel pool: phases of independent tasks run one after another (each phase only
+// once the previous one has finished), then the promise resolves with `result` on the JS thread
+// through a thread-safe function. Inputs stay pinned by references until then; `owned` keeps
+// the plan the phases run alive.
+struct AsyncJob {
+  struct Phase {
+    size_t tasks;
+    TaskFn run;
+  };
   Napi::Promise::Deferred deferred;
-  Napi::ObjectReference aRef, bRef;
-  Napi::Reference<Napi::Int32Array> outRef;
-  std::unique_ptr<GemmPlan> plan;
+  const char* name;
+  std::vector<Napi::Reference<Napi::Value>> pinned;
+  Napi::Reference<Napi::Value> result;
+  std::vector<Phase> phases;
+  std::shared_ptr<void> owned;
   Napi::ThreadSafeFunction tsfn;
   std::string error;
-  Instance* inst;
-  explicit AsyncGemm(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  Instance* inst = nullptr;
+  int width = 1;
+  AsyncJob(Napi::Env env, const char* jobName) : deferred(Napi::Promise::Deferred::New(env)), name(jobName) {}
+  void pin(const Napi::Value& v) { pinned.push_back(Napi::Persistent(v)); }
 };
 
-Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto job = std::make_unique<AsyncGemm>(env);
+void finishAsync(AsyncJob* raw) {
+  Napi::ThreadSafeFunction tsfn = raw->tsfn;
+  tsfn.BlockingCall([raw](Napi::Env env, Napi::Function) {
+    std::unique_ptr<AsyncJob> job(raw);
+    if (job->error.empty()) {
+      job->deferred.Resolve(job->result.Value());
+    } else {
+      job->deferred.Reject(Napi::Error::New(env, std::string(job->name) + " failed: " + job->error).Value());
+    }
+    job->tsfn.Release();
+    std::lock_guard<std::mutex> lock(job->inst->mutex);
+    --job->inst->pending;
+    job->inst->cv.notify_all();
+  });
+}
+
+void runPhase(AsyncJob* raw, size_t phase) {
+  if (phase == raw->phases.size()) return finishAsync(raw);
+  const AsyncJob::Phase& p = raw->phases[phase];
+  parallelRunAsync(p.tasks, raw->width, p.run, [raw, phase](std::exception_ptr err) {
+    if (err) {
+      try {
+        std::rethrow_exception(err);
+      } catch (const std::exception& e) {
+        raw->error = e.what();
+      } catch (...) {
+        raw->error = "unknown native error";
+      }
+      return finishAsync(raw);
+    }
+    runPhase(raw, phase + 1);
+  });
+}
+
+// Builds a job with `setup` (which validates the arguments and may throw a Napi::Error: the
+// promise then rejects with it) and starts it on the pool.
+Napi::Value startAsync(Napi::Env env, const char* name, const std::function<void(AsyncJob&)>& setup) {
+  auto job = std::make_unique<AsyncJob>(env, name);
   try {
-    const GemmSpec s = gemmArgs(info);
-    auto c = Napi::Int32Array::New(env, s.a.rows * s.b.rows);
-    Instance& inst = instance(env);
-    job->aRef = Napi::Persistent(info[0].As<Napi::Object>());
-    job->bRef = Napi::Persistent(info[1].As<Napi::Object>());
-    job->outRef = Napi::Persistent(c);
-    job->plan = std::make_unique<GemmPlan>(*inst.isa, s, c.Data());
-    job->inst = &inst;
-    job->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function(), "anyprec.bitGemmAsync", 0, 1);
+    setup(*job);
+    job->inst = &instance(env);
+    job->width = job->inst->threads;
+    job->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function(), std::string("anyprec.") + name, 0, 1);
   } catch (const Napi::Error& e) {
     job->deferred.Reject(e.Value());
     return job->deferred.Promise();
   }
   Napi::Promise promise = job->deferred.Promise();
-  AsyncGemm* raw = job.release();
+  AsyncJob* raw = job.release();
   {
     std::lock_guard<std::mutex> lock(raw->inst->mutex);
     ++raw->inst->pending;
   }
-  const int width = raw->inst->threads;
-  parallelRunAsync(
-      raw->plan->tasks(), width, [raw](size_t t) { raw->plan->run(t); },
-      [raw](std::exception_ptr err) {
-        if (err) {
-          try {
-            std::rethrow_exception(err);
-          } catch (const std::exception& e) {
-            raw->error = e.what();
-          } catch (...) {
-            raw->error = "unknown native error";
-          }
-        }
-        Napi::ThreadSafeFunction tsfn = raw->tsfn;
-        tsfn.BlockingCall([raw](Napi::Env env, Napi::Function) {
-          std::unique_ptr<AsyncGemm> job(raw);
-          if (job->error.empty()) {
-            job->deferred.Resolve(job->outRef.Value());
-          } else {
-            job->deferred.Reject(Napi::Error::New(env, "bitGemmAsync failed: " + job->error).Value());
-          }
-          job->tsfn.Release();
-          std::lock_guard<std::mutex> lock(job->inst->mutex);
-          --job->inst->pending;
-          job->inst->cv.notify_all();
-        });
-      });
+  runPhase(raw, 0);
   return promise;
+}
+
+Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
+  return startAsync(info.Env(), "bitGemmAsync", [&](AsyncJob& job) {
+    const GemmSpec s = gemmArgs(info);
+    auto c = Napi::Int32Array::New(info.Env(), s.a.rows * s.b.rows);
+    auto plan = std::make_shared<GemmPlan>(*instance(info.Env()).isa, s, c.Data());
+    job.pin(info[0]);
+    job.pin(info[1]);
+    job.result = Napi::Persistent(Napi::Value(c));
+    job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
+    job.owned = plan;
+  });
+}
+
+// ---- float GEMM ----------------------------------------------------------------------------------
+
+const float* floatData(const Napi::TypedArray& t) {
+  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
+}
+
+// floatGemm(a: Float32Array, m, k, b: Float32Array, n, bias?: Float32Array | null)
+FloatGemmSpec floatGemmArgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throwType(env, "floatGemm(a, m, k, b, n, bias?) takes 5 or 6 arguments");
+  constexpr int64_t kMaxDim = int64_t{1} << 31;
+  FloatGemmSpec s{};
+  auto a = typedArg(info[0], "a", napi_float32_array, "Float32Array");
+  s.m = static_cast<size_t>(intArg(info[1], "m", 0, kMaxDim));
+  s.k = static_cast<size_t>(intArg(info[2], "k", 1, kMaxDim));
+  auto b = typedArg(info[3], "b", napi_float32_array, "Float32Array");
+  s.n = static_cast<size_t>(intArg(info[4], "n", 0, kMaxDim));
+  if (a.ElementLength() != s.m * s.k)
+    throwRange(env, "a must hold m*k = " + std::to_string(s.m * s.k) + " values, got " + std::to_string(a.ElementLength()));
+  if (b.ElementLength() != s.n * s.k)
+    throwRange(env, "b must hold n*k = " + std::to_string(s.n * s.k) + " values, got " + std::to_string(b.ElementLength()));
+  s.a = floatData(a);
+  s.b = floatData(b);
+  if (info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull()) {
+    auto bias = typedArg(info[5], "bias", napi_float32_array, "Float32Array, null or undefined");
+    if (bias.ElementLength() != s.n)
+      throwRange(env, "bias must hold n = " + std::to_string(s.n) + " values, got " + std::to_string(bias.ElementLength()));
+    s.bias = floatData(bias);
+  }
+  return s;
+}
+
+Napi::Value FloatGemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const FloatGemmSpec s = floatGemmArgs(info);
+  auto c = Napi::Float32Array::New(env, s.m * s.n);
+  Instance& inst = instance(env);
+  floatGemm(*floatTableFor(*inst.isa), s, c.Data(), inst.threads);
+  return c;
+}
+
+Napi::Value FloatGemmAsync(const Napi::CallbackInfo& info) {
+  return startAsync(info.Env(), "floatGemmAsync", [&](AsyncJob& job) {
+    const FloatGemmSpec s = floatGemmArgs(info);
+    auto c = Napi::Float32Array::New(info.Env(), s.m * s.n);
+    auto plan = std::make_shared<FloatGemmPlan>(*floatTableFor(*instance(info.Env()).isa), s, c.Data());
+    job.pin(info[0]);
+    job.pin(info[3]);
+    if (s.bias != nullptr) job.pin(info[5]);
+    job.result = Napi::Persistent(Napi::Value(c));
+    job.phases.push_back({plan->packTasks(), [p = plan.get()](size_t t) { p->pack(t); }});
+    job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
+    job.owned = plan;
+  });
 }
 
 // popcountCeiling(iterations) -> { checksum, bitMacs } on the current ISA, one thread.
@@ -291,6 +379,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pack", Napi::Function::New(env, Pack, "pack"));
   exports.Set("bitGemm", Napi::Function::New(env, BitGemm, "bitGemm"));
   exports.Set("bitGemmAsync", Napi::Function::New(env, BitGemmAsync, "bitGemmAsync"));
+  exports.Set("floatGemm", Napi::Function::New(env, FloatGemm, "floatGemm"));
+  exports.Set("floatGemmAsync", Napi::Function::New(env, FloatGemmAsync, "floatGemmAsync"));
   exports.Set("popcountCeiling", Napi::Function::New(env, PopcountCeiling, "popcountCeiling"));
   const char* forced = std::getenv("ANYPREC_ISA");
   exports.Set("isaFromEnvironment", forced && *forced && findTable(forced) == nullptr

@@ -1,0 +1,188 @@
+// Native tests of the float32 GEMM: every ISA this CPU runs (and the scalar reference) against a
+// float64 reference within the error bound of fgemm.h, on shapes that walk every tile edge
+// (micro-kernel rows and columns, task tiles, K blocks), with and without bias, raw and
+// pre-packed B, and thread-count independence (bit-identical on 1 and 3 threads).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bitgemm.h"
+#include "fgemm.h"
+
+using namespace anyprec;
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define EXPECT(cond, ...)                      \
+  do {                                         \
+    ++checks;                                  \
+    if (!(cond)) {                             \
+      ++failures;                              \
+      if (failures <= 20) {                    \
+        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+        std::fprintf(stderr, __VA_ARGS__);     \
+        std::fprintf(stderr, "\n");            \
+      }                                        \
+    }                                          \
+  } while (0)
+
+struct Problem {
+  size_t m, n, k;
+  std::vector<float> a, b, bias;  // bias empty: none
+  std::vector<double> ref, mag;   // float64 result and sum |a*b| + |bias|
+};
+
+Problem makeProblem(std::mt19937_64& rng, size_t m, size_t n, size_t k, bool withBias) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  Problem p{m, n, k, std::vector<float>(m * k), std::vector<float>(n * k), {}, {}, {}};
+  for (auto& x : p.a) x = u(rng);
+  for (auto& x : p.b) x = u(rng);
+  if (withBias) {
+    p.bias.resize(n);
+    for (auto& x : p.bias) x = 4.0f * u(rng);
+  }
+  p.ref.resize(m * n);
+  p.mag.resize(m * n);
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      double s = withBias ? p.bias[j] : 0.0, g = withBias ? std::fabs(p.bias[j]) : 0.0;
+      for (size_t t = 0; t < k; ++t) {
+        const double prod = double(p.a[i * k + t]) * double(p.b[j * k + t]);
+        s += prod;
+        g += std::fabs(prod);
+      }
+      p.ref[i * n + j] = s;
+      p.mag[i * n + j] = g;
+    }
+  }
+  return p;
+}
+
+// The bound of fgemm.h, doubled; plus the smallest normal so exact zeros compare.
+double tolerance(size_t k, double mag) {
+  return 2.0 * double(k + 2) * std::ldexp(1.0, -24) * mag + std::numeric_limits<float>::min();
+}
+
+std::vector<float> run(const FloatKernelTable& isa, const Problem& p, int threads, bool prepacked) {
+  std::vector<float> c(p.m * p.n, std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> packed;
+  FloatGemmSpec s{p.a.data(), p.m, p.k, p.b.data(), nullptr, p.n, p.bias.empty() ? nullptr : p.bias.data()};
+  if (prepacked) {
+    packed.assign(floatPackedSize(p.n, p.k), std::numeric_limits<float>::quiet_NaN());
+    packFloatPanels(p.b.data(), p.n, p.k, packed.data(), 0, floatPaddedCols(p.n) / kFloatPanel);
+    s.b = nullptr;
+    s.bPacked = packed.data();
+  }
+  floatGemm(isa, s, c.data(), threads);
+  return c;
+}
+
+// Number of outputs outside the bound (NaN counts: every output must be written).
+size_t badVsRef(const Problem& p, const std::vector<float>& c, size_t* first) {
+  size_t bad = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (!(std::fabs(double(c[i]) - p.ref[i]) <= tolerance(p.k, p.mag[i]))) {
+      if (bad++ == 0) *first = i;
+    }
+  }
+  return bad;
+}
+
+struct Shape { size_t m, n, k; };
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(2024);
+  const size_t dims[] = {1, 7, 8, 9, 15, 16, 17, 63, 64, 65};
+  std::vector<Shape> shapes;
+  for (size_t m : dims)
+    for (size_t n : dims)
+      for (size_t k : dims) shapes.push_back({m, n, k});
+  // 257 in every position, and shapes that cross the task tiles (96-ish rows x 256 columns)
+  // and several K blocks (256).
+  const Shape big[] = {{257, 17, 65}, {9, 257, 63}, {15, 33, 257}, {257, 257, 17}, {65, 9, 257},
+                       {200, 520, 300}, {97, 300, 513}, {1, 1000, 1}, {3, 7, 1025}};
+  for (const Shape& s : big) shapes.push_back(s);
+
+  std::printf("ISAs on this CPU:");
+  for (const KernelTable* t : availableTables()) std::printf(" %s", t->name);
+  std::printf("\n");
+
+  std::vector<Problem> problems;
+  for (size_t i = 0; i < shapes.size(); ++i)
+    problems.push_back(makeProblem(rng, shapes[i].m, shapes[i].n, shapes[i].k, i % 2 == 0));
+
+  for (const KernelTable* t : availableTables()) {
+    const int before = failures;
+    const FloatKernelTable& isa = *floatTableFor(*t);
+    EXPECT(std::string(isa.name) == t->name, "float table for %s is %s", t->name, isa.name);
+    for (size_t i = 0; i < problems.size(); ++i) {
+      const Problem& p = problems[i];
+      const int threads = static_cast<int>(i % 3) + 1;
+      const std::vector<float> got = run(isa, p, threads, i % 4 == 1);
+      size_t first = 0;
+      const size_t bad = badVsRef(p, got, &first);
+      EXPECT(bad == 0, "[%s] m=%zu n=%zu k=%zu bias=%d: %zu outside the bound, first C[%zu] = %.9g, ref %.9g",
+             isa.name, p.m, p.n, p.k, int(!p.bias.empty()), bad, bad ? first : 0, bad ? got[first] : 0.0,
+             bad ? p.ref[first] : 0.0);
+      // Against the scalar reference: both within the bound of the exact value, so within twice it.
+      if (&isa != &kScalarFloatTable && p.m * p.n * p.k <= (size_t{1} << 18)) {
+        const std::vector<float> ref = run(kScalarFloatTable, p, 1, false);
+        size_t off = 0;
+        for (size_t j = 0; j < ref.size(); ++j)
+          off += !(std::fabs(double(got[j]) - double(ref[j])) <= 2.0 * tolerance(p.k, p.mag[j]));
+        EXPECT(off == 0, "[%s] m=%zu n=%zu k=%zu: %zu outputs too far from the scalar kernel", isa.name, p.m,
+               p.n, p.k, off);
+      }
+    }
+    // Threads do not change a single bit; raw and pre-packed B agree bit for bit.
+    {
+      const Problem& p = problems[problems.size() - 4];  // {200, 520, 300}: several tasks and K blocks
+      const std::vector<float> one = run(isa, p, 1, false), three = run(isa, p, 3, false), pre = run(isa, p, 2, true);
+      EXPECT(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0,
+             "[%s] 1 and 3 threads differ", isa.name);
+      EXPECT(std::memcmp(one.data(), pre.data(), one.size() * sizeof(float)) == 0,
+             "[%s] raw and pre-packed B differ", isa.name);
+    }
+    // Special values propagate: an infinity in A gives +-inf or NaN in its row, nowhere else.
+    {
+      Problem p = makeProblem(rng, 20, 40, 30, true);
+      p.a[5 * 30 + 7] = std::numeric_limits<float>::infinity();
+      const std::vector<float> got = run(isa, p, 1, false);
+      size_t wrong = 0;
+      for (size_t i = 0; i < 20; ++i)
+        for (size_t j = 0; j < 40; ++j) wrong += (i == 5) == std::isfinite(got[i * 40 + j]);
+      EXPECT(wrong == 0, "[%s] infinity in A row 5: %zu outputs wrong", isa.name, wrong);
+    }
+    std::printf("%s: %s\n", isa.name, failures == before ? "ok" : "FAILED");
+  }
+
+  // Packing: panel layout and zero padding.
+  {
+    const size_t n = 18, k = 3;
+    std::vector<float> b(n * k);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = float(i + 1);
+    std::vector<float> out(floatPackedSize(n, k), -1.0f);
+    EXPECT(out.size() == 32 * k, "floatPackedSize(18, 3) = %zu", out.size());
+    packFloatPanels(b.data(), n, k, out.data(), 0, 2);
+    size_t wrong = 0;
+    for (size_t p = 0; p < 2; ++p)
+      for (size_t t = 0; t < k; ++t)
+        for (size_t c = 0; c < 16; ++c) {
+          const size_t col = p * 16 + c;
+          wrong += out[(p * k + t) * 16 + c] != (col < n ? b[col * k + t] : 0.0f);
+        }
+    EXPECT(wrong == 0, "packFloatPanels: %zu values misplaced", wrong);
+  }
+
+  std::printf("%d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
