@@ -11,10 +11,12 @@
 // thread's CPU time (every kernel runs on the calling thread), otherwise wall time.
 //
 //   bitgemm_bench [--isa=NAME[,NAME]] [--shapes=MxKxN[,MxKxN]] [--bits=1,2,3,4,8] [--reps=N]
-//                 [--enc=A,B] [--stored8] [--threads=N] [--no-micro] [--stat=median|min]
+//                 [--enc=A,B] [--stored8] [--threads=N] [--no-micro] [--micro-kwords=N]
+//                 [--stat=median|min]
 //   --enc: A and B encodings, u=unsigned, b=bipolar, s=signed; default u,b (activations x weights).
 //   --stored8: pack 8 planes and use the top bits (truncation mode) instead of exactly b planes.
-//   --no-micro: skip the micro-kernel-alone table.
+//   --no-micro: skip the micro-kernel-alone table; --micro-kwords=N: its K words per call
+//               (default: the driver's K block, 256 / max(aBits, bBits), at least 8).
 //   --stat=min: best repetition instead of the median (times and ratios).
 #include <time.h>
 
@@ -227,6 +229,7 @@ int main(int argc, char** argv) {
   std::vector<int> bits = {1, 2, 3, 4, 8};
   int reps = 7, threads = 1;
   bool stored8 = false, micro = true;
+  size_t microKWords = 0;  // 0: the driver's K block
   Encoding aEnc = Encoding::Unsigned, bEnc = Encoding::Bipolar;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -262,6 +265,8 @@ int main(int argc, char** argv) {
       bEnc = parseEnc(v[2]);
     } else if (const char* v = val("--stat=")) {
       gUseMin = std::strcmp(v, "min") == 0;
+    } else if (const char* v = val("--micro-kwords=")) {
+      microKWords = static_cast<size_t>(std::max(1, std::atoi(v)));
     } else if (arg == "--no-micro") {
       micro = false;
     } else if (arg == "--stored8") {
@@ -298,7 +303,7 @@ int main(int argc, char** argv) {
       for (int ab : bits) {
         for (int bb : bits) {
           if (ab != bb && ab != 1 && bb != 1) continue;
-          const size_t kw = std::max<size_t>(8, 256 / std::max(ab, bb));
+          const size_t kw = microKWords ? microKWords : std::max<size_t>(8, 256 / std::max(ab, bb));
           const Timing t = microKernel(*isa, ceiling, rng, ab, bb, kw, 5);
           std::printf("  %2dx%-2d %7zu %13.1f %9.3f\n", ab, bb, kw, t.rate * 1e-9, t.ceilingFrac);
           std::fflush(stdout);

@@ -67,11 +67,9 @@ void packPanelAvx512(const PackPanelArgs& p) {
 
 // ---- micro-kernel ------------------------------------------------------------------------------
 
-template <bool Xor>
-AP_INLINE __m512i combine(__m512i a, __m512i b) {
-  return Xor ? _mm512_xor_si512(a, b) : _mm512_and_si512(a, b);
-}
-
+// The inner step, acc += popcount(a & b) (or a ^ b): exactly the three instructions of the
+// ceiling loop. Written as asm so GCC cannot rematerialise or shuffle the accumulators (with
+// plain intrinsics it kept a second copy of every accumulator and spilled some in the loop).
 template <bool Xor>
 AP_INLINE void step(__m512i& acc, __m512i a, __m512i b) {
   __m512i t;
@@ -118,9 +116,9 @@ AP_INLINE void negate(__m512i (&acc)[MR][NP]) {
   }
 }
 
-// One MR x NP register tile (rows row0.., panels panel0..) over every plane pair and kWords.
+// One MR x NP register tile (all mr rows, panels panel0..) over every plane pair and kWords.
 template <int MR, int NP, bool Xor>
-void tile(const BitTileArgs& t, int row0, int panel0) {
+void tile(const BitTileArgs& t, int panel0) {
   __m512i acc[MR][NP];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
@@ -129,7 +127,7 @@ void tile(const BitTileArgs& t, int row0, int panel0) {
   }
   const int aPlanes = t.aPlanes, bPlanes = t.bPlanes;
   const int lastS = aPlanes + bPlanes - 2;
-  const uint64_t* a0 = t.a + row0;
+  const uint64_t* a0 = t.a;
   const uint64_t* b0 = t.b + static_cast<size_t>(panel0) * t.bPanelStride;
   for (int s = 0; s <= lastS; ++s) {
     if (s > 0) {
@@ -154,7 +152,7 @@ void tile(const BitTileArgs& t, int row0, int panel0) {
   }
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
-    int64_t* dst = t.acc + static_cast<size_t>(row0 + r) * t.ldAcc + static_cast<size_t>(panel0) * kPanelRows;
+    int64_t* dst = t.acc + static_cast<size_t>(r) * t.ldAcc + static_cast<size_t>(panel0) * kPanelRows;
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       int64_t* d = dst + p * kPanelRows;
@@ -174,7 +172,7 @@ template <int MR, int NPMax, bool Xor>
 AP_INLINE void tileN(const BitTileArgs& t, int n, int panel0) {
   if constexpr (NPMax >= 1) {
     if (n == NPMax) {
-      tile<MR, NPMax, Xor>(t, 0, panel0);
+      tile<MR, NPMax, Xor>(t, panel0);
     } else {
       tileN<MR, NPMax - 1, Xor>(t, n, panel0);
     }
@@ -185,7 +183,7 @@ template <int MR, bool Xor>
 void rowsTile(const BitTileArgs& t) {
   constexpr int kNP = maxPanels(MR);
   int p = 0;
-  for (; p + kNP <= t.np; p += kNP) tile<MR, kNP, Xor>(t, 0, p);
+  for (; p + kNP <= t.np; p += kNP) tile<MR, kNP, Xor>(t, p);
   if (p < t.np) tileN<MR, kNP - 1, Xor>(t, t.np - p, p);
 }
 
@@ -243,7 +241,11 @@ uint64_t ceilingAvx512(uint64_t iters, uint64_t seed) {
   __m512i s = _mm512_setzero_si512();
   for (int r = 0; r < kCeilA; ++r)
     for (int p = 0; p < kCeilB; ++p) s = _mm512_add_epi64(s, acc[r][p]);
-  return static_cast<uint64_t>(_mm512_reduce_add_epi64(s));
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, s);
+  uint64_t sum = 0;
+  for (uint64_t x : lanes) sum += x;
+  return sum;
 }
 
 }  // namespace

@@ -7,6 +7,11 @@
 #include <string>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "bitgemm.h"
 
 using namespace anyprec;
@@ -62,6 +67,93 @@ std::vector<uint8_t> randomCodes(std::mt19937_64& rng, size_t n, int planes) {
 
 struct Shape { size_t m, n, k; };
 
+// The micro-kernel alone against the scalar one, walking every tile edge: mr 1..8 (from every
+// lane offset that fits), np 1..8, kWords 1..3 and a long odd one, every plane-count pair on a
+// rotation, signs and XOR. acc starts random (the kernel must ADD) and is surrounded by guard
+// cells the kernel must not touch (ldAcc wider than np*8).
+void checkMicroKernel(const KernelTable& isa, std::mt19937_64& rng) {
+  const size_t kWordsList[] = {1, 2, 3, 37};
+  int combo = 0;
+  for (size_t kWords : kWordsList) {
+    for (int mr = 1; mr <= 8; ++mr) {
+      for (int np = 1; np <= 8; ++np) {
+        for (int lane0 = 0; lane0 + mr <= 8; lane0 += (mr == 8 ? 1 : 8 - mr)) {
+          ++combo;
+          const int aPlanes = 1 + combo % 8, bPlanes = 1 + (combo / 8 + combo) % 8;
+          const int aStored = aPlanes + combo % 2, bStored = bPlanes + (combo / 2) % 2;
+          const size_t kTotal = kWords + combo % 3;  // the call covers a K block at offset k0
+          const size_t k0 = combo % 3 == 2 ? 1 : 0;
+          std::vector<uint64_t> a(static_cast<size_t>(aStored) * kTotal * 8), b(static_cast<size_t>(np) * bStored * kTotal * 8);
+          for (auto& w : a) w = rng();
+          for (auto& w : b) w = rng();
+          const size_t ldAcc = static_cast<size_t>(np) * 8 + 5;
+          std::vector<int64_t> ref((mr + 2) * ldAcc);
+          for (auto& x : ref) x = static_cast<int64_t>(rng() % 2000001) - 1000000;
+          std::vector<int64_t> got = ref;
+          BitTileArgs t{};
+          t.a = a.data() + lane0 + k0 * 8;
+          t.aPlaneStride = kTotal * 8;
+          t.b = b.data() + k0 * 8;
+          t.bPanelStride = static_cast<size_t>(bStored) * kTotal * 8;
+          t.bPlaneStride = kTotal * 8;
+          t.mr = mr;
+          t.np = np;
+          t.aPlanes = aPlanes;
+          t.bPlanes = bPlanes;
+          t.aNegTop = (combo / 3) % 2;
+          t.bNegTop = (combo / 5) % 2;
+          t.useXor = aPlanes == 1 && bPlanes == 1 && combo % 2;
+          t.kWords = kWords;
+          t.ldAcc = ldAcc;
+          t.acc = ref.data() + ldAcc;  // row 0 and row mr+1 are guards
+          kScalarTable.bitTile(t);
+          t.acc = got.data() + ldAcc;
+          isa.bitTile(t);
+          EXPECT(ref == got, "[%s] bitTile mr=%d np=%d lane0=%d kWords=%zu a=%d/%d b=%d/%d neg=%d%d xor=%d", isa.name,
+                 mr, np, lane0, kWords, aPlanes, aStored, bPlanes, bStored, t.aNegTop, t.bNegTop, t.useXor);
+        }
+      }
+    }
+  }
+}
+
+// Packing reads exactly rows x k codes: each panel's codes end at a page boundary followed by
+// an inaccessible page, so a read past the last code of the last row (or from a row >= rows)
+// faults. Also ldCodes > k.
+void checkPackBounds(const KernelTable& isa, std::mt19937_64& rng) {
+#if defined(__linux__)
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t ks[] = {1, 63, 64, 65, 200};
+  for (size_t k : ks) {
+    for (int rows = 1; rows <= 8; ++rows) {
+      for (int planes = 1; planes <= 8; planes += 3) {
+        const size_t ld = k + (rows % 3);
+        const size_t bytes = (rows - 1) * ld + k;
+        const size_t mapped = (bytes + page - 1) / page * page + page;
+        void* mem = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) {
+          EXPECT(false, "mmap failed");
+          return;
+        }
+        uint8_t* guard = static_cast<uint8_t*>(mem) + mapped - page;
+        mprotect(guard, page, PROT_NONE);
+        uint8_t* codes = guard - bytes;
+        for (size_t i = 0; i < bytes; ++i) codes[i] = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+        const size_t kWords = kWordsFor(k);
+        std::vector<uint64_t> ref(static_cast<size_t>(planes) * kWords * 8, 1), got(ref.size(), 2);
+        kScalarTable.packPanel({codes, ld, rows, k, planes, kWords, ref.data()});
+        isa.packPanel({codes, ld, rows, k, planes, kWords, got.data()});
+        EXPECT(ref == got, "[%s] packPanel rows=%d k=%zu ld=%zu planes=%d", isa.name, rows, k, ld, planes);
+        munmap(mem, mapped);
+      }
+    }
+  }
+#else
+  (void)isa;
+  (void)rng;
+#endif
+}
+
 }  // namespace
 
 int main() {
@@ -77,6 +169,8 @@ int main() {
 
   for (const KernelTable* isa : availableTables()) {
     const int before = failures;
+    checkMicroKernel(*isa, rng);
+    checkPackBounds(*isa, rng);
     // Packing: bit-identical to the scalar reference, including padding words and plane popcounts.
     for (const Shape& s : shapes) {
       for (int planes = 1; planes <= 8; ++planes) {
