@@ -30,6 +30,16 @@ export class Packed {
   }
 }
 
+/**
+ * What happens to each exact int32 result `acc` of column j before it is stored:
+ * - 'float': y = float32(acc) * scale[j] + shift[j], clamped to [min, max] (float32 steps);
+ * - 'codes': y as above, then round_half_even(clamp(y, 0, 1) * (2^bits - 1)): the next layer's
+ *   activation quantiser applied straight to the accumulators (uint8 codes out).
+ */
+export type Epilogue =
+  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number }
+  | { output: 'codes'; bits: number; scale: Float32Array; shift?: Float32Array | null };
+
 export interface GemmOptions {
   /** Planes of `a` to use (1..a.bits); default all stored planes. */
   aBits?: number;
@@ -37,6 +47,8 @@ export interface GemmOptions {
   bBits?: number;
   aEncoding: EncodingName;
   bEncoding: EncodingName;
+  /** Fused per-column scale/shift and output conversion; default: raw int32. */
+  epilogue?: Epilogue;
 }
 
 function checkInt(value: unknown, name: string, lo: number, hi: number): number {
@@ -62,7 +74,32 @@ function checkEncoding(e: unknown, name: string): EncodingName {
   return e as EncodingName;
 }
 
-type GemmArgs = [Packed, Packed, number, number, EncodingName, EncodingName];
+type GemmArgs = [Packed, Packed, number, number, EncodingName, EncodingName, Epilogue | undefined];
+
+function checkEpilogue(e: unknown, n: number): Epilogue | undefined {
+  if (e === undefined || e === null) return undefined;
+  if (typeof e !== 'object') throw new TypeError('epilogue must be an object { output, scale, ... }');
+  const o = e as Epilogue;
+  const kind: unknown = o.output;
+  if (kind !== 'float' && kind !== 'codes') {
+    throw new RangeError(`epilogue.output must be 'float' or 'codes', got ${JSON.stringify(kind)}`);
+  }
+  const scale = checkFloat32(o.scale, 'epilogue.scale');
+  if (scale.length !== n) throw new RangeError(`epilogue.scale must hold one value per output column (${n}), got ${scale.length}`);
+  if (o.shift !== undefined && o.shift !== null) {
+    const shift = checkFloat32(o.shift, 'epilogue.shift');
+    if (shift.length !== n) throw new RangeError(`epilogue.shift must hold one value per output column (${n}), got ${shift.length}`);
+  }
+  if (o.output === 'codes') checkInt(o.bits, 'epilogue.bits', 1, 8);
+  else {
+    for (const key of ['min', 'max'] as const) {
+      const v = o[key];
+      if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`epilogue.${key} must be a number`);
+    }
+    if ((o.min ?? -Infinity) > (o.max ?? Infinity)) throw new RangeError('epilogue.min must not exceed epilogue.max');
+  }
+  return o;
+}
 
 function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
   const pa = checkPacked(a, 'a');
@@ -78,7 +115,7 @@ function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
   if (pa.cols !== pb.cols) {
     throw new RangeError(`a and b must have the same number of columns (K): a has ${pa.cols}, b has ${pb.cols}`);
   }
-  return [pa, pb, aBits, bBits, aEnc, bEnc];
+  return [pa, pb, aBits, bBits, aEnc, bEnc, checkEpilogue(o.epilogue, pb.rows)];
 }
 
 /** The instruction set the kernels run on in this thread's environment. */
@@ -130,12 +167,20 @@ export function pack(codes: Uint8Array, rows: number, cols: number, bits: number
  * C[i][j] = sum_t value(a[i][t]) * value(b[j][t]) as int32, exact; a is M x K, b is N x K.
  * Values: unsigned q; bipolar 2q - (2^bits - 1); signed two's complement.
  */
-export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array {
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'float' } }): Float32Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'codes' } }): Uint8Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue?: undefined }): Int32Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array {
   return native.bitGemm(...gemmArgs(a, b, options));
 }
 
 /** bitGemm on the kernel thread pool; the event loop keeps running. */
-export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promise<Int32Array> {
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'float' } }): Promise<Float32Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'codes' } }): Promise<Uint8Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions & { epilogue?: undefined }): Promise<Int32Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promise<Int32Array | Float32Array | Uint8Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promise<Int32Array | Float32Array | Uint8Array> {
   let args: GemmArgs;
   try {
     args = gemmArgs(a, b, options);
@@ -200,6 +245,63 @@ export function floatGemmAsync(a: Float32Array, m: number, k: number, b: Float32
     return Promise.reject(err);
   }
   return native.floatGemmAsync(...args);
+}
+
+export interface ImageShape { n: number; h: number; w: number; c: number }
+export interface ConvGeometry {
+  kernel: [number, number];
+  stride?: [number, number];
+  padding?: [number, number];
+  dilation?: [number, number];
+}
+
+function checkPair(v: unknown, name: string, min: number, dflt: [number, number]): [number, number] {
+  if (v === undefined) return dflt;
+  if (!Array.isArray(v) || v.length !== 2) throw new TypeError(`${name} must be [h, w]`);
+  return [checkInt(v[0], `${name}[0]`, min, 2 ** 31), checkInt(v[1], `${name}[1]`, min, 2 ** 31)];
+}
+
+/**
+ * Lowers NHWC codes for a convolution and packs them in one pass: one row per output position
+ * (n, oy, ox), K = kh*kw*c columns in (ky, kx, c) order, zero padding. Ready for bitGemm against
+ * weights packed as [out][(ky, kx, c)].
+ */
+export function packConv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, bits: number): Packed {
+  if (!ArrayBuffer.isView(codes) || Object.prototype.toString.call(codes) !== '[object Uint8Array]') {
+    throw new TypeError('codes must be a Uint8Array');
+  }
+  if (shape === null || typeof shape !== 'object') throw new TypeError('shape must be { n, h, w, c }');
+  if (conv === null || typeof conv !== 'object') throw new TypeError('conv must be { kernel, stride?, padding?, dilation? }');
+  const n = checkInt(shape.n, 'shape.n', 1, 2 ** 31), h = checkInt(shape.h, 'shape.h', 1, 2 ** 31);
+  const w = checkInt(shape.w, 'shape.w', 1, 2 ** 31), c = checkInt(shape.c, 'shape.c', 1, 2 ** 31);
+  if (conv.kernel === undefined) throw new TypeError('conv.kernel must be [h, w]');
+  const k = checkPair(conv.kernel, 'conv.kernel', 1, [1, 1]);
+  const s = checkPair(conv.stride, 'conv.stride', 1, [1, 1]);
+  const p = checkPair(conv.padding, 'conv.padding', 0, [0, 0]);
+  const d = checkPair(conv.dilation, 'conv.dilation', 1, [1, 1]);
+  checkInt(bits, 'bits', 1, 8);
+  if (codes.length !== n * h * w * c) throw new RangeError(`codes must hold n*h*w*c = ${n * h * w * c} codes, got ${codes.length}`);
+  const r = native.packConv(codes, n, h, w, c, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], bits);
+  return new Packed(r.rows, r.cols, bits, r.data, r.planePop);
+}
+
+/** Codes back from a Packed (rows x cols, row-major). */
+export function unpack(p: Packed): Uint8Array {
+  return native.unpack(checkPacked(p, 'packed'));
+}
+
+/**
+ * Activation quantiser: per channel (the last dimension) y = x * scale[c] + shift[c], then
+ * round_half_even(clamp(y, 0, 1) * (2^bits - 1)). scale/shift may be null (1 and 0).
+ */
+export function quantizeActivations(x: Float32Array, channels: number, scale: Float32Array | null,
+                                    shift: Float32Array | null, bits: number): Uint8Array {
+  checkFloat32(x, 'x');
+  checkInt(channels, 'channels', 1, 2 ** 31);
+  if (scale !== null && scale !== undefined) checkFloat32(scale, 'scale');
+  if (shift !== null && shift !== undefined) checkFloat32(shift, 'shift');
+  checkInt(bits, 'bits', 1, 8);
+  return native.quantizeActivations(x, channels, scale ?? null, shift ?? null, bits);
 }
 
 /** Runs the register-only popcount loop of the current ISA (the kernels' speed ceiling). */

@@ -15,6 +15,15 @@ export interface NativePackedLike extends NativePackedFields {
   bits: number;
 }
 
+export interface NativeEpilogue {
+  output: 'int32' | 'float' | 'codes';
+  scale?: Float32Array;
+  shift?: Float32Array | null;
+  min?: number;
+  max?: number;
+  bits?: number;
+}
+
 export interface NativeAddon {
   isa(): string;
   availableIsas(): string[];
@@ -24,9 +33,15 @@ export interface NativeAddon {
   hardwareThreads(): number;
   pack(codes: Uint8Array, rows: number, cols: number, bits: number): NativePackedFields;
   bitGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
-          aEncoding: EncodingName, bEncoding: EncodingName): Int32Array;
+          aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue): Int32Array | Float32Array | Uint8Array;
   bitGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
-               aEncoding: EncodingName, bEncoding: EncodingName): Promise<Int32Array>;
+               aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue): Promise<Int32Array | Float32Array | Uint8Array>;
+  packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
+           strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
+           bits: number): NativePackedFields & { rows: number; cols: number };
+  quantizeActivations(x: Float32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
+                      bits: number): Uint8Array;
+  unpack(p: NativePackedLike): Uint8Array;
   floatGemm(a: Float32Array, m: number, k: number, b: Float32Array, n: number,
             bias?: Float32Array | null): Float32Array;
   floatGemmAsync(a: Float32Array, m: number, k: number, b: Float32Array, n: number,

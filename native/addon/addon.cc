@@ -58,6 +58,18 @@ int64_t intArg(const Napi::Value& v, const char* name, int64_t lo, int64_t hi) {
   return static_cast<int64_t>(d);
 }
 
+// Start of a typed array's elements. napi_get_typedarray_info works for arrays over a
+// SharedArrayBuffer too (ArrayBuffer().Data() does not), which models shared with workers use.
+template <typename T>
+T* typedData(const Napi::TypedArray& t) {
+  void* data = nullptr;
+  napi_status st = napi_get_typedarray_info(t.Env(), t, nullptr, nullptr, &data, nullptr, nullptr);
+  if (st != napi_ok) throw Napi::Error::New(t.Env(), "cannot read typed array memory");
+  return static_cast<T*>(data);
+}
+
+const float* floatData(const Napi::TypedArray& t) { return typedData<const float>(t); }
+
 Napi::TypedArray typedArg(const Napi::Value& v, const char* name, napi_typedarray_type type,
                           const char* typeName) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
@@ -121,7 +133,7 @@ Napi::Value Pack(const Napi::CallbackInfo& info) {
   if (codes.ElementLength() != rows * cols)
     throwRange(env, "codes must hold rows*cols = " + std::to_string(rows * cols) + " codes, got " +
                         std::to_string(codes.ElementLength()));
-  const uint8_t* src = static_cast<const uint8_t*>(codes.ArrayBuffer().Data()) + codes.ByteOffset();
+  const uint8_t* src = typedData<const uint8_t>(codes);
   const size_t bad = findBadCode(src, rows * cols, bits);
   if (bad != SIZE_MAX)
     throwRange(env, "codes[" + std::to_string(bad) + "] = " + std::to_string(src[bad]) +
@@ -139,6 +151,75 @@ Napi::Value Pack(const Napi::CallbackInfo& info) {
   auto out = Napi::Object::New(env);
   out.Set("data", data);
   out.Set("planePop", pops);
+  return out;
+}
+
+// packConv(codes, n, h, w, c, kh, kw, strideH, strideW, padH, padW, dilH, dilW, bits)
+//   -> { data, planePop, rows, cols }: NHWC codes lowered for a convolution and packed.
+Napi::Value PackConv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 14) throwType(env, "packConv takes 14 arguments");
+  auto codes = typedArg(info[0], "codes", napi_uint8_array, "Uint8Array");
+  constexpr int64_t kMax = int64_t{1} << 31;
+  const char* names[] = {"n", "h", "w", "c", "kernel[0]", "kernel[1]", "stride[0]", "stride[1]",
+                         "padding[0]", "padding[1]", "dilation[0]", "dilation[1]"};
+  size_t v[12];
+  for (int i = 0; i < 12; ++i) {
+    const bool pad = i == 8 || i == 9;
+    v[i] = static_cast<size_t>(intArg(info[1 + i], names[i], pad ? 0 : 1, kMax));
+  }
+  const int bits = static_cast<int>(intArg(info[13], "bits", 1, 8));
+  ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+  const std::string bad = checkConvShape(s);
+  if (!bad.empty()) throwRange(env, "packConv: " + bad);
+  if (codes.ElementLength() != s.n * s.h * s.w * s.c)
+    throwRange(env, "codes must hold n*h*w*c = " + std::to_string(s.n * s.h * s.w * s.c) + " codes, got " +
+                        std::to_string(codes.ElementLength()));
+  const uint8_t* src = typedData<const uint8_t>(codes);
+  const size_t badIndex = findBadCode(src, codes.ElementLength(), bits);
+  if (badIndex != SIZE_MAX)
+    throwRange(env, "codes[" + std::to_string(badIndex) + "] = " + std::to_string(src[badIndex]) +
+                        " does not fit in " + std::to_string(bits) + " bits");
+  const size_t rows = s.rows(), k = s.k();
+  const size_t words = packedWords(rows, k, bits);
+  auto buf = Napi::ArrayBuffer::New(env, words * 8 + 64);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(buf.Data());
+  const size_t offset = ((base + 63) & ~uintptr_t{63}) - base;
+  auto data = Napi::BigUint64Array::New(env, words, buf, offset);
+  auto pops = Napi::Int32Array::New(env, rows * bits);
+  packConvInput(*instance(env).isa, src, s, bits, reinterpret_cast<uint64_t*>(base + offset), pops.Data(),
+                instance(env).threads);
+  auto out = Napi::Object::New(env);
+  out.Set("data", data);
+  out.Set("planePop", pops);
+  out.Set("rows", Napi::Number::New(env, static_cast<double>(rows)));
+  out.Set("cols", Napi::Number::New(env, static_cast<double>(k)));
+  return out;
+}
+
+// quantizeActivations(x: Float32Array, channels, scale?: Float32Array|null, shift?: ..., bits) -> Uint8Array
+Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throwType(env, "quantizeActivations(x, channels, scale, shift, bits) takes 5 arguments");
+  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const size_t channels = static_cast<size_t>(intArg(info[1], "channels", 1, int64_t{1} << 31));
+  if (x.ElementLength() % channels != 0)
+    throwRange(env, "x must hold a multiple of channels (" + std::to_string(channels) + ") values, got " +
+                        std::to_string(x.ElementLength()));
+  const float* per[2] = {nullptr, nullptr};
+  const char* names[2] = {"scale", "shift"};
+  for (int i = 0; i < 2; ++i) {
+    if (info[2 + i].IsUndefined() || info[2 + i].IsNull()) continue;
+    auto t = typedArg(info[2 + i], names[i], napi_float32_array, "Float32Array or null");
+    if (t.ElementLength() != channels)
+      throwRange(env, std::string(names[i]) + " must hold one value per channel (" + std::to_string(channels) +
+                          "), got " + std::to_string(t.ElementLength()));
+    per[i] = floatData(t);
+  }
+  const int bits = static_cast<int>(intArg(info[4], "bits", 1, 8));
+  auto out = Napi::Uint8Array::New(env, x.ElementLength());
+  quantizeActivations(floatData(x), x.ElementLength(), channels, per[0], per[1], bits, out.Data(),
+                      instance(env).threads);
   return out;
 }
 
@@ -161,11 +242,19 @@ PackedView packedArg(const Napi::Value& v, const char* name) {
   if (pops.ElementLength() != p.rows * p.planes)
     throwRange(env, n + ".planePop must hold rows*bits = " + std::to_string(p.rows * p.planes) +
                         " counts, got " + std::to_string(pops.ElementLength()));
-  p.data = reinterpret_cast<const uint64_t*>(static_cast<const uint8_t*>(data.ArrayBuffer().Data()) +
-                                             data.ByteOffset());
-  p.planePop = reinterpret_cast<const int32_t*>(static_cast<const uint8_t*>(pops.ArrayBuffer().Data()) +
-                                                pops.ByteOffset());
+  p.data = typedData<const uint64_t>(data);
+  p.planePop = typedData<const int32_t>(pops);
   return p;
+}
+
+// unpack(packed) -> Uint8Array of rows*cols codes.
+Napi::Value Unpack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throwType(env, "unpack(packed) takes 1 argument");
+  const PackedView p = packedArg(info[0], "packed");
+  auto out = Napi::Uint8Array::New(env, p.rows * p.cols);
+  unpack(p, out.Data());
+  return out;
 }
 
 Encoding encodingArg(const Napi::Value& v, const char* name) {
@@ -195,12 +284,83 @@ GemmSpec gemmArgs(const Napi::CallbackInfo& info) {
   return s;
 }
 
+// Optional 7th argument of bitGemm: { output: 'int32' | 'float' | 'codes', scale, shift, min, max, bits }.
+// `keep` receives the arrays the epilogue reads (for async jobs to pin).
+Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t n, std::vector<Napi::Value>* keep) {
+  Napi::Env env = info.Env();
+  Epilogue e;
+  if (info.Length() < 7 || info[6].IsUndefined() || info[6].IsNull()) return e;
+  if (!info[6].IsObject()) throwType(env, "epilogue must be an object { output, scale, shift?, min?, max?, bits? }");
+  auto o = info[6].As<Napi::Object>();
+  Napi::Value out = o.Get("output");
+  if (!out.IsString()) throwType(env, "epilogue.output must be 'int32', 'float' or 'codes'");
+  const std::string kind = out.As<Napi::String>().Utf8Value();
+  if (kind == "int32") return e;
+  if (kind == "float") e.kind = OutputKind::Float32;
+  else if (kind == "codes") e.kind = OutputKind::Codes;
+  else throwRange(env, "epilogue.output must be 'int32', 'float' or 'codes', got '" + kind + "'");
+  auto scale = typedArg(o.Get("scale"), "epilogue.scale", napi_float32_array, "Float32Array");
+  if (scale.ElementLength() != n)
+    throwRange(env, "epilogue.scale must hold one value per output column (" + std::to_string(n) + "), got " +
+                        std::to_string(scale.ElementLength()));
+  e.scale = floatData(scale);
+  keep->push_back(scale);
+  Napi::Value shiftV = o.Get("shift");
+  if (!shiftV.IsUndefined() && !shiftV.IsNull()) {
+    auto shift = typedArg(shiftV, "epilogue.shift", napi_float32_array, "Float32Array");
+    if (shift.ElementLength() != n)
+      throwRange(env, "epilogue.shift must hold one value per output column (" + std::to_string(n) + "), got " +
+                          std::to_string(shift.ElementLength()));
+    e.shift = floatData(shift);
+    keep->push_back(shift);
+  }
+  auto bound = [&](const char* key, float dflt) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return dflt;
+    if (!v.IsNumber()) throwType(env, std::string("epilogue.") + key + " must be a number");
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (d != d) throwRange(env, std::string("epilogue.") + key + " must not be NaN");
+    return static_cast<float>(d);
+  };
+  if (e.kind == OutputKind::Float32) {
+    e.lo = bound("min", -__builtin_inff());
+    e.hi = bound("max", __builtin_inff());
+    if (e.lo > e.hi) throwRange(env, "epilogue.min must not exceed epilogue.max");
+  } else {
+    e.codeBits = static_cast<int>(intArg(o.Get("bits"), "epilogue.bits", 1, 8));
+  }
+  return e;
+}
+
+Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t count, void** data) {
+  switch (e.kind) {
+    case OutputKind::Float32: {
+      auto a = Napi::Float32Array::New(env, count);
+      *data = a.Data();
+      return a;
+    }
+    case OutputKind::Codes: {
+      auto a = Napi::Uint8Array::New(env, count);
+      *data = a.Data();
+      return a;
+    }
+    default: {
+      auto a = Napi::Int32Array::New(env, count);
+      *data = a.Data();
+      return a;
+    }
+  }
+}
+
 Napi::Value BitGemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const GemmSpec s = gemmArgs(info);
-  auto c = Napi::Int32Array::New(env, s.a.rows * s.b.rows);
+  std::vector<Napi::Value> keep;
+  const Epilogue e = epilogueArg(info, s.b.rows, &keep);
+  void* data = nullptr;
+  Napi::Value c = newOutput(env, e, s.a.rows * s.b.rows, &data);
   Instance& inst = instance(env);
-  bitGemm(*inst.isa, s, c.Data(), inst.threads);
+  bitGemm(*inst.isa, s, data, e, inst.threads);
   return c;
 }
 
@@ -289,11 +449,15 @@ Napi::Value startAsync(Napi::Env env, const char* name, const std::function<void
 Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
   return startAsync(info.Env(), "bitGemmAsync", [&](AsyncJob& job) {
     const GemmSpec s = gemmArgs(info);
-    auto c = Napi::Int32Array::New(info.Env(), s.a.rows * s.b.rows);
-    auto plan = std::make_shared<GemmPlan>(*instance(info.Env()).isa, s, c.Data());
+    std::vector<Napi::Value> keep;
+    const Epilogue e = epilogueArg(info, s.b.rows, &keep);
+    void* data = nullptr;
+    Napi::Value c = newOutput(info.Env(), e, s.a.rows * s.b.rows, &data);
+    auto plan = std::make_shared<GemmPlan>(*instance(info.Env()).isa, s, data, e);
     job.pin(info[0]);
     job.pin(info[1]);
-    job.result = Napi::Persistent(Napi::Value(c));
+    for (const auto& k : keep) job.pin(k);
+    job.result = Napi::Persistent(c);
     job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
     job.owned = plan;
   });
@@ -301,9 +465,6 @@ Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
 
 // ---- float GEMM ----------------------------------------------------------------------------------
 
-const float* floatData(const Napi::TypedArray& t) {
-  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(t.ArrayBuffer().Data()) + t.ByteOffset());
-}
 
 // floatGemm(a: Float32Array, m, k, b: Float32Array, n, bias?: Float32Array | null)
 FloatGemmSpec floatGemmArgs(const Napi::CallbackInfo& info) {
@@ -377,6 +538,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
   exports.Set("pack", Napi::Function::New(env, Pack, "pack"));
+  exports.Set("packConv", Napi::Function::New(env, PackConv, "packConv"));
+  exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations, "quantizeActivations"));
+  exports.Set("unpack", Napi::Function::New(env, Unpack, "unpack"));
   exports.Set("bitGemm", Napi::Function::New(env, BitGemm, "bitGemm"));
   exports.Set("bitGemmAsync", Napi::Function::New(env, BitGemmAsync, "bitGemmAsync"));
   exports.Set("floatGemm", Napi::Function::New(env, FloatGemm, "floatGemm"));

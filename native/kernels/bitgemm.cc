@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 
 #include "threadpool.h"
@@ -69,6 +70,17 @@ size_t findBadCode(const uint8_t* codes, size_t n, int planes) {
   return SIZE_MAX;
 }
 
+void panelPlanePops(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
+  for (int r = 0; r < rows; ++r) {
+    for (int pl = 0; pl < planes; ++pl) {
+      const uint64_t* w = panel + static_cast<size_t>(pl) * kWords * kPanelRows + r;
+      int32_t c = 0;
+      for (size_t i = 0; i < kWords; ++i) c += popcount64(w[i * kPanelRows]);
+      planePop[r * planes + pl] = c;
+    }
+  }
+}
+
 void pack(const KernelTable& isa, const uint8_t* codes, size_t rows, size_t k, int planes,
           uint64_t* out, int32_t* planePop, int threads) {
   const size_t kWords = kWordsFor(k);
@@ -85,16 +97,24 @@ void pack(const KernelTable& isa, const uint8_t* codes, size_t rows, size_t k, i
       uint64_t* panel = out + p * panelWords;
       PackPanelArgs args{codes + r0 * k, k, nRows, k, planes, kWords, panel};
       isa.packPanel(args);
-      for (int r = 0; r < nRows; ++r) {
-        for (int pl = 0; pl < planes; ++pl) {
-          const uint64_t* w = panel + static_cast<size_t>(pl) * kWords * kPanelRows + r;
-          int32_t c = 0;
-          for (size_t i = 0; i < kWords; ++i) c += popcount64(w[i * kPanelRows]);
-          planePop[(r0 + r) * planes + pl] = c;
-        }
-      }
+      panelPlanePops(panel, nRows, planes, kWords, planePop + r0 * planes);
     }
   });
+}
+
+void unpack(const PackedView& p, uint8_t* codes) {
+  const size_t kWords = kWordsFor(p.cols);
+  for (size_t r = 0; r < p.rows; ++r) {
+    const uint64_t* panel = p.data + (r / kPanelRows) * static_cast<size_t>(p.planes) * kWords * kPanelRows;
+    for (size_t t = 0; t < p.cols; ++t) {
+      unsigned q = 0;
+      for (int pl = 0; pl < p.planes; ++pl) {
+        const uint64_t w = panel[(static_cast<size_t>(pl) * kWords + t / 64) * kPanelRows + r % kPanelRows];
+        q = (q << 1) | static_cast<unsigned>((w >> (t % 64)) & 1u);
+      }
+      codes[r * p.cols + t] = static_cast<uint8_t>(q);
+    }
+  }
 }
 
 int64_t maxAbsValue(Encoding enc, int bits) {
@@ -133,8 +153,8 @@ CheckResult checkGemm(const GemmSpec& s) {
   return r;
 }
 
-GemmPlan::GemmPlan(const KernelTable& isa, const GemmSpec& spec, int32_t* c)
-    : isa_(isa), s_(spec), c_(c) {
+GemmPlan::GemmPlan(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi)
+    : isa_(isa), s_(spec), c_(c), epi_(epi) {
   m_ = s_.a.rows;
   n_ = s_.b.rows;
   k_ = s_.a.cols;
@@ -211,8 +231,7 @@ void GemmPlan::run(size_t task) const {
   const int64_t k = static_cast<int64_t>(k_);
   const int64_t scale = alphaA_ * alphaB_, constant = k * betaA_ * betaB_;
   for (size_t i = row0; i < row1; ++i) {
-    const int64_t* accRow = acc + (i - row0) * ldAcc;
-    int32_t* cRow = c_ + i * n_;
+    int64_t* accRow = acc + (i - row0) * ldAcc;
     const int64_t rowTerm = rowCoreA_.empty() ? 0 : alphaA_ * betaB_ * rowCoreA_[i];
     for (size_t j = col0; j < col1; ++j) {
       const int64_t core = accRow[j - col0];
@@ -223,14 +242,75 @@ void GemmPlan::run(size_t task) const {
         v = scale * core + rowTerm + constant;
         if (!rowCoreB_.empty()) v += betaA_ * alphaB_ * rowCoreB_[j];
       }
-      cRow[j] = static_cast<int32_t>(v);
+      accRow[j - col0] = v;
+    }
+    storeRow(accRow, i, col0, col1);
+  }
+}
+
+namespace {
+// round_half_even(clamp(y, 0, 1) * levels) in float32; nearbyint uses the default
+// round-to-nearest-even mode.
+inline uint8_t quantizeUnit(float y, float levels) {
+  const float c = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);  // NaN -> stays NaN -> code 0 below
+  const float v = c * levels;
+  const float r = std::nearbyint(v);
+  return r >= 1.0f ? static_cast<uint8_t>(r) : 0;
+}
+}  // namespace
+
+void GemmPlan::storeRow(const int64_t* v, size_t i, size_t col0, size_t col1) const {
+  switch (epi_.kind) {
+    case OutputKind::Int32: {
+      int32_t* out = static_cast<int32_t*>(c_) + i * n_;
+      for (size_t j = col0; j < col1; ++j) out[j] = static_cast<int32_t>(v[j - col0]);
+      break;
+    }
+    case OutputKind::Float32: {
+      float* out = static_cast<float*>(c_) + i * n_;
+      for (size_t j = col0; j < col1; ++j) {
+        float y = static_cast<float>(v[j - col0]) * epi_.scale[j];
+        if (epi_.shift) y = y + epi_.shift[j];
+        out[j] = y < epi_.lo ? epi_.lo : (y > epi_.hi ? epi_.hi : y);
+      }
+      break;
+    }
+    case OutputKind::Codes: {
+      uint8_t* out = static_cast<uint8_t*>(c_) + i * n_;
+      const float levels = static_cast<float>((1 << epi_.codeBits) - 1);
+      for (size_t j = col0; j < col1; ++j) {
+        float y = static_cast<float>(v[j - col0]) * epi_.scale[j];
+        if (epi_.shift) y = y + epi_.shift[j];
+        out[j] = quantizeUnit(y, levels);
+      }
+      break;
     }
   }
 }
 
-void bitGemm(const KernelTable& isa, const GemmSpec& spec, int32_t* c, int threads) {
-  GemmPlan plan(isa, spec, c);
+void quantizeActivations(const float* x, size_t n, size_t channels, const float* scale,
+                         const float* shift, int bits, uint8_t* out, int threads) {
+  const float levels = static_cast<float>((1 << bits) - 1);
+  constexpr size_t kChunk = size_t{1} << 16;
+  parallelRun((n + kChunk - 1) / kChunk, threads, [&](size_t t) {
+    const size_t e = std::min(n, (t + 1) * kChunk);
+    for (size_t i = t * kChunk; i < e; ++i) {
+      const size_t c = i % channels;
+      float y = x[i];
+      if (scale) y = y * scale[c];
+      if (shift) y = y + shift[c];
+      out[i] = quantizeUnit(y, levels);
+    }
+  });
+}
+
+void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi, int threads) {
+  GemmPlan plan(isa, spec, c, epi);
   parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
+}
+
+void bitGemm(const KernelTable& isa, const GemmSpec& spec, int32_t* c, int threads) {
+  bitGemm(isa, spec, c, Epilogue(), threads);
 }
 
 }  // namespace anyprec

@@ -32,6 +32,9 @@ struct PackedView {
   const int32_t* planePop;  // [rows][planes]: popcount of each row's plane (for row sums)
 };
 
+// Fills planePop (rows x planes) with the popcount of each row's planes in one packed panel.
+void panelPlanePops(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop);
+
 // Index of the first code >= 2^planes, or SIZE_MAX if every code fits.
 size_t findBadCode(const uint8_t* codes, size_t n, int planes);
 
@@ -39,6 +42,9 @@ size_t findBadCode(const uint8_t* codes, size_t n, int planes);
 // words and planePop rows*planes ints. Splits panels over up to `threads` threads.
 void pack(const KernelTable& isa, const uint8_t* codes, size_t rows, size_t k, int planes,
           uint64_t* out, int32_t* planePop, int threads);
+
+// Codes back from planes (rows x cols, row-major): the inverse of pack().
+void unpack(const PackedView& p, uint8_t* codes);
 
 // ---- bit-serial GEMM --------------------------------------------------------------------------
 // C[i][j] = sum_t value_A(A[i][t] >> (a.planes - aBits)) * value_B(B[j][t] >> (b.planes - bBits))
@@ -59,18 +65,35 @@ int64_t maxAbsValue(Encoding enc, int bits);
 // Checks bit counts, matching K, and that no result can overflow int32.
 CheckResult checkGemm(const GemmSpec& spec);
 
+// What is done with each exact integer result acc = C[i][j] before it is stored.
+//   Int32:   out = acc
+//   Float32: y = float(acc) * scale[j] + shift[j] (float32, in that order), then clamped to [lo, hi]
+//   Codes:   y as above, then q = round_half_even(clamp(y, 0, 1) * (2^codeBits - 1)) as uint8 —
+//            the next layer's activation quantiser applied straight to the accumulators.
+enum class OutputKind { Int32 = 0, Float32 = 1, Codes = 2 };
+struct Epilogue {
+  OutputKind kind = OutputKind::Int32;
+  const float* scale = nullptr;  // N floats (Float32/Codes)
+  const float* shift = nullptr;  // N floats or null (= 0)
+  float lo = -__builtin_inff(), hi = __builtin_inff();
+  int codeBits = 0;              // 1..8 (Codes)
+};
+
 // A GEMM split into independent output tiles; run(t) for every t < tasks() in any order and on
 // any threads fills C (row-major M x N int32). The spec's buffers must outlive the plan.
 class GemmPlan {
  public:
-  GemmPlan(const KernelTable& isa, const GemmSpec& spec, int32_t* c);
+  // c: M x N elements of the epilogue's output type (int32_t, float or uint8_t), row-major.
+  GemmPlan(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi = Epilogue());
   size_t tasks() const { return tasksM_ * tasksN_; }
   void run(size_t task) const;
 
  private:
+  void storeRow(const int64_t* values, size_t row, size_t col0, size_t col1) const;
   const KernelTable& isa_;
   GemmSpec s_;
-  int32_t* c_;
+  void* c_;
+  Epilogue epi_;
   size_t m_, n_, k_;
   size_t aPanels_, bPanels_, kWords_;
   size_t panelsPerTaskM_, panelsPerTaskN_, tasksM_, tasksN_, kBlockWords_;
@@ -82,5 +105,31 @@ class GemmPlan {
 
 // Convenience: plan and run on up to `threads` threads (the caller included).
 void bitGemm(const KernelTable& isa, const GemmSpec& spec, int32_t* c, int threads);
+void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi, int threads);
+
+// Activation quantiser alone (for float tensors, e.g. after a residual add): per channel
+// c = i % channels, y = x * scale[c] + shift[c] (scale/shift may be null: 1 and 0), then
+// q = round_half_even(clamp(y, 0, 1) * (2^bits - 1)). Same float32 steps as the GEMM epilogue.
+void quantizeActivations(const float* x, size_t n, size_t channels, const float* scale,
+                         const float* shift, int bits, uint8_t* out, int threads);
+
+// ---- convolution lowering -------------------------------------------------------------------
+// Input codes NHWC (uint8); the lowered matrix has one row per output position (n, oh, ow) and
+// K = KH*KW*C columns ordered (kh, kw, c); taps outside the image read code 0 (zero padding).
+struct ConvShape {
+  size_t n, h, w, c;       // input
+  size_t kh, kw;           // kernel
+  size_t strideH, strideW, padH, padW, dilH, dilW;
+  size_t outH() const { return (h + 2 * padH - dilH * (kh - 1) - 1) / strideH + 1; }
+  size_t outW() const { return (w + 2 * padW - dilW * (kw - 1) - 1) / strideW + 1; }
+  size_t rows() const { return n * outH() * outW(); }
+  size_t k() const { return kh * kw * c; }
+};
+// Empty string if the shape is valid, else what is wrong.
+std::string checkConvShape(const ConvShape& s);
+// Lowers and packs in one pass (8 output positions at a time; the lowered matrix is never
+// materialised). out/planePop sized as pack() for rows() x k() with `planes` planes.
+void packConvInput(const KernelTable& isa, const uint8_t* codes, const ConvShape& s, int planes,
+                   uint64_t* out, int32_t* planePop, int threads);
 
 }  // namespace anyprec

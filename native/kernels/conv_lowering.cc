@@ -1,0 +1,60 @@
+// Convolution lowered onto the bit-serial GEMM: gather 8 output positions' receptive fields
+// (NHWC codes, (kh, kw, c) order, zero padding) into a small buffer and pack it as one panel.
+// The full lowered matrix is never materialised.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "bitgemm.h"
+#include "threadpool.h"
+
+namespace anyprec {
+
+std::string checkConvShape(const ConvShape& s) {
+  if (s.n == 0 || s.h == 0 || s.w == 0 || s.c == 0) return "input dimensions must be positive";
+  if (s.kh == 0 || s.kw == 0) return "kernel size must be positive";
+  if (s.strideH == 0 || s.strideW == 0) return "stride must be positive";
+  if (s.dilH == 0 || s.dilW == 0) return "dilation must be positive";
+  if (s.h + 2 * s.padH < s.dilH * (s.kh - 1) + 1 || s.w + 2 * s.padW < s.dilW * (s.kw - 1) + 1)
+    return "kernel (with dilation) is larger than the padded input";
+  return "";
+}
+
+void packConvInput(const KernelTable& isa, const uint8_t* codes, const ConvShape& s, int planes,
+                   uint64_t* out, int32_t* planePop, int threads) {
+  const size_t oh = s.outH(), ow = s.outW(), rows = s.rows(), k = s.k();
+  const size_t kWords = kWordsFor(k);
+  const size_t panelWords = static_cast<size_t>(planes) * kWords * kPanelRows;
+  const size_t panels = panelsFor(rows);
+  const size_t perTask = std::max<size_t>(1, (size_t{1} << 15) / std::max<size_t>(1, k * kPanelRows));
+  parallelRun((panels + perTask - 1) / perTask, threads, [&](size_t t) {
+    thread_local std::vector<uint8_t> buf;
+    buf.resize(kPanelRows * k);
+    for (size_t p = t * perTask; p < std::min(panels, (t + 1) * perTask); ++p) {
+      const size_t r0 = p * kPanelRows;
+      const int nRows = static_cast<int>(std::min<size_t>(kPanelRows, rows - r0));
+      for (int r = 0; r < nRows; ++r) {
+        const size_t pos = r0 + r;
+        const size_t img = pos / (oh * ow), y = (pos / ow) % oh, x = pos % ow;
+        uint8_t* dst = buf.data() + static_cast<size_t>(r) * k;
+        for (size_t ky = 0; ky < s.kh; ++ky) {
+          const long iy = static_cast<long>(y * s.strideH + ky * s.dilH) - static_cast<long>(s.padH);
+          for (size_t kx = 0; kx < s.kw; ++kx, dst += s.c) {
+            const long ix = static_cast<long>(x * s.strideW + kx * s.dilW) - static_cast<long>(s.padW);
+            if (iy < 0 || ix < 0 || iy >= static_cast<long>(s.h) || ix >= static_cast<long>(s.w)) {
+              std::memset(dst, 0, s.c);
+            } else {
+              std::memcpy(dst, codes + ((img * s.h + iy) * s.w + ix) * s.c, s.c);
+            }
+          }
+        }
+      }
+      uint64_t* panel = out + p * panelWords;
+      PackPanelArgs args{buf.data(), k, nRows, k, planes, kWords, panel};
+      isa.packPanel(args);
+      panelPlanePops(panel, nRows, planes, kWords, planePop + r0 * planes);
+    }
+  });
+}
+
+}  // namespace anyprec

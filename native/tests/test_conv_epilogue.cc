@@ -1,0 +1,128 @@
+// Conv lowering: packConvInput equals pack() of a plainly built im2col matrix, word for word.
+// Epilogues: float and code outputs equal the same float32 steps applied to the int32 GEMM.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "bitgemm.h"
+
+using namespace anyprec;
+
+static int failures = 0, checks = 0;
+#define EXPECT(cond, ...)                                              \
+  do {                                                                 \
+    ++checks;                                                          \
+    if (!(cond)) {                                                     \
+      if (++failures <= 20) {                                          \
+        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);      \
+        std::fprintf(stderr, __VA_ARGS__);                             \
+        std::fprintf(stderr, "\n");                                    \
+      }                                                                \
+    }                                                                  \
+  } while (0)
+
+static uint8_t quantRef(float y, int bits) {
+  const float c = std::fmin(std::fmax(y, 0.0f), 1.0f);
+  const float v = c * static_cast<float>((1 << bits) - 1);
+  return static_cast<uint8_t>(std::nearbyint(v));
+}
+
+int main() {
+  std::mt19937_64 rng(7);
+  const ConvShape shapes[] = {
+      {2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1},   {1, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1},
+      {3, 5, 6, 70, 1, 1, 2, 2, 0, 0, 1, 1},  {1, 11, 10, 5, 3, 2, 1, 2, 2, 0, 2, 1},
+      {1, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1},   {2, 6, 6, 9, 5, 5, 3, 1, 2, 2, 1, 1}};
+  for (const KernelTable* isa : availableTables()) {
+    for (const ConvShape& s : shapes) {
+      EXPECT(checkConvShape(s).empty(), "valid shape refused");
+      for (int planes : {1, 3, 8}) {
+        std::vector<uint8_t> x(s.n * s.h * s.w * s.c);
+        for (auto& v : x) v = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+        const size_t rows = s.rows(), k = s.k(), oh = s.outH(), ow = s.outW();
+        std::vector<uint8_t> lowered(rows * k, 0);
+        for (size_t r = 0; r < rows; ++r) {
+          const size_t img = r / (oh * ow), y = (r / ow) % oh, xx = r % ow;
+          for (size_t ky = 0; ky < s.kh; ++ky)
+            for (size_t kx = 0; kx < s.kw; ++kx)
+              for (size_t c = 0; c < s.c; ++c) {
+                const long iy = long(y * s.strideH + ky * s.dilH) - long(s.padH);
+                const long ix = long(xx * s.strideW + kx * s.dilW) - long(s.padW);
+                if (iy >= 0 && ix >= 0 && iy < long(s.h) && ix < long(s.w))
+                  lowered[r * k + (ky * s.kw + kx) * s.c + c] = x[((img * s.h + iy) * s.w + ix) * s.c + c];
+              }
+        }
+        std::vector<uint64_t> want(packedWords(rows, k, planes)), got(want.size(), ~0ull);
+        std::vector<int32_t> wantPop(rows * planes), gotPop(rows * planes, -1);
+        pack(kScalarTable, lowered.data(), rows, k, planes, want.data(), wantPop.data(), 1);
+        packConvInput(*isa, x.data(), s, planes, got.data(), gotPop.data(), 3);
+        EXPECT(want == got && wantPop == gotPop, "[%s] conv lowering n=%zu h=%zu w=%zu c=%zu k=%zux%zu planes=%d",
+               isa->name, s.n, s.h, s.w, s.c, s.kh, s.kw, planes);
+      }
+    }
+    ConvShape bad{1, 2, 2, 1, 5, 5, 1, 1, 0, 0, 1, 1};
+    EXPECT(!checkConvShape(bad).empty(), "kernel larger than input must be refused");
+
+    // Epilogues on a GEMM with bipolar weights.
+    const size_t m = 13, n = 21, k = 300;
+    for (int ab : {1, 2, 4}) {
+      for (int bb : {1, 2, 8}) {
+        std::vector<uint8_t> ac(m * k), bc(n * k);
+        for (auto& v : ac) v = rng() & ((1u << ab) - 1);
+        for (auto& v : bc) v = rng() & ((1u << bb) - 1);
+        std::vector<uint64_t> A(packedWords(m, k, ab)), B(packedWords(n, k, bb));
+        std::vector<int32_t> ap(m * ab), bp(n * bb);
+        pack(*isa, ac.data(), m, k, ab, A.data(), ap.data(), 1);
+        pack(*isa, bc.data(), n, k, bb, B.data(), bp.data(), 1);
+        GemmSpec spec{{A.data(), m, k, ab, ap.data()}, {B.data(), n, k, bb, bp.data()}, ab, bb,
+                      Encoding::Unsigned, Encoding::Bipolar};
+        std::vector<int32_t> acc(m * n);
+        bitGemm(*isa, spec, acc.data(), 2);
+        std::vector<float> scale(n), shift(n);
+        for (size_t j = 0; j < n; ++j) {
+          scale[j] = std::ldexp(float(rng() % 1000) + 1, -14);
+          shift[j] = (float(rng() % 2000) - 1000.0f) / 1500.0f;
+        }
+        Epilogue fe;
+        fe.kind = OutputKind::Float32;
+        fe.scale = scale.data();
+        fe.shift = shift.data();
+        fe.lo = 0.0f;
+        std::vector<float> fo(m * n);
+        bitGemm(*isa, spec, fo.data(), fe, 2);
+        Epilogue qe = fe;
+        qe.kind = OutputKind::Codes;
+        qe.codeBits = ab;
+        std::vector<uint8_t> qo(m * n);
+        bitGemm(*isa, spec, qo.data(), qe, 2);
+        size_t badF = 0, badQ = 0;
+        for (size_t i = 0; i < m; ++i)
+          for (size_t j = 0; j < n; ++j) {
+            float y = static_cast<float>(acc[i * n + j]) * scale[j];
+            y = y + shift[j];
+            const float relu = y < 0.0f ? 0.0f : y;
+            if (fo[i * n + j] != relu) ++badF;
+            if (qo[i * n + j] != quantRef(y, ab)) ++badQ;
+          }
+        EXPECT(badF == 0 && badQ == 0, "[%s] epilogue a=%d b=%d: %zu float, %zu code mismatches", isa->name, ab, bb, badF, badQ);
+      }
+    }
+    // quantizeActivations matches the epilogue's code path.
+    std::vector<float> xs = {-1.0f, 0.0f, 0.1666f, 1.0f / 6.0f, 0.5f, 0.8333f, 1.0f, 2.0f, NAN};
+    std::vector<uint8_t> q(xs.size());
+    quantizeActivations(xs.data(), xs.size(), 1, nullptr, nullptr, 2, q.data(), 1);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const uint8_t want = std::isnan(xs[i]) ? 0 : quantRef(xs[i], 2);
+      EXPECT(q[i] == want, "quantizeActivations(%g) = %d, want %d", double(xs[i]), q[i], want);
+    }
+    // ties: 0.5 * 1 = 0.5 -> 0 (half to even); 0.5 * 3 = 1.5 -> 2
+    uint8_t t1, t2;
+    float half = 0.5f;
+    quantizeActivations(&half, 1, 1, nullptr, nullptr, 1, &t1, 1);
+    quantizeActivations(&half, 1, 1, nullptr, nullptr, 2, &t2, 1);
+    EXPECT(t1 == 0 && t2 == 2, "round half to even: got %d and %d", t1, t2);
+  }
+  std::printf("conv/epilogue: %d checks, %d failed\n", checks, failures);
+  return failures ? 1 : 0;
+}

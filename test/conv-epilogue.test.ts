@@ -1,0 +1,134 @@
+// Conv lowering, fused epilogues, activation quantiser and unpack, on every ISA, against JS.
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { kernels, Packed } from '../lib';
+import { firstDiff, gemmRef, randomCodes, rng, values } from './helpers/reference';
+
+const ISAS = kernels.availableIsas();
+const defaultIsa = kernels.isa();
+afterAll(() => kernels.setIsa(defaultIsa));
+const fr = Math.fround;
+
+/** round(clamp(y,0,1) * n) with ties to even, float32 steps (the reference activation quantiser). */
+function quantRef(y: number, bits: number): number {
+  const c = y < 0 ? 0 : y > 1 ? 1 : y;
+  const v = fr(c * ((1 << bits) - 1));
+  const f = Math.floor(v);
+  const d = v - f;
+  return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+}
+
+function im2col(x: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
+                sh: number, sw: number, ph: number, pw: number, dh: number, dw: number) {
+  const oh = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  const k = kh * kw * c;
+  const out = new Uint8Array(n * oh * ow * k);
+  for (let i = 0; i < n; i++) for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++)
+    for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) for (let ch = 0; ch < c; ch++) {
+      const iy = y * sh + ky * dh - ph, ix = xx * sw + kx * dw - pw;
+      if (iy >= 0 && ix >= 0 && iy < h && ix < w) {
+        out[((i * oh + y) * ow + xx) * k + (ky * kw + kx) * c + ch] = x[((i * h + iy) * w + ix) * c + ch];
+      }
+    }
+  return { out, rows: n * oh * ow, k };
+}
+
+describe.each(ISAS)('isa %s', (isa) => {
+  it.each([
+    [2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1],
+    [1, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1],
+    [3, 5, 6, 70, 1, 1, 2, 2, 0, 0, 1, 1],
+    [1, 11, 10, 5, 3, 2, 1, 2, 2, 0, 2, 1],
+  ])('packConv equals pack(im2col) for n,h,w,c,kh,kw,sh,sw,ph,pw,dh,dw = %i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i',
+    (n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw) => {
+      kernels.setIsa(isa);
+      const rand = rng(n * 100 + c);
+      const x = randomCodes(rand, n * h * w * c, 3);
+      const got = kernels.packConv(x, { n, h, w, c }, { kernel: [kh, kw], stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw] }, 3);
+      const { out, rows, k } = im2col(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw);
+      const want = kernels.pack(out, rows, k, 3);
+      expect([got.rows, got.cols, got.bits]).toEqual([rows, k, 3]);
+      expect(firstDiff(new Int32Array(got.data.buffer, got.data.byteOffset, got.data.length * 2),
+        new Int32Array(want.data.buffer, want.data.byteOffset, want.data.length * 2))).toBe(-1);
+      expect(Array.from(got.planePop)).toEqual(Array.from(want.planePop));
+      expect(firstDiff(kernels.unpack(got), out)).toBe(-1);
+    });
+
+  it('float and code epilogues equal the same float32 steps on the int32 result', () => {
+    kernels.setIsa(isa);
+    const rand = rng(42);
+    const m = 11, n = 19, k = 257;
+    for (const [ab, bb] of [[1, 1], [2, 3], [4, 2], [8, 8]]) {
+      const ac = randomCodes(rand, m * k, ab), bc = randomCodes(rand, n * k, bb);
+      const A = kernels.pack(ac, m, k, ab), B = kernels.pack(bc, n, k, bb);
+      const base = { aEncoding: 'unsigned', bEncoding: 'bipolar' } as const;
+      const acc = kernels.bitGemm(A, B, base);
+      expect(firstDiff(acc, gemmRef(values(ac, ab, ab, 'unsigned'), values(bc, bb, bb, 'bipolar'), m, n, k))).toBe(-1);
+      const scale = new Float32Array(n).map(() => fr(rand() / 500));
+      const shift = new Float32Array(n).map(() => fr(rand() - 0.5));
+      const f = kernels.bitGemm(A, B, { ...base, epilogue: { output: 'float', scale, shift, min: -0.25, max: 2 } });
+      const q = kernels.bitGemm(A, B, { ...base, epilogue: { output: 'codes', bits: 3, scale, shift } });
+      for (let i = 0; i < m * n; i++) {
+        const j = i % n;
+        const y = fr(fr(acc[i] * scale[j]) + shift[j]);
+        expect(f[i]).toBe(Math.min(2, Math.max(-0.25, y)));
+        expect(q[i]).toBe(quantRef(y, 3));
+      }
+    }
+  });
+
+  it('quantizeActivations rounds ties to even and clamps', () => {
+    kernels.setIsa(isa);
+    const x = new Float32Array([-1, 0, 1 / 6, 0.5, 5 / 6, 1, 7, NaN]);
+    expect(Array.from(kernels.quantizeActivations(x, 1, null, null, 2))).toEqual([0, 0, 0, 2, 2, 3, 3, 0]);
+    expect(Array.from(kernels.quantizeActivations(new Float32Array([0.5]), 1, null, null, 1))).toEqual([0]);
+    const scale = new Float32Array([2, 0.5]), shift = new Float32Array([0, 0.25]);
+    expect(Array.from(kernels.quantizeActivations(new Float32Array([0.25, 0.25, 0.1, 0.1]), 2, scale, shift, 8)))
+      .toEqual([quantRef(0.5, 8), quantRef(fr(0.125 + 0.25), 8), quantRef(fr(0.1 * 2), 8), quantRef(fr(fr(fr(0.1) * 0.5) + 0.25), 8)]);
+  });
+});
+
+describe('memory shared with workers', () => {
+  it('accepts Packed operands and epilogue arrays over a SharedArrayBuffer', () => {
+    const rand = rng(3);
+    const ac = randomCodes(rand, 5 * 70, 2), bc = randomCodes(rand, 9 * 70, 2);
+    const share = <T extends BigUint64Array | Int32Array | Float32Array>(t: T): T => {
+      const s = new (t.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(t.byteLength));
+      s.set(t as never);
+      return s;
+    };
+    const A = kernels.pack(ac, 5, 70, 2), B = kernels.pack(bc, 9, 70, 2);
+    const SA = new Packed(5, 70, 2, share(A.data), share(A.planePop));
+    const SB = new Packed(9, 70, 2, share(B.data), share(B.planePop));
+    const opts = { aEncoding: 'unsigned', bEncoding: 'bipolar' } as const;
+    expect(firstDiff(kernels.bitGemm(SA, SB, opts), kernels.bitGemm(A, B, opts))).toBe(-1);
+    const scale = share(new Float32Array(9).fill(0.5));
+    expect(Array.from(kernels.bitGemm(SA, SB, { ...opts, epilogue: { output: 'float', scale } })))
+      .toEqual(Array.from(kernels.bitGemm(A, B, opts)).map((v) => v * 0.5));
+  });
+});
+
+describe('argument errors', () => {
+  const A = kernels.pack(new Uint8Array(6), 2, 3, 2);
+  const opts = { aEncoding: 'unsigned', bEncoding: 'unsigned' } as const;
+  it.each([
+    ['epilogue output', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'half' } as never }), 'RangeError', /epilogue.output/],
+    ['epilogue scale length', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'float', scale: new Float32Array(3) } }), 'RangeError', /epilogue.scale must hold one value per output column \(2\)/],
+    ['epilogue scale type', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'float', scale: [1, 2] as never } }), 'TypeError', /epilogue.scale/],
+    ['epilogue bits', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'codes', bits: 9, scale: new Float32Array(2) } }), 'RangeError', /epilogue.bits/],
+    ['epilogue min > max', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'float', scale: new Float32Array(2), min: 2, max: 1 } }), 'RangeError', /min/],
+    ['packConv kernel too big', () => kernels.packConv(new Uint8Array(4), { n: 1, h: 2, w: 2, c: 1 }, { kernel: [3, 3] }, 1), 'RangeError', /larger than the padded input/],
+    ['packConv codes length', () => kernels.packConv(new Uint8Array(5), { n: 1, h: 2, w: 2, c: 1 }, { kernel: [1, 1] }, 1), 'RangeError', /codes must hold n\*h\*w\*c = 4/],
+    ['packConv stride 0', () => kernels.packConv(new Uint8Array(4), { n: 1, h: 2, w: 2, c: 1 }, { kernel: [1, 1], stride: [0, 1] }, 1), 'RangeError', /conv.stride\[0\]/],
+    ['packConv code too big', () => kernels.packConv(new Uint8Array([0, 1, 2, 0]), { n: 1, h: 2, w: 2, c: 1 }, { kernel: [1, 1] }, 1), 'RangeError', /codes\[2\] = 2/],
+    ['quantize channels', () => kernels.quantizeActivations(new Float32Array(5), 2, null, null, 2), 'RangeError', /multiple of channels/],
+    ['quantize scale length', () => kernels.quantizeActivations(new Float32Array(4), 2, new Float32Array(3), null, 2), 'RangeError', /scale must hold one value per channel/],
+    ['unpack type', () => kernels.unpack({} as never), 'TypeError', /packed must be a Packed/],
+  ])('%s', (_l, fn, name, msg) => {
+    let err: Error | undefined;
+    try { fn(); } catch (e) { err = e as Error; }
+    expect(err).toBeDefined();
+    expect(err!.name).toBe(name);
+    expect(err!.message).toMatch(msg);
+  });
+});
