@@ -12,16 +12,17 @@
 // the end. Pairs whose sign is negative (two's-complement top plane) negate the accumulators
 // around the pair's loop (acc - P == -(-acc + P)), so one loop body serves both signs.
 //
-// Register tiles: MR A rows x NP B panels = MR*NP zmm accumulators, NP B vectors loaded per
-// word of K, MR broadcasts (pure load uops). The inner step is AND + VPOPCNTQ + ADD, all on the
-// vector ALU ports; the loads and the single loop counter stay off them. We aim for ~16
-// accumulators (8x2, 4x4, 2x8, ...): enough to keep the vector ports busy and the loads per
-// step well below one, while the tile's B panels plus the A panel stay L1-resident for one
-// K block. Odd mr (3, 5, 7) and np remainders use their own exact template instances, so no
-// work is wasted on padding rows or panels and no output outside mr x np*8 is touched.
+// Register tiles: MR A rows x NP B panels = MR*NP zmm accumulators; per word of K, NP B
+// vectors are loaded and MR words broadcast (pure load uops), then MR*NP steps. The step is
+// AND + VPOPCNTQ + ADD: on Intel (Sapphire/Emerald Rapids) all three run only on ports 0/5
+// for zmm and VPOPCNTQ on port 5 alone, so 1.5 cycles per 512 bit-MACs is the bound the
+// ceiling loop measures; loads and the one loop counter stay off those ports. The tiles hold
+// ~16 accumulators: mr=8 -> 8x2 (x4 for np=8), 4 -> 4x4, 2 -> 2x8, 1 -> 1x8 (GEMV), 3 -> 3x5,
+// 5 -> 5x3, 6/7 -> 6x2/7x2, remainders of np in their own exact instances, so no work is
+// spent on padding rows or panels and nothing outside mr x np*8 outputs is written. 16 rather
+// than 8: VPADDQ has 1-cycle latency here so 8 would do for latency (Zen 5 needs them), but
+// 8x1 tiles (1.1 loads per step instead of 0.6) measured slower in the GEMM, 8x3 no faster.
 #include <immintrin.h>
-
-#include <cstring>
 
 #include "bitplane.h"
 
