@@ -15,3 +15,11 @@ export {
   quantizeActivation, activationLevels, activationValues, signActivation,
 } from './core/quantize';
 export type { WeightMode, QuantizedWeight } from './core/quantize';
+export { Tensor } from './core/tensor';
+export { Model } from './nn/model';
+export type { RunOptions, ModelState } from './nn/model';
+export { validateGraph } from './nn/graph';
+export type { GraphSpec, NodeSpec, OpName } from './nn/graph';
+export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
+export type { RunStats, LayerStats, BitOpsReport } from './nn/runtime';
+export * as zoo from './nn/zoo';

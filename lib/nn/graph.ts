@@ -1,0 +1,153 @@
+// The model graph: a JSON-able list of nodes in execution order. Tensors (weights, BN
+// statistics) are referenced by name and live beside the graph (in memory or in a model file).
+//
+// Layouts follow PyTorch so reference checkpoints map one to one: conv weights [out, in, kh, kw],
+// linear weights [out, in], images NCHW at the model boundary. Inside, images run NHWC.
+
+export type Pair = [number, number];
+
+interface Base {
+  /** Unique node name; also the name of its output. */
+  name: string;
+  /** Names of the nodes (or 'input') this node reads. */
+  inputs: string[];
+}
+
+/** How a quantised layer stores its weights: see DESIGN.md §2. */
+export type WeightMode = 'truncate' | 'requant';
+
+export interface ConvAttrs {
+  inChannels: number;
+  outChannels: number;
+  kernel: Pair;
+  stride: Pair;
+  padding: Pair;
+  dilation: Pair;
+}
+
+export type NodeSpec =
+  /** Full-precision convolution; tensors `${name}.weight` [out,in,kh,kw], optional `${name}.bias`. */
+  | (Base & { op: 'conv2d'; bias: boolean } & ConvAttrs)
+  /** Any-Precision quantised convolution (weights quantised per call's bit-width). */
+  | (Base & { op: 'qconv2d' } & ConvAttrs)
+  /** Full-precision linear layer; `${name}.weight` [out,in], optional `${name}.bias`. */
+  | (Base & { op: 'linear'; inFeatures: number; outFeatures: number; bias: boolean })
+  /** Quantised linear layer; optional float bias `${name}.bias`. */
+  | (Base & { op: 'qlinear'; inFeatures: number; outFeatures: number; bias: boolean })
+  /**
+   * BatchNorm (eval): `${name}.${key}.weight|bias|running_mean|running_var`; switchable BN has one
+   * parameter set per activation bit-width (key = the bit-width), plain BN the single key 'shared'.
+   */
+  | (Base & { op: 'batchnorm'; channels: number; eps: number; switchable: boolean })
+  | (Base & { op: 'relu' })
+  | (Base & { op: 'clamp'; min: number; max: number })
+  /** Activation quantiser Act_b: clamp to [0,1], round to b bits; ReLU when b = 32. */
+  | (Base & { op: 'quantize' })
+  /** 1-bit sign activation (BNN): +1 for x >= 0, else -1 (bipolar codes). */
+  | (Base & { op: 'sign' })
+  | (Base & { op: 'maxpool2d'; kernel: Pair; stride: Pair; padding: Pair })
+  /** Average pooling; the divisor counts padded taps (PyTorch's count_include_pad=True). */
+  | (Base & { op: 'avgpool2d'; kernel: Pair; stride: Pair; padding: Pair })
+  | (Base & { op: 'globalavgpool' })
+  /** Flattens NCHW-ordered (as PyTorch does) to [N, C*H*W]. */
+  | (Base & { op: 'flatten' })
+  | (Base & { op: 'add' })
+  | (Base & { op: 'dropout'; p: number })
+  | (Base & { op: 'softmax' });
+
+export type OpName = NodeSpec['op'];
+
+export interface GraphSpec {
+  format: 'anyprec-graph/1';
+  /** Shape of one input sample: [C, H, W] for images or [F] for feature vectors. */
+  inputShape: number[];
+  nodes: NodeSpec[];
+  /** Name of the node whose output the model returns (default: the last node). */
+  output?: string;
+  /** Bit-widths the model supports (switchable BN keys, requant weight codes); 32 = float. */
+  bitList: number[];
+  weightMode: WeightMode;
+}
+
+const OPS: Record<OpName, number> = {
+  conv2d: 1, qconv2d: 1, linear: 1, qlinear: 1, batchnorm: 1, relu: 1, clamp: 1, quantize: 1, sign: 1,
+  maxpool2d: 1, avgpool2d: 1, globalavgpool: 1, flatten: 1, add: 2, dropout: 1, softmax: 1,
+};
+
+export const QUANTISED_OPS: ReadonlySet<OpName> = new Set<OpName>(['qconv2d', 'qlinear']);
+
+function isPair(v: unknown, min: number): v is Pair {
+  return Array.isArray(v) && v.length === 2 && v.every((x) => Number.isSafeInteger(x) && x >= min);
+}
+
+function isPosInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+/** Checks a graph description; throws an Error naming the node and the field at fault. */
+export function validateGraph(g: unknown): GraphSpec {
+  if (g === null || typeof g !== 'object') throw new TypeError('graph must be an object');
+  const spec = g as GraphSpec;
+  if (spec.format !== 'anyprec-graph/1') throw new RangeError(`graph.format must be 'anyprec-graph/1', got ${JSON.stringify(spec.format)}`);
+  if (!Array.isArray(spec.inputShape) || spec.inputShape.length < 1 || !spec.inputShape.every(isPosInt)) {
+    throw new RangeError('graph.inputShape must be [C, H, W] or [F] of positive integers');
+  }
+  if (spec.inputShape.length !== 1 && spec.inputShape.length !== 3) {
+    throw new RangeError(`graph.inputShape must have 1 or 3 dimensions, got ${spec.inputShape.length}`);
+  }
+  if (!Array.isArray(spec.bitList) || spec.bitList.length === 0 ||
+      !spec.bitList.every((b) => Number.isInteger(b) && ((b >= 1 && b <= 8) || b === 32))) {
+    throw new RangeError('graph.bitList must list bit-widths in 1..8 or 32');
+  }
+  if (spec.weightMode !== 'truncate' && spec.weightMode !== 'requant') {
+    throw new RangeError(`graph.weightMode must be 'truncate' or 'requant', got ${JSON.stringify(spec.weightMode)}`);
+  }
+  if (!Array.isArray(spec.nodes) || spec.nodes.length === 0) throw new RangeError('graph.nodes must be a non-empty array');
+  const seen = new Set<string>(['input']);
+  for (const [i, node] of spec.nodes.entries()) {
+    const where = `graph.nodes[${i}]${node && typeof node.name === 'string' ? ` (${node.name})` : ''}`;
+    if (node === null || typeof node !== 'object') throw new TypeError(`${where} must be an object`);
+    if (typeof node.name !== 'string' || node.name === '') throw new TypeError(`${where}.name must be a non-empty string`);
+    if (seen.has(node.name)) throw new RangeError(`${where}.name '${node.name}' is used twice (or is 'input')`);
+    if (!(node.op in OPS)) throw new RangeError(`${where}.op must be one of ${Object.keys(OPS).join(', ')}, got ${JSON.stringify(node.op)}`);
+    if (!Array.isArray(node.inputs) || node.inputs.length !== OPS[node.op]) {
+      throw new RangeError(`${where}.inputs must name ${OPS[node.op]} input(s)`);
+    }
+    for (const inp of node.inputs) {
+      if (!seen.has(inp)) throw new RangeError(`${where} reads '${inp}', which is not 'input' or an earlier node`);
+    }
+    switch (node.op) {
+      case 'conv2d':
+      case 'qconv2d':
+        if (!isPosInt(node.inChannels) || !isPosInt(node.outChannels)) throw new RangeError(`${where} needs positive inChannels and outChannels`);
+        if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0) || !isPair(node.dilation, 1)) {
+          throw new RangeError(`${where} needs kernel, stride, dilation as [h, w] positive and padding as [h, w] >= 0`);
+        }
+        break;
+      case 'linear':
+      case 'qlinear':
+        if (!isPosInt(node.inFeatures) || !isPosInt(node.outFeatures)) throw new RangeError(`${where} needs positive inFeatures and outFeatures`);
+        break;
+      case 'batchnorm':
+        if (!isPosInt(node.channels) || !(typeof node.eps === 'number' && node.eps >= 0)) throw new RangeError(`${where} needs channels > 0 and eps >= 0`);
+        break;
+      case 'clamp':
+        if (!(typeof node.min === 'number' && typeof node.max === 'number' && node.min <= node.max)) throw new RangeError(`${where} needs min <= max`);
+        break;
+      case 'maxpool2d':
+      case 'avgpool2d':
+        if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0)) throw new RangeError(`${where} needs kernel, stride [h, w] >= 1 and padding >= 0`);
+        break;
+      case 'dropout':
+        if (!(typeof node.p === 'number' && node.p >= 0 && node.p < 1)) throw new RangeError(`${where}.p must be in [0, 1)`);
+        break;
+      default:
+        break;
+    }
+    seen.add(node.name);
+  }
+  if (spec.output !== undefined && !spec.nodes.some((n) => n.name === spec.output)) {
+    throw new RangeError(`graph.output '${spec.output}' is not a node`);
+  }
+  return spec;
+}

@@ -1,0 +1,42 @@
+// Bit-width selection: the whole model, per layer, and per call.
+
+/** Weight and activation bit-widths: 1..8, or 32 for float. */
+export interface Precision {
+  weights: number;
+  activations: number;
+}
+
+/** A bit-width for both, or the two separately. */
+export type PrecisionInput = number | Partial<Precision>;
+
+/** Per-layer overrides, by node name. */
+export type LayerPrecisions = Record<string, PrecisionInput>;
+
+export function checkBits(v: unknown, name: string): number {
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number (1..8 or 32), got ${typeof v}`);
+  if (!Number.isInteger(v) || !((v >= 1 && v <= 8) || v === 32)) {
+    throw new RangeError(`${name} must be an integer in 1..8 or 32, got ${v}`);
+  }
+  return v;
+}
+
+export function toPrecision(p: PrecisionInput, name: string, base?: Precision): Precision {
+  if (typeof p === 'number') {
+    const b = checkBits(p, name);
+    return { weights: b, activations: b };
+  }
+  if (p === null || typeof p !== 'object') {
+    throw new TypeError(`${name} must be a bit-width or { weights, activations }`);
+  }
+  const w = p.weights ?? base?.weights;
+  const a = p.activations ?? base?.activations;
+  if (w === undefined || a === undefined) {
+    throw new TypeError(`${name} must give both weights and activations`);
+  }
+  return { weights: checkBits(w, `${name}.weights`), activations: checkBits(a, `${name}.activations`) };
+}
+
+export function precisionKey(global: Precision, layers: Record<string, Precision>): string {
+  const names = Object.keys(layers).sort();
+  return `${global.weights}/${global.activations}|` + names.map((n) => `${n}=${layers[n].weights}/${layers[n].activations}`).join(',');
+}

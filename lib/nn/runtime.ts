@@ -1,0 +1,449 @@
+// Executes a graph at one precision assignment. A Plan is built once per assignment (fusing
+// quantised layers with the batch norm and activation quantiser that follow them, so their
+// integer accumulators become the next layer's codes without a float tensor in between) and is
+// immutable: concurrent runs at different precisions each use their own plan.
+import * as kernels from '../core/kernels';
+import { Packed } from '../core/kernels';
+import { Tensor } from '../core/tensor';
+import type { GraphSpec, NodeSpec } from './graph';
+import { QUANTISED_OPS } from './graph';
+import * as ops from './ops';
+import type { Act } from './ops';
+import type { Params } from './params';
+import type { Precision } from './precision';
+
+const fr = Math.fround;
+
+export interface LayerStats {
+  /** Node names this step executed (a quantised layer and what was fused into it). */
+  nodes: string[];
+  op: string;
+  macs: number;
+  weightBits: number;
+  activationBits: number;
+  /** MACs x weight bits x activation bits (float layers count 32 x 32). */
+  bitOps: number;
+  ms: number;
+}
+
+export interface BitOpsReport {
+  precision: Precision;
+  layers: Omit<LayerStats, 'ms'>[];
+  macs: number;
+  bitOps: number;
+}
+
+export interface RunStats {
+  precision: Precision;
+  layers: LayerStats[];
+  macs: number;
+  bitOps: number;
+  ms: number;
+}
+
+/** Per-sample shape of every node's output: [H, W, C] for images, [F] for features. */
+export function inferShapes(graph: GraphSpec): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const input = graph.inputShape;
+  shapes.set('input', input.length === 3 ? [input[1], input[2], input[0]] : [input[0]]);
+  for (const node of graph.nodes) {
+    const s = shapes.get(node.inputs[0])!;
+    const where = `node ${node.name} (${node.op})`;
+    const needImage = () => {
+      if (s.length !== 3) throw new RangeError(`${where} needs an image input, got shape [${s.join(', ')}]`);
+    };
+    let out: number[];
+    switch (node.op) {
+      case 'conv2d':
+      case 'qconv2d': {
+        needImage();
+        if (s[2] !== node.inChannels) throw new RangeError(`${where} expects ${node.inChannels} input channels, gets ${s[2]}`);
+        const [kh, kw] = node.kernel, [sh, sw] = node.stride, [ph, pw] = node.padding, [dh, dw] = node.dilation;
+        const oh = Math.floor((s[0] + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+        const ow = Math.floor((s[1] + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+        if (oh < 1 || ow < 1) throw new RangeError(`${where}: kernel larger than its padded ${s[0]}x${s[1]} input`);
+        out = [oh, ow, node.outChannels];
+        break;
+      }
+      case 'linear':
+      case 'qlinear':
+        if (s.length !== 1 || s[0] !== node.inFeatures) {
+          throw new RangeError(`${where} expects [${node.inFeatures}] features, gets [${s.join(', ')}] (flatten first?)`);
+        }
+        out = [node.outFeatures];
+        break;
+      case 'batchnorm':
+        if (s[s.length - 1] !== node.channels) throw new RangeError(`${where} has ${node.channels} channels, input has ${s[s.length - 1]}`);
+        out = s;
+        break;
+      case 'maxpool2d':
+      case 'avgpool2d': {
+        needImage();
+        const g = ops.poolGeom([1, ...s], node.kernel, node.stride, node.padding);
+        if (g.oh < 1 || g.ow < 1) throw new RangeError(`${where}: window larger than its input`);
+        out = [g.oh, g.ow, s[2]];
+        break;
+      }
+      case 'globalavgpool':
+        needImage();
+        out = [s[2]];
+        break;
+      case 'flatten':
+        out = [s.reduce((a, b) => a * b, 1)];
+        break;
+      case 'add': {
+        const t = shapes.get(node.inputs[1])!;
+        if (t.join() !== s.join()) throw new RangeError(`${where} adds shapes [${s.join(', ')}] and [${t.join(', ')}]`);
+        out = s;
+        break;
+      }
+      default:
+        out = s;
+    }
+    shapes.set(node.name, out);
+  }
+  return shapes;
+}
+
+/** MACs per sample of a weighted node. */
+export function nodeMacs(node: NodeSpec, shapes: Map<string, number[]>): number {
+  const o = shapes.get(node.name)!;
+  if (node.op === 'conv2d' || node.op === 'qconv2d') return o[0] * o[1] * o[2] * node.inChannels * node.kernel[0] * node.kernel[1];
+  if (node.op === 'linear' || node.op === 'qlinear') return node.inFeatures * node.outFeatures;
+  return 0;
+}
+
+interface Step {
+  nodes: string[];
+  op: string;
+  output: string;
+  macsPerSample: number;
+  weightBits: number;
+  activationBits: number;
+  exec(env: Map<string, Act>, n: number): Act;
+}
+
+type Batch = [number, ...number[]];
+
+export class Plan {
+  private readonly steps: Step[] = [];
+  private readonly outputName: string;
+  private readonly codeBits = new Map<string, number>();
+
+  constructor(private readonly graph: GraphSpec, private readonly params: Params,
+              readonly precision: Precision, private readonly layerPrecision: (name: string) => Precision) {
+    const shapes = inferShapes(graph);
+    const consumers = new Map<string, NodeSpec[]>();
+    for (const node of graph.nodes) for (const i of node.inputs) consumers.set(i, [...(consumers.get(i) ?? []), node]);
+    this.outputName = graph.output ?? graph.nodes[graph.nodes.length - 1].name;
+    const soleConsumer = (name: string): NodeSpec | undefined => {
+      const c = consumers.get(name) ?? [];
+      return c.length === 1 && name !== this.outputName ? c[0] : undefined;
+    };
+    const fused = new Set<string>();
+    // Bits of the codes each node outputs (32: float), to account bit-ops per layer.
+    this.codeBits.set('input', 32);
+    for (const node of graph.nodes) {
+      const inBits = this.codeBits.get(node.inputs[0]) ?? 32;
+      let bits = 32;
+      if (node.op === 'quantize') bits = layerPrecision(node.name).activations;
+      else if (node.op === 'sign') bits = 1;
+      else if (node.op === 'maxpool2d' || node.op === 'flatten' || node.op === 'dropout') bits = inBits;
+      this.codeBits.set(node.name, bits);
+    }
+    for (const node of graph.nodes) {
+      if (fused.has(node.name)) continue;
+      const prec = layerPrecision(node.name);
+      if (QUANTISED_OPS.has(node.op)) {
+        // Absorb a following batch norm and activation (quantiser or ReLU) into the epilogue.
+        const chain: NodeSpec[] = [node];
+        let next = soleConsumer(node.name);
+        if (next?.op === 'batchnorm') {
+          chain.push(next);
+          next = soleConsumer(next.name);
+        }
+        if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
+        for (const c of chain.slice(1)) fused.add(c.name);
+        this.steps.push(this.quantisedStep(chain, shapes, prec));
+      } else if (node.op === 'batchnorm' && soleConsumer(node.name)?.op === 'quantize') {
+        const q = soleConsumer(node.name)!;
+        fused.add(q.name);
+        this.steps.push(this.bnQuantizeStep(node, q, shapes));
+      } else {
+        this.steps.push(this.plainStep(node, shapes, prec));
+      }
+    }
+  }
+
+  private param<T extends Float32Array | Packed>(name: string): T {
+    const p = this.params.get(name);
+    if (p === undefined) throw new RangeError(`model has no parameter '${name}'`);
+    return p as T;
+  }
+
+  private bn(node: NodeSpec & { op: 'batchnorm' }): { alpha: Float32Array; beta: Float32Array; key: string } {
+    const key = node.switchable ? String(this.layerPrecision(node.name).activations) : 'shared';
+    if (node.switchable && !this.params.has(`${node.name}.${key}.alpha`)) {
+      throw new RangeError(`batch norm ${node.name} has no parameters for ${key}-bit activations (bit list: ${this.graph.bitList.join(', ')})`);
+    }
+    return { alpha: this.param(`${node.name}.${key}.alpha`), beta: this.param(`${node.name}.${key}.beta`), key };
+  }
+
+  /** A quantised conv/linear, with an optional fused batch norm and activation after it. */
+  private quantisedStep(chain: NodeSpec[], shapes: Map<string, number[]>, prec: Precision): Step {
+    const node = chain[0] as NodeSpec & ({ op: 'qconv2d' } | { op: 'qlinear' });
+    const bnNode = chain.find((c) => c.op === 'batchnorm') as (NodeSpec & { op: 'batchnorm' }) | undefined;
+    const act = chain.find((c) => c.op === 'quantize' || c.op === 'relu');
+    const outName = chain[chain.length - 1].name;
+    const outShape = shapes.get(node.name)!;
+    const channels = outShape[outShape.length - 1];
+    const wBits = prec.weights;
+    const actBits = act?.op === 'quantize' ? this.layerPrecision(act.name).activations : 32;
+    const bn = bnNode ? this.bn(bnNode) : undefined;
+    const bias = node.op === 'qlinear' && node.bias ? this.param<Float32Array>(`${node.name}.b`) : undefined;
+    const E = this.param<Float32Array>(`${node.name}.scale`)[0];
+    let weights: Packed | undefined;
+    let wPlanes = wBits;
+    if (wBits !== 32) {
+      const stored = this.graph.weightMode === 'truncate' ? 8 : wBits;
+      const p = this.params.get(`${node.name}.q${stored}`);
+      if (!(p instanceof Packed)) {
+        throw new RangeError(`layer ${node.name} has no ${wBits}-bit weights (bit list: ${this.graph.bitList.join(', ')})`);
+      }
+      weights = p;
+      wPlanes = wBits;
+    } else if (!this.params.has(`${node.name}.w32`)) {
+      throw new RangeError(`layer ${node.name} has no float weights (32 is not in its bit list)`);
+    }
+    const isConv = node.op === 'qconv2d';
+    const inShape = shapes.get(node.inputs[0])!;
+    const k = isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures;
+
+    // Final per-channel affine after the accumulator's own scale: batch norm, then bias folded in.
+    const finish = (accScale: number): { scale: Float32Array; shift: Float32Array } => {
+      const scale = new Float32Array(channels), shift = new Float32Array(channels);
+      for (let c = 0; c < channels; c++) {
+        let s = fr(accScale), t = bias ? bias[c] : 0;
+        if (bn) {
+          t = fr(fr(t * bn.alpha[c]) + bn.beta[c]);
+          s = fr(s * bn.alpha[c]);
+        }
+        scale[c] = s;
+        shift[c] = t;
+      }
+      return { scale, shift };
+    };
+    // Float path (32-bit weights or float activations): dequantised weights x float input.
+    const floatWeights = (): Float32Array => {
+      if (wBits === 32) return this.param<Float32Array>(`${node.name}.w32`);
+      const stored = this.graph.weightMode === 'truncate' ? 8 : wBits;
+      return dequantWeights(weights!, stored, wBits, E);
+    };
+    let cachedFloatW: Float32Array | undefined;
+    let cachedEpi: Map<string, { scale: Float32Array; shift: Float32Array }> | undefined;
+
+    const exec = (env: Map<string, Act>, n: number): Act => {
+      const x = env.get(node.inputs[0])!;
+      const rows = isConv ? n * outShape[0] * outShape[1] : n;
+      let out: Act;
+      if (wBits !== 32 && x.kind === 'codes') {
+        const a = isConv
+          ? kernels.packConv(x.codes, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
+              { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, x.bits)
+          : kernels.pack(x.codes, n, k, x.bits);
+        const nw = (1 << wBits) - 1, na = x.encoding === 'bipolar' ? 1 : (1 << x.bits) - 1;
+        const key = `${x.bits}/${x.encoding}`;
+        cachedEpi ??= new Map();
+        let epi = cachedEpi.get(key);
+        if (!epi) cachedEpi.set(key, (epi = finish(fr(E / (nw * na)))));
+        const base = { aBits: x.bits, bBits: wPlanes, aEncoding: x.encoding, bEncoding: 'bipolar' } as const;
+        if (act?.op === 'quantize' && actBits !== 32) {
+          const codes = kernels.bitGemm(a, weights!, { ...base, epilogue: { output: 'codes', bits: actBits, scale: epi.scale, shift: epi.shift } });
+          out = { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
+        } else {
+          const data = kernels.bitGemm(a, weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: act ? 0 : undefined } });
+          out = { kind: 'float', data, shape: [n, ...outShape] };
+        }
+        return out;
+      }
+      // float path
+      const xf = ops.toFloat(x);
+      const lowered = isConv
+        ? ops.im2colFloat(xf, [n, ...inShape], node.kernel, node.stride, node.padding, node.dilation, outShape[0], outShape[1])
+        : xf;
+      cachedFloatW ??= floatWeights();
+      let y = kernels.floatGemm(lowered, rows, k, cachedFloatW, channels);
+      const { scale, shift } = finish(1);
+      y = ops.affine(y, channels, scale, shift);
+      if (act && (act.op === 'relu' || actBits === 32)) y = ops.clamp(y, 0, Infinity);
+      if (act?.op === 'quantize' && actBits !== 32) {
+        const codes = kernels.quantizeActivations(y, channels, null, null, actBits);
+        return { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
+      }
+      return { kind: 'float', data: y, shape: [n, ...outShape] };
+    };
+    return {
+      nodes: chain.map((c) => c.name), op: node.op, output: outName,
+      macsPerSample: nodeMacs(node, shapes), weightBits: wBits,
+      activationBits: wBits === 32 ? 32 : this.codeBits.get(node.inputs[0]) ?? 32,
+      exec,
+    };
+  }
+
+  private bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec, shapes: Map<string, number[]>): Step {
+    const bits = this.layerPrecision(q.name).activations;
+    const { alpha, beta } = this.bn(node);
+    const shape = shapes.get(node.name)!;
+    return {
+      nodes: [node.name, q.name], op: 'batchnorm+quantize', output: q.name, macsPerSample: 0, weightBits: 0, activationBits: 0,
+      exec: (env, n) => {
+        const x = ops.toFloat(env.get(node.inputs[0])!);
+        if (bits === 32) return { kind: 'float', data: ops.clamp(ops.affine(x, node.channels, alpha, beta), 0, Infinity), shape: [n, ...shape] };
+        const codes = kernels.quantizeActivations(x, node.channels, alpha, beta, bits);
+        return { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
+      },
+    };
+  }
+
+  private plainStep(node: NodeSpec, shapes: Map<string, number[]>, prec: Precision): Step {
+    const shape = shapes.get(node.name)!;
+    const inShape = shapes.get(node.inputs[0])!;
+    const step = (exec: (x: Act, n: number, env: Map<string, Act>) => Act, macs = 0): Step => ({
+      nodes: [node.name], op: node.op, output: node.name, macsPerSample: macs,
+      weightBits: macs ? 32 : 0, activationBits: macs ? 32 : 0,
+      exec: (env, n) => exec(env.get(node.inputs[0])!, n, env),
+    });
+    const float = (data: Float32Array, n: number): Act => ({ kind: 'float', data, shape: [n, ...shape] });
+    switch (node.op) {
+      case 'conv2d':
+      case 'linear': {
+        const w = this.param<Float32Array>(`${node.name}.w`);
+        const bias = node.bias ? this.param<Float32Array>(`${node.name}.b`) : null;
+        const isConv = node.op === 'conv2d';
+        const k = isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures;
+        const channels = shape[shape.length - 1];
+        return step((x, n) => {
+          const xf = ops.toFloat(x);
+          const lowered = isConv
+            ? ops.im2colFloat(xf, [n, ...inShape], node.kernel, node.stride, node.padding, node.dilation, shape[0], shape[1])
+            : xf;
+          const rows = isConv ? n * shape[0] * shape[1] : n;
+          return float(kernels.floatGemm(lowered, rows, k, w, channels, { bias }), n);
+        }, nodeMacs(node, shapes));
+      }
+      case 'batchnorm':
+        return step((x, n) => {
+          const { alpha, beta } = this.bn(node);
+          return float(ops.affine(ops.toFloat(x), node.channels, alpha, beta), n);
+        });
+      case 'relu':
+        return step((x, n) => float(ops.clamp(ops.toFloat(x), 0, Infinity), n));
+      case 'clamp':
+        return step((x, n) => float(ops.clamp(ops.toFloat(x), node.min, node.max), n));
+      case 'quantize': {
+        const bits = prec.activations;
+        return step((x, n) => {
+          if (bits === 32) return float(ops.clamp(ops.toFloat(x), 0, Infinity), n);
+          const xf = ops.toFloat(x);
+          return { kind: 'codes', codes: kernels.quantizeActivations(xf, 1, null, null, bits), bits, encoding: 'unsigned', shape: [n, ...shape] };
+        });
+      }
+      case 'sign':
+        return step((x, n) => {
+          const xf = ops.toFloat(x);
+          const codes = new Uint8Array(xf.length);
+          for (let i = 0; i < xf.length; i++) codes[i] = xf[i] >= 0 ? 1 : 0;
+          return { kind: 'codes', codes, bits: 1, encoding: 'bipolar', shape: [n, ...shape] };
+        });
+      case 'maxpool2d':
+        return step((x, n) => {
+          const g = ops.poolGeom([n, ...inShape], node.kernel, node.stride, node.padding);
+          if (x.kind === 'codes') return { ...x, codes: ops.maxPool(x.codes, g), shape: [n, ...shape] };
+          return float(ops.maxPool(x.data, g), n);
+        });
+      case 'avgpool2d':
+        return step((x, n) => float(ops.avgPool(ops.toFloat(x), ops.poolGeom([n, ...inShape], node.kernel, node.stride, node.padding)), n));
+      case 'globalavgpool':
+        return step((x, n) => float(ops.globalAvgPool(ops.toFloat(x), n, inShape[0], inShape[1], inShape[2]), n));
+      case 'flatten':
+        return step((x, n) => {
+          if (inShape.length !== 3) return { ...x, shape: [n, ...shape] };
+          const [h, w, c] = inShape;
+          if (x.kind === 'codes') return { ...x, codes: ops.nhwcToNchw(x.codes, n, h, w, c), shape: [n, ...shape] };
+          return float(ops.nhwcToNchw(x.data, n, h, w, c), n);
+        });
+      case 'add':
+        return step((x, n, env) => float(ops.add(ops.toFloat(x), ops.toFloat(env.get(node.inputs[1])!)), n));
+      case 'dropout':
+        return step((x) => x);
+      case 'softmax':
+        return step((x, n) => {
+          const f = shape.reduce((a, b) => a * b, 1);
+          return float(ops.softmax(ops.toFloat(x), n, f), n);
+        });
+      default:
+        throw new RangeError(`node ${node.name}: op ${node.op} cannot run here`);
+    }
+  }
+
+  private accountStep(s: Step, n: number): Omit<LayerStats, 'ms'> {
+    const macs = s.macsPerSample * n;
+    return { nodes: s.nodes, op: s.op, macs, weightBits: s.weightBits, activationBits: s.activationBits,
+      bitOps: macs * s.weightBits * s.activationBits };
+  }
+
+  /** MACs and bit-ops of every weighted layer for a batch of n, without running anything. */
+  account(n: number): BitOpsReport {
+    const layers = this.steps.filter((s) => s.macsPerSample > 0).map((s) => this.accountStep(s, n));
+    return { precision: this.precision, layers, macs: layers.reduce((a, l) => a + l.macs, 0),
+      bitOps: layers.reduce((a, l) => a + l.bitOps, 0) };
+  }
+
+  /** Runs one batch: x is [N, ...inputShape] (NCHW for images). */
+  run(x: Tensor, collect: boolean): { output: Tensor; stats?: RunStats } {
+    const inShape = this.graph.inputShape;
+    if (x.shape.length !== inShape.length + 1 || x.shape.slice(1).join() !== inShape.join()) {
+      throw new RangeError(`input must have shape [N, ${inShape.join(', ')}], got [${x.shape.join(', ')}]`);
+    }
+    const n = x.shape[0];
+    if (n === 0) throw new RangeError('input batch must hold at least one sample');
+    const env = new Map<string, Act>();
+    const data = inShape.length === 3 ? ops.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2]) : x.data;
+    env.set('input', { kind: 'float', data, shape: inShape.length === 3 ? [n, inShape[1], inShape[2], inShape[0]] : [n, inShape[0]] });
+    const layers: LayerStats[] = [];
+    const t0 = collect ? performance.now() : 0;
+    for (const s of this.steps) {
+      const t = collect ? performance.now() : 0;
+      env.set(s.output, s.exec(env, n));
+      if (collect && s.macsPerSample > 0) layers.push({ ...this.accountStep(s, n), ms: performance.now() - t });
+    }
+    const out = env.get(this.outputName)!;
+    let result: Tensor;
+    const shape = out.shape;
+    if (shape.length === 4) {
+      const [, h, w, c] = shape;
+      result = new Tensor(ops.nhwcToNchw(ops.toFloat(out), n, h, w, c), [n, c, h, w]);
+    } else {
+      result = new Tensor(ops.toFloat(out), shape);
+    }
+    if (!collect) return { output: result };
+    return {
+      output: result,
+      stats: {
+        precision: this.precision, layers,
+        macs: layers.reduce((a, l) => a + l.macs, 0), bitOps: layers.reduce((a, l) => a + l.bitOps, 0),
+        ms: performance.now() - t0,
+      },
+    };
+  }
+}
+
+/** Float weights (E * c / (2^b - 1), c the odd level) of a packed bipolar weight matrix. */
+function dequantWeights(p: Packed, stored: number, bits: number, E: number): Float32Array {
+  const codes = kernels.unpack(p);
+  const out = new Float32Array(codes.length);
+  const n = (1 << bits) - 1, shift = stored - bits;
+  const level = new Float32Array(n + 1).map((_, q) => fr(fr((2 * q - n) / n) * E));
+  for (let i = 0; i < codes.length; i++) out[i] = level[codes[i] >> shift];
+  return out;
+}

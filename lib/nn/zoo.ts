@@ -1,0 +1,144 @@
+// Ready-made graphs (built in code) and random parameters for them: the MNIST MLP and CNN, and
+// the Any-Precision pre-activation ResNet-20 with the reference checkpoint's tensor names.
+import type { GraphSpec, NodeSpec, Pair, WeightMode } from './graph';
+import { bnKeys } from './params';
+
+export interface ZooOptions {
+  bitList?: number[];
+  weightMode?: WeightMode;
+}
+
+const DEFAULT_BITS = [1, 2, 3, 4, 5, 6, 7, 8, 32];
+
+// Omit distributed over the union, so each op keeps its own fields.
+type NodeInit = NodeSpec extends infer N ? (N extends NodeSpec ? Omit<N, 'inputs'> & { inputs?: string[] } : never) : never;
+
+class Builder {
+  readonly nodes: NodeSpec[] = [];
+  last = 'input';
+  add(node: NodeInit): string {
+    this.nodes.push({ inputs: [this.last], ...node } as NodeSpec);
+    this.last = node.name;
+    return node.name;
+  }
+  conv(name: string, op: 'conv2d' | 'qconv2d', inC: number, outC: number, k: number, stride = 1, pad = 0): string {
+    const p = (v: number): Pair => [v, v];
+    const base = { name, inChannels: inC, outChannels: outC, kernel: p(k), stride: p(stride), padding: p(pad), dilation: p(1) };
+    return op === 'conv2d' ? this.add({ ...base, op, bias: false }) : this.add({ ...base, op });
+  }
+  bn(name: string, channels: number, switchable = true): string {
+    return this.add({ name, op: 'batchnorm', channels, eps: 1e-5, switchable });
+  }
+}
+
+function graph(b: Builder, inputShape: number[], o: ZooOptions): GraphSpec {
+  return { format: 'anyprec-graph/1', inputShape, nodes: b.nodes, bitList: o.bitList ?? DEFAULT_BITS, weightMode: o.weightMode ?? 'truncate' };
+}
+
+/**
+ * MLP for 28x28 digits: quantise the input, then quantised linear layers with switchable BN and
+ * activation quantisers between them; the last layer gives float logits (with bias).
+ */
+export function mlp(sizes: number[] = [784, 1024, 1024, 10], o: ZooOptions = {}): GraphSpec {
+  const b = new Builder();
+  b.add({ name: 'q0', op: 'quantize' });
+  for (let i = 0; i + 1 < sizes.length; i++) {
+    const last = i + 2 === sizes.length;
+    b.add({ name: `fc${i}`, op: 'qlinear', inFeatures: sizes[i], outFeatures: sizes[i + 1], bias: last });
+    if (!last) {
+      b.bn(`bn${i}`, sizes[i + 1]);
+      b.add({ name: `q${i + 1}`, op: 'quantize' });
+    }
+  }
+  return graph(b, [sizes[0]], o);
+}
+
+/** Small CNN for 1x28x28 digits: float stem, two quantised convs, quantised FC, float classifier. */
+export function cnn(o: ZooOptions = {}): GraphSpec {
+  const b = new Builder();
+  b.conv('conv0', 'conv2d', 1, 32, 3, 1, 1);
+  b.bn('bn0', 32);
+  b.add({ name: 'q0', op: 'quantize' });
+  b.conv('conv1', 'qconv2d', 32, 64, 3, 1, 1);
+  b.bn('bn1', 64);
+  b.add({ name: 'q1', op: 'quantize' });
+  b.add({ name: 'pool1', op: 'maxpool2d', kernel: [2, 2], stride: [2, 2], padding: [0, 0] });
+  b.conv('conv2', 'qconv2d', 64, 64, 3, 1, 1);
+  b.bn('bn2', 64);
+  b.add({ name: 'q2', op: 'quantize' });
+  b.add({ name: 'pool2', op: 'maxpool2d', kernel: [2, 2], stride: [2, 2], padding: [0, 0] });
+  b.add({ name: 'flat', op: 'flatten' });
+  b.add({ name: 'fc0', op: 'qlinear', inFeatures: 64 * 7 * 7, outFeatures: 256, bias: false });
+  b.bn('bn3', 256);
+  b.add({ name: 'q3', op: 'quantize' });
+  b.add({ name: 'fc1', op: 'linear', inFeatures: 256, outFeatures: 10, bias: true });
+  return graph(b, [1, 28, 28], o);
+}
+
+/**
+ * Any-Precision pre-activation ResNet-20 (SHI-Labs/Any-Precision-DNNs resnet20q) at widths
+ * [C1, C2, C3]; node names follow the reference state_dict (`layers.3.bn0.bn_dict.<bits>.weight`).
+ */
+export function resnet20(widths: [number, number, number] = [16, 32, 64], classes = 10, o: ZooOptions = {}): GraphSpec {
+  const b = new Builder();
+  b.conv('conv0', 'conv2d', 3, widths[0], 3, 1, 1);
+  let inC = widths[0];
+  for (let i = 0; i < 9; i++) {
+    const outC = widths[Math.floor(i / 3)];
+    const stride = i === 3 || i === 6 ? 2 : 1;
+    const p = `layers.${i}`;
+    const x = b.last;
+    b.bn(`${p}.bn0.bn_dict`, inC);
+    const a = b.add({ name: `${p}.act0`, op: 'quantize' });
+    let shortcut = x;
+    if (stride !== 1 || inC !== outC) {
+      b.conv(`${p}.skip_conv`, 'conv2d', inC, outC, 1, stride, 0);
+      shortcut = b.bn(`${p}.skip_bn`, outC, false);
+      b.last = a;
+    }
+    b.conv(`${p}.conv0`, 'qconv2d', inC, outC, 3, stride, 1);
+    b.bn(`${p}.bn1.bn_dict`, outC);
+    b.add({ name: `${p}.act1`, op: 'quantize' });
+    const v = b.conv(`${p}.conv1`, 'qconv2d', outC, outC, 3, 1, 1);
+    b.add({ name: `${p}.add`, op: 'add', inputs: [v, shortcut] });
+    inC = outC;
+  }
+  b.bn('bn.bn_dict', inC);
+  b.add({ name: 'pool', op: 'globalavgpool' });
+  b.add({ name: 'fc', op: 'linear', inFeatures: inC, outFeatures: classes, bias: true });
+  return graph(b, [3, 32, 32], { bitList: [1, 2, 4, 8, 32], weightMode: 'requant', ...o });
+}
+
+/** Deterministic random parameters for a graph (He-style weights, non-trivial BN statistics). */
+export function randomTensors(g: GraphSpec, seed = 1): Record<string, Float32Array> {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const out: Record<string, Float32Array> = {};
+  const fill = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
+  for (const node of g.nodes) {
+    if (node.op === 'conv2d' || node.op === 'qconv2d') {
+      const fanIn = node.inChannels * node.kernel[0] * node.kernel[1];
+      out[`${node.name}.weight`] = fill(node.outChannels * fanIn, () => normal() * Math.sqrt(2 / fanIn));
+      if (node.op === 'conv2d' && node.bias) out[`${node.name}.bias`] = fill(node.outChannels, () => normal() * 0.1);
+    } else if (node.op === 'linear' || node.op === 'qlinear') {
+      out[`${node.name}.weight`] = fill(node.outFeatures * node.inFeatures, () => normal() * Math.sqrt(2 / node.inFeatures));
+      if (node.bias) out[`${node.name}.bias`] = fill(node.outFeatures, () => normal() * 0.1);
+    } else if (node.op === 'batchnorm') {
+      for (const key of bnKeys(g, node)) {
+        const p = node.switchable ? `${node.name}.${key}` : node.name;
+        out[`${p}.weight`] = fill(node.channels, () => 0.2 + 0.1 * uniform());
+        out[`${p}.bias`] = fill(node.channels, () => 0.3 + 0.1 * normal());
+        out[`${p}.running_mean`] = fill(node.channels, () => 0.1 * normal());
+        out[`${p}.running_var`] = fill(node.channels, () => 0.5 + uniform());
+      }
+    }
+  }
+  return out;
+}
