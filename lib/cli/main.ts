@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The anyprec command line.
 import { Command, InvalidArgumentError } from 'commander';
-import { kernels } from '../index';
+import { kernels, Model, Tensor, zoo } from '../index';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -55,11 +55,64 @@ function demo(o: DemoOptions): void {
   for (const r of rows) console.log(r.map((cell, c) => cell.padStart(widths[c])).join('  '));
 }
 
+interface ModelDemoOptions {
+  model: 'cnn' | 'mlp' | 'resnet20';
+  batch: number;
+  threads: number;
+  isa?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+// Until a trained model is bundled, run a small network with random weights end to end: one
+// stored (truncate-mode) model, every bit-width chosen per call.
+function modelDemo(o: ModelDemoOptions): void {
+  if (o.isa) kernels.setIsa(o.isa);
+  kernels.setThreads(o.threads);
+  const graph = o.model === 'mlp' ? zoo.mlp() : o.model === 'resnet20' ? zoo.resnet20([16, 32, 64], 10, { weightMode: 'truncate', bitList: [1, 2, 3, 4, 5, 6, 7, 8, 32] }) : zoo.cnn();
+  const model = Model.build(graph, zoo.randomTensors(graph, 7));
+  const shape = [o.batch, ...graph.inputShape];
+  let seed = 99;
+  const x = new Tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) / 2 ** 24), shape);
+  console.log(`anyprec demo: ${o.model} (random weights; a trained model comes with the training work), batch ${o.batch}, isa=${kernels.isa()}, threads=${kernels.threads()}`);
+  console.log('one stored model; the bit-width is chosen per call (weights = activations = bits)\n');
+  const rows: string[][] = [['bits', 'ms/batch', 'samples/s', 'Gbit-ops/sample', 'MACs/sample']];
+  for (const bits of [1, 2, 3, 4, 5, 6, 7, 8, 32]) {
+    model.runSync(x, { bits }); // warm-up (builds the plan)
+    const times: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = process.hrtime.bigint();
+      model.runSync(x, { bits });
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const ms = median(times);
+    const ops = model.bitOps(1, { bits });
+    rows.push([bits === 32 ? 'float' : String(bits), ms.toFixed(2), ((o.batch * 1000) / ms).toFixed(0),
+      (ops.bitOps / 1e9).toFixed(3), ops.macs.toExponential(2)]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) console.log(r.map((cell, c) => cell.padStart(widths[c])).join('  '));
+}
+
 const program = new Command();
 program.name('anyprec').description('Any-precision neural-network inference for Node.js');
 program
   .command('demo')
-  .description('run the engine at every bit-width and print latency and bit-ops')
+  .description('run a small model end to end at every bit-width: latency and bit-ops')
+  .option('--model <name>', 'cnn | mlp | resnet20', (v: string) => {
+    if (v !== 'cnn' && v !== 'mlp' && v !== 'resnet20') throw new InvalidArgumentError('--model must be cnn, mlp or resnet20');
+    return v;
+  }, 'cnn')
+  .option('--batch <n>', 'samples per call', positiveInt('--batch'), 64)
+  .option('--threads <n>', 'kernel threads', positiveInt('--threads'), 1)
+  .option('--isa <name>', `force an instruction set (${kernels.availableIsas().join(', ')})`)
+  .action((o: ModelDemoOptions) => modelDemo(o));
+program
+  .command('engine')
+  .description('run one layer-sized bit-serial GEMM at every bit-width: latency and bit-ops')
   .option('--m <rows>', 'activation rows (batch)', positiveInt('--m'), 64)
   .option('--k <depth>', 'reduction depth', positiveInt('--k'), 1024)
   .option('--n <cols>', 'output features', positiveInt('--n'), 1024)
