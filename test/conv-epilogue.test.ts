@@ -77,6 +77,34 @@ describe.each(ISAS)('isa %s', (isa) => {
     }
   });
 
+  it('maxPool (codes and floats, with padding) and im2colFloat equal plain loops', () => {
+    kernels.setIsa(isa);
+    const rand = rng(8);
+    const n = 2, h = 7, w = 6, c = 5;
+    const codes = randomCodes(rand, n * h * w * c, 4);
+    const floats = Float32Array.from(codes, (v) => v / 3 - 2);
+    for (const [kh, kw, sh, sw, ph, pw] of [[2, 2, 2, 2, 0, 0], [3, 3, 2, 1, 1, 1], [3, 2, 1, 2, 1, 0]]) {
+      const oh = Math.floor((h + 2 * ph - kh) / sh) + 1, ow = Math.floor((w + 2 * pw - kw) / sw) + 1;
+      const want = new Float32Array(n * oh * ow * c).fill(-Infinity);
+      for (let i = 0; i < n; i++) for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) for (let ch = 0; ch < c; ch++)
+        for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
+          const iy = y * sh + ky - ph, ix = x * sw + kx - pw;
+          if (iy < 0 || ix < 0 || iy >= h || ix >= w) continue;
+          const o = ((i * oh + y) * ow + x) * c + ch;
+          want[o] = Math.max(want[o], codes[((i * h + iy) * w + ix) * c + ch]);
+        }
+      const pool = { kernel: [kh, kw] as [number, number], stride: [sh, sw] as [number, number], padding: [ph, pw] as [number, number] };
+      expect(Array.from(kernels.maxPool(codes, { n, h, w, c }, pool))).toEqual(Array.from(want));
+      expect(Array.from(kernels.maxPool(floats, { n, h, w, c }, pool))).toEqual(Array.from(want, (v) => fr(v / 3 - 2)));
+    }
+    const lowered = kernels.im2colFloat(floats, { n, h, w, c }, { kernel: [3, 2], stride: [2, 1], padding: [1, 0], dilation: [2, 1] });
+    const ref = im2col(codes, n, h, w, c, 3, 2, 2, 1, 1, 0, 2, 1);
+    expect(Array.from(lowered)).toEqual(Array.from(ref.out, (v, i) => {
+      // padded taps are 0 in both; real taps map code -> code/3 - 2
+      return v === 0 && lowered[i] === 0 ? 0 : fr(v / 3 - 2);
+    }));
+  });
+
   it('quantizeActivations rounds ties to even and clamps', () => {
     kernels.setIsa(isa);
     const x = new Float32Array([-1, 0, 1 / 6, 0.5, 5 / 6, 1, 7, NaN]);

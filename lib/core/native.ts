@@ -39,6 +39,10 @@ export interface NativeAddon {
   packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
            bits: number): NativePackedFields & { rows: number; cols: number };
+  im2colFloat(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
+              strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number): Float32Array;
+  maxPool<T extends Uint8Array | Float32Array>(x: T, n: number, h: number, w: number, c: number, kh: number, kw: number,
+          strideH: number, strideW: number, padH: number, padW: number): T;
   quantizeActivations(x: Float32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
                       bits: number): Uint8Array;
   unpack(p: NativePackedLike): Uint8Array;

@@ -77,29 +77,6 @@ export function poolGeom(shape: number[], kernel: [number, number], stride: [num
   return { n, h, w, c, kh, kw, sh, sw, ph, pw, oh, ow };
 }
 
-/** Max pooling (works on codes too: quantisation is monotone). Padded taps are ignored. */
-export function maxPool<T extends Float32Array | Uint8Array>(x: T, g: PoolGeom): T {
-  const out = new (x.constructor as new (len: number) => T)(g.n * g.oh * g.ow * g.c);
-  for (let i = 0; i < g.n; i++)
-    for (let oy = 0; oy < g.oh; oy++)
-      for (let ox = 0; ox < g.ow; ox++)
-        for (let ch = 0; ch < g.c; ch++) {
-          let m = -Infinity;
-          for (let ky = 0; ky < g.kh; ky++) {
-            const iy = oy * g.sh + ky - g.ph;
-            if (iy < 0 || iy >= g.h) continue;
-            for (let kx = 0; kx < g.kw; kx++) {
-              const ix = ox * g.sw + kx - g.pw;
-              if (ix < 0 || ix >= g.w) continue;
-              const v = x[((i * g.h + iy) * g.w + ix) * g.c + ch];
-              if (v > m) m = v;
-            }
-          }
-          out[((i * g.oh + oy) * g.ow + ox) * g.c + ch] = m;
-        }
-  return out;
-}
-
 /** Average pooling; the divisor is kh*kw (padded taps count as zeros, like PyTorch's default). */
 export function avgPool(x: Float32Array, g: PoolGeom): Float32Array {
   const out = new Float32Array(g.n * g.oh * g.ow * g.c);
@@ -151,27 +128,3 @@ export function softmax(x: Float32Array, n: number, f: number): Float32Array {
   return out;
 }
 
-/** Lowers NHWC floats for a float convolution: rows (n, oy, ox), columns (ky, kx, c). */
-export function im2colFloat(x: Float32Array, shape: number[], kernel: [number, number], stride: [number, number],
-                            padding: [number, number], dilation: [number, number], oh: number, ow: number): Float32Array {
-  const [n, h, w, c] = shape;
-  const [kh, kw] = kernel, [sh, sw] = stride, [ph, pw] = padding, [dh, dw] = dilation;
-  const k = kh * kw * c;
-  const out = new Float32Array(n * oh * ow * k);
-  let r = 0;
-  for (let i = 0; i < n; i++)
-    for (let oy = 0; oy < oh; oy++)
-      for (let ox = 0; ox < ow; ox++, r++) {
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh + ky * dh - ph;
-          if (iy < 0 || iy >= h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw + kx * dw - pw;
-            if (ix < 0 || ix >= w) continue;
-            const src = ((i * h + iy) * w + ix) * c;
-            out.set(x.subarray(src, src + c), r * k + (ky * kw + kx) * c);
-          }
-        }
-      }
-  return out;
-}

@@ -269,7 +269,8 @@ export class Plan {
       // float path
       const xf = ops.toFloat(x);
       const lowered = isConv
-        ? ops.im2colFloat(xf, [n, ...inShape], node.kernel, node.stride, node.padding, node.dilation, outShape[0], outShape[1])
+        ? kernels.im2colFloat(xf, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
+            { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation })
         : xf;
       cachedFloatW ??= floatWeights();
       let y = kernels.floatGemm(lowered, rows, k, cachedFloatW, channels);
@@ -325,7 +326,8 @@ export class Plan {
         return step((x, n) => {
           const xf = ops.toFloat(x);
           const lowered = isConv
-            ? ops.im2colFloat(xf, [n, ...inShape], node.kernel, node.stride, node.padding, node.dilation, shape[0], shape[1])
+            ? kernels.im2colFloat(xf, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
+                { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation })
             : xf;
           const rows = isConv ? n * shape[0] * shape[1] : n;
           return float(kernels.floatGemm(lowered, rows, k, w, channels, { bias }), n);
@@ -357,9 +359,10 @@ export class Plan {
         });
       case 'maxpool2d':
         return step((x, n) => {
-          const g = ops.poolGeom([n, ...inShape], node.kernel, node.stride, node.padding);
-          if (x.kind === 'codes') return { ...x, codes: ops.maxPool(x.codes, g), shape: [n, ...shape] };
-          return float(ops.maxPool(x.data, g), n);
+          const dims = { n, h: inShape[0], w: inShape[1], c: inShape[2] };
+          const pool = { kernel: node.kernel, stride: node.stride, padding: node.padding };
+          if (x.kind === 'codes') return { ...x, codes: kernels.maxPool(x.codes, dims, pool), shape: [n, ...shape] };
+          return float(kernels.maxPool(x.data, dims, pool), n);
         });
       case 'avgpool2d':
         return step((x, n) => float(ops.avgPool(ops.toFloat(x), ops.poolGeom([n, ...inShape], node.kernel, node.stride, node.padding)), n));

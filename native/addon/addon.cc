@@ -122,6 +122,15 @@ Napi::Value HardwareThreads(const Napi::CallbackInfo& info) {
 
 // ---- packing ----------------------------------------------------------------------------------
 
+// A BigUint64Array of `words` words starting on a cache line (64 spare bytes allow the shift).
+Napi::BigUint64Array newPlanes(Napi::Env env, size_t words, uint64_t** planes) {
+  auto buf = Napi::ArrayBuffer::New(env, words * 8 + 64);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(buf.Data());
+  const size_t offset = ((base + 63) & ~uintptr_t{63}) - base;
+  *planes = reinterpret_cast<uint64_t*>(base + offset);
+  return Napi::BigUint64Array::New(env, words, buf, offset);
+}
+
 // pack(codes: Uint8Array, rows, cols, bits) -> { data: BigUint64Array, planePop: Int32Array }
 Napi::Value Pack(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -140,18 +149,75 @@ Napi::Value Pack(const Napi::CallbackInfo& info) {
                         " does not fit in " + std::to_string(bits) + " bits (must be < " +
                         std::to_string(1 << bits) + ")");
   const size_t words = packedWords(rows, cols, bits);
-  // 64 spare bytes so the planes can start on a cache line.
-  auto buf = Napi::ArrayBuffer::New(env, words * 8 + 64);
-  const uintptr_t base = reinterpret_cast<uintptr_t>(buf.Data());
-  const size_t offset = ((base + 63) & ~uintptr_t{63}) - base;
-  auto data = Napi::BigUint64Array::New(env, words, buf, offset);
+  uint64_t* planes = nullptr;
+  auto data = newPlanes(env, words, &planes);
   auto pops = Napi::Int32Array::New(env, rows * bits);
-  pack(*instance(env).isa, src, rows, cols, bits, reinterpret_cast<uint64_t*>(base + offset),
+  pack(*instance(env).isa, src, rows, cols, bits, planes,
        pops.Data(), instance(env).threads);
   auto out = Napi::Object::New(env);
   out.Set("data", data);
   out.Set("planePop", pops);
   return out;
+}
+
+// Arguments first..first+11: n, h, w, c, kernel h/w, stride h/w, padding h/w, dilation h/w.
+ConvShape convShapeArgs(const Napi::CallbackInfo& info, size_t first) {
+  constexpr int64_t kMax = int64_t{1} << 31;
+  const char* names[] = {"n", "h", "w", "c", "kernel[0]", "kernel[1]", "stride[0]", "stride[1]",
+                         "padding[0]", "padding[1]", "dilation[0]", "dilation[1]"};
+  size_t v[12];
+  for (size_t i = 0; i < 12; ++i) {
+    const bool pad = i == 8 || i == 9;
+    v[i] = static_cast<size_t>(intArg(info[first + i], names[i], pad ? 0 : 1, kMax));
+  }
+  ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+  const std::string bad = checkConvShape(s);
+  if (!bad.empty()) throwRange(info.Env(), "conv shape: " + bad);
+  return s;
+}
+
+// im2colFloat(x: Float32Array, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw) -> Float32Array
+Napi::Value Im2colFloat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 13) throwType(env, "im2colFloat takes 13 arguments");
+  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const ConvShape s = convShapeArgs(info, 1);
+  if (x.ElementLength() != s.n * s.h * s.w * s.c)
+    throwRange(env, "x must hold n*h*w*c = " + std::to_string(s.n * s.h * s.w * s.c) + " values, got " +
+                        std::to_string(x.ElementLength()));
+  auto out = Napi::Float32Array::New(env, s.rows() * s.k());
+  im2colFloat(floatData(x), s, out.Data(), instance(env).threads);
+  return out;
+}
+
+// maxPool(x: Uint8Array | Float32Array, n, h, w, c, kh, kw, sh, sw, ph, pw) -> same type
+Napi::Value MaxPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 11) throwType(env, "maxPool takes 11 arguments");
+  if (!info[0].IsTypedArray()) throwType(env, "x must be a Uint8Array or Float32Array");
+  auto x = info[0].As<Napi::TypedArray>();
+  const char* names[] = {"n", "h", "w", "c", "kernel[0]", "kernel[1]", "stride[0]", "stride[1]", "padding[0]", "padding[1]"};
+  size_t v[10];
+  for (size_t i = 0; i < 10; ++i) v[i] = static_cast<size_t>(intArg(info[1 + i], names[i], i >= 8 ? 0 : 1, int64_t{1} << 31));
+  PoolShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
+  const std::string bad = checkPoolShape(s);
+  if (!bad.empty()) throwRange(env, "pool shape: " + bad);
+  if (x.ElementLength() != s.n * s.h * s.w * s.c)
+    throwRange(env, "x must hold n*h*w*c = " + std::to_string(s.n * s.h * s.w * s.c) + " values, got " +
+                        std::to_string(x.ElementLength()));
+  const size_t count = s.n * s.outH() * s.outW() * s.c;
+  const int threads = instance(env).threads;
+  if (x.TypedArrayType() == napi_uint8_array) {
+    auto out = Napi::Uint8Array::New(env, count);
+    maxPool(typedData<const uint8_t>(x), s, out.Data(), threads);
+    return out;
+  }
+  if (x.TypedArrayType() == napi_float32_array) {
+    auto out = Napi::Float32Array::New(env, count);
+    maxPool(typedData<const float>(x), s, out.Data(), threads);
+    return out;
+  }
+  throwType(env, "x must be a Uint8Array or Float32Array");
 }
 
 // packConv(codes, n, h, w, c, kh, kw, strideH, strideW, padH, padW, dilH, dilW, bits)
@@ -160,18 +226,8 @@ Napi::Value PackConv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 14) throwType(env, "packConv takes 14 arguments");
   auto codes = typedArg(info[0], "codes", napi_uint8_array, "Uint8Array");
-  constexpr int64_t kMax = int64_t{1} << 31;
-  const char* names[] = {"n", "h", "w", "c", "kernel[0]", "kernel[1]", "stride[0]", "stride[1]",
-                         "padding[0]", "padding[1]", "dilation[0]", "dilation[1]"};
-  size_t v[12];
-  for (int i = 0; i < 12; ++i) {
-    const bool pad = i == 8 || i == 9;
-    v[i] = static_cast<size_t>(intArg(info[1 + i], names[i], pad ? 0 : 1, kMax));
-  }
+  ConvShape s = convShapeArgs(info, 1);
   const int bits = static_cast<int>(intArg(info[13], "bits", 1, 8));
-  ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
-  const std::string bad = checkConvShape(s);
-  if (!bad.empty()) throwRange(env, "packConv: " + bad);
   if (codes.ElementLength() != s.n * s.h * s.w * s.c)
     throwRange(env, "codes must hold n*h*w*c = " + std::to_string(s.n * s.h * s.w * s.c) + " codes, got " +
                         std::to_string(codes.ElementLength()));
@@ -182,12 +238,10 @@ Napi::Value PackConv(const Napi::CallbackInfo& info) {
                         " does not fit in " + std::to_string(bits) + " bits");
   const size_t rows = s.rows(), k = s.k();
   const size_t words = packedWords(rows, k, bits);
-  auto buf = Napi::ArrayBuffer::New(env, words * 8 + 64);
-  const uintptr_t base = reinterpret_cast<uintptr_t>(buf.Data());
-  const size_t offset = ((base + 63) & ~uintptr_t{63}) - base;
-  auto data = Napi::BigUint64Array::New(env, words, buf, offset);
+  uint64_t* planes = nullptr;
+  auto data = newPlanes(env, words, &planes);
   auto pops = Napi::Int32Array::New(env, rows * bits);
-  packConvInput(*instance(env).isa, src, s, bits, reinterpret_cast<uint64_t*>(base + offset), pops.Data(),
+  packConvInput(*instance(env).isa, src, s, bits, planes, pops.Data(),
                 instance(env).threads);
   auto out = Napi::Object::New(env);
   out.Set("data", data);
@@ -538,6 +592,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
   exports.Set("pack", Napi::Function::New(env, Pack, "pack"));
+  exports.Set("im2colFloat", Napi::Function::New(env, Im2colFloat, "im2colFloat"));
+  exports.Set("maxPool", Napi::Function::New(env, MaxPool, "maxPool"));
   exports.Set("packConv", Napi::Function::New(env, PackConv, "packConv"));
   exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations, "quantizeActivations"));
   exports.Set("unpack", Napi::Function::New(env, Unpack, "unpack"));

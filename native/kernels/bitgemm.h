@@ -125,11 +125,24 @@ struct ConvShape {
   size_t rows() const { return n * outH() * outW(); }
   size_t k() const { return kh * kw * c; }
 };
+// Float lowering for full-precision convolutions: out is rows() x k(), same order as above.
+void im2colFloat(const float* x, const ConvShape& s, float* out, int threads);
 // Empty string if the shape is valid, else what is wrong.
 std::string checkConvShape(const ConvShape& s);
 // Lowers and packs in one pass (8 output positions at a time; the lowered matrix is never
 // materialised). out/planePop sized as pack() for rows() x k() with `planes` planes.
 void packConvInput(const KernelTable& isa, const uint8_t* codes, const ConvShape& s, int planes,
                    uint64_t* out, int32_t* planePop, int threads);
+
+// ---- pooling ---------------------------------------------------------------------------------
+struct PoolShape {
+  size_t n, h, w, c, kh, kw, strideH, strideW, padH, padW;
+  size_t outH() const { return (h + 2 * padH - kh) / strideH + 1; }
+  size_t outW() const { return (w + 2 * padW - kw) / strideW + 1; }
+};
+std::string checkPoolShape(const PoolShape& s);
+// NHWC max pooling; padded taps are skipped (every window holds at least one real tap).
+void maxPool(const uint8_t* x, const PoolShape& s, uint8_t* out, int threads);
+void maxPool(const float* x, const PoolShape& s, float* out, int threads);
 
 }  // namespace anyprec

@@ -20,9 +20,37 @@ std::string checkConvShape(const ConvShape& s) {
   return "";
 }
 
+namespace {
+// Copies the receptive field of output position `pos` into dst (k() elements).
+template <typename T>
+void gatherRow(const T* x, const ConvShape& s, size_t pos, T* dst) {
+  const size_t oh = s.outH(), ow = s.outW();
+  const size_t img = pos / (oh * ow), y = (pos / ow) % oh, xo = pos % ow;
+  for (size_t ky = 0; ky < s.kh; ++ky) {
+    const long iy = static_cast<long>(y * s.strideH + ky * s.dilH) - static_cast<long>(s.padH);
+    for (size_t kx = 0; kx < s.kw; ++kx, dst += s.c) {
+      const long ix = static_cast<long>(xo * s.strideW + kx * s.dilW) - static_cast<long>(s.padW);
+      if (iy < 0 || ix < 0 || iy >= static_cast<long>(s.h) || ix >= static_cast<long>(s.w)) {
+        std::memset(dst, 0, s.c * sizeof(T));
+      } else {
+        std::memcpy(dst, x + ((img * s.h + iy) * s.w + ix) * s.c, s.c * sizeof(T));
+      }
+    }
+  }
+}
+}  // namespace
+
+void im2colFloat(const float* x, const ConvShape& s, float* out, int threads) {
+  const size_t rows = s.rows(), k = s.k();
+  const size_t perTask = std::max<size_t>(1, (size_t{1} << 14) / std::max<size_t>(1, k));
+  parallelRun((rows + perTask - 1) / perTask, threads, [&](size_t t) {
+    for (size_t r = t * perTask; r < std::min(rows, (t + 1) * perTask); ++r) gatherRow(x, s, r, out + r * k);
+  });
+}
+
 void packConvInput(const KernelTable& isa, const uint8_t* codes, const ConvShape& s, int planes,
                    uint64_t* out, int32_t* planePop, int threads) {
-  const size_t oh = s.outH(), ow = s.outW(), rows = s.rows(), k = s.k();
+  const size_t rows = s.rows(), k = s.k();
   const size_t kWords = kWordsFor(k);
   const size_t panelWords = static_cast<size_t>(planes) * kWords * kPanelRows;
   const size_t panels = panelsFor(rows);
@@ -33,22 +61,7 @@ void packConvInput(const KernelTable& isa, const uint8_t* codes, const ConvShape
     for (size_t p = t * perTask; p < std::min(panels, (t + 1) * perTask); ++p) {
       const size_t r0 = p * kPanelRows;
       const int nRows = static_cast<int>(std::min<size_t>(kPanelRows, rows - r0));
-      for (int r = 0; r < nRows; ++r) {
-        const size_t pos = r0 + r;
-        const size_t img = pos / (oh * ow), y = (pos / ow) % oh, x = pos % ow;
-        uint8_t* dst = buf.data() + static_cast<size_t>(r) * k;
-        for (size_t ky = 0; ky < s.kh; ++ky) {
-          const long iy = static_cast<long>(y * s.strideH + ky * s.dilH) - static_cast<long>(s.padH);
-          for (size_t kx = 0; kx < s.kw; ++kx, dst += s.c) {
-            const long ix = static_cast<long>(x * s.strideW + kx * s.dilW) - static_cast<long>(s.padW);
-            if (iy < 0 || ix < 0 || iy >= static_cast<long>(s.h) || ix >= static_cast<long>(s.w)) {
-              std::memset(dst, 0, s.c);
-            } else {
-              std::memcpy(dst, codes + ((img * s.h + iy) * s.w + ix) * s.c, s.c);
-            }
-          }
-        }
-      }
+      for (int r = 0; r < nRows; ++r) gatherRow(codes, s, r0 + r, buf.data() + static_cast<size_t>(r) * k);
       uint64_t* panel = out + p * panelWords;
       PackPanelArgs args{buf.data(), k, nRows, k, planes, kWords, panel};
       isa.packPanel(args);
