@@ -18,7 +18,6 @@ constexpr size_t kTilePanelsN = 8;   // B panels handed to one micro-kernel call
 // K block: planes * kBlock * 64 bytes of one panel stays near 16 KiB (L1-resident).
 constexpr size_t kBlockBudgetWords = 256;
 
-inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
 
 const char* encodingName(Encoding e) {
   switch (e) {
@@ -50,6 +49,12 @@ int64_t rowCore(const int32_t* pops, int bits, bool negTop) {
   return s;
 }
 
+// v = mul * core + rowTerm + colTerm[j], exact in int64 and known (checkGemm) to fit int32.
+template <int kMul>
+void combineRow(const int64_t* core, int64_t rowTerm, const int64_t* colTerm, int32_t* out, size_t n) {
+  for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * core[j] + rowTerm + colTerm[j]);
+}
+
 }  // namespace
 
 size_t findBadCode(const uint8_t* codes, size_t n, int planes) {
@@ -70,14 +75,25 @@ size_t findBadCode(const uint8_t* codes, size_t n, int planes) {
   return SIZE_MAX;
 }
 
+// Portable popcount from shifts and adds (this file is built for the baseline ISA, where
+// __builtin_popcountll is a library call); the loop over a panel's 8 lanes vectorises.
+inline uint64_t popcountSwar(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ull);
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+  x += x >> 8;
+  x += x >> 16;
+  x += x >> 32;
+  return x & 0x7F;
+}
+
 void panelPlanePops(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
-  for (int r = 0; r < rows; ++r) {
-    for (int pl = 0; pl < planes; ++pl) {
-      const uint64_t* w = panel + static_cast<size_t>(pl) * kWords * kPanelRows + r;
-      int32_t c = 0;
-      for (size_t i = 0; i < kWords; ++i) c += popcount64(w[i * kPanelRows]);
-      planePop[r * planes + pl] = c;
-    }
+  for (int pl = 0; pl < planes; ++pl) {
+    const uint64_t* w = panel + static_cast<size_t>(pl) * kWords * kPanelRows;
+    uint64_t lane[kPanelRows] = {};
+    for (size_t i = 0; i < kWords; ++i)
+      for (int r = 0; r < kPanelRows; ++r) lane[r] += popcountSwar(w[i * kPanelRows + r]);
+    for (int r = 0; r < rows; ++r) planePop[r * planes + pl] = static_cast<int32_t>(lane[r]);
   }
 }
 
@@ -171,6 +187,9 @@ GemmPlan::GemmPlan(const KernelTable& isa, const GemmSpec& spec, void* c, const 
   if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
   affine(s_.aEnc, s_.aBits, &alphaA_, &betaA_);
   affine(s_.bEnc, s_.bBits, &alphaB_, &betaB_);
+  // C = mul * core + rowTerm(i) + colTerm(j): XOR form K - 2*pop; else the affine corrections.
+  mul_ = xor_ ? -2 : alphaA_ * alphaB_;
+  colTerm_.assign(n_, xor_ ? 0 : static_cast<int64_t>(k_) * betaA_ * betaB_);
   if (!xor_ && (betaA_ != 0 || betaB_ != 0)) {
     const bool negA = s_.aEnc == Encoding::Signed, negB = s_.bEnc == Encoding::Signed;
     if (betaB_ != 0) {
@@ -179,9 +198,8 @@ GemmPlan::GemmPlan(const KernelTable& isa, const GemmSpec& spec, void* c, const 
         rowCoreA_[i] = rowCore(s_.a.planePop + i * s_.a.planes, s_.aBits, negA);
     }
     if (betaA_ != 0) {
-      rowCoreB_.resize(n_);
       for (size_t j = 0; j < n_; ++j)
-        rowCoreB_[j] = rowCore(s_.b.planePop + j * s_.b.planes, s_.bBits, negB);
+        colTerm_[j] += betaA_ * alphaB_ * rowCore(s_.b.planePop + j * s_.b.planes, s_.bBits, negB);
     }
   }
 }
@@ -228,62 +246,55 @@ void GemmPlan::run(size_t task) const {
     }
   }
 
-  const int64_t k = static_cast<int64_t>(k_);
-  const int64_t scale = alphaA_ * alphaB_, constant = k * betaA_ * betaB_;
+  thread_local std::vector<int32_t> rowBuf;
+  rowBuf.resize(ldAcc);
   for (size_t i = row0; i < row1; ++i) {
-    int64_t* accRow = acc + (i - row0) * ldAcc;
-    const int64_t rowTerm = rowCoreA_.empty() ? 0 : alphaA_ * betaB_ * rowCoreA_[i];
-    for (size_t j = col0; j < col1; ++j) {
-      const int64_t core = accRow[j - col0];
-      int64_t v;
-      if (xor_) {
-        v = k - 2 * core;
-      } else {
-        v = scale * core + rowTerm + constant;
-        if (!rowCoreB_.empty()) v += betaA_ * alphaB_ * rowCoreB_[j];
-      }
-      accRow[j - col0] = v;
+    const int64_t* accRow = acc + (i - row0) * ldAcc;
+    // Int32 results go straight to C; other outputs convert from the int32 row.
+    int32_t* exact = epi_.kind == OutputKind::Int32 ? static_cast<int32_t*>(c_) + i * n_ + col0 : rowBuf.data();
+    const int64_t rowTerm = (xor_ ? static_cast<int64_t>(k_) : 0) + (rowCoreA_.empty() ? 0 : alphaA_ * betaB_ * rowCoreA_[i]);
+    switch (mul_) {
+      case 1: combineRow<1>(accRow, rowTerm, colTerm_.data() + col0, exact, col1 - col0); break;
+      case 2: combineRow<2>(accRow, rowTerm, colTerm_.data() + col0, exact, col1 - col0); break;
+      case 4: combineRow<4>(accRow, rowTerm, colTerm_.data() + col0, exact, col1 - col0); break;
+      default: combineRow<-2>(accRow, rowTerm, colTerm_.data() + col0, exact, col1 - col0); break;
     }
-    storeRow(accRow, i, col0, col1);
+    if (epi_.kind != OutputKind::Int32) storeRow(exact, i, col0, col1);
   }
 }
 
 namespace {
-// round_half_even(clamp(y, 0, 1) * levels) in float32; nearbyint uses the default
-// round-to-nearest-even mode.
+// Round half to even of v in [0, 255] without a libm call (vectorises): adding 1.5 * 2^23 leaves
+// no fraction bits, so the FPU's round-to-nearest-even does the rounding. NaN becomes code 0.
 inline uint8_t quantizeUnit(float y, float levels) {
-  const float c = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);  // NaN -> stays NaN -> code 0 below
+  float c = y > 0.0f ? y : 0.0f;
+  c = c < 1.0f ? c : 1.0f;
   const float v = c * levels;
-  const float r = std::nearbyint(v);
-  return r >= 1.0f ? static_cast<uint8_t>(r) : 0;
+  const float r = (v + 12582912.0f) - 12582912.0f;
+  return static_cast<uint8_t>(static_cast<int32_t>(r));
 }
 }  // namespace
 
-void GemmPlan::storeRow(const int64_t* v, size_t i, size_t col0, size_t col1) const {
-  switch (epi_.kind) {
-    case OutputKind::Int32: {
-      int32_t* out = static_cast<int32_t*>(c_) + i * n_;
-      for (size_t j = col0; j < col1; ++j) out[j] = static_cast<int32_t>(v[j - col0]);
-      break;
+void GemmPlan::storeRow(const int32_t* v, size_t i, size_t col0, size_t col1) const {
+  const size_t n = col1 - col0;
+  const float* scale = epi_.scale + col0;
+  const float* shift = epi_.shift ? epi_.shift + col0 : nullptr;
+  if (epi_.kind == OutputKind::Float32) {
+    float* out = static_cast<float*>(c_) + i * n_ + col0;
+    const float lo = epi_.lo, hi = epi_.hi;
+    for (size_t j = 0; j < n; ++j) {
+      float y = static_cast<float>(v[j]) * scale[j];
+      if (shift) y = y + shift[j];
+      y = y < lo ? lo : y;
+      out[j] = y > hi ? hi : y;
     }
-    case OutputKind::Float32: {
-      float* out = static_cast<float*>(c_) + i * n_;
-      for (size_t j = col0; j < col1; ++j) {
-        float y = static_cast<float>(v[j - col0]) * epi_.scale[j];
-        if (epi_.shift) y = y + epi_.shift[j];
-        out[j] = y < epi_.lo ? epi_.lo : (y > epi_.hi ? epi_.hi : y);
-      }
-      break;
-    }
-    case OutputKind::Codes: {
-      uint8_t* out = static_cast<uint8_t*>(c_) + i * n_;
-      const float levels = static_cast<float>((1 << epi_.codeBits) - 1);
-      for (size_t j = col0; j < col1; ++j) {
-        float y = static_cast<float>(v[j - col0]) * epi_.scale[j];
-        if (epi_.shift) y = y + epi_.shift[j];
-        out[j] = quantizeUnit(y, levels);
-      }
-      break;
+  } else {
+    uint8_t* out = static_cast<uint8_t*>(c_) + i * n_ + col0;
+    const float levels = static_cast<float>((1 << epi_.codeBits) - 1);
+    for (size_t j = 0; j < n; ++j) {
+      float y = static_cast<float>(v[j]) * scale[j];
+      if (shift) y = y + shift[j];
+      out[j] = quantizeUnit(y, levels);
     }
   }
 }

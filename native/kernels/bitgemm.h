@@ -89,7 +89,7 @@ class GemmPlan {
   void run(size_t task) const;
 
  private:
-  void storeRow(const int64_t* values, size_t row, size_t col0, size_t col1) const;
+  void storeRow(const int32_t* values, size_t row, size_t col0, size_t col1) const;
   const KernelTable& isa_;
   GemmSpec s_;
   void* c_;
@@ -100,7 +100,9 @@ class GemmPlan {
   bool xor_;
   // value = alpha * core + beta per operand (core: unsigned or two's complement code)
   int64_t alphaA_, betaA_, alphaB_, betaB_;
-  std::vector<int64_t> rowCoreA_, rowCoreB_;  // sum over K of each row's core value
+  std::vector<int64_t> rowCoreA_;  // sum over K of each row of A's core value
+  std::vector<int64_t> colTerm_;   // per output column: constant + B row-sum correction
+  int64_t mul_ = 1;                // multiplier of the AND/XOR popcount core
 };
 
 // Convenience: plan and run on up to `threads` threads (the caller included).
