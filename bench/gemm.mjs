@@ -265,11 +265,18 @@ function planReps(cases, { targetMs, maxReps, rounds, budgetMs, withWarmup }) {
   return total();
 }
 
-/** Runs one batch of calls of a case and records its samples. */
+/** Runs one batch of calls of a case and records its samples (and, if asked, CPU time). */
 async function measure(c) {
   if (c.skipped) return;
   c.setup();
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
   const samples = await sampleCalls(c.id, c.fn, c.reps, c.async);
+  if (c.trackCpu) {
+    const cpu = process.cpuUsage(cpu0);
+    c.cpuMs = (c.cpuMs ?? 0) + (cpu.user + cpu.system) / 1000;
+    c.wallMs = (c.wallMs ?? 0) + performance.now() - wall0;
+  }
   c.samples.push(...samples);
   c.roundMedians.push(median(samples));
 }
@@ -646,6 +653,9 @@ async function threadCheck(ctx, shape, packedA, packedB, byIsa, budgetMs) {
           },
           fn: () => kernels.bitGemm(packedA, packedB, spec),
           estMs: est,
+          // CPU time / wall time while measuring: ~2 when both threads got a core, ~1 when
+          // another process held the second vCPU (then 2 threads cannot beat 1 here).
+          trackCpu: true,
         }),
       );
     }
@@ -674,15 +684,16 @@ async function threadCheck(ctx, shape, packedA, packedB, byIsa, budgetMs) {
   for (let i = 0; i < cases.length; i += 2) {
     const one = summarize(cases[i]);
     const two = summarize(cases[i + 1]);
+    const cpuPerWall = (c) => (c.wallMs ? c.cpuMs / c.wallMs : null);
     rows.push({
       aBits: cases[i].spec.aBits,
       bBits: cases[i].spec.bBits,
-      oneThread: one,
-      twoThreads: two,
+      oneThread: { ...one, cpuPerWall: cpuPerWall(cases[i]) },
+      twoThreads: { ...two, cpuPerWall: cpuPerWall(cases[i + 1]) },
       speedup: one.medianMs && two.medianMs ? one.medianMs / two.medianMs : null,
     });
   }
-  return { isa, shape: { ...shape }, rows, elapsedMs: performance.now() - t0 };
+  return { isa, shape: { ...shape }, rows, loadAverage: os.loadavg(), elapsedMs: performance.now() - t0 };
 }
 
 // ---- main ----------------------------------------------------------------------------------------

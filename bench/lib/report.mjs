@@ -145,14 +145,20 @@ export function markdownReport(rep) {
     out.push('');
     out.push(
       table(
-        ['a×b', '1 thread ms', '2 threads ms', 'time(1T) / time(2T)'],
+        ['a×b', '1 thread ms', '2 threads ms', 'time(1T) / time(2T)', 'CPU/wall with 2 threads'],
         th.rows.map((r) => [
           `${r.aBits}×${r.bBits}`,
           r.oneThread.medianMs ? sig(r.oneThread.medianMs) : r.oneThread.skipped,
           r.twoThreads.medianMs ? sig(r.twoThreads.medianMs) : r.twoThreads.skipped,
           r.speedup ? `${sig(r.speedup)}${r.speedup < 0.95 ? ' **slower with 2**' : ''}` : '–',
+          sig(r.twoThreads.cpuPerWall),
         ]),
       ),
+    );
+    out.push('');
+    out.push(
+      'CPU/wall ≈ 2 means both threads had a core; ≈ 1 means another process held the second vCPU, ' +
+        `so 2 threads could not beat 1 (load average then: ${loadavg(th.loadAverage)}).`,
     );
     out.push('');
   }
