@@ -247,16 +247,22 @@ export class Plan {
       const rows = isConv ? n * outShape[0] * outShape[1] : n;
       let out: Act;
       if (wBits !== 32 && x.kind === 'codes') {
+        // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
+        // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
+        // 2q - (2^b - 1) in two's complement: +1 -> 01, -1 -> 11 at b = 1), whose code 0 is 0.
+        const widen = isConv && x.encoding === 'bipolar' && (node.padding[0] > 0 || node.padding[1] > 0);
+        const aBits = widen ? x.bits + 1 : x.bits;
+        const aEncoding: kernels.EncodingName = widen ? 'signed' : x.encoding;
         const a = isConv
-          ? kernels.packConv(x.codes, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
-              { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, x.bits)
+          ? kernels.packConv(widen ? bipolarToSigned(x.codes, x.bits) : x.codes, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
+              { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, aBits)
           : kernels.pack(x.codes, n, k, x.bits);
         const nw = (1 << wBits) - 1, na = x.encoding === 'bipolar' ? 1 : (1 << x.bits) - 1;
         const key = `${x.bits}/${x.encoding}`;
         cachedEpi ??= new Map();
         let epi = cachedEpi.get(key);
         if (!epi) cachedEpi.set(key, (epi = finish(fr(E / (nw * na)))));
-        const base = { aBits: x.bits, bBits: wPlanes, aEncoding: x.encoding, bEncoding: 'bipolar' } as const;
+        const base = { aBits, bBits: wPlanes, aEncoding, bEncoding: 'bipolar' } as const;
         if (act?.op === 'quantize' && actBits !== 32) {
           const codes = kernels.bitGemm(a, weights!, { ...base, epilogue: { output: 'codes', bits: actBits, scale: epi.scale, shift: epi.shift } });
           out = { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
@@ -439,6 +445,16 @@ export class Plan {
       },
     };
   }
+}
+
+/** Bipolar b-bit codes (value 2q - (2^b - 1)) as (b+1)-bit two's-complement signed codes of the same value. */
+function bipolarToSigned(codes: Uint8Array, bits: number): Uint8Array {
+  if (bits > 7) throw new RangeError(`bipolar activations of ${bits} bits cannot be zero-padded (at most 7)`);
+  const n = (1 << bits) - 1, mask = (1 << (bits + 1)) - 1;
+  const lut = new Uint8Array(n + 1).map((_, q) => (2 * q - n) & mask);
+  const out = new Uint8Array(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = lut[codes[i]];
+  return out;
 }
 
 /** Float weights (E * c / (2^b - 1), c the odd level) of a packed bipolar weight matrix. */
