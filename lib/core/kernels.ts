@@ -40,6 +40,11 @@ export type Epilogue =
   | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number }
   | { output: 'codes'; bits: number; scale: Float32Array; shift?: Float32Array | null };
 
+/** 64-bit words a Packed of rows x cols codes with `bits` planes holds (panels of 8 rows). */
+export function packedWords(rows: number, cols: number, bits: number): number {
+  return Math.ceil(rows / 8) * bits * Math.ceil(cols / 64) * 8;
+}
+
 export interface GemmOptions {
   /** Planes of `a` to use (1..a.bits); default all stored planes. */
   aBits?: number;
@@ -326,6 +331,21 @@ export function maxPool<T extends Uint8Array | Float32Array>(x: T, shape: ImageS
 /** Codes back from a Packed (rows x cols, row-major). */
 export function unpack(p: Packed): Uint8Array {
   return native.unpack(checkPacked(p, 'packed'));
+}
+
+/**
+ * Per channel (the last dimension): y = x * scale[c] + shift[c], clamped to [lo, hi], float32
+ * steps (scale/shift may be null: 1 and 0). Batch norm, ReLU and clamps on float activations.
+ */
+export function channelAffine(x: Float32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
+                              lo = -Infinity, hi = Infinity): Float32Array {
+  checkFloat32(x, 'x');
+  checkInt(channels, 'channels', 1, 2 ** 31);
+  if (scale !== null && scale !== undefined) checkFloat32(scale, 'scale');
+  if (shift !== null && shift !== undefined) checkFloat32(shift, 'shift');
+  if (typeof lo !== 'number' || typeof hi !== 'number') throw new TypeError('lo and hi must be numbers');
+  if (!(lo <= hi)) throw new RangeError(`lo (${lo}) must not exceed hi (${hi})`);
+  return native.channelAffine(x, channels, scale ?? null, shift ?? null, lo, hi);
 }
 
 /**

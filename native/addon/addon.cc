@@ -251,6 +251,35 @@ Napi::Value PackConv(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// channelAffine(x: Float32Array, channels, scale|null, shift|null, lo, hi) -> Float32Array
+Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6) throwType(env, "channelAffine(x, channels, scale, shift, lo, hi) takes 6 arguments");
+  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const size_t channels = static_cast<size_t>(intArg(info[1], "channels", 1, int64_t{1} << 31));
+  if (x.ElementLength() % channels != 0)
+    throwRange(env, "x must hold a multiple of channels (" + std::to_string(channels) + ") values, got " +
+                        std::to_string(x.ElementLength()));
+  const float* per[2] = {nullptr, nullptr};
+  const char* names[2] = {"scale", "shift"};
+  for (int i = 0; i < 2; ++i) {
+    if (info[2 + i].IsUndefined() || info[2 + i].IsNull()) continue;
+    auto t = typedArg(info[2 + i], names[i], napi_float32_array, "Float32Array or null");
+    if (t.ElementLength() != channels)
+      throwRange(env, std::string(names[i]) + " must hold one value per channel (" + std::to_string(channels) +
+                          "), got " + std::to_string(t.ElementLength()));
+    per[i] = floatData(t);
+  }
+  for (int i = 4; i < 6; ++i)
+    if (!info[i].IsNumber()) throwType(env, std::string(i == 4 ? "lo" : "hi") + " must be a number");
+  const float lo = static_cast<float>(info[4].As<Napi::Number>().DoubleValue());
+  const float hi = static_cast<float>(info[5].As<Napi::Number>().DoubleValue());
+  if (!(lo <= hi)) throwRange(env, "lo must not exceed hi (and neither may be NaN)");
+  auto out = Napi::Float32Array::New(env, x.ElementLength());
+  channelAffine(floatData(x), x.ElementLength(), channels, per[0], per[1], lo, hi, out.Data(), instance(env).threads);
+  return out;
+}
+
 // quantizeActivations(x: Float32Array, channels, scale?: Float32Array|null, shift?: ..., bits) -> Uint8Array
 Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -595,6 +624,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("im2colFloat", Napi::Function::New(env, Im2colFloat, "im2colFloat"));
   exports.Set("maxPool", Napi::Function::New(env, MaxPool, "maxPool"));
   exports.Set("packConv", Napi::Function::New(env, PackConv, "packConv"));
+  exports.Set("channelAffine", Napi::Function::New(env, ChannelAffine, "channelAffine"));
   exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations, "quantizeActivations"));
   exports.Set("unpack", Napi::Function::New(env, Unpack, "unpack"));
   exports.Set("bitGemm", Napi::Function::New(env, BitGemm, "bitGemm"));

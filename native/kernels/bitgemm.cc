@@ -299,18 +299,45 @@ void GemmPlan::storeRow(const int32_t* v, size_t i, size_t col0, size_t col1) co
   }
 }
 
+void channelAffine(const float* x, size_t n, size_t channels, const float* scale, const float* shift,
+                   float lo, float hi, float* out, int threads) {
+  const size_t rows = n / channels;  // the caller guarantees n % channels == 0
+  const size_t perTask = std::max<size_t>(1, (size_t{1} << 16) / channels);
+  parallelRun((rows + perTask - 1) / perTask, threads, [&](size_t t) {
+    const size_t r1 = std::min(rows, (t + 1) * perTask);
+    for (size_t r = t * perTask; r < r1; ++r) {
+      const float* xr = x + r * channels;
+      float* o = out + r * channels;
+      for (size_t c = 0; c < channels; ++c) {
+        float y = xr[c];
+        if (scale) y = y * scale[c];
+        if (shift) y = y + shift[c];
+        y = y < lo ? lo : y;
+        o[c] = y > hi ? hi : y;
+      }
+    }
+  });
+}
+
 void quantizeActivations(const float* x, size_t n, size_t channels, const float* scale,
                          const float* shift, int bits, uint8_t* out, int threads) {
   const float levels = static_cast<float>((1 << bits) - 1);
-  constexpr size_t kChunk = size_t{1} << 16;
-  parallelRun((n + kChunk - 1) / kChunk, threads, [&](size_t t) {
-    const size_t e = std::min(n, (t + 1) * kChunk);
-    for (size_t i = t * kChunk; i < e; ++i) {
-      const size_t c = i % channels;
-      float y = x[i];
-      if (scale) y = y * scale[c];
-      if (shift) y = y + shift[c];
-      out[i] = quantizeUnit(y, levels);
+  const size_t rows = n / channels;  // the caller guarantees n % channels == 0
+  const size_t perTask = std::max<size_t>(1, (size_t{1} << 16) / channels);
+  parallelRun((rows + perTask - 1) / perTask, threads, [&](size_t t) {
+    const size_t r1 = std::min(rows, (t + 1) * perTask);
+    for (size_t r = t * perTask; r < r1; ++r) {
+      const float* xr = x + r * channels;
+      uint8_t* o = out + r * channels;
+      if (scale != nullptr && shift != nullptr) {
+        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c] * scale[c] + shift[c], levels);
+      } else if (scale != nullptr) {
+        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c] * scale[c], levels);
+      } else if (shift != nullptr) {
+        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c] + shift[c], levels);
+      } else {
+        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c], levels);
+      }
     }
   });
 }

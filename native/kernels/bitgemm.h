@@ -115,6 +115,11 @@ void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilog
 void quantizeActivations(const float* x, size_t n, size_t channels, const float* scale,
                          const float* shift, int bits, uint8_t* out, int threads);
 
+// Per channel c = i % channels: y = x * scale[c] + shift[c] (null: 1 and 0), clamped to [lo, hi];
+// float32 steps as the epilogue. In place is allowed (out == x).
+void channelAffine(const float* x, size_t n, size_t channels, const float* scale, const float* shift,
+                   float lo, float hi, float* out, int threads);
+
 // ---- convolution lowering -------------------------------------------------------------------
 // Input codes NHWC (uint8); the lowered matrix has one row per output position (n, oh, ow) and
 // K = KH*KW*C columns ordered (kh, kw, c); taps outside the image read code 0 (zero padding).
