@@ -23,3 +23,26 @@ export type { GraphSpec, NodeSpec, OpName } from './nn/graph';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
 export type { RunStats, LayerStats, BitOpsReport } from './nn/runtime';
 export * as zoo from './nn/zoo';
+
+// The model file and reference importers (lib/io) are attached here, so lib/nn never imports
+// from the floor above it.
+import { Model as ModelClass } from './nn/model';
+import { loadModel, loadModelSync, saveModel, saveModelSync, serializeModel } from './io/model-file';
+declare module './nn/model' {
+  interface Model {
+    /** Writes the anyprec model file (safetensors: graph + packed planes + per-bit BN). */
+    save(path: string): Promise<void>;
+    saveSync(path: string): void;
+    /** The model file's bytes. */
+    serialize(): Uint8Array;
+  }
+}
+ModelClass.prototype.save = function save(this: ModelClass, path: string) { return saveModel(this, path); };
+ModelClass.prototype.saveSync = function saveSync(this: ModelClass, path: string) { saveModelSync(this, path); };
+ModelClass.prototype.serialize = function serialize(this: ModelClass) { return serializeModel(this); };
+/** Loads an anyprec model file. */
+export const load = loadModel;
+export const loadSync = loadModelSync;
+export { MODEL_FORMAT } from './io/model-file';
+export { importReference, importResnet20q, importSvhnq, REFERENCE_FAMILIES } from './io/importers';
+export type { ReferenceFamily, ImportOptions } from './io/importers';

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The anyprec command line.
 import { Command, InvalidArgumentError } from 'commander';
-import { kernels, Model, Tensor, zoo } from '../index';
+import * as fs from 'fs';
+import { importReference, kernels, loadSync, Model, REFERENCE_FAMILIES, Tensor, zoo } from '../index';
+import type { ReferenceFamily, RunOptions } from '../index';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -97,6 +99,77 @@ function modelDemo(o: ModelDemoOptions): void {
   for (const r of rows) console.log(r.map((cell, c) => cell.padStart(widths[c])).join('  '));
 }
 
+function shapeArg(v: string): number[] {
+  const dims = v.split(',').map((d) => Number(d.trim()));
+  if (dims.length < 2 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new InvalidArgumentError('--shape must be N,C,H,W (or N,F): positive integers separated by commas');
+  }
+  return dims;
+}
+
+function bitsArg(v: string): number {
+  const b = Number(v);
+  if (!Number.isInteger(b) || !((b >= 1 && b <= 8) || b === 32)) throw new InvalidArgumentError('--bits must be 1..8 or 32');
+  return b;
+}
+
+interface EvalOptions {
+  input: string;
+  shape: number[];
+  bits?: number;
+  gate?: 'trained' | 'open' | 'closed';
+  perSample?: boolean;
+  labels?: string;
+  json?: boolean;
+}
+
+function readExact(path: string, bytes: number, what: string): Buffer {
+  const st = fs.statSync(path);
+  if (st.size !== bytes) throw new RangeError(`${what} ${path} holds ${st.size} bytes, --shape needs ${bytes}`);
+  return fs.readFileSync(path);
+}
+
+// eval: logits, argmax, accuracy and gate counts of a model on a raw float32 input file.
+function evaluate(modelPath: string, o: EvalOptions): void {
+  const model = loadSync(modelPath);
+  const count = o.shape.reduce((a, b) => a * b, 1);
+  const buf = readExact(o.input, count * 4, '--input');
+  const data = new Float32Array(count);
+  Buffer.from(data.buffer).set(buf);
+  const n = o.shape[0];
+  const run: RunOptions & { gate?: string } = {};
+  if (o.bits !== undefined) run.bits = o.bits;
+  if (o.gate !== undefined) run.gate = o.gate;
+  const per = count / n;
+  const logits: number[][] = [];
+  const gates = new Map<string, { on: number; total: number }>();
+  const batches = o.perSample ? Array.from({ length: n }, (_, i) => [i, i + 1]) : [[0, n]];
+  for (const [a, b] of batches) {
+    const x = new Tensor(data.slice(a * per, b * per), [b - a, ...o.shape.slice(1)]);
+    const { output, stats } = model.runSyncDetailed(x, run);
+    const f = output.shape[1];
+    for (let i = 0; i < b - a; i++) logits.push(Array.from(output.data.subarray(i * f, (i + 1) * f)));
+    const g = (stats as { gates?: Array<{ layer: string; on: number; total: number }> }).gates ?? [];
+    for (const l of g) {
+      const cur = gates.get(l.layer) ?? { on: 0, total: 0 };
+      gates.set(l.layer, { on: cur.on + l.on, total: cur.total + l.total });
+    }
+  }
+  const argmax = logits.map((row) => row.indexOf(Math.max(...row)));
+  const result: Record<string, unknown> = { bits: o.bits ?? model.getPrecision().model.activations, logits, argmax };
+  if (o.labels) {
+    const labels = readExact(o.labels, n, '--labels');
+    result.accuracy = argmax.reduce((acc, p, i) => acc + (p === labels[i] ? 1 : 0), 0) / n;
+  }
+  if (gates.size > 0) result.gates = [...gates].map(([layer, g]) => ({ layer, on: g.on, total: g.total }));
+  if (o.json) {
+    console.log(JSON.stringify(result));
+  } else {
+    console.log(`bits ${result.bits}; argmax ${argmax.join(' ')}`);
+    if (result.accuracy !== undefined) console.log(`accuracy ${((result.accuracy as number) * 100).toFixed(2)}%`);
+  }
+}
+
 const program = new Command();
 program.name('anyprec').description('Any-precision neural-network inference for Node.js');
 program
@@ -119,6 +192,33 @@ program
   .option('--threads <n>', 'kernel threads', positiveInt('--threads'), 1)
   .option('--isa <name>', `force an instruction set (${kernels.availableIsas().join(', ')})`)
   .action((o: DemoOptions) => demo(o));
+program
+  .command('import')
+  .description('import a reference PyTorch checkpoint (safetensors state_dict) as an anyprec model file')
+  .argument('<family>', `one of ${REFERENCE_FAMILIES.join(', ')}`)
+  .argument('<input>', 'the checkpoint (.safetensors)')
+  .requiredOption('-o, --output <file>', 'the anyprec model file to write')
+  .option('--mode <mode>', "weights: 'requant' (the reference's codes per bit-width) or 'truncate' (one 8-bit code)", 'requant')
+  .action((family: string, input: string, o: { output: string; mode: 'requant' | 'truncate' }) => {
+    const model = importReference(family as ReferenceFamily, input, { weightMode: o.mode });
+    model.saveSync(o.output);
+    console.log(`${family} -> ${o.output}: bit-widths ${model.graph.bitList.join(', ')}, ${model.graph.weightMode} weights, input [${model.graph.inputShape.join(', ')}]`);
+  });
+program
+  .command('eval')
+  .description('run a model file on a raw little-endian float32 input file')
+  .argument('<model>', 'an anyprec model file')
+  .requiredOption('--input <file>', 'float32 values, NCHW')
+  .requiredOption('--shape <dims>', 'N,C,H,W of the input', shapeArg)
+  .option('--bits <b>', 'bit-width for weights and activations (default: the model setting)', bitsArg)
+  .option('--gate <mode>', 'precision gates: trained | open (all low bits) | closed (none)', (v: string) => {
+    if (v !== 'trained' && v !== 'open' && v !== 'closed') throw new InvalidArgumentError('--gate must be trained, open or closed');
+    return v;
+  })
+  .option('--per-sample', 'run the samples one at a time (dynamic activation scales depend on the batch)')
+  .option('--labels <file>', 'uint8 labels, one per sample: adds accuracy')
+  .option('--json', 'print { bits, logits, argmax, accuracy?, gates? } as JSON')
+  .action((model: string, o: EvalOptions) => evaluate(model, o));
 program.command('isa').description('print the instruction sets available and the one in use')
   .action(() => console.log(`${kernels.isa()} (available: ${kernels.availableIsas().join(', ')})`));
 

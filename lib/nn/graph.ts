@@ -43,6 +43,8 @@ export type NodeSpec =
   | (Base & { op: 'clamp'; min: number; max: number })
   /** Activation quantiser Act_b: clamp to [0,1], round to b bits; ReLU when b = 32. */
   | (Base & { op: 'quantize' })
+  /** Clamp to [0, 1] without rounding (ReLU when the call's activations are 32-bit). */
+  | (Base & { op: 'clampact' })
   /** 1-bit sign activation (BNN): +1 for x >= 0, else -1 (bipolar codes). */
   | (Base & { op: 'sign' })
   | (Base & { op: 'maxpool2d'; kernel: Pair; stride: Pair; padding: Pair })
@@ -70,7 +72,7 @@ export interface GraphSpec {
 }
 
 const OPS: Record<OpName, number> = {
-  conv2d: 1, qconv2d: 1, linear: 1, qlinear: 1, batchnorm: 1, relu: 1, clamp: 1, quantize: 1, sign: 1,
+  conv2d: 1, qconv2d: 1, linear: 1, qlinear: 1, batchnorm: 1, relu: 1, clamp: 1, quantize: 1, clampact: 1, sign: 1,
   maxpool2d: 1, avgpool2d: 1, globalavgpool: 1, flatten: 1, add: 2, dropout: 1, softmax: 1,
 };
 

@@ -50,8 +50,11 @@ export class Model {
     return new Model(g, compileParams(g, tensors));
   }
 
-  /** Rebuilds a model from Model.state() (e.g. in a worker thread); memory is shared, not copied. */
-  static fromState(state: ModelState): Model {
+  /**
+   * Rebuilds a model from Model.state() (e.g. in a worker thread, where memory is shared, not
+   * copied). With share = true the parameters are first copied into shared memory.
+   */
+  static fromState(state: ModelState, share = false): Model {
     const params: Params = new Map();
     for (const [name, p] of state.params) {
       params.set(name, ArrayBuffer.isView(p) ? p : new Packed(p.rows, p.cols, p.bits, p.data, p.planePop));

@@ -281,8 +281,7 @@ export class Plan {
       cachedFloatW ??= floatWeights();
       let y = kernels.floatGemm(lowered, rows, k, cachedFloatW, channels);
       const { scale, shift } = finish(1);
-      y = ops.affine(y, channels, scale, shift);
-      if (act && (act.op === 'relu' || actBits === 32)) y = ops.clamp(y, 0, Infinity);
+      y = kernels.channelAffine(y, channels, scale, shift, act && (act.op === 'relu' || actBits === 32) ? 0 : -Infinity);
       if (act?.op === 'quantize' && actBits !== 32) {
         const codes = kernels.quantizeActivations(y, channels, null, null, actBits);
         return { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
@@ -305,7 +304,7 @@ export class Plan {
       nodes: [node.name, q.name], op: 'batchnorm+quantize', output: q.name, macsPerSample: 0, weightBits: 0, activationBits: 0,
       exec: (env, n) => {
         const x = ops.toFloat(env.get(node.inputs[0])!);
-        if (bits === 32) return { kind: 'float', data: ops.clamp(ops.affine(x, node.channels, alpha, beta), 0, Infinity), shape: [n, ...shape] };
+        if (bits === 32) return { kind: 'float', data: kernels.channelAffine(x, node.channels, alpha, beta, 0), shape: [n, ...shape] };
         const codes = kernels.quantizeActivations(x, node.channels, alpha, beta, bits);
         return { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
       },
@@ -342,19 +341,23 @@ export class Plan {
       case 'batchnorm':
         return step((x, n) => {
           const { alpha, beta } = this.bn(node);
-          return float(ops.affine(ops.toFloat(x), node.channels, alpha, beta), n);
+          return float(kernels.channelAffine(ops.toFloat(x), node.channels, alpha, beta), n);
         });
       case 'relu':
-        return step((x, n) => float(ops.clamp(ops.toFloat(x), 0, Infinity), n));
+        return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, Infinity), n));
       case 'clamp':
-        return step((x, n) => float(ops.clamp(ops.toFloat(x), node.min, node.max), n));
+        return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, node.min, node.max), n));
       case 'quantize': {
         const bits = prec.activations;
         return step((x, n) => {
-          if (bits === 32) return float(ops.clamp(ops.toFloat(x), 0, Infinity), n);
+          if (bits === 32) return float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, Infinity), n);
           const xf = ops.toFloat(x);
           return { kind: 'codes', codes: kernels.quantizeActivations(xf, 1, null, null, bits), bits, encoding: 'unsigned', shape: [n, ...shape] };
         });
+      }
+      case 'clampact': {
+        const hi = prec.activations === 32 ? Infinity : 1;
+        return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, hi), n));
       }
       case 'sign':
         return step((x, n) => {

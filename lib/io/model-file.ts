@@ -1,0 +1,95 @@
+// The anyprec model file: a safetensors file whose __metadata__ holds the graph (JSON) and whose
+// tensors hold the runtime parameters — packed weight planes (U64) with their per-row plane
+// popcounts (I32), weight scales, folded batch norm per bit-width (F32). Saving and loading
+// round-trip exactly: the same outputs at every precision, bit for bit.
+import { Packed, packedWords } from '../core/kernels';
+import { GraphSpec, validateGraph } from '../nn/graph';
+import { Model, ModelState } from '../nn/model';
+import { loadSafetensors, loadSafetensorsSync, SafetensorsFile } from './safetensors';
+import { saveSafetensors, saveSafetensorsSync, TensorInput, writeSafetensors } from './safetensors-write';
+
+export const MODEL_FORMAT = 'anyprec-model/1';
+
+/** Packed parameters: `${name}::planes` (U64) + `${name}::planePop` (I32); shapes carry rows/cols/bits. */
+function toTensors(state: ModelState): { tensors: Map<string, TensorInput>; metadata: Record<string, string> } {
+  const tensors = new Map<string, TensorInput>();
+  // 8-byte dtypes first keeps every tensor aligned in the file, so loading can view, not copy.
+  const packed = state.params.filter(([, p]) => !ArrayBuffer.isView(p));
+  const floats = state.params.filter(([, p]) => ArrayBuffer.isView(p));
+  for (const [name, p] of packed) {
+    const q = p as Packed;
+    tensors.set(`${name}::planes`, { dtype: 'U64', shape: [q.data.length], data: q.data });
+  }
+  for (const [name, p] of packed) {
+    const q = p as Packed;
+    tensors.set(`${name}::planePop`, { dtype: 'I32', shape: [q.rows, q.bits], data: q.planePop });
+  }
+  for (const [name, p] of floats) tensors.set(name, { dtype: 'F32', shape: [(p as Float32Array).length], data: p as Float32Array });
+  const shapes: Record<string, [number, number, number]> = {};
+  for (const [name, p] of packed) shapes[name] = [(p as Packed).rows, (p as Packed).cols, (p as Packed).bits];
+  return { tensors, metadata: { format: MODEL_FORMAT, graph: JSON.stringify(state.graph), packed: JSON.stringify(shapes) } };
+}
+
+function fromFile(file: SafetensorsFile, source: string): Model {
+  const where = `model file ${source}`;
+  if (file.metadata.format !== MODEL_FORMAT) {
+    throw new Error(`${where} is not an anyprec model (metadata format ${JSON.stringify(file.metadata.format)}, expected ${MODEL_FORMAT}); ` +
+      'reference checkpoints are imported with importReference()');
+  }
+  let graph: GraphSpec;
+  let shapes: Record<string, [number, number, number]>;
+  try {
+    graph = validateGraph(JSON.parse(file.metadata.graph));
+    shapes = JSON.parse(file.metadata.packed);
+  } catch (e) {
+    throw new Error(`${where}: bad graph metadata: ${(e as Error).message}`);
+  }
+  const params: ModelState['params'] = [];
+  const used = new Set<string>();
+  for (const [name, shape] of Object.entries(shapes)) {
+    const [rows, cols, bits] = shape;
+    if (![rows, cols, bits].every((v) => Number.isSafeInteger(v) && v >= 0) || bits < 1 || bits > 8 || cols < 1) {
+      throw new Error(`${where}: packed parameter '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+    }
+    const planes = file.tensors.get(`${name}::planes`), pops = file.tensors.get(`${name}::planePop`);
+    if (!planes || planes.dtype !== 'U64' || planes.data.length !== packedWords(rows, cols, bits)) {
+      throw new Error(`${where}: '${name}::planes' must be U64 with ${packedWords(rows, cols, bits)} words for ${rows}x${cols} at ${bits} bits`);
+    }
+    if (!pops || pops.dtype !== 'I32' || pops.data.length !== rows * bits) {
+      throw new Error(`${where}: '${name}::planePop' must be I32 with ${rows * bits} counts`);
+    }
+    params.push([name, { rows, cols, bits, data: planes.data as BigUint64Array, planePop: pops.data as Int32Array }]);
+    used.add(`${name}::planes`).add(`${name}::planePop`);
+  }
+  for (const [name, t] of file.tensors) {
+    if (used.has(name)) continue;
+    if (t.dtype !== 'F32') throw new Error(`${where}: parameter '${name}' must be F32, is ${t.dtype}`);
+    params.push([name, t.data as Float32Array]);
+  }
+  return Model.fromState({ graph, params }, true);
+}
+
+/** The bytes of a model file. */
+export function serializeModel(model: Model): Uint8Array {
+  const { tensors, metadata } = toTensors(model.state());
+  return writeSafetensors(tensors, metadata);
+}
+
+export async function saveModel(model: Model, path: string): Promise<void> {
+  const { tensors, metadata } = toTensors(model.state());
+  await saveSafetensors(path, tensors, metadata);
+}
+
+export function saveModelSync(model: Model, path: string): void {
+  const { tensors, metadata } = toTensors(model.state());
+  saveSafetensorsSync(path, tensors, metadata);
+}
+
+/** Loads a model file written by saveModel / model.save. */
+export async function loadModel(path: string): Promise<Model> {
+  return fromFile(await loadSafetensors(path), path);
+}
+
+export function loadModelSync(path: string): Model {
+  return fromFile(loadSafetensorsSync(path), path);
+}
