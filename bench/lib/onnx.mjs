@@ -1,9 +1,10 @@
-// ONNX models built in code, and ONNX Runtime sessions for the GEMM baselines.
+// ONNX models built in code, and ONNX Runtime sessions for the GEMM and model baselines.
 //
-// Only the handful of onnx.proto messages a one-node graph needs are written (field numbers
-// from onnx/onnx.proto): ModelProto, OperatorSetIdProto, GraphProto, NodeProto, TensorProto,
-// ValueInfoProto, TypeProto(.Tensor), TensorShapeProto(.Dimension). Weights are initializers,
-// so a run() only carries the activations across from JS.
+// Only the handful of onnx.proto messages these graphs need are written (field numbers
+// from onnx/onnx.proto): ModelProto, OperatorSetIdProto, GraphProto, NodeProto, AttributeProto
+// (INT and INTS only), TensorProto, ValueInfoProto, TypeProto(.Tensor),
+// TensorShapeProto(.Dimension). Weights are initializers, so a run() only carries the
+// activations across from JS.
 import { Message } from './protobuf.mjs';
 
 /** TensorProto.DataType values used here. */
@@ -22,21 +23,38 @@ function tensorProto(name, dataType, dims, data) {
   return t;
 }
 
-/** ValueInfoProto for a dense tensor of fixed shape. */
+/** ValueInfoProto for a dense tensor; a string dim is symbolic (dim_param, e.g. 'N' for batch). */
 function valueInfo(name, elemType, dims) {
   const shape = new Message();
-  for (const d of dims) shape.message(1, new Message().varint(1, d)); // dim { dim_value }
+  for (const d of dims) {
+    shape.message(1, typeof d === 'string' ? new Message().string(2, d) : new Message().varint(1, d)); // dim_param | dim_value
+  }
   const tensorType = new Message().varint(1, elemType).message(2, shape); // elem_type, shape
   const type = new Message().message(1, tensorType); // TypeProto.tensor_type
   return new Message().string(1, name).message(2, type);
 }
 
-function nodeProto(opType, inputs, outputs, name) {
+/** AttributeProto.AttributeType values used here. */
+const AttributeType = Object.freeze({ INT: 2, INTS: 7 });
+
+/** AttributeProto for a non-negative int (INT) or a list of them (INTS). */
+function attributeProto(name, value) {
+  const a = new Message().string(1, name); // name
+  if (Array.isArray(value)) {
+    for (const v of value) a.varint(8, v); // ints (repeated int64, unpacked)
+    return a.varint(20, AttributeType.INTS); // type
+  }
+  return a.varint(3, value).varint(20, AttributeType.INT); // i, type
+}
+
+/** NodeProto; `attrs` maps attribute names to ints or int lists (non-negative). */
+function nodeProto(opType, inputs, outputs, name, attrs = {}) {
   const n = new Message();
   for (const i of inputs) n.string(1, i);
   for (const o of outputs) n.string(2, o);
   n.string(3, name);
   n.string(4, opType);
+  for (const [key, value] of Object.entries(attrs)) n.message(5, attributeProto(key, value));
   return n;
 }
 
@@ -61,6 +79,33 @@ export function oneNodeModel(g) {
   const model = new Message();
   model.varint(1, IR_VERSION);
   model.string(2, 'anyprec bench/gemm.mjs');
+  model.message(7, graph);
+  model.message(8, new Message().string(1, '').varint(2, OPSET)); // default domain ("ai.onnx")
+  return model.finish();
+}
+
+/**
+ * Serializes a model with any number of nodes (listed in topological order).
+ * @param {object} g
+ * @param {string} g.name
+ * @param {{opType: string, inputs: string[], outputs: string[], attrs?: Record<string, number | number[]>}[]} g.nodes
+ * @param {{name: string, type: number, dims: (number | string)[]}[]} g.inputs   fed per run
+ * @param {{name: string, type: number, dims: number[], data: ArrayBufferView}[]} g.initializers
+ * @param {{name: string, type: number, dims: (number | string)[]}[]} g.outputs
+ * @param {string} [g.producer]
+ * @returns {Uint8Array} ModelProto bytes
+ */
+export function graphModel(g) {
+  const graph = new Message();
+  g.nodes.forEach((n, i) => graph.message(1, nodeProto(n.opType, n.inputs, n.outputs, `${n.opType.toLowerCase()}${i}`, n.attrs)));
+  graph.string(2, g.name);
+  for (const init of g.initializers) graph.message(5, tensorProto(init.name, init.type, init.dims, init.data));
+  for (const inp of g.inputs) graph.message(11, valueInfo(inp.name, inp.type, inp.dims));
+  for (const out of g.outputs) graph.message(12, valueInfo(out.name, out.type, out.dims));
+
+  const model = new Message();
+  model.varint(1, IR_VERSION);
+  model.string(2, g.producer ?? 'anyprec bench');
   model.message(7, graph);
   model.message(8, new Message().string(1, '').varint(2, OPSET)); // default domain ("ai.onnx")
   return model.finish();

@@ -1,7 +1,8 @@
-// Markdown rendering of a bench/gemm.mjs result object (the same object saved as JSON).
+// Markdown rendering of a bench/gemm.mjs result object (the same object saved as JSON), and
+// the small formatting helpers other reports share (sig, pct, ratio, loadavg, table).
 
 /** n with 3 significant digits (no exponent for the magnitudes seen here). */
-function sig(n, digits = 3) {
+export function sig(n, digits = 3) {
   if (n === undefined || n === null || !Number.isFinite(n)) return '–';
   if (n === 0) return '0';
   const mag = Math.floor(Math.log10(Math.abs(n)));
@@ -9,13 +10,14 @@ function sig(n, digits = 3) {
   return n.toFixed(Math.min(decimals, 6));
 }
 
-const pct = (f) => (Number.isFinite(f) ? `${(100 * f).toFixed(f < 0.1 ? 1 : 0)}%` : '–');
-const ratio = (r) => (Number.isFinite(r) ? `${sig(r)}×` : '–');
-const loadavg = (l) => (l ? l.map((x) => x.toFixed(2)).join(' / ') : '–');
+export const pct = (f) => (Number.isFinite(f) ? `${(100 * f).toFixed(f < 0.1 ? 1 : 0)}%` : '–');
+export const ratio = (r) => (Number.isFinite(r) ? `${sig(r)}×` : '–');
+export const loadavg = (l) => (l ? l.map((x) => x.toFixed(2)).join(' / ') : '–');
 const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const pairName = (r) => `${r.aBits}×${r.bBits}${r.aEncoding === 'bipolar' ? ' xnor' : ''}`;
 
-function table(header, rows) {
+/** A markdown table. */
+export function table(header, rows) {
   const line = (cells) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }

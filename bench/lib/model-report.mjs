@@ -1,0 +1,202 @@
+// Markdown rendering of a bench/model.mjs result object (the same object saved as JSON).
+import { loadavg, pct, ratio, sig, table } from './report.mjs';
+
+const bitsName = (b) => (b === 32 ? '32 (float)' : String(b));
+const modelName = (r) => `${r.model.toUpperCase()}, batch ${r.batch}`;
+
+/** Large counts as 1.23 G / 45.6 M / 789 k. */
+function count(n) {
+  if (!Number.isFinite(n)) return '–';
+  for (const [div, unit] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']]) if (n >= div) return `${sig(n / div)} ${unit}`;
+  return sig(n);
+}
+
+const rate = (s) => (Number.isFinite(s) ? (s >= 1000 ? Math.round(s).toLocaleString('en-US') : sig(s)) : '–');
+
+/** A one-line judgement of where the time of a profiled run goes (JS loops vs native). */
+export function profileVerdict(b) {
+  const p = b.profile;
+  if (!p) return null;
+  const js = p.functions.filter((f) => f.side === 'JS');
+  const top = p.functions[0];
+  const topJs = js[0];
+  const parts = [];
+  if (top) parts.push(`the largest single function is \`${top.name}\` (${top.side}) at ${sig(top.medianMs)} ms = ${pct(top.medianMs / p.runMs)} of the run`);
+  if (topJs) parts.push(`JS-side ops (dist/nn/ops.js loops) take ${sig(p.jsMs)} ms = ${pct(p.jsMs / p.runMs)} in total, led by \`${topJs.name}\` (${sig(topJs.medianMs)} ms, ${pct(topJs.medianMs / p.runMs)})`);
+  parts.push(`native kernels ${sig(p.nativeMs)} ms = ${pct(p.nativeMs / p.runMs)}; untracked runtime glue ${sig(p.otherMs)} ms`);
+  let verdict = parts.join('; ') + '.';
+  verdict = verdict[0].toUpperCase() + verdict.slice(1);
+  if (topJs && (topJs.medianMs / p.runMs >= 0.2 || topJs === top)) {
+    verdict = `**A JS-side op dominates: \`${topJs.name}\` takes ${pct(topJs.medianMs / p.runMs)} of the run.** ` + verdict;
+  }
+  return verdict;
+}
+
+export function modelMarkdownReport(rep) {
+  const m = rep.machine;
+  const out = [];
+  const anyOrt = rep.results.some((r) => r.ort?.medianMs);
+  out.push('# anyprec models vs float32 references (ONNX Runtime, plain JS), one thread');
+  out.push('');
+  const dirty = m.git.dirty.length ? `; uncommitted: ${m.git.dirty.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
+  out.push(
+    `${rep.date} · ${m.cpuModel} (${m.logicalCpus} vCPUs; ${m.cpuFlags.join(', ')}) · Node ${m.node} · ` +
+      `onnxruntime-node ${m.onnxruntimeNode} · tinybench ${m.tinybench} · anyprec git \`${m.git.head ?? 'unknown'}\`${dirty}` +
+      (m.addon ? ` · addon \`${m.addon.path}\` built ${m.addon.builtAt} (sha256 ${m.addon.sha256}…)` : ''),
+  );
+  out.push('');
+  out.push(
+    `**ISA that ran: ${rep.isa}** (available: ${m.anyprecIsas.join(', ')}); anyprec kernel threads ${rep.kernelThreads}; ` +
+      `ORT intraOpNumThreads = interOpNumThreads = 1. ${rep.rounds} interleaved rounds; every time is the median of all ` +
+      `samples of that case; total run ${rep.durationSec.toFixed(0)} s. Load average (1/5/15 min) ` +
+      `${loadavg(m.loadAverageStart)} at start, ${loadavg(rep.loadAverageEnd)} at end; CPU time / wall time of this ` +
+      `process during the rounds ${sig(rep.cpuPerWall)} (≈ 1: it had a vCPU to itself; lower: other processes ` +
+      'took it, and the times are inflated and noisier — compare the ratios, and "fastest" against "median").',
+  );
+  out.push('');
+  out.push(
+    `anyprec: \`Model.runSync(x, { bits })\`, truncate mode (one 8-bit stored model, the top \`bits\` weight planes per ` +
+      `call), random weights (\`zoo.randomTensors\`), inputs uniform in [0, 1); 32 = the float path. ` +
+      `\`run()\` = \`await model.run(x, { bits })\` on a worker thread. ` +
+      `**ORT fp32 is a float reference of the same topology, not a quantised model**: the same tensors, batch norm ` +
+      `(32-bit set) folded into Conv/Gemm, every activation quantiser replaced by Clip(0, 1). JS fp32: plain-JS ` +
+      `float32 loops of the same MLP. "/ ORT" = anyprec time ÷ ORT time (lower is better; < 1 = anyprec faster). ` +
+      `bit-ops/sample = \`model.bitOps(batch, { bits })\` ÷ batch (MACs × weight bits × activation bits; float layers ` +
+      `count 32 × 32).`,
+  );
+  out.push('');
+
+  // ---- checks
+  const checks = rep.results.map((r) => {
+    const v = r.verification;
+    const e = (x) => (x === undefined ? null : x.toExponential(1));
+    const parts = [];
+    if (v.ortReluVsAnyprec32 !== undefined) parts.push(`ORT (ReLU variant) vs anyprec 32: ${e(v.ortReluVsAnyprec32)}`);
+    if (v.jsReluVsAnyprec32 !== undefined) parts.push(`JS vs anyprec 32: ${e(v.jsReluVsAnyprec32)}`);
+    if (v.jsClipVsOrtClip !== undefined) parts.push(`JS vs ORT (Clip): ${e(v.jsClipVsOrtClip)}`);
+    if (v.asyncVsSyncMaxAbsDiff !== undefined) parts.push(`run() vs runSync(): ${v.asyncVsSyncMaxAbsDiff === 0 ? 'identical' : `max |diff| ${v.asyncVsSyncMaxAbsDiff}`}`);
+    return `${modelName(r)}: ${parts.join(', ')}${v.ok ? '' : ' — **CHECK FAILED**'}`;
+  });
+  out.push(
+    'Same-network checks (max |difference| ÷ max |reference|; the ReLU variant of the ORT graph is exactly ' +
+      'anyprec\'s bits = 32 function): ' + checks.join('; ') + '.',
+  );
+  out.push('');
+
+  // ---- summary grid
+  if (anyOrt) {
+    const bits = rep.options.bits;
+    out.push('## anyprec time ÷ ORT fp32 time (lower is better)');
+    out.push('');
+    out.push(
+      table(
+        ['bits', ...rep.results.map(modelName)],
+        [
+          ...bits.map((b) => [bitsName(b), ...rep.results.map((r) => ratio(r.rows.find((x) => x.bits === b)?.vsOrt))]),
+          [`run() at ${rep.options.asyncBits}`, ...rep.results.map((r) => ratio(r.async?.vsOrt))],
+          ['JS fp32', ...rep.results.map((r) => ratio(r.js?.vsOrt))],
+          ['ORT fp32 ms', ...rep.results.map((r) => sig(r.ort?.medianMs))],
+        ],
+      ),
+    );
+    out.push('');
+  }
+
+  // ---- one table per model × batch
+  for (const r of rep.results) {
+    out.push(`## ${r.description}, batch ${r.batch}`);
+    out.push('');
+    const rows = r.rows.map((x) => [
+      `runSync ${bitsName(x.bits)}`,
+      sig(x.medianMs),
+      sig(x.minMs),
+      rate(x.samplesPerSec),
+      ratio(x.vsOrt),
+      count(x.bitOpsPerSample),
+      String(x.samples ?? '–'),
+    ]);
+    if (r.async?.medianMs) {
+      rows.push([`run() ${r.async.bits} (worker)`, sig(r.async.medianMs), sig(r.async.minMs), rate(r.async.samplesPerSec), ratio(r.async.vsOrt),
+        count(r.rows.find((x) => x.bits === r.async.bits)?.bitOpsPerSample), String(r.async.samples)]);
+    }
+    if (r.ort?.medianMs) rows.push(['ORT fp32 (Clip)', sig(r.ort.medianMs), sig(r.ort.minMs), rate(r.ort.samplesPerSec), '1×', '–', String(r.ort.samples)]);
+    if (r.js?.medianMs) rows.push(['JS fp32 (Clip)', sig(r.js.medianMs), sig(r.js.minMs), rate(r.js.samplesPerSec), ratio(r.js.vsOrt), '–', String(r.js.samples)]);
+    out.push(table(['case', 'median ms', 'fastest ms', 'samples/s', '/ ORT', 'bit-ops/sample', 'samples'], rows));
+    if (r.async?.overheadMs !== null && r.async?.overheadMs !== undefined) {
+      out.push('');
+      out.push(
+        `run() overhead at ${r.async.bits} bits: ${sig(r.async.overheadMs)} ms per call over runSync ` +
+          `(${ratio(r.async.overheadRatio)} its time): the input copied to the worker, the output transferred back, ` +
+          'two thread hand-offs, and on a busy machine the wait for a free vCPU for the worker.',
+      );
+    }
+    out.push('');
+  }
+
+  // ---- breakdowns
+  const big = [...rep.breakdowns].sort((a, b) => (a.model === 'cnn' ? 0 : 1) - (b.model === 'cnn' ? 0 : 1) || b.batch - a.batch);
+  const main = big[0];
+  if (main) {
+    out.push(`## Where the time goes: ${main.model.toUpperCase()}, batch ${main.batch}, ${main.bits} bits`);
+    out.push('');
+    out.push(
+      `\`runSyncDetailed\`, median of ${main.runs} runs: ${sig(main.totalMs)} ms per run. Only steps with MACs are ` +
+        'listed by runSyncDetailed; "other steps" is the rest of the run (input NCHW→NHWC, batch norm + quantiser ' +
+        'steps that are not fused into a layer, pooling, flatten, output layout).',
+    );
+    out.push('');
+    out.push(
+      table(
+        ['step (fused nodes)', 'op', 'w/a bits', 'MACs', 'bit-ops', 'ms', 'share'],
+        [
+          ...main.layers.map((l) => [
+            l.nodes.join(' + '),
+            l.op,
+            `${l.weightBits}/${l.activationBits}`,
+            count(l.macs),
+            count(l.bitOps),
+            sig(l.medianMs),
+            pct(l.medianMs / main.totalMs),
+          ]),
+          ['other steps', '', '', '', '', sig(main.unattributedMs), pct(main.unattributedMs / main.totalMs)],
+        ],
+      ),
+    );
+    out.push('');
+    const p = main.profile;
+    if (p) {
+      out.push(
+        `Function-level profile of the same call (\`runSync\`, median of ${main.runs} runs, ${sig(p.runMs)} ms per run): ` +
+          'every exported function of dist/nn/ops.js (JS loops) and dist/core/kernels.js (argument checks + native addon) ' +
+          'wrapped with a timer.',
+      );
+      out.push('');
+      out.push(
+        table(
+          ['function', 'side', 'calls/run', 'ms/run', 'share'],
+          [
+            ...p.functions.map((f) => [`\`${f.name}\``, f.side, String(f.calls), sig(f.medianMs), pct(f.medianMs / p.runMs)]),
+            ['(runtime glue: plans, env, allocation)', 'JS', '', sig(p.otherMs), pct(p.otherMs / p.runMs)],
+          ],
+        ),
+      );
+      out.push('');
+      out.push(profileVerdict(main));
+      out.push('');
+    } else if (rep.profileError) {
+      out.push(`(Function-level profile skipped: ${rep.profileError}.)`);
+      out.push('');
+    }
+    const others = big.slice(1).filter((b) => b.profile);
+    if (others.length) {
+      out.push(`Other model × batch runs at ${main.bits} bits (top functions):`);
+      out.push('');
+      for (const b of others) {
+        const fns = b.profile.functions.slice(0, 3).map((f) => `\`${f.name}\` ${sig(f.medianMs)} ms (${pct(f.medianMs / b.profile.runMs)})`);
+        out.push(`- ${b.model.toUpperCase()}, batch ${b.batch}: ${sig(b.profile.runMs)} ms per run; ${fns.join(', ')}; JS-side ops ${pct(b.profile.jsMs / b.profile.runMs)}.`);
+      }
+      out.push('');
+    }
+  }
+  return out.join('\n').trimEnd();
+}

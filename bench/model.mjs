@@ -1,0 +1,471 @@
+#!/usr/bin/env node
+// npm run bench:model — whole-model latency: anyprec at every bit-width against float32
+// references of the same network, one thread each, one process.
+//
+// Measured, per model (zoo.mlp() 784-1024-1024-10 and zoo.cnn() on 1×28×28) and batch (1, 64):
+//  * anyprec Model.runSync(x, { bits }) for bits 1..8 and 32 (the float path). Truncate mode:
+//    one 8-bit stored model, the top `bits` weight planes used per call. Random weights
+//    (zoo.randomTensors), inputs uniform in [0, 1).
+//  * anyprec `await model.run(x, { bits: 2 })` (worker thread): the async overhead.
+//  * ONNX Runtime fp32 running the same topology with the same tensors (graph built in code,
+//    bench/lib/nets.mjs): Conv / Gemm with batch norm folded in, quantisers as Clip(0, 1),
+//    MaxPool, Flatten. A float reference of the same network, not a quantised one.
+//    intraOpNumThreads = interOpNumThreads = 1.
+//  * a plain-JS float32 forward pass of the MLP (same folded weights).
+// kernels.setThreads(1); the ISA is the addon's default (kernels.isa(), printed). Cases are
+// measured in interleaved rounds (ORT before and after each model×batch block, the other cases
+// shuffled, the block order rotated) and summarized by the median of all samples.
+// Afterwards, per model×batch at 2 bits: runSyncDetailed per-layer times, and a function-level
+// profile of the same run (the exported functions of dist/nn/ops.js — JS loops — and
+// dist/core/kernels.js — native — wrapped with timers).
+//
+// Output: a markdown report on stdout, and bench/results/model-<date>.{json,md}.
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+
+import ort from 'onnxruntime-node';
+
+import { makeCase, measure, planReps, rotate, shuffle, summarize, warmup } from './lib/cases.mjs';
+import { machineInfo, root, saveResults } from './lib/machine.mjs';
+import { median, timeOnce } from './lib/measure.mjs';
+import { modelMarkdownReport } from './lib/model-report.mjs';
+import { argmaxRows, foldedLayers, jsMlp, onnxModel, relativeError } from './lib/nets.mjs';
+import { singleThreadOptions } from './lib/onnx.mjs';
+import { instrument } from './lib/profile.mjs';
+import { makeRng, randomFloats } from './lib/reference.mjs';
+
+const require = createRequire(import.meta.url);
+
+// ---- options -----------------------------------------------------------------------------------
+
+const HELP = `usage: node bench/model.mjs [options]      (npm run bench:model -- [options])
+
+  --quick            short pass (< 45 s): 3 rounds, shorter measurements
+  --models LIST      comma-separated, of mlp, cnn (default mlp,cnn)
+  --batches LIST     comma-separated batch sizes (default 1,64)
+  --bits LIST        bit-widths for runSync, of 1..8 and 32 (default 1,2,3,4,5,6,7,8,32)
+  --async-bits N     bit-width of the run() (worker thread) case and the breakdown (default 2)
+  --rounds N         interleaved rounds (default 11, quick 3)
+  --budget SEC       time budget for the whole run (default 160, quick 36)
+  --detail-reps N    runs for the per-layer breakdown and the profile (default 7, quick 3)
+  --skip-ort         no ONNX Runtime reference
+  --skip-js          no plain-JS reference
+  --no-save          print only; do not write bench/results/
+  --seed N           seed for weights and inputs (default 1)
+  -h, --help         this text`;
+
+function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      models: { type: 'string' },
+      batches: { type: 'string' },
+      bits: { type: 'string' },
+      'async-bits': { type: 'string' },
+      rounds: { type: 'string' },
+      budget: { type: 'string' },
+      'detail-reps': { type: 'string' },
+      'skip-ort': { type: 'boolean', default: false },
+      'skip-js': { type: 'boolean', default: false },
+      'no-save': { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const quick = values.quick;
+  const num = (text, name, fallback) => {
+    if (text === undefined) return fallback;
+    const v = Number(text);
+    if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got '${text}'`);
+    return v;
+  };
+  const list = (text, name, fallback, ok) =>
+    (text ?? fallback).split(',').map((s) => {
+      const v = ok === 'model' ? s.trim() : Number(s);
+      if (ok === 'model' ? !['mlp', 'cnn'].includes(v) : !ok(v)) throw new RangeError(`--${name}: '${s}' is not valid`);
+      return v;
+    });
+  const bitsOk = (b) => Number.isInteger(b) && ((b >= 1 && b <= 8) || b === 32);
+  const bits = [...new Set(list(values.bits, 'bits', '1,2,3,4,5,6,7,8,32', bitsOk))].sort((a, b) => a - b);
+  const asyncBits = list(values['async-bits'], 'async-bits', '2', bitsOk)[0];
+  return {
+    quick,
+    models: [...new Set(list(values.models, 'models', 'mlp,cnn', 'model'))],
+    batches: [...new Set(list(values.batches, 'batches', '1,64', (b) => Number.isInteger(b) && b >= 1 && b <= 4096))],
+    bits,
+    asyncBits,
+    rounds: Math.max(2, Math.round(num(values.rounds, 'rounds', quick ? 3 : 11))),
+    budgetMs: 1000 * num(values.budget, 'budget', quick ? 36 : 160),
+    detailReps: Math.round(num(values['detail-reps'], 'detail-reps', quick ? 3 : 7)),
+    // Time aimed at per case and round, and the most calls per case and round.
+    targetMs: quick ? 40 : 300,
+    maxReps: quick ? 15 : 80,
+    ort: !values['skip-ort'],
+    js: !values['skip-js'],
+    save: !values['no-save'],
+    seed: Math.round(num(values.seed, 'seed', 1)),
+  };
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+const log = (...args) => console.error(...args); // progress to stderr, the report to stdout
+const secs = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 0)} s`;
+const prod = (a) => a.reduce((x, y) => x * y, 1);
+const ortOptions = () => ({ ...singleThreadOptions(), logSeverityLevel: 3 });
+
+function maxAbsDiff(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+// ---- setup: models, references, cases ----------------------------------------------------------
+
+async function buildModel(name, ctx) {
+  const { ap, opts } = ctx;
+  const graph = name === 'mlp' ? ap.zoo.mlp() : ap.zoo.cnn();
+  const tensors = ap.zoo.randomTensors(graph, opts.seed);
+  let model;
+  const buildMs = await timeOnce(() => {
+    model = ap.Model.build(graph, tensors);
+  });
+  const layers = foldedLayers(graph, tensors, ap.WeightQuantizer);
+  const m = {
+    name,
+    graph,
+    model,
+    buildMs,
+    layers,
+    session: null,
+    reluSession: null,
+    js: null,
+    description: name === 'mlp'
+      ? `MLP ${[graph.inputShape[0], ...graph.nodes.filter((n) => n.op.endsWith('linear')).map((n) => n.outFeatures)].join('-')}`
+      : `CNN ${graph.inputShape.join('×')}: ${graph.nodes.filter((n) => n.op !== 'quantize').map((n) => n.name).join(' → ')}`,
+  };
+  if (opts.ort) {
+    m.session = await ort.InferenceSession.create(onnxModel(graph, layers, 'clip'), ortOptions());
+    m.reluSession = await ort.InferenceSession.create(onnxModel(graph, layers, 'relu'), ortOptions());
+  }
+  if (opts.js && layers.every((l) => l.kind === 'linear' || l.kind === 'act')) {
+    m.js = { clip: jsMlp(layers, 'clip'), relu: jsMlp(layers, 'relu') };
+  }
+  log(`  ${m.description}: Model.build ${buildMs.toFixed(0)} ms`);
+  return m;
+}
+
+function makeGroup(m, batch, ctx) {
+  const { ap, opts, rng } = ctx;
+  const shape = [batch, ...m.graph.inputShape];
+  const x = randomFloats(rng, prod(shape));
+  const xt = new ap.Tensor(x, shape);
+  const g = { m, batch, shape, x, xt, cases: [], ort: null, outputs: new Map() };
+  const tag = `${m.name} b${batch}`;
+  for (const bits of opts.bits) {
+    g.cases.push(makeCase({
+      id: `${tag} runSync ${bits}`, kind: 'sync', bits,
+      fn: () => m.model.runSync(xt, { bits }),
+    }));
+  }
+  g.cases.push(makeCase({
+    id: `${tag} run ${opts.asyncBits}`, kind: 'async', bits: opts.asyncBits, async: true,
+    fn: () => m.model.run(xt, { bits: opts.asyncBits }),
+  }));
+  if (m.session) {
+    const feeds = { X: new ort.Tensor('float32', x, shape) };
+    g.ort = makeCase({ id: `${tag} ORT fp32`, kind: 'ort', async: true, slots: 2, fn: () => m.session.run(feeds) });
+    g.feeds = feeds;
+  }
+  if (m.js) g.cases.push(makeCase({ id: `${tag} JS fp32`, kind: 'js', fn: () => m.js.clip(x, batch) }));
+  g.all = g.ort ? [g.ort, ...g.cases] : g.cases.slice();
+  return g;
+}
+
+/** Outputs of the warmup calls against each other and the references. */
+async function verifyGroup(g, outs, opts) {
+  const v = {};
+  const ref32 = outs.get('sync 32');
+  if (ref32 && g.m.reluSession) {
+    const y = (await g.m.reluSession.run(g.feeds)).Y.data;
+    v.ortReluVsAnyprec32 = relativeError(ref32.data, y);
+  }
+  if (ref32 && g.m.js) v.jsReluVsAnyprec32 = relativeError(g.m.js.relu(g.x, g.batch), ref32.data);
+  const ortOut = outs.get('ort');
+  const jsOut = outs.get('js');
+  if (ortOut && jsOut) v.jsClipVsOrtClip = relativeError(jsOut, ortOut.Y.data);
+  const syncA = outs.get(`sync ${opts.asyncBits}`);
+  const asyncA = outs.get('async');
+  if (syncA && asyncA) v.asyncVsSyncMaxAbsDiff = maxAbsDiff(asyncA.data, syncA.data);
+  v.finite = {};
+  v.argmaxAgreementWith32 = {};
+  const top32 = ref32 ? argmaxRows(ref32.data, g.batch) : null;
+  for (const bits of opts.bits) {
+    const o = outs.get(`sync ${bits}`);
+    if (!o) continue;
+    v.finite[bits] = o.data.every(Number.isFinite);
+    if (top32) {
+      const top = argmaxRows(o.data, g.batch);
+      v.argmaxAgreementWith32[bits] = top.reduce((a, t, i) => a + (t === top32[i] ? 1 : 0), 0) / g.batch;
+    }
+  }
+  const tol = 1e-4;
+  v.ok = (v.ortReluVsAnyprec32 ?? 0) < tol && (v.jsReluVsAnyprec32 ?? 0) < tol && (v.jsClipVsOrtClip ?? 0) < tol &&
+    (v.asyncVsSyncMaxAbsDiff ?? 0) === 0 && Object.values(v.finite).every(Boolean);
+  return v;
+}
+
+// ---- breakdown: per layer and per function -----------------------------------------------------
+
+async function breakdown(g, ctx, profiler) {
+  const { opts } = ctx;
+  const { model } = g.m;
+  const bits = opts.asyncBits;
+  const runs = [];
+  for (let r = 0; r < opts.detailReps; r++) runs.push(model.runSyncDetailed(g.xt, { bits }).stats);
+  const layers = runs[0].layers.map((l, i) => ({
+    nodes: l.nodes, op: l.op, macs: l.macs, weightBits: l.weightBits, activationBits: l.activationBits, bitOps: l.bitOps,
+    medianMs: median(runs.map((s) => s.layers[i].ms)),
+  }));
+  const totalMs = median(runs.map((s) => s.ms));
+  const result = {
+    bits,
+    runs: runs.length,
+    totalMs,
+    layers,
+    unattributedMs: median(runs.map((s) => s.ms - s.layers.reduce((a, l) => a + l.ms, 0))),
+    profile: null,
+  };
+  if (profiler) {
+    const perRun = [];
+    const totals = [];
+    profiler.take();
+    for (let r = 0; r < opts.detailReps; r++) {
+      totals.push(await timeOnce(() => model.runSync(g.xt, { bits })));
+      perRun.push(profiler.take());
+    }
+    const names = [...new Set(perRun.flatMap((p) => Object.keys(p)))];
+    const fns = names.map((name) => ({
+      name,
+      side: name.startsWith('ops.') ? 'JS' : 'native',
+      calls: perRun[0][name]?.calls ?? 0,
+      medianMs: median(perRun.map((p) => p[name]?.ms ?? 0)),
+    })).filter((f) => !['kernels.isa', 'kernels.threads', 'ops.poolGeom'].includes(f.name) || f.medianMs > 0.05);
+    fns.sort((a, b) => b.medianMs - a.medianMs);
+    const runMs = median(totals);
+    result.profile = {
+      runMs,
+      functions: fns,
+      otherMs: median(perRun.map((p, i) => totals[i] - Object.values(p).reduce((a, f) => a + f.ms, 0))),
+      jsMs: median(perRun.map((p) => Object.entries(p).filter(([k]) => k.startsWith('ops.')).reduce((a, [, f]) => a + f.ms, 0))),
+      nativeMs: median(perRun.map((p) => Object.entries(p).filter(([k]) => k.startsWith('kernels.')).reduce((a, [, f]) => a + f.ms, 0))),
+    };
+  }
+  return result;
+}
+
+/** Wraps dist/nn/ops.js and dist/core/kernels.js, if they are the modules the model uses. */
+function makeProfiler(ap) {
+  try {
+    const kernelsMod = require(`${root}/dist/core/kernels.js`);
+    const opsMod = require(`${root}/dist/nn/ops.js`);
+    if (kernelsMod.isa !== ap.kernels.isa) return { error: 'dist/core/kernels.js is not the instance anyprec loaded' };
+    return { profiler: instrument({ ops: opsMod, kernels: kernelsMod }) };
+  } catch (err) {
+    return { error: `cannot load dist/ internals for the profile: ${err.message}` };
+  }
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  const started = new Date();
+  const tStart = performance.now();
+  let ap;
+  try {
+    ap = await import('../dist/index.mjs');
+  } catch (err) {
+    throw new Error(`cannot load anyprec from dist/ (build it first: npm run build)\n${err.message}`);
+  }
+  const { kernels } = ap;
+  kernels.setThreads(1);
+  const machine = machineInfo(kernels);
+  const rng = makeRng(opts.seed * 7919 + 17);
+  const ctx = { ap, opts, rng };
+  log(`anyprec bench:model — ${machine.cpuModel}, ${machine.node}, ORT ${machine.onnxruntimeNode}`);
+  log(`ISA ${kernels.isa()} (available: ${kernels.availableIsas().join(', ')}), kernel threads ${kernels.threads()}`);
+  log(`git ${machine.git.head}${machine.git.dirty.length ? ` (uncommitted: ${machine.git.dirty.join('; ')})` : ''}`);
+  log(`addon ${machine.addon ? `${machine.addon.path} (built ${machine.addon.builtAt})` : 'unknown'}`);
+  if (machine.addon?.path !== 'build/Release/anyprec.node') log('  !! the addon loaded is not build/Release/anyprec.node (being rebuilt?)');
+  log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+
+  log('\nsetup:');
+  const models = [];
+  for (const name of opts.models) models.push(await buildModel(name, ctx));
+  const groups = [];
+  for (const m of models) for (const batch of opts.batches) groups.push(makeGroup(m, batch, ctx));
+
+  // Warmup (one call per case: plans, worker start, ORT's first run) and output checks.
+  log('warmup and checks:');
+  for (const g of groups) {
+    const outs = new Map();
+    for (const c of g.all) {
+      const out = await warmup(c);
+      outs.set(c.kind === 'sync' ? `sync ${c.bits}` : c.kind, out);
+    }
+    // A second call: the first also paid one-off costs (worker start, ORT allocations).
+    for (const c of g.all) c.estMs = Math.max(await timeOnce(c.fn), 0.001);
+    g.verification = await verifyGroup(g, outs, opts);
+    const v = g.verification;
+    const f = (e) => (e === undefined ? '–' : e.toExponential(1));
+    log(`  ${g.m.name} b${g.batch}: ORT(ReLU) vs anyprec(32) rel err ${f(v.ortReluVsAnyprec32)}, ` +
+        `JS vs anyprec(32) ${f(v.jsReluVsAnyprec32)}, JS vs ORT (Clip) ${f(v.jsClipVsOrtClip)}, ` +
+        `run() vs runSync() max |diff| ${v.asyncVsSyncMaxAbsDiff}${v.ok ? '' : '  !! CHECK FAILED'}`);
+  }
+  for (const m of models) {
+    await m.reluSession?.release();
+    m.reluSession = null;
+  }
+
+  // Plan: measurement budget = total − setup so far − the breakdown (≈ 2·detailReps runs at
+  // asyncBits per group, plus margin).
+  const allCases = groups.flatMap((g) => g.all);
+  const detailEst = groups.reduce((a, g) => a + 2.4 * opts.detailReps * g.cases.find((c) => c.kind === 'async').estMs, 0);
+  const measureBudget = opts.budgetMs - (performance.now() - tStart) - detailEst - 1500;
+  const planned = planReps(allCases, { targetMs: opts.targetMs, maxReps: opts.maxReps, rounds: opts.rounds, budgetMs: measureBudget });
+  log(`setup + warmup ${secs(performance.now() - tStart)}; ${allCases.length} cases, ${opts.rounds} rounds planned in ` +
+      `${secs(planned)} (budget ${secs(measureBudget)})`);
+
+  // Interleaved rounds.
+  let roundsDone = 0;
+  const roundsStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  const deadline = tStart + opts.budgetMs - detailEst - 1000;
+  for (let r = 0; r < opts.rounds; r++) {
+    const tr = performance.now();
+    const perRound = (tr - roundsStart) / Math.max(r, 1);
+    if (r >= 2 && tr + perRound > deadline) {
+      log(`  stopping after ${r} rounds: the time budget is spent`);
+      break;
+    }
+    for (const g of rotate(groups, r)) {
+      if (g.ort) await measure(g.ort);
+      for (const c of shuffle(g.cases, rng)) await measure(c);
+      if (g.ort) await measure(g.ort);
+    }
+    roundsDone = r + 1;
+    log(`  round ${r + 1}/${opts.rounds}: ${secs(performance.now() - tr)}`);
+  }
+
+  // CPU time this process got per second of wall time: ≈ 1 when the benchmark had a vCPU to
+  // itself (everything is single-threaded and sequential), well below 1 when others took it.
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuPerWall = (cpu.user + cpu.system) / 1e3 / (performance.now() - roundsStart);
+  log(`  process CPU / wall during the rounds: ${cpuPerWall.toFixed(2)}`);
+
+  // Breakdown at asyncBits: per layer (runSyncDetailed) and per function (profile).
+  log('breakdown:');
+  const { profiler, error: profileError } = makeProfiler(ap);
+  if (profileError) log(`  profile skipped: ${profileError}`);
+  const breakdowns = [];
+  try {
+    for (const g of groups) {
+      const b = await breakdown(g, ctx, profiler);
+      breakdowns.push({ model: g.m.name, batch: g.batch, ...b });
+      log(`  ${g.m.name} b${g.batch} @${b.bits}: ${b.totalMs.toFixed(2)} ms`);
+    }
+  } finally {
+    profiler?.restore();
+  }
+
+  // Results.
+  const results = groups.map((g) => {
+    const ortS = g.ort ? summarize(g.ort) : null;
+    const bySync = new Map();
+    const rows = g.cases.filter((c) => c.kind === 'sync').map((c) => {
+      const s = summarize(c);
+      const acct = g.m.model.bitOps(g.batch, { bits: c.bits });
+      bySync.set(c.bits, s);
+      return {
+        bits: c.bits,
+        ...s,
+        samplesPerSec: g.batch / (s.medianMs / 1e3),
+        vsOrt: ortS?.medianMs ? s.medianMs / ortS.medianMs : null,
+        bitOpsPerSample: acct.bitOps / g.batch,
+        macsPerSample: acct.macs / g.batch,
+        bitOpsPerCall: acct.bitOps,
+      };
+    });
+    const a = summarize(g.cases.find((c) => c.kind === 'async'));
+    const syncA = bySync.get(opts.asyncBits);
+    const js = g.cases.find((c) => c.kind === 'js');
+    const jsS = js ? summarize(js) : null;
+    const withRate = (s) => (s?.medianMs ? { ...s, samplesPerSec: g.batch / (s.medianMs / 1e3), vsOrt: ortS?.medianMs ? s.medianMs / ortS.medianMs : null } : s);
+    return {
+      model: g.m.name,
+      description: g.m.description,
+      batch: g.batch,
+      inputShape: g.shape,
+      buildMs: g.m.buildMs,
+      rows,
+      async: {
+        bits: opts.asyncBits,
+        ...withRate(a),
+        overheadMs: a.medianMs && syncA?.medianMs ? a.medianMs - syncA.medianMs : null,
+        overheadRatio: a.medianMs && syncA?.medianMs ? a.medianMs / syncA.medianMs : null,
+      },
+      ort: withRate(ortS),
+      js: withRate(jsS),
+      verification: g.verification,
+    };
+  });
+  for (const m of models) await m.session?.release();
+  for (const m of models) await m.model.close();
+
+  const report = {
+    schema: 'anyprec-bench-model/1',
+    date: started.toISOString(),
+    durationSec: (performance.now() - tStart) / 1000,
+    argv: process.argv.slice(2),
+    options: opts,
+    machine,
+    isa: kernels.isa(),
+    kernelThreads: kernels.threads(),
+    rounds: roundsDone,
+    cpuPerWall,
+    loadAverageEnd: os.loadavg(),
+    setup: {
+      weightMode: 'truncate: one 8-bit stored model, the top `bits` planes used per call',
+      weights: `zoo.randomTensors(graph, ${opts.seed})`,
+      inputs: 'uniform in [0, 1)',
+      anyprec: 'Model.runSync(x, { bits }) on the main thread; run() = await model.run(x, { bits }) on one worker thread',
+      ort: 'fp32, same topology and tensors: Conv/Gemm with folded batch norm (32-bit set), quantisers as Clip(0, 1), MaxPool, Flatten; intra = inter = 1 thread; graph optimization all',
+      js: 'plain-JS float32 loops (MLP only), same folded weights, Clip(0, 1)',
+      statistic: 'median of all samples pooled over interleaved rounds; ratios of medians taken in this run',
+      bitOps: 'model.bitOps(batch, { bits }): MACs × weight bits × activation bits per layer (float layers count 32 × 32), divided by the batch',
+    },
+    results,
+    breakdowns,
+    profileError: profileError ?? null,
+  };
+  const md = modelMarkdownReport(report);
+  console.log(md);
+  if (opts.save) {
+    const [j, m] = saveResults('model', started, report, md);
+    log(`\nsaved ${j} and ${m}`);
+  }
+  log(`total ${secs(performance.now() - tStart)}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
