@@ -46,3 +46,6 @@ export const loadSync = loadModelSync;
 export { MODEL_FORMAT } from './io/model-file';
 export { importReference, importResnet20q, importSvhnq, REFERENCE_FAMILIES } from './io/importers';
 export type { ReferenceFamily, ImportOptions } from './io/importers';
+export { importPgResnet20, pgResnetGraph } from './io/pg-resnet20';
+export type { PgResnet20Options } from './io/pg-resnet20';
+export type { GateMode } from './gating/pg-conv';

@@ -55,7 +55,30 @@ export type NodeSpec =
   | (Base & { op: 'flatten' })
   | (Base & { op: 'add' })
   | (Base & { op: 'dropout'; p: number })
-  | (Base & { op: 'softmax' });
+  | (Base & { op: 'softmax' })
+  /** PACT clip: clamp(x, 0, alpha), alpha = tensor `${param ?? name}.upper_bound` (a module used twice shares it). */
+  | (Base & { op: 'pact'; param?: string })
+  /**
+   * Option-A ResNet shortcut: x[:, :, 0::sh, 0::sw] with padChannels[0] zero channels in front and
+   * padChannels[1] behind.
+   */
+  | (Base & { op: 'subsample'; stride: Pair; padChannels: Pair })
+  /**
+   * Activation quantiser with a dynamic per-tensor scale s = max|x| + 1e-7 over the whole batch:
+   * unsigned `bits`-bit codes of x / s (x >= 0), value (q / (2^bits − 1))·s.
+   */
+  | (Base & { op: 'dynquantize'; bits: number })
+  /**
+   * Conv with sign-magnitude weights (levels round(|w|/s_w·(2^wb−1)), s_w = max|w| + 1e-7) over the
+   * codes of a 'dynquantize'; tensor `${name}.weight`, no bias.
+   */
+  | (Base & { op: 'smconv2d'; weightBits: number } & ConvAttrs)
+  /**
+   * Precision-gating conv (dnn-gating PGConv2d): 'smconv2d' whose outputs use only the top
+   * `highBits` planes of the input codes unless that partial result exceeds the channel's
+   * threshold `${name}.threshold` [outChannels] (float units, before batch norm).
+   */
+  | (Base & { op: 'pgconv2d'; weightBits: number; highBits: number } & ConvAttrs);
 
 export type OpName = NodeSpec['op'];
 
@@ -74,6 +97,7 @@ export interface GraphSpec {
 const OPS: Record<OpName, number> = {
   conv2d: 1, qconv2d: 1, linear: 1, qlinear: 1, batchnorm: 1, relu: 1, clamp: 1, quantize: 1, clampact: 1, sign: 1,
   maxpool2d: 1, avgpool2d: 1, globalavgpool: 1, flatten: 1, add: 2, dropout: 1, softmax: 1,
+  pact: 1, subsample: 1, dynquantize: 1, smconv2d: 1, pgconv2d: 1,
 };
 
 export const QUANTISED_OPS: ReadonlySet<OpName> = new Set<OpName>(['qconv2d', 'qlinear']);
@@ -84,6 +108,10 @@ function isPair(v: unknown, min: number): v is Pair {
 
 function isPosInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+function isBits(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 8;
 }
 
 /** Checks a graph description; throws an Error naming the node and the field at fault. */
@@ -121,6 +149,12 @@ export function validateGraph(g: unknown): GraphSpec {
     switch (node.op) {
       case 'conv2d':
       case 'qconv2d':
+      case 'smconv2d':
+      case 'pgconv2d':
+        if (node.op === 'smconv2d' || node.op === 'pgconv2d') {
+          if (!isBits(node.weightBits)) throw new RangeError(`${where}.weightBits must be an integer in 1..8`);
+          if (node.op === 'pgconv2d' && !(isBits(node.highBits) && node.highBits < 8)) throw new RangeError(`${where}.highBits must be an integer in 1..7`);
+        }
         if (!isPosInt(node.inChannels) || !isPosInt(node.outChannels)) throw new RangeError(`${where} needs positive inChannels and outChannels`);
         if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0) || !isPair(node.dilation, 1)) {
           throw new RangeError(`${where} needs kernel, stride, dilation as [h, w] positive and padding as [h, w] >= 0`);
@@ -139,6 +173,15 @@ export function validateGraph(g: unknown): GraphSpec {
       case 'maxpool2d':
       case 'avgpool2d':
         if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0)) throw new RangeError(`${where} needs kernel, stride [h, w] >= 1 and padding >= 0`);
+        break;
+      case 'pact':
+        if (node.param !== undefined && (typeof node.param !== 'string' || node.param === '')) throw new TypeError(`${where}.param must be a non-empty string`);
+        break;
+      case 'subsample':
+        if (!isPair(node.stride, 1) || !isPair(node.padChannels, 0)) throw new RangeError(`${where} needs stride [h, w] >= 1 and padChannels [front, back] >= 0`);
+        break;
+      case 'dynquantize':
+        if (!isBits(node.bits)) throw new RangeError(`${where}.bits must be an integer in 1..8`);
         break;
       case 'dropout':
         if (!(typeof node.p === 'number' && node.p >= 0 && node.p < 1)) throw new RangeError(`${where}.p must be in [0, 1)`);

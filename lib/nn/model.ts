@@ -6,6 +6,7 @@ import { GraphSpec, validateGraph, QUANTISED_OPS } from './graph';
 import { compileParams, Param, Params } from './params';
 import { checkBits, LayerPrecisions, Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
 import { Plan, RunStats } from './runtime';
+import { DEFAULT_GATE, GateMode, GateSetting } from '../gating/pg-conv';
 import { WorkerPool } from './workers';
 
 export interface RunOptions {
@@ -13,6 +14,23 @@ export interface RunOptions {
   bits?: PrecisionInput;
   /** Per-layer precision for this call only, merged over the model's per-layer settings. */
   layers?: LayerPrecisions;
+  /**
+   * Precision-gating layers: 'trained' (default) gates by the learned thresholds, 'open' gives
+   * every output its low bits, 'closed' none.
+   */
+  gate?: GateMode;
+  /** Added to every gating threshold (float units of each layer's output): > 0 = sparser. */
+  gateOffset?: number;
+}
+
+function gateSetting(opts?: RunOptions): GateSetting {
+  const mode = opts?.gate ?? 'trained';
+  if (mode !== 'trained' && mode !== 'open' && mode !== 'closed') {
+    throw new RangeError(`gate must be 'trained', 'open' or 'closed', got ${JSON.stringify(mode)}`);
+  }
+  const offset = opts?.gateOffset ?? 0;
+  if (typeof offset !== 'number' || !Number.isFinite(offset)) throw new RangeError(`gateOffset must be a finite number, got ${String(offset)}`);
+  return mode === DEFAULT_GATE.mode && offset === 0 ? DEFAULT_GATE : { mode, offset };
 }
 
 /** Transferable form of a model: the graph and its runtime parameters (shared memory). */
@@ -126,12 +144,12 @@ export class Model {
 
   /** Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images. */
   runSync(x: Tensor, opts?: RunOptions): Tensor {
-    return this.plan(opts).run(checkTensor(x), false).output;
+    return this.plan(opts).run(checkTensor(x), false, gateSetting(opts)).output;
   }
 
   /** runSync plus per-layer MACs, bit-ops and time. */
   runSyncDetailed(x: Tensor, opts?: RunOptions): { output: Tensor; stats: RunStats } {
-    const r = this.plan(opts).run(checkTensor(x), true);
+    const r = this.plan(opts).run(checkTensor(x), true, gateSetting(opts));
     return { output: r.output, stats: r.stats! };
   }
 
@@ -147,7 +165,8 @@ export class Model {
 
   private runDetailedImpl(x: Tensor, opts: RunOptions | undefined, collect: boolean) {
     checkTensor(x);
-    this.plan(opts); // validate the precision here, so bad options reject without a round trip
+    this.plan(opts); // validate the precision (and gate) here, so bad options reject without a round trip
+    gateSetting(opts);
     this.pool ??= new WorkerPool(this.state(), this.workers);
     return this.pool.run(x, opts, collect, kernels.isa(), kernels.threads());
   }

@@ -6,9 +6,11 @@ const fr = Math.fround;
 /** Activations between layers: float values, or unsigned/bipolar codes of `bits` bits. */
 export type Act =
   | { kind: 'float'; data: Float32Array; shape: number[] }
-  | { kind: 'codes'; codes: Uint8Array; bits: number; encoding: 'unsigned' | 'bipolar'; shape: number[] };
+  | { kind: 'codes'; codes: Uint8Array; bits: number; encoding: 'unsigned' | 'bipolar'; shape: number[];
+      /** Dynamic per-tensor scale (from 'dynquantize'): code p means fr(fr(p / (2^b - 1)) * scale). */
+      scale?: number };
 
-/** Float values of an activation (codes p -> p / (2^b - 1), bipolar -> +-1). */
+/** Float values of an activation (codes p -> p / (2^b - 1) [* scale], bipolar -> +-1). */
 export function toFloat(a: Act): Float32Array {
   if (a.kind === 'float') return a.data;
   const out = new Float32Array(a.codes.length);
@@ -17,7 +19,8 @@ export function toFloat(a: Act): Float32Array {
     for (let i = 0; i < out.length; i++) out[i] = 2 * a.codes[i] - n;
   } else {
     const n = (1 << a.bits) - 1;
-    const lut = new Float32Array(n + 1).map((_, p) => fr(p / n));
+    const s = a.scale;
+    const lut = new Float32Array(n + 1).map((_, p) => (s === undefined ? fr(p / n) : fr(fr(p / n) * s)));
     for (let i = 0; i < out.length; i++) out[i] = lut[a.codes[i]];
   }
   return out;
@@ -59,6 +62,21 @@ export function affine(x: Float32Array, channels: number, alpha: Float32Array, b
 export function clamp(x: Float32Array, lo: number, hi: number): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+  return out;
+}
+
+/** NHWC x[:, 0::sh, 0::sw, :] with `front` zero channels before and `back` after (option-A shortcut). */
+export function subsample(x: Float32Array, n: number, h: number, w: number, c: number,
+                          stride: [number, number], front: number, back: number): Float32Array {
+  const [sh, sw] = stride;
+  const oh = Math.ceil(h / sh), ow = Math.ceil(w / sw), oc = front + c + back;
+  const out = new Float32Array(n * oh * ow * oc);
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < oh; y++)
+      for (let xx = 0; xx < ow; xx++) {
+        const src = ((i * h + y * sh) * w + xx * sw) * c;
+        out.set(x.subarray(src, src + c), ((i * oh + y) * ow + xx) * oc + front);
+      }
   return out;
 }
 

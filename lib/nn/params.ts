@@ -2,6 +2,8 @@
 // weight scales, folded batch norm, conv weights reordered to (out, kh, kw, in).
 import { Packed, pack } from '../core/kernels';
 import { WeightQuantizer } from '../core/quantize';
+import { signMagnitudeWeights } from '../core/signmag';
+import { packSignMagnitude } from '../gating/pg-conv';
 import type { GraphSpec, NodeSpec } from './graph';
 
 export type Param = Float32Array | Packed;
@@ -10,7 +12,7 @@ export type Params = Map<string, Param>;
 const fr = Math.fround;
 
 /** [out, in, kh, kw] -> [out, kh, kw, in] (any element type). */
-export function reorderConv<T extends Float32Array | Uint8Array>(w: T, out: number, inC: number, kh: number, kw: number): T {
+export function reorderConv<T extends Float32Array | Uint8Array | Int16Array>(w: T, out: number, inC: number, kh: number, kw: number): T {
   const r = new (w.constructor as new (n: number) => T)(w.length);
   for (let o = 0; o < out; o++)
     for (let c = 0; c < inC; c++)
@@ -48,7 +50,7 @@ export function bnKeys(graph: GraphSpec, node: NodeSpec & { op: 'batchnorm' }): 
 }
 
 function fanIn(node: NodeSpec): { rows: number; k: number; reorder: (w: Float32Array) => Float32Array; reorderCodes: (q: Uint8Array) => Uint8Array } {
-  if (node.op === 'conv2d' || node.op === 'qconv2d') {
+  if (node.op === 'conv2d' || node.op === 'qconv2d' || node.op === 'smconv2d' || node.op === 'pgconv2d') {
     const [kh, kw] = node.kernel;
     return {
       rows: node.outChannels,
@@ -86,6 +88,22 @@ export function compileParams(graph: GraphSpec, tensors: Record<string, Float32A
         if (node.op === 'qlinear' && node.bias) params.set(`${node.name}.b`, tensor(tensors, `${node.name}.bias`, f.rows));
         break;
       }
+      case 'smconv2d':
+      case 'pgconv2d': {
+        // Sign-magnitude levels, packed as the bipolar odd part + the 1-bit even flag (gating/pg-conv).
+        const f = fanIn(node);
+        const wq = signMagnitudeWeights(tensor(tensors, `${node.name}.weight`, f.rows * f.k), node.weightBits);
+        const levels = reorderConv(wq.levels, node.outChannels, node.inChannels, node.kernel[0], node.kernel[1]);
+        const sm = packSignMagnitude(levels, f.rows, f.k, node.weightBits, wq.scale);
+        params.set(`${node.name}.wodd`, sm.odd);
+        params.set(`${node.name}.weven`, sm.even);
+        params.set(`${node.name}.wscale`, new Float32Array([wq.scale]));
+        if (node.op === 'pgconv2d') params.set(`${node.name}.threshold`, tensor(tensors, `${node.name}.threshold`, node.outChannels).slice());
+        break;
+      }
+      case 'pact':
+        params.set(`${node.name}.alpha`, tensor(tensors, `${node.param ?? node.name}.upper_bound`, 1).slice());
+        break;
       case 'batchnorm': {
         for (const key of bnKeys(graph, node)) {
           const p = node.switchable ? `${node.name}.${key}` : node.name;

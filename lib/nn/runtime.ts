@@ -4,6 +4,8 @@
 // immutable: concurrent runs at different precisions each use their own plan.
 import * as kernels from '../core/kernels';
 import { Packed } from '../core/kernels';
+import { quantizeDynamic } from '../core/signmag';
+import { DEFAULT_GATE, GateSetting, pgConv, signMagnitudeConv, SignMagnitudePacked } from '../gating/pg-conv';
 import { Tensor } from '../core/tensor';
 import type { GraphSpec, NodeSpec } from './graph';
 import { QUANTISED_OPS } from './graph';
@@ -24,6 +26,10 @@ export interface LayerStats {
   /** MACs x weight bits x activation bits (float layers count 32 x 32). */
   bitOps: number;
   ms: number;
+  /** Precision-gating layers: outputs that got their low bits in this call, of all outputs. */
+  gate?: { on: number; total: number };
+  /** Layers over dynamically scaled codes: the input's activation scale in this call. */
+  activationScale?: number;
 }
 
 export interface BitOpsReport {
@@ -55,7 +61,9 @@ export function inferShapes(graph: GraphSpec): Map<string, number[]> {
     let out: number[];
     switch (node.op) {
       case 'conv2d':
-      case 'qconv2d': {
+      case 'qconv2d':
+      case 'smconv2d':
+      case 'pgconv2d': {
         needImage();
         if (s[2] !== node.inChannels) throw new RangeError(`${where} expects ${node.inChannels} input channels, gets ${s[2]}`);
         const [kh, kw] = node.kernel, [sh, sw] = node.stride, [ph, pw] = node.padding, [dh, dw] = node.dilation;
@@ -88,6 +96,10 @@ export function inferShapes(graph: GraphSpec): Map<string, number[]> {
         needImage();
         out = [s[2]];
         break;
+      case 'subsample':
+        needImage();
+        out = [Math.ceil(s[0] / node.stride[0]), Math.ceil(s[1] / node.stride[1]), node.padChannels[0] + s[2] + node.padChannels[1]];
+        break;
       case 'flatten':
         out = [s.reduce((a, b) => a * b, 1)];
         break;
@@ -108,7 +120,7 @@ export function inferShapes(graph: GraphSpec): Map<string, number[]> {
 /** MACs per sample of a weighted node. */
 export function nodeMacs(node: NodeSpec, shapes: Map<string, number[]>): number {
   const o = shapes.get(node.name)!;
-  if (node.op === 'conv2d' || node.op === 'qconv2d') return o[0] * o[1] * o[2] * node.inChannels * node.kernel[0] * node.kernel[1];
+  if (node.op === 'conv2d' || node.op === 'qconv2d' || node.op === 'smconv2d' || node.op === 'pgconv2d') return o[0] * o[1] * o[2] * node.inChannels * node.kernel[0] * node.kernel[1];
   if (node.op === 'linear' || node.op === 'qlinear') return node.inFeatures * node.outFeatures;
   return 0;
 }
@@ -120,7 +132,13 @@ interface Step {
   macsPerSample: number;
   weightBits: number;
   activationBits: number;
-  exec(env: Map<string, Act>, n: number): Act;
+  exec(env: Map<string, Act>, n: number, ctx: RunContext): Act;
+}
+
+/** Per-call state a step may read (gate setting) and report into (stats of the step just run). */
+interface RunContext {
+  gate: GateSetting;
+  step?: Partial<LayerStats>;
 }
 
 type Batch = [number, ...number[]];
@@ -148,6 +166,7 @@ export class Plan {
       let bits = 32;
       if (node.op === 'quantize') bits = layerPrecision(node.name).activations;
       else if (node.op === 'sign') bits = 1;
+      else if (node.op === 'dynquantize') bits = node.bits;
       else if (node.op === 'maxpool2d' || node.op === 'flatten' || node.op === 'dropout') bits = inBits;
       this.codeBits.set(node.name, bits);
     }
@@ -165,6 +184,8 @@ export class Plan {
         if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
         for (const c of chain.slice(1)) fused.add(c.name);
         this.steps.push(this.quantisedStep(chain, shapes, prec));
+      } else if (node.op === 'smconv2d' || node.op === 'pgconv2d') {
+        this.steps.push(this.signMagnitudeStep(node, shapes));
       } else if (node.op === 'batchnorm' && soleConsumer(node.name)?.op === 'quantize') {
         const q = soleConsumer(node.name)!;
         fused.add(q.name);
@@ -246,7 +267,7 @@ export class Plan {
       const x = env.get(node.inputs[0])!;
       const rows = isConv ? n * outShape[0] * outShape[1] : n;
       let out: Act;
-      if (wBits !== 32 && x.kind === 'codes') {
+      if (wBits !== 32 && x.kind === 'codes' && x.scale === undefined) {
         // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
         // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
         // 2q - (2^b - 1) in two's complement: +1 -> 01, -1 -> 11 at b = 1), whose code 0 is 0.
@@ -293,6 +314,44 @@ export class Plan {
       macsPerSample: nodeMacs(node, shapes), weightBits: wBits,
       activationBits: wBits === 32 ? 32 : this.codeBits.get(node.inputs[0]) ?? 32,
       exec,
+    };
+  }
+
+  /** Sign-magnitude conv ('smconv2d') or precision-gating conv ('pgconv2d') over dynamic codes. */
+  private signMagnitudeStep(node: NodeSpec & ({ op: 'smconv2d' } | { op: 'pgconv2d' }), shapes: Map<string, number[]>): Step {
+    const outShape = shapes.get(node.name)!;
+    const [h, w, c] = shapes.get(node.inputs[0])!;
+    const weights: SignMagnitudePacked = {
+      bits: node.weightBits, odd: this.param<Packed>(`${node.name}.wodd`), even: this.param<Packed>(`${node.name}.weven`),
+      scale: this.param<Float32Array>(`${node.name}.wscale`)[0],
+    };
+    const threshold = node.op === 'pgconv2d' ? this.param<Float32Array>(`${node.name}.threshold`) : undefined;
+    const wStep = weights.scale / (2 ** node.weightBits - 1);
+    const k = node.inChannels * node.kernel[0] * node.kernel[1];
+    const aBits = this.codeBits.get(node.inputs[0]) ?? 32;
+    const geom = { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation };
+    return {
+      nodes: [node.name], op: node.op, output: node.name, macsPerSample: nodeMacs(node, shapes),
+      weightBits: node.weightBits, activationBits: aBits,
+      exec: (env, n, ctx) => {
+        const x = env.get(node.inputs[0])!;
+        if (x.kind !== 'codes' || x.encoding !== 'unsigned' || x.scale === undefined) {
+          throw new RangeError(`node ${node.name} (${node.op}) must read the codes of a 'dynquantize' node`);
+        }
+        const unit = (x.scale / (2 ** x.bits - 1)) * wStep;
+        let data: Float32Array;
+        if (node.op === 'smconv2d') {
+          data = signMagnitudeConv(kernels.packConv(x.codes, { n, h, w, c }, geom, x.bits), weights, unit);
+          ctx.step = { activationScale: x.scale };
+        } else {
+          const r = pgConv({ codes: x.codes, shape: { n, h, w, c }, bits: x.bits }, geom, weights,
+            { highBits: node.highBits, unit, threshold: threshold!, gate: ctx.gate });
+          data = r.out;
+          const bitOps = k * node.weightBits * (r.total * node.highBits + r.on * (x.bits - node.highBits));
+          ctx.step = { gate: { on: r.on, total: r.total }, activationScale: x.scale, activationBits: x.bits, bitOps };
+        }
+        return { kind: 'float', data, shape: [n, ...outShape] };
+      },
     };
   }
 
@@ -347,6 +406,18 @@ export class Plan {
         return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, Infinity), n));
       case 'clamp':
         return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, node.min, node.max), n));
+      case 'pact': {
+        const alpha = this.param<Float32Array>(`${node.name}.alpha`)[0];
+        return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, alpha), n));
+      }
+      case 'subsample':
+        return step((x, n) => float(ops.subsample(ops.toFloat(x), n, inShape[0], inShape[1], inShape[2], node.stride,
+          node.padChannels[0], node.padChannels[1]), n));
+      case 'dynquantize':
+        return step((x, n) => {
+          const { codes, scale } = quantizeDynamic(ops.toFloat(x), node.bits);
+          return { kind: 'codes', codes, bits: node.bits, encoding: 'unsigned', scale, shape: [n, ...shape] };
+        });
       case 'quantize': {
         const bits = prec.activations;
         return step((x, n) => {
@@ -412,7 +483,7 @@ export class Plan {
   }
 
   /** Runs one batch: x is [N, ...inputShape] (NCHW for images). */
-  run(x: Tensor, collect: boolean): { output: Tensor; stats?: RunStats } {
+  run(x: Tensor, collect: boolean, gate: GateSetting = DEFAULT_GATE): { output: Tensor; stats?: RunStats } {
     const inShape = this.graph.inputShape;
     if (x.shape.length !== inShape.length + 1 || x.shape.slice(1).join() !== inShape.join()) {
       throw new RangeError(`input must have shape [N, ${inShape.join(', ')}], got [${x.shape.join(', ')}]`);
@@ -424,10 +495,12 @@ export class Plan {
     env.set('input', { kind: 'float', data, shape: inShape.length === 3 ? [n, inShape[1], inShape[2], inShape[0]] : [n, inShape[0]] });
     const layers: LayerStats[] = [];
     const t0 = collect ? performance.now() : 0;
+    const ctx: RunContext = { gate };
     for (const s of this.steps) {
       const t = collect ? performance.now() : 0;
-      env.set(s.output, s.exec(env, n));
-      if (collect && s.macsPerSample > 0) layers.push({ ...this.accountStep(s, n), ms: performance.now() - t });
+      ctx.step = undefined;
+      env.set(s.output, s.exec(env, n, ctx));
+      if (collect && s.macsPerSample > 0) layers.push({ ...this.accountStep(s, n), ms: performance.now() - t, ...(ctx.step ?? {}) });
     }
     const out = env.get(this.outputName)!;
     let result: Tensor;
