@@ -90,6 +90,7 @@ class GemmPlan {
 
  private:
   void storeRow(const int32_t* values, size_t row, size_t col0, size_t col1) const;
+  void finishRow(const int64_t* accRow, size_t row, size_t col, size_t n, int32_t* scratch) const;
   const KernelTable& isa_;
   GemmSpec s_;
   void* c_;
