@@ -5,7 +5,7 @@ import { Tensor } from '../core/tensor';
 import { GraphSpec, validateGraph, QUANTISED_OPS } from './graph';
 import { compileParams, Param, Params } from './params';
 import { checkBits, LayerPrecisions, Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
-import { Plan, RunStats } from './runtime';
+import { inferShapes, Plan, RunStats } from './runtime';
 import { DEFAULT_GATE, GateMode, GateSetting } from '../gating/pg-conv';
 import { WorkerPool } from './workers';
 
@@ -77,10 +77,11 @@ export class Model {
     for (const [name, p] of state.params) {
       params.set(name, ArrayBuffer.isView(p) ? p : new Packed(p.rows, p.cols, p.bits, p.data, p.planePop));
     }
-    return new Model(validateGraph(state.graph), params, false);
+    return new Model(validateGraph(state.graph), params, share);
   }
 
   private constructor(graph: GraphSpec, params: Params, share = true) {
+    inferShapes(graph); // shape errors (channel mismatches, kernels larger than inputs) surface here
     this.graph = graph;
     this.params = share ? new Map([...params].map(([k, v]) => [k, shareParam(v)])) : params;
     const top = Math.max(...graph.bitList);
