@@ -98,3 +98,15 @@ describe('fixture A in truncate mode (one 8-bit code per weight)', () => {
     expect(rows.find((r) => r.bits === 32)!.truncate).toBeCloseTo(rows.find((r) => r.bits === 32)!.requant, 2);
   });
 });
+
+describe('MNIST preprocessing used for the accuracy checks', () => {
+  it('reproduces inputs.bin exactly for its 64 test digits', () => {
+    const idx: number[] = JSON.parse(fs.readFileSync(fixturePath('A', 'inputs.json'), 'utf8')).sample_positions_in_test_split;
+    const per = 3 * 32 * 32;
+    let bad = 0;
+    idx.forEach((pos, i) => {
+      for (let j = 0; j < per; j++) if (digits.x[pos * per + j] !== inputs.data[i * per + j]) bad++;
+    });
+    expect(bad).toBe(0);
+  });
+});

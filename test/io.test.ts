@@ -104,8 +104,30 @@ describe('command line', () => {
     expect(r.gates).toBeUndefined();
   });
 
+  it('imports fixture B and reports its gates per layer in each gate mode', () => {
+    const out = path.join(tmp, 'b.anyprec');
+    execFileSync(process.execPath, [cli, 'import', 'pg-resnet20', fixturePath('B', 'model.safetensors'), '-o', out]);
+    const expected = JSON.parse(fs.readFileSync(fixturePath('B', 'expected.json'), 'utf8'));
+    const counts: Record<string, number> = {};
+    for (const gate of ['trained', 'open', 'closed']) {
+      const r = JSON.parse(execFileSync(process.execPath, [cli, 'eval', out, '--input', fixturePath('B', 'inputs.bin'),
+        '--shape', '64,3,32,32', '--gate', gate, '--json'], { encoding: 'utf8' }));
+      expect(r.gates).toHaveLength(9);
+      const on = r.gates.reduce((a: number, g: { on: number }) => a + g.on, 0);
+      const total = r.gates.reduce((a: number, g: { total: number }) => a + g.total, 0);
+      counts[gate] = on / total;
+      const mode = gate === 'trained' ? 'pg' : gate === 'open' ? 'all_on' : 'all_off';
+      const ref: number[] = expected.results?.[mode]?.argmax ?? expected[mode]?.argmax;
+      if (ref) expect(ref.filter((a, i) => a === r.argmax[i]).length).toBeGreaterThanOrEqual(63);
+    }
+    expect(counts.open).toBe(1);
+    expect(counts.closed).toBe(0);
+    expect(counts.trained).toBeGreaterThan(0);
+    expect(counts.trained).toBeLessThan(1);
+  });
+
   it.each([
-    [['import', 'nope', 'x', '-o', 'y'], /family must be one of resnet20q, svhnq/],
+    [['import', 'nope', 'x', '-o', 'y'], /family must be one of resnet20q, svhnq, pg-resnet20/],
     [['eval', 'missing.anyprec', '--input', 'x', '--shape', '1,3,32,32'], /missing.anyprec/],
     [['eval', 'm', '--input', 'x', '--shape', '1,-3'], /--shape must be N,C,H,W/],
     [['eval', 'm', '--input', 'x', '--shape', '1,3', '--bits', '9'], /--bits must be 1..8 or 32/],

@@ -137,7 +137,7 @@ function evaluate(modelPath: string, o: EvalOptions): void {
   const data = new Float32Array(count);
   Buffer.from(data.buffer).set(buf);
   const n = o.shape[0];
-  const run: RunOptions & { gate?: string } = {};
+  const run: RunOptions = {};
   if (o.bits !== undefined) run.bits = o.bits;
   if (o.gate !== undefined) run.gate = o.gate;
   const per = count / n;
@@ -149,10 +149,10 @@ function evaluate(modelPath: string, o: EvalOptions): void {
     const { output, stats } = model.runSyncDetailed(x, run);
     const f = output.shape[1];
     for (let i = 0; i < b - a; i++) logits.push(Array.from(output.data.subarray(i * f, (i + 1) * f)));
-    const g = (stats as { gates?: Array<{ layer: string; on: number; total: number }> }).gates ?? [];
-    for (const l of g) {
-      const cur = gates.get(l.layer) ?? { on: 0, total: 0 };
-      gates.set(l.layer, { on: cur.on + l.on, total: cur.total + l.total });
+    for (const l of stats.layers) {
+      if (!l.gate) continue;
+      const cur = gates.get(l.nodes[0]) ?? { on: 0, total: 0 };
+      gates.set(l.nodes[0], { on: cur.on + l.gate.on, total: cur.total + l.gate.total });
     }
   }
   const argmax = logits.map((row) => row.indexOf(Math.max(...row)));
@@ -198,9 +198,9 @@ program
   .argument('<family>', `one of ${REFERENCE_FAMILIES.join(', ')}`)
   .argument('<input>', 'the checkpoint (.safetensors)')
   .requiredOption('-o, --output <file>', 'the anyprec model file to write')
-  .option('--mode <mode>', "weights: 'requant' (the reference's codes per bit-width) or 'truncate' (one 8-bit code)", 'requant')
-  .action((family: string, input: string, o: { output: string; mode: 'requant' | 'truncate' }) => {
-    const model = importReference(family as ReferenceFamily, input, { weightMode: o.mode });
+  .option('--mode <mode>', "weights: 'requant' (the reference's codes per bit-width) or 'truncate' (one 8-bit code); not for pg-resnet20")
+  .action((family: string, input: string, o: { output: string; mode?: 'requant' | 'truncate' }) => {
+    const model = importReference(family as ReferenceFamily, input, o.mode === undefined ? {} : { weightMode: o.mode });
     model.saveSync(o.output);
     console.log(`${family} -> ${o.output}: bit-widths ${model.graph.bitList.join(', ')}, ${model.graph.weightMode} weights, input [${model.graph.inputShape.join(', ')}]`);
   });

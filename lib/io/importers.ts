@@ -3,12 +3,13 @@
 import { Model } from '../nn/model';
 import type { WeightMode } from '../nn/graph';
 import { preactResnet, svhnq } from '../nn/zoo';
+import { importPgResnet20, PgResnet20Options } from './pg-resnet20';
 import { loadSafetensorsSync, SafeTensor } from './safetensors';
 
-export type ReferenceFamily = 'resnet20q' | 'svhnq';
-export const REFERENCE_FAMILIES: readonly ReferenceFamily[] = ['resnet20q', 'svhnq'];
+export type ReferenceFamily = 'resnet20q' | 'svhnq' | 'pg-resnet20';
+export const REFERENCE_FAMILIES: readonly ReferenceFamily[] = ['resnet20q', 'svhnq', 'pg-resnet20'];
 
-export interface ImportOptions {
+export interface ImportOptions extends PgResnet20Options {
   /** 'requant' (default): codes re-derived from the float weights per bit-width, exactly as the
    * reference; 'truncate': one 8-bit code per weight, k bits = its top k planes. */
   weightMode?: WeightMode;
@@ -83,5 +84,9 @@ export function importReference(family: ReferenceFamily, path: string, options: 
   }
   if (typeof path !== 'string') throw new TypeError('path must be a string');
   const sd = loadSafetensorsSync(path).tensors;
+  if (family === 'pg-resnet20') {
+    if (options.weightMode !== undefined) throw new RangeError('options.weightMode does not apply to pg-resnet20 (its weights are 8-bit sign-magnitude)');
+    return importPgResnet20(sd as Parameters<typeof importPgResnet20>[0], options);
+  }
   return family === 'resnet20q' ? importResnet20q(sd, options) : importSvhnq(sd, options);
 }

@@ -29,7 +29,7 @@ export function mnistTest(size = 32, channels = 3): { x: Float32Array; labels: U
   const n = test.length, pad = (size - 28) / 2, plane = size * size;
   const fr = Math.fround;
   const mean = fr(0.1307), std = fr(0.3081);
-  const lut = new Float32Array(256).map((_, p) => fr(fr(fr(p) / 255 - mean) / std));
+  const lut = new Float32Array(256).map((_, p) => fr(fr(fr(p / 255) - mean) / std));
   const bg = lut[0];
   const x = new Float32Array(n * channels * plane).fill(bg);
   const labels = new Uint8Array(n);
