@@ -251,10 +251,16 @@ Napi::Value PackConv(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// channelAffine(x: Float32Array, channels, scale|null, shift|null, lo, hi) -> Float32Array
-Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
+// Arguments 0..3 shared by channelAffine and quantizeActivations: x, channels, scale, shift.
+struct ChannelArgs {
+  const float* x;
+  size_t n, channels;
+  const float* scale;
+  const float* shift;
+};
+
+ChannelArgs channelArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 6) throwType(env, "channelAffine(x, channels, scale, shift, lo, hi) takes 6 arguments");
   auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
   const size_t channels = static_cast<size_t>(intArg(info[1], "channels", 1, int64_t{1} << 31));
   if (x.ElementLength() % channels != 0)
@@ -270,13 +276,21 @@ Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
                           "), got " + std::to_string(t.ElementLength()));
     per[i] = floatData(t);
   }
+  return {floatData(x), x.ElementLength(), channels, per[0], per[1]};
+}
+
+// channelAffine(x: Float32Array, channels, scale|null, shift|null, lo, hi) -> Float32Array
+Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6) throwType(env, "channelAffine(x, channels, scale, shift, lo, hi) takes 6 arguments");
+  const ChannelArgs a = channelArgs(info);
   for (int i = 4; i < 6; ++i)
     if (!info[i].IsNumber()) throwType(env, std::string(i == 4 ? "lo" : "hi") + " must be a number");
   const float lo = static_cast<float>(info[4].As<Napi::Number>().DoubleValue());
   const float hi = static_cast<float>(info[5].As<Napi::Number>().DoubleValue());
   if (!(lo <= hi)) throwRange(env, "lo must not exceed hi (and neither may be NaN)");
-  auto out = Napi::Float32Array::New(env, x.ElementLength());
-  channelAffine(floatData(x), x.ElementLength(), channels, per[0], per[1], lo, hi, out.Data(), instance(env).threads);
+  auto out = Napi::Float32Array::New(env, a.n);
+  channelAffine(a.x, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), instance(env).threads);
   return out;
 }
 
@@ -284,25 +298,10 @@ Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
 Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 5) throwType(env, "quantizeActivations(x, channels, scale, shift, bits) takes 5 arguments");
-  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
-  const size_t channels = static_cast<size_t>(intArg(info[1], "channels", 1, int64_t{1} << 31));
-  if (x.ElementLength() % channels != 0)
-    throwRange(env, "x must hold a multiple of channels (" + std::to_string(channels) + ") values, got " +
-                        std::to_string(x.ElementLength()));
-  const float* per[2] = {nullptr, nullptr};
-  const char* names[2] = {"scale", "shift"};
-  for (int i = 0; i < 2; ++i) {
-    if (info[2 + i].IsUndefined() || info[2 + i].IsNull()) continue;
-    auto t = typedArg(info[2 + i], names[i], napi_float32_array, "Float32Array or null");
-    if (t.ElementLength() != channels)
-      throwRange(env, std::string(names[i]) + " must hold one value per channel (" + std::to_string(channels) +
-                          "), got " + std::to_string(t.ElementLength()));
-    per[i] = floatData(t);
-  }
+  const ChannelArgs a = channelArgs(info);
   const int bits = static_cast<int>(intArg(info[4], "bits", 1, 8));
-  auto out = Napi::Uint8Array::New(env, x.ElementLength());
-  quantizeActivations(floatData(x), x.ElementLength(), channels, per[0], per[1], bits, out.Data(),
-                      instance(env).threads);
+  auto out = Napi::Uint8Array::New(env, a.n);
+  quantizeActivations(a.x, a.n, a.channels, a.scale, a.shift, bits, out.Data(), instance(env).threads);
   return out;
 }
 
