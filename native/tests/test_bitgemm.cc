@@ -13,59 +13,12 @@
 #endif
 
 #include "bitgemm.h"
+#include "test_util.h"
 
 using namespace anyprec;
+using namespace anyprec::test;
 
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-#define EXPECT(cond, ...)                      \
-  do {                                         \
-    ++checks;                                  \
-    if (!(cond)) {                             \
-      ++failures;                              \
-      if (failures <= 20) {                    \
-        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-        std::fprintf(stderr, __VA_ARGS__);     \
-        std::fprintf(stderr, "\n");            \
-      }                                        \
-    }                                          \
-  } while (0)
-
-struct Packed {
-  size_t rows, cols;
-  int planes;
-  std::vector<uint64_t> data;
-  std::vector<int32_t> pop;
-  PackedView view() const { return {data.data(), rows, cols, planes, pop.data()}; }
-};
-
-Packed packWith(const KernelTable& isa, const std::vector<uint8_t>& codes, size_t rows, size_t cols,
-                int planes, int threads) {
-  Packed p{rows, cols, planes, std::vector<uint64_t>(packedWords(rows, cols, planes), ~uint64_t{0}),
-           std::vector<int32_t>(rows * planes, -1)};
-  pack(isa, codes.data(), rows, cols, planes, p.data.data(), p.pop.data(), threads);
-  return p;
-}
-
-int64_t valueOf(unsigned code, int bits, Encoding e) {
-  switch (e) {
-    case Encoding::Unsigned: return code;
-    case Encoding::Bipolar: return 2 * int64_t(code) - ((int64_t{1} << bits) - 1);
-    case Encoding::Signed: return (code >> (bits - 1)) ? int64_t(code) - (int64_t{1} << bits) : int64_t(code);
-  }
-  return 0;
-}
-
-std::vector<uint8_t> randomCodes(std::mt19937_64& rng, size_t n, int planes) {
-  std::vector<uint8_t> c(n);
-  for (auto& x : c) x = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
-  return c;
-}
-
-struct Shape { size_t m, n, k; };
 
 // The micro-kernel alone against the scalar one, walking every tile edge: mr 1..8 (from every
 // lane offset that fits), np 1..8, kWords 1..3 and a long odd one, every plane-count pair on a

@@ -12,26 +12,12 @@
 
 #include "bitgemm.h"
 #include "fgemm.h"
+#include "test_util.h"
 
 using namespace anyprec;
+using namespace anyprec::test;
 
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-#define EXPECT(cond, ...)                      \
-  do {                                         \
-    ++checks;                                  \
-    if (!(cond)) {                             \
-      ++failures;                              \
-      if (failures <= 20) {                    \
-        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-        std::fprintf(stderr, __VA_ARGS__);     \
-        std::fprintf(stderr, "\n");            \
-      }                                        \
-    }                                          \
-  } while (0)
 
 struct Problem {
   size_t m, n, k;
@@ -94,8 +80,6 @@ size_t badVsRef(const Problem& p, const std::vector<float>& c, size_t* first) {
   }
   return bad;
 }
-
-struct Shape { size_t m, n, k; };
 
 }  // namespace
 

@@ -1,0 +1,68 @@
+// Shared harness of the native tests: the EXPECT macro and its counters, plus the helpers the
+// GEMM tests build their operands with (packed operands, code values per encoding, random codes).
+// Each test is its own executable, so the counters are per test program.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "bitgemm.h"
+
+namespace anyprec::test {
+
+inline int failures = 0;
+inline int checks = 0;
+
+// Counts a check; on failure counts it and prints where (the first 20 only) with a printf message.
+#define EXPECT(cond, ...)                                                        \
+  do {                                                                           \
+    ++::anyprec::test::checks;                                                   \
+    if (!(cond)) {                                                               \
+      ++::anyprec::test::failures;                                               \
+      if (::anyprec::test::failures <= 20) {                                     \
+        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                \
+        std::fprintf(stderr, __VA_ARGS__);                                       \
+        std::fprintf(stderr, "\n");                                              \
+      }                                                                          \
+    }                                                                            \
+  } while (0)
+
+struct Shape { size_t m, n, k; };
+
+// A packed operand with its own storage.
+struct Packed {
+  size_t rows, cols;
+  int planes;
+  std::vector<uint64_t> data;
+  std::vector<int32_t> pop;
+  PackedView view() const { return {data.data(), rows, cols, planes, pop.data()}; }
+};
+
+// pack() with the given ISA into storage pre-filled with garbage (every word and count must be written).
+inline Packed packWith(const KernelTable& isa, const std::vector<uint8_t>& codes, size_t rows, size_t cols,
+                       int planes, int threads) {
+  Packed p{rows, cols, planes, std::vector<uint64_t>(packedWords(rows, cols, planes), ~uint64_t{0}),
+           std::vector<int32_t>(rows * planes, -1)};
+  pack(isa, codes.data(), rows, cols, planes, p.data.data(), p.pop.data(), threads);
+  return p;
+}
+
+// The integer a bits-bit code stands for under encoding e.
+inline int64_t valueOf(unsigned code, int bits, Encoding e) {
+  switch (e) {
+    case Encoding::Unsigned: return code;
+    case Encoding::Bipolar: return 2 * int64_t(code) - ((int64_t{1} << bits) - 1);
+    case Encoding::Signed: return (code >> (bits - 1)) ? int64_t(code) - (int64_t{1} << bits) : int64_t(code);
+  }
+  return 0;
+}
+
+inline std::vector<uint8_t> randomCodes(std::mt19937_64& rng, size_t n, int planes) {
+  std::vector<uint8_t> c(n);
+  for (auto& x : c) x = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+  return c;
+}
+
+}  // namespace anyprec::test
