@@ -6,21 +6,10 @@
 #include <vector>
 
 #include "bitgemm.h"
+#include "test_util.h"
 
 using namespace anyprec;
-
-static int failures = 0, checks = 0;
-#define EXPECT(cond, ...)                                              \
-  do {                                                                 \
-    ++checks;                                                          \
-    if (!(cond)) {                                                     \
-      if (++failures <= 20) {                                          \
-        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);      \
-        std::fprintf(stderr, __VA_ARGS__);                             \
-        std::fprintf(stderr, "\n");                                    \
-      }                                                                \
-    }                                                                  \
-  } while (0)
+using namespace anyprec::test;
 
 static uint8_t quantRef(float y, int bits) {
   const float c = std::fmin(std::fmax(y, 0.0f), 1.0f);
