@@ -3,7 +3,7 @@
 //   h = PACT(bn1(PGConv(x))),  out = PACT(bn2(QConv(h)) + shortcut(x))   (one PACT alpha per block)
 // with a float stem conv/bn/PACT, option-A shortcuts, avg pool over the last map, float linear.
 // Every shape comes from the state_dict; only the input size and the bit-widths are options.
-import type { GraphSpec, NodeSpec, Pair } from '../nn/graph';
+import type { GraphSpec, NodeInit, NodeSpec, Pair } from '../nn/graph';
 import { Model } from '../nn/model';
 
 /** A tensor as loadSafetensorsSync gives it, or a plain Float32Array (then shapes are not checked). */
@@ -21,9 +21,6 @@ export interface PgResnet20Options {
 }
 
 type Tensors = Map<string, StateTensor> | Record<string, StateTensor>;
-
-// Omit distributed over the union, so each op keeps its own fields.
-type NodeInit = NodeSpec extends infer N ? (N extends NodeSpec ? Omit<N, 'inputs'> & { inputs?: string[] } : never) : never;
 
 function entries(t: Tensors): Map<string, StateTensor> {
   if (t instanceof Map) return t;

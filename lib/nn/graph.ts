@@ -82,6 +82,12 @@ export type NodeSpec =
 
 export type OpName = NodeSpec['op'];
 
+/**
+ * A node as the graph builders (zoo, importers) write it: `inputs` may be left out, for the
+ * builder to fill in. Omit distributed over the union, so each op keeps its own fields.
+ */
+export type NodeInit = NodeSpec extends infer N ? (N extends NodeSpec ? Omit<N, 'inputs'> & { inputs?: string[] } : never) : never;
+
 export interface GraphSpec {
   format: 'anyprec-graph/1';
   /** Shape of one input sample: [C, H, W] for images or [F] for feature vectors. */

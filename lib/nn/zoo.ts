@@ -1,6 +1,6 @@
 // Ready-made graphs (built in code) and random parameters for them: the MNIST MLP and CNN, and
 // the Any-Precision pre-activation ResNet-20 with the reference checkpoint's tensor names.
-import type { GraphSpec, NodeSpec, Pair, WeightMode } from './graph';
+import type { GraphSpec, NodeInit, NodeSpec, Pair, WeightMode } from './graph';
 import { bnKeys } from './params';
 
 export interface ZooOptions {
@@ -9,9 +9,6 @@ export interface ZooOptions {
 }
 
 const DEFAULT_BITS = [1, 2, 3, 4, 5, 6, 7, 8, 32];
-
-// Omit distributed over the union, so each op keeps its own fields.
-type NodeInit = NodeSpec extends infer N ? (N extends NodeSpec ? Omit<N, 'inputs'> & { inputs?: string[] } : never) : never;
 
 class Builder {
   readonly nodes: NodeSpec[] = [];
