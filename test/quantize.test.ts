@@ -1,34 +1,13 @@
 // The Any-Precision quantisers against the reference's own integer codes (fixture A), plus the
 // rounding edge cases ARCH.md calls out.
 import { describe, expect, it } from '@jest/globals';
-import * as fs from 'fs';
-import * as path from 'path';
 import {
   WeightQuantizer, activationLevels, activationValues, quantizeActivation, quantizeWeight,
   roundHalfEven, signActivation, weightLevels, weightScale,
 } from '../lib/core/quantize';
 import { SafetensorsFile, loadSafetensorsSync } from '../lib/io/safetensors';
-
-const FIXTURES = path.resolve(__dirname, '..', '..', 'shared', 'fixtures');
-
-/** A fixture file; fails the test (not skips it) when ../shared/fixtures is missing. */
-function fixture(rel: string): string {
-  const p = path.join(FIXTURES, rel);
-  if (!fs.existsSync(p)) {
-    throw new Error(`fixture ${p} is missing: the tests expect the shared fixtures at ${FIXTURES} ` +
-      '(a checkout of ../shared beside the repository, as CI has)');
-  }
-  return p;
-}
-
-function thrown(fn: () => unknown): { name: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    return { name: (e as Error).name, message: (e as Error).message };
-  }
-  throw new Error('expected an error, none was thrown');
-}
+import { fixturePath } from './helpers/fixtures';
+import { thrown } from './helpers/thrown';
 
 const f32 = (...v: number[]) => Float32Array.from(v);
 
@@ -49,8 +28,8 @@ describe('fixture A: weight codes equal the reference integer codes', () => {
   const bitList = (): number[] => JSON.parse(model.metadata.bit_list).filter((b: number) => b < 32);
 
   it('loads the model and the codes', () => {
-    model = loadSafetensorsSync(fixture('A/model.safetensors'));
-    levels = loadSafetensorsSync(fixture('A/wq_levels.safetensors'));
+    model = loadSafetensorsSync(fixturePath('A/model.safetensors'));
+    levels = loadSafetensorsSync(fixturePath('A/wq_levels.safetensors'));
     expect(layers()).toHaveLength(18);
     expect(bitList()).toEqual([1, 2, 4, 8]);
   });

@@ -7,28 +7,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { Dtype, loadSafetensors, loadSafetensorsSync, readSafetensors } from '../lib/io/safetensors';
 import { TensorInput, saveSafetensors, writeSafetensors } from '../lib/io/safetensors-write';
+import { fixturePath } from './helpers/fixtures';
+import { thrown } from './helpers/thrown';
 
 const MAX_LENGTH = constants.MAX_LENGTH;
-const FIXTURES = path.resolve(__dirname, '..', '..', 'shared', 'fixtures');
-
-/** A fixture file; fails the test (not skips it) when ../shared/fixtures is missing. */
-function fixture(rel: string): string {
-  const p = path.join(FIXTURES, rel);
-  if (!fs.existsSync(p)) {
-    throw new Error(`fixture ${p} is missing: the tests expect the shared fixtures at ${FIXTURES} ` +
-      '(a checkout of ../shared beside the repository, as CI has)');
-  }
-  return p;
-}
-
-function thrown(fn: () => unknown): { name: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    return { name: (e as Error).name, message: (e as Error).message };
-  }
-  throw new Error('expected an error, none was thrown');
-}
 
 /** A file from a header (object, or raw JSON text) and data bytes; `len` overrides the length. */
 function file(header: unknown, data: Uint8Array | number = 0, len?: bigint): Uint8Array {
@@ -124,7 +106,7 @@ describe('round trip', () => {
 });
 
 describe('fixture A (PyTorch state_dict written by the reference safetensors)', () => {
-  const keys = () => fs.readFileSync(fixture('A/keys.tsv'), 'utf8').trim().split('\n').map((line) => {
+  const keys = () => fs.readFileSync(fixturePath('A/keys.tsv'), 'utf8').trim().split('\n').map((line) => {
     const [key, dtype, shape] = line.split('\t');
     return { key, dtype: ({ float32: 'F32', int64: 'I64' } as Record<string, Dtype>)[dtype], shape: JSON.parse(shape) };
   });
@@ -132,7 +114,7 @@ describe('fixture A (PyTorch state_dict written by the reference safetensors)', 
   it('holds every key of keys.tsv, in order, with its dtype and shape', async () => {
     const want = keys();
     expect(want.length).toBe(508);
-    const r = await loadSafetensors(fixture('A/model.safetensors'));
+    const r = await loadSafetensors(fixturePath('A/model.safetensors'));
     expect([...r.tensors.keys()]).toEqual(want.map((k) => k.key));
     for (const k of want) {
       const got = r.tensors.get(k.key)!;
@@ -145,7 +127,7 @@ describe('fixture A (PyTorch state_dict written by the reference safetensors)', 
   });
 
   it('reads num_batches_tracked as an I64 scalar', () => {
-    const r = loadSafetensorsSync(fixture('A/model.safetensors'));
+    const r = loadSafetensorsSync(fixturePath('A/model.safetensors'));
     const nbt = r.tensors.get('layers.0.bn0.bn_dict.1.num_batches_tracked')!;
     expect(nbt.dtype).toBe('I64');
     expect(nbt.shape).toEqual([]);
@@ -155,7 +137,7 @@ describe('fixture A (PyTorch state_dict written by the reference safetensors)', 
 
   it('re-serialises both fixture files byte for byte', () => {
     for (const name of ['A/model.safetensors', 'A/wq_levels.safetensors']) {
-      const bytes = fs.readFileSync(fixture(name));
+      const bytes = fs.readFileSync(fixturePath(name));
       const r = readSafetensors(bytes);
       expect(Buffer.compare(Buffer.from(writeSafetensors(r.tensors, r.metadata)), bytes)).toBe(0);
     }

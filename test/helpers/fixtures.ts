@@ -5,10 +5,12 @@ import * as path from 'path';
 
 export const FIXTURES = path.resolve(__dirname, '..', '..', '..', 'shared', 'fixtures');
 
+/** A fixture file; fails the test (not skips it) when ../shared/fixtures is missing. */
 export function fixturePath(...parts: string[]): string {
   const p = path.join(FIXTURES, ...parts);
   if (!fs.existsSync(p)) {
-    throw new Error(`fixture ${p} is missing: the tests need ../shared/fixtures beside the repository`);
+    throw new Error(`fixture ${p} is missing: the tests expect the shared fixtures at ${FIXTURES} ` +
+      '(a checkout of ../shared beside the repository, as CI has)');
   }
   return p;
 }
