@@ -2,16 +2,7 @@
 // Errors may come from the addon's realm, so they are matched by name and message.
 import { describe, expect, it } from '@jest/globals';
 import { kernels } from '../lib';
-
-function thrown(fn: () => unknown): { name: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    const err = e as Error;
-    return { name: err.name, message: err.message };
-  }
-  throw new Error('expected an error, none was thrown');
-}
+import { thrown } from './helpers/thrown';
 
 const codes = new Uint8Array([0, 1, 2, 3, 0, 1]);
 const A = kernels.pack(codes, 2, 3, 2);

@@ -3,6 +3,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { kernels } from '../lib';
 import { rng } from './helpers/reference';
+import { thrown } from './helpers/thrown';
 
 const ISAS = kernels.availableIsas();
 const defaultIsa = kernels.isa();
@@ -116,16 +117,6 @@ describe('floatGemm shapes and views', () => {
     expect(Array.from(kernels.floatGemm(a, m, k, b, n, { bias: null }))).toEqual(Array.from(kernels.floatGemm(a, m, k, b, n)));
   });
 });
-
-function thrown(fn: () => unknown): { name: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    const err = e as Error;
-    return { name: err.name, message: err.message };
-  }
-  throw new Error('expected an error, none was thrown');
-}
 
 describe('floatGemm arguments', () => {
   const a = new Float32Array(6), b = new Float32Array(9);  // m=2, k=3, n=3
