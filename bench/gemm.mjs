@@ -27,7 +27,8 @@ import { parseArgs } from 'node:util';
 
 import ort from 'onnxruntime-node';
 
-import { median, sampleCalls, timeOnce } from './lib/measure.mjs';
+import { makeCase, measure, plannedMs, planReps, rotate, shuffle, summarize, warmup } from './lib/cases.mjs';
+import { timeOnce } from './lib/measure.mjs';
 import { matMulFp32Model, matMulIntegerModel, singleThreadOptions } from './lib/onnx.mjs';
 import {
   bitGemmEntry,
@@ -128,20 +129,6 @@ const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const pairName = (c) => `${c.aBits}×${c.bBits}${c.aEncoding === 'bipolar' ? ' xnor' : ''}`;
 const secs = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 0)} s`;
 
-function shuffle(list, rng) {
-  const a = list.slice();
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
-
-function rotate(list, by) {
-  const k = by % list.length;
-  return list.slice(k).concat(list.slice(0, k));
-}
-
 function git(args) {
   try {
     return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -218,93 +205,34 @@ function gemmSpecs(bits) {
 }
 
 /**
- * A measured case. `fn` is the timed call; `setup` runs before each batch of calls (ISA and
- * thread selection: not timed); `check(output)` validates the warmup call's output.
+ * planReps, then, while the plan is still over `budgetMs`, drops droppable cases. The headline
+ * numbers are the best ISA's: the slowest ISA's cases go first (isaRank is the position in
+ * availableIsas(), best first), the most expensive first within an ISA. Returns the planned
+ * total in ms.
  */
-function makeCase(props) {
-  return {
-    estMs: NaN, // estimated ms per call (probe), then the warmup call's time
-    reps: 1, // calls per slot
-    slots: 1, // measurement slots per round
-    droppable: false, // may be dropped to fit the time budget
-    skipped: null, // reason, when not measured
-    samples: [],
-    roundMedians: [],
-    check: null,
-    checkResult: null,
-    setup: () => {},
-    async: false,
-    ...props,
-  };
-}
-
-/**
- * Chooses calls per slot so the cases fit `budgetMs` over `rounds` rounds (plus one warmup
- * call each when `withWarmup`): first by shortening the per-case target time, then by dropping
- * the most expensive droppable cases. Returns the planned total in ms.
- */
-function planReps(cases, { targetMs, maxReps, rounds, budgetMs, withWarmup }) {
-  const active = () => cases.filter((c) => !c.skipped);
-  const total = () =>
-    active().reduce((sum, c) => sum + c.estMs * (rounds * c.slots * c.reps + (withWarmup ? 1 : 0)), 0);
-  let target = targetMs;
-  for (let iter = 0; iter < 40; iter++) {
-    for (const c of active()) c.reps = Math.min(maxReps, Math.max(1, Math.round(target / c.slots / c.estMs)));
-    if (total() <= budgetMs || active().every((c) => c.reps === 1)) break;
-    target *= Math.max(0.3, (0.95 * budgetMs) / total());
-  }
-  // The headline numbers are the best ISA's: drop the slowest ISA's cases first (isaRank is
-  // the position in availableIsas(), best first), the most expensive first within an ISA.
-  const byCost = active()
-    .filter((c) => c.droppable)
+function planRepsOrDrop(cases, opts) {
+  let total = planReps(cases, opts);
+  const byCost = cases
+    .filter((c) => !c.skipped && c.droppable)
     .sort((x, y) => (y.isaRank ?? 0) - (x.isaRank ?? 0) || y.estMs - x.estMs);
   for (const c of byCost) {
-    if (total() <= budgetMs) break;
+    if (total <= opts.budgetMs) break;
     c.skipped = `over the time budget (≈${secs(c.estMs)} per call)`;
+    total = plannedMs(cases, opts);
   }
-  return total();
+  return total;
 }
 
-/** Runs one batch of calls of a case and records its samples (and, if asked, CPU time). */
-async function measure(c) {
-  if (c.skipped) return;
-  c.setup();
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  const samples = await sampleCalls(c.id, c.fn, c.reps, c.async);
-  if (c.trackCpu) {
-    const cpu = process.cpuUsage(cpu0);
-    c.cpuMs = (c.cpuMs ?? 0) + (cpu.user + cpu.system) / 1000;
-    c.wallMs = (c.wallMs ?? 0) + performance.now() - wall0;
-  }
-  c.samples.push(...samples);
-  c.roundMedians.push(median(samples));
+/** warmup(), reporting a failed output check. */
+async function warmupChecked(c) {
+  await warmup(c);
+  if (c.checkResult && !c.checkResult.ok) log(`  !! ${c.id}: output check FAILED: ${c.checkResult.detail}`);
 }
 
-/** One untimed call (caches, lazy init, page faults), its output checked; updates estMs. */
-async function warmup(c) {
-  if (c.skipped) return;
-  c.setup();
-  let out;
-  const ms = await timeOnce(async () => {
-    out = await c.fn();
-  });
-  c.estMs = Math.max(ms, 0.001);
-  if (c.check) {
-    c.checkResult = c.check(out);
-    if (!c.checkResult.ok) log(`  !! ${c.id}: output check FAILED: ${c.checkResult.detail}`);
-  }
-}
-
-function summarize(c) {
-  if (c.skipped || c.samples.length === 0) return { skipped: c.skipped ?? 'not measured' };
-  return {
-    medianMs: median(c.samples),
-    minMs: Math.min(...c.samples),
-    samples: c.samples.length,
-    roundMedianMs: c.roundMedians,
-    check: c.checkResult,
-  };
+/** summarize(), with `check` (null: none) on every measured case. */
+function summary(c) {
+  const s = summarize(c);
+  return s.skipped ? s : { ...s, check: c.checkResult };
 }
 
 // ---- correctness on small shapes -----------------------------------------------------------------
@@ -537,10 +465,10 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
   // Plan with the estimates (warmups included), warm up, then re-plan with the real times.
   const planOpts = { targetMs: opts.targetMs, maxReps: opts.maxReps, rounds: opts.rounds };
   const setupMs = performance.now() - t0;
-  planReps(cases, { ...planOpts, budgetMs: budgetMs - setupMs, withWarmup: true });
-  for (const c of cases) await warmup(c);
+  planRepsOrDrop(cases, { ...planOpts, budgetMs: budgetMs - setupMs, withWarmup: true });
+  for (const c of cases) await warmupChecked(c);
   const warmupMs = performance.now() - t0 - setupMs;
-  const planned = planReps(cases, { ...planOpts, budgetMs: budgetMs - (performance.now() - t0), withWarmup: false });
+  const planned = planRepsOrDrop(cases, { ...planOpts, budgetMs: budgetMs - (performance.now() - t0), withWarmup: false });
   const skipped = cases.filter((c) => c.skipped).length;
   log(`  setup ${secs(setupMs)}, warmup ${secs(warmupMs)}; ${cases.length - skipped} cases (${skipped} skipped), ` +
       `${opts.rounds} rounds planned in ${secs(planned)}`);
@@ -576,7 +504,7 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
   const ops = 2 * m * k * n;
   const ortResult = {};
   for (const c of ortCases) {
-    const s = summarize(c);
+    const s = summary(c);
     if (s.medianMs) s.gops = ops / (s.medianMs * 1e6);
     ortResult[c.kind === 'ort-fp32' ? 'fp32' : 'int8'] = s;
   }
@@ -585,7 +513,7 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
   const packA = [];
   for (const isa of isas) {
     const block = byIsa.get(isa);
-    const cs = summarize(block.ceiling);
+    const cs = summary(block.ceiling);
     cs.iterations = block.ceiling.iterations;
     cs.bitMacsPerCall = block.ceiling.bitMacsPerCall();
     // A ceiling is the best the loop can do; load only ever slows it down, so the ceiling is
@@ -593,9 +521,9 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
     cs.bitMacsPerSec = cs.bitMacsPerCall / (cs.minMs / 1e3);
     cs.bitMacsPerSecMedian = cs.bitMacsPerCall / (cs.medianMs / 1e3);
     ceilings[isa] = cs;
-    const t11 = summarize(block.gemm.find((c) => c.spec.aBits === 1 && c.spec.bBits === 1 && c.spec.aEncoding === 'unsigned'));
+    const t11 = summary(block.gemm.find((c) => c.spec.aBits === 1 && c.spec.bBits === 1 && c.spec.aEncoding === 'unsigned'));
     for (const c of block.gemm) {
-      const s = summarize(c);
+      const s = summary(c);
       const row = { isa, ...c.spec, ...s };
       if (s.medianMs) {
         const sec = s.medianMs / 1e3;
@@ -609,7 +537,7 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
       }
       gemm.push(row);
     }
-    for (const c of block.pack) packA.push({ isa, bits: c.bits, ...summarize(c) });
+    for (const c of block.pack) packA.push({ isa, bits: c.bits, ...summary(c) });
   }
 
   let threads = null;
@@ -682,8 +610,8 @@ async function threadCheck(ctx, shape, packedA, packedB, byIsa, budgetMs) {
   kernels.setThreads(1);
   const rows = [];
   for (let i = 0; i < cases.length; i += 2) {
-    const one = summarize(cases[i]);
-    const two = summarize(cases[i + 1]);
+    const one = summary(cases[i]);
+    const two = summary(cases[i + 1]);
     const cpuPerWall = (c) => (c.wallMs ? c.cpuMs / c.wallMs : null);
     rows.push({
       aBits: cases[i].spec.aBits,

@@ -1,13 +1,13 @@
 // Measured cases for interleaved benchmarks: each case is warmed up once, then timed in short
 // batches of calls spread over several rounds (other cases run in between), and summarized by
-// the median of all its samples. Used by bench/model.mjs (bench/gemm.mjs has its own copy of
-// the same scheme).
+// the median of all its samples. Used by bench/gemm.mjs and bench/model.mjs.
 import { median, sampleCalls, timeOnce } from './measure.mjs';
 
 /**
  * A case. `fn` is the timed call (sync, or returning a promise when `async`); `setup` runs
  * before each batch of calls, untimed; `check(output)` validates the warmup call's output and
- * returns { ok, ... }.
+ * returns { ok, ... }; `trackCpu` makes measure() add up the process CPU time and the wall time
+ * of its batches (cpuMs, wallMs).
  */
 export function makeCase(props) {
   return {
@@ -28,13 +28,23 @@ export function makeCase(props) {
 }
 
 /**
- * Calls per slot so that `rounds` rounds of the active cases fit `budgetMs`: each case aims at
- * `targetMs` per round (capped by `maxReps`), and the target shrinks until the plan fits or
- * every case is down to its minimum. Returns the planned total in ms.
+ * Planned time in ms of the cases not skipped: `rounds` rounds of their calls, plus one warmup
+ * call each when `withWarmup`.
  */
-export function planReps(cases, { targetMs, maxReps, rounds, budgetMs }) {
+export function plannedMs(cases, { rounds, withWarmup = false }) {
+  const calls = (c) => rounds * c.slots * c.reps + (withWarmup ? 1 : 0);
+  return cases.filter((c) => !c.skipped).reduce((sum, c) => sum + c.estMs * calls(c), 0);
+}
+
+/**
+ * Calls per slot so that `rounds` rounds of the active cases (and their warmup calls, when
+ * `withWarmup`) fit `budgetMs`: each case aims at `targetMs` per round (capped by `maxReps`),
+ * and the target shrinks until the plan fits or every case is down to its minimum. Returns the
+ * planned total in ms.
+ */
+export function planReps(cases, { targetMs, maxReps, rounds, budgetMs, withWarmup = false }) {
   const active = cases.filter((c) => !c.skipped);
-  const total = () => active.reduce((sum, c) => sum + c.estMs * rounds * c.slots * c.reps, 0);
+  const total = () => plannedMs(active, { rounds, withWarmup });
   let target = targetMs;
   for (let iter = 0; iter < 40; iter++) {
     for (const c of active) {
@@ -47,11 +57,18 @@ export function planReps(cases, { targetMs, maxReps, rounds, budgetMs }) {
   return total();
 }
 
-/** Runs one batch of calls of a case and records its samples (ms per call). */
+/** Runs one batch of calls of a case and records its samples (ms per call), and CPU time if asked. */
 export async function measure(c) {
   if (c.skipped) return;
   c.setup();
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
   const samples = await sampleCalls(c.id, c.fn, c.reps, c.async);
+  if (c.trackCpu) {
+    const cpu = process.cpuUsage(cpu0);
+    c.cpuMs = (c.cpuMs ?? 0) + (cpu.user + cpu.system) / 1000;
+    c.wallMs = (c.wallMs ?? 0) + performance.now() - wall0;
+  }
   c.samples.push(...samples);
   c.roundMedians.push(median(samples));
 }
