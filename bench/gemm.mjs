@@ -17,17 +17,13 @@
 // summarized by the median of all its samples. Claims are ratios taken in this run.
 //
 // Output: a markdown table on stdout, and bench/results/gemm-<date>.{json,md}.
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import ort from 'onnxruntime-node';
 
 import { makeCase, measure, plannedMs, planReps, rotate, shuffle, summarize, warmup } from './lib/cases.mjs';
+import { machineInfo, saveResults } from './lib/machine.mjs';
 import { timeOnce } from './lib/measure.mjs';
 import { matMulFp32Model, matMulIntegerModel, singleThreadOptions } from './lib/onnx.mjs';
 import {
@@ -41,9 +37,6 @@ import {
   randomInt8,
 } from './lib/reference.mjs';
 import { markdownReport } from './lib/report.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
 
 // ---- options -----------------------------------------------------------------------------------
 
@@ -128,69 +121,6 @@ const log = (...args) => console.error(...args); // progress goes to stderr, the
 const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const pairName = (c) => `${c.aBits}×${c.bBits}${c.aEncoding === 'bipolar' ? ' xnor' : ''}`;
 const secs = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 0)} s`;
-
-function git(args) {
-  try {
-    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return null;
-  }
-}
-
-/** Installed version of a dependency (read from node_modules: some packages do not export package.json). */
-function packageVersion(name) {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
-  } catch {
-    return null;
-  }
-}
-
-function machineInfo(kernels, isas) {
-  const cpus = os.cpus();
-  let flags = [];
-  let mhz = cpus[0]?.speed || null; // 0 in many VMs
-  try {
-    const info = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n');
-    const field = (name) => info.find((l) => l.startsWith(name))?.split(':')[1]?.trim();
-    const all = new Set((field('flags') ?? '').split(/\s+/));
-    flags = ['avx2', 'avx512f', 'avx512bw', 'avx512_vpopcntdq', 'avx512_vnni', 'avx_vnni', 'amx_int8'].filter((f) => all.has(f));
-    mhz ||= Math.round(Number(field('cpu MHz'))) || null;
-  } catch {
-    /* not Linux */
-  }
-  const addon = path.join(root, 'build', 'Release', 'anyprec.node');
-  let addonInfo = null;
-  if (fs.existsSync(addon)) {
-    addonInfo = {
-      path: path.relative(root, addon),
-      builtAt: fs.statSync(addon).mtime.toISOString(),
-      sha256: createHash('sha256').update(fs.readFileSync(addon)).digest('hex').slice(0, 16),
-    };
-  }
-  return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    logicalCpus: cpus.length,
-    nominalMHz: mhz,
-    cpuFlags: flags,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    totalMemGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
-    node: process.version,
-    onnxruntimeNode: packageVersion('onnxruntime-node'),
-    tinybench: packageVersion('tinybench'),
-    anyprecIsas: kernels.availableIsas(),
-    measuredIsas: isas,
-    hardwareThreads: kernels.hardwareThreads(),
-    loadAverageStart: os.loadavg(),
-    addon: addonInfo,
-    git: {
-      head: git(['rev-parse', '--short', 'HEAD']),
-      log: (git(['log', '--oneline', '-n', '15']) ?? '').split('\n').filter(Boolean),
-      // Uncommitted kernel sources mean the numbers belong to work in progress.
-      dirtyNative: (git(['status', '--porcelain', '--', 'native']) ?? '').split('\n').filter(Boolean),
-    },
-  };
-}
 
 // ---- the cases ---------------------------------------------------------------------------------
 
@@ -642,10 +572,11 @@ async function main() {
     if (!available.includes(isa)) throw new RangeError(`--isa ${isa} is not available here (available: ${available.join(', ')})`);
   }
   const specs = gemmSpecs(opts.bits);
-  const machine = machineInfo(kernels, isas);
+  // Uncommitted kernel sources mean the numbers belong to work in progress.
+  const machine = { ...machineInfo(kernels, ['native']), measuredIsas: isas };
   const ctx = { kernels, opts, isas, specs };
   log(`anyprec bench:gemm — ${machine.cpuModel}, ${machine.node}, ORT ${machine.onnxruntimeNode}, ISAs ${isas.join(', ')}`);
-  log(`git ${machine.git.head}${machine.git.dirtyNative.length ? ` (uncommitted: ${machine.git.dirtyNative.join('; ')})` : ''}`);
+  log(`git ${machine.git.head}${machine.git.dirty.length ? ` (uncommitted: ${machine.git.dirty.join('; ')})` : ''}`);
   log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   log('\ncorrectness:');
@@ -694,14 +625,8 @@ async function main() {
   const md = markdownReport(report);
   console.log(md);
   if (opts.save) {
-    const dir = path.join(here, 'results');
-    fs.mkdirSync(dir, { recursive: true });
-    const stamp = started.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-    const jsonPath = path.join(dir, `gemm-${stamp}.json`);
-    const mdPath = path.join(dir, `gemm-${stamp}.md`);
-    fs.writeFileSync(jsonPath, JSON.stringify(report, null, 2) + '\n');
-    fs.writeFileSync(mdPath, md + '\n');
-    log(`\nsaved ${path.relative(root, jsonPath)} and ${path.relative(root, mdPath)}`);
+    const [j, m] = saveResults('gemm', started, report, md);
+    log(`\nsaved ${j} and ${m}`);
   }
   log(`total ${secs(performance.now() - tStart)}`);
 }

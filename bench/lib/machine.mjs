@@ -1,5 +1,6 @@
 // What a benchmark result needs to say about where it ran (CPU, flags, versions, git state,
-// the addon that was loaded) and where results are written. Used by bench/model.mjs.
+// the addon that was loaded) and where results are written. Used by bench/gemm.mjs and
+// bench/model.mjs.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';

@@ -42,7 +42,7 @@ export function markdownReport(rep) {
 
   out.push('# anyprec bitGemm vs ONNX Runtime, one thread');
   out.push('');
-  const dirty = m.git.dirtyNative.length ? `; uncommitted under native/: ${m.git.dirtyNative.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
+  const dirty = m.git.dirty.length ? `; uncommitted under native/: ${m.git.dirty.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
   out.push(
     `${rep.date} · ${m.cpuModel} (${m.logicalCpus} vCPUs; ${m.cpuFlags.join(', ')}) · Node ${m.node} · ` +
       `onnxruntime-node ${m.onnxruntimeNode} · anyprec git \`${m.git.head ?? 'unknown'}\`${dirty}` +
