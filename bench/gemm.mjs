@@ -18,10 +18,10 @@
 //
 // Output: a markdown table on stdout, and bench/results/gemm-<date>.{json,md}.
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 
 import ort from 'onnxruntime-node';
 
+import { loadAnyprec, log, parseBenchArgs, positiveNumber as num, secs } from './lib/cli.mjs';
 import { makeCase, measure, plannedMs, planReps, rotate, shuffle, summarize, warmup } from './lib/cases.mjs';
 import { machineInfo, saveResults } from './lib/machine.mjs';
 import { timeOnce } from './lib/measure.mjs';
@@ -56,34 +56,20 @@ const HELP = `usage: node bench/gemm.mjs [options]      (npm run bench:gemm -- [
   -h, --help         this text`;
 
 function parseOptions(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
+  const values = parseBenchArgs(
+    argv,
+    {
       isa: { type: 'string' },
       shapes: { type: 'string' },
       bits: { type: 'string' },
       rounds: { type: 'string' },
       budget: { type: 'string' },
       cap: { type: 'string' },
-      'skip-ort': { type: 'boolean', default: false },
       'skip-threads': { type: 'boolean', default: false },
-      'no-save': { type: 'boolean', default: false },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    process.exit(0);
-  }
+    HELP,
+  );
   const quick = values.quick;
-  const num = (text, name, fallback) => {
-    if (text === undefined) return fallback;
-    const v = Number(text);
-    if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got '${text}'`);
-    return v;
-  };
   const shapes = (values.shapes ?? '256x4096x4096,64x1024x1024,1x4096x4096').split(',').map((s) => {
     const dims = s.trim().toLowerCase().split('x').map(Number);
     if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
@@ -117,10 +103,8 @@ function parseOptions(argv) {
 
 // ---- small helpers -------------------------------------------------------------------------------
 
-const log = (...args) => console.error(...args); // progress goes to stderr, the table to stdout
 const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const pairName = (c) => `${c.aBits}×${c.bBits}${c.aEncoding === 'bipolar' ? ' xnor' : ''}`;
-const secs = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 0)} s`;
 
 // ---- the cases ---------------------------------------------------------------------------------
 
@@ -560,12 +544,7 @@ async function main() {
   const opts = parseOptions(process.argv.slice(2));
   const started = new Date();
   const tStart = performance.now();
-  let kernels;
-  try {
-    ({ kernels } = await import('../dist/index.mjs'));
-  } catch (err) {
-    throw new Error(`cannot load anyprec from dist/ (build it first: npm run build)\n${err.message}`);
-  }
+  const { kernels } = await loadAnyprec();
   const available = kernels.availableIsas();
   const isas = opts.isas ?? available;
   for (const isa of isas) {

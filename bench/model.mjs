@@ -22,10 +22,10 @@
 // Output: a markdown report on stdout, and bench/results/model-<date>.{json,md}.
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 
 import ort from 'onnxruntime-node';
 
+import { loadAnyprec, log, parseBenchArgs, positiveNumber as num, secs } from './lib/cli.mjs';
 import { makeCase, measure, planReps, rotate, shuffle, summarize, warmup } from './lib/cases.mjs';
 import { machineInfo, root, saveResults } from './lib/machine.mjs';
 import { median, timeOnce } from './lib/measure.mjs';
@@ -56,10 +56,9 @@ const HELP = `usage: node bench/model.mjs [options]      (npm run bench:model --
   -h, --help         this text`;
 
 function parseOptions(argv) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
+  const values = parseBenchArgs(
+    argv,
+    {
       models: { type: 'string' },
       batches: { type: 'string' },
       bits: { type: 'string' },
@@ -67,24 +66,11 @@ function parseOptions(argv) {
       rounds: { type: 'string' },
       budget: { type: 'string' },
       'detail-reps': { type: 'string' },
-      'skip-ort': { type: 'boolean', default: false },
       'skip-js': { type: 'boolean', default: false },
-      'no-save': { type: 'boolean', default: false },
-      seed: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
-  });
-  if (values.help) {
-    console.log(HELP);
-    process.exit(0);
-  }
+    HELP,
+  );
   const quick = values.quick;
-  const num = (text, name, fallback) => {
-    if (text === undefined) return fallback;
-    const v = Number(text);
-    if (!Number.isFinite(v) || v <= 0) throw new RangeError(`--${name} must be a positive number, got '${text}'`);
-    return v;
-  };
   const list = (text, name, fallback, ok) =>
     (text ?? fallback).split(',').map((s) => {
       const v = ok === 'model' ? s.trim() : Number(s);
@@ -115,8 +101,6 @@ function parseOptions(argv) {
 
 // ---- helpers -----------------------------------------------------------------------------------
 
-const log = (...args) => console.error(...args); // progress to stderr, the report to stdout
-const secs = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 0)} s`;
 const prod = (a) => a.reduce((x, y) => x * y, 1);
 const ortOptions = () => ({ ...singleThreadOptions(), logSeverityLevel: 3 });
 
@@ -289,12 +273,7 @@ async function main() {
   const opts = parseOptions(process.argv.slice(2));
   const started = new Date();
   const tStart = performance.now();
-  let ap;
-  try {
-    ap = await import('../dist/index.mjs');
-  } catch (err) {
-    throw new Error(`cannot load anyprec from dist/ (build it first: npm run build)\n${err.message}`);
-  }
+  const ap = await loadAnyprec();
   const { kernels } = ap;
   kernels.setThreads(1);
   const machine = machineInfo(kernels);
