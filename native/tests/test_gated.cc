@@ -1,0 +1,404 @@
+// Native tests of the precision-gated GEMM (gated.h): every ISA this CPU runs and every skipping
+// strategy against a direct integer computation from the codes, for every (B, Bhb) with
+// 1 <= Bhb < B <= 8, unsigned / bipolar / signed weights of 1..8 bits, odd shapes that cross the
+// micro-tile (8), group (16), task (64 x 128) and K word / K block boundaries, and thresholds
+//   -inf (every output on: out == the dense B-bit bitGemm),
+//   +inf (none on: out == O_hb == 2^(B-Bhb) * bitGemm of the top Bhb planes),
+//   random values, exact O_hb values (the gate is strict) and NaN (never on),
+//   per-column mixes that make whole micro-tiles on (the hybrid's dense path).
+// Also the two micro-kernels alone against their scalar twins.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gated.h"
+
+using namespace anyprec;
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define EXPECT(cond, ...)                                           \
+  do {                                                              \
+    ++checks;                                                       \
+    if (!(cond)) {                                                  \
+      ++failures;                                                   \
+      if (failures <= 25) {                                         \
+        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
+        std::fprintf(stderr, __VA_ARGS__);                          \
+        std::fprintf(stderr, "\n");                                 \
+      }                                                             \
+    }                                                               \
+  } while (0)
+
+struct Packed {
+  size_t rows, cols;
+  int planes;
+  std::vector<uint64_t> data;
+  std::vector<int32_t> pop;
+  PackedView view() const { return {data.data(), rows, cols, planes, pop.data()}; }
+};
+
+Packed packWith(const std::vector<uint8_t>& codes, size_t rows, size_t cols, int planes) {
+  Packed p{rows, cols, planes, std::vector<uint64_t>(packedWords(rows, cols, planes)), std::vector<int32_t>(rows * planes)};
+  pack(kScalarTable, codes.data(), rows, cols, planes, p.data.data(), p.pop.data(), 1);
+  return p;
+}
+
+int64_t valueOf(unsigned code, int bits, Encoding e) {
+  switch (e) {
+    case Encoding::Unsigned: return code;
+    case Encoding::Bipolar: return 2 * int64_t(code) - ((int64_t{1} << bits) - 1);
+    case Encoding::Signed: return (code >> (bits - 1)) ? int64_t(code) - (int64_t{1} << bits) : int64_t(code);
+  }
+  return 0;
+}
+
+std::vector<uint8_t> randomCodes(std::mt19937_64& rng, size_t n, int planes) {
+  std::vector<uint8_t> c(n);
+  for (auto& x : c) x = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+  return c;
+}
+
+const char* encName(Encoding e) {
+  return e == Encoding::Unsigned ? "unsigned" : e == Encoding::Bipolar ? "bipolar" : "signed";
+}
+const char* strategyName(GatedStrategy s) {
+  switch (s) {
+    case GatedStrategy::Auto: return "auto";
+    case GatedStrategy::Compact: return "compact";
+    case GatedStrategy::Tiles: return "tiles";
+    case GatedStrategy::Hybrid: return "hybrid";
+  }
+  return "?";
+}
+
+// Direct sums from the codes: O_hb and the dense result, M x N each.
+struct Reference {
+  std::vector<int64_t> hb, dense;
+};
+
+Reference direct(const std::vector<uint8_t>& ac, int aStored, int aBits, int highBits, const std::vector<uint8_t>& bc,
+                 int bStored, int bBits, Encoding bEnc, size_t m, size_t n, size_t k) {
+  const int low = aBits - highBits;
+  Reference ref{std::vector<int64_t>(m * n), std::vector<int64_t>(m * n)};
+  std::vector<int64_t> bv(n * k);
+  for (size_t x = 0; x < n * k; ++x) bv[x] = valueOf(bc[x] >> (bStored - bBits), bBits, bEnc);
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      int64_t hb = 0, all = 0;
+      for (size_t t = 0; t < k; ++t) {
+        const int64_t p = ac[i * k + t] >> (aStored - aBits);
+        hb += ((p >> low) << low) * bv[j * k + t];
+        all += p * bv[j * k + t];
+      }
+      ref.hb[i * n + j] = hb;
+      ref.dense[i * n + j] = all;
+    }
+  }
+  return ref;
+}
+
+struct Shape {
+  size_t m, n, k;
+};
+
+// The gate kernel alone against the scalar one: odd column counts, rows, shifts, negative terms,
+// thresholds at INT32_MIN / INT32_MAX (always / never on), values inside the documented domain.
+void checkGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
+  const size_t colsList[] = {1, 7, 8, 9, 15, 16, 17, 31, 63, 100, 128};
+  for (size_t cols : colsList) {
+    for (int rows = 1; rows <= 9; rows += 4) {
+      const size_t ldAcc = cols + 3, ldOut = cols + 2, stride = 8, tileStride = 17;
+      std::vector<int64_t> acc(rows * ldAcc);
+      std::vector<int32_t> rowTerm(rows), rowLow(rows), thr(cols);
+      for (auto& x : acc) x = static_cast<int64_t>(rng() % 2000001) - 1000000;
+      for (auto& x : rowTerm) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
+      for (auto& x : rowLow) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
+      for (auto& x : thr) x = static_cast<int32_t>(rng() % 40000001) - 20000000;
+      thr[0] = INT32_MIN;
+      if (cols > 1) thr[cols - 1] = INT32_MAX;
+      for (int shift = 1; shift <= 9; shift += 4) {
+        for (int withTiles = 0; withTiles <= 1; ++withTiles) {
+          std::vector<int32_t> out0(rows * ldOut, 7), out1 = out0;
+          std::vector<uint8_t> m0(rows * ldOut, 9), m1 = m0;
+          std::vector<uint16_t> b0(rows * stride, 0xABCD), b1 = b0;
+          std::vector<uint8_t> t0(2 * tileStride, 3), t1 = t0;
+          GateArgs a{acc.data(), ldAcc, rows, cols, shift, rowTerm.data(), rowLow.data(), thr.data(), out0.data(), ldOut,
+                     m0.data(), ldOut, b0.data(), stride, withTiles ? t0.data() : nullptr, tileStride};
+          const size_t on0 = kScalarGatedTable.gate(a);
+          a.out = out1.data();
+          a.mask = m1.data();
+          a.bits = b1.data();
+          a.tileOn = withTiles ? t1.data() : nullptr;
+          const size_t on1 = g.gate(a);
+          // Only the words covering cols are specified.
+          bool bitsOk = true;
+          for (int r = 0; r < rows; ++r)
+            for (size_t w = 0; w < (cols + 15) / 16; ++w) bitsOk = bitsOk && b0[r * stride + w] == b1[r * stride + w];
+          EXPECT(on0 == on1 && out0 == out1 && m0 == m1 && bitsOk && t0 == t1, "[%s] gate rows=%d cols=%zu shift=%d tiles=%d",
+                 g.name, rows, cols, shift, withTiles);
+        }
+      }
+    }
+  }
+}
+
+// The low-plane group kernel alone against the scalar one: every plane-count pair, signs, alpha
+// shifts, K words 1..3 and long, on-sets from empty rows to full groups, 1..16 rows, groups with
+// one real panel (stride 0). out starts random and must change only at gated-on outputs.
+void checkLowGroupKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
+  const size_t kWordsList[] = {1, 2, 3, 37};
+  int combo = 0;
+  for (size_t kWords : kWordsList) {
+    for (int ap = 1; ap <= 8; ++ap) {
+      for (int bp = 1; bp <= 8; ++bp) {
+        ++combo;
+        const int aStored = ap + combo % 2, bStored = bp + (combo / 2) % 2;
+        const size_t kTotal = kWords + combo % 3, k0 = combo % 3 == 2 ? 1 : 0;
+        std::vector<uint64_t> a(2 * aStored * kTotal * 8), b(2 * bStored * kTotal * 8);
+        for (auto& w : a) w = rng();
+        for (auto& w : b) w = rng();
+        const bool oneA = combo % 5 == 0, oneB = combo % 7 == 0;
+        const int rows = oneA ? 1 + combo % 8 : 1 + combo % 16;
+        const size_t bitsStride = 3, ldOut = 16 + combo % 5;
+        // Density: full, empty, sparse, half.
+        const int density = combo % 4;
+        std::vector<uint16_t> bits(16 * bitsStride, 0xFFFF);  // rows >= `rows` must not be read
+        for (int r = 0; r < rows; ++r) {
+          unsigned m = 0;
+          for (int c = 0; c < 16; ++c) {
+            const bool on = density == 0 ? true : density == 1 ? false : density == 2 ? rng() % 10 == 0 : rng() % 2 == 0;
+            m |= static_cast<unsigned>(on) << c;
+          }
+          if (oneB) m &= 0xFF;
+          bits[r * bitsStride] = static_cast<uint16_t>(m);
+        }
+        std::vector<int32_t> out0(16 * ldOut), out1;
+        for (auto& x : out0) x = static_cast<int32_t>(rng() % 2000001) - 1000000;
+        out1 = out0;
+        std::vector<uint32_t> scratch(2 * kGroupScratch);
+        std::vector<int64_t> acc(kGroupScratch);
+        LowGroupArgs t{};
+        t.a = a.data() + k0 * 8;
+        t.aPanelStride = oneA ? 0 : static_cast<size_t>(aStored) * kTotal * 8;
+        t.aPlaneStride = kTotal * 8;
+        t.b = b.data() + k0 * 8;
+        t.bPanelStride = oneB ? 0 : static_cast<size_t>(bStored) * kTotal * 8;
+        t.bPlaneStride = kTotal * 8;
+        t.aPlanes = ap;
+        t.bPlanes = bp;
+        t.aNegTop = (combo / 3) % 2;
+        t.bNegTop = (combo / 5) % 2;
+        t.kWords = kWords;
+        t.onBits = bits.data();
+        t.bitsStride = bitsStride;
+        t.rows = rows;
+        t.ldOut = ldOut;
+        t.alphaShift = combo % 2;
+        t.entries = scratch.data();
+        t.offsets = scratch.data() + kGroupScratch;
+        t.acc = acc.data();
+        t.out = out0.data();
+        const size_t n0 = kScalarGatedTable.lowGroup(t);
+        t.out = out1.data();
+        std::fill(scratch.begin(), scratch.end(), 0xDEADBEEFu);
+        std::fill(acc.begin(), acc.end(), -12345);
+        const size_t n1 = g.lowGroup(t);
+        EXPECT(n0 == n1 && out0 == out1, "[%s] lowGroup a=%d b=%d kWords=%zu rows=%d density=%d neg=%d%d oneA=%d oneB=%d",
+               g.name, ap, bp, kWords, rows, density, t.aNegTop, t.bNegTop, oneA, oneB);
+        // Very wide outputs (offsets that do not fit next to the indexes): two rows only.
+        if (combo % 16 == 1) {
+          const size_t wide = (size_t{1} << 20) + 3;
+          std::vector<int32_t> w0(2 * wide, 5), w1(2 * wide, 5);
+          bits[0] = 0x8421;
+          bits[bitsStride] = oneB ? 0x00F1 : 0xF00F;
+          t.rows = 2;
+          t.ldOut = wide;
+          t.out = w0.data();
+          const size_t m0 = kScalarGatedTable.lowGroup(t);
+          t.out = w1.data();
+          const size_t m1 = g.lowGroup(t);
+          EXPECT(m0 == m1 && w0 == w1, "[%s] lowGroup ldOut=%zu a=%d b=%d", g.name, wide, ap, bp);
+        }
+      }
+    }
+  }
+}
+
+struct Case {
+  const char* name;
+  std::vector<float> thr;
+};
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(20240607);
+  const float inf = std::numeric_limits<float>::infinity();
+  const Encoding encs[] = {Encoding::Bipolar, Encoding::Unsigned, Encoding::Signed};
+  const GatedStrategy strategies[] = {GatedStrategy::Auto, GatedStrategy::Compact, GatedStrategy::Tiles, GatedStrategy::Hybrid};
+  // M, N, K: single outputs, tile edges (8, 16, 64 rows; 8, 16, 128 columns), K across words.
+  const Shape shapes[] = {{1, 1, 1},   {9, 17, 63},  {16, 16, 64}, {13, 23, 65}, {70, 9, 100},
+                          {65, 130, 7}, {31, 47, 200}, {3, 5, 4099}, {129, 33, 77}};
+
+  std::printf("ISAs on this CPU:");
+  for (const KernelTable* t : availableTables()) std::printf(" %s", t->name);
+  std::printf("\n");
+  std::vector<int> isaFailures(availableTables().size(), 0);
+
+  for (size_t ii = 0; ii < availableTables().size(); ++ii) {
+    const KernelTable* isa = availableTables()[ii];
+    const GatedKernelTable* g = gatedTableFor(*isa);
+    EXPECT(std::string(g->name) == isa->name, "gated table for %s is %s", isa->name, g->name);
+    const int before = failures;
+    checkGateKernel(*g, rng);
+    checkLowGroupKernel(*g, rng);
+    isaFailures[ii] += failures - before;
+  }
+
+  int combo = 0;
+  for (const Shape& s : shapes) {
+    for (int aBits = 2; aBits <= 8; ++aBits) {
+      for (int hb = 1; hb < aBits; ++hb) {
+        ++combo;
+        // Weights: every encoding, bits on a rotation over 1..8; stored planes sometimes 8
+        // (truncation: the top planes of an 8-bit pack).
+        const Encoding bEnc = encs[combo % 3];
+        const int bBits = 1 + (combo * 5) % 8;
+        const int aStored = combo % 4 == 0 ? 8 : aBits, bStored = combo % 3 == 0 ? 8 : bBits;
+        auto ac = randomCodes(rng, s.m * s.k, aStored);
+        auto bc = randomCodes(rng, s.n * s.k, bStored);
+        // Shapes with very long K get few combos.
+        if (s.k > 1000 && combo % 4 != 0) continue;
+        Packed A = packWith(ac, s.m, s.k, aStored), B = packWith(bc, s.n, s.k, bStored);
+        const Reference ref = direct(ac, aStored, aBits, hb, bc, bStored, bBits, bEnc, s.m, s.n, s.k);
+
+        // Threshold sets.
+        std::vector<Case> cases;
+        cases.push_back({"-inf", std::vector<float>(s.n, -inf)});
+        cases.push_back({"+inf", std::vector<float>(s.n, inf)});
+        {  // random around the O_hb values (some exactly equal to one: strict comparison)
+          std::vector<float> t(s.n);
+          for (size_t j = 0; j < s.n; ++j) {
+            const int64_t pick = ref.hb[(rng() % s.m) * s.n + j];
+            const int kind = static_cast<int>(rng() % 4);
+            t[j] = kind == 0 ? static_cast<float>(pick)
+                 : kind == 1 ? static_cast<float>(pick) + 0.5f
+                 : kind == 2 ? static_cast<float>(pick) - 0.25f
+                             : static_cast<float>(pick + static_cast<int64_t>(rng() % 41) - 20);
+          }
+          cases.push_back({"random", t});
+        }
+        {  // whole columns on (-inf) next to NaN, +inf and random: full micro-tiles for the hybrid
+          std::vector<float> t(s.n);
+          for (size_t j = 0; j < s.n; ++j) {
+            const int kind = static_cast<int>((j / 3 + combo) % 5);
+            t[j] = kind <= 1 ? -inf : kind == 2 ? std::numeric_limits<float>::quiet_NaN() : kind == 3 ? inf
+                 : static_cast<float>(ref.hb[(rng() % s.m) * s.n + j]);
+          }
+          cases.push_back({"columns", t});
+        }
+
+        // Dense references for -inf / +inf through bitGemm itself (scalar ISA).
+        std::vector<int32_t> denseC(s.m * s.n), highC(s.m * s.n);
+        bitGemm(kScalarTable, GemmSpec{A.view(), B.view(), aBits, bBits, Encoding::Unsigned, bEnc}, denseC.data(), 1);
+        bitGemm(kScalarTable, GemmSpec{A.view(), B.view(), hb, bBits, Encoding::Unsigned, bEnc}, highC.data(), 1);
+        {
+          bool ok = true;
+          for (size_t x = 0; x < s.m * s.n; ++x)
+            ok = ok && denseC[x] == ref.dense[x] && int64_t{highC[x]} * (int64_t{1} << (aBits - hb)) == ref.hb[x];
+          EXPECT(ok, "reference self-check m=%zu n=%zu k=%zu B=%d Bhb=%d", s.m, s.n, s.k, aBits, hb);
+        }
+
+        for (size_t ii = 0; ii < availableTables().size(); ++ii) {
+          const KernelTable* isa = availableTables()[ii];
+          const int before = failures;
+          for (const Case& c : cases) {
+            // Expected from the direct sums.
+            std::vector<int32_t> wantOut(s.m * s.n);
+            std::vector<uint8_t> wantMask(s.m * s.n);
+            uint64_t wantOn = 0;
+            for (size_t i = 0; i < s.m; ++i) {
+              for (size_t j = 0; j < s.n; ++j) {
+                const size_t x = i * s.n + j;
+                const bool on = static_cast<double>(ref.hb[x]) > static_cast<double>(c.thr[j]);
+                wantMask[x] = on;
+                wantOn += on;
+                wantOut[x] = static_cast<int32_t>(on ? ref.dense[x] : ref.hb[x]);
+              }
+            }
+            for (GatedStrategy st : strategies) {
+              // Strategies other than Auto only on a rotation, to keep the run short.
+              if (st != GatedStrategy::Auto && (combo + static_cast<int>(st)) % 2 != 0 && c.name[0] != 'c') continue;
+              GatedSpec spec{A.view(), B.view(), aBits, hb, bBits, bEnc, c.thr.data(), st};
+              CheckResult cr = checkGated(spec);
+              EXPECT(cr.kind == ErrorKind::None, "unexpected check failure: %s", cr.message.c_str());
+              std::vector<int32_t> out(s.m * s.n, 0x7eadbeef);
+              std::vector<uint8_t> mask(s.m * s.n, 0x5a);
+              const int threads = 1 + (combo + static_cast<int>(st)) % 3;
+              const uint64_t on = gatedGemm(*isa, spec, out.data(), mask.data(), threads);
+              size_t badOut = 0, badMask = 0, firstBad = SIZE_MAX;
+              for (size_t x = 0; x < s.m * s.n; ++x) {
+                if (out[x] != wantOut[x]) {
+                  ++badOut;
+                  if (firstBad == SIZE_MAX) firstBad = x;
+                }
+                badMask += mask[x] != wantMask[x];
+              }
+              EXPECT(badOut == 0 && badMask == 0 && on == wantOn,
+                     "[%s/%s] m=%zu n=%zu k=%zu B=%d Bhb=%d b=%d-bit %s (stored %d/%d) thr=%s: %zu out wrong "
+                     "(first at %zu: %d want %d), %zu mask wrong, on %llu want %llu",
+                     isa->name, strategyName(st), s.m, s.n, s.k, aBits, hb, bBits, encName(bEnc), aStored, bStored,
+                     c.name, badOut, firstBad, firstBad == SIZE_MAX ? 0 : out[firstBad],
+                     firstBad == SIZE_MAX ? 0 : wantOut[firstBad], badMask, (unsigned long long)on,
+                     (unsigned long long)wantOn);
+              if (c.name[0] == '-' && c.name[1] == 'i') {
+                EXPECT(out == denseC && on == s.m * s.n, "[%s] -inf must equal the dense bitGemm", isa->name);
+              }
+              if (c.name[0] == '+') {
+                bool same = on == 0;
+                for (size_t x = 0; x < s.m * s.n; ++x) same = same && int64_t{out[x]} == int64_t{highC[x]} * (int64_t{1} << (aBits - hb));
+                EXPECT(same, "[%s] +inf must equal 2^(B-Bhb) * bitGemm of the top Bhb planes", isa->name);
+              }
+            }
+          }
+          isaFailures[ii] += failures - before;
+        }
+      }
+    }
+  }
+
+  // Argument checks.
+  {
+    PackedView a{nullptr, 1, 100, 4, nullptr}, b{nullptr, 1, 100, 2, nullptr};
+    float thr = 0;
+    auto kindOf = [&](int aBits, int hb, int bBits, Encoding e) {
+      return checkGated(GatedSpec{a, b, aBits, hb, bBits, e, &thr}).kind;
+    };
+    EXPECT(kindOf(4, 2, 2, Encoding::Bipolar) == ErrorKind::None, "4/2 x 2 valid");
+    EXPECT(kindOf(4, 4, 2, Encoding::Bipolar) == ErrorKind::Range, "highBits == aBits refused");
+    EXPECT(kindOf(4, 0, 2, Encoding::Bipolar) == ErrorKind::Range, "highBits 0 refused");
+    EXPECT(kindOf(1, 1, 2, Encoding::Bipolar) == ErrorKind::Range, "aBits 1 refused");
+    EXPECT(kindOf(5, 2, 2, Encoding::Bipolar) == ErrorKind::Range, "aBits above stored refused");
+    EXPECT(kindOf(4, 2, 3, Encoding::Bipolar) == ErrorKind::Range, "bBits above stored refused");
+    b.cols = 99;
+    EXPECT(kindOf(4, 2, 2, Encoding::Bipolar) == ErrorKind::Range, "K mismatch refused");
+    PackedView big{nullptr, 1, 33026, 8, nullptr};
+    EXPECT(checkGated(GatedSpec{big, big, 8, 4, 8, Encoding::Unsigned, &thr}).kind == ErrorKind::Range, "overflow refused");
+    EXPECT(gateThreshold(-inf) == INT64_MIN && gateThreshold(inf) == INT64_MAX, "infinite thresholds");
+    EXPECT(gateThreshold(std::numeric_limits<float>::quiet_NaN()) == INT64_MAX, "NaN never on");
+    EXPECT(gateThreshold(2.5f) == 2 && gateThreshold(-2.5f) == -3 && gateThreshold(-3.0f) == -3, "floor");
+  }
+
+  for (size_t ii = 0; ii < availableTables().size(); ++ii)
+    std::printf("%s: %s\n", availableTables()[ii]->name, isaFailures[ii] == 0 ? "ok" : "FAILED");
+  std::printf("%d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
