@@ -1,8 +1,8 @@
 // The typed face of the native kernels: ISA selection, threads, packing, bit-serial GEMM,
 // float32 GEMM.
-import { native, EncodingName } from './native';
+import { native, EncodingName, GatedStrategyName } from './native';
 
-export type { EncodingName } from './native';
+export type { EncodingName, GatedStrategyName } from './native';
 export const ENCODINGS: readonly EncodingName[] = ['unsigned', 'bipolar', 'signed'];
 
 /**
@@ -193,6 +193,93 @@ export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promis
     return Promise.reject(err);
   }
   return native.bitGemmAsync(...args);
+}
+
+export interface GatedGemmOptions {
+  /** B: planes of `a` to use (2..a.bits); default all stored planes. `a` is unsigned. */
+  aBits?: number;
+  /** Bhb: the top planes every output gets (1..aBits-1); the other aBits - highBits are added only where gated on. */
+  highBits: number;
+  /** Planes of `b` to use (1..b.bits); default all stored planes. */
+  bBits?: number;
+  bEncoding: EncodingName;
+  /**
+   * One threshold per output column (b.rows values), in the integer units of `out` (the dense
+   * GEMM's accumulator, sum_t a * value(b)): output (i, j) is gated on iff O_hb[i][j] > thresholds[j].
+   * A gate in float units y = scale[j] * acc takes thresholds[j] = delta[j] / scale[j] (scale > 0).
+   * -Infinity gates every output on, +Infinity none; NaN is refused.
+   */
+  thresholds: Float32Array;
+  /** How the skipped outputs are skipped (results are identical); default 'auto' (tuning and benchmarks). */
+  strategy?: GatedStrategyName;
+}
+
+export interface GatedGemmResult {
+  /** M x N: O_hb + O_lb (== bitGemm at aBits) where gated on, O_hb (== 2^(aBits-highBits) * bitGemm at highBits) elsewhere. */
+  out: Int32Array;
+  /** M x N: 1 where gated on. */
+  mask: Uint8Array;
+  /** Number of gated-on outputs. */
+  on: number;
+}
+
+const GATED_STRATEGIES: readonly GatedStrategyName[] = ['auto', 'compact', 'tiles', 'hybrid'];
+
+type GatedArgs = [Packed, Packed, number, number, number, EncodingName, Float32Array, GatedStrategyName];
+
+function gatedArgs(a: unknown, b: unknown, options: unknown): GatedArgs {
+  const pa = checkPacked(a, 'a');
+  const pb = checkPacked(b, 'b');
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('options must be an object { aBits?, highBits, bBits?, bEncoding, thresholds }');
+  }
+  const o = options as Partial<GatedGemmOptions>;
+  if (pa.bits < 2) throw new RangeError(`a must store at least 2 bit planes for gating (high and low), it stores ${pa.bits}`);
+  const aBits = o.aBits === undefined ? pa.bits : checkInt(o.aBits, 'aBits', 2, pa.bits);
+  if (o.highBits === undefined) throw new TypeError('highBits must be a number, got nothing');
+  const highBits = checkInt(o.highBits, 'highBits', 1, aBits - 1);
+  const bBits = o.bBits === undefined ? pb.bits : checkInt(o.bBits, 'bBits', 1, pb.bits);
+  const bEnc = checkEncoding(o.bEncoding, 'bEncoding');
+  if (pa.cols !== pb.cols) {
+    throw new RangeError(`a and b must have the same number of columns (K): a has ${pa.cols}, b has ${pb.cols}`);
+  }
+  const thresholds = checkFloat32(o.thresholds, 'thresholds');
+  if (thresholds.length !== pb.rows) {
+    throw new RangeError(`thresholds must hold one value per output column (b.rows = ${pb.rows}), got ${thresholds.length}`);
+  }
+  const nan = thresholds.findIndex((t) => Number.isNaN(t));
+  if (nan >= 0) throw new RangeError(`thresholds[${nan}] is NaN`);
+  let strategy: GatedStrategyName = 'auto';
+  if (o.strategy !== undefined) {
+    if (typeof o.strategy !== 'string') throw new TypeError(`strategy must be one of ${GATED_STRATEGIES.join(', ')}`);
+    if (!(GATED_STRATEGIES as readonly string[]).includes(o.strategy)) {
+      throw new RangeError(`strategy must be one of ${GATED_STRATEGIES.join(', ')}, got '${o.strategy}'`);
+    }
+    strategy = o.strategy;
+  }
+  return [pa, pb, aBits, highBits, bBits, bEnc, thresholds, strategy];
+}
+
+/**
+ * Precision-gated GEMM (Precision Gating, Zhang et al. 2020): `a` (M x K) holds unsigned aBits-bit
+ * codes p, `b` (N x K) weights in any encoding. Every output gets the exact contribution of the top
+ * highBits planes of p, O_hb = sum_t (p >> L << L) * value(b) with L = aBits - highBits; where
+ * O_hb > thresholds[j] the low L planes are added too (O = the dense aBits result, bit for bit),
+ * and only there is their work done.
+ */
+export function gatedGemm(a: Packed, b: Packed, options: GatedGemmOptions): GatedGemmResult {
+  return native.gatedGemm(...gatedArgs(a, b, options));
+}
+
+/** gatedGemm on the kernel thread pool; the event loop keeps running. */
+export function gatedGemmAsync(a: Packed, b: Packed, options: GatedGemmOptions): Promise<GatedGemmResult> {
+  let args: GatedArgs;
+  try {
+    args = gatedArgs(a, b, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return native.gatedGemmAsync(...args);
 }
 
 export interface FloatGemmOptions {

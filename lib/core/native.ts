@@ -24,6 +24,14 @@ export interface NativeEpilogue {
   bits?: number;
 }
 
+export type GatedStrategyName = 'auto' | 'compact' | 'tiles' | 'hybrid';
+
+export interface NativeGatedResult {
+  out: Int32Array;
+  mask: Uint8Array;
+  on: number;
+}
+
 export interface NativeAddon {
   isa(): string;
   availableIsas(): string[];
@@ -36,6 +44,10 @@ export interface NativeAddon {
           aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue): Int32Array | Float32Array | Uint8Array;
   bitGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
                aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue): Promise<Int32Array | Float32Array | Uint8Array>;
+  gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
+            bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName): NativeGatedResult;
+  gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
+                 bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName): Promise<NativeGatedResult>;
   packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
            bits: number): NativePackedFields & { rows: number; cols: number };

@@ -13,6 +13,7 @@
 
 #include "bitgemm.h"
 #include "fgemm.h"
+#include "gated.h"
 #include "threadpool.h"
 
 namespace anyprec {
@@ -467,6 +468,9 @@ struct AsyncJob {
   std::string error;
   Instance* inst = nullptr;
   int width = 1;
+  // Optional: runs on the JS thread after the last phase, before the promise resolves with
+  // `result` (to fill in what only the finished run knows).
+  std::function<void(Napi::Value result)> beforeResolve;
   AsyncJob(Napi::Env env, const char* jobName) : deferred(Napi::Promise::Deferred::New(env)), name(jobName) {}
   void pin(const Napi::Value& v) { pinned.push_back(Napi::Persistent(v)); }
 };
@@ -476,6 +480,7 @@ void finishAsync(AsyncJob* raw) {
   tsfn.BlockingCall([raw](Napi::Env env, Napi::Function) {
     std::unique_ptr<AsyncJob> job(raw);
     if (job->error.empty()) {
+      if (job->beforeResolve) job->beforeResolve(job->result.Value());
       job->deferred.Resolve(job->result.Value());
     } else {
       job->deferred.Reject(Napi::Error::New(env, std::string(job->name) + " failed: " + job->error).Value());
@@ -541,6 +546,96 @@ Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
     for (const auto& k : keep) job.pin(k);
     job.result = Napi::Persistent(c);
     job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
+    job.owned = plan;
+  });
+}
+
+// ---- precision-gated GEMM ------------------------------------------------------------------------
+
+// gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?)
+// -> { out: Int32Array, mask: Uint8Array, on: number }. a is unsigned; thresholds are in out's
+// integer units (gated.h).
+struct GatedArgs {
+  GatedSpec spec;
+  Napi::Value thresholds;
+};
+
+GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 7)
+    throwType(env, "gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds, strategy?) takes 7 or 8 arguments");
+  GatedArgs g{};
+  GatedSpec& s = g.spec;
+  s.a = packedArg(info[0], "a");
+  s.b = packedArg(info[1], "b");
+  s.aBits = static_cast<int>(intArg(info[2], "aBits", 2, 8));
+  s.highBits = static_cast<int>(intArg(info[3], "highBits", 1, 7));
+  s.bBits = static_cast<int>(intArg(info[4], "bBits", 1, 8));
+  s.bEnc = encodingArg(info[5], "bEncoding");
+  auto thr = typedArg(info[6], "thresholds", napi_float32_array, "Float32Array");
+  if (thr.ElementLength() != s.b.rows)
+    throwRange(env, "thresholds must hold one value per output column (b.rows = " + std::to_string(s.b.rows) +
+                        "), got " + std::to_string(thr.ElementLength()));
+  s.thresholds = floatData(thr);
+  for (size_t j = 0; j < s.b.rows; ++j) {
+    if (s.thresholds[j] != s.thresholds[j]) throwRange(env, "thresholds[" + std::to_string(j) + "] is NaN");
+  }
+  g.thresholds = thr;
+  s.strategy = GatedStrategy::Auto;
+  if (info.Length() > 7 && !info[7].IsUndefined() && !info[7].IsNull()) {
+    if (!info[7].IsString()) throwType(env, "strategy must be a string: 'auto', 'compact', 'tiles' or 'hybrid'");
+    const std::string st = info[7].As<Napi::String>().Utf8Value();
+    if (st == "auto") s.strategy = GatedStrategy::Auto;
+    else if (st == "compact") s.strategy = GatedStrategy::Compact;
+    else if (st == "tiles") s.strategy = GatedStrategy::Tiles;
+    else if (st == "hybrid") s.strategy = GatedStrategy::Hybrid;
+    else throwRange(env, "strategy must be 'auto', 'compact', 'tiles' or 'hybrid', got '" + st + "'");
+  }
+  const CheckResult r = checkGated(s);
+  if (r.kind == ErrorKind::Type) throwType(env, r.message);
+  if (r.kind == ErrorKind::Range) throwRange(env, r.message);
+  return g;
+}
+
+Napi::Object gatedResult(Napi::Env env, size_t count, int32_t** out, uint8_t** mask) {
+  auto o = Napi::Int32Array::New(env, count);
+  auto m = Napi::Uint8Array::New(env, count);
+  *out = o.Data();
+  *mask = m.Data();
+  auto result = Napi::Object::New(env);
+  result.Set("out", o);
+  result.Set("mask", m);
+  result.Set("on", Napi::Number::New(env, 0));
+  return result;
+}
+
+Napi::Value GatedGemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const GatedArgs g = gatedArgs(info);
+  int32_t* out = nullptr;
+  uint8_t* mask = nullptr;
+  Napi::Object result = gatedResult(env, g.spec.a.rows * g.spec.b.rows, &out, &mask);
+  Instance& inst = instance(env);
+  const uint64_t on = gatedGemm(*inst.isa, g.spec, out, mask, inst.threads);
+  result.Set("on", Napi::Number::New(env, static_cast<double>(on)));
+  return result;
+}
+
+Napi::Value GatedGemmAsync(const Napi::CallbackInfo& info) {
+  return startAsync(info.Env(), "gatedGemmAsync", [&](AsyncJob& job) {
+    const GatedArgs g = gatedArgs(info);
+    int32_t* out = nullptr;
+    uint8_t* mask = nullptr;
+    Napi::Object result = gatedResult(info.Env(), g.spec.a.rows * g.spec.b.rows, &out, &mask);
+    auto plan = std::make_shared<GatedPlan>(*instance(info.Env()).isa, g.spec, out, mask);
+    job.pin(info[0]);
+    job.pin(info[1]);
+    job.pin(g.thresholds);
+    job.result = Napi::Persistent(Napi::Value(result));
+    job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
+    job.beforeResolve = [p = plan.get()](Napi::Value r) {
+      r.As<Napi::Object>().Set("on", Napi::Number::New(r.Env(), static_cast<double>(p->onCount())));
+    };
     job.owned = plan;
   });
 }
@@ -628,6 +723,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unpack", Napi::Function::New(env, Unpack, "unpack"));
   exports.Set("bitGemm", Napi::Function::New(env, BitGemm, "bitGemm"));
   exports.Set("bitGemmAsync", Napi::Function::New(env, BitGemmAsync, "bitGemmAsync"));
+  exports.Set("gatedGemm", Napi::Function::New(env, GatedGemm, "gatedGemm"));
+  exports.Set("gatedGemmAsync", Napi::Function::New(env, GatedGemmAsync, "gatedGemmAsync"));
   exports.Set("floatGemm", Napi::Function::New(env, FloatGemm, "floatGemm"));
   exports.Set("floatGemmAsync", Napi::Function::New(env, FloatGemmAsync, "floatGemmAsync"));
   exports.Set("popcountCeiling", Napi::Function::New(env, PopcountCeiling, "popcountCeiling"));
