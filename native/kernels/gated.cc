@@ -18,11 +18,17 @@
 // 64 of its outputs are off. With an uncorrelated gate at 80% of outputs off that happens for
 // 0.8^64 ~ 1e-6 of them, at 95% off for 0.95^64 = 4%: Tiles then does nearly all the dense low-
 // plane work. Compact does work per gated-on output, at a cost per output and plane pair of
-// ~1.6-2x the dense kernel's (permutes; see gated_avx512.cc), so it wins from ~50% off up.
-// Measured (bench/native/gated_bench.cc, this Xeon, avx512, M=4096 K=288 N=64, 4-bit activations
-// with 2 high planes x 1-bit weights, low-plane phase alone): at 80% off Compact took 0.36x the
-// time of Tiles, at 95% off 0.11x; with realistic clustering the Hybrid picks the dense path for
-// the full micro-tiles. Auto = Hybrid (== Compact where no micro-tile is that full).
+// ~1.8-2.3x the dense kernel's with 2 low planes x 1 weight plane when a group is half full or
+// more, ~3x at 20% on, ~5x at 5% on (permutes on the port VPOPCNTQ needs, lanes left empty, the
+// list and the write-back; see gated_avx512.cc).
+// Measured (bench/native/gated_bench.cc, this Xeon, avx512, M=4096 x N=64, 4-bit activations
+// with 2 high planes x 1-bit weights, the low-plane phase alone = gated time - all-off time):
+//   K=288: at 80% off Compact took 0.46x the time of Tiles, at 95% off 0.25x, at 50% off 0.56x;
+//   K=576: 0.38x at 80%, 0.24x at 95%.
+// Hybrid (dense micro-tiles from 26 outputs on) measured no faster than Compact with uncorrelated
+// gates and slower at 50% off (its dense micro-tiles pay a scalar masked add per output), and
+// with clustered gates (bench --cluster: a quarter of the 8-row bands carry the large codes)
+// Compact and Tiles came out even and Hybrid behind. Auto = Compact.
 #include "gated.h"
 
 #include <algorithm>
@@ -120,7 +126,7 @@ GatedPlan::GatedPlan(const KernelTable& isa, const GatedSpec& spec, int32_t* out
   tasksM_ = (aPanels_ + kTaskPanelsM - 1) / kTaskPanelsM;
   tasksN_ = (bPanels_ + kTaskPanelsN - 1) / kTaskPanelsN;
   if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
-  strategy_ = s_.strategy == GatedStrategy::Auto ? GatedStrategy::Hybrid : s_.strategy;
+  strategy_ = s_.strategy == GatedStrategy::Auto ? GatedStrategy::Compact : s_.strategy;
   lowBits_ = s_.aBits - s_.highBits;
   kBlockHigh_ = std::max<size_t>(8, kBlockBudgetWords / std::max(s_.highBits, s_.bBits));
   kBlockLow_ = std::max<size_t>(8, kBlockBudgetWords / std::max(lowBits_, s_.bBits));

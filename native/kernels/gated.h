@@ -129,7 +129,7 @@ const GatedKernelTable* gatedTableFor(const KernelTable& isa);
 //   Tiles:   8x8 micro-tiles with any gated-on output run their low planes densely (bitTile,
 //            runs of adjacent micro-tiles in one call); all-off micro-tiles cost nothing.
 //   Hybrid:  per micro-tile, Tiles when it has >= denseTileMinOn outputs on, else Compact.
-//   Auto:    the measured best (see gated.cc).
+//   Auto:    the measured best: Compact (see gated.cc).
 enum class GatedStrategy { Auto = 0, Compact = 1, Tiles = 2, Hybrid = 3 };
 
 struct GatedSpec {

@@ -57,7 +57,7 @@ AP_INLINE void step(__m512i& acc, __m512i a, __m512i b) {
 
 // C chunks (8 entries each) over planes [i0, i0+LA) of A and [j0, j0+WB) of B.
 template <int LA, int WB, int C>
-AP_INLINE void chunks(const LowGroupArgs& t, int i0, int j0, const uint32_t* entries, int64_t* acc, bool first) {
+AP_INLINE void chunks(const LowGroupArgs& t, int i0, int j0, const uint32_t* entries, int32_t* res, bool first) {
   __m512i idxA[C], idxB[C];
 #pragma GCC unroll 4
   for (int q = 0; q < C; ++q) {
@@ -113,8 +113,10 @@ AP_INLINE void chunks(const LowGroupArgs& t, int i0, int j0, const uint32_t* ent
         total = neg ? _mm512_sub_epi64(total, w) : _mm512_add_epi64(total, w);
       }
     }
-    int64_t* dst = acc + 8 * q;
-    _mm512_storeu_si512(dst, first ? total : _mm512_add_epi64(_mm512_loadu_si512(dst), total));
+    // Narrowed to int32 (wrapping: only the total over every plane block must fit, and does).
+    __m256i* dst = reinterpret_cast<__m256i*>(res + 8 * q);
+    const __m256i v = _mm512_cvtepi64_epi32(total);
+    _mm256_storeu_si256(dst, first ? v : _mm256_add_epi32(_mm256_loadu_si256(dst), v));
   }
 }
 
@@ -125,71 +127,84 @@ constexpr int chunksFor(int la, int wb) {
 }
 
 template <int LA, int WB>
-void block(const LowGroupArgs& t, int i0, int j0, size_t count) {
+void block(const LowGroupArgs& t, int i0, int j0, size_t count, int32_t* res) {
   constexpr int C = chunksFor(LA, WB);
   const bool first = i0 == 0 && j0 == 0;
   const size_t nChunks = (count + 7) / 8;
   size_t q = 0;
-  for (; q + C <= nChunks; q += C) chunks<LA, WB, C>(t, i0, j0, t.entries + 8 * q, t.acc + 8 * q, first);
+  for (; q + C <= nChunks; q += C) chunks<LA, WB, C>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first);
   switch (nChunks - q) {  // 0 .. C-1 chunks left
-    case 1: chunks<LA, WB, 1>(t, i0, j0, t.entries + 8 * q, t.acc + 8 * q, first); break;
-    case 2: if constexpr (C > 2) chunks<LA, WB, 2>(t, i0, j0, t.entries + 8 * q, t.acc + 8 * q, first); break;
-    case 3: if constexpr (C > 3) chunks<LA, WB, 3>(t, i0, j0, t.entries + 8 * q, t.acc + 8 * q, first); break;
+    case 1: chunks<LA, WB, 1>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
+    case 2: if constexpr (C > 2) chunks<LA, WB, 2>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
+    case 3: if constexpr (C > 3) chunks<LA, WB, 3>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
     default: break;
   }
 }
 
 template <int LA>
-void blockB(const LowGroupArgs& t, int i0, int j0, int wb, size_t count) {
+void blockB(const LowGroupArgs& t, int i0, int j0, int wb, size_t count, int32_t* res) {
   switch (wb) {
-    case 1: block<LA, 1>(t, i0, j0, count); break;
-    case 2: block<LA, 2>(t, i0, j0, count); break;
-    case 3: block<LA, 3>(t, i0, j0, count); break;
-    default: block<LA, 4>(t, i0, j0, count); break;
+    case 1: block<LA, 1>(t, i0, j0, count, res); break;
+    case 2: block<LA, 2>(t, i0, j0, count, res); break;
+    case 3: block<LA, 3>(t, i0, j0, count, res); break;
+    default: block<LA, 4>(t, i0, j0, count, res); break;
   }
 }
 
-// The list, one VPCOMPRESSD per row with outputs on: entry = r | c << 4 | (r * ldOut + c) << 8
-// (the permute indexes in the low byte, the output offset above) when 16 * ldOut < 2^24; for wider
-// outputs the offsets go to their own array (a second compress). Then the chunks over every plane
-// block into acc, and one scalar pass adds acc into out.
+// The list, one VPCOMPRESSD per row: entry = r | c << 4 (the permute indexes), row-major, each
+// row's first position kept. Then the chunks over every plane block into int32 results in list
+// order, added into out by a scalar read-modify-write per output when the group is sparse, or
+// per row by one VPEXPANDD (the row's results back into its 16 column lanes) and a masked add
+// when it is not: each costs ~16 x 8 cycles per group against ~2 per listed output (the
+// write-back cost as much as the list kernel's arithmetic before).
+constexpr size_t kScalarWriteBack = 56;
+
 size_t lowGroupAvx512(const LowGroupArgs& t) {
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const bool packed = t.ldOut < (size_t{1} << 20);
-  const __m512i step = _mm512_mullo_epi32(iota, _mm512_set1_epi32(packed ? 16 + 256 : 16));
+  const __m512i colEntry = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+  uint32_t rowPos[kGroupRows];
   size_t count = 0;
   for (int r = 0; r < t.rows; ++r) {
     const __mmask16 m = t.onBits[static_cast<size_t>(r) * t.bitsStride];
-    const size_t rowOff = static_cast<size_t>(r) * t.ldOut;
-    const uint32_t base = static_cast<uint32_t>(r) | (packed ? static_cast<uint32_t>(rowOff << 8) : 0u);
-    _mm512_storeu_si512(t.entries + count, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(step, _mm512_set1_epi32(static_cast<int>(base)))));
-    if (!packed) {
-      _mm512_storeu_si512(t.offsets + count,
-                          _mm512_maskz_compress_epi32(m, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(rowOff)))));
-    }
+    rowPos[r] = static_cast<uint32_t>(count);
+    _mm512_storeu_si512(t.entries + count, _mm512_maskz_compress_epi32(m, _mm512_or_si512(colEntry, _mm512_set1_epi32(r))));
     count += static_cast<size_t>(__builtin_popcount(m));
   }
   if (count == 0) return 0;
-  // Lanes past count compute output (0, 0) and are never added anywhere.
+  // Lanes past count compute output (0, 0); their results are never expanded into out.
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(t.entries + count), _mm256_setzero_si256());
+  int32_t* res = reinterpret_cast<int32_t*>(t.acc);  // kGroupScratch int64 hold twice the int32 needed
   for (int i0 = 0; i0 < t.aPlanes; i0 += kMaxBlock) {
     const int la = t.aPlanes - i0 < kMaxBlock ? t.aPlanes - i0 : kMaxBlock;
     for (int j0 = 0; j0 < t.bPlanes; j0 += kMaxBlock) {
       const int wb = t.bPlanes - j0 < kMaxBlock ? t.bPlanes - j0 : kMaxBlock;
       switch (la) {
-        case 1: blockB<1>(t, i0, j0, wb, count); break;
-        case 2: blockB<2>(t, i0, j0, wb, count); break;
-        case 3: blockB<3>(t, i0, j0, wb, count); break;
-        default: blockB<4>(t, i0, j0, wb, count); break;
+        case 1: blockB<1>(t, i0, j0, wb, count, res); break;
+        case 2: blockB<2>(t, i0, j0, wb, count, res); break;
+        case 3: blockB<3>(t, i0, j0, wb, count, res); break;
+        default: blockB<4>(t, i0, j0, wb, count, res); break;
       }
     }
   }
-  uint32_t* out = reinterpret_cast<uint32_t*>(t.out);
-  const int sh = t.alphaShift;
-  if (packed) {
-    for (size_t e = 0; e < count; ++e) out[t.entries[e] >> 8] += static_cast<uint32_t>(t.acc[e]) << sh;
+  if (count <= kScalarWriteBack) {
+    // Sparse group: one scalar read-modify-write per listed output (~2 cycles each).
+    size_t rowOff[kGroupRows];
+    for (int r = 0; r < kGroupRows; ++r) rowOff[r] = static_cast<size_t>(r) * t.ldOut;
+    uint32_t* out = reinterpret_cast<uint32_t*>(t.out);
+    const int sh = t.alphaShift;
+    for (size_t e = 0; e < count; ++e) {
+      const uint32_t entry = t.entries[e];
+      out[rowOff[entry & 15] + (entry >> 4)] += static_cast<uint32_t>(res[e]) << sh;
+    }
   } else {
-    for (size_t e = 0; e < count; ++e) out[t.offsets[e]] += static_cast<uint32_t>(t.acc[e]) << sh;
+    // Dense group: per row (no branch on its mask: data), VPEXPANDD puts the row's results back
+    // into its 16 column lanes for one masked add.
+    const __m128i sh = _mm_cvtsi32_si128(t.alphaShift);
+    for (int r = 0; r < t.rows; ++r) {
+      const __mmask16 m = t.onBits[static_cast<size_t>(r) * t.bitsStride];
+      int32_t* out = t.out + static_cast<size_t>(r) * t.ldOut;
+      const __m512i low = _mm512_sll_epi32(_mm512_maskz_expandloadu_epi32(m, res + rowPos[r]), sh);
+      _mm512_mask_storeu_epi32(out, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, out), low));
+    }
   }
   return count;
 }
