@@ -1,0 +1,330 @@
+#!/usr/bin/env node
+// npm run bench:gating — the precision-gated GEMM (kernels.gatedGemm) against the dense B-bit
+// bitGemm it replaces, one thread, one process.
+//
+// Measured, per layer-sized shape (M = positions, K = kh*kw*cin, N = cout; default ResNet-like
+// 3x3 convolutions at 64x64 positions: 4096x288x64, 4096x576x64, and a larger 4096x1152x128) and
+// per (B, Bhb) in {4/2, 4/1, 3/2, 3/1} with 1-bit bipolar weights:
+//  * dense: kernels.bitGemm at aBits = B (unsigned activations x bipolar weights);
+//  * gated at 50 / 80 / 90 / 95% of the outputs gated off, for each skipping strategy asked for
+//    (default 'auto' = the one kept, and 'tiles' = dense low planes on every 8x8 micro-tile with
+//    an output on, the alternative it was measured against; 'compact' with --strategies);
+//  * gated with every output off (+Infinity thresholds): the high planes and the gate alone.
+// Thresholds are set per output column from that column's O_hb distribution so that the asked
+// fraction is off (exactly, up to ties in O_hb: the actual fraction is reported and used). The
+// activation codes are uniform random, so the on-set is uncorrelated across rows and columns:
+// the hard case for skipping (no 8x8 micro-tile is all off).
+// Theory: the dense GEMM does B*w plane pairs per output, the gated one Bhb*w for every output
+// plus (B-Bhb)*w for the gated-on ones, so the plane-pair speedup is
+//   B / (Bhb + (1 - sparsity) * (B - Bhb))          (w, the weight bits, cancels).
+// Every case's output is checked against bitGemm: gated-on outputs equal the dense result, the
+// others 2^(B-Bhb) x bitGemm at Bhb bits.
+// Cases are measured in interleaved rounds (the order shuffled in each round) and summarized by
+// the median of all samples; the machine may be shared, so only ratios taken in this run count.
+//
+// Output: a markdown report on stdout, and bench/results/gating-<date>.{json,md}.
+import os from 'node:os';
+
+import { makeCase, measure, planReps, shuffle, summarize, warmup } from './lib/cases.mjs';
+import { loadAnyprec, log, parseBenchArgs, positiveNumber, secs } from './lib/cli.mjs';
+import { machineInfo, saveResults } from './lib/machine.mjs';
+import { makeRng } from './lib/reference.mjs';
+import { loadavg, ratio, sig, table } from './lib/report.mjs';
+
+const HELP = `usage: node bench/gating.mjs [options]      (npm run bench:gating -- [options])
+
+  --quick            short pass (~1 min): first shape only, 3 rounds
+  --isa NAME         ISA to run on (default: the addon's default, kernels.isa())
+  --shapes LIST      comma-separated MxKxN (default 4096x288x64,4096x576x64,4096x1152x128)
+  --cases LIST       comma-separated B/Bhb (default 4/2,4/1,3/2,3/1)
+  --wbits N          weight planes (bipolar), default 1
+  --sparsity LIST    fractions of outputs gated off (default 0.5,0.8,0.9,0.95)
+  --strategies LIST  of auto, compact, tiles, hybrid (default auto,tiles)
+  --rounds N         interleaved rounds (default 11, quick 3)
+  --budget SEC       time budget for the measurements (default 200, quick 45)
+  --no-save          print only; do not write bench/results/
+  --seed N           seed for the codes (default 1)
+  -h, --help         this text`;
+
+function parseOptions(argv) {
+  const values = parseBenchArgs(argv, {
+    isa: { type: 'string' },
+    shapes: { type: 'string' },
+    cases: { type: 'string' },
+    wbits: { type: 'string' },
+    sparsity: { type: 'string' },
+    strategies: { type: 'string' },
+    rounds: { type: 'string' },
+    budget: { type: 'string' },
+  }, HELP);
+  const quick = values.quick;
+  const num = positiveNumber;
+  const defaultShapes = quick ? '4096x288x64' : '4096x288x64,4096x576x64,4096x1152x128';
+  const shapes = (values.shapes ?? defaultShapes).split(',').map((s) => {
+    const d = s.trim().toLowerCase().split('x').map(Number);
+    if (d.length !== 3 || !d.every((x) => Number.isInteger(x) && x > 0)) throw new RangeError(`--shapes: '${s}' is not MxKxN`);
+    return { m: d[0], k: d[1], n: d[2] };
+  });
+  const cases = (values.cases ?? '4/2,4/1,3/2,3/1').split(',').map((s) => {
+    const [B, hb] = s.split('/').map(Number);
+    if (!Number.isInteger(B) || !Number.isInteger(hb) || hb < 1 || hb >= B || B > 8) {
+      throw new RangeError(`--cases: '${s}' is not B/Bhb with 1 <= Bhb < B <= 8`);
+    }
+    return { B, hb };
+  });
+  const sparsities = (values.sparsity ?? '0.5,0.8,0.9,0.95').split(',').map((s) => {
+    const v = Number(s);
+    if (!(v >= 0 && v < 1)) throw new RangeError(`--sparsity: '${s}' is not in [0, 1)`);
+    return v;
+  });
+  const strategies = (values.strategies ?? 'auto,tiles').split(',').map((s) => s.trim());
+  for (const s of strategies) {
+    if (!['auto', 'compact', 'tiles', 'hybrid'].includes(s)) throw new RangeError(`--strategies: unknown '${s}'`);
+  }
+  const wbits = Math.round(num(values.wbits, 'wbits', 1));
+  if (wbits > 8) throw new RangeError('--wbits must be in 1..8');
+  return {
+    quick,
+    isa: values.isa ?? null,
+    shapes,
+    cases,
+    wbits,
+    sparsities,
+    strategies,
+    rounds: Math.max(2, Math.round(num(values.rounds, 'rounds', quick ? 3 : 11))),
+    budgetMs: 1000 * num(values.budget, 'budget', quick ? 45 : 200),
+    targetMs: quick ? 10 : 40, // per case and round
+    maxReps: 50,
+    save: !values['no-save'],
+    seed: Math.round(num(values.seed, 'seed', 1)),
+  };
+}
+
+const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
+const theory = (B, hb, off) => B / (hb + (1 - off) * (B - hb));
+
+/** Per column, the threshold with `off` of that column's O_hb values at or below it. */
+function thresholdsFor(ohb, m, n, off) {
+  const thr = new Float32Array(n);
+  const offCount = Math.min(m, Math.round(off * m));
+  const col = new Int32Array(m);
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < m; i++) col[i] = ohb[i * n + j];
+    col.sort();
+    thr[j] = offCount === 0 ? -Infinity : col[offCount - 1];
+  }
+  return thr;
+}
+
+/** Gated output against the dense and the high-only results. */
+function checkGated(r, dense, ohb) {
+  let bad = 0, on = 0;
+  for (let x = 0; x < dense.length; x++) {
+    const want = r.mask[x] ? dense[x] : ohb[x];
+    if (r.out[x] !== want) bad++;
+    on += r.mask[x];
+  }
+  return { ok: bad === 0 && on === r.on, wrong: bad, on: r.on };
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  const started = new Date();
+  const tStart = performance.now();
+  const { kernels } = await loadAnyprec();
+  if (opts.isa) kernels.setIsa(opts.isa);
+  kernels.setThreads(1);
+  const isa = kernels.isa();
+  const machine = machineInfo(kernels, ['native', 'lib', 'bench/gating.mjs']);
+  log(`anyprec ${isa}, 1 thread; load average ${loadavg(os.loadavg())}`);
+  const rng = makeRng(opts.seed);
+  const w = opts.wbits;
+
+  // ---- data, thresholds, cases ----
+  const blocks = [];
+  for (const shape of opts.shapes) {
+    const { m, k, n } = shape;
+    for (const { B, hb } of opts.cases) {
+      const ac = new Uint8Array(m * k), bc = new Uint8Array(n * k);
+      for (let i = 0; i < ac.length; i++) ac[i] = (rng() * (1 << B)) | 0;
+      for (let i = 0; i < bc.length; i++) bc[i] = (rng() * (1 << w)) | 0;
+      const A = kernels.pack(ac, m, k, B), W = kernels.pack(bc, n, k, w);
+      const base = { highBits: hb, bEncoding: 'bipolar' };
+      const denseOpts = { aBits: B, aEncoding: 'unsigned', bEncoding: 'bipolar' };
+      const dense = kernels.bitGemm(A, W, denseOpts);
+      const high = kernels.gatedGemm(A, W, { ...base, thresholds: new Float32Array(n).fill(Infinity) });
+      const ohb = high.out;
+      // Sanity: +Infinity is 2^(B-Bhb) x bitGemm at Bhb bits, -Infinity the dense result.
+      const highRef = kernels.bitGemm(A, W, { ...denseOpts, aBits: hb });
+      const all = kernels.gatedGemm(A, W, { ...base, thresholds: new Float32Array(n).fill(-Infinity) });
+      const sane = highRef.every((v, i) => v * 2 ** (B - hb) === ohb[i]) && all.out.every((v, i) => v === dense[i]);
+      if (!sane) log(`  !! ${shapeName(shape)} ${B}/${hb}: gated ±Infinity does not match bitGemm`);
+      const block = { shape, B, hb, sane, cases: [], sparsity: [] };
+      // The dense case is the denominator of every ratio: measured twice per round (slots).
+      block.dense = makeCase({ id: `${shapeName(shape)} ${B}/${hb} dense`, fn: () => kernels.bitGemm(A, W, denseOpts), slots: 2 });
+      block.highOnly = makeCase({
+        id: `${shapeName(shape)} ${B}/${hb} all off`,
+        fn: () => kernels.gatedGemm(A, W, { ...base, thresholds: new Float32Array(n).fill(Infinity) }),
+      });
+      block.cases.push(block.dense, block.highOnly);
+      for (const off of opts.sparsities) {
+        const thresholds = thresholdsFor(ohb, m, n, off);
+        const entry = { target: off, cases: {} };
+        for (const strategy of opts.strategies) {
+          const c = makeCase({
+            id: `${shapeName(shape)} ${B}/${hb} off=${off} ${strategy}`,
+            fn: () => kernels.gatedGemm(A, W, { ...base, thresholds, strategy }),
+            check: (r) => checkGated(r, dense, ohb),
+          });
+          entry.cases[strategy] = c;
+          block.cases.push(c);
+        }
+        block.sparsity.push(entry);
+      }
+      blocks.push(block);
+    }
+  }
+
+  // ---- warmup, planning, interleaved rounds ----
+  const all = blocks.flatMap((b) => b.cases);
+  for (const c of all) {
+    const out = await warmup(c);
+    if (c.check && !c.checkResult.ok) log(`  !! ${c.id}: output check FAILED (${c.checkResult.wrong} wrong)`);
+    if (out && out.mask) c.onCount = out.on;
+  }
+  const planned = planReps(all, { targetMs: opts.targetMs, maxReps: opts.maxReps, rounds: opts.rounds, budgetMs: opts.budgetMs });
+  log(`${all.length} cases, ${opts.rounds} rounds planned in ${secs(planned)}`);
+  let roundsDone = 0;
+  const roundsStart = performance.now();
+  for (let r = 0; r < opts.rounds; r++) {
+    if (r > 0 && performance.now() - roundsStart + (performance.now() - roundsStart) / r > 1.15 * opts.budgetMs) {
+      log(`  stopping after ${r} rounds: the time budget is spent`);
+      break;
+    }
+    const tr = performance.now();
+    for (const b of shuffle(blocks, rng)) {
+      // Dense first and last in its block: slow phases of a shared machine hit both sides.
+      await measure(b.dense);
+      for (const c of shuffle(b.cases.filter((x) => x !== b.dense), rng)) await measure(c);
+      await measure(b.dense);
+    }
+    roundsDone = r + 1;
+    log(`  round ${r + 1}/${opts.rounds}: ${secs(performance.now() - tr)}`);
+  }
+
+  // ---- results ----
+  const results = blocks.map((b) => {
+    const { m, n } = b.shape;
+    const dense = summarize(b.dense), highOnly = summarize(b.highOnly);
+    return {
+      shape: shapeName(b.shape),
+      B: b.B,
+      highBits: b.hb,
+      weightBits: w,
+      sane: b.sane,
+      denseMs: dense.medianMs,
+      dense,
+      allOff: { ...highOnly, speedup: dense.medianMs / highOnly.medianMs, theory: b.B / b.hb },
+      sparsity: b.sparsity.map((e) => {
+        const first = Object.values(e.cases)[0];
+        const off = 1 - first.onCount / (m * n);
+        const th = theory(b.B, b.hb, off);
+        const strategies = {};
+        for (const [name, c] of Object.entries(e.cases)) {
+          const s = summarize(c);
+          const speedup = dense.medianMs / s.medianMs;
+          strategies[name] = { ...s, speedup, ofTheory: speedup / th };
+        }
+        return { target: e.target, off, theory: th, strategies };
+      }),
+    };
+  });
+  const report = {
+    schema: 'anyprec-bench-gating/1',
+    date: started.toISOString(),
+    durationSec: (performance.now() - tStart) / 1000,
+    argv: process.argv.slice(2),
+    options: { ...opts, shapes: opts.shapes.map(shapeName), cases: opts.cases.map((c) => `${c.B}/${c.hb}`) },
+    machine,
+    isa,
+    rounds: roundsDone,
+    loadAverageEnd: os.loadavg(),
+    setup: {
+      activations: 'A (M×K): uniform unsigned B-bit codes, packed at B planes',
+      weights: `B (N×K): uniform ${w}-bit bipolar codes`,
+      thresholds: 'per column, from the O_hb distribution of that column, so that the target fraction is off (up to ties)',
+      theory: 'B / (Bhb + (1 - off) * (B - Bhb)): dense plane pairs / gated plane pairs (weight bits cancel)',
+      statistic: 'median of all samples pooled over interleaved rounds; ratios of medians taken in this run',
+    },
+    results,
+  };
+  const md = markdown(report);
+  console.log(md);
+  if (opts.save) {
+    const [j, mdPath] = saveResults('gating', started, report, md);
+    log(`\nsaved ${j} and ${mdPath}`);
+  }
+  log(`total ${secs(performance.now() - tStart)}`);
+}
+
+function markdown(rep) {
+  const m = rep.machine;
+  const strategies = rep.options.strategies;
+  const out = [];
+  out.push('# Precision-gated GEMM vs dense bitGemm, one thread');
+  out.push('');
+  const dirty = m.git.dirty.length ? `; uncommitted: ${m.git.dirty.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
+  out.push(
+    `${rep.date} · ${m.cpuModel} (${m.logicalCpus} vCPUs; ${m.cpuFlags.join(', ')}) · Node ${m.node} · ISA ${rep.isa} · ` +
+      `anyprec git \`${m.git.head ?? 'unknown'}\`${dirty}` + (m.addon ? ` · addon sha256 ${m.addon.sha256}…` : ''),
+  );
+  out.push('');
+  out.push(
+    `${rep.rounds} interleaved rounds, medians; total ${rep.durationSec.toFixed(0)} s; load average ` +
+      `${loadavg(m.loadAverageStart)} at start, ${loadavg(rep.loadAverageEnd)} at end. ` +
+      `A: ${rep.setup.activations}; W: ${rep.setup.weights}; thresholds ${rep.setup.thresholds}. ` +
+      `speedup = dense time / gated time; theory = ${rep.setup.theory}; "of theory" = speedup / theory. ` +
+      `'auto' is the strategy kept (Compact: the gated-on outputs of each 16×16 group listed, one per SIMD lane); ` +
+      `'tiles' runs the low planes densely on every 8×8 micro-tile with an output on (skips only all-off ones). ` +
+      `The 'all off' rows (every threshold +∞: the high planes, the gate and the output alone) bound what any sparsity ` +
+      `can reach; their theory is B/Bhb.`,
+  );
+  out.push('');
+  const bad = rep.results.flatMap((r) => r.sparsity.flatMap((s) => Object.values(s.strategies).filter((c) => c.check && !c.check.ok)));
+  const insane = rep.results.filter((r) => !r.sane);
+  out.push(
+    `Correctness: every gated case checked against bitGemm (on: the dense result, off: 2^(B−Bhb) × bitGemm at Bhb bits): ` +
+      (bad.length || insane.length ? `**${bad.length + insane.length} FAILED**.` : 'all ok.'),
+  );
+  for (const shape of [...new Set(rep.results.map((r) => r.shape))]) {
+    out.push('');
+    out.push(`## ${shape} (M×K×N)`);
+    out.push('');
+    const rows = [];
+    for (const r of rep.results.filter((x) => x.shape === shape)) {
+      rows.push([
+        `${r.B}/${r.highBits}`, 'all off (+∞)', sig(r.denseMs), sig(r.allOff.medianMs), ratio(r.allOff.speedup), ratio(r.allOff.theory),
+        `${sig(r.allOff.speedup / r.allOff.theory, 2)}`, ...strategies.slice(1).map(() => ''),
+      ]);
+      for (const s of r.sparsity) {
+        const a = s.strategies[strategies[0]];
+        rows.push([
+          `${r.B}/${r.highBits}`, `${(100 * s.off).toFixed(1)}%`, sig(r.denseMs), sig(a.medianMs), ratio(a.speedup), ratio(s.theory),
+          sig(a.ofTheory, 2) + (a.check && !a.check.ok ? ' **WRONG**' : ''),
+          ...strategies.slice(1).map((name) => {
+            const c = s.strategies[name];
+            return `${ratio(c.speedup)} (${sig(c.ofTheory, 2)})` + (c.check && !c.check.ok ? ' **WRONG**' : '');
+          }),
+        ]);
+      }
+    }
+    out.push(table(['B/Bhb', 'off', 'dense ms', `${strategies[0]} ms`, 'speedup', 'theory', 'of theory',
+      ...strategies.slice(1).map((name) => `${name}: speedup (of theory)`)], rows));
+  }
+  return out.join('\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
