@@ -312,13 +312,22 @@ void GemmPlan::storeRow(const int32_t* v, size_t i, size_t col0, size_t col1) co
   }
 }
 
-void channelAffine(const float* x, size_t n, size_t channels, const float* scale, const float* shift,
-                   float lo, float hi, float* out, int threads) {
-  const size_t rows = n / channels;  // the caller guarantees n % channels == 0
+namespace {
+// Runs rowFn(r) for the n / channels rows of a [rows, channels] tensor, ~64 Ki values per task.
+template <typename RowFn>
+void forChannelRows(size_t n, size_t channels, int threads, const RowFn& rowFn) {
+  const size_t rows = n / channels;  // the callers guarantee n % channels == 0
   const size_t perTask = std::max<size_t>(1, (size_t{1} << 16) / channels);
   parallelRun((rows + perTask - 1) / perTask, threads, [&](size_t t) {
     const size_t r1 = std::min(rows, (t + 1) * perTask);
-    for (size_t r = t * perTask; r < r1; ++r) {
+    for (size_t r = t * perTask; r < r1; ++r) rowFn(r);
+  });
+}
+}  // namespace
+
+void channelAffine(const float* x, size_t n, size_t channels, const float* scale, const float* shift,
+                   float lo, float hi, float* out, int threads) {
+  forChannelRows(n, channels, threads, [&](size_t r) {
       const float* xr = x + r * channels;
       float* o = out + r * channels;
       for (size_t c = 0; c < channels; ++c) {
@@ -328,18 +337,13 @@ void channelAffine(const float* x, size_t n, size_t channels, const float* scale
         y = y < lo ? lo : y;
         o[c] = y > hi ? hi : y;
       }
-    }
   });
 }
 
 void quantizeActivations(const float* x, size_t n, size_t channels, const float* scale,
                          const float* shift, int bits, uint8_t* out, int threads) {
   const float levels = static_cast<float>((1 << bits) - 1);
-  const size_t rows = n / channels;  // the caller guarantees n % channels == 0
-  const size_t perTask = std::max<size_t>(1, (size_t{1} << 16) / channels);
-  parallelRun((rows + perTask - 1) / perTask, threads, [&](size_t t) {
-    const size_t r1 = std::min(rows, (t + 1) * perTask);
-    for (size_t r = t * perTask; r < r1; ++r) {
+  forChannelRows(n, channels, threads, [&](size_t r) {
       const float* xr = x + r * channels;
       uint8_t* o = out + r * channels;
       if (scale != nullptr && shift != nullptr) {
@@ -351,7 +355,6 @@ void quantizeActivations(const float* x, size_t n, size_t channels, const float*
       } else {
         for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c], levels);
       }
-    }
   });
 }
 
