@@ -151,6 +151,65 @@ describe.each(ISAS)('isa %s', (isa) => {
   });
 });
 
+describe('gatedGemm with a second weight operand (b2)', () => {
+  it('gates on the summed O_hb and adds both operands\' low planes where on, every ISA and strategy', () => {
+    const r = rng(77);
+    const encs: EncodingName[] = ['bipolar', 'unsigned', 'signed'];
+    let combo = 0;
+    for (const [m, n, k] of [[9, 17, 63], [70, 9, 100], [65, 130, 7]] as const) {
+      for (const [aBits, highBits] of [[3, 2], [4, 1], [8, 5]] as const) {
+        combo++;
+        const e1 = combo % 3 === 0 ? 'bipolar' : encs[combo % 3], e2 = combo % 3 === 0 ? 'unsigned' : encs[(combo + 1) % 3];
+        const b1Bits = combo % 3 === 0 ? 8 : 1 + (combo * 5) % 8, b2Bits = combo % 3 === 0 ? 1 : 1 + (combo * 3) % 8;
+        const ac = randomCodes(r, m * k, aBits), bc1 = randomCodes(r, n * k, b1Bits), bc2 = randomCodes(r, n * k, b2Bits);
+        const A = kernels.pack(ac, m, k, aBits), B1 = kernels.pack(bc1, n, k, b1Bits), B2 = kernels.pack(bc2, n, k, b2Bits);
+        const d1 = direct(ac, aBits, aBits, highBits, bc1, b1Bits, b1Bits, e1, m, n, k);
+        const d2 = direct(ac, aBits, aBits, highBits, bc2, b2Bits, b2Bits, e2, m, n, k);
+        const dense1 = kernels.bitGemm(A, B1, { aEncoding: 'unsigned', bEncoding: e1 });
+        const dense2 = kernels.bitGemm(A, B2, { aEncoding: 'unsigned', bEncoding: e2 });
+        const thrs = [
+          new Float32Array(n).fill(-Infinity), new Float32Array(n).fill(Infinity),
+          Float32Array.from({ length: n }, (_, j) => d1.hb[Math.floor(r() * m) * n + j] + d2.hb[Math.floor(r() * m) * n + j] + Math.floor(r() * 9) - 4),
+        ];
+        for (const isa of ISAS) {
+          kernels.setIsa(isa);
+          for (const strategy of STRATEGIES) {
+            for (const thresholds of thrs) {
+              const got = kernels.gatedGemm(A, B1, { aBits, highBits, bEncoding: e1, thresholds, strategy, b2: B2, b2Encoding: e2 });
+              const want = new Int32Array(m * n), wantMask = new Uint8Array(m * n);
+              let on = 0;
+              for (let x = 0; x < m * n; x++) {
+                const hb = d1.hb[x] + d2.hb[x];
+                const o = hb > thresholds[x % n];
+                wantMask[x] = o ? 1 : 0;
+                want[x] = o ? d1.dense[x] + d2.dense[x] : hb;
+                on += o ? 1 : 0;
+              }
+              expect({ isa, strategy, diff: firstDiff(got.out, want) }).toEqual({ isa, strategy, diff: -1 });
+              expect(Buffer.from(got.mask).equals(Buffer.from(wantMask))).toBe(true);
+              expect(got.on).toBe(on);
+              if (thresholds[0] === -Infinity) {
+                expect(firstDiff(got.out, dense1.map((v, x) => v + dense2[x]))).toBe(-1);
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('gatedGemmAsync takes b2 too', async () => {
+    const r = rng(78);
+    const ac = randomCodes(r, 20 * 30, 4), bc1 = randomCodes(r, 11 * 30, 8), bc2 = randomCodes(r, 11 * 30, 1);
+    const A = kernels.pack(ac, 20, 30, 4), B1 = kernels.pack(bc1, 11, 30, 8), B2 = kernels.pack(bc2, 11, 30, 1);
+    const o = { highBits: 2, bEncoding: 'bipolar', thresholds: new Float32Array(11).fill(0), b2: B2, b2Encoding: 'unsigned' } as const;
+    const a = await kernels.gatedGemmAsync(A, B1, o);
+    const s = kernels.gatedGemm(A, B1, o);
+    expect(firstDiff(a.out, s.out)).toBe(-1);
+    expect(a.on).toBe(s.on);
+  });
+});
+
 describe('gatedGemm arguments', () => {
   const A = kernels.pack(new Uint8Array(2 * 5).fill(3), 2, 5, 4);
   const A1 = kernels.pack(new Uint8Array(2 * 5).fill(1), 2, 5, 1);
@@ -185,6 +244,13 @@ describe('gatedGemm arguments', () => {
     ['thresholds NaN', () => kernels.gatedGemm(A, B, { ...ok, thresholds: new Float32Array([0, NaN, 0]) }), 'RangeError', /thresholds\[1\] is NaN/],
     ['strategy unknown', () => kernels.gatedGemm(A, B, { ...ok, strategy: 'fast' as never }), 'RangeError', /strategy must be one of/],
     ['K mismatch', () => kernels.gatedGemm(A, Bk, ok), 'RangeError', /same number of columns/],
+    ['b2 not Packed', () => kernels.gatedGemm(A, B, { ...ok, b2: {} as Packed, b2Encoding: 'unsigned' }), 'TypeError', /^b2 must be a Packed/],
+    ['b2Encoding missing', () => kernels.gatedGemm(A, B, { ...ok, b2: B }), 'TypeError', /^b2Encoding/],
+    ['b2Encoding unknown', () => kernels.gatedGemm(A, B, { ...ok, b2: B, b2Encoding: 'twos' as never }), 'RangeError', /^b2Encoding must be one of/],
+    ['b2Bits above stored', () => kernels.gatedGemm(A, B, { ...ok, b2: B, b2Bits: 3, b2Encoding: 'unsigned' }), 'RangeError', /^b2Bits must be an integer in 1..2/],
+    ['b2Bits without b2', () => kernels.gatedGemm(A, B, { ...ok, b2Bits: 1 }), 'TypeError', /need b2/],
+    ['b2 rows mismatch', () => kernels.gatedGemm(A, B, { ...ok, b2: A, b2Encoding: 'unsigned' }), 'RangeError', /b2 must have the same number of rows/],
+    ['b2 K mismatch', () => kernels.gatedGemm(A, B, { ...ok, b2: Bk, b2Encoding: 'unsigned' }), 'RangeError', /a and b2 must have the same number of columns/],
   ];
   it.each(cases)('%s', (_label, fn, name, message) => {
     const e = thrown(fn);
@@ -209,6 +275,16 @@ describe('gatedGemm arguments', () => {
     expect([e2.name, e2.message]).toEqual(['RangeError', 'thresholds[1] is NaN']);
     const e3 = thrown(() => native.gatedGemm(A, B, 4, 2, 2, 'bipolar', new Float64Array(3)));
     expect(e3.name).toBe('TypeError');
+    const e4 = thrown(() => native.gatedGemm(A, B, 4, 2, 2, 'bipolar', thr, 'auto', Bk, 2, 'unsigned'));
+    expect([e4.name, e4.message]).toEqual(['RangeError', expect.stringMatching(/a and b2 must have the same number of columns/)]);
+    const e5 = thrown(() => native.gatedGemm(A, B, 4, 2, 2, 'bipolar', thr, 'auto', A, 2, 'unsigned'));
+    expect([e5.name, e5.message]).toEqual(['RangeError', expect.stringMatching(/b2 must have the same number of rows/)]);
+    const e6 = thrown(() => native.gatedGemm(A, B, 4, 2, 2, 'bipolar', thr, 'auto', B, 3, 'unsigned'));
+    expect([e6.name, e6.message]).toEqual(['RangeError', expect.stringMatching(/b2Bits/)]);
+    const e7 = thrown(() => native.gatedGemm(A, B, 4, 2, 2, 'bipolar', thr, 'auto', B, 2, 'twos'));
+    expect(e7.message).toMatch(/b2Encoding/);
+    const e8 = thrown(() => native.gatedGemm(A, B, 4, 2, 2, 'bipolar', thr, 'auto', {}, 2, 'unsigned'));
+    expect([e8.name, e8.message]).toEqual(['TypeError', expect.stringMatching(/^b2/)]);
   });
 
   it('gatedGemmAsync rejects with the same errors', async () => {

@@ -1,6 +1,7 @@
 // Precision gating pieces against plain JS references: sign-magnitude quantisers, the split of
 // levels into bipolar + even operands, the float32 gate and its integer thresholds, pgConv
-// (high/low planes lowered separately) against pgConvDense (the reference's dense form).
+// (the native gated GEMM on both weight operands) against pgConvDense (the reference's dense form)
+// bit for bit, on fixed and random layers, every gate mode and ISA.
 import { describe, expect, it } from '@jest/globals';
 import { kernels } from '../lib';
 import { maxAbsScale, quantizeDynamic, quantizeDynamicReference, signMagnitudeValue, signMagnitudeWeights } from '../lib/core/signmag';
@@ -147,6 +148,46 @@ describe('pgConv', () => {
       });
     }
   }
+
+  it('equals the dense form bit for bit on random layers (shapes, B, Bhb, weight bits, gate modes, ISAs)', () => {
+    const rr = rng(91);
+    const defaultIsa = kernels.isa();
+    try {
+      for (let layer = 0; layer < 10; layer++) {
+        const bits = 2 + Math.floor(rr() * 7), highBits = 1 + Math.floor(rr() * (bits - 1));
+        const wBits = 1 + Math.floor(rr() * 8);
+        const sh = { n: 1 + Math.floor(rr() * 3), h: 3 + Math.floor(rr() * 12), w: 3 + Math.floor(rr() * 12), c: 1 + Math.floor(rr() * 40) };
+        const kk = 1 + 2 * Math.floor(rr() * 2);
+        const cv = { kernel: [kk, kk] as [number, number], stride: [1 + Math.floor(rr() * 2), 1] as [number, number], padding: [kk >> 1, kk >> 1] as [number, number] };
+        const ch = 1 + Math.floor(rr() * 150), kl = kk * kk * sh.c;
+        const nw = 2 ** wBits - 1;
+        const levels = Int16Array.from({ length: ch * kl }, () => Math.floor(rr() * (2 * nw + 1)) - nw);
+        const wl = packSignMagnitude(levels, ch, kl, wBits, 0.37);
+        const codes = Uint8Array.from({ length: sh.n * sh.h * sh.w * sh.c }, () => (rr() < 0.3 ? 0 : Math.floor(rr() * 2 ** bits)));
+        const a = kernels.packConv(codes, sh, cv, bits);
+        const unit = (3.1 / (2 ** bits - 1)) * (0.37 / nw);
+        const spread = Math.sqrt(kl) * nw * 2 ** bits * unit * 0.3;
+        const threshold = Float32Array.from({ length: ch }, () => (rr() - 0.4) * spread);
+        const settings: GateSetting[] = [
+          { mode: 'trained', offset: 0 }, { mode: 'trained', offset: spread * 0.2 }, { mode: 'trained', offset: -1e30 },
+          { mode: 'trained', offset: 1e30 }, { mode: 'open', offset: 0 }, { mode: 'closed', offset: 0 },
+        ];
+        for (const isa of kernels.availableIsas()) {
+          kernels.setIsa(isa);
+          for (const gate of settings) {
+            const o = { highBits, unit, threshold, gate };
+            const fast = pgConv({ codes, shape: sh, bits }, cv, wl, o);
+            const dense = pgConvDense(a, wl, o);
+            expect({ layer, isa, gate, on: fast.on, total: fast.total }).toEqual({ layer, isa, gate, on: dense.on, total: dense.total });
+            expect({ layer, isa, gate, same: Buffer.from(fast.out.buffer).equals(Buffer.from(dense.out.buffer)) })
+              .toEqual({ layer, isa, gate, same: true });
+          }
+        }
+      }
+    } finally {
+      kernels.setIsa(defaultIsa);
+    }
+  });
 
   it('computes O = u·Σ q·l where gated on and O_hb = u·2^(B−Bhb)·Σ (q >> (B−Bhb))·l elsewhere', () => {
     const bits = 3, highBits = 2;

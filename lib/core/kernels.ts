@@ -212,6 +212,16 @@ export interface GatedGemmOptions {
   thresholds: Float32Array;
   /** How the skipped outputs are skipped (results are identical); default 'auto' (tuning and benchmarks). */
   strategy?: GatedStrategyName;
+  /**
+   * Optional second weight operand (N x K like b, its own planes and encoding): every product uses
+   * value(b) + value(b2), the gate compares the summed O_hb, and both operands' low planes are done
+   * only where gated on (e.g. sign-magnitude weights split into two exact operands).
+   */
+  b2?: Packed;
+  /** Planes of `b2` to use (1..b2.bits); default all stored planes. */
+  b2Bits?: number;
+  /** Encoding of `b2`; required with b2. */
+  b2Encoding?: EncodingName;
 }
 
 export interface GatedGemmResult {
@@ -225,7 +235,7 @@ export interface GatedGemmResult {
 
 const GATED_STRATEGIES: readonly GatedStrategyName[] = ['auto', 'compact', 'tiles', 'hybrid'];
 
-type GatedArgs = [Packed, Packed, number, number, number, EncodingName, Float32Array, GatedStrategyName];
+type GatedArgs = [Packed, Packed, number, number, number, EncodingName, Float32Array, GatedStrategyName, Packed?, number?, EncodingName?];
 
 function gatedArgs(a: unknown, b: unknown, options: unknown): GatedArgs {
   const pa = checkPacked(a, 'a');
@@ -257,7 +267,18 @@ function gatedArgs(a: unknown, b: unknown, options: unknown): GatedArgs {
     }
     strategy = o.strategy;
   }
-  return [pa, pb, aBits, highBits, bBits, bEnc, thresholds, strategy];
+  if (o.b2 === undefined) {
+    if (o.b2Bits !== undefined || o.b2Encoding !== undefined) throw new TypeError('b2Bits and b2Encoding need b2');
+    return [pa, pb, aBits, highBits, bBits, bEnc, thresholds, strategy];
+  }
+  const pb2 = checkPacked(o.b2, 'b2');
+  const b2Bits = o.b2Bits === undefined ? pb2.bits : checkInt(o.b2Bits, 'b2Bits', 1, pb2.bits);
+  const b2Enc = checkEncoding(o.b2Encoding, 'b2Encoding');
+  if (pb2.rows !== pb.rows) throw new RangeError(`b2 must have the same number of rows (N) as b: b has ${pb.rows}, b2 has ${pb2.rows}`);
+  if (pb2.cols !== pa.cols) {
+    throw new RangeError(`a and b2 must have the same number of columns (K): a has ${pa.cols}, b2 has ${pb2.cols}`);
+  }
+  return [pa, pb, aBits, highBits, bBits, bEnc, thresholds, strategy, pb2, b2Bits, b2Enc];
 }
 
 /**

@@ -45,9 +45,11 @@ export interface NativeAddon {
   bitGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
                aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue): Promise<Int32Array | Float32Array | Uint8Array>;
   gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
-            bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName): NativeGatedResult;
+            bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
+            b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): NativeGatedResult;
   gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
-                 bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName): Promise<NativeGatedResult>;
+                 bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
+                 b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): Promise<NativeGatedResult>;
   packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
            bits: number): NativePackedFields & { rows: number; cols: number };

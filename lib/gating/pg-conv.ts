@@ -145,44 +145,62 @@ function checkPg(bits: number, w: SignMagnitudePacked, o: PgConvOptions) {
 }
 
 /**
- * One PG conv layer: the single entry point for the gated computation. The input codes are
- * lowered twice, the top Bhb planes (q >> (B − Bhb)) and the low B − Bhb planes (q mod 2^(B−Bhb));
- * O_hb comes from the high planes for every output, the gate from O_hb against Δ (as integer
- * thresholds on the accumulators), and O = O_hb + O_lb for the outputs gated on.
- * The low-plane product is still computed densely (for every output) and then selected; a
- * gated kernel computes it only for the gated-on outputs, for the same result.
+ * The kernel threshold t (a float32, in the full-precision accumulator's units) for the integer
+ * high-part threshold T (on iff acc_hb >= T): with O_hb = acc_hb · 2^L the kernel's O_hb > t is
+ * acc_hb >= T for any t in [(T − 1)·2^L, T·2^L). (T − 1)·2^L itself is exact in float32 while
+ * |T − 1| < 2^24; past that (K in the thousands) null: the caller takes the dense path.
+ */
+function kernelThresholds(T: Int32Array, low: number, bound: number): Float32Array | null {
+  const t = new Float32Array(T.length);
+  const scale = 2 ** low;
+  for (let c = 0; c < T.length; c++) {
+    if (T[c] > bound) t[c] = Infinity; // never on
+    else if (T[c] <= -bound) t[c] = -Infinity; // always on (acc_hb >= −bound for every output)
+    else {
+      const v = (T[c] - 1) * scale;
+      t[c] = v;
+      if (!(t[c] >= v && t[c] < T[c] * scale)) return null;
+    }
+  }
+  return t;
+}
+
+/**
+ * One PG conv layer: the single entry point for the gated computation. O_hb comes from the top
+ * Bhb planes of the input codes for every output, the gate from O_hb against Δ (as integer
+ * thresholds on the accumulators), and O = O_hb + O_lb for the outputs gated on, where O_lb (the
+ * low B − Bhb planes) is computed ONLY for those: the native gated GEMM with the sign-magnitude
+ * weights' two operands (odd part + even part; the gate is on their summed O_hb). Bit for bit
+ * pgConvDense.
  */
 export function pgConv(x: PgInput, conv: ConvGeometry, w: SignMagnitudePacked, o: PgConvOptions): PgConvResult {
   const { hb, low, gate, unitHb } = checkPg(x.bits, w, o);
-  const unit = o.unit, shift = 2 ** low, mask = shift - 1;
-  const hiCodes = new Uint8Array(x.codes.length);
-  for (let i = 0; i < hiCodes.length; i++) hiCodes[i] = x.codes[i] >> low;
-  const aHi = kernels.packConv(hiCodes, x.shape, conv, hb);
-  const channels = w.odd.rows, total = aHi.rows * channels;
-  if (gate.mode === 'closed') return { out: scaledGemm(aHi, w, hb, unitHb), on: 0, total };
-  const loCodes = new Uint8Array(x.codes.length);
-  for (let i = 0; i < loCodes.length; i++) loCodes[i] = x.codes[i] & mask;
-  const aLo = kernels.packConv(loCodes, x.shape, conv, low);
-  const hi = signMagnitudeGemm(aHi, w, hb);
-  const lo = signMagnitudeGemm(aLo, w, low);
+  const unit = o.unit;
+  const channels = w.odd.rows;
+  if (gate.mode === 'closed') {
+    const hiCodes = new Uint8Array(x.codes.length);
+    for (let i = 0; i < hiCodes.length; i++) hiCodes[i] = x.codes[i] >> low;
+    const aHi = kernels.packConv(hiCodes, x.shape, conv, hb);
+    return { out: scaledGemm(aHi, w, hb, unitHb), on: 0, total: aHi.rows * channels };
+  }
+  const a = kernels.packConv(x.codes, x.shape, conv, x.bits);
+  const total = a.rows * channels;
+  let thresholds: Float32Array | null;
+  if (gate.mode === 'open') thresholds = new Float32Array(channels).fill(-Infinity);
+  else {
+    const bound = (2 ** hb - 1) * (2 ** w.bits - 1) * a.cols;
+    thresholds = kernelThresholds(gateThresholds(o.threshold, gate.offset, unitHb, bound), low, bound);
+    if (thresholds === null) return pgConvDense(a, w, o);
+  }
+  const r = kernels.gatedGemm(a, w.odd, {
+    aBits: x.bits, highBits: hb, bEncoding: 'bipolar', thresholds, b2: w.even, b2Encoding: 'unsigned',
+  });
+  // out = O_hb + O_lb (= Σ q·l) where on, O_hb = 2^L·acc_hb elsewhere; u·2^L·acc_hb rounds as
+  // unitHb·acc_hb does (2^L is exact), so both match the dense form.
   const out = new Float32Array(total);
-  if (gate.mode === 'open') {
-    for (let i = 0; i < total; i++) out[i] = (hi[i] * shift + lo[i]) * unit;
-    return { out, on: total, total };
-  }
-  const T = gateThresholds(o.threshold, gate.offset, unitHb, (2 ** hb - 1) * (2 ** w.bits - 1) * aHi.cols);
-  let on = 0;
-  for (let r = 0, i = 0; r < aHi.rows; r++) {
-    for (let c = 0; c < channels; c++, i++) {
-      if (hi[i] >= T[c]) {
-        out[i] = (hi[i] * shift + lo[i]) * unit;
-        on++;
-      } else {
-        out[i] = hi[i] * unitHb;
-      }
-    }
-  }
-  return { out, on, total };
+  const acc = r.out;
+  for (let i = 0; i < total; i++) out[i] = acc[i] * unit;
+  return { out, on: r.on, total };
 }
 
 /**

@@ -552,18 +552,22 @@ Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
 
 // ---- precision-gated GEMM ------------------------------------------------------------------------
 
-// gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?)
+// gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?,
+//           b2?, b2Bits?, b2Encoding?)
 // -> { out: Int32Array, mask: Uint8Array, on: number }. a is unsigned; thresholds are in out's
-// integer units (gated.h).
+// integer units (gated.h); b2 (optional, with b2Bits and b2Encoding) is a second weight operand
+// added to b (GatedSpec::b2).
 struct GatedArgs {
   GatedSpec spec;
   Napi::Value thresholds;
+  Napi::Value b2;  // empty without a second operand
 };
 
 GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 7)
-    throwType(env, "gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds, strategy?) takes 7 or 8 arguments");
+    throwType(env, "gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds, strategy?, b2?, b2Bits?, b2Encoding?) "
+                   "takes 7 to 11 arguments");
   GatedArgs g{};
   GatedSpec& s = g.spec;
   s.a = packedArg(info[0], "a");
@@ -590,6 +594,13 @@ GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
     else if (st == "tiles") s.strategy = GatedStrategy::Tiles;
     else if (st == "hybrid") s.strategy = GatedStrategy::Hybrid;
     else throwRange(env, "strategy must be 'auto', 'compact', 'tiles' or 'hybrid', got '" + st + "'");
+  }
+  if (info.Length() > 8 && !info[8].IsUndefined() && !info[8].IsNull()) {
+    if (info.Length() < 11) throwType(env, "gatedGemm: b2 needs b2Bits and b2Encoding");
+    s.b2 = packedArg(info[8], "b2");
+    s.b2Bits = static_cast<int>(intArg(info[9], "b2Bits", 1, 8));
+    s.b2Enc = encodingArg(info[10], "b2Encoding");
+    g.b2 = info[8];
   }
   const CheckResult r = checkGated(s);
   if (r.kind == ErrorKind::Type) throwType(env, r.message);
@@ -631,6 +642,7 @@ Napi::Value GatedGemmAsync(const Napi::CallbackInfo& info) {
     job.pin(info[0]);
     job.pin(info[1]);
     job.pin(g.thresholds);
+    if (!g.b2.IsEmpty()) job.pin(g.b2);
     job.result = Napi::Persistent(Napi::Value(result));
     job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
     job.beforeResolve = [p = plan.get()](Napi::Value r) {

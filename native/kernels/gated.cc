@@ -101,11 +101,32 @@ CheckResult checkGated(const GatedSpec& s) {
   // Every partial sum the driver stores (O_hb, O_hb plus the low row correction) is bounded by
   // the dense GEMM's worst case, so the dense check covers them.
   GemmSpec dense{s.a, s.b, s.aBits, s.bBits, Encoding::Unsigned, s.bEnc};
-  return checkGemm(dense);
+  r = checkGemm(dense);
+  if (r.kind != ErrorKind::None || s.b2Bits == 0) return r;
+  // Second operand: its own dense check, matching rows, and the sum of both worst cases (the
+  // driver adds the two operands' partial sums in int32).
+  if (s.b2.rows != s.b.rows)
+    return fail("b2 must have the same number of rows (N) as b: b has " + std::to_string(s.b.rows) + ", b2 has " +
+                std::to_string(s.b2.rows));
+  GemmSpec dense2{s.a, s.b2, s.aBits, s.b2Bits, Encoding::Unsigned, s.b2Enc};
+  r = checkGemm(dense2);
+  if (r.kind != ErrorKind::None) {
+    if (r.message.rfind("bBits", 0) == 0) r.message = "b2Bits" + r.message.substr(5);
+    if (r.message.rfind("a and b ", 0) == 0) r.message = "a and b2 " + r.message.substr(8);
+    return r;
+  }
+  const long double worst = static_cast<long double>(s.a.cols) * maxAbsValue(Encoding::Unsigned, s.aBits) *
+                            (static_cast<long double>(maxAbsValue(s.bEnc, s.bBits)) + maxAbsValue(s.b2Enc, s.b2Bits));
+  if (worst > static_cast<long double>(INT32_MAX))
+    return fail("K=" + std::to_string(s.a.cols) + " with " + std::to_string(s.aBits) +
+                "-bit a and the sum of b and b2 could overflow int32 (worst case " +
+                std::to_string(static_cast<long long>(worst)) + ")");
+  return r;
 }
 
 struct GatedPlan::Scratch {
   std::vector<int64_t> acc;      // kTaskRows x ldAcc high-plane sums
+  std::vector<int64_t> acc2;     // the same for b2 (two operands)
   std::vector<uint16_t> bits;    // kTaskRows x kBitsStride on-masks
   std::vector<uint32_t> entries; // one group's list and output offsets (lowGroup scratch)
   std::vector<int64_t> low;      // its low-plane sums
@@ -128,11 +149,20 @@ GatedPlan::GatedPlan(const KernelTable& isa, const GatedSpec& spec, int32_t* out
   if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
   strategy_ = s_.strategy == GatedStrategy::Auto ? GatedStrategy::Compact : s_.strategy;
   lowBits_ = s_.aBits - s_.highBits;
-  kBlockHigh_ = std::max<size_t>(8, kBlockBudgetWords / std::max(s_.highBits, s_.bBits));
-  kBlockLow_ = std::max<size_t>(8, kBlockBudgetWords / std::max(lowBits_, s_.bBits));
-  alphaB_ = s_.bEnc == Encoding::Bipolar ? 2 : 1;
-  betaB_ = s_.bEnc == Encoding::Bipolar ? -((int64_t{1} << s_.bBits) - 1) : 0;
-  shift_ = lowBits_ + (alphaB_ == 2 ? 1 : 0);
+  nOps_ = s_.b2Bits > 0 ? 2 : 1;
+  for (int o = 0; o < nOps_; ++o) {
+    Operand& op = ops_[o];
+    op.b = o == 0 ? s_.b : s_.b2;
+    op.bits = o == 0 ? s_.bBits : s_.b2Bits;
+    op.enc = o == 0 ? s_.bEnc : s_.b2Enc;
+    op.kBlockHigh = std::max<size_t>(8, kBlockBudgetWords / std::max(s_.highBits, op.bits));
+    op.kBlockLow = std::max<size_t>(8, kBlockBudgetWords / std::max(lowBits_, op.bits));
+    op.alpha = op.enc == Encoding::Bipolar ? 2 : 1;
+    op.beta = op.enc == Encoding::Bipolar ? -((int64_t{1} << op.bits) - 1) : 0;
+  }
+  // One operand: the gate shifts its raw sums by alpha too; two: the driver scales each operand's
+  // sums by its alpha when it adds them, and the gate shifts by 2^L only.
+  shift_ = lowBits_ + (nOps_ == 1 && ops_[0].alpha == 2 ? 1 : 0);
   minOn_ = gated_.denseTileMinOn(lowBits_, s_.bBits);
   thr_.resize(n_);
   for (size_t j = 0; j < n_; ++j)
@@ -160,42 +190,30 @@ void GatedPlan::run(size_t task) const {
   std::memset(s.acc.data(), 0, sizeof(int64_t) * (row1 - row0) * ldAcc);
   s.bits.resize(kTaskRows * kBitsStride);
 
-  // 1. High planes of every output of the tile.
-  const size_t planeStride = kWords_ * kPanelRows;
-  BitTileArgs t{};
-  t.aPlaneStride = planeStride;
-  t.bPanelStride = static_cast<size_t>(s_.b.planes) * planeStride;
-  t.bPlaneStride = planeStride;
-  t.aPlanes = s_.highBits;
-  t.bPlanes = s_.bBits;
-  t.aNegTop = false;
-  t.bNegTop = s_.bEnc == Encoding::Signed;
-  t.useXor = false;
-  t.ldAcc = ldAcc;
-  const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
-  for (size_t k0 = 0; k0 < kWords_; k0 += kBlockHigh_) {
-    t.kWords = std::min(kBlockHigh_, kWords_ - k0);
-    for (size_t bp = bp0; bp < bp1; bp += kTilePanelsN) {
-      t.np = static_cast<int>(std::min(kTilePanelsN, bp1 - bp));
-      t.b = s_.b.data + bp * t.bPanelStride + k0 * kPanelRows;
-      for (size_t ap = ap0; ap < ap1; ++ap) {
-        t.mr = static_cast<int>(std::min<size_t>(kPanelRows, m_ - ap * kPanelRows));
-        t.a = s_.a.data + ap * aPanelStride + k0 * kPanelRows;
-        t.acc = s.acc.data() + (ap - ap0) * kPanelRows * ldAcc + (bp - bp0) * kPanelRows;
-        isa_.bitTile(t);
-      }
-    }
+  // 1. High planes of every output of the tile (two operands: summed, each times its alpha).
+  highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1);
+  if (nOps_ == 2) {
+    s.acc2.resize(kTaskRows * kTaskCols);
+    const size_t count = (row1 - row0) * ldAcc;
+    std::memset(s.acc2.data(), 0, sizeof(int64_t) * count);
+    highPlanes(s, ops_[1], s.acc2.data(), ldAcc, ap0, ap1, bp0, bp1);
+    const int64_t a0 = ops_[0].alpha, a1 = ops_[1].alpha;
+    int64_t* acc = s.acc.data();
+    const int64_t* acc2 = s.acc2.data();
+    for (size_t i = 0; i < count; ++i) acc[i] = a0 * acc[i] + a1 * acc2[i];
   }
 
   // 2. The gate.
   s.rowTerm.assign(row1 - row0, 0);
   s.rowLow.assign(row1 - row0, 0);
-  if (betaB_ != 0) {
+  const int64_t beta = ops_[0].beta + (nOps_ == 2 ? ops_[1].beta : 0);
+  if (beta != 0) {
     for (size_t i = row0; i < row1; ++i) {
       const int32_t* pops = s_.a.planePop + i * s_.a.planes;
-      // Both fit int32: at most (2^bBits - 1) * K * (2^aBits - 1), the dense bound (checkGated).
-      s.rowTerm[i - row0] = static_cast<int32_t>(betaB_ * (rowSum(pops, 0, s_.highBits) << lowBits_));
-      s.rowLow[i - row0] = static_cast<int32_t>(betaB_ * rowSum(pops, s_.highBits, lowBits_));
+      // Both fit int32: at most (2^bBits - 1) * K * (2^aBits - 1), the dense bound (checkGated;
+      // with b2 the bound of the sum).
+      s.rowTerm[i - row0] = static_cast<int32_t>(beta * (rowSum(pops, 0, s_.highBits) << lowBits_));
+      s.rowLow[i - row0] = static_cast<int32_t>(beta * rowSum(pops, s_.highBits, lowBits_));
     }
   }
   GateArgs g{};
@@ -225,33 +243,72 @@ void GatedPlan::run(size_t task) const {
   // Columns past col1 in the last 16-bit word are already 0; rows past row1 never read.
 
   // 3. Low planes of the gated-on outputs.
+  // Each operand's low planes in turn, added to out (hybrid: the on-masks of the micro-tiles done
+  // densely are cleared after the last operand's, so lowCompact skips them for both).
   switch (strategy_) {
-    case GatedStrategy::Tiles: lowTiles(s, ap0, ap1, bp0, bp1, false); break;
-    case GatedStrategy::Compact: lowCompact(s, ap0, ap1, bp0, bp1); break;
-    default:
-      if (hybrid) lowTiles(s, ap0, ap1, bp0, bp1, true);
-      lowCompact(s, ap0, ap1, bp0, bp1);
+    case GatedStrategy::Tiles:
+      for (int o = 0; o < nOps_; ++o) lowTiles(s, ops_[o], ap0, ap1, bp0, bp1, false, false);
       break;
+    case GatedStrategy::Compact:
+      for (int o = 0; o < nOps_; ++o) lowCompact(s, ops_[o], ap0, ap1, bp0, bp1);
+      break;
+    default:
+      if (hybrid) {
+        for (int o = 0; o < nOps_; ++o) lowTiles(s, ops_[o], ap0, ap1, bp0, bp1, true, o == nOps_ - 1);
+      }
+      for (int o = 0; o < nOps_; ++o) lowCompact(s, ops_[o], ap0, ap1, bp0, bp1);
+      break;
+  }
+}
+
+// One operand's high planes over the task's tile, added into acc (raw sums, not scaled by alpha).
+void GatedPlan::highPlanes(Scratch&, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1,
+                           size_t bp0, size_t bp1) const {
+  const size_t planeStride = kWords_ * kPanelRows;
+  BitTileArgs t{};
+  t.aPlaneStride = planeStride;
+  t.bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
+  t.bPlaneStride = planeStride;
+  t.aPlanes = s_.highBits;
+  t.bPlanes = op.bits;
+  t.aNegTop = false;
+  t.bNegTop = op.enc == Encoding::Signed;
+  t.useXor = false;
+  t.ldAcc = ldAcc;
+  const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
+  for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockHigh) {
+    t.kWords = std::min(op.kBlockHigh, kWords_ - k0);
+    for (size_t bp = bp0; bp < bp1; bp += kTilePanelsN) {
+      t.np = static_cast<int>(std::min(kTilePanelsN, bp1 - bp));
+      t.b = op.b.data + bp * t.bPanelStride + k0 * kPanelRows;
+      for (size_t ap = ap0; ap < ap1; ++ap) {
+        t.mr = static_cast<int>(std::min<size_t>(kPanelRows, m_ - ap * kPanelRows));
+        t.a = s_.a.data + ap * aPanelStride + k0 * kPanelRows;
+        t.acc = acc + (ap - ap0) * kPanelRows * ldAcc + (bp - bp0) * kPanelRows;
+        isa_.bitTile(t);
+      }
+    }
   }
 }
 
 // Dense low planes on micro-tiles (A panel x B panel) selected by their on-count; in hybrid mode
 // the outputs done here are cleared from the on-masks so lowCompact skips them.
-void GatedPlan::lowTiles(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid) const {
+void GatedPlan::lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
+                         bool clear) const {
   const int minOn = minOn_;
   const size_t planeStride = kWords_ * kPanelRows;
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
   BitTileArgs t{};
   t.aPlaneStride = planeStride;
-  t.bPanelStride = static_cast<size_t>(s_.b.planes) * planeStride;
+  t.bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
   t.bPlaneStride = planeStride;
   t.aPlanes = lowBits_;
-  t.bPlanes = s_.bBits;
+  t.bPlanes = op.bits;
   t.aNegTop = false;
-  t.bNegTop = s_.bEnc == Encoding::Signed;
+  t.bNegTop = op.enc == Encoding::Signed;
   t.useXor = false;
   s.tileAcc.resize(kPanelRows * kTilePanelsN * kPanelRows);
-  const int alphaShift = alphaB_ == 2 ? 1 : 0;
+  const int alphaShift = op.alpha == 2 ? 1 : 0;
 
   for (size_t ap = ap0; ap < ap1; ++ap) {
     const size_t rowA = ap * kPanelRows;
@@ -283,10 +340,10 @@ void GatedPlan::lowTiles(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t 
       t.np = static_cast<int>(np);
       t.acc = s.tileAcc.data();
       t.ldAcc = ld;
-      for (size_t k0 = 0; k0 < kWords_; k0 += kBlockLow_) {
-        t.kWords = std::min(kBlockLow_, kWords_ - k0);
+      for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockLow) {
+        t.kWords = std::min(op.kBlockLow, kWords_ - k0);
         t.a = s_.a.data + ap * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride + k0 * kPanelRows;
-        t.b = s_.b.data + bp * t.bPanelStride + k0 * kPanelRows;
+        t.b = op.b.data + bp * t.bPanelStride + k0 * kPanelRows;
         isa_.bitTile(t);
       }
       for (int r = 0; r < mr; ++r) {
@@ -306,7 +363,7 @@ void GatedPlan::lowTiles(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t 
             for (size_t c = 0; c < cEnd; ++c)
               o[c] += (static_cast<uint32_t>(sums[c]) << alphaShift) & (0u - static_cast<uint32_t>(on[c]));
           }
-          if (hybrid) {
+          if (clear) {
             uint16_t& word = s.bits[((ap - ap0) * kPanelRows + r) * kBitsStride + bpl / 2];
             word = static_cast<uint16_t>(word & ~(0xFFu << (8 * (bpl % 2))));
           }
@@ -318,10 +375,10 @@ void GatedPlan::lowTiles(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t 
 }
 
 // Compacted low planes: per 16 x 16 group, the kernel lists its gated-on outputs and does those.
-void GatedPlan::lowCompact(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
+void GatedPlan::lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
   const size_t planeStride = kWords_ * kPanelRows;
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
-  const size_t bPanelStride = static_cast<size_t>(s_.b.planes) * planeStride;
+  const size_t bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
   s.entries.resize(2 * kGroupScratch);
   s.low.resize(kGroupScratch);
 
@@ -329,13 +386,13 @@ void GatedPlan::lowCompact(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_
   t.aPlaneStride = planeStride;
   t.bPlaneStride = planeStride;
   t.aPlanes = lowBits_;
-  t.bPlanes = s_.bBits;
+  t.bPlanes = op.bits;
   t.aNegTop = false;
-  t.bNegTop = s_.bEnc == Encoding::Signed;
+  t.bNegTop = op.enc == Encoding::Signed;
   t.kWords = kWords_;
   t.bitsStride = kBitsStride;
   t.ldOut = n_;
-  t.alphaShift = alphaB_ == 2 ? 1 : 0;
+  t.alphaShift = op.alpha == 2 ? 1 : 0;
   t.entries = s.entries.data();
   t.offsets = s.entries.data() + kGroupScratch;
   t.acc = s.low.data();
@@ -347,7 +404,7 @@ void GatedPlan::lowCompact(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_
     for (size_t gb = bp0; gb < bp1; gb += 2) {
       t.onBits = s.bits.data() + (ga - ap0) * kPanelRows * kBitsStride + (gb - bp0) / 2;
       t.bPanelStride = gb + 1 < bp1 ? bPanelStride : 0;
-      t.b = s_.b.data + gb * bPanelStride;
+      t.b = op.b.data + gb * bPanelStride;
       t.out = out_ + rowG * n_ + gb * kPanelRows;
       gated_.lowGroup(t);
     }

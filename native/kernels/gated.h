@@ -140,9 +140,18 @@ struct GatedSpec {
   Encoding bEnc;   // a is always unsigned
   const float* thresholds;  // b.rows values, in out's integer units (see above)
   GatedStrategy strategy = GatedStrategy::Auto;
+  // Optional second weight operand (b2Bits = 0: none). With it every product is the sum of the
+  // two GEMMs, value_B(B[j][t]) + value_B2(B2[j][t]): O_hb and O_lb are the sums of the two
+  // operands' parts, the gate compares the summed O_hb, and the low planes of both are done only
+  // for the gated-on outputs (e.g. sign-magnitude weights split into two exact operands).
+  // Same rows and columns as b; its own planes and encoding.
+  PackedView b2{};
+  int b2Bits = 0;  // planes of b2 used (1..b2.planes), 0 = no second operand
+  Encoding b2Enc = Encoding::Unsigned;
 };
 
-// Checks bit counts, matching K and that no result (nor partial sum) can overflow int32.
+// Checks bit counts, matching K (and b2's rows) and that no result (nor partial sum, nor the sum
+// of the two operands') can overflow int32.
 CheckResult checkGated(const GatedSpec& spec);
 
 // The integer threshold kept for a float one: on <=> O_hb > gateThreshold(t).
@@ -160,8 +169,19 @@ class GatedPlan {
 
  private:
   struct Scratch;
-  void lowTiles(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid) const;
-  void lowCompact(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
+  // One weight operand (b, or b2).
+  struct Operand {
+    PackedView b;
+    int bits;
+    Encoding enc;
+    int64_t alpha, beta;           // value = alpha * code + beta
+    size_t kBlockHigh, kBlockLow;
+  };
+  void highPlanes(Scratch& s, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1, size_t bp0,
+                  size_t bp1) const;
+  void lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
+                bool clear) const;
+  void lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
   const KernelTable& isa_;
   const GatedKernelTable& gated_;
   GatedSpec s_;
@@ -170,11 +190,11 @@ class GatedPlan {
   GatedStrategy strategy_;
   size_t m_, n_, k_, kWords_;
   size_t aPanels_, bPanels_, tasksM_, tasksN_;
-  size_t kBlockHigh_, kBlockLow_;
   int lowBits_;
   int shift_;                      // O_hb = (core << shift) + rowTerm
   int minOn_;                      // hybrid: micro-tiles with this many outputs on run densely
-  int64_t alphaB_, betaB_;
+  Operand ops_[2];
+  int nOps_;                       // 1, or 2 with b2
   std::vector<int32_t> thr_;       // per column, clamped to int32 (see GateArgs)
   mutable std::vector<uint64_t> onPerTask_;
 };

@@ -375,6 +375,121 @@ int main() {
     }
   }
 
+  // Two weight operands (spec.b2): the gate on the summed O_hb, the low planes of both operands
+  // only where on. Against the sum of two single-operand dense bitGemms (-inf), the sum of the two
+  // high-only ones (+inf) and the direct sums (random / per-column thresholds), every ISA and
+  // strategy. Includes the sign-magnitude split pgConv uses (8-bit bipolar + 1-bit unsigned).
+  {
+    const Shape shapes2[] = {{1, 1, 1}, {9, 17, 63}, {70, 9, 100}, {65, 130, 7}, {31, 47, 200}, {129, 33, 77}};
+    int combo2 = 0;
+    for (const Shape& s : shapes2) {
+      for (int aBits = 2; aBits <= 8; ++aBits) {
+        for (int hb = 1; hb < aBits; ++hb) {
+          ++combo2;
+          const bool signMag = combo2 % 4 == 0;
+          const Encoding e1 = signMag ? Encoding::Bipolar : encs[combo2 % 3];
+          const Encoding e2 = signMag ? Encoding::Unsigned : encs[(combo2 / 3) % 3];
+          const int bits1 = signMag ? 8 : 1 + (combo2 * 5) % 8, bits2 = signMag ? 1 : 1 + (combo2 * 3) % 8;
+          const int aStored = combo2 % 5 == 0 ? 8 : aBits;
+          const int stored1 = combo2 % 3 == 0 ? 8 : bits1, stored2 = combo2 % 7 == 0 ? 8 : bits2;
+          auto ac = randomCodes(rng, s.m * s.k, aStored);
+          auto bc1 = randomCodes(rng, s.n * s.k, stored1), bc2 = randomCodes(rng, s.n * s.k, stored2);
+          Packed A = packWith(ac, s.m, s.k, aStored), B1 = packWith(bc1, s.n, s.k, stored1),
+                 B2 = packWith(bc2, s.n, s.k, stored2);
+          const Reference r1 = direct(ac, aStored, aBits, hb, bc1, stored1, bits1, e1, s.m, s.n, s.k);
+          const Reference r2 = direct(ac, aStored, aBits, hb, bc2, stored2, bits2, e2, s.m, s.n, s.k);
+          std::vector<int64_t> hbSum(s.m * s.n), denseSum(s.m * s.n);
+          for (size_t x = 0; x < s.m * s.n; ++x) {
+            hbSum[x] = r1.hb[x] + r2.hb[x];
+            denseSum[x] = r1.dense[x] + r2.dense[x];
+          }
+          // Single-operand dense GEMMs (scalar ISA): full and high-only.
+          std::vector<int32_t> d1(s.m * s.n), d2(s.m * s.n), h1(s.m * s.n), h2(s.m * s.n);
+          bitGemm(kScalarTable, GemmSpec{A.view(), B1.view(), aBits, bits1, Encoding::Unsigned, e1}, d1.data(), 1);
+          bitGemm(kScalarTable, GemmSpec{A.view(), B2.view(), aBits, bits2, Encoding::Unsigned, e2}, d2.data(), 1);
+          bitGemm(kScalarTable, GemmSpec{A.view(), B1.view(), hb, bits1, Encoding::Unsigned, e1}, h1.data(), 1);
+          bitGemm(kScalarTable, GemmSpec{A.view(), B2.view(), hb, bits2, Encoding::Unsigned, e2}, h2.data(), 1);
+
+          std::vector<Case> cases;
+          cases.push_back({"-inf", std::vector<float>(s.n, -inf)});
+          cases.push_back({"+inf", std::vector<float>(s.n, inf)});
+          {
+            std::vector<float> t(s.n);
+            for (size_t j = 0; j < s.n; ++j) {
+              const int64_t pick = hbSum[(rng() % s.m) * s.n + j];
+              const int kind = static_cast<int>(rng() % 4);
+              t[j] = kind == 0 ? static_cast<float>(pick)
+                   : kind == 1 ? static_cast<float>(pick) + 0.5f
+                   : kind == 2 ? static_cast<float>(pick) - 0.25f
+                               : static_cast<float>(pick + static_cast<int64_t>(rng() % 41) - 20);
+            }
+            cases.push_back({"random", t});
+          }
+          {
+            std::vector<float> t(s.n);
+            for (size_t j = 0; j < s.n; ++j) {
+              const int kind = static_cast<int>((j / 3 + combo2) % 5);
+              t[j] = kind <= 1 ? -inf : kind == 2 ? std::numeric_limits<float>::quiet_NaN() : kind == 3 ? inf
+                   : static_cast<float>(hbSum[(rng() % s.m) * s.n + j]);
+            }
+            cases.push_back({"columns", t});
+          }
+          for (size_t ii = 0; ii < availableTables().size(); ++ii) {
+            const KernelTable* isa = availableTables()[ii];
+            const int before = failures;
+            for (const Case& c : cases) {
+              std::vector<int32_t> wantOut(s.m * s.n);
+              std::vector<uint8_t> wantMask(s.m * s.n);
+              uint64_t wantOn = 0;
+              for (size_t x = 0; x < s.m * s.n; ++x) {
+                const bool on = static_cast<double>(hbSum[x]) > static_cast<double>(c.thr[x % s.n]);
+                wantMask[x] = on;
+                wantOn += on;
+                wantOut[x] = static_cast<int32_t>(on ? denseSum[x] : hbSum[x]);
+              }
+              for (GatedStrategy st : strategies) {
+                GatedSpec spec{A.view(), B1.view(), aBits, hb, bits1, e1, c.thr.data(), st};
+                spec.b2 = B2.view();
+                spec.b2Bits = bits2;
+                spec.b2Enc = e2;
+                CheckResult cr = checkGated(spec);
+                EXPECT(cr.kind == ErrorKind::None, "two operands: unexpected check failure: %s", cr.message.c_str());
+                std::vector<int32_t> out(s.m * s.n, 0x7eadbeef);
+                std::vector<uint8_t> mask(s.m * s.n, 0x5a);
+                const int threads = 1 + (combo2 + static_cast<int>(st)) % 3;
+                const uint64_t on = gatedGemm(*isa, spec, out.data(), mask.data(), threads);
+                size_t badOut = 0, badMask = 0;
+                for (size_t x = 0; x < s.m * s.n; ++x) {
+                  badOut += out[x] != wantOut[x];
+                  badMask += mask[x] != wantMask[x];
+                }
+                EXPECT(badOut == 0 && badMask == 0 && on == wantOn,
+                       "[%s/%s] two operands m=%zu n=%zu k=%zu B=%d Bhb=%d b=%d-bit %s + b2=%d-bit %s thr=%s: %zu out "
+                       "wrong, %zu mask wrong, on %llu want %llu",
+                       isa->name, strategyName(st), s.m, s.n, s.k, aBits, hb, bits1, encName(e1), bits2, encName(e2),
+                       c.name, badOut, badMask, (unsigned long long)on, (unsigned long long)wantOn);
+                if (c.name[0] == '-' && c.name[1] == 'i') {
+                  bool same = on == s.m * s.n;
+                  for (size_t x = 0; x < s.m * s.n; ++x) same = same && out[x] == d1[x] + d2[x];
+                  EXPECT(same, "[%s/%s] two operands -inf must equal the sum of the two dense bitGemms", isa->name,
+                         strategyName(st));
+                }
+                if (c.name[0] == '+') {
+                  bool same = on == 0;
+                  for (size_t x = 0; x < s.m * s.n; ++x)
+                    same = same && int64_t{out[x]} == (int64_t{h1[x]} + h2[x]) * (int64_t{1} << (aBits - hb));
+                  EXPECT(same, "[%s/%s] two operands +inf must equal 2^(B-Bhb) * the sum of the high-only bitGemms",
+                         isa->name, strategyName(st));
+                }
+              }
+            }
+            isaFailures[ii] += failures - before;
+          }
+        }
+      }
+    }
+  }
+
   // Argument checks.
   {
     PackedView a{nullptr, 1, 100, 4, nullptr}, b{nullptr, 1, 100, 2, nullptr};
@@ -392,6 +507,35 @@ int main() {
     EXPECT(kindOf(4, 2, 2, Encoding::Bipolar) == ErrorKind::Range, "K mismatch refused");
     PackedView big{nullptr, 1, 33026, 8, nullptr};
     EXPECT(checkGated(GatedSpec{big, big, 8, 4, 8, Encoding::Unsigned, &thr}).kind == ErrorKind::Range, "overflow refused");
+    {  // second operand: rows must match, bits in range, the sum of both worst cases must fit
+      PackedView a2{nullptr, 1, 100, 4, nullptr}, w{nullptr, 3, 100, 8, nullptr}, w2{nullptr, 3, 100, 1, nullptr};
+      std::vector<float> t3(3, 0.0f);
+      GatedSpec sp{a2, w, 4, 2, 8, Encoding::Bipolar, t3.data()};
+      sp.b2 = w2;
+      sp.b2Bits = 1;
+      EXPECT(checkGated(sp).kind == ErrorKind::None, "two operands valid");
+      sp.b2Bits = 2;
+      CheckResult cr = checkGated(sp);
+      EXPECT(cr.kind == ErrorKind::Range && cr.message.find("b2Bits") != std::string::npos, "b2Bits above stored: %s",
+             cr.message.c_str());
+      sp.b2Bits = 1;
+      sp.b2.rows = 2;
+      cr = checkGated(sp);
+      EXPECT(cr.kind == ErrorKind::Range && cr.message.find("b2") != std::string::npos, "b2 rows mismatch: %s",
+             cr.message.c_str());
+      sp.b2.rows = 3;
+      sp.b2.cols = 99;
+      cr = checkGated(sp);
+      EXPECT(cr.kind == ErrorKind::Range && cr.message.find("b2") != std::string::npos, "b2 K mismatch: %s",
+             cr.message.c_str());
+      // 8-bit a x 8-bit unsigned b fits alone at K = 33025 (255*255*33025 < 2^31), not with a +1 operand.
+      PackedView ab{nullptr, 1, 33025, 8, nullptr}, wb{nullptr, 3, 33025, 8, nullptr}, wb2{nullptr, 3, 33025, 8, nullptr};
+      GatedSpec big2{ab, wb, 8, 4, 8, Encoding::Unsigned, t3.data()};
+      EXPECT(checkGated(big2).kind == ErrorKind::None, "one operand fits");
+      big2.b2 = wb2;
+      big2.b2Bits = 1;
+      EXPECT(checkGated(big2).kind == ErrorKind::Range, "sum overflow refused");
+    }
     EXPECT(gateThreshold(-inf) == INT64_MIN && gateThreshold(inf) == INT64_MAX, "infinite thresholds");
     EXPECT(gateThreshold(std::numeric_limits<float>::quiet_NaN()) == INT64_MAX, "NaN never on");
     EXPECT(gateThreshold(2.5f) == 2 && gateThreshold(-2.5f) == -3 && gateThreshold(-3.0f) == -3, "floor");
