@@ -6,7 +6,7 @@ import { GraphSpec, validateGraph, QUANTISED_OPS } from './graph';
 import { compileParams, Param, Params } from './params';
 import { checkBits, LayerPrecisions, Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
 import { inferShapes, Plan, RunStats } from './runtime';
-import { DEFAULT_GATE, GateMode, GateSetting } from '../gating/pg-conv';
+import { DEFAULT_GATE, GateMode, GateSetting } from './pg-conv';
 import { WorkerPool } from './workers';
 
 export interface RunOptions {

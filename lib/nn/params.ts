@@ -3,7 +3,7 @@
 import { Packed, pack } from '../core/kernels';
 import { WeightQuantizer } from '../core/quantize';
 import { signMagnitudeWeights } from '../core/signmag';
-import { packSignMagnitude } from '../gating/pg-conv';
+import { packSignMagnitude } from './pg-conv';
 import type { GraphSpec, NodeSpec } from './graph';
 
 export type Param = Float32Array | Packed;
@@ -90,7 +90,7 @@ export function compileParams(graph: GraphSpec, tensors: Record<string, Float32A
       }
       case 'smconv2d':
       case 'pgconv2d': {
-        // Sign-magnitude levels, packed as the bipolar odd part + the 1-bit even flag (gating/pg-conv).
+        // Sign-magnitude levels, packed as the bipolar odd part + the 1-bit even flag (nn/pg-conv).
         const f = fanIn(node);
         const wq = signMagnitudeWeights(tensor(tensors, `${node.name}.weight`, f.rows * f.k), node.weightBits);
         const levels = reorderConv(wq.levels, node.outChannels, node.inChannels, node.kernel[0], node.kernel[1]);

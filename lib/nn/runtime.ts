@@ -5,7 +5,7 @@
 import * as kernels from '../core/kernels';
 import { Packed } from '../core/kernels';
 import { quantizeDynamic } from '../core/signmag';
-import { DEFAULT_GATE, GateSetting, pgConv, signMagnitudeConv, SignMagnitudePacked } from '../gating/pg-conv';
+import { DEFAULT_GATE, GateSetting, pgConv, signMagnitudeConv, SignMagnitudePacked } from './pg-conv';
 import { Tensor } from '../core/tensor';
 import type { GraphSpec, NodeSpec } from './graph';
 import { QUANTISED_OPS } from './graph';
