@@ -16,54 +16,17 @@
 #include <vector>
 
 #include "gated.h"
+#include "test_util.h"
 
 using namespace anyprec;
+using namespace anyprec::test;
 
 namespace {
 
-int failures = 0;
-int checks = 0;
-
-#define EXPECT(cond, ...)                                           \
-  do {                                                              \
-    ++checks;                                                       \
-    if (!(cond)) {                                                  \
-      ++failures;                                                   \
-      if (failures <= 25) {                                         \
-        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
-        std::fprintf(stderr, __VA_ARGS__);                          \
-        std::fprintf(stderr, "\n");                                 \
-      }                                                             \
-    }                                                               \
-  } while (0)
-
-struct Packed {
-  size_t rows, cols;
-  int planes;
-  std::vector<uint64_t> data;
-  std::vector<int32_t> pop;
-  PackedView view() const { return {data.data(), rows, cols, planes, pop.data()}; }
-};
-
+// The shared harness (EXPECT, Packed, valueOf, randomCodes) is in test_util.h. Operands are packed
+// by the scalar reference so every ISA's gated kernel reads the same planes.
 Packed packWith(const std::vector<uint8_t>& codes, size_t rows, size_t cols, int planes) {
-  Packed p{rows, cols, planes, std::vector<uint64_t>(packedWords(rows, cols, planes)), std::vector<int32_t>(rows * planes)};
-  pack(kScalarTable, codes.data(), rows, cols, planes, p.data.data(), p.pop.data(), 1);
-  return p;
-}
-
-int64_t valueOf(unsigned code, int bits, Encoding e) {
-  switch (e) {
-    case Encoding::Unsigned: return code;
-    case Encoding::Bipolar: return 2 * int64_t(code) - ((int64_t{1} << bits) - 1);
-    case Encoding::Signed: return (code >> (bits - 1)) ? int64_t(code) - (int64_t{1} << bits) : int64_t(code);
-  }
-  return 0;
-}
-
-std::vector<uint8_t> randomCodes(std::mt19937_64& rng, size_t n, int planes) {
-  std::vector<uint8_t> c(n);
-  for (auto& x : c) x = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
-  return c;
+  return test::packWith(kScalarTable, codes, rows, cols, planes, 1);
 }
 
 const char* encName(Encoding e) {
@@ -104,10 +67,6 @@ Reference direct(const std::vector<uint8_t>& ac, int aStored, int aBits, int hig
   }
   return ref;
 }
-
-struct Shape {
-  size_t m, n, k;
-};
 
 // The gate kernel alone against the scalar one: odd column counts, rows, shifts, negative terms,
 // thresholds at INT32_MIN / INT32_MAX (always / never on), values inside the documented domain.
