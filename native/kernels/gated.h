@@ -177,6 +177,7 @@ class GatedPlan {
     int64_t alpha, beta;           // value = alpha * code + beta
     size_t kBlockHigh, kBlockLow;
   };
+  uint64_t runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
   void highPlanes(Scratch& s, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1, size_t bp0,
                   size_t bp1) const;
   void lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
@@ -193,6 +194,7 @@ class GatedPlan {
   int lowBits_;
   int shift_;                      // O_hb = (core << shift) + rowTerm
   int minOn_;                      // hybrid: micro-tiles with this many outputs on run densely
+  size_t stripPanels_;             // A panels per strip of a task (2 or the whole task)
   Operand ops_[2];
   int nOps_;                       // 1, or 2 with b2
   std::vector<int32_t> thr_;       // per column, clamped to int32 (see GateArgs)
