@@ -291,7 +291,7 @@ Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
   const float hi = static_cast<float>(info[5].As<Napi::Number>().DoubleValue());
   if (!(lo <= hi)) throwRange(env, "lo must not exceed hi (and neither may be NaN)");
   auto out = Napi::Float32Array::New(env, a.n);
-  channelAffine(a.x, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), instance(env).threads);
+  channelAffine(*instance(env).isa, a.x, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), instance(env).threads);
   return out;
 }
 
@@ -302,7 +302,7 @@ Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   const ChannelArgs a = channelArgs(info);
   const int bits = static_cast<int>(intArg(info[4], "bits", 1, 8));
   auto out = Napi::Uint8Array::New(env, a.n);
-  quantizeActivations(a.x, a.n, a.channels, a.scale, a.shift, bits, out.Data(), instance(env).threads);
+  quantizeActivations(*instance(env).isa, a.x, a.n, a.channels, a.scale, a.shift, bits, out.Data(), instance(env).threads);
   return out;
 }
 

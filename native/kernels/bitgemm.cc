@@ -170,7 +170,7 @@ CheckResult checkGemm(const GemmSpec& s) {
 }
 
 GemmPlan::GemmPlan(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi)
-    : isa_(isa), s_(spec), c_(c), epi_(epi) {
+    : isa_(isa), epilogue_(epilogueTableFor(isa)), s_(spec), c_(c), epi_(epi) {
   m_ = s_.a.rows;
   n_ = s_.b.rows;
   k_ = s_.a.cols;
@@ -276,39 +276,15 @@ void GemmPlan::finishRow(const int64_t* accRow, size_t i, size_t col, size_t n, 
   if (epi_.kind != OutputKind::Int32) storeRow(exact, i, col, col + n);
 }
 
-namespace {
-// Round half to even of v in [0, 255] without a libm call (vectorises): adding 1.5 * 2^23 leaves
-// no fraction bits, so the FPU's round-to-nearest-even does the rounding. NaN becomes code 0.
-inline uint8_t quantizeUnit(float y, float levels) {
-  float c = y > 0.0f ? y : 0.0f;
-  c = c < 1.0f ? c : 1.0f;
-  const float v = c * levels;
-  const float r = (v + 12582912.0f) - 12582912.0f;
-  return static_cast<uint8_t>(static_cast<int32_t>(r));
-}
-}  // namespace
-
 void GemmPlan::storeRow(const int32_t* v, size_t i, size_t col0, size_t col1) const {
   const size_t n = col1 - col0;
   const float* scale = epi_.scale + col0;
   const float* shift = epi_.shift ? epi_.shift + col0 : nullptr;
   if (epi_.kind == OutputKind::Float32) {
-    float* out = static_cast<float*>(c_) + i * n_ + col0;
-    const float lo = epi_.lo, hi = epi_.hi;
-    for (size_t j = 0; j < n; ++j) {
-      float y = static_cast<float>(v[j]) * scale[j];
-      if (shift) y = y + shift[j];
-      y = y < lo ? lo : y;
-      out[j] = y > hi ? hi : y;
-    }
+    epilogue_.int32ToFloat(v, scale, shift, epi_.lo, epi_.hi, static_cast<float*>(c_) + i * n_ + col0, n);
   } else {
-    uint8_t* out = static_cast<uint8_t*>(c_) + i * n_ + col0;
     const float levels = static_cast<float>((1 << epi_.codeBits) - 1);
-    for (size_t j = 0; j < n; ++j) {
-      float y = static_cast<float>(v[j]) * scale[j];
-      if (shift) y = y + shift[j];
-      out[j] = quantizeUnit(y, levels);
-    }
+    epilogue_.int32ToCodes(v, scale, shift, levels, static_cast<uint8_t*>(c_) + i * n_ + col0, n);
   }
 }
 
@@ -325,36 +301,20 @@ void forChannelRows(size_t n, size_t channels, int threads, const RowFn& rowFn) 
 }
 }  // namespace
 
-void channelAffine(const float* x, size_t n, size_t channels, const float* scale, const float* shift,
-                   float lo, float hi, float* out, int threads) {
+void channelAffine(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
+                   const float* shift, float lo, float hi, float* out, int threads) {
+  const EpilogueTable& e = epilogueTableFor(isa);
   forChannelRows(n, channels, threads, [&](size_t r) {
-      const float* xr = x + r * channels;
-      float* o = out + r * channels;
-      for (size_t c = 0; c < channels; ++c) {
-        float y = xr[c];
-        if (scale) y = y * scale[c];
-        if (shift) y = y + shift[c];
-        y = y < lo ? lo : y;
-        o[c] = y > hi ? hi : y;
-      }
+    e.floatAffine(x + r * channels, scale, shift, lo, hi, out + r * channels, channels);
   });
 }
 
-void quantizeActivations(const float* x, size_t n, size_t channels, const float* scale,
+void quantizeActivations(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
                          const float* shift, int bits, uint8_t* out, int threads) {
+  const EpilogueTable& e = epilogueTableFor(isa);
   const float levels = static_cast<float>((1 << bits) - 1);
   forChannelRows(n, channels, threads, [&](size_t r) {
-      const float* xr = x + r * channels;
-      uint8_t* o = out + r * channels;
-      if (scale != nullptr && shift != nullptr) {
-        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c] * scale[c] + shift[c], levels);
-      } else if (scale != nullptr) {
-        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c] * scale[c], levels);
-      } else if (shift != nullptr) {
-        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c] + shift[c], levels);
-      } else {
-        for (size_t c = 0; c < channels; ++c) o[c] = quantizeUnit(xr[c], levels);
-      }
+    e.floatToCodes(x + r * channels, scale, shift, levels, out + r * channels, channels);
   });
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bitplane.h"
+#include "epilogue.h"
 
 namespace anyprec {
 
@@ -92,6 +93,7 @@ class GemmPlan {
   void storeRow(const int32_t* values, size_t row, size_t col0, size_t col1) const;
   void finishRow(const int64_t* accRow, size_t row, size_t col, size_t n, int32_t* scratch) const;
   const KernelTable& isa_;
+  const EpilogueTable& epilogue_;
   GemmSpec s_;
   void* c_;
   Epilogue epi_;
@@ -113,13 +115,13 @@ void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilog
 // Activation quantiser alone (for float tensors, e.g. after a residual add): per channel
 // c = i % channels, y = x * scale[c] + shift[c] (scale/shift may be null: 1 and 0), then
 // q = round_half_even(clamp(y, 0, 1) * (2^bits - 1)). Same float32 steps as the GEMM epilogue.
-void quantizeActivations(const float* x, size_t n, size_t channels, const float* scale,
+void quantizeActivations(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
                          const float* shift, int bits, uint8_t* out, int threads);
 
 // Per channel c = i % channels: y = x * scale[c] + shift[c] (null: 1 and 0), clamped to [lo, hi];
 // float32 steps as the epilogue. In place is allowed (out == x).
-void channelAffine(const float* x, size_t n, size_t channels, const float* scale, const float* shift,
-                   float lo, float hi, float* out, int threads);
+void channelAffine(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
+                   const float* shift, float lo, float hi, float* out, int threads);
 
 // ---- convolution lowering -------------------------------------------------------------------
 // Input codes NHWC (uint8); the lowered matrix has one row per output position (n, oh, ow) and

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bitgemm.h"
@@ -100,7 +101,7 @@ int main() {
     // quantizeActivations matches the epilogue's code path.
     std::vector<float> xs = {-1.0f, 0.0f, 0.1666f, 1.0f / 6.0f, 0.5f, 0.8333f, 1.0f, 2.0f, NAN};
     std::vector<uint8_t> q(xs.size());
-    quantizeActivations(xs.data(), xs.size(), 1, nullptr, nullptr, 2, q.data(), 1);
+    quantizeActivations(*isa, xs.data(), xs.size(), 1, nullptr, nullptr, 2, q.data(), 1);
     for (size_t i = 0; i < xs.size(); ++i) {
       const uint8_t want = std::isnan(xs[i]) ? 0 : quantRef(xs[i], 2);
       EXPECT(q[i] == want, "quantizeActivations(%g) = %d, want %d", double(xs[i]), q[i], want);
@@ -108,9 +109,63 @@ int main() {
     // ties: 0.5 * 1 = 0.5 -> 0 (half to even); 0.5 * 3 = 1.5 -> 2
     uint8_t t1, t2;
     float half = 0.5f;
-    quantizeActivations(&half, 1, 1, nullptr, nullptr, 1, &t1, 1);
-    quantizeActivations(&half, 1, 1, nullptr, nullptr, 2, &t2, 1);
+    quantizeActivations(*isa, &half, 1, 1, nullptr, nullptr, 1, &t1, 1);
+    quantizeActivations(*isa, &half, 1, 1, nullptr, nullptr, 2, &t2, 1);
     EXPECT(t1 == 0 && t2 == 2, "round half to even: got %d and %d", t1, t2);
+
+    // The epilogue row loops of this ISA against an independent formulation (fmax / fmin /
+    // nearbyint, NaN spelled out), for every null pattern of scale / shift, lengths that leave
+    // every vector tail, special values, and in place for the float-to-float form.
+    const EpilogueTable& ep = epilogueTableFor(*isa);
+    EXPECT(std::string(ep.name) == isa->name, "[%s] epilogue table is '%s'", isa->name, ep.name);
+    const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 0.5f, 1.0f, 1.5f / 255.0f, 2.5f / 15.0f, 1e-30f};
+    std::uniform_real_distribution<float> uni(-1.5f, 2.5f);
+    size_t epBad = 0;
+    for (size_t n : {0, 1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 70}) {
+      std::vector<float> xf(n), sc(n), sh(n);
+      std::vector<int32_t> xi(n);
+      for (size_t i = 0; i < n; ++i) {
+        xf[i] = rng() % 5 == 0 ? specials[rng() % 10] : uni(rng);
+        xi[i] = static_cast<int32_t>(rng() % 2001) - 1000;
+        sc[i] = rng() % 7 == 0 ? 0.0f : uni(rng) / 500.0f;
+        sh[i] = uni(rng) / 2.0f;
+      }
+      for (int pattern = 0; pattern < 4; ++pattern) {
+        const float* scale = pattern & 1 ? sc.data() : nullptr;
+        const float* shift = pattern & 2 ? sh.data() : nullptr;
+        auto affine = [&](float x, size_t i) {
+          float y = scale ? x * scale[i] : x;
+          return shift ? y + shift[i] : y;
+        };
+        auto clampRef = [](float y, float lo, float hi) { return std::isnan(y) ? y : std::fmin(std::fmax(y, lo), hi); };
+        auto same = [](float a, float b) { return (std::isnan(a) && std::isnan(b)) || a == b; };
+        for (int bits : {1, 2, 5, 8}) {
+          const float levels = static_cast<float>((1 << bits) - 1);
+          std::vector<uint8_t> qc(n + 1, 0xAB), qf(n + 1, 0xAB);
+          ep.int32ToCodes(xi.data(), scale ? scale : sc.data(), shift, levels, qc.data(), n);
+          ep.floatToCodes(xf.data(), scale, shift, levels, qf.data(), n);
+          for (size_t i = 0; i < n; ++i) {
+            const float yf = affine(xf[i], i);
+            const float yI = shift ? static_cast<float>(xi[i]) * sc[i] + shift[i] : static_cast<float>(xi[i]) * sc[i];
+            if (qc[i] != (std::isnan(yI) ? 0 : quantRef(yI, bits))) ++epBad;
+            if (qf[i] != (std::isnan(yf) ? 0 : quantRef(yf, bits))) ++epBad;
+          }
+          if (qc[n] != 0xAB || qf[n] != 0xAB) ++epBad;  // nothing written past n
+        }
+        std::vector<float> fo(n + 1, 7.0f), io(n + 1, 7.0f), inPlace(xf);
+        ep.floatAffine(xf.data(), scale, shift, -0.75f, 1.25f, fo.data(), n);
+        ep.floatAffine(inPlace.data(), scale, shift, -0.75f, 1.25f, inPlace.data(), n);
+        ep.int32ToFloat(xi.data(), scale ? scale : sc.data(), shift, -INFINITY, INFINITY, io.data(), n);
+        for (size_t i = 0; i < n; ++i) {
+          const float want = clampRef(affine(xf[i], i), -0.75f, 1.25f);
+          if (!same(fo[i], want) || !same(inPlace[i], want)) ++epBad;
+          const float wantI = static_cast<float>(xi[i]) * sc[i] + (shift ? shift[i] : 0.0f);
+          if (!same(io[i], wantI)) ++epBad;
+        }
+        if (fo[n] != 7.0f || io[n] != 7.0f) ++epBad;
+      }
+    }
+    EXPECT(epBad == 0, "[%s] epilogue row loops: %zu mismatches against the reference", isa->name, epBad);
   }
   std::printf("conv/epilogue: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;
