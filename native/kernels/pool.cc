@@ -8,26 +8,35 @@
 namespace anyprec {
 namespace {
 
+// The element-wise max of a pixel's channels into dst (n values; pointers never overlap).
+template <typename T>
+inline void maxInto(T* __restrict dst, const T* __restrict src, size_t n) {
+  for (size_t c = 0; c < n; ++c) dst[c] = dst[c] < src[c] ? src[c] : dst[c];
+}
+
 template <typename T>
 void maxPoolImpl(const T* x, const PoolShape& s, T* out, int threads) {
-  const size_t oh = s.outH(), ow = s.outW();
-  parallelRun(s.n * oh, threads, [&](size_t t) {
+  // Every size in a local: T = uint8_t may alias anything, so fields read through s inside the
+  // loops would be reloaded after every store (and the channel loops would not vectorise).
+  const size_t oh = s.outH(), ow = s.outW(), channels = s.c, h = s.h, w = s.w, kh = s.kh, kw = s.kw;
+  const size_t strideH = s.strideH, strideW = s.strideW, padH = s.padH, padW = s.padW;
+  parallelRun(s.n * oh, threads, [=](size_t t) {
     const size_t img = t / oh, oy = t % oh;
     for (size_t ox = 0; ox < ow; ++ox) {
-      T* dst = out + ((img * oh + oy) * ow + ox) * s.c;
+      T* dst = out + ((img * oh + oy) * ow + ox) * channels;
       bool first = true;
-      for (size_t ky = 0; ky < s.kh; ++ky) {
-        const long iy = static_cast<long>(oy * s.strideH + ky) - static_cast<long>(s.padH);
-        if (iy < 0 || iy >= static_cast<long>(s.h)) continue;
-        for (size_t kx = 0; kx < s.kw; ++kx) {
-          const long ix = static_cast<long>(ox * s.strideW + kx) - static_cast<long>(s.padW);
-          if (ix < 0 || ix >= static_cast<long>(s.w)) continue;
-          const T* src = x + ((img * s.h + iy) * s.w + ix) * s.c;
+      for (size_t ky = 0; ky < kh; ++ky) {
+        const long iy = static_cast<long>(oy * strideH + ky) - static_cast<long>(padH);
+        if (iy < 0 || iy >= static_cast<long>(h)) continue;
+        for (size_t kx = 0; kx < kw; ++kx) {
+          const long ix = static_cast<long>(ox * strideW + kx) - static_cast<long>(padW);
+          if (ix < 0 || ix >= static_cast<long>(w)) continue;
+          const T* src = x + ((img * h + static_cast<size_t>(iy)) * w + static_cast<size_t>(ix)) * channels;
           if (first) {
-            std::copy(src, src + s.c, dst);
+            for (size_t c = 0; c < channels; ++c) dst[c] = src[c];
             first = false;
           } else {
-            for (size_t c = 0; c < s.c; ++c) dst[c] = std::max(dst[c], src[c]);
+            maxInto(dst, src, channels);
           }
         }
       }
