@@ -52,7 +52,7 @@ const HELP = `usage: node bench/gemm.mjs [options]      (npm run bench:gemm -- [
 
   --quick            short pass (~1 min): fewer rounds, shorter measurements, lower caps
   --isa LIST         comma-separated ISAs to measure (default: all of kernels.availableIsas())
-  --shapes LIST      comma-separated MxKxN (default: M 1,64,256 × K=N 1024,4096; quick: K=N 1024)
+  --shapes LIST      comma-separated MxKxN (default: M 1,64,256 × K=N 1024,4096)
   --bits LIST        comma-separated plane counts for aBits and bBits (default 1,2,3,4,8)
   --threads LIST     thread counts for anyprec, ORT and anyprec float (default 1,2)
   --rounds N         interleaved rounds per shape (default 5, quick 3)
@@ -86,9 +86,7 @@ function parseOptions(argv) {
     HELP,
   );
   const quick = values.quick;
-  const defaultShapes = quick
-    ? '1x1024x1024,64x1024x1024,256x1024x1024'
-    : '1x1024x1024,64x1024x1024,256x1024x1024,1x4096x4096,64x4096x4096,256x4096x4096';
+  const defaultShapes = '1x1024x1024,64x1024x1024,256x1024x1024,1x4096x4096,64x4096x4096,256x4096x4096';
   const shapes = (values.shapes ?? defaultShapes).split(',').map((s) => {
     const dims = s.trim().toLowerCase().split('x').map(Number);
     if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) {

@@ -40,6 +40,7 @@ const program = new Command()
   .option('--readme', 'rewrite the Benchmarks section of README.md from this run', false)
   .option('--no-save', 'print only; write nothing to bench/results/')
   .option('--part-args <part=args...>', 'extra arguments for one part, e.g. gemm="--rounds 7"')
+  .option('--rerender <suite.json>', 'measure nothing: rewrite the summary .md and the charts of an earlier run (and README with --readme)')
   .showHelpAfterError();
 program.parse(process.argv);
 const opts = program.opts();
@@ -103,8 +104,9 @@ function updateReadme(section) {
 
 /** The README section: machine, commit, command, goals, headline tables, charts. */
 function readmeSection(rep, md, stamp) {
-  const body = md.split('\n').filter((l) => !l.startsWith('# ')).join('\n')
-    .replace(/\]\(((?:gemm|model|eventloop|gating)-[^)]+|[0-9][^)]+)\)/g, '](bench/results/$1)');
+  // The summary without its title and file list, one heading level down (README's section is ##).
+  const body = md.slice(0, md.indexOf('\n## Files') >= 0 ? md.indexOf('\n## Files') : md.length)
+    .split('\n').filter((l) => !l.startsWith('# ')).map((l) => (l.startsWith('## ') ? `#${l}` : l)).join('\n').trim();
   const charts = (rep.charts ?? []).map((c) => `![${path.basename(c, '.svg')}](${c})`).join('\n\n');
   return [
     `Latest full run: **${rep.date}**, anyprec commit \`${rep.machine.git.head}\`, on ${rep.machine.cpuModel} ` +
@@ -118,7 +120,46 @@ function readmeSection(rep, md, stamp) {
   ].join('\n');
 }
 
+/** Writes the summary markdown, charts and (with --readme) README from a suite report. */
+async function render(rep, data, parts, stamp) {
+  rep.charts = [];
+  const charts = [];
+  if (data.gemm) charts.push([`${stamp}-gemm.svg`, gemmChartSpec(data.gemm)]);
+  if (data.model?.accuracy && Object.keys(data.model.accuracy).length) charts.push([`${stamp}-latency-accuracy.svg`, latencyAccuracySpec(data.model)]);
+  const svgs = [];
+  for (const [file, spec] of charts) {
+    try {
+      svgs.push([file, await renderSvg(spec)]);
+      rep.charts.push(path.posix.join('bench', 'results', file));
+    } catch (err) {
+      log(`  !! chart ${file} failed: ${err.message}`);
+    }
+  }
+  const md = suiteMarkdown({ ...rep, parts: Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, { ...p, data: data[k] }])) });
+  console.log(md);
+  if (opts.save) {
+    fs.mkdirSync(resultsDir, { recursive: true });
+    fs.writeFileSync(path.join(resultsDir, `${stamp}.json`), JSON.stringify({ ...rep, results: data }, null, 2) + '\n');
+    fs.writeFileSync(path.join(resultsDir, `${stamp}.md`), md + '\n');
+    for (const [file, svg] of svgs) fs.writeFileSync(path.join(resultsDir, file), svg);
+    log(`\nsaved bench/results/${stamp}.json, ${stamp}.md${svgs.map(([f]) => `, ${f}`).join('')}`);
+    if (opts.readme) {
+      updateReadme(readmeSection(rep, md, stamp));
+      log('README.md: Benchmarks section updated');
+    }
+  }
+}
+
+async function rerender(file) {
+  const full = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const { results: data, ...rep } = full;
+  const stamp = stampOf(new Date(rep.date));
+  rep.goals = judgeGoals(data);
+  await render(rep, data, rep.parts, stamp);
+}
+
 async function main() {
+  if (opts.rerender) return rerender(opts.rerender);
   const started = new Date();
   const t0 = performance.now();
   const ap = await loadAnyprec();
@@ -151,32 +192,7 @@ async function main() {
     charts: [],
     parts: Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, { ...p, data: undefined }])),
   };
-  // Charts.
-  const charts = [];
-  if (data.gemm) charts.push([`${stamp}-gemm.svg`, gemmChartSpec(data.gemm)]);
-  if (data.model?.accuracy && Object.keys(data.model.accuracy).length) charts.push([`${stamp}-latency-accuracy.svg`, latencyAccuracySpec(data.model)]);
-  const svgs = [];
-  for (const [file, spec] of charts) {
-    try {
-      svgs.push([file, await renderSvg(spec), spec]);
-      rep.charts.push(path.posix.join('bench', 'results', file));
-    } catch (err) {
-      log(`  !! chart ${file} failed: ${err.message}`);
-    }
-  }
-  const md = suiteMarkdown({ ...rep, parts: Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, { ...p, data: p.data }])) });
-  console.log(md);
-  if (opts.save) {
-    fs.mkdirSync(resultsDir, { recursive: true });
-    fs.writeFileSync(path.join(resultsDir, `${stamp}.json`), JSON.stringify({ ...rep, results: data }, null, 2) + '\n');
-    fs.writeFileSync(path.join(resultsDir, `${stamp}.md`), md + '\n');
-    for (const [file, svg] of svgs) fs.writeFileSync(path.join(resultsDir, file), svg);
-    log(`\nsaved bench/results/${stamp}.json, ${stamp}.md${svgs.map(([f]) => `, ${f}`).join('')}`);
-    if (opts.readme) {
-      updateReadme(readmeSection(rep, md, stamp));
-      log('README.md: Benchmarks section updated');
-    }
-  }
+  await render(rep, data, parts, stamp);
   const failed = Object.entries(parts).filter(([, p]) => p.error);
   log(`total ${((performance.now() - t0) / 60000).toFixed(1)} min${failed.length ? `; FAILED parts: ${failed.map(([k]) => k).join(', ')}` : ''}`);
   if (failed.length) process.exitCode = 1;

@@ -25,22 +25,22 @@ export function judgeGoals(parts) {
       const where = shapeName(s.shape);
       const get = (a, w, enc) => rows.find((r) => isPair(r, a, w, enc));
       const g = (goal, value, target) => goals.push({ goal, where, value: Number.isFinite(value) ? value : null, target, met: Number.isFinite(value) ? value >= target : null });
-      g('1×1 GEMM ≥ 20× ORT fp32 (a unsigned × w bipolar)', get(1, 1)?.vsOrtFp32, 20);
-      g('1×1 GEMM ≥ 20× ORT fp32 (XNOR, both bipolar)', get(1, 1, 'bipolar')?.vsOrtFp32, 20);
-      g('1×1 GEMM ≥ 5× ORT int8 (a unsigned × w bipolar)', get(1, 1)?.vsOrtInt8, 5);
-      g('1×1 GEMM ≥ 5× ORT int8 (XNOR, both bipolar)', get(1, 1, 'bipolar')?.vsOrtInt8, 5);
-      g('2×2 GEMM ≥ 1.5× ORT int8', get(2, 2)?.vsOrtInt8, 1.5);
+      g('1×1 ≥ 20× ORT fp32', get(1, 1)?.vsOrtFp32, 20);
+      g('1×1 XNOR ≥ 20× ORT fp32', get(1, 1, 'bipolar')?.vsOrtFp32, 20);
+      g('1×1 ≥ 5× ORT int8', get(1, 1)?.vsOrtInt8, 5);
+      g('1×1 XNOR ≥ 5× ORT int8', get(1, 1, 'bipolar')?.vsOrtInt8, 5);
+      g('2×2 ≥ 1.5× ORT int8', get(2, 2)?.vsOrtInt8, 1.5);
       const measured = rows.filter((r) => r.aEncoding === 'unsigned' && Number.isFinite(r.vsOrtInt8));
       const worst = measured.reduce((w, r) => (w === null || r.vsOrtInt8 < w.vsOrtInt8 ? r : w), null);
       const below = measured.filter((r) => r.vsOrtInt8 < 1);
       goals.push({
-        goal: 'every (a, w) bit-width ≥ 1.0× ORT int8',
+        goal: 'every (a, w) ≥ 1× ORT int8 (worst pair)',
         where,
         value: worst ? worst.vsOrtInt8 : null,
         target: 1,
         met: worst ? below.length === 0 : null,
-        detail: worst ? `worst ${worst.aBits}×${worst.bBits}; ${measured.length - below.length}/${measured.length} pairs ≥ 1×` +
-          (below.length ? `; below: ${below.map((r) => `${r.aBits}×${r.bBits}`).join(' ')}` : '') : 'not measured',
+        detail: worst ? `${measured.length - below.length}/${measured.length} pairs ≥ 1×` +
+          (below.length ? `, below: ${below.map((r) => `${r.aBits}×${r.bBits}`).join(' ')}` : '') : 'not measured',
       });
     }
   }
@@ -83,17 +83,32 @@ export function suiteMarkdown(rep) {
   }
   out.push('');
 
-  // ---- goals
+  // ---- goals: one row per goal, one column per place it is judged
   if (rep.goals.length) {
     out.push('## Goals (from the issue) on this machine');
     out.push('');
-    out.push(table(['goal', 'where', 'measured', 'target', 'verdict'], rep.goals.map((g) => [
-      g.goal, g.where, g.value === null ? '–' : ratio(g.value), `${g.lowerIsBetter ? '≤' : '≥'} ${g.target}×`,
-      verdict(g) + (g.detail ? ` (${g.detail})` : ''),
-    ])));
+    out.push('Each cell: the measured ratio, then ✓ (met) or ✗ (**not met**). GEMM goals: fastest ISA, one thread, ' +
+      'each anyprec case vs ORT on the same shape at one thread. MNIST goal: anyprec latency ÷ ORT fp32 latency of the same network.');
     out.push('');
+    const groups = [['GEMM', rep.goals.filter((g) => !g.lowerIsBetter)], ['MNIST', rep.goals.filter((g) => g.lowerIsBetter)]];
+    for (const [, goals] of groups) {
+      if (!goals.length) continue;
+      const wheres = [...new Set(goals.map((g) => g.where))];
+      const names = [...new Set(goals.map((g) => g.goal))];
+      out.push(table(['goal', ...wheres], names.map((name) => [name, ...wheres.map((w) => {
+        const g = goals.find((x) => x.goal === name && x.where === w);
+        if (!g || g.value === null) return '–';
+        return `${ratio(g.value)} ${g.met ? '✓' : '✗'}`;
+      })])));
+      out.push('');
+    }
+    const details = rep.goals.filter((g) => g.detail && g.met === false);
+    if (details.length) {
+      out.push('Every-bit-width goal, pairs below 1× ORT int8 (a×w): ' + details.map((g) => `${g.where}: ${g.detail}`).join('; ') + '.');
+      out.push('');
+    }
     const met = rep.goals.filter((g) => g.met === true).length, not = rep.goals.filter((g) => g.met === false).length;
-    out.push(`${met} met, ${not} not met, ${rep.goals.length - met - not} not measured.`);
+    out.push(`**${met} met, ${not} not met**${rep.goals.length - met - not ? `, ${rep.goals.length - met - not} not measured` : ''} (of ${rep.goals.length} goal × place checks).`);
     out.push('');
   }
 
@@ -184,21 +199,27 @@ export function suiteMarkdown(rep) {
   return out.join('\n');
 }
 
-/** A few lines from the gating part's result (its schema belongs to bench/gating.mjs: read defensively). */
+/**
+ * Gated vs dense from the gating part's result (its schema, anyprec-bench-gating/1, belongs to
+ * bench/gating.mjs: read defensively). Cells: dense time ÷ gated time of the kept strategy.
+ */
 function gatingSummary(g) {
   try {
-    const rows = [];
-    const walk = (o, pathName) => {
-      if (!o || typeof o !== 'object') return;
-      if (Array.isArray(o)) return o.forEach((x, i) => walk(x, `${pathName}[${i}]`));
-      if (Number.isFinite(o.speedup) && Number.isFinite(o.sparsity ?? o.offFraction ?? o.actualOff)) rows.push(o);
-      for (const [k, v] of Object.entries(o)) if (typeof v === 'object') walk(v, `${pathName}.${k}`);
-    };
-    walk(g, '');
-    if (!rows.length) return 'See the gating report (linked below) for gated vs dense at each sparsity.';
-    const best = rows.reduce((a, b) => (b.speedup > a.speedup ? b : a));
-    return `${rows.length} gated cases measured; best speedup over the dense GEMM ${ratio(best.speedup)} ` +
-      `(at ${((best.sparsity ?? best.offFraction ?? best.actualOff) * 100).toFixed(0)}% off). Full table in the gating report.`;
+    const results = g.results ?? [];
+    const strategy = g.options?.strategies?.[0] ?? 'auto';
+    const targets = [...new Set(results.flatMap((r) => (r.sparsity ?? []).map((x) => x.target)))].sort((a, b) => a - b);
+    if (!results.length || !targets.length) return 'See the gating report (linked below).';
+    const rows = results.map((r) => [
+      r.shape, `${r.B}/${r.highBits}`, String(r.weightBits),
+      ...targets.map((t) => {
+        const x = (r.sparsity ?? []).find((y) => y.target === t);
+        const st = x?.strategies?.[strategy];
+        return st?.speedup ? `${ratio(st.speedup)} (theory ${ratio(x.theory)})` : '–';
+      }),
+      r.allOff?.speedup ? ratio(r.allOff.speedup) : '–',
+    ]);
+    return `Dense B-bit bitGemm time ÷ gated time (strategy '${strategy}'), one thread, ${g.isa ?? ''}; > 1 = gating saves time.\n\n` +
+      table(['M×K×N', 'B/Bhb', 'w bits', ...targets.map((t) => `${Math.round(100 * t)}% off`), 'all off'], rows);
   } catch {
     return 'See the gating report (linked below).';
   }
@@ -218,13 +239,13 @@ export function gemmChartSpec(gemm) {
       points.push({ shape, bits: r.aBits, gops: r.gops, series: `anyprec ${isa}, ${r.threads ?? 1} thread${(r.threads ?? 1) > 1 ? 's' : ''}` });
     }
     for (const b of s.baselines ?? []) {
-      if (!b.gops) continue;
-      rules.push({ shape, gops: b.gops, series: `${b.engine}${(b.threads ?? 1) > 1 ? `, ${b.threads} threads` : ''}` });
+      if (!b.gops || (b.threads ?? 1) !== 1) continue; // the chart shows the 1-thread baselines
+      rules.push({ shape, gops: b.gops, series: `${b.engine} (1 thread)` });
     }
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'GEMM throughput vs bit-width (a = w bits), one process, medians', subtitle: 'horizontal lines: baselines on the same shape' },
+    title: { text: 'GEMM throughput vs bit-width (a = w bits), one process, medians', subtitle: 'solid: anyprec (fastest ISA); dashed horizontal lines: 1-thread baselines on the same shape' },
     data: { values: [...points.map((p) => ({ ...p, kind: 'anyprec' })), ...rules.map((r) => ({ ...r, kind: 'baseline' }))] },
     facet: { field: 'shape', type: 'nominal', title: 'M×K×N', sort: gemm.shapes.map((s) => shapeName(s.shape)) },
     columns: 3,
@@ -249,7 +270,7 @@ export function gemmChartSpec(gemm) {
       ],
     },
     resolve: { scale: { y: 'independent' } },
-    config: { legend: { orient: 'bottom', columns: 3 } },
+    config: { legend: { orient: 'bottom', columns: 2, labelLimit: 400, symbolType: 'stroke' } },
   };
 }
 
