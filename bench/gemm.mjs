@@ -56,7 +56,7 @@ const HELP = `usage: node bench/gemm.mjs [options]      (npm run bench:gemm -- [
   --bits LIST        comma-separated plane counts for aBits and bBits (default 1,2,3,4,8)
   --threads LIST     thread counts for anyprec, ORT and anyprec float (default 1,2)
   --rounds N         interleaved rounds per shape (default 5, quick 3)
-  --budget SEC       time budget for all measurements (default 480, quick 75)
+  --budget SEC       time budget for all measurements (default 600, quick 75)
   --js-cap SEC       run the plain-JS loop only where one call is estimated below this (default 2, quick 0.5)
   --skip-tfjs        no tfjs baseline
   --skip-js          no plain-JS baseline
@@ -105,7 +105,7 @@ function parseOptions(argv) {
     shapes,
     bits: [...new Set(bits)].sort((a, b) => a - b),
     rounds: Math.round(num(values.rounds, 'rounds', quick ? 3 : 5)),
-    budgetMs: 1000 * num(values.budget, 'budget', quick ? 75 : 480),
+    budgetMs: 1000 * num(values.budget, 'budget', quick ? 75 : 600),
     threads: [...new Set((values.threads ?? '1,2').split(',').map((s) => {
       const t = Number(s);
       if (!Number.isInteger(t) || t < 1 || t > 64) throw new RangeError(`--threads: '${s}' is not a thread count`);
@@ -381,7 +381,11 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
     const int8Feeds = { X: new ort.Tensor('uint8', codesA, [m, k]) };
     const fp32Feeds = { X: new ort.Tensor('float32', x, [m, k]) };
     for (const threads of opts.threads) {
+      // More than one intra-op thread: spinning off (measured here: with 2 threads ORT's spinning
+      // workers made its own runs ~2× slower on this 2-vCPU VM, and they steal the CPU from
+      // whatever is measured next).
       const sessionOptions = { ...singleThreadOptions(), intraOpNumThreads: threads };
+      if (threads > 1) sessionOptions.extra = { session: { intra_op: { allow_spinning: '0' } } };
       const fp32 = await ort.InferenceSession.create(gemmFp32Model(m, k, n, w), sessionOptions);
       const int8 = await ort.InferenceSession.create(matMulIntegerModel(m, k, n, wq, xZero, wZero), sessionOptions);
       sessions.push(fp32, int8);
@@ -816,7 +820,7 @@ async function main() {
       xnorCase: '1×1 bipolar×bipolar',
       gops: '2·M·K·N / time (equivalent ops)',
       bitMacs: 'M·N·K·aBits·bBits / time',
-      ort: 'fp32 Gemm; int8 MatMulInteger uint8 X (zero point 128) × int8 W (zero point 0); inter-op 1 thread, intra-op = the row\'s thread count (ORT\'s default spinning); weights as initializers',
+      ort: 'fp32 Gemm; int8 MatMulInteger uint8 X (zero point 128) × int8 W (zero point 0); inter-op 1 thread, intra-op = the row\'s thread count (with > 1: session.intra_op.allow_spinning = 0); weights as initializers',
       tfjs: 'tfjs-core matMul on the wasm backend, float32, output read back with dataSync()',
       js: 'plain-JS float32 i-t-j loops, one thread',
       statistic: 'median of all samples pooled over interleaved rounds',
