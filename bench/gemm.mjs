@@ -589,7 +589,17 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
   ctx.tfjsTensors = null;
   const elapsedMs = performance.now() - t0;
   log(`  shape done in ${secs(elapsedMs)}`);
-  return { shape: { ...shape }, rounds: roundsDone, elapsedMs, ceilings, ort: ortResult, baselines, jsSkipped, gemm, packA, threads };
+  // The int8 kernel variant anyprec's int8 path would run at this M (when it says).
+  let int8Kernel = null;
+  if (ctx.path.int8Kernel) {
+    try {
+      kernels.setIsa(isas[0]);
+      int8Kernel = kernels.int8Kernel(m);
+    } catch (err) {
+      int8Kernel = `error: ${err.message}`;
+    }
+  }
+  return { shape: { ...shape }, rounds: roundsDone, elapsedMs, ceilings, ort: ortResult, baselines, jsSkipped, gemm, packA, threads, int8Kernel };
 }
 
 /** C = X·W in float32 with plain JS loops (X M×K, W K×N row-major; i-t-j order, contiguous inner loop). */
@@ -622,7 +632,7 @@ async function jsRate() {
  * `path: 'bitserial'` and rejects a bogus path (an option it ignored would accept both).
  */
 function detectPaths(kernels) {
-  const result = { gemmPath: typeof kernels.gemmPath === 'function', option: false };
+  const result = { gemmPath: typeof kernels.gemmPath === 'function', option: false, int8Kernel: typeof kernels.int8Kernel === 'function' };
   try {
     const a = kernels.pack(new Uint8Array(2 * 64), 2, 64, 8);
     const spec = { aBits: 2, bBits: 2, aEncoding: 'unsigned', bEncoding: 'bipolar' };
@@ -778,7 +788,8 @@ async function main() {
   const ctx = { kernels, opts, isas, specs, path: detectPaths(kernels), tfjs: null, jsGops: null };
   if (opts.tfjs) ctx.tfjs = await loadTfjs(opts.threads);
   if (opts.js) ctx.jsGops = await jsRate();
-  log(`GEMM paths: kernels.gemmPath ${ctx.path.gemmPath ? 'present' : 'absent'}, bitGemm path option ${ctx.path.option ? 'present' : 'absent'}`);
+  log(`GEMM paths: kernels.gemmPath ${ctx.path.gemmPath ? 'present' : 'absent'}, bitGemm path option ${ctx.path.option ? 'present' : 'absent'}, ` +
+      `kernels.int8Kernel ${ctx.path.int8Kernel ? `present (${kernels.int8Kernel()})` : 'absent'}`);
   log(`tfjs: ${ctx.tfjs ? `${ctx.tfjs.backend} ${ctx.tfjs.version}, ${ctx.tfjs.threads} thread(s)${ctx.tfjs.note ? ` (${ctx.tfjs.note})` : ''}` : opts.tfjs ? 'unavailable' : 'skipped'}`);
   log(`anyprec bench:gemm — ${machine.cpuModel}, ${machine.node}, ORT ${machine.onnxruntimeNode}, ISAs ${isas.join(', ')}`);
   log(`git ${machine.git.head}${machine.git.dirty.length ? ` (uncommitted: ${machine.git.dirty.join('; ')})` : ''}`);

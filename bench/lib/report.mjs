@@ -131,8 +131,11 @@ export function markdownReport(rep) {
       const isa = bestIsa(s, isas);
       const rows = s.gemm.filter((r) => r.isa === isa && (r.threads ?? 1) === t && !r.forced);
       if (!rows.length) continue;
-      const cell = (r) => (r?.medianMs ? `${ratio(r.vsOrtInt8)} (${ratio(r.vsOrtFp32)})` : r?.skipped ? 'skipped' : '–');
-      out.push(`**${shapeName(s.shape)}** on ${isa}; rows = activation bits, columns = weight bits.`);
+      const cell = (r) => (r?.medianMs ? `${ratio(r.vsOrtInt8)} (${ratio(r.vsOrtFp32)})${r.path === 'int8' ? 'ⁱ' : ''}` : r?.skipped ? 'skipped' : '–');
+      const int8Pairs = rows.filter((r) => r.path === 'int8' && r.aEncoding === 'unsigned').map((r) => `${r.aBits}×${r.bBits}`);
+      out.push(`**${shapeName(s.shape)}** on ${isa}; rows = activation bits, columns = weight bits.` +
+        (rows.some((r) => r.path) ? ` Path (kernels.gemmPath): int8 dot products for ${int8Pairs.length ? int8Pairs.join(' ') : 'none'}` +
+          `${s.int8Kernel ? ` (int8 kernel ${s.int8Kernel})` : ''}, bit-serial for the rest; cells marked ⁱ ran the int8 path.` : ''));
       out.push('');
       out.push(
         table(
@@ -142,6 +145,11 @@ export function markdownReport(rep) {
       );
       const xnor = rows.find((r) => r.aEncoding === 'bipolar');
       if (xnor) out.push(`\n1×1 bipolar×bipolar (XNOR): ${cell(xnor)}.`);
+      const forced = s.gemm.filter((r) => r.isa === isa && (r.threads ?? 1) === t && r.forced && r.medianMs);
+      if (forced.length) {
+        out.push(`\nThe same pairs forced to the bit-serial kernel (\`path: 'bitserial'\`), vs ORT int8 (vs ORT fp32): ` +
+          forced.map((r) => `${pairName(r)} ${ratio(r.vsOrtInt8)} (${ratio(r.vsOrtFp32)})`).join(', ') + '.');
+      }
       out.push('');
     }
   }

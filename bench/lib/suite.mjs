@@ -131,7 +131,7 @@ export function suiteMarkdown(rep) {
       const { isa, rows: r } = bestRows(s, gemm);
       const cell = (a, w) => {
         const x = r.find((y) => isPair(y, a, w));
-        return x?.medianMs ? `${ratio(x.vsOrtInt8)} (${ratio(x.vsOrtFp32)})` : '–';
+        return x?.medianMs ? `${ratio(x.vsOrtInt8)} (${ratio(x.vsOrtFp32)})${x.path === 'int8' ? 'ⁱ' : ''}` : '–';
       };
       const frac = (a, w) => {
         const x = r.find((y) => isPair(y, a, w));
@@ -165,7 +165,8 @@ export function suiteMarkdown(rep) {
     const tf = gemm.tfjs;
     out.push(`tfjs: ${tf?.backend ? `wasm backend, ${tf.threads} thread${tf.threads > 1 ? 's' : ''}${tf.note ? ` (${tf.note})` : ''}` : `not measured (${tf?.unavailable})`}. ` +
       `Plain JS runs only where one call fits its cap (${sig(gemm.options.jsCapMs / 1000)} s); elsewhere "–". ` +
-      `GEMM path reporting: kernels.gemmPath ${gemm.paths?.gemmPath ? 'present' : 'absent'}, path option ${gemm.paths?.option ? 'present (bit-serial-forced rows in the full report)' : 'absent'}.`);
+      `GEMM path reporting: kernels.gemmPath ${gemm.paths?.gemmPath ? 'present (cells marked ⁱ ran anyprec\'s int8 dot-product path)' : 'absent (every anyprec cell is the bit-serial kernel)'}, ` +
+      `path option ${gemm.paths?.option ? 'present (bit-serial-forced rows in the full GEMM report)' : 'absent'}.`);
     out.push('');
   }
 
