@@ -138,7 +138,7 @@ async function main() {
     '',
     `${report.date} · ${machine.cpuModel} · Node ${machine.node} · anyprec git \`${machine.git.head}\` · load average ${loadavg(machine.loadAverageStart)} at start, ${loadavg(report.loadAverageEnd)} at end.`,
     '',
-    `\`perf_hooks.monitorEventLoopDelay\` (resolution ${opts.resolution} ms) over ${opts.seconds} s per phase; model ${opts.model.toUpperCase()} (zoo, random weights), batch ${opts.batch}, ${opts.bits} bits, 1 kernel thread; one runSync call ≈ ${sig(callMs)} ms.`,
+    `\`perf_hooks.monitorEventLoopDelay\` (resolution ${opts.resolution} ms) over ${opts.seconds} s per phase; model ${opts.model.toUpperCase()} (zoo, random weights), batch ${opts.batch}, ${opts.bits} bits, 1 kernel thread; one runSync call ≈ ${sig(callMs)} ms. Node records the whole interval between two ticks of the monitor's ${opts.resolution} ms timer, so ${opts.resolution} ms is the floor (idle).`,
     '',
     table(['phase', 'calls/s', 'p50 ms', 'p99 ms', 'max ms', 'mean ms'],
       phases.map((p) => [p.phase, p.callsPerSec ? sig(p.callsPerSec) : '–', sig(p.p50Ms), sig(p.p99Ms), sig(p.maxMs), sig(p.meanMs)])),

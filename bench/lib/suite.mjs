@@ -198,7 +198,11 @@ export function suiteMarkdown(rep) {
   if (ev) {
     out.push(`## Event-loop delay (${ev.options.model.toUpperCase()} batch ${ev.options.batch}, ${ev.options.bits} bits; one runSync ≈ ${sig(ev.runSyncCallMs)} ms)`);
     out.push('');
-    out.push(table(['phase', 'p50 ms', 'p99 ms', 'max ms'], ev.phases.map((p) => [p.phase, sig(p.p50Ms), sig(p.p99Ms), sig(p.maxMs)])));
+    out.push(`\`perf_hooks.monitorEventLoopDelay\` (${ev.options.resolution} ms resolution: Node records the whole interval between ` +
+      `two ticks, so ~${ev.options.resolution} ms is the floor) over ${ev.options.seconds} s per phase: idle, a stream of ` +
+      '`await model.run()` (worker thread), a stream of `runSync()` with a turn of the loop between calls.');
+    out.push('');
+    out.push(table(['phase', 'calls/s', 'p50 ms', 'p99 ms', 'max ms'], ev.phases.map((p) => [p.phase, p.callsPerSec ? sig(p.callsPerSec) : '–', sig(p.p50Ms), sig(p.p99Ms), sig(p.maxMs)])));
     out.push('');
   }
 
@@ -214,7 +218,7 @@ export function suiteMarkdown(rep) {
   out.push('## Files');
   out.push('');
   for (const [name, p] of Object.entries(rep.parts)) {
-    out.push(`- ${name}: ${p.files ? p.files.map((f) => `[${f}](${f.replace(/^bench\/results\//, '')})`).join(', ') : p.error ? `failed: ${p.error}` : 'not run'}`);
+    out.push(`- ${name}: ${p.files ? p.files.map((f) => `[${f}](${f.replace(/^bench\/results\//, '')})`).join(', ') : p.error ? `failed: ${p.error}` : p.seconds !== undefined ? 'ran (--no-save: no result file, so not summarized here)' : 'not run'}`);
   }
   for (const c of rep.charts ?? []) out.push(`- chart: [${c}](${c.replace(/^bench\/results\//, '')})`);
   return out.join('\n');
