@@ -567,7 +567,8 @@ async function runShape(shape, ctx, budgetMs, threadBudgetMs) {
         row.gops = ops / sec / 1e9;
         row.bitMacsPerSec = (m * n * k * c.spec.aBits * c.spec.bBits) / sec;
         // The ceiling is one core's; with T threads the CPU's limit is T times it (at best).
-        if (cs?.bitMacsPerSec) row.ceilingFraction = row.bitMacsPerSec / (threads * cs.bitMacsPerSec);
+        // Only a bit-serial row is a fraction of the popcount ceiling (the int8 path is not popcount work).
+        if (cs?.bitMacsPerSec && c.path !== 'int8') row.ceilingFraction = row.bitMacsPerSec / (threads * cs.bitMacsPerSec);
         if (fp32) row.vsOrtFp32 = fp32.medianMs / s.medianMs;
         if (int8) row.vsOrtInt8 = int8.medianMs / s.medianMs;
         // time(a×b) / (a·b·time(1×1)): 1 = cost linear in plane pairs, < 1 = cheaper than that.

@@ -135,6 +135,7 @@ export function suiteMarkdown(rep) {
       };
       const frac = (a, w) => {
         const x = r.find((y) => isPair(y, a, w));
+        if (x?.path === 'int8') return 'int8 path';
         return x?.bitMacsPerSec ? `${(100 * x.bitMacsPerSec / ceilingOf(isa)).toFixed(0)}%` : '–';
       };
       const b = (engine, t = 1) => sig(s.baselines?.find((x) => x.engine === engine && (x.threads ?? 1) === t)?.gops);
