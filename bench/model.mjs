@@ -21,6 +21,8 @@
 //
 // Output: a markdown report on stdout, and bench/results/model-<date>.{json,md}.
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 
 import ort from 'onnxruntime-node';
@@ -30,7 +32,9 @@ import { makeCase, measure, planReps, rotate, shuffle, summarize, warmup } from 
 import { machineInfo, root, saveResults } from './lib/machine.mjs';
 import { median, timeOnce } from './lib/measure.mjs';
 import { modelMarkdownReport } from './lib/model-report.mjs';
-import { argmaxRows, foldedLayers, jsMlp, onnxModel, relativeError } from './lib/nets.mjs';
+import { argmaxRows, foldedLayers, jsMlp, onnxInt8Model, onnxModel, relativeError } from './lib/nets.mjs';
+import { fixturesDir, mnistTest, readFloat32 } from './lib/mnist.mjs';
+import { resnet20Onnx } from './lib/resnet-onnx.mjs';
 import { singleThreadOptions } from './lib/onnx.mjs';
 import { instrument } from './lib/profile.mjs';
 import { makeRng, randomFloats } from './lib/reference.mjs';
@@ -41,19 +45,25 @@ const require = createRequire(import.meta.url);
 
 const HELP = `usage: node bench/model.mjs [options]      (npm run bench:model -- [options])
 
-  --quick            short pass (< 45 s): 3 rounds, shorter measurements
-  --models LIST      comma-separated, of mlp, cnn (default mlp,cnn)
+  --quick            short pass (~1.5 min): 3 rounds, shorter measurements
+  --models LIST      comma-separated, of mlp, cnn, conv (one 3×3 conv layer 64→64 on 32×32 + BN +
+                     quantiser), resnet20 (fixture A, imported) (default mlp,cnn,conv,resnet20)
   --batches LIST     comma-separated batch sizes (default 1,64)
   --bits LIST        bit-widths for runSync, of 1..8 and 32 (default 1,2,3,4,5,6,7,8,32)
   --async-bits N     bit-width of the run() (worker thread) case and the breakdown (default 2)
   --rounds N         interleaved rounds (default 11, quick 3)
-  --budget SEC       time budget for the whole run (default 160, quick 36)
+  --budget SEC       time budget for the whole run (default 300, quick 60)
   --detail-reps N    runs for the per-layer breakdown and the profile (default 7, quick 3)
-  --skip-ort         no ONNX Runtime reference
+  --skip-ort         no ONNX Runtime references (fp32 and int8)
+  --skip-accuracy    no accuracy pass on the MNIST test split
   --skip-js          no plain-JS reference
   --no-save          print only; do not write bench/results/
   --seed N           seed for weights and inputs (default 1)
   -h, --help         this text`;
+
+const MODELS = ['mlp', 'cnn', 'conv', 'resnet20'];
+/** The bit-widths fixture A was trained for (its switchable batch norms exist only for these). */
+const RESNET_BITS = [1, 2, 4, 8, 32];
 
 function parseOptions(argv) {
   const values = parseBenchArgs(
@@ -67,6 +77,7 @@ function parseOptions(argv) {
       budget: { type: 'string' },
       'detail-reps': { type: 'string' },
       'skip-js': { type: 'boolean', default: false },
+      'skip-accuracy': { type: 'boolean', default: false },
     },
     HELP,
   );
@@ -74,7 +85,7 @@ function parseOptions(argv) {
   const list = (text, name, fallback, ok) =>
     (text ?? fallback).split(',').map((s) => {
       const v = ok === 'model' ? s.trim() : Number(s);
-      if (ok === 'model' ? !['mlp', 'cnn'].includes(v) : !ok(v)) throw new RangeError(`--${name}: '${s}' is not valid`);
+      if (ok === 'model' ? !MODELS.includes(v) : !ok(v)) throw new RangeError(`--${name}: '${s}' is not valid`);
       return v;
     });
   const bitsOk = (b) => Number.isInteger(b) && ((b >= 1 && b <= 8) || b === 32);
@@ -82,12 +93,13 @@ function parseOptions(argv) {
   const asyncBits = list(values['async-bits'], 'async-bits', '2', bitsOk)[0];
   return {
     quick,
-    models: [...new Set(list(values.models, 'models', 'mlp,cnn', 'model'))],
+    models: [...new Set(list(values.models, 'models', MODELS.join(','), 'model'))],
+    accuracy: !values['skip-accuracy'],
     batches: [...new Set(list(values.batches, 'batches', '1,64', (b) => Number.isInteger(b) && b >= 1 && b <= 4096))],
     bits,
     asyncBits,
     rounds: Math.max(2, Math.round(num(values.rounds, 'rounds', quick ? 3 : 11))),
-    budgetMs: 1000 * num(values.budget, 'budget', quick ? 36 : 160),
+    budgetMs: 1000 * num(values.budget, 'budget', quick ? 60 : 300),
     detailReps: Math.round(num(values['detail-reps'], 'detail-reps', quick ? 3 : 7)),
     // Time aimed at per case and round, and the most calls per case and round.
     targetMs: quick ? 40 : 300,
@@ -113,9 +125,26 @@ function maxAbsDiff(a, b) {
 
 // ---- setup: models, references, cases ----------------------------------------------------------
 
+/** One 3×3 convolution layer, 64 → 64 channels on 32×32, with its batch norm and quantiser. */
+function convLayerGraph() {
+  return {
+    format: 'anyprec-graph/1',
+    inputShape: [64, 32, 32],
+    bitList: [1, 2, 3, 4, 5, 6, 7, 8, 32],
+    weightMode: 'truncate',
+    nodes: [
+      { name: 'q0', op: 'quantize', inputs: ['input'] },
+      { name: 'conv', op: 'qconv2d', inputs: ['q0'], inChannels: 64, outChannels: 64, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] },
+      { name: 'bn', op: 'batchnorm', inputs: ['conv'], channels: 64, eps: 1e-5, switchable: true },
+      { name: 'q1', op: 'quantize', inputs: ['bn'] },
+    ],
+  };
+}
+
 async function buildModel(name, ctx) {
   const { ap, opts } = ctx;
-  const graph = name === 'mlp' ? ap.zoo.mlp() : ap.zoo.cnn();
+  if (name === 'resnet20') return buildResnet(ctx);
+  const graph = name === 'mlp' ? ap.zoo.mlp() : name === 'cnn' ? ap.zoo.cnn() : convLayerGraph();
   const tensors = ap.zoo.randomTensors(graph, opts.seed);
   let model;
   const buildMs = await timeOnce(() => {
@@ -128,32 +157,92 @@ async function buildModel(name, ctx) {
     model,
     buildMs,
     layers,
+    bits: opts.bits,
     session: null,
     reluSession: null,
+    int8Session: null,
+    int8Layers: null,
     js: null,
+    weights: `random (zoo.randomTensors, seed ${opts.seed}), truncate mode`,
     description: name === 'mlp'
       ? `MLP ${[graph.inputShape[0], ...graph.nodes.filter((n) => n.op.endsWith('linear')).map((n) => n.outFeatures)].join('-')}`
-      : `CNN ${graph.inputShape.join('×')}: ${graph.nodes.filter((n) => n.op !== 'quantize').map((n) => n.name).join(' → ')}`,
+      : name === 'cnn'
+        ? `CNN ${graph.inputShape.join('×')}: ${graph.nodes.filter((n) => n.op !== 'quantize').map((n) => n.name).join(' → ')}`
+        : 'Conv layer: quantise → 3×3 conv 64→64 on 32×32 → BN → quantise',
   };
   if (opts.ort) {
     m.session = await ort.InferenceSession.create(onnxModel(graph, layers, 'clip'), ortOptions());
     m.reluSession = await ort.InferenceSession.create(onnxModel(graph, layers, 'relu'), ortOptions());
+    const int8 = onnxInt8Model(graph, layers);
+    m.int8Session = await ort.InferenceSession.create(int8.bytes, ortOptions());
+    m.int8Layers = { quantized: int8.quantizedLayers, float: int8.floatLayers };
   }
   if (opts.js && layers.every((l) => l.kind === 'linear' || l.kind === 'act')) {
     m.js = { clip: jsMlp(layers, 'clip'), relu: jsMlp(layers, 'relu') };
   }
+  if (opts.accuracy && (name === 'mlp' || name === 'cnn') && ctx.fixtures) {
+    // The zoo's MNIST nets take p/255 in [0, 1]; their weights are random, so "accuracy" is at
+    // chance and the number that means something is agreement with the model's own 32-bit output.
+    const d = mnistTest(ctx.fixtures, { size: 28, channels: 1, normalize: false });
+    m.evalSet = { ...d, shape: graph.inputShape, labelsMeaningful: false };
+  }
   log(`  ${m.description}: Model.build ${buildMs.toFixed(0)} ms`);
+  return m;
+}
+
+/** Fixture A (Any-Precision ResNet-20, trained on MNIST) through importReference, with its ORT exports. */
+async function buildResnet(ctx) {
+  const { ap, opts } = ctx;
+  if (!ctx.fixtures) throw new Error('resnet20: the shared fixtures (../shared/fixtures) are missing; set ANYPREC_FIXTURES or drop it from --models');
+  const file = path.join(ctx.fixtures, 'A', 'model.safetensors');
+  let model;
+  const buildMs = await timeOnce(() => {
+    model = ap.importReference('resnet20q', file);
+  });
+  const bits = opts.bits.filter((b) => RESNET_BITS.includes(b));
+  const m = {
+    name: 'resnet20',
+    graph: { inputShape: [3, 32, 32] },
+    model,
+    buildMs,
+    layers: null,
+    bits,
+    session: null,
+    reluSession: null,
+    int8Session: null,
+    int8Layers: null,
+    js: null,
+    weights: 'fixture A (trained, SHI-Labs/Any-Precision-DNNs reference), requant mode',
+    description: 'ResNet-20 (fixture A, Any-Precision, widths 16/32/64) 3×32×32',
+    fixtureInputs: readFloat32(path.join(ctx.fixtures, 'A', 'inputs.bin')),
+  };
+  if (opts.ort) {
+    const tensors = ap.loadSafetensorsSync(file).tensors;
+    // The fp32 export is the reference's bits = 32 function (ReLU), i.e. anyprec's 32 exactly.
+    m.session = await ort.InferenceSession.create(resnet20Onnx(tensors, 'fp32', ap.WeightQuantizer), ortOptions());
+    m.reluSession = m.session;
+    m.int8Session = await ort.InferenceSession.create(resnet20Onnx(tensors, 'int8', ap.WeightQuantizer), ortOptions());
+    m.int8Layers = { quantized: ['the 18 block convs (QLinearConv / ConvInteger)'], float: ['conv0', 'layers.3.skip_conv', 'layers.6.skip_conv', 'fc'] };
+  }
+  if (opts.accuracy) {
+    const d = mnistTest(ctx.fixtures, { size: 32, channels: 3, normalize: true });
+    m.evalSet = { ...d, shape: [3, 32, 32], labelsMeaningful: true };
+  }
+  log(`  ${m.description}: importReference ${buildMs.toFixed(0)} ms`);
   return m;
 }
 
 function makeGroup(m, batch, ctx) {
   const { ap, opts, rng } = ctx;
   const shape = [batch, ...m.graph.inputShape];
-  const x = randomFloats(rng, prod(shape));
+  // ResNet-20: real digits (fixture A's inputs.bin, repeated if the batch is larger); others: uniform [0, 1).
+  const x = m.fixtureInputs
+    ? Float32Array.from({ length: prod(shape) }, (_, i) => m.fixtureInputs[i % m.fixtureInputs.length])
+    : randomFloats(rng, prod(shape));
   const xt = new ap.Tensor(x, shape);
   const g = { m, batch, shape, x, xt, cases: [], ort: null, outputs: new Map() };
   const tag = `${m.name} b${batch}`;
-  for (const bits of opts.bits) {
+  for (const bits of m.bits) {
     g.cases.push(makeCase({
       id: `${tag} runSync ${bits}`, kind: 'sync', bits,
       fn: () => m.model.runSync(xt, { bits }),
@@ -168,8 +257,11 @@ function makeGroup(m, batch, ctx) {
     g.ort = makeCase({ id: `${tag} ORT fp32`, kind: 'ort', async: true, slots: 2, fn: () => m.session.run(feeds) });
     g.feeds = feeds;
   }
+  if (m.int8Session) {
+    g.ort8 = makeCase({ id: `${tag} ORT int8`, kind: 'ort8', async: true, slots: 2, fn: () => m.int8Session.run(g.feeds) });
+  }
   if (m.js) g.cases.push(makeCase({ id: `${tag} JS fp32`, kind: 'js', fn: () => m.js.clip(x, batch) }));
-  g.all = g.ort ? [g.ort, ...g.cases] : g.cases.slice();
+  g.all = [g.ort, g.ort8, ...g.cases].filter(Boolean);
   return g;
 }
 
@@ -183,6 +275,8 @@ async function verifyGroup(g, outs, opts) {
   }
   if (ref32 && g.m.js) v.jsReluVsAnyprec32 = relativeError(g.m.js.relu(g.x, g.batch), ref32.data);
   const ortOut = outs.get('ort');
+  const ort8Out = outs.get('ort8');
+  if (ortOut && ort8Out) v.ortInt8VsOrtFp32 = relativeError(ort8Out.Y.data, ortOut.Y.data);
   const jsOut = outs.get('js');
   if (ortOut && jsOut) v.jsClipVsOrtClip = relativeError(jsOut, ortOut.Y.data);
   const syncA = outs.get(`sync ${opts.asyncBits}`);
@@ -191,7 +285,7 @@ async function verifyGroup(g, outs, opts) {
   v.finite = {};
   v.argmaxAgreementWith32 = {};
   const top32 = ref32 ? argmaxRows(ref32.data, g.batch) : null;
-  for (const bits of opts.bits) {
+  for (const bits of g.m.bits) {
     const o = outs.get(`sync ${bits}`);
     if (!o) continue;
     v.finite[bits] = o.data.every(Number.isFinite);
@@ -204,6 +298,50 @@ async function verifyGroup(g, outs, opts) {
   v.ok = (v.ortReluVsAnyprec32 ?? 0) < tol && (v.jsReluVsAnyprec32 ?? 0) < tol && (v.jsClipVsOrtClip ?? 0) < tol &&
     (v.asyncVsSyncMaxAbsDiff ?? 0) === 0 && Object.values(v.finite).every(Boolean);
   return v;
+}
+
+// ---- accuracy ----------------------------------------------------------------------------------
+
+/**
+ * Top-1 accuracy on the 2,000 MNIST test digits at every bit-width, and of the ORT fp32 / int8
+ * exports; also the agreement of each with anyprec's own 32-bit top-1 (the meaningful number
+ * for nets with random weights). For fixture A the reference's own test accuracy is listed too.
+ */
+async function accuracyPass(m, ctx) {
+  const ev = m.evalSet;
+  if (!ev) return null;
+  const { ap } = ctx;
+  const batch = 500;
+  const top1 = async (run) => {
+    const out = new Int32Array(ev.n);
+    for (let s = 0; s < ev.n; s += batch) {
+      const n = Math.min(batch, ev.n - s);
+      const y = await run(ev.x.subarray(s * ev.per, (s + n) * ev.per), n);
+      out.set(argmaxRows(y, n), s);
+    }
+    return out;
+  };
+  const fraction = (a, b) => a.reduce((acc, v, i) => acc + (v === b[i] ? 1 : 0), 0) / a.length;
+  const anyprecTop = new Map();
+  for (const bits of m.bits) {
+    anyprecTop.set(bits, await top1((x, n) => m.model.runSync(new ap.Tensor(x, [n, ...ev.shape]), { bits }).data));
+  }
+  const ref = anyprecTop.get(32) ?? null;
+  const row = (top) => ({ accuracy: fraction(top, ev.labels), agreement32: ref ? fraction(top, ref) : null });
+  const ortRun = (session) => async (x, n) => (await session.run({ X: new ort.Tensor('float32', x, [n, ...ev.shape]) })).Y.data;
+  const result = {
+    samples: ev.n,
+    labelsMeaningful: ev.labelsMeaningful,
+    anyprec: m.bits.map((bits) => ({ bits, ...row(anyprecTop.get(bits)) })),
+    ortFp32: m.session ? row(await top1(ortRun(m.session))) : null,
+    ortInt8: m.int8Session ? row(await top1(ortRun(m.int8Session))) : null,
+    reference: null,
+  };
+  if (m.name === 'resnet20') {
+    const expected = JSON.parse(fs.readFileSync(path.join(ctx.fixtures, 'A', 'expected.json'), 'utf8'));
+    result.reference = Object.fromEntries(RESNET_BITS.map((b) => [b, expected.results[String(b)]?.test_accuracy ?? null]));
+  }
+  return result;
 }
 
 // ---- breakdown: per layer and per function -----------------------------------------------------
@@ -278,7 +416,8 @@ async function main() {
   kernels.setThreads(1);
   const machine = machineInfo(kernels);
   const rng = makeRng(opts.seed * 7919 + 17);
-  const ctx = { ap, opts, rng };
+  const ctx = { ap, opts, rng, fixtures: fixturesDir() };
+  if (!ctx.fixtures) log('  !! shared fixtures not found: no resnet20, no accuracy pass');
   log(`anyprec bench:model — ${machine.cpuModel}, ${machine.node}, ORT ${machine.onnxruntimeNode}`);
   log(`ISA ${kernels.isa()} (available: ${kernels.availableIsas().join(', ')}), kernel threads ${kernels.threads()}`);
   log(`git ${machine.git.head}${machine.git.dirty.length ? ` (uncommitted: ${machine.git.dirty.join('; ')})` : ''}`);
@@ -310,7 +449,7 @@ async function main() {
         `run() vs runSync() max |diff| ${v.asyncVsSyncMaxAbsDiff}${v.ok ? '' : '  !! CHECK FAILED'}`);
   }
   for (const m of models) {
-    await m.reluSession?.release();
+    if (m.reluSession && m.reluSession !== m.session) await m.reluSession.release();
     m.reluSession = null;
   }
 
@@ -336,9 +475,10 @@ async function main() {
       break;
     }
     for (const g of rotate(groups, r)) {
-      if (g.ort) await measure(g.ort);
+      const refs = [g.ort, g.ort8].filter(Boolean);
+      for (const c of r % 2 ? refs.slice().reverse() : refs) await measure(c);
       for (const c of shuffle(g.cases, rng)) await measure(c);
-      if (g.ort) await measure(g.ort);
+      for (const c of r % 2 ? refs : refs.slice().reverse()) await measure(c);
     }
     roundsDone = r + 1;
     log(`  round ${r + 1}/${opts.rounds}: ${secs(performance.now() - tr)}`);
@@ -368,6 +508,7 @@ async function main() {
   // Results.
   const results = groups.map((g) => {
     const ortS = g.ort ? summarize(g.ort) : null;
+    const ort8S = g.ort8 ? summarize(g.ort8) : null;
     const bySync = new Map();
     const rows = g.cases.filter((c) => c.kind === 'sync').map((c) => {
       const s = summarize(c);
@@ -378,6 +519,7 @@ async function main() {
         ...s,
         samplesPerSec: g.batch / (s.medianMs / 1e3),
         vsOrt: ortS?.medianMs ? s.medianMs / ortS.medianMs : null,
+        vsOrtInt8: ort8S?.medianMs ? s.medianMs / ort8S.medianMs : null,
         bitOpsPerSample: acct.bitOps / g.batch,
         macsPerSample: acct.macs / g.batch,
         bitOpsPerCall: acct.bitOps,
@@ -402,11 +544,30 @@ async function main() {
         overheadRatio: a.medianMs && syncA?.medianMs ? a.medianMs / syncA.medianMs : null,
       },
       ort: withRate(ortS),
+      ortInt8: withRate(ort8S),
+      weights: g.m.weights,
+      int8Layers: g.m.int8Layers,
+      bits: g.m.bits,
       js: withRate(jsS),
       verification: g.verification,
     };
   });
+  // Accuracy on the MNIST test split (latency vs accuracy): every bit-width and both ORT exports.
+  const accuracy = {};
+  if (opts.accuracy) {
+    log('accuracy:');
+    kernels.setThreads(kernels.hardwareThreads());
+    for (const m of models) {
+      const a = await accuracyPass(m, ctx);
+      if (!a) continue;
+      accuracy[m.name] = a;
+      log(`  ${m.name}: ${a.anyprec.map((r) => `${r.bits}b ${(100 * r.accuracy).toFixed(1)}%`).join(', ')}; ORT fp32 ` +
+          `${a.ortFp32 ? (100 * a.ortFp32.accuracy).toFixed(1) : '–'}%, int8 ${a.ortInt8 ? (100 * a.ortInt8.accuracy).toFixed(1) : '–'}%`);
+    }
+    kernels.setThreads(1);
+  }
   for (const m of models) await m.session?.release();
+  for (const m of models) await m.int8Session?.release();
   for (const m of models) await m.model.close();
 
   const report = {
@@ -432,6 +593,7 @@ async function main() {
       bitOps: 'model.bitOps(batch, { bits }): MACs × weight bits × activation bits per layer (float layers count 32 × 32), divided by the batch',
     },
     results,
+    accuracy,
     breakdowns,
     profileError: profileError ?? null,
   };

@@ -36,7 +36,7 @@ export function modelMarkdownReport(rep) {
   const m = rep.machine;
   const out = [];
   const anyOrt = rep.results.some((r) => r.ort?.medianMs);
-  out.push('# anyprec models vs float32 references (ONNX Runtime, plain JS), one thread');
+  out.push('# anyprec models vs ONNX Runtime fp32 and int8 exports of the same networks (and plain JS), one thread');
   out.push('');
   const dirty = m.git.dirty.length ? `; uncommitted: ${m.git.dirty.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
   out.push(
@@ -59,7 +59,10 @@ export function modelMarkdownReport(rep) {
       `call), random weights (\`zoo.randomTensors\`), inputs uniform in [0, 1); 32 = the float path. ` +
       `\`run()\` = \`await model.run(x, { bits })\` on a worker thread. ` +
       `**ORT fp32 is a float reference of the same topology, not a quantised model**: the same tensors, batch norm ` +
-      `(32-bit set) folded into Conv/Gemm, every activation quantiser replaced by Clip(0, 1). JS fp32: plain-JS ` +
+      `(32-bit set) folded into Conv/Gemm, every activation quantiser replaced by Clip(0, 1). **ORT int8** is the same folded ` +
+      `network with 8-bit activation codes (scale 1/255, exactly anyprec's 8-bit quantiser) and per-channel int8 weights on ORT's ` +
+      `integer operators (QLinearConv where a quantiser follows a conv, MatMulInteger for linear layers, ConvInteger with uint8 ` +
+      `weights otherwise); float layers stay float. JS fp32: plain-JS ` +
       `float32 loops of the same MLP. "/ ORT" = anyprec time ÷ ORT time (lower is better; < 1 = anyprec faster). ` +
       `bit-ops/sample = \`model.bitOps(batch, { bits })\` ÷ batch (MACs × weight bits × activation bits; float layers ` +
       `count 32 × 32).`,
@@ -74,6 +77,7 @@ export function modelMarkdownReport(rep) {
     if (v.ortReluVsAnyprec32 !== undefined) parts.push(`ORT (ReLU variant) vs anyprec 32: ${e(v.ortReluVsAnyprec32)}`);
     if (v.jsReluVsAnyprec32 !== undefined) parts.push(`JS vs anyprec 32: ${e(v.jsReluVsAnyprec32)}`);
     if (v.jsClipVsOrtClip !== undefined) parts.push(`JS vs ORT (Clip): ${e(v.jsClipVsOrtClip)}`);
+    if (v.ortInt8VsOrtFp32 !== undefined) parts.push(`ORT int8 vs ORT fp32: ${e(v.ortInt8VsOrtFp32)}`);
     if (v.asyncVsSyncMaxAbsDiff !== undefined) parts.push(`run() vs runSync(): ${v.asyncVsSyncMaxAbsDiff === 0 ? 'identical' : `max |diff| ${v.asyncVsSyncMaxAbsDiff}`}`);
     return `${modelName(r)}: ${parts.join(', ')}${v.ok ? '' : ' — **CHECK FAILED**'}`;
   });
@@ -88,14 +92,18 @@ export function modelMarkdownReport(rep) {
     const bits = rep.options.bits;
     out.push('## anyprec time ÷ ORT fp32 time (lower is better)');
     out.push('');
+    out.push(`(anyprec time ÷ ORT int8 time: in the per-model tables, column "/ ORT int8".)`);
+    out.push('');
     out.push(
       table(
         ['bits', ...rep.results.map(modelName)],
         [
           ...bits.map((b) => [bitsName(b), ...rep.results.map((r) => ratio(r.rows.find((x) => x.bits === b)?.vsOrt))]),
           [`run() at ${rep.options.asyncBits}`, ...rep.results.map((r) => ratio(r.async?.vsOrt))],
+          ['ORT int8', ...rep.results.map((r) => ratio(r.ortInt8?.vsOrt))],
           ['JS fp32', ...rep.results.map((r) => ratio(r.js?.vsOrt))],
           ['ORT fp32 ms', ...rep.results.map((r) => sig(r.ort?.medianMs))],
+          ['ORT int8 ms', ...rep.results.map((r) => sig(r.ortInt8?.medianMs))],
         ],
       ),
     );
@@ -112,16 +120,20 @@ export function modelMarkdownReport(rep) {
       sig(x.minMs),
       rate(x.samplesPerSec),
       ratio(x.vsOrt),
+      ratio(x.vsOrtInt8),
       count(x.bitOpsPerSample),
       String(x.samples ?? '–'),
     ]);
     if (r.async?.medianMs) {
       rows.push([`run() ${r.async.bits} (worker)`, sig(r.async.medianMs), sig(r.async.minMs), rate(r.async.samplesPerSec), ratio(r.async.vsOrt),
+        r.ortInt8?.medianMs ? ratio(r.async.medianMs / r.ortInt8.medianMs) : '–',
         count(r.rows.find((x) => x.bits === r.async.bits)?.bitOpsPerSample), String(r.async.samples)]);
     }
-    if (r.ort?.medianMs) rows.push(['ORT fp32 (Clip)', sig(r.ort.medianMs), sig(r.ort.minMs), rate(r.ort.samplesPerSec), '1×', '–', String(r.ort.samples)]);
-    if (r.js?.medianMs) rows.push(['JS fp32 (Clip)', sig(r.js.medianMs), sig(r.js.minMs), rate(r.js.samplesPerSec), ratio(r.js.vsOrt), '–', String(r.js.samples)]);
-    out.push(table(['case', 'median ms', 'fastest ms', 'samples/s', '/ ORT', 'bit-ops/sample', 'samples'], rows));
+    const i8 = r.ortInt8?.medianMs;
+    if (r.ort?.medianMs) rows.push(['ORT fp32', sig(r.ort.medianMs), sig(r.ort.minMs), rate(r.ort.samplesPerSec), '1×', i8 ? ratio(r.ort.medianMs / i8) : '–', '–', String(r.ort.samples)]);
+    if (i8) rows.push(['ORT int8', sig(i8), sig(r.ortInt8.minMs), rate(r.ortInt8.samplesPerSec), ratio(r.ortInt8.vsOrt), '1×', '–', String(r.ortInt8.samples)]);
+    if (r.js?.medianMs) rows.push(['JS fp32 (Clip)', sig(r.js.medianMs), sig(r.js.minMs), rate(r.js.samplesPerSec), ratio(r.js.vsOrt), i8 ? ratio(r.js.medianMs / i8) : '–', '–', String(r.js.samples)]);
+    out.push(table(['case', 'median ms', 'fastest ms', 'samples/s', '/ ORT fp32', '/ ORT int8', 'bit-ops/sample', 'samples'], rows));
     if (r.async?.overheadMs !== null && r.async?.overheadMs !== undefined) {
       out.push('');
       out.push(
@@ -131,6 +143,33 @@ export function modelMarkdownReport(rep) {
       );
     }
     out.push('');
+  }
+
+  // ---- accuracy
+  const acc = Object.entries(rep.accuracy ?? {});
+  const pc = (f) => (Number.isFinite(f) ? `${(100 * f).toFixed(1)}%` : '–');
+  if (acc.length) {
+    out.push('## Accuracy on the MNIST test split (2,000 digits), next to latency');
+    out.push('');
+    out.push(
+      'Top-1 accuracy against the labels, and top-1 agreement with anyprec\'s own 32-bit output. **The MLP and CNN ' +
+        'have random weights** (no trained MNIST MLP/CNN is bundled): their accuracy is chance level and only the ' +
+        'agreement column means something. ResNet-20 is fixture A (trained); "reference" is the PyTorch reference\'s own ' +
+        'test accuracy from expected.json. Latency = median ms per batch of 64 from the tables above.',
+    );
+    out.push('');
+    for (const [name, a] of acc) {
+      const r64 = rep.results.find((r) => r.model === name && r.batch === 64) ?? rep.results.find((r) => r.model === name);
+      const lat = (bits) => sig(r64?.rows.find((x) => x.bits === bits)?.medianMs);
+      const rows = a.anyprec.map((x) => [`anyprec ${bitsName(x.bits)}`, pc(x.accuracy), pc(x.agreement32),
+        a.reference ? pc(a.reference[x.bits]) : '–', lat(x.bits)]);
+      if (a.ortFp32) rows.push(['ORT fp32', pc(a.ortFp32.accuracy), pc(a.ortFp32.agreement32), '–', sig(r64?.ort?.medianMs)]);
+      if (a.ortInt8) rows.push(['ORT int8', pc(a.ortInt8.accuracy), pc(a.ortInt8.agreement32), '–', sig(r64?.ortInt8?.medianMs)]);
+      out.push(`**${name.toUpperCase()}** (${a.samples} digits; batch ${r64?.batch ?? '–'} latency)`);
+      out.push('');
+      out.push(table(['engine', 'accuracy', 'agrees with anyprec 32', 'reference', 'ms / batch'], rows));
+      out.push('');
+    }
   }
 
   // ---- breakdowns

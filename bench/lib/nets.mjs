@@ -68,9 +68,9 @@ export function foldedLayers(graph, tensors, WeightQuantizer) {
         }
         if (node.op.endsWith('conv2d')) {
           layers.push({ kind: 'conv', name: node.name, w, b, outC: out, inC: node.inChannels, kernel: node.kernel,
-            stride: node.stride, padding: node.padding, dilation: node.dilation });
+            stride: node.stride, padding: node.padding, dilation: node.dilation, quantized: node.op.startsWith('q') });
         } else {
-          layers.push({ kind: 'linear', name: node.name, w, b, inF: node.inFeatures, outF: out });
+          layers.push({ kind: 'linear', name: node.name, w, b, inF: node.inFeatures, outF: out, quantized: node.op.startsWith('q') });
         }
         break;
       }
@@ -162,6 +162,211 @@ export function onnxModel(graph, layers, act = 'clip') {
     inputs: [{ name: 'X', type: DataType.FLOAT, dims: ['N', ...graph.inputShape] }],
     outputs: [{ name: 'Y', type: DataType.FLOAT, dims: shape }],
   });
+}
+
+/**
+ * Per-output-channel symmetric int8 codes of a weight tensor [out, ...] (what ONNX Runtime's
+ * static quantiser makes with per_channel and QInt8 weights): scale[o] = max|w[o]| / 127,
+ * code = round(w / scale) in -127..127.
+ */
+export function int8PerChannel(w, out) {
+  const per = w.length / out;
+  const codes = new Int8Array(w.length);
+  const scale = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    let mx = 0;
+    for (let t = 0; t < per; t++) mx = Math.max(mx, Math.abs(w[o * per + t]));
+    const sc = mx > 0 ? mx / 127 : 1;
+    scale[o] = sc;
+    for (let t = 0; t < per; t++) codes[o * per + t] = Math.max(-127, Math.min(127, Math.round(w[o * per + t] / sc)));
+  }
+  return { codes, scale };
+}
+
+/**
+ * The int8 export of the same chain, in the operators ONNX Runtime runs fastest (measured here:
+ * QLinearConv ~2× its fp32 Conv; ConvInteger with int8 weights ~5× slower than fp32, so it is
+ * not used; MatMulInteger uint8×int8 is its fast int8 GEMM). Every layer that anyprec quantises
+ * and whose input comes from an activation quantiser (values in [0, 1], possibly through
+ * max-pool / flatten) runs on 8-bit activation codes (scale 1/255, zero point 0 — exactly
+ * anyprec's 8-bit activation quantiser round(clip(x,0,1)·255)/255) and per-output-channel
+ * symmetric int8 weights (batch norm, the 32-bit set, folded in first):
+ *  * conv followed by a quantiser: QLinearConv with an int32 bias and output scale 1/255 — the
+ *    output codes are the next quantiser's (saturating at 0 and 255 = the clip);
+ *  * conv not followed by one: ConvInteger with the weights shifted to uint8 (zero point 128,
+ *    ORT's fast u8×u8 path) -> Cast -> Mul(scale) -> Add(bias);
+ *  * linear: MatMulInteger (uint8 × int8) -> Cast -> Mul(scale) -> Add(bias), and
+ *    QuantizeLinear when a quantiser follows.
+ * Max-pool and flatten run on the uint8 codes; float layers (the stem, the classifier) stay
+ * float, as in anyprec, behind a DequantizeLinear. Returns { bytes, quantizedLayers, floatLayers }.
+ */
+export function onnxInt8Model(graph, layers) {
+  const nodes = [];
+  const initializers = [
+    { name: 'zero', type: DataType.FLOAT, dims: [], data: Float32Array.of(0) },
+    { name: 'one', type: DataType.FLOAT, dims: [], data: Float32Array.of(1) },
+    { name: 'x_scale', type: DataType.FLOAT, dims: [], data: Float32Array.of(1 / 255) },
+    { name: 'x_zero', type: DataType.UINT8, dims: [], data: Uint8Array.of(0) },
+    { name: 'w_zero', type: DataType.INT8, dims: [], data: Int8Array.of(0) },
+    { name: 'w_zero_u8', type: DataType.UINT8, dims: [], data: Uint8Array.of(128) },
+  ];
+  const q = [], f = [];
+  let x = 'X';
+  let codes = false; // x holds uint8 activation codes (scale 1/255)
+  let unit = false; // x's values are in [0, 1] (float after Clip, or codes)
+  let shape = ['N', ...graph.inputShape];
+  const asCodes = (name) => {
+    if (codes) return x;
+    nodes.push({ opType: 'QuantizeLinear', inputs: [x, 'x_scale', 'x_zero'], outputs: [name] });
+    return name;
+  };
+  const asFloat = (name) => {
+    if (!codes) return x;
+    nodes.push({ opType: 'DequantizeLinear', inputs: [x, 'x_scale', 'x_zero'], outputs: [name] });
+    return name;
+  };
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i];
+    const y = `t${i}`;
+    const int8 = (l.kind === 'conv' || l.kind === 'linear') && l.quantized && unit;
+    if (int8) {
+      const out = l.kind === 'conv' ? l.outC : l.outF;
+      const { codes: wq, scale } = int8PerChannel(l.w, out);
+      const mul = Float32Array.from(scale, (s) => s / 255);
+      const xq = asCodes(`${y}.xq`);
+      const actNext = layers[i + 1]?.kind === 'act';
+      if (l.kind === 'conv') {
+        const [kh, kw] = l.kernel;
+        const attrs = { kernel_shape: [kh, kw], strides: l.stride, dilations: l.dilation, pads: [...l.padding, ...l.padding] };
+        const [, , h, w] = shape;
+        shape = ['N', l.outC, Math.floor((h + 2 * l.padding[0] - l.dilation[0] * (kh - 1) - 1) / l.stride[0]) + 1,
+          Math.floor((w + 2 * l.padding[1] - l.dilation[1] * (kw - 1) - 1) / l.stride[1]) + 1];
+        if (actNext) {
+          initializers.push({ name: `${l.name}.wq`, type: DataType.INT8, dims: [l.outC, l.inC, kh, kw], data: wq });
+          initializers.push({ name: `${l.name}.ws`, type: DataType.FLOAT, dims: [l.outC], data: scale });
+          initializers.push({ name: `${l.name}.wz`, type: DataType.INT8, dims: [l.outC], data: new Int8Array(l.outC) });
+          initializers.push({ name: `${l.name}.bq`, type: DataType.INT32, dims: [l.outC], data: Int32Array.from(l.b, (b, o) => Math.round(b / mul[o])) });
+          nodes.push({ opType: 'QLinearConv', inputs: [xq, 'x_scale', 'x_zero', `${l.name}.wq`, `${l.name}.ws`, `${l.name}.wz`, 'x_scale', 'x_zero', `${l.name}.bq`],
+            outputs: [y], attrs });
+          q.push(l.name);
+          x = y;
+          codes = true;
+          unit = true;
+          i++; // the quantiser is the output scale
+          continue;
+        }
+        initializers.push({ name: `${l.name}.wu8`, type: DataType.UINT8, dims: [l.outC, l.inC, kh, kw], data: Uint8Array.from(wq, (v) => v + 128) });
+        initializers.push({ name: `${l.name}.mul`, type: DataType.FLOAT, dims: [l.outC, 1, 1], data: mul });
+        initializers.push({ name: `${l.name}.b`, type: DataType.FLOAT, dims: [l.outC, 1, 1], data: l.b });
+        nodes.push({ opType: 'ConvInteger', inputs: [xq, `${l.name}.wu8`, 'x_zero', 'w_zero_u8'], outputs: [`${y}.acc`], attrs });
+      } else {
+        const wt = new Int8Array(l.inF * l.outF); // [K, N] for MatMulInteger
+        for (let o = 0; o < l.outF; o++) for (let t = 0; t < l.inF; t++) wt[t * l.outF + o] = wq[o * l.inF + t];
+        initializers.push({ name: `${l.name}.wq`, type: DataType.INT8, dims: [l.inF, l.outF], data: wt });
+        initializers.push({ name: `${l.name}.mul`, type: DataType.FLOAT, dims: [l.outF], data: mul });
+        initializers.push({ name: `${l.name}.b`, type: DataType.FLOAT, dims: [l.outF], data: l.b });
+        nodes.push({ opType: 'MatMulInteger', inputs: [xq, `${l.name}.wq`, 'x_zero', 'w_zero'], outputs: [`${y}.acc`] });
+        shape = ['N', l.outF];
+      }
+      nodes.push({ opType: 'Cast', inputs: [`${y}.acc`], outputs: [`${y}.f`], attrs: { to: DataType.FLOAT } });
+      nodes.push({ opType: 'Mul', inputs: [`${y}.f`, `${l.name}.mul`], outputs: [`${y}.s`] });
+      nodes.push({ opType: 'Add', inputs: [`${y}.s`, `${l.name}.b`], outputs: [y] });
+      q.push(l.name);
+      x = y;
+      codes = false;
+      unit = false;
+      continue;
+    }
+    if (l.kind === 'act') {
+      // A quantiser on float values: the next int8 layer quantises them (saturating = the clip);
+      // kept as Clip when a float consumer follows.
+      const next = layers[i + 1];
+      const nextInt8 = next && (next.kind === 'conv' || next.kind === 'linear') && next.quantized;
+      if (codes) continue; // already codes in [0, 1]
+      if (nextInt8) {
+        nodes.push({ opType: 'QuantizeLinear', inputs: [x, 'x_scale', 'x_zero'], outputs: [y] });
+        codes = true;
+      } else {
+        nodes.push({ opType: 'Clip', inputs: [x, 'zero', 'one'], outputs: [y] });
+      }
+      x = y;
+      unit = true;
+      continue;
+    }
+    if (l.kind === 'maxpool' || l.kind === 'flatten') {
+      const one = onnxLayer(l, x, y, shape, initializers); // MaxPool and Flatten take uint8 too
+      nodes.push(...one.nodes);
+      shape = one.shape;
+      x = y;
+      continue;
+    }
+    x = asFloat(`${y}.dq`);
+    codes = false;
+    const one = onnxLayer(l, x, y, shape, initializers);
+    nodes.push(...one.nodes);
+    shape = one.shape;
+    if (l.kind === 'conv' || l.kind === 'linear') f.push(l.name);
+    unit = false;
+    x = y;
+  }
+  // The graph output Y, float.
+  nodes.push(codes
+    ? { opType: 'DequantizeLinear', inputs: [x, 'x_scale', 'x_zero'], outputs: ['Y'] }
+    : { opType: 'Identity', inputs: [x], outputs: ['Y'] });
+  const bytes = graphModel({
+    name: 'anyprec-bench-model-int8',
+    producer: 'anyprec bench/model.mjs',
+    nodes,
+    initializers,
+    inputs: [{ name: 'X', type: DataType.FLOAT, dims: ['N', ...graph.inputShape] }],
+    outputs: [{ name: 'Y', type: DataType.FLOAT, dims: shape }],
+  });
+  return { bytes, quantizedLayers: q, floatLayers: f };
+}
+
+/** One folded layer as fp32 ONNX nodes (Clip for quantisers); adds its initializers. */
+function onnxLayer(l, x, y, shape, initializers) {
+  const nodes = [];
+  switch (l.kind) {
+    case 'conv': {
+      const [kh, kw] = l.kernel;
+      initializers.push({ name: `${l.name}.w`, type: DataType.FLOAT, dims: [l.outC, l.inC, kh, kw], data: l.w });
+      initializers.push({ name: `${l.name}.b`, type: DataType.FLOAT, dims: [l.outC], data: l.b });
+      nodes.push({ opType: 'Conv', inputs: [x, `${l.name}.w`, `${l.name}.b`], outputs: [y], attrs: {
+        kernel_shape: [kh, kw], strides: l.stride, dilations: l.dilation, pads: [...l.padding, ...l.padding] } });
+      const [, , h, w] = shape;
+      shape = ['N', l.outC, Math.floor((h + 2 * l.padding[0] - l.dilation[0] * (kh - 1) - 1) / l.stride[0]) + 1,
+        Math.floor((w + 2 * l.padding[1] - l.dilation[1] * (kw - 1) - 1) / l.stride[1]) + 1];
+      break;
+    }
+    case 'linear':
+      initializers.push({ name: `${l.name}.w`, type: DataType.FLOAT, dims: [l.outF, l.inF], data: l.w });
+      initializers.push({ name: `${l.name}.b`, type: DataType.FLOAT, dims: [l.outF], data: l.b });
+      nodes.push({ opType: 'Gemm', inputs: [x, `${l.name}.w`, `${l.name}.b`], outputs: [y], attrs: { transB: 1 } });
+      shape = ['N', l.outF];
+      break;
+    case 'act':
+      nodes.push({ opType: 'Clip', inputs: [x, 'zero', 'one'], outputs: [y] });
+      break;
+    case 'relu':
+      nodes.push({ opType: 'Relu', inputs: [x], outputs: [y] });
+      break;
+    case 'maxpool': {
+      nodes.push({ opType: 'MaxPool', inputs: [x], outputs: [y], attrs: {
+        kernel_shape: l.kernel, strides: l.stride, pads: [...l.padding, ...l.padding] } });
+      const [, c, h, w] = shape;
+      shape = ['N', c, Math.floor((h + 2 * l.padding[0] - l.kernel[0]) / l.stride[0]) + 1,
+        Math.floor((w + 2 * l.padding[1] - l.kernel[1]) / l.stride[1]) + 1];
+      break;
+    }
+    case 'flatten':
+      nodes.push({ opType: 'Flatten', inputs: [x], outputs: [y], attrs: { axis: 1 } });
+      shape = ['N', shape.slice(1).reduce((a, b) => a * b, 1)];
+      break;
+    default:
+      throw new RangeError(`layer kind ${l.kind}`);
+  }
+  return { nodes, shape };
 }
 
 /**

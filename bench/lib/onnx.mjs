@@ -126,6 +126,21 @@ export function matMulFp32Model(m, k, n, w) {
 }
 
 /**
+ * Y[M,N] = X[M,K] · W[K,N] in fp32 with the Gemm operator (alpha = beta = 1, no transposes, no
+ * bias; W a constant initializer) — what a fully-connected layer exports to.
+ * @param {Float32Array} w  K x N row-major
+ */
+export function gemmFp32Model(m, k, n, w) {
+  return oneNodeModel({
+    opType: 'Gemm',
+    inputs: [{ name: 'X', type: DataType.FLOAT, dims: [m, k] }],
+    initializers: [{ name: 'W', type: DataType.FLOAT, dims: [k, n], data: w }],
+    nodeInputs: ['X', 'W'],
+    output: { name: 'Y', type: DataType.FLOAT, dims: [m, n] },
+  });
+}
+
+/**
  * Y[M,N] = (X - xZero) · (W - wZero) in int32 (MatMulInteger: uint8 activations, int8 weights,
  * zero points as scalar initializers).
  * @param {Int8Array} w  K x N row-major

@@ -23,12 +23,13 @@ export function table(header, rows) {
 }
 
 const isUxB = (r, a, b) => r.aBits === a && r.bBits === b && r.aEncoding === 'unsigned';
+const oneThread = (r) => (r.threads ?? 1) === 1 && !r.forced;
 
-/** The ISA whose 1×1 GEMM was fastest on this shape (ties: the first listed). */
-function bestIsa(shapeResult, isas) {
+/** The ISA whose 1×1 GEMM was fastest on this shape at one thread (ties: the first listed). */
+export function bestIsa(shapeResult, isas) {
   let best = null;
   for (const isa of isas) {
-    const r = shapeResult.gemm.find((g) => g.isa === isa && isUxB(g, 1, 1));
+    const r = shapeResult.gemm.find((g) => g.isa === isa && isUxB(g, 1, 1) && oneThread(g));
     if (r?.medianMs && (best === null || r.medianMs < best.ms)) best = { isa, ms: r.medianMs };
   }
   return best?.isa ?? isas[0];
@@ -40,7 +41,7 @@ export function markdownReport(rep) {
   const bits = rep.options.bits;
   const out = [];
 
-  out.push('# anyprec bitGemm vs ONNX Runtime, one thread');
+  out.push('# anyprec bitGemm vs ONNX Runtime, tfjs and plain JS');
   out.push('');
   const dirty = m.git.dirty.length ? `; uncommitted under native/: ${m.git.dirty.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
   out.push(
@@ -86,8 +87,7 @@ export function markdownReport(rep) {
   out.push('## Popcount ceiling (register-only AND + popcount + add loop, one thread)');
   out.push('');
   out.push(
-    'Fastest sample of the ceiling loop in the rounds of each shape; "of ceiling" below = a case\'s median ' +
-      'bit-MAC/s ÷ this.',
+    'Fastest sample of the ceiling loop in the rounds of each shape; "of ceiling" below = a case\'s median bit-MAC/s ÷ (threads × this): with T threads the CPU\'s limit is at best T times one core\'s.',
   );
   out.push('');
   const mhz = m.nominalMHz;
@@ -102,42 +102,56 @@ export function markdownReport(rep) {
     ),
   );
   out.push('');
-  if (rep.shapes.some((s) => s.ort.fp32 || s.ort.int8)) {
-    out.push('## ONNX Runtime baselines (1 intra-op, 1 inter-op thread)');
+  if (rep.shapes.some((s) => s.baselines?.length)) {
+    out.push('## Baselines (same shape, same process)');
     out.push('');
+    const tf = rep.tfjs;
     out.push(
-      table(
-        ['M×K×N', 'fp32 MatMul ms', 'fp32 Gop/s', 'int8 MatMulInteger ms', 'int8 Gop/s'],
-        rep.shapes.map((s) => [
-          shapeName(s.shape),
-          sig(s.ort.fp32?.medianMs),
-          sig(s.ort.fp32?.gops),
-          sig(s.ort.int8?.medianMs),
-          sig(s.ort.int8?.gops),
-        ]),
-      ),
+      `tfjs: ${tf?.backend ? `tfjs-core ${tf.version}, wasm backend, ${tf.threads} thread(s)${tf.note ? ` — ${tf.note}` : ''}` : `not measured (${tf?.unavailable ?? 'skipped'})`}. ` +
+        `Plain JS: float32 i-t-j loops${rep.jsGopsSmall ? ` (${sig(rep.jsGopsSmall)} Gop/s on 16×256×256)` : ''}, run only where a call is predicted under ${sig(rep.options.jsCapMs / 1000)} s.`,
     );
+    out.push('');
+    const rows = [];
+    for (const s of rep.shapes) {
+      for (const b of s.baselines ?? []) {
+        rows.push([shapeName(s.shape), b.engine, String(b.threads ?? 1), b.medianMs ? sig(b.medianMs) : `skipped: ${b.skipped}`,
+          sig(b.gops), b.check && !b.check.ok ? '**WRONG**' : b.check ? 'ok' : '–']);
+      }
+    }
+    out.push(table(['M×K×N', 'engine', 'threads', 'ms', 'Gop/s', 'output check'], rows));
     out.push('');
   }
 
   // ---- speedup grids for the best ISA
-  out.push('## Speedups of the fastest ISA: anyprec vs ORT int8 (vs ORT fp32)');
-  out.push('');
-  for (const s of rep.shapes) {
-    const isa = bestIsa(s, isas);
-    const rows = s.gemm.filter((r) => r.isa === isa);
-    const cell = (r) => (r?.medianMs ? `${ratio(r.vsOrtInt8)} (${ratio(r.vsOrtFp32)})` : r?.skipped ? 'skipped' : '–');
-    out.push(`**${shapeName(s.shape)}** on ${isa}; rows = activation bits, columns = weight bits.`);
+  const threadCounts = [...new Set(rep.shapes.flatMap((s) => s.gemm.map((r) => r.threads ?? 1)))].sort((a, b) => a - b);
+  for (const t of threadCounts) {
+    out.push(`## Speedups of the fastest ISA at ${t} thread${t > 1 ? 's' : ''}: anyprec vs ORT int8 (vs ORT fp32), both at ${t} thread${t > 1 ? 's' : ''}`);
     out.push('');
-    out.push(
-      table(
-        ['a \\ w', ...bits.map(String)],
-        bits.map((a) => [String(a), ...bits.map((b) => cell(rows.find((r) => isUxB(r, a, b))))]),
-      ),
-    );
-    const xnor = rows.find((r) => r.aEncoding === 'bipolar');
-    if (xnor) out.push(`\n1×1 bipolar×bipolar (XNOR): ${cell(xnor)}.`);
-    out.push('');
+    for (const s of rep.shapes) {
+      const isa = bestIsa(s, isas);
+      const rows = s.gemm.filter((r) => r.isa === isa && (r.threads ?? 1) === t && !r.forced);
+      if (!rows.length) continue;
+      const cell = (r) => (r?.medianMs ? `${ratio(r.vsOrtInt8)} (${ratio(r.vsOrtFp32)})${r.path === 'int8' ? 'ⁱ' : ''}` : r?.skipped ? 'skipped' : '–');
+      const int8Pairs = rows.filter((r) => r.path === 'int8' && r.aEncoding === 'unsigned').map((r) => `${r.aBits}×${r.bBits}`);
+      out.push(`**${shapeName(s.shape)}** on ${isa}; rows = activation bits, columns = weight bits.` +
+        (rows.some((r) => r.path) ? ` Path (kernels.gemmPath): int8 dot products for ${int8Pairs.length ? int8Pairs.join(' ') : 'none'}` +
+          `${s.int8Kernel ? ` (int8 kernel ${s.int8Kernel})` : ''}, bit-serial for the rest; cells marked ⁱ ran the int8 path.` : ''));
+      out.push('');
+      out.push(
+        table(
+          ['a \\ w', ...bits.map(String)],
+          bits.map((a) => [String(a), ...bits.map((b) => cell(rows.find((r) => isUxB(r, a, b))))]),
+        ),
+      );
+      const xnor = rows.find((r) => r.aEncoding === 'bipolar');
+      if (xnor) out.push(`\n1×1 bipolar×bipolar (XNOR): ${cell(xnor)}.`);
+      const forced = s.gemm.filter((r) => r.isa === isa && (r.threads ?? 1) === t && r.forced && r.medianMs);
+      if (forced.length) {
+        out.push(`\nThe same pairs forced to the bit-serial kernel (\`path: 'bitserial'\`), vs ORT int8 (vs ORT fp32): ` +
+          forced.map((r) => `${pairName(r)} ${ratio(r.vsOrtInt8)} (${ratio(r.vsOrtFp32)})`).join(', ') + '.');
+      }
+      out.push('');
+    }
   }
 
   // ---- threads
@@ -174,13 +188,16 @@ export function markdownReport(rep) {
     const rows = [];
     for (const isa of isas) {
       for (const r of s.gemm.filter((g) => g.isa === isa)) {
+        const path = r.path ? `${r.path}${r.forced ? ' (forced)' : ''}` : '–';
         if (!r.medianMs) {
-          rows.push([isa, pairName(r), `skipped: ${r.skipped}`, '', '', '', '', '', '']);
+          rows.push([isa, String(r.threads ?? 1), pairName(r), path, `skipped: ${r.skipped}`, '', '', '', '', '', '']);
           continue;
         }
         rows.push([
           isa,
+          String(r.threads ?? 1),
           pairName(r) + (r.check && !r.check.ok ? ' **WRONG**' : ''),
+          path,
           sig(r.medianMs),
           sig(r.gops),
           sig(r.bitMacsPerSec / 1e9),
@@ -191,7 +208,7 @@ export function markdownReport(rep) {
         ]);
       }
     }
-    out.push(table(['ISA', 'a×b', 'ms', 'Gop/s', 'Gbit-MAC/s', 'of ceiling', '×ORT fp32', '×ORT int8', 'cost/pair'], rows));
+    out.push(table(['ISA', 'threads', 'a×b', 'path', 'ms', 'Gop/s', 'Gbit-MAC/s', 'of ceiling', '×ORT fp32', '×ORT int8', 'cost/pair'], rows));
   }
   out.push('');
   out.push('## pack(A) at aBits, ms (not included in the GEMM times above)');
