@@ -56,7 +56,19 @@ struct BitTileArgs {
   size_t kWords;         // words of K in this call (>= 1)
   int64_t* acc;          // mr rows of np*8 accumulators
   size_t ldAcc;
+  bool overwrite;        // acc holds anything: the kernel writes its sums instead of adding them
 };
+
+// For kernels that add into acc several times per call: zero the call's mr x np*8 accumulators
+// first when t.overwrite is set (one tight loop instead of the caller's memset per row).
+inline void zeroTileAccIfOverwrite(const BitTileArgs& t) {
+  if (!t.overwrite) return;
+  const size_t cols = static_cast<size_t>(t.np) * kPanelRows;
+  for (int r = 0; r < t.mr; ++r) {
+    int64_t* row = t.acc + static_cast<size_t>(r) * t.ldAcc;
+    for (size_t c = 0; c < cols; ++c) row[c] = 0;
+  }
+}
 
 struct KernelTable {
   const char* name;

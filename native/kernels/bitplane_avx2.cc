@@ -361,6 +361,7 @@ void bitTileMode(const BitTileArgs& t) {
 }
 
 void bitTileAvx2(const BitTileArgs& t) {
+  zeroTileAccIfOverwrite(t);  // the kernels below add into acc once per plane pair and K chunk
   if (t.kWords == 0 || t.np <= 0) return;
   if (t.useXor) {
     bitTileMode<true>(t);

@@ -157,7 +157,7 @@ void tile(const BitTileArgs& t, int panel0) {
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       int64_t* d = dst + p * kPanelRows;
-      _mm512_storeu_si512(d, _mm512_add_epi64(_mm512_loadu_si512(d), acc[r][p]));
+      _mm512_storeu_si512(d, t.overwrite ? acc[r][p] : _mm512_add_epi64(_mm512_loadu_si512(d), acc[r][p]));
     }
   }
 }
@@ -204,6 +204,7 @@ void bitTileOp(const BitTileArgs& t) {
 }
 
 void bitTileAvx512(const BitTileArgs& t) {
+  if (t.kWords == 0) zeroTileAccIfOverwrite(t);  // else tile() stores its sums (t.overwrite)
   if (t.kWords == 0 || t.mr <= 0 || t.np <= 0) return;
   if (t.useXor) {
     bitTileOp<true>(t);

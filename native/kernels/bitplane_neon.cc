@@ -215,6 +215,7 @@ void bitTileImpl(const BitTileArgs& t) {
 }
 
 void bitTileNeon(const BitTileArgs& t) {
+  zeroTileAccIfOverwrite(t);  // planePair adds into acc once per plane pair
   if (t.mr <= 0 || t.np <= 0 || t.kWords == 0) return;
   if (t.useXor) {
     bitTileImpl<true>(t);

@@ -46,7 +46,8 @@ void bitTileScalar(const BitTileArgs& t) {
           sum += negative ? -(pop << shift) : (pop << shift);
         }
       }
-      t.acc[r * t.ldAcc + n] += sum;
+      int64_t& dst = t.acc[r * t.ldAcc + n];
+      dst = t.overwrite ? sum : dst + sum;
     }
   }
 }

@@ -31,6 +31,9 @@ inline uint8_t quantizeUnit(float y, float levels) {
 // In the float-from-float forms out may equal x (in place).
 struct EpilogueTable {
   const char* name;  // the same names as the bit-serial KernelTable
+  // The GEMM's exact result from its popcount sums: out[j] = int32(mul * core[j] + rowTerm +
+  // colTerm[j]) with mul in {1, 2, 4, -2}, evaluated in int64 (the caller knows it fits int32).
+  void (*combine)(const int64_t* core, int64_t mul, int64_t rowTerm, const int64_t* colTerm, int32_t* out, size_t n);
   void (*int32ToFloat)(const int32_t* v, const float* scale, const float* shift, float lo, float hi, float* out, size_t n);
   void (*int32ToCodes)(const int32_t* v, const float* scale, const float* shift, float levels, uint8_t* out, size_t n);
   void (*floatAffine)(const float* x, const float* scale, const float* shift, float lo, float hi, float* out, size_t n);

@@ -3,7 +3,11 @@
 
 namespace anyprec {
 
-const EpilogueTable kAvx512EpilogueTable = {"avx512", epilogue_generic::int32ToFloat, epilogue_generic::int32ToCodes,
-                                           epilogue_generic::floatAffine, epilogue_generic::floatToCodes};
+const EpilogueTable kAvx512EpilogueTable = {"avx512",
+                                     epilogue_generic::combine,
+                                     epilogue_generic::int32ToFloat,
+                                     epilogue_generic::int32ToCodes,
+                                     epilogue_generic::floatAffine,
+                                     epilogue_generic::floatToCodes};
 
 }  // namespace anyprec

@@ -50,6 +50,21 @@ inline void rowsInPlace(const float* in, const float* __restrict scale, const fl
 
 inline float toFloat(int32_t v) { return static_cast<float>(v); }
 
+template <int kMul>
+inline void combineMul(const int64_t* __restrict core, int64_t rowTerm, const int64_t* __restrict colTerm,
+                       int32_t* __restrict out, size_t n) {
+  for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * core[j] + rowTerm + colTerm[j]);
+}
+
+void combine(const int64_t* core, int64_t mul, int64_t rowTerm, const int64_t* colTerm, int32_t* out, size_t n) {
+  switch (mul) {
+    case 1: combineMul<1>(core, rowTerm, colTerm, out, n); break;
+    case 2: combineMul<2>(core, rowTerm, colTerm, out, n); break;
+    case 4: combineMul<4>(core, rowTerm, colTerm, out, n); break;
+    default: combineMul<-2>(core, rowTerm, colTerm, out, n); break;
+  }
+}
+
 void int32ToFloat(const int32_t* v, const float* scale, const float* shift, float lo, float hi, float* out, size_t n) {
   rows(v, scale, shift, out, n, toFloat, [lo, hi](float y) { return clampTo(y, lo, hi); });
 }

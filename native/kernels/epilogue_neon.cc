@@ -3,7 +3,11 @@
 
 namespace anyprec {
 
-const EpilogueTable kNeonEpilogueTable = {"neon", epilogue_generic::int32ToFloat, epilogue_generic::int32ToCodes,
-                                           epilogue_generic::floatAffine, epilogue_generic::floatToCodes};
+const EpilogueTable kNeonEpilogueTable = {"neon",
+                                     epilogue_generic::combine,
+                                     epilogue_generic::int32ToFloat,
+                                     epilogue_generic::int32ToCodes,
+                                     epilogue_generic::floatAffine,
+                                     epilogue_generic::floatToCodes};
 
 }  // namespace anyprec

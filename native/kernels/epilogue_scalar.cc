@@ -5,8 +5,12 @@
 
 namespace anyprec {
 
-const EpilogueTable kScalarEpilogueTable = {"scalar", epilogue_generic::int32ToFloat, epilogue_generic::int32ToCodes,
-                                           epilogue_generic::floatAffine, epilogue_generic::floatToCodes};
+const EpilogueTable kScalarEpilogueTable = {"scalar",
+                                     epilogue_generic::combine,
+                                     epilogue_generic::int32ToFloat,
+                                     epilogue_generic::int32ToCodes,
+                                     epilogue_generic::floatAffine,
+                                     epilogue_generic::floatToCodes};
 
 }  // namespace anyprec
 

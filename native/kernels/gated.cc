@@ -205,7 +205,6 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
   thread_local Scratch scratch;
   Scratch& s = scratch;
   s.acc.resize(kTaskRows * kTaskCols);
-  std::memset(s.acc.data(), 0, sizeof(int64_t) * (row1 - row0) * ldAcc);
   s.bits.resize(kTaskRows * kBitsStride);
 
   // 1. High planes of every output of the tile (two operands: summed, each times its alpha).
@@ -213,7 +212,6 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
   if (nOps_ == 2) {
     s.acc2.resize(kTaskRows * kTaskCols);
     const size_t count = (row1 - row0) * ldAcc;
-    std::memset(s.acc2.data(), 0, sizeof(int64_t) * count);
     highPlanes(s, ops_[1], s.acc2.data(), ldAcc, ap0, ap1, bp0, bp1);
     const int64_t a0 = ops_[0].alpha, a1 = ops_[1].alpha;
     int64_t* acc = s.acc.data();
@@ -279,7 +277,7 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
   return on;
 }
 
-// One operand's high planes over the task's tile, added into acc (raw sums, not scaled by alpha).
+// One operand's high planes over the strip, written into acc (raw sums, not scaled by alpha).
 void GatedPlan::highPlanes(Scratch&, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1,
                            size_t bp0, size_t bp1) const {
   const size_t planeStride = kWords_ * kPanelRows;
@@ -296,6 +294,7 @@ void GatedPlan::highPlanes(Scratch&, const Operand& op, int64_t* acc, size_t ldA
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
   for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockHigh) {
     t.kWords = std::min(op.kBlockHigh, kWords_ - k0);
+    t.overwrite = k0 == 0;  // the first K block writes the sums (acc is not cleared)
     for (size_t bp = bp0; bp < bp1; bp += kTilePanelsN) {
       t.np = static_cast<int>(std::min(kTilePanelsN, bp1 - bp));
       t.b = op.b.data + bp * t.bPanelStride + k0 * kPanelRows;
@@ -353,13 +352,13 @@ void GatedPlan::lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, 
       while (runEnd < bp1 && runEnd - bp < kTilePanelsN && selected(runEnd - bp0)) ++runEnd;
       const size_t np = runEnd - bp;
       const size_t ld = np * kPanelRows;
-      std::fill(s.tileAcc.begin(), s.tileAcc.begin() + static_cast<ptrdiff_t>(mr * ld), 0);
       t.mr = mr;
       t.np = static_cast<int>(np);
       t.acc = s.tileAcc.data();
       t.ldAcc = ld;
       for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockLow) {
         t.kWords = std::min(op.kBlockLow, kWords_ - k0);
+        t.overwrite = k0 == 0;
         t.a = s_.a.data + ap * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride + k0 * kPanelRows;
         t.b = op.b.data + bp * t.bPanelStride + k0 * kPanelRows;
         isa_.bitTile(t);

@@ -42,6 +42,7 @@ void checkMicroKernel(const KernelTable& isa, std::mt19937_64& rng) {
           const size_t ldAcc = static_cast<size_t>(np) * 8 + 5;
           std::vector<int64_t> ref((mr + 2) * ldAcc);
           for (auto& x : ref) x = static_cast<int64_t>(rng() % 2000001) - 1000000;
+          const std::vector<int64_t> orig = ref;
           std::vector<int64_t> got = ref;
           BitTileArgs t{};
           t.a = a.data() + lane0 + k0 * 8;
@@ -64,6 +65,24 @@ void checkMicroKernel(const KernelTable& isa, std::mt19937_64& rng) {
           isa.bitTile(t);
           EXPECT(ref == got, "[%s] bitTile mr=%d np=%d lane0=%d kWords=%zu a=%d/%d b=%d/%d neg=%d%d xor=%d", isa.name,
                  mr, np, lane0, kWords, aPlanes, aStored, bPlanes, bStored, t.aNegTop, t.bNegTop, t.useXor);
+          // overwrite: the tile's cells get the sums alone (= ref - the initial values), whatever
+          // they held; guard rows and the columns past np*8 keep their values.
+          std::vector<int64_t> init(ref.size());
+          for (auto& x : init) x = static_cast<int64_t>(rng() % 2000001) - 1000000;
+          std::vector<int64_t> over = init;
+          t.overwrite = true;
+          t.acc = over.data() + ldAcc;
+          isa.bitTile(t);
+          size_t badOver = 0;
+          for (size_t row = 0; row < ref.size() / ldAcc; ++row) {
+            for (size_t col = 0; col < ldAcc; ++col) {
+              const size_t i = row * ldAcc + col;
+              const bool inTile = row >= 1 && row <= static_cast<size_t>(mr) && col < static_cast<size_t>(np) * 8;
+              if (inTile ? over[i] != ref[i] - orig[i] : over[i] != init[i]) ++badOver;
+            }
+          }
+          EXPECT(badOver == 0, "[%s] bitTile overwrite mr=%d np=%d kWords=%zu a=%d b=%d: %zu cells wrong", isa.name, mr, np,
+                 kWords, aPlanes, bPlanes, badOver);
         }
       }
     }

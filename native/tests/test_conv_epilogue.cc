@@ -167,6 +167,21 @@ int main() {
         if (fo[n] != 7.0f || io[n] != 7.0f) ++epBad;
       }
     }
+    for (int64_t mul : {1, 2, 4, -2}) {
+      for (size_t n : {1, 5, 8, 13, 64, 67}) {
+        std::vector<int64_t> core(n), colTerm(n);
+        std::vector<int32_t> got(n + 1, 12345);
+        for (size_t j = 0; j < n; ++j) {
+          core[j] = static_cast<int64_t>(rng() % 200001) - 100000;
+          colTerm[j] = static_cast<int64_t>(rng() % 2000001) - 1000000;
+        }
+        const int64_t rowTerm = static_cast<int64_t>(rng() % 2001) - 1000;
+        ep.combine(core.data(), mul, rowTerm, colTerm.data(), got.data(), n);
+        for (size_t j = 0; j < n; ++j)
+          if (got[j] != mul * core[j] + rowTerm + colTerm[j]) ++epBad;
+        if (got[n] != 12345) ++epBad;
+      }
+    }
     EXPECT(epBad == 0, "[%s] epilogue row loops: %zu mismatches against the reference", isa->name, epBad);
   }
   std::printf("conv/epilogue: %d checks, %d failed\n", checks, failures);
