@@ -41,14 +41,14 @@ function convGraph(gate: PrecisionGate | undefined, act: Act, bitList = [2, 3, 4
   return { format: 'anyprec-graph/1', inputShape: [g.c, g.h, g.w], nodes, bitList, weightMode: 'truncate' };
 }
 
-function linearGraph(gate: PrecisionGate | undefined, act: Act, bitList = [2, 3, 4, 5, 6, 8, 32]): GraphSpec {
+function linearGraph(gate: PrecisionGate | undefined, act: Act, bitList = [2, 3, 4, 5, 6, 8, 32], inF = LIN.inF): GraphSpec {
   const nodes: NodeSpec[] = [
     { name: 'q0', op: 'quantize', inputs: ['input'] },
-    { name: 'fc', op: 'qlinear', inputs: ['q0'], inFeatures: LIN.inF, outFeatures: LIN.outF, bias: true, ...(gate ? { gate } : {}) },
+    { name: 'fc', op: 'qlinear', inputs: ['q0'], inFeatures: inF, outFeatures: LIN.outF, bias: true, ...(gate ? { gate } : {}) },
   ];
   if (act === 'quantize') nodes.push({ name: 'q1', op: 'quantize', inputs: ['fc'] });
   if (act === 'relu') nodes.push({ name: 'r1', op: 'relu', inputs: ['fc'] });
-  return { format: 'anyprec-graph/1', inputShape: [LIN.inF], nodes, bitList, weightMode: 'truncate' };
+  return { format: 'anyprec-graph/1', inputShape: [inF], nodes, bitList, weightMode: 'truncate' };
 }
 
 function tensorsFor(g: GraphSpec, seed: number): Record<string, Float32Array> {
@@ -192,28 +192,28 @@ function convSetup(B: number, hb: number, wBits: number, act: Act, seed: number,
   };
 }
 
-function linearSetup(B: number, hb: number, wBits: number, act: Act, seed: number, n = 29): Setup {
+function linearSetup(B: number, hb: number, wBits: number, act: Act, seed: number, n = 29, inF = LIN.inF): Setup {
   const gate = { bits: B, highBits: hb };
-  const graph = linearGraph(gate, act);
+  const graph = linearGraph(gate, act, undefined, inF);
   const tensors = tensorsFor(graph, seed);
   const model = Model.build(graph, tensors);
-  const plain = Model.build(linearGraph(undefined, act), tensors);
+  const plain = Model.build(linearGraph(undefined, act, undefined, inF), tensors);
   model.setPrecision({ weights: wBits, activations: B });
   plain.setPrecision({ weights: wBits, activations: B });
   const r = rng(seed);
   const nA = 2 ** B - 1;
-  const codes0 = Uint8Array.from({ length: n * LIN.inF }, () => (r() < 0.2 ? 0 : Math.floor(r() * (nA + 1))));
+  const codes0 = Uint8Array.from({ length: n * inF }, () => (r() < 0.2 ? 0 : Math.floor(r() * (nA + 1))));
   const xf = Float32Array.from(codes0, (p) => fr(p / nA));
-  const x = new Tensor(xf, [n, LIN.inF]);
+  const x = new Tensor(xf, [n, inF]);
   const lowered = Int32Array.from(codesOf(xf, B));
   const { wv, E, nw } = weightValues(model, 'fc', wBits);
   const unit = fr(E / (nw * nA));
   const bias = tensors['fc.bias'];
   const scale = new Float32Array(LIN.outF).fill(unit), shift = Float32Array.from(bias);
   return {
-    model, plain, x, n, B, hb, wBits, act, macsPerOutput: LIN.inF,
+    model, plain, x, n, B, hb, wBits, act, macsPerOutput: inF,
     ref(thresholds, offset, mode) {
-      const { acc, mask } = gatedRef(lowered, n, LIN.inF, wv, LIN.outF, B, hb, unit, thresholds, offset, mode);
+      const { acc, mask } = gatedRef(lowered, n, inF, wv, LIN.outF, B, hb, unit, thresholds, offset, mode);
       return { out: epilogue(acc, LIN.outF, scale, shift, act, B), on: mask.reduce((a, v) => a + v, 0), total: mask.length, mask };
     },
   };
@@ -251,6 +251,18 @@ for (const [op, setup, layer] of CASES) {
             expect(ref.on).toBeGreaterThan(0);
             expect(ref.on).toBeLessThan(ref.total);
           }
+        }
+        // Every ISA gives the same outputs and on-counts.
+        const isa0 = kernels.isa();
+        try {
+          const ref = s.ref(thr, 0, 'trained');
+          for (const isa of kernels.availableIsas()) {
+            kernels.setIsa(isa);
+            const got = s.model.runSyncDetailed(s.x);
+            expect({ isa, same: same(got.output.data, ref.out), on: got.stats.layers[0].gate!.on }).toEqual({ isa, same: true, on: ref.on });
+          }
+        } finally {
+          kernels.setIsa(isa0);
         }
         // Per-channel thresholds of all kinds, ±Infinity included.
         const mixed = Float32Array.from(thr, (t, c) => (c % 5 === 0 ? -Infinity : c % 5 === 1 ? Infinity : t * (c % 2 ? 1.5 : 0.5)));
@@ -455,6 +467,25 @@ describe('gated networks', () => {
     } finally {
       await model.close();
     }
+  });
+
+  it('thresholds past float32\'s exact integers (huge K·levels) still gate exactly (the select fallback)', () => {
+    // B 8, Bhb 7, 8-bit weights, K 600: |acc_hb| <= 127·255·600 > 2^24, so a threshold near
+    // 2^24 high-part steps has no exact float32 kernel threshold.
+    const s = linearSetup(8, 7, 8, 'none', 99, 5, 600);
+    const unit = fr(fr((param(s.model, 'fc.scale') as Float32Array)[0] / (255 * 255)));
+    const T = 2 ** 24 + 3;
+    const big = new Float32Array(LIN.outF).fill(0);
+    big[0] = fr(T * 2 * unit);
+    big[1] = -fr(T * 2 * unit);
+    expect(kernelGateThresholds(gateIntThresholds(big, 0, unit, 1, 127 * 255 * 600), 1, 127 * 255 * 600)).toBeNull();
+    s.model.setGateThresholds('fc', big);
+    const ref = s.ref(big, 0, 'trained');
+    const got = s.model.runSyncDetailed(s.x);
+    expect(same(got.output.data, ref.out)).toBe(true);
+    expect(got.stats.layers[0].gate!.on).toBe(ref.on);
+    expect(ref.on).toBeGreaterThan(0);
+    expect(ref.on).toBeLessThan(ref.total);
   });
 
   it('the kernel threshold conversion is exact: acc_hb >= T iff the float32 gate holds', () => {

@@ -300,7 +300,12 @@ export class Model {
     return this;
   }
 
-  /** MACs and bit-ops per layer for a batch of `batch`, at a precision (default: current). */
+  /**
+   * MACs and bit-ops per layer for a batch of `batch`, at a precision (default: current), without
+   * running anything: the DENSE count (gated layers at B bits for every output). What a gate
+   * saves depends on the data and is reported per call: runDetailed / runSyncDetailed give
+   * RunStats.bitOps (spent), RunStats.denseBitOps (this count) and RunStats.gate.
+   */
   bitOps(batch = 1, opts?: RunOptions) {
     if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be a positive integer, got ${batch}`);
     return this.plan(opts).account(batch);
