@@ -257,7 +257,9 @@ export class Model {
    * (float units, before batch norm) at or below it, so about `off` of its outputs are gated off
    * (fewer where values tie). The batch runs with every gate open (the dense network), so each
    * layer sees the inputs the dense network gives it. `off` = 0 sets −Infinity (all on).
-   * Returns the thresholds set and the fraction each leaves off on the batch.
+   * Returns the thresholds set and the fraction each leaves off on the batch. Applies to the
+   * gated qconv2d / qlinear layers; pgconv2d layers (imported, trained thresholds) keep theirs.
+   * Throws a RangeError if a gate could not act at the call's precision (activations ≠ its B).
    */
   calibrateGates(x: Tensor, off: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>): GateCalibration {
     checkTensor(x);
