@@ -165,7 +165,7 @@ export class Model {
   }
 
   /** Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images. */
-  /** Worker side of run(): thresholds set on the calling thread's model (shared memory, not copied). */
+  /** @internal Worker side of run(): thresholds set on the calling thread's model (shared memory, not copied). */
   adoptGateThresholds(thresholds: Array<[string, Float32Array]>): void {
     for (const [layer, t] of thresholds) {
       if (this.params.get(`${layer}.threshold`) !== t) this.params.set(`${layer}.threshold`, t);
