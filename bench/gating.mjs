@@ -22,6 +22,22 @@
 // Cases are measured in interleaved rounds (the order shuffled in each round) and summarized by
 // the median of all samples; the machine may be shared, so only ratios taken in this run count.
 //
+// Whole networks (after the layers; --nets, --skip-layers): a gated network against the same
+// network without gates, at the dense B bits, one thread, batch --net-batch (default 16):
+//  * fixture B: the dnn-gating PG ResNet-20 (9 pgconv2d layers, w8/a3, Bhb 2, trained
+//    thresholds) vs the same graph with plain sign-magnitude convs (smconv2d);
+//  * zoo: zoo.gatedPreactResnet (Any-Precision ResNet-20, gates B=4/Bhb=2 on its 18 quantised
+//    convs, w2/a4, random weights, thresholds = per-channel medians from calibrateGates) vs
+//    zoo.preactResnet with the same weights.
+// For each target (50/80/90/95% of the gated outputs off, MAC-weighted over the gated layers) the
+// gateOffset is searched (bisection on RunStats.gate.fraction); the call at that offset is timed
+// against the dense network in interleaved rounds (medians), next to two theories computed from
+// the per-layer stats of that call: dense plane pairs ÷ gated plane pairs over all bit-serial
+// layers (ungated ones are fixed cost), and the time (Amdahl) bound where only the gated layers'
+// dense time shrinks, in proportion to their plane pairs, and everything else stays as measured.
+// Sanity: the gated network at gateOffset −1e30 (every gate on, through the gated kernel) must
+// equal the dense network bit for bit.
+//
 // Output: a markdown report on stdout, and bench/results/gating-<date>.{json,md}.
 import os from 'node:os';
 
@@ -30,6 +46,7 @@ import { loadAnyprec, log, parseBenchArgs, positiveNumber, secs } from './lib/cl
 import { machineInfo, saveResults } from './lib/machine.mjs';
 import { makeRng } from './lib/reference.mjs';
 import { loadavg, ratio, sig, table } from './lib/report.mjs';
+import { findOffset, fixtureB, theory as netTheory, zooResnet } from './lib/gating-nets.mjs';
 
 const HELP = `usage: node bench/gating.mjs [options]      (npm run bench:gating -- [options])
 
@@ -42,6 +59,11 @@ const HELP = `usage: node bench/gating.mjs [options]      (npm run bench:gating 
   --strategies LIST  of auto, compact, tiles, hybrid (default auto,tiles)
   --rounds N         interleaved rounds (default 11, quick 3)
   --budget SEC       time budget for the measurements (default 200, quick 45)
+  --nets LIST        whole networks: fixture-b, zoo, none (default fixture-b,zoo)
+  --net-batch N      samples per network call (default 16, quick 8)
+  --net-rounds N     interleaved rounds for the networks (default 21, quick 3)
+  --net-budget SEC   time budget for the network measurements (default 150, quick 40)
+  --skip-layers      only the whole networks
   --no-save          print only; do not write bench/results/
   --seed N           seed for the codes (default 1)
   -h, --help         this text`;
@@ -56,6 +78,11 @@ function parseOptions(argv) {
     strategies: { type: 'string' },
     rounds: { type: 'string' },
     budget: { type: 'string' },
+    nets: { type: 'string' },
+    'net-batch': { type: 'string' },
+    'net-rounds': { type: 'string' },
+    'net-budget': { type: 'string' },
+    'skip-layers': { type: 'boolean', default: false },
   }, HELP);
   const quick = values.quick;
   const num = positiveNumber;
@@ -81,6 +108,8 @@ function parseOptions(argv) {
   for (const s of strategies) {
     if (!['auto', 'compact', 'tiles', 'hybrid'].includes(s)) throw new RangeError(`--strategies: unknown '${s}'`);
   }
+  const nets = (values.nets ?? 'fixture-b,zoo').split(',').map((x) => x.trim()).filter((x) => x && x !== 'none');
+  for (const n of nets) if (!['fixture-b', 'zoo'].includes(n)) throw new RangeError(`--nets: unknown '${n}' (fixture-b, zoo, none)`);
   const wbits = Math.round(num(values.wbits, 'wbits', 1));
   if (wbits > 8) throw new RangeError('--wbits must be in 1..8');
   return {
@@ -96,6 +125,11 @@ function parseOptions(argv) {
     targetMs: quick ? 10 : 40, // per case and round
     maxReps: 50,
     save: !values['no-save'],
+    skipLayers: values['skip-layers'],
+    nets,
+    netBatch: Math.round(num(values['net-batch'], 'net-batch', quick ? 8 : 16)),
+    netRounds: Math.max(2, Math.round(num(values['net-rounds'], 'net-rounds', quick ? 3 : 21))),
+    netBudgetMs: 1000 * num(values['net-budget'], 'net-budget', quick ? 40 : 150),
     seed: Math.round(num(values.seed, 'seed', 1)),
   };
 }
@@ -142,7 +176,7 @@ async function main() {
 
   // ---- data, thresholds, cases ----
   const blocks = [];
-  for (const shape of opts.shapes) {
+  for (const shape of opts.skipLayers ? [] : opts.shapes) {
     const { m, k, n } = shape;
     for (const { B, hb } of opts.cases) {
       const ac = new Uint8Array(m * k), bc = new Uint8Array(n * k);
@@ -192,11 +226,11 @@ async function main() {
     if (c.check && !c.checkResult.ok) log(`  !! ${c.id}: output check FAILED (${c.checkResult.wrong} wrong)`);
     if (out && out.mask) c.onCount = out.on;
   }
-  const planned = planReps(all, { targetMs: opts.targetMs, maxReps: opts.maxReps, rounds: opts.rounds, budgetMs: opts.budgetMs });
-  log(`${all.length} cases, ${opts.rounds} rounds planned in ${secs(planned)}`);
+  const planned = all.length ? planReps(all, { targetMs: opts.targetMs, maxReps: opts.maxReps, rounds: opts.rounds, budgetMs: opts.budgetMs }) : 0;
+  if (all.length) log(`${all.length} cases, ${opts.rounds} rounds planned in ${secs(planned)}`);
   let roundsDone = 0;
   const roundsStart = performance.now();
-  for (let r = 0; r < opts.rounds; r++) {
+  for (let r = 0; r < (all.length ? opts.rounds : 0); r++) {
     if (r > 0 && performance.now() - roundsStart + (performance.now() - roundsStart) / r > 1.15 * opts.budgetMs) {
       log(`  stopping after ${r} rounds: the time budget is spent`);
       break;
@@ -257,6 +291,7 @@ async function main() {
       statistic: 'median of all samples pooled over interleaved rounds; ratios of medians taken in this run',
     },
     results,
+    networks: await measureNetworks(opts, rng),
   };
   const md = markdown(report);
   console.log(md);
@@ -265,6 +300,136 @@ async function main() {
     log(`\nsaved ${j} and ${mdPath}`);
   }
   log(`total ${secs(performance.now() - tStart)}`);
+}
+
+/** The whole-network part: see the header. */
+async function measureNetworks(opts, rng) {
+  if (opts.nets.length === 0) return [];
+  const ap = await loadAnyprec();
+  const { kernels } = ap;
+  const nets = [];
+  for (const name of opts.nets) {
+    const t0 = performance.now();
+    const net = name === 'fixture-b' ? fixtureB(ap, opts.netBatch) : zooResnet(ap, opts.netBatch, opts.seed);
+    if (net.skipped) {
+      log(`  ${name}: skipped: ${net.skipped}`);
+      nets.push({ id: name, skipped: net.skipped });
+      continue;
+    }
+    const { gated, dense, x } = net;
+    // Sanity: every gate on through the gated kernel == the dense network, bit for bit.
+    const a = gated.runSync(x, { gateOffset: -1e30 }).data, b = dense.runSync(x).data;
+    const sane = a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+    if (!sane) log(`  !! ${name}: the gated network with every gate on differs from the dense network`);
+    const trained = gated.runSyncDetailed(x).stats.gate;
+    const targets = opts.sparsities.map((target) => ({ target, ...findOffset(gated, x, target) }));
+    log(`  ${name}: thresholds at offset 0 leave ${(100 * (1 - trained.fraction)).toFixed(1)}% off; offsets ` +
+      targets.map((t) => `${t.offset.toPrecision(4)} (${(100 * t.off).toFixed(1)}%)`).join(', ') + ` found in ${secs(performance.now() - t0)}`);
+    const record = (c) => (r) => {
+      (c.stats ??= []).push(r.stats);
+      return r;
+    };
+    const mk = (id, model, runOpts, slots = 1) => {
+      const c = makeCase({ id: `${name} ${id}`, slots });
+      c.fn = () => record(c)(model.runSyncDetailed(x, runOpts));
+      return c;
+    };
+    const denseCase = mk('dense', dense, {}, 2);
+    const closed = mk('all off', gated, { gate: 'closed' });
+    const cases = targets.map((t) => ({ ...t, c: mk(`off=${t.target}`, gated, { gateOffset: t.offset }) }));
+    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, all: [denseCase, closed, ...cases.map((t) => t.c)] });
+  }
+  const active = nets.filter((n) => !n.skipped);
+  const all = active.flatMap((n) => n.all);
+  for (const c of all) await warmup(c);
+  for (const c of all) c.stats = [];
+  const planned = planReps(all, { targetMs: 1, maxReps: 20, rounds: opts.netRounds, budgetMs: opts.netBudgetMs });
+  log(`networks: ${all.length} cases, ${opts.netRounds} rounds planned in ${secs(planned)}`);
+  const start = performance.now();
+  let rounds = 0;
+  for (let r = 0; r < opts.netRounds; r++) {
+    if (r > 0 && (performance.now() - start) * (1 + 1 / r) > 1.15 * opts.netBudgetMs) {
+      log(`  stopping after ${r} rounds: the network time budget is spent`);
+      break;
+    }
+    for (const n of shuffle(active, rng)) {
+      await measure(n.denseCase);
+      for (const c of shuffle(n.all.filter((x) => x !== n.denseCase), rng)) await measure(c);
+      await measure(n.denseCase);
+    }
+    rounds = r + 1;
+    log(`  network round ${r + 1}/${opts.netRounds}: ${secs(performance.now() - start)}`);
+  }
+  return nets.map((n) => {
+    if (n.skipped) return { id: n.id, skipped: n.skipped };
+    const dense = summarize(n.denseCase);
+    // Per-layer dense times: medians over the dense samples.
+    const layerMs = new Map();
+    for (const name of n.denseCase.stats[0].layers.map((l) => l.nodes[0])) {
+      const v = n.denseCase.stats.map((s) => s.layers.find((l) => l.nodes[0] === name).ms).sort((p, q) => p - q);
+      layerMs.set(name, v[v.length >> 1]);
+    }
+    // The gated layers' own time (their steps: GEMM + fused BN/activation), medians over samples.
+    const gatedNames = new Set(n.net.gatedLayers);
+    const gatedLayersMs = (c) => {
+      const v = c.stats.map((s) => s.layers.filter((l) => gatedNames.has(l.nodes[0])).reduce((a, l) => a + l.ms, 0)).sort((p, q) => p - q);
+      return v[v.length >> 1];
+    };
+    const denseGatedMs = gatedLayersMs(n.denseCase);
+    const row = (c, extra = {}) => {
+      const s = summarize(c);
+      const st = c.stats[c.stats.length - 1];
+      const layersMs = gatedLayersMs(c);
+      const th = netTheory(st, layerMs, dense.medianMs);
+      const speedup = dense.medianMs / s.medianMs;
+      return {
+        ...extra, off: 1 - st.gate.fraction, onFraction: st.gate.fraction, bAvg: st.gate.bAvg,
+        bitOps: st.bitOps, denseBitOps: st.denseBitOps, gatedBitOps: st.gate.bitOps, gatedDenseBitOps: st.gate.denseBitOps,
+        medianMs: s.medianMs, minMs: s.minMs, samples: s.samples, speedup,
+        theoryPlanePairs: th.planePairs, theoryTime: th.time, ofTheory: speedup / th.planePairs, ofTheoryTime: speedup / th.time,
+        gatedLayersMs: layersMs, gatedLayersDenseMs: denseGatedMs, gatedLayersSpeedup: denseGatedMs / layersMs,
+        gatedLayersTheory: st.gate.denseBitOps / st.gate.bitOps,
+      };
+    };
+    return {
+      id: n.id, name: n.net.name, batch: opts.netBatch, B: n.net.B, highBits: n.net.highBits, weightBits: n.net.weightBits,
+      gatedLayers: n.net.gatedLayers, thresholds: n.net.thresholds, sane: n.sane, rounds,
+      trainedOff: 1 - n.trained.fraction,
+      dense: { ...dense, bitOps: n.denseCase.stats[0].bitOps },
+      denseLayerMs: Object.fromEntries(layerMs),
+      allOff: row(n.closed),
+      sparsity: n.cases.map((t) => row(t.c, { target: t.target, gateOffset: t.offset })),
+    };
+  });
+}
+
+function markdownNetworks(nets) {
+  const out = [];
+  for (const n of nets) {
+    out.push('');
+    if (n.skipped) {
+      out.push(`## Network ${n.id}: skipped (${n.skipped})`);
+      continue;
+    }
+    out.push(`## Network: ${n.name}`);
+    out.push('');
+    out.push(`Batch ${n.batch}, one thread, ${n.rounds} interleaved rounds, medians; B = ${n.B}, Bhb = ${n.highBits}, ` +
+      `${n.weightBits}-bit weights; ${n.gatedLayers.length} gated layers; thresholds: ${n.thresholds} ` +
+      `(they leave ${(100 * n.trainedOff).toFixed(1)}% off at offset 0). Dense network: ${sig(n.dense.medianMs)} ms per call. ` +
+      `Every gate on (offset −1e30) == dense network bit for bit: ${n.sane ? 'yes' : '**NO**'}.`);
+    out.push('');
+    const rows = [n.allOff, ...n.sparsity].map((r) => [
+      r.target === undefined ? 'all off (closed)' : `${(100 * r.target).toFixed(0)}%`,
+      r.gateOffset === undefined ? "–" : r.gateOffset.toPrecision(3),
+      `${(100 * r.off).toFixed(1)}%`, sig(r.bAvg), sig(n.dense.medianMs), sig(r.medianMs), ratio(r.speedup),
+      ratio(r.theoryPlanePairs), sig(r.ofTheory, 2), ratio(r.theoryTime), sig(r.ofTheoryTime, 2),
+      `${sig(r.gatedLayersDenseMs)} → ${sig(r.gatedLayersMs)} (${ratio(r.gatedLayersSpeedup)} of ${ratio(r.gatedLayersTheory)})`,
+    ]);
+    out.push(table(['target off', 'gateOffset', 'off (MAC-w.)', 'B_avg', 'dense ms', 'gated ms', 'speedup',
+      'theory (plane pairs)', 'of theory', 'theory (time, Amdahl)', 'of time theory',
+      'gated layers alone: dense → gated ms (speedup of theory)'], rows));
+  }
+  return out.join('\n');
 }
 
 function markdown(rep) {
@@ -320,6 +485,19 @@ function markdown(rep) {
     }
     out.push(table(['B/Bhb', 'off', 'dense ms', `${strategies[0]} ms`, 'speedup', 'theory', 'of theory',
       ...strategies.slice(1).map((name) => `${name}: speedup (of theory)`)], rows));
+  }
+  if (rep.networks.length) {
+    out.push('');
+    out.push('# Whole networks: gated vs the same network without gates, one thread');
+    out.push('');
+    out.push('off = MAC-weighted fraction of the gated layers\' outputs gated off in the timed call; B_avg = the MAC-weighted ' +
+      'activation bits spent by the gated layers; theory (plane pairs) = dense ÷ gated plane pairs over every bit-serial ' +
+      'layer (ungated layers as fixed cost; float layers left out); theory (time) = the dense call\'s time with only the ' +
+      'gated layers\' dense time scaled by their plane-pair ratio (float layers, element-wise ops, packing, ungated layers ' +
+      'kept as measured): the ceiling for a gated kernel whose time is proportional to its plane pairs. The last column ' +
+      'sums the steps of the gated layers only (their GEMM with what is fused into it: BN, activation quantiser; ' +
+      'per-step times from RunStats, medians), against their own plane-pair ratio.');
+    out.push(markdownNetworks(rep.networks));
   }
   return out.join('\n');
 }

@@ -17,11 +17,11 @@ export {
 export type { WeightMode, QuantizedWeight } from './core/quantize';
 export { Tensor } from './core/tensor';
 export { Model } from './nn/model';
-export type { RunOptions, ModelState } from './nn/model';
+export type { RunOptions, ModelState, GateCalibration } from './nn/model';
 export { validateGraph } from './nn/graph';
-export type { GraphSpec, NodeSpec, OpName } from './nn/graph';
+export type { GraphSpec, NodeSpec, OpName, PrecisionGate } from './nn/graph';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
-export type { RunStats, LayerStats, BitOpsReport } from './nn/runtime';
+export type { RunStats, LayerStats, BitOpsReport, GateStats, GateSummary } from './nn/runtime';
 export * as zoo from './nn/zoo';
 
 // The model file and reference importers (lib/io) are attached here, so lib/nn never imports

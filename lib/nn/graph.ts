@@ -25,15 +25,38 @@ export interface ConvAttrs {
   dilation: Pair;
 }
 
+/**
+ * Precision Gating (Zhang et al., 2020) on a quantised conv / linear layer: every output is first
+ * computed from the top `highBits` bit planes of its B-bit input codes (O_hb); only where O_hb
+ * exceeds its output channel's threshold Δ_c are the low B − Bhb planes added (O = the dense
+ * B-bit result, exactly), and only there is their work done.
+ *
+ * - `bits` (B, 2..8): the activation bit-width the gate splits; it must be in the graph's bitList.
+ *   The gate acts only in calls where the layer's input arrives as unsigned B-bit codes. At any
+ *   other activation bit-width (precision switching, 32-bit float activations) the layer runs
+ *   dense at that width, exactly as without the gate, and RunStats.gate.inactive names it.
+ * - `highBits` (Bhb, 1..B−1): the planes every output gets.
+ * - `thresholds`: name of the tensor (one value per output channel) holding Δ_c, in the layer's
+ *   float output units BEFORE bias and batch norm (Σ x̂·ŵ of the dequantised input and weights,
+ *   the reference's units); default `${name}.threshold`. Output (i, c) is gated on iff
+ *   float32(float32(O_hb) · unit) > float32(Δ_c + offset), unit = the float value of one
+ *   accumulator step. −Infinity gates every output on, +Infinity none.
+ */
+export interface PrecisionGate {
+  bits: number;
+  highBits: number;
+  thresholds?: string;
+}
+
 export type NodeSpec =
   /** Full-precision convolution; tensors `${name}.weight` [out,in,kh,kw], optional `${name}.bias`. */
   | (Base & { op: 'conv2d'; bias: boolean } & ConvAttrs)
   /** Any-Precision quantised convolution (weights quantised per call's bit-width). */
-  | (Base & { op: 'qconv2d' } & ConvAttrs)
+  | (Base & { op: 'qconv2d'; gate?: PrecisionGate } & ConvAttrs)
   /** Full-precision linear layer; `${name}.weight` [out,in], optional `${name}.bias`. */
   | (Base & { op: 'linear'; inFeatures: number; outFeatures: number; bias: boolean })
   /** Quantised linear layer; optional float bias `${name}.bias`. */
-  | (Base & { op: 'qlinear'; inFeatures: number; outFeatures: number; bias: boolean })
+  | (Base & { op: 'qlinear'; inFeatures: number; outFeatures: number; bias: boolean; gate?: PrecisionGate })
   /**
    * BatchNorm (eval): `${name}.${key}.weight|bias|running_mean|running_var`; switchable BN has one
    * parameter set per activation bit-width (key = the bit-width), plain BN the single key 'shared'.
@@ -108,6 +131,40 @@ const OPS: Record<OpName, number> = {
 
 export const QUANTISED_OPS: ReadonlySet<OpName> = new Set<OpName>(['qconv2d', 'qlinear']);
 
+/** Name of the tensor holding a gated layer's thresholds. */
+export function gateThresholdTensor(node: { name: string; gate?: PrecisionGate }): string {
+  return node.gate?.thresholds ?? `${node.name}.threshold`;
+}
+
+/** Nodes whose outputs a precision gate steers: pgconv2d, and qconv2d / qlinear with a gate. */
+export function isGated(node: NodeSpec): boolean {
+  return node.op === 'pgconv2d' || ((node.op === 'qconv2d' || node.op === 'qlinear') && node.gate !== undefined);
+}
+
+function checkGate(gate: unknown, where: string, bitList: number[]): void {
+  if (gate === null || typeof gate !== 'object' || Array.isArray(gate)) {
+    throw new TypeError(`${where}.gate must be an object { bits, highBits, thresholds? }`);
+  }
+  const g = gate as Record<string, unknown>;
+  for (const key of Object.keys(g)) {
+    if (key !== 'bits' && key !== 'highBits' && key !== 'thresholds') {
+      throw new RangeError(`${where}.gate.${key} is not a gate option (bits, highBits, thresholds)`);
+    }
+  }
+  if (typeof g.bits !== 'number') throw new TypeError(`${where}.gate.bits must be a number (2..8), got ${g.bits === undefined ? 'nothing' : typeof g.bits}`);
+  if (!Number.isInteger(g.bits) || g.bits < 2 || g.bits > 8) throw new RangeError(`${where}.gate.bits must be an integer in 2..8, got ${g.bits}`);
+  if (!bitList.includes(g.bits)) {
+    throw new RangeError(`${where}.gate.bits ${g.bits} must be one of the graph's bit-widths (bitList: ${bitList.join(', ')})`);
+  }
+  if (typeof g.highBits !== 'number') throw new TypeError(`${where}.gate.highBits must be a number (1..${g.bits - 1}), got ${g.highBits === undefined ? 'nothing' : typeof g.highBits}`);
+  if (!Number.isInteger(g.highBits) || g.highBits < 1 || g.highBits >= g.bits) {
+    throw new RangeError(`${where}.gate.highBits must be an integer in 1..${g.bits - 1} (below gate.bits), got ${g.highBits}`);
+  }
+  if (g.thresholds !== undefined && (typeof g.thresholds !== 'string' || g.thresholds === '')) {
+    throw new TypeError(`${where}.gate.thresholds must be the name of a tensor (a non-empty string), got ${typeof g.thresholds}`);
+  }
+}
+
 function isPair(v: unknown, min: number): v is Pair {
   return Array.isArray(v) && v.length === 2 && v.every((x) => Number.isSafeInteger(x) && x >= min);
 }
@@ -165,10 +222,18 @@ export function validateGraph(g: unknown): GraphSpec {
         if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0) || !isPair(node.dilation, 1)) {
           throw new RangeError(`${where} needs kernel, stride, dilation as [h, w] positive and padding as [h, w] >= 0`);
         }
+        if ('gate' in node && node.gate !== undefined) {
+          if (node.op !== 'qconv2d') throw new RangeError(`${where}.gate: only qconv2d and qlinear nodes take a gate (${(node as NodeSpec).op} does not)`);
+          checkGate(node.gate, where, spec.bitList);
+        }
         break;
       case 'linear':
       case 'qlinear':
         if (!isPosInt(node.inFeatures) || !isPosInt(node.outFeatures)) throw new RangeError(`${where} needs positive inFeatures and outFeatures`);
+        if ('gate' in node && node.gate !== undefined) {
+          if (node.op !== 'qlinear') throw new RangeError(`${where}.gate: only qconv2d and qlinear nodes take a gate (${(node as NodeSpec).op} does not)`);
+          checkGate(node.gate, where, spec.bitList);
+        }
         break;
       case 'batchnorm':
         if (!isPosInt(node.channels) || !(typeof node.eps === 'number' && node.eps >= 0)) throw new RangeError(`${where} needs channels > 0 and eps >= 0`);
@@ -194,6 +259,9 @@ export function validateGraph(g: unknown): GraphSpec {
         break;
       default:
         break;
+    }
+    if ('gate' in node && node.gate !== undefined && !['conv2d', 'qconv2d', 'linear', 'qlinear', 'smconv2d', 'pgconv2d'].includes(node.op)) {
+      throw new RangeError(`${where}.gate: only qconv2d and qlinear nodes take a gate (${node.op} does not)`);
     }
     seen.add(node.name);
   }

@@ -2,8 +2,8 @@
 import { Packed } from '../core/kernels';
 import * as kernels from '../core/kernels';
 import { Tensor } from '../core/tensor';
-import { GraphSpec, validateGraph, QUANTISED_OPS } from './graph';
-import { compileParams, Param, Params } from './params';
+import { GraphSpec, validateGraph, QUANTISED_OPS, isGated, NodeSpec } from './graph';
+import { checkThresholds, compileParams, Param, Params } from './params';
 import { checkBits, LayerPrecisions, Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
 import { inferShapes, Plan, RunStats } from './runtime';
 import { DEFAULT_GATE, GateMode, GateSetting } from './pg-conv';
@@ -15,21 +15,27 @@ export interface RunOptions {
   /** Per-layer precision for this call only, merged over the model's per-layer settings. */
   layers?: LayerPrecisions;
   /**
-   * Precision-gating layers: 'trained' (default) gates by the learned thresholds, 'open' gives
-   * every output its low bits, 'closed' none.
+   * Precision-gated layers (pgconv2d, and qconv2d / qlinear with a `gate`): 'trained' (default)
+   * gates by the layers' thresholds, 'open' gives every output its low bits (the dense layer,
+   * bit for bit), 'closed' none (the high bits only).
    */
   gate?: GateMode;
-  /** Added to every gating threshold (float units of each layer's output): > 0 = sparser. */
+  /**
+   * Added to every gating threshold (float32(Δ_c + offset)), in each layer's float output units
+   * before batch norm: > 0 = sparser and faster, < 0 = denser. Only with gate 'trained'.
+   */
   gateOffset?: number;
 }
 
 function gateSetting(opts?: RunOptions): GateSetting {
   const mode = opts?.gate ?? 'trained';
   if (mode !== 'trained' && mode !== 'open' && mode !== 'closed') {
-    throw new RangeError(`gate must be 'trained', 'open' or 'closed', got ${JSON.stringify(mode)}`);
+    const E = typeof mode === 'string' ? RangeError : TypeError;
+    throw new E(`gate must be 'trained', 'open' or 'closed', got ${JSON.stringify(mode)}`);
   }
   const offset = opts?.gateOffset ?? 0;
-  if (typeof offset !== 'number' || !Number.isFinite(offset)) throw new RangeError(`gateOffset must be a finite number, got ${String(offset)}`);
+  if (typeof offset !== 'number') throw new TypeError(`gateOffset must be a number, got ${typeof offset}`);
+  if (!Number.isFinite(offset)) throw new RangeError(`gateOffset must be a finite number, got ${String(offset)}`);
   return mode === DEFAULT_GATE.mode && offset === 0 ? DEFAULT_GATE : { mode, offset };
 }
 
@@ -53,6 +59,11 @@ function shareParam(p: Param): Param {
 
 const MAX_PLANS = 64;
 
+/** Per gated layer, the thresholds a calibration chose and the fraction of outputs it leaves off. */
+export interface GateCalibration {
+  [layer: string]: { thresholds: Float32Array; off: number };
+}
+
 export class Model {
   readonly graph: GraphSpec;
   private readonly params: Params;
@@ -61,6 +72,8 @@ export class Model {
   private readonly plans = new Map<string, Plan>();
   private pool?: WorkerPool;
   private workers = 1;
+  /** setGateThresholds was called: run() sends the current thresholds to the workers with each call. */
+  private thresholdsChanged = false;
 
   /** Builds a model from a graph and float tensors named as in the PyTorch state_dict. */
   static build(graph: GraphSpec, tensors: Record<string, Float32Array>): Model {
@@ -84,6 +97,14 @@ export class Model {
     inferShapes(graph); // shape errors (channel mismatches, kernels larger than inputs) surface here
     this.graph = graph;
     this.params = share ? new Map([...params].map(([k, v]) => [k, shareParam(v)])) : params;
+    for (const node of graph.nodes.filter(isGated)) {
+      const t = this.params.get(`${node.name}.threshold`);
+      const channels = node.op === 'qlinear' ? node.outFeatures : (node as NodeSpec & { outChannels: number }).outChannels;
+      if (!ArrayBuffer.isView(t) || (t as Float32Array).length !== channels) {
+        throw new RangeError(`gated layer ${node.name} needs a parameter '${node.name}.threshold' of ${channels} float32 thresholds`);
+      }
+      checkThresholds(t as Float32Array, `${node.name}.threshold`);
+    }
     const top = Math.max(...graph.bitList);
     this.precision = { weights: top, activations: top };
   }
@@ -144,6 +165,13 @@ export class Model {
   }
 
   /** Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images. */
+  /** @internal Worker side of run(): thresholds set on the calling thread's model (shared memory, not copied). */
+  adoptGateThresholds(thresholds: Array<[string, Float32Array]>): void {
+    for (const [layer, t] of thresholds) {
+      if (this.params.get(`${layer}.threshold`) !== t) this.params.set(`${layer}.threshold`, t);
+    }
+  }
+
   runSync(x: Tensor, opts?: RunOptions): Tensor {
     return this.plan(opts).run(checkTensor(x), false, gateSetting(opts)).output;
   }
@@ -169,7 +197,98 @@ export class Model {
     this.plan(opts); // validate the precision (and gate) here, so bad options reject without a round trip
     gateSetting(opts);
     this.pool ??= new WorkerPool(this.state(), this.workers);
-    return this.pool.run(x, opts, collect, kernels.isa(), kernels.threads());
+    // The workers' models know nothing of setPrecision / setLayerPrecision: send the merged setting.
+    const global = opts?.bits === undefined ? this.precision : toPrecision(opts.bits, 'bits', this.precision);
+    const layers: Record<string, Precision> = Object.fromEntries(this.overrides);
+    for (const [k, v] of Object.entries(opts?.layers ?? {})) layers[k] = toPrecision(v, `layers.${k}`, layers[k] ?? global);
+    opts = { ...opts, bits: global, layers };
+    const thresholds = this.thresholdsChanged
+      ? this.gatedLayers.map((l) => [l, this.params.get(`${l}.threshold`) as Float32Array] as [string, Float32Array]) : undefined;
+    return this.pool.run(x, opts, collect, kernels.isa(), kernels.threads(), thresholds);
+  }
+
+  /** Names of the precision-gated layers (pgconv2d, and qconv2d / qlinear with a gate). */
+  get gatedLayers(): string[] {
+    return this.graph.nodes.filter(isGated).map((n) => n.name);
+  }
+
+  private gatedNode(layer: unknown): NodeSpec {
+    if (typeof layer !== 'string') throw new TypeError(`layer must be the name of a gated layer (a string), got ${typeof layer}`);
+    const node = this.graph.nodes.find((n) => n.name === layer);
+    if (!node || !isGated(node)) {
+      throw new RangeError(`layer must be a precision-gated layer of this model (${this.gatedLayers.join(', ') || 'it has none'}), got ${JSON.stringify(layer)}`);
+    }
+    return node;
+  }
+
+  /** A copy of a gated layer's thresholds Δ_c (float units of its output before bias and batch norm). */
+  getGateThresholds(layer: string): Float32Array {
+    this.gatedNode(layer);
+    return (this.params.get(`${layer}.threshold`) as Float32Array).slice();
+  }
+
+  /**
+   * Replaces a gated layer's thresholds Δ_c: one per output channel, in the layer's float output
+   * units before bias and batch norm; ±Infinity allowed (always off / always on), NaN not. The
+   * values are copied; later calls (run, runSync, and run() on the worker threads) use them, and
+   * save() stores them.
+   */
+  setGateThresholds(layer: string, thresholds: Float32Array): this {
+    const node = this.gatedNode(layer);
+    if (!ArrayBuffer.isView(thresholds) || Object.prototype.toString.call(thresholds) !== '[object Float32Array]') {
+      throw new TypeError(`thresholds must be a Float32Array (one value per output channel of ${layer})`);
+    }
+    const channels = node.op === 'qlinear' ? node.outFeatures : (node as NodeSpec & { outChannels: number }).outChannels;
+    if (thresholds.length !== channels) {
+      throw new RangeError(`thresholds must hold one value per output channel of ${layer} (${channels}), got ${thresholds.length}`);
+    }
+    checkThresholds(thresholds, 'thresholds');
+    // A fresh shared array each time (never written after): runs in flight keep the one they read.
+    const t = new Float32Array(new SharedArrayBuffer(thresholds.byteLength));
+    t.set(thresholds);
+    this.params.set(`${layer}.threshold`, t);
+    this.thresholdsChanged = true;
+    return this;
+  }
+
+  /**
+   * Sets every gated layer's thresholds to per-channel quantiles of its high-part outputs on a
+   * calibration batch: channel c's Δ_c is the value with a fraction `off` of that channel's O_hb
+   * (float units, before batch norm) at or below it, so about `off` of its outputs are gated off
+   * (fewer where values tie). The batch runs with every gate open (the dense network), so each
+   * layer sees the inputs the dense network gives it. `off` = 0 sets −Infinity (all on).
+   * Returns the thresholds set and the fraction each leaves off on the batch. Applies to the
+   * gated qconv2d / qlinear layers; pgconv2d layers (imported, trained thresholds) keep theirs.
+   * Throws a RangeError if a gate could not act at the call's precision (activations ≠ its B).
+   */
+  calibrateGates(x: Tensor, off: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>): GateCalibration {
+    checkTensor(x);
+    if (typeof off !== 'number') throw new TypeError(`off must be a number in [0, 1), got ${typeof off}`);
+    if (!(off >= 0 && off < 1)) throw new RangeError(`off must be a fraction in [0, 1), got ${off}`);
+    const probe = new Map<string, { channels: number; values: Float32Array[] }>();
+    this.plan(opts).run(x, false, { mode: 'open', offset: 0 }, probe);
+    const out: GateCalibration = {};
+    for (const [layer, { channels, values }] of probe) {
+      const rows = values.reduce((a, v) => a + v.length, 0) / channels;
+      const col = new Float32Array(rows);
+      const thresholds = new Float32Array(channels);
+      let offCount = 0;
+      for (let c = 0; c < channels; c++) {
+        let r = 0;
+        for (const v of values) for (let i = c; i < v.length; i += channels) col[r++] = v[i];
+        col.sort();
+        const kth = Math.round(off * rows);
+        thresholds[c] = kth === 0 ? -Infinity : col[kth - 1];
+        for (let i = 0; i < rows; i++) if (!(col[i] > thresholds[c])) offCount++;
+      }
+      this.setGateThresholds(layer, thresholds);
+      out[layer] = { thresholds, off: offCount / (rows * channels) };
+    }
+    const missing = this.gatedLayers.filter((l) => !probe.has(l) && this.graph.nodes.find((n) => n.name === l)!.op !== 'pgconv2d');
+    if (missing.length) {
+      throw new RangeError(`calibrateGates: the gates of ${missing.join(', ')} did not act at this precision (their inputs were not B-bit codes)`);
+    }
+    return out;
   }
 
   /** Worker threads that serve run() (each runs one call at a time); default 1. */
@@ -183,7 +302,12 @@ export class Model {
     return this;
   }
 
-  /** MACs and bit-ops per layer for a batch of `batch`, at a precision (default: current). */
+  /**
+   * MACs and bit-ops per layer for a batch of `batch`, at a precision (default: current), without
+   * running anything: the DENSE count (gated layers at B bits for every output). What a gate
+   * saves depends on the data and is reported per call: runDetailed / runSyncDetailed give
+   * RunStats.bitOps (spent), RunStats.denseBitOps (this count) and RunStats.gate.
+   */
   bitOps(batch = 1, opts?: RunOptions) {
     if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be a positive integer, got ${batch}`);
     return this.plan(opts).account(batch);

@@ -5,6 +5,7 @@ import { WeightQuantizer } from '../core/quantize';
 import { signMagnitudeWeights } from '../core/signmag';
 import { packSignMagnitude } from './pg-conv';
 import type { GraphSpec, NodeSpec } from './graph';
+import { gateThresholdTensor } from './graph';
 
 export type Param = Float32Array | Packed;
 export type Params = Map<string, Param>;
@@ -65,6 +66,14 @@ function fanIn(node: NodeSpec): { rows: number; k: number; reorder: (w: Float32A
   throw new Error(`node ${node.name} has no weights`);
 }
 
+/** A gate's thresholds: Float32Array, no NaN (±Infinity allowed: always / never on). */
+export function checkThresholds(t: Float32Array, name: string): Float32Array {
+  for (let i = 0; i < t.length; i++) {
+    if (Number.isNaN(t[i])) throw new RangeError(`${name}[${i}] is NaN (a threshold must be a number or ±Infinity)`);
+  }
+  return t;
+}
+
 /** Builds runtime parameters for every node from float tensors named as in PyTorch state_dicts. */
 export function compileParams(graph: GraphSpec, tensors: Record<string, Float32Array>): Params {
   const params: Params = new Map();
@@ -86,6 +95,10 @@ export function compileParams(graph: GraphSpec, tensors: Record<string, Float32A
         for (const b of quantBits) params.set(`${node.name}.q${b}`, pack(f.reorderCodes(wq.codes(b)), f.rows, f.k, b));
         if (graph.bitList.includes(32)) params.set(`${node.name}.w32`, f.reorder(wq.values(32)));
         if (node.op === 'qlinear' && node.bias) params.set(`${node.name}.b`, tensor(tensors, `${node.name}.bias`, f.rows));
+        if (node.gate) {
+          const name = gateThresholdTensor(node);
+          params.set(`${node.name}.threshold`, checkThresholds(tensor(tensors, name, f.rows), `tensor '${name}' (thresholds of ${node.name})`).slice());
+        }
         break;
       }
       case 'smconv2d':
@@ -98,7 +111,9 @@ export function compileParams(graph: GraphSpec, tensors: Record<string, Float32A
         params.set(`${node.name}.wodd`, sm.odd);
         params.set(`${node.name}.weven`, sm.even);
         params.set(`${node.name}.wscale`, new Float32Array([wq.scale]));
-        if (node.op === 'pgconv2d') params.set(`${node.name}.threshold`, tensor(tensors, `${node.name}.threshold`, node.outChannels).slice());
+        if (node.op === 'pgconv2d') {
+          params.set(`${node.name}.threshold`, checkThresholds(tensor(tensors, `${node.name}.threshold`, node.outChannels), `tensor '${node.name}.threshold'`).slice());
+        }
         break;
       }
       case 'pact':

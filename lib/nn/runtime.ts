@@ -7,14 +7,54 @@ import { Packed } from '../core/kernels';
 import { quantizeDynamic } from '../core/signmag';
 import { DEFAULT_GATE, GateSetting, pgConv, signMagnitudeConv, SignMagnitudePacked } from './pg-conv';
 import { Tensor } from '../core/tensor';
-import type { GraphSpec, NodeSpec } from './graph';
-import { QUANTISED_OPS } from './graph';
+import type { GraphSpec, NodeSpec, PrecisionGate } from './graph';
+import { isGated, QUANTISED_OPS } from './graph';
 import * as ops from './ops';
 import type { Act } from './ops';
 import type { Params } from './params';
 import type { Precision } from './precision';
 
 const fr = Math.fround;
+
+/**
+ * What a precision gate did in one call of one layer (pgconv2d, or a qconv2d / qlinear with a
+ * gate, in a call where the gate acted). With K the MACs per output and w the weight bits:
+ *   bitOps      = K·w·(total·Bhb + on·(B − Bhb))   (the high planes for every output, the low ones where on)
+ *   denseBitOps = K·w·total·B                       (the same layer without its gate)
+ *   bAvg        = Bhb + fraction·(B − Bhb)          (= bitOps / (macs·w): the activation bits spent on average)
+ */
+export interface GateStats {
+  /** Outputs that got their low bits. */
+  on: number;
+  /** All outputs of the layer in this call (batch x positions x channels). */
+  total: number;
+  /** on / total. */
+  fraction: number;
+  /** B: the activation bits the gate splits. */
+  bits: number;
+  /** Bhb: the bits every output gets. */
+  highBits: number;
+  bAvg: number;
+  bitOps: number;
+  denseBitOps: number;
+}
+
+/** The gates of a whole call (RunStats.gate): MAC-weighted over the layers whose gate acted. */
+export interface GateSummary {
+  /** Gated layers whose gate acted in this call (their first node's name). */
+  layers: string[];
+  /** Gated layers that ran dense because their input was not B-bit unsigned codes (other precision). */
+  inactive: string[];
+  /** MACs of the `layers`. */
+  macs: number;
+  /** Σ macs·fraction / Σ macs over `layers` (0 when none). */
+  fraction: number;
+  /** Σ macs·bAvg / Σ macs over `layers` (0 when none). */
+  bAvg: number;
+  /** Bit-ops the `layers` spent, and what they would have spent without their gates. */
+  bitOps: number;
+  denseBitOps: number;
+}
 
 export interface LayerStats {
   /** Node names this step executed (a quantised layer and what was fused into it). */
@@ -23,17 +63,18 @@ export interface LayerStats {
   macs: number;
   weightBits: number;
   activationBits: number;
-  /** MACs x weight bits x activation bits (float layers count 32 x 32). */
+  /** Bit-ops spent: MACs x weight bits x activation bits (float layers count 32 x 32); gated layers: gate.bitOps. */
   bitOps: number;
   ms: number;
-  /** Precision-gating layers: outputs that got their low bits in this call, of all outputs. */
-  gate?: { on: number; total: number };
+  /** Precision-gated layers (when the gate acted in this call). */
+  gate?: GateStats;
   /** Layers over dynamically scaled codes: the input's activation scale in this call. */
   activationScale?: number;
 }
 
 export interface BitOpsReport {
   precision: Precision;
+  /** Dense counts: gated layers are counted at B bits for every output (what a gate can save is per call). */
   layers: Omit<LayerStats, 'ms'>[];
   macs: number;
   bitOps: number;
@@ -43,8 +84,70 @@ export interface RunStats {
   precision: Precision;
   layers: LayerStats[];
   macs: number;
+  /** Bit-ops spent in this call (gated layers count what their gates let through). */
   bitOps: number;
+  /** Bit-ops of the same call with every gate open (= bitOps when nothing was gated). */
+  denseBitOps: number;
   ms: number;
+  /** Present when the graph has gated layers. */
+  gate?: GateSummary;
+}
+
+/** GateStats of a layer with `perOutput` MACs per output and `wBits`-bit weights. */
+export function gateStats(on: number, total: number, perOutput: number, wBits: number, bits: number, highBits: number): GateStats {
+  const fraction = total > 0 ? on / total : 0;
+  return {
+    on, total, fraction, bits, highBits,
+    bAvg: highBits + fraction * (bits - highBits),
+    bitOps: perOutput * wBits * (total * highBits + on * (bits - highBits)),
+    denseBitOps: perOutput * wBits * total * bits,
+  };
+}
+
+/**
+ * The gate of a layer whose float output is y = float32(float32(O) · unit) (O the integer
+ * accumulator) as integer thresholds on the high-part accumulator acc_hb (O_hb = acc_hb · 2^low):
+ * channel c is on iff acc_hb >= T[c], exactly where float32(float32(acc_hb · 2^low) · unit) >
+ * float32(threshold[c] + offset) (monotone in acc_hb, so a binary search over |acc_hb| <= bound
+ * finds the edge). T = bound + 1: never; T = −bound: always.
+ */
+export function gateIntThresholds(threshold: Float32Array, offset: number, unit: number, low: number, bound: number): Float64Array {
+  if (!(unit > 0)) throw new RangeError(`unit must be > 0, got ${unit}`);
+  const scale = 2 ** low;
+  const T = new Float64Array(threshold.length);
+  for (let c = 0; c < threshold.length; c++) {
+    const delta = fr(threshold[c] + offset);
+    const on = (acc: number) => fr(fr(acc * scale) * unit) > delta;
+    let lo = -bound, hi = bound + 1;
+    if (on(lo)) hi = lo;
+    else if (!on(bound)) lo = hi;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (on(mid)) hi = mid;
+      else lo = mid;
+    }
+    T[c] = hi;
+  }
+  return T;
+}
+
+/**
+ * The float32 kernel thresholds t for integer ones T (kernel: on iff O_hb > floor(t), O_hb =
+ * acc_hb · 2^low): t = (T − 1)·2^low, exact in float32 while |T − 1|·2^low < 2^24; null past that.
+ */
+export function kernelGateThresholds(T: Float64Array, low: number, bound: number): Float32Array | null {
+  const t = new Float32Array(T.length);
+  const scale = 2 ** low;
+  for (let c = 0; c < T.length; c++) {
+    if (T[c] > bound) t[c] = Infinity;
+    else if (T[c] <= -bound) t[c] = -Infinity;
+    else {
+      const v = (T[c] - 1) * scale;
+      t[c] = v;
+      if (t[c] !== v) return null;
+    }
+  }
+  return t;
 }
 
 /** Per-sample shape of every node's output: [H, W, C] for images, [F] for features. */
@@ -139,6 +242,10 @@ interface Step {
 interface RunContext {
   gate: GateSetting;
   step?: Partial<LayerStats>;
+  /** Gated layers that ran dense in this call (input not B-bit unsigned codes). */
+  inactive: string[];
+  /** Calibration: per gated layer, the float high-part outputs float32(float32(O_hb)·unit), rows x channels. */
+  probe?: Map<string, { channels: number; values: Float32Array[] }>;
 }
 
 type Batch = [number, ...number[]];
@@ -263,10 +370,52 @@ export class Plan {
     let cachedFloatW: Float32Array | undefined;
     let cachedEpi: Map<string, { scale: Float32Array; shift: Float32Array }> | undefined;
 
-    const exec = (env: Map<string, Act>, n: number): Act => {
+    const gate = node.gate;
+    const exec = (env: Map<string, Act>, n: number, ctx: RunContext): Act => {
       const x = env.get(node.inputs[0])!;
       const rows = isConv ? n * outShape[0] * outShape[1] : n;
       let out: Act;
+      const denseCodes = (a: Packed, aBitsIn: number, epi: { scale: Float32Array; shift: Float32Array }, aEncoding: kernels.EncodingName = 'unsigned'): Act => {
+        const base = { aBits: aBitsIn, bBits: wPlanes, aEncoding, bEncoding: 'bipolar' } as const;
+        if (act?.op === 'quantize' && actBits !== 32) {
+          const codes = kernels.bitGemm(a, weights!, { ...base, epilogue: { output: 'codes', bits: actBits, scale: epi.scale, shift: epi.shift } });
+          return { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
+        }
+        const data = kernels.bitGemm(a, weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: act ? 0 : undefined } });
+        return { kind: 'float', data, shape: [n, ...outShape] };
+      };
+      const gated = gate !== undefined && wBits !== 32 && x.kind === 'codes' && x.scale === undefined && x.bits === gate.bits;
+      if (gate !== undefined && !gated) ctx.inactive.push(node.name);
+      if (gated && x.kind === 'codes' && x.encoding !== 'unsigned') {
+        throw new RangeError(`layer ${node.name}: its precision gate needs unsigned activation codes, the input is ${x.encoding}`);
+      }
+      if (gated && x.kind === 'codes') {
+        const a = isConv
+          ? kernels.packConv(x.codes, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
+              { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, x.bits)
+          : kernels.pack(x.codes, n, k, x.bits);
+        const nw = (1 << wBits) - 1, na = (1 << x.bits) - 1;
+        const unit = fr(E / (nw * na));
+        cachedEpi ??= new Map();
+        const key = `${x.bits}/${x.encoding}`;
+        let epi = cachedEpi.get(key);
+        if (!epi) cachedEpi.set(key, (epi = finish(unit)));
+        const { acc, on } = this.gatedProduct(node.name, a, weights!, wPlanes, gate, unit, k, ctx);
+        const total = rows * channels;
+        ctx.step = { gate: gateStats(on, total, k, wBits, gate.bits, gate.highBits) };
+        ctx.step.bitOps = ctx.step.gate!.bitOps;
+        if (acc === null) {
+          // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
+          return denseCodes(a, x.bits, epi);
+        }
+        const f = new Float32Array(acc);
+        if (act?.op === 'quantize' && actBits !== 32) {
+          const codes = kernels.quantizeActivations(f, channels, epi.scale, epi.shift, actBits);
+          return { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
+        }
+        const data = kernels.channelAffine(f, channels, epi.scale, epi.shift, act ? 0 : -Infinity, Infinity);
+        return { kind: 'float', data, shape: [n, ...outShape] };
+      }
       if (wBits !== 32 && x.kind === 'codes' && x.scale === undefined) {
         // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
         // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
@@ -283,14 +432,7 @@ export class Plan {
         cachedEpi ??= new Map();
         let epi = cachedEpi.get(key);
         if (!epi) cachedEpi.set(key, (epi = finish(fr(E / (nw * na)))));
-        const base = { aBits, bBits: wPlanes, aEncoding, bEncoding: 'bipolar' } as const;
-        if (act?.op === 'quantize' && actBits !== 32) {
-          const codes = kernels.bitGemm(a, weights!, { ...base, epilogue: { output: 'codes', bits: actBits, scale: epi.scale, shift: epi.shift } });
-          out = { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
-        } else {
-          const data = kernels.bitGemm(a, weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: act ? 0 : undefined } });
-          out = { kind: 'float', data, shape: [n, ...outShape] };
-        }
+        out = denseCodes(a, aBits, epi, aEncoding);
         return out;
       }
       // float path
@@ -317,6 +459,53 @@ export class Plan {
     };
   }
 
+  /**
+   * The integer product of a gated layer over B-bit codes `a`: O_hb for every output and O_hb + O_lb
+   * where the gate (thresholds in float units, unit = one accumulator step) lets the low bits
+   * through, on the native gated GEMM. acc = null for 'open' (the caller runs the dense layer).
+   */
+  private gatedProduct(name: string, a: Packed, w: Packed, wPlanes: number, gate: PrecisionGate, unit: number, k: number,
+                       ctx: RunContext): { acc: Int32Array | null; on: number } {
+    const B = gate.bits, hb = gate.highBits, low = B - hb;
+    const channels = w.rows;
+    const opts = { aBits: B, highBits: hb, bBits: wPlanes, bEncoding: 'bipolar' } as const;
+    const never = () => new Float32Array(channels).fill(Infinity);
+    if (ctx.probe) {
+      const hi = kernels.gatedGemm(a, w, { ...opts, thresholds: never() }).out;
+      const v = new Float32Array(hi.length);
+      for (let i = 0; i < hi.length; i++) v[i] = fr(fr(hi[i]) * unit);
+      let entry = ctx.probe.get(name);
+      if (!entry) ctx.probe.set(name, (entry = { channels, values: [] }));
+      entry.values.push(v);
+    }
+    const mode = ctx.gate.mode;
+    if (mode === 'open') return { acc: null, on: a.rows * channels };
+    let thresholds: Float32Array | null;
+    if (mode === 'closed') thresholds = never();
+    else {
+      const bound = (2 ** hb - 1) * (2 ** wPlanes - 1) * k;
+      const T = gateIntThresholds(this.param<Float32Array>(`${name}.threshold`), ctx.gate.offset, unit, low, bound);
+      thresholds = kernelGateThresholds(T, low, bound);
+      if (thresholds === null) {
+        // Thresholds past float32's exact integers (K in the tens of thousands): the same gate,
+        // selected here from the high-only and the dense products (no work skipped).
+        const hi = kernels.gatedGemm(a, w, { ...opts, thresholds: never() }).out;
+        const full = kernels.bitGemm(a, w, { aBits: B, bBits: wPlanes, aEncoding: 'unsigned', bEncoding: 'bipolar' });
+        const scale = 2 ** low;
+        let on = 0;
+        for (let i = 0, c = 0; i < hi.length; i++, c = c + 1 === channels ? 0 : c + 1) {
+          if (hi[i] / scale >= T[c]) {
+            hi[i] = full[i];
+            on++;
+          }
+        }
+        return { acc: hi, on };
+      }
+    }
+    const r = kernels.gatedGemm(a, w, { ...opts, thresholds });
+    return { acc: r.out, on: r.on };
+  }
+
   /** Sign-magnitude conv ('smconv2d') or precision-gating conv ('pgconv2d') over dynamic codes. */
   private signMagnitudeStep(node: NodeSpec & ({ op: 'smconv2d' } | { op: 'pgconv2d' }), shapes: Map<string, number[]>): Step {
     const outShape = shapes.get(node.name)!;
@@ -325,7 +514,6 @@ export class Plan {
       bits: node.weightBits, odd: this.param<Packed>(`${node.name}.wodd`), even: this.param<Packed>(`${node.name}.weven`),
       scale: this.param<Float32Array>(`${node.name}.wscale`)[0],
     };
-    const threshold = node.op === 'pgconv2d' ? this.param<Float32Array>(`${node.name}.threshold`) : undefined;
     const wStep = weights.scale / (2 ** node.weightBits - 1);
     const k = node.inChannels * node.kernel[0] * node.kernel[1];
     const aBits = this.codeBits.get(node.inputs[0]) ?? 32;
@@ -345,10 +533,10 @@ export class Plan {
           ctx.step = { activationScale: x.scale };
         } else {
           const r = pgConv({ codes: x.codes, shape: { n, h, w, c }, bits: x.bits }, geom, weights,
-            { highBits: node.highBits, unit, threshold: threshold!, gate: ctx.gate });
+            { highBits: node.highBits, unit, threshold: this.param<Float32Array>(`${node.name}.threshold`), gate: ctx.gate });
           data = r.out;
-          const bitOps = k * node.weightBits * (r.total * node.highBits + r.on * (x.bits - node.highBits));
-          ctx.step = { gate: { on: r.on, total: r.total }, activationScale: x.scale, activationBits: x.bits, bitOps };
+          const g = gateStats(r.on, r.total, k, node.weightBits, x.bits, node.highBits);
+          ctx.step = { gate: g, activationScale: x.scale, activationBits: x.bits, bitOps: g.bitOps };
         }
         return { kind: 'float', data, shape: [n, ...outShape] };
       },
@@ -483,7 +671,7 @@ export class Plan {
   }
 
   /** Runs one batch: x is [N, ...inputShape] (NCHW for images). */
-  run(x: Tensor, collect: boolean, gate: GateSetting = DEFAULT_GATE): { output: Tensor; stats?: RunStats } {
+  run(x: Tensor, collect: boolean, gate: GateSetting = DEFAULT_GATE, probe?: RunContext['probe']): { output: Tensor; stats?: RunStats } {
     const inShape = this.graph.inputShape;
     if (x.shape.length !== inShape.length + 1 || x.shape.slice(1).join() !== inShape.join()) {
       throw new RangeError(`input must have shape [N, ${inShape.join(', ')}], got [${x.shape.join(', ')}]`);
@@ -495,7 +683,7 @@ export class Plan {
     env.set('input', { kind: 'float', data, shape: inShape.length === 3 ? [n, inShape[1], inShape[2], inShape[0]] : [n, inShape[0]] });
     const layers: LayerStats[] = [];
     const t0 = collect ? performance.now() : 0;
-    const ctx: RunContext = { gate };
+    const ctx: RunContext = { gate, inactive: [], probe };
     for (const s of this.steps) {
       const t = collect ? performance.now() : 0;
       ctx.step = undefined;
@@ -512,14 +700,24 @@ export class Plan {
       result = new Tensor(ops.toFloat(out), shape);
     }
     if (!collect) return { output: result };
-    return {
-      output: result,
-      stats: {
-        precision: this.precision, layers,
-        macs: layers.reduce((a, l) => a + l.macs, 0), bitOps: layers.reduce((a, l) => a + l.bitOps, 0),
-        ms: performance.now() - t0,
-      },
+    const stats: RunStats = {
+      precision: this.precision, layers,
+      macs: layers.reduce((a, l) => a + l.macs, 0), bitOps: layers.reduce((a, l) => a + l.bitOps, 0),
+      denseBitOps: layers.reduce((a, l) => a + (l.gate ? l.gate.denseBitOps : l.bitOps), 0),
+      ms: performance.now() - t0,
     };
+    if (this.graph.nodes.some(isGated)) {
+      const gatedLayers = layers.filter((l) => l.gate);
+      const macs = gatedLayers.reduce((a, l) => a + l.macs, 0);
+      const weighted = (f: (g: GateStats) => number) => (macs > 0 ? gatedLayers.reduce((a, l) => a + l.macs * f(l.gate!), 0) / macs : 0);
+      stats.gate = {
+        layers: gatedLayers.map((l) => l.nodes[0]), inactive: ctx.inactive, macs,
+        fraction: weighted((g) => g.fraction), bAvg: weighted((g) => g.bAvg),
+        bitOps: gatedLayers.reduce((a, l) => a + l.gate!.bitOps, 0),
+        denseBitOps: gatedLayers.reduce((a, l) => a + l.gate!.denseBitOps, 0),
+      };
+    }
+    return { output: result, stats };
   }
 }
 

@@ -6,8 +6,10 @@ import { Model, ModelState, RunOptions } from './model';
 
 const model = Model.fromState(workerData as ModelState);
 
-parentPort!.on('message', (m: { data: Float32Array; shape: number[]; opts?: RunOptions; collect: boolean; isa: string; threads: number }) => {
+parentPort!.on('message', (m: { data: Float32Array; shape: number[]; opts?: RunOptions; collect: boolean; isa: string; threads: number;
+  thresholds?: Array<[string, Float32Array]> }) => {
   try {
+    if (m.thresholds) model.adoptGateThresholds(m.thresholds);
     if (kernels.isa() !== m.isa) kernels.setIsa(m.isa);
     if (kernels.threads() !== m.threads) kernels.setThreads(m.threads);
     const x = new Tensor(m.data, m.shape);

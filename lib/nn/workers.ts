@@ -54,12 +54,13 @@ export class WorkerPool {
 
   constructor(private readonly state: ModelState, private readonly size: number) {}
 
-  run(x: Tensor, opts: RunOptions | undefined, collect: boolean, isa: string, threads: number): Promise<{ output: Tensor; stats?: RunStats }> {
+  run(x: Tensor, opts: RunOptions | undefined, collect: boolean, isa: string, threads: number,
+      thresholds?: Array<[string, Float32Array]>): Promise<{ output: Tensor; stats?: RunStats }> {
     if (this.closed) return Promise.reject(new Error('model worker pool is closed'));
     // The input is copied once (structured clone); the output comes back transferred.
     return new Promise((resolve, reject) => {
       this.queue.push({ resolve, reject, transfer: [],
-        msg: { data: x.data, shape: [...x.shape], opts, collect, isa, threads } });
+        msg: { data: x.data, shape: [...x.shape], opts, collect, isa, threads, thresholds } });
       this.pump();
     });
   }

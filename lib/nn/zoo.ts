@@ -1,6 +1,7 @@
 // Ready-made graphs (built in code) and random parameters for them: the MNIST MLP and CNN, and
 // the Any-Precision pre-activation ResNet-20 with the reference checkpoint's tensor names.
-import type { GraphSpec, NodeInit, NodeSpec, Pair, WeightMode } from './graph';
+import type { GraphSpec, NodeInit, NodeSpec, Pair, PrecisionGate, WeightMode } from './graph';
+import { gateThresholdTensor } from './graph';
 import { bnKeys } from './params';
 
 export interface ZooOptions {
@@ -161,6 +162,49 @@ export function svhnq(expand = 2, o: ZooOptions & { classes?: number; inputSize?
   return graph(b, [3, size, size], { bitList: [1, 2, 4, 8, 32], weightMode: 'requant', ...o });
 }
 
+/** B and Bhb of the gates the gated builders add. */
+export interface GateChoice {
+  /** B: the activation bits the gates split (default 4; must be in the bit list). */
+  bits?: number;
+  /** Bhb: the bits every output gets (default 2). */
+  highBits?: number;
+}
+
+/**
+ * A copy of `g` with a precision gate { bits, highBits } on its quantised convs and linears
+ * (every one, or those named in `layers`); thresholds are tensors `${layer}.threshold`.
+ */
+export function withGates(g: GraphSpec, gate: GateChoice = {}, layers?: string[]): GraphSpec {
+  const spec: PrecisionGate = { bits: gate.bits ?? 4, highBits: gate.highBits ?? 2 };
+  const names = layers ? new Set(layers) : undefined;
+  if (names) {
+    for (const l of names) {
+      if (!g.nodes.some((n) => n.name === l && (n.op === 'qconv2d' || n.op === 'qlinear'))) {
+        throw new RangeError(`layers: '${l}' is not a qconv2d / qlinear node of the graph`);
+      }
+    }
+  }
+  const nodes = g.nodes.map((n) => ((n.op === 'qconv2d' || n.op === 'qlinear') && (!names || names.has(n.name)) ? { ...n, gate: { ...spec } } : n));
+  return { ...g, nodes };
+}
+
+/**
+ * The MNIST CNN (cnn()) with precision gates (default B = 4, Bhb = 2) on its two quantised convs
+ * and its quantised FC layer. Thresholds come with randomTensors (0) — set them with
+ * model.calibrateGates (per-channel quantiles) or model.setGateThresholds.
+ */
+export function gatedCnn(o: ZooOptions & GateChoice = {}): GraphSpec {
+  return withGates(cnn(o), o);
+}
+
+/**
+ * The Any-Precision pre-activation ResNet (preactResnet(); ResNet-20 by default, bit list
+ * 1, 2, 4, 8, 32) with precision gates (default B = 4, Bhb = 2) on all its quantised convs.
+ */
+export function gatedPreactResnet(o: PreactResnetOptions & GateChoice = {}): GraphSpec {
+  return withGates(preactResnet(o), o);
+}
+
 /** Deterministic random parameters for a graph (He-style weights, non-trivial BN statistics). */
 export function randomTensors(g: GraphSpec, seed = 1): Record<string, Float32Array> {
   let s = seed >>> 0;
@@ -179,9 +223,11 @@ export function randomTensors(g: GraphSpec, seed = 1): Record<string, Float32Arr
       const fanIn = node.inChannels * node.kernel[0] * node.kernel[1];
       out[`${node.name}.weight`] = fill(node.outChannels * fanIn, () => normal() * Math.sqrt(2 / fanIn));
       if (node.op === 'conv2d' && node.bias) out[`${node.name}.bias`] = fill(node.outChannels, () => normal() * 0.1);
+      if (node.op === 'qconv2d' && node.gate) out[gateThresholdTensor(node)] = new Float32Array(node.outChannels);
     } else if (node.op === 'linear' || node.op === 'qlinear') {
       out[`${node.name}.weight`] = fill(node.outFeatures * node.inFeatures, () => normal() * Math.sqrt(2 / node.inFeatures));
       if (node.bias) out[`${node.name}.bias`] = fill(node.outFeatures, () => normal() * 0.1);
+      if (node.op === 'qlinear' && node.gate) out[gateThresholdTensor(node)] = new Float32Array(node.outFeatures);
     } else if (node.op === 'batchnorm') {
       for (const key of bnKeys(g, node)) {
         const p = node.switchable ? `${node.name}.${key}` : node.name;
