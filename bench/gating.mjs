@@ -54,7 +54,8 @@ const HELP = `usage: node bench/gating.mjs [options]      (npm run bench:gating 
   --isa NAME         ISA to run on (default: the addon's default, kernels.isa())
   --shapes LIST      comma-separated MxKxN (default 4096x288x64,4096x576x64,4096x1152x128)
   --cases LIST       comma-separated B/Bhb (default 4/2,4/1,3/2,3/1)
-  --wbits N          weight planes (bipolar), default 1
+  --wbits LIST       weight planes (bipolar), default 1,8 (1: the least work per output, the
+                     hardest case for gating; 8: fixture B's weights)
   --sparsity LIST    fractions of outputs gated off (default 0.5,0.8,0.9,0.95)
   --strategies LIST  of auto, compact, tiles, hybrid (default auto,tiles)
   --rounds N         interleaved rounds (default 11, quick 3)
@@ -110,8 +111,11 @@ function parseOptions(argv) {
   }
   const nets = (values.nets ?? 'fixture-b,zoo').split(',').map((x) => x.trim()).filter((x) => x && x !== 'none');
   for (const n of nets) if (!['fixture-b', 'zoo'].includes(n)) throw new RangeError(`--nets: unknown '${n}' (fixture-b, zoo, none)`);
-  const wbits = Math.round(num(values.wbits, 'wbits', 1));
-  if (wbits > 8) throw new RangeError('--wbits must be in 1..8');
+  const wbits = (values.wbits ?? '1,8').split(',').map((x) => {
+    const v = Number(x);
+    if (!Number.isInteger(v) || v < 1 || v > 8) throw new RangeError(`--wbits: '${x}' is not an integer in 1..8`);
+    return v;
+  });
   return {
     quick,
     isa: values.isa ?? null,
@@ -172,13 +176,12 @@ async function main() {
   const machine = machineInfo(kernels, ['native', 'lib', 'bench/gating.mjs']);
   log(`anyprec ${isa}, 1 thread; load average ${loadavg(os.loadavg())}`);
   const rng = makeRng(opts.seed);
-  const w = opts.wbits;
 
   // ---- data, thresholds, cases ----
   const blocks = [];
   for (const shape of opts.skipLayers ? [] : opts.shapes) {
     const { m, k, n } = shape;
-    for (const { B, hb } of opts.cases) {
+    for (const w of opts.wbits) for (const { B, hb } of opts.cases) {
       const ac = new Uint8Array(m * k), bc = new Uint8Array(n * k);
       for (let i = 0; i < ac.length; i++) ac[i] = (rng() * (1 << B)) | 0;
       for (let i = 0; i < bc.length; i++) bc[i] = (rng() * (1 << w)) | 0;
@@ -192,12 +195,12 @@ async function main() {
       const highRef = kernels.bitGemm(A, W, { ...denseOpts, aBits: hb });
       const all = kernels.gatedGemm(A, W, { ...base, thresholds: new Float32Array(n).fill(-Infinity) });
       const sane = highRef.every((v, i) => v * 2 ** (B - hb) === ohb[i]) && all.out.every((v, i) => v === dense[i]);
-      if (!sane) log(`  !! ${shapeName(shape)} ${B}/${hb}: gated ±Infinity does not match bitGemm`);
-      const block = { shape, B, hb, sane, cases: [], sparsity: [] };
+      if (!sane) log(`  !! ${shapeName(shape)} w${w} ${B}/${hb}: gated ±Infinity does not match bitGemm`);
+      const block = { shape, w, B, hb, sane, cases: [], sparsity: [] };
       // The dense case is the denominator of every ratio: measured twice per round (slots).
-      block.dense = makeCase({ id: `${shapeName(shape)} ${B}/${hb} dense`, fn: () => kernels.bitGemm(A, W, denseOpts), slots: 2 });
+      block.dense = makeCase({ id: `${shapeName(shape)} w${w} ${B}/${hb} dense`, fn: () => kernels.bitGemm(A, W, denseOpts), slots: 2 });
       block.highOnly = makeCase({
-        id: `${shapeName(shape)} ${B}/${hb} all off`,
+        id: `${shapeName(shape)} w${w} ${B}/${hb} all off`,
         fn: () => kernels.gatedGemm(A, W, { ...base, thresholds: new Float32Array(n).fill(Infinity) }),
       });
       block.cases.push(block.dense, block.highOnly);
@@ -206,7 +209,7 @@ async function main() {
         const entry = { target: off, cases: {} };
         for (const strategy of opts.strategies) {
           const c = makeCase({
-            id: `${shapeName(shape)} ${B}/${hb} off=${off} ${strategy}`,
+            id: `${shapeName(shape)} w${w} ${B}/${hb} off=${off} ${strategy}`,
             fn: () => kernels.gatedGemm(A, W, { ...base, thresholds, strategy }),
             check: (r) => checkGated(r, dense, ohb),
           });
@@ -254,7 +257,7 @@ async function main() {
       shape: shapeName(b.shape),
       B: b.B,
       highBits: b.hb,
-      weightBits: w,
+      weightBits: b.w,
       sane: b.sane,
       denseMs: dense.medianMs,
       dense,
@@ -285,7 +288,7 @@ async function main() {
     loadAverageEnd: os.loadavg(),
     setup: {
       activations: 'A (M×K): uniform unsigned B-bit codes, packed at B planes',
-      weights: `B (N×K): uniform ${w}-bit bipolar codes`,
+      weights: `B (N×K): uniform bipolar codes of ${opts.wbits.join(' and ')} bits (each table says which)`,
       thresholds: 'per column, from the O_hb distribution of that column, so that the target fraction is off (up to ties)',
       theory: 'B / (Bhb + (1 - off) * (B - Bhb)): dense plane pairs / gated plane pairs (weight bits cancel)',
       statistic: 'median of all samples pooled over interleaved rounds; ratios of medians taken in this run',
@@ -461,12 +464,14 @@ function markdown(rep) {
     `Correctness: every gated case checked against bitGemm (on: the dense result, off: 2^(B−Bhb) × bitGemm at Bhb bits): ` +
       (bad.length || insane.length ? `**${bad.length + insane.length} FAILED**.` : 'all ok.'),
   );
-  for (const shape of [...new Set(rep.results.map((r) => r.shape))]) {
+  const groups = [...new Set(rep.results.map((r) => `${r.shape}|${r.weightBits}`))];
+  for (const group of groups) {
+    const [shape, wb] = group.split('|');
     out.push('');
-    out.push(`## ${shape} (M×K×N)`);
+    out.push(`## ${shape} (M×K×N), ${wb}-bit weights`);
     out.push('');
     const rows = [];
-    for (const r of rep.results.filter((x) => x.shape === shape)) {
+    for (const r of rep.results.filter((x) => x.shape === shape && String(x.weightBits) === wb)) {
       rows.push([
         `${r.B}/${r.highBits}`, 'all off (+∞)', sig(r.denseMs), sig(r.allOff.medianMs), ratio(r.allOff.speedup), ratio(r.allOff.theory),
         `${sig(r.allOff.speedup / r.allOff.theory, 2)}`, ...strategies.slice(1).map(() => ''),
