@@ -182,6 +182,34 @@ int main() {
         if (got[n] != 12345) ++epBad;
       }
     }
+    // quantizeActivations / channelAffine over [rows, channels] tensors: blocks of rows share one
+    // call (per-channel vectors repeated), so channel counts that do and do not divide the block,
+    // row counts past a task, and more than one thread.
+    for (size_t channels : {1, 3, 16, 64, 300}) {
+      for (size_t rows : {1, 7, 700}) {
+        const size_t n = rows * channels;
+        std::vector<float> xs(n), sc(channels), sh(channels);
+        for (auto& v : xs) v = uni(rng);
+        for (auto& v : sc) v = uni(rng);
+        for (auto& v : sh) v = uni(rng) / 3.0f;
+        for (int pattern = 0; pattern < 4; ++pattern) {
+          const float* scale = pattern & 1 ? sc.data() : nullptr;
+          const float* shift = pattern & 2 ? sh.data() : nullptr;
+          for (int threads : {1, 3}) {
+            std::vector<uint8_t> q(n);
+            std::vector<float> f(n);
+            quantizeActivations(*isa, xs.data(), n, channels, scale, shift, 3, q.data(), threads);
+            channelAffine(*isa, xs.data(), n, channels, scale, shift, -0.5f, 0.75f, f.data(), threads);
+            for (size_t i = 0; i < n; ++i) {
+              const size_t c = i % channels;
+              float y = scale ? xs[i] * scale[c] : xs[i];
+              if (shift) y = y + shift[c];
+              if (q[i] != quantRef(y, 3) || f[i] != std::fmin(std::fmax(y, -0.5f), 0.75f)) ++epBad;
+            }
+          }
+        }
+      }
+    }
     EXPECT(epBad == 0, "[%s] epilogue row loops: %zu mismatches against the reference", isa->name, epBad);
   }
   std::printf("conv/epilogue: %d checks, %d failed\n", checks, failures);
