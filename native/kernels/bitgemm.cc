@@ -69,28 +69,6 @@ size_t findBadCode(const uint8_t* codes, size_t n, int planes) {
   return SIZE_MAX;
 }
 
-// Portable popcount from shifts and adds (this file is built for the baseline ISA, where
-// __builtin_popcountll is a library call); the loop over a panel's 8 lanes vectorises.
-inline uint64_t popcountSwar(uint64_t x) {
-  x = x - ((x >> 1) & 0x5555555555555555ull);
-  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
-  x += x >> 8;
-  x += x >> 16;
-  x += x >> 32;
-  return x & 0x7F;
-}
-
-void panelPlanePops(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
-  for (int pl = 0; pl < planes; ++pl) {
-    const uint64_t* w = panel + static_cast<size_t>(pl) * kWords * kPanelRows;
-    uint64_t lane[kPanelRows] = {};
-    for (size_t i = 0; i < kWords; ++i)
-      for (int r = 0; r < kPanelRows; ++r) lane[r] += popcountSwar(w[i * kPanelRows + r]);
-    for (int r = 0; r < rows; ++r) planePop[r * planes + pl] = static_cast<int32_t>(lane[r]);
-  }
-}
-
 void pack(const KernelTable& isa, const uint8_t* codes, size_t rows, size_t k, int planes,
           uint64_t* out, int32_t* planePop, int threads) {
   const size_t kWords = kWordsFor(k);
@@ -107,7 +85,7 @@ void pack(const KernelTable& isa, const uint8_t* codes, size_t rows, size_t k, i
       uint64_t* panel = out + p * panelWords;
       PackPanelArgs args{codes + r0 * k, k, nRows, k, planes, kWords, panel};
       isa.packPanel(args);
-      panelPlanePops(panel, nRows, planes, kWords, planePop + r0 * planes);
+      isa.panelPops(panel, nRows, planes, kWords, planePop + r0 * planes);
     }
   });
 }

@@ -33,8 +33,6 @@ struct PackedView {
   const int32_t* planePop;  // [rows][planes]: popcount of each row's plane (for row sums)
 };
 
-// Fills planePop (rows x planes) with the popcount of each row's planes in one packed panel.
-void panelPlanePops(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop);
 
 // Index of the first code >= 2^planes, or SIZE_MAX if every code fits.
 size_t findBadCode(const uint8_t* codes, size_t n, int planes);

@@ -79,6 +79,9 @@ struct KernelTable {
   // Performs iters * ceilingBitsPerIter bit-MACs and returns a checksum (so it is not elided).
   uint64_t (*ceiling)(uint64_t iters, uint64_t seed);
   uint64_t ceilingBitsPerIter;
+  // Per-row plane popcounts of one packed panel (of kWords words per plane):
+  // planePop[r * planes + p] = popcount of plane p of row r, for r < rows.
+  void (*panelPops)(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop);
 };
 
 // Per-ISA tables; each defined in its own translation unit compiled with its own flags.

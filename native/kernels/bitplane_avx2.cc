@@ -35,6 +35,7 @@
 #include <cstring>
 
 #include "bitplane.h"
+#include "bitplane_pops.h"
 
 namespace anyprec {
 namespace {
@@ -408,6 +409,12 @@ uint64_t ceilingAvx2(uint64_t iters, uint64_t seed) {
 
 }  // namespace
 
-const KernelTable kAvx2Table = {"avx2", packPanelAvx2, bitTileAvx2, ceilingAvx2, kCeilAcc * 256};
+namespace {
+void panelPopsAvx2(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
+  panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
+}
+}  // namespace
+
+const KernelTable kAvx2Table = {"avx2", packPanelAvx2, bitTileAvx2, ceilingAvx2, kCeilAcc * 256, panelPopsAvx2};
 
 }  // namespace anyprec

@@ -25,6 +25,7 @@
 #include <immintrin.h>
 
 #include "bitplane.h"
+#include "bitplane_pops.h"
 
 namespace anyprec {
 namespace {
@@ -252,7 +253,13 @@ uint64_t ceilingAvx512(uint64_t iters, uint64_t seed) {
 
 }  // namespace
 
+namespace {
+void panelPopsAvx512(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
+  panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
+}
+}  // namespace
+
 const KernelTable kAvx512Table = {"avx512", packPanelAvx512, bitTileAvx512, ceilingAvx512,
-                                  uint64_t{kCeilA} * kCeilB * 512};
+                                  uint64_t{kCeilA} * kCeilB * 512, panelPopsAvx512};
 
 }  // namespace anyprec

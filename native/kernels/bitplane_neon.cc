@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "bitplane.h"
+#include "bitplane_pops.h"
 
 #if defined(__AARCH64EB__)
 #error "bitplane_neon.cc assumes little-endian AArch64 (byte j of a word holds codes 8j..8j+7)"
@@ -270,6 +271,12 @@ uint64_t ceilingNeon(uint64_t iters, uint64_t seed) {
 
 }  // namespace
 
-const KernelTable kNeonTable = {"neon", packPanelNeon, bitTileNeon, ceilingNeon, 16 * 128};
+namespace {
+void panelPopsNeon(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
+  panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
+}
+}  // namespace
+
+const KernelTable kNeonTable = {"neon", packPanelNeon, bitTileNeon, ceilingNeon, 16 * 128, panelPopsNeon};
 
 }  // namespace anyprec

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "bitplane.h"
+#include "bitplane_pops.h"
 
 namespace anyprec {
 namespace {
@@ -70,6 +71,26 @@ uint64_t ceilingScalar(uint64_t iters, uint64_t seed) {
 
 }  // namespace
 
-const KernelTable kScalarTable = {"scalar", packPanelScalar, bitTileScalar, ceilingScalar, 8 * 64};
+namespace {
+// Shifts and adds: at the baseline x86-64 ISA __builtin_popcountll is a library call; the loop
+// over a panel's 8 lanes vectorises this form.
+inline uint64_t popcountSwar(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555ull);
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+  x += x >> 8;
+  x += x >> 16;
+  x += x >> 32;
+  return x & 0x7F;
+}
+}  // namespace
+
+namespace {
+void panelPopsScalar(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
+  panelPopsWith(panel, rows, planes, kWords, planePop, popcountSwar);
+}
+}  // namespace
+
+const KernelTable kScalarTable = {"scalar", packPanelScalar, bitTileScalar, ceilingScalar, 8 * 64, panelPopsScalar};
 
 }  // namespace anyprec

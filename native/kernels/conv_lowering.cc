@@ -87,7 +87,7 @@ void packConvInput(const KernelTable& isa, const uint8_t* codes, const ConvShape
       uint64_t* panel = out + p * panelWords;
       PackPanelArgs args{buf.data(), k, nRows, k, planes, kWords, panel};
       isa.packPanel(args);
-      panelPlanePops(panel, nRows, planes, kWords, planePop + r0 * planes);
+      isa.panelPops(panel, nRows, planes, kWords, planePop + r0 * planes);
     }
   });
 }
