@@ -134,7 +134,8 @@ Napi::TypedArrayOf<T> newUninitialized(Napi::Env env, size_t count) {
 
 // A BigUint64Array of `words` words starting on a cache line (64 spare bytes allow the shift).
 Napi::BigUint64Array newPlanes(Napi::Env env, size_t words, uint64_t** planes) {
-  auto buf = Napi::ArrayBuffer::New(env, words * 8 + 64);
+  // Not zero-filled: packPanel writes every word of its panel, padding lanes and bits included.
+  auto buf = Napi::Buffer<uint8_t>::New(env, words * 8 + 64).ArrayBuffer();
   const uintptr_t base = reinterpret_cast<uintptr_t>(buf.Data());
   const size_t offset = ((base + 63) & ~uintptr_t{63}) - base;
   *planes = reinterpret_cast<uint64_t*>(base + offset);
@@ -161,7 +162,7 @@ Napi::Value Pack(const Napi::CallbackInfo& info) {
   const size_t words = packedWords(rows, cols, bits);
   uint64_t* planes = nullptr;
   auto data = newPlanes(env, words, &planes);
-  auto pops = Napi::Int32Array::New(env, rows * bits);
+  auto pops = newUninitialized<int32_t>(env, rows * bits);  // panelPops writes every row
   pack(*instance(env).isa, src, rows, cols, bits, planes,
        pops.Data(), instance(env).threads);
   auto out = Napi::Object::New(env);
@@ -250,7 +251,7 @@ Napi::Value PackConv(const Napi::CallbackInfo& info) {
   const size_t words = packedWords(rows, k, bits);
   uint64_t* planes = nullptr;
   auto data = newPlanes(env, words, &planes);
-  auto pops = Napi::Int32Array::New(env, rows * bits);
+  auto pops = newUninitialized<int32_t>(env, rows * bits);  // panelPops writes every row
   packConvInput(*instance(env).isa, src, s, bits, planes, pops.Data(),
                 instance(env).threads);
   auto out = Napi::Object::New(env);

@@ -37,7 +37,8 @@ struct PackPanelArgs {
 };
 
 // One call of the bit-serial micro-kernel: an (mr x 8*np) block of outputs over kWords words
-// of K and over every plane pair. It ADDS to acc:
+// of K and over every plane pair. It ADDS to acc (with overwrite set it stores instead, acc's
+// previous contents ignored):
 //   acc[r*ldAcc + n] += sum_{i<aPlanes, j<bPlanes} s(i,j) * 2^((aPlanes-1-i) + (bPlanes-1-j))
 //                       * sum_{k<kWords} popcount( op( A(i,k,r), B(j,k,n) ) )
 // where A(i,k,r) = a[i*aPlaneStride + k*8 + r], B(j,k,n) = b[(n/8)*bPanelStride + j*bPlaneStride + k*8 + n%8],
