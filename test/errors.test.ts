@@ -27,6 +27,26 @@ describe('pack arguments', () => {
   });
 });
 
+describe('codesToFloat arguments', () => {
+  const table = new Float32Array([0, 0.5, 1]);
+  it.each([
+    ['codes type', () => kernels.codesToFloat([0, 1] as unknown as Uint8Array, table), 'TypeError', /codes/],
+    ['table type', () => kernels.codesToFloat(codes, [0, 1] as unknown as Float32Array), 'TypeError', /table/],
+    ['table empty', () => kernels.codesToFloat(codes, new Float32Array(0)), 'RangeError', /table must hold 1\.\.256/],
+    ['table too long', () => kernels.codesToFloat(codes, new Float32Array(257)), 'RangeError', /table must hold 1\.\.256/],
+    ['code past the table', () => kernels.codesToFloat(codes, table), 'RangeError', /codes\[3\] = 3 has no entry in a table of 3/],
+  ])('%s', (_label, fn, name, message) => {
+    const e = thrown(fn);
+    expect(e.name).toBe(name);
+    expect(e.message).toMatch(message);
+  });
+
+  it('looks every code up in the table', () => {
+    const t = new Float32Array([-1, 0.25, 7, 1e-3]);
+    expect(Array.from(kernels.codesToFloat(codes, t))).toEqual(Array.from(codes, (c) => t[c]));
+  });
+});
+
 describe('bitGemm arguments', () => {
   it.each([
     ['a not Packed', () => kernels.bitGemm({} as never, A, ok), 'TypeError', /^a must be a Packed/],

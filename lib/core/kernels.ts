@@ -470,6 +470,16 @@ export function quantizeActivations(x: Float32Array, channels: number, scale: Fl
   return native.quantizeActivations(x, channels, scale ?? null, shift ?? null, bits);
 }
 
+/**
+ * Decodes codes through a table: out[i] = table[codes[i]] (e.g. a quantiser's levels, so codes
+ * become the float values they stand for). Every code must index the table (1..256 entries).
+ */
+export function codesToFloat(codes: Uint8Array, table: Float32Array): Float32Array {
+  if (!(codes instanceof Uint8Array)) throw new TypeError('codes must be a Uint8Array');
+  checkFloat32(table, 'table');
+  return native.codesToFloat(codes, table);
+}
+
 /** Runs the register-only popcount loop of the current ISA (the kernels' speed ceiling). */
 export function popcountCeiling(iterations: number): { checksum: number; bitMacs: number } {
   checkInt(iterations, 'iterations', 1, 2 ** 40);

@@ -316,6 +316,25 @@ Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// codesToFloat(codes: Uint8Array, table: Float32Array) -> Float32Array: out[i] = table[codes[i]]
+Napi::Value CodesToFloat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2) throwType(env, "codesToFloat(codes, table) takes 2 arguments");
+  auto codes = typedArg(info[0], "codes", napi_uint8_array, "Uint8Array");
+  auto table = typedArg(info[1], "table", napi_float32_array, "Float32Array");
+  const size_t entries = table.ElementLength();
+  if (entries < 1 || entries > 256) throwRange(env, "table must hold 1..256 values, got " + std::to_string(entries));
+  const uint8_t* src = typedData<const uint8_t>(codes);
+  const size_t n = codes.ElementLength();
+  const size_t bad = findCodeAtLeast(src, n, static_cast<unsigned>(entries));
+  if (bad != SIZE_MAX)
+    throwRange(env, "codes[" + std::to_string(bad) + "] = " + std::to_string(src[bad]) + " has no entry in a table of " +
+                        std::to_string(entries) + " values");
+  auto out = newUninitialized<float>(env, n);
+  codesToFloat(*instance(env).isa, src, n, floatData(table), out.Data(), instance(env).threads);
+  return out;
+}
+
 // ---- GEMM ---------------------------------------------------------------------------------------
 
 PackedView packedArg(const Napi::Value& v, const char* name) {
@@ -742,6 +761,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("packConv", Napi::Function::New(env, PackConv, "packConv"));
   exports.Set("channelAffine", Napi::Function::New(env, ChannelAffine, "channelAffine"));
   exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations, "quantizeActivations"));
+  exports.Set("codesToFloat", Napi::Function::New(env, CodesToFloat, "codesToFloat"));
   exports.Set("unpack", Napi::Function::New(env, Unpack, "unpack"));
   exports.Set("bitGemm", Napi::Function::New(env, BitGemm, "bitGemm"));
   exports.Set("bitGemmAsync", Napi::Function::New(env, BitGemmAsync, "bitGemmAsync"));

@@ -52,8 +52,12 @@ int64_t rowCore(const int32_t* pops, int bits, bool negTop) {
 }  // namespace
 
 size_t findBadCode(const uint8_t* codes, size_t n, int planes) {
-  if (planes >= 8) return SIZE_MAX;
-  const uint8_t limit = static_cast<uint8_t>(1u << planes);
+  return planes >= 8 ? SIZE_MAX : findCodeAtLeast(codes, n, 1u << planes);
+}
+
+size_t findCodeAtLeast(const uint8_t* codes, size_t n, unsigned limitValue) {
+  if (limitValue > 255) return SIZE_MAX;
+  const uint8_t limit = static_cast<uint8_t>(limitValue);
   // Branch-free OR-reduction per block so the common (valid) case vectorises; locate on failure.
   constexpr size_t kBlock = 4096;
   for (size_t s = 0; s < n; s += kBlock) {
@@ -287,6 +291,15 @@ void forRowBlocks(size_t n, size_t channels, size_t perBlock, int threads, const
   });
 }
 }  // namespace
+
+void codesToFloat(const KernelTable& isa, const uint8_t* codes, size_t n, const float* table, float* out, int threads) {
+  const EpilogueTable& e = epilogueTableFor(isa);
+  constexpr size_t kChunk = size_t{1} << 16;
+  parallelRun((n + kChunk - 1) / kChunk, threads, [&](size_t t) {
+    const size_t i0 = t * kChunk;
+    e.codesToFloat(codes + i0, table, out + i0, std::min(kChunk, n - i0));
+  });
+}
 
 void channelAffine(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
                    const float* shift, float lo, float hi, float* out, int threads) {

@@ -36,6 +36,8 @@ struct PackedView {
 
 // Index of the first code >= 2^planes, or SIZE_MAX if every code fits.
 size_t findBadCode(const uint8_t* codes, size_t n, int planes);
+// The index of the first code >= limit (limit 0..256), or SIZE_MAX if none.
+size_t findCodeAtLeast(const uint8_t* codes, size_t n, unsigned limit);
 
 // Packs rows x k codes (row-major, each < 2^planes). `out` holds packedWords(rows, k, planes)
 // words and planePop rows*planes ints. Splits panels over up to `threads` threads.
@@ -115,6 +117,9 @@ void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilog
 // q = round_half_even(clamp(y, 0, 1) * (2^bits - 1)). Same float32 steps as the GEMM epilogue.
 void quantizeActivations(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
                          const float* shift, int bits, uint8_t* out, int threads);
+
+// out[i] = table[codes[i]] for n codes (every code < the table's length: the caller checks).
+void codesToFloat(const KernelTable& isa, const uint8_t* codes, size_t n, const float* table, float* out, int threads);
 
 // Per channel c = i % channels: y = x * scale[c] + shift[c] (null: 1 and 0), clamped to [lo, hi];
 // float32 steps as the epilogue. In place is allowed (out == x).

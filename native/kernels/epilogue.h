@@ -38,6 +38,8 @@ struct EpilogueTable {
   void (*int32ToCodes)(const int32_t* v, const float* scale, const float* shift, float levels, uint8_t* out, size_t n);
   void (*floatAffine)(const float* x, const float* scale, const float* shift, float lo, float hi, float* out, size_t n);
   void (*floatToCodes)(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n);
+  // out[i] = table[codes[i]] (the caller guarantees every code indexes the table).
+  void (*codesToFloat)(const uint8_t* codes, const float* table, float* out, size_t n);
 };
 
 extern const EpilogueTable kScalarEpilogueTable;

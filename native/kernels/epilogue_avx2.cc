@@ -8,6 +8,7 @@ const EpilogueTable kAvx2EpilogueTable = {"avx2",
                                      epilogue_generic::int32ToFloat,
                                      epilogue_generic::int32ToCodes,
                                      epilogue_generic::floatAffine,
-                                     epilogue_generic::floatToCodes};
+                                     epilogue_generic::floatToCodes,
+                                     epilogue_generic::codesToFloat};
 
 }  // namespace anyprec

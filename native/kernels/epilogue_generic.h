@@ -81,6 +81,10 @@ void floatToCodes(const float* x, const float* scale, const float* shift, float 
   rows(x, scale, shift, out, n, [](float y) { return y; }, [levels](float y) { return quantizeUnit(y, levels); });
 }
 
+void codesToFloat(const uint8_t* __restrict codes, const float* __restrict table, float* __restrict out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = table[codes[i]];
+}
+
 }  // namespace
 }  // namespace epilogue_generic
 }  // namespace anyprec

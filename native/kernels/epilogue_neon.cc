@@ -8,6 +8,7 @@ const EpilogueTable kNeonEpilogueTable = {"neon",
                                      epilogue_generic::int32ToFloat,
                                      epilogue_generic::int32ToCodes,
                                      epilogue_generic::floatAffine,
-                                     epilogue_generic::floatToCodes};
+                                     epilogue_generic::floatToCodes,
+                                     epilogue_generic::codesToFloat};
 
 }  // namespace anyprec

@@ -10,7 +10,8 @@ const EpilogueTable kScalarEpilogueTable = {"scalar",
                                      epilogue_generic::int32ToFloat,
                                      epilogue_generic::int32ToCodes,
                                      epilogue_generic::floatAffine,
-                                     epilogue_generic::floatToCodes};
+                                     epilogue_generic::floatToCodes,
+                                     epilogue_generic::codesToFloat};
 
 }  // namespace anyprec
 

@@ -182,6 +182,21 @@ int main() {
         if (got[n] != 12345) ++epBad;
       }
     }
+    // codesToFloat: a table lookup per code, every table size 1..256, lengths over vector tails.
+    for (unsigned entries : {1u, 2u, 15u, 16u, 17u, 256u}) {
+      std::vector<float> table(entries);
+      for (auto& v : table) v = uni(rng);
+      for (size_t n : {0, 1, 15, 16, 33, 70000}) {
+        std::vector<uint8_t> codes(n);
+        for (auto& c : codes) c = static_cast<uint8_t>(rng() % entries);
+        std::vector<float> got(n + 1, 9.0f);
+        codesToFloat(*isa, codes.data(), n, table.data(), got.data(), 3);
+        for (size_t i = 0; i < n; ++i)
+          if (got[i] != table[codes[i]]) ++epBad;
+        if (got[n] != 9.0f) ++epBad;
+        if (n > 0 && findCodeAtLeast(codes.data(), n, entries) != SIZE_MAX) ++epBad;
+      }
+    }
     // quantizeActivations / channelAffine over [rows, channels] tensors: blocks of rows share one
     // call (per-channel vectors repeated), so channel counts that do and do not divide the block,
     // row counts past a task, and more than one thread.
