@@ -14,7 +14,7 @@ failed=0
 
 count_ctest() {  # adds every ctest "F tests failed out of T" line of a log to the totals
   local log=$1 f t found=0
-  while read -r f _ _ _ _ _ t; do
+  while read -r f _ _ _ _ t; do  # "F tests failed out of T"
     found=1
     passed=$((passed + t - f))
     failed=$((failed + f))
