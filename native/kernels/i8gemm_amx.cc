@@ -1,0 +1,88 @@
+// AMX-INT8 variant: TDPBUSD on 16x64-byte tiles (u8 x s8 -> int32, wrap-around, no saturation).
+// Tiles: tmm0..3 = a 32 x 32 block of C, tmm4/5 = two 16-row A tiles (64 k each, straight from
+// the row-major activation bytes), tmm6/7 = two 16-column B tiles (16 rows of 64 bytes: exactly
+// 64 consecutive bytes of the prepared layout per k4 row). Each loaded tile feeds two TDPBUSD.
+// The tile configuration is loaded per call (it is per thread) and released at the end so the
+// thread does not keep the large AMX state. The OS permission (arch_prctl) is requested once at
+// detection (i8gemm.cc); this variant is only listed when it was granted.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "i8gemm.h"
+#include "i8gemm_x86.h"
+
+namespace anyprec {
+namespace {
+
+struct alignas(64) TileConfig {
+  uint8_t palette;
+  uint8_t startRow;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// K is walked in blocks so one 32-column B strip block (32 x kBlock bytes) and one 32-row A block
+// stay in L1 while every row block of the call uses them.
+constexpr size_t kKBlock = 512;
+
+void tileAmx(const I8TileArgs& t) {
+  TileConfig cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int i = 0; i < 8; ++i) {
+    cfg.colsb[i] = 64;
+    cfg.rows[i] = 16;
+  }
+  _tile_loadconfig(&cfg);
+  const size_t blockBytes = t.kPad * kI8NBlock;
+  const int mPad = (t.m + 31) / 32 * 32;
+  const size_t lda = t.lda, ldcBytes = t.ldc * sizeof(int32_t);
+  for (size_t k0 = 0; k0 < t.kPad; k0 += kKBlock) {
+    const size_t k1 = k0 + kKBlock < t.kPad ? k0 + kKBlock : t.kPad;
+    const bool first = k0 == 0;
+    for (int j0 = 0; j0 < t.n; j0 += 32) {
+      const int8_t* b0 = t.b + (j0 / kI8NBlock) * blockBytes;
+      const int8_t* b1 = b0 + blockBytes;
+      for (int i0 = 0; i0 < mPad; i0 += 32) {
+        int32_t* c0 = t.c + static_cast<size_t>(i0) * t.ldc + j0;
+        int32_t* c1 = c0 + 16 * t.ldc;
+        const uint8_t* a0 = t.a + static_cast<size_t>(i0) * lda;
+        const uint8_t* a1 = a0 + 16 * lda;
+        if (first) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          _tile_loadd(0, c0, ldcBytes);
+          _tile_loadd(1, c0 + 16, ldcBytes);
+          _tile_loadd(2, c1, ldcBytes);
+          _tile_loadd(3, c1 + 16, ldcBytes);
+        }
+        for (size_t k = k0; k < k1; k += 64) {
+          _tile_loadd(4, a0 + k, lda);
+          _tile_loadd(6, b0 + k * 16, 64);
+          _tile_loadd(5, a1 + k, lda);
+          _tile_loadd(7, b1 + k * 16, 64);
+          _tile_dpbusd(0, 4, 6);
+          _tile_dpbusd(1, 4, 7);
+          _tile_dpbusd(2, 5, 6);
+          _tile_dpbusd(3, 5, 7);
+        }
+        _tile_stored(0, c0, ldcBytes);
+        _tile_stored(1, c0 + 16, ldcBytes);
+        _tile_stored(2, c1, ldcBytes);
+        _tile_stored(3, c1 + 16, ldcBytes);
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace
+
+const I8Kernel kI8Amx = {"amx", byteRowsAvx512, tileAmx};
+
+}  // namespace anyprec
