@@ -56,6 +56,12 @@ void combineRow(const int64_t* core, int64_t rowTerm, const int64_t* colTerm, in
   for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * core[j] + rowTerm + colTerm[j]);
 }
 
+// The int8 path's finish: exact results mod 2^32 (i8gemm.h), so plain uint32 arithmetic (vectorises).
+template <uint32_t kMul>
+void combineRowI8(const uint32_t* s, uint32_t rowConst, const uint32_t* colConst, int32_t* out, size_t n) {
+  for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * s[j] + rowConst + colConst[j]);
+}
+
 }  // namespace
 
 size_t findBadCode(const uint8_t* codes, size_t n, int planes) {
@@ -220,7 +226,7 @@ std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w) {
 }
 
 namespace {
-constexpr size_t kI8TaskRows = 128;  // multiple of kI8MAlign
+constexpr size_t kI8TaskRows = 256;  // multiple of kI8MAlign; AMX reuses each B strip over the rows (i8gemm_amx.cc)
 constexpr size_t kI8TaskCols = 256;  // multiple of kI8NAlign
 }  // namespace
 
@@ -242,15 +248,26 @@ void GemmPlan::setupInt8(const Int8Route& route) {
   }
   // Activation bytes, 64-byte aligned; the padding rows (M..i8MPad(M)) stay zero.
   const size_t mPad = i8MPad(m_);
-  aStore_.assign(mPad * kPad_ + 64, 0);
+  // Row stride kPad + 64: a power-of-two stride would put the 16 rows of an A tile load in one
+  // L1 set (4 KiB aliasing), and the tile loads would thrash it.
+  aLd_ = kPad_ + 64;
+  aStore_.assign(mPad * aLd_ + 64, 0);
   const uintptr_t base = reinterpret_cast<uintptr_t>(aStore_.data());
   aBytes_ = aStore_.data() + (((base + 63) & ~uintptr_t{63}) - base);
-  rowSumA_.resize(m_);
+  // C = mul * S + rowConst(i) + colConst(j) (mod 2^32), see runInt8.
+  const int64_t oa = mapA_.offset, ob = mapB_.offset, kk = static_cast<int64_t>(k_);
   const bool negA = s_.aEnc == Encoding::Signed;
-  for (size_t i = 0; i < m_; ++i)  // sum a' = sum core + oa * K
-    rowSumA_[i] = rowCore(s_.a.planePop + i * s_.a.planes, s_.aBits, negA) + mapA_.offset * static_cast<int64_t>(k_);
+  rowConstI8_.resize(m_);
+  for (size_t i = 0; i < m_; ++i) {
+    const int64_t sumA = rowCore(s_.a.planePop + i * s_.a.planes, s_.aBits, negA) + oa * kk;  // sum a'
+    const int64_t rowTerm = rowCoreA_.empty() ? 0 : alphaA_ * betaB_ * rowCoreA_[i];
+    rowConstI8_[i] = static_cast<uint32_t>(static_cast<uint64_t>(mul_ * (ob * sumA - oa * ob * kk) + rowTerm));
+  }
+  colConstI8_.resize(n_);
+  for (size_t j = 0; j < n_; ++j)
+    colConstI8_[j] = static_cast<uint32_t>(static_cast<uint64_t>(colTerm_[j] - mul_ * oa * w_->colSum[j]));
   // Prepare tasks of ~64 KiB of bytes each; output tiles of kI8TaskRows x kI8TaskCols.
-  panelsPerPrep_ = std::max<size_t>(1, (size_t{1} << 16) / (kPad_ * kPanelRows));
+  panelsPerPrep_ = std::max<size_t>(1, (size_t{1} << 16) / (aLd_ * kPanelRows));
   prepareTasks_ = m_ == 0 || n_ == 0 ? 0 : (aPanels_ + panelsPerPrep_ - 1) / panelsPerPrep_;
   rowsPerTask_ = std::min(kI8TaskRows, mPad);
   colsPerTask_ = kI8TaskCols;
@@ -272,8 +289,8 @@ void GemmPlan::prepare(size_t task) const {
     args.xorValue = mapA_.xorValue;
     args.k = k_;
     args.kPad = kPad_;
-    args.out = aBytes_ + p * kPanelRows * kPad_;
-    args.ldOut = kPad_;
+    args.out = aBytes_ + p * kPanelRows * aLd_;
+    args.ldOut = aLd_;
     i8_->byteRows(args);
   }
 }
@@ -286,13 +303,11 @@ void GemmPlan::runInt8(size_t task) const {
   const size_t rows = row1 - row0;
   thread_local std::vector<int32_t> cBuf;
   cBuf.resize(i8MPad(rows) * colsPad);
-  thread_local std::vector<int64_t> accBuf;
-  accBuf.resize(colsPad);
   thread_local std::vector<int32_t> rowBuf;
   rowBuf.resize(colsPad);
   I8TileArgs t{};
-  t.a = aBytes_ + row0 * kPad_;
-  t.lda = kPad_;
+  t.a = aBytes_ + row0 * aLd_;
+  t.lda = aLd_;
   t.b = w_->data + (col0 / kI8NBlock) * kPad_ * kI8NBlock;
   t.kPad = kPad_;
   t.colSum = w_->colSum + col0;
@@ -301,20 +316,21 @@ void GemmPlan::runInt8(size_t task) const {
   t.c = cBuf.data();
   t.ldc = colsPad;
   i8_->tile(t);
-  // core = S + ob * sum a' - oa * sum b' - oa * ob * K (i8gemm.h), then the shared finish.
-  const int64_t oa = mapA_.offset, ob = mapB_.offset;
-  const int64_t konst = oa * ob * static_cast<int64_t>(k_);
+  // C = mul * core + rowTerm + colTerm with core = S + ob * sum a' - oa * sum b' - oa * ob * K
+  // (i8gemm.h), all exact mod 2^32: C = mul * S + rowConst(i) + colConst(j) in uint32 arithmetic.
   const size_t cols = col1 - col0;
+  const uint32_t* colConst = colConstI8_.data() + col0;
   for (size_t r = 0; r < rows; ++r) {
-    const int32_t* sRow = cBuf.data() + r * colsPad;
-    const int64_t rowPart = ob * rowSumA_[row0 + r] - konst;
-    int64_t* acc = accBuf.data();
-    if (oa == 0) {
-      for (size_t j = 0; j < cols; ++j) acc[j] = static_cast<int64_t>(sRow[j]) + rowPart;
-    } else {
-      for (size_t j = 0; j < cols; ++j) acc[j] = static_cast<int64_t>(sRow[j]) + rowPart - oa * t.colSum[j];
+    const size_t i = row0 + r;
+    const uint32_t* sRow = reinterpret_cast<const uint32_t*>(cBuf.data() + r * colsPad);
+    int32_t* exact = epi_.kind == OutputKind::Int32 ? static_cast<int32_t*>(c_) + i * n_ + col0 : rowBuf.data();
+    const uint32_t rc = rowConstI8_[i];
+    switch (mul_) {
+      case 1: combineRowI8<1>(sRow, rc, colConst, exact, cols); break;
+      case 2: combineRowI8<2>(sRow, rc, colConst, exact, cols); break;
+      default: combineRowI8<4>(sRow, rc, colConst, exact, cols); break;
     }
-    finishRow(acc, row0 + r, col0, cols, rowBuf.data());
+    if (epi_.kind != OutputKind::Int32) storeRow(exact, i, col0, col1);
   }
 }
 

@@ -134,8 +134,8 @@ class GemmPlan {
   std::vector<int32_t> ownWColSum_;
   std::vector<uint8_t> aStore_;
   uint8_t* aBytes_ = nullptr;
-  size_t kPad_ = 0, rowsPerTask_ = 0, colsPerTask_ = 0, panelsPerPrep_ = 0;
-  std::vector<int64_t> rowSumA_;
+  size_t kPad_ = 0, aLd_ = 0, rowsPerTask_ = 0, colsPerTask_ = 0, panelsPerPrep_ = 0;
+  std::vector<uint32_t> rowConstI8_, colConstI8_;
   ByteMap mapA_{}, mapB_{};
 };
 

@@ -23,10 +23,13 @@ struct alignas(64) TileConfig {
   uint8_t rows[16];
 };
 
-// K is walked in blocks so one 32-column B strip block (32 x kBlock bytes) and one 32-row A block
-// stay in L1 while every row block of the call uses them.
-constexpr size_t kKBlock = 512;
-
+// Loop order: 32-column B strips outside, 32-row blocks inside, each block over the whole K.
+// The B strip (32 x K bytes, streamed from memory once per call) is reused by every row block
+// while it sits in L2; the activation rows (a few hundred KiB) stay in L2 throughout. Measured on
+// the Xeon this was written on (/tmp harness, 256x4096x4096 as tasks of R rows x C columns, one
+// thread, medians of 7 interleaved rounds): R=256 2290 Gop/s, R=128 2100, R=64 1620, R=32 1310,
+// nearly independent of C (64..1024); blocking K by 1024 with C reloaded was 10-20% slower at
+// every R. Hence the driver gives this variant tasks of up to 256 rows.
 void tileAmx(const I8TileArgs& t) {
   TileConfig cfg;
   std::memset(&cfg, 0, sizeof cfg);
@@ -39,43 +42,32 @@ void tileAmx(const I8TileArgs& t) {
   const size_t blockBytes = t.kPad * kI8NBlock;
   const int mPad = (t.m + 31) / 32 * 32;
   const size_t lda = t.lda, ldcBytes = t.ldc * sizeof(int32_t);
-  for (size_t k0 = 0; k0 < t.kPad; k0 += kKBlock) {
-    const size_t k1 = k0 + kKBlock < t.kPad ? k0 + kKBlock : t.kPad;
-    const bool first = k0 == 0;
-    for (int j0 = 0; j0 < t.n; j0 += 32) {
-      const int8_t* b0 = t.b + (j0 / kI8NBlock) * blockBytes;
-      const int8_t* b1 = b0 + blockBytes;
-      for (int i0 = 0; i0 < mPad; i0 += 32) {
-        int32_t* c0 = t.c + static_cast<size_t>(i0) * t.ldc + j0;
-        int32_t* c1 = c0 + 16 * t.ldc;
-        const uint8_t* a0 = t.a + static_cast<size_t>(i0) * lda;
-        const uint8_t* a1 = a0 + 16 * lda;
-        if (first) {
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-        } else {
-          _tile_loadd(0, c0, ldcBytes);
-          _tile_loadd(1, c0 + 16, ldcBytes);
-          _tile_loadd(2, c1, ldcBytes);
-          _tile_loadd(3, c1 + 16, ldcBytes);
-        }
-        for (size_t k = k0; k < k1; k += 64) {
-          _tile_loadd(4, a0 + k, lda);
-          _tile_loadd(6, b0 + k * 16, 64);
-          _tile_loadd(5, a1 + k, lda);
-          _tile_loadd(7, b1 + k * 16, 64);
-          _tile_dpbusd(0, 4, 6);
-          _tile_dpbusd(1, 4, 7);
-          _tile_dpbusd(2, 5, 6);
-          _tile_dpbusd(3, 5, 7);
-        }
-        _tile_stored(0, c0, ldcBytes);
-        _tile_stored(1, c0 + 16, ldcBytes);
-        _tile_stored(2, c1, ldcBytes);
-        _tile_stored(3, c1 + 16, ldcBytes);
+  for (int j0 = 0; j0 < t.n; j0 += 32) {
+    const int8_t* b0 = t.b + (j0 / kI8NBlock) * blockBytes;
+    const int8_t* b1 = b0 + blockBytes;
+    for (int i0 = 0; i0 < mPad; i0 += 32) {
+      int32_t* c0 = t.c + static_cast<size_t>(i0) * t.ldc + j0;
+      int32_t* c1 = c0 + 16 * t.ldc;
+      const uint8_t* a0 = t.a + static_cast<size_t>(i0) * lda;
+      const uint8_t* a1 = a0 + 16 * lda;
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (size_t k = 0; k < t.kPad; k += 64) {
+        _tile_loadd(4, a0 + k, lda);
+        _tile_loadd(6, b0 + k * 16, 64);
+        _tile_loadd(5, a1 + k, lda);
+        _tile_loadd(7, b1 + k * 16, 64);
+        _tile_dpbusd(0, 4, 6);
+        _tile_dpbusd(1, 4, 7);
+        _tile_dpbusd(2, 5, 6);
+        _tile_dpbusd(3, 5, 7);
       }
+      _tile_stored(0, c0, ldcBytes);
+      _tile_stored(1, c0 + 16, ldcBytes);
+      _tile_stored(2, c1, ldcBytes);
+      _tile_stored(3, c1 + 16, ldcBytes);
     }
   }
   _tile_release();
