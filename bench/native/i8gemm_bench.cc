@@ -10,7 +10,9 @@
 // variant auto dispatch would pick, next to what preferInt8() decides.
 //
 //   i8gemm_bench [--shapes=MxKxN[,...]] [--bits=1,2,3,4,8] [--reps=N] [--threads=N] [--enc=A,B]
-//                [--variants=amx,avx512-vnni,...] [--prep]
+//                [--isa=NAME] [--variants=amx,avx512-vnni,...] [--prep] [--all-ratios]
+//   --isa: the bit-serial table to compare with (default: the best one here)
+//   --all-ratios: the bit-serial / int8 time matrix for every variant, not only auto's
 //   With one thread the clock is the thread's CPU time, otherwise wall time.
 //   --enc: u=unsigned, b=bipolar, s=signed (default u,b); --prep: also time weight preparation.
 #include <time.h>
@@ -86,7 +88,8 @@ int main(int argc, char** argv) {
   int reps = 5, threads = 1;
   Encoding aEnc = Encoding::Unsigned, bEnc = Encoding::Bipolar;
   std::vector<const I8Kernel*> variants = availableI8Kernels();
-  bool timePrep = false;
+  bool timePrep = false, allRatios = false;
+  const KernelTable* bsTable = availableTables().front();
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto val = [&](const char* key) -> const char* {
@@ -119,6 +122,14 @@ int main(int argc, char** argv) {
         if (const I8Kernel* k = findI8Kernel(s)) variants.push_back(k);
         else std::fprintf(stderr, "variant %s not available here, skipped\n", s.c_str());
       }
+    } else if (const char* v = val("--isa=")) {
+      bsTable = findTable(v);
+      if (bsTable == nullptr) {
+        std::fprintf(stderr, "isa %s not available here\n", v);
+        return 2;
+      }
+    } else if (arg == "--all-ratios") {
+      allRatios = true;
     } else if (arg == "--prep") {
       timePrep = true;
     } else {
@@ -127,7 +138,7 @@ int main(int argc, char** argv) {
     }
   }
   gThreadClock = threads == 1;
-  const KernelTable& bs = *availableTables().front();
+  const KernelTable& bs = *bsTable;
   std::printf("bit-serial table: %s; int8 variants:", bs.name);
   for (const I8Kernel* v : variants) std::printf(" %s", v->name);
   std::printf("; threads %d; %d interleaved rounds, medians\n", threads, reps);
@@ -192,22 +203,24 @@ int main(int argc, char** argv) {
       std::printf("\n");
     }
     const I8Kernel& autoK = i8KernelFor(bs, s.m);
-    double autoT = 0;
-    for (size_t v = 0; v < variants.size(); ++v)
-      if (variants[v] == &autoK) autoT = median(cases[bits.size() * bits.size() + v].t);
-    std::printf("bit-serial Gop/s, and bit-serial time / int8 (%s) time; * = preferInt8() picks int8\n", autoK.name);
-    std::printf("a\\w ");
-    for (int bb : bits) std::printf("%16d", bb);
-    std::printf("\n");
-    size_t ci = 0;
-    for (int ab : bits) {
-      std::printf("%-4d", ab);
-      for (int bb : bits) {
-        const double t = median(cases[ci++].t);
-        const bool pick = preferInt8(bs, ab, bb, s.m, s.n, s.k);
-        std::printf("  %6.0f %6.2f%s", ops / t * 1e-9, autoT > 0 ? t / autoT : 0.0, pick ? "*" : " ");
-      }
+    for (size_t v = 0; v < variants.size(); ++v) {
+      if (!allRatios && variants[v] != &autoK) continue;
+      const double vt = median(cases[bits.size() * bits.size() + v].t);
+      std::printf("bit-serial (%s) Gop/s, and bit-serial time / int8 (%s) time; * = preferInt8() picks int8%s\n", bs.name,
+                  variants[v]->name, variants[v] == &autoK ? " (the variant auto uses)" : "");
+      std::printf("a\\w ");
+      for (int bb : bits) std::printf("%16d", bb);
       std::printf("\n");
+      size_t ci = 0;
+      for (int ab : bits) {
+        std::printf("%-4d", ab);
+        for (int bb : bits) {
+          const double t = median(cases[ci++].t);
+          const bool pick = preferInt8(bs, ab, bb, s.m, s.n, s.k);
+          std::printf("  %6.0f %6.2f%s", ops / t * 1e-9, t / vt, pick && variants[v] == &autoK ? "*" : " ");
+        }
+        std::printf("\n");
+      }
     }
   }
   return 0;
