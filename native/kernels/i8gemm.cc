@@ -253,11 +253,54 @@ const I8Kernel* findI8Kernel(const std::string& name) {
 
 // ---- dispatch ----------------------------------------------------------------------------------
 //
-// Measured table. AMX pays for tiles of 32 rows (a GEMM with fewer rows computes zero rows), so
-// below kAmxMinRows rows the avx512 level uses avx512-vnni.
+// Measured on the machine this was written on (Intel Xeon, Emerald Rapids class, 2 shared vCPUs;
+// one thread, thread CPU time, medians of 5 interleaved rounds; unsigned activations x bipolar
+// weights, both packed with 8 planes), with
+//   build-native/i8gemm_bench --isa=avx512 --variants=amx,avx512-vnni --all-ratios --bits=1,2,3,4,6,8 \
+//     --shapes=1x2048x2048,4x2048x2048,8x2048x2048,16x2048x2048,64x2048x2048,256x2048x2048,1x4096x4096,64x4096x4096 --reps=5
+//   build-native/i8gemm_bench --isa=avx2 --variants=avx-vnni,avx2 --all-ratios --bits=1,2,3,4,6,8 \
+//     --shapes=1x2048x2048,4x2048x2048,16x2048x2048,64x2048x2048,256x2048x2048 --reps=5
+//   build-native/i8gemm_bench --isa=scalar --variants=scalar --bits=1,2,3,4,8 --shapes=1x1024x512,16x1024x512,64x512x512
+// Ratios bit-serial time / int8 time at the bit pairs around each threshold (a x w):
+//   amx vs avx512 (int8 time does not depend on bits; AMX vs VNNI at M=16: 0.82 vs 0.74 ms, so
+//   AMX only from 32 rows): M=64 (2048^2) 1x2 0.67, 2x2 1.16, 1x3 0.93, 1x4 1.24; M=64 (4096^2)
+//   1x2 1.22, 1x3 1.70; M=256: 1x1 1.07 (1.01-1.11 in other runs: kept bit-serial), 1x2 1.67.
+//   avx512-vnni vs avx512: M=1 (4096^2) 8x3 0.84, 3x8 1.01, 4x6 0.93, 6x4 0.88, 4x8 1.27, 8x4 1.11;
+//   M=4 3x6 0.97, 4x4 0.85, 4x6 1.26, 3x8 1.31; M=8 3x4 0.92, 4x4 1.20, 2x8 1.21; M=16 2x4 0.96,
+//   3x3 1.07, 2x6 1.44; M=64 2x3 0.85, 3x3 1.24, 2x4 1.20; M=256 2x2 0.68, 2x3 0.99, 1x6 1.22.
+//   avx-vnni vs avx2: M=1 2x8 0.92, 3x6 0.92, 3x8 1.32, 6x4 1.13; M=4 3x3 0.88, 1x8 0.97, 2x6 1.25,
+//   3x4 1.17; M=16 2x2 0.84, 1x4 0.92, 2x3 1.25; M=64 1x3 0.89, 2x2 1.11; M=256 1x3 0.94, 2x2 1.22.
+//   avx2 vs avx2: M=1 3x8 0.99, 4x6 0.90, 4x8 1.26, 6x6 1.32; M=4 2x6 0.83, 4x4 1.02, 2x8 1.12;
+//   M=16 3x3 0.76, 2x6 1.09, 3x4 1.03; M=64 3x3 0.90, 2x6 1.23, 3x4 1.17.
+//   scalar vs scalar: 3x1 0.87-0.92, 2x2 1.00-1.14, 1x4 1.00-1.12 (all shapes alike).
+// neon-dot and neon are NOT measured (no arm64 hardware here; qemu timings mean nothing): their
+// rows are estimates by analogy (sdot ~ avx-vnni, widening smlal ~ avx2) until someone measures.
 namespace {
-constexpr size_t kAmxMinRows = 16;
+constexpr size_t kAmxMinRows = 32;
+
+struct DispatchRow {
+  const char* kernel;
+  int threshold[6];  // smallest aBits*bBits taking int8, for M = 1 | 2-7 | 8-15 | 16-31 | 32-127 | >= 128
+};
+const DispatchRow kDispatch[] = {
+    {"amx", {24, 20, 16, 10, 3, 2}},  // only chosen from kAmxMinRows rows
+    {"avx512-vnni", {24, 20, 16, 10, 8, 6}},
+    {"avx-vnni", {20, 10, 8, 5, 4, 4}},
+    {"avx2", {30, 16, 14, 12, 10, 10}},
+    {"neon-dot", {20, 10, 8, 6, 5, 5}},  // estimate
+    {"neon", {30, 16, 14, 12, 10, 10}},  // estimate
+    {"scalar", {4, 4, 4, 4, 4, 4}},
+};
+
+int rowBucket(size_t m) {
+  if (m <= 1) return 0;
+  if (m < 8) return 1;
+  if (m < 16) return 2;
+  if (m < 32) return 3;
+  if (m < 128) return 4;
+  return 5;
 }
+}  // namespace
 
 const I8Kernel& i8KernelFor(const KernelTable& isa, size_t m) {
   const std::string name = isa.name;
@@ -282,18 +325,12 @@ const I8Kernel& i8KernelFor(const KernelTable& isa, size_t m) {
 bool preferInt8(const KernelTable& isa, int aBits, int bBits, size_t m, size_t n, size_t k) {
   (void)n;
   (void)k;
+  if (m == 0 || n == 0) return false;
   const std::string kern = i8KernelFor(isa, m).name;
-  const int pairs = aBits * bBits;
-  // Smallest aBits*bBits from which the int8 path is faster, per variant and M range.
-  int threshold;
-  if (kern == "amx") threshold = 2;
-  else if (kern == "avx512-vnni") threshold = m <= 1 ? 16 : 6;
-  else if (kern == "avx-vnni") threshold = m <= 1 ? 12 : 4;
-  else if (kern == "avx2") threshold = m <= 1 ? 16 : 8;
-  else if (kern == "neon-dot") threshold = 6;
-  else if (kern == "neon") threshold = 16;
-  else threshold = 64;  // scalar: bit-serial popcount on 64-bit words wins up to 8x8
-  return pairs >= threshold;
+  for (const DispatchRow& row : kDispatch) {
+    if (kern == row.kernel) return aBits * bBits >= row.threshold[rowBucket(m)];
+  }
+  return false;
 }
 
 }  // namespace anyprec
