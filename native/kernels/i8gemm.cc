@@ -256,9 +256,9 @@ const I8Kernel* findI8Kernel(const std::string& name) {
 // Measured on the machine this was written on (Intel Xeon, Emerald Rapids class, 2 shared vCPUs;
 // one thread, thread CPU time, medians of 5 interleaved rounds; unsigned activations x bipolar
 // weights, both packed with 8 planes), with
-//   build-native/i8gemm_bench --isa=avx512 --variants=amx,avx512-vnni --all-ratios --bits=1,2,3,4,6,8 \
+//   build-native/i8gemm_bench --isa=avx512 --variants=amx,avx512-vnni --all-ratios --bits=1,2,3,4,6,8
 //     --shapes=1x2048x2048,4x2048x2048,8x2048x2048,16x2048x2048,64x2048x2048,256x2048x2048,1x4096x4096,64x4096x4096 --reps=5
-//   build-native/i8gemm_bench --isa=avx2 --variants=avx-vnni,avx2 --all-ratios --bits=1,2,3,4,6,8 \
+//   build-native/i8gemm_bench --isa=avx2 --variants=avx-vnni,avx2 --all-ratios --bits=1,2,3,4,6,8
 //     --shapes=1x2048x2048,4x2048x2048,16x2048x2048,64x2048x2048,256x2048x2048 --reps=5
 //   build-native/i8gemm_bench --isa=scalar --variants=scalar --bits=1,2,3,4,8 --shapes=1x1024x512,16x1024x512,64x512x512
 // Ratios bit-serial time / int8 time at the bit pairs around each threshold (a x w):
