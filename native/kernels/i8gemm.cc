@@ -265,6 +265,9 @@ const I8Kernel* findI8Kernel(const std::string& name) {
 //   amx vs avx512 (int8 time does not depend on bits; AMX vs VNNI at M=16: 0.82 vs 0.74 ms, so
 //   AMX only from 32 rows): M=64 (2048^2) 1x2 0.67, 2x2 1.16, 1x3 0.93, 1x4 1.24; M=64 (4096^2)
 //   1x2 1.22, 1x3 1.70; M=256: 1x1 1.07 (1.01-1.11 in other runs: kept bit-serial), 1x2 1.67.
+//   After the B prefetch in i8gemm_amx.cc (--variants=amx --bits=1,2 --reps=7): 1x1 / 1x2 at
+//   32x2048^2 0.66 / 1.11, 64x2048^2 0.64 / 1.06, 64x4096^2 0.81 / 1.48, 128x1024^2 0.74 / 1.10,
+//   256x1024^2 0.79 / 1.21, 256x4096^2 0.94 / 1.69: int8 from 2 pairs at every M >= 32.
 //   avx512-vnni vs avx512: M=1 (4096^2) 8x3 0.84, 3x8 1.01, 4x6 0.93, 6x4 0.88, 4x8 1.27, 8x4 1.11;
 //   M=4 3x6 0.97, 4x4 0.85, 4x6 1.26, 3x8 1.31; M=8 3x4 0.92, 4x4 1.20, 2x8 1.21; M=16 2x4 0.96,
 //   3x3 1.07, 2x6 1.44; M=64 2x3 0.85, 3x3 1.24, 2x4 1.20; M=256 2x2 0.68, 2x3 0.99, 1x6 1.22.
@@ -283,7 +286,7 @@ struct DispatchRow {
   int threshold[6];  // smallest aBits*bBits taking int8, for M = 1 | 2-7 | 8-15 | 16-31 | 32-127 | >= 128
 };
 const DispatchRow kDispatch[] = {
-    {"amx", {24, 20, 16, 10, 3, 2}},  // only chosen from kAmxMinRows rows
+    {"amx", {24, 20, 16, 10, 2, 2}},  // only chosen from kAmxMinRows rows
     {"avx512-vnni", {24, 20, 16, 10, 8, 6}},
     {"avx-vnni", {20, 10, 8, 5, 4, 4}},
     {"avx2", {30, 16, 14, 12, 10, 10}},
