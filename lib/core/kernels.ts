@@ -59,7 +59,8 @@ export interface GemmOptions {
    * 'bitserial' (AND/XOR-popcount over plane pairs), 'int8' (byte dot products on bytes rebuilt
    * from the planes; the weight bytes are prepared once per (b, bBits, bEncoding) and cached), or
    * 'auto' (default): whichever a measured per-ISA table says is faster for these bit-widths and
-   * this shape (see gemmPath()).
+   * this shape (see gemmPath()). The int8 path keeps about N x K bytes of prepared weights per
+   * (bBits, bEncoding) it was used with, for as long as `b` is alive (a WeakMap keyed by b).
    */
   path?: GemmPath;
 }
