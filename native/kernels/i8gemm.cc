@@ -276,6 +276,11 @@ const I8Kernel* findI8Kernel(const std::string& name) {
 //   avx2 vs avx2: M=1 3x8 0.99, 4x6 0.90, 4x8 1.26, 6x6 1.32; M=4 2x6 0.83, 4x4 1.02, 2x8 1.12;
 //   M=16 3x3 0.76, 2x6 1.09, 3x4 1.03; M=64 3x3 0.90, 2x6 1.23, 3x4 1.17.
 //   scalar vs scalar: 3x1 0.87-0.92, 2x2 1.00-1.14, 1x4 1.00-1.12 (all shapes alike).
+// At one row (GEMV) the weights stream from memory and activation bits are nearly free for
+// bit-serial, so its cost is ~ bBits * (aBits + d), not aBits * bBits. Fitted to the M=1 ratios
+// above (and the 1x8 / 8x8 ratios 0.59 / 2.22 for avx512-vnni, 0.59 / 2.98 for avx-vnni, 0.44 /
+// 2.24 for avx2): avx512-vnni d = 1.5, avx-vnni and avx2 d = 0.7; the rule
+// bBits * (2 * aBits + e) >= T1 below classifies every measured M=1 pair correctly.
 // neon-dot and neon are NOT measured (no arm64 hardware here; qemu timings mean nothing): their
 // rows are estimates by analogy (sdot ~ avx-vnni, widening smlal ~ avx2) until someone measures.
 namespace {
@@ -283,16 +288,17 @@ constexpr size_t kAmxMinRows = 32;
 
 struct DispatchRow {
   const char* kernel;
-  int threshold[6];  // smallest aBits*bBits taking int8, for M = 1 | 2-7 | 8-15 | 16-31 | 32-127 | >= 128
+  int m1Extra;       // e: at M = 1 the int8 path is taken when bBits * (2 * aBits + e) >= threshold[0]
+  int threshold[6];  // M = 1 (see m1Extra) | 2-7 | 8-15 | 16-31 | 32-127 | >= 128: smallest aBits*bBits taking int8
 };
 const DispatchRow kDispatch[] = {
-    {"amx", {24, 20, 16, 10, 2, 2}},  // only chosen from kAmxMinRows rows
-    {"avx512-vnni", {24, 20, 16, 10, 8, 6}},
-    {"avx-vnni", {20, 10, 8, 5, 4, 4}},
-    {"avx2", {30, 16, 14, 12, 10, 10}},
-    {"neon-dot", {20, 10, 8, 6, 5, 5}},  // estimate
-    {"neon", {30, 16, 14, 12, 10, 10}},  // estimate
-    {"scalar", {4, 4, 4, 4, 4, 4}},
+    {"amx", 3, {70, 20, 16, 10, 2, 2}},  // only chosen from kAmxMinRows rows
+    {"avx512-vnni", 3, {70, 20, 16, 10, 8, 6}},
+    {"avx-vnni", 1, {47, 10, 8, 5, 4, 4}},
+    {"avx2", 1, {62, 16, 14, 12, 10, 10}},
+    {"neon-dot", 1, {47, 10, 8, 6, 5, 5}},  // estimate
+    {"neon", 1, {62, 16, 14, 12, 10, 10}},  // estimate
+    {"scalar", 0, {8, 4, 4, 4, 4, 4}},
 };
 
 int rowBucket(size_t m) {
@@ -331,7 +337,10 @@ bool preferInt8(const KernelTable& isa, int aBits, int bBits, size_t m, size_t n
   if (m == 0 || n == 0) return false;
   const std::string kern = i8KernelFor(isa, m).name;
   for (const DispatchRow& row : kDispatch) {
-    if (kern == row.kernel) return aBits * bBits >= row.threshold[rowBucket(m)];
+    if (kern != row.kernel) continue;
+    const int bucket = rowBucket(m);
+    if (bucket == 0) return bBits * (2 * aBits + row.m1Extra) >= row.threshold[0];
+    return aBits * bBits >= row.threshold[bucket];
   }
   return false;
 }
