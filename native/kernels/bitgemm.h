@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -132,7 +133,7 @@ class GemmPlan {
   I8Weights ownW_{};
   std::vector<int8_t> ownWData_;
   std::vector<int32_t> ownWColSum_;
-  std::vector<uint8_t> aStore_;
+  std::unique_ptr<uint8_t[]> aStore_;
   uint8_t* aBytes_ = nullptr;
   size_t kPad_ = 0, aLd_ = 0, rowsPerTask_ = 0, colsPerTask_ = 0, panelsPerPrep_ = 0;
   std::vector<uint32_t> rowConstI8_, colConstI8_;
