@@ -14,10 +14,11 @@
       "type": "static_library",
       "conditions": [
         ["target_arch=='x64'", {
-          "dependencies": ["anyprec_avx2", "anyprec_avx512"]
+          "dependencies": ["anyprec_avx2", "anyprec_avx512", "anyprec_avxvnni", "anyprec_avx512vnni", "anyprec_amx"]
         }],
         ["target_arch=='arm64'", {
-          "sources": ["<!@(node -p \"require('./sources.json').arm64.neon.sources.join(' ')\")"]
+          "sources": ["<!@(node -p \"require('./sources.json').arm64.neon.sources.join(' ')\")"],
+          "dependencies": ["anyprec_neondot"]
         }]
       ]
     },
@@ -49,6 +50,34 @@
           "type": "static_library",
           "sources": ["<!@(node -p \"require('./sources.json').x86.avx512.sources.join(' ')\")"],
           "cflags_cc": ["<!@(node -p \"require('./sources.json').x86.avx512.flags.join(' ')\")"]
+        },
+        {
+          "target_name": "anyprec_avxvnni",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./sources.json').x86.avxvnni.sources.join(' ')\")"],
+          "cflags_cc": ["<!@(node -p \"require('./sources.json').x86.avxvnni.flags.join(' ')\")"]
+        },
+        {
+          "target_name": "anyprec_avx512vnni",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./sources.json').x86.avx512vnni.sources.join(' ')\")"],
+          "cflags_cc": ["<!@(node -p \"require('./sources.json').x86.avx512vnni.flags.join(' ')\")"]
+        },
+        {
+          "target_name": "anyprec_amx",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./sources.json').x86.amx.sources.join(' ')\")"],
+          "cflags_cc": ["<!@(node -p \"require('./sources.json').x86.amx.flags.join(' ')\")"]
+        }
+      ]
+    }],
+    ["target_arch=='arm64'", {
+      "targets": [
+        {
+          "target_name": "anyprec_neondot",
+          "type": "static_library",
+          "sources": ["<!@(node -p \"require('./sources.json').arm64.neondot.sources.join(' ')\")"],
+          "cflags_cc": ["<!@(node -p \"require('./sources.json').arm64.neondot.flags.join(' ')\")"]
         }
       ]
     }]

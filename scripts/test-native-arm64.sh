@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cross-builds the kernel library and native tests for arm64 and runs them under qemu-user
 # for two CPU models: cortex-a53 (baseline ARMv8.0-A) and max (every feature qemu emulates).
-# The test must report "neon: ok", so a silent fallback to the scalar kernels cannot pass.
+# The test must report "neon: ok", so a silent fallback to the scalar kernels cannot pass; under
+# "max" the int8 test must also report "neon-dot: ok" (the SDOT variant, HWCAP_ASIMDDP).
 #
 # Needs: cmake, ninja-build, g++-aarch64-linux-gnu, qemu-user, e.g.
 #   apt-get install -y --no-install-recommends cmake ninja-build g++-aarch64-linux-gnu qemu-user
@@ -61,13 +62,18 @@ for cpu in $CPUS; do
   set -e
   t1=$(date +%s)
   # ctest -V prefixes each test's output with "<test number>: ".
-  grep -E 'ISAs on this CPU|: (neon|scalar): |checks, [0-9]+ failed|FAIL|tests passed|tests failed' "$log" | sed 's/^/   /' || true
+  grep -E 'ISAs on this CPU|int8 variants on this CPU|: (neon|neon-dot|scalar): |checks, [0-9]+ failed|FAIL|tests passed|tests failed' "$log" | sed 's/^/   /' || true
   result="ok"
   if [ $rc -ne 0 ]; then
     result="FAILED (ctest exit $rc)"
     grep -E '^[0-9]+: FAIL' "$log" | head -20 | sed 's/^/   /' || true
   elif ! grep -qE '(^|: )neon: ok$' "$log"; then
     result="FAILED (test output has no \"neon: ok\": the NEON table did not run)"
+  elif ! grep -qE 'int8 variants on this CPU:.* neon( |$)' "$log"; then
+    result="FAILED (the int8 test did not list the neon variant)"
+  elif [ "$cpu" = max ] && ! grep -qE '(^|: )neon-dot: ok$' "$log"; then
+    # qemu's "max" CPU has the dot-product extension: the SDOT variant must have run and passed
+    result="FAILED (QEMU_CPU=max but no \"neon-dot: ok\": the SDOT int8 variant did not run)"
   fi
   [ "$result" = "ok" ] || status=1
   summary+=("QEMU_CPU=$cpu: $result ($((t1 - t0)) s, log $log)")

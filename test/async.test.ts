@@ -29,7 +29,8 @@ describe('bitGemmAsync', () => {
       const m = 64, n = 512, k = 4096;
       const A = kernels.pack(randomCodes(rand, m * k, 8), m, k, 8);
       const B = kernels.pack(randomCodes(rand, n * k, 8), n, k, 8);
-      const opts = { aEncoding: 'unsigned', bEncoding: 'bipolar' } as const;
+      // bit-serial forced: on scalar, auto takes the (faster) int8 path for 8 x 8 bits
+      const opts = { aEncoding: 'unsigned', bEncoding: 'bipolar', path: 'bitserial' } as const;
       const t0 = process.hrtime.bigint();
       kernels.bitGemm(A, B, opts);
       const syncMs = Number(process.hrtime.bigint() - t0) / 1e6;

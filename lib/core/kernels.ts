@@ -1,8 +1,8 @@
 // The typed face of the native kernels: ISA selection, threads, packing, bit-serial GEMM,
 // float32 GEMM.
-import { native, EncodingName, GatedStrategyName } from './native';
+import { native, EncodingName, GatedStrategyName, GemmPathName, NativeInt8Weights } from './native';
 
-export type { EncodingName, GatedStrategyName } from './native';
+export type { EncodingName, GatedStrategyName, GemmPathName } from './native';
 export const ENCODINGS: readonly EncodingName[] = ['unsigned', 'bipolar', 'signed'];
 
 /**
@@ -54,7 +54,20 @@ export interface GemmOptions {
   bEncoding: EncodingName;
   /** Fused per-column scale/shift and output conversion; default: raw int32. */
   epilogue?: Epilogue;
+  /**
+   * How the core sums are computed (the results are bit-identical either way):
+   * 'bitserial' (AND/XOR-popcount over plane pairs), 'int8' (byte dot products on bytes rebuilt
+   * from the planes; the weight bytes are prepared once per (b, bBits, bEncoding) and cached), or
+   * 'auto' (default): whichever a measured per-ISA table says is faster for these bit-widths and
+   * this shape (see gemmPath()). The int8 path keeps about N x K bytes of prepared weights per
+   * (bBits, bEncoding) it was used with, for as long as `b` is alive (a WeakMap keyed by b).
+   */
+  path?: GemmPath;
 }
+
+/** A GEMM path option: 'auto' (measured dispatch), or force 'bitserial' or 'int8'. */
+export type GemmPath = 'auto' | GemmPathName;
+const GEMM_PATHS: readonly GemmPath[] = ['auto', 'bitserial', 'int8'];
 
 function checkInt(value: unknown, name: string, lo: number, hi: number): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
@@ -123,6 +136,92 @@ function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
   return [pa, pb, aBits, bBits, aEnc, bEnc, checkEpilogue(o.epilogue, pb.rows)];
 }
 
+function checkPath(p: unknown): GemmPath {
+  if (p === undefined) return 'auto';
+  if (typeof p !== 'string') throw new TypeError(`path must be one of ${GEMM_PATHS.join(', ')}, got ${typeof p}`);
+  if (!(GEMM_PATHS as readonly string[]).includes(p)) {
+    throw new RangeError(`path must be one of ${GEMM_PATHS.join(', ')}, got '${p}'`);
+  }
+  return p as GemmPath;
+}
+
+// Prepared int8 weights, made once per (packed tensor, bBits, encoding) and kept as long as the
+// Packed lives. The byte layout does not depend on the ISA, so setIsa() does not invalidate them.
+const int8Cache = new WeakMap<Packed, Map<string, NativeInt8Weights>>();
+const int8Pending = new WeakMap<Packed, Map<string, Promise<NativeInt8Weights>>>();
+
+function cachedInt8(b: Packed, bBits: number, enc: EncodingName): NativeInt8Weights | undefined {
+  return int8Cache.get(b)?.get(`${bBits}:${enc}`);
+}
+
+function storeInt8(b: Packed, bBits: number, enc: EncodingName, w: NativeInt8Weights): NativeInt8Weights {
+  let m = int8Cache.get(b);
+  if (m === undefined) int8Cache.set(b, (m = new Map()));
+  m.set(`${bBits}:${enc}`, w);
+  return w;
+}
+
+function int8Weights(b: Packed, bBits: number, enc: EncodingName): NativeInt8Weights {
+  return cachedInt8(b, bBits, enc) ?? storeInt8(b, bBits, enc, native.prepareInt8(b, bBits, enc));
+}
+
+function int8WeightsAsync(b: Packed, bBits: number, enc: EncodingName): Promise<NativeInt8Weights> {
+  const hit = cachedInt8(b, bBits, enc);
+  if (hit !== undefined) return Promise.resolve(hit);
+  const key = `${bBits}:${enc}`;
+  let pending = int8Pending.get(b);
+  if (pending === undefined) int8Pending.set(b, (pending = new Map()));
+  let p = pending.get(key);
+  if (p === undefined) {
+    const map = pending;
+    p = native.prepareInt8Async(b, bBits, enc).then(
+      (w) => {
+        map.delete(key);
+        return cachedInt8(b, bBits, enc) ?? storeInt8(b, bBits, enc, w);
+      },
+      (err) => {
+        map.delete(key);
+        throw err;
+      },
+    );
+    pending.set(key, p);
+  }
+  return p;
+}
+
+function useInt8(path: GemmPath, args: GemmArgs): boolean {
+  if (path !== 'auto') return path === 'int8';
+  const [a, b, aBits, bBits] = args;
+  return native.gemmPath(aBits, bBits, a.rows, b.rows, a.cols) === 'int8';
+}
+
+/**
+ * Which path `bitGemm` with path 'auto' takes on the current ISA for an m x k by n x k GEMM at
+ * these bit-widths ('int8' or 'bitserial'), from a table measured per ISA.
+ */
+export function gemmPath(aBits: number, bBits: number, m: number, n: number, k: number): GemmPathName {
+  checkInt(aBits, 'aBits', 1, 8);
+  checkInt(bBits, 'bBits', 1, 8);
+  checkInt(m, 'm', 0, 2 ** 31);
+  checkInt(n, 'n', 0, 2 ** 31);
+  checkInt(k, 'k', 1, 2 ** 31);
+  return native.gemmPath(aBits, bBits, m, n, k);
+}
+
+/**
+ * The int8 kernel variant the int8 path runs on the current ISA for an m-row GEMM (default 256):
+ * 'amx', 'avx512-vnni', 'avx-vnni', 'avx2', 'neon-dot', 'neon' or 'scalar'.
+ */
+export function int8Kernel(m = 256): string {
+  checkInt(m, 'm', 0, 2 ** 31);
+  return native.int8Kernel(m);
+}
+
+/** int8 kernel variants this build contains and this CPU (and OS) can run, fastest first. */
+export function availableInt8Kernels(): string[] {
+  return native.availableInt8Kernels();
+}
+
 /** The instruction set the kernels run on in this thread's environment. */
 export function isa(): string {
   return native.isa();
@@ -177,7 +276,10 @@ export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue:
 export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue?: undefined }): Int32Array;
 export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array;
 export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array {
-  return native.bitGemm(...gemmArgs(a, b, options));
+  const args = gemmArgs(a, b, options);
+  const path = checkPath((options as Partial<GemmOptions>).path);
+  if (!useInt8(path, args)) return native.bitGemm(...args);
+  return native.bitGemm(...args, int8Weights(args[1], args[3], args[5]));
 }
 
 /** bitGemm on the kernel thread pool; the event loop keeps running. */
@@ -187,12 +289,17 @@ export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions & { epil
 export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promise<Int32Array | Float32Array | Uint8Array>;
 export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promise<Int32Array | Float32Array | Uint8Array> {
   let args: GemmArgs;
+  let int8: boolean;
   try {
     args = gemmArgs(a, b, options);
+    int8 = useInt8(checkPath((options as Partial<GemmOptions>).path), args);
   } catch (err) {
     return Promise.reject(err);
   }
-  return native.bitGemmAsync(...args);
+  if (!int8) return native.bitGemmAsync(...args);
+  const hit = cachedInt8(args[1], args[3], args[5]);
+  if (hit !== undefined) return native.bitGemmAsync(...args, hit);
+  return int8WeightsAsync(args[1], args[3], args[5]).then((w) => native.bitGemmAsync(...args, w));
 }
 
 export interface GatedGemmOptions {

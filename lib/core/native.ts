@@ -24,6 +24,18 @@ export interface NativeEpilogue {
   bits?: number;
 }
 
+/** Weights prepared for the int8 path of bitGemm (prepareInt8): blocked bytes + per-column sums. */
+export interface NativeInt8Weights {
+  data: Int8Array;
+  colSum: Int32Array;
+  rows: number;
+  cols: number;
+  bits: number;
+  encoding: EncodingName;
+}
+
+export type GemmPathName = 'int8' | 'bitserial';
+
 export type GatedStrategyName = 'auto' | 'compact' | 'tiles' | 'hybrid';
 
 export interface NativeGatedResult {
@@ -41,9 +53,16 @@ export interface NativeAddon {
   hardwareThreads(): number;
   pack(codes: Uint8Array, rows: number, cols: number, bits: number): NativePackedFields;
   bitGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
-          aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue): Int32Array | Float32Array | Uint8Array;
+          aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue,
+          int8Weights?: NativeInt8Weights | null): Int32Array | Float32Array | Uint8Array;
   bitGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
-               aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue): Promise<Int32Array | Float32Array | Uint8Array>;
+               aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue,
+               int8Weights?: NativeInt8Weights | null): Promise<Int32Array | Float32Array | Uint8Array>;
+  prepareInt8(b: NativePackedLike, bBits: number, bEncoding: EncodingName): NativeInt8Weights;
+  prepareInt8Async(b: NativePackedLike, bBits: number, bEncoding: EncodingName): Promise<NativeInt8Weights>;
+  gemmPath(aBits: number, bBits: number, m: number, n: number, k: number): GemmPathName;
+  int8Kernel(m?: number): string;
+  availableInt8Kernels(): string[];
   gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
             bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
             b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): NativeGatedResult;

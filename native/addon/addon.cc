@@ -14,6 +14,7 @@
 #include "bitgemm.h"
 #include "fgemm.h"
 #include "gated.h"
+#include "i8gemm.h"
 #include "threadpool.h"
 
 namespace anyprec {
@@ -464,15 +465,133 @@ Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t count, void** dat
   }
 }
 
+// ---- int8 path -----------------------------------------------------------------------------------
+
+// Prepared int8 weights as JS holds them: { data: Int8Array, colSum: Int32Array, rows, cols, bits, encoding }.
+struct I8WeightsArg {
+  I8Weights w{};
+  bool present = false;
+};
+
+const char* encodingString(Encoding e) {
+  return e == Encoding::Signed ? "signed" : e == Encoding::Bipolar ? "bipolar" : "unsigned";
+}
+
+// Optional 8th argument of bitGemm: prepared weights (from prepareInt8) = run the int8 path.
+I8WeightsArg int8WeightsArg(const Napi::CallbackInfo& info, const GemmSpec& s) {
+  Napi::Env env = info.Env();
+  I8WeightsArg r;
+  if (info.Length() < 8 || info[7].IsUndefined() || info[7].IsNull()) return r;
+  if (!info[7].IsObject()) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
+  auto o = info[7].As<Napi::Object>();
+  r.w.n = static_cast<size_t>(intArg(o.Get("rows"), "int8Weights.rows", 0, int64_t{1} << 31));
+  r.w.k = static_cast<size_t>(intArg(o.Get("cols"), "int8Weights.cols", 1, int64_t{1} << 31));
+  r.w.bits = static_cast<int>(intArg(o.Get("bits"), "int8Weights.bits", 1, 8));
+  r.w.enc = encodingArg(o.Get("encoding"), "int8Weights.encoding");
+  auto data = typedArg(o.Get("data"), "int8Weights.data", napi_int8_array, "Int8Array");
+  auto sums = typedArg(o.Get("colSum"), "int8Weights.colSum", napi_int32_array, "Int32Array");
+  if (data.ElementLength() != i8WeightBytes(r.w.n, r.w.k))
+    throwRange(env, "int8Weights.data must hold " + std::to_string(i8WeightBytes(r.w.n, r.w.k)) + " bytes, got " +
+                        std::to_string(data.ElementLength()));
+  if (sums.ElementLength() != i8NPad(r.w.n))
+    throwRange(env, "int8Weights.colSum must hold " + std::to_string(i8NPad(r.w.n)) + " values, got " +
+                        std::to_string(sums.ElementLength()));
+  r.w.data = typedData<const int8_t>(data);
+  r.w.colSum = typedData<const int32_t>(sums);
+  const std::string bad = checkI8Weights(s, r.w);
+  if (!bad.empty()) throwRange(env, "int8Weights do not fit b: " + bad);
+  r.present = true;
+  return r;
+}
+
+// prepareInt8(b, bBits, bEncoding) -> prepared weights for the int8 path of bitGemm.
+struct PrepareArgs {
+  PackedView b;
+  int bits;
+  Encoding enc;
+};
+
+PrepareArgs prepareArgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3) throwType(env, "prepareInt8(b, bBits, bEncoding) takes 3 arguments");
+  PrepareArgs p{};
+  p.b = packedArg(info[0], "b");
+  p.bits = static_cast<int>(intArg(info[1], "bBits", 1, p.b.planes));
+  p.enc = encodingArg(info[2], "bEncoding");
+  return p;
+}
+
+// A new prepared-weights object (64-byte aligned data) for p; *data and *sums receive the storage.
+Napi::Object newI8Weights(Napi::Env env, const PrepareArgs& p, int8_t** data, int32_t** sums) {
+  const size_t bytes = i8WeightBytes(p.b.rows, p.b.cols);
+  auto buf = Napi::ArrayBuffer::New(env, bytes + 64);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(buf.Data());
+  const size_t offset = ((base + 63) & ~uintptr_t{63}) - base;
+  *data = reinterpret_cast<int8_t*>(base + offset);
+  auto colSum = Napi::Int32Array::New(env, i8NPad(p.b.rows));
+  *sums = colSum.Data();
+  auto o = Napi::Object::New(env);
+  o.Set("data", Napi::Int8Array::New(env, bytes, buf, offset));
+  o.Set("colSum", colSum);
+  o.Set("rows", Napi::Number::New(env, static_cast<double>(p.b.rows)));
+  o.Set("cols", Napi::Number::New(env, static_cast<double>(p.b.cols)));
+  o.Set("bits", Napi::Number::New(env, p.bits));
+  o.Set("encoding", Napi::String::New(env, encodingString(p.enc)));
+  return o;
+}
+
+// The variant that rebuilds weight bytes (the layout does not depend on it).
+const I8Kernel& prepareKernel(Napi::Env env) { return i8KernelFor(*instance(env).isa, 256); }
+
+Napi::Value PrepareInt8(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const PrepareArgs p = prepareArgs(info);
+  int8_t* data = nullptr;
+  int32_t* sums = nullptr;
+  Napi::Object o = newI8Weights(env, p, &data, &sums);
+  prepareI8Weights(prepareKernel(env), p.b, p.bits, p.enc, data, sums, instance(env).threads);
+  return o;
+}
+
+// gemmPath(aBits, bBits, m, n, k) -> 'int8' | 'bitserial': what automatic dispatch picks on this ISA.
+Napi::Value GemmPath(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throwType(env, "gemmPath(aBits, bBits, m, n, k) takes 5 arguments");
+  const int aBits = static_cast<int>(intArg(info[0], "aBits", 1, 8));
+  const int bBits = static_cast<int>(intArg(info[1], "bBits", 1, 8));
+  const size_t m = static_cast<size_t>(intArg(info[2], "m", 0, int64_t{1} << 31));
+  const size_t n = static_cast<size_t>(intArg(info[3], "n", 0, int64_t{1} << 31));
+  const size_t k = static_cast<size_t>(intArg(info[4], "k", 1, int64_t{1} << 31));
+  return Napi::String::New(env, preferInt8(*instance(env).isa, aBits, bBits, m, n, k) ? "int8" : "bitserial");
+}
+
+// int8Kernel(m?) -> name of the int8 variant the current ISA uses for an m-row GEMM (default 256).
+Napi::Value Int8Kernel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t m = 256;
+  if (info.Length() >= 1 && !info[0].IsUndefined()) m = static_cast<size_t>(intArg(info[0], "m", 0, int64_t{1} << 31));
+  return Napi::String::New(env, i8KernelFor(*instance(env).isa, m).name);
+}
+
+Napi::Value AvailableInt8Kernels(const Napi::CallbackInfo& info) {
+  auto arr = Napi::Array::New(info.Env());
+  uint32_t i = 0;
+  for (const I8Kernel* k : availableI8Kernels()) arr.Set(i++, Napi::String::New(info.Env(), k->name));
+  return arr;
+}
+
 Napi::Value BitGemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const GemmSpec s = gemmArgs(info);
   std::vector<Napi::Value> keep;
   const Epilogue e = epilogueArg(info, s.b.rows, &keep);
+  const I8WeightsArg w = int8WeightsArg(info, s);
   void* data = nullptr;
   Napi::Value c = newOutput(env, e, s.a.rows * s.b.rows, &data);
   Instance& inst = instance(env);
-  bitGemm(*inst.isa, s, data, e, inst.threads);
+  Int8Route route;
+  if (w.present) route = Int8Route{&i8KernelFor(*inst.isa, s.a.rows), &w.w};
+  bitGemm(*inst.isa, s, data, e, inst.threads, route);
   return c;
 }
 
@@ -562,20 +681,50 @@ Napi::Value startAsync(Napi::Env env, const char* name, const std::function<void
   return promise;
 }
 
+// A GEMM plan together with the prepared-weights view it points to (kept alive with it).
+struct GemmJob {
+  I8Weights weights{};
+  std::unique_ptr<GemmPlan> plan;
+};
+
 Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
   return startAsync(info.Env(), "bitGemmAsync", [&](AsyncJob& job) {
     const GemmSpec s = gemmArgs(info);
     std::vector<Napi::Value> keep;
     const Epilogue e = epilogueArg(info, s.b.rows, &keep);
+    const I8WeightsArg w = int8WeightsArg(info, s);
     void* data = nullptr;
     Napi::Value c = newOutput(info.Env(), e, s.a.rows * s.b.rows, &data);
-    auto plan = std::make_shared<GemmPlan>(*instance(info.Env()).isa, s, data, e);
+    const KernelTable& isa = *instance(info.Env()).isa;
+    auto gj = std::make_shared<GemmJob>();
+    gj->weights = w.w;
+    Int8Route route;
+    if (w.present) route = Int8Route{&i8KernelFor(isa, s.a.rows), &gj->weights};
+    gj->plan = std::make_unique<GemmPlan>(isa, s, data, e, route);
     job.pin(info[0]);
     job.pin(info[1]);
+    if (w.present) job.pin(info[7]);
     for (const auto& k : keep) job.pin(k);
     job.result = Napi::Persistent(c);
-    job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
-    job.owned = plan;
+    GemmPlan* plan = gj->plan.get();
+    if (plan->prepareTasks() > 0) job.phases.push_back({plan->prepareTasks(), [plan](size_t t) { plan->prepare(t); }});
+    job.phases.push_back({plan->tasks(), [plan](size_t t) { plan->run(t); }});
+    job.owned = gj;
+  });
+}
+
+Napi::Value PrepareInt8Async(const Napi::CallbackInfo& info) {
+  return startAsync(info.Env(), "prepareInt8Async", [&](AsyncJob& job) {
+    const PrepareArgs p = prepareArgs(info);
+    int8_t* data = nullptr;
+    int32_t* sums = nullptr;
+    Napi::Object o = newI8Weights(info.Env(), p, &data, &sums);
+    const I8Kernel* kern = &prepareKernel(info.Env());
+    job.pin(info[0]);
+    job.result = Napi::Persistent(Napi::Value(o));
+    job.phases.push_back({prepareI8WeightsTasks(p.b.rows), [kern, p, data, sums](size_t t) {
+                            prepareI8WeightsTask(*kern, p.b, p.bits, p.enc, data, sums, t);
+                          }});
   });
 }
 
@@ -765,6 +914,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unpack", Napi::Function::New(env, Unpack, "unpack"));
   exports.Set("bitGemm", Napi::Function::New(env, BitGemm, "bitGemm"));
   exports.Set("bitGemmAsync", Napi::Function::New(env, BitGemmAsync, "bitGemmAsync"));
+  exports.Set("prepareInt8", Napi::Function::New(env, PrepareInt8, "prepareInt8"));
+  exports.Set("prepareInt8Async", Napi::Function::New(env, PrepareInt8Async, "prepareInt8Async"));
+  exports.Set("gemmPath", Napi::Function::New(env, GemmPath, "gemmPath"));
+  exports.Set("int8Kernel", Napi::Function::New(env, Int8Kernel, "int8Kernel"));
+  exports.Set("availableInt8Kernels", Napi::Function::New(env, AvailableInt8Kernels, "availableInt8Kernels"));
   exports.Set("gatedGemm", Napi::Function::New(env, GatedGemm, "gatedGemm"));
   exports.Set("gatedGemmAsync", Napi::Function::New(env, GatedGemmAsync, "gatedGemmAsync"));
   exports.Set("floatGemm", Napi::Function::New(env, FloatGemm, "floatGemm"));

@@ -3,11 +3,13 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bitplane.h"
 #include "epilogue.h"
+#include "i8gemm.h"
 
 namespace anyprec {
 
@@ -80,18 +82,38 @@ struct Epilogue {
   int codeBits = 0;              // 1..8 (Codes)
 };
 
-// A GEMM split into independent output tiles; run(t) for every t < tasks() in any order and on
-// any threads fills C (row-major M x N int32). The spec's buffers must outlive the plan.
+// How a GEMM computes its core sums: bit-serial (kernel == nullptr, the default) or the int8 path
+// with `kernel` (i8gemm.h) and prepared `weights` for spec.b at spec.bBits / spec.bEnc (made by
+// prepareI8Weights; nullptr: the plan prepares its own copy, single-threaded, in its constructor).
+struct Int8Route {
+  const I8Kernel* kernel = nullptr;
+  const I8Weights* weights = nullptr;
+};
+
+// Checks that prepared weights were made for this spec's b, bBits and bEncoding ("" if they were).
+std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w);
+
+// A GEMM split into two phases of independent tasks: prepare(t) for every t < prepareTasks()
+// (the int8 path's activation bytes; none for bit-serial), then run(t) for every t < tasks()
+// (output tiles), each phase in any order and on any threads, the second only after the first
+// has finished. The spec's buffers (and the route's weights) must outlive the plan.
 class GemmPlan {
  public:
   // c: M x N elements of the epilogue's output type (int32_t, float or uint8_t), row-major.
-  GemmPlan(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi = Epilogue());
+  GemmPlan(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi = Epilogue(),
+           const Int8Route& route = Int8Route());
+  size_t prepareTasks() const { return prepareTasks_; }
+  void prepare(size_t task) const;
   size_t tasks() const { return tasksM_ * tasksN_; }
   void run(size_t task) const;
+  // The int8 variant this plan runs, or nullptr for bit-serial.
+  const I8Kernel* int8Kernel() const { return i8_; }
 
  private:
   void storeRow(const int32_t* values, size_t row, size_t col0, size_t col1) const;
   void finishRow(const int64_t* accRow, size_t row, size_t col, size_t n, int32_t* scratch) const;
+  void setupInt8(const Int8Route& route);
+  void runInt8(size_t task) const;
   const KernelTable& isa_;
   const EpilogueTable& epilogue_;
   GemmSpec s_;
@@ -106,11 +128,24 @@ class GemmPlan {
   std::vector<int64_t> rowCoreA_;  // sum over K of each row of A's core value
   std::vector<int64_t> colTerm_;   // per output column: constant + B row-sum correction
   int64_t mul_ = 1;                // multiplier of the AND/XOR popcount core
+  size_t prepareTasks_ = 0;
+  // int8 path (i8gemm.h): activation bytes (i8MPad(M) rows of kPad), sum of a' per row, weights.
+  const I8Kernel* i8_ = nullptr;
+  const I8Weights* w_ = nullptr;
+  I8Weights ownW_{};
+  std::vector<int8_t> ownWData_;
+  std::vector<int32_t> ownWColSum_;
+  std::unique_ptr<uint8_t[]> aStore_;
+  uint8_t* aBytes_ = nullptr;
+  size_t kPad_ = 0, aLd_ = 0, rowsPerTask_ = 0, colsPerTask_ = 0, panelsPerPrep_ = 0;
+  std::vector<uint32_t> rowConstI8_, colConstI8_;
+  ByteMap mapA_{}, mapB_{};
 };
 
 // Convenience: plan and run on up to `threads` threads (the caller included).
 void bitGemm(const KernelTable& isa, const GemmSpec& spec, int32_t* c, int threads);
-void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi, int threads);
+void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi, int threads,
+             const Int8Route& route = Int8Route());
 
 // Activation quantiser alone (for float tensors, e.g. after a residual add): per channel
 // c = i % channels, y = x * scale[c] + shift[c] (scale/shift may be null: 1 and 0), then

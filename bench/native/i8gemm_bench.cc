@@ -1,0 +1,227 @@
+// Native micro-benchmark of the int8 path against the bit-serial GEMM (a tuning tool, not a test;
+// the numbers behind the dispatch table in native/kernels/i8gemm.cc).
+//
+// For each shape: one round = every case once, in order, and the rounds are repeated (--reps), so
+// a slow phase of the shared machine hits every case alike; each case reports the median time.
+// Cases: bit-serial on the best table at each (aBits, bBits), and the int8 path with each variant
+// (its time does not depend on the bit-widths, so one run per variant at 8x8 bits; weights
+// prepared once beforehand, as the JS side caches them; activation bytes rebuilt in every call).
+// Prints Gop/s = 2*M*N*K / time and, per bit pair, the ratio bit-serial time / int8 time of the
+// variant auto dispatch would pick, next to what preferInt8() decides.
+//
+//   i8gemm_bench [--shapes=MxKxN[,...]] [--bits=1,2,3,4,8] [--reps=N] [--threads=N] [--enc=A,B]
+//                [--isa=NAME] [--variants=amx,avx512-vnni,...] [--prep] [--all-ratios]
+//   --isa: the bit-serial table to compare with (default: the best one here)
+//   --all-ratios: the bit-serial / int8 time matrix for every variant, not only auto's
+//   With one thread the clock is the thread's CPU time, otherwise wall time.
+//   --enc: u=unsigned, b=bipolar, s=signed (default u,b); --prep: also time weight preparation.
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bitgemm.h"
+#include "i8gemm.h"
+
+using namespace anyprec;
+
+namespace {
+
+struct Shape { size_t m, k, n; };
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t e = s.find(sep, start);
+    out.push_back(s.substr(start, e == std::string::npos ? std::string::npos : e - start));
+    if (e == std::string::npos) break;
+    start = e + 1;
+  }
+  return out;
+}
+
+bool gThreadClock = true;  // one thread: the thread's CPU time (time the kernels really ran)
+
+double now() {
+  timespec ts;
+  clock_gettime(gThreadClock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Operand {
+  std::vector<uint64_t> data;
+  std::vector<int32_t> pop;
+  PackedView view;
+};
+
+Operand makeOperand(std::mt19937_64& rng, size_t rows, size_t k, int planes) {
+  std::vector<uint8_t> codes(rows * k);
+  for (auto& c : codes) c = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+  Operand o;
+  o.data.resize(packedWords(rows, k, planes));
+  o.pop.resize(rows * planes);
+  pack(*availableTables().front(), codes.data(), rows, k, planes, o.data.data(), o.pop.data(), 1);
+  o.view = {o.data.data(), rows, k, planes, o.pop.data()};
+  return o;
+}
+
+Encoding encOf(char c) { return c == 's' ? Encoding::Signed : c == 'b' ? Encoding::Bipolar : Encoding::Unsigned; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<Shape> shapes = {{256, 4096, 4096}, {64, 4096, 4096}, {1, 4096, 4096}, {256, 1024, 1024}};
+  std::vector<int> bits = {1, 2, 3, 4, 8};
+  int reps = 5, threads = 1;
+  Encoding aEnc = Encoding::Unsigned, bEnc = Encoding::Bipolar;
+  std::vector<const I8Kernel*> variants = availableI8Kernels();
+  bool timePrep = false, allRatios = false;
+  const KernelTable* bsTable = availableTables().front();
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto val = [&](const char* key) -> const char* {
+      return arg.rfind(key, 0) == 0 ? argv[i] + std::strlen(key) : nullptr;
+    };
+    if (const char* v = val("--shapes=")) {
+      shapes.clear();
+      for (const auto& s : split(v, ',')) {
+        Shape sh{};
+        if (std::sscanf(s.c_str(), "%zux%zux%zu", &sh.m, &sh.k, &sh.n) != 3) {
+          std::fprintf(stderr, "bad shape %s (expected MxKxN)\n", s.c_str());
+          return 2;
+        }
+        shapes.push_back(sh);
+      }
+    } else if (const char* v = val("--bits=")) {
+      bits.clear();
+      for (const auto& s : split(v, ',')) bits.push_back(std::atoi(s.c_str()));
+    } else if (const char* v = val("--reps=")) {
+      reps = std::max(1, std::atoi(v));
+    } else if (const char* v = val("--threads=")) {
+      threads = std::max(1, std::atoi(v));
+    } else if (const char* v = val("--enc=")) {
+      if (std::strlen(v) != 3) return 2;
+      aEnc = encOf(v[0]);
+      bEnc = encOf(v[2]);
+    } else if (const char* v = val("--variants=")) {
+      variants.clear();
+      for (const auto& s : split(v, ',')) {
+        if (const I8Kernel* k = findI8Kernel(s)) variants.push_back(k);
+        else std::fprintf(stderr, "variant %s not available here, skipped\n", s.c_str());
+      }
+    } else if (const char* v = val("--isa=")) {
+      bsTable = findTable(v);
+      if (bsTable == nullptr) {
+        std::fprintf(stderr, "isa %s not available here\n", v);
+        return 2;
+      }
+    } else if (arg == "--all-ratios") {
+      allRatios = true;
+    } else if (arg == "--prep") {
+      timePrep = true;
+    } else {
+      std::fprintf(stderr, "unknown argument %s\n", arg.c_str());
+      return 2;
+    }
+  }
+  gThreadClock = threads == 1;
+  const KernelTable& bs = *bsTable;
+  std::printf("bit-serial table: %s; int8 variants:", bs.name);
+  for (const I8Kernel* v : variants) std::printf(" %s", v->name);
+  std::printf("; threads %d; %d interleaved rounds, medians\n", threads, reps);
+
+  std::mt19937_64 rng(42);
+  for (const Shape& s : shapes) {
+    Operand A = makeOperand(rng, s.m, s.k, 8), B = makeOperand(rng, s.n, s.k, 8);
+    const double ops = 2.0 * s.m * s.n * s.k;
+    std::vector<int32_t> c(s.m * s.n);
+    // prepared weights at 8 bits for each variant (the layout is shared, the rebuild is not)
+    std::vector<std::vector<int8_t>> wData(variants.size());
+    std::vector<std::vector<int32_t>> wSum(variants.size());
+    std::vector<I8Weights> w(variants.size());
+    std::vector<double> prepMs(variants.size(), 0);
+    for (size_t v = 0; v < variants.size(); ++v) {
+      wData[v].resize(i8WeightBytes(s.n, s.k));
+      wSum[v].resize(i8NPad(s.n));
+      const double t0 = now();
+      prepareI8Weights(*variants[v], B.view, 8, bEnc, wData[v].data(), wSum[v].data(), threads);
+      prepMs[v] = (now() - t0) * 1e3;
+      w[v] = I8Weights{wData[v].data(), wSum[v].data(), s.n, s.k, 8, bEnc};
+    }
+    struct Case {
+      std::string name;
+      std::function<void()> fn;
+      std::vector<double> t;
+    };
+    std::vector<Case> cases;
+    for (int ab : bits)
+      for (int bb : bits)
+        cases.push_back({"bs " + std::to_string(ab) + "x" + std::to_string(bb), [&, ab, bb] {
+                           bitGemm(bs, GemmSpec{A.view, B.view, ab, bb, aEnc, bEnc}, c.data(), Epilogue(), threads);
+                         }, {}});
+    for (size_t v = 0; v < variants.size(); ++v)
+      cases.push_back({std::string("i8 ") + variants[v]->name, [&, v] {
+                         bitGemm(bs, GemmSpec{A.view, B.view, 8, 8, aEnc, bEnc}, c.data(), Epilogue(), threads,
+                                 Int8Route{variants[v], &w[v]});
+                       }, {}});
+    for (auto& cs : cases) cs.fn();  // warm-up
+    for (int r = 0; r < reps; ++r) {
+      for (auto& cs : cases) {
+        // skip a slow case after its first sample when it would take long
+        if (!cs.t.empty() && cs.t.front() > 2.0 && cs.t.size() >= 1) continue;
+        const double t0 = now();
+        cs.fn();
+        cs.t.push_back(now() - t0);
+      }
+    }
+    std::printf("\n== %zux%zux%zu (MxKxN)\n", s.m, s.k, s.n);
+    std::printf("int8 path, Gop/s (ms):");
+    double bestI8 = 1e30;
+    std::string bestName;
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const double t = median(cases[bits.size() * bits.size() + v].t);
+      std::printf("  %s %.0f (%.3f)", variants[v]->name, ops / t * 1e-9, t * 1e3);
+      if (t < bestI8) bestI8 = t, bestName = variants[v]->name;
+    }
+    std::printf("\n");
+    if (timePrep) {
+      std::printf("weight preparation ms:");
+      for (size_t v = 0; v < variants.size(); ++v) std::printf("  %s %.2f", variants[v]->name, prepMs[v]);
+      std::printf("\n");
+    }
+    const I8Kernel& autoK = i8KernelFor(bs, s.m);
+    for (size_t v = 0; v < variants.size(); ++v) {
+      if (!allRatios && variants[v] != &autoK) continue;
+      const double vt = median(cases[bits.size() * bits.size() + v].t);
+      std::printf("bit-serial (%s) Gop/s, and bit-serial time / int8 (%s) time; * = preferInt8() picks int8%s\n", bs.name,
+                  variants[v]->name, variants[v] == &autoK ? " (the variant auto uses)" : "");
+      std::printf("a\\w ");
+      for (int bb : bits) std::printf("%16d", bb);
+      std::printf("\n");
+      size_t ci = 0;
+      for (int ab : bits) {
+        std::printf("%-4d", ab);
+        for (int bb : bits) {
+          const double t = median(cases[ci++].t);
+          const bool pick = preferInt8(bs, ab, bb, s.m, s.n, s.k);
+          std::printf("  %6.0f %6.2f%s", ops / t * 1e-9, t / vt, pick && variants[v] == &autoK ? "*" : " ");
+        }
+        std::printf("\n");
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,191 @@
+// Native tests of the int8 path: every int8 variant this CPU runs against the scalar bit-serial
+// GEMM (bit-identical int32, float and code outputs) for every (aBits, bBits) in 1..8 x 1..8, every
+// encoding pair, odd shapes (K = 1, 63, 64, 65, 511, 513, 4099; M, N off every tile size),
+// operands stored with more planes than used (truncation), 1 and 3 threads; plus the byte
+// rebuilding and the tile kernels alone (full byte range, a K long enough to wrap int32).
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bitgemm.h"
+#include "i8gemm.h"
+#include "test_util.h"
+
+using namespace anyprec;
+using namespace anyprec::test;
+
+namespace {
+
+const Encoding kEncs[] = {Encoding::Unsigned, Encoding::Bipolar, Encoding::Signed};
+const char* kEncNames[] = {"unsigned", "bipolar", "signed"};
+
+// byteRows of a variant against the portable one: every lane offset / row count, odd K, random
+// plane values and XOR constants; the padding bytes must come out zero.
+void checkByteRows(const I8Kernel& kern, std::mt19937_64& rng) {
+  const size_t ks[] = {1, 31, 32, 33, 63, 64, 65, 200, 513};
+  for (size_t k : ks) {
+    const size_t kWords = kWordsFor(k), kPad = i8KPad(k) + (k % 2 ? 64 : 0);
+    for (int planes = 1; planes <= 8; ++planes) {
+      std::vector<uint64_t> panel(static_cast<size_t>(planes + 1) * kWords * 8);
+      for (auto& w : panel) w = rng();
+      for (int lane0 = 0; lane0 < 8; lane0 += 3) {
+        const int rows = 8 - lane0 - static_cast<int>(rng() % 2);
+        ByteRowsArgs a{};
+        a.panel = panel.data();
+        a.kWords = kWords;
+        a.lane0 = lane0;
+        a.rows = rows;
+        a.planes = planes;
+        for (int p = 0; p < 8; ++p) a.planeValue[p] = static_cast<uint8_t>(rng());
+        a.xorValue = static_cast<uint8_t>(rng() % 3 == 0 ? 0 : rng());
+        a.k = k;
+        a.kPad = kPad;
+        a.ldOut = kPad + 7;
+        std::vector<uint8_t> ref(rows * a.ldOut, 0xA5), got(ref);
+        a.out = ref.data();
+        byteRowsGeneric(a);
+        a.out = got.data();
+        kern.byteRows(a);
+        EXPECT(ref == got, "[%s] byteRows k=%zu planes=%d lane0=%d rows=%d", kern.name, k, planes, lane0, rows);
+        bool padZero = true;
+        for (int r = 0; r < rows; ++r)
+          for (size_t t = k; t < kPad; ++t) padZero = padZero && ref[r * a.ldOut + t] == 0;
+        EXPECT(padZero, "byteRowsGeneric padding k=%zu", k);
+      }
+    }
+  }
+}
+
+// The tile kernel alone against the scalar one, on random bytes of the full range.
+void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
+  struct Case { int m, n; size_t kPad; };
+  const Case cases[] = {{1, 32, 64}, {1, 64, 128}, {1, 96, 192}, {2, 32, 64}, {5, 64, 256}, {12, 32, 64},
+                        {13, 96, 320}, {16, 32, 64}, {17, 64, 128}, {31, 32, 576}, {32, 64, 64}, {45, 128, 1024},
+                        {3, 32, 66048}};  // the last one: |sum| up to 255*128*66048 > 2^31 (wraps)
+  for (const Case& c : cases) {
+    const size_t mPad = i8MPad(c.m);
+    std::vector<uint8_t> a(mPad * c.kPad, 0);
+    for (size_t i = 0; i < c.m * c.kPad; ++i) a[i] = static_cast<uint8_t>(c.kPad > 60000 ? 255 - rng() % 2 : rng());
+    std::vector<int8_t> b(static_cast<size_t>(c.n) * c.kPad);
+    for (auto& x : b) x = static_cast<int8_t>(c.kPad > 60000 ? -128 + static_cast<int>(rng() % 2) : rng());
+    std::vector<int32_t> colSum(c.n, 0);
+    for (int j = 0; j < c.n; ++j) {
+      uint32_t s = 0;
+      for (size_t t = 0; t < c.kPad; ++t)
+        s += static_cast<uint32_t>(b[(j / 16) * c.kPad * 16 + (t / 4) * 64 + (j % 16) * 4 + t % 4]);
+      colSum[j] = static_cast<int32_t>(s);
+    }
+    std::vector<int32_t> ref(mPad * c.n, 0x5a5a5a5a), got(ref);
+    I8TileArgs t{a.data(), c.kPad, b.data(), c.kPad, colSum.data(), c.m, c.n, ref.data(), static_cast<size_t>(c.n)};
+    kI8Scalar.tile(t);
+    t.c = got.data();
+    kern.tile(t);
+    size_t bad = 0;
+    for (size_t i = 0; i < static_cast<size_t>(c.m) * c.n; ++i) bad += ref[i] != got[i];
+    EXPECT(bad == 0, "[%s] tile m=%d n=%d kPad=%zu: %zu wrong", kern.name, c.m, c.n, c.kPad, bad);
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(20261126);
+  std::printf("int8 variants on this CPU:");
+  for (const I8Kernel* k : availableI8Kernels()) std::printf(" %s", k->name);
+  std::printf("\nbit-serial tables:");
+  for (const KernelTable* t : availableTables()) std::printf(" %s(int8: %s / %s at M=1)", t->name, i8KernelFor(*t, 256).name,
+                                                             i8KernelFor(*t, 1).name);
+  std::printf("\n");
+
+  const Shape shapes[] = {{1, 1, 1},    {3, 5, 63},   {9, 17, 64},  {13, 40, 65}, {33, 37, 511},
+                          {5, 70, 513}, {2, 33, 4099}, {37, 3, 200}, {1, 300, 130}, {70, 9, 100}};
+
+  for (const I8Kernel* kern : availableI8Kernels()) {
+    const int before = failures;
+    checkByteRows(*kern, rng);
+    checkTile(*kern, rng);
+    for (const Shape& s : shapes) {
+      for (int ab = 1; ab <= 8; ++ab) {
+        for (int bb = 1; bb <= 8; ++bb) {
+          // stored planes: exactly the bits used, or more (the top bits of a deeper pack)
+          const int aPlanes = std::min(8, ab + static_cast<int>(rng() % 3));
+          const int bPlanes = std::min(8, bb + static_cast<int>(rng() % 3));
+          auto ac = randomCodes(rng, s.m * s.k, aPlanes);
+          auto bc = randomCodes(rng, s.n * s.k, bPlanes);
+          Packed A = packWith(kScalarTable, ac, s.m, s.k, aPlanes, 1);
+          Packed B = packWith(kScalarTable, bc, s.n, s.k, bPlanes, 1);
+          for (int ea = 0; ea < 3; ++ea) {
+            for (int eb = 0; eb < 3; ++eb) {
+              GemmSpec spec{A.view(), B.view(), ab, bb, kEncs[ea], kEncs[eb]};
+              if (checkGemm(spec).kind != ErrorKind::None) continue;
+              std::vector<int32_t> ref(s.m * s.n, 0x7eadbeef);
+              bitGemm(kScalarTable, spec, ref.data(), 1);
+              // prepared weights (3 threads) passed in, and the plan's own copy
+              std::vector<int8_t> wData(i8WeightBytes(s.n, s.k));
+              std::vector<int32_t> wSum(i8NPad(s.n));
+              prepareI8Weights(*kern, spec.b, bb, kEncs[eb], wData.data(), wSum.data(), 3);
+              const I8Weights w{wData.data(), wSum.data(), s.n, s.k, bb, kEncs[eb]};
+              for (int threads : {1, 3}) {
+                std::vector<int32_t> got(s.m * s.n, 0x7eadbeef);
+                const Int8Route route{kern, threads == 1 ? nullptr : &w};
+                bitGemm(kScalarTable, spec, got.data(), Epilogue(), threads, route);
+                size_t bad = 0;
+                for (size_t i = 0; i < got.size(); ++i) bad += got[i] != ref[i];
+                EXPECT(bad == 0, "[%s] m=%zu n=%zu k=%zu a=%d-bit %s (stored %d) b=%d-bit %s (stored %d) threads=%d: %zu wrong",
+                       kern->name, s.m, s.n, s.k, ab, kEncNames[ea], aPlanes, bb, kEncNames[eb], bPlanes, threads, bad);
+              }
+              // epilogues, on a rotation of the bit pairs
+              if ((ab * 8 + bb + ea + eb) % 5 == 0) {
+                std::vector<float> scale(s.n), shift(s.n);
+                for (size_t j = 0; j < s.n; ++j) {
+                  scale[j] = 1.0f / static_cast<float>(1 + rng() % 1000);
+                  shift[j] = static_cast<float>(static_cast<int>(rng() % 200) - 100) / 64.0f;
+                }
+                Epilogue fe;
+                fe.kind = OutputKind::Float32;
+                fe.scale = scale.data();
+                fe.shift = shift.data();
+                fe.lo = -3.0f;
+                fe.hi = 5.0f;
+                std::vector<float> fRef(s.m * s.n), fGot(s.m * s.n, -1.0f);
+                bitGemm(kScalarTable, spec, fRef.data(), fe, 1);
+                bitGemm(kScalarTable, spec, fGot.data(), fe, 3, Int8Route{kern, &w});
+                EXPECT(std::memcmp(fRef.data(), fGot.data(), fRef.size() * sizeof(float)) == 0,
+                       "[%s] float epilogue m=%zu n=%zu k=%zu a=%d b=%d", kern->name, s.m, s.n, s.k, ab, bb);
+                Epilogue qe;
+                qe.kind = OutputKind::Codes;
+                qe.scale = scale.data();
+                qe.shift = shift.data();
+                qe.codeBits = 1 + static_cast<int>(rng() % 8);
+                std::vector<uint8_t> qRef(s.m * s.n), qGot(s.m * s.n, 0xEE);
+                bitGemm(kScalarTable, spec, qRef.data(), qe, 1);
+                bitGemm(kScalarTable, spec, qGot.data(), qe, 1, Int8Route{kern, nullptr});
+                EXPECT(qRef == qGot, "[%s] codes epilogue m=%zu n=%zu k=%zu a=%d b=%d", kern->name, s.m, s.n, s.k, ab, bb);
+              }
+            }
+          }
+        }
+      }
+    }
+    std::printf("%s: %s\n", kern->name, failures == before ? "ok" : "FAILED");
+  }
+
+  // Prepared weights that do not match the spec are refused.
+  {
+    auto bc = randomCodes(rng, 5 * 70, 4);
+    Packed B = packWith(kScalarTable, bc, 5, 70, 4, 1);
+    Packed A = packWith(kScalarTable, randomCodes(rng, 3 * 70, 4), 3, 70, 4, 1);
+    GemmSpec spec{A.view(), B.view(), 4, 4, Encoding::Unsigned, Encoding::Signed};
+    const I8Weights w{nullptr, nullptr, 5, 70, 3, Encoding::Signed};
+    EXPECT(!checkI8Weights(spec, w).empty(), "weights for 3 bits must not serve 4");
+    const I8Weights w2{nullptr, nullptr, 5, 70, 4, Encoding::Unsigned};
+    EXPECT(!checkI8Weights(spec, w2).empty(), "weights for unsigned must not serve signed");
+    const I8Weights w3{nullptr, nullptr, 5, 70, 4, Encoding::Signed};
+    EXPECT(checkI8Weights(spec, w3).empty(), "matching weights accepted");
+  }
+
+  std::printf("%d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
