@@ -187,7 +187,10 @@ async function main() {
       for (let i = 0; i < bc.length; i++) bc[i] = (rng() * (1 << w)) | 0;
       const A = kernels.pack(ac, m, k, B), W = kernels.pack(bc, n, k, w);
       const base = { highBits: hb, bEncoding: 'bipolar' };
-      const denseOpts = { aBits: B, aEncoding: 'unsigned', bEncoding: 'bipolar' };
+      // Dense = the bit-serial GEMM (gating skips its plane pairs); where bitGemm has an int8
+      // dot-product path the dense GEMM on the default path is timed too (denseDefault).
+      const hasPath = typeof kernels.gemmPath === 'function';
+      const denseOpts = { aBits: B, aEncoding: 'unsigned', bEncoding: 'bipolar', ...(hasPath ? { path: 'bitserial' } : {}) };
       const dense = kernels.bitGemm(A, W, denseOpts);
       const high = kernels.gatedGemm(A, W, { ...base, thresholds: new Float32Array(n).fill(Infinity) });
       const ohb = high.out;
@@ -204,6 +207,14 @@ async function main() {
         fn: () => kernels.gatedGemm(A, W, { ...base, thresholds: new Float32Array(n).fill(Infinity) }),
       });
       block.cases.push(block.dense, block.highOnly);
+      if (hasPath) {
+        block.defaultPath = kernels.gemmPath(B, w, m, n, k);
+        block.denseDefault = makeCase({
+          id: `${shapeName(shape)} w${w} ${B}/${hb} dense (default path)`,
+          fn: () => kernels.bitGemm(A, W, { aBits: B, aEncoding: 'unsigned', bEncoding: 'bipolar' }),
+        });
+        block.cases.push(block.denseDefault);
+      }
       for (const off of opts.sparsities) {
         const thresholds = thresholdsFor(ohb, m, n, off);
         const entry = { target: off, cases: {} };
@@ -261,6 +272,7 @@ async function main() {
       sane: b.sane,
       denseMs: dense.medianMs,
       dense,
+      denseDefault: b.denseDefault ? { path: b.defaultPath, ...summarize(b.denseDefault) } : null,
       allOff: { ...highOnly, speedup: dense.medianMs / highOnly.medianMs, theory: b.B / b.hb },
       sparsity: b.sparsity.map((e) => {
         const first = Object.values(e.cases)[0];
@@ -310,6 +322,20 @@ async function measureNetworks(opts, rng) {
   if (opts.nets.length === 0) return [];
   const ap = await loadAnyprec();
   const { kernels } = ap;
+  // Gating skips bit-serial work, so the networks (gated and dense) run bit-serial; the dense
+  // network is also timed on the default path (the int8 dot-product path where the dispatch
+  // picks it), the time a user without gates would get.
+  const canForce = typeof kernels.setGemmPath === 'function';
+  const withPath = (path, fn) => {
+    if (!canForce) return fn();
+    kernels.setGemmPath(path);
+    try {
+      return fn();
+    } finally {
+      kernels.setGemmPath('bitserial');
+    }
+  };
+  if (canForce) kernels.setGemmPath('bitserial');
   const nets = [];
   for (const name of opts.nets) {
     const t0 = performance.now();
@@ -340,7 +366,14 @@ async function measureNetworks(opts, rng) {
     const denseCase = mk('dense', dense, {}, 2);
     const closed = mk('all off', gated, { gate: 'closed' });
     const cases = targets.map((t) => ({ ...t, c: mk(`off=${t.target}`, gated, { gateOffset: t.offset }) }));
-    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, all: [denseCase, closed, ...cases.map((t) => t.c)] });
+    const all = [denseCase, closed, ...cases.map((t) => t.c)];
+    let denseAuto = null;
+    if (canForce) {
+      denseAuto = makeCase({ id: `${name} dense (default path)` });
+      denseAuto.fn = () => withPath('auto', () => dense.runSync(x));
+      all.push(denseAuto);
+    }
+    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, denseAuto, all });
   }
   const active = nets.filter((n) => !n.skipped);
   const all = active.flatMap((n) => n.all);
@@ -363,6 +396,7 @@ async function measureNetworks(opts, rng) {
     rounds = r + 1;
     log(`  network round ${r + 1}/${opts.netRounds}: ${secs(performance.now() - start)}`);
   }
+  if (canForce) kernels.setGemmPath('auto');
   return nets.map((n) => {
     if (n.skipped) return { id: n.id, skipped: n.skipped };
     const dense = summarize(n.denseCase);
@@ -399,6 +433,7 @@ async function measureNetworks(opts, rng) {
       gatedLayers: n.net.gatedLayers, thresholds: n.net.thresholds, sane: n.sane, rounds,
       trainedOff: 1 - n.trained.fraction,
       dense: { ...dense, bitOps: n.denseCase.stats[0].bitOps },
+      denseDefaultPath: n.denseAuto ? summarize(n.denseAuto) : null,
       denseLayerMs: Object.fromEntries(layerMs),
       allOff: row(n.closed),
       sparsity: n.cases.map((t) => row(t.c, { target: t.target, gateOffset: t.offset })),
@@ -431,6 +466,14 @@ function markdownNetworks(nets) {
     out.push(table(['target off', 'gateOffset', 'off (MAC-w.)', 'B_avg', 'dense ms', 'gated ms', 'speedup',
       'theory (plane pairs)', 'of theory', 'theory (time, Amdahl)', 'of time theory',
       'gated layers alone: dense → gated ms (speedup of theory)'], rows));
+    if (n.denseDefaultPath) {
+      const d = n.denseDefaultPath.medianMs;
+      out.push('');
+      out.push(`Both networks above run bit-serial (kernels.setGemmPath('bitserial')): gating skips bit-serial plane ` +
+        `pairs. The dense network on the default path (the int8 dot-product path where the dispatch picks it): ` +
+        `${sig(d)} ms per call; the gated network at each target vs that: ` +
+        n.sparsity.map((r) => `${(100 * r.target).toFixed(0)}% ${ratio(d / r.medianMs)}`).join(', ') + '.');
+    }
   }
   return out.join('\n');
 }
@@ -490,6 +533,12 @@ function markdown(rep) {
     }
     out.push(table(['B/Bhb', 'off', 'dense ms', `${strategies[0]} ms`, 'speedup', 'theory', 'of theory',
       ...strategies.slice(1).map((name) => `${name}: speedup (of theory)`)], rows));
+    const withDefault = rep.results.filter((x) => x.shape === shape && String(x.weightBits) === wb && x.denseDefault);
+    if (withDefault.length) {
+      out.push('');
+      out.push('"dense" is the bit-serial GEMM (path \'bitserial\'). The dense GEMM on the default path: ' +
+        withDefault.map((r) => `${r.B}/${r.highBits}: ${sig(r.denseDefault.medianMs)} ms (${r.denseDefault.path})`).join(', ') + '.');
+    }
   }
   if (rep.networks.length) {
     out.push('');

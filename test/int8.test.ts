@@ -196,3 +196,34 @@ describe('path option and dispatch', () => {
     }
   });
 });
+
+describe('setGemmPath', () => {
+  afterAll(() => kernels.setGemmPath('auto'));
+
+  it('sets the path of calls without one, and gemmPath reports it; results stay exact', () => {
+    const r = rng(77);
+    const m = 40, n = 24, k = 300;
+    const ac = randomCodes(r, m * k, 8), bc = randomCodes(r, n * k, 8);
+    const A = kernels.pack(ac, m, k, 8), B = kernels.pack(bc, n, k, 8);
+    const opts = { aBits: 8, bBits: 8, aEncoding: 'unsigned', bEncoding: 'signed' } as const;
+    const want = kernels.bitGemm(A, B, { ...opts, path: 'bitserial' });
+    expect(kernels.gemmPathSetting()).toBe('auto');
+    for (const p of ['bitserial', 'int8', 'auto'] as const) {
+      kernels.setGemmPath(p);
+      expect(kernels.gemmPathSetting()).toBe(p);
+      if (p !== 'auto') expect(kernels.gemmPath(8, 8, m, n, k)).toBe(p);
+      expect(firstDiff(kernels.bitGemm(A, B, opts), want)).toBe(-1);
+      // a call's own path still wins
+      expect(firstDiff(kernels.bitGemm(A, B, { ...opts, path: 'bitserial' }), want)).toBe(-1);
+    }
+  });
+
+  it('rejects anything but a path name', () => {
+    for (const [v, name] of [[undefined, 'TypeError'], [3, 'TypeError'], ['fast', 'RangeError'], ['', 'RangeError']] as const) {
+      const e = thrown(() => kernels.setGemmPath(v as never));
+      expect(e.name).toBe(name);
+      expect(e.message).toMatch(/path must be one of auto, bitserial, int8/);
+    }
+    expect(kernels.gemmPathSetting()).toBe('auto');
+  });
+});

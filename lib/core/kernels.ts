@@ -136,8 +136,27 @@ function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
   return [pa, pb, aBits, bBits, aEnc, bEnc, checkEpilogue(o.epilogue, pb.rows)];
 }
 
+// The path of calls that give none (setGemmPath); per JS environment, like setIsa.
+let defaultPath: GemmPath = 'auto';
+
+/**
+ * The GEMM path of every bitGemm call in this thread that does not pass its own `path` (models
+ * included): 'auto' (default: the measured dispatch), 'bitserial' (never the int8 path — e.g. to
+ * compare against bit-serial work, or to avoid the int8 weight cache's memory) or 'int8'.
+ * Like setIsa it applies to the calling thread (worker) only.
+ */
+export function setGemmPath(path: GemmPath): void {
+  if (path === undefined) throw new TypeError(`path must be one of ${GEMM_PATHS.join(', ')}, got undefined`);
+  defaultPath = checkPath(path);
+}
+
+/** The path set by setGemmPath ('auto' unless changed). */
+export function gemmPathSetting(): GemmPath {
+  return defaultPath;
+}
+
 function checkPath(p: unknown): GemmPath {
-  if (p === undefined) return 'auto';
+  if (p === undefined) return defaultPath;
   if (typeof p !== 'string') throw new TypeError(`path must be one of ${GEMM_PATHS.join(', ')}, got ${typeof p}`);
   if (!(GEMM_PATHS as readonly string[]).includes(p)) {
     throw new RangeError(`path must be one of ${GEMM_PATHS.join(', ')}, got '${p}'`);
@@ -196,8 +215,9 @@ function useInt8(path: GemmPath, args: GemmArgs): boolean {
 }
 
 /**
- * Which path `bitGemm` with path 'auto' takes on the current ISA for an m x k by n x k GEMM at
- * these bit-widths ('int8' or 'bitserial'), from a table measured per ISA.
+ * Which path a `bitGemm` call without its own `path` takes for an m x k by n x k GEMM at these
+ * bit-widths ('int8' or 'bitserial'): the setGemmPath setting when it forces one, else the
+ * measured dispatch of the current ISA.
  */
 export function gemmPath(aBits: number, bBits: number, m: number, n: number, k: number): GemmPathName {
   checkInt(aBits, 'aBits', 1, 8);
@@ -205,7 +225,7 @@ export function gemmPath(aBits: number, bBits: number, m: number, n: number, k: 
   checkInt(m, 'm', 0, 2 ** 31);
   checkInt(n, 'n', 0, 2 ** 31);
   checkInt(k, 'k', 1, 2 ** 31);
-  return native.gemmPath(aBits, bBits, m, n, k);
+  return defaultPath !== 'auto' ? defaultPath : native.gemmPath(aBits, bBits, m, n, k);
 }
 
 /**
