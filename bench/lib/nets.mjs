@@ -111,47 +111,9 @@ export function onnxModel(graph, layers, act = 'clip') {
   let shape = ['N', ...graph.inputShape];
   layers.forEach((l, i) => {
     const y = i === layers.length - 1 ? 'Y' : `t${i}`;
-    switch (l.kind) {
-      case 'conv': {
-        const [kh, kw] = l.kernel;
-        initializers.push({ name: `${l.name}.w`, type: DataType.FLOAT, dims: [l.outC, l.inC, kh, kw], data: l.w });
-        initializers.push({ name: `${l.name}.b`, type: DataType.FLOAT, dims: [l.outC], data: l.b });
-        nodes.push({ opType: 'Conv', inputs: [x, `${l.name}.w`, `${l.name}.b`], outputs: [y], attrs: {
-          kernel_shape: [kh, kw], strides: l.stride, dilations: l.dilation, pads: [...l.padding, ...l.padding] } });
-        const [, , h, w] = shape;
-        shape = ['N', l.outC, Math.floor((h + 2 * l.padding[0] - l.dilation[0] * (kh - 1) - 1) / l.stride[0]) + 1,
-          Math.floor((w + 2 * l.padding[1] - l.dilation[1] * (kw - 1) - 1) / l.stride[1]) + 1];
-        break;
-      }
-      case 'linear':
-        initializers.push({ name: `${l.name}.w`, type: DataType.FLOAT, dims: [l.outF, l.inF], data: l.w });
-        initializers.push({ name: `${l.name}.b`, type: DataType.FLOAT, dims: [l.outF], data: l.b });
-        nodes.push({ opType: 'Gemm', inputs: [x, `${l.name}.w`, `${l.name}.b`], outputs: [y], attrs: { transB: 1 } });
-        shape = ['N', l.outF];
-        break;
-      case 'act':
-        nodes.push(act === 'clip'
-          ? { opType: 'Clip', inputs: [x, 'zero', 'one'], outputs: [y] }
-          : { opType: 'Relu', inputs: [x], outputs: [y] });
-        break;
-      case 'relu':
-        nodes.push({ opType: 'Relu', inputs: [x], outputs: [y] });
-        break;
-      case 'maxpool': {
-        nodes.push({ opType: 'MaxPool', inputs: [x], outputs: [y], attrs: {
-          kernel_shape: l.kernel, strides: l.stride, pads: [...l.padding, ...l.padding] } });
-        const [, c, h, w] = shape;
-        shape = ['N', c, Math.floor((h + 2 * l.padding[0] - l.kernel[0]) / l.stride[0]) + 1,
-          Math.floor((w + 2 * l.padding[1] - l.kernel[1]) / l.stride[1]) + 1];
-        break;
-      }
-      case 'flatten':
-        nodes.push({ opType: 'Flatten', inputs: [x], outputs: [y], attrs: { axis: 1 } });
-        shape = ['N', shape.slice(1).reduce((a, b) => a * b, 1)];
-        break;
-      default:
-        throw new RangeError(`layer kind ${l.kind}`);
-    }
+    const one = onnxLayer(l, x, y, shape, initializers, act);
+    nodes.push(...one.nodes);
+    shape = one.shape;
     x = y;
   });
   return graphModel({
@@ -324,8 +286,8 @@ export function onnxInt8Model(graph, layers) {
   return { bytes, quantizedLayers: q, floatLayers: f };
 }
 
-/** One folded layer as fp32 ONNX nodes (Clip for quantisers); adds its initializers. */
-function onnxLayer(l, x, y, shape, initializers) {
+/** One folded layer as fp32 ONNX nodes (a quantiser becomes Clip(0, 1), or Relu); adds its initializers. */
+function onnxLayer(l, x, y, shape, initializers, act = 'clip') {
   const nodes = [];
   switch (l.kind) {
     case 'conv': {
@@ -346,7 +308,9 @@ function onnxLayer(l, x, y, shape, initializers) {
       shape = ['N', l.outF];
       break;
     case 'act':
-      nodes.push({ opType: 'Clip', inputs: [x, 'zero', 'one'], outputs: [y] });
+      nodes.push(act === 'clip'
+        ? { opType: 'Clip', inputs: [x, 'zero', 'one'], outputs: [y] }
+        : { opType: 'Relu', inputs: [x], outputs: [y] });
       break;
     case 'relu':
       nodes.push({ opType: 'Relu', inputs: [x], outputs: [y] });
