@@ -30,30 +30,19 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "bitgemm.h"
 
 using namespace anyprec;
 
+using namespace anyprec_bench;
+
 namespace {
-
-struct Shape {
-  size_t m, k, n;
-};
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    const size_t e = s.find(sep, start);
-    out.push_back(s.substr(start, e == std::string::npos ? std::string::npos : e - start));
-    if (e == std::string::npos) break;
-    start = e + 1;
-  }
-  return out;
-}
 
 bool gUseMin = false;
 bool gThreadClock = true;
+
+double now() { return clockSeconds(gThreadClock); }
 
 // Median (or, with --stat=min, the smallest / the largest when `larger` is better).
 double pick(std::vector<double> v, bool larger = false) {
@@ -61,12 +50,6 @@ double pick(std::vector<double> v, bool larger = false) {
   if (gUseMin) return larger ? v.back() : v.front();
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double now() {
-  timespec ts;
-  clock_gettime(gThreadClock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 volatile uint64_t gSink;
@@ -240,15 +223,7 @@ int main(int argc, char** argv) {
     if (const char* v = val("--isa=")) {
       isaFilter = split(v, ',');
     } else if (const char* v = val("--shapes=")) {
-      shapes.clear();
-      for (const auto& s : split(v, ',')) {
-        Shape sh{};
-        if (std::sscanf(s.c_str(), "%zux%zux%zu", &sh.m, &sh.k, &sh.n) != 3 || !sh.m || !sh.k || !sh.n) {
-          std::fprintf(stderr, "bad shape '%s' (expected MxKxN)\n", s.c_str());
-          return 2;
-        }
-        shapes.push_back(sh);
-      }
+      if (!parseShapes(v, shapes)) return 2;
     } else if (const char* v = val("--bits=")) {
       bits.clear();
       for (const auto& s : split(v, ',')) bits.push_back(std::atoi(s.c_str()));

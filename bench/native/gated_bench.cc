@@ -30,35 +30,16 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "gated.h"
 
 using namespace anyprec;
 
+using namespace anyprec_bench;
+
 namespace {
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    const size_t e = s.find(sep, start);
-    out.push_back(s.substr(start, e == std::string::npos ? std::string::npos : e - start));
-    if (e == std::string::npos) break;
-    start = e + 1;
-  }
-  return out;
-}
-
-double now() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? NAN : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+double now() { return clockSeconds(true); }  // everything runs on the calling thread
 
 // Packed planes on a 64-byte boundary, as the addon allocates them (a 512-bit load of a panel
 // word then never splits a cache line).
