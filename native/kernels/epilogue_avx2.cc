@@ -3,12 +3,6 @@
 
 namespace anyprec {
 
-const EpilogueTable kAvx2EpilogueTable = {"avx2",
-                                     epilogue_generic::combine,
-                                     epilogue_generic::int32ToFloat,
-                                     epilogue_generic::int32ToCodes,
-                                     epilogue_generic::floatAffine,
-                                     epilogue_generic::floatToCodes,
-                                     epilogue_generic::codesToFloat};
+const EpilogueTable kAvx2EpilogueTable = epilogue_generic::table("avx2");
 
 }  // namespace anyprec

@@ -3,12 +3,6 @@
 
 namespace anyprec {
 
-const EpilogueTable kAvx512EpilogueTable = {"avx512",
-                                     epilogue_generic::combine,
-                                     epilogue_generic::int32ToFloat,
-                                     epilogue_generic::int32ToCodes,
-                                     epilogue_generic::floatAffine,
-                                     epilogue_generic::floatToCodes,
-                                     epilogue_generic::codesToFloat};
+const EpilogueTable kAvx512EpilogueTable = epilogue_generic::table("avx512");
 
 }  // namespace anyprec

@@ -85,6 +85,11 @@ void codesToFloat(const uint8_t* __restrict codes, const float* __restrict table
   for (size_t i = 0; i < n; ++i) out[i] = table[codes[i]];
 }
 
+// The table of this file's copies (each ISA file: const EpilogueTable k... = table("isa")).
+constexpr EpilogueTable table(const char* name) {
+  return {name, combine, int32ToFloat, int32ToCodes, floatAffine, floatToCodes, codesToFloat};
+}
+
 }  // namespace
 }  // namespace epilogue_generic
 }  // namespace anyprec

@@ -3,12 +3,6 @@
 
 namespace anyprec {
 
-const EpilogueTable kNeonEpilogueTable = {"neon",
-                                     epilogue_generic::combine,
-                                     epilogue_generic::int32ToFloat,
-                                     epilogue_generic::int32ToCodes,
-                                     epilogue_generic::floatAffine,
-                                     epilogue_generic::floatToCodes,
-                                     epilogue_generic::codesToFloat};
+const EpilogueTable kNeonEpilogueTable = epilogue_generic::table("neon");
 
 }  // namespace anyprec

@@ -5,13 +5,7 @@
 
 namespace anyprec {
 
-const EpilogueTable kScalarEpilogueTable = {"scalar",
-                                     epilogue_generic::combine,
-                                     epilogue_generic::int32ToFloat,
-                                     epilogue_generic::int32ToCodes,
-                                     epilogue_generic::floatAffine,
-                                     epilogue_generic::floatToCodes,
-                                     epilogue_generic::codesToFloat};
+const EpilogueTable kScalarEpilogueTable = epilogue_generic::table("scalar");
 
 }  // namespace anyprec
 
