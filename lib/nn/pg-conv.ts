@@ -177,16 +177,12 @@ export function pgConv(x: PgInput, conv: ConvGeometry, w: SignMagnitudePacked, o
   const { hb, low, gate, unitHb } = checkPg(x.bits, w, o);
   const unit = o.unit;
   const channels = w.odd.rows;
-  if (gate.mode === 'closed') {
-    const hiCodes = new Uint8Array(x.codes.length);
-    for (let i = 0; i < hiCodes.length; i++) hiCodes[i] = x.codes[i] >> low;
-    const aHi = kernels.packConv(hiCodes, x.shape, conv, hb);
-    return { out: scaledGemm(aHi, w, hb, unitHb), on: 0, total: aHi.rows * channels };
-  }
   const a = kernels.packConv(x.codes, x.shape, conv, x.bits);
   const total = a.rows * channels;
   let thresholds: Float32Array | null;
+  // 'open' / 'closed': every output on / off (+Infinity: the kernel does the high planes only).
   if (gate.mode === 'open') thresholds = new Float32Array(channels).fill(-Infinity);
+  else if (gate.mode === 'closed') thresholds = new Float32Array(channels).fill(Infinity);
   else {
     const bound = (2 ** hb - 1) * (2 ** w.bits - 1) * a.cols;
     thresholds = kernelThresholds(gateThresholds(o.threshold, gate.offset, unitHb, bound), low, bound);
