@@ -105,6 +105,28 @@ describe.each(ISAS)('isa %s', (isa) => {
     }));
   });
 
+  it('int32 inputs (GEMM results) give what their float32 conversion gives, on every ISA', () => {
+    const isa0 = kernels.isa();
+    let seed = 5;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    // values past 2^24 too, where the conversion to float32 itself rounds
+    const xi = Int32Array.from({ length: 7 * 37 }, (_, i) => (i % 5 === 0 ? (next() | 0) : (next() % 4001) - 2000));
+    const scale = Float32Array.from({ length: 37 }, () => (next() % 1000) / 97000 - 0.004);
+    const shift = Float32Array.from({ length: 37 }, () => (next() % 1000) / 1000 - 0.3);
+    try {
+      for (const isa of kernels.availableIsas()) {
+        kernels.setIsa(isa);
+        const xf = new Float32Array(xi);
+        for (const [s, h] of [[scale, shift], [scale, null], [null, shift], [null, null]] as const) {
+          expect(Array.from(kernels.quantizeActivations(xi, 37, s, h, 3))).toEqual(Array.from(kernels.quantizeActivations(xf, 37, s, h, 3)));
+          expect(Array.from(kernels.channelAffine(xi, 37, s, h, -0.5, 2))).toEqual(Array.from(kernels.channelAffine(xf, 37, s, h, -0.5, 2)));
+        }
+      }
+    } finally {
+      kernels.setIsa(isa0);
+    }
+  });
+
   it('quantizeActivations rounds ties to even and clamps', () => {
     kernels.setIsa(isa);
     const x = new Float32Array([-1, 0, 1 / 6, 0.5, 5 / 6, 1, 7, NaN]);
@@ -151,6 +173,9 @@ describe('argument errors', () => {
     ['packConv code too big', () => kernels.packConv(new Uint8Array([0, 1, 2, 0]), { n: 1, h: 2, w: 2, c: 1 }, { kernel: [1, 1] }, 1), 'RangeError', /codes\[2\] = 2/],
     ['quantize channels', () => kernels.quantizeActivations(new Float32Array(5), 2, null, null, 2), 'RangeError', /multiple of channels/],
     ['quantize scale length', () => kernels.quantizeActivations(new Float32Array(4), 2, new Float32Array(3), null, 2), 'RangeError', /scale must hold one value per channel/],
+    ['quantize x type', () => kernels.quantizeActivations(new Float64Array(4) as never, 2, null, null, 2), 'TypeError', /^x must be a Float32Array or an Int32Array/],
+    ['affine x type', () => kernels.channelAffine(new Uint32Array(4) as never, 2, null, null), 'TypeError', /^x must be a Float32Array or an Int32Array/],
+    ['quantize int32 channels', () => kernels.quantizeActivations(new Int32Array(5), 2, null, null, 2), 'RangeError', /multiple of channels/],
     ['unpack type', () => kernels.unpack({} as never), 'TypeError', /packed must be a Packed/],
   ])('%s', (_l, fn, name, msg) => {
     let err: Error | undefined;

@@ -444,6 +444,15 @@ function checkFloat32(value: unknown, name: string): Float32Array {
   return value as Float32Array;
 }
 
+/** A Float32Array, or an Int32Array of integer results (converted to float32 as a GEMM epilogue does). */
+function checkValues(value: unknown, name: string): Float32Array | Int32Array {
+  const tag = ArrayBuffer.isView(value) ? Object.prototype.toString.call(value) : '';
+  if (tag !== '[object Float32Array]' && tag !== '[object Int32Array]') {
+    throw new TypeError(`${name} must be a Float32Array or an Int32Array`);
+  }
+  return value as Float32Array | Int32Array;
+}
+
 function floatGemmArgs(a: unknown, m: unknown, k: unknown, b: unknown, n: unknown, options: unknown): FloatGemmArgs {
   const fa = checkFloat32(a, 'a');
   const rows = checkInt(m, 'm', 0, 2 ** 31);
@@ -570,11 +579,12 @@ export function unpack(p: Packed): Uint8Array {
 
 /**
  * Per channel (the last dimension): y = x * scale[c] + shift[c], clamped to [lo, hi], float32
- * steps (scale/shift may be null: 1 and 0). Batch norm, ReLU and clamps on float activations.
+ * steps (scale/shift may be null: 1 and 0). Batch norm, ReLU and clamps on float activations;
+ * x may be an Int32Array (integer GEMM results, converted to float32 first).
  */
-export function channelAffine(x: Float32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
-                              lo = -Infinity, hi = Infinity): Float32Array {
-  checkFloat32(x, 'x');
+export function channelAffine(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null,
+                              shift: Float32Array | null, lo = -Infinity, hi = Infinity): Float32Array {
+  checkValues(x, 'x');
   checkInt(channels, 'channels', 1, 2 ** 31);
   if (scale !== null && scale !== undefined) checkFloat32(scale, 'scale');
   if (shift !== null && shift !== undefined) checkFloat32(shift, 'shift');
@@ -585,11 +595,12 @@ export function channelAffine(x: Float32Array, channels: number, scale: Float32A
 
 /**
  * Activation quantiser: per channel (the last dimension) y = x * scale[c] + shift[c], then
- * round_half_even(clamp(y, 0, 1) * (2^bits - 1)). scale/shift may be null (1 and 0).
+ * round_half_even(clamp(y, 0, 1) * (2^bits - 1)). scale/shift may be null (1 and 0). x may be an
+ * Int32Array (a GEMM's integer results): float32(x) first, as the fused GEMM epilogue does.
  */
-export function quantizeActivations(x: Float32Array, channels: number, scale: Float32Array | null,
+export function quantizeActivations(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null,
                                     shift: Float32Array | null, bits: number): Uint8Array {
-  checkFloat32(x, 'x');
+  checkValues(x, 'x');
   checkInt(channels, 'channels', 1, 2 ** 31);
   if (scale !== null && scale !== undefined) checkFloat32(scale, 'scale');
   if (shift !== null && shift !== undefined) checkFloat32(shift, 'shift');

@@ -76,9 +76,9 @@ export interface NativeAddon {
               strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number): Float32Array;
   maxPool<T extends Uint8Array | Float32Array>(x: T, n: number, h: number, w: number, c: number, kh: number, kw: number,
           strideH: number, strideW: number, padH: number, padW: number): T;
-  channelAffine(x: Float32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
+  channelAffine(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
                 lo: number, hi: number): Float32Array;
-  quantizeActivations(x: Float32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
+  quantizeActivations(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
                       bits: number): Uint8Array;
   codesToFloat(codes: Uint8Array, table: Float32Array): Float32Array;
   unpack(p: NativePackedLike): Uint8Array;

@@ -408,12 +408,13 @@ export class Plan {
           // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
           return denseCodes(a, x.bits, epi);
         }
-        const f = new Float32Array(acc);
+        // The int32 products straight into the native epilogue loops (float32(acc) first, as the
+        // dense layer's fused epilogue does).
         if (act?.op === 'quantize' && actBits !== 32) {
-          const codes = kernels.quantizeActivations(f, channels, epi.scale, epi.shift, actBits);
+          const codes = kernels.quantizeActivations(acc, channels, epi.scale, epi.shift, actBits);
           return { kind: 'codes', codes, bits: actBits, encoding: 'unsigned', shape: [n, ...outShape] };
         }
-        const data = kernels.channelAffine(f, channels, epi.scale, epi.shift, act ? 0 : -Infinity, Infinity);
+        const data = kernels.channelAffine(acc, channels, epi.scale, epi.shift, act ? 0 : -Infinity, Infinity);
         return { kind: 'float', data, shape: [n, ...outShape] };
       }
       if (wBits !== 32 && x.kind === 'codes' && x.scale === undefined) {

@@ -263,9 +263,11 @@ Napi::Value PackConv(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// Arguments 0..3 shared by channelAffine and quantizeActivations: x, channels, scale, shift.
+// Arguments 0..3 shared by channelAffine and quantizeActivations: x (Float32Array, or Int32Array
+// for a GEMM's integer results), channels, scale, shift.
 struct ChannelArgs {
-  const float* x;
+  const float* x;      // null when x is an Int32Array
+  const int32_t* xi;   // null when x is a Float32Array
   size_t n, channels;
   const float* scale;
   const float* shift;
@@ -273,7 +275,8 @@ struct ChannelArgs {
 
 ChannelArgs channelArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const bool ints = info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
+  auto x = ints ? info[0].As<Napi::TypedArray>() : typedArg(info[0], "x", napi_float32_array, "Float32Array or Int32Array");
   const size_t channels = static_cast<size_t>(intArg(info[1], "channels", 1, int64_t{1} << 31));
   if (x.ElementLength() % channels != 0)
     throwRange(env, "x must hold a multiple of channels (" + std::to_string(channels) + ") values, got " +
@@ -288,10 +291,11 @@ ChannelArgs channelArgs(const Napi::CallbackInfo& info) {
                           "), got " + std::to_string(t.ElementLength()));
     per[i] = floatData(t);
   }
-  return {floatData(x), x.ElementLength(), channels, per[0], per[1]};
+  return {ints ? nullptr : floatData(x), ints ? typedData<const int32_t>(x) : nullptr, x.ElementLength(), channels,
+          per[0], per[1]};
 }
 
-// channelAffine(x: Float32Array, channels, scale|null, shift|null, lo, hi) -> Float32Array
+// channelAffine(x: Float32Array | Int32Array, channels, scale|null, shift|null, lo, hi) -> Float32Array
 Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6) throwType(env, "channelAffine(x, channels, scale, shift, lo, hi) takes 6 arguments");
@@ -302,18 +306,24 @@ Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
   const float hi = static_cast<float>(info[5].As<Napi::Number>().DoubleValue());
   if (!(lo <= hi)) throwRange(env, "lo must not exceed hi (and neither may be NaN)");
   auto out = newUninitialized<float>(env, a.n);
-  channelAffine(*instance(env).isa, a.x, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), instance(env).threads);
+  if (a.xi != nullptr)
+    channelAffine(*instance(env).isa, a.xi, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), instance(env).threads);
+  else
+    channelAffine(*instance(env).isa, a.x, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), instance(env).threads);
   return out;
 }
 
-// quantizeActivations(x: Float32Array, channels, scale?: Float32Array|null, shift?: ..., bits) -> Uint8Array
+// quantizeActivations(x: Float32Array | Int32Array, channels, scale?: Float32Array|null, shift?: ..., bits) -> Uint8Array
 Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 5) throwType(env, "quantizeActivations(x, channels, scale, shift, bits) takes 5 arguments");
   const ChannelArgs a = channelArgs(info);
   const int bits = static_cast<int>(intArg(info[4], "bits", 1, 8));
   auto out = newUninitialized<uint8_t>(env, a.n);
-  quantizeActivations(*instance(env).isa, a.x, a.n, a.channels, a.scale, a.shift, bits, out.Data(), instance(env).threads);
+  if (a.xi != nullptr)
+    quantizeActivations(*instance(env).isa, a.xi, a.n, a.channels, a.scale, a.shift, bits, out.Data(), instance(env).threads);
+  else
+    quantizeActivations(*instance(env).isa, a.x, a.n, a.channels, a.scale, a.shift, bits, out.Data(), instance(env).threads);
   return out;
 }
 

@@ -435,27 +435,70 @@ void codesToFloat(const KernelTable& isa, const uint8_t* codes, size_t n, const 
   });
 }
 
-void channelAffine(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
-                   const float* shift, float lo, float hi, float* out, int threads) {
+namespace {
+// The row loops of one input type: float activations, or int32 GEMM results (converted to float
+// first, as the GEMM epilogue does).
+inline void affineRows(const EpilogueTable& e, const float* x, const float* s, const float* h, float lo, float hi,
+                       float* out, size_t n) {
+  e.floatAffine(x, s, h, lo, hi, out, n);
+}
+inline void affineRows(const EpilogueTable& e, const int32_t* x, const float* s, const float* h, float lo, float hi,
+                       float* out, size_t n) {
+  e.int32ToFloat(x, s, h, lo, hi, out, n);
+}
+inline void codeRows(const EpilogueTable& e, const float* x, const float* s, const float* h, float levels,
+                     uint8_t* out, size_t n) {
+  e.floatToCodes(x, s, h, levels, out, n);
+}
+inline void codeRows(const EpilogueTable& e, const int32_t* x, const float* s, const float* h, float levels,
+                     uint8_t* out, size_t n) {
+  e.int32ToCodes(x, s, h, levels, out, n);
+}
+
+template <typename T>
+void channelAffineOf(const KernelTable& isa, const T* x, size_t n, size_t channels, const float* scale,
+                     const float* shift, float lo, float hi, float* out, int threads) {
   const EpilogueTable& e = epilogueTableFor(isa);
   const ChannelBlock cb(channels, scale, shift);
   const float* bs = cb.scaleOr(scale);
   const float* bh = cb.shiftOr(shift);
   forRowBlocks(n, channels, cb.rows, threads, [&](size_t r, size_t count) {
-    e.floatAffine(x + r * channels, bs, bh, lo, hi, out + r * channels, count * channels);
+    affineRows(e, x + r * channels, bs, bh, lo, hi, out + r * channels, count * channels);
   });
 }
 
-void quantizeActivations(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
-                         const float* shift, int bits, uint8_t* out, int threads) {
+template <typename T>
+void quantizeActivationsOf(const KernelTable& isa, const T* x, size_t n, size_t channels, const float* scale,
+                           const float* shift, int bits, uint8_t* out, int threads) {
   const EpilogueTable& e = epilogueTableFor(isa);
   const float levels = static_cast<float>((1 << bits) - 1);
   const ChannelBlock cb(channels, scale, shift);
   const float* bs = cb.scaleOr(scale);
   const float* bh = cb.shiftOr(shift);
   forRowBlocks(n, channels, cb.rows, threads, [&](size_t r, size_t count) {
-    e.floatToCodes(x + r * channels, bs, bh, levels, out + r * channels, count * channels);
+    codeRows(e, x + r * channels, bs, bh, levels, out + r * channels, count * channels);
   });
+}
+}  // namespace
+
+void channelAffine(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
+                   const float* shift, float lo, float hi, float* out, int threads) {
+  channelAffineOf(isa, x, n, channels, scale, shift, lo, hi, out, threads);
+}
+
+void channelAffine(const KernelTable& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
+                   const float* shift, float lo, float hi, float* out, int threads) {
+  channelAffineOf(isa, x, n, channels, scale, shift, lo, hi, out, threads);
+}
+
+void quantizeActivations(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
+                         const float* shift, int bits, uint8_t* out, int threads) {
+  quantizeActivationsOf(isa, x, n, channels, scale, shift, bits, out, threads);
+}
+
+void quantizeActivations(const KernelTable& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
+                         const float* shift, int bits, uint8_t* out, int threads) {
+  quantizeActivationsOf(isa, x, n, channels, scale, shift, bits, out, threads);
 }
 
 void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilogue& epi, int threads,

@@ -152,6 +152,9 @@ void bitGemm(const KernelTable& isa, const GemmSpec& spec, void* c, const Epilog
 // q = round_half_even(clamp(y, 0, 1) * (2^bits - 1)). Same float32 steps as the GEMM epilogue.
 void quantizeActivations(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
                          const float* shift, int bits, uint8_t* out, int threads);
+// The same over int32 values (e.g. a GEMM's results): y = float(x) * scale[c] + shift[c], ...
+void quantizeActivations(const KernelTable& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
+                         const float* shift, int bits, uint8_t* out, int threads);
 
 // out[i] = table[codes[i]] for n codes (every code < the table's length: the caller checks).
 void codesToFloat(const KernelTable& isa, const uint8_t* codes, size_t n, const float* table, float* out, int threads);
@@ -159,6 +162,9 @@ void codesToFloat(const KernelTable& isa, const uint8_t* codes, size_t n, const 
 // Per channel c = i % channels: y = x * scale[c] + shift[c] (null: 1 and 0), clamped to [lo, hi];
 // float32 steps as the epilogue. In place is allowed (out == x).
 void channelAffine(const KernelTable& isa, const float* x, size_t n, size_t channels, const float* scale,
+                   const float* shift, float lo, float hi, float* out, int threads);
+// The same over int32 values: y = float(x) * scale[c] + shift[c], clamped (never in place).
+void channelAffine(const KernelTable& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
                    const float* shift, float lo, float hi, float* out, int threads);
 
 // ---- convolution lowering -------------------------------------------------------------------

@@ -215,11 +215,22 @@ int main() {
             std::vector<float> f(n);
             quantizeActivations(*isa, xs.data(), n, channels, scale, shift, 3, q.data(), threads);
             channelAffine(*isa, xs.data(), n, channels, scale, shift, -0.5f, 0.75f, f.data(), threads);
+            // int32 inputs: float32(x) first (values past 2^24 round in that conversion)
+            std::vector<int32_t> xi(n);
+            for (size_t i = 0; i < n; ++i) xi[i] = static_cast<int32_t>(rng() % 600001) - 300000 + (i % 7 == 0 ? 50000000 : 0);
+            std::vector<uint8_t> qi(n);
+            std::vector<float> fi(n);
+            quantizeActivations(*isa, xi.data(), n, channels, scale, shift, 3, qi.data(), threads);
+            channelAffine(*isa, xi.data(), n, channels, scale, shift, -5e4f, 5e4f, fi.data(), threads);
             for (size_t i = 0; i < n; ++i) {
               const size_t c = i % channels;
               float y = scale ? xs[i] * scale[c] : xs[i];
               if (shift) y = y + shift[c];
               if (q[i] != quantRef(y, 3) || f[i] != std::fmin(std::fmax(y, -0.5f), 0.75f)) ++epBad;
+              const float xv = static_cast<float>(xi[i]);
+              float yi = scale ? xv * scale[c] : xv;
+              if (shift) yi = yi + shift[c];
+              if (qi[i] != quantRef(yi, 3) || fi[i] != std::fmin(std::fmax(yi, -5e4f), 5e4f)) ++epBad;
             }
           }
         }
