@@ -18,6 +18,7 @@
 #include "threadpool.h"
 
 namespace anyprec {
+void RegisterTrainBindings(Napi::Env env, Napi::Object exports);  // train_binding.cc
 namespace {
 
 constexpr int kMaxThreads = 1024;
@@ -934,6 +935,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("floatGemm", Napi::Function::New(env, FloatGemm, "floatGemm"));
   exports.Set("floatGemmAsync", Napi::Function::New(env, FloatGemmAsync, "floatGemmAsync"));
   exports.Set("popcountCeiling", Napi::Function::New(env, PopcountCeiling, "popcountCeiling"));
+  RegisterTrainBindings(env, exports);
   const char* forced = std::getenv("ANYPREC_ISA");
   exports.Set("isaFromEnvironment", forced && *forced && findTable(forced) == nullptr
                                         ? Napi::Value(Napi::String::New(env, forced))
