@@ -1,0 +1,460 @@
+// Reverse-mode differentiation over float32 tensors. Every op computes its output now and, when
+// a tape records it, pushes a closure that adds the output's gradient into its inputs' gradients;
+// Tape.backward runs them in reverse. Images are NHWC inside ([n, h, w, c]), features [n, f].
+//
+// Hot paths run on native kernels: conv2d and linear forward through kernels.floatGemm (A . B^T),
+// their backward through the transposing GEMM and col2im, batch-norm statistics and its backward
+// through per-channel reductions, scale/shift through kernels.channelAffine. Element-wise ops
+// (activation masks, residual add, pooling, flatten's NHWC -> NCHW order, the losses) are JS
+// loops over typed arrays.
+import { floatGemm, im2colFloat, channelAffine } from '../core/kernels';
+import * as nk from './native';
+
+export class Var {
+  grad: Float32Array | null = null;
+  constructor(public data: Float32Array, public shape: number[], public requiresGrad = false) {
+    let n = 1;
+    for (const d of shape) n *= d;
+    if (n !== data.length) throw new RangeError(`shape [${shape.join(', ')}] needs ${n} values, data holds ${data.length}`);
+  }
+  get size(): number { return this.data.length; }
+  /** The gradient buffer (created zeroed on first use). */
+  g(): Float32Array {
+    return (this.grad ??= new Float32Array(this.data.length));
+  }
+  zeroGrad(): void { this.grad = null; }
+}
+
+/** A learnable tensor: a Var that always wants a gradient, with a name and a version for caches. */
+export class Param extends Var {
+  version = 0;
+  constructor(public name: string, data: Float32Array, shape: number[]) { super(data, shape, true); }
+}
+
+export class Tape {
+  private readonly steps: Array<() => void> = [];
+  record(fn: () => void): void { this.steps.push(fn); }
+  /** Seeds d(loss)/d(loss) = 1 (or the given gradient) and runs every recorded step backwards. */
+  backward(loss: Var, seed?: Float32Array): void {
+    if (seed) loss.g().set(seed);
+    else loss.g().fill(1);
+    for (let i = this.steps.length - 1; i >= 0; i--) this.steps[i]();
+    this.steps.length = 0;
+  }
+}
+
+const needs = (...vs: Var[]) => vs.some((v) => v.requiresGrad);
+function out(tape: Tape | null, data: Float32Array, shape: number[], ...inputs: Var[]): Var {
+  return new Var(data, shape, tape !== null && needs(...inputs));
+}
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
+// ---- convolution and linear ------------------------------------------------------------------
+
+export interface ConvSpec {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+}
+
+/** [out, in, kh, kw] -> [out, kh, kw, in] (the lowered column order) and back. */
+export function toColumnOrder(w: Float32Array, o: number, i: number, kh: number, kw: number): Float32Array {
+  const r = new Float32Array(w.length);
+  for (let a = 0; a < o; a++)
+    for (let c = 0; c < i; c++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) r[((a * kh + y) * kw + x) * i + c] = w[((a * i + c) * kh + y) * kw + x];
+  return r;
+}
+export function fromColumnOrder(w: Float32Array, o: number, i: number, kh: number, kw: number): Float32Array {
+  const r = new Float32Array(w.length);
+  for (let a = 0; a < o; a++)
+    for (let c = 0; c < i; c++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) r[((a * i + c) * kh + y) * kw + x] = w[((a * kh + y) * kw + x) * i + c];
+  return r;
+}
+
+/** x [n, h, w, c] NHWC, weight [out, c, kh, kw] (PyTorch layout), optional bias [out]. */
+export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, bias?: Var): Var {
+  const [n, h, w, c] = x.shape;
+  const [o, ci, kh, kw] = weight.shape;
+  if (ci !== c || kh !== spec.kernel[0] || kw !== spec.kernel[1]) {
+    throw new RangeError(`conv2d: weight [${weight.shape.join(', ')}] does not fit input channels ${c} and kernel ${spec.kernel.join('x')}`);
+  }
+  const geom: nk.Conv2dGeometry = {
+    n, h, w, c, kh, kw, sh: spec.stride[0], sw: spec.stride[1], ph: spec.padding[0], pw: spec.padding[1],
+    dh: spec.dilation[0], dw: spec.dilation[1],
+  };
+  const oh = Math.floor((h + 2 * geom.ph - geom.dh * (kh - 1) - 1) / geom.sh) + 1;
+  const ow = Math.floor((w + 2 * geom.pw - geom.dw * (kw - 1) - 1) / geom.sw) + 1;
+  const rows = n * oh * ow, k = kh * kw * c;
+  const cols = kh === 1 && kw === 1 && geom.sh === 1 && geom.sw === 1 && geom.ph === 0 && geom.pw === 0
+    ? x.data
+    : im2colFloat(x.data, { n, h, w, c }, { kernel: [kh, kw], stride: spec.stride, padding: spec.padding, dilation: spec.dilation });
+  const wc = toColumnOrder(weight.data, o, c, kh, kw);
+  const y = floatGemm(cols, rows, k, wc, o, bias ? { bias: bias.data } : undefined);
+  const res = out(tape, y, [n, oh, ow, o], x, weight, ...(bias ? [bias] : []));
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      const gy = res.grad;
+      if (!gy) return;
+      if (weight.requiresGrad) {
+        const gw = nk.gemm(true, false, o, k, rows, gy, cols, new Float32Array(o * k));
+        addInto(weight.g(), fromColumnOrder(gw, o, c, kh, kw));
+      }
+      if (bias?.requiresGrad) addInto(bias.g(), columnSums(gy, rows, o));
+      if (x.requiresGrad) {
+        const gcols = nk.gemm(false, false, rows, k, o, gy, wc, new Float32Array(rows * k));
+        if (cols === x.data) addInto(x.g(), gcols);
+        else nk.col2im(gcols, geom, x.g(), true);
+      }
+    });
+  }
+  return res;
+}
+
+function columnSums(g: Float32Array, rows: number, cols: number): Float32Array {
+  const s = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols; j++) s[j] += g[r * cols + j];
+  return Float32Array.from(s);
+}
+
+/** x [n, f], weight [out, f], optional bias [out]. */
+export function linear(tape: Tape | null, x: Var, weight: Var, bias?: Var): Var {
+  const [n, f] = x.shape;
+  const [o, wf] = weight.shape;
+  if (wf !== f || x.shape.length !== 2) throw new RangeError(`linear: weight [${weight.shape.join(', ')}] does not fit input [${x.shape.join(', ')}]`);
+  const y = floatGemm(x.data, n, f, weight.data, o, bias ? { bias: bias.data } : undefined);
+  const res = out(tape, y, [n, o], x, weight, ...(bias ? [bias] : []));
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      const gy = res.grad;
+      if (!gy) return;
+      if (weight.requiresGrad) nk.gemm(true, false, o, f, n, gy, x.data, weight.g(), true);
+      if (bias?.requiresGrad) addInto(bias.g(), columnSums(gy, n, o));
+      if (x.requiresGrad) nk.gemm(false, false, n, f, o, gy, weight.data, x.g(), true);
+    });
+  }
+  return res;
+}
+
+// ---- batch norm ----------------------------------------------------------------------------------
+
+export interface BatchNormState {
+  weight: Var;
+  bias: Var;
+  runningMean: Float32Array;
+  runningVar: Float32Array;
+  eps: number;
+  momentum: number;
+}
+
+const fr = Math.fround;
+
+/** Eval-mode scale/shift, float32 step for step (invstd = 1/sqrt(var + eps); alpha = w*invstd; beta = b - mean*alpha). */
+export function foldBn(weight: Float32Array, bias: Float32Array, mean: Float32Array, variance: Float32Array, eps: number) {
+  const c = weight.length;
+  const alpha = new Float32Array(c), beta = new Float32Array(c), invstd = new Float32Array(c);
+  for (let i = 0; i < c; i++) {
+    invstd[i] = fr(1 / fr(Math.sqrt(fr(variance[i] + fr(eps)))));
+    alpha[i] = fr(weight[i] * invstd[i]);
+    beta[i] = fr(bias[i] - fr(mean[i] * alpha[i]));
+  }
+  return { alpha, beta, invstd };
+}
+
+/**
+ * Batch norm over the last dimension. training: batch statistics (biased variance to normalise;
+ * the running variance takes the unbiased one, PyTorch's rule), running statistics updated with
+ * `momentum`. Eval: running statistics.
+ */
+export function batchNorm(tape: Tape | null, x: Var, bn: BatchNormState, training: boolean): Var {
+  const c = x.shape[x.shape.length - 1];
+  const rows = x.size / c;
+  if (bn.weight.size !== c) throw new RangeError(`batchNorm: ${bn.weight.size} channels for an input of ${c}`);
+  let mean: Float32Array, variance: Float32Array;
+  if (training) {
+    ({ mean, variance } = nk.channelMoments(x.data, rows, c));
+    const m = bn.momentum, unbias = rows > 1 ? rows / (rows - 1) : 1;
+    for (let i = 0; i < c; i++) {
+      bn.runningMean[i] = (1 - m) * bn.runningMean[i] + m * mean[i];
+      bn.runningVar[i] = (1 - m) * bn.runningVar[i] + m * variance[i] * unbias;
+    }
+  } else {
+    mean = bn.runningMean;
+    variance = bn.runningVar;
+  }
+  const { alpha, beta, invstd } = foldBn(bn.weight.data, bn.bias.data, mean, variance, bn.eps);
+  const y = channelAffine(x.data, c, alpha, beta);
+  const res = out(tape, y, x.shape.slice(), x, bn.weight, bn.bias);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      const gy = res.grad;
+      if (!gy) return;
+      if (training) {
+        const r = nk.batchNormBackward(gy, x.data, rows, c, mean, invstd, bn.weight.data, x.requiresGrad);
+        if (x.requiresGrad) addInto(x.g(), r.dx!);
+        if (bn.weight.requiresGrad) addInto(bn.weight.g(), r.dgamma);
+        if (bn.bias.requiresGrad) addInto(bn.bias.g(), r.dbeta);
+      } else {
+        // y = alpha*x + beta with constant statistics
+        const r = nk.batchNormBackward(gy, x.data, rows, c, mean, invstd, bn.weight.data, false);
+        if (bn.weight.requiresGrad) addInto(bn.weight.g(), r.dgamma);
+        if (bn.bias.requiresGrad) addInto(bn.bias.g(), r.dbeta);
+        if (x.requiresGrad) addInto(x.g(), channelAffine(gy, c, alpha, null));
+      }
+    });
+  }
+  return res;
+}
+
+// ---- element-wise ------------------------------------------------------------------------------
+
+/**
+ * y = f(x) with a gradient mask: dx = dy where pass(x[i]). Used for ReLU (pass x > 0) and clamp /
+ * the activation quantisers' straight-through estimator (pass lo <= x <= hi, torch.clamp's rule).
+ */
+export function maskedUnary(tape: Tape | null, x: Var, y: Float32Array, lo: number, hi: number, strictLo: boolean): Var {
+  const res = out(tape, y, x.shape.slice(), x);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      const gy = res.grad;
+      if (!gy) return;
+      const gx = x.g(), xd = x.data;
+      if (strictLo) {
+        for (let i = 0; i < gx.length; i++) if (xd[i] > lo && xd[i] <= hi) gx[i] += gy[i];
+      } else {
+        for (let i = 0; i < gx.length; i++) if (xd[i] >= lo && xd[i] <= hi) gx[i] += gy[i];
+      }
+    });
+  }
+  return res;
+}
+
+export function relu(tape: Tape | null, x: Var): Var {
+  const y = new Float32Array(x.size);
+  for (let i = 0; i < y.length; i++) y[i] = x.data[i] > 0 ? x.data[i] : 0;
+  return maskedUnary(tape, x, y, 0, Infinity, true);
+}
+
+export function clamp(tape: Tape | null, x: Var, lo: number, hi: number): Var {
+  const y = new Float32Array(x.size);
+  for (let i = 0; i < y.length; i++) y[i] = x.data[i] < lo ? lo : x.data[i] > hi ? hi : x.data[i];
+  return maskedUnary(tape, x, y, lo, hi, false);
+}
+
+export function add(tape: Tape | null, a: Var, b: Var): Var {
+  if (a.size !== b.size) throw new RangeError(`add: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`);
+  const y = new Float32Array(a.size);
+  for (let i = 0; i < y.length; i++) y[i] = a.data[i] + b.data[i];
+  const res = out(tape, y, a.shape.slice(), a, b);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      if (!res.grad) return;
+      if (a.requiresGrad) addInto(a.g(), res.grad);
+      if (b.requiresGrad) addInto(b.g(), res.grad);
+    });
+  }
+  return res;
+}
+
+// ---- pooling and reshaping ----------------------------------------------------------------------
+
+export interface PoolSpec { kernel: [number, number]; stride: [number, number]; padding: [number, number] }
+
+function poolOut(h: number, w: number, p: PoolSpec): [number, number] {
+  return [Math.floor((h + 2 * p.padding[0] - p.kernel[0]) / p.stride[0]) + 1, Math.floor((w + 2 * p.padding[1] - p.kernel[1]) / p.stride[1]) + 1];
+}
+
+/** Max pooling (padded taps skipped); the gradient goes to the first maximal tap. */
+export function maxPool(tape: Tape | null, x: Var, p: PoolSpec): Var {
+  const [n, h, w, c] = x.shape;
+  const [oh, ow] = poolOut(h, w, p);
+  const y = new Float32Array(n * oh * ow * c);
+  const arg = new Int32Array(y.length);
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let ch = 0; ch < c; ch++) {
+          let best = -Infinity, at = -1;
+          for (let ky = 0; ky < p.kernel[0]; ky++) {
+            const iy = oy * p.stride[0] + ky - p.padding[0];
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < p.kernel[1]; kx++) {
+              const ix = ox * p.stride[1] + kx - p.padding[1];
+              if (ix < 0 || ix >= w) continue;
+              const idx = ((b * h + iy) * w + ix) * c + ch;
+              if (at < 0 || x.data[idx] > best) { best = x.data[idx]; at = idx; }
+            }
+          }
+          const o = ((b * oh + oy) * ow + ox) * c + ch;
+          y[o] = best;
+          arg[o] = at;
+        }
+  const res = out(tape, y, [n, oh, ow, c], x);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      if (!res.grad) return;
+      const gx = x.g();
+      for (let i = 0; i < arg.length; i++) gx[arg[i]] += res.grad[i];
+    });
+  }
+  return res;
+}
+
+/** Average pooling; the divisor counts padded taps (count_include_pad). */
+export function avgPool(tape: Tape | null, x: Var, p: PoolSpec): Var {
+  const [n, h, w, c] = x.shape;
+  const [oh, ow] = poolOut(h, w, p);
+  const y = new Float32Array(n * oh * ow * c);
+  const div = p.kernel[0] * p.kernel[1];
+  const visit = (fn: (o: number, i: number) => void) => {
+    for (let b = 0; b < n; b++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++)
+          for (let ky = 0; ky < p.kernel[0]; ky++) {
+            const iy = oy * p.stride[0] + ky - p.padding[0];
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < p.kernel[1]; kx++) {
+              const ix = ox * p.stride[1] + kx - p.padding[1];
+              if (ix < 0 || ix >= w) continue;
+              const o = ((b * oh + oy) * ow + ox) * c, i = ((b * h + iy) * w + ix) * c;
+              for (let ch = 0; ch < c; ch++) fn(o + ch, i + ch);
+            }
+          }
+  };
+  visit((o, i) => { y[o] += x.data[i]; });
+  for (let i = 0; i < y.length; i++) y[i] /= div;
+  const res = out(tape, y, [n, oh, ow, c], x);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      if (!res.grad) return;
+      const gx = x.g(), gy = res.grad;
+      visit((o, i) => { gx[i] += gy[o] / div; });
+    });
+  }
+  return res;
+}
+
+/** Mean over the spatial positions: [n, h, w, c] -> [n, c]. */
+export function globalAvgPool(tape: Tape | null, x: Var): Var {
+  const [n, h, w, c] = x.shape;
+  const hw = h * w;
+  const y = new Float32Array(n * c);
+  const acc = new Float64Array(c);
+  for (let b = 0; b < n; b++) {
+    acc.fill(0);
+    for (let p = 0; p < hw; p++) {
+      const base = (b * hw + p) * c;
+      for (let ch = 0; ch < c; ch++) acc[ch] += x.data[base + ch];
+    }
+    for (let ch = 0; ch < c; ch++) y[b * c + ch] = acc[ch] / hw;
+  }
+  const res = out(tape, y, [n, c], x);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      if (!res.grad) return;
+      const gx = x.g(), gy = res.grad;
+      for (let b = 0; b < n; b++)
+        for (let p = 0; p < hw; p++) {
+          const base = (b * hw + p) * c;
+          for (let ch = 0; ch < c; ch++) gx[base + ch] += gy[b * c + ch] / hw;
+        }
+    });
+  }
+  return res;
+}
+
+/** [n, h, w, c] -> [n, c*h*w] in NCHW order (PyTorch's flatten); [n, f] passes through. */
+export function flatten(tape: Tape | null, x: Var): Var {
+  if (x.shape.length === 2) return x;
+  const [n, h, w, c] = x.shape;
+  const hw = h * w, f = c * hw;
+  const y = new Float32Array(n * f);
+  for (let b = 0; b < n; b++)
+    for (let p = 0; p < hw; p++)
+      for (let ch = 0; ch < c; ch++) y[b * f + ch * hw + p] = x.data[(b * hw + p) * c + ch];
+  const res = out(tape, y, [n, f], x);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      if (!res.grad) return;
+      const gx = x.g(), gy = res.grad;
+      for (let b = 0; b < n; b++)
+        for (let p = 0; p < hw; p++)
+          for (let ch = 0; ch < c; ch++) gx[(b * hw + p) * c + ch] += gy[b * f + ch * hw + p];
+    });
+  }
+  return res;
+}
+
+// ---- losses ------------------------------------------------------------------------------------
+
+/** Row-wise softmax of [n, k] logits (double inside, float32 out). */
+export function softmax(logits: Float32Array, n: number, k: number, temperature = 1): Float32Array {
+  const p = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity;
+    for (let j = 0; j < k; j++) mx = Math.max(mx, logits[i * k + j] / temperature);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp(logits[i * k + j] / temperature - mx);
+    for (let j = 0; j < k; j++) p[i * k + j] = Math.exp(logits[i * k + j] / temperature - mx) / s;
+  }
+  return p;
+}
+
+/**
+ * Cross-entropy of [n, k] logits against target distributions `target` ([n, k], rows summing to
+ * 1; detached), mean over the batch: -(1/n) sum_i sum_j t_ij log softmax(z/T)_ij, times T^2 when
+ * a temperature T != 1 is used (Hinton's scaling, so gradients keep their size).
+ */
+export function softCrossEntropy(tape: Tape | null, logits: Var, target: Float32Array, temperature = 1): Var {
+  const [n, k] = logits.shape;
+  if (target.length !== n * k) throw new RangeError(`softCrossEntropy: target must hold ${n * k} values, got ${target.length}`);
+  const p = softmax(logits.data, n, k, temperature);
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity;
+    for (let j = 0; j < k; j++) mx = Math.max(mx, logits.data[i * k + j] / temperature);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += Math.exp(logits.data[i * k + j] / temperature - mx);
+    const lse = mx + Math.log(s);
+    for (let j = 0; j < k; j++) if (target[i * k + j] !== 0) loss -= target[i * k + j] * (logits.data[i * k + j] / temperature - lse);
+  }
+  const scale = temperature * temperature;
+  const res = out(tape, Float32Array.of((loss / n) * scale), [1], logits);
+  if (tape && res.requiresGrad) {
+    tape.record(() => {
+      if (!res.grad) return;
+      const g = res.grad[0] * scale / (n * temperature), gx = logits.g();
+      for (let i = 0; i < n * k; i++) gx[i] += g * (p[i] - target[i]);
+    });
+  }
+  return res;
+}
+
+/** Softmax cross-entropy against integer labels, mean over the batch. */
+export function crossEntropy(tape: Tape | null, logits: Var, labels: ArrayLike<number>): Var {
+  const [n, k] = logits.shape;
+  if (labels.length !== n) throw new RangeError(`crossEntropy: ${labels.length} labels for ${n} rows`);
+  const t = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const l = labels[i];
+    if (!Number.isInteger(l) || l < 0 || l >= k) throw new RangeError(`crossEntropy: label ${i} = ${l} is not in 0..${k - 1}`);
+    t[i * k + l] = 1;
+  }
+  return softCrossEntropy(tape, logits, t);
+}
+
+/**
+ * Knowledge-distillation loss: cross-entropy of the student's softened distribution against the
+ * teacher's softened probabilities (teacher logits detached). At T = 1 this is the reference's
+ * recursive-distillation loss; it differs from KL(p_t || p_s) by the teacher's entropy only.
+ */
+export function distillationLoss(tape: Tape | null, student: Var, teacherLogits: Float32Array, temperature = 1): Var {
+  const [n, k] = student.shape;
+  return softCrossEntropy(tape, student, softmax(teacherLogits, n, k, temperature), temperature);
+}
