@@ -1,0 +1,242 @@
+// Training loops: Any-Precision (one model over a bit list, recursive distillation, switchable
+// BN) and dedicated fixed-precision; evaluation; checkpoints (lib/io safetensors + JSON metadata).
+import * as fs from 'fs';
+import type { GraphSpec } from '../nn/graph';
+import { readSafetensors } from '../io/safetensors';
+import { writeSafetensors } from '../io/safetensors-write';
+import type { TensorInput } from '../io/safetensors-write';
+import type { Dataset } from './data';
+import { TrainNet } from './net';
+import { Optimizer, OptimizerName, ScheduleOptions, scheduledRate } from './optim';
+import { Rng } from './rng';
+import { Tape, crossEntropy, distillationLoss } from './tape';
+
+export type TrainMethod = 'any' | 'fixed';
+
+export interface TrainConfig {
+  method: TrainMethod;
+  /** any: every width trained (the top one on labels, each lower one distilled from the next higher); fixed: exactly one. */
+  bits: number[];
+  epochs: number;
+  batch: number;
+  lr: number;
+  optimizer: OptimizerName;
+  weightDecay: number;
+  momentum?: number;
+  schedule: ScheduleOptions;
+  seed: number;
+  /** Distillation temperature (1 = the reference's soft cross-entropy). */
+  temperature?: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  steps: number;
+  loss: number;
+  /** Training accuracy of the top width, over the epoch's batches (train-mode forward). */
+  trainAccuracy: number;
+  /** Validation accuracy per width, if a validation set was given. */
+  validation?: Record<string, number>;
+  seconds: number;
+}
+
+export interface Progress {
+  epoch: number;
+  step: number;
+  stepsPerEpoch: number;
+  loss: number;
+  accuracy: number;
+  secondsPerStep: number;
+}
+
+export const CHECKPOINT_KIND = 'anyprec-train-checkpoint/1';
+
+export function defaultConfig(o: Partial<TrainConfig> = {}): TrainConfig {
+  return {
+    method: 'any', bits: [1, 2, 4, 8, 32], epochs: 1, batch: 64, lr: 1e-3, optimizer: 'adam', weightDecay: 0,
+    schedule: { name: 'cosine' }, seed: 0, ...o,
+  };
+}
+
+function checkConfig(c: TrainConfig): void {
+  if (c.method !== 'any' && c.method !== 'fixed') throw new RangeError(`method must be 'any' or 'fixed', got ${String(c.method)}`);
+  if (!Array.isArray(c.bits) || c.bits.length === 0) throw new TypeError('bits must be a non-empty array');
+  for (const b of c.bits) if (!((Number.isInteger(b) && b >= 1 && b <= 8) || b === 32)) throw new RangeError(`bits must be integers in 1..8 or 32, got ${b}`);
+  if (new Set(c.bits).size !== c.bits.length) throw new RangeError('bits must not repeat');
+  if (c.method === 'fixed' && c.bits.length !== 1) throw new RangeError('fixed-precision training takes exactly one bit-width (run once per width)');
+  if (!Number.isInteger(c.epochs) || c.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${c.epochs}`);
+  if (!Number.isInteger(c.batch) || c.batch < 2) throw new RangeError(`batch must be an integer >= 2 (batch norm needs 2 samples), got ${c.batch}`);
+  if (!(c.lr > 0)) throw new RangeError(`lr must be positive, got ${c.lr}`);
+}
+
+export class Trainer {
+  readonly net: TrainNet;
+  readonly opt: Optimizer;
+  rng: Rng;
+  /** Epochs finished. */
+  epoch = 0;
+  /** Steps finished within the current epoch (resumed mid-epoch from an interrupt checkpoint). */
+  stepInEpoch = 0;
+  /** Permutation of the current epoch (kept so a mid-epoch resume sees the same batches). */
+  private order: Int32Array | null = null;
+  readonly log: EpochRecord[] = [];
+  private stop = false;
+
+  /** widths in training order: highest first. */
+  readonly widths: number[];
+
+  constructor(readonly graph: GraphSpec, readonly config: TrainConfig) {
+    checkConfig(config);
+    const bitList = [...config.bits].sort((a, b) => a - b);
+    this.graph = { ...graph, bitList };
+    this.widths = [...bitList].reverse();
+    this.net = new TrainNet(this.graph, config.seed);
+    this.opt = new Optimizer([...this.net.params.values()], {
+      name: config.optimizer, lr: config.lr, weightDecay: config.weightDecay, momentum: config.momentum,
+    });
+    this.rng = new Rng((config.seed ^ 0x5bd1e995) >>> 0);
+  }
+
+  /** Asks the running epoch to stop after the current step (e.g. on SIGINT). */
+  requestStop(): void { this.stop = true; }
+  get stopped(): boolean { return this.stop; }
+
+  /**
+   * One optimiser step on a batch: each width's forward and backward (the top width against the
+   * labels, each lower one against the next higher width's detached logits), gradients summed.
+   */
+  step(x: Float32Array, labels: ArrayLike<number>, n: number): { loss: number; correct: number } {
+    this.opt.zeroGrad();
+    let teacher: Float32Array | null = null, loss = 0, correct = 0;
+    for (const bits of this.widths) {
+      const tape = new Tape();
+      const logits = this.net.forward(x, n, { bits, training: true, tape });
+      const l = teacher === null ? crossEntropy(tape, logits, labels) : distillationLoss(tape, logits, teacher, this.config.temperature ?? 1);
+      tape.backward(l);
+      loss += l.data[0];
+      if (teacher === null) correct = countCorrect(logits.data, labels, n);
+      teacher = logits.data;
+    }
+    this.opt.step();
+    return { loss, correct };
+  }
+
+  /** Trains until config.epochs (or a stop request); returns the log. */
+  fit(train: Dataset, validation?: Dataset, onProgress?: (p: Progress) => void, onEpoch?: (r: EpochRecord) => void): EpochRecord[] {
+    const per = train.x.length / train.n, bs = this.config.batch;
+    const stepsPerEpoch = Math.floor(train.n / bs);
+    if (stepsPerEpoch < 1) throw new RangeError(`the training set (${train.n}) is smaller than one batch (${bs})`);
+    while (this.epoch < this.config.epochs && !this.stop) {
+      if (this.stepInEpoch === 0 || this.order === null) this.order = this.rng.permutation(train.n);
+      const t0 = Date.now();
+      let lossSum = 0, correct = 0, seen = 0;
+      const s0 = this.stepInEpoch;
+      const xb = new Float32Array(bs * per), lb = new Int32Array(bs);
+      for (; this.stepInEpoch < stepsPerEpoch; ) {
+        if (this.stop) return this.log;
+        const s = this.stepInEpoch;
+        for (let i = 0; i < bs; i++) {
+          const j = this.order[s * bs + i];
+          xb.set(train.x.subarray(j * per, (j + 1) * per), i * per);
+          lb[i] = train.labels[j];
+        }
+        this.opt.lr = scheduledRate(this.config.schedule, this.config.lr, this.epoch + s / stepsPerEpoch, this.config.epochs);
+        const r = this.step(xb, lb, bs);
+        this.stepInEpoch++;
+        lossSum += r.loss;
+        correct += r.correct;
+        seen += bs;
+        onProgress?.({ epoch: this.epoch, step: this.stepInEpoch, stepsPerEpoch, loss: r.loss, accuracy: correct / seen,
+          secondsPerStep: (Date.now() - t0) / 1000 / (this.stepInEpoch - s0) });
+      }
+      const rec: EpochRecord = {
+        epoch: this.epoch + 1, steps: stepsPerEpoch, loss: lossSum / Math.max(1, seen / bs), trainAccuracy: correct / Math.max(1, seen),
+        seconds: (Date.now() - t0) / 1000,
+      };
+      if (validation) rec.validation = Object.fromEntries(this.widths.map((b) => [String(b), this.evaluate(validation, b)]));
+      this.epoch++;
+      this.stepInEpoch = 0;
+      this.order = null;
+      this.log.push(rec);
+      onEpoch?.(rec);
+    }
+    return this.log;
+  }
+
+  /** Accuracy (fraction 0..1) at one width, eval mode (running statistics, fake-quantised forward). */
+  evaluate(d: Dataset, bits: number, batch = 250): number {
+    const per = d.x.length / d.n;
+    let correct = 0;
+    for (let s = 0; s < d.n; s += batch) {
+      const m = Math.min(batch, d.n - s);
+      const logits = this.net.forward(d.x.subarray(s * per, (s + m) * per), m, { bits, training: false });
+      correct += countCorrect(logits.data, d.labels.subarray(s, s + m), m);
+    }
+    return correct / d.n;
+  }
+
+  // ---- checkpoints ---------------------------------------------------------------------------
+
+  /** The checkpoint's bytes: master weights, running statistics, optimiser state, RNG, log. */
+  checkpointBytes(): Uint8Array {
+    const tensors: Record<string, TensorInput> = {};
+    for (const [k, v] of Object.entries(this.net.tensors())) tensors[`net/${k}`] = { dtype: 'F32', shape: [v.length], data: v };
+    for (const [k, bufs] of this.opt.state) bufs.forEach((b, i) => { tensors[`opt/${i}/${k}`] = { dtype: 'F32', shape: [b.length], data: b }; });
+    if (this.order) tensors['order'] = { dtype: 'I32', shape: [this.order.length], data: this.order };
+    const meta = {
+      kind: CHECKPOINT_KIND, graph: JSON.stringify(this.graph), config: JSON.stringify(this.config),
+      epoch: String(this.epoch), stepInEpoch: String(this.stepInEpoch), optimizerSteps: String(this.opt.steps),
+      rng: JSON.stringify(Array.from(this.rng.s)), log: JSON.stringify(this.log),
+    };
+    return writeSafetensors(tensors, meta);
+  }
+
+  /** Writes the checkpoint atomically (a temporary file renamed over `path`). */
+  saveCheckpoint(path: string): void {
+    const tmp = `${path}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, this.checkpointBytes());
+    fs.renameSync(tmp, path);
+  }
+
+  /** A trainer in the state a checkpoint recorded; `override` may change epochs (to extend a run). */
+  static fromCheckpoint(bytes: Uint8Array, override: Partial<Pick<TrainConfig, 'epochs'>> = {}): Trainer {
+    const f = readSafetensors(bytes);
+    const m = f.metadata;
+    if (m.kind !== CHECKPOINT_KIND) throw new RangeError(`not an anyprec training checkpoint (kind ${JSON.stringify(m.kind)})`);
+    const config = { ...(JSON.parse(m.config) as TrainConfig), ...override };
+    const t = new Trainer(JSON.parse(m.graph) as GraphSpec, config);
+    const net: Record<string, Float32Array> = {};
+    for (const [k, v] of f.tensors) {
+      if (k.startsWith('net/')) net[k.slice(4)] = Float32Array.from(v.data as Float32Array);
+      else if (k.startsWith('opt/')) {
+        const rest = k.slice(4), slash = rest.indexOf('/');
+        const i = Number(rest.slice(0, slash)), name = rest.slice(slash + 1);
+        const st = t.opt.state.get(name) ?? [];
+        st[i] = Float32Array.from(v.data as Float32Array);
+        t.opt.state.set(name, st);
+      } else if (k === 'order') t.order = Int32Array.from(v.data as Int32Array);
+    }
+    t.net.loadTensors(net);
+    t.epoch = Number(m.epoch);
+    t.stepInEpoch = Number(m.stepInEpoch);
+    t.opt.steps = Number(m.optimizerSteps);
+    t.rng = new Rng(Uint32Array.from(JSON.parse(m.rng) as number[]));
+    t.log.push(...(JSON.parse(m.log) as EpochRecord[]));
+    return t;
+  }
+
+  static loadCheckpoint(path: string, override: Partial<Pick<TrainConfig, 'epochs'>> = {}): Trainer {
+    return Trainer.fromCheckpoint(new Uint8Array(fs.readFileSync(path)), override);
+  }
+}
+
+export function countCorrect(logits: Float32Array, labels: ArrayLike<number>, n: number): number {
+  const k = logits.length / n;
+  let c = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (logits[i * k + j] > logits[i * k + best]) best = j;
+    if (best === labels[i]) c++;
+  }
+  return c;
+}

@@ -1,0 +1,89 @@
+// A trained model exported to the runtime: Model.build(graph, tensors) at every width gives the
+// training forward's fake-quantised eval output.
+import { describe, expect, it } from '@jest/globals';
+import { Tensor, kernels, zoo, loadSync } from '../lib';
+import type { GraphSpec } from '../lib';
+import { Trainer, defaultConfig } from '../lib/train/trainer';
+import { loadMnist, PLAIN_DIGITS } from '../lib/train/data';
+import { WeightQuantizer } from '../lib/core/quantize';
+import { quantizeWeights } from '../lib/train/quant';
+import { Param } from '../lib/train/tape';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const MNIST = path.join(__dirname, '../../shared/fixtures/mnist');
+
+const P = (v: number): [number, number] => [v, v];
+/** A small any-precision CNN using every trainable op kind the runtime has: qconv, qlinear, maxpool, flatten. */
+function smallCnn(): GraphSpec {
+  return {
+    format: 'anyprec-graph/1', inputShape: [1, 28, 28], bitList: [1, 2, 4, 8, 32], weightMode: 'requant', nodes: [
+      { name: 'conv0', op: 'conv2d', inChannels: 1, outChannels: 8, kernel: P(3), stride: P(1), padding: P(1), dilation: P(1), bias: false, inputs: ['input'] },
+      { name: 'bn0', op: 'batchnorm', channels: 8, eps: 1e-5, switchable: true, inputs: ['conv0'] },
+      { name: 'q0', op: 'quantize', inputs: ['bn0'] },
+      { name: 'pool0', op: 'maxpool2d', kernel: P(2), stride: P(2), padding: P(0), inputs: ['q0'] },
+      { name: 'conv1', op: 'qconv2d', inChannels: 8, outChannels: 16, kernel: P(3), stride: P(1), padding: P(1), dilation: P(1), inputs: ['pool0'] },
+      { name: 'bn1', op: 'batchnorm', channels: 16, eps: 1e-5, switchable: true, inputs: ['conv1'] },
+      { name: 'q1', op: 'quantize', inputs: ['bn1'] },
+      { name: 'pool1', op: 'maxpool2d', kernel: P(2), stride: P(2), padding: P(0), inputs: ['q1'] },
+      { name: 'flat', op: 'flatten', inputs: ['pool1'] },
+      { name: 'fc0', op: 'qlinear', inFeatures: 16 * 49, outFeatures: 32, bias: false, inputs: ['flat'] },
+      { name: 'bn2', op: 'batchnorm', channels: 32, eps: 1e-5, switchable: true, inputs: ['fc0'] },
+      { name: 'q2', op: 'quantize', inputs: ['bn2'] },
+      { name: 'fc1', op: 'linear', inFeatures: 32, outFeatures: 10, bias: true, inputs: ['q2'] },
+    ],
+  };
+}
+
+describe('export to the runtime', () => {
+  kernels.setThreads(2);
+  const data = loadMnist(MNIST, PLAIN_DIGITS, 1000, { train: 256, test: 64 });
+  const graphs: Array<[string, GraphSpec]> = [
+    ['small CNN (qconv, qlinear, max pool, flatten)', smallCnn()],
+    ['pre-activation ResNet (switchable BN, 1x1 shortcut + shared BN, residual add, global pool)',
+      zoo.preactResnet({ widths: [4, 8, 8], blocks: 1, inChannels: 1, inputSize: 28 })],
+  ];
+  for (const [label, graph] of graphs) {
+    it(`${label}: runtime output at 32/8/4/2/1 bits = the training forward in eval mode`, () => {
+      const tr = new Trainer(graph, defaultConfig({ epochs: 1, batch: 32, lr: 3e-3, seed: 1 }));
+      tr.fit(data.train); // 8 steps: trained weights and non-trivial running statistics
+      const model = tr.net.toModel();
+      // and through the model file: save, load, same outputs
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anyprec-train-')), 'm.anyprec');
+      model.saveSync(file);
+      const loaded = loadSync(file);
+      const x = data.test.x, n = data.test.n;
+      for (const bits of [32, 8, 4, 2, 1]) {
+        const ours = tr.net.forward(x, n, { bits, training: false }).data;
+        for (const m of [model, loaded]) {
+          const rt = m.runSync(new Tensor(x, [n, 1, 28, 28]), { bits }).data;
+          // Both are float32 pipelines over the same quantised values; they differ in summation
+          // order (float GEMM vs integer bit-serial sums scaled once), ~1e-7 relative. Where that
+          // puts an activation exactly on the other side of a rounding boundary, one code flips
+          // and downstream logits move by about one code step (1/255 at 8 bits) times a weight:
+          // seen only at 8 bits, where the steps are finest. Bounds: every logit within
+          // 1e-4 * max|logit| at 32/4/2/1 bits; at 8 bits within 1e-2 * max|logit|, with at most
+          // 5% of the logits off by more than 1e-4 * max|logit|; the predicted class always equal.
+          let worst = 0, scale = 0, off = 0;
+          for (let i = 0; i < rt.length; i++) scale = Math.max(scale, Math.abs(ours[i]));
+          const tight = 1e-4 * Math.max(1, scale);
+          for (let i = 0; i < rt.length; i++) {
+            const d = Math.abs(rt[i] - ours[i]);
+            worst = Math.max(worst, d);
+            if (d > tight) off++;
+          }
+          expect(worst).toBeLessThanOrEqual(bits === 8 ? 100 * tight : tight);
+          expect(off).toBeLessThanOrEqual(0.05 * rt.length);
+          expect(Array.from(new Tensor(rt, [n, 10]).argmax())).toEqual(Array.from(new Tensor(ours, [n, 10]).argmax()));
+        }
+      }
+    });
+  }
+  it('the training forward quantises weights exactly as lib/core/quantize (the runtime) does', () => {
+    const w = new Float32Array(300).map((_, i) => Math.sin(i * 12.9898) * 0.3);
+    const p = new Param('w', w, [300]);
+    const wq = new WeightQuantizer(w, 'requant');
+    for (const bits of [1, 2, 4, 8, 32]) expect(Array.from(quantizeWeights(null, p, bits).data)).toEqual(Array.from(wq.values(bits)));
+  });
+});
