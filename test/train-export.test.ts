@@ -8,33 +8,13 @@ import { loadMnist, PLAIN_DIGITS } from '../lib/train/data';
 import { WeightQuantizer } from '../lib/core/quantize';
 import { quantizeWeights } from '../lib/train/quant';
 import { Param } from '../lib/train/tape';
+import { smallCnn } from './helpers/train-graphs';
+import { fixturePath } from './helpers/fixtures';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-const MNIST = path.join(__dirname, '../../shared/fixtures/mnist');
-
-const P = (v: number): [number, number] => [v, v];
-/** A small any-precision CNN using every trainable op kind the runtime has: qconv, qlinear, maxpool, flatten. */
-function smallCnn(): GraphSpec {
-  return {
-    format: 'anyprec-graph/1', inputShape: [1, 28, 28], bitList: [1, 2, 4, 8, 32], weightMode: 'requant', nodes: [
-      { name: 'conv0', op: 'conv2d', inChannels: 1, outChannels: 8, kernel: P(3), stride: P(1), padding: P(1), dilation: P(1), bias: false, inputs: ['input'] },
-      { name: 'bn0', op: 'batchnorm', channels: 8, eps: 1e-5, switchable: true, inputs: ['conv0'] },
-      { name: 'q0', op: 'quantize', inputs: ['bn0'] },
-      { name: 'pool0', op: 'maxpool2d', kernel: P(2), stride: P(2), padding: P(0), inputs: ['q0'] },
-      { name: 'conv1', op: 'qconv2d', inChannels: 8, outChannels: 16, kernel: P(3), stride: P(1), padding: P(1), dilation: P(1), inputs: ['pool0'] },
-      { name: 'bn1', op: 'batchnorm', channels: 16, eps: 1e-5, switchable: true, inputs: ['conv1'] },
-      { name: 'q1', op: 'quantize', inputs: ['bn1'] },
-      { name: 'pool1', op: 'maxpool2d', kernel: P(2), stride: P(2), padding: P(0), inputs: ['q1'] },
-      { name: 'flat', op: 'flatten', inputs: ['pool1'] },
-      { name: 'fc0', op: 'qlinear', inFeatures: 16 * 49, outFeatures: 32, bias: false, inputs: ['flat'] },
-      { name: 'bn2', op: 'batchnorm', channels: 32, eps: 1e-5, switchable: true, inputs: ['fc0'] },
-      { name: 'q2', op: 'quantize', inputs: ['bn2'] },
-      { name: 'fc1', op: 'linear', inFeatures: 32, outFeatures: 10, bias: true, inputs: ['q2'] },
-    ],
-  };
-}
+const MNIST = path.dirname(fixturePath('mnist', 'split.json'));
 
 describe('export to the runtime', () => {
   kernels.setThreads(2);

@@ -20,6 +20,7 @@ import { quantizeActivations, quantizeWeights, weightBackward } from '../lib/tra
 import { Rng } from '../lib/train/rng';
 import { TrainNet } from '../lib/train/net';
 import { zoo } from '../lib';
+import { activationValues } from '../lib/core/quantize';
 
 const rng = new Rng(2024);
 function randVar(shape: number[], scale = 1, grad = true, avoid?: number[]): Var {
@@ -215,5 +216,17 @@ describe('finite-difference gradient checks', () => {
     // quantiser's gradient treats as a constant, as the reference does; checked on its own above)
     const ps = ['conv0.weight', 'layers.1.skip_conv.weight', 'layers.0.bn1.bn_dict.32.bias', 'layers.2.bn0.bn_dict.32.weight', 'fc.bias'].map((k) => net.param(k));
     gradCheck('net', (t) => T.crossEntropy(t, net.forward(x.data, 3, { bits: 32, training: true, tape: t }), [0, 2, 1]), ps, 1e-3, 3e-3);
+  });
+});
+
+describe('activation quantiser forward', () => {
+  it('equals lib/core/quantize activationValues at every width, ties and out-of-range values included', () => {
+    const vals: number[] = [-1, -0, 0, 0.5, 1, 1.5, 2, 1 / 6, 1 / 30, 0.5 / 255, 1.5 / 255, 127.5 / 255];
+    const r = new Rng(77);
+    for (let i = 0; i < 5000; i++) vals.push(r.next() * 1.4 - 0.2);
+    const x = new Var(Float32Array.from(vals), [vals.length]);
+    for (const bits of [1, 2, 3, 4, 8, 32]) {
+      expect(Array.from(quantizeActivations(null, x, bits).data)).toEqual(Array.from(activationValues(x.data, bits)));
+    }
   });
 });

@@ -7,7 +7,8 @@
 //            autograd differentiates the reference's tanh(W)/max|tanh(W)|. b = 32: Wq = (T/M)·E.
 //   activations  y = round(clamp(x,0,1)·n)/n: dy/dx = 1 where 0 <= x <= 1, else 0 (clamp's rule);
 //            b = 32: ReLU.
-import { WeightQuantizer, activationValues } from '../core/quantize';
+import { WeightQuantizer, activationLevels } from '../core/quantize';
+import { codesToFloat, quantizeActivations as quantizeCodes } from '../core/kernels';
 import { Param, Tape, Var, maskedUnary } from './tape';
 
 interface Cached { version: number; q: WeightQuantizer; t: Float32Array; values: Map<number, Float32Array> }
@@ -61,6 +62,14 @@ export function weightBackward(w: Float32Array, t: Float32Array, e: number, m: n
 
 /** The activation unit Act_b: round(clamp(x,0,1)·(2^b−1))/(2^b−1), ReLU at b = 32; STE backward. */
 export function quantizeActivations(tape: Tape | null, x: Var, bits: number): Var {
-  const y = activationValues(x.data, bits);
+  // b < 32: the runtime's own native activation quantiser (codes) and code table (values), equal to
+  // lib/core/quantize's activationValues (a test checks it) and not a JS loop per element.
+  let y: Float32Array;
+  if (bits === 32) {
+    y = new Float32Array(x.size);
+    for (let i = 0; i < y.length; i++) y[i] = x.data[i] > 0 ? x.data[i] : 0;
+  } else {
+    y = codesToFloat(quantizeCodes(x.data, 1, null, null, bits), activationLevels(bits));
+  }
   return bits === 32 ? maskedUnary(tape, x, y, 0, Infinity, true) : maskedUnary(tape, x, y, 0, 1, false);
 }
