@@ -23,6 +23,7 @@ export type { GraphSpec, NodeSpec, OpName, PrecisionGate } from './nn/graph';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
 export type { RunStats, LayerStats, BitOpsReport, GateStats, GateSummary } from './nn/runtime';
 export * as zoo from './nn/zoo';
+export * as train from './train';
 
 // The model file and reference importers (lib/io) are attached here, so lib/nn never imports
 // from the floor above it.

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import { importReference, kernels, loadSync, Model, REFERENCE_FAMILIES, Tensor, zoo } from '../index';
 import type { ReferenceFamily, RunOptions } from '../index';
+import { registerTrain } from './train';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -221,6 +222,8 @@ program
   .action((model: string, o: EvalOptions) => evaluate(model, o));
 program.command('isa').description('print the instruction sets available and the one in use')
   .action(() => console.log(`${kernels.isa()} (available: ${kernels.availableIsas().join(', ')})`));
+
+registerTrain(program); // lib/cli/train.ts
 
 program.parseAsync(process.argv).catch((err: Error) => {
   console.error(`anyprec: ${err.message}`);

@@ -123,6 +123,20 @@ export class Trainer {
 
   /** Trains until config.epochs (or a stop request); returns the log. */
   fit(train: Dataset, validation?: Dataset, onProgress?: (p: Progress) => void, onEpoch?: (r: EpochRecord) => void): EpochRecord[] {
+    for (const _ of this.run(train, validation, onProgress, onEpoch)) { /* every step */ }
+    return this.log;
+  }
+
+  /**
+   * fit, returning to the event loop after every step, so signals (SIGINT) and timers are handled
+   * while training runs: requestStop() from a handler ends the run after the current step.
+   */
+  async fitAsync(train: Dataset, validation?: Dataset, onProgress?: (p: Progress) => void, onEpoch?: (r: EpochRecord) => void): Promise<EpochRecord[]> {
+    for (const _ of this.run(train, validation, onProgress, onEpoch)) await new Promise((r) => setImmediate(r));
+    return this.log;
+  }
+
+  private *run(train: Dataset, validation?: Dataset, onProgress?: (p: Progress) => void, onEpoch?: (r: EpochRecord) => void): Generator<void> {
     const per = train.x.length / train.n, bs = this.config.batch;
     const stepsPerEpoch = Math.floor(train.n / bs);
     if (stepsPerEpoch < 1) throw new RangeError(`the training set (${train.n}) is smaller than one batch (${bs})`);
@@ -132,8 +146,8 @@ export class Trainer {
       let lossSum = 0, correct = 0, seen = 0;
       const s0 = this.stepInEpoch;
       const xb = new Float32Array(bs * per), lb = new Int32Array(bs);
-      for (; this.stepInEpoch < stepsPerEpoch; ) {
-        if (this.stop) return this.log;
+      while (this.stepInEpoch < stepsPerEpoch) {
+        if (this.stop) return;
         const s = this.stepInEpoch;
         for (let i = 0; i < bs; i++) {
           const j = this.order[s * bs + i];
@@ -148,6 +162,7 @@ export class Trainer {
         seen += bs;
         onProgress?.({ epoch: this.epoch, step: this.stepInEpoch, stepsPerEpoch, loss: r.loss, accuracy: correct / seen,
           secondsPerStep: (Date.now() - t0) / 1000 / (this.stepInEpoch - s0) });
+        yield;
       }
       const rec: EpochRecord = {
         epoch: this.epoch + 1, steps: stepsPerEpoch, loss: lossSum / Math.max(1, seen / bs), trainAccuracy: correct / Math.max(1, seen),
@@ -160,7 +175,6 @@ export class Trainer {
       this.log.push(rec);
       onEpoch?.(rec);
     }
-    return this.log;
   }
 
   /** Accuracy (fraction 0..1) at one width, eval mode (running statistics, fake-quantised forward). */

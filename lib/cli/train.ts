@@ -1,0 +1,160 @@
+// `anyprec train`: Any-Precision or fixed-precision training on MNIST digits, with checkpoints,
+// --resume, a progress line on terminals, a final table and --json.
+import { Command, InvalidArgumentError } from 'commander';
+import * as fs from 'fs';
+import { kernels, zoo } from '../index';
+import type { GraphSpec } from '../index';
+import { Trainer, defaultConfig, loadMnist, RESNET_DIGITS, PLAIN_DIGITS } from '../train';
+import type { EpochRecord, Progress, TrainConfig } from '../train';
+
+interface TrainOptions {
+  method: string;
+  bits: number[];
+  epochs?: number;
+  out: string;
+  data: string;
+  seed: number;
+  resume?: string;
+  json?: boolean;
+  batch: number;
+  lr?: number;
+  optimizer: string;
+  weightDecay: number;
+  schedule: string;
+  arch: string;
+  widths: [number, number, number];
+  threads: number;
+  trainLimit?: number;
+  checkpoint?: string;
+}
+
+const int = (name: string, min: number) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  return n;
+};
+const positive = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+const list = (name: string) => (v: string): number[] => {
+  const parts = v.split(',').map(Number);
+  if (parts.some((b) => !Number.isInteger(b) || b < 1)) throw new InvalidArgumentError(`${name} must be a comma-separated list of positive integers`);
+  return parts;
+};
+
+/** The networks `anyprec train` builds (names as the zoo and the reference importer use). */
+function network(arch: string, widths: [number, number, number]): { graph: GraphSpec; digits: typeof RESNET_DIGITS } {
+  if (arch === 'resnet20') return { graph: zoo.preactResnet({ widths, blocks: 3, inChannels: 3, inputSize: 32, classes: 10 }), digits: RESNET_DIGITS };
+  if (arch === 'resnet8') return { graph: zoo.preactResnet({ widths, blocks: 1, inChannels: 1, inputSize: 28, classes: 10 }), digits: PLAIN_DIGITS };
+  throw new InvalidArgumentError(`--arch must be resnet20 or resnet8, got ${arch}`);
+}
+
+function duration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+async function train(o: TrainOptions): Promise<void> {
+  kernels.setThreads(o.threads);
+  const checkpoint = o.checkpoint ?? `${o.out}.ckpt`;
+  let trainer: Trainer;
+  let digits = RESNET_DIGITS;
+  if (o.resume) {
+    trainer = Trainer.loadCheckpoint(o.resume, o.epochs !== undefined ? { epochs: o.epochs } : {});
+    digits = trainer.graph.inputShape[0] === 1 ? PLAIN_DIGITS : RESNET_DIGITS;
+  } else {
+    if (o.method !== 'any' && o.method !== 'fixed') throw new InvalidArgumentError('--method must be any or fixed');
+    const net = network(o.arch, o.widths);
+    digits = net.digits;
+    const config: TrainConfig = defaultConfig({
+      method: o.method, bits: o.bits, epochs: o.epochs ?? 15, batch: o.batch, lr: o.lr ?? (o.optimizer === 'sgd' ? 0.1 : 1e-3),
+      optimizer: o.optimizer as TrainConfig['optimizer'], weightDecay: o.weightDecay,
+      schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed,
+    });
+    trainer = new Trainer(net.graph, config);
+  }
+  const data = loadMnist(o.data, digits, 1000, o.trainLimit !== undefined ? { train: o.trainLimit } : undefined);
+  const tty = process.stderr.isTTY === true && !o.json;
+  const started = Date.now();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    trainer.requestStop();
+    if (tty) process.stderr.write('\ninterrupted: finishing the step and writing a checkpoint (Ctrl-C again to quit now)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const totalSteps = () => trainer.config.epochs;
+  const progress = (p: Progress) => {
+    if (!tty) return;
+    const left = (totalSteps() - p.epoch) * p.stepsPerEpoch - p.step;
+    process.stderr.write(`\repoch ${p.epoch + 1}/${trainer.config.epochs}  step ${p.step}/${p.stepsPerEpoch}  loss ${p.loss.toFixed(3)}  ` +
+      `acc ${(100 * p.accuracy).toFixed(1)}%  ${p.secondsPerStep.toFixed(2)} s/step  ETA ${duration(left * p.secondsPerStep)}   `);
+  };
+  const epochDone = (r: EpochRecord) => {
+    trainer.saveCheckpoint(checkpoint);
+    if (o.json) return;
+    const val = r.validation ? Object.entries(r.validation).map(([b, a]) => `${b}:${(100 * a).toFixed(2)}`).join(' ') : '';
+    process.stderr.write(`${tty ? '\n' : ''}epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, train acc ${(100 * r.trainAccuracy).toFixed(2)}%, ` +
+      `validation ${val}, ${r.seconds.toFixed(0)} s (checkpoint ${checkpoint})\n`);
+  };
+  await trainer.fitAsync(data.train, data.validation, progress, epochDone);
+  process.off('SIGINT', onSigint);
+  if (trainer.stopped) {
+    trainer.saveCheckpoint(checkpoint);
+    process.stderr.write(`${tty ? '\n' : ''}stopped at epoch ${trainer.epoch + 1}, step ${trainer.stepInEpoch}; checkpoint written to ${checkpoint} ` +
+      `(continue with --resume ${checkpoint})\n`);
+    process.exitCode = 130;
+    return;
+  }
+  // final numbers: the test digits, once
+  const results = trainer.widths.map((bits) => ({ bits, accuracy: trainer.evaluate(data.test, bits) }));
+  trainer.net.toModel().saveSync(o.out);
+  const record = {
+    config: trainer.config, graph: trainer.graph.nodes.length + ' nodes', model: o.out, log: trainer.log,
+    results, seconds: (Date.now() - started) / 1000, isa: kernels.isa(), threads: kernels.threads(),
+  };
+  fs.writeFileSync(`${o.out}.json`, JSON.stringify(record, null, 2) + '\n');
+  if (o.json) {
+    console.log(JSON.stringify({ method: trainer.config.method, epochs: trainer.epoch, model: o.out, results }));
+    return;
+  }
+  if (tty) process.stderr.write('\n');
+  const rows = [['bits', 'test accuracy'], ...results.map((r) => [r.bits === 32 ? '32 (float)' : String(r.bits), `${(100 * r.accuracy).toFixed(2)}%`])];
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows) console.log(r.map((cell, c) => cell.padStart(w[c])).join('  '));
+  console.log(`model written to ${o.out} (record ${o.out}.json)`);
+}
+
+/** Adds the `train` command to the anyprec command line. */
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train an any-precision (or fixed-precision) model on MNIST digits')
+    .requiredOption('--out <file>', 'model file to write (an anyprec model; also <file>.json, the run record)')
+    .requiredOption('--data <dir>', 'directory with mnist10k.bin, mnist10k-labels.bin and split.json')
+    .option('--method <m>', 'any (one model, every width, recursive distillation) | fixed (one dedicated width)', 'any')
+    .option('--bits <list>', 'bit-widths (32 = float)', list('--bits'), [1, 2, 4, 8, 32])
+    .option('--epochs <n>', 'epochs (default 15; with --resume: extends the run)', int('--epochs', 1))
+    .option('--batch <n>', 'batch size', int('--batch', 2), 64)
+    .option('--lr <rate>', 'base learning rate (default 1e-3 for adam, 0.1 for sgd)', positive('--lr'))
+    .option('--optimizer <name>', 'adam | sgd (momentum 0.9)', 'adam')
+    .option('--weight-decay <d>', 'L2 weight decay on conv / linear weights', Number, 0)
+    .option('--schedule <s>', 'cosine | step | constant', 'cosine')
+    .option('--arch <name>', 'resnet20 (3x32x32 input, the reference preprocessing) | resnet8 (1x28x28)', 'resnet20')
+    .option('--widths <c1,c2,c3>', 'stage widths', (v: string) => {
+      const l = list('--widths')(v);
+      if (l.length !== 3) throw new InvalidArgumentError('--widths takes three numbers');
+      return l as [number, number, number];
+    }, [16, 32, 64] as [number, number, number])
+    .option('--seed <n>', 'random seed (weights, shuffling)', int('--seed', 0), 0)
+    .option('--threads <n>', 'kernel threads', int('--threads', 1), kernels.hardwareThreads())
+    .option('--train-limit <n>', 'use only the first n training digits (quick runs)', int('--train-limit', 2))
+    .option('--checkpoint <file>', 'checkpoint written every epoch and on Ctrl-C (default <out>.ckpt)')
+    .option('--resume <ckpt>', 'continue a run from its checkpoint (its configuration is used)')
+    .option('--json', 'print {"method","epochs","model","results":[{"bits","accuracy"}]}')
+    .action((o: TrainOptions) => train(o));
+}
