@@ -108,13 +108,21 @@ export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, b
       }
       if (bias?.requiresGrad) addInto(bias.g(), columnSums(gy, rows, o));
       if (x.requiresGrad) {
-        const gcols = nk.gemm(false, false, rows, k, o, gy, wc, new Float32Array(rows * k));
+        // gcols = gy . wc (rows x k) as A . B^T with B = wc^T (k x o, small): the packed float GEMM
+        const gcols = floatGemm(gy, rows, o, transpose(wc, o, k), k);
         if (cols === x.data) addInto(x.g(), gcols);
         else nk.col2im(gcols, geom, x.g(), true);
       }
     });
   }
   return res;
+}
+
+/** r x c row-major -> c x r. */
+function transpose(a: Float32Array, r: number, c: number): Float32Array {
+  const t = new Float32Array(a.length);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = a[i * c + j];
+  return t;
 }
 
 function columnSums(g: Float32Array, rows: number, cols: number): Float32Array {

@@ -15,53 +15,39 @@ namespace ftrain {
 namespace {
 bool mulOverflows(size_t a, size_t b) { return a != 0 && b > std::numeric_limits<size_t>::max() / 4 / a; }
 
-constexpr size_t kRowBlock = 4;    // rows of C updated together (each B row loaded once per 4)
-constexpr size_t kColBlock = 256;  // columns of C per task (a 4 x 256 C block stays in L1)
+constexpr size_t kRowBlock = 8;    // rows of C updated together (each B row loaded once per 8)
+constexpr size_t kColBlock = 256;  // columns of C per task (an 8 x 256 C block stays in L1)
 constexpr size_t kDepthBlock = 128;  // K steps per pass over a C block (B block stays in L2)
 
+// `R` rows of C (at c + r * n + c0, width w) += sum over t in [kb, ke) of op(A)[r][t] * Bk[t][c0..].
+// Every output is updated in increasing t, one rounding per product and per add.
+template <size_t R>
+void rowsUpdate(const float* a, size_t aRowStride, size_t aColStride, size_t r, const float* bk, size_t n, float* c,
+                size_t c0, size_t w, size_t kb, size_t ke) {
+  for (size_t t = kb; t < ke; ++t) {
+    float av[R];
+    for (size_t i = 0; i < R; ++i) av[i] = a[(r + i) * aRowStride + t * aColStride];
+    const float* __restrict brow = bk + t * n + c0;
+    for (size_t i = 0; i < R; ++i) {
+      float* __restrict cp = c + (r + i) * n + c0;
+      const float ai = av[i];
+      for (size_t j = 0; j < w; ++j) cp[j] += ai * brow[j];
+    }
+  }
+}
+
 // C[r0..r1) x [c0..c1) of op(A) . Bk, where Bk is op(B) as K x N row-major and the rows of op(A)
-// are read through (ai, ak) strides.
+// are read through (row, column) strides.
 void kernelBlock(const float* a, size_t aRowStride, size_t aColStride, const float* bk, size_t n,
                  size_t k, float* c, size_t r0, size_t r1, size_t c0, size_t c1, bool accumulate) {
   const size_t w = c1 - c0;
-  for (size_t r = r0; r < r1; r += kRowBlock) {
-    const size_t rows = std::min(kRowBlock, r1 - r);
-    float* cr[kRowBlock];
-    for (size_t i = 0; i < kRowBlock; ++i) cr[i] = c + (r + std::min(i, rows - 1)) * n + c0;
-    if (!accumulate)
-      for (size_t i = 0; i < rows; ++i) std::memset(cr[i], 0, w * sizeof(float));
-    for (size_t kb = 0; kb < k; kb += kDepthBlock) {
-      const size_t ke = std::min(k, kb + kDepthBlock);
-      if (rows == kRowBlock) {
-        float* __restrict c0p = cr[0];
-        float* __restrict c1p = cr[1];
-        float* __restrict c2p = cr[2];
-        float* __restrict c3p = cr[3];
-        for (size_t t = kb; t < ke; ++t) {
-          const float a0 = a[r * aRowStride + t * aColStride];
-          const float a1 = a[(r + 1) * aRowStride + t * aColStride];
-          const float a2 = a[(r + 2) * aRowStride + t * aColStride];
-          const float a3 = a[(r + 3) * aRowStride + t * aColStride];
-          const float* __restrict brow = bk + t * n + c0;
-          for (size_t j = 0; j < w; ++j) {
-            const float bv = brow[j];
-            c0p[j] += a0 * bv;
-            c1p[j] += a1 * bv;
-            c2p[j] += a2 * bv;
-            c3p[j] += a3 * bv;
-          }
-        }
-      } else {
-        for (size_t i = 0; i < rows; ++i) {
-          float* __restrict cp = cr[i];
-          for (size_t t = kb; t < ke; ++t) {
-            const float av = a[(r + i) * aRowStride + t * aColStride];
-            const float* __restrict brow = bk + t * n + c0;
-            for (size_t j = 0; j < w; ++j) cp[j] += av * brow[j];
-          }
-        }
-      }
-    }
+  if (!accumulate)
+    for (size_t r = r0; r < r1; ++r) std::memset(c + r * n + c0, 0, w * sizeof(float));
+  for (size_t kb = 0; kb < k; kb += kDepthBlock) {
+    const size_t ke = std::min(k, kb + kDepthBlock);
+    size_t r = r0;
+    for (; r + kRowBlock <= r1; r += kRowBlock) rowsUpdate<kRowBlock>(a, aRowStride, aColStride, r, bk, n, c, c0, w, kb, ke);
+    for (; r < r1; ++r) rowsUpdate<1>(a, aRowStride, aColStride, r, bk, n, c, c0, w, kb, ke);
   }
 }
 }  // namespace
@@ -95,6 +81,7 @@ void gemmT(const GemmTSpec& s, int threads) {
   const size_t aRow = s.transA ? 1 : k, aCol = s.transA ? m : 1;
   // With a transposed A the strided reads a[t * m + i] for 4 rows are adjacent; fine either way.
   const size_t rowsPerTask = std::max<size_t>(kRowBlock, ((size_t{1} << 16) / std::max<size_t>(1, k * 4)) / kRowBlock * kRowBlock);
+  // (a row task's B block (kDepthBlock x kColBlock) is reused by all its rows while in cache)
   const size_t rowTasks = (m + rowsPerTask - 1) / rowsPerTask;
   const size_t colTasks = (n + kColBlock - 1) / kColBlock;
   parallelRun(rowTasks * colTasks, threads, [&](size_t t) {
