@@ -26,6 +26,7 @@ interface TrainOptions {
   threads: number;
   trainLimit?: number;
   checkpoint?: string;
+  progress?: boolean;
 }
 
 const int = (name: string, min: number) => (v: string): number => {
@@ -89,10 +90,10 @@ async function train(o: TrainOptions): Promise<void> {
   process.on('SIGINT', onSigint);
   const totalSteps = () => trainer.config.epochs;
   const progress = (p: Progress) => {
-    if (!tty) return;
+    if (!tty && !o.progress) return;
     const left = (totalSteps() - p.epoch) * p.stepsPerEpoch - p.step;
-    process.stderr.write(`\repoch ${p.epoch + 1}/${trainer.config.epochs}  step ${p.step}/${p.stepsPerEpoch}  loss ${p.loss.toFixed(3)}  ` +
-      `acc ${(100 * p.accuracy).toFixed(1)}%  ${p.secondsPerStep.toFixed(2)} s/step  ETA ${duration(left * p.secondsPerStep)}   `);
+    process.stderr.write(`${tty ? '\r' : ''}epoch ${p.epoch + 1}/${trainer.config.epochs}  step ${p.step}/${p.stepsPerEpoch}  loss ${p.loss.toFixed(3)}  ` +
+      `acc ${(100 * p.accuracy).toFixed(1)}%  ${p.secondsPerStep.toFixed(2)} s/step  ETA ${duration(left * p.secondsPerStep)}${tty ? '   ' : '\n'}`);
   };
   const epochDone = (r: EpochRecord) => {
     trainer.saveCheckpoint(checkpoint);
@@ -155,6 +156,7 @@ export function registerTrain(program: Command): void {
     .option('--train-limit <n>', 'use only the first n training digits (quick runs)', int('--train-limit', 2))
     .option('--checkpoint <file>', 'checkpoint written every epoch and on Ctrl-C (default <out>.ckpt)')
     .option('--resume <ckpt>', 'continue a run from its checkpoint (its configuration is used)')
+    .option('--progress', 'print the progress line every step even when stderr is not a terminal (one line each)')
     .option('--json', 'print {"method","epochs","model","results":[{"bits","accuracy"}]}')
     .action((o: TrainOptions) => train(o));
 }
