@@ -139,3 +139,16 @@ describe('data and configuration', () => {
     expect(() => new Trainer(zoo.preactResnet({ weightMode: 'truncate' }), cfg())).toThrow(/requant/);
   });
 });
+
+describe('user datasets', () => {
+  it('fit checks a dataset against the model (shape, labels) before training', () => {
+    const t = new Trainer(graph, cfg({ epochs: 1 }));
+    const x = new Float32Array(4 * 784);
+    expect(() => t.fit({ x, labels: Uint8Array.of(0, 1, 2, 10), n: 4, sampleShape: [1, 28, 28] })).toThrow(/train.labels\[3\] = 10/);
+    expect(() => t.fit({ x, labels: Uint8Array.of(0, 1, 2, 3), n: 4, sampleShape: [784] })).toThrow(/sampleShape/);
+    // a valid user dataset (typed arrays) trains
+    const r = new Rng(1);
+    const ok = { x: x.map(() => r.next()), labels: Uint8Array.of(0, 1, 2, 3), n: 4, sampleShape: [1, 28, 28] };
+    expect(new Trainer(graph, cfg({ epochs: 1, batch: 2 })).fit(ok)).toHaveLength(1);
+  });
+});

@@ -5,6 +5,7 @@ import type { GraphSpec } from '../nn/graph';
 import { readSafetensors } from '../io/safetensors';
 import { writeSafetensors } from '../io/safetensors-write';
 import type { TensorInput } from '../io/safetensors-write';
+import { checkDataset } from './data';
 import type { Dataset } from './data';
 import { TrainNet } from './net';
 import { Optimizer, OptimizerName, ScheduleOptions, scheduledRate } from './optim';
@@ -137,6 +138,11 @@ export class Trainer {
   }
 
   private *run(train: Dataset, validation?: Dataset, onProgress?: (p: Progress) => void, onEpoch?: (r: EpochRecord) => void): Generator<void> {
+    const classes = this.classes();
+    checkDataset(train, classes, 'train');
+    if (validation) checkDataset(validation, classes, 'validation');
+    const want = this.graph.inputShape.join(',');
+    if (train.sampleShape.join(',') !== want) throw new RangeError(`train.sampleShape must be the model's input shape [${want}], got [${train.sampleShape.join(',')}]`);
     const per = train.x.length / train.n, bs = this.config.batch;
     const stepsPerEpoch = Math.floor(train.n / bs);
     if (stepsPerEpoch < 1) throw new RangeError(`the training set (${train.n}) is smaller than one batch (${bs})`);
@@ -175,6 +181,13 @@ export class Trainer {
       this.log.push(rec);
       onEpoch?.(rec);
     }
+  }
+
+  /** Classes of the model's output (the last linear layer's outputs). */
+  private classes(): number {
+    const out = this.graph.output ?? this.graph.nodes[this.graph.nodes.length - 1].name;
+    const node = this.graph.nodes.find((n) => n.name === out);
+    return node && (node.op === 'linear' || node.op === 'qlinear') ? node.outFeatures : 2 ** 31;
   }
 
   /** Accuracy (fraction 0..1) at one width, eval mode (running statistics, fake-quantised forward). */
