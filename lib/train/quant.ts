@@ -11,6 +11,8 @@ import { WeightQuantizer, activationLevels } from '../core/quantize';
 import { codesToFloat, quantizeActivations as quantizeCodes } from '../core/kernels';
 import { Param, Tape, Var, maskedUnary } from './tape';
 
+const { abs, tanh } = Math; // (globals read once: see tape.ts)
+
 interface Cached { version: number; q: WeightQuantizer; t: Float32Array; values: Map<number, Float32Array> }
 const cache = new WeakMap<Param, Cached>();
 
@@ -19,7 +21,7 @@ function quantizerFor(w: Param): Cached {
   if (!c || c.version !== w.version) {
     const q = new WeightQuantizer(w.data, 'requant');
     const t = new Float32Array(w.size);
-    for (let i = 0; i < t.length; i++) t[i] = Math.tanh(w.data[i]);
+    for (let i = 0; i < t.length; i++) t[i] = tanh(w.data[i]);
     c = { version: w.version, q, t, values: new Map() };
     cache.set(w, c);
   }
@@ -48,7 +50,7 @@ export function quantizeWeights(tape: Tape | null, w: Param, bits: number): Var 
 export function weightBackward(w: Float32Array, t: Float32Array, e: number, m: number, g: Float32Array, gw: Float32Array): void {
   let arg = 0, dot = 0;
   for (let i = 0; i < t.length; i++) {
-    if (Math.abs(t[i]) > Math.abs(t[arg])) arg = i;
+    if (abs(t[i]) > abs(t[arg])) arg = i;
     dot += g[i] * t[i];
   }
   const sgn = t[arg] >= 0 ? 1 : -1;

@@ -43,6 +43,11 @@ export class Tape {
   }
 }
 
+// Globals read once: inside a vm context (jest) every read of a global such as Math or Infinity
+// goes through the context's interceptor, several times slower in hot loops.
+const { exp, log, max } = Math;
+const NEG_INF = -Infinity;
+
 const needs = (...vs: Var[]) => vs.some((v) => v.requiresGrad);
 function out(tape: Tape | null, data: Float32Array, shape: number[], ...inputs: Var[]): Var {
   return new Var(data, shape, tape !== null && needs(...inputs));
@@ -288,7 +293,7 @@ export function maxPool(tape: Tape | null, x: Var, p: PoolSpec): Var {
     for (let oy = 0; oy < oh; oy++)
       for (let ox = 0; ox < ow; ox++)
         for (let ch = 0; ch < c; ch++) {
-          let best = -Infinity, at = -1;
+          let best = NEG_INF, at = -1;
           for (let ky = 0; ky < p.kernel[0]; ky++) {
             const iy = oy * p.stride[0] + ky - p.padding[0];
             if (iy < 0 || iy >= h) continue;
@@ -405,11 +410,11 @@ export function flatten(tape: Tape | null, x: Var): Var {
 export function softmax(logits: Float32Array, n: number, k: number, temperature = 1): Float32Array {
   const p = new Float32Array(n * k);
   for (let i = 0; i < n; i++) {
-    let mx = -Infinity;
-    for (let j = 0; j < k; j++) mx = Math.max(mx, logits[i * k + j] / temperature);
+    let mx = NEG_INF;
+    for (let j = 0; j < k; j++) mx = max(mx, logits[i * k + j] / temperature);
     let s = 0;
-    for (let j = 0; j < k; j++) s += Math.exp(logits[i * k + j] / temperature - mx);
-    for (let j = 0; j < k; j++) p[i * k + j] = Math.exp(logits[i * k + j] / temperature - mx) / s;
+    for (let j = 0; j < k; j++) s += exp(logits[i * k + j] / temperature - mx);
+    for (let j = 0; j < k; j++) p[i * k + j] = exp(logits[i * k + j] / temperature - mx) / s;
   }
   return p;
 }
@@ -425,11 +430,11 @@ export function softCrossEntropy(tape: Tape | null, logits: Var, target: Float32
   const p = softmax(logits.data, n, k, temperature);
   let loss = 0;
   for (let i = 0; i < n; i++) {
-    let mx = -Infinity;
-    for (let j = 0; j < k; j++) mx = Math.max(mx, logits.data[i * k + j] / temperature);
+    let mx = NEG_INF;
+    for (let j = 0; j < k; j++) mx = max(mx, logits.data[i * k + j] / temperature);
     let s = 0;
-    for (let j = 0; j < k; j++) s += Math.exp(logits.data[i * k + j] / temperature - mx);
-    const lse = mx + Math.log(s);
+    for (let j = 0; j < k; j++) s += exp(logits.data[i * k + j] / temperature - mx);
+    const lse = mx + log(s);
     for (let j = 0; j < k; j++) if (target[i * k + j] !== 0) loss -= target[i * k + j] * (logits.data[i * k + j] / temperature - lse);
   }
   const scale = temperature * temperature;
