@@ -44,7 +44,7 @@ import os from 'node:os';
 import { makeCase, measure, planReps, shuffle, summarize, warmup } from './lib/cases.mjs';
 import { loadAnyprec, log, parseBenchArgs, positiveNumber, secs } from './lib/cli.mjs';
 import { machineInfo, saveResults } from './lib/machine.mjs';
-import { makeRng } from './lib/reference.mjs';
+import { makeRng, shapeName } from './lib/reference.mjs';
 import { loadavg, ratio, sig, table } from './lib/report.mjs';
 import { findOffset, fixtureB, theory as netTheory, zooResnet } from './lib/gating-nets.mjs';
 
@@ -138,7 +138,6 @@ function parseOptions(argv) {
   };
 }
 
-const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const theory = (B, hb, off) => B / (hb + (1 - off) * (B - hb));
 
 /** Per column, the threshold with `off` of that column's O_hb values at or below it. */
