@@ -40,23 +40,34 @@ export function ortInt8Variant(flags) {
   return 'AVX2 or older (no VNNI)';
 }
 
-/** The QDQ baseline's section: anyprec ÷ ORT int8 QDQ per bit-width, and what ORT fused the graph into. */
+/** The QDQ baseline's section: anyprec ÷ ORT int8 QDQ per bit-width, and what ORT fused each graph into. */
 function qdqSection(rep, out) {
   const rs = rep.results.filter((r) => r.ortInt8Qdq?.medianMs);
   if (!rs.length) return;
   const m = rep.machine;
   out.push('## anyprec time ÷ ORT int8 QDQ time (lower is better)');
   out.push('');
-  const q = rs[0].qdq;
-  const ops = q?.optimizedOps ? Object.entries(q.optimizedOps).map(([k, v]) => `${k.replace(/^:/, '')} ×${v}`).join(', ') : 'not read';
   out.push(
-    `**ORT int8 QDQ** is the float network (the ORT fp32 graph) quantised post-training as ORT's own tool would: ` +
-      'QuantizeLinear/DequantizeLinear around every conv, residual Add and the FC; int8 weights per output channel ' +
-      '(symmetric, axis 0) with the batch norms folded in; uint8 activations per tensor, ranges calibrated on ' +
-      `${q?.calibration ?? '?'}. CPU ${m.cpuModel}; anyprec ISA ${rep.isa}; ORT int8 variant: QDQ → MLAS, ` +
-      `${ortInt8Variant(m.cpuFlags)}. ORT's optimised graph (saved with the session option \`optimizedModelFilePath\`) ` +
-      `holds: ${ops}${q?.fused === true ? ' — every conv fused into QLinearConv, every residual Add into QLinearAdd, the FC into QGemm; the float Mul/Add pairs left are the pre-activation batch norms' : q?.fused === false ? ' — **not fully fused**' : ''}.`,
+    '**ORT int8 QDQ** is each float network (its ORT fp32 graph) quantised post-training as ORT\'s own tool would: ' +
+      'QuantizeLinear/DequantizeLinear around every conv, residual Add and fully-connected layer; int8 weights per output ' +
+      'channel (symmetric, axis 0) with the batch norms folded in; uint8 activations per tensor (a Clip(0, 1) after a layer ' +
+      'becomes its uint8 output at scale 1/255), the other ranges min/max-calibrated. ' +
+      `CPU ${m.cpuModel}; anyprec ISA ${rep.isa}; ORT int8 variant: QDQ → MLAS, ${ortInt8Variant(m.cpuFlags)}. ` +
+      'What ORT fused each graph into (node types of the optimised graph it saves with the session option ' +
+      '`optimizedModelFilePath`):',
   );
+  out.push('');
+  const seen = new Set();
+  for (const r of rs) {
+    if (seen.has(r.model) || !r.qdq) continue;
+    seen.add(r.model);
+    const q = r.qdq;
+    const ops = q.optimizedOps ? Object.entries(q.optimizedOps).map(([k, v]) => `${k.replace(/^:/, '')} ×${v}`).join(', ') : 'not read';
+    const verdict = q.fused === true
+      ? `fully fused (${Object.entries(q.expected ?? {}).map(([k, v]) => `${k} ×${v}`).join(', ')}; no float Conv/Gemm left)`
+      : q.fused === false ? '**not fully fused**' : 'fusion unknown';
+    out.push(`- ${r.model.toUpperCase()}: ${ops} — ${verdict}. Calibration: ${q.calibration}.`);
+  }
   out.push('');
   const bits = [...new Set(rs.flatMap((r) => r.rows.map((x) => x.bits)))].sort((a, b) => a - b);
   out.push(
@@ -104,7 +115,7 @@ export function modelMarkdownReport(rep) {
       `network with 8-bit activation codes (scale 1/255, exactly anyprec's 8-bit quantiser) and per-channel int8 weights on ORT's ` +
       `integer operators (QLinearConv where a quantiser follows a conv, MatMulInteger for linear layers, ConvInteger with uint8 ` +
       `weights otherwise — the integer-op export, slower than a QDQ graph where ConvInteger runs); float layers stay float. ` +
-      `**ORT int8 QDQ** (ResNet-20): the float network quantised into a QDQ graph, see its section. JS fp32: plain-JS ` +
+      `**ORT int8 QDQ**: the float network quantised into a QDQ graph, see its section. JS fp32: plain-JS ` +
       `float32 loops of the same MLP. "/ ORT" = anyprec time ÷ ORT time (lower is better; < 1 = anyprec faster). ` +
       `bit-ops/sample = \`model.bitOps(batch, { bits })\` ÷ batch (MACs × weight bits × activation bits; float layers ` +
       `count 32 × 32).`,
@@ -135,7 +146,7 @@ export function modelMarkdownReport(rep) {
     const bits = rep.options.bits;
     out.push('## anyprec time ÷ ORT fp32 time (lower is better)');
     out.push('');
-    out.push(`(anyprec time ÷ ORT int8 time: in the per-model tables, columns "/ ORT int8 QDQ" and "/ ORT int8 (integer ops)"; ResNet-20 ÷ ORT int8 QDQ in its own section below.)`);
+    out.push(`(anyprec time ÷ ORT int8 time: in the per-model tables, columns "/ ORT int8 QDQ" and "/ ORT int8 (integer ops)"; anyprec ÷ ORT int8 QDQ in its own section below.)`);
     out.push('');
     out.push(
       table(

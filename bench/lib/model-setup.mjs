@@ -13,8 +13,9 @@ import { timeOnce } from './measure.mjs';
 import { fixturesDir, mnistTest, readFloat32 } from './mnist.mjs';
 import { argmaxRows, foldedLayers, jsMlp, onnxInt8Model, onnxModel, relativeError } from './nets.mjs';
 import { modelOpTypes, singleThreadOptions } from './onnx.mjs';
-import { randomFloats } from './reference.mjs';
+import { makeRng, randomFloats } from './reference.mjs';
 import { resnet20Onnx } from './resnet-onnx.mjs';
+import { chainCalibration, chainQdq } from './nets-qdq.mjs';
 import { calibrate, resnet20Calibration, resnet20Qdq } from './resnet-qdq.mjs';
 
 export { fixturesDir };
@@ -87,6 +88,18 @@ export async function buildModel(name, ctx) {
     const int8 = onnxInt8Model(graph, layers);
     m.int8Session = await ort.InferenceSession.create(int8.bytes, ortOptions());
     m.int8Layers = { quantized: int8.quantizedLayers, float: int8.floatLayers };
+    // QDQ: calibrated on MNIST train digits (the MLP/CNN take p/255) or, for the conv layer (64
+    // channels, no digit data), seeded uniform inputs drawn apart from the timed ones.
+    const cal = name === 'conv' || !ctx.fixtures
+      ? { x: randomFloats(makeRng(opts.seed * 104729 + 7), 128 * prod(graph.inputShape)), n: 128, text: '128 seeded uniform [0, 1) inputs (not the timed ones), min/max per tensor' }
+      : calibrationDigits(ctx, graph.inputShape);
+    const convs = layers.filter((l) => l.kind === 'conv').length, fcs = layers.filter((l) => l.kind === 'linear').length;
+    Object.assign(m, await buildQdq(ctx, {
+      calGraph: chainCalibration(graph, layers),
+      qdqBytes: (ranges) => chainQdq(graph, layers, ranges),
+      sample: graph.inputShape, cal, calibration: cal.text,
+      expect: { ...(convs ? { QLinearConv: convs } : {}), ...(fcs ? { QGemm: fcs } : {}) },
+    }));
   }
   if (opts.js && layers.every((l) => l.kind === 'linear' || l.kind === 'act')) {
     m.js = { clip: jsMlp(layers, 'clip'), relu: jsMlp(layers, 'relu') };
@@ -136,7 +149,13 @@ async function buildResnet(ctx) {
     m.reluSession = m.session;
     m.int8Session = await ort.InferenceSession.create(resnet20Onnx(tensors, 'int8', ap.WeightQuantizer), ortOptions());
     m.int8Layers = { quantized: ['the 18 block convs (QLinearConv / ConvInteger)'], float: ['conv0', 'layers.3.skip_conv', 'layers.6.skip_conv', 'fc'] };
-    Object.assign(m, await buildQdq(ctx, tensors));
+    const cal = calibrationDigits(ctx, [3, 32, 32]);
+    Object.assign(m, await buildQdq(ctx, {
+      calGraph: resnet20Calibration(tensors, ap.WeightQuantizer),
+      qdqBytes: (ranges) => resnet20Qdq(tensors, ap.WeightQuantizer, ranges),
+      sample: [3, 32, 32], cal, calibration: cal.text,
+      expect: { QLinearConv: 21, QLinearAdd: 9, QGemm: 1 },
+    }));
   }
   if (opts.accuracy) {
     const d = mnistTest(ctx.fixtures, { size: 32, channels: 3, normalize: true });
@@ -148,20 +167,18 @@ async function buildResnet(ctx) {
 
 /**
  * ORT int8 as a user would deploy it: the float network quantised post-training into a QDQ graph
- * (bench/lib/resnet-qdq.mjs), activation ranges calibrated on MNIST train digits (disjoint from
- * the test digits of the accuracy pass). The session saves its optimised graph, whose node types
- * show what ORT fused the QDQ pattern into.
+ * (bench/lib/resnet-qdq.mjs for ResNet-20, nets-qdq.mjs for the chains), activation ranges
+ * calibrated on `cal` ({ x, n }: MNIST train digits, disjoint from the test digits of the
+ * accuracy pass, or seeded random inputs for the conv layer). The session saves its optimised
+ * graph, whose node types show what ORT fused the QDQ pattern into: `expect` maps the fused op
+ * names to the counts a complete fusion gives.
  */
-async function buildQdq(ctx, tensors) {
-  const { ap, opts } = ctx;
-  const calibDigits = opts.quick ? 128 : 512;
-  const cal = resnet20Calibration(tensors, ap.WeightQuantizer);
-  const calSession = await ort.InferenceSession.create(cal.bytes, ortOptions());
-  const d = mnistTest(ctx.fixtures, { size: 32, channels: 3, normalize: true, split: 'train', limit: calibDigits });
-  const ranges = await calibrate(ort, calSession, cal.labels, d.x, d.n);
+async function buildQdq(ctx, { calGraph, qdqBytes, sample, cal, calibration, expect }) {
+  const calSession = await ort.InferenceSession.create(calGraph.bytes, ortOptions());
+  const ranges = await calibrate(ort, calSession, calGraph.labels, cal.x, cal.n, { sample, outputLabel: calGraph.outputLabel ?? 'fc' });
   await calSession.release();
   const file = path.join(os.tmpdir(), `anyprec-bench-qdq-${process.pid}.onnx`);
-  const session = await ort.InferenceSession.create(resnet20Qdq(tensors, ap.WeightQuantizer, ranges), { ...ortOptions(), optimizedModelFilePath: file });
+  const session = await ort.InferenceSession.create(qdqBytes(ranges), { ...ortOptions(), optimizedModelFilePath: file });
   let ops = null;
   try {
     ops = Object.fromEntries([...modelOpTypes(fs.readFileSync(file))].sort((a, b) => b[1] - a[1]));
@@ -171,17 +188,26 @@ async function buildQdq(ctx, tensors) {
   }
   const count = (re) => Object.entries(ops ?? {}).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
   const qdq = {
-    calibration: `${d.n} MNIST train digits (split.json train[0..${d.n - 1}], disjoint from the test digits), min/max per tensor`,
+    calibration,
     tensors: ranges.size,
     optimizedOps: ops,
-    // Fused: all 21 convs as QLinearConv, the 9 residual Adds as QLinearAdd, the FC as QGemm, and no
-    // float Conv/Gemm left (the float Mul/Add pairs are the pre-activation batch norms, by design).
-    fused: ops ? count(/:QLinearConv$/) === 21 && count(/:QLinearAdd$/) === 9 && count(/:QGemm$/) === 1 &&
+    expected: expect,
+    // Fused: every conv / FC / residual Add in its QLinear form (the counts in `expect`), and no
+    // float Conv/Gemm/MatMul left (float Mul/Add pairs in ResNet-20 are its pre-activation batch norms).
+    fused: ops ? Object.entries(expect).every(([op, n]) => count(new RegExp(`:${op}$`)) === n) &&
       count(/:(Conv|FusedConv|Gemm|FusedGemm|MatMul)$/) === 0 : null,
   };
   log(`  ORT int8 QDQ: ${qdq.tensors} calibrated tensors; optimised graph ${ops ? Object.entries(ops).map(([k, v]) => `${k.replace(/^:/, '')}×${v}`).join(' ') : '?'}` +
       `${qdq.fused === false ? '  !! NOT fully fused' : ''}`);
   return { qdqSession: session, qdq };
+}
+
+/** The MNIST train digits used for calibration (the first n of split.json's train list). */
+function calibrationDigits(ctx, shape) {
+  const n = ctx.opts.quick ? 128 : 512;
+  const img = shape.length === 3;
+  const d = mnistTest(ctx.fixtures, { size: img ? shape[1] : 28, channels: img ? shape[0] : 1, normalize: img && shape[1] === 32, split: 'train', limit: n });
+  return { x: d.x, n: d.n, text: `${d.n} MNIST train digits (split.json train[0..${d.n - 1}], disjoint from the test digits), min/max per tensor` };
 }
 
 export function makeGroup(m, batch, ctx) {

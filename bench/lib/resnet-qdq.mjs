@@ -170,12 +170,13 @@ export function resnet20Calibration(tensors, WeightQuantizer) {
 }
 
 /**
- * Runs the calibration graph over `x` ([n, 3, 32, 32] float32) in batches and returns
- * Map(label -> { min, max }), the 'fc' (logits) range included.
+ * Runs a calibration graph (input 'X', output 'Y' plus one output per quantisation point, as
+ * `labels` maps them) over `x` ([n, ...sample] float32) in batches and returns
+ * Map(label -> { min, max }), with 'input' (X) and `outputLabel` (Y) included.
  */
-export async function calibrate(ort, session, labels, x, n, batch = 64) {
+export async function calibrate(ort, session, labels, x, n, { sample = [3, 32, 32], outputLabel = 'fc', batch = 64 } = {}) {
   const ranges = new Map();
-  const per = 3 * 32 * 32;
+  const per = sample.reduce((a, b) => a * b, 1);
   const see = (label, data) => {
     const r = ranges.get(label) ?? { min: Infinity, max: -Infinity };
     for (let i = 0; i < data.length; i++) {
@@ -189,9 +190,9 @@ export async function calibrate(ort, session, labels, x, n, batch = 64) {
     const m = Math.min(batch, n - s);
     const xs = x.subarray(s * per, (s + m) * per);
     see('input', xs);
-    const out = await session.run({ X: new ort.Tensor('float32', xs, [m, 3, 32, 32]) });
+    const out = await session.run({ X: new ort.Tensor('float32', xs, [m, ...sample]) });
     for (const [name, label] of labels) if (name !== 'X') see(label, out[name].data);
-    see('fc', out.Y.data);
+    see(outputLabel, out.Y.data);
   }
   return ranges;
 }

@@ -177,8 +177,8 @@ export function suiteMarkdown(rep) {
     out.push('## Models, one thread: anyprec time ÷ ORT time (lower is better)');
     out.push('');
     const bitsAll = [...new Set(model.results.flatMap((r) => r.rows.map((x) => x.bits)))].sort((a, b) => a - b);
-    out.push('ORT int8 here: the QDQ graph (QLinearConv/QLinearAdd after ORT\'s fusion) where there is one (ResNet-20), ' +
-      'else the integer-op export (QLinearConv / ConvInteger / MatMulInteger); the full model report has both.');
+    out.push('ORT int8 here: the QDQ graph of the float network (fused by ORT into QLinearConv / QLinearAdd / QGemm) where the ' +
+      'run has one, else the older integer-op export (QLinearConv / ConvInteger / MatMulInteger); the full model report has both.');
     out.push('');
     const i8 = (r) => r.ortInt8Qdq ?? r.ortInt8;
     out.push(table(['model, batch', 'ORT fp32 ms', 'ORT int8 ms (kind)', ...bitsAll.map((b) => `${b === 32 ? 'float' : `${b} bit`} ÷ fp32 (÷ int8)`)],
