@@ -13,7 +13,7 @@
 //    intraOpNumThreads = interOpNumThreads = 1.
 //  * ONNX Runtime int8 of every network: the integer-op export (bench/lib/nets.mjs, resnet-onnx.mjs:
 //    QLinearConv where a quantiser follows a conv, else ConvInteger + Cast + Mul / MatMulInteger),
-//    and for ResNet-20 the QDQ graph a user would deploy (bench/lib/resnet-qdq.mjs: the float
+//    and the QDQ graph a user would deploy (bench/lib/resnet-qdq.mjs, nets-qdq.mjs: the float
 //    network quantised post-training, per-channel int8 weights, uint8 activations calibrated on
 //    MNIST train digits), which ORT fuses into QLinearConv / QLinearAdd / QGemm; the fused node
 //    types are read back from the optimised model ORT saves, and its accuracy is measured.
@@ -294,7 +294,7 @@ async function main() {
       inputs: 'uniform in [0, 1)',
       anyprec: 'Model.runSync(x, { bits }) on the main thread; run() = await model.run(x, { bits }) on one worker thread',
       ort: 'fp32, same topology and tensors: Conv/Gemm with folded batch norm (32-bit set), quantisers as Clip(0, 1), MaxPool, Flatten; intra = inter = 1 thread; graph optimization all',
-      ortInt8Qdq: 'ResNet-20: the fp32 graph quantised to QDQ (QuantizeLinear/DequantizeLinear around every conv, residual Add and the FC; int8 per-channel symmetric weights with batch norm folded in; uint8 per-tensor activations, min/max calibrated on MNIST train digits); ORT fuses it into QLinearConv/QLinearAdd/QGemm',
+      ortInt8Qdq: 'the fp32 graph quantised to QDQ (QuantizeLinear/DequantizeLinear around every conv, residual Add and the FC; int8 per-channel symmetric weights with batch norm folded in; uint8 per-tensor activations, min/max calibrated on MNIST train digits); ORT fuses it into QLinearConv/QLinearAdd/QGemm',
       js: 'plain-JS float32 loops (MLP only), same folded weights, Clip(0, 1)',
       statistic: 'median of all samples pooled over interleaved rounds; ratios of medians taken in this run',
       bitOps: 'model.bitOps(batch, { bits }): MACs × weight bits × activation bits per layer (float layers count 32 × 32), divided by the batch',

@@ -1,6 +1,6 @@
 // bench:model setup: the models (the zoo's MNIST MLP/CNN, one conv layer, fixture A's ResNet-20)
-// with their ONNX Runtime references (fp32, the integer-op int8 export, and for ResNet-20 the
-// calibrated int8 QDQ graph), the measured cases of each model × batch, and the output checks.
+// with their ONNX Runtime references (fp32, the integer-op int8 export, and the calibrated int8
+// QDQ graph), the measured cases of each model × batch, and the output checks.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
