@@ -6,8 +6,8 @@
 // to the data section) plus an optional "__metadata__": { string: string }. Tensors must tile the
 // data section exactly: no overlaps, no holes, nothing after the last one.
 //
-// Every check on the header runs before anything sized from it is allocated (design §5); a file
-// is read in two steps (header, then data) so a bad header never costs reading the data.
+// Every check on the header runs before anything sized from it is allocated (a hostile header
+// cannot make it allocate); a file is read in two steps (header, then data) so a bad header never costs reading the data.
 import { promises as fsp } from 'fs';
 import * as fs from 'fs';
 import { constants as bufferConstants } from 'buffer';

@@ -13,8 +13,12 @@ interface Base {
   inputs: string[];
 }
 
-/** How a quantised layer stores its weights: see DESIGN.md §2. */
-export type WeightMode = 'truncate' | 'requant';
+/**
+ * How a quantised layer stores its weights: 'truncate' keeps the 8-bit codes and takes the top b
+ * planes for b-bit weights; 'requant' stores codes requantised for every bit-width of the bitList.
+ */
+export type { WeightMode } from '../core/check';
+import type { WeightMode } from '../core/check';
 
 export interface ConvAttrs {
   inChannels: number;
