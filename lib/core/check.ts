@@ -120,6 +120,8 @@ export function checkFinite(value: unknown, name: string): number {
   return value;
 }
 
-/** The format (mode) of weight storage of quantised layers: 'truncate' or 'requant'. */
+/**
+ * How a quantised layer's weights are coded for b bits: 'truncate' keeps the 8-bit codes and
+ * takes their top b planes; 'requant' quantises the float weights again at b bits.
+ */
 export type WeightMode = 'truncate' | 'requant';
-export const WEIGHT_MODES: readonly WeightMode[] = ['truncate', 'requant'];

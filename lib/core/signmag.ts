@@ -1,5 +1,5 @@
 // Sign-magnitude quantisers with a max-abs scale (cornell-zhang/dnn-gating's TorchRoundToBits and
-// TorchTruncate; fixture B's ARCH.md "Quantisers"), float32 step for step as the reference:
+// TorchTruncate), float32 step for step as the reference:
 //
 //   s = max|x| + 1e-7,  m = round(clamp(|x| / s, 0, 1) · (2^b − 1)),  value = ((m / n) · s) · sign(x)
 //

@@ -12,6 +12,7 @@ import { promises as fsp } from 'fs';
 import * as fs from 'fs';
 import { constants as bufferConstants } from 'buffer';
 import { endianness } from 'os';
+import { isUint8Array } from '../core/check';
 import { decodeBF16, decodeF16 } from './half';
 
 export type Dtype =
@@ -247,10 +248,8 @@ function build(plan: Plan, data: Uint8Array): SafetensorsFile {
 
 /** @internal */
 export function checkBytes(bytes: unknown, name = 'bytes'): Uint8Array {
-  if (!ArrayBuffer.isView(bytes) || Object.prototype.toString.call(bytes) !== '[object Uint8Array]') {
-    throw new TypeError(`${name} must be a Uint8Array (or Buffer)`);
-  }
-  return bytes as Uint8Array;
+  if (!isUint8Array(bytes)) throw new TypeError(`${name} must be a Uint8Array (or Buffer)`);
+  return bytes;
 }
 
 /**

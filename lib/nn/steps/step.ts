@@ -43,8 +43,6 @@ export interface PlanContext {
   bn(node: NodeSpec & { op: 'batchnorm' }): { alpha: Float32Array; beta: Float32Array; key: string };
 }
 
-export type Batch = [number, ...number[]];
-
 /** A float activation of n samples of shape `shape`. */
 export function floatAct(data: Float32Array, n: number, shape: number[]): Act {
   return { kind: 'float', data, shape: [n, ...shape] };

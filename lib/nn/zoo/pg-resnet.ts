@@ -3,6 +3,7 @@
 //   h = PACT(bn1(PGConv(x))),  out = PACT(bn2(QConv(h)) + shortcut(x))   (one PACT alpha per block)
 // with a float stem conv/bn/PACT, option-A shortcuts, avg pool over the last map, float linear.
 // Every shape comes from the state_dict; only the input size and the bit-widths are options.
+import { isFloat32Array } from '../../core/check';
 import type { GraphSpec, NodeInit, NodeSpec, Pair } from '../graph';
 
 /** A tensor as loadSafetensorsSync gives it, or a plain Float32Array (then shapes are not checked). */
@@ -114,7 +115,7 @@ export function pgResnetGraph(tensors: Tensors, options: PgResnet20Options = {})
 export function floatTensors(tensors: Tensors): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const [name, v] of entries(tensors)) {
-    if (Object.prototype.toString.call(v) === '[object Float32Array]') out[name] = v as Float32Array;
+    if (isFloat32Array(v)) out[name] = v;
     else if (!ArrayBuffer.isView(v) && (v.dtype === 'F32' || v.dtype === 'F16' || v.dtype === 'BF16')) out[name] = v.data as Float32Array;
     else if (!ArrayBuffer.isView(v) && v.dtype === 'F64') out[name] = Float32Array.from(v.data as Float64Array);
   }
