@@ -1,5 +1,5 @@
 // A model: one graph, one set of stored weights, run at whatever precision each call asks for.
-import { checkFloat32 } from '../core/check';
+import { checkBits as checkPrecisionBits, checkFloat32 } from '../core/check';
 import { Packed } from '../core/kernels';
 import * as kernels from '../core/kernels';
 import { Tensor } from '../core/tensor';
@@ -23,6 +23,10 @@ function gateSetting(opts?: RunOptions): GateSetting {
   return toGateSetting(opts?.gate, opts?.gateOffset);
 }
 
+/** @internal Kept for code that imported it from here: a bit-width 1..8 or 32 (core/check's checkBits). */
+export function checkBits(v: unknown, name: string): number {
+  return checkPrecisionBits(v, name, true);
+}
 
 function shareArray<T extends Float32Array | BigUint64Array | Int32Array>(a: T): T {
   if (a.buffer instanceof SharedArrayBuffer) return a;
