@@ -1,8 +1,9 @@
 // Worker-thread side of Model.run(): rebuilds the model from shared state and runs calls.
 import { parentPort, workerData } from 'worker_threads';
-import * as kernels from '../core/kernels';
-import { Tensor } from '../core/tensor';
-import { Model, ModelState, RunOptions } from './model';
+import * as kernels from '../../core/kernels';
+import { Tensor } from '../../core/tensor';
+import { Model } from '../model';
+import type { ModelState, RunOptions } from '../types';
 
 const model = Model.fromState(workerData as ModelState);
 

@@ -2,9 +2,8 @@
 // (weights in shared memory, not copied) and runs one call at a time; calls queue when all are busy.
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { Tensor } from '../core/tensor';
-import type { ModelState, RunOptions } from './model';
-import type { RunStats } from './runtime';
+import { Tensor } from '../../core/tensor';
+import type { ModelState, RunOptions, RunStats } from '../types';
 
 interface Pending {
   resolve(r: { output: Tensor; stats?: RunStats }): void;
@@ -19,7 +18,7 @@ interface Job extends Pending {
 /** The compiled worker script (tests run the TypeScript sources, the worker runs dist/). */
 function workerFile(): string {
   return __filename.endsWith('.ts')
-    ? path.resolve(__dirname, '..', '..', 'dist', 'nn', 'worker.js')
+    ? path.resolve(__dirname, '..', '..', '..', 'dist', 'nn', 'pool', 'worker.js')
     : path.join(__dirname, 'worker.js');
 }
 
