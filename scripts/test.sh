@@ -84,9 +84,8 @@ echo "== jest"
 # Every test file must run (unless arguments narrow the run on purpose).
 want_suites=$(find test -name '*.test.ts' | wc -l)
 [ $# -eq 0 ] || want_suites=1
-npx jest --json --outputFile="$out/jest.json" "$@" > "$out/jest.log" 2>&1
-jest_status=$?
-grep -E '^(PASS|FAIL)|●' "$out/jest.log" || true
+npx jest --json --outputFile="$out/jest.json" "$@" 2>&1 | tee "$out/jest.log" | grep -E '^(PASS|FAIL)|●'
+jest_status=${PIPESTATUS[0]}
 if [ -s "$out/jest.json" ] &&
    counts=$(node -e '
      const r = require(process.argv[1]);
