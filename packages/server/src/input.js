@@ -60,8 +60,8 @@ function parseBits(bits, bitList, where) {
   throw bad(`${where} must be a bit-width or { weights, activations }, got ${JSON.stringify(bits)}`);
 }
 
-function parseOptions(o, model, gated) {
-  const out = { pinned: parseBits(o.bits, model.graph.bitList, 'bits') };
+function parseOptions(o, model, gated, bitsName = 'bits') {
+  const out = { pinned: parseBits(o.bits, model.graph.bitList, bitsName) };
   if (o.gate !== undefined) {
     if (!GATES.includes(o.gate)) throw bad(`gate must be 'trained', 'open' or 'closed', got ${JSON.stringify(o.gate)}`);
     out.gate = o.gate;
@@ -135,7 +135,7 @@ function fromBinary(buf, headers, model, limits) {
   if (rawGate !== undefined) o.gate = String(rawGate);
   const rawOffset = header(headers, 'x-gate-offset');
   if (rawOffset !== undefined) o.gateOffset = Number(rawOffset);
-  return { x: new Tensor(data, shape), ...parseOptions(o, model, limits.gated) };
+  return { x: new Tensor(data, shape), ...parseOptions(o, model, limits.gated, 'x-bits') };
 }
 
 module.exports = { fromJson, fromBinary, parseBits, GATES };

@@ -48,7 +48,7 @@ const inferBodySchema = {
 };
 
 function formatSchemaErrors(errors, dataVar) {
-  const e = errors[0];
+  const e = errors.find((x) => x.keyword === 'anyOf') ?? errors[0];
   const where = `${dataVar}${e.instancePath.replace(/\//g, '.')}`;
   let msg = `${where} ${e.message}`;
   if (e.keyword === 'additionalProperties') msg = `${where} has an unknown field '${e.params.additionalProperty}'`;
@@ -93,6 +93,9 @@ function createServer(model, options = {}) {
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${String(options.maxBatch)}`);
   if (maxBatch > 1 && dependent.length > 0) {
     throw new RangeError(`maxBatch > 1 (micro-batching) is refused for this model: its answers depend on the batch (dynamic per-batch activation scales in ${dependent.join(', ')})`);
+  }
+  if (options.batching !== undefined && options.batching !== 'auto' && options.batching !== 'on') {
+    throw new RangeError(`batching must be 'auto' or 'on', got ${JSON.stringify(options.batching)}`);
   }
   const batching = { requested: maxBatch, enabled: maxBatch > 1, reason: maxBatch > 1 ? 'requested; kept if calibration shows a batch is cheaper per sample' : 'off (opt-in with maxBatch > 1)' };
   const maxSamples = options.maxSamplesPerRequest ?? 64;
@@ -171,6 +174,9 @@ function createServer(model, options = {}) {
   });
 
   app.addHook('onRequest', async (request) => { request.t0 = clock(); });
+  // While draining, answers close their connection: a keep-alive socket would hold close() open
+  // until its timeout.
+  app.addHook('onSend', async (request, reply) => { if (state.closing) reply.header('connection', 'close'); });
   app.addHook('onResponse', async (request, reply) => {
     if (request.routeOptions.url !== '/v1/infer') return;
     metrics.requests.inc({ code: String(reply.statusCode) });
@@ -234,7 +240,7 @@ function createServer(model, options = {}) {
     reply.header('content-type', metrics.register.contentType);
     return metrics.register.metrics();
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async () => ({ status: 'ok', pid: process.pid }));
   app.get('/readyz', async (request, reply) => {
     if (state.closing) return reply.code(503).send({ status: 'draining' });
     if (!state.ready) return reply.code(503).send({ status: 'starting' });
@@ -282,9 +288,13 @@ function createServer(model, options = {}) {
           }
           const perSample = quantile(t, 0.5) / k;
           const single = costs[`w${top.weights}a${top.activations}`];
-          batching.enabled = perSample < 0.9 * single;
+          batching.enabled = options.batching === 'on' || perSample < 0.9 * single;
           batching.reason = `batch of ${k}: ${perSample.toFixed(3)} ms/sample vs ${single.toFixed(3)} ms at batch 1: ${batching.enabled ? 'on' : 'off (no gain)'}`;
         }
+      }
+      if (reps === 0 && maxBatch > 1) {
+        batching.enabled = options.batching === 'on';
+        batching.reason = batching.enabled ? 'forced on (batching: on)' : 'off: not calibrated (calibrationRuns 0)';
       }
       queue.maxBatch = batching.enabled ? maxBatch : 1;
       state.calibration = { runs: reps, costsMs: costs };
@@ -303,10 +313,14 @@ function createServer(model, options = {}) {
       await server.ready();
       return app.listen({ port, host });
     },
-    /** Stops taking requests (503 / readyz draining), lets the ones in flight finish, stops the model's workers. */
-    close: () => {
+    /**
+     * Graceful stop: /readyz says draining at once; after graceMs (time for a load balancer to
+     * notice) the listener closes, requests in flight finish, then the model's workers stop.
+     */
+    close: ({ graceMs = 0 } = {}) => {
       closePromise ??= (async () => {
-        state.closing = true;
+        state.closing = true; // /readyz answers 503 from now on: load balancers stop sending
+        if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
         await app.close();
         await queue.idle();
         clearInterval(sampler);
