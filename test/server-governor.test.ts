@@ -173,6 +173,22 @@ describe('precision governor (simulated trace)', () => {
     expect(gov.describe().tradeable.map((e: P) => e.weights)).toEqual([8, 6]);
   });
 
+  it('does not stay low on a stale cost: a calm p95 tries the level up again and re-measures it', () => {
+    const clock = { now: 0 };
+    // calibration measured 8 bits at 40 ms (the machine was busy); really it costs 10 ms
+    const gov = new Governor({ sloP95Ms: SLO, precisions: PRECISIONS, clock: () => clock.now, costs: { ...costs, w8a8: 40 } });
+    gov.setLevel(1, 0);
+    for (let t = 0; t < 20000; t += 20) {
+      clock.now = t;
+      const c = gov.choose(0);
+      const cost = COST[c.precision.weights];
+      clock.now = t + cost;
+      gov.record(c.precision, cost, cost);
+    }
+    expect(gov.current()).toEqual({ weights: 8, activations: 8 });
+    expect(gov.describe().tradeable[0].costMs).toBeLessThan(12); // re-measured
+  });
+
   it('offers a gate-offset hook for gated models', () => {
     const clock = { now: 0 };
     const seen: number[] = [];

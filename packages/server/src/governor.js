@@ -19,7 +19,9 @@
 //         level when none does).
 //   up:   one level at a time, only when the window's p95 (samples since the last change) and the
 //         prediction for the next level up are both within `upAt`·SLO, and the last change is at
-//         least `upHoldMs` old. downAt > upAt and the hold time are the hysteresis.
+//         least `upHoldMs` old. downAt > upAt and the hold time are the hysteresis. A level whose
+//         cost was not measured for `staleMs` is tried again when the p95 is calm, whatever its
+//         old cost says (costs are only measured at the levels in use).
 
 /** @typedef {{ weights: number, activations: number }} Precision */
 
@@ -55,6 +57,7 @@ class Governor {
    * @param {number} [o.upAt]          fraction of the SLO under which it steps up (default 0.6)
    * @param {number} [o.minSamples]    window samples needed before p95 is trusted (default 5)
    * @param {number} [o.alpha]         EWMA weight of a new cost sample (default 0.2)
+   * @param {number} [o.staleMs]       a cost not measured for this long does not block a step up (default 5000)
    * @param {number} [o.minSaving]     a precision is tradeable when it costs at least this fraction
    *                                   less than the next one up the ladder (default 0.05)
    * @param {(p: Precision, pressure: number) => (number | undefined)} [o.gateOffsetFor]
@@ -83,6 +86,7 @@ class Governor {
     this.alpha = checkPositive(o.alpha ?? 0.2, 'alpha');
     this.gateOffsetFor = o.gateOffsetFor;
     this.minSaving = o.minSaving ?? 0.05;
+    this.staleMs = checkPositive(o.staleMs ?? 5000, 'staleMs');
     if (!(this.minSaving >= 0 && this.minSaving < 1)) throw new RangeError(`minSaving must be a fraction in [0, 1), got ${String(o.minSaving)}`);
     /** @type {Map<string, {precision: Precision, cost: number, samples: number}>} */
     this.entries = new Map();
@@ -91,7 +95,7 @@ class Governor {
         throw new TypeError('precisions must hold { weights, activations } integer pairs');
       }
       const c = o.costs?.[key(p)];
-      this.entries.set(key(p), { precision: { weights: p.weights, activations: p.activations }, cost: c ?? NaN, samples: 0 });
+      this.entries.set(key(p), { precision: { weights: p.weights, activations: p.activations }, cost: c ?? NaN, samples: 0, lastAt: c === undefined ? -Infinity : this.clock() });
     }
     /** window of completed requests: [time, latency ms] */
     this.window = [];
@@ -158,6 +162,7 @@ class Governor {
       const before = e.cost;
       e.cost = Number.isFinite(e.cost) ? e.cost + this.alpha * (computeMs - e.cost) : computeMs;
       e.samples++;
+      e.lastAt = now;
       if (!Number.isFinite(before)) this.rebuildLadder();
     }
   }
@@ -209,7 +214,10 @@ class Governor {
     }
     if (!over && this.level > 0 && now - this.lastChange >= this.upHoldMs) {
       const calm = !Number.isFinite(p95) || p95 <= lo;
-      if (calm && this.predict(this.level - 1, queued) <= lo) this.setLevel(this.level - 1, now);
+      // a cost not measured for staleMs (e.g. a calibration taken while the machine was busy) is
+      // not trusted to keep the bits away: when calm, step up and measure it again
+      const stale = now - this.ladder[this.level - 1].lastAt > this.staleMs;
+      if (calm && (stale || this.predict(this.level - 1, queued) <= lo)) this.setLevel(this.level - 1, now);
     }
   }
 
