@@ -126,13 +126,13 @@ async function main() {
   await server.close();
 
   // 2. what 8 bits sustains within the objective: open-loop steps, pinned at 8 bits, rate x1.25
-  // each step until p95 leaves the objective.
+  // each step from 0.1 / run() until p95 leaves the objective.
   const sloFor = sloArg === 'auto' ? Math.max(10, Math.round(10 * runMedian)) : Number(sloArg);
   const stepSeconds = Number(arg('step-seconds', '2'));
   const steps = [];
   let capacity8 = 0;
-  let stepRate = 0.3 * 1000 / runMedian;
-  for (let i = 0; i < Number(arg('max-steps', '8')); i++) {
+  let stepRate = Number(arg('start-rate', String(0.1 * 1000 / runMedian)));
+  for (let i = 0; i < Number(arg('max-steps', '12')); i++) {
     server = createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false, calibrationRuns: 0 });
     url = new URL(await server.listen({ port: 0 }));
     const r = await job({ ...base, port: url.port, mode: 'open', rate: stepRate, seconds: stepSeconds, bits: '8' });

@@ -152,12 +152,16 @@ describe('precision governor (simulated trace)', () => {
     expect(d.notTradeable.map((e: P) => e.weights).sort()).toEqual([2, 6]);
     expect(d.tradeable[1].costMs).toBe(6);
     // under overload it never picks a non-tradeable precision
-    for (let i = 0; i < 50; i++) {
-      clock.now += 200;
+    for (let i = 0; i < 40; i++) {
+      clock.now += 100; // within staleMs (5 s) of the measurements
       const c = gov.choose(40);
       expect([8, 4, 1]).toContain(c.precision.weights);
     }
     expect(gov.current().weights).toBe(1);
+    // a verdict older than staleMs (5 s) is not held against a precision: it becomes a candidate again
+    clock.now += 6000;
+    gov.choose(0);
+    expect(gov.describe().tradeable.map((e: P) => e.weights)).toEqual([8, 6, 4, 2, 1]);
   });
 
   it('measured costs move the ladder (EWMA of the recorded compute times)', () => {

@@ -9,9 +9,10 @@
 //   predict(p, q) = (floor(q / concurrency) + 1) * cost(p)
 // with q requests already queued or running ahead of it.
 //
-// The ladder is the offered precisions sorted by measured cost, most bits first; a precision that
-// costs as much as (or more than) one with more bits is not tradeable (dropping to it saves no
-// time) and the governor never steps onto it.
+// The ladder is the offered precisions sorted by bits, most first; a precision that costs as much
+// as (or more than) one with more bits is not tradeable (dropping to it saves no time) and the
+// governor does not step onto it while that measurement is fresh (staleMs): costs move with the
+// machine's load, so an old verdict is tried again.
 //
 // Decisions (at most one every `intervalMs`):
 //   down: when the window's p95 or the prediction for the current level exceeds `downAt`·SLO, go
@@ -114,10 +115,13 @@ class Governor {
     const current = this.ladder?.[this.level];
     /** @type {typeof all} */
     const ladder = [];
+    const now = this.clock();
+    // a cost measured within staleMs is trusted; an older one (or none) is not held against a level
+    const known = (e) => Number.isFinite(e.cost) && now - e.lastAt <= this.staleMs;
     for (const e of all) {
       const prev = ladder[ladder.length - 1];
       // tradeable: at least `minSaving` cheaper than every precision with more bits kept so far
-      if (!prev || !Number.isFinite(prev.cost) || !Number.isFinite(e.cost) || e.cost < (1 - this.minSaving) * prev.cost) ladder.push(e);
+      if (!prev || !known(prev) || !known(e) || e.cost < (1 - this.minSaving) * prev.cost) ladder.push(e);
     }
     this.ladder = ladder;
     this.all = all;
