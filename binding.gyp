@@ -5,7 +5,7 @@
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++17"],
     "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fPIC", "-ffp-contract=off"],
     "cflags": ["-O3", "-fPIC"],
-    "include_dirs": ["native/kernels"],
+    "include_dirs": ["native/kernels", "native/addon"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
   },
   "targets": [

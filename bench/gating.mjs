@@ -44,9 +44,10 @@ import os from 'node:os';
 import { makeCase, measure, planReps, shuffle, summarize, warmup } from './lib/cases.mjs';
 import { loadAnyprec, log, parseBenchArgs, positiveNumber, secs } from './lib/cli.mjs';
 import { machineInfo, saveResults } from './lib/machine.mjs';
-import { makeRng } from './lib/reference.mjs';
-import { loadavg, ratio, sig, table } from './lib/report.mjs';
-import { findOffset, fixtureB, theory as netTheory, zooResnet } from './lib/gating-nets.mjs';
+import { makeRng, shapeName } from './lib/reference.mjs';
+import { loadavg } from './lib/report.mjs';
+import { measureNetworks } from './lib/gating-network-bench.mjs';
+import { gatingMarkdown } from './lib/gating-report.mjs';
 
 const HELP = `usage: node bench/gating.mjs [options]      (npm run bench:gating -- [options])
 
@@ -138,7 +139,6 @@ function parseOptions(argv) {
   };
 }
 
-const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const theory = (B, hb, off) => B / (hb + (1 - off) * (B - hb));
 
 /** Per column, the threshold with `off` of that column's O_hb values at or below it. */
@@ -308,252 +308,13 @@ async function main() {
     results,
     networks: await measureNetworks(opts, rng),
   };
-  const md = markdown(report);
+  const md = gatingMarkdown(report);
   console.log(md);
   if (opts.save) {
     const [j, mdPath] = saveResults('gating', started, report, md);
     log(`\nsaved ${j} and ${mdPath}`);
   }
   log(`total ${secs(performance.now() - tStart)}`);
-}
-
-/** The whole-network part: see the header. */
-async function measureNetworks(opts, rng) {
-  if (opts.nets.length === 0) return [];
-  const ap = await loadAnyprec();
-  const { kernels } = ap;
-  // Gating skips bit-serial work, so the networks (gated and dense) run bit-serial; the dense
-  // network is also timed on the default path (the int8 dot-product path where the dispatch
-  // picks it), the time a user without gates would get.
-  const canForce = typeof kernels.setGemmPath === 'function';
-  const withPath = (path, fn) => {
-    if (!canForce) return fn();
-    kernels.setGemmPath(path);
-    try {
-      return fn();
-    } finally {
-      kernels.setGemmPath('bitserial');
-    }
-  };
-  if (canForce) kernels.setGemmPath('bitserial');
-  const nets = [];
-  for (const name of opts.nets) {
-    const t0 = performance.now();
-    const net = name === 'fixture-b' ? fixtureB(ap, opts.netBatch) : zooResnet(ap, opts.netBatch, opts.seed);
-    if (net.skipped) {
-      log(`  ${name}: skipped: ${net.skipped}`);
-      nets.push({ id: name, skipped: net.skipped });
-      continue;
-    }
-    const { gated, dense, x } = net;
-    // Sanity: every gate on through the gated kernel == the dense network, bit for bit.
-    const a = gated.runSync(x, { gateOffset: -1e30 }).data, b = dense.runSync(x).data;
-    const sane = a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
-    if (!sane) log(`  !! ${name}: the gated network with every gate on differs from the dense network`);
-    const trained = gated.runSyncDetailed(x).stats.gate;
-    const targets = opts.sparsities.map((target) => ({ target, ...findOffset(gated, x, target) }));
-    log(`  ${name}: thresholds at offset 0 leave ${(100 * (1 - trained.fraction)).toFixed(1)}% off; offsets ` +
-      targets.map((t) => `${t.offset.toPrecision(4)} (${(100 * t.off).toFixed(1)}%)`).join(', ') + ` found in ${secs(performance.now() - t0)}`);
-    const record = (c) => (r) => {
-      (c.stats ??= []).push(r.stats);
-      return r;
-    };
-    const mk = (id, model, runOpts, slots = 1) => {
-      const c = makeCase({ id: `${name} ${id}`, slots });
-      c.fn = () => record(c)(model.runSyncDetailed(x, runOpts));
-      return c;
-    };
-    const denseCase = mk('dense', dense, {}, 2);
-    const closed = mk('all off', gated, { gate: 'closed' });
-    const cases = targets.map((t) => ({ ...t, c: mk(`off=${t.target}`, gated, { gateOffset: t.offset }) }));
-    const all = [denseCase, closed, ...cases.map((t) => t.c)];
-    let denseAuto = null;
-    if (canForce) {
-      denseAuto = makeCase({ id: `${name} dense (default path)` });
-      denseAuto.fn = () => withPath('auto', () => dense.runSync(x));
-      all.push(denseAuto);
-    }
-    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, denseAuto, all });
-  }
-  const active = nets.filter((n) => !n.skipped);
-  const all = active.flatMap((n) => n.all);
-  for (const c of all) await warmup(c);
-  for (const c of all) c.stats = [];
-  const planned = planReps(all, { targetMs: 1, maxReps: 20, rounds: opts.netRounds, budgetMs: opts.netBudgetMs });
-  log(`networks: ${all.length} cases, ${opts.netRounds} rounds planned in ${secs(planned)}`);
-  const start = performance.now();
-  let rounds = 0;
-  for (let r = 0; r < opts.netRounds; r++) {
-    if (r > 0 && (performance.now() - start) * (1 + 1 / r) > 1.15 * opts.netBudgetMs) {
-      log(`  stopping after ${r} rounds: the network time budget is spent`);
-      break;
-    }
-    for (const n of shuffle(active, rng)) {
-      await measure(n.denseCase);
-      for (const c of shuffle(n.all.filter((x) => x !== n.denseCase), rng)) await measure(c);
-      await measure(n.denseCase);
-    }
-    rounds = r + 1;
-    log(`  network round ${r + 1}/${opts.netRounds}: ${secs(performance.now() - start)}`);
-  }
-  if (canForce) kernels.setGemmPath('auto');
-  return nets.map((n) => {
-    if (n.skipped) return { id: n.id, skipped: n.skipped };
-    const dense = summarize(n.denseCase);
-    // Per-layer dense times: medians over the dense samples.
-    const layerMs = new Map();
-    for (const name of n.denseCase.stats[0].layers.map((l) => l.nodes[0])) {
-      const v = n.denseCase.stats.map((s) => s.layers.find((l) => l.nodes[0] === name).ms).sort((p, q) => p - q);
-      layerMs.set(name, v[v.length >> 1]);
-    }
-    // The gated layers' own time (their steps: GEMM + fused BN/activation), medians over samples.
-    const gatedNames = new Set(n.net.gatedLayers);
-    const gatedLayersMs = (c) => {
-      const v = c.stats.map((s) => s.layers.filter((l) => gatedNames.has(l.nodes[0])).reduce((a, l) => a + l.ms, 0)).sort((p, q) => p - q);
-      return v[v.length >> 1];
-    };
-    const denseGatedMs = gatedLayersMs(n.denseCase);
-    const row = (c, extra = {}) => {
-      const s = summarize(c);
-      const st = c.stats[c.stats.length - 1];
-      const layersMs = gatedLayersMs(c);
-      const th = netTheory(st, layerMs, dense.medianMs);
-      const speedup = dense.medianMs / s.medianMs;
-      return {
-        ...extra, off: 1 - st.gate.fraction, onFraction: st.gate.fraction, bAvg: st.gate.bAvg,
-        bitOps: st.bitOps, denseBitOps: st.denseBitOps, gatedBitOps: st.gate.bitOps, gatedDenseBitOps: st.gate.denseBitOps,
-        medianMs: s.medianMs, minMs: s.minMs, samples: s.samples, speedup,
-        theoryPlanePairs: th.planePairs, theoryTime: th.time, ofTheory: speedup / th.planePairs, ofTheoryTime: speedup / th.time,
-        gatedLayersMs: layersMs, gatedLayersDenseMs: denseGatedMs, gatedLayersSpeedup: denseGatedMs / layersMs,
-        gatedLayersTheory: st.gate.denseBitOps / st.gate.bitOps,
-      };
-    };
-    return {
-      id: n.id, name: n.net.name, batch: opts.netBatch, B: n.net.B, highBits: n.net.highBits, weightBits: n.net.weightBits,
-      gatedLayers: n.net.gatedLayers, thresholds: n.net.thresholds, sane: n.sane, rounds,
-      trainedOff: 1 - n.trained.fraction,
-      dense: { ...dense, bitOps: n.denseCase.stats[0].bitOps },
-      denseDefaultPath: n.denseAuto ? summarize(n.denseAuto) : null,
-      denseLayerMs: Object.fromEntries(layerMs),
-      allOff: row(n.closed),
-      sparsity: n.cases.map((t) => row(t.c, { target: t.target, gateOffset: t.offset })),
-    };
-  });
-}
-
-function markdownNetworks(nets) {
-  const out = [];
-  for (const n of nets) {
-    out.push('');
-    if (n.skipped) {
-      out.push(`## Network ${n.id}: skipped (${n.skipped})`);
-      continue;
-    }
-    out.push(`## Network: ${n.name}`);
-    out.push('');
-    out.push(`Batch ${n.batch}, one thread, ${n.rounds} interleaved rounds, medians; B = ${n.B}, Bhb = ${n.highBits}, ` +
-      `${n.weightBits}-bit weights; ${n.gatedLayers.length} gated layers; thresholds: ${n.thresholds} ` +
-      `(they leave ${(100 * n.trainedOff).toFixed(1)}% off at offset 0). Dense network: ${sig(n.dense.medianMs)} ms per call. ` +
-      `Every gate on (offset −1e30) == dense network bit for bit: ${n.sane ? 'yes' : '**NO**'}.`);
-    out.push('');
-    const rows = [n.allOff, ...n.sparsity].map((r) => [
-      r.target === undefined ? 'all off (closed)' : `${(100 * r.target).toFixed(0)}%`,
-      r.gateOffset === undefined ? "–" : r.gateOffset.toPrecision(3),
-      `${(100 * r.off).toFixed(1)}%`, sig(r.bAvg), sig(n.dense.medianMs), sig(r.medianMs), ratio(r.speedup),
-      ratio(r.theoryPlanePairs), sig(r.ofTheory, 2), ratio(r.theoryTime), sig(r.ofTheoryTime, 2),
-      `${sig(r.gatedLayersDenseMs)} → ${sig(r.gatedLayersMs)} (${ratio(r.gatedLayersSpeedup)} of ${ratio(r.gatedLayersTheory)})`,
-    ]);
-    out.push(table(['target off', 'gateOffset', 'off (MAC-w.)', 'B_avg', 'dense ms', 'gated ms', 'speedup',
-      'theory (plane pairs)', 'of theory', 'theory (time, Amdahl)', 'of time theory',
-      'gated layers alone: dense → gated ms (speedup of theory)'], rows));
-    if (n.denseDefaultPath) {
-      const d = n.denseDefaultPath.medianMs;
-      out.push('');
-      out.push(`Both networks above run bit-serial (kernels.setGemmPath('bitserial')): gating skips bit-serial plane ` +
-        `pairs. The dense network on the default path (the int8 dot-product path where the dispatch picks it): ` +
-        `${sig(d)} ms per call; the gated network at each target vs that: ` +
-        n.sparsity.map((r) => `${(100 * r.target).toFixed(0)}% ${ratio(d / r.medianMs)}`).join(', ') + '.');
-    }
-  }
-  return out.join('\n');
-}
-
-function markdown(rep) {
-  const m = rep.machine;
-  const strategies = rep.options.strategies;
-  const out = [];
-  out.push('# Precision-gated GEMM vs dense bitGemm, one thread');
-  out.push('');
-  const dirty = m.git.dirty.length ? `; uncommitted: ${m.git.dirty.map((l) => `\`${l.trim()}\``).join(', ')}` : '';
-  out.push(
-    `${rep.date} · ${m.cpuModel} (${m.logicalCpus} vCPUs; ${m.cpuFlags.join(', ')}) · Node ${m.node} · ISA ${rep.isa} · ` +
-      `anyprec git \`${m.git.head ?? 'unknown'}\`${dirty}` + (m.addon ? ` · addon sha256 ${m.addon.sha256}…` : ''),
-  );
-  out.push('');
-  out.push(
-    `${rep.rounds} interleaved rounds, medians; total ${rep.durationSec.toFixed(0)} s; load average ` +
-      `${loadavg(m.loadAverageStart)} at start, ${loadavg(rep.loadAverageEnd)} at end. ` +
-      `A: ${rep.setup.activations}; W: ${rep.setup.weights}; thresholds ${rep.setup.thresholds}. ` +
-      `speedup = dense time / gated time; theory = ${rep.setup.theory}; "of theory" = speedup / theory. ` +
-      `'auto' is the strategy kept (Compact: the gated-on outputs of each 16×16 group listed, one per SIMD lane); ` +
-      `'tiles' runs the low planes densely on every 8×8 micro-tile with an output on (skips only all-off ones). ` +
-      `The 'all off' rows (every threshold +∞: the high planes, the gate and the output alone) bound what any sparsity ` +
-      `can reach; their theory is B/Bhb.`,
-  );
-  out.push('');
-  const bad = rep.results.flatMap((r) => r.sparsity.flatMap((s) => Object.values(s.strategies).filter((c) => c.check && !c.check.ok)));
-  const insane = rep.results.filter((r) => !r.sane);
-  out.push(
-    `Correctness: every gated case checked against bitGemm (on: the dense result, off: 2^(B−Bhb) × bitGemm at Bhb bits): ` +
-      (bad.length || insane.length ? `**${bad.length + insane.length} FAILED**.` : 'all ok.'),
-  );
-  const groups = [...new Set(rep.results.map((r) => `${r.shape}|${r.weightBits}`))];
-  for (const group of groups) {
-    const [shape, wb] = group.split('|');
-    out.push('');
-    out.push(`## ${shape} (M×K×N), ${wb}-bit weights`);
-    out.push('');
-    const rows = [];
-    for (const r of rep.results.filter((x) => x.shape === shape && String(x.weightBits) === wb)) {
-      rows.push([
-        `${r.B}/${r.highBits}`, 'all off (+∞)', sig(r.denseMs), sig(r.allOff.medianMs), ratio(r.allOff.speedup), ratio(r.allOff.theory),
-        `${sig(r.allOff.speedup / r.allOff.theory, 2)}`, ...strategies.slice(1).map(() => ''),
-      ]);
-      for (const s of r.sparsity) {
-        const a = s.strategies[strategies[0]];
-        rows.push([
-          `${r.B}/${r.highBits}`, `${(100 * s.off).toFixed(1)}%`, sig(r.denseMs), sig(a.medianMs), ratio(a.speedup), ratio(s.theory),
-          sig(a.ofTheory, 2) + (a.check && !a.check.ok ? ' **WRONG**' : ''),
-          ...strategies.slice(1).map((name) => {
-            const c = s.strategies[name];
-            return `${ratio(c.speedup)} (${sig(c.ofTheory, 2)})` + (c.check && !c.check.ok ? ' **WRONG**' : '');
-          }),
-        ]);
-      }
-    }
-    out.push(table(['B/Bhb', 'off', 'dense ms', `${strategies[0]} ms`, 'speedup', 'theory', 'of theory',
-      ...strategies.slice(1).map((name) => `${name}: speedup (of theory)`)], rows));
-    const withDefault = rep.results.filter((x) => x.shape === shape && String(x.weightBits) === wb && x.denseDefault);
-    if (withDefault.length) {
-      out.push('');
-      out.push('"dense" is the bit-serial GEMM (path \'bitserial\'). The dense GEMM on the default path: ' +
-        withDefault.map((r) => `${r.B}/${r.highBits}: ${sig(r.denseDefault.medianMs)} ms (${r.denseDefault.path})`).join(', ') + '.');
-    }
-  }
-  if (rep.networks.length) {
-    out.push('');
-    out.push('# Whole networks: gated vs the same network without gates, one thread');
-    out.push('');
-    out.push('off = MAC-weighted fraction of the gated layers\' outputs gated off in the timed call; B_avg = the MAC-weighted ' +
-      'activation bits spent by the gated layers; theory (plane pairs) = dense ÷ gated plane pairs over every bit-serial ' +
-      'layer (ungated layers as fixed cost; float layers left out); theory (time) = the dense call\'s time with only the ' +
-      'gated layers\' dense time scaled by their plane-pair ratio (float layers, element-wise ops, packing, ungated layers ' +
-      'kept as measured): the ceiling for a gated kernel whose time is proportional to its plane pairs. The last column ' +
-      'sums the steps of the gated layers only (their GEMM with what is fused into it: BN, activation quantiser; ' +
-      'per-step times from RunStats, medians), against their own plane-pair ratio.');
-    out.push(markdownNetworks(rep.networks));
-  }
-  return out.join('\n');
 }
 
 main().catch((err) => {

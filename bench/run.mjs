@@ -10,8 +10,8 @@
 //   gating     bench/gating.mjs     precision-gated vs dense GEMM (run as it is)
 //
 // Output: bench/results/<date>.json (the summary + every part's result object), <date>.md,
-// <date>-gemm.svg (throughput vs bit-width), <date>-latency-accuracy.svg; with --readme the
-// README's Benchmarks section is rewritten from them.
+// <date>-gemm.svg (throughput vs bit-width), <date>-latency-accuracy.svg; with --docs the
+// "Latest results" section of docs/benchmarks.md is rewritten from them (README.md is not touched).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,13 +37,15 @@ const program = new Command()
   .addOption(new Option('--only <parts>', 'comma-separated parts to run').default(Object.keys(PARTS).join(',')))
   .option('--skip <parts>', 'comma-separated parts to leave out', '')
   .option('--all-isas', 'GEMM: measure every ISA (default: only the best one, plus its ceiling)', false)
-  .option('--readme', 'rewrite the Benchmarks section of README.md from this run', false)
+  .option('--docs', 'rewrite the "Latest results" section of docs/benchmarks.md from this run', false)
+  .option('--readme', 'old name of --docs (it writes docs/benchmarks.md; README.md is left alone)', false)
   .option('--no-save', 'print only; write nothing to bench/results/')
   .option('--part-args <part=args...>', 'extra arguments for one part, e.g. gemm="--rounds 7"')
-  .option('--rerender <suite.json>', 'measure nothing: rewrite the summary .md and the charts of an earlier run (and README with --readme)')
+  .option('--rerender <suite.json>', 'measure nothing: rewrite the summary .md and the charts of an earlier run (and docs/benchmarks.md with --docs)')
   .showHelpAfterError();
 program.parse(process.argv);
 const opts = program.opts();
+opts.docs ||= opts.readme;
 
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const selected = list(opts.only).filter((p) => !list(opts.skip).includes(p));
@@ -91,28 +93,30 @@ function stampOf(date) {
   return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
 }
 
-/** Replaces README's text between the bench markers with `section`. */
-function updateReadme(section) {
-  const file = path.join(root, 'README.md');
-  const text = fs.readFileSync(file, 'utf8');
+const DOCS = path.join(root, 'docs', 'benchmarks.md');
+
+/** Replaces the text between the bench markers of docs/benchmarks.md with `section`. */
+function updateDocs(section) {
+  const text = fs.existsSync(DOCS) ? fs.readFileSync(DOCS, 'utf8') : '# Benchmarks\n';
   const start = '<!-- bench:start -->', end = '<!-- bench:end -->';
   const block = `${start}\n${section}\n${end}`;
   const i = text.indexOf(start), j = text.indexOf(end);
-  const next = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n## Benchmarks\n\n${block}\n`;
-  fs.writeFileSync(file, next);
+  const next = i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n## Latest results\n\n${block}\n`;
+  fs.mkdirSync(path.dirname(DOCS), { recursive: true });
+  fs.writeFileSync(DOCS, next);
 }
 
-/** The README section: machine, commit, command, goals, headline tables, charts. */
-function readmeSection(rep, md, stamp) {
-  // The summary without its title and file list, one heading level down (README's section is ##).
+/** The docs section: machine, commit, command, charts, goals, headline tables (links relative to docs/). */
+function docsSection(rep, md, stamp) {
+  // The summary without its title and file list, one heading level down (the section is ##).
   const body = md.slice(0, md.indexOf('\n## Files') >= 0 ? md.indexOf('\n## Files') : md.length)
     .split('\n').filter((l) => !l.startsWith('# ')).map((l) => (l.startsWith('## ') ? `#${l}` : l)).join('\n').trim();
-  const charts = (rep.charts ?? []).map((c) => `![${path.basename(c, '.svg')}](${c})`).join('\n\n');
+  const charts = (rep.charts ?? []).map((c) => `![${path.basename(c, '.svg')}](../${c})`).join('\n\n');
   return [
     `Latest full run: **${rep.date}**, anyprec commit \`${rep.machine.git.head}\`, on ${rep.machine.cpuModel} ` +
       `(${rep.machine.logicalCpus} vCPUs, shared with other jobs). Reproduce with \`npm run build && npm run bench\` ` +
       `(\`npm run bench -- --quick\` for a short pass; \`--only gemm,model,eventloop,gating\`). ` +
-      `Summary: [bench/results/${stamp}.md](bench/results/${stamp}.md).`,
+      `Summary: [bench/results/${stamp}.md](../bench/results/${stamp}.md).`,
     '',
     charts,
     '',
@@ -120,7 +124,7 @@ function readmeSection(rep, md, stamp) {
   ].join('\n');
 }
 
-/** Writes the summary markdown, charts and (with --readme) README from a suite report. */
+/** Writes the summary markdown, charts and (with --docs) docs/benchmarks.md from a suite report. */
 async function render(rep, data, parts, stamp) {
   rep.charts = [];
   const charts = [];
@@ -143,9 +147,9 @@ async function render(rep, data, parts, stamp) {
     fs.writeFileSync(path.join(resultsDir, `${stamp}.md`), md + '\n');
     for (const [file, svg] of svgs) fs.writeFileSync(path.join(resultsDir, file), svg);
     log(`\nsaved bench/results/${stamp}.json, ${stamp}.md${svgs.map(([f]) => `, ${f}`).join('')}`);
-    if (opts.readme) {
-      updateReadme(readmeSection(rep, md, stamp));
-      log('README.md: Benchmarks section updated');
+    if (opts.docs) {
+      updateDocs(docsSection(rep, md, stamp));
+      log('docs/benchmarks.md: "Latest results" section updated');
     }
   }
 }

@@ -21,26 +21,15 @@ export type { RunOptions, ModelState, GateCalibration } from './nn/model';
 export { validateGraph } from './nn/graph';
 export type { GraphSpec, NodeSpec, OpName, PrecisionGate } from './nn/graph';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
-export type { RunStats, LayerStats, BitOpsReport, GateStats, GateSummary } from './nn/runtime';
+export type { RunStats, LayerStats, BitOpsReport } from './nn/types';
+export type { GateStats, GateSummary } from './gating';
+export { findGateOffset, gateOffFraction } from './gating';
+export type { GateOffsetResult, GateOffsetSearch, GatedRunner } from './gating';
 export * as zoo from './nn/zoo';
 export * as train from './train';
 
-// The model file and reference importers (lib/io) are attached here, so lib/nn never imports
-// from the floor above it.
-import { Model as ModelClass } from './nn/model';
-import { loadModel, loadModelSync, saveModel, saveModelSync, serializeModel } from './io/model-file';
-declare module './nn/model' {
-  interface Model {
-    /** Writes the anyprec model file (safetensors: graph + packed planes + per-bit BN). */
-    save(path: string): Promise<void>;
-    saveSync(path: string): void;
-    /** The model file's bytes. */
-    serialize(): Uint8Array;
-  }
-}
-ModelClass.prototype.save = function save(this: ModelClass, path: string) { return saveModel(this, path); };
-ModelClass.prototype.saveSync = function saveSync(this: ModelClass, path: string) { saveModelSync(this, path); };
-ModelClass.prototype.serialize = function serialize(this: ModelClass) { return serializeModel(this); };
+// Loading the model-file module registers the writer behind Model.save / saveSync / serialize.
+import { loadModel, loadModelSync } from './io/model-file';
 /** Loads an anyprec model file. */
 export const load = loadModel;
 export const loadSync = loadModelSync;
@@ -49,4 +38,4 @@ export { importReference, importResnet20q, importSvhnq, REFERENCE_FAMILIES } fro
 export type { ReferenceFamily, ImportOptions } from './io/importers';
 export { importPgResnet20, pgResnetGraph } from './io/pg-resnet20';
 export type { PgResnet20Options } from './io/pg-resnet20';
-export type { GateMode } from './nn/pg-conv';
+export type { GateMode } from './gating';

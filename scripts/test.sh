@@ -1,25 +1,75 @@
 #!/usr/bin/env bash
 # The project's test command (`npm test`): builds, then runs
-#   1. jest (the TypeScript API against JS references, every ISA this CPU has),
-#   2. the native kernel tests (ctest) on this machine,
-#   3. the native kernel tests cross-compiled for arm64 and run under qemu (NEON),
+#   1. jest (the TypeScript API against JS references, every ISA this CPU has, the README's examples),
+#   2. the kernel coverage check (the ISAs and int8 kernels this CPU's flags promise are the ones the addon runs),
+#   3. the native kernel tests (ctest) on this machine,
+#   4. the native kernel tests cross-compiled for arm64 and run under qemu (NEON),
+#   5. the packaging test (prebuilds, npm pack, install without scripts, load on x64 and arm64),
 # and ends with one line "N passed, N failed" summed over all of them.
-# A stage that cannot run at all counts as one failure; nothing is skipped silently.
+# A stage that did not run, ran fewer tests than the repository holds, or exited with an error
+# counts as a failure: "N passed, 0 failed" means everything ran and passed.
+#
+# Needs Debian packages (installed here when run as root, else named and the run stops):
+#   g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user
+# and the reference fixtures in ../shared/fixtures beside the checkout.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=build-test
-rm -rf "$out" && mkdir -p "$out"
 passed=0
 failed=0
 
-count_ctest() {  # adds every ctest "F tests failed out of T" line of a log to the totals
-  local log=$1 f t found=0
+apt_line='apt-get update && apt-get install -y --no-install-recommends g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user'
+
+missing_tools() {
+  local t
+  for t in g++ make python3 cmake ninja ctest objdump aarch64-linux-gnu-g++ qemu-aarch64; do
+    command -v "$t" >/dev/null 2>&1 || printf '%s ' "$t"
+  done
+  [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || printf '%s ' /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
+}
+
+missing=$(missing_tools)
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing the Debian packages the tests need (missing: $missing)"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+           apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+             g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user; } > /tmp/anyprec-apt.log 2>&1; then
+      tail -20 /tmp/anyprec-apt.log
+      echo "apt-get failed (log /tmp/anyprec-apt.log)"
+      echo "0 passed, 1 failed"
+      exit 1
+    fi
+    missing=$(missing_tools)
+  fi
+  if [ -n "$missing" ]; then
+    echo "npm test needs: $missing"
+    echo "install them (as root) with:"
+    echo "  $apt_line"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+fi
+
+rm -rf "$out" && mkdir -p "$out"
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+notok() { failed=$((failed + 1)); echo "not ok - $1"; }
+
+# Adds every "F tests failed out of T" line of a ctest log to the totals; fewer than $2 tests
+# in all (or no such line) is a failure.
+count_ctest() {
+  local log=$1 want=$2 f t lines=0 total=0
   while read -r f _ _ _ _ t; do  # "F tests failed out of T"
-    found=1
+    lines=$((lines + 1))
+    total=$((total + t))
     passed=$((passed + t - f))
     failed=$((failed + f))
   done < <(grep -Eo '[0-9]+ tests failed out of [0-9]+' "$log")
-  [ "$found" -eq 1 ] || failed=$((failed + 1))
+  if [ "$total" -lt "$want" ]; then
+    notok "$log: $total tests ran, expected at least $want"
+  fi
 }
 
 echo "== build (addon + TypeScript)"
@@ -31,42 +81,83 @@ if ! npm run --silent build > "$out/build.log" 2>&1; then
 fi
 
 echo "== jest"
-npx jest --json --outputFile="$out/jest.json" "$@" 2>&1 | tee "$out/jest.log" | grep -E '^(PASS|FAIL)|●' || true
-if [ -s "$out/jest.json" ]; then
-  read -r jp jf < <(node -e 'const r=require(process.argv[1]); console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrorTestSuites||0))' "$PWD/$out/jest.json")
+# Every test file must run (unless arguments narrow the run on purpose).
+want_suites=$(find test -name '*.test.ts' | wc -l)
+[ $# -eq 0 ] || want_suites=1
+npx jest --json --outputFile="$out/jest.json" "$@" 2>&1 | tee "$out/jest.log" | grep -E '^(PASS|FAIL)|●'
+jest_status=${PIPESTATUS[0]}
+if [ -s "$out/jest.json" ] &&
+   counts=$(node -e '
+     const r = require(process.argv[1]);
+     const n = (v) => (Number.isInteger(v) ? v : NaN);
+     const out = [n(r.numPassedTests), n(r.numFailedTests) + n(r.numRuntimeErrorTestSuites),
+                  n(r.numTotalTestSuites), n(r.numTotalTests)];
+     if (out.some(Number.isNaN)) process.exit(1);
+     console.log(out.join(" "));' "$PWD/$out/jest.json") &&
+   read -r jp jf jsuites jtests <<< "$counts"; then
   passed=$((passed + jp)); failed=$((failed + jf))
-  echo "jest: $jp passed, $jf failed"
+  echo "jest: $jp passed, $jf failed (tests and suites), $jsuites suites, $jtests tests, exit $jest_status"
+  if [ "$jsuites" -lt "$want_suites" ] || [ "$jtests" -eq 0 ]; then
+    notok "jest ran $jsuites suites ($jtests tests), expected $want_suites suites"
+  fi
+  if [ "$jest_status" -ne 0 ] && [ "$jf" -eq 0 ]; then
+    notok "jest exited with status $jest_status although it reported no failure"
+  fi
 else
-  tail -30 "$out/jest.log"; failed=$((failed + 1))
+  tail -30 "$out/jest.log"
+  notok "jest gave no readable result (exit $jest_status)"
+fi
+
+echo "== kernel coverage on this CPU"
+# The ISAs and int8 kernels the CPU's flags promise, as the dispatcher defines them, must all be
+# ones the addon reports; the variants this machine cannot run are listed.
+if node scripts/kernel-coverage.cjs > "$out/coverage.log" 2>&1; then
+  cat "$out/coverage.log"; ok "kernel coverage matches the CPU flags"
+else
+  cat "$out/coverage.log"; notok "kernel coverage does not match the CPU flags"
 fi
 
 echo "== native tests (ctest, $(uname -m))"
+want_ctest=$(find native/tests -name 'test_*.cc' | wc -l)
 if cmake -S . -B build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 &&
    cmake --build build-native >> "$out/cmake.log" 2>&1; then
-  ctest --test-dir build-native --output-on-failure 2>&1 | tee "$out/ctest.log" | grep -E 'tests passed|Failed|ok$|FAIL' || true
-  count_ctest "$out/ctest.log"
+  ctest --test-dir build-native --output-on-failure --timeout 900 > "$out/ctest.log" 2>&1
+  ctest_status=$?
+  grep -E 'tests passed|Failed|ok$|FAIL|Timeout' "$out/ctest.log" || true
+  count_ctest "$out/ctest.log" "$want_ctest"
+  if [ "$ctest_status" -ne 0 ] && ! grep -qE '[1-9][0-9]* tests failed out of' "$out/ctest.log"; then
+    notok "ctest exited with status $ctest_status"
+  fi
 else
-  tail -30 "$out/cmake.log"; failed=$((failed + 1))
+  tail -30 "$out/cmake.log"; notok "native build (cmake)"
 fi
 
 echo "== native tests (arm64 NEON under qemu)"
-if command -v aarch64-linux-gnu-g++ >/dev/null && command -v qemu-aarch64 >/dev/null; then
-  if ! bash scripts/test-native-arm64.sh > "$out/arm64.log" 2>&1; then
-    tail -40 "$out/arm64.log"; failed=$((failed + 1))
-  fi
-  grep -E 'tests passed|neon|FAIL' "$out/arm64.log" || true
-  count_ctest "$out/arm64.log"
+# scripts/test-native-arm64.sh runs ctest twice (QEMU_CPU=cortex-a53 and max), each with a timeout.
+if bash scripts/test-native-arm64.sh > "$out/arm64.log" 2>&1; then
+  arm_status=0
 else
-  echo "arm64 cross tools missing: apt-get install -y g++-aarch64-linux-gnu qemu-user (counted as a failure)"
-  failed=$((failed + 1))
+  arm_status=$?
+  tail -40 "$out/arm64.log"
 fi
+grep -E 'tests passed|neon|FAIL' "$out/arm64.log" || true
+count_ctest "$out/arm64.log" $((2 * want_ctest))
+[ "$arm_status" -eq 0 ] || notok "scripts/test-native-arm64.sh exited with status $arm_status"
 
 echo "== package (prebuilds for x64 and arm64, npm pack, install without scripts, load on both)"
 bash scripts/test-package.sh > "$out/package.log" 2>&1
+pkg_status=$?
 grep -E '^(ok|not ok) - ' "$out/package.log" || tail -20 "$out/package.log"
 pp=$(grep -c '^ok - ' "$out/package.log"); pf=$(grep -c '^not ok - ' "$out/package.log")
-[ "$pp" -gt 0 ] || pf=$((pf + 1))
 passed=$((passed + pp)); failed=$((failed + pf))
+want_pkg=$(sed -n 's/^# expected ok lines: //p' scripts/test-package.sh)
+if [ "$pp" -lt "${want_pkg:-1}" ]; then
+  tail -20 "$out/package.log"
+  notok "package test printed $pp ok lines, expected $want_pkg"
+fi
+if [ "$pkg_status" -ne 0 ] && [ "$pf" -eq 0 ]; then
+  notok "scripts/test-package.sh exited with status $pkg_status"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

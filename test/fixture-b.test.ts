@@ -8,7 +8,7 @@ import * as path from 'path';
 import { loadSafetensorsSync, Model, Tensor } from '../lib';
 import type { RunStats } from '../lib';
 import { signMagnitudeWeights } from '../lib/core/signmag';
-import type { GateMode } from '../lib/nn/pg-conv';
+import type { GateMode } from '../lib/gating';
 import { importPgResnet20 } from '../lib/io/pg-resnet20';
 
 const FIXTURES = path.resolve(__dirname, '..', '..', 'shared', 'fixtures');

@@ -7,7 +7,7 @@ import { kernels } from '../lib';
 import { maxAbsScale, quantizeDynamic, quantizeDynamicReference, signMagnitudeValue, signMagnitudeWeights } from '../lib/core/signmag';
 import {
   gateOn, gateThresholds, GateSetting, packSignMagnitude, pgConv, pgConvDense, signMagnitudeGemm,
-} from '../lib/nn/pg-conv';
+} from '../lib/gating';
 import { rng } from './helpers/reference';
 
 const fr = Math.fround;

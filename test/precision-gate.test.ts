@@ -11,7 +11,7 @@ import * as path from 'path';
 import { kernels, loadSync, Model, Packed, Tensor, validateGraph, zoo } from '../lib';
 import type { GraphSpec, NodeSpec, PrecisionGate, RunStats } from '../lib';
 import { roundHalfEven } from '../lib/core/quantize';
-import { gateIntThresholds, kernelGateThresholds } from '../lib/nn/runtime';
+import { gateIntThresholds, kernelGateThresholds } from '../lib/gating';
 import { rng } from './helpers/reference';
 import { thrown } from './helpers/thrown';
 

@@ -1,5 +1,6 @@
 // The whole-network part of bench/gating.mjs: gated networks next to the same networks without
-// gates, the gate offsets that give a target sparsity, and the theoretical speedups.
+// gates, the gate offsets that give a target sparsity (found by the package), and the theoretical
+// speedups.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,53 +85,12 @@ export function zooResnet(ap, batch, seed) {
   };
 }
 
-/** MAC-weighted fraction of gated outputs OFF in one call. */
-export function offFraction(model, x, opts) {
-  return 1 - model.runSyncDetailed(x, opts).stats.gate.fraction;
-}
-
 /**
- * The gateOffset whose MAC-weighted off-fraction is closest to `target` (the fraction is
- * non-decreasing in the offset): doubling to bracket it, then bisection.
+ * The gateOffset whose MAC-weighted off-fraction is closest to `target`: the package's own search
+ * (Model.findGateOffset, the one a precision governor uses).
  */
 export function findOffset(model, x, target, base = {}, { tol = 0.002, maxIter = 30 } = {}) {
-  const f = (o) => offFraction(model, x, { ...base, gateOffset: o });
-  let best = { offset: 0, off: f(0) };
-  const consider = (offset, off) => {
-    if (Math.abs(off - target) < Math.abs(best.off - target)) best = { offset, off };
-  };
-  if (Math.abs(best.off - target) <= tol) return best;
-  let lo, hi, loOff, hiOff;
-  if (best.off < target) {
-    lo = 0; loOff = best.off;
-    let step = 0.01;
-    for (;;) {
-      const o = step, v = f(o);
-      consider(o, v);
-      if (v >= target || step > 1e12) { hi = o; hiOff = v; break; }
-      lo = o; loOff = v;
-      step *= 4;
-    }
-  } else {
-    hi = 0; hiOff = best.off;
-    let step = 0.01;
-    for (;;) {
-      const o = -step, v = f(o);
-      consider(o, v);
-      if (v <= target || step > 1e12) { lo = o; loOff = v; break; }
-      hi = o; hiOff = v;
-      step *= 4;
-    }
-  }
-  for (let i = 0; i < maxIter && Math.abs(best.off - target) > tol; i++) {
-    const mid = (lo + hi) / 2;
-    const v = f(mid);
-    consider(mid, v);
-    if (v < target) { lo = mid; loOff = v; } else { hi = mid; hiOff = v; }
-    if (hi - lo < 1e-9 * Math.max(1, Math.abs(hi))) break;
-  }
-  void loOff; void hiOff;
-  return best;
+  return model.findGateOffset(x, target, base, { tol, maxIter });
 }
 
 /**

@@ -32,6 +32,58 @@ export function profileVerdict(b) {
   return verdict;
 }
 
+/** The int8 kernel family MLAS can pick on this CPU (from its flags): what "ORT int8" ran on. */
+export function ortInt8Variant(flags) {
+  if (flags.includes('amx_int8')) return 'AMX-INT8 available (MLAS uses AMX tiles for int8 GEMMs on such CPUs)';
+  if (flags.includes('avx512_vnni')) return 'AVX-512 VNNI (no AMX)';
+  if (flags.includes('avx_vnni')) return 'AVX-VNNI (no AVX-512 VNNI, no AMX)';
+  return 'AVX2 or older (no VNNI)';
+}
+
+/** The QDQ baseline's section: anyprec ÷ ORT int8 QDQ per bit-width, and what ORT fused each graph into. */
+function qdqSection(rep, out) {
+  const rs = rep.results.filter((r) => r.ortInt8Qdq?.medianMs);
+  if (!rs.length) return;
+  const m = rep.machine;
+  out.push('## anyprec time ÷ ORT int8 QDQ time (lower is better)');
+  out.push('');
+  out.push(
+    '**ORT int8 QDQ** is each float network (its ORT fp32 graph) quantised post-training as ORT\'s own tool would: ' +
+      'QuantizeLinear/DequantizeLinear around every conv, residual Add and fully-connected layer; int8 weights per output ' +
+      'channel (symmetric, axis 0) with the batch norms folded in; uint8 activations per tensor (a Clip(0, 1) after a layer ' +
+      'becomes its uint8 output at scale 1/255), the other ranges min/max-calibrated. ' +
+      `CPU ${m.cpuModel}; anyprec ISA ${rep.isa}; ORT int8 variant: QDQ → MLAS, ${ortInt8Variant(m.cpuFlags)}. ` +
+      'What ORT fused each graph into (node types of the optimised graph it saves with the session option ' +
+      '`optimizedModelFilePath`):',
+  );
+  out.push('');
+  const seen = new Set();
+  for (const r of rs) {
+    if (seen.has(r.model) || !r.qdq) continue;
+    seen.add(r.model);
+    const q = r.qdq;
+    const ops = q.optimizedOps ? Object.entries(q.optimizedOps).map(([k, v]) => `${k.replace(/^:/, '')} ×${v}`).join(', ') : 'not read';
+    const verdict = q.fused === true
+      ? `fully fused (${Object.entries(q.expected ?? {}).map(([k, v]) => `${k} ×${v}`).join(', ')}; no float Conv/Gemm left)`
+      : q.fused === false ? '**not fully fused**' : 'fusion unknown';
+    out.push(`- ${r.model.toUpperCase()}: ${ops} — ${verdict}. Calibration: ${q.calibration}.`);
+  }
+  out.push('');
+  const bits = [...new Set(rs.flatMap((r) => r.rows.map((x) => x.bits)))].sort((a, b) => a - b);
+  out.push(
+    table(
+      ['bits', ...rs.map(modelName)],
+      [
+        ...bits.map((b) => [bitsName(b), ...rs.map((r) => ratio(r.rows.find((x) => x.bits === b)?.vsOrtQdq))]),
+        ['ORT int8 QDQ ÷ ORT fp32', ...rs.map((r) => ratio(r.ortInt8Qdq.vsOrt))],
+        ['ORT int8 QDQ ms', ...rs.map((r) => sig(r.ortInt8Qdq.medianMs))],
+        ['ORT fp32 ms', ...rs.map((r) => sig(r.ort?.medianMs))],
+      ],
+    ),
+  );
+  out.push('');
+}
+
 export function modelMarkdownReport(rep) {
   const m = rep.machine;
   const out = [];
@@ -62,7 +114,8 @@ export function modelMarkdownReport(rep) {
       `(32-bit set) folded into Conv/Gemm, every activation quantiser replaced by Clip(0, 1). **ORT int8** is the same folded ` +
       `network with 8-bit activation codes (scale 1/255, exactly anyprec's 8-bit quantiser) and per-channel int8 weights on ORT's ` +
       `integer operators (QLinearConv where a quantiser follows a conv, MatMulInteger for linear layers, ConvInteger with uint8 ` +
-      `weights otherwise); float layers stay float. JS fp32: plain-JS ` +
+      `weights otherwise — the integer-op export, slower than a QDQ graph where ConvInteger runs); float layers stay float. ` +
+      `**ORT int8 QDQ**: the float network quantised into a QDQ graph, see its section. JS fp32: plain-JS ` +
       `float32 loops of the same MLP. "/ ORT" = anyprec time ÷ ORT time (lower is better; < 1 = anyprec faster). ` +
       `bit-ops/sample = \`model.bitOps(batch, { bits })\` ÷ batch (MACs × weight bits × activation bits; float layers ` +
       `count 32 × 32).`,
@@ -78,6 +131,7 @@ export function modelMarkdownReport(rep) {
     if (v.jsReluVsAnyprec32 !== undefined) parts.push(`JS vs anyprec 32: ${e(v.jsReluVsAnyprec32)}`);
     if (v.jsClipVsOrtClip !== undefined) parts.push(`JS vs ORT (Clip): ${e(v.jsClipVsOrtClip)}`);
     if (v.ortInt8VsOrtFp32 !== undefined) parts.push(`ORT int8 vs ORT fp32: ${e(v.ortInt8VsOrtFp32)}`);
+    if (v.ortQdqVsOrtFp32 !== undefined) parts.push(`ORT int8 QDQ vs ORT fp32: ${e(v.ortQdqVsOrtFp32)}`);
     if (v.asyncVsSyncMaxAbsDiff !== undefined) parts.push(`run() vs runSync(): ${v.asyncVsSyncMaxAbsDiff === 0 ? 'identical' : `max |diff| ${v.asyncVsSyncMaxAbsDiff}`}`);
     return `${modelName(r)}: ${parts.join(', ')}${v.ok ? '' : ' — **CHECK FAILED**'}`;
   });
@@ -92,7 +146,7 @@ export function modelMarkdownReport(rep) {
     const bits = rep.options.bits;
     out.push('## anyprec time ÷ ORT fp32 time (lower is better)');
     out.push('');
-    out.push(`(anyprec time ÷ ORT int8 time: in the per-model tables, column "/ ORT int8".)`);
+    out.push(`(anyprec time ÷ ORT int8 time: in the per-model tables, columns "/ ORT int8 QDQ" and "/ ORT int8 (integer ops)"; anyprec ÷ ORT int8 QDQ in its own section below.)`);
     out.push('');
     out.push(
       table(
@@ -100,40 +154,47 @@ export function modelMarkdownReport(rep) {
         [
           ...bits.map((b) => [bitsName(b), ...rep.results.map((r) => ratio(r.rows.find((x) => x.bits === b)?.vsOrt))]),
           [`run() at ${rep.options.asyncBits}`, ...rep.results.map((r) => ratio(r.async?.vsOrt))],
-          ['ORT int8', ...rep.results.map((r) => ratio(r.ortInt8?.vsOrt))],
+          ['ORT int8 (integer-op export)', ...rep.results.map((r) => ratio(r.ortInt8?.vsOrt))],
+          ['ORT int8 QDQ', ...rep.results.map((r) => ratio(r.ortInt8Qdq?.vsOrt))],
           ['JS fp32', ...rep.results.map((r) => ratio(r.js?.vsOrt))],
           ['ORT fp32 ms', ...rep.results.map((r) => sig(r.ort?.medianMs))],
-          ['ORT int8 ms', ...rep.results.map((r) => sig(r.ortInt8?.medianMs))],
+          ['ORT int8 (integer-op export) ms', ...rep.results.map((r) => sig(r.ortInt8?.medianMs))],
+          ['ORT int8 QDQ ms', ...rep.results.map((r) => sig(r.ortInt8Qdq?.medianMs))],
         ],
       ),
     );
     out.push('');
   }
+  qdqSection(rep, out);
 
   // ---- one table per model × batch
   for (const r of rep.results) {
     out.push(`## ${r.description}, batch ${r.batch}`);
     out.push('');
+    const i8 = r.ortInt8?.medianMs;
+    const iq = r.ortInt8Qdq?.medianMs;
+    const over = (ms, ref) => (ms && ref ? ratio(ms / ref) : '–');
     const rows = r.rows.map((x) => [
       `runSync ${bitsName(x.bits)}`,
       sig(x.medianMs),
       sig(x.minMs),
       rate(x.samplesPerSec),
       ratio(x.vsOrt),
+      ...(iq ? [ratio(x.vsOrtQdq)] : []),
       ratio(x.vsOrtInt8),
       count(x.bitOpsPerSample),
       String(x.samples ?? '–'),
     ]);
     if (r.async?.medianMs) {
       rows.push([`run() ${r.async.bits} (worker)`, sig(r.async.medianMs), sig(r.async.minMs), rate(r.async.samplesPerSec), ratio(r.async.vsOrt),
-        r.ortInt8?.medianMs ? ratio(r.async.medianMs / r.ortInt8.medianMs) : '–',
+        ...(iq ? [over(r.async.medianMs, iq)] : []), over(r.async.medianMs, i8),
         count(r.rows.find((x) => x.bits === r.async.bits)?.bitOpsPerSample), String(r.async.samples)]);
     }
-    const i8 = r.ortInt8?.medianMs;
-    if (r.ort?.medianMs) rows.push(['ORT fp32', sig(r.ort.medianMs), sig(r.ort.minMs), rate(r.ort.samplesPerSec), '1×', i8 ? ratio(r.ort.medianMs / i8) : '–', '–', String(r.ort.samples)]);
-    if (i8) rows.push(['ORT int8', sig(i8), sig(r.ortInt8.minMs), rate(r.ortInt8.samplesPerSec), ratio(r.ortInt8.vsOrt), '1×', '–', String(r.ortInt8.samples)]);
-    if (r.js?.medianMs) rows.push(['JS fp32 (Clip)', sig(r.js.medianMs), sig(r.js.minMs), rate(r.js.samplesPerSec), ratio(r.js.vsOrt), i8 ? ratio(r.js.medianMs / i8) : '–', '–', String(r.js.samples)]);
-    out.push(table(['case', 'median ms', 'fastest ms', 'samples/s', '/ ORT fp32', '/ ORT int8', 'bit-ops/sample', 'samples'], rows));
+    if (r.ort?.medianMs) rows.push(['ORT fp32', sig(r.ort.medianMs), sig(r.ort.minMs), rate(r.ort.samplesPerSec), '1×', ...(iq ? [over(r.ort.medianMs, iq)] : []), over(r.ort.medianMs, i8), '–', String(r.ort.samples)]);
+    if (iq) rows.push(['ORT int8 QDQ', sig(iq), sig(r.ortInt8Qdq.minMs), rate(r.ortInt8Qdq.samplesPerSec), ratio(r.ortInt8Qdq.vsOrt), '1×', over(iq, i8), '–', String(r.ortInt8Qdq.samples)]);
+    if (i8) rows.push(['ORT int8 (integer-op export)', sig(i8), sig(r.ortInt8.minMs), rate(r.ortInt8.samplesPerSec), ratio(r.ortInt8.vsOrt), ...(iq ? [over(i8, iq)] : []), '1×', '–', String(r.ortInt8.samples)]);
+    if (r.js?.medianMs) rows.push(['JS fp32 (Clip)', sig(r.js.medianMs), sig(r.js.minMs), rate(r.js.samplesPerSec), ratio(r.js.vsOrt), ...(iq ? [over(r.js.medianMs, iq)] : []), over(r.js.medianMs, i8), '–', String(r.js.samples)]);
+    out.push(table(['case', 'median ms', 'fastest ms', 'samples/s', '/ ORT fp32', ...(iq ? ['/ ORT int8 QDQ'] : []), '/ ORT int8 (integer ops)', 'bit-ops/sample', 'samples'], rows));
     if (r.async?.overheadMs !== null && r.async?.overheadMs !== undefined) {
       out.push('');
       out.push(
@@ -164,7 +225,8 @@ export function modelMarkdownReport(rep) {
       const rows = a.anyprec.map((x) => [`anyprec ${bitsName(x.bits)}`, pc(x.accuracy), pc(x.agreement32),
         a.reference ? pc(a.reference[x.bits]) : '–', lat(x.bits)]);
       if (a.ortFp32) rows.push(['ORT fp32', pc(a.ortFp32.accuracy), pc(a.ortFp32.agreement32), '–', sig(r64?.ort?.medianMs)]);
-      if (a.ortInt8) rows.push(['ORT int8', pc(a.ortInt8.accuracy), pc(a.ortInt8.agreement32), '–', sig(r64?.ortInt8?.medianMs)]);
+      if (a.ortInt8Qdq) rows.push(['ORT int8 QDQ', pc(a.ortInt8Qdq.accuracy), pc(a.ortInt8Qdq.agreement32), '–', sig(r64?.ortInt8Qdq?.medianMs)]);
+      if (a.ortInt8) rows.push(['ORT int8 (integer-op export)', pc(a.ortInt8.accuracy), pc(a.ortInt8.agreement32), '–', sig(r64?.ortInt8?.medianMs)]);
       out.push(`**${name.toUpperCase()}** (${a.samples} digits; batch ${r64?.batch ?? '–'} latency)`);
       out.push('');
       out.push(table(['engine', 'accuracy', 'agrees with anyprec 32', 'reference', 'ms / batch'], rows));

@@ -5,7 +5,7 @@
 // (INT and INTS only), TensorProto, ValueInfoProto, TypeProto(.Tensor),
 // TensorShapeProto(.Dimension). Weights are initializers, so a run() only carries the
 // activations across from JS.
-import { Message } from './protobuf.mjs';
+import { Message, readFields } from './protobuf.mjs';
 
 /** TensorProto.DataType values used here. */
 export const DataType = Object.freeze({ FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6 });
@@ -23,8 +23,12 @@ function tensorProto(name, dataType, dims, data) {
   return t;
 }
 
-/** ValueInfoProto for a dense tensor; a string dim is symbolic (dim_param, e.g. 'N' for batch). */
+/**
+ * ValueInfoProto for a dense tensor; a string dim is symbolic (dim_param, e.g. 'N' for batch);
+ * `dims` null leaves the shape out (ORT infers it: used for extra outputs of calibration graphs).
+ */
 function valueInfo(name, elemType, dims) {
+  if (dims === null) return new Message().string(1, name).message(2, new Message().message(1, new Message().varint(1, elemType)));
   const shape = new Message();
   for (const d of dims) {
     shape.message(1, typeof d === 'string' ? new Message().string(2, d) : new Message().varint(1, d)); // dim_param | dim_value
@@ -157,6 +161,27 @@ export function matMulIntegerModel(m, k, n, w, xZero, wZero) {
     nodeInputs: ['X', 'W', 'X_zero', 'W_zero'],
     output: { name: 'Y', type: DataType.INT32, dims: [m, n] },
   });
+}
+
+/**
+ * The nodes of a serialized model: Map('domain:opType' -> count), domain '' being ai.onnx. Reads
+ * ModelProto.graph (7) -> GraphProto.node (1) -> NodeProto.op_type (4) / domain (7). Used on
+ * the model ORT writes with the session option `optimizedModelFilePath`, to see which kernels
+ * its graph optimiser really fused a graph into.
+ */
+export function modelOpTypes(bytes) {
+  const text = new TextDecoder();
+  const counts = new Map();
+  for (const g of readFields(bytes).filter((f) => f.field === 7 && f.wire === 2)) {
+    for (const n of readFields(g.value).filter((f) => f.field === 1 && f.wire === 2)) {
+      const fields = readFields(n.value);
+      const op = fields.find((f) => f.field === 4 && f.wire === 2);
+      const domain = fields.find((f) => f.field === 7 && f.wire === 2);
+      const key = `${domain ? text.decode(domain.value) : ''}:${op ? text.decode(op.value) : '?'}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return counts;
 }
 
 /** Single-threaded session options: one intra-op and one inter-op thread, full graph opts. */

@@ -1,5 +1,7 @@
-// A minimal protocol-buffers *writer*: just enough of the wire format to serialize ONNX models
-// built in code (varints, length-delimited bytes/strings/sub-messages). No schema, no reader.
+// A minimal protocol-buffers writer: just enough of the wire format to serialize ONNX models
+// built in code (varints, length-delimited bytes/strings/sub-messages). No schema. And a
+// schema-less reader of one message's top-level fields (readFields), enough to list the nodes of
+// a model ORT wrote back.
 //
 // A message is kept as a list of byte chunks plus their total length, and only flattened once
 // at the end, so a 64 MB weight tensor nested three messages deep is copied once, not three
@@ -79,4 +81,40 @@ export class Message {
     }
     return out;
   }
+}
+
+/**
+ * The top-level fields of one serialized message, in order: { field, wire, value } with `value` a
+ * number for varints (exact below 2^53), a Uint8Array view for length-delimited fields, and the raw
+ * 4 or 8 bytes for fixed32/fixed64. Throws a RangeError on truncated or unknown wire data.
+ */
+export function readFields(bytes) {
+  const out = [];
+  let at = 0;
+  const varint = () => {
+    let v = 0, mul = 1;
+    for (;;) {
+      if (at >= bytes.length) throw new RangeError('protobuf: truncated varint');
+      const b = bytes[at++];
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 0x80;
+    }
+  };
+  const take = (n) => {
+    if (at + n > bytes.length) throw new RangeError('protobuf: truncated field');
+    const view = bytes.subarray(at, at + n);
+    at += n;
+    return view;
+  };
+  while (at < bytes.length) {
+    const key = varint();
+    const field = Math.floor(key / 8), wire = key % 8;
+    if (wire === WIRE_VARINT) out.push({ field, wire, value: varint() });
+    else if (wire === WIRE_LEN) out.push({ field, wire, value: take(varint()) });
+    else if (wire === 1) out.push({ field, wire, value: take(8) });
+    else if (wire === 5) out.push({ field, wire, value: take(4) });
+    else throw new RangeError(`protobuf: unsupported wire type ${wire} (field ${field})`);
+  }
+  return out;
 }

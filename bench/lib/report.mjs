@@ -1,5 +1,6 @@
 // Markdown rendering of a bench/gemm.mjs result object (the same object saved as JSON), and
 // the small formatting helpers other reports share (sig, pct, ratio, loadavg, table).
+import { shapeName } from './reference.mjs';
 
 /** n with 3 significant digits (no exponent for the magnitudes seen here). */
 export function sig(n, digits = 3) {
@@ -13,7 +14,6 @@ export function sig(n, digits = 3) {
 export const pct = (f) => (Number.isFinite(f) ? `${(100 * f).toFixed(f < 0.1 ? 1 : 0)}%` : '–');
 export const ratio = (r) => (Number.isFinite(r) ? `${sig(r)}×` : '–');
 export const loadavg = (l) => (l ? l.map((x) => x.toFixed(2)).join(' / ') : '–');
-const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const pairName = (r) => `${r.aBits}×${r.bBits}${r.aEncoding === 'bipolar' ? ' xnor' : ''}`;
 
 /** A markdown table. */

@@ -1,9 +1,9 @@
 // The suite's summary (bench/run.mjs): goals judged from the parts' result objects, the
 // headline table, and the SVG charts (vega-lite compiled to vega, rendered headless: no canvas).
+import { shapeName } from './reference.mjs';
 import { bestIsa } from './report.mjs';
 import { loadavg, ratio, sig, table } from './report.mjs';
 
-const shapeName = (s) => `${s.m}×${s.k}×${s.n}`;
 const isPair = (r, a, w, enc = 'unsigned') => r.aBits === a && r.bBits === w && r.aEncoding === enc && (r.threads ?? 1) === 1 && !r.forced;
 
 /** anyprec rows of the fastest ISA at one thread, per shape. */
@@ -149,7 +149,7 @@ export function suiteMarkdown(rep) {
     if (t2.length) {
       out.push('Two threads (anyprec setThreads(2) vs ORT intraOpNumThreads 2), 1×1: ' +
         t2.map(([s, r]) => `${shapeName(s.shape)} ${ratio(r.vsOrtInt8)} int8 / ${ratio(r.vsOrtFp32)} fp32`).join('; ') +
-        '. This VM\'s 2 vCPUs give little parallel speedup (DESIGN.md §4); see the full GEMM report.');
+        '. This VM\'s 2 vCPUs give little parallel speedup (docs/benchmarks.md, "Reading the numbers"); see the full GEMM report.');
       out.push('');
     }
     // ORT int8 above the AVX-512 VNNI bound (vpdpbusd zmm: 64 u8×s8 MACs, 2 per cycle = 128 MAC/cycle)
@@ -160,7 +160,7 @@ export function suiteMarkdown(rep) {
       out.push(`ORT int8 reached ${sig(int8Best)} Gop/s on one thread, above the AVX-512 VNNI bound of ${sig((2 * 128 * mhz) / 1e3)} Gop/s ` +
         `(128 MAC/cycle at the nominal ${mhz} MHz; turbo clocks could explain part of it): its MLAS int8 GEMM most ` +
         'likely runs on this CPU\'s AMX-INT8 tiles — a higher bar for the bit-serial kernels than the VNNI-class ORT int8 that ' +
-        'DESIGN.md §4 measured (~600 Gop/s).');
+        'the project measured on an AMD Zen 5 core (~600 Gop/s; docs/benchmarks.md, "Reading the numbers").');
       out.push('');
     }
     const tf = gemm.tfjs;
@@ -177,11 +177,16 @@ export function suiteMarkdown(rep) {
     out.push('## Models, one thread: anyprec time ÷ ORT time (lower is better)');
     out.push('');
     const bitsAll = [...new Set(model.results.flatMap((r) => r.rows.map((x) => x.bits)))].sort((a, b) => a - b);
-    out.push(table(['model, batch', 'ORT fp32 ms', 'ORT int8 ms', ...bitsAll.map((b) => `${b === 32 ? 'float' : `${b} bit`} ÷ fp32 (÷ int8)`)],
-      model.results.map((r) => [`${r.model.toUpperCase()}, ${r.batch}`, sig(r.ort?.medianMs), sig(r.ortInt8?.medianMs),
+    out.push('ORT int8 here: the QDQ graph of the float network (fused by ORT into QLinearConv / QLinearAdd / QGemm) where the ' +
+      'run has one, else the older integer-op export (QLinearConv / ConvInteger / MatMulInteger); the full model report has both.');
+    out.push('');
+    const i8 = (r) => r.ortInt8Qdq ?? r.ortInt8;
+    out.push(table(['model, batch', 'ORT fp32 ms', 'ORT int8 ms (kind)', ...bitsAll.map((b) => `${b === 32 ? 'float' : `${b} bit`} ÷ fp32 (÷ int8)`)],
+      model.results.map((r) => [`${r.model.toUpperCase()}, ${r.batch}`, sig(r.ort?.medianMs),
+        `${sig(i8(r)?.medianMs)} (${r.ortInt8Qdq ? 'QDQ' : 'integer ops'})`,
         ...bitsAll.map((b) => {
           const x = r.rows.find((y) => y.bits === b);
-          return x?.medianMs ? `${ratio(x.vsOrt)} (${ratio(x.vsOrtInt8)})` : '–';
+          return x?.medianMs ? `${ratio(x.vsOrt)} (${ratio(r.ortInt8Qdq ? x.vsOrtQdq : x.vsOrtInt8)})` : '–';
         })])));
     out.push('');
     const acc = model.accuracy?.resnet20;
@@ -189,7 +194,7 @@ export function suiteMarkdown(rep) {
       const pc = (f) => (Number.isFinite(f) ? `${(100 * f).toFixed(1)}%` : '–');
       out.push(`ResNet-20 (fixture A) accuracy on the 2,000 MNIST test digits: ` +
         acc.anyprec.map((x) => `${x.bits === 32 ? 'float' : `${x.bits} bit`} ${pc(x.accuracy)}${acc.reference?.[x.bits] != null ? ` (reference ${pc(acc.reference[x.bits])})` : ''}`).join(', ') +
-        `; ORT fp32 ${pc(acc.ortFp32?.accuracy)}, ORT int8 ${pc(acc.ortInt8?.accuracy)}. The MNIST MLP/CNN have random weights (no trained one is bundled): only their agreement with their own 32-bit output is reported.`);
+        `; ORT fp32 ${pc(acc.ortFp32?.accuracy)}, ORT int8 QDQ ${pc(acc.ortInt8Qdq?.accuracy)}, ORT int8 integer-op export ${pc(acc.ortInt8?.accuracy)}. The MNIST MLP/CNN have random weights (no trained one is bundled): only their agreement with their own 32-bit output is reported.`);
       out.push('');
     }
   }
@@ -313,7 +318,8 @@ export function latencyAccuracySpec(model) {
       if (row?.medianMs) values.push({ model: label, engine: 'anyprec', label: x.bits === 32 ? 'f32' : `${x.bits}b`, ms: row.medianMs, value: x[metric] });
     }
     if (a.ortFp32 && r.ort?.medianMs) values.push({ model: label, engine: 'ORT fp32', label: 'ORT fp32', ms: r.ort.medianMs, value: a.ortFp32[metric] });
-    if (a.ortInt8 && r.ortInt8?.medianMs) values.push({ model: label, engine: 'ORT int8', label: 'ORT int8', ms: r.ortInt8.medianMs, value: a.ortInt8[metric] });
+    if (a.ortInt8Qdq && r.ortInt8Qdq?.medianMs) values.push({ model: label, engine: 'ORT int8', label: 'ORT int8 QDQ', ms: r.ortInt8Qdq.medianMs, value: a.ortInt8Qdq[metric] });
+    else if (a.ortInt8 && r.ortInt8?.medianMs) values.push({ model: label, engine: 'ORT int8', label: 'ORT int8', ms: r.ortInt8.medianMs, value: a.ortInt8[metric] });
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

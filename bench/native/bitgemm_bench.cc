@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "bitgemm.h"
+#include "kernels.h"
 
 using namespace anyprec;
 
@@ -140,7 +140,7 @@ struct Operand {
   PackedView view() const { return {words->p, rows, cols, planes, pop.data()}; }
 };
 
-Operand makeOperand(const KernelTable& isa, std::mt19937_64& rng, size_t rows, size_t cols, int planes) {
+Operand makeOperand(const Platform& isa, std::mt19937_64& rng, size_t rows, size_t cols, int planes) {
   std::vector<uint8_t> codes(rows * cols);
   for (auto& c : codes) c = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
   Operand o;
@@ -155,11 +155,12 @@ Operand makeOperand(const KernelTable& isa, std::mt19937_64& rng, size_t rows, s
 
 // The micro-kernel alone: one mr=8 x np=8 call (64 x 64 outputs, kWords words) on hot panels,
 // repeated. Separates the kernel's own efficiency from the driver's.
-Timing microKernel(const KernelTable& isa, Ceiling& ceiling, std::mt19937_64& rng, int aBits, int bBits,
+Timing microKernel(const Platform& platform, Ceiling& ceiling, std::mt19937_64& rng, int aBits, int bBits,
                    size_t kWords, int reps) {
   const size_t k = kWords * 64;
-  Operand A = makeOperand(isa, rng, 8, k, aBits);
-  Operand B = makeOperand(isa, rng, 64, k, bBits);
+  const KernelTable& isa = *platform.bitplane;
+  Operand A = makeOperand(platform, rng, 8, k, aBits);
+  Operand B = makeOperand(platform, rng, 64, k, bBits);
   std::vector<int64_t> acc(8 * 64, 0);
   BitTileArgs t{};
   t.a = A.words->p;
@@ -264,12 +265,12 @@ int main(int argc, char** argv) {
               reps, gThreadClock ? "thread CPU time" : "wall");
   std::printf("bit-MAC = M*N*K*aBits*bBits; /ceiling = rate / the ISA's ceiling loop, paired per repetition\n");
   std::mt19937_64 rng(42);
-  for (const KernelTable* isa : availableTables()) {
+  for (const Platform* isa : availablePlatforms()) {
     if (!isaFilter.empty() && std::find(isaFilter.begin(), isaFilter.end(), isa->name) == isaFilter.end()) continue;
-    Ceiling ceiling(*isa);
+    Ceiling ceiling(*isa->bitplane);
     const double ceil0 = ceiling.rate(5);
     std::printf("\n== %s: ceiling %.1f Gbit-MAC/s (%llu bit-MACs per iteration)\n", isa->name, ceil0 * 1e-9,
-                static_cast<unsigned long long>(isa->ceilingBitsPerIter));
+                static_cast<unsigned long long>(isa->bitplane->ceilingBitsPerIter));
 
     if (micro) {
       // One call of 8 rows x 8 panels with the driver's K block (256 / max(a, b) words, >= 8).

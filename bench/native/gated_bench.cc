@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "gated.h"
+#include "kernels.h"
 
 using namespace anyprec;
 
@@ -51,7 +51,7 @@ struct Operand {
   PackedView view() const { return {words.get(), rows, cols, planes, pop.data()}; }
 };
 
-Operand makeOperand(const KernelTable& isa, const std::vector<uint8_t>& codes, size_t rows, size_t cols, int planes) {
+Operand makeOperand(const Platform& isa, const std::vector<uint8_t>& codes, size_t rows, size_t cols, int planes) {
   const size_t bytes = (packedWords(rows, cols, planes) * 8 + 127) / 64 * 64;
   Operand o{rows, cols, planes, std::shared_ptr<uint64_t>(static_cast<uint64_t*>(std::aligned_alloc(64, bytes)), std::free),
             std::vector<int32_t>(rows * planes)};
@@ -123,12 +123,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::vector<const KernelTable*> tables;
-  for (const KernelTable* t : availableTables())
+  std::vector<const Platform*> tables;
+  for (const Platform* t : availablePlatforms())
     if (isas.empty() || std::find(isas.begin(), isas.end(), t->name) != isas.end()) tables.push_back(t);
 
   std::mt19937_64 rng(7);
-  for (const KernelTable* isa : tables) {
+  for (const Platform* isa : tables) {
     for (const std::string& sh : shapes) {
       const auto d = split(sh, 'x');
       const size_t m = std::stoul(d[0]), k = std::stoul(d[1]), n = std::stoul(d[2]);

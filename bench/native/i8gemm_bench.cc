@@ -1,5 +1,5 @@
 // Native micro-benchmark of the int8 path against the bit-serial GEMM (a tuning tool, not a test;
-// the numbers behind the dispatch table in native/kernels/i8gemm.cc).
+// the numbers behind the dispatch table in native/kernels/i8gemm/i8gemm.cc).
 //
 // For each shape: one round = every case once, in order, and the rounds are repeated (--reps), so
 // a slow phase of the shared machine hits every case alike; each case reports the median time.
@@ -7,7 +7,7 @@
 // (its time does not depend on the bit-widths, so one run per variant at 8x8 bits; weights
 // prepared once beforehand, as the JS side caches them; activation bytes rebuilt in every call).
 // Prints Gop/s = 2*M*N*K / time and, per bit pair, the ratio bit-serial time / int8 time of the
-// variant auto dispatch would pick, next to what preferInt8() decides.
+// variant auto dispatch would pick, next to what gemmPath() decides.
 //
 //   i8gemm_bench [--shapes=MxKxN[,...]] [--bits=1,2,3,4,8] [--reps=N] [--threads=N] [--enc=A,B]
 //                [--isa=NAME] [--variants=amx,avx512-vnni,...] [--prep] [--all-ratios]
@@ -27,8 +27,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "bitgemm.h"
-#include "i8gemm.h"
+#include "kernels.h"
 
 using namespace anyprec;
 
@@ -52,7 +51,7 @@ Operand makeOperand(std::mt19937_64& rng, size_t rows, size_t k, int planes) {
   Operand o;
   o.data.resize(packedWords(rows, k, planes));
   o.pop.resize(rows * planes);
-  pack(*availableTables().front(), codes.data(), rows, k, planes, o.data.data(), o.pop.data(), 1);
+  pack(*availablePlatforms().front(), codes.data(), rows, k, planes, o.data.data(), o.pop.data(), 1);
   o.view = {o.data.data(), rows, k, planes, o.pop.data()};
   return o;
 }
@@ -68,7 +67,7 @@ int main(int argc, char** argv) {
   Encoding aEnc = Encoding::Unsigned, bEnc = Encoding::Bipolar;
   std::vector<const I8Kernel*> variants = availableI8Kernels();
   bool timePrep = false, allRatios = false;
-  const KernelTable* bsTable = availableTables().front();
+  const Platform* bsTable = availablePlatforms().front();
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto val = [&](const char* key) -> const char* {
@@ -94,7 +93,7 @@ int main(int argc, char** argv) {
         else std::fprintf(stderr, "variant %s not available here, skipped\n", s.c_str());
       }
     } else if (const char* v = val("--isa=")) {
-      bsTable = findTable(v);
+      bsTable = findPlatform(v);
       if (bsTable == nullptr) {
         std::fprintf(stderr, "isa %s not available here\n", v);
         return 2;
@@ -109,7 +108,7 @@ int main(int argc, char** argv) {
     }
   }
   gThreadClock = threads == 1;
-  const KernelTable& bs = *bsTable;
+  const Platform& bs = *bsTable;
   std::printf("bit-serial table: %s; int8 variants:", bs.name);
   for (const I8Kernel* v : variants) std::printf(" %s", v->name);
   std::printf("; threads %d; %d interleaved rounds, medians\n", threads, reps);
@@ -173,11 +172,11 @@ int main(int argc, char** argv) {
       for (size_t v = 0; v < variants.size(); ++v) std::printf("  %s %.2f", variants[v]->name, prepMs[v]);
       std::printf("\n");
     }
-    const I8Kernel& autoK = i8KernelFor(bs, s.m);
+    const I8Kernel& autoK = int8KernelFor(bs, s.m);
     for (size_t v = 0; v < variants.size(); ++v) {
       if (!allRatios && variants[v] != &autoK) continue;
       const double vt = median(cases[bits.size() * bits.size() + v].t);
-      std::printf("bit-serial (%s) Gop/s, and bit-serial time / int8 (%s) time; * = preferInt8() picks int8%s\n", bs.name,
+      std::printf("bit-serial (%s) Gop/s, and bit-serial time / int8 (%s) time; * = gemmPath() picks int8%s\n", bs.name,
                   variants[v]->name, variants[v] == &autoK ? " (the variant auto uses)" : "");
       std::printf("a\\w ");
       for (int bb : bits) std::printf("%16d", bb);
@@ -187,7 +186,7 @@ int main(int argc, char** argv) {
         std::printf("%-4d", ab);
         for (int bb : bits) {
           const double t = median(cases[ci++].t);
-          const bool pick = preferInt8(bs, ab, bb, s.m, s.n, s.k);
+          const bool pick = gemmPath(bs, ab, bb, s.m, s.n, s.k) == GemmPath::Int8;
           std::printf("  %6.0f %6.2f%s", ops / t * 1e-9, t / vt, pick && variants[v] == &autoK ? "*" : " ");
         }
         std::printf("\n");

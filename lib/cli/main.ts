@@ -2,6 +2,7 @@
 // The anyprec command line.
 import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
+import * as path from 'path';
 import { importReference, kernels, loadSync, Model, REFERENCE_FAMILIES, Tensor, zoo } from '../index';
 import type { ReferenceFamily, RunOptions } from '../index';
 import { registerTrain } from './train';
@@ -14,6 +15,12 @@ function positiveInt(name: string) {
   };
 }
 
+function isaArg(v: string): string {
+  const isas = kernels.availableIsas();
+  if (!isas.includes(v)) throw new InvalidArgumentError(`--isa must be one of ${isas.join(', ')} (the instruction sets this CPU runs)`);
+  return v;
+}
+
 interface DemoOptions {
   m: number;
   k: number;
@@ -22,8 +29,8 @@ interface DemoOptions {
   isa?: string;
 }
 
-// Until a trained model is bundled, the demo runs the engine itself: one layer-sized
-// bit-serial GEMM (bipolar weights x unsigned activations) at every bit-width.
+// The engine on its own: one layer-sized GEMM (bipolar weights x unsigned activations) at every
+// bit-width, each row labelled with the path the call really takes (bit-serial or int8).
 function demo(o: DemoOptions): void {
   if (o.isa) kernels.setIsa(o.isa);
   kernels.setThreads(o.threads);
@@ -35,8 +42,9 @@ function demo(o: DemoOptions): void {
   const W = kernels.pack(w, n, k, 8);
   const X = kernels.pack(x, m, k, 8);
   console.log(`anyprec engine demo: C[${m}x${n}] = X[${m}x${k}] . W[${n}x${k}]^T, isa=${kernels.isa()}, threads=${kernels.threads()}`);
-  console.log('one 8-bit pack of each operand; every row below uses its top planes (no repacking)\n');
-  const rows: string[][] = [['w bits', 'a bits', 'ms', 'Gop/s', 'bit-ops', 'vs 1x1 time']];
+  console.log('one 8-bit pack of each operand; every row below uses its top planes (no repacking);');
+  console.log('path: the kernel path each call takes (bitserial, or int8:<variant> where int8 dot products are faster)\n');
+  const rows: string[][] = [['w bits', 'a bits', 'path', 'ms', 'Gop/s', 'bit-ops', 'vs 1x1 time']];
   let base = 0;
   for (const bits of [1, 2, 3, 4, 5, 6, 7, 8]) {
     const opts = { aBits: bits, bBits: bits, aEncoding: 'unsigned', bEncoding: 'bipolar' } as const;
@@ -51,7 +59,8 @@ function demo(o: DemoOptions): void {
     const ms = times[2];
     if (bits === 1) base = ms;
     const macs = m * n * k;
-    rows.push([String(bits), String(bits), ms.toFixed(3), ((2 * macs) / ms / 1e6).toFixed(1),
+    const route = kernels.gemmPath(bits, bits, m, n, k);
+    rows.push([String(bits), String(bits), route === 'int8' ? `int8:${kernels.int8Kernel(m)}` : route, ms.toFixed(3), ((2 * macs) / ms / 1e6).toFixed(1),
       (macs * bits * bits).toExponential(2), (ms / base).toFixed(2) + 'x']);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -108,17 +117,25 @@ function shapeArg(v: string): number[] {
   return dims;
 }
 
-function bitsArg(v: string): number {
-  const b = Number(v);
-  if (!Number.isInteger(b) || !((b >= 1 && b <= 8) || b === 32)) throw new InvalidArgumentError('--bits must be 1..8 or 32');
-  return b;
+interface Bits { weights: number; activations: number }
+
+function bitsArg(v: string): Bits {
+  const parts = v.split(',').map((s) => s.trim());
+  const ok = (s: string) => /^[0-9]+$/.test(s) && ((Number(s) >= 1 && Number(s) <= 8) || Number(s) === 32);
+  if (parts.length < 1 || parts.length > 2 || !parts.every(ok)) {
+    throw new InvalidArgumentError('--bits must be 1..8 or 32 (both weights and activations), or W,A (e.g. 1,4: 1-bit weights, 4-bit activations)');
+  }
+  const weights = Number(parts[0]);
+  return { weights, activations: parts.length === 2 ? Number(parts[1]) : weights };
 }
 
 interface EvalOptions {
   input: string;
   shape: number[];
-  bits?: number;
+  bits?: Bits;
   gate?: 'trained' | 'open' | 'closed';
+  threads: number;
+  isa?: string;
   perSample?: boolean;
   labels?: string;
   json?: boolean;
@@ -132,6 +149,8 @@ function readExact(path: string, bytes: number, what: string): Buffer {
 
 // eval: logits, argmax, accuracy and gate counts of a model on a raw float32 input file.
 function evaluate(modelPath: string, o: EvalOptions): void {
+  if (o.isa) kernels.setIsa(o.isa);
+  kernels.setThreads(o.threads);
   const model = loadSync(modelPath);
   const count = o.shape.reduce((a, b) => a * b, 1);
   const buf = readExact(o.input, count * 4, '--input');
@@ -139,7 +158,7 @@ function evaluate(modelPath: string, o: EvalOptions): void {
   Buffer.from(data.buffer).set(buf);
   const n = o.shape[0];
   const run: RunOptions = {};
-  if (o.bits !== undefined) run.bits = o.bits;
+  if (o.bits !== undefined) run.bits = o.bits.weights === o.bits.activations ? o.bits.weights : o.bits;
   if (o.gate !== undefined) run.gate = o.gate;
   const per = count / n;
   const logits: number[][] = [];
@@ -157,7 +176,9 @@ function evaluate(modelPath: string, o: EvalOptions): void {
     }
   }
   const argmax = logits.map((row) => row.indexOf(Math.max(...row)));
-  const result: Record<string, unknown> = { bits: o.bits ?? model.getPrecision().model.activations, logits, argmax };
+  const p = o.bits ?? model.getPrecision().model;
+  const bits = p.weights === p.activations ? p.weights : { weights: p.weights, activations: p.activations };
+  const result: Record<string, unknown> = { bits, isa: kernels.isa(), threads: kernels.threads(), logits, argmax };
   if (o.labels) {
     const labels = readExact(o.labels, n, '--labels');
     result.accuracy = argmax.reduce((acc, p, i) => acc + (p === labels[i] ? 1 : 0), 0) / n;
@@ -166,13 +187,48 @@ function evaluate(modelPath: string, o: EvalOptions): void {
   if (o.json) {
     console.log(JSON.stringify(result));
   } else {
-    console.log(`bits ${result.bits}; argmax ${argmax.join(' ')}`);
+    const shown = typeof bits === 'number' ? String(bits) : `${bits.weights} (weights), ${bits.activations} (activations)`;
+    console.log(`bits ${shown}; argmax ${argmax.join(' ')}`);
     if (result.accuracy !== undefined) console.log(`accuracy ${((result.accuracy as number) * 100).toFixed(2)}%`);
   }
 }
 
+function packageVersion(): string {
+  // dist/cli/main.js (or lib/cli/main.ts) -> the package root two floors up
+  const file = path.join(__dirname, '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Library errors name API arguments (options.weightMode, importReference()); the command line
+ * reports them in its own terms: flags, commands, and what is wrong with a file.
+ */
+function cliMessage(err: unknown): string {
+  const e = err as { name?: string; message?: string; code?: string; path?: string };
+  let msg = String(e?.message ?? err);
+  if (e?.code === 'ENOENT' && e.path) return `cannot read ${e.path}: no such file`;
+  if (e?.code === 'EISDIR' && e.path) return `cannot read ${e.path}: it is a directory`;
+  if (e?.code === 'EACCES' && e.path) return `cannot read ${e.path}: permission denied`;
+  if (e?.name === 'SafetensorsError') {
+    // "<file>: header length ..." / "too short for the 8-byte header length" / "header is not ..."
+    const m = /^(.*?): (file is \d+ bytes, too short|header length \d+|header is not|header must be)/.exec(msg);
+    if (m) return `${m[1]} is not a safetensors file (neither a reference checkpoint nor an anyprec model)`;
+    const t = /^(.*?): (.*)$/.exec(msg);
+    if (t) return `${t[1]} is a damaged safetensors file: ${t[2]}`;
+  }
+  msg = msg.replace(/reference checkpoints are imported with importReference\(\)/,
+    'import a reference checkpoint first: anyprec import <family> <checkpoint> -o <model>');
+  msg = msg.replace(/options\.weightMode/g, '--mode');
+  let m = /has no parameters for (\d+)-bit activations \(bit list: ([^)]*)\)/.exec(msg);
+  if (m) return `--bits: this model has no ${m[1]}-bit activations; it was stored for ${m[2]} bits (32 = float)`;
+  m = /has no (\d+)-bit weights \(bit list: ([^)]*)\)/.exec(msg);
+  if (m) return `--bits: this model has no ${m[1]}-bit weights; it was stored for ${m[2]} bits (32 = float)`;
+  return msg;
+}
+
 const program = new Command();
-program.name('anyprec').description('Any-precision neural-network inference for Node.js');
+program.name('anyprec').description('Any-precision neural-network inference for Node.js')
+  .version(packageVersion(), '-V, --version', 'print the anyprec version');
 program
   .command('demo')
   .description('run a small model end to end at every bit-width: latency and bit-ops')
@@ -182,16 +238,16 @@ program
   }, 'cnn')
   .option('--batch <n>', 'samples per call', positiveInt('--batch'), 64)
   .option('--threads <n>', 'kernel threads', positiveInt('--threads'), 1)
-  .option('--isa <name>', `force an instruction set (${kernels.availableIsas().join(', ')})`)
+  .option('--isa <name>', `force an instruction set (${kernels.availableIsas().join(', ')})`, isaArg)
   .action((o: ModelDemoOptions) => modelDemo(o));
 program
   .command('engine')
-  .description('run one layer-sized bit-serial GEMM at every bit-width: latency and bit-ops')
+  .description('run one layer-sized GEMM at every bit-width: the kernel path taken, latency and bit-ops')
   .option('--m <rows>', 'activation rows (batch)', positiveInt('--m'), 64)
   .option('--k <depth>', 'reduction depth', positiveInt('--k'), 1024)
   .option('--n <cols>', 'output features', positiveInt('--n'), 1024)
   .option('--threads <n>', 'kernel threads', positiveInt('--threads'), 1)
-  .option('--isa <name>', `force an instruction set (${kernels.availableIsas().join(', ')})`)
+  .option('--isa <name>', `force an instruction set (${kernels.availableIsas().join(', ')})`, isaArg)
   .action((o: DemoOptions) => demo(o));
 program
   .command('import')
@@ -199,7 +255,10 @@ program
   .argument('<family>', `one of ${REFERENCE_FAMILIES.join(', ')}`)
   .argument('<input>', 'the checkpoint (.safetensors)')
   .requiredOption('-o, --output <file>', 'the anyprec model file to write')
-  .option('--mode <mode>', "weights: 'requant' (the reference's codes per bit-width) or 'truncate' (one 8-bit code); not for pg-resnet20")
+  .option('--mode <mode>', "weights: 'requant' (the reference's codes per bit-width) or 'truncate' (one 8-bit code); not for pg-resnet20", (v: string) => {
+    if (v !== 'requant' && v !== 'truncate') throw new InvalidArgumentError('--mode must be requant or truncate');
+    return v;
+  })
   .action((family: string, input: string, o: { output: string; mode?: 'requant' | 'truncate' }) => {
     const model = importReference(family as ReferenceFamily, input, o.mode === undefined ? {} : { weightMode: o.mode });
     model.saveSync(o.output);
@@ -211,21 +270,23 @@ program
   .argument('<model>', 'an anyprec model file')
   .requiredOption('--input <file>', 'float32 values, NCHW')
   .requiredOption('--shape <dims>', 'N,C,H,W of the input', shapeArg)
-  .option('--bits <b>', 'bit-width for weights and activations (default: the model setting)', bitsArg)
+  .option('--bits <b>', 'bit-width for weights and activations (1..8, 32 = float), or W,A for each (e.g. 1,4); default: the model setting', bitsArg)
   .option('--gate <mode>', 'precision gates: trained | open (all low bits) | closed (none)', (v: string) => {
     if (v !== 'trained' && v !== 'open' && v !== 'closed') throw new InvalidArgumentError('--gate must be trained, open or closed');
     return v;
   })
+  .option('--threads <n>', 'kernel threads', positiveInt('--threads'), 1)
+  .option('--isa <name>', `force an instruction set (${kernels.availableIsas().join(', ')})`, isaArg)
   .option('--per-sample', 'run the samples one at a time (dynamic activation scales depend on the batch)')
   .option('--labels <file>', 'uint8 labels, one per sample: adds accuracy')
-  .option('--json', 'print { bits, logits, argmax, accuracy?, gates? } as JSON')
+  .option('--json', 'print { bits, isa, threads, logits, argmax, accuracy?, gates? } as JSON')
   .action((model: string, o: EvalOptions) => evaluate(model, o));
 program.command('isa').description('print the instruction sets available and the one in use')
   .action(() => console.log(`${kernels.isa()} (available: ${kernels.availableIsas().join(', ')})`));
 
 registerTrain(program); // lib/cli/train.ts
 
-program.parseAsync(process.argv).catch((err: Error) => {
-  console.error(`anyprec: ${err.message}`);
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`anyprec: ${cliMessage(err)}`);
   process.exit(1);
 });

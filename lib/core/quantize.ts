@@ -1,4 +1,4 @@
-// The Any-Precision quantisers (DoReFa style; design §2, fixture A's ARCH.md "Quantisers").
+// The Any-Precision quantisers (DoReFa style, as the Any-Precision reference implements them).
 //
 // Everything is float32 arithmetic, step for step as the PyTorch reference evaluates it: each
 // operation is done in double and rounded with Math.fround, which gives the correctly rounded
@@ -11,6 +11,8 @@
 // by 1 ulp in 1 of 18 layers, yet every code matches; a ±1-ulp change in one tanh value would flip
 // 2 codes, a ±1-ulp change in the max 1 code, all at b = 8.
 
+import { checkBits, checkFloat32, checkNoNaN, WeightMode } from './check';
+
 const fr = Math.fround;
 
 /** Rounds to the nearest integer, ties to even (torch.round, numpy.round). */
@@ -20,30 +22,6 @@ export function roundHalfEven(x: number): number {
   if (d < 0.5) return f;
   if (d > 0.5) return f + 1;
   return f % 2 === 0 ? f : f + 1;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Argument checks
-
-function checkF32(x: unknown, name: string): Float32Array {
-  if (!ArrayBuffer.isView(x) || Object.prototype.toString.call(x) !== '[object Float32Array]') {
-    throw new TypeError(`${name} must be a Float32Array`);
-  }
-  return x as Float32Array;
-}
-
-function checkBits(bits: unknown, name: string, allow32: boolean): number {
-  if (typeof bits !== 'number') throw new TypeError(`${name} must be a number, got ${typeof bits}`);
-  if (!(Number.isInteger(bits) && bits >= 1 && bits <= 8) && !(allow32 && bits === 32)) {
-    throw new RangeError(`${name} must be an integer in 1..8${allow32 ? ' or 32' : ''}, got ${bits}`);
-  }
-  return bits;
-}
-
-function checkNotNaN(x: Float32Array, name: string): void {
-  for (let i = 0; i < x.length; i++) {
-    if (x[i] !== x[i]) throw new RangeError(`${name}[${i}] is NaN`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,7 +68,7 @@ function torchSum(x: Float32Array): number {
 
 /** The weight scale E = mean|w| as the reference computes it (float32). */
 export function weightScale(w: Float32Array): number {
-  checkF32(w, 'w');
+  checkFloat32(w, 'w');
   if (w.length === 0) throw new RangeError('w must not be empty');
   return fr(torchSum(w.map(Math.abs)) / fr(w.length));
 }
@@ -99,7 +77,7 @@ export function weightScale(w: Float32Array): number {
 // Weights
 
 /** 'requant': codes at each b from the float weights (the reference); 'truncate': q8 >> (8 - b). */
-export type WeightMode = 'requant' | 'truncate';
+export type { WeightMode };
 
 /** Float32 value of each b-bit code: (2·(q/n) − 1)·E with n = 2^b − 1, as the reference rounds it. */
 export function weightLevels(bits: number, scale: number): Float32Array {
@@ -124,7 +102,7 @@ export class WeightQuantizer {
   private q8?: Uint8Array;
 
   constructor(w: Float32Array, mode: WeightMode = 'requant') {
-    checkF32(w, 'w');
+    checkFloat32(w, 'w');
     if (mode !== 'requant' && mode !== 'truncate') {
       throw new RangeError(`mode must be 'requant' or 'truncate', got ${String(mode)}`);
     }
@@ -196,9 +174,9 @@ export function quantizeWeight(w: Float32Array, bits: number, mode: WeightMode =
 
 /** Codes p = round(clamp(x, 0, 1)·(2^bits − 1)), ties to even (so at 1 bit 0.5 → 0). */
 export function quantizeActivation(x: Float32Array, bits: number): Uint8Array {
-  checkF32(x, 'x');
+  checkFloat32(x, 'x');
   checkBits(bits, 'bits', false);
-  checkNotNaN(x, 'x');
+  checkNoNaN(x, 'x');
   const n = 2 ** bits - 1;
   const out = new Uint8Array(x.length);
   for (let i = 0; i < x.length; i++) {
@@ -219,10 +197,10 @@ export function activationLevels(bits: number): Float32Array {
 
 /** The activation unit's output: round(clamp(x,0,1)·n)/n, or max(x, 0) at bits = 32. */
 export function activationValues(x: Float32Array, bits: number): Float32Array {
-  checkF32(x, 'x');
+  checkFloat32(x, 'x');
   checkBits(bits, 'bits', true);
   if (bits === 32) {
-    checkNotNaN(x, 'x');
+    checkNoNaN(x, 'x');
     return x.map((v) => (v > 0 ? v : 0));
   }
   const lv = activationLevels(bits);
@@ -234,8 +212,8 @@ export function activationValues(x: Float32Array, bits: number): Float32Array {
 
 /** 1-bit sign activations (BNN): code 1 (+1) where x >= 0, including −0; code 0 (−1) where x < 0. */
 export function signActivation(x: Float32Array): Uint8Array {
-  checkF32(x, 'x');
-  checkNotNaN(x, 'x');
+  checkFloat32(x, 'x');
+  checkNoNaN(x, 'x');
   const out = new Uint8Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = x[i] >= 0 ? 1 : 0;
   return out;

@@ -1,5 +1,5 @@
 // Sign-magnitude quantisers with a max-abs scale (cornell-zhang/dnn-gating's TorchRoundToBits and
-// TorchTruncate; fixture B's ARCH.md "Quantisers"), float32 step for step as the reference:
+// TorchTruncate), float32 step for step as the reference:
 //
 //   s = max|x| + 1e-7,  m = round(clamp(|x| / s, 0, 1) · (2^b − 1)),  value = ((m / n) · s) · sign(x)
 //
@@ -7,27 +7,15 @@
 // scale taken over the whole batch tensor (a dynamic scale), so results depend on what shares a
 // batch. Activation codes here are unsigned: the inputs of these layers are clip (PACT/ReLU)
 // outputs, and a negative input is refused rather than silently mis-quantised.
+import { checkBits, checkFloat32 } from './check';
 import { roundHalfEven } from './quantize';
 
 const fr = Math.fround;
 const EPS = fr(1e-7);
 
-function checkF32(x: unknown, name: string): Float32Array {
-  if (!ArrayBuffer.isView(x) || Object.prototype.toString.call(x) !== '[object Float32Array]') {
-    throw new TypeError(`${name} must be a Float32Array`);
-  }
-  return x as Float32Array;
-}
-
-function checkBits(bits: unknown, name: string): number {
-  if (typeof bits !== 'number') throw new TypeError(`${name} must be a number, got ${typeof bits}`);
-  if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new RangeError(`${name} must be an integer in 1..8, got ${bits}`);
-  return bits;
-}
-
 /** The max-abs scale s = max|x| + 1e-7, in float32 as torch adds a Python float to a float32 tensor. */
 export function maxAbsScale(x: Float32Array): number {
-  checkF32(x, 'x');
+  checkFloat32(x, 'x');
   let m = 0;
   for (let i = 0; i < x.length; i++) {
     const a = Math.abs(x[i]);
@@ -54,7 +42,7 @@ export interface SignMagnitudeWeights {
 
 /** Weight quantiser: integer levels in −(2^b−1)..2^b−1 and the tensor's scale. */
 export function signMagnitudeWeights(w: Float32Array, bits = 8): SignMagnitudeWeights {
-  checkF32(w, 'w');
+  checkFloat32(w, 'w');
   checkBits(bits, 'bits');
   for (let i = 0; i < w.length; i++) if (!Number.isFinite(w[i])) throw new RangeError(`w[${i}] = ${w[i]} is not finite`);
   const s = maxAbsScale(w);
@@ -102,7 +90,7 @@ function codeEdges(s: number, n: number): Float32Array {
  * unsigned codes m (x must be >= 0) and s. Value of code m: fr(fr(m / n) · s).
  */
 export function quantizeDynamic(x: Float32Array, bits: number): { codes: Uint8Array; scale: number } {
-  checkF32(x, 'x');
+  checkFloat32(x, 'x');
   checkBits(bits, 'bits');
   let m = 0, bad = -1;
   for (let i = 0; i < x.length; i++) {

@@ -1,16 +1,5 @@
 // Float32 tensors (NCHW for images, [N, F] for features) as users hand them to models.
-
-function checkShape(shape: unknown, name: string): number[] {
-  if (!Array.isArray(shape) || shape.length === 0) {
-    throw new TypeError(`${name} must be a non-empty array of dimensions`);
-  }
-  for (const d of shape) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw new RangeError(`${name} must hold non-negative integers, got [${shape.join(', ')}]`);
-    }
-  }
-  return shape.slice();
-}
+import { checkFloat32, checkShape } from './check';
 
 export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -21,9 +10,7 @@ export class Tensor {
   readonly shape: readonly number[];
 
   constructor(data: Float32Array, shape: readonly number[]) {
-    if (!ArrayBuffer.isView(data) || Object.prototype.toString.call(data) !== '[object Float32Array]') {
-      throw new TypeError('data must be a Float32Array');
-    }
+    checkFloat32(data, 'data');
     const s = checkShape(shape, 'shape');
     if (shapeSize(s) !== data.length) {
       throw new RangeError(`shape [${s.join(', ')}] needs ${shapeSize(s)} values, data holds ${data.length}`);

@@ -4,7 +4,9 @@
 // round-trip exactly: the same outputs at every precision, bit for bit.
 import { Packed, packedWords } from '../core/kernels';
 import { GraphSpec, validateGraph } from '../nn/graph';
-import { Model, ModelState } from '../nn/model';
+import { Model } from '../nn/model';
+import { registerModelWriter } from '../nn/persist';
+import type { ModelState } from '../nn/types';
 import { loadSafetensors, loadSafetensorsSync, SafetensorsFile } from './safetensors';
 import { saveSafetensors, saveSafetensorsSync, TensorInput, writeSafetensors } from './safetensors-write';
 
@@ -93,3 +95,6 @@ export async function loadModel(path: string): Promise<Model> {
 export function loadModelSync(path: string): Model {
   return fromFile(loadSafetensorsSync(path), path);
 }
+
+// Model.save / saveSync / serialize write through these.
+registerModelWriter({ save: saveModel, saveSync: saveModelSync, serialize: serializeModel });

@@ -6,12 +6,13 @@
 // to the data section) plus an optional "__metadata__": { string: string }. Tensors must tile the
 // data section exactly: no overlaps, no holes, nothing after the last one.
 //
-// Every check on the header runs before anything sized from it is allocated (design §5); a file
-// is read in two steps (header, then data) so a bad header never costs reading the data.
+// Every check on the header runs before anything sized from it is allocated (a hostile header
+// cannot make it allocate); a file is read in two steps (header, then data) so a bad header never costs reading the data.
 import { promises as fsp } from 'fs';
 import * as fs from 'fs';
 import { constants as bufferConstants } from 'buffer';
 import { endianness } from 'os';
+import { isUint8Array } from '../core/check';
 import { decodeBF16, decodeF16 } from './half';
 
 export type Dtype =
@@ -247,10 +248,8 @@ function build(plan: Plan, data: Uint8Array): SafetensorsFile {
 
 /** @internal */
 export function checkBytes(bytes: unknown, name = 'bytes'): Uint8Array {
-  if (!ArrayBuffer.isView(bytes) || Object.prototype.toString.call(bytes) !== '[object Uint8Array]') {
-    throw new TypeError(`${name} must be a Uint8Array (or Buffer)`);
-  }
-  return bytes as Uint8Array;
+  if (!isUint8Array(bytes)) throw new TypeError(`${name} must be a Uint8Array (or Buffer)`);
+  return bytes;
 }
 
 /**

@@ -4,6 +4,8 @@
 // Layouts follow PyTorch so reference checkpoints map one to one: conv weights [out, in, kh, kw],
 // linear weights [out, in], images NCHW at the model boundary. Inside, images run NHWC.
 
+import { isBits, isPositiveInt, WeightMode } from '../core/check';
+
 export type Pair = [number, number];
 
 interface Base {
@@ -13,8 +15,7 @@ interface Base {
   inputs: string[];
 }
 
-/** How a quantised layer stores its weights: see DESIGN.md §2. */
-export type WeightMode = 'truncate' | 'requant';
+export type { WeightMode } from '../core/check';
 
 export interface ConvAttrs {
   inChannels: number;
@@ -169,20 +170,12 @@ function isPair(v: unknown, min: number): v is Pair {
   return Array.isArray(v) && v.length === 2 && v.every((x) => Number.isSafeInteger(x) && x >= min);
 }
 
-function isPosInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
-}
-
-function isBits(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 8;
-}
-
 /** Checks a graph description; throws an Error naming the node and the field at fault. */
 export function validateGraph(g: unknown): GraphSpec {
   if (g === null || typeof g !== 'object') throw new TypeError('graph must be an object');
   const spec = g as GraphSpec;
   if (spec.format !== 'anyprec-graph/1') throw new RangeError(`graph.format must be 'anyprec-graph/1', got ${JSON.stringify(spec.format)}`);
-  if (!Array.isArray(spec.inputShape) || spec.inputShape.length < 1 || !spec.inputShape.every(isPosInt)) {
+  if (!Array.isArray(spec.inputShape) || spec.inputShape.length < 1 || !spec.inputShape.every(isPositiveInt)) {
     throw new RangeError('graph.inputShape must be [C, H, W] or [F] of positive integers');
   }
   if (spec.inputShape.length !== 1 && spec.inputShape.length !== 3) {
@@ -218,7 +211,7 @@ export function validateGraph(g: unknown): GraphSpec {
           if (!isBits(node.weightBits)) throw new RangeError(`${where}.weightBits must be an integer in 1..8`);
           if (node.op === 'pgconv2d' && !(isBits(node.highBits) && node.highBits < 8)) throw new RangeError(`${where}.highBits must be an integer in 1..7`);
         }
-        if (!isPosInt(node.inChannels) || !isPosInt(node.outChannels)) throw new RangeError(`${where} needs positive inChannels and outChannels`);
+        if (!isPositiveInt(node.inChannels) || !isPositiveInt(node.outChannels)) throw new RangeError(`${where} needs positive inChannels and outChannels`);
         if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0) || !isPair(node.dilation, 1)) {
           throw new RangeError(`${where} needs kernel, stride, dilation as [h, w] positive and padding as [h, w] >= 0`);
         }
@@ -229,14 +222,14 @@ export function validateGraph(g: unknown): GraphSpec {
         break;
       case 'linear':
       case 'qlinear':
-        if (!isPosInt(node.inFeatures) || !isPosInt(node.outFeatures)) throw new RangeError(`${where} needs positive inFeatures and outFeatures`);
+        if (!isPositiveInt(node.inFeatures) || !isPositiveInt(node.outFeatures)) throw new RangeError(`${where} needs positive inFeatures and outFeatures`);
         if ('gate' in node && node.gate !== undefined) {
           if (node.op !== 'qlinear') throw new RangeError(`${where}.gate: only qconv2d and qlinear nodes take a gate (${(node as NodeSpec).op} does not)`);
           checkGate(node.gate, where, spec.bitList);
         }
         break;
       case 'batchnorm':
-        if (!isPosInt(node.channels) || !(typeof node.eps === 'number' && node.eps >= 0)) throw new RangeError(`${where} needs channels > 0 and eps >= 0`);
+        if (!isPositiveInt(node.channels) || !(typeof node.eps === 'number' && node.eps >= 0)) throw new RangeError(`${where} needs channels > 0 and eps >= 0`);
         break;
       case 'clamp':
         if (!(typeof node.min === 'number' && typeof node.max === 'number' && node.min <= node.max)) throw new RangeError(`${where} needs min <= max`);

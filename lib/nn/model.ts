@@ -1,48 +1,31 @@
 // A model: one graph, one set of stored weights, run at whatever precision each call asks for.
+import { checkBits as checkPrecisionBits, checkFloat32 } from '../core/check';
 import { Packed } from '../core/kernels';
 import * as kernels from '../core/kernels';
 import { Tensor } from '../core/tensor';
+import {
+  checkOffFraction, findGateOffset, GateCalibration, GateOffsetResult, GateOffsetSearch, GateProbe, GateSetting,
+  quantileThresholds, toGateSetting,
+} from '../gating';
 import { GraphSpec, validateGraph, QUANTISED_OPS, isGated, NodeSpec } from './graph';
 import { checkThresholds, compileParams, Param, Params } from './params';
-import { checkBits, LayerPrecisions, Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
-import { inferShapes, Plan, RunStats } from './runtime';
-import { DEFAULT_GATE, GateMode, GateSetting } from './pg-conv';
-import { WorkerPool } from './workers';
+import { modelWriter } from './persist';
+import { Plan } from './plan';
+import { WorkerPool } from './pool/pool';
+import { Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
+import { inferShapes } from './shapes';
+import type { ModelState, RunOptions, RunStats } from './types';
 
-export interface RunOptions {
-  /** Precision for this call only (whole model); default: the model's current setting. */
-  bits?: PrecisionInput;
-  /** Per-layer precision for this call only, merged over the model's per-layer settings. */
-  layers?: LayerPrecisions;
-  /**
-   * Precision-gated layers (pgconv2d, and qconv2d / qlinear with a `gate`): 'trained' (default)
-   * gates by the layers' thresholds, 'open' gives every output its low bits (the dense layer,
-   * bit for bit), 'closed' none (the high bits only).
-   */
-  gate?: GateMode;
-  /**
-   * Added to every gating threshold (float32(Δ_c + offset)), in each layer's float output units
-   * before batch norm: > 0 = sparser and faster, < 0 = denser. Only with gate 'trained'.
-   */
-  gateOffset?: number;
-}
+export type { ModelState, RunOptions } from './types';
+export type { GateCalibration } from '../gating';
 
 function gateSetting(opts?: RunOptions): GateSetting {
-  const mode = opts?.gate ?? 'trained';
-  if (mode !== 'trained' && mode !== 'open' && mode !== 'closed') {
-    const E = typeof mode === 'string' ? RangeError : TypeError;
-    throw new E(`gate must be 'trained', 'open' or 'closed', got ${JSON.stringify(mode)}`);
-  }
-  const offset = opts?.gateOffset ?? 0;
-  if (typeof offset !== 'number') throw new TypeError(`gateOffset must be a number, got ${typeof offset}`);
-  if (!Number.isFinite(offset)) throw new RangeError(`gateOffset must be a finite number, got ${String(offset)}`);
-  return mode === DEFAULT_GATE.mode && offset === 0 ? DEFAULT_GATE : { mode, offset };
+  return toGateSetting(opts?.gate, opts?.gateOffset);
 }
 
-/** Transferable form of a model: the graph and its runtime parameters (shared memory). */
-export interface ModelState {
-  graph: GraphSpec;
-  params: Array<[string, Float32Array | { rows: number; cols: number; bits: number; data: BigUint64Array; planePop: Int32Array }]>;
+/** @internal Kept for code that imported it from here: a bit-width 1..8 or 32 (core/check's checkBits). */
+export function checkBits(v: unknown, name: string): number {
+  return checkPrecisionBits(v, name, true);
 }
 
 function shareArray<T extends Float32Array | BigUint64Array | Int32Array>(a: T): T {
@@ -58,11 +41,6 @@ function shareParam(p: Param): Param {
 }
 
 const MAX_PLANS = 64;
-
-/** Per gated layer, the thresholds a calibration chose and the fraction of outputs it leaves off. */
-export interface GateCalibration {
-  [layer: string]: { thresholds: Float32Array; off: number };
-}
 
 export class Model {
   readonly graph: GraphSpec;
@@ -164,7 +142,6 @@ export class Model {
     return plan;
   }
 
-  /** Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images. */
   /** @internal Worker side of run(): thresholds set on the calling thread's model (shared memory, not copied). */
   adoptGateThresholds(thresholds: Array<[string, Float32Array]>): void {
     for (const [layer, t] of thresholds) {
@@ -172,6 +149,7 @@ export class Model {
     }
   }
 
+  /** Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images. */
   runSync(x: Tensor, opts?: RunOptions): Tensor {
     return this.plan(opts).run(checkTensor(x), false, gateSetting(opts)).output;
   }
@@ -235,9 +213,7 @@ export class Model {
    */
   setGateThresholds(layer: string, thresholds: Float32Array): this {
     const node = this.gatedNode(layer);
-    if (!ArrayBuffer.isView(thresholds) || Object.prototype.toString.call(thresholds) !== '[object Float32Array]') {
-      throw new TypeError(`thresholds must be a Float32Array (one value per output channel of ${layer})`);
-    }
+    checkFloat32(thresholds, 'thresholds', ` (one value per output channel of ${layer})`);
     const channels = node.op === 'qlinear' ? node.outFeatures : (node as NodeSpec & { outChannels: number }).outChannels;
     if (thresholds.length !== channels) {
       throw new RangeError(`thresholds must hold one value per output channel of ${layer} (${channels}), got ${thresholds.length}`);
@@ -263,27 +239,11 @@ export class Model {
    */
   calibrateGates(x: Tensor, off: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>): GateCalibration {
     checkTensor(x);
-    if (typeof off !== 'number') throw new TypeError(`off must be a number in [0, 1), got ${typeof off}`);
-    if (!(off >= 0 && off < 1)) throw new RangeError(`off must be a fraction in [0, 1), got ${off}`);
-    const probe = new Map<string, { channels: number; values: Float32Array[] }>();
+    checkOffFraction(off);
+    const probe: GateProbe = new Map();
     this.plan(opts).run(x, false, { mode: 'open', offset: 0 }, probe);
-    const out: GateCalibration = {};
-    for (const [layer, { channels, values }] of probe) {
-      const rows = values.reduce((a, v) => a + v.length, 0) / channels;
-      const col = new Float32Array(rows);
-      const thresholds = new Float32Array(channels);
-      let offCount = 0;
-      for (let c = 0; c < channels; c++) {
-        let r = 0;
-        for (const v of values) for (let i = c; i < v.length; i += channels) col[r++] = v[i];
-        col.sort();
-        const kth = Math.round(off * rows);
-        thresholds[c] = kth === 0 ? -Infinity : col[kth - 1];
-        for (let i = 0; i < rows; i++) if (!(col[i] > thresholds[c])) offCount++;
-      }
-      this.setGateThresholds(layer, thresholds);
-      out[layer] = { thresholds, off: offCount / (rows * channels) };
-    }
+    const out = quantileThresholds(probe, off);
+    for (const [layer, { thresholds }] of Object.entries(out)) this.setGateThresholds(layer, thresholds);
     const missing = this.gatedLayers.filter((l) => !probe.has(l) && this.graph.nodes.find((n) => n.name === l)!.op !== 'pgconv2d');
     if (missing.length) {
       throw new RangeError(`calibrateGates: the gates of ${missing.join(', ')} did not act at this precision (their inputs were not B-bit codes)`);
@@ -313,6 +273,31 @@ export class Model {
     return this.plan(opts).account(batch);
   }
 
+  /**
+   * The gateOffset (RunOptions.gateOffset) whose MAC-weighted fraction of gated-off outputs on the
+   * batch x is closest to `target` (in [0, 1]): what a precision governor sets to trade accuracy
+   * for speed. `opts` are the other run options of every trial run (precision, ...).
+   */
+  findGateOffset(x: Tensor, target: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>, search?: GateOffsetSearch): GateOffsetResult {
+    checkTensor(x);
+    if (this.gatedLayers.length === 0) throw new RangeError('findGateOffset: the model has no precision-gated layers');
+    return findGateOffset(this, x, target, { ...opts }, search);
+  }
+
+  /** Writes the anyprec model file (safetensors: graph + packed planes + per-bit BN). */
+  save(path: string): Promise<void> {
+    return modelWriter().save(this, path);
+  }
+
+  saveSync(path: string): void {
+    modelWriter().saveSync(this, path);
+  }
+
+  /** The model file's bytes. */
+  serialize(): Uint8Array {
+    return modelWriter().serialize(this);
+  }
+
   /** Stops the worker threads (run() starts them again on demand). */
   async close(): Promise<void> {
     const p = this.pool;
@@ -326,4 +311,3 @@ function checkTensor(x: unknown): Tensor {
   return x;
 }
 
-export { checkBits };

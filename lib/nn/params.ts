@@ -1,9 +1,10 @@
 // From float parameters (PyTorch layouts) to what the runtime executes: packed weight planes,
 // weight scales, folded batch norm, conv weights reordered to (out, kh, kw, in).
+import { checkFloat32, checkNoNaN } from '../core/check';
 import { Packed, pack } from '../core/kernels';
 import { WeightQuantizer } from '../core/quantize';
 import { signMagnitudeWeights } from '../core/signmag';
-import { packSignMagnitude } from './pg-conv';
+import { packSignMagnitude } from '../core/signmag-gemm';
 import type { GraphSpec, NodeSpec } from './graph';
 import { gateThresholdTensor } from './graph';
 
@@ -25,9 +26,7 @@ export function reorderConv<T extends Float32Array | Uint8Array | Int16Array>(w:
 function tensor(tensors: Record<string, Float32Array>, name: string, length: number): Float32Array {
   const t = tensors[name];
   if (t === undefined) throw new RangeError(`missing tensor '${name}'`);
-  if (!ArrayBuffer.isView(t) || Object.prototype.toString.call(t) !== '[object Float32Array]') {
-    throw new TypeError(`tensor '${name}' must be a Float32Array`);
-  }
+  checkFloat32(t, `tensor '${name}'`);
   if (t.length !== length) throw new RangeError(`tensor '${name}' must hold ${length} values, got ${t.length}`);
   return t;
 }
@@ -68,9 +67,7 @@ function fanIn(node: NodeSpec): { rows: number; k: number; reorder: (w: Float32A
 
 /** A gate's thresholds: Float32Array, no NaN (±Infinity allowed: always / never on). */
 export function checkThresholds(t: Float32Array, name: string): Float32Array {
-  for (let i = 0; i < t.length; i++) {
-    if (Number.isNaN(t[i])) throw new RangeError(`${name}[${i}] is NaN (a threshold must be a number or ±Infinity)`);
-  }
+  checkNoNaN(t, name, ' (a threshold must be a number or ±Infinity)');
   return t;
 }
 

@@ -1,4 +1,5 @@
 // Bit-width selection: the whole model, per layer, and per call.
+import { checkBits } from '../core/check';
 
 /** Weight and activation bit-widths: 1..8, or 32 for float. */
 export interface Precision {
@@ -12,17 +13,9 @@ export type PrecisionInput = number | Partial<Precision>;
 /** Per-layer overrides, by node name. */
 export type LayerPrecisions = Record<string, PrecisionInput>;
 
-export function checkBits(v: unknown, name: string): number {
-  if (typeof v !== 'number') throw new TypeError(`${name} must be a number (1..8 or 32), got ${typeof v}`);
-  if (!Number.isInteger(v) || !((v >= 1 && v <= 8) || v === 32)) {
-    throw new RangeError(`${name} must be an integer in 1..8 or 32, got ${v}`);
-  }
-  return v;
-}
-
 export function toPrecision(p: PrecisionInput, name: string, base?: Precision): Precision {
   if (typeof p === 'number') {
-    const b = checkBits(p, name);
+    const b = checkBits(p, name, true);
     return { weights: b, activations: b };
   }
   if (p === null || typeof p !== 'object') {
@@ -33,7 +26,7 @@ export function toPrecision(p: PrecisionInput, name: string, base?: Precision): 
   if (w === undefined || a === undefined) {
     throw new TypeError(`${name} must give both weights and activations`);
   }
-  return { weights: checkBits(w, `${name}.weights`), activations: checkBits(a, `${name}.activations`) };
+  return { weights: checkBits(w, `${name}.weights`, true), activations: checkBits(a, `${name}.activations`, true) };
 }
 
 export function precisionKey(global: Precision, layers: Record<string, Precision>): string {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #endif
 
-#include "bitgemm.h"
+#include "kernels.h"
 #include "test_util.h"
 
 using namespace anyprec;
@@ -136,18 +136,18 @@ int main() {
                           {17, 9, 513}, {3, 11, 4099}, {1, 130, 200}, {70, 9, 100}, {2, 3, 1}};
 
   std::printf("ISAs on this CPU:");
-  for (const KernelTable* t : availableTables()) std::printf(" %s", t->name);
+  for (const Platform* t : availablePlatforms()) std::printf(" %s", t->name);
   std::printf("\n");
 
-  for (const KernelTable* isa : availableTables()) {
+  for (const Platform* isa : availablePlatforms()) {
     const int before = failures;
-    checkMicroKernel(*isa, rng);
-    checkPackBounds(*isa, rng);
+    checkMicroKernel(*isa->bitplane, rng);
+    checkPackBounds(*isa->bitplane, rng);
     // Packing: bit-identical to the scalar reference, including padding words and plane popcounts.
     for (const Shape& s : shapes) {
       for (int planes = 1; planes <= 8; ++planes) {
         auto codes = randomCodes(rng, s.n * s.k, planes);
-        Packed ref = packWith(kScalarTable, codes, s.n, s.k, planes, 1);
+        Packed ref = packWith(scalarPlatform(), codes, s.n, s.k, planes, 1);
         Packed got = packWith(*isa, codes, s.n, s.k, planes, 3);
         EXPECT(ref.data == got.data, "[%s] pack data rows=%zu k=%zu planes=%d", isa->name, s.n, s.k, planes);
         EXPECT(ref.pop == got.pop, "[%s] pack popcounts rows=%zu k=%zu planes=%d", isa->name, s.n, s.k, planes);

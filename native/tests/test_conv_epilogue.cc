@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "bitgemm.h"
+#include "kernels.h"
 #include "test_util.h"
 
 using namespace anyprec;
@@ -26,7 +26,7 @@ int main() {
       {1, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1},   {2, 6, 6, 9, 5, 5, 3, 1, 2, 2, 1, 1},
       {2, 9, 11, 4, 3, 3, 1, 2, 2, 1, 1, 2},  {1, 2, 3, 2, 5, 5, 1, 1, 2, 2, 1, 1},
       {1, 5, 1, 3, 1, 3, 1, 1, 0, 1, 1, 1}};
-  for (const KernelTable* isa : availableTables()) {
+  for (const Platform* isa : availablePlatforms()) {
     for (const ConvShape& s : shapes) {
       EXPECT(checkConvShape(s).empty(), "valid shape refused");
       for (int planes : {1, 3, 8}) {
@@ -47,7 +47,7 @@ int main() {
         }
         std::vector<uint64_t> want(packedWords(rows, k, planes)), got(want.size(), ~0ull);
         std::vector<int32_t> wantPop(rows * planes), gotPop(rows * planes, -1);
-        pack(kScalarTable, lowered.data(), rows, k, planes, want.data(), wantPop.data(), 1);
+        pack(scalarPlatform(), lowered.data(), rows, k, planes, want.data(), wantPop.data(), 1);
         packConvInput(*isa, x.data(), s, planes, got.data(), gotPop.data(), 3);
         EXPECT(want == got && wantPop == gotPop, "[%s] conv lowering n=%zu h=%zu w=%zu c=%zu k=%zux%zu planes=%d",
                isa->name, s.n, s.h, s.w, s.c, s.kh, s.kw, planes);
@@ -118,7 +118,7 @@ int main() {
     // The epilogue row loops of this ISA against an independent formulation (fmax / fmin /
     // nearbyint, NaN spelled out), for every null pattern of scale / shift, lengths that leave
     // every vector tail, special values, and in place for the float-to-float form.
-    const EpilogueTable& ep = epilogueTableFor(*isa);
+    const EpilogueTable& ep = *isa->epilogue;
     EXPECT(std::string(ep.name) == isa->name, "[%s] epilogue table is '%s'", isa->name, ep.name);
     const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 0.5f, 1.0f, 1.5f / 255.0f, 2.5f / 15.0f, 1e-30f};
     std::uniform_real_distribution<float> uni(-1.5f, 2.5f);

@@ -10,8 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "bitgemm.h"
-#include "fgemm.h"
+#include "kernels.h"
 #include "test_util.h"
 
 using namespace anyprec;
@@ -97,16 +96,16 @@ int main() {
   for (const Shape& s : big) shapes.push_back(s);
 
   std::printf("ISAs on this CPU:");
-  for (const KernelTable* t : availableTables()) std::printf(" %s", t->name);
+  for (const Platform* t : availablePlatforms()) std::printf(" %s", t->name);
   std::printf("\n");
 
   std::vector<Problem> problems;
   for (size_t i = 0; i < shapes.size(); ++i)
     problems.push_back(makeProblem(rng, shapes[i].m, shapes[i].n, shapes[i].k, i % 2 == 0));
 
-  for (const KernelTable* t : availableTables()) {
+  for (const Platform* t : availablePlatforms()) {
     const int before = failures;
-    const FloatKernelTable& isa = *floatTableFor(*t);
+    const FloatKernelTable& isa = *t->fgemm;
     EXPECT(std::string(isa.name) == t->name, "float table for %s is %s", t->name, isa.name);
     for (size_t i = 0; i < problems.size(); ++i) {
       const Problem& p = problems[i];

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "gated.h"
+#include "kernels.h"
 #include "test_util.h"
 
 using namespace anyprec;
@@ -26,7 +26,7 @@ namespace {
 // The shared harness (EXPECT, Packed, valueOf, randomCodes) is in test_util.h. Operands are packed
 // by the scalar reference so every ISA's gated kernel reads the same planes.
 Packed packWith(const std::vector<uint8_t>& codes, size_t rows, size_t cols, int planes) {
-  return test::packWith(kScalarTable, codes, rows, cols, planes, 1);
+  return test::packWith(scalarPlatform(), codes, rows, cols, planes, 1);
 }
 
 const char* encName(Encoding e) {
@@ -208,13 +208,13 @@ int main() {
                           {65, 130, 7}, {31, 47, 200}, {3, 5, 4099}, {129, 33, 77}};
 
   std::printf("ISAs on this CPU:");
-  for (const KernelTable* t : availableTables()) std::printf(" %s", t->name);
+  for (const Platform* t : availablePlatforms()) std::printf(" %s", t->name);
   std::printf("\n");
-  std::vector<int> isaFailures(availableTables().size(), 0);
+  std::vector<int> isaFailures(availablePlatforms().size(), 0);
 
-  for (size_t ii = 0; ii < availableTables().size(); ++ii) {
-    const KernelTable* isa = availableTables()[ii];
-    const GatedKernelTable* g = gatedTableFor(*isa);
+  for (size_t ii = 0; ii < availablePlatforms().size(); ++ii) {
+    const Platform* isa = availablePlatforms()[ii];
+    const GatedKernelTable* g = isa->gated;
     EXPECT(std::string(g->name) == isa->name, "gated table for %s is %s", isa->name, g->name);
     const int before = failures;
     checkGateKernel(*g, rng);
@@ -267,8 +267,8 @@ int main() {
 
         // Dense references for -inf / +inf through bitGemm itself (scalar ISA).
         std::vector<int32_t> denseC(s.m * s.n), highC(s.m * s.n);
-        bitGemm(kScalarTable, GemmSpec{A.view(), B.view(), aBits, bBits, Encoding::Unsigned, bEnc}, denseC.data(), 1);
-        bitGemm(kScalarTable, GemmSpec{A.view(), B.view(), hb, bBits, Encoding::Unsigned, bEnc}, highC.data(), 1);
+        bitGemm(scalarPlatform(), GemmSpec{A.view(), B.view(), aBits, bBits, Encoding::Unsigned, bEnc}, denseC.data(), 1);
+        bitGemm(scalarPlatform(), GemmSpec{A.view(), B.view(), hb, bBits, Encoding::Unsigned, bEnc}, highC.data(), 1);
         {
           bool ok = true;
           for (size_t x = 0; x < s.m * s.n; ++x)
@@ -276,8 +276,8 @@ int main() {
           EXPECT(ok, "reference self-check m=%zu n=%zu k=%zu B=%d Bhb=%d", s.m, s.n, s.k, aBits, hb);
         }
 
-        for (size_t ii = 0; ii < availableTables().size(); ++ii) {
-          const KernelTable* isa = availableTables()[ii];
+        for (size_t ii = 0; ii < availablePlatforms().size(); ++ii) {
+          const Platform* isa = availablePlatforms()[ii];
           const int before = failures;
           for (const Case& c : cases) {
             // Expected from the direct sums.
@@ -364,10 +364,10 @@ int main() {
           }
           // Single-operand dense GEMMs (scalar ISA): full and high-only.
           std::vector<int32_t> d1(s.m * s.n), d2(s.m * s.n), h1(s.m * s.n), h2(s.m * s.n);
-          bitGemm(kScalarTable, GemmSpec{A.view(), B1.view(), aBits, bits1, Encoding::Unsigned, e1}, d1.data(), 1);
-          bitGemm(kScalarTable, GemmSpec{A.view(), B2.view(), aBits, bits2, Encoding::Unsigned, e2}, d2.data(), 1);
-          bitGemm(kScalarTable, GemmSpec{A.view(), B1.view(), hb, bits1, Encoding::Unsigned, e1}, h1.data(), 1);
-          bitGemm(kScalarTable, GemmSpec{A.view(), B2.view(), hb, bits2, Encoding::Unsigned, e2}, h2.data(), 1);
+          bitGemm(scalarPlatform(), GemmSpec{A.view(), B1.view(), aBits, bits1, Encoding::Unsigned, e1}, d1.data(), 1);
+          bitGemm(scalarPlatform(), GemmSpec{A.view(), B2.view(), aBits, bits2, Encoding::Unsigned, e2}, d2.data(), 1);
+          bitGemm(scalarPlatform(), GemmSpec{A.view(), B1.view(), hb, bits1, Encoding::Unsigned, e1}, h1.data(), 1);
+          bitGemm(scalarPlatform(), GemmSpec{A.view(), B2.view(), hb, bits2, Encoding::Unsigned, e2}, h2.data(), 1);
 
           std::vector<Case> cases;
           cases.push_back({"-inf", std::vector<float>(s.n, -inf)});
@@ -393,8 +393,8 @@ int main() {
             }
             cases.push_back({"columns", t});
           }
-          for (size_t ii = 0; ii < availableTables().size(); ++ii) {
-            const KernelTable* isa = availableTables()[ii];
+          for (size_t ii = 0; ii < availablePlatforms().size(); ++ii) {
+            const Platform* isa = availablePlatforms()[ii];
             const int before = failures;
             for (const Case& c : cases) {
               std::vector<int32_t> wantOut(s.m * s.n);
@@ -500,8 +500,8 @@ int main() {
     EXPECT(gateThreshold(2.5f) == 2 && gateThreshold(-2.5f) == -3 && gateThreshold(-3.0f) == -3, "floor");
   }
 
-  for (size_t ii = 0; ii < availableTables().size(); ++ii)
-    std::printf("%s: %s\n", availableTables()[ii]->name, isaFailures[ii] == 0 ? "ok" : "FAILED");
+  for (size_t ii = 0; ii < availablePlatforms().size(); ++ii)
+    std::printf("%s: %s\n", availablePlatforms()[ii]->name, isaFailures[ii] == 0 ? "ok" : "FAILED");
   std::printf("%d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
 }

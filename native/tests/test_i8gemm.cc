@@ -9,8 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "bitgemm.h"
-#include "i8gemm.h"
+#include "kernels.h"
 #include "test_util.h"
 
 using namespace anyprec;
@@ -95,8 +94,8 @@ int main() {
   std::printf("int8 variants on this CPU:");
   for (const I8Kernel* k : availableI8Kernels()) std::printf(" %s", k->name);
   std::printf("\nbit-serial tables:");
-  for (const KernelTable* t : availableTables()) std::printf(" %s(int8: %s / %s at M=1)", t->name, i8KernelFor(*t, 256).name,
-                                                             i8KernelFor(*t, 1).name);
+  for (const Platform* t : availablePlatforms()) std::printf(" %s(int8: %s / %s at M=1)", t->name, int8KernelFor(*t, 256).name,
+                                                             int8KernelFor(*t, 1).name);
   std::printf("\n");
 
   const Shape shapes[] = {{1, 1, 1},    {3, 5, 63},   {9, 17, 64},  {13, 40, 65}, {33, 37, 511},
@@ -114,14 +113,14 @@ int main() {
           const int bPlanes = std::min(8, bb + static_cast<int>(rng() % 3));
           auto ac = randomCodes(rng, s.m * s.k, aPlanes);
           auto bc = randomCodes(rng, s.n * s.k, bPlanes);
-          Packed A = packWith(kScalarTable, ac, s.m, s.k, aPlanes, 1);
-          Packed B = packWith(kScalarTable, bc, s.n, s.k, bPlanes, 1);
+          Packed A = packWith(scalarPlatform(), ac, s.m, s.k, aPlanes, 1);
+          Packed B = packWith(scalarPlatform(), bc, s.n, s.k, bPlanes, 1);
           for (int ea = 0; ea < 3; ++ea) {
             for (int eb = 0; eb < 3; ++eb) {
               GemmSpec spec{A.view(), B.view(), ab, bb, kEncs[ea], kEncs[eb]};
               if (checkGemm(spec).kind != ErrorKind::None) continue;
               std::vector<int32_t> ref(s.m * s.n, 0x7eadbeef);
-              bitGemm(kScalarTable, spec, ref.data(), 1);
+              bitGemm(scalarPlatform(), spec, ref.data(), 1);
               // prepared weights (3 threads) passed in, and the plan's own copy
               std::vector<int8_t> wData(i8WeightBytes(s.n, s.k));
               std::vector<int32_t> wSum(i8NPad(s.n));
@@ -130,7 +129,7 @@ int main() {
               for (int threads : {1, 3}) {
                 std::vector<int32_t> got(s.m * s.n, 0x7eadbeef);
                 const Int8Route route{kern, threads == 1 ? nullptr : &w};
-                bitGemm(kScalarTable, spec, got.data(), Epilogue(), threads, route);
+                bitGemm(scalarPlatform(), spec, got.data(), Epilogue(), threads, route);
                 size_t bad = 0;
                 for (size_t i = 0; i < got.size(); ++i) bad += got[i] != ref[i];
                 EXPECT(bad == 0, "[%s] m=%zu n=%zu k=%zu a=%d-bit %s (stored %d) b=%d-bit %s (stored %d) threads=%d: %zu wrong",
@@ -150,8 +149,8 @@ int main() {
                 fe.lo = -3.0f;
                 fe.hi = 5.0f;
                 std::vector<float> fRef(s.m * s.n), fGot(s.m * s.n, -1.0f);
-                bitGemm(kScalarTable, spec, fRef.data(), fe, 1);
-                bitGemm(kScalarTable, spec, fGot.data(), fe, 3, Int8Route{kern, &w});
+                bitGemm(scalarPlatform(), spec, fRef.data(), fe, 1);
+                bitGemm(scalarPlatform(), spec, fGot.data(), fe, 3, Int8Route{kern, &w});
                 EXPECT(std::memcmp(fRef.data(), fGot.data(), fRef.size() * sizeof(float)) == 0,
                        "[%s] float epilogue m=%zu n=%zu k=%zu a=%d b=%d", kern->name, s.m, s.n, s.k, ab, bb);
                 Epilogue qe;
@@ -160,8 +159,8 @@ int main() {
                 qe.shift = shift.data();
                 qe.codeBits = 1 + static_cast<int>(rng() % 8);
                 std::vector<uint8_t> qRef(s.m * s.n), qGot(s.m * s.n, 0xEE);
-                bitGemm(kScalarTable, spec, qRef.data(), qe, 1);
-                bitGemm(kScalarTable, spec, qGot.data(), qe, 1, Int8Route{kern, nullptr});
+                bitGemm(scalarPlatform(), spec, qRef.data(), qe, 1);
+                bitGemm(scalarPlatform(), spec, qGot.data(), qe, 1, Int8Route{kern, nullptr});
                 EXPECT(qRef == qGot, "[%s] codes epilogue m=%zu n=%zu k=%zu a=%d b=%d", kern->name, s.m, s.n, s.k, ab, bb);
               }
             }
@@ -175,8 +174,8 @@ int main() {
   // Prepared weights that do not match the spec are refused.
   {
     auto bc = randomCodes(rng, 5 * 70, 4);
-    Packed B = packWith(kScalarTable, bc, 5, 70, 4, 1);
-    Packed A = packWith(kScalarTable, randomCodes(rng, 3 * 70, 4), 3, 70, 4, 1);
+    Packed B = packWith(scalarPlatform(), bc, 5, 70, 4, 1);
+    Packed A = packWith(scalarPlatform(), randomCodes(rng, 3 * 70, 4), 3, 70, 4, 1);
     GemmSpec spec{A.view(), B.view(), 4, 4, Encoding::Unsigned, Encoding::Signed};
     const I8Weights w{nullptr, nullptr, 5, 70, 3, Encoding::Signed};
     EXPECT(!checkI8Weights(spec, w).empty(), "weights for 3 bits must not serve 4");

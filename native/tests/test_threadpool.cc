@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "threadpool.h"
+#include "common/threadpool.h"
 
 using namespace anyprec;
 

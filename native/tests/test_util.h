@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "bitgemm.h"
+#include "kernels.h"
 
 namespace anyprec::test {
 
@@ -41,7 +41,7 @@ struct Packed {
 };
 
 // pack() with the given ISA into storage pre-filled with garbage (every word and count must be written).
-inline Packed packWith(const KernelTable& isa, const std::vector<uint8_t>& codes, size_t rows, size_t cols,
+inline Packed packWith(const Platform& isa, const std::vector<uint8_t>& codes, size_t rows, size_t cols,
                        int planes, int threads) {
   Packed p{rows, cols, planes, std::vector<uint64_t>(packedWords(rows, cols, planes), ~uint64_t{0}),
            std::vector<int32_t>(rows * planes, -1)};

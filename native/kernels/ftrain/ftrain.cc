@@ -6,8 +6,8 @@
 #include <limits>
 #include <vector>
 
-#include "../bitgemm.h"
-#include "../threadpool.h"
+#include "conv/conv.h"
+#include "common/threadpool.h"
 
 namespace anyprec {
 namespace ftrain {

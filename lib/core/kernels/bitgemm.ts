@@ -1,0 +1,180 @@
+// The bit-serial GEMM and its settings: options, the fused epilogue, the path choice between the
+// bit-serial kernels and the int8 route (setGemmPath / gemmPath), and the int8 kernel variants.
+import { checkEnum, checkFloat32, checkInt } from '../check';
+import { native, EncodingName, GemmPathName } from '../native';
+import { cachedInt8, int8Weights, int8WeightsAsync } from './int8-cache';
+import { checkEncoding, checkPacked, Packed } from './packed';
+
+export type { GemmPathName } from '../native';
+
+/**
+ * What happens to each exact int32 result `acc` of column j before it is stored:
+ * - 'float': y = float32(acc) * scale[j] + shift[j], clamped to [min, max] (float32 steps);
+ * - 'codes': y as above, then round_half_even(clamp(y, 0, 1) * (2^bits - 1)): the next layer's
+ *   activation quantiser applied straight to the accumulators (uint8 codes out).
+ */
+export type Epilogue =
+  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number }
+  | { output: 'codes'; bits: number; scale: Float32Array; shift?: Float32Array | null };
+
+export interface GemmOptions {
+  /** Planes of `a` to use (1..a.bits); default all stored planes. */
+  aBits?: number;
+  /** Planes of `b` to use (1..b.bits); default all stored planes. */
+  bBits?: number;
+  aEncoding: EncodingName;
+  bEncoding: EncodingName;
+  /** Fused per-column scale/shift and output conversion; default: raw int32. */
+  epilogue?: Epilogue;
+  /**
+   * How the core sums are computed (the results are bit-identical either way):
+   * 'bitserial' (AND/XOR-popcount over plane pairs), 'int8' (byte dot products on bytes rebuilt
+   * from the planes; the weight bytes are prepared once per (b, bBits, bEncoding) and cached), or
+   * 'auto' (default): whichever a measured per-ISA table says is faster for these bit-widths and
+   * this shape (see gemmPath()). The int8 path keeps about N x K bytes of prepared weights per
+   * (bBits, bEncoding) it was used with, for as long as `b` is alive (a WeakMap keyed by b).
+   */
+  path?: GemmPath;
+}
+
+/** A GEMM path option: 'auto' (measured dispatch), or force 'bitserial' or 'int8'. */
+export type GemmPath = 'auto' | GemmPathName;
+const GEMM_PATHS: readonly GemmPath[] = ['auto', 'bitserial', 'int8'];
+
+type GemmArgs = [Packed, Packed, number, number, EncodingName, EncodingName, Epilogue | undefined];
+
+function checkEpilogue(e: unknown, n: number): Epilogue | undefined {
+  if (e === undefined || e === null) return undefined;
+  if (typeof e !== 'object') throw new TypeError('epilogue must be an object { output, scale, ... }');
+  const o = e as Epilogue;
+  const kind: unknown = o.output;
+  if (kind !== 'float' && kind !== 'codes') {
+    throw new RangeError(`epilogue.output must be 'float' or 'codes', got ${JSON.stringify(kind)}`);
+  }
+  const scale = checkFloat32(o.scale, 'epilogue.scale');
+  if (scale.length !== n) throw new RangeError(`epilogue.scale must hold one value per output column (${n}), got ${scale.length}`);
+  if (o.shift !== undefined && o.shift !== null) {
+    const shift = checkFloat32(o.shift, 'epilogue.shift');
+    if (shift.length !== n) throw new RangeError(`epilogue.shift must hold one value per output column (${n}), got ${shift.length}`);
+  }
+  if (o.output === 'codes') checkInt(o.bits, 'epilogue.bits', 1, 8);
+  else {
+    for (const key of ['min', 'max'] as const) {
+      const v = o[key];
+      if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`epilogue.${key} must be a number`);
+    }
+    if ((o.min ?? -Infinity) > (o.max ?? Infinity)) throw new RangeError('epilogue.min must not exceed epilogue.max');
+  }
+  return o;
+}
+
+function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
+  const pa = checkPacked(a, 'a');
+  const pb = checkPacked(b, 'b');
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('options must be an object { aBits?, bBits?, aEncoding, bEncoding }');
+  }
+  const o = options as Partial<GemmOptions>;
+  const aBits = o.aBits === undefined ? pa.bits : checkInt(o.aBits, 'aBits', 1, pa.bits);
+  const bBits = o.bBits === undefined ? pb.bits : checkInt(o.bBits, 'bBits', 1, pb.bits);
+  const aEnc = checkEncoding(o.aEncoding, 'aEncoding');
+  const bEnc = checkEncoding(o.bEncoding, 'bEncoding');
+  if (pa.cols !== pb.cols) {
+    throw new RangeError(`a and b must have the same number of columns (K): a has ${pa.cols}, b has ${pb.cols}`);
+  }
+  return [pa, pb, aBits, bBits, aEnc, bEnc, checkEpilogue(o.epilogue, pb.rows)];
+}
+
+// The path of calls that give none (setGemmPath); per JS environment, like setIsa.
+let defaultPath: GemmPath = 'auto';
+
+/**
+ * The GEMM path of every bitGemm call in this thread that does not pass its own `path` (models
+ * included): 'auto' (default: the measured dispatch), 'bitserial' (never the int8 path — e.g. to
+ * compare against bit-serial work, or to avoid the int8 weight cache's memory) or 'int8'.
+ * Like setIsa it applies to the calling thread (worker) only.
+ */
+export function setGemmPath(path: GemmPath): void {
+  if (path === undefined) throw new TypeError(`path must be one of ${GEMM_PATHS.join(', ')}, got undefined`);
+  defaultPath = checkPath(path);
+}
+
+/** The path set by setGemmPath ('auto' unless changed). */
+export function gemmPathSetting(): GemmPath {
+  return defaultPath;
+}
+
+function checkPath(p: unknown): GemmPath {
+  if (p === undefined) return defaultPath;
+  return checkEnum(p, 'path', GEMM_PATHS);
+}
+
+function useInt8(path: GemmPath, args: GemmArgs): boolean {
+  if (path !== 'auto') return path === 'int8';
+  const [a, b, aBits, bBits] = args;
+  return native.gemmPath(aBits, bBits, a.rows, b.rows, a.cols) === 'int8';
+}
+
+/**
+ * Which path a `bitGemm` call without its own `path` takes for an m x k by n x k GEMM at these
+ * bit-widths ('int8' or 'bitserial'): the setGemmPath setting when it forces one, else the
+ * measured dispatch of the current ISA.
+ */
+export function gemmPath(aBits: number, bBits: number, m: number, n: number, k: number): GemmPathName {
+  checkInt(aBits, 'aBits', 1, 8);
+  checkInt(bBits, 'bBits', 1, 8);
+  checkInt(m, 'm', 0, 2 ** 31);
+  checkInt(n, 'n', 0, 2 ** 31);
+  checkInt(k, 'k', 1, 2 ** 31);
+  return defaultPath !== 'auto' ? defaultPath : native.gemmPath(aBits, bBits, m, n, k);
+}
+
+/**
+ * The int8 kernel variant the int8 path runs on the current ISA for an m-row GEMM (default 256):
+ * 'amx', 'avx512-vnni', 'avx-vnni', 'avx2', 'neon-dot', 'neon' or 'scalar'.
+ */
+export function int8Kernel(m = 256): string {
+  checkInt(m, 'm', 0, 2 ** 31);
+  return native.int8Kernel(m);
+}
+
+/** int8 kernel variants this build contains and this CPU (and OS) can run, fastest first. */
+export function availableInt8Kernels(): string[] {
+  return native.availableInt8Kernels();
+}
+
+/**
+ * C[i][j] = sum_t value(a[i][t]) * value(b[j][t]) as int32, exact; a is M x K, b is N x K.
+ * Values: unsigned q; bipolar 2q - (2^bits - 1); signed two's complement.
+ */
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'float' } }): Float32Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'codes' } }): Uint8Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions & { epilogue?: undefined }): Int32Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array;
+export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array {
+  const args = gemmArgs(a, b, options);
+  const path = checkPath((options as Partial<GemmOptions>).path);
+  if (!useInt8(path, args)) return native.bitGemm(...args);
+  return native.bitGemm(...args, int8Weights(args[1], args[3], args[5]));
+}
+
+/** bitGemm on the kernel thread pool; the event loop keeps running. */
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'float' } }): Promise<Float32Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions & { epilogue: { output: 'codes' } }): Promise<Uint8Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions & { epilogue?: undefined }): Promise<Int32Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promise<Int32Array | Float32Array | Uint8Array>;
+export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promise<Int32Array | Float32Array | Uint8Array> {
+  let args: GemmArgs;
+  let int8: boolean;
+  try {
+    args = gemmArgs(a, b, options);
+    int8 = useInt8(checkPath((options as Partial<GemmOptions>).path), args);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (!int8) return native.bitGemmAsync(...args);
+  const hit = cachedInt8(args[1], args[3], args[5]);
+  if (hit !== undefined) return native.bitGemmAsync(...args, hit);
+  return int8WeightsAsync(args[1], args[3], args[5]).then((w) => native.bitGemmAsync(...args, w));
+}
+

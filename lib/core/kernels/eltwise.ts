@@ -1,0 +1,46 @@
+// Element-wise kernels on activations: per-channel affine with clamps, the activation quantiser,
+// codes decoded through a table.
+import { checkBits, checkFloat32, checkInt, checkTypedArray, checkUint8 } from '../check';
+import { native } from '../native';
+
+/**
+ * Per channel (the last dimension): y = x * scale[c] + shift[c], clamped to [lo, hi], float32
+ * steps (scale/shift may be null: 1 and 0). Batch norm, ReLU and clamps on float activations;
+ * x may be an Int32Array (integer GEMM results, converted to float32 first).
+ */
+export function channelAffine(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null,
+                              shift: Float32Array | null, lo = -Infinity, hi = Infinity): Float32Array {
+  checkTypedArray(x, 'x', ['Float32Array', 'Int32Array'], 'a Float32Array or an Int32Array');
+  checkInt(channels, 'channels', 1, 2 ** 31);
+  if (scale !== null && scale !== undefined) checkFloat32(scale, 'scale');
+  if (shift !== null && shift !== undefined) checkFloat32(shift, 'shift');
+  if (typeof lo !== 'number' || typeof hi !== 'number') throw new TypeError('lo and hi must be numbers');
+  if (!(lo <= hi)) throw new RangeError(`lo (${lo}) must not exceed hi (${hi})`);
+  return native.channelAffine(x, channels, scale ?? null, shift ?? null, lo, hi);
+}
+
+/**
+ * Activation quantiser: per channel (the last dimension) y = x * scale[c] + shift[c], then
+ * round_half_even(clamp(y, 0, 1) * (2^bits - 1)). scale/shift may be null (1 and 0). x may be an
+ * Int32Array (a GEMM's integer results): float32(x) first, as the fused GEMM epilogue does.
+ */
+export function quantizeActivations(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null,
+                                    shift: Float32Array | null, bits: number): Uint8Array {
+  checkTypedArray(x, 'x', ['Float32Array', 'Int32Array'], 'a Float32Array or an Int32Array');
+  checkInt(channels, 'channels', 1, 2 ** 31);
+  if (scale !== null && scale !== undefined) checkFloat32(scale, 'scale');
+  if (shift !== null && shift !== undefined) checkFloat32(shift, 'shift');
+  checkBits(bits, 'bits');
+  return native.quantizeActivations(x, channels, scale ?? null, shift ?? null, bits);
+}
+
+/**
+ * Decodes codes through a table: out[i] = table[codes[i]] (e.g. a quantiser's levels, so codes
+ * become the float values they stand for). Every code must index the table (1..256 entries).
+ */
+export function codesToFloat(codes: Uint8Array, table: Float32Array): Float32Array {
+  checkUint8(codes, 'codes');
+  checkFloat32(table, 'table');
+  return native.codesToFloat(codes, table);
+}
+

@@ -1,0 +1,108 @@
+// The precision-gated GEMM: the high planes for every output, the low planes only where an
+// output's high part passes its threshold.
+import { checkEnum, checkFloat32, checkInt, checkNoNaN } from '../check';
+import { native, EncodingName, GatedStrategyName } from '../native';
+import { checkEncoding, checkPacked, Packed } from './packed';
+
+export type { GatedStrategyName } from '../native';
+
+export interface GatedGemmOptions {
+  /** B: planes of `a` to use (2..a.bits); default all stored planes. `a` is unsigned. */
+  aBits?: number;
+  /** Bhb: the top planes every output gets (1..aBits-1); the other aBits - highBits are added only where gated on. */
+  highBits: number;
+  /** Planes of `b` to use (1..b.bits); default all stored planes. */
+  bBits?: number;
+  bEncoding: EncodingName;
+  /**
+   * One threshold per output column (b.rows values), in the integer units of `out` (the dense
+   * GEMM's accumulator, sum_t a * value(b)): output (i, j) is gated on iff O_hb[i][j] > thresholds[j].
+   * A gate in float units y = scale[j] * acc takes thresholds[j] = delta[j] / scale[j] (scale > 0).
+   * -Infinity gates every output on, +Infinity none; NaN is refused.
+   */
+  thresholds: Float32Array;
+  /** How the skipped outputs are skipped (results are identical); default 'auto' (tuning and benchmarks). */
+  strategy?: GatedStrategyName;
+  /**
+   * Optional second weight operand (N x K like b, its own planes and encoding): every product uses
+   * value(b) + value(b2), the gate compares the summed O_hb, and both operands' low planes are done
+   * only where gated on (e.g. sign-magnitude weights split into two exact operands).
+   */
+  b2?: Packed;
+  /** Planes of `b2` to use (1..b2.bits); default all stored planes. */
+  b2Bits?: number;
+  /** Encoding of `b2`; required with b2. */
+  b2Encoding?: EncodingName;
+}
+
+export interface GatedGemmResult {
+  /** M x N: O_hb + O_lb (== bitGemm at aBits) where gated on, O_hb (== 2^(aBits-highBits) * bitGemm at highBits) elsewhere. */
+  out: Int32Array;
+  /** M x N: 1 where gated on. */
+  mask: Uint8Array;
+  /** Number of gated-on outputs. */
+  on: number;
+}
+
+const GATED_STRATEGIES: readonly GatedStrategyName[] = ['auto', 'compact', 'tiles', 'hybrid'];
+
+type GatedArgs = [Packed, Packed, number, number, number, EncodingName, Float32Array, GatedStrategyName, Packed?, number?, EncodingName?];
+
+function gatedArgs(a: unknown, b: unknown, options: unknown): GatedArgs {
+  const pa = checkPacked(a, 'a');
+  const pb = checkPacked(b, 'b');
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('options must be an object { aBits?, highBits, bBits?, bEncoding, thresholds }');
+  }
+  const o = options as Partial<GatedGemmOptions>;
+  if (pa.bits < 2) throw new RangeError(`a must store at least 2 bit planes for gating (high and low), it stores ${pa.bits}`);
+  const aBits = o.aBits === undefined ? pa.bits : checkInt(o.aBits, 'aBits', 2, pa.bits);
+  if (o.highBits === undefined) throw new TypeError('highBits must be a number, got nothing');
+  const highBits = checkInt(o.highBits, 'highBits', 1, aBits - 1);
+  const bBits = o.bBits === undefined ? pb.bits : checkInt(o.bBits, 'bBits', 1, pb.bits);
+  const bEnc = checkEncoding(o.bEncoding, 'bEncoding');
+  if (pa.cols !== pb.cols) {
+    throw new RangeError(`a and b must have the same number of columns (K): a has ${pa.cols}, b has ${pb.cols}`);
+  }
+  const thresholds = checkFloat32(o.thresholds, 'thresholds');
+  if (thresholds.length !== pb.rows) {
+    throw new RangeError(`thresholds must hold one value per output column (b.rows = ${pb.rows}), got ${thresholds.length}`);
+  }
+  checkNoNaN(thresholds, 'thresholds');
+  const strategy = o.strategy === undefined ? 'auto' : checkEnum(o.strategy, 'strategy', GATED_STRATEGIES);
+  if (o.b2 === undefined) {
+    if (o.b2Bits !== undefined || o.b2Encoding !== undefined) throw new TypeError('b2Bits and b2Encoding need b2');
+    return [pa, pb, aBits, highBits, bBits, bEnc, thresholds, strategy];
+  }
+  const pb2 = checkPacked(o.b2, 'b2');
+  const b2Bits = o.b2Bits === undefined ? pb2.bits : checkInt(o.b2Bits, 'b2Bits', 1, pb2.bits);
+  const b2Enc = checkEncoding(o.b2Encoding, 'b2Encoding');
+  if (pb2.rows !== pb.rows) throw new RangeError(`b2 must have the same number of rows (N) as b: b has ${pb.rows}, b2 has ${pb2.rows}`);
+  if (pb2.cols !== pa.cols) {
+    throw new RangeError(`a and b2 must have the same number of columns (K): a has ${pa.cols}, b2 has ${pb2.cols}`);
+  }
+  return [pa, pb, aBits, highBits, bBits, bEnc, thresholds, strategy, pb2, b2Bits, b2Enc];
+}
+
+/**
+ * Precision-gated GEMM (Precision Gating, Zhang et al. 2020): `a` (M x K) holds unsigned aBits-bit
+ * codes p, `b` (N x K) weights in any encoding. Every output gets the exact contribution of the top
+ * highBits planes of p, O_hb = sum_t (p >> L << L) * value(b) with L = aBits - highBits; where
+ * O_hb > thresholds[j] the low L planes are added too (O = the dense aBits result, bit for bit),
+ * and only there is their work done.
+ */
+export function gatedGemm(a: Packed, b: Packed, options: GatedGemmOptions): GatedGemmResult {
+  return native.gatedGemm(...gatedArgs(a, b, options));
+}
+
+/** gatedGemm on the kernel thread pool; the event loop keeps running. */
+export function gatedGemmAsync(a: Packed, b: Packed, options: GatedGemmOptions): Promise<GatedGemmResult> {
+  let args: GatedArgs;
+  try {
+    args = gatedArgs(a, b, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return native.gatedGemmAsync(...args);
+}
+

@@ -1,0 +1,151 @@
+// Executes a graph at one precision assignment. A Plan is built once per assignment (fusing
+// quantised layers with the batch norm and activation quantiser that follow them, so their
+// integer accumulators become the next layer's codes without a float tensor in between) and is
+// immutable: concurrent runs at different precisions each use their own plan.
+import { Packed } from '../core/kernels';
+import { Tensor } from '../core/tensor';
+import { DEFAULT_GATE, GateProbe, GateSetting, summarizeGates } from '../gating';
+import type { GraphSpec, NodeSpec } from './graph';
+import { isGated, QUANTISED_OPS } from './graph';
+import type { Act } from './ops';
+import * as ops from './ops';
+import type { Params } from './params';
+import type { Precision } from './precision';
+import { inferShapes } from './shapes';
+import { bnQuantizeStep, plainStep } from './steps/float';
+import { quantisedStep } from './steps/quantised';
+import { signMagnitudeStep } from './steps/sign-magnitude';
+import type { PlanContext, RunContext, Step } from './steps/step';
+import type { BitOpsReport, LayerStats, RunStats } from './types';
+
+/** Bits of the codes each node outputs (32: float), to account bit-ops per layer. */
+function outputCodeBits(graph: GraphSpec, layerPrecision: (name: string) => Precision): Map<string, number> {
+  const codeBits = new Map<string, number>([['input', 32]]);
+  for (const node of graph.nodes) {
+    const inBits = codeBits.get(node.inputs[0]) ?? 32;
+    let bits = 32;
+    if (node.op === 'quantize') bits = layerPrecision(node.name).activations;
+    else if (node.op === 'sign') bits = 1;
+    else if (node.op === 'dynquantize') bits = node.bits;
+    else if (node.op === 'maxpool2d' || node.op === 'flatten' || node.op === 'dropout') bits = inBits;
+    codeBits.set(node.name, bits);
+  }
+  return codeBits;
+}
+
+export class Plan {
+  private readonly steps: Step[] = [];
+  private readonly outputName: string;
+
+  constructor(private readonly graph: GraphSpec, private readonly params: Params,
+              readonly precision: Precision, private readonly layerPrecision: (name: string) => Precision) {
+    const ctx = this.context(inferShapes(graph), outputCodeBits(graph, layerPrecision));
+    this.outputName = graph.output ?? graph.nodes[graph.nodes.length - 1].name;
+    const consumers = new Map<string, NodeSpec[]>();
+    for (const node of graph.nodes) for (const i of node.inputs) consumers.set(i, [...(consumers.get(i) ?? []), node]);
+    const soleConsumer = (name: string): NodeSpec | undefined => {
+      const c = consumers.get(name) ?? [];
+      return c.length === 1 && name !== this.outputName ? c[0] : undefined;
+    };
+    const fused = new Set<string>();
+    for (const node of graph.nodes) {
+      if (fused.has(node.name)) continue;
+      const prec = layerPrecision(node.name);
+      if (QUANTISED_OPS.has(node.op)) {
+        // Absorb a following batch norm and activation (quantiser or ReLU) into the epilogue.
+        const chain: NodeSpec[] = [node];
+        let next = soleConsumer(node.name);
+        if (next?.op === 'batchnorm') {
+          chain.push(next);
+          next = soleConsumer(next.name);
+        }
+        if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
+        for (const c of chain.slice(1)) fused.add(c.name);
+        this.steps.push(quantisedStep(chain, ctx, prec));
+      } else if (node.op === 'smconv2d' || node.op === 'pgconv2d') {
+        this.steps.push(signMagnitudeStep(node, ctx));
+      } else if (node.op === 'batchnorm' && soleConsumer(node.name)?.op === 'quantize') {
+        const q = soleConsumer(node.name)!;
+        fused.add(q.name);
+        this.steps.push(bnQuantizeStep(node, q, ctx));
+      } else {
+        this.steps.push(plainStep(node, ctx, prec));
+      }
+    }
+  }
+
+  /** What the step builders may read: the graph, shapes, code bits, parameters (read when asked). */
+  private context(shapes: Map<string, number[]>, codeBits: Map<string, number>): PlanContext {
+    const { graph, params, layerPrecision } = this;
+    const param = <T extends Float32Array | Packed>(name: string): T => {
+      const p = params.get(name);
+      if (p === undefined) throw new RangeError(`model has no parameter '${name}'`);
+      return p as T;
+    };
+    return {
+      graph, shapes, codeBits, layerPrecision, param,
+      hasParam: (name) => params.has(name),
+      getParam: (name) => params.get(name),
+      bn: (node) => {
+        const key = node.switchable ? String(layerPrecision(node.name).activations) : 'shared';
+        if (node.switchable && !params.has(`${node.name}.${key}.alpha`)) {
+          throw new RangeError(`batch norm ${node.name} has no parameters for ${key}-bit activations (bit list: ${graph.bitList.join(', ')})`);
+        }
+        return { alpha: param(`${node.name}.${key}.alpha`), beta: param(`${node.name}.${key}.beta`), key };
+      },
+    };
+  }
+
+  private accountStep(s: Step, n: number): Omit<LayerStats, 'ms'> {
+    const macs = s.macsPerSample * n;
+    return { nodes: s.nodes, op: s.op, macs, weightBits: s.weightBits, activationBits: s.activationBits,
+      bitOps: macs * s.weightBits * s.activationBits };
+  }
+
+  /** MACs and bit-ops of every weighted layer for a batch of n, without running anything. */
+  account(n: number): BitOpsReport {
+    const layers = this.steps.filter((s) => s.macsPerSample > 0).map((s) => this.accountStep(s, n));
+    return { precision: this.precision, layers, macs: layers.reduce((a, l) => a + l.macs, 0),
+      bitOps: layers.reduce((a, l) => a + l.bitOps, 0) };
+  }
+
+  /** Runs one batch: x is [N, ...inputShape] (NCHW for images). */
+  run(x: Tensor, collect: boolean, gate: GateSetting = DEFAULT_GATE, probe?: GateProbe): { output: Tensor; stats?: RunStats } {
+    const inShape = this.graph.inputShape;
+    if (x.shape.length !== inShape.length + 1 || x.shape.slice(1).join() !== inShape.join()) {
+      throw new RangeError(`input must have shape [N, ${inShape.join(', ')}], got [${x.shape.join(', ')}]`);
+    }
+    const n = x.shape[0];
+    if (n === 0) throw new RangeError('input batch must hold at least one sample');
+    const env = new Map<string, Act>();
+    const data = inShape.length === 3 ? ops.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2]) : x.data;
+    env.set('input', { kind: 'float', data, shape: inShape.length === 3 ? [n, inShape[1], inShape[2], inShape[0]] : [n, inShape[0]] });
+    const layers: LayerStats[] = [];
+    const t0 = collect ? performance.now() : 0;
+    const ctx: RunContext = { gate, inactive: [], probe };
+    for (const s of this.steps) {
+      const t = collect ? performance.now() : 0;
+      ctx.step = undefined;
+      env.set(s.output, s.exec(env, n, ctx));
+      if (collect && s.macsPerSample > 0) layers.push({ ...this.accountStep(s, n), ms: performance.now() - t, ...(ctx.step ?? {}) });
+    }
+    const out = env.get(this.outputName)!;
+    let result: Tensor;
+    const shape = out.shape;
+    if (shape.length === 4) {
+      const [, h, w, c] = shape;
+      result = new Tensor(ops.nhwcToNchw(ops.toFloat(out), n, h, w, c), [n, c, h, w]);
+    } else {
+      result = new Tensor(ops.toFloat(out), shape);
+    }
+    if (!collect) return { output: result };
+    const stats: RunStats = {
+      precision: this.precision, layers,
+      macs: layers.reduce((a, l) => a + l.macs, 0), bitOps: layers.reduce((a, l) => a + l.bitOps, 0),
+      denseBitOps: layers.reduce((a, l) => a + (l.gate ? l.gate.denseBitOps : l.bitOps), 0),
+      ms: performance.now() - t0,
+    };
+    if (this.graph.nodes.some(isGated)) stats.gate = summarizeGates(layers, ctx.inactive);
+    return { output: result, stats };
+  }
+}

@@ -1,0 +1,128 @@
+// Steps without a quantised GEMM: float conv / linear, batch norm (with a fused activation
+// quantiser), activations, pooling, layout and the dynamic quantiser.
+import * as kernels from '../../core/kernels';
+import { quantizeDynamic } from '../../core/signmag';
+import type { NodeSpec } from '../graph';
+import type { Act } from '../ops';
+import * as ops from '../ops';
+import type { Precision } from '../precision';
+import { nodeMacs } from '../shapes';
+import type { PlanContext, Step } from './step';
+
+/** A batch norm and the activation quantiser after it, in one native pass. */
+export function bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec, ctx: PlanContext): Step {
+  const shapes = ctx.shapes;
+  const bits = ctx.layerPrecision(q.name).activations;
+  const { alpha, beta } = ctx.bn(node);
+  const shape = shapes.get(node.name)!;
+  return {
+    nodes: [node.name, q.name], op: 'batchnorm+quantize', output: q.name, macsPerSample: 0, weightBits: 0, activationBits: 0,
+    exec: (env, n) => {
+      const x = ops.toFloat(env.get(node.inputs[0])!);
+      if (bits === 32) return { kind: 'float', data: kernels.channelAffine(x, node.channels, alpha, beta, 0), shape: [n, ...shape] };
+      const codes = kernels.quantizeActivations(x, node.channels, alpha, beta, bits);
+      return { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
+    },
+  };
+}
+
+/** Every other node: float layers, element-wise ops, pooling, layout, dynamic quantisers. */
+export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): Step {
+  const shapes = ctx.shapes;
+  const shape = shapes.get(node.name)!;
+  const inShape = shapes.get(node.inputs[0])!;
+  const step = (exec: (x: Act, n: number, env: Map<string, Act>) => Act, macs = 0): Step => ({
+    nodes: [node.name], op: node.op, output: node.name, macsPerSample: macs,
+    weightBits: macs ? 32 : 0, activationBits: macs ? 32 : 0,
+    exec: (env, n) => exec(env.get(node.inputs[0])!, n, env),
+  });
+  const float = (data: Float32Array, n: number): Act => ({ kind: 'float', data, shape: [n, ...shape] });
+  switch (node.op) {
+    case 'conv2d':
+    case 'linear': {
+      const w = ctx.param<Float32Array>(`${node.name}.w`);
+      const bias = node.bias ? ctx.param<Float32Array>(`${node.name}.b`) : null;
+      const isConv = node.op === 'conv2d';
+      const k = isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures;
+      const channels = shape[shape.length - 1];
+      return step((x, n) => {
+        const xf = ops.toFloat(x);
+        const lowered = isConv
+          ? kernels.im2colFloat(xf, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
+              { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation })
+          : xf;
+        const rows = isConv ? n * shape[0] * shape[1] : n;
+        return float(kernels.floatGemm(lowered, rows, k, w, channels, { bias }), n);
+      }, nodeMacs(node, shapes));
+    }
+    case 'batchnorm':
+      return step((x, n) => {
+        const { alpha, beta } = ctx.bn(node);
+        return float(kernels.channelAffine(ops.toFloat(x), node.channels, alpha, beta), n);
+      });
+    case 'relu':
+      return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, Infinity), n));
+    case 'clamp':
+      return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, node.min, node.max), n));
+    case 'pact': {
+      const alpha = ctx.param<Float32Array>(`${node.name}.alpha`)[0];
+      return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, alpha), n));
+    }
+    case 'subsample':
+      return step((x, n) => float(ops.subsample(ops.toFloat(x), n, inShape[0], inShape[1], inShape[2], node.stride,
+        node.padChannels[0], node.padChannels[1]), n));
+    case 'dynquantize':
+      return step((x, n) => {
+        const { codes, scale } = quantizeDynamic(ops.toFloat(x), node.bits);
+        return { kind: 'codes', codes, bits: node.bits, encoding: 'unsigned', scale, shape: [n, ...shape] };
+      });
+    case 'quantize': {
+      const bits = prec.activations;
+      return step((x, n) => {
+        if (bits === 32) return float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, Infinity), n);
+        const xf = ops.toFloat(x);
+        return { kind: 'codes', codes: kernels.quantizeActivations(xf, 1, null, null, bits), bits, encoding: 'unsigned', shape: [n, ...shape] };
+      });
+    }
+    case 'clampact': {
+      const hi = prec.activations === 32 ? Infinity : 1;
+      return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, hi), n));
+    }
+    case 'sign':
+      return step((x, n) => {
+        const xf = ops.toFloat(x);
+        const codes = new Uint8Array(xf.length);
+        for (let i = 0; i < xf.length; i++) codes[i] = xf[i] >= 0 ? 1 : 0;
+        return { kind: 'codes', codes, bits: 1, encoding: 'bipolar', shape: [n, ...shape] };
+      });
+    case 'maxpool2d':
+      return step((x, n) => {
+        const dims = { n, h: inShape[0], w: inShape[1], c: inShape[2] };
+        const pool = { kernel: node.kernel, stride: node.stride, padding: node.padding };
+        if (x.kind === 'codes') return { ...x, codes: kernels.maxPool(x.codes, dims, pool), shape: [n, ...shape] };
+        return float(kernels.maxPool(x.data, dims, pool), n);
+      });
+    case 'avgpool2d':
+      return step((x, n) => float(ops.avgPool(ops.toFloat(x), ops.poolGeom([n, ...inShape], node.kernel, node.stride, node.padding)), n));
+    case 'globalavgpool':
+      return step((x, n) => float(ops.globalAvgPool(ops.toFloat(x), n, inShape[0], inShape[1], inShape[2]), n));
+    case 'flatten':
+      return step((x, n) => {
+        if (inShape.length !== 3) return { ...x, shape: [n, ...shape] };
+        const [h, w, c] = inShape;
+        if (x.kind === 'codes') return { ...x, codes: ops.nhwcToNchw(x.codes, n, h, w, c), shape: [n, ...shape] };
+        return float(ops.nhwcToNchw(x.data, n, h, w, c), n);
+      });
+    case 'add':
+      return step((x, n, env) => float(ops.add(ops.toFloat(x), ops.toFloat(env.get(node.inputs[1])!)), n));
+    case 'dropout':
+      return step((x) => x);
+    case 'softmax':
+      return step((x, n) => {
+        const f = shape.reduce((a, b) => a * b, 1);
+        return float(ops.softmax(ops.toFloat(x), n, f), n);
+      });
+    default:
+      throw new RangeError(`node ${node.name}: op ${node.op} cannot run here`);
+  }
+}

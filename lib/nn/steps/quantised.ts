@@ -1,0 +1,242 @@
+// The quantised conv / linear step (qconv2d, qlinear), with an optional fused batch norm and
+// activation (quantiser or ReLU) after it. Three executors, chosen per call by what arrives:
+// - gated: B-bit unsigned codes into a layer with a precision gate (the gating floor's executor);
+// - codes: activation codes (unsigned, or bipolar) into the bit-serial GEMM with a fused epilogue;
+// - float: float activations or 32-bit weights (dequantised weights x float input).
+import * as kernels from '../../core/kernels';
+import { Packed } from '../../core/kernels';
+import { gatedProduct, gateStats, highProduct, recordHighParts } from '../../gating';
+import type { GatedWeights, LayerGate } from '../../gating';
+import type { NodeSpec, PrecisionGate } from '../graph';
+import type { Act } from '../ops';
+import * as ops from '../ops';
+import type { Precision } from '../precision';
+import { nodeMacs } from '../shapes';
+import { codesAct, floatAct, PlanContext, RunContext, Step } from './step';
+
+const fr = Math.fround;
+
+type QNode = NodeSpec & ({ op: 'qconv2d' } | { op: 'qlinear' });
+
+/** Per-channel scale and shift applied to an accumulator (its own scale, then bias and batch norm). */
+interface Affine { scale: Float32Array; shift: Float32Array }
+
+/** A quantised layer as compiled for one precision. */
+interface QLayer {
+  node: QNode;
+  ctx: PlanContext;
+  isConv: boolean;
+  inShape: number[];
+  outShape: number[];
+  channels: number;
+  /** MACs per output. */
+  k: number;
+  wBits: number;
+  /** Packed weights (absent for 32-bit weights). */
+  weights?: Packed;
+  /** Weight scale E. */
+  E: number;
+  bias?: Float32Array;
+  bn?: { alpha: Float32Array; beta: Float32Array };
+  act?: NodeSpec;
+  /** Bits of the fused activation quantiser's codes (32: float out). */
+  actBits: number;
+  gate?: PrecisionGate;
+  /** Epilogues per input kind (bits/encoding), made on first use. */
+  epilogues: Map<string, Affine>;
+  floatWeights?: Float32Array;
+}
+
+/** The stored packed weights for wBits-bit weights, or a RangeError naming what is missing. */
+function layerWeights(ctx: PlanContext, node: QNode, wBits: number): Packed | undefined {
+  if (wBits === 32) {
+    if (!ctx.hasParam(`${node.name}.w32`)) throw new RangeError(`layer ${node.name} has no float weights (32 is not in its bit list)`);
+    return undefined;
+  }
+  const stored = ctx.graph.weightMode === 'truncate' ? 8 : wBits;
+  const p = ctx.getParam(`${node.name}.q${stored}`);
+  if (!(p instanceof Packed)) {
+    throw new RangeError(`layer ${node.name} has no ${wBits}-bit weights (bit list: ${ctx.graph.bitList.join(', ')})`);
+  }
+  return p;
+}
+
+function compileLayer(chain: NodeSpec[], ctx: PlanContext, prec: Precision): QLayer {
+  const node = chain[0] as QNode;
+  const bnNode = chain.find((c) => c.op === 'batchnorm') as (NodeSpec & { op: 'batchnorm' }) | undefined;
+  const act = chain.find((c) => c.op === 'quantize' || c.op === 'relu');
+  const outShape = ctx.shapes.get(node.name)!;
+  const isConv = node.op === 'qconv2d';
+  const wBits = prec.weights;
+  return {
+    node, ctx, isConv, outShape,
+    inShape: ctx.shapes.get(node.inputs[0])!,
+    channels: outShape[outShape.length - 1],
+    k: isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures,
+    wBits,
+    actBits: act?.op === 'quantize' ? ctx.layerPrecision(act.name).activations : 32,
+    act,
+    bn: bnNode ? ctx.bn(bnNode) : undefined,
+    bias: node.op === 'qlinear' && node.bias ? ctx.param<Float32Array>(`${node.name}.b`) : undefined,
+    E: ctx.param<Float32Array>(`${node.name}.scale`)[0],
+    weights: layerWeights(ctx, node, wBits),
+    gate: node.gate,
+    epilogues: new Map(),
+  };
+}
+
+/** The final per-channel affine after the accumulator's own scale: batch norm, then bias folded in. */
+function affine(l: QLayer, accScale: number): Affine {
+  const scale = new Float32Array(l.channels), shift = new Float32Array(l.channels);
+  for (let c = 0; c < l.channels; c++) {
+    let s = fr(accScale), t = l.bias ? l.bias[c] : 0;
+    if (l.bn) {
+      t = fr(fr(t * l.bn.alpha[c]) + l.bn.beta[c]);
+      s = fr(s * l.bn.alpha[c]);
+    }
+    scale[c] = s;
+    shift[c] = t;
+  }
+  return { scale, shift };
+}
+
+/** The epilogue for inputs of `bits` bits in `encoding` (one accumulator step = E / (n_w · n_a)). */
+function epilogueFor(l: QLayer, bits: number, encoding: 'unsigned' | 'bipolar'): Affine {
+  const key = `${bits}/${encoding}`;
+  let epi = l.epilogues.get(key);
+  if (!epi) {
+    const nw = (1 << l.wBits) - 1, na = encoding === 'bipolar' ? 1 : (1 << bits) - 1;
+    l.epilogues.set(key, (epi = affine(l, fr(l.E / (nw * na)))));
+  }
+  return epi;
+}
+
+/** Lowered (conv) or plain (linear) packed input codes of `bits` planes. */
+function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBits = bits): Packed {
+  const node = l.node;
+  if (node.op !== 'qconv2d') return kernels.pack(codes, n, l.k, bits);
+  const [h, w, c] = l.inShape;
+  return kernels.packConv(codes, { n, h, w, c },
+    { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, packBits);
+}
+
+/** The bit-serial GEMM with the layer's epilogue fused: codes out (fused quantiser) or floats. */
+function denseGemm(l: QLayer, a: Packed, aBits: number, epi: Affine, n: number,
+                   aEncoding: kernels.EncodingName = 'unsigned'): Act {
+  const base = { aBits, bBits: l.wBits, aEncoding, bEncoding: 'bipolar' } as const;
+  if (l.act?.op === 'quantize' && l.actBits !== 32) {
+    const codes = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift } });
+    return codesAct(codes, l.actBits, n, l.outShape);
+  }
+  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined } });
+  return floatAct(data, n, l.outShape);
+}
+
+/** Integer products through the native epilogue loops (float32(acc) first, as the fused epilogue does). */
+function finishProducts(l: QLayer, acc: Int32Array, epi: Affine, n: number): Act {
+  if (l.act?.op === 'quantize' && l.actBits !== 32) {
+    return codesAct(kernels.quantizeActivations(acc, l.channels, epi.scale, epi.shift, l.actBits), l.actBits, n, l.outShape);
+  }
+  return floatAct(kernels.channelAffine(acc, l.channels, epi.scale, epi.shift, l.act ? 0 : -Infinity, Infinity), n, l.outShape);
+}
+
+/** Gated executor: B-bit unsigned codes through the gating floor's gated product. */
+function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext): Act {
+  const gate = l.gate!;
+  const a = packInput(l, x.codes, n, x.bits);
+  const unit = fr(l.E / (((1 << l.wBits) - 1) * ((1 << x.bits) - 1)));
+  const epi = epilogueFor(l, x.bits, x.encoding);
+  const weights: GatedWeights = { b: l.weights!, bBits: l.wBits, bEncoding: 'bipolar', maxLevel: 2 ** l.wBits - 1 };
+  const layer: LayerGate = {
+    bits: gate.bits, highBits: gate.highBits, rule: 'compare', unit,
+    threshold: l.ctx.param<Float32Array>(`${l.node.name}.threshold`),
+  };
+  if (rc.probe) recordHighParts(rc.probe, l.node.name, highProduct(a, weights, layer), unit, l.channels);
+  const { acc, on, total } = gatedProduct(a, weights, layer, rc.gate, { denseWhenOpen: true });
+  const g = gateStats(on, total, l.k, l.wBits, gate.bits, gate.highBits);
+  rc.step = { gate: g, bitOps: g.bitOps };
+  // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
+  if (acc === null) return denseGemm(l, a, x.bits, epi, n);
+  return finishProducts(l, acc, epi, n);
+}
+
+/** Bipolar b-bit codes (value 2q - (2^b - 1)) as (b+1)-bit two's-complement signed codes of the same value. */
+function bipolarToSigned(codes: Uint8Array, bits: number): Uint8Array {
+  if (bits > 7) throw new RangeError(`bipolar activations of ${bits} bits cannot be zero-padded (at most 7)`);
+  const n = (1 << bits) - 1, mask = (1 << (bits + 1)) - 1;
+  const lut = new Uint8Array(n + 1).map((_, q) => (2 * q - n) & mask);
+  const out = new Uint8Array(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = lut[codes[i]];
+  return out;
+}
+
+/** Codes executor: activation codes (fixed scale) into the bit-serial GEMM. */
+function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number): Act {
+  // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
+  // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
+  // 2q - (2^b - 1) in two's complement: +1 -> 01, -1 -> 11 at b = 1), whose code 0 is 0.
+  const node = l.node;
+  const widen = node.op === 'qconv2d' && x.encoding === 'bipolar' && (node.padding[0] > 0 || node.padding[1] > 0);
+  const aBits = widen ? x.bits + 1 : x.bits;
+  const a = packInput(l, widen ? bipolarToSigned(x.codes, x.bits) : x.codes, n, x.bits, aBits);
+  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding);
+}
+
+/** Float weights (E * c / (2^b - 1), c the odd level) of a packed bipolar weight matrix. */
+function dequantWeights(p: Packed, stored: number, bits: number, E: number): Float32Array {
+  const codes = kernels.unpack(p);
+  const out = new Float32Array(codes.length);
+  const n = (1 << bits) - 1, shift = stored - bits;
+  const level = new Float32Array(n + 1).map((_, q) => fr(fr((2 * q - n) / n) * E));
+  for (let i = 0; i < codes.length; i++) out[i] = level[codes[i] >> shift];
+  return out;
+}
+
+/** Float executor: float activations (or 32-bit weights): dequantised weights x float input. */
+function runFloat(l: QLayer, x: Act, n: number): Act {
+  const node = l.node;
+  const xf = ops.toFloat(x);
+  const [h, w, c] = l.inShape;
+  const lowered = node.op === 'qconv2d'
+    ? kernels.im2colFloat(xf, { n, h, w, c }, { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation })
+    : xf;
+  if (!l.floatWeights) {
+    const stored = l.ctx.graph.weightMode === 'truncate' ? 8 : l.wBits;
+    l.floatWeights = l.wBits === 32 ? l.ctx.param<Float32Array>(`${node.name}.w32`) : dequantWeights(l.weights!, stored, l.wBits, l.E);
+  }
+  const rows = l.isConv ? n * l.outShape[0] * l.outShape[1] : n;
+  let y = kernels.floatGemm(lowered, rows, l.k, l.floatWeights, l.channels);
+  const { scale, shift } = affine(l, 1);
+  y = kernels.channelAffine(y, l.channels, scale, shift, l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity);
+  if (l.act?.op === 'quantize' && l.actBits !== 32) {
+    return codesAct(kernels.quantizeActivations(y, l.channels, null, null, l.actBits), l.actBits, n, l.outShape);
+  }
+  return floatAct(y, n, l.outShape);
+}
+
+/** The step of a quantised layer and what is fused after it (chain[0] is the layer). */
+export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precision): Step {
+  const l = compileLayer(chain, ctx, prec);
+  const node = l.node;
+  return {
+    nodes: chain.map((c) => c.name), op: node.op, output: chain[chain.length - 1].name,
+    macsPerSample: nodeMacs(node, ctx.shapes), weightBits: l.wBits,
+    activationBits: l.wBits === 32 ? 32 : ctx.codeBits.get(node.inputs[0]) ?? 32,
+    exec: (env, n, rc) => {
+      const x = env.get(node.inputs[0])!;
+      const fixedCodes = l.wBits !== 32 && x.kind === 'codes' && x.scale === undefined;
+      if (l.gate !== undefined) {
+        const gated = fixedCodes && x.kind === 'codes' && x.bits === l.gate.bits;
+        if (!gated) rc.inactive.push(node.name);
+        else if (x.kind === 'codes') {
+          if (x.encoding !== 'unsigned') {
+            throw new RangeError(`layer ${node.name}: its precision gate needs unsigned activation codes, the input is ${x.encoding}`);
+          }
+          return runGated(l, x, n, rc);
+        }
+      }
+      if (fixedCodes && x.kind === 'codes') return runCodes(l, x, n);
+      return runFloat(l, x, n);
+    },
+  };
+}

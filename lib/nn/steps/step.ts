@@ -1,0 +1,54 @@
+// What a compiled step is, what it may read from its plan, and the per-call context it runs in.
+import type { Packed } from '../../core/kernels';
+import type { GateProbe, GateSetting } from '../../gating';
+import type { GraphSpec, NodeSpec } from '../graph';
+import type { Act } from '../ops';
+import type { Precision } from '../precision';
+import type { LayerStats } from '../types';
+
+/** One executable step of a plan: a node, or a quantised layer with what was fused into it. */
+export interface Step {
+  nodes: string[];
+  op: string;
+  output: string;
+  macsPerSample: number;
+  weightBits: number;
+  activationBits: number;
+  exec(env: Map<string, Act>, n: number, ctx: RunContext): Act;
+}
+
+/** Per-call state a step may read (gate setting) and report into (stats of the step just run). */
+export interface RunContext {
+  gate: GateSetting;
+  step?: Partial<LayerStats>;
+  /** Gated layers that ran dense in this call (input not B-bit unsigned codes). */
+  inactive: string[];
+  /** Calibration: per gated layer, the float high-part outputs. */
+  probe?: GateProbe;
+}
+
+/** What the step builders read from the plan being compiled. */
+export interface PlanContext {
+  readonly graph: GraphSpec;
+  /** Per-sample output shape of every node. */
+  readonly shapes: Map<string, number[]>;
+  /** Bits of the codes each node outputs (32: float). */
+  readonly codeBits: Map<string, number>;
+  layerPrecision(name: string): Precision;
+  /** A parameter (read when called: gate thresholds may be replaced between calls). */
+  param<T extends Float32Array | Packed>(name: string): T;
+  hasParam(name: string): boolean;
+  getParam(name: string): Float32Array | Packed | undefined;
+  /** The batch norm parameters for the node's current activation bits. */
+  bn(node: NodeSpec & { op: 'batchnorm' }): { alpha: Float32Array; beta: Float32Array; key: string };
+}
+
+/** A float activation of n samples of shape `shape`. */
+export function floatAct(data: Float32Array, n: number, shape: number[]): Act {
+  return { kind: 'float', data, shape: [n, ...shape] };
+}
+
+/** Unsigned activation codes of n samples. */
+export function codesAct(codes: Uint8Array, bits: number, n: number, shape: number[]): Act {
+  return { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
+}

@@ -1,0 +1,68 @@
+// The types a model's callers see: run options, per-layer and per-call statistics, the
+// transferable model state.
+import type { GateMode, GateStats, GateSummary } from '../gating';
+import type { GraphSpec } from './graph';
+import type { LayerPrecisions, Precision, PrecisionInput } from './precision';
+
+export type { GateStats, GateSummary } from '../gating';
+
+export interface RunOptions {
+  /** Precision for this call only (whole model); default: the model's current setting. */
+  bits?: PrecisionInput;
+  /** Per-layer precision for this call only, merged over the model's per-layer settings. */
+  layers?: LayerPrecisions;
+  /**
+   * Precision-gated layers (pgconv2d, and qconv2d / qlinear with a `gate`): 'trained' (default)
+   * gates by the layers' thresholds, 'open' gives every output its low bits (the dense layer,
+   * bit for bit), 'closed' none (the high bits only).
+   */
+  gate?: GateMode;
+  /**
+   * Added to every gating threshold (float32(Δ_c + offset)), in each layer's float output units
+   * before batch norm: > 0 = sparser and faster, < 0 = denser. Only with gate 'trained'.
+   */
+  gateOffset?: number;
+}
+
+/** Transferable form of a model: the graph and its runtime parameters (shared memory). */
+export interface ModelState {
+  graph: GraphSpec;
+  params: Array<[string, Float32Array | { rows: number; cols: number; bits: number; data: BigUint64Array; planePop: Int32Array }]>;
+}
+
+export interface LayerStats {
+  /** Node names this step executed (a quantised layer and what was fused into it). */
+  nodes: string[];
+  op: string;
+  macs: number;
+  weightBits: number;
+  activationBits: number;
+  /** Bit-ops spent: MACs x weight bits x activation bits (float layers count 32 x 32); gated layers: gate.bitOps. */
+  bitOps: number;
+  ms: number;
+  /** Precision-gated layers (when the gate acted in this call). */
+  gate?: GateStats;
+  /** Layers over dynamically scaled codes: the input's activation scale in this call. */
+  activationScale?: number;
+}
+
+export interface BitOpsReport {
+  precision: Precision;
+  /** Dense counts: gated layers are counted at B bits for every output (what a gate can save is per call). */
+  layers: Omit<LayerStats, 'ms'>[];
+  macs: number;
+  bitOps: number;
+}
+
+export interface RunStats {
+  precision: Precision;
+  layers: LayerStats[];
+  macs: number;
+  /** Bit-ops spent in this call (gated layers count what their gates let through). */
+  bitOps: number;
+  /** Bit-ops of the same call with every gate open (= bitOps when nothing was gated). */
+  denseBitOps: number;
+  ms: number;
+  /** Present when the graph has gated layers. */
+  gate?: GateSummary;
+}

@@ -1,0 +1,97 @@
+// The Node-API binding's shared parts: per-environment state, argument helpers and the async job
+// (one file each), and the registration function of every kernel family's bindings. The binding
+// checks what memory safety needs (types, lengths, ranges that size allocations) and decides
+// nothing: every kernel choice is the kernels' (gemm/gemm.h, platform/platform.h).
+#pragma once
+#include <napi.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "common/align.h"
+#include "common/types.h"
+#include "platform/platform.h"
+
+namespace anyprec {
+namespace addon {
+
+// Per-environment state (the main thread and each worker_thread get their own).
+struct Instance {
+  const Platform* isa = defaultPlatform();
+  int threads = 1;
+  // Async jobs still running on the pool; teardown waits for them so their buffers stay alive.
+  std::mutex mutex;
+  std::condition_variable cv;
+  int pending = 0;
+  ~Instance();
+};
+Instance& instance(Napi::Env env);
+
+// ---- argument helpers (args.cc) ---------------------------------------------------------------
+[[noreturn]] void throwType(Napi::Env env, const std::string& msg);
+[[noreturn]] void throwRange(Napi::Env env, const std::string& msg);
+// A CheckResult from the kernels as a TypeError / RangeError (nothing if it passed).
+void throwIfFailed(Napi::Env env, const CheckResult& r);
+// Runs fn, turning the kernels' C++ errors (SizeError, bad_alloc, invalid_argument) into JS errors.
+Napi::Value guarded(const Napi::CallbackInfo& info, Napi::Value (*fn)(const Napi::CallbackInfo&));
+// The JS error for a C++ exception (Napi::Error as is; SizeError and invalid_argument: RangeError).
+Napi::Error errorFor(Napi::Env env, std::exception_ptr e);
+
+// An integer argument in [lo, hi].
+int64_t intArg(const Napi::Value& v, const char* name, int64_t lo, int64_t hi);
+// A dimension: an integer in [lo, 2^31].
+size_t dimArg(const Napi::Value& v, const char* name, int64_t lo);
+// A typed array argument of one element type (TypeError naming the argument otherwise).
+Napi::TypedArray typedArg(const Napi::Value& v, const char* name, napi_typedarray_type type, const char* typeName);
+// Start of a typed array's elements (also for arrays over a SharedArrayBuffer).
+void* typedMemory(const Napi::TypedArray& t);
+template <typename T>
+T* typedData(const Napi::TypedArray& t) {
+  return static_cast<T*>(typedMemory(t));
+}
+// A Float32Array of exactly `count` values, or null/undefined (then nullptr) when optional.
+const float* floatsArg(const Napi::Value& v, const char* name, size_t count, const std::string& what);
+// Encoding from 'unsigned' | 'bipolar' | 'signed'.
+Encoding encodingArg(const Napi::Value& v, const char* name);
+// A packed operand { data: BigUint64Array, planePop: Int32Array, rows, cols, bits } with every
+// length checked against its shape.
+PackedView packedArg(const Napi::Value& v, const char* name);
+
+// A typed array of `count` elements whose memory is NOT zero-filled, for outputs a kernel writes
+// in full (napi_create_arraybuffer zero-fills: ~6% of a small CNN's run in memset alone).
+template <typename T>
+Napi::TypedArrayOf<T> newUninitialized(Napi::Env env, size_t count) {
+  Napi::ArrayBuffer ab = Napi::Buffer<uint8_t>::New(env, count * sizeof(T)).ArrayBuffer();
+  return Napi::TypedArrayOf<T>::New(env, count, ab, 0);
+}
+// A typed array of `count` T starting on a cache line (kCacheLine spare bytes allow the shift);
+// *data receives the start. Zero-filled only when asked.
+template <typename T>
+Napi::TypedArrayOf<T> newAligned(Napi::Env env, size_t count, T** data, bool zeroed = false) {
+  const size_t bytes = count * sizeof(T) + kCacheLine;
+  Napi::ArrayBuffer buf = zeroed ? Napi::ArrayBuffer::New(env, bytes) : Napi::Buffer<uint8_t>::New(env, bytes).ArrayBuffer();
+  const size_t offset = alignPadding(buf.Data());
+  *data = reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + offset);
+  return Napi::TypedArrayOf<T>::New(env, count, buf, offset);
+}
+// { data, planePop } for a packed operand of rows x k codes with `bits` planes (sizes checked:
+// SizeError); not zero-filled (packing writes every word, padding lanes and bits included, and
+// every row's popcounts).
+Napi::Object newPacked(Napi::Env env, size_t rows, size_t k, int bits, uint64_t** planes, int32_t** planePop);
+
+// ---- family registrations (one file each) -------------------------------------------------------
+void exportFunction(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&));
+void registerPlatform(Napi::Env env, Napi::Object exports);
+void registerPack(Napi::Env env, Napi::Object exports);
+void registerConv(Napi::Env env, Napi::Object exports);
+void registerEltwise(Napi::Env env, Napi::Object exports);
+void registerGemm(Napi::Env env, Napi::Object exports);
+void registerGated(Napi::Env env, Napi::Object exports);
+void registerFloatGemm(Napi::Env env, Napi::Object exports);
+void registerTrain(Napi::Env env, Napi::Object exports);  // train.cc: float training kernels (ftrain/)
+
+}  // namespace addon
+}  // namespace anyprec

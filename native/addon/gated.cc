@@ -1,0 +1,123 @@
+// Bindings of the gated family: gatedGemm and gatedGemmAsync.
+#include <memory>
+
+#include "addon.h"
+#include "async_job.h"
+#include "common/checked.h"
+#include "gated/gated.h"
+
+namespace anyprec {
+namespace addon {
+namespace {
+
+// gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?,
+//           b2?, b2Bits?, b2Encoding?)
+// -> { out: Int32Array, mask: Uint8Array, on: number }. a is unsigned; thresholds are in out's
+// integer units (gated/gated.h); b2 (optional, with b2Bits and b2Encoding) is a second weight
+// operand added to b (GatedSpec::b2).
+struct GatedArgs {
+  GatedSpec spec;
+  Napi::Value thresholds;
+  Napi::Value b2;  // empty without a second operand
+};
+
+GatedStrategy strategyArg(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (v.IsUndefined() || v.IsNull()) return GatedStrategy::Auto;
+  if (!v.IsString()) throwType(env, "strategy must be a string: 'auto', 'compact', 'tiles' or 'hybrid'");
+  const std::string st = v.As<Napi::String>().Utf8Value();
+  if (st == "auto") return GatedStrategy::Auto;
+  if (st == "compact") return GatedStrategy::Compact;
+  if (st == "tiles") return GatedStrategy::Tiles;
+  if (st == "hybrid") return GatedStrategy::Hybrid;
+  throwRange(env, "strategy must be 'auto', 'compact', 'tiles' or 'hybrid', got '" + st + "'");
+}
+
+GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 7)
+    throwType(env, "gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds, strategy?, b2?, b2Bits?, b2Encoding?) "
+                   "takes 7 to 11 arguments");
+  GatedArgs g{};
+  GatedSpec& s = g.spec;
+  s.a = packedArg(info[0], "a");
+  s.b = packedArg(info[1], "b");
+  s.aBits = static_cast<int>(intArg(info[2], "aBits", 2, 8));
+  s.highBits = static_cast<int>(intArg(info[3], "highBits", 1, 7));
+  s.bBits = static_cast<int>(intArg(info[4], "bBits", 1, 8));
+  s.bEnc = encodingArg(info[5], "bEncoding");
+  auto thr = typedArg(info[6], "thresholds", napi_float32_array, "Float32Array");
+  if (thr.ElementLength() != s.b.rows)
+    throwRange(env, "thresholds must hold one value per output column (b.rows = " + std::to_string(s.b.rows) +
+                        "), got " + std::to_string(thr.ElementLength()));
+  s.thresholds = typedData<const float>(thr);
+  g.thresholds = info[6];
+  for (size_t j = 0; j < s.b.rows; ++j) {
+    if (s.thresholds[j] != s.thresholds[j]) throwRange(env, "thresholds[" + std::to_string(j) + "] is NaN");
+  }
+  s.strategy = info.Length() > 7 ? strategyArg(info[7]) : GatedStrategy::Auto;
+  if (info.Length() > 8 && !info[8].IsUndefined() && !info[8].IsNull()) {
+    if (info.Length() < 11) throwType(env, "gatedGemm: b2 needs b2Bits and b2Encoding");
+    s.b2 = packedArg(info[8], "b2");
+    s.b2Bits = static_cast<int>(intArg(info[9], "b2Bits", 1, 8));
+    s.b2Enc = encodingArg(info[10], "b2Encoding");
+    g.b2 = info[8];
+  }
+  throwIfFailed(env, checkGated(s));
+  return g;
+}
+
+Napi::Object gatedResult(Napi::Env env, const GatedSpec& s, int32_t** out, uint8_t** mask) {
+  const size_t count = mulOrThrow({s.a.rows, s.b.rows}, "gated GEMM output");
+  auto o = newUninitialized<int32_t>(env, bufferOrThrow(count, sizeof(int32_t), "gated GEMM output"));
+  auto m = newUninitialized<uint8_t>(env, count);
+  *out = o.Data();
+  *mask = m.Data();
+  auto result = Napi::Object::New(env);
+  result.Set("out", o);
+  result.Set("mask", m);
+  result.Set("on", Napi::Number::New(env, 0));
+  return result;
+}
+
+Napi::Value GatedGemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const GatedArgs g = gatedArgs(info);
+  int32_t* out = nullptr;
+  uint8_t* mask = nullptr;
+  Napi::Object result = gatedResult(env, g.spec, &out, &mask);
+  const Instance& inst = instance(env);
+  const uint64_t on = gatedGemm(*inst.isa, g.spec, out, mask, inst.threads);
+  result.Set("on", Napi::Number::New(env, static_cast<double>(on)));
+  return result;
+}
+
+Napi::Value GatedGemmAsync(const Napi::CallbackInfo& info) {
+  return startAsync(info.Env(), "gatedGemmAsync", [&](AsyncJob& job) {
+    const GatedArgs g = gatedArgs(info);
+    int32_t* out = nullptr;
+    uint8_t* mask = nullptr;
+    Napi::Object result = gatedResult(info.Env(), g.spec, &out, &mask);
+    auto plan = std::make_shared<GatedPlan>(*instance(info.Env()).isa, g.spec, out, mask);
+    job.pin(info[0]);
+    job.pin(info[1]);
+    job.pin(g.thresholds);
+    if (!g.b2.IsEmpty()) job.pin(g.b2);
+    job.result = Napi::Persistent(Napi::Value(result));
+    job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
+    job.beforeResolve = [p = plan.get()](Napi::Value r) {
+      r.As<Napi::Object>().Set("on", Napi::Number::New(r.Env(), static_cast<double>(p->onCount())));
+    };
+    job.owned = plan;
+  });
+}
+
+}  // namespace
+
+void registerGated(Napi::Env env, Napi::Object exports) {
+  exportFunction(env, exports, "gatedGemm", GatedGemm);
+  exportFunction(env, exports, "gatedGemmAsync", GatedGemmAsync);
+}
+
+}  // namespace addon
+}  // namespace anyprec

@@ -1,0 +1,420 @@
+// AVX2 bit-plane kernels: packing and the bit-serial micro-kernel (vpshufb nibble popcount).
+// Bit-identical to bitplane_scalar.cc; compiled with the avx2 flags of sources.json
+// (-mavx2 -mfma -mpopcnt -mbmi2, no AVX-512).
+//
+// Micro-kernel. One ymm of B holds word k of 4 rows of a B panel (a panel is two ymm), so every
+// 64-bit lane is one output column: for an A row r we broadcast its word, AND (XOR) it with the
+// B vector, count bits per byte with a 16-entry vpshufb table (Mula), and add the byte counts
+// into a ymm accumulator whose 4 lanes are the outputs (r, 4v .. 4v+3). After at most 31 words
+// (each step adds <= 8 to a byte, 31 * 8 = 248 < 256) vpsadbw against zero folds the bytes of
+// each 64-bit lane into that lane: one output per lane, no horizontal sums.
+//
+// The inner step is 6 vector ALU uops per 256 bit-MACs and nothing else:
+//     lo = b & aLo;  hi = (b >> 4) & aHi;  acc += lut[lo] + lut[hi]
+// because the nibble masks are moved off the hot path: aLo = a & 0x0F.., aHi = (a >> 4) & 0x0F..
+// are computed once per chunk of K into a small stack buffer and broadcast straight from memory
+// (vpbroadcastq m64 is a load uop, no ALU), and b >> 4 (vpsrlw) is computed once per B vector
+// and shared by every row of the tile. XOR (1 x 1 bipolar only) needs both nibbles of b masked
+// (3 uops per B vector instead of 1), because the XOR of a clean and a dirty nibble is dirty.
+//
+// Register tiles: R A rows (all mr rows of the call, templated 1..8) x V B vectors. The per-B-
+// vector overhead (vpsrlw) is shared by the R rows, so R is as large as the call allows; V then
+// fills the 16 ymm registers (R*V accumulators + lut + 2 temps + operands, see tileChunk):
+// 1x8, 2x3, 3x2, 4x2 (4x1 for XOR), 5x1 .. 8x1; 2*np vectors that V does not divide end with a
+// narrower tile. Latency is no issue: an accumulator takes one add per step while the step
+// issues 6*R*V uops. The steps are small asm blocks because GCC, given intrinsics, hoisted the
+// broadcasts and spilled accumulators of the 8-row tile.
+//
+// Plane pairs: the loop is chunk (<= 31 words of K) -> B plane j -> A plane i -> tiles, so the
+// B chunk of one plane (<= 16 KiB) and the A masks of every plane (<= 32 KiB, built once per
+// chunk) stay in L1 while all pairs use them. At the end of a chunk each accumulator is
+// vpsadbw-folded, shifted by the pair's weight and added to (or subtracted from) args.acc.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "bitplane/bitplane.h"
+#include "bitplane/pops.h"
+
+namespace anyprec {
+namespace {
+
+#define AP_INLINE inline __attribute__((always_inline))
+#define AP_LAMBDA_INLINE __attribute__((always_inline))
+
+constexpr uint64_t kLowNibbles = 0x0F0F0F0F0F0F0F0Full;
+constexpr size_t kChunkWords = 31;  // byte counters: <= 8 per step, 31 * 8 = 248 <= 255
+constexpr size_t kMaskWords = 2 * kPanelRows;  // per word of K: lo nibbles of 8 rows, hi nibbles
+
+AP_INLINE __m256i popLut() {
+  return _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
+                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+}
+
+// ---- packing ---------------------------------------------------------------------------------
+
+// 32 codes -> 32 bits of one plane: move the wanted bit to bit 7 of each byte and vpmovmskb.
+// The first shift is a 16-bit vpsllw by (8 - planes), which drags the top bits of each low
+// byte into the low bits of the high byte; every later shift is a per-byte doubling (vpaddb).
+// Plane p reads bit 7 - p >= 8 - planes of the shifted byte, above the dragged-in bits, so it
+// is exactly bit (planes - 1 - p) of the code, whatever the code's bits above `planes` hold
+// (the same bits the scalar reference reads).
+void packPanelAvx2(const PackPanelArgs& p) {
+  const size_t kWords = p.kWords;
+  const size_t planeWords = kWords * kPanelRows;
+  const int planes = p.planes;
+  const int rows = p.rows;
+  const size_t fullWords = p.k / 64;
+  const size_t tail = p.k % 64;
+  const __m128i firstShift = _mm_cvtsi32_si128(8 - planes);
+
+  alignas(32) uint8_t tailBuf[64];
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* row = p.codes + static_cast<size_t>(r) * p.ldCodes;
+    uint64_t* out = p.out + r;
+    for (size_t w = 0; w < kWords; ++w, out += kPanelRows) {
+      const uint8_t* src = row + w * 64;
+      __m256i v0, v1;
+      if (w < fullWords) {
+        v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+        v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32));
+      } else {  // K tail: copy exactly the row's remaining codes, zeros after them
+        std::memset(tailBuf, 0, sizeof tailBuf);
+        std::memcpy(tailBuf, src, tail);
+        v0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tailBuf));
+        v1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tailBuf + 32));
+      }
+      v0 = _mm256_sll_epi16(v0, firstShift);
+      v1 = _mm256_sll_epi16(v1, firstShift);
+      for (int pl = 0; pl < planes; ++pl) {
+        const uint32_t lo = static_cast<uint32_t>(_mm256_movemask_epi8(v0));
+        const uint32_t hi = static_cast<uint32_t>(_mm256_movemask_epi8(v1));
+        out[pl * planeWords] = lo | (uint64_t{hi} << 32);
+        v0 = _mm256_add_epi8(v0, v0);
+        v1 = _mm256_add_epi8(v1, v1);
+      }
+    }
+  }
+  for (int r = rows; r < kPanelRows; ++r) {
+    for (size_t w = 0; w < kWords * planes; ++w) p.out[w * kPanelRows + r] = 0;
+  }
+}
+
+// ---- micro-kernel ----------------------------------------------------------------------------
+
+// c += lut[al op bl] + lut[ah op bh]: the inner step, as one asm statement so that GCC keeps the
+// accumulators in registers (with intrinsics it hoisted the broadcasts and spilled 3 of 8).
+template <bool X>
+AP_INLINE void step(__m256i& c, __m256i al, __m256i ah, __m256i bl, __m256i bh, __m256i lut) {
+  __m256i t0, t1;
+  if (X) {
+    __asm__("vpxor %[bl], %[al], %[t0]\n\t"
+            "vpxor %[bh], %[ah], %[t1]\n\t"
+            "vpshufb %[t0], %[lut], %[t0]\n\t"
+            "vpshufb %[t1], %[lut], %[t1]\n\t"
+            "vpaddb %[t1], %[t0], %[t0]\n\t"
+            "vpaddb %[t0], %[c], %[c]"
+            : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
+            : [al] "x"(al), [ah] "x"(ah), [bl] "x"(bl), [bh] "x"(bh), [lut] "x"(lut));
+  } else {
+    __asm__("vpand %[bl], %[al], %[t0]\n\t"
+            "vpand %[bh], %[ah], %[t1]\n\t"
+            "vpshufb %[t0], %[lut], %[t0]\n\t"
+            "vpshufb %[t1], %[lut], %[t1]\n\t"
+            "vpaddb %[t1], %[t0], %[t0]\n\t"
+            "vpaddb %[t0], %[c], %[c]"
+            : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
+            : [al] "x"(al), [ah] "x"(ah), [bl] "x"(bl), [bh] "x"(bh), [lut] "x"(lut));
+  }
+}
+
+// AND step with b read from memory (a micro-fused load) and b >> 4 in a register: an R-row tile
+// then holds only b >> 4 per B vector, which lets the 4 x 2 tile fit.
+AP_INLINE void stepMemB(__m256i& c, __m256i al, __m256i ah, const void* bp, __m256i bh, __m256i lut) {
+  const __m256i& b = *static_cast<const __m256i*>(bp);
+  __m256i t0, t1;
+  __asm__("vpand %[b], %[al], %[t0]\n\t"
+          "vpand %[bh], %[ah], %[t1]\n\t"
+          "vpshufb %[t0], %[lut], %[t0]\n\t"
+          "vpshufb %[t1], %[lut], %[t1]\n\t"
+          "vpaddb %[t1], %[t0], %[t0]\n\t"
+          "vpaddb %[t0], %[c], %[c]"
+          : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
+          : [al] "x"(al), [ah] "x"(ah), [b] "m"(b), [bh] "x"(bh), [lut] "x"(lut));
+}
+
+// The same step for a single row (R = 1), with b >> 4 (and for XOR the masks of b) folded in
+// and b read from memory: GCC otherwise loads b twice and adds register moves.
+template <bool X>
+AP_INLINE void stepLoad(__m256i& c, __m256i al, __m256i ah, const void* bp, __m256i lut, __m256i nib) {
+  const __m256i& b = *static_cast<const __m256i*>(bp);
+  __m256i t0, t1;
+  if (X) {
+    __asm__("vpsrlw $4, %[b], %[t1]\n\t"
+            "vpand %[b], %[nib], %[t0]\n\t"
+            "vpand %[t1], %[nib], %[t1]\n\t"
+            "vpxor %[t0], %[al], %[t0]\n\t"
+            "vpxor %[t1], %[ah], %[t1]\n\t"
+            "vpshufb %[t0], %[lut], %[t0]\n\t"
+            "vpshufb %[t1], %[lut], %[t1]\n\t"
+            "vpaddb %[t1], %[t0], %[t0]\n\t"
+            "vpaddb %[t0], %[c], %[c]"
+            : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
+            : [al] "x"(al), [ah] "x"(ah), [b] "m"(b), [lut] "x"(lut), [nib] "x"(nib));
+  } else {
+    __asm__("vpsrlw $4, %[b], %[t1]\n\t"
+            "vpand %[b], %[al], %[t0]\n\t"
+            "vpand %[t1], %[ah], %[t1]\n\t"
+            "vpshufb %[t0], %[lut], %[t0]\n\t"
+            "vpshufb %[t1], %[lut], %[t1]\n\t"
+            "vpaddb %[t1], %[t0], %[t0]\n\t"
+            "vpaddb %[t0], %[c], %[c]"
+            : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
+            : [al] "x"(al), [ah] "x"(ah), [b] "m"(b), [lut] "x"(lut));
+  }
+}
+
+// One register tile over one chunk of K: R rows x V B vectors, L <= 31 words.
+//   aMask: [L][16] words of one A plane: a & 0x0F.. of rows 0..7, then (a >> 4) & 0x0F..
+//   bj:    B plane j at the chunk start, panel 0; vector v (0 .. 2*np-1) of it is at
+//          bj + (v / 2) * bPanelStride + (v % 2) * 4; the tile covers vectors v0 .. v0+V-1
+//   acc:   args.acc (row 0, column 0)
+// Loop order inside a word (ymm registers besides the R*V accumulators, lut and 2 temps):
+//   R == 1:          the row's 2 broadcasts; each B vector is read by the step itself (stepLoad).
+//   R == 2:          the 2R row broadcasts live, B vectors streamed: b, b >> 4 (+ the nibble
+//                    mask for XOR).
+//   R >= 3, AND, V > 1: the V shifted B vectors live (b itself is a memory operand), rows
+//                    streamed: V + 2.
+//   otherwise:       b and b >> 4 (masked for XOR) of the V B vectors live, rows streamed:
+//                    2V + 2 (+ mask). (With V = 1 GCC allocates this form without spills.)
+template <int R, int V, bool X>
+constexpr int tileRegs() {
+  return R * V + 3 +
+         (R == 1 ? 2 + X : R == 2 ? 2 * R + 2 + X : (!X && V > 1) ? V + 2 : 2 * V + 2 + X);
+}
+
+template <int R, int V, bool X>
+AP_INLINE void tileChunk(const uint64_t* aMask, const uint64_t* bj, size_t bPanelStride, int v0,
+                         size_t L, int64_t* acc, size_t ldAcc, int shift, bool negative) {
+  static_assert(tileRegs<R, V, X>() <= 16, "tile does not fit 16 ymm");
+  const __m256i lut = popLut();
+  const __m256i nib = _mm256_set1_epi64x(static_cast<long long>(kLowNibbles));
+
+  // One byte index i (64 bytes per word of K, from -64L up to 0) addresses B (end + i) and the
+  // masks (end + 2i): one add and one fused add-branch of loop control per word.
+  static_assert(kMaskWords == 2 * kPanelRows, "mask stride must be twice the B stride");
+  const char* bEnd[V];
+  for (int v = 0; v < V; ++v) {
+    const int w = v0 + v;
+    bEnd[v] = reinterpret_cast<const char*>(bj + (w / 2) * bPanelStride + (w % 2) * 4 + L * kPanelRows);
+  }
+  const char* mEnd = reinterpret_cast<const char*>(aMask + L * kMaskWords);
+
+  __m256i c[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) c[r][v] = _mm256_setzero_si256();
+
+  auto loadB = [&](int v, std::ptrdiff_t i, __m256i& bl, __m256i& bh) AP_LAMBDA_INLINE {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bEnd[v] + i));
+    if (X) {  // XOR needs both nibbles of b clean
+      bl = _mm256_and_si256(x, nib);
+      bh = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+    } else {  // AND: the A masks clean the index
+      bl = x;
+      bh = _mm256_srli_epi16(x, 4);
+    }
+  };
+  auto loadA = [&](int r, std::ptrdiff_t i, __m256i& al, __m256i& ah) AP_LAMBDA_INLINE {
+    const uint64_t* am = reinterpret_cast<const uint64_t*>(mEnd + 2 * i);
+    al = _mm256_set1_epi64x(static_cast<long long>(am[r]));  // vpbroadcastq m64: a load uop only
+    ah = _mm256_set1_epi64x(static_cast<long long>(am[kPanelRows + r]));
+    __asm__ volatile("" : "+x"(al), "+x"(ah));  // keep the broadcasts in program order
+  };
+
+  for (std::ptrdiff_t i = -static_cast<std::ptrdiff_t>(L * 64); i != 0; i += 64) {
+    if (R == 1) {
+      __m256i al, ah;
+      loadA(0, i, al, ah);
+      for (int v = 0; v < V; ++v) stepLoad<X>(c[0][v], al, ah, bEnd[v] + i, lut, nib);
+    } else if (R == 2) {
+      __m256i al[R], ah[R];
+      for (int r = 0; r < R; ++r) loadA(r, i, al[r], ah[r]);
+      for (int v = 0; v < V; ++v) {
+        __m256i bl, bh;
+        loadB(v, i, bl, bh);
+        for (int r = 0; r < R; ++r) step<X>(c[r][v], al[r], ah[r], bl, bh, lut);
+      }
+    } else if (!X && V > 1) {
+      __m256i bh[V];
+      for (int v = 0; v < V; ++v)
+        bh[v] = _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bEnd[v] + i)), 4);
+      for (int r = 0; r < R; ++r) {
+        __m256i al, ah;
+        loadA(r, i, al, ah);
+        for (int v = 0; v < V; ++v) stepMemB(c[r][v], al, ah, bEnd[v] + i, bh[v], lut);
+      }
+    } else {
+      __m256i bl[V], bh[V];
+      for (int v = 0; v < V; ++v) loadB(v, i, bl[v], bh[v]);
+      for (int r = 0; r < R; ++r) {
+        __m256i al, ah;
+        loadA(r, i, al, ah);
+        for (int v = 0; v < V; ++v) step<X>(c[r][v], al, ah, bl[v], bh[v], lut);
+      }
+    }
+  }
+
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i cnt = _mm256_set1_epi64x(shift);
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < V; ++v) {
+      const __m256i s = _mm256_sllv_epi64(_mm256_sad_epu8(c[r][v], zero), cnt);
+      __m256i* dst = reinterpret_cast<__m256i*>(acc + r * ldAcc + 4 * (v0 + v));
+      const __m256i t = _mm256_loadu_si256(dst);
+      _mm256_storeu_si256(dst, negative ? _mm256_sub_epi64(t, s) : _mm256_add_epi64(t, s));
+    }
+  }
+}
+
+// Vectors v0 .. nv-1 in tiles of V, then the remainder with one smaller tile.
+template <int R, int V, bool X>
+AP_INLINE void tileRow(const uint64_t* aMask, const uint64_t* bj, size_t bPanelStride, int v0, int nv,
+                       size_t L, int64_t* acc, size_t ldAcc, int shift, bool negative) {
+  int v = v0;
+  for (; v + V <= nv; v += V) tileChunk<R, V, X>(aMask, bj, bPanelStride, v, L, acc, ldAcc, shift, negative);
+  if constexpr (V > 1) {
+    if (v < nv) tileRow<R, V - 1, X>(aMask, bj, bPanelStride, v, nv, L, acc, ldAcc, shift, negative);
+  }
+}
+
+// Nibble masks of R rows of one A plane over L words, lanes >= R left unspecified. Masked loads
+// never touch the words of lanes >= R (they may lie past the end of the operand).
+template <int R>
+AP_INLINE void maskChunk(const uint64_t* a, size_t L, uint64_t* m) {
+  const __m256i nib = _mm256_set1_epi64x(static_cast<long long>(kLowNibbles));
+  const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+  const __m256i m0 = _mm256_cmpgt_epi64(_mm256_set1_epi64x(R), lane);
+  const __m256i m1 = _mm256_cmpgt_epi64(_mm256_set1_epi64x(R - 4), lane);
+  for (size_t k = 0; k < L; ++k) {
+    const long long* src = reinterpret_cast<const long long*>(a + k * kPanelRows);
+    __m256i* dst = reinterpret_cast<__m256i*>(m + k * kMaskWords);
+    const __m256i x0 = R == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
+                              : _mm256_maskload_epi64(src, m0);
+    _mm256_store_si256(dst, _mm256_and_si256(x0, nib));
+    _mm256_store_si256(dst + 2, _mm256_and_si256(_mm256_srli_epi64(x0, 4), nib));
+    if (R > 4) {
+      const __m256i x1 = R == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 4))
+                                : _mm256_maskload_epi64(src + 4, m1);
+      _mm256_store_si256(dst + 1, _mm256_and_si256(x1, nib));
+      _mm256_store_si256(dst + 3, _mm256_and_si256(_mm256_srli_epi64(x1, 4), nib));
+    }
+  }
+}
+
+template <int R, bool X>
+void bitTileRows(const BitTileArgs& t) {
+  // Widest tile that fits (see tileChunk): 1x8, 2x3, 3x2, 4x2 (AND) or 4x1 (XOR), 5x1 .. 8x1.
+  constexpr int VB = R == 1 ? 8 : R == 2 ? 3 : R == 3 ? 2 : (R == 4 && !X) ? 2 : 1;
+  // Nibble masks of every used A plane for one chunk: [plane][k][lo of rows 0..7, hi of 0..7].
+  alignas(32) uint64_t aMask[kMaxPlanes * kChunkWords * kMaskWords];
+  const size_t chunkStride = kChunkWords * kMaskWords;
+
+  // Chunks of near-equal length (e.g. 32 words -> 16 + 16, not 31 + 1).
+  const size_t nChunks = (t.kWords + kChunkWords - 1) / kChunkWords;
+  const size_t baseLen = t.kWords / nChunks, longer = t.kWords % nChunks;
+  const int nv = 2 * t.np;
+
+  size_t k0 = 0;
+  for (size_t ch = 0; ch < nChunks; ++ch) {
+    const size_t L = baseLen + (ch < longer ? 1 : 0);
+    for (int i = 0; i < t.aPlanes; ++i) {
+      const uint64_t* a = t.a + i * t.aPlaneStride + k0 * kPanelRows;
+      uint64_t* m = aMask + i * chunkStride;
+      maskChunk<R>(a, L, m);
+    }
+    for (int j = 0; j < t.bPlanes; ++j) {
+      const uint64_t* bj = t.b + j * t.bPlaneStride + k0 * kPanelRows;
+      for (int i = 0; i < t.aPlanes; ++i) {
+        const int shift = (t.aPlanes - 1 - i) + (t.bPlanes - 1 - j);
+        const bool negative = (t.aNegTop && i == 0) != (t.bNegTop && j == 0);
+        const uint64_t* m = aMask + i * chunkStride;
+        tileRow<R, VB, X>(m, bj, t.bPanelStride, 0, nv, L, t.acc, t.ldAcc, shift, negative);
+      }
+    }
+    k0 += L;
+  }
+}
+
+template <bool X>
+void bitTileMode(const BitTileArgs& t) {
+  switch (t.mr) {
+    case 1: bitTileRows<1, X>(t); break;
+    case 2: bitTileRows<2, X>(t); break;
+    case 3: bitTileRows<3, X>(t); break;
+    case 4: bitTileRows<4, X>(t); break;
+    case 5: bitTileRows<5, X>(t); break;
+    case 6: bitTileRows<6, X>(t); break;
+    case 7: bitTileRows<7, X>(t); break;
+    case 8: bitTileRows<8, X>(t); break;
+    default: break;
+  }
+}
+
+void bitTileAvx2(const BitTileArgs& t) {
+  zeroTileAccIfOverwrite(t);  // the kernels below add into acc once per plane pair and K chunk
+  if (t.kWords == 0 || t.np <= 0) return;
+  if (t.useXor) {
+    bitTileMode<true>(t);
+  } else {
+    bitTileMode<false>(t);
+  }
+}
+
+// ---- ceiling ---------------------------------------------------------------------------------
+
+// The micro-kernel's inner step -- the same step<false> asm, instruction for instruction -- with
+// every operand already in a register: two vpand, two vpshufb, two vpaddb per accumulator and
+// step = 256 bit-MACs, over 8 accumulators (the kernel's R = 8 tile); vpsadbw folds every 31
+// steps as in the kernel. The asm carries each accumulator, so nothing can be hoisted or shared.
+// The kernel's loads (B, A broadcasts), b >> 4, loop control and per-chunk stores are left out,
+// so this is the best case of its instruction sequence. (An intrinsics version with six
+// accumulators ran ~5% slower; the faster loop is the honest ceiling.)
+constexpr int kCeilAcc = 8;
+
+uint64_t ceilingAvx2(uint64_t iters, uint64_t seed) {
+  const __m256i lut = popLut();
+  const __m256i al = _mm256_set1_epi64x(static_cast<long long>(seed & kLowNibbles));
+  const __m256i ah = _mm256_set1_epi64x(static_cast<long long>((seed >> 4) & kLowNibbles));
+  const __m256i bl = _mm256_set1_epi64x(static_cast<long long>(seed * 0x9E3779B97F4A7C15ull));
+  const __m256i bh = _mm256_srli_epi16(bl, 4);
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i total = zero;
+
+  uint64_t left = iters;
+  while (left > 0) {
+    const uint64_t n = left < kChunkWords ? left : kChunkWords;
+    left -= n;
+    __m256i c[kCeilAcc];
+    for (int i = 0; i < kCeilAcc; ++i) c[i] = zero;
+    for (uint64_t it = 0; it < n; ++it) {
+      for (int i = 0; i < kCeilAcc; ++i) step<false>(c[i], al, ah, bl, bh, lut);
+    }
+    for (int i = 0; i < kCeilAcc; ++i) total = _mm256_add_epi64(total, _mm256_sad_epu8(c[i], zero));
+  }
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), total);
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+
+}  // namespace
+
+namespace {
+void panelPopsAvx2(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
+  panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
+}
+}  // namespace
+
+const KernelTable kAvx2Table = {"avx2", packPanelAvx2, bitTileAvx2, ceilingAvx2, kCeilAcc * 256, panelPopsAvx2};
+
+}  // namespace anyprec

@@ -1,0 +1,265 @@
+// AVX-512 (F/BW/VL/DQ + VPOPCNTDQ) bit-plane kernels: packing and the bit-serial micro-kernel.
+// Bit-identical to bitplane_scalar.cc; compiled with the avx512 flags of sources.json.
+//
+// Micro-kernel. One zmm of B holds word k of the 8 rows of a B panel, so every 64-bit lane
+// is one output column: for an A row r we broadcast its word, AND (XOR) it with the B vector,
+// VPOPCNTQ, and add into a zmm whose 8 lanes are the 8 outputs (r, panel*8 .. panel*8+7).
+// No horizontal sums anywhere.
+//
+// Plane pairs are walked by diagonal s = i + j (weight 2^(lastS - s)), highest weight first,
+// Horner style: the accumulators are shifted left by one when s advances, so no per-pair
+// scratch accumulators, no per-pair shift-and-add, and one read-modify-write of args.acc at
+// the end. Pairs whose sign is negative (two's-complement top plane) negate the accumulators
+// around the pair's loop (acc - P == -(-acc + P)), so one loop body serves both signs.
+//
+// Register tiles: MR A rows x NP B panels = MR*NP zmm accumulators; per word of K, NP B
+// vectors are loaded and MR words broadcast (pure load uops), then MR*NP steps. The step is
+// AND + VPOPCNTQ + ADD: on Intel (Sapphire/Emerald Rapids) all three run only on ports 0/5
+// for zmm and VPOPCNTQ on port 5 alone, so 1.5 cycles per 512 bit-MACs is the bound the
+// ceiling loop measures; loads and the one loop counter stay off those ports. The tiles hold
+// ~16 accumulators: mr=8 -> 8x2 (x4 for np=8), 4 -> 4x4, 2 -> 2x8, 1 -> 1x8 (GEMV), 3 -> 3x5,
+// 5 -> 5x3, 6/7 -> 6x2/7x2, remainders of np in their own exact instances, so no work is
+// spent on padding rows or panels and nothing outside mr x np*8 outputs is written. 16 rather
+// than 8: VPADDQ has 1-cycle latency here so 8 would do for latency (Zen 5 needs them), but
+// 8x1 tiles (1.1 loads per step instead of 0.6) measured slower in the GEMM, 8x3 no faster.
+#include <immintrin.h>
+
+#include "bitplane/bitplane.h"
+#include "bitplane/pops.h"
+
+namespace anyprec {
+namespace {
+
+#define AP_INLINE inline __attribute__((always_inline))
+
+// ---- packing ---------------------------------------------------------------------------------
+
+// Word w of plane pl of lane r is the 64-bit mask "bit (planes-1-pl) set" over codes
+// [64w, 64w+64) of row r: one VPTESTMB per plane per 64 codes. Written word-major so the
+// 8 lanes of one 64-byte output line are stored close together in time.
+void packPanelAvx512(const PackPanelArgs& p) {
+  const size_t kWords = p.kWords;
+  const size_t planeWords = kWords * kPanelRows;
+  const int planes = p.planes;
+  const int rows = p.rows;
+  const size_t fullWords = p.k / 64;
+  const unsigned tail = static_cast<unsigned>(p.k % 64);
+  const __mmask64 tailMask = tail ? ((__mmask64{1} << tail) - 1) : ~__mmask64{0};
+
+  __m512i bitOf[kMaxPlanes];
+  for (int pl = 0; pl < planes; ++pl) bitOf[pl] = _mm512_set1_epi8(static_cast<char>(1u << (planes - 1 - pl)));
+
+  for (size_t w = 0; w < kWords; ++w) {
+    uint64_t* line = p.out + w * kPanelRows;
+    const bool full = w < fullWords;
+    for (int r = 0; r < kPanelRows; ++r) {
+      if (r >= rows) {
+        for (int pl = 0; pl < planes; ++pl) line[pl * planeWords + r] = 0;
+        continue;
+      }
+      const uint8_t* src = p.codes + static_cast<size_t>(r) * p.ldCodes + w * 64;
+      // Masked load for the K tail: masked-out bytes are never read (no fault past the row).
+      const __m512i v = full ? _mm512_loadu_si512(src) : _mm512_maskz_loadu_epi8(tailMask, src);
+      for (int pl = 0; pl < planes; ++pl) {
+        line[pl * planeWords + r] = static_cast<uint64_t>(_mm512_test_epi8_mask(v, bitOf[pl]));
+      }
+    }
+  }
+}
+
+// ---- micro-kernel ------------------------------------------------------------------------------
+
+// The inner step, acc += popcount(a & b) (or a ^ b): exactly the three instructions of the
+// ceiling loop. Written as asm so GCC cannot rematerialise or shuffle the accumulators (with
+// plain intrinsics it kept a second copy of every accumulator and spilled some in the loop).
+template <bool Xor>
+AP_INLINE void step(__m512i& acc, __m512i a, __m512i b) {
+  __m512i t;
+  if (Xor) {
+    __asm__("vpxorq %[b], %[a], %[t]\n\tvpopcntq %[t], %[t]\n\tvpaddq %[t], %[acc], %[acc]"
+            : [acc] "+v"(acc), [t] "=&v"(t) : [a] "v"(a), [b] "v"(b));
+  } else {
+    __asm__("vpandq %[b], %[a], %[t]\n\tvpopcntq %[t], %[t]\n\tvpaddq %[t], %[acc], %[acc]"
+            : [acc] "+v"(acc), [t] "=&v"(t) : [a] "v"(a), [b] "v"(b));
+  }
+}
+
+// acc[r][p] += sum_k popcount(op(A(k, r), B_p(k))) for one plane pair.
+template <int MR, int NP, bool Xor>
+AP_INLINE void pairLoop(__m512i (&acc)[MR][NP], const uint64_t* a, const uint64_t* b,
+                        size_t bPanelStride, size_t kWords) {
+  const uint64_t* bp[NP];
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) bp[p] = b + p * bPanelStride;
+  const size_t end = kWords * kPanelRows;
+  size_t off = 0;
+  do {  // kWords >= 1 (interface); a do-loop also spares GCC a zero-trip path with acc copies
+    __m512i bv[NP];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(bp[p] + off);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512i av = _mm512_set1_epi64(static_cast<long long>(a[off + r]));
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        step<Xor>(acc[r][p], av, bv[p]);
+      }
+    }
+    off += kPanelRows;
+  } while (off < end);
+}
+
+template <int MR, int NP>
+AP_INLINE void negate(__m512i (&acc)[MR][NP]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_sub_epi64(_mm512_setzero_si512(), acc[r][p]);
+  }
+}
+
+// One MR x NP register tile (all mr rows, panels panel0..) over every plane pair and kWords.
+template <int MR, int NP, bool Xor>
+void tile(const BitTileArgs& t, int panel0) {
+  __m512i acc[MR][NP];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+  }
+  const int aPlanes = t.aPlanes, bPlanes = t.bPlanes;
+  const int lastS = aPlanes + bPlanes - 2;
+  const uint64_t* a0 = t.a;
+  const uint64_t* b0 = t.b + static_cast<size_t>(panel0) * t.bPanelStride;
+  for (int s = 0; s <= lastS; ++s) {
+    if (s > 0) {
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi64(acc[r][p], acc[r][p]);  // << 1
+      }
+    }
+    const int iLo = s - (bPlanes - 1) > 0 ? s - (bPlanes - 1) : 0;
+    const int iHi = s < aPlanes - 1 ? s : aPlanes - 1;
+    for (int i = iLo; i <= iHi; ++i) {
+      const int j = s - i;
+      const bool neg = (t.aNegTop && i == 0) != (t.bNegTop && j == 0);
+      const uint64_t* a = a0 + static_cast<size_t>(i) * t.aPlaneStride;
+      const uint64_t* b = b0 + static_cast<size_t>(j) * t.bPlaneStride;
+      // A negative pair subtracts: acc - P == -(-acc + P), so one loop body serves both signs.
+      if (neg) negate(acc);
+      pairLoop<MR, NP, Xor>(acc, a, b, t.bPanelStride, t.kWords);
+      if (neg) negate(acc);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    int64_t* dst = t.acc + static_cast<size_t>(r) * t.ldAcc + static_cast<size_t>(panel0) * kPanelRows;
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+      int64_t* d = dst + p * kPanelRows;
+      _mm512_storeu_si512(d, t.overwrite ? acc[r][p] : _mm512_add_epi64(_mm512_loadu_si512(d), acc[r][p]));
+    }
+  }
+}
+
+// Accumulator budget per register tile (zmm registers: 32 = accumulators + NP B + temps).
+constexpr int kTileAcc = 16;
+constexpr int maxPanels(int mr) {
+  return kTileAcc / mr >= 8 ? 8 : (kTileAcc / mr < 1 ? 1 : kTileAcc / mr);
+}
+
+// Calls tile<MR, n, Xor> for a runtime n in 1..NPMax.
+template <int MR, int NPMax, bool Xor>
+AP_INLINE void tileN(const BitTileArgs& t, int n, int panel0) {
+  if constexpr (NPMax >= 1) {
+    if (n == NPMax) {
+      tile<MR, NPMax, Xor>(t, panel0);
+    } else {
+      tileN<MR, NPMax - 1, Xor>(t, n, panel0);
+    }
+  }
+}
+
+template <int MR, bool Xor>
+void rowsTile(const BitTileArgs& t) {
+  constexpr int kNP = maxPanels(MR);
+  int p = 0;
+  for (; p + kNP <= t.np; p += kNP) tile<MR, kNP, Xor>(t, p);
+  if (p < t.np) tileN<MR, kNP - 1, Xor>(t, t.np - p, p);
+}
+
+template <bool Xor>
+void bitTileOp(const BitTileArgs& t) {
+  switch (t.mr) {
+    case 1: rowsTile<1, Xor>(t); break;
+    case 2: rowsTile<2, Xor>(t); break;
+    case 3: rowsTile<3, Xor>(t); break;
+    case 4: rowsTile<4, Xor>(t); break;
+    case 5: rowsTile<5, Xor>(t); break;
+    case 6: rowsTile<6, Xor>(t); break;
+    case 7: rowsTile<7, Xor>(t); break;
+    case 8: rowsTile<8, Xor>(t); break;
+    default: break;
+  }
+}
+
+void bitTileAvx512(const BitTileArgs& t) {
+  if (t.kWords == 0) zeroTileAccIfOverwrite(t);  // else tile() stores its sums (t.overwrite)
+  if (t.kWords == 0 || t.mr <= 0 || t.np <= 0) return;
+  if (t.useXor) {
+    bitTileOp<true>(t);
+  } else {
+    bitTileOp<false>(t);
+  }
+}
+
+// ---- popcount ceiling ----------------------------------------------------------------------------
+
+// The kernel's inner step with nothing else: a 4 x 4 register tile (4 "A" vectors, 4 "B"
+// vectors, 16 independent accumulators), AND + VPOPCNTQ + ADD per accumulator. The empty asm
+// makes the A vectors opaque each iteration (costs no instruction) so nothing can be hoisted.
+constexpr int kCeilA = 4, kCeilB = 4;
+
+uint64_t ceilingAvx512(uint64_t iters, uint64_t seed) {
+  __m512i av[kCeilA], bv[kCeilB], acc[kCeilA][kCeilB];
+  for (int r = 0; r < kCeilA; ++r)
+    av[r] = _mm512_set1_epi64(static_cast<long long>(seed * (2 * r + 1) + 0x9E3779B97F4A7C15ull * r));
+  for (int p = 0; p < kCeilB; ++p) {
+    bv[p] = _mm512_set_epi64(static_cast<long long>(seed ^ (0xF0F0F0F0F0F0F0F0ull + p)), 1, 2, 3, 5, 8, 13,
+                             static_cast<long long>(~seed + p));
+  }
+  for (int r = 0; r < kCeilA; ++r)
+    for (int p = 0; p < kCeilB; ++p) acc[r][p] = _mm512_setzero_si512();
+  for (uint64_t it = 0; it < iters; ++it) {
+    __asm__ volatile("" : "+v"(av[0]), "+v"(av[1]), "+v"(av[2]), "+v"(av[3]));
+#pragma GCC unroll 4
+    for (int r = 0; r < kCeilA; ++r) {
+#pragma GCC unroll 4
+      for (int p = 0; p < kCeilB; ++p) {
+        acc[r][p] = _mm512_add_epi64(acc[r][p], _mm512_popcnt_epi64(_mm512_and_si512(av[r], bv[p])));
+      }
+    }
+  }
+  __m512i s = _mm512_setzero_si512();
+  for (int r = 0; r < kCeilA; ++r)
+    for (int p = 0; p < kCeilB; ++p) s = _mm512_add_epi64(s, acc[r][p]);
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, s);
+  uint64_t sum = 0;
+  for (uint64_t x : lanes) sum += x;
+  return sum;
+}
+
+}  // namespace
+
+namespace {
+void panelPopsAvx512(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
+  panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
+}
+}  // namespace
+
+const KernelTable kAvx512Table = {"avx512", packPanelAvx512, bitTileAvx512, ceilingAvx512,
+                                  uint64_t{kCeilA} * kCeilB * 512, panelPopsAvx512};
+
+}  // namespace anyprec

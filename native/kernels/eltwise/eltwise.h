@@ -1,0 +1,33 @@
+// anyprec kernels, eltwise family: whole-tensor element-wise entries (activation quantiser,
+// codes to float, per-channel affine), split over threads; each row loop is the platform's
+// EpilogueTable (eltwise/epilogue.h), so every ISA gives bit-identical results.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace anyprec {
+
+struct Platform;
+
+// Activation quantiser alone (for float tensors, e.g. after a residual add): per channel
+// c = i % channels, y = x * scale[c] + shift[c] (scale/shift may be null: 1 and 0), then
+// q = round_half_even(clamp(y, 0, 1) * (2^bits - 1)). Same float32 steps as the GEMM epilogue.
+// n must be a multiple of channels (channels >= 1).
+void quantizeActivations(const Platform& isa, const float* x, size_t n, size_t channels, const float* scale,
+                         const float* shift, int bits, uint8_t* out, int threads);
+// The same over int32 values (e.g. a GEMM's results): y = float(x) * scale[c] + shift[c], ...
+void quantizeActivations(const Platform& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
+                         const float* shift, int bits, uint8_t* out, int threads);
+
+// out[i] = table[codes[i]] for n codes (every code < the table's length: the caller checks).
+void codesToFloat(const Platform& isa, const uint8_t* codes, size_t n, const float* table, float* out, int threads);
+
+// Per channel c = i % channels: y = x * scale[c] + shift[c] (null: 1 and 0), clamped to [lo, hi];
+// float32 steps as the epilogue. In place is allowed (out == x).
+void channelAffine(const Platform& isa, const float* x, size_t n, size_t channels, const float* scale,
+                   const float* shift, float lo, float hi, float* out, int threads);
+// The same over int32 values: y = float(x) * scale[c] + shift[c], clamped (never in place).
+void channelAffine(const Platform& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
+                   const float* shift, float lo, float hi, float* out, int threads);
+
+}  // namespace anyprec

@@ -1,0 +1,71 @@
+// anyprec kernels, eltwise family: the element-wise row loops after a GEMM or between layers
+// (scale, shift, clamp, quantise to codes), one table per ISA, and the description of what a GEMM
+// does with each exact result (Epilogue). Pure C++17 (no Node-API). Drivers over whole tensors:
+// eltwise/eltwise.h; the GEMM finish shared by the bit-serial and int8 paths: eltwise/gemm_finish.h.
+//
+// The arithmetic is written once (epilogue_generic.h) and compiled per ISA with that ISA's flags
+// (epilogue_scalar.cc, _avx2.cc, _avx512.cc, _neon.cc), so the compiler vectorises each loop at
+// the widest width the CPU has; at the baseline x86-64 ISA GCC does not vectorise the quantiser
+// at all. Every form performs the same float32 operations in the same order (no contraction:
+// -ffp-contract=off), so the results are bit-identical across ISAs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+
+namespace anyprec {
+
+// Round half to even of clamp(y, 0, 1) * levels (levels = 2^bits - 1 <= 255); NaN gives code 0.
+// Adding 1.5 * 2^23 leaves no fraction bits, so the FPU's round-to-nearest-even rounds (no libm).
+inline uint8_t quantizeUnit(float y, float levels) {
+  float c = y > 0.0f ? y : 0.0f;
+  c = c < 1.0f ? c : 1.0f;
+  const float v = c * levels;
+  const float r = (v + 12582912.0f) - 12582912.0f;
+  return static_cast<uint8_t>(static_cast<int32_t>(r));
+}
+
+// Row loops over n elements; scale and shift may be null (1 and 0). Per element i:
+//   float from int32:  y = float(v[i]) * scale[i] (+ shift[i])
+//   float from float:  y = x[i] * scale[i] (+ shift[i])       (scale null: y = x[i] (+ shift[i]))
+// then either out = min(max(y, lo), hi) (float) or out = quantizeUnit(y, levels) (codes).
+// In the float-from-float forms out may equal x (in place).
+struct EpilogueTable {
+  const char* name;  // the ISA (the Platform record holding it)
+  // The GEMM's exact result from its popcount sums: out[j] = int32(mul * core[j] + rowTerm +
+  // colTerm[j]) with mul in {1, 2, 4, -2}, evaluated in int64 (the caller knows it fits int32).
+  void (*combine)(const int64_t* core, int64_t mul, int64_t rowTerm, const int64_t* colTerm, int32_t* out, size_t n);
+  void (*int32ToFloat)(const int32_t* v, const float* scale, const float* shift, float lo, float hi, float* out, size_t n);
+  void (*int32ToCodes)(const int32_t* v, const float* scale, const float* shift, float levels, uint8_t* out, size_t n);
+  void (*floatAffine)(const float* x, const float* scale, const float* shift, float lo, float hi, float* out, size_t n);
+  void (*floatToCodes)(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n);
+  // out[i] = table[codes[i]] (the caller guarantees every code indexes the table).
+  void (*codesToFloat)(const uint8_t* codes, const float* table, float* out, size_t n);
+};
+
+extern const EpilogueTable kScalarEpilogueTable;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const EpilogueTable kAvx2EpilogueTable;
+extern const EpilogueTable kAvx512EpilogueTable;
+#endif
+#if defined(__aarch64__)
+extern const EpilogueTable kNeonEpilogueTable;
+#endif
+
+// What is done with each exact integer result acc = C[i][j] of a GEMM before it is stored.
+//   Int32:   out = acc
+//   Float32: y = float(acc) * scale[j] + shift[j] (float32, in that order), then clamped to [lo, hi]
+//   Codes:   y as above, then q = round_half_even(clamp(y, 0, 1) * (2^codeBits - 1)) as uint8 —
+//            the next layer's activation quantiser applied straight to the accumulators.
+enum class OutputKind { Int32 = 0, Float32 = 1, Codes = 2 };
+struct Epilogue {
+  OutputKind kind = OutputKind::Int32;
+  const float* scale = nullptr;  // N floats (Float32/Codes)
+  const float* shift = nullptr;  // N floats or null (= 0)
+  float lo = -__builtin_inff(), hi = __builtin_inff();
+  int codeBits = 0;              // 1..8 (Codes)
+};
+// Bytes of one output element of an epilogue (4, 4 or 1).
+inline size_t outputElementBytes(OutputKind k) { return k == OutputKind::Codes ? 1 : 4; }
+
+}  // namespace anyprec

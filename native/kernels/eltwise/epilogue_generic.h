@@ -1,0 +1,95 @@
+// The portable row loops of epilogue.h. Included only by epilogue_<isa>.cc, each of which compiles
+// them with its own flags; everything here has internal linkage (unnamed namespace) so every ISA
+// keeps its own copy (shared inline definitions would let the linker pick one ISA's for all).
+// The scale / shift null cases are separate loops, so no loop has a branch or a conditional load
+// and each vectorises.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "eltwise/epilogue.h"
+
+namespace anyprec {
+namespace epilogue_generic {
+namespace {
+
+inline float clampTo(float y, float lo, float hi) {
+  y = y < lo ? lo : y;
+  return y > hi ? hi : y;
+}
+
+// out[i] = store(load(in[i]) * scale[i] + shift[i]) for the four null patterns of scale / shift.
+template <typename In, typename Out, typename Load, typename Store>
+inline void rows(const In* __restrict in, const float* __restrict scale, const float* __restrict shift,
+                 Out* __restrict out, size_t n, Load load, Store store) {
+  if (scale != nullptr && shift != nullptr) {
+    for (size_t i = 0; i < n; ++i) out[i] = store(load(in[i]) * scale[i] + shift[i]);
+  } else if (scale != nullptr) {
+    for (size_t i = 0; i < n; ++i) out[i] = store(load(in[i]) * scale[i]);
+  } else if (shift != nullptr) {
+    for (size_t i = 0; i < n; ++i) out[i] = store(load(in[i]) + shift[i]);
+  } else {
+    for (size_t i = 0; i < n; ++i) out[i] = store(load(in[i]));
+  }
+}
+
+// The same with in == out allowed (no __restrict between them).
+template <typename Store>
+inline void rowsInPlace(const float* in, const float* __restrict scale, const float* __restrict shift, float* out,
+                        size_t n, Store store) {
+  if (scale != nullptr && shift != nullptr) {
+    for (size_t i = 0; i < n; ++i) out[i] = store(in[i] * scale[i] + shift[i]);
+  } else if (scale != nullptr) {
+    for (size_t i = 0; i < n; ++i) out[i] = store(in[i] * scale[i]);
+  } else if (shift != nullptr) {
+    for (size_t i = 0; i < n; ++i) out[i] = store(in[i] + shift[i]);
+  } else {
+    for (size_t i = 0; i < n; ++i) out[i] = store(in[i]);
+  }
+}
+
+inline float toFloat(int32_t v) { return static_cast<float>(v); }
+
+template <int kMul>
+inline void combineMul(const int64_t* __restrict core, int64_t rowTerm, const int64_t* __restrict colTerm,
+                       int32_t* __restrict out, size_t n) {
+  for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * core[j] + rowTerm + colTerm[j]);
+}
+
+void combine(const int64_t* core, int64_t mul, int64_t rowTerm, const int64_t* colTerm, int32_t* out, size_t n) {
+  switch (mul) {
+    case 1: combineMul<1>(core, rowTerm, colTerm, out, n); break;
+    case 2: combineMul<2>(core, rowTerm, colTerm, out, n); break;
+    case 4: combineMul<4>(core, rowTerm, colTerm, out, n); break;
+    default: combineMul<-2>(core, rowTerm, colTerm, out, n); break;
+  }
+}
+
+void int32ToFloat(const int32_t* v, const float* scale, const float* shift, float lo, float hi, float* out, size_t n) {
+  rows(v, scale, shift, out, n, toFloat, [lo, hi](float y) { return clampTo(y, lo, hi); });
+}
+
+void int32ToCodes(const int32_t* v, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
+  rows(v, scale, shift, out, n, toFloat, [levels](float y) { return quantizeUnit(y, levels); });
+}
+
+void floatAffine(const float* x, const float* scale, const float* shift, float lo, float hi, float* out, size_t n) {
+  rowsInPlace(x, scale, shift, out, n, [lo, hi](float y) { return clampTo(y, lo, hi); });
+}
+
+void floatToCodes(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
+  rows(x, scale, shift, out, n, [](float y) { return y; }, [levels](float y) { return quantizeUnit(y, levels); });
+}
+
+void codesToFloat(const uint8_t* __restrict codes, const float* __restrict table, float* __restrict out, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = table[codes[i]];
+}
+
+// The table of this file's copies (each ISA file: const EpilogueTable k... = table("isa")).
+constexpr EpilogueTable table(const char* name) {
+  return {name, combine, int32ToFloat, int32ToCodes, floatAffine, floatToCodes, codesToFloat};
+}
+
+}  // namespace
+}  // namespace epilogue_generic
+}  // namespace anyprec

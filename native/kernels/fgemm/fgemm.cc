@@ -1,0 +1,127 @@
+// ISA-independent driver of the float32 GEMM: B packing, blocking, tasks, A micro-panels.
+#include "fgemm/fgemm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "common/threadpool.h"
+
+namespace anyprec {
+namespace {
+
+// K block: one NR-wide B micro-panel (kc x 32 floats = 32 KiB) stays in L1 while every row tile
+// of the task streams past it; the task's packed A block (~96 rows x kc) stays in L2.
+constexpr size_t kKBlock = 256;
+constexpr size_t kTaskRowsTarget = 96;
+constexpr size_t kTaskCols = 256;  // a multiple of every table's nr
+// Each packing task moves at least ~64 KiB of B.
+constexpr size_t kPackTaskFloats = size_t{1} << 14;
+
+}  // namespace
+
+void packFloatPanels(const float* b, size_t n, size_t k, float* out, size_t panel0, size_t panel1) {
+  for (size_t p = panel0; p < panel1; ++p) {
+    float* dst = out + p * k * kFloatPanel;
+    const size_t col0 = p * kFloatPanel;
+    const size_t cols = col0 < n ? std::min<size_t>(kFloatPanel, n - col0) : 0;
+    if (cols < static_cast<size_t>(kFloatPanel)) {
+      std::memset(dst, 0, k * kFloatPanel * sizeof(float));
+      for (size_t c = 0; c < cols; ++c) {
+        const float* src = b + (col0 + c) * k;
+        for (size_t t = 0; t < k; ++t) dst[t * kFloatPanel + c] = src[t];
+      }
+      continue;
+    }
+    // Full panel: 16 sequential read streams, one contiguous write stream (a 16 x k transpose).
+    const float* src = b + col0 * k;
+    for (size_t t = 0; t < k; ++t, dst += kFloatPanel) {
+      for (int c = 0; c < kFloatPanel; ++c) dst[c] = src[c * k + t];
+    }
+  }
+}
+
+FloatGemmPlan::FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& spec, float* c)
+    : isa_(isa), s_(spec), c_(c) {
+  const size_t padded = floatPaddedCols(s_.n);
+  panels_ = padded / kFloatPanel;
+  if (s_.bPacked != nullptr) {
+    b_ = s_.bPacked;
+    packTasks_ = panelsPerPackTask_ = 0;
+  } else {
+    owned_ = alignedArray<float>(floatPackedSize(s_.n, s_.k));
+    b_ = owned_.get();
+    panelsPerPackTask_ = std::max<size_t>(1, kPackTaskFloats / std::max<size_t>(1, s_.k * kFloatPanel));
+    packTasks_ = (panels_ + panelsPerPackTask_ - 1) / panelsPerPackTask_;
+  }
+  bias_ = alignedArray<float>(padded);
+  std::fill(bias_.get(), bias_.get() + padded, 0.0f);
+  if (s_.bias != nullptr) std::copy(s_.bias, s_.bias + s_.n, bias_.get());
+
+  const size_t mr = static_cast<size_t>(isa_.mr);
+  taskRows_ = mr * std::max<size_t>(1, kTaskRowsTarget / mr);
+  taskCols_ = kTaskCols;
+  kc_ = kKBlock;
+  tasksM_ = (s_.m + taskRows_ - 1) / taskRows_;
+  tasksN_ = (s_.n + taskCols_ - 1) / taskCols_;
+  if (s_.m == 0 || s_.n == 0) tasksM_ = tasksN_ = 0;
+}
+
+void FloatGemmPlan::pack(size_t task) const {
+  const size_t p0 = task * panelsPerPackTask_, p1 = std::min(panels_, p0 + panelsPerPackTask_);
+  packFloatPanels(s_.b, s_.n, s_.k, owned_.get(), p0, p1);
+}
+
+void FloatGemmPlan::run(size_t task) const {
+  const size_t tm = task / tasksN_, tn = task % tasksN_;
+  const size_t row0 = tm * taskRows_, row1 = std::min(s_.m, row0 + taskRows_);
+  const size_t col0 = tn * taskCols_, col1 = std::min(s_.n, col0 + taskCols_);
+  const size_t mr = static_cast<size_t>(isa_.mr), nr = static_cast<size_t>(isa_.nr);
+  const size_t rowTiles = (row1 - row0 + mr - 1) / mr;
+  const size_t k = s_.k, bPanelStride = k * kFloatPanel;
+
+  // Packed A of this task for one K block: rowTiles micro-panels of kc x mr, + 8 spare floats.
+  thread_local std::vector<float> aBuf;
+  aBuf.resize(rowTiles * mr * std::min(kc_, k) + 8);
+
+  FloatTileArgs t{};
+  t.bPanelStride = bPanelStride;
+  t.ldc = s_.n;
+  for (size_t k0 = 0; k0 < k; k0 += kc_) {
+    const size_t kc = std::min(kc_, k - k0);
+    // A micro-panels: a[(tile * kc + kk) * mr + r] = A[row0 + tile*mr + r][k0 + kk], zero past M.
+    for (size_t tile = 0; tile < rowTiles; ++tile) {
+      float* dst = aBuf.data() + tile * kc * mr;
+      const size_t r0 = row0 + tile * mr;
+      const size_t rows = std::min(mr, row1 - r0);
+      if (rows < mr) std::fill(dst, dst + kc * mr, 0.0f);
+      for (size_t r = 0; r < rows; ++r) {
+        const float* src = s_.a + (r0 + r) * k + k0;
+        for (size_t kk = 0; kk < kc; ++kk) dst[kk * mr + r] = src[kk];
+      }
+    }
+    t.kc = kc;
+    for (size_t c0 = col0; c0 < col1; c0 += nr) {
+      t.b = b_ + (c0 / kFloatPanel) * bPanelStride + k0 * kFloatPanel;
+      t.cols = static_cast<int>(std::min(nr, col1 - c0));
+      t.bias = k0 == 0 ? bias_.get() + c0 : nullptr;
+      for (size_t tile = 0; tile < rowTiles; ++tile) {
+        const size_t r0 = row0 + tile * mr;
+        t.a = aBuf.data() + tile * kc * mr;
+        t.rows = static_cast<int>(std::min(mr, row1 - r0));
+        t.c = c_ + r0 * s_.n + c0;
+        isa_.tile(t);
+      }
+    }
+  }
+}
+
+void floatGemm(const FloatKernelTable& isa, const FloatGemmSpec& spec, float* c, int threads) {
+  FloatGemmPlan plan(isa, spec, c);
+  parallelRun(plan.packTasks(), threads, [&](size_t t) { plan.pack(t); });
+  parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
+}
+
+}  // namespace anyprec

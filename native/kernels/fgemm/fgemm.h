@@ -1,0 +1,112 @@
+// anyprec kernels, fgemm family: float32 GEMM for the full-precision layers (a network's first
+// and last). Scalar reference micro-kernel: fgemm_scalar.cc; per ISA: fgemm_avx2/_avx512/_neon.cc.
+// Pure C++17 (no Node-API); used by the addon and by the native tests.
+//
+//   C[M x N] = A[M x K] . B[N x K]^T (+ bias[N]),   all row-major float32.
+//
+// B is the weight matrix: it is packed once into column panels (the layout below), the same
+// layout for every ISA, so a packed B survives an ISA switch and can be prepared ahead of time.
+//
+// Exactness contract. Float sums depend on their order, and the order differs between ISAs
+// (and between K blocks of one ISA), so results are NOT bit-identical across ISAs. What holds
+// for every ISA: each output is the sum of its K products and the bias, formed with at most
+// K + 2 roundings on any path (products fused or rounded once, partial sums per K block, the
+// blocks and the bias added), hence
+//   |C[i][j] - exact| <= (K + 2) * 2^-24 * (sum_t |A[i][t] * B[j][t]| + |bias[j]|)
+// (to first order in 2^-24). The tests check every ISA against a float64 reference with twice
+// that bound. For a given ISA, results do not depend on the number of threads: every output
+// is computed by one task in a fixed order.
+#pragma once
+#include <cstddef>
+#include <memory>
+
+#include "common/align.h"
+
+namespace anyprec {
+
+// ---- packed B layout ------------------------------------------------------------------------
+// Columns (rows of B) are grouped in panels of kFloatPanel; panel p holds, for each k, the 16
+// values B[p*16 + c][k] (c < 16) contiguously: packed[(p * K + k) * 16 + c]. The panel count is
+// rounded up to an even number (N padded to a multiple of 32 with zero columns) so a
+// micro-kernel may read two panels at once without a bounds check.
+constexpr int kFloatPanel = 16;
+constexpr size_t kFloatPanelAlign = 32;  // columns N is padded to
+inline size_t floatPaddedCols(size_t n) { return (n + kFloatPanelAlign - 1) / kFloatPanelAlign * kFloatPanelAlign; }
+inline size_t floatPackedSize(size_t n, size_t k) { return floatPaddedCols(n) * k; }
+
+// Packs panels [panel0, panel1) of B (N x K row-major) into `out` (floatPackedSize(n, k) floats).
+// Panels past N (the padding) are written as zeros.
+void packFloatPanels(const float* b, size_t n, size_t k, float* out, size_t panel0, size_t panel1);
+
+// ---- micro-kernel interface -------------------------------------------------------------------
+// One call computes an MR x NR block of outputs over kc steps of K, where MR and NR are the
+// table's. A is pre-packed by the driver: step k holds the MR values A[row0 + r][k0 + k]
+// contiguously (a[k * MR + r]; rows past the matrix are zero), and the buffer has at least
+// 8 spare floats after its end. B points at panel (col0 / 16), step k0; the next panel is
+// bPanelStride floats further. The kernel stores only rows < `rows` and columns < `cols`:
+//   bias != nullptr (first K block):  C[r][c]  = sum_k a*b + bias[c]
+//   bias == nullptr (later K blocks): C[r][c] += sum_k a*b
+struct FloatTileArgs {
+  const float* a;
+  const float* b;
+  size_t bPanelStride;
+  size_t kc;           // >= 1
+  int rows;            // 1..MR
+  int cols;            // 1..NR
+  float* c;            // C[row0][col0]
+  size_t ldc;
+  const float* bias;   // at col0 (NR readable values), or nullptr to accumulate
+};
+
+struct FloatKernelTable {
+  const char* name;   // the ISA (the Platform record holding it)
+  int mr;             // rows per micro-kernel call
+  int nr;             // columns per call: 16 or 32 (one or two panels)
+  void (*tile)(const FloatTileArgs&);
+};
+
+extern const FloatKernelTable kScalarFloatTable;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const FloatKernelTable kAvx2FloatTable;
+extern const FloatKernelTable kAvx512FloatTable;
+#endif
+#if defined(__aarch64__)
+extern const FloatKernelTable kNeonFloatTable;
+#endif
+
+// ---- the GEMM -----------------------------------------------------------------------------------
+struct FloatGemmSpec {
+  const float* a;         // M x K
+  size_t m, k;            // k >= 1
+  const float* b;         // N x K raw, or nullptr when bPacked is given
+  const float* bPacked;   // floatPackedSize(n, k) floats in the layout above, or nullptr
+  size_t n;
+  const float* bias;      // N values, or nullptr
+};
+
+// Two phases of independent tasks: pack(t) for every t < packTasks() (packs B, if it was given
+// raw), then run(t) for every t < tasks() (output tiles), each phase in any order and on any
+// threads, the second only after the first has finished. Buffers must outlive the plan.
+class FloatGemmPlan {
+ public:
+  FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& spec, float* c);
+  size_t packTasks() const { return packTasks_; }
+  void pack(size_t task) const;
+  size_t tasks() const { return tasksM_ * tasksN_; }
+  void run(size_t task) const;
+
+ private:
+  const FloatKernelTable& isa_;
+  FloatGemmSpec s_;
+  float* c_;
+  const float* b_;                               // packed B (owned or the caller's)
+  AlignedArray<float> owned_;  // packed B when the plan packs it
+  AlignedArray<float> bias_;   // bias padded to floatPaddedCols(n), zeros if none
+  size_t panels_, packTasks_, panelsPerPackTask_;
+  size_t taskRows_, taskCols_, tasksM_, tasksN_, kc_;
+};
+
+// Convenience: plan, pack and run on up to `threads` threads (the caller included).
+void floatGemm(const FloatKernelTable& isa, const FloatGemmSpec& spec, float* c, int threads);
+
+}  // namespace anyprec

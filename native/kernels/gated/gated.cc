@@ -1,0 +1,423 @@
+// ISA-independent driver of the precision-gated GEMM (contract in gated.h).
+//
+// One task = one output tile of up to 64 rows (8 A panels) x 128 columns (16 B panels):
+//   1. high planes: KernelTable::bitTile over the tile with A's top highBits planes, into int64
+//      sums (the dense GEMM's blocking: K blocks near L1, 8 B panels per call);
+//   2. gate (GatedKernelTable::gate): O_hb, the comparison, out = O_hb (+ the low planes' row
+//      correction where on), the mask, and 16-bit on-masks per row and 16 columns;
+//   3. low planes, only for gated-on outputs (below), added to out.
+//
+// Skipping strategies (GatedStrategy; all bit-identical, each tested):
+//   Tiles   — run the low planes with the dense bit-plane kernel on every 8 x 8 micro-tile that
+//             has at least one output on (adjacent ones in one call) and skip the others;
+//   Compact — list every gated-on output of each 16 x 16 group and run the compacted-list kernel
+//             (lowGroup: one listed output per SIMD lane, operands permuted into the lanes);
+//   Hybrid  — per micro-tile, Tiles when at least denseTileMinOn of its 64 outputs are on, else
+//             Compact (for gates whose on-set clusters, e.g. by channel or image region).
+// How sparse the on-set is per micro-tile decides: a micro-tile can be skipped only when all
+// 64 of its outputs are off. With an uncorrelated gate at 80% of outputs off that happens for
+// 0.8^64 ~ 1e-6 of them, at 95% off for 0.95^64 = 4%: Tiles then does nearly all the dense low-
+// plane work. Compact does work per gated-on output, at a cost per output and plane pair of
+// ~1.8-2.3x the dense kernel's with 2 low planes x 1 weight plane when a group is half full or
+// more, ~3x at 20% on, ~5x at 5% on (permutes on the port VPOPCNTQ needs, lanes left empty, the
+// list and the write-back; see gated_avx512.cc).
+// Measured (bench/native/gated_bench.cc, this Xeon, avx512, M=4096 x N=64, 4-bit activations
+// with 2 high planes x 1-bit weights, the low-plane phase alone = gated time - all-off time):
+//   K=288: at 80% off Compact took 0.46x the time of Tiles, at 95% off 0.25x, at 50% off 0.56x;
+//   K=576: 0.38x at 80%, 0.24x at 95%.
+// Hybrid (dense micro-tiles from 26 outputs on) measured no faster than Compact with uncorrelated
+// gates and slower at 50% off (its dense micro-tiles pay a scalar masked add per output), and
+// with clustered gates (bench --cluster: a quarter of the 8-row bands carry the large codes)
+// Compact and Tiles came out even and Hybrid behind. Auto = Compact.
+#include "gated/gated.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "common/gemm_spec.h"
+#include "common/threadpool.h"
+#include "platform/platform.h"
+
+namespace anyprec {
+namespace {
+
+constexpr size_t kTaskPanelsM = 8;   // 64 rows
+constexpr size_t kTaskPanelsN = 16;  // 128 columns
+constexpr size_t kTilePanelsN = 8;   // B panels per bitTile call
+constexpr size_t kBlockBudgetWords = 256;
+constexpr size_t kStripMaxBData = 16 * 1024;  // bytes of a task's B data for 2-panel strips
+constexpr size_t kTaskRows = kTaskPanelsM * kPanelRows;
+constexpr size_t kTaskCols = kTaskPanelsN * kPanelRows;
+constexpr size_t kBitsStride = kTaskCols / 16;  // 16-bit on-mask words per tile row
+constexpr size_t kGroupsM = kTaskPanelsM / 2, kGroupsN = kTaskPanelsN / 2;
+
+int64_t rowSum(const int32_t* pops, int first, int count) {
+  int64_t s = 0;  // sum over K of the code formed by planes first..first+count-1 (MSB first)
+  for (int p = 0; p < count; ++p) s += (int64_t{1} << (count - 1 - p)) * pops[first + p];
+  return s;
+}
+
+}  // namespace
+
+int64_t gateThreshold(float t) {
+  if (std::isnan(t)) return INT64_MAX;  // NaN compares false: never on
+  const double f = std::floor(static_cast<double>(t));
+  if (f >= 9.0e18) return INT64_MAX;
+  if (f <= -9.0e18) return INT64_MIN;
+  return static_cast<int64_t>(f);
+}
+
+CheckResult checkGated(const GatedSpec& s) {
+  CheckResult r;
+  auto fail = [&](std::string msg) {
+    r.kind = ErrorKind::Range;
+    r.message = std::move(msg);
+    return r;
+  };
+  if (s.a.planes < 2)
+    return fail("a must store at least 2 bit planes for gating (high and low), it stores " + std::to_string(s.a.planes));
+  if (s.aBits < 2 || s.aBits > s.a.planes)
+    return fail("aBits must be an integer in 2.." + std::to_string(s.a.planes) +
+                " (planes stored in a; gating needs a high and a low part), got " + std::to_string(s.aBits));
+  if (s.highBits < 1 || s.highBits >= s.aBits)
+    return fail("highBits must be an integer in 1.." + std::to_string(s.aBits - 1) + " (below aBits = " +
+                std::to_string(s.aBits) + "), got " + std::to_string(s.highBits));
+  // Every partial sum the driver stores (O_hb, O_hb plus the low row correction) is bounded by
+  // the dense GEMM's worst case, so the dense check covers them.
+  GemmSpec dense{s.a, s.b, s.aBits, s.bBits, Encoding::Unsigned, s.bEnc};
+  r = checkGemm(dense);
+  if (r.kind != ErrorKind::None || s.b2Bits == 0) return r;
+  // Second operand: its own dense check, matching rows, and the sum of both worst cases (the
+  // driver adds the two operands' partial sums in int32).
+  if (s.b2.rows != s.b.rows)
+    return fail("b2 must have the same number of rows (N) as b: b has " + std::to_string(s.b.rows) + ", b2 has " +
+                std::to_string(s.b2.rows));
+  GemmSpec dense2{s.a, s.b2, s.aBits, s.b2Bits, Encoding::Unsigned, s.b2Enc};
+  r = checkGemm(dense2);
+  if (r.kind != ErrorKind::None) {
+    if (r.message.rfind("bBits", 0) == 0) r.message = "b2Bits" + r.message.substr(5);
+    if (r.message.rfind("a and b ", 0) == 0) r.message = "a and b2 " + r.message.substr(8);
+    return r;
+  }
+  const long double worst = static_cast<long double>(s.a.cols) * maxAbsValue(Encoding::Unsigned, s.aBits) *
+                            (static_cast<long double>(maxAbsValue(s.bEnc, s.bBits)) + maxAbsValue(s.b2Enc, s.b2Bits));
+  if (worst > static_cast<long double>(INT32_MAX))
+    return fail("K=" + std::to_string(s.a.cols) + " with " + std::to_string(s.aBits) +
+                "-bit a and the sum of b and b2 could overflow int32 (worst case " +
+                std::to_string(static_cast<long long>(worst)) + ")");
+  return r;
+}
+
+struct GatedPlan::Scratch {
+  std::vector<int64_t> acc;      // kTaskRows x ldAcc high-plane sums
+  std::vector<int64_t> acc2;     // the same for b2 (two operands)
+  std::vector<uint16_t> bits;    // kTaskRows x kBitsStride on-masks
+  std::vector<uint32_t> entries; // one group's list and output offsets (lowGroup scratch)
+  std::vector<int64_t> low;      // its low-plane sums
+  std::vector<int64_t> tileAcc;  // 8 x 64 dense micro-tile sums
+  std::vector<uint8_t> tileOn;   // kTaskPanelsM x kTaskPanelsN on-counts (hybrid)
+  std::vector<int32_t> rowTerm;  // per tile row: beta_B * 2^L * high-plane row sum of A
+  std::vector<int32_t> rowLow;   // per tile row: beta_B * low-plane row sum of A
+};
+
+GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask)
+    : isa_(*isa.bitplane), gated_(*isa.gated), s_(spec), out_(out), mask_(mask) {
+  m_ = s_.a.rows;
+  n_ = s_.b.rows;
+  k_ = s_.a.cols;
+  kWords_ = kWordsFor(k_);
+  aPanels_ = panelsFor(m_);
+  bPanels_ = panelsFor(n_);
+  tasksM_ = (aPanels_ + kTaskPanelsM - 1) / kTaskPanelsM;
+  tasksN_ = (bPanels_ + kTaskPanelsN - 1) / kTaskPanelsN;
+  if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
+  strategy_ = s_.strategy == GatedStrategy::Auto ? GatedStrategy::Compact : s_.strategy;
+  lowBits_ = s_.aBits - s_.highBits;
+  nOps_ = s_.b2Bits > 0 ? 2 : 1;
+  for (int o = 0; o < nOps_; ++o) {
+    Operand& op = ops_[o];
+    op.b = o == 0 ? s_.b : s_.b2;
+    op.bits = o == 0 ? s_.bBits : s_.b2Bits;
+    op.enc = o == 0 ? s_.bEnc : s_.b2Enc;
+    op.kBlockHigh = std::max<size_t>(8, kBlockBudgetWords / std::max(s_.highBits, op.bits));
+    op.kBlockLow = std::max<size_t>(8, kBlockBudgetWords / std::max(lowBits_, op.bits));
+    op.alpha = op.enc == Encoding::Bipolar ? 2 : 1;
+    op.beta = op.enc == Encoding::Bipolar ? -((int64_t{1} << op.bits) - 1) : 0;
+  }
+  // One operand: the gate shifts its raw sums by alpha too; two: the driver scales each operand's
+  // sums by its alpha when it adds them, and the gate shifts by 2^L only.
+  shift_ = lowBits_ + (nOps_ == 1 && ops_[0].alpha == 2 ? 1 : 0);
+  minOn_ = gated_.denseTileMinOn(lowBits_, s_.bBits);
+  // Strips of two A panels (one row of 16 x 16 groups) keep a strip's sums, out rows and masks in
+  // L1 from the high planes through the gate to the low planes, when the task's B data (re-read
+  // once per strip) is small; else the whole task's 8 panels share each B block while it is hot.
+  // Measured (gated_bench, this Xeon, M=4096, K=288, N=64, 4/2 bits): 1-bit weights (B data
+  // 5 KB) 0.92x the time with +inf thresholds and 0.89x at 80% off; 8-bit weights (40 KB)
+  // 1.07x with +inf, so those keep whole tasks.
+  size_t bBytes = 0;
+  for (int o = 0; o < nOps_; ++o) bBytes += static_cast<size_t>(ops_[o].bits) * kWords_ * kTaskCols * sizeof(uint64_t);
+  stripPanels_ = bBytes <= kStripMaxBData ? 2 : kTaskPanelsM;
+  thr_.resize(n_);
+  for (size_t j = 0; j < n_; ++j)
+    thr_[j] = static_cast<int32_t>(std::min<int64_t>(INT32_MAX, std::max<int64_t>(INT32_MIN, gateThreshold(s_.thresholds[j]))));
+  onPerTask_.assign(tasks(), 0);
+}
+
+uint64_t GatedPlan::onCount() const {
+  uint64_t s = 0;
+  for (uint64_t c : onPerTask_) s += c;
+  return s;
+}
+
+void GatedPlan::run(size_t task) const {
+  const size_t tm = task / tasksN_, tn = task % tasksN_;
+  const size_t ap0 = tm * kTaskPanelsM, ap1 = std::min(aPanels_, ap0 + kTaskPanelsM);
+  const size_t bp0 = tn * kTaskPanelsN, bp1 = std::min(bPanels_, bp0 + kTaskPanelsN);
+  uint64_t on = 0;
+  for (size_t sp = ap0; sp < ap1; sp += stripPanels_) on += runStrip(sp, std::min(ap1, sp + stripPanels_), bp0, bp1);
+  onPerTask_[task] = on;
+}
+
+// All three phases over A panels [ap0, ap1) x B panels [bp0, bp1) of one task; returns the number
+// of gated-on outputs.
+uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
+  const size_t row0 = ap0 * kPanelRows, row1 = std::min(m_, ap1 * kPanelRows);
+  const size_t col0 = bp0 * kPanelRows, col1 = std::min(n_, bp1 * kPanelRows);
+  const size_t ldAcc = (bp1 - bp0) * kPanelRows;
+
+  thread_local Scratch scratch;
+  Scratch& s = scratch;
+  s.acc.resize(kTaskRows * kTaskCols);
+  s.bits.resize(kTaskRows * kBitsStride);
+
+  // 1. High planes of every output of the tile (two operands: summed, each times its alpha).
+  highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1);
+  if (nOps_ == 2) {
+    s.acc2.resize(kTaskRows * kTaskCols);
+    const size_t count = (row1 - row0) * ldAcc;
+    highPlanes(s, ops_[1], s.acc2.data(), ldAcc, ap0, ap1, bp0, bp1);
+    const int64_t a0 = ops_[0].alpha, a1 = ops_[1].alpha;
+    int64_t* acc = s.acc.data();
+    const int64_t* acc2 = s.acc2.data();
+    for (size_t i = 0; i < count; ++i) acc[i] = a0 * acc[i] + a1 * acc2[i];
+  }
+
+  // 2. The gate.
+  s.rowTerm.assign(row1 - row0, 0);
+  s.rowLow.assign(row1 - row0, 0);
+  const int64_t beta = ops_[0].beta + (nOps_ == 2 ? ops_[1].beta : 0);
+  if (beta != 0) {
+    for (size_t i = row0; i < row1; ++i) {
+      const int32_t* pops = s_.a.planePop + i * s_.a.planes;
+      // Both fit int32: at most (2^bBits - 1) * K * (2^aBits - 1), the dense bound (checkGated;
+      // with b2 the bound of the sum).
+      s.rowTerm[i - row0] = static_cast<int32_t>(beta * (rowSum(pops, 0, s_.highBits) << lowBits_));
+      s.rowLow[i - row0] = static_cast<int32_t>(beta * rowSum(pops, s_.highBits, lowBits_));
+    }
+  }
+  GateArgs g{};
+  g.acc = s.acc.data();
+  g.ldAcc = ldAcc;
+  g.rows = static_cast<int>(row1 - row0);
+  g.cols = col1 - col0;
+  g.shift = shift_;
+  g.rowTerm = s.rowTerm.data();
+  g.rowLow = s.rowLow.data();
+  g.thr = thr_.data() + col0;
+  g.out = out_ + row0 * n_ + col0;
+  g.ldOut = n_;
+  g.mask = mask_ + row0 * n_ + col0;
+  g.ldMask = n_;
+  g.bits = s.bits.data();
+  g.bitsStride = kBitsStride;
+  const bool hybrid = strategy_ == GatedStrategy::Hybrid && minOn_ <= kPanelRows * kPanelRows;
+  if (hybrid) {
+    s.tileOn.assign(kTaskPanelsM * kTaskPanelsN, 0);
+    g.tileOn = s.tileOn.data();
+    g.tileOnStride = kTaskPanelsN;
+  }
+  const size_t on = gated_.gate(g);
+  if (on == 0) return 0;
+  // Columns past col1 in the last 16-bit word are already 0; rows past row1 never read.
+
+  // 3. Low planes of the gated-on outputs.
+  // Each operand's low planes in turn, added to out (hybrid: the on-masks of the micro-tiles done
+  // densely are cleared after the last operand's, so lowCompact skips them for both).
+  switch (strategy_) {
+    case GatedStrategy::Tiles:
+      for (int o = 0; o < nOps_; ++o) lowTiles(s, ops_[o], ap0, ap1, bp0, bp1, false, false);
+      break;
+    case GatedStrategy::Compact:
+      for (int o = 0; o < nOps_; ++o) lowCompact(s, ops_[o], ap0, ap1, bp0, bp1);
+      break;
+    default:
+      if (hybrid) {
+        for (int o = 0; o < nOps_; ++o) lowTiles(s, ops_[o], ap0, ap1, bp0, bp1, true, o == nOps_ - 1);
+      }
+      for (int o = 0; o < nOps_; ++o) lowCompact(s, ops_[o], ap0, ap1, bp0, bp1);
+      break;
+  }
+  return on;
+}
+
+// One operand's high planes over the strip, written into acc (raw sums, not scaled by alpha).
+void GatedPlan::highPlanes(Scratch&, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1,
+                           size_t bp0, size_t bp1) const {
+  const size_t planeStride = kWords_ * kPanelRows;
+  BitTileArgs t{};
+  t.aPlaneStride = planeStride;
+  t.bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
+  t.bPlaneStride = planeStride;
+  t.aPlanes = s_.highBits;
+  t.bPlanes = op.bits;
+  t.aNegTop = false;
+  t.bNegTop = op.enc == Encoding::Signed;
+  t.useXor = false;
+  t.ldAcc = ldAcc;
+  const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
+  for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockHigh) {
+    t.kWords = std::min(op.kBlockHigh, kWords_ - k0);
+    t.overwrite = k0 == 0;  // the first K block writes the sums (acc is not cleared)
+    for (size_t bp = bp0; bp < bp1; bp += kTilePanelsN) {
+      t.np = static_cast<int>(std::min(kTilePanelsN, bp1 - bp));
+      t.b = op.b.data + bp * t.bPanelStride + k0 * kPanelRows;
+      for (size_t ap = ap0; ap < ap1; ++ap) {
+        t.mr = static_cast<int>(std::min<size_t>(kPanelRows, m_ - ap * kPanelRows));
+        t.a = s_.a.data + ap * aPanelStride + k0 * kPanelRows;
+        t.acc = acc + (ap - ap0) * kPanelRows * ldAcc + (bp - bp0) * kPanelRows;
+        isa_.bitTile(t);
+      }
+    }
+  }
+}
+
+// Dense low planes on micro-tiles (A panel x B panel) selected by their on-count; in hybrid mode
+// the outputs done here are cleared from the on-masks so lowCompact skips them.
+void GatedPlan::lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
+                         bool clear) const {
+  const int minOn = minOn_;
+  const size_t planeStride = kWords_ * kPanelRows;
+  const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
+  BitTileArgs t{};
+  t.aPlaneStride = planeStride;
+  t.bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
+  t.bPlaneStride = planeStride;
+  t.aPlanes = lowBits_;
+  t.bPlanes = op.bits;
+  t.aNegTop = false;
+  t.bNegTop = op.enc == Encoding::Signed;
+  t.useXor = false;
+  s.tileAcc.resize(kPanelRows * kTilePanelsN * kPanelRows);
+  const int alphaShift = op.alpha == 2 ? 1 : 0;
+
+  for (size_t ap = ap0; ap < ap1; ++ap) {
+    const size_t rowA = ap * kPanelRows;
+    const int mr = static_cast<int>(std::min<size_t>(kPanelRows, m_ - rowA));
+    const uint16_t* rowBits = s.bits.data() + (ap - ap0) * kPanelRows * kBitsStride;
+    // Byte (bp - bp0) of a row's on-masks is that row's 8 columns of panel bp.
+    auto tileByte = [&](int r, size_t bpl) {
+      return static_cast<unsigned>(rowBits[r * kBitsStride + bpl / 2] >> (8 * (bpl % 2))) & 0xFFu;
+    };
+    // Hybrid: the gate counted each micro-tile's on outputs; Tiles: any on (a zero byte test).
+    auto selected = [&](size_t bpl) {
+      if (hybrid) return s.tileOn[(ap - ap0) * kTaskPanelsN + bpl] >= minOn;
+      unsigned any = 0;
+      for (int r = 0; r < mr; ++r) any |= tileByte(r, bpl);
+      return any != 0;
+    };
+    size_t bp = bp0;
+    while (bp < bp1) {
+      if (!selected(bp - bp0)) {
+        ++bp;
+        continue;
+      }
+      size_t runEnd = bp + 1;
+      while (runEnd < bp1 && runEnd - bp < kTilePanelsN && selected(runEnd - bp0)) ++runEnd;
+      const size_t np = runEnd - bp;
+      const size_t ld = np * kPanelRows;
+      t.mr = mr;
+      t.np = static_cast<int>(np);
+      t.acc = s.tileAcc.data();
+      t.ldAcc = ld;
+      for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockLow) {
+        t.kWords = std::min(op.kBlockLow, kWords_ - k0);
+        t.overwrite = k0 == 0;
+        t.a = s_.a.data + ap * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride + k0 * kPanelRows;
+        t.b = op.b.data + bp * t.bPanelStride + k0 * kPanelRows;
+        isa_.bitTile(t);
+      }
+      for (int r = 0; r < mr; ++r) {
+        int32_t* out = out_ + (rowA + r) * n_;
+        for (size_t q = bp; q < runEnd; ++q) {
+          const size_t bpl = q - bp0;
+          const int64_t* sums = s.tileAcc.data() + r * ld + (q - bp) * kPanelRows;
+          uint32_t* o = reinterpret_cast<uint32_t*>(out + q * kPanelRows);
+          // Wrapping int32 add (the total fits, checkGated), masked by the mask bytes the gate
+          // wrote, without branches (a branch per output mispredicts: the bits are data).
+          const uint8_t* on = mask_ + (rowA + r) * n_ + q * kPanelRows;
+          const size_t cEnd = std::min<size_t>(kPanelRows, n_ - q * kPanelRows);
+          if (cEnd == kPanelRows) {  // a fixed count, so the loop vectorises
+            for (int c = 0; c < kPanelRows; ++c)
+              o[c] += (static_cast<uint32_t>(sums[c]) << alphaShift) & (0u - static_cast<uint32_t>(on[c]));
+          } else {
+            for (size_t c = 0; c < cEnd; ++c)
+              o[c] += (static_cast<uint32_t>(sums[c]) << alphaShift) & (0u - static_cast<uint32_t>(on[c]));
+          }
+          if (clear) {
+            uint16_t& word = s.bits[((ap - ap0) * kPanelRows + r) * kBitsStride + bpl / 2];
+            word = static_cast<uint16_t>(word & ~(0xFFu << (8 * (bpl % 2))));
+          }
+        }
+      }
+      bp = runEnd;
+    }
+  }
+}
+
+// Compacted low planes: per 16 x 16 group, the kernel lists its gated-on outputs and does those.
+void GatedPlan::lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
+  const size_t planeStride = kWords_ * kPanelRows;
+  const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
+  const size_t bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
+  s.entries.resize(2 * kGroupScratch);
+  s.low.resize(kGroupScratch);
+
+  LowGroupArgs t{};
+  t.aPlaneStride = planeStride;
+  t.bPlaneStride = planeStride;
+  t.aPlanes = lowBits_;
+  t.bPlanes = op.bits;
+  t.aNegTop = false;
+  t.bNegTop = op.enc == Encoding::Signed;
+  t.kWords = kWords_;
+  t.bitsStride = kBitsStride;
+  t.ldOut = n_;
+  t.alphaShift = op.alpha == 2 ? 1 : 0;
+  t.entries = s.entries.data();
+  t.offsets = s.entries.data() + kGroupScratch;
+  t.acc = s.low.data();
+  for (size_t ga = ap0; ga < ap1; ga += 2) {
+    const size_t rowG = ga * kPanelRows;
+    t.rows = static_cast<int>(std::min<size_t>(kGroupRows, m_ - rowG));
+    t.aPanelStride = ga + 1 < ap1 ? aPanelStride : 0;
+    t.a = s_.a.data + ga * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride;
+    for (size_t gb = bp0; gb < bp1; gb += 2) {
+      t.onBits = s.bits.data() + (ga - ap0) * kPanelRows * kBitsStride + (gb - bp0) / 2;
+      t.bPanelStride = gb + 1 < bp1 ? bPanelStride : 0;
+      t.b = op.b.data + gb * bPanelStride;
+      t.out = out_ + rowG * n_ + gb * kPanelRows;
+      gated_.lowGroup(t);
+    }
+  }
+}
+
+uint64_t gatedGemm(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask, int threads) {
+  GatedPlan plan(isa, spec, out, mask);
+  parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
+  return plan.onCount();
+}
+
+}  // namespace anyprec

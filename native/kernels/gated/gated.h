@@ -1,0 +1,208 @@
+// anyprec kernels, gated family: the precision-gated bit-serial GEMM (Precision Gating, Zhang et
+// al. 2020). Scalar reference kernels: gated_scalar.cc; per ISA: gated_avx2/_avx512/_neon.cc.
+// Pure C++17 (no Node-API); used by the addon and by the native tests.
+//
+// A holds B-bit unsigned activation codes p (the top aBits = B of its stored planes). Its top
+// Bhb = highBits planes are the "high" part, the other L = B - Bhb planes the "low" part:
+//   p = p_hb * 2^L + p_lo,   p_hb = p >> L,   p_lo = p & (2^L - 1).
+// Every output C[i][j] = sum_t p[i][t] * value_B(B[j][t]) splits exactly into
+//   O_hb[i][j] = sum_t (p_hb[i][t] * 2^L) * value_B(B[j][t])   (the high planes at full weight)
+//   O_lb[i][j] = sum_t  p_lo[i][t]        * value_B(B[j][t])   (the low planes)
+// and the gated GEMM returns
+//   on[i][j]  = O_hb[i][j] > threshold[j]        (strict; per column j = per output channel)
+//   out[i][j] = on ? O_hb + O_lb (== the dense B-bit bitGemm result, bit for bit) : O_hb
+// with O_lb computed ONLY for the gated-on outputs.
+//
+// Threshold units: the exact integer units of `out` (the accumulator of the dense B-bit GEMM,
+// sum_t p * value_B). A caller whose gate is in float units y = scale[j] * acc passes
+// threshold[j] = delta[j] / scale[j] (scale > 0). Thresholds are float32; the comparison is the
+// exact real one: O_hb > t  <=>  O_hb > floor(t) for the integer O_hb, so the kernel keeps the
+// integer floor(t) (clamped to int64): t = -inf gates every output on (out == dense bitGemm),
+// t = +inf none (out == O_hb == 2^L * bitGemm of the top Bhb planes), NaN none.
+//
+// Work: the high planes cost Bhb * bBits plane pairs for every output, the low planes
+// L * bBits plane pairs for the gated-on outputs only (see "Skipping strategies" in gated.cc).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "bitplane/bitplane.h"
+#include "common/types.h"
+
+namespace anyprec {
+
+struct Platform;
+
+// ---- per-ISA micro-kernels of the gated GEMM ----------------------------------------------------
+
+// Group of the low-plane kernel: up to 16 A rows (two A panels) x 16 B rows (two B panels).
+constexpr int kGroupRows = 2 * kPanelRows;
+constexpr size_t kGroupScratch = kGroupRows * kGroupRows + 16;  // elements of each scratch buffer
+
+// The low planes of the gated-on outputs of one group, and only of those. For every output
+// (r, c) of the group (r < rows, c < 16) whose bit c of onBits[r * bitsStride] is set:
+//   out[r*ldOut + c] += sum << alphaShift      (int32, wrapping: the caller knows the total fits)
+//   sum = sum_{i<aPlanes, j<bPlanes} s(i,j) * 2^((aPlanes-1-i) + (bPlanes-1-j))
+//         * sum_{k<kWords} popcount( A(i,k,r) & B(j,k,c) )
+// where A(i,k,r) = a[(r/8)*aPanelStride + i*aPlaneStride + k*8 + r%8],
+//       B(j,k,c) = b[(c/8)*bPanelStride + j*bPlaneStride + k*8 + c%8],
+// and s(i,j) = -1 if exactly one of (aNegTop && i==0), (bNegTop && j==0), else +1.
+// Returns the number of outputs done. Kernels compact the on-set into a list (one output per SIMD
+// lane) and may read both panels of a group whatever the list holds: a group with one real A (or
+// B) panel passes panel stride 0 (the second panel aliases the first; its rows are never on).
+// `entries`, `offsets` and `acc` are scratch of kGroupScratch elements each (contents unspecified).
+struct LowGroupArgs {
+  const uint64_t* a;     // first A panel of the group, first plane used (the top low plane), word 0
+  size_t aPanelStride, aPlaneStride;
+  const uint64_t* b;     // first B panel of the group, first plane used, word 0
+  size_t bPanelStride, bPlaneStride;
+  int aPlanes, bPlanes;  // 1..8 each
+  bool aNegTop, bNegTop;
+  size_t kWords;         // >= 1
+  const uint16_t* onBits;
+  size_t bitsStride;
+  int rows;              // 1..16
+  int32_t* out;          // output (0, 0) of the group
+  size_t ldOut;
+  int alphaShift;        // 0..1
+  uint32_t* entries;
+  uint32_t* offsets;
+  int64_t* acc;
+};
+
+// The gate over one tile of high-plane sums, for r < rows, j < cols:
+//   v = (acc[r*ldAcc + j] << shift) + rowTerm[r]            (= O_hb)
+//   on = v > thr[j]
+//   out[r*ldOut + j] = on ? v + rowLow[r] : v;  mask[r*ldMask + j] = on
+//   bits[r*bitsStride + j/16] bit (j%16) = on          (words 0..(cols-1)/16 of each row written;
+//                                                       bits of columns >= cols are 0)
+//   tileOn[(r/8)*tileOnStride + j/8] += on              (if tileOn is not null: per 8 x 8 micro-tile)
+// and returns the number of gated-on outputs. cols <= 16 * bitsStride.
+// Domain (the driver's, from checkGated): v, v + rowLow, rowTerm and rowLow fit int32 with
+// |v| < 2^31 - 1, and so does acc (shift >= 1); the sums may be formed in wrapping int32
+// arithmetic. Thresholds are the integer ones clamped to int32, which changes no comparison
+// (v > INT32_MIN always, v > INT32_MAX never).
+struct GateArgs {
+  const int64_t* acc;
+  size_t ldAcc;
+  int rows;
+  size_t cols;
+  int shift;               // 1..9
+  const int32_t* rowTerm;  // rows values
+  const int32_t* rowLow;   // rows values
+  const int32_t* thr;      // cols values
+  int32_t* out;
+  size_t ldOut;
+  uint8_t* mask;
+  size_t ldMask;
+  uint16_t* bits;
+  size_t bitsStride;
+  uint8_t* tileOn;         // or nullptr
+  size_t tileOnStride;
+};
+
+struct GatedKernelTable {
+  const char* name;  // the ISA (the Platform record holding it)
+  size_t (*lowGroup)(const LowGroupArgs&);
+  size_t (*gate)(const GateArgs&);
+  // Hybrid strategy: an 8x8 micro-tile with at least this many gated-on outputs (of 64) runs its
+  // low planes densely through KernelTable::bitTile instead of through the compacted list; 65 =
+  // never. Depends on the plane counts (the list kernel's cost per output relative to the dense
+  // kernel's does); measured with bench/native/gated_bench.cc.
+  int (*denseTileMinOn)(int lowPlanes, int bPlanes);
+};
+
+extern const GatedKernelTable kScalarGatedTable;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const GatedKernelTable kAvx2GatedTable;
+extern const GatedKernelTable kAvx512GatedTable;
+#endif
+#if defined(__aarch64__)
+extern const GatedKernelTable kNeonGatedTable;
+#endif
+
+// ---- the gated GEMM ---------------------------------------------------------------------------
+
+// How the low planes skip the gated-off outputs (every strategy gives the same results).
+//   Compact: every gated-on output goes through the compacted-list kernel (lowGroup).
+//   Tiles:   8x8 micro-tiles with any gated-on output run their low planes densely (bitTile,
+//            runs of adjacent micro-tiles in one call); all-off micro-tiles cost nothing.
+//   Hybrid:  per micro-tile, Tiles when it has >= denseTileMinOn outputs on, else Compact.
+//   Auto:    the measured best: Compact (see gated.cc).
+enum class GatedStrategy { Auto = 0, Compact = 1, Tiles = 2, Hybrid = 3 };
+
+struct GatedSpec {
+  PackedView a, b;
+  int aBits;       // B: planes of a used (2..a.planes)
+  int highBits;    // Bhb: 1..aBits-1
+  int bBits;       // planes of b used (1..b.planes)
+  Encoding bEnc;   // a is always unsigned
+  const float* thresholds;  // b.rows values, in out's integer units (see above)
+  GatedStrategy strategy = GatedStrategy::Auto;
+  // Optional second weight operand (b2Bits = 0: none). With it every product is the sum of the
+  // two GEMMs, value_B(B[j][t]) + value_B2(B2[j][t]): O_hb and O_lb are the sums of the two
+  // operands' parts, the gate compares the summed O_hb, and the low planes of both are done only
+  // for the gated-on outputs (e.g. sign-magnitude weights split into two exact operands).
+  // Same rows and columns as b; its own planes and encoding.
+  PackedView b2{};
+  int b2Bits = 0;  // planes of b2 used (1..b2.planes), 0 = no second operand
+  Encoding b2Enc = Encoding::Unsigned;
+};
+
+// Checks bit counts, matching K (and b2's rows) and that no result (nor partial sum, nor the sum
+// of the two operands') can overflow int32.
+CheckResult checkGated(const GatedSpec& spec);
+
+// The integer threshold kept for a float one: on <=> O_hb > gateThreshold(t).
+int64_t gateThreshold(float t);
+
+// A gated GEMM split into independent output tiles; run(t) for every t < tasks() in any order and
+// on any threads fills out (M x N int32) and mask (M x N uint8, 1 = gated on); after all of them,
+// onCount() is the number of gated-on outputs. The spec's buffers must outlive the plan.
+class GatedPlan {
+ public:
+  GatedPlan(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask);
+  size_t tasks() const { return tasksM_ * tasksN_; }
+  void run(size_t task) const;
+  uint64_t onCount() const;
+
+ private:
+  struct Scratch;
+  // One weight operand (b, or b2).
+  struct Operand {
+    PackedView b;
+    int bits;
+    Encoding enc;
+    int64_t alpha, beta;           // value = alpha * code + beta
+    size_t kBlockHigh, kBlockLow;
+  };
+  uint64_t runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
+  void highPlanes(Scratch& s, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1, size_t bp0,
+                  size_t bp1) const;
+  void lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
+                bool clear) const;
+  void lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
+  const KernelTable& isa_;
+  const GatedKernelTable& gated_;
+  GatedSpec s_;
+  int32_t* out_;
+  uint8_t* mask_;
+  GatedStrategy strategy_;
+  size_t m_, n_, k_, kWords_;
+  size_t aPanels_, bPanels_, tasksM_, tasksN_;
+  int lowBits_;
+  int shift_;                      // O_hb = (core << shift) + rowTerm
+  int minOn_;                      // hybrid: micro-tiles with this many outputs on run densely
+  size_t stripPanels_;             // A panels per strip of a task (2 or the whole task)
+  Operand ops_[2];
+  int nOps_;                       // 1, or 2 with b2
+  std::vector<int32_t> thr_;       // per column, clamped to int32 (see GateArgs)
+  mutable std::vector<uint64_t> onPerTask_;
+};
+
+// Convenience: plan and run on up to `threads` threads (the caller included); returns the number
+// of gated-on outputs.
+uint64_t gatedGemm(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask, int threads);
+
+}  // namespace anyprec

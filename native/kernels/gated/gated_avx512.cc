@@ -1,0 +1,287 @@
+// AVX-512 (F/BW/VL/DQ + VPOPCNTDQ) micro-kernels of the gated GEMM; bit-identical to
+// gated_scalar.cc, compiled with the avx512 flags of sources.json.
+//
+// Compacted low-plane kernel. The bit-plane kernel keeps one output per 64-bit lane with the A
+// word broadcast and 8 B columns in the lanes, so it can only skip work in blocks of 8 outputs;
+// with a gate that keeps 5-20% of the outputs on, nearly every such block holds one. Here every
+// lane is an arbitrary gated-on output (r_e, c_e) of a 16 x 16 group (two A panels x two B
+// panels): per word k and plane, the word of the 16 A rows is two zmm (the panel layout keeps a
+// panel's 8 rows of one word contiguous) and VPERMT2Q picks each lane's row out of them; the
+// same for B with the lanes' columns. Then the bit-plane kernel's step: AND, VPOPCNTQ, ADD.
+// One output per lane, no horizontal sums, no gathers (VPGATHERQQ measured 2.6x the cost of a
+// dense step here, VPERMT2Q 1 cycle); a 16 x 16 group holds ~51 gated-on outputs at 80% of
+// them off, so the lanes stay ~94% full.
+//
+// Cost per word and chunk of 8 outputs: (aPlanes + bPlanes) permutes + aPlanes*bPlanes steps,
+// against aPlanes*bPlanes steps per 8 outputs for the dense kernel. On Intel VPERMT2Q and VPOPCNTQ
+// both issue on port 5 only, so 2 low planes x 1 weight plane cost ~1.7-1.9x a dense step per
+// output; the work skipped is 5-20x, so compaction wins at every sparsity above ~50%.
+// Chunks sharing a group are processed C at a time so the loads of a word are shared.
+//
+// Plane pairs keep separate accumulators (weights applied once per chunk), so a call covers at
+// most 4 A planes x 4 B planes per pass; more planes take several passes.
+// GCC 12's AVX-512 intrinsics start many results from _mm512_undefined_*(), which its
+// -Wmaybe-uninitialized reports at every inlined use (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include "gated/gated.h"
+
+namespace anyprec {
+namespace {
+
+#define AP_INLINE inline __attribute__((always_inline))
+
+constexpr int kMaxBlock = 4;
+
+// The lanes' words of one plane: VPERMT2Q picks lane l's word out of the group's two panels
+// (idx bits 0-2: the row or column within a panel, bit 3: which panel). As asm with memory
+// operands so the compiler neither keeps the panel words across chunks (each VPERMT2Q destroys
+// one table and it added a register copy per permute) nor reorders them.
+AP_INLINE __m512i loadPermute(const uint64_t* p0, const uint64_t* p1, __m512i idx) {
+  __m512i t;
+  __asm__("vmovdqu64 %[p0], %[t]\n\tvpermt2q %[p1], %[idx], %[t]"
+          : [t] "=&v"(t)
+          : [p0] "m"(*reinterpret_cast<const __m512i*>(p0)), [p1] "m"(*reinterpret_cast<const __m512i*>(p1)), [idx] "v"(idx));
+  return t;
+}
+
+// acc += popcount(a & b): the bit-plane kernel's step.
+AP_INLINE void step(__m512i& acc, __m512i a, __m512i b) {
+  __m512i t;
+  __asm__("vpandq %[b], %[a], %[t]\n\tvpopcntq %[t], %[t]\n\tvpaddq %[t], %[acc], %[acc]"
+          : [acc] "+v"(acc), [t] "=&v"(t) : [a] "v"(a), [b] "v"(b));
+}
+
+// C chunks (8 entries each) over planes [i0, i0+LA) of A and [j0, j0+WB) of B.
+template <int LA, int WB, int C>
+AP_INLINE void chunks(const LowGroupArgs& t, int i0, int j0, const uint32_t* entries, int32_t* res, bool first) {
+  __m512i idxA[C], idxB[C];
+#pragma GCC unroll 4
+  for (int q = 0; q < C; ++q) {
+    const __m512i e = _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(entries + 8 * q)));
+    idxA[q] = e;                        // VPERMT2Q reads bits 0-3: the row
+    idxB[q] = _mm512_srli_epi64(e, 4);  // the column
+  }
+  __m512i sum[C][LA][WB];
+#pragma GCC unroll 4
+  for (int q = 0; q < C; ++q)
+#pragma GCC unroll 4
+    for (int i = 0; i < LA; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < WB; ++j) sum[q][i][j] = _mm512_setzero_si512();
+
+  const uint64_t* a0 = t.a + static_cast<size_t>(i0) * t.aPlaneStride;
+  const uint64_t* a1 = a0 + t.aPanelStride;
+  const uint64_t* b0 = t.b + static_cast<size_t>(j0) * t.bPlaneStride;
+  const uint64_t* b1 = b0 + t.bPanelStride;
+  const size_t end = t.kWords * kPanelRows;
+  for (size_t off = 0; off < end; off += kPanelRows) {
+#pragma GCC unroll 4
+    for (int q = 0; q < C; ++q) {
+      __m512i av[LA], bv[WB];
+#pragma GCC unroll 4
+      for (int i = 0; i < LA; ++i) {
+        const size_t o = i * t.aPlaneStride + off;
+        av[i] = loadPermute(a0 + o, a1 + o, idxA[q]);
+      }
+#pragma GCC unroll 4
+      for (int j = 0; j < WB; ++j) {
+        const size_t o = j * t.bPlaneStride + off;
+        bv[j] = loadPermute(b0 + o, b1 + o, idxB[q]);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < LA; ++i)
+#pragma GCC unroll 4
+        for (int j = 0; j < WB; ++j) step(sum[q][i][j], av[i], bv[j]);
+    }
+  }
+
+  const int lastA = t.aPlanes - 1, lastB = t.bPlanes - 1;
+#pragma GCC unroll 4
+  for (int q = 0; q < C; ++q) {
+    __m512i total = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int i = 0; i < LA; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < WB; ++j) {
+        const int gi = i0 + i, gj = j0 + j;
+        const __m512i w = _mm512_sll_epi64(sum[q][i][j], _mm_cvtsi32_si128((lastA - gi) + (lastB - gj)));
+        const bool neg = (t.aNegTop && gi == 0) != (t.bNegTop && gj == 0);
+        total = neg ? _mm512_sub_epi64(total, w) : _mm512_add_epi64(total, w);
+      }
+    }
+    // Narrowed to int32 (wrapping: only the total over every plane block must fit, and does).
+    __m256i* dst = reinterpret_cast<__m256i*>(res + 8 * q);
+    const __m256i v = _mm512_cvtepi64_epi32(total);
+    _mm256_storeu_si256(dst, first ? v : _mm256_add_epi32(_mm256_loadu_si256(dst), v));
+  }
+}
+
+// Chunks per pass: C * LA * WB accumulators stay at most 12 (of 32 zmm; plus 2C indexes and
+// LA + WB permuted operands).
+constexpr int chunksFor(int la, int wb) {
+  return la * wb <= 3 ? 4 : (la * wb <= 4 ? 3 : (la * wb <= 6 ? 2 : 1));
+}
+
+template <int LA, int WB>
+void block(const LowGroupArgs& t, int i0, int j0, size_t count, int32_t* res) {
+  constexpr int C = chunksFor(LA, WB);
+  const bool first = i0 == 0 && j0 == 0;
+  const size_t nChunks = (count + 7) / 8;
+  size_t q = 0;
+  for (; q + C <= nChunks; q += C) chunks<LA, WB, C>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first);
+  switch (nChunks - q) {  // 0 .. C-1 chunks left
+    case 1: chunks<LA, WB, 1>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
+    case 2: if constexpr (C > 2) chunks<LA, WB, 2>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
+    case 3: if constexpr (C > 3) chunks<LA, WB, 3>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
+    default: break;
+  }
+}
+
+template <int LA>
+void blockB(const LowGroupArgs& t, int i0, int j0, int wb, size_t count, int32_t* res) {
+  switch (wb) {
+    case 1: block<LA, 1>(t, i0, j0, count, res); break;
+    case 2: block<LA, 2>(t, i0, j0, count, res); break;
+    case 3: block<LA, 3>(t, i0, j0, count, res); break;
+    default: block<LA, 4>(t, i0, j0, count, res); break;
+  }
+}
+
+// The list, one VPCOMPRESSD per row: entry = r | c << 4 (the permute indexes), row-major, each
+// row's first position kept. Then the chunks over every plane block into int32 results in list
+// order, added into out by gather / add / scatter when the group is sparse, or
+// per row by one VPEXPANDD (the row's results back into its 16 column lanes) and a masked add
+// when it is not: each costs ~16 x 8 cycles per group against ~2 per listed output (the
+// write-back cost as much as the list kernel's arithmetic before).
+constexpr size_t kScalarWriteBack = 56;
+// The gather's int32 offsets r * ldOut + c (r < 16, c < 16) must not overflow.
+constexpr size_t kMaxGatherLd = (size_t{1} << 26);
+
+size_t lowGroupAvx512(const LowGroupArgs& t) {
+  const __m512i colEntry = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+  uint32_t rowPos[kGroupRows];
+  size_t count = 0;
+  for (int r = 0; r < t.rows; ++r) {
+    const __mmask16 m = t.onBits[static_cast<size_t>(r) * t.bitsStride];
+    rowPos[r] = static_cast<uint32_t>(count);
+    _mm512_storeu_si512(t.entries + count, _mm512_maskz_compress_epi32(m, _mm512_or_si512(colEntry, _mm512_set1_epi32(r))));
+    count += static_cast<size_t>(__builtin_popcount(m));
+  }
+  if (count == 0) return 0;
+  // Lanes past count compute output (0, 0); their results are never expanded into out.
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(t.entries + count), _mm256_setzero_si256());
+  int32_t* res = reinterpret_cast<int32_t*>(t.acc);  // kGroupScratch int64 hold twice the int32 needed
+  for (int i0 = 0; i0 < t.aPlanes; i0 += kMaxBlock) {
+    const int la = t.aPlanes - i0 < kMaxBlock ? t.aPlanes - i0 : kMaxBlock;
+    for (int j0 = 0; j0 < t.bPlanes; j0 += kMaxBlock) {
+      const int wb = t.bPlanes - j0 < kMaxBlock ? t.bPlanes - j0 : kMaxBlock;
+      switch (la) {
+        case 1: blockB<1>(t, i0, j0, wb, count, res); break;
+        case 2: blockB<2>(t, i0, j0, wb, count, res); break;
+        case 3: blockB<3>(t, i0, j0, wb, count, res); break;
+        default: blockB<4>(t, i0, j0, wb, count, res); break;
+      }
+    }
+  }
+  if (count <= kScalarWriteBack && t.ldOut > kMaxGatherLd) {
+    // Offsets past int32 (N > 2^26 columns): one scalar read-modify-write per listed output.
+    uint32_t* out = reinterpret_cast<uint32_t*>(t.out);
+    for (size_t e = 0; e < count; ++e) {
+      const uint32_t entry = t.entries[e];
+      out[(entry & 15) * t.ldOut + (entry >> 4)] += static_cast<uint32_t>(res[e]) << t.alphaShift;
+    }
+  } else if (count <= kScalarWriteBack) {
+    // Sparse group: 16 listed outputs at a time gathered from out, added to and scattered back
+    // (a group's outputs are distinct, so the scatter has no conflicts). Measured against one
+    // scalar read-modify-write per output (gated_bench, K=288, 4/2 bits, 1-bit weights): the
+    // low-plane phase took 0.86x the time at 80% off, 0.87x at 95%.
+    const __m512i ld = _mm512_set1_epi32(static_cast<int>(t.ldOut));
+    const __m512i rowMask = _mm512_set1_epi32(15);
+    const __m128i sh = _mm_cvtsi32_si128(t.alphaShift);
+    int* out = reinterpret_cast<int*>(t.out);
+    for (size_t e = 0; e < count; e += 16) {
+      const __mmask16 live = count - e >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (count - e)) - 1);
+      const __m512i entry = _mm512_maskz_loadu_epi32(live, t.entries + e);
+      const __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_and_si512(entry, rowMask), ld), _mm512_srli_epi32(entry, 4));
+      const __m512i low = _mm512_sll_epi32(_mm512_maskz_loadu_epi32(live, res + e), sh);
+      const __m512i cur = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, out, 4);
+      _mm512_mask_i32scatter_epi32(out, live, idx, _mm512_add_epi32(cur, low), 4);
+    }
+  } else {
+    // Dense group: per row (no branch on its mask: data), VPEXPANDD puts the row's results back
+    // into its 16 column lanes for one masked add.
+    const __m128i sh = _mm_cvtsi32_si128(t.alphaShift);
+    for (int r = 0; r < t.rows; ++r) {
+      const __mmask16 m = t.onBits[static_cast<size_t>(r) * t.bitsStride];
+      int32_t* out = t.out + static_cast<size_t>(r) * t.ldOut;
+      const __m512i low = _mm512_sll_epi32(_mm512_maskz_expandloadu_epi32(m, res + rowPos[r]), sh);
+      _mm512_mask_storeu_epi32(out, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, out), low));
+    }
+  }
+  return count;
+}
+
+// The gate, 16 columns per step, in int32 lanes (wrapping; see GateArgs): the 16 int64 sums are
+// narrowed by one VPERMT2D (two VPMOVQD cost twice as much here), then O_hb = (acc << shift) +
+// rowTerm, one compare into a 16-bit mask register, out = O_hb (+ rowLow where on), the mask
+// bytes by a zero-masked move of ones and the row's 16-bit on-mask straight from the register.
+size_t gateAvx512(const GateArgs& g) {
+  size_t on = 0;
+  const __m128i shift = _mm_cvtsi32_si128(g.shift);
+  const __m128i ones = _mm_set1_epi8(1);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const size_t cols = g.cols;
+  const int32_t* thr = g.thr;
+  for (int r = 0; r < g.rows; ++r) {
+    const int64_t* acc = g.acc + static_cast<size_t>(r) * g.ldAcc;
+    const __m512i rowTerm = _mm512_set1_epi32(g.rowTerm[r]);
+    const __m512i rowLow = _mm512_set1_epi32(g.rowLow[r]);
+    int32_t* out = g.out + static_cast<size_t>(r) * g.ldOut;
+    uint8_t* mask = g.mask + static_cast<size_t>(r) * g.ldMask;
+    uint16_t* bits = g.bits + static_cast<size_t>(r) * g.bitsStride;
+    uint8_t* tileOn = g.tileOn ? g.tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride : nullptr;
+    for (size_t j = 0; j < cols; j += 16) {
+      const size_t left = cols - j;
+      __m512i a;
+      __mmask16 o;
+      if (left >= 16) {
+        a = _mm512_permutex2var_epi32(_mm512_loadu_si512(acc + j), even, _mm512_loadu_si512(acc + j + 8));
+        const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), rowTerm);
+        o = _mm512_cmpgt_epi32_mask(v, _mm512_loadu_si512(thr + j));
+        _mm512_storeu_si512(out + j, _mm512_mask_add_epi32(v, o, v, rowLow));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + j), _mm_maskz_mov_epi8(o, ones));
+      } else {  // 1..15 columns
+        const __mmask16 live = static_cast<__mmask16>((1u << left) - 1);
+        const __mmask8 lo = static_cast<__mmask8>(live), hi = static_cast<__mmask8>(live >> 8);
+        a = _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi64(lo, acc + j), even, _mm512_maskz_loadu_epi64(hi, acc + j + 8));
+        const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), rowTerm);
+        o = _mm512_mask_cmpgt_epi32_mask(live, v, _mm512_maskz_loadu_epi32(live, thr + j));
+        _mm512_mask_storeu_epi32(out + j, live, _mm512_mask_add_epi32(v, o, v, rowLow));
+        _mm_mask_storeu_epi8(mask + j, live, _mm_maskz_mov_epi8(o, ones));
+      }
+      const unsigned m = o;
+      bits[j / 16] = static_cast<uint16_t>(m);
+      on += static_cast<size_t>(__builtin_popcount(m));
+      if (tileOn) {
+        tileOn[j / 8] = static_cast<uint8_t>(tileOn[j / 8] + __builtin_popcount(m & 0xFFu));
+        if (left > 8) tileOn[j / 8 + 1] = static_cast<uint8_t>(tileOn[j / 8 + 1] + __builtin_popcount(m >> 8));
+      }
+    }
+  }
+  return on;
+}
+
+// Measured with the group kernel alone against bitTile (this Xeon, K = 288..576, 1-bit weights):
+// per output and plane pair the list costs ~2.3-2.6x the dense kernel with 2+ plane pairs and
+// ~4x with one (two permutes per popcount), so a micro-tile runs densely from ~64 / ratio on.
+int denseTileMinOnAvx512(int lowPlanes, int bPlanes) { return lowPlanes * bPlanes == 1 ? 16 : 26; }
+
+}  // namespace
+
+const GatedKernelTable kAvx512GatedTable = {"avx512", lowGroupAvx512, gateAvx512, denseTileMinOnAvx512};
+
+}  // namespace anyprec

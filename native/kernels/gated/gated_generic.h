@@ -1,0 +1,130 @@
+// Portable forms of the gated GEMM's micro-kernels (see gated.h for their contracts). Included by
+// the per-ISA files, which compile them with their own flags: gated_scalar.cc (the reference,
+// baseline ISA), gated_avx2.cc (-mpopcnt: one popcnt instruction per word) and gated_neon.cc
+// (the gate only). Internal: nothing outside gated/gated_<isa>.cc includes it. Everything
+// here has internal linkage (unnamed namespace): each file must keep its own copy, compiled with
+// its own flags; shared inline definitions would let the linker pick one ISA's copy for all.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "gated/gated.h"
+
+namespace anyprec {
+namespace gated_generic {
+namespace {
+
+inline int popcount64(uint64_t x) { return __builtin_popcountll(x); }
+
+// The plane-pair sum of one output (r, c) of a group (LowGroupArgs) over planes [i0, i0+NA) of A
+// and [j0, j0+NB) of B: per word of K the NA + NB words are loaded once and every pair is counted
+// into one running sum (shifts and signs are compile-time or hoisted), so the loop is popcount-
+// bound: one POPCNT per word pair where the ISA has it.
+template <int NA, int NB>
+inline int64_t blockSum(const LowGroupArgs& t, const uint64_t* ar, const uint64_t* bc, int i0, int j0) {
+  int64_t pos = 0, neg = 0;  // pairs with s = +1 and s = -1
+  const bool negA = t.aNegTop && i0 == 0, negB = t.bNegTop && j0 == 0;
+  const uint64_t* a = ar + static_cast<size_t>(i0) * t.aPlaneStride;
+  const uint64_t* b = bc + static_cast<size_t>(j0) * t.bPlaneStride;
+  for (size_t k = 0; k < t.kWords; ++k) {
+    uint64_t aw[NA], bw[NB];
+    for (int i = 0; i < NA; ++i) aw[i] = a[i * t.aPlaneStride + k * kPanelRows];
+    for (int j = 0; j < NB; ++j) bw[j] = b[j * t.bPlaneStride + k * kPanelRows];
+    for (int i = 0; i < NA; ++i) {
+      for (int j = 0; j < NB; ++j) {
+        const int64_t p = static_cast<int64_t>(popcount64(aw[i] & bw[j])) << ((NA - 1 - i) + (NB - 1 - j));
+        // s(i, j) = -1 for exactly one of the top planes of a signed operand (i == 0, j == 0 here)
+        if (((negA && i == 0) != (negB && j == 0))) neg += p; else pos += p;
+      }
+    }
+  }
+  const int shift = (t.aPlanes - i0 - NA) + (t.bPlanes - j0 - NB);  // the block's place in the weights
+  return (pos - neg) * (int64_t{1} << shift);
+}
+
+template <int NA>
+inline int64_t blockSumB(const LowGroupArgs& t, const uint64_t* ar, const uint64_t* bc, int i0, int j0, int nb) {
+  switch (nb) {
+    case 1: return blockSum<NA, 1>(t, ar, bc, i0, j0);
+    case 2: return blockSum<NA, 2>(t, ar, bc, i0, j0);
+    case 3: return blockSum<NA, 3>(t, ar, bc, i0, j0);
+    default: return blockSum<NA, 4>(t, ar, bc, i0, j0);
+  }
+}
+
+// The full sum of one output: plane blocks of at most 4 x 4.
+inline int64_t outputSum(const LowGroupArgs& t, int r, int c) {
+  const uint64_t* ar = t.a + static_cast<size_t>(r / kPanelRows) * t.aPanelStride + r % kPanelRows;
+  const uint64_t* bc = t.b + static_cast<size_t>(c / kPanelRows) * t.bPanelStride + c % kPanelRows;
+  int64_t sum = 0;
+  for (int i0 = 0; i0 < t.aPlanes; i0 += 4) {
+    const int na = t.aPlanes - i0 < 4 ? t.aPlanes - i0 : 4;
+    for (int j0 = 0; j0 < t.bPlanes; j0 += 4) {
+      const int nb = t.bPlanes - j0 < 4 ? t.bPlanes - j0 : 4;
+      switch (na) {
+        case 1: sum += blockSumB<1>(t, ar, bc, i0, j0, nb); break;
+        case 2: sum += blockSumB<2>(t, ar, bc, i0, j0, nb); break;
+        case 3: sum += blockSumB<3>(t, ar, bc, i0, j0, nb); break;
+        default: sum += blockSumB<4>(t, ar, bc, i0, j0, nb); break;
+      }
+    }
+  }
+  return sum;
+}
+
+// out += sum << alphaShift in int32 with wrap-around (the caller guarantees the total fits).
+inline void addLow(int32_t* out, int64_t sum, int alphaShift) {
+  *out = static_cast<int32_t>(static_cast<uint32_t>(*out) + static_cast<uint32_t>(static_cast<uint64_t>(sum) << alphaShift));
+}
+
+// One gated-on output at a time, straight from the on-masks.
+inline size_t lowGroup(const LowGroupArgs& t) {
+  size_t done = 0;
+  for (int r = 0; r < t.rows; ++r) {
+    for (unsigned w = t.onBits[r * t.bitsStride]; w != 0; w &= w - 1) {
+      const int c = __builtin_ctz(w);
+      addLow(t.out + static_cast<size_t>(r) * t.ldOut + c, outputSum(t, r, c), t.alphaShift);
+      ++done;
+    }
+  }
+  return done;
+}
+
+// The gate, one row at a time: values, comparison, out and mask in one int32 loop the compiler
+// can vectorise (wrapping arithmetic, see GateArgs), then the 16-bit on-masks from the mask bytes.
+inline size_t gate(const GateArgs& g) {
+  size_t on = 0;
+  const size_t words = (g.cols + 15) / 16;
+  for (int r = 0; r < g.rows; ++r) {
+    const int64_t* acc = g.acc + static_cast<size_t>(r) * g.ldAcc;
+    const uint32_t rowTerm = static_cast<uint32_t>(g.rowTerm[r]), rowLow = static_cast<uint32_t>(g.rowLow[r]);
+    int32_t* out = g.out + static_cast<size_t>(r) * g.ldOut;
+    uint8_t* mask = g.mask + static_cast<size_t>(r) * g.ldMask;
+    const int32_t* thr = g.thr;
+    const int shift = g.shift;
+    for (size_t j = 0; j < g.cols; ++j) {
+      const int32_t v = static_cast<int32_t>((static_cast<uint32_t>(acc[j]) << shift) + rowTerm);
+      const bool o = v > thr[j];
+      out[j] = static_cast<int32_t>(static_cast<uint32_t>(v) + (o ? rowLow : 0u));
+      mask[j] = static_cast<uint8_t>(o);
+    }
+    uint16_t* bits = g.bits + static_cast<size_t>(r) * g.bitsStride;
+    for (size_t w = 0; w < words; ++w) {
+      const size_t j0 = 16 * w, j1 = j0 + 16 < g.cols ? j0 + 16 : g.cols;
+      unsigned b = 0;
+      for (size_t j = j0; j < j1; ++j) b |= static_cast<unsigned>(mask[j]) << (j - j0);
+      bits[w] = static_cast<uint16_t>(b);
+      on += static_cast<size_t>(popcount64(b));
+      if (g.tileOn != nullptr) {
+        uint8_t* t = g.tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride + 2 * w;
+        t[0] = static_cast<uint8_t>(t[0] + popcount64(b & 0xFFu));
+        if (j1 - j0 > 8) t[1] = static_cast<uint8_t>(t[1] + popcount64(b >> 8));
+      }
+    }
+  }
+  return on;
+}
+
+}  // namespace
+}  // namespace gated_generic
+}  // namespace anyprec

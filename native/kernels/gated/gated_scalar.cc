@@ -1,0 +1,15 @@
+// Scalar reference of the gated GEMM's micro-kernels (the plainest correct form; every other ISA
+// is tested bit for bit against it). Built for the baseline ISA like bitplane_scalar.cc.
+#include "gated/gated_generic.h"
+
+namespace anyprec {
+
+namespace {
+// The scalar bit-plane kernel also works one output at a time: the list costs no more per output,
+// so the hybrid strategy never runs a micro-tile densely here.
+int denseTileMinOnScalar(int, int) { return 65; }
+}  // namespace
+
+const GatedKernelTable kScalarGatedTable = {"scalar", gated_generic::lowGroup, gated_generic::gate, denseTileMinOnScalar};
+
+}  // namespace anyprec

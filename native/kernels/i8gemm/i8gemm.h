@@ -1,0 +1,180 @@
+// anyprec kernels, i8gemm family: the int8 dot-product path of the GEMM. Pure C++17; nothing
+// here knows about Node. Per-variant files: i8gemm_scalar.cc (the reference), _avx2, _avxvnni,
+// _avx512 (avx512-vnni), _amx, _neon, _neondot; the variants a CPU runs are listed by
+// platform/platform.h (availableI8Kernels), and each Platform names the variant of its ISA level.
+//
+// Where bit-serial loses by arithmetic (a*b plane pairs against one int8 multiply), a GEMM can
+// compute its core sums with byte dot products instead (I8GemmPlan; gemm/gemm.h chooses). The
+// bytes are rebuilt from the stored planes: activations per call (inside the plan's prepare
+// phase, cost M*K), weights once per (packed tensor, bBits, encoding) into a blocked layout
+// (I8Weights) the caller caches.
+//
+// ---- byte mapping (exact) ------------------------------------------------------------------
+// Every kernel computes S[i][j] = sum_k a'[i][k] * b'[j][k] with a' unsigned bytes (u8) and b'
+// signed bytes (s8), where, for the b-bit code u (top b planes) and the bit-serial core value
+// (the unsigned code, or its two's-complement reading for Signed):
+//   A: Signed: a' = u XOR 2^(b-1) = core + 2^(b-1)   (oa = 2^(b-1));  else a' = u = core (oa = 0)
+//   B: Signed: b' = core, sign-extended to 8 bits    (ob = 0)
+//      Unsigned/Bipolar, b <= 7: b' = u              (ob = 0)
+//      Unsigned/Bipolar, b == 8: b' = u XOR 0x80 = u - 128 as s8 (ob = 128)
+// so a' in 0..255, b' in -128..127 and core_a = a' - oa, core_b = b' + ob:
+//   sum core_a * core_b = S + ob * sum a' - oa * sum b' - oa * ob * K.
+// sum a' comes from the stored plane popcounts, sum b' is stored with the prepared weights. The
+// plan then finishes exactly like the bit-serial tiles (eltwise/gemm_finish.h: same corrections,
+// same epilogue).
+//
+// ---- overflow ------------------------------------------------------------------------------
+// S is accumulated in int32 lanes with two's-complement wrap-around (VPDPBUSD, TDPBUSD, VPMADDWD +
+// VPADDD, NEON SDOT / SMLAL + ADD, the scalar kernel in uint32). Every other term is formed in
+// int64 from exact integers, and the finish truncates the final value to int32. All of these are
+// exact modulo 2^32, and checkGemm() has already proved that the true result lies in int32, so the
+// result modulo 2^32 IS the result: a wrapped intermediate (possible only for K > 65793 with
+// 8-bit operands, since |a' b'| <= 255 * 128) cannot change it. No instruction used saturates:
+// VPMADDUBSW (which saturates to int16: 255*127*2 > 32767) is deliberately not used.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bitplane/bitplane.h"
+#include "common/align.h"
+#include "common/gemm_spec.h"
+#include "eltwise/gemm_finish.h"
+
+namespace anyprec {
+
+struct Platform;
+
+constexpr size_t kI8KAlign = 64;     // K is padded with zero bytes to a multiple of this
+constexpr size_t kI8NBlock = 16;     // weight columns per interleaved block
+constexpr size_t kI8NAlign = 32;     // weight rows (N) padded with zeros to a multiple of this
+constexpr size_t kI8MAlign = 32;     // activation rows a kernel may read/write (padded, zero)
+
+inline size_t i8KPad(size_t k) { return (k + kI8KAlign - 1) / kI8KAlign * kI8KAlign; }
+inline size_t i8NPad(size_t n) { return (n + kI8NAlign - 1) / kI8NAlign * kI8NAlign; }
+inline size_t i8MPad(size_t m) { return (m + kI8MAlign - 1) / kI8MAlign * kI8MAlign; }
+// Bytes of prepared weights for n x k: layout
+//   byte (j, k) at ((j / 16) * kPad + (k / 4) * 4) * 16 + (j % 16) * 4 + k % 4
+// i.e. blocks of 16 columns, each a sequence of 64-byte rows (4 consecutive k of 16 columns):
+// one zmm load / one AMX tile row, the "VNNI" layout of B.
+inline size_t i8WeightBytes(size_t n, size_t k) { return i8NPad(n) * i8KPad(k); }
+
+// Rebuilding bytes from planes: for rows lane0..lane0+rows-1 of one panel,
+//   out[r][t] = xorValue ^ OR_{p < planes, bit t of plane p set} planeValue[p]   (t < k)
+//   out[r][t] = 0                                                                  (k <= t < kPad)
+struct ByteRowsArgs {
+  const uint64_t* panel;  // panel base (plane 0, word 0, lane 0)
+  size_t kWords;          // words per plane of the packed operand (kWordsFor(k))
+  int lane0, rows;        // lane0 + rows <= 8
+  int planes;             // planes used (the top ones), 1..8
+  uint8_t planeValue[8];
+  uint8_t xorValue;
+  size_t k, kPad;
+  uint8_t* out;           // row r at out + r * ldOut, kPad bytes each
+  size_t ldOut;
+};
+
+// One int8 tile: c[i][j] = sum_{t < kPad} a[i][t] * b'[j][t] (u8 x s8, int32 with wrap-around)
+// for i < roundup(m, 32) and j < n.
+struct I8TileArgs {
+  const uint8_t* a;       // roundup(m, 32) rows of kPad bytes (rows >= m are zero), row i at a + i * lda
+  size_t lda;
+  const int8_t* b;        // prepared weights at the tile's first column (a 16-column block start)
+  size_t kPad;            // multiple of 64; a 16-column block is kPad * 16 bytes
+  const int32_t* colSum;  // sum of b' over K for each of the n columns (kernels that need it)
+  int m;                  // >= 1
+  int n;                  // multiple of 32
+  int32_t* c;             // roundup(m, 32) rows of n values, row i at c + i * ldc
+  size_t ldc;
+};
+
+struct I8Kernel {
+  const char* name;       // "amx", "avx512-vnni", "avx-vnni", "avx2", "neon-dot", "neon", "scalar"
+  void (*byteRows)(const ByteRowsArgs&);
+  void (*tile)(const I8TileArgs&);
+};
+
+// Per-variant tables, each in its own translation unit with its own flags.
+extern const I8Kernel kI8Scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+extern const I8Kernel kI8Avx2;
+extern const I8Kernel kI8AvxVnni;
+extern const I8Kernel kI8Avx512Vnni;
+extern const I8Kernel kI8Amx;
+#endif
+#if defined(__aarch64__)
+extern const I8Kernel kI8Neon;
+extern const I8Kernel kI8NeonDot;
+#endif
+
+// Whether automatic dispatch takes the int8 path with variant `kern` for an m x n GEMM at these
+// bits (the measured table in i8gemm.cc).
+bool preferInt8(const I8Kernel& kern, int aBits, int bBits, size_t m, size_t n);
+
+// Byte mapping of an operand (see the header comment).
+struct ByteMap {
+  uint8_t planeValue[8];
+  uint8_t xorValue;
+  int64_t offset;  // oa (A) or ob (B)
+};
+ByteMap byteMapA(Encoding e, int bits);
+ByteMap byteMapB(Encoding e, int bits);
+
+// Prepared weights (read-only view).
+struct I8Weights {
+  const int8_t* data;     // i8WeightBytes(n, k) bytes, layout above
+  const int32_t* colSum;  // i8NPad(n) values: sum over K of b' per column (0 for padding)
+  size_t n, k;
+  int bits;               // bBits they were made for
+  Encoding enc;
+};
+
+// Rebuilds weight bytes from b's top `bits` planes. Work is split in column blocks:
+// run prepareI8WeightsTask(t) for t < prepareI8WeightsTasks(n) (any order, any threads).
+size_t prepareI8WeightsTasks(size_t n);
+void prepareI8WeightsTask(const I8Kernel& kern, const PackedView& b, int bits, Encoding enc, int8_t* data,
+                          int32_t* colSum, size_t task);
+void prepareI8Weights(const I8Kernel& kern, const PackedView& b, int bits, Encoding enc, int8_t* data,
+                      int32_t* colSum, int threads);
+
+// Portable byte rebuilding (used by the scalar and NEON variants and as a reference).
+void byteRowsGeneric(const ByteRowsArgs& a);
+
+// Checks that prepared weights were made for this spec's b, bBits and bEncoding ("" if they were).
+std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w);
+
+// A GEMM whose core sums are byte dot products with variant `kern`, in two phases of independent
+// tasks: prepare(t) for every t < prepareTasks() (A's bytes rebuilt from its planes), then run(t)
+// for every t < tasks() (output tiles), each phase in any order and on any threads, the second
+// only after the first has finished. Results equal the bit-serial path's exactly. `weights` are
+// prepared for spec.b at spec.bBits / spec.bEnc (nullptr: the plan prepares its own copy,
+// single-threaded, in its constructor). Buffers and weights must outlive the plan.
+class I8GemmPlan {
+ public:
+  I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, void* c, const Epilogue& epi,
+             const I8Weights* weights);
+  size_t prepareTasks() const { return prepareTasks_; }
+  void prepare(size_t task) const;
+  size_t tasks() const { return tasksM_ * tasksN_; }
+  void run(size_t task) const;
+  const I8Kernel& kernel() const { return kern_; }
+
+ private:
+  const I8Kernel& kern_;
+  GemmSpec s_;
+  GemmFinish finish_;
+  size_t m_, n_, k_, aPanels_, kWords_;
+  const I8Weights* w_ = nullptr;
+  I8Weights ownW_{};
+  std::vector<int8_t> ownWData_;
+  std::vector<int32_t> ownWColSum_;
+  AlignedArray<uint8_t> aBytes_;   // activation bytes: i8MPad(M) rows of aLd_
+  size_t kPad_ = 0, aLd_ = 0, rowsPerTask_ = 0, colsPerTask_ = 0, panelsPerPrep_ = 0;
+  size_t prepareTasks_ = 0, tasksM_ = 0, tasksN_ = 0;
+  std::vector<uint32_t> rowConst_, colConst_;
+  ByteMap mapA_{}, mapB_{};
+};
+
+}  // namespace anyprec

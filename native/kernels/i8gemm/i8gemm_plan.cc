@@ -1,0 +1,145 @@
+// The int8 path's GEMM driver: A's bytes rebuilt from its planes (prepare phase), byte dot-product
+// tiles with the chosen variant, and the exact finish shared with the bit-serial path.
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "i8gemm/i8gemm.h"
+#include "platform/platform.h"
+
+namespace anyprec {
+namespace {
+
+constexpr size_t kI8TaskRows = 256;  // multiple of kI8MAlign; AMX reuses each B strip over the rows (i8gemm_amx.cc)
+constexpr size_t kI8TaskCols = 64;   // multiple of kI8NAlign; the task's int32 block stays near L1 for the finish
+
+// Exact results mod 2^32 (i8gemm.h), so plain uint32 arithmetic (vectorises).
+template <uint32_t kMul>
+void combineRowI8(const uint32_t* s, uint32_t rowConst, const uint32_t* colConst, int32_t* out, size_t n) {
+  for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * s[j] + rowConst + colConst[j]);
+}
+
+}  // namespace
+
+std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w) {
+  if (w.n != spec.b.rows || w.k != spec.b.cols)
+    return "prepared weights are " + std::to_string(w.n) + " x " + std::to_string(w.k) + ", b is " +
+           std::to_string(spec.b.rows) + " x " + std::to_string(spec.b.cols);
+  if (w.bits != spec.bBits || w.enc != spec.bEnc)
+    return "prepared weights were made for " + std::to_string(w.bits) + "-bit " + encodingName(w.enc) + " b, not " +
+           std::to_string(spec.bBits) + "-bit " + encodingName(spec.bEnc);
+  return "";
+}
+
+I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, void* c, const Epilogue& epi,
+                       const I8Weights* weights)
+    // The int8 path always uses the AND form (for 1x1 bipolar it equals the XOR form exactly).
+    : kern_(kern), s_(spec), finish_(*isa.epilogue, spec, c, epi, false) {
+  m_ = s_.a.rows;
+  n_ = s_.b.rows;
+  k_ = s_.a.cols;
+  aPanels_ = panelsFor(m_);
+  kWords_ = kWordsFor(k_);
+  kPad_ = i8KPad(k_);
+  mapA_ = byteMapA(s_.aEnc, s_.aBits);
+  mapB_ = byteMapB(s_.bEnc, s_.bBits);
+  if (weights != nullptr) {
+    const std::string bad = checkI8Weights(s_, *weights);
+    if (!bad.empty()) throw std::invalid_argument(bad);
+    w_ = weights;
+  } else {
+    ownWData_.resize(i8WeightBytes(n_, k_));
+    ownWColSum_.resize(i8NPad(n_));
+    prepareI8Weights(kern_, s_.b, s_.bBits, s_.bEnc, ownWData_.data(), ownWColSum_.data(), 1);
+    ownW_ = I8Weights{ownWData_.data(), ownWColSum_.data(), n_, k_, s_.bBits, s_.bEnc};
+    w_ = &ownW_;
+  }
+  const size_t mPad = i8MPad(m_);
+  // Row stride kPad + 64: a power-of-two stride would put the 16 rows of an A tile load in one
+  // L1 set (4 KiB aliasing), and the tile loads would thrash it.
+  aLd_ = kPad_ + 64;
+  // Not zero-initialised (that cost ~3% of a 256x1024x1024 GEMM): prepare() writes every byte a
+  // kernel reads of rows < M, and only the padding rows are cleared here.
+  aBytes_ = alignedArray<uint8_t>(mPad * aLd_);
+  if (mPad > m_) std::memset(aBytes_.get() + m_ * aLd_, 0, (mPad - m_) * aLd_);
+  // C = mul * S + rowConst(i) + colConst(j) (mod 2^32), see run().
+  const int64_t oa = mapA_.offset, ob = mapB_.offset, kk = static_cast<int64_t>(k_);
+  const int64_t mul = finish_.mul();
+  const bool negA = s_.aEnc == Encoding::Signed;
+  rowConst_.resize(m_);
+  for (size_t i = 0; i < m_; ++i) {
+    const int64_t sumA = rowCoreSum(s_.a.planePop + i * s_.a.planes, s_.aBits, negA) + oa * kk;  // sum a'
+    rowConst_[i] = static_cast<uint32_t>(static_cast<uint64_t>(mul * (ob * sumA - oa * ob * kk) + finish_.rowTerm(i)));
+  }
+  colConst_.resize(n_);
+  for (size_t j = 0; j < n_; ++j)
+    colConst_[j] = static_cast<uint32_t>(static_cast<uint64_t>(finish_.colTerm()[j] - mul * oa * w_->colSum[j]));
+  // Prepare tasks of ~64 KiB of bytes each; output tiles of kI8TaskRows x kI8TaskCols.
+  panelsPerPrep_ = std::max<size_t>(1, (size_t{1} << 16) / (aLd_ * kPanelRows));
+  prepareTasks_ = m_ == 0 || n_ == 0 ? 0 : (aPanels_ + panelsPerPrep_ - 1) / panelsPerPrep_;
+  rowsPerTask_ = std::min(kI8TaskRows, mPad);
+  colsPerTask_ = kI8TaskCols;
+  tasksM_ = m_ == 0 || n_ == 0 ? 0 : (m_ + rowsPerTask_ - 1) / rowsPerTask_;
+  tasksN_ = m_ == 0 || n_ == 0 ? 0 : (n_ + colsPerTask_ - 1) / colsPerTask_;
+}
+
+void I8GemmPlan::prepare(size_t task) const {
+  const size_t p0 = task * panelsPerPrep_, p1 = std::min(aPanels_, p0 + panelsPerPrep_);
+  const size_t panelWords = static_cast<size_t>(s_.a.planes) * kWords_ * kPanelRows;
+  for (size_t p = p0; p < p1; ++p) {
+    ByteRowsArgs args{};
+    args.panel = s_.a.data + p * panelWords;
+    args.kWords = kWords_;
+    args.lane0 = 0;
+    args.rows = static_cast<int>(std::min<size_t>(kPanelRows, m_ - p * kPanelRows));
+    args.planes = s_.aBits;
+    std::memcpy(args.planeValue, mapA_.planeValue, sizeof args.planeValue);
+    args.xorValue = mapA_.xorValue;
+    args.k = k_;
+    args.kPad = kPad_;
+    args.out = aBytes_.get() + p * kPanelRows * aLd_;
+    args.ldOut = aLd_;
+    kern_.byteRows(args);
+  }
+}
+
+void I8GemmPlan::run(size_t task) const {
+  const size_t tm = task / tasksN_, tn = task % tasksN_;
+  const size_t row0 = tm * rowsPerTask_, row1 = std::min(m_, row0 + rowsPerTask_);
+  const size_t col0 = tn * colsPerTask_, col1 = std::min(n_, col0 + colsPerTask_);
+  const size_t colsPad = std::min(i8NPad(n_), col0 + colsPerTask_) - col0;
+  const size_t rows = row1 - row0;
+  thread_local std::vector<int32_t> cBuf;
+  cBuf.resize(i8MPad(rows) * colsPad);
+  thread_local std::vector<int32_t> rowBuf;
+  rowBuf.resize(colsPad);
+  I8TileArgs t{};
+  t.a = aBytes_.get() + row0 * aLd_;
+  t.lda = aLd_;
+  t.b = w_->data + (col0 / kI8NBlock) * kPad_ * kI8NBlock;
+  t.kPad = kPad_;
+  t.colSum = w_->colSum + col0;
+  t.m = static_cast<int>(rows);
+  t.n = static_cast<int>(colsPad);
+  t.c = cBuf.data();
+  t.ldc = colsPad;
+  kern_.tile(t);
+  // C = mul * core + rowTerm + colTerm with core = S + ob * sum a' - oa * sum b' - oa * ob * K
+  // (i8gemm.h), all exact mod 2^32: C = mul * S + rowConst(i) + colConst(j) in uint32 arithmetic.
+  const size_t cols = col1 - col0;
+  const uint32_t* colConst = colConst_.data() + col0;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t i = row0 + r;
+    const uint32_t* sRow = reinterpret_cast<const uint32_t*>(cBuf.data() + r * colsPad);
+    int32_t* exact = finish_.exactRow(i, col0, rowBuf.data());
+    const uint32_t rc = rowConst_[i];
+    switch (finish_.mul()) {
+      case 1: combineRowI8<1>(sRow, rc, colConst, exact, cols); break;
+      case 2: combineRowI8<2>(sRow, rc, colConst, exact, cols); break;
+      default: combineRowI8<4>(sRow, rc, colConst, exact, cols); break;
+    }
+    if (!finish_.int32Output()) finish_.storeRow(exact, i, col0, col1);
+  }
+}
+
+}  // namespace anyprec

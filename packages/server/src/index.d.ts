@@ -1,0 +1,88 @@
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Model } from 'anyprec';
+
+export interface Precision { weights: number; activations: number }
+
+export interface GovernorOptions {
+  sloP95Ms: number;
+  precisions: Precision[];
+  /** Initial cost per precision key ('w8a8'), ms per request. */
+  costs?: Record<string, number>;
+  clock?: () => number;
+  concurrency?: number;
+  windowMs?: number;
+  intervalMs?: number;
+  upHoldMs?: number;
+  downAt?: number;
+  upAt?: number;
+  minSamples?: number;
+  alpha?: number;
+  minSaving?: number;
+  gateOffsetFor?: (p: Precision, pressure: number) => number | undefined;
+}
+
+export interface LadderEntry extends Precision { costMs: number; samples: number }
+
+export interface GovernorState {
+  sloP95Ms: number;
+  current: Precision;
+  level: number;
+  tradeable: LadderEntry[];
+  notTradeable: Array<LadderEntry & { reason: string }>;
+  changes: number;
+}
+
+export class Governor {
+  constructor(o: GovernorOptions);
+  readonly slo: number;
+  current(): Precision;
+  describe(): GovernorState;
+  record(precision: Precision, latencyMs: number, computeMs: number): void;
+  choose(queued?: number, pinned?: Precision): { precision: Precision; pinned: boolean; gateOffset?: number; predictedMs: number };
+  p95(now?: number): number;
+}
+
+export interface ServerOptions {
+  sloP95Ms?: number;
+  modelWorkers?: number;
+  maxBatch?: number;
+  batching?: 'auto' | 'on';
+  maxSamplesPerRequest?: number;
+  bodyLimitMb?: number;
+  precisions?: Precision[];
+  governor?: Governor;
+  governorOptions?: Partial<GovernorOptions>;
+  gateOffsetFor?: (p: Precision, pressure: number) => number | undefined;
+  calibrationRuns?: number;
+  logger?: boolean | object;
+  logsPerSecond?: number;
+  requestTimeoutMs?: number;
+  connectionTimeoutMs?: number;
+  defaultMetrics?: boolean;
+  clock?: () => number;
+  closeModel?: boolean;
+}
+
+export interface AnyprecServer {
+  app: FastifyInstance;
+  governor: Governor;
+  queue: { depth: number; inflight: number; computations: number; idle(): Promise<void> };
+  metrics: { register: Registry };
+  model: Model;
+  ready(): Promise<AnyprecServer>;
+  listen(o?: { port?: number; host?: string }): Promise<string>;
+  close(o?: { graceMs?: number }): Promise<void>;
+  readonly address: ReturnType<FastifyInstance['server']['address']>;
+}
+
+export function createServer(model: Model, options?: ServerOptions): AnyprecServer;
+export function loadModelSpec(spec: string): Promise<Model>;
+export const ZOO_MODELS: string[];
+export function batchDependent(graph: Model['graph']): string[];
+export function defaultPrecisions(graph: Model['graph']): Precision[];
+export class HttpError extends Error {
+  constructor(statusCode: number, code: string, message: string);
+  statusCode: number;
+  code: string;
+}

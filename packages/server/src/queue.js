@@ -1,0 +1,198 @@
+'use strict';
+// The server's own queue in front of model.runDetailed(): at most `concurrency` calls in flight
+// (one per model worker thread), the rest wait here, where a request whose deadline passed or
+// whose client went away is taken out and never computed. (Model.run takes no AbortSignal yet:
+// cancellation lives here; a call already handed to a worker runs to its end.)
+//
+// Optional micro-batching (maxBatch > 1): when a slot frees up, queued requests with the same
+// settings (precision, gate, gate offset) are run as one call, up to maxBatch samples. It never
+// waits for a batch to fill: it only merges requests that are already waiting, so it cannot add
+// latency at low load. The server refuses it for models whose answers depend on the batch.
+
+const { Tensor } = require('anyprec');
+
+class HttpError extends Error {
+  constructor(statusCode, code, message) {
+    super(message);
+    this.statusCode = statusCode;
+    this.code = code;
+  }
+}
+
+function sameSettings(a, b) {
+  return a.precision.weights === b.precision.weights && a.precision.activations === b.precision.activations &&
+    a.gate === b.gate && a.gateOffset === b.gateOffset;
+}
+
+class InferenceQueue {
+  /**
+   * @param {import('anyprec').Model} model
+   * @param {object} o
+   * @param {import('./governor').Governor} o.governor
+   * @param {number} [o.concurrency]
+   * @param {number} [o.maxBatch]
+   * @param {() => number} [o.clock]
+   * @param {(ev: object) => void} [o.onComputed]  called after each model call
+   * @param {(reason: string) => void} [o.onDropped]
+   */
+  constructor(model, o) {
+    this.model = model;
+    this.governor = o.governor;
+    this.concurrency = o.concurrency ?? 1;
+    this.maxBatch = o.maxBatch ?? 1;
+    this.clock = o.clock ?? (() => performance.now());
+    this.onComputed = o.onComputed ?? (() => {});
+    this.onDropped = o.onDropped ?? (() => {});
+    /** @type {any[]} */
+    this.waiting = [];
+    this.inflight = 0;
+    this.computations = 0;
+    this.idleWaiters = [];
+  }
+
+  get depth() {
+    return this.waiting.length;
+  }
+
+  /**
+   * Queues one request. job: { x: Tensor, pinned?: Precision, gate?, gateOffset?, deadline?: ms on
+   * the clock }. Resolves { output: Float32Array rows, n, features, precision, bitOps, gate, computeMs,
+   * queueMs }; rejects with an HttpError (504 deadline, 499 client gone).
+   * Returns { promise, cancel(reason) }.
+   */
+  submit(job) {
+    job.enqueuedAt = this.clock();
+    job.state = 'queued';
+    const promise = new Promise((resolve, reject) => {
+      job.resolve = resolve;
+      job.reject = reject;
+    });
+    this.waiting.push(job);
+    if (job.deadline !== undefined) {
+      const wait = Math.max(0, job.deadline - job.enqueuedAt);
+      job.timer = setTimeout(() => this.drop(job, 'deadline'), wait);
+      job.timer.unref?.();
+    }
+    this.pump();
+    return { promise, cancel: (reason = 'disconnected') => this.drop(job, reason) };
+  }
+
+  /** Takes a still-queued request out (never computed); a running one is left to finish. */
+  drop(job, reason) {
+    if (job.state !== 'queued') return false;
+    const i = this.waiting.indexOf(job);
+    if (i >= 0) this.waiting.splice(i, 1);
+    this.finish(job);
+    this.onDropped(reason);
+    job.reject(reason === 'deadline'
+      ? new HttpError(504, 'DEADLINE_EXCEEDED', `the request's deadline (deadlineMs) passed before it was computed`)
+      : new HttpError(499, 'CLIENT_CLOSED', 'the client went away before the request was computed'));
+    this.checkIdle();
+    return true;
+  }
+
+  finish(job) {
+    job.state = 'done';
+    if (job.timer) clearTimeout(job.timer);
+  }
+
+  pump() {
+    while (this.inflight < this.concurrency && this.waiting.length > 0) {
+      const first = this.waiting.shift();
+      const now = this.clock();
+      if (first.deadline !== undefined && now >= first.deadline) {
+        this.waiting.unshift(first);
+        this.drop(first, 'deadline');
+        continue;
+      }
+      const choice = this.governor.choose(this.inflight + this.waiting.length, first.pinned);
+      first.precision = choice.precision;
+      first.gateOffset = first.gateOffset ?? choice.gateOffset;
+      first.pinnedChoice = choice.pinned;
+      const batch = [first];
+      let samples = first.x.shape[0];
+      if (this.maxBatch > 1) {
+        for (let i = 0; i < this.waiting.length && samples < this.maxBatch;) {
+          const j = this.waiting[i];
+          const p = j.pinned ?? choice.precision;
+          const cand = { precision: p, gate: j.gate, gateOffset: j.gateOffset ?? (j.pinned ? undefined : choice.gateOffset) };
+          const n = j.x.shape[0];
+          if ((j.deadline === undefined || now < j.deadline) && samples + n <= this.maxBatch && sameSettings(first, cand)) {
+            this.waiting.splice(i, 1);
+            j.precision = p;
+            j.gateOffset = cand.gateOffset;
+            j.pinnedChoice = !!j.pinned;
+            batch.push(j);
+            samples += n;
+          } else i++;
+        }
+      }
+      for (const j of batch) {
+        this.finish(j);
+        j.state = 'running';
+        j.startedAt = now;
+      }
+      this.inflight++;
+      void this.compute(batch, samples);
+    }
+  }
+
+  async compute(batch, samples) {
+    const first = batch[0];
+    let x = first.x;
+    if (batch.length > 1) {
+      const sample = first.x.shape.slice(1);
+      const per = x.data.length / x.shape[0];
+      const data = new Float32Array(samples * per);
+      let o = 0;
+      for (const j of batch) { data.set(j.x.data, o); o += j.x.data.length; }
+      x = new Tensor(data, [samples, ...sample]);
+    }
+    const opts = { bits: first.precision };
+    if (first.gate !== undefined) opts.gate = first.gate;
+    if (first.gateOffset !== undefined) opts.gateOffset = first.gateOffset;
+    this.computations++;
+    const t0 = this.clock();
+    try {
+      const { output, stats } = await this.model.runDetailed(x, opts);
+      const computeMs = this.clock() - t0;
+      const features = output.data.length / samples;
+      let row = 0;
+      for (const j of batch) {
+        const n = j.x.shape[0];
+        j.state = 'done';
+        j.resolve({
+          output: output.data.subarray(row * features, (row + n) * features), n, features,
+          precision: first.precision, pinned: j.pinnedChoice,
+          bitOps: stats.bitOps * n / samples,
+          gate: stats.gate, computeMs, queueMs: j.startedAt - j.enqueuedAt, batch: samples,
+        });
+        row += n;
+      }
+      this.onComputed({ precision: first.precision, computeMs, samples, requests: batch.length, stats });
+    } catch (e) {
+      const err = /** @type {Error} */ (e);
+      const mapped = err.name === 'TypeError' || err.name === 'RangeError'
+        ? new HttpError(400, 'BAD_REQUEST', err.message) : new HttpError(500, 'INFERENCE_FAILED', err.message);
+      for (const j of batch) { j.state = 'done'; j.reject(mapped); }
+    } finally {
+      this.inflight--;
+      this.pump();
+      this.checkIdle();
+    }
+  }
+
+  checkIdle() {
+    if (this.inflight === 0 && this.waiting.length === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Resolves once nothing is queued or running. */
+  idle() {
+    if (this.inflight === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+}
+
+module.exports = { InferenceQueue, HttpError };

@@ -1,0 +1,382 @@
+// The inference server (packages/server): every endpoint, each bad input, answers equal to
+// runSync at the precision the response reports (also under concurrency, over real HTTP), the
+// deadline / disconnect drop (never computed: model calls are counted), graceful shutdown.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+// The server's view of the library is the package ('anyprec' = this repository's dist/); the
+// tests use the same module so Tensors and Models are the same classes.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const anyprec = require('anyprec');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { createServer } = require('@anyprec/server');
+
+const { Model, Tensor, zoo } = anyprec;
+type P = { weights: number; activations: number };
+
+const graph = zoo.cnn();
+const tensors = zoo.randomTensors(graph, 3);
+const SAMPLE = 28 * 28;
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+}
+function image(n: number, seed: number): number[] {
+  const r = rng(seed);
+  return Array.from({ length: n * SAMPLE }, () => Math.fround(r()));
+}
+/** The reference: runSync on a separate model, same weights, at the given precision. */
+const reference = Model.build(graph, tensors);
+function expected(data: number[] | Float32Array, n: number, bits: P): Float32Array {
+  return reference.runSync(new Tensor(Float32Array.from(data), [n, 1, 28, 28]), { bits }).data;
+}
+function flat(logits: number[][]): Float32Array {
+  return Float32Array.from(logits.flat());
+}
+function bytes(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** One HTTP request (real sockets: fastify's inject needs an ESM-only dependency jest cannot load on Node 20). */
+async function http(base: string, o: { method?: string; url: string; headers?: Record<string, string>; payload?: unknown }) {
+  const res = await fetch(base + o.url, { method: o.method ?? 'GET', headers: o.headers, body: o.payload as any });
+  const body = await res.text();
+  return { statusCode: res.status, headers: Object.fromEntries(res.headers) as Record<string, string>, body, json: () => JSON.parse(body) };
+}
+
+/** A model whose runDetailed is counted (and can be held) by the test. */
+function countedModel() {
+  const model = Model.build(graph, tensors);
+  const calls: Float32Array[] = [];
+  let hold: Promise<void> | null = null;
+  const orig = model.runDetailed.bind(model);
+  model.runDetailed = async (x: InstanceType<typeof Tensor>, o: unknown) => {
+    calls.push(x.data.slice());
+    if (hold) await hold;
+    return orig(x, o);
+  };
+  return {
+    model, calls,
+    block() { let release!: () => void; hold = new Promise<void>((r) => { release = r; }); return () => { hold = null; release(); }; },
+  };
+}
+
+describe('server endpoints', () => {
+  let server: any;
+  let base: string;
+  let counted: ReturnType<typeof countedModel>;
+  beforeAll(async () => {
+    counted = countedModel();
+    server = createServer(counted.model, { sloP95Ms: 1000, calibrationRuns: 1, bodyLimitMb: 1 });
+    base = await server.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => { await server.close(); await reference.close(); });
+
+  const post = (payload: unknown, headers: Record<string, string> = {}) => http(base, {
+    method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json', ...headers },
+    payload: typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload),
+  });
+
+  it('GET /healthz and /readyz', async () => {
+    const h = await http(base, { url: '/healthz' });
+    expect(h.statusCode).toBe(200);
+    expect(h.json()).toEqual({ status: 'ok', pid: process.pid });
+    const r = await http(base, { url: '/readyz' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().status).toBe('ready');
+  });
+
+  it('GET /v1/model: graph summary, bit list, current precision, what the governor can trade', async () => {
+    const r = await http(base, { url: '/v1/model' });
+    expect(r.statusCode).toBe(200);
+    const m = r.json();
+    expect(m.inputShape).toEqual([1, 28, 28]);
+    expect(m.bitList).toEqual(graph.bitList);
+    expect(m.ops.qconv2d).toBe(2);
+    expect(m.nodes).toBe(graph.nodes.length);
+    expect(graph.bitList).toContain(m.precision.weights);
+    expect(m.macsPerSample).toBe(reference.bitOps(1).macs);
+    expect(m.batchDependent).toBe(false);
+    expect(m.governor.tradeable.length).toBeGreaterThanOrEqual(1);
+    for (const e of m.governor.tradeable) expect(e.costMs).toBeGreaterThan(0);
+    expect(m.governor.tradeable.length + m.governor.notTradeable.length).toBe(8); // bits 1..8 offered
+  });
+
+  it('POST /v1/infer (JSON): logits equal runSync at the precision the response reports', async () => {
+    const data = image(2, 11);
+    const r = await post({ shape: [2, 1, 28, 28], data });
+    expect(r.statusCode).toBe(200);
+    const b = r.json();
+    expect(b.logits).toHaveLength(2);
+    expect(b.logits[0]).toHaveLength(10);
+    const want = expected(data, 2, b.bits);
+    expect(bytes(flat(b.logits)).equals(bytes(want))).toBe(true);
+    expect(b.argmax).toEqual(Array.from(new Tensor(want, [2, 10]).argmax()));
+    expect(b.bitOps).toBe(reference.bitOps(2, { bits: b.bits }).bitOps);
+    expect(b.ms).toBeGreaterThan(0);
+  });
+
+  it('POST /v1/infer pins bits (b and {weights, activations})', async () => {
+    const data = image(1, 12);
+    for (const bits of [3, { weights: 2, activations: 5 }]) {
+      const r = await post({ shape: [1, 1, 28, 28], data, bits });
+      expect(r.statusCode).toBe(200);
+      const want = typeof bits === 'number' ? { weights: bits, activations: bits } : bits;
+      expect(r.json().bits).toEqual(want);
+      expect(r.json().pinned).toBe(true);
+      expect(bytes(flat(r.json().logits)).equals(bytes(expected(data, 1, want)))).toBe(true);
+    }
+  });
+
+  it('POST /v1/infer (binary float32 and uint8, x-bits w,a)', async () => {
+    const data = Float32Array.from(image(3, 13));
+    const r = await post(bytes(data), { 'content-type': 'application/octet-stream', 'x-shape': '3,1,28,28', 'x-bits': '4,2' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().bits).toEqual({ weights: 4, activations: 2 });
+    expect(bytes(flat(r.json().logits)).equals(bytes(expected(data, 3, { weights: 4, activations: 2 })))).toBe(true);
+
+    const u8 = Buffer.from(Array.from({ length: SAMPLE }, (_, i) => (i * 37) % 256));
+    const r8 = await post(u8, { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28', 'x-dtype': 'uint8', 'x-bits': '6' });
+    expect(r8.statusCode).toBe(200);
+    const scaled = Float32Array.from(u8, (v) => v / 255);
+    expect(bytes(flat(r8.json().logits)).equals(bytes(expected(scaled, 1, { weights: 6, activations: 6 })))).toBe(true);
+  });
+
+  it('GET /metrics: requests, latency histogram, queue depth, precision, bit-ops, gate fractions', async () => {
+    const r = await http(base, { url: '/metrics' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/plain/);
+    const t: string = r.body;
+    expect(t).toMatch(/^anyprec_requests_total\{code="200"\} [1-9]/m);
+    expect(t).toMatch(/^anyprec_request_duration_seconds_bucket\{le="\+Inf"\} [1-9]/m);
+    expect(t).toMatch(/^anyprec_queue_depth 0$/m);
+    expect(t).toMatch(/^anyprec_precision_chosen_total\{weights="4",activations="2",pinned="true"\} 1$/m);
+    expect(t).toMatch(/^anyprec_bitops_total [1-9]/m);
+    expect(t).toMatch(/^# TYPE anyprec_gate_fraction histogram$/m);
+    expect(t).toMatch(/^anyprec_governor_bits\{kind="weights"\} \d/m);
+    expect(t).toMatch(/^anyprec_precision_cost_seconds\{/m);
+  });
+
+  it('GET / serves the status page and /v1/status its JSON feed', async () => {
+    const r = await http(base, { url: '/' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/html/);
+    expect(r.body).toContain('/v1/status');
+    const s = await http(base, { url: '/v1/status' });
+    expect(s.json().sloP95Ms).toBe(1000);
+    expect(Array.isArray(s.json().points)).toBe(true);
+  });
+
+  const good = () => ({ shape: [1, 1, 28, 28], data: image(1, 14) });
+  const bad: Array<[string, () => [unknown, Record<string, string>?], number, RegExp]> = [
+    ['wrong shape', () => [{ shape: [1, 3, 28, 28], data: image(3, 1) }], 400, /shape must be \[N, 1, 28, 28\]/],
+    ['shape of the wrong rank', () => [{ shape: [1, 784], data: image(1, 1) }], 400, /shape must be \[N, 1, 28, 28\]/],
+    ['wrong length', () => [{ shape: [1, 1, 28, 28], data: [1, 2, 3] }], 400, /data must hold 784 values/],
+    ['too many samples', () => [{ shape: [65, 1, 28, 28], data: [] }], 400, /at most 64/],
+    ['a non-number', () => [{ ...good(), data: ['a', ...image(1, 1).slice(1)] }], 400, /data\.0 must be number/],
+    ['null in data', () => [{ ...good(), data: [null, ...image(1, 1).slice(1)] }], 400, /data\.0 must be number/],
+    ['Infinity (1e400 in JSON)', () => ['{"shape":[1,1,28,28],"data":[1e400' + ',0'.repeat(783) + ']}'], 400, /data\.0 must be number/],
+    ['beyond float32 (1e39)', () => ['{"shape":[1,1,28,28],"data":[0,1e39' + ',0'.repeat(782) + ']}'], 400, /data\[1\] must be a finite number/],
+    ['NaN (not JSON)', () => ['{"shape":[1,1,28,28],"data":[NaN]}'], 400, /not valid JSON/],
+    ['malformed JSON', () => ['{"shape": [1,1,28,28], "data": [1,2'], 400, /not valid JSON/],
+    ['an empty body', () => ['', { 'content-type': 'application/json' }], 400, /empty|JSON/i],
+    ['unknown bits', () => [{ ...good(), bits: 9 }], 400, /bits must be one of this model's bit-widths/],
+    ['bits as a string', () => [{ ...good(), bits: '4' }], 400, /bits must be a bit-width/],
+    ['bits missing activations', () => [{ ...good(), bits: { weights: 4 } }], 400, /bits must be a bit-width/],
+    ['unknown gate', () => [{ ...good(), gate: 'half' }], 400, /gate must be equal to one of the allowed values/],
+    ['gateOffset on an ungated model', () => [{ ...good(), gateOffset: 0.1 }], 400, /gateOffset applies only to models with precision-gated layers/],
+    ['negative deadline', () => [{ ...good(), deadlineMs: -1 }], 400, /deadlineMs must be > 0/],
+    ['an unknown field', () => [{ ...good(), precision: 4 }], 400, /unknown field 'precision'/],
+    ['missing data', () => [{ shape: [1, 1, 28, 28] }], 400, /must have required property 'data'/],
+    ['binary without x-shape', () => [Buffer.alloc(SAMPLE * 4), { 'content-type': 'application/octet-stream' }], 400, /x-shape/],
+    ['binary of the wrong length', () => [Buffer.alloc(10), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28' }], 400, /3136 bytes/],
+    ['binary NaN', () => [bytes(new Float32Array(SAMPLE).fill(NaN)), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28' }], 400, /body\[0\] must be a finite number/],
+    ['binary bad dtype', () => [Buffer.alloc(SAMPLE), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28', 'x-dtype': 'int16' }], 400, /x-dtype must be float32 or uint8/],
+    ['binary bad x-bits', () => [Buffer.alloc(SAMPLE * 4), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28', 'x-bits': '4,4,4' }], 400, /x-bits/],
+    ['binary unknown x-bits', () => [Buffer.alloc(SAMPLE * 4), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28', 'x-bits': 'eight' }], 400, /x-bits must be a bit-width or \{ weights, activations \}/],
+    ['binary x-bits not offered', () => [Buffer.alloc(SAMPLE * 4), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28', 'x-bits': '8,9' }], 400, /x-bits\.activations must be one of this model's bit-widths/],
+    ['binary bad x-shape', () => [Buffer.alloc(SAMPLE * 4), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,-28' }], 400, /x-shape must be comma-separated/],
+    ['a body over the limit', () => [Buffer.alloc(2 * 1024 * 1024), { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28' }], 413, /larger than the limit/],
+    ['a JSON body over the limit', () => [JSON.stringify({ shape: [1, 1, 28, 28], data: new Array(300000).fill(0.5) })], 413, /larger than the limit/],
+    ['an unsupported content type', () => ['hello', { 'content-type': 'text/plain' }], 415, /Unsupported Media Type/i],
+  ];
+  it.each(bad)('rejects %s with a 4xx JSON error', async (_name, make, status, message) => {
+    const before = counted.calls.length;
+    const [payload, headers] = make();
+    const r = await post(payload, headers);
+    expect(r.statusCode).toBe(status);
+    const b = r.json();
+    expect(b.statusCode).toBe(status);
+    expect(typeof b.error).toBe('string');
+    expect(b.message).toMatch(message);
+    expect(counted.calls.length).toBe(before); // nothing computed
+    // and the server is still up
+    const ok = await post(good());
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('answers 404 with a JSON error for an unknown route', async () => {
+    const r = await http(base, { url: '/v2/nothing' });
+    expect(r.statusCode).toBe(404);
+    expect(r.json().message).toMatch(/no route GET \/v2\/nothing/);
+  });
+
+  it('concurrent requests over HTTP: every answer equals runSync at the precision it reports', async () => {
+    // an objective no request can meet: the governor drops to its cheapest precision under load
+    const c = countedModel();
+    const s = createServer(c.model, { sloP95Ms: 0.001, calibrationRuns: 1, modelWorkers: 2 });
+    const url = await s.listen({ port: 0 });
+    try {
+      const reqs = Array.from({ length: 32 }, (_, i) => {
+        const n = 1 + (i % 3);
+        const data = image(n, 100 + i);
+        const pin = i % 4 === 0 ? { bits: 1 + (i % 8) } : {};
+        return { n, data, pin };
+      });
+      const answers = await Promise.all(reqs.map(async (q) => {
+        const res = await fetch(`${url}/v1/infer`, {
+          method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ shape: [q.n, 1, 28, 28], data: q.data, ...q.pin }),
+        });
+        return { status: res.status, body: await res.json() as any };
+      }));
+      const seen = new Set<string>();
+      answers.forEach((a, i) => {
+        expect(a.status).toBe(200);
+        const q = reqs[i];
+        if ('bits' in q.pin) expect(a.body.bits).toEqual({ weights: q.pin.bits, activations: q.pin.bits });
+        seen.add(JSON.stringify(a.body.bits));
+        expect(bytes(flat(a.body.logits)).equals(bytes(expected(q.data, q.n, a.body.bits)))).toBe(true);
+      });
+      expect(seen.size).toBeGreaterThanOrEqual(2);
+      const unpinned = answers.filter((_, i) => !('bits' in reqs[i].pin)).map((a) => a.body.bits.weights);
+      expect(Math.min(...unpinned)).toBeLessThan(8); // the governor traded bits
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('deadlines, disconnects and shutdown', () => {
+  it('drops a request whose deadline passes while queued: 504, never computed', async () => {
+    const c = countedModel();
+    const s = createServer(c.model, { sloP95Ms: 1000, calibrationRuns: 0 });
+    const url = await s.listen({ port: 0 });
+    try {
+      const release = c.block(); // the only compute slot stays busy
+      const first = http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data: image(1, 1) }) });
+      await new Promise((r) => setTimeout(r, 20));
+      const marked = new Array(SAMPLE).fill(0.25);
+      const late = http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data: marked, deadlineMs: 50 }) });
+      const r = await late; // answered at its deadline, while the slot is still held
+      expect(r.statusCode).toBe(504);
+      expect(r.json().message).toMatch(/deadline/);
+      release();
+      expect((await first).statusCode).toBe(200);
+      await s.queue.idle();
+      expect(c.calls).toHaveLength(1);
+      expect(c.calls.some((x) => x[0] === 0.25)).toBe(false);
+      expect(s.queue.computations).toBe(1);
+      const m = await http(url, { url: '/metrics' });
+      expect(m.body).toMatch(/^anyprec_dropped_total\{reason="deadline"\} 1$/m);
+      expect(m.body).toMatch(/^anyprec_requests_total\{code="504"\} 1$/m);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('drops a queued request whose client went away: never computed', async () => {
+    const c = countedModel();
+    const s = createServer(c.model, { sloP95Ms: 1000, calibrationRuns: 0 });
+    const url = await s.listen({ port: 0 });
+    try {
+      const release = c.block();
+      const first = fetch(`${url}/v1/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ shape: [1, 1, 28, 28], data: image(1, 2) }) });
+      await new Promise((r) => setTimeout(r, 50));
+      const ac = new AbortController();
+      const gone = fetch(`${url}/v1/infer`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ shape: [1, 1, 28, 28], data: new Array(SAMPLE).fill(0.75) }) });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(s.queue.depth).toBe(1);
+      ac.abort();
+      await expect(gone).rejects.toThrow();
+      for (let i = 0; i < 50 && s.queue.depth > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(s.queue.depth).toBe(0);
+      release();
+      expect((await first).status).toBe(200);
+      await s.queue.idle();
+      expect(c.calls).toHaveLength(1);
+      expect(c.calls.some((x) => x[0] === 0.75)).toBe(false);
+      const m = await http(url, { url: '/metrics' });
+      expect(m.body).toMatch(/^anyprec_dropped_total\{reason="disconnected"\} 1$/m);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('graceful shutdown: readyz says draining, requests in flight finish, new ones are refused', async () => {
+    const c = countedModel();
+    const s = createServer(c.model, { sloP95Ms: 1000, calibrationRuns: 0 });
+    const url = await s.listen({ port: 0 });
+    const release = c.block();
+    const data = image(1, 3);
+    const inflight = fetch(`${url}/v1/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ shape: [1, 1, 28, 28], data }) });
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = s.close({ graceMs: 300 });
+    let closed = false;
+    void closing.then(() => { closed = true; });
+    const rz = await http(url, { url: '/readyz' }); // within the grace period: still listening, not ready
+    expect(rz.statusCode).toBe(503);
+    expect(rz.json().status).toBe('draining');
+    await new Promise((r) => setTimeout(r, 400));
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow(); // then the listener is closed
+    await new Promise((r) => setTimeout(r, 50));
+    expect(closed).toBe(false); // still draining
+    release();
+    const r = await inflight;
+    expect(r.status).toBe(200);
+    const b = await r.json() as any;
+    expect(bytes(flat(b.logits)).equals(bytes(expected(data, 1, b.bits)))).toBe(true);
+    const t0 = Date.now();
+    await closing;
+    expect(closed).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(2000); // no wait for a keep-alive timeout
+  });
+});
+
+describe('micro-batching', () => {
+  it('is refused for a model whose answers depend on the batch (dynamic per-batch scales)', () => {
+    const g = {
+      format: 'anyprec-graph/1', inputShape: [4], bitList: [8], weightMode: 'truncate',
+      nodes: [
+        { name: 'dq', op: 'dynquantize', bits: 4, inputs: ['input'] },
+        { name: 'fc', op: 'linear', inFeatures: 4, outFeatures: 2, bias: false, inputs: ['dq'] },
+      ],
+    };
+    const m = Model.build(g, { 'fc.weight': new Float32Array(8).fill(0.5) });
+    expect(() => createServer(m, { maxBatch: 8 })).toThrow(/refused for this model: its answers depend on the batch \(dynamic per-batch activation scales in dq\)/);
+    const s = createServer(m, { maxBatch: 1 });
+    return s.close();
+  });
+
+  it('batched answers equal runSync per request (forced on)', async () => {
+    const c = countedModel();
+    const s = createServer(c.model, { sloP95Ms: 1000, calibrationRuns: 1, maxBatch: 8, batching: 'on' });
+    const url = await s.listen({ port: 0 });
+    try {
+      const release = c.block();
+      const reqs = Array.from({ length: 7 }, (_, i) => ({ n: 1 + (i % 2), data: image(1 + (i % 2), 300 + i) }));
+      const pending = reqs.map((q) => http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [q.n, 1, 28, 28], data: q.data }) }));
+      await new Promise((r) => setTimeout(r, 50));
+      const callsBefore = c.calls.length;
+      release();
+      const answers = await Promise.all(pending);
+      answers.forEach((a: any, i: number) => {
+        expect(a.statusCode).toBe(200);
+        expect(bytes(flat(a.json().logits)).equals(bytes(expected(reqs[i].data, reqs[i].n, a.json().bits)))).toBe(true);
+      });
+      // the first call held the slot; the six waiting requests (9 samples) went as 2 calls of <= 8
+      expect(c.calls.length - callsBefore).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+});
