@@ -51,6 +51,29 @@ describe('kernels.packedWords validates its arguments', () => {
   });
 });
 
+describe('kernel conv entries refuse geometry whose sizes overflow, before the native call', () => {
+  const shape = { n: 1, h: 4, w: 4, c: 2 };
+  const codes = new Uint8Array(32), floats = new Float32Array(32);
+  it.each([
+    ['kernel and stride 2^31, padding 2^30', { kernel: [2 ** 31, 2 ** 31], stride: [2 ** 31, 2 ** 31], padding: [2 ** 30, 2 ** 30] }, /conv geometry out of range|larger than the padded input/],
+    ['padding 2^31 - 1', { kernel: [1, 1], padding: [2 ** 31 - 1, 2 ** 31 - 1] }, /conv geometry out of range/],
+    ['padding 2^30 (the lowering would hold 2^62 elements)', { kernel: [3, 3], padding: [2 ** 30, 2 ** 30] }, /conv geometry out of range|exceeds 2147483647 elements/],
+    ['padding 20000 (4e8 rows x 18 columns)', { kernel: [3, 3], padding: [20000, 20000] }, /conv lowering of \d+ rows x 18 columns exceeds 2147483647 elements/],
+    ['dilation 2^31', { kernel: [2, 2], dilation: [2 ** 31, 1] }, /conv geometry out of range|larger than the padded input/],
+  ])('%s', (_label, conv, message) => {
+    for (const f of [() => kernels.packConv(codes, shape, conv as never, 2), () => kernels.im2colFloat(floats, shape, conv as never)]) {
+      const e = thrown(f);
+      expect(e.name).toBe('RangeError');
+      expect(e.message).toMatch(message);
+    }
+  });
+
+  it('still lowers a valid geometry', () => {
+    expect(kernels.im2colFloat(floats, shape, { kernel: [3, 3], padding: [1, 1] }).length).toBe(16 * 18);
+    expect(kernels.maxPool(floats, shape, { kernel: [2, 2], padding: [1, 1] }).length).toBe(9 * 2);
+  });
+});
+
 describe('precisions must be numbers or { weights, activations }', () => {
   const m = fresh();
   const x = input(2, 1);
