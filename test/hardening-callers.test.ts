@@ -112,6 +112,15 @@ describe('precisions must be numbers or { weights, activations }', () => {
   });
 });
 
+describe('other entry points', () => {
+  it('Model.build refuses tensors that are not an object; Tensor refuses boxed dimensions', () => {
+    expect(thrown(() => Model.build(g, null as never))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/tensors must be an object/) });
+    expect(thrown(() => Model.build(g, [] as never))).toMatchObject({ name: 'TypeError' });
+    expect(thrown(() => new Tensor(new Float32Array(2), [new Number(2)] as never))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/shape must hold numbers, got object/) });
+    expect(thrown(() => new Tensor(new Float32Array(2), [-2] as never))).toMatchObject({ name: 'RangeError' });
+  });
+});
+
 describe('inputs whose buffer was detached', () => {
   it('runSync and run refuse them with a TypeError instead of reading freed memory', async () => {
     const m = fresh();
@@ -162,6 +171,20 @@ describe('the worker pool', () => {
     await expect(call).rejects.toMatchObject({ message: expect.stringMatching(/model worker exited with code 1 during the call/) });
     expect(same(await m.run(small, { bits: 8 }), m.runSync(small, { bits: 8 }))).toBe(true);
     expect(pool.started).toBe(2);
+  });
+
+  it('a call aborted while its worker computes rejects at once; the worker finishes and serves the next call', async () => {
+    const m = Model.build(cg, cnnTensors);
+    models.push(m);
+    const x = images(64, 12), small = images(2, 13);
+    await m.run(small);
+    const ac = new AbortController();
+    const call = m.run(x, { bits: 32, signal: ac.signal });
+    const next = m.run(small, { bits: 8 });
+    ac.abort();
+    await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+    expect(same(await next, m.runSync(small, { bits: 8 }))).toBe(true);
+    expect((m as unknown as { pool: PoolView }).pool.started).toBe(1);
   });
 
   it('a call queued behind a dying worker runs on its replacement', async () => {

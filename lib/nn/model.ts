@@ -65,6 +65,9 @@ export class Model {
   /** Builds a model from a graph and float tensors named as in the PyTorch state_dict. */
   static build(graph: GraphSpec, tensors: Record<string, Float32Array>, options?: ModelLimits): Model {
     const limits = checkLimits(options);
+    if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors)) {
+      throw new TypeError('tensors must be an object { name: Float32Array } (a PyTorch-style state_dict)');
+    }
     const g = validateGraph(graph);
     validateModel(g, undefined, limits); // geometry and memory before compiling anything
     return new Model(g, compileParams(g, tensors), true, limits);
