@@ -8,7 +8,7 @@ import { maxAbsScale, quantizeDynamic, quantizeDynamicReference, signMagnitudeVa
 import {
   gateOn, gateThresholds, GateSetting, packSignMagnitude, pgConv, pgConvDense, signMagnitudeGemm,
 } from '../lib/gating';
-import { rng } from './helpers/reference';
+import { firstDiff, rng } from './helpers/reference';
 
 const fr = Math.fround;
 
@@ -97,6 +97,37 @@ describe('precision gate', () => {
   });
 });
 
+/**
+ * Precision-gated conv in plain loops over the codes and the integer weight levels ([out][(ky, kx, c)]):
+ * O_hb = u·2^L·Σ (q >> L)·l, O = u·Σ q·l, L = B − Bhb; out = O where the gate is on, else O_hb.
+ */
+function pgConvLoops(codes: Uint8Array, sh: { n: number; h: number; w: number; c: number },
+  cv: { kernel: [number, number]; stride: [number, number]; padding: [number, number] }, levels: Int16Array, out: number,
+  bits: number, highBits: number, unit: number, threshold: Float32Array, gate: GateSetting): { out: Float32Array; on: number } {
+  const [kh, kw] = cv.kernel, [sy, sx] = cv.stride, [py, px] = cv.padding;
+  const oh = Math.floor((sh.h + 2 * py - kh) / sy) + 1, ow = Math.floor((sh.w + 2 * px - kw) / sx) + 1;
+  const k = kh * kw * sh.c, low = bits - highBits;
+  const res = new Float32Array(sh.n * oh * ow * out);
+  let on = 0;
+  for (let i = 0; i < sh.n; i++) for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) for (let o = 0; o < out; o++) {
+    let full = 0, hi = 0;
+    for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {
+      const iy = y * sy + ky - py, ix = x * sx + kx - px;
+      if (iy < 0 || iy >= sh.h || ix < 0 || ix >= sh.w) continue;
+      for (let c = 0; c < sh.c; c++) {
+        const q = codes[((i * sh.h + iy) * sh.w + ix) * sh.c + c], l = levels[o * k + (ky * kw + kx) * sh.c + c];
+        full += q * l;
+        hi += (q >> low) * l;
+      }
+    }
+    const ohb = fr(hi * (unit * 2 ** low));
+    const open = gate.mode === 'open' || (gate.mode === 'trained' && gateOn(ohb, fr(threshold[o] + gate.offset)));
+    if (open) on++;
+    res[((i * oh + y) * ow + x) * out + o] = open ? full * unit : ohb;
+  }
+  return { out: res, on };
+}
+
 describe('pgConv', () => {
   const r = rng(4);
   const shape = { n: 3, h: 9, w: 7, c: 19 };
@@ -172,12 +203,15 @@ describe('pgConv', () => {
           { mode: 'trained', offset: 0 }, { mode: 'trained', offset: spread * 0.2 }, { mode: 'trained', offset: -1e30 },
           { mode: 'trained', offset: 1e30 }, { mode: 'open', offset: 0 }, { mode: 'closed', offset: 0 },
         ];
+        // Independent of both paths (no packing, no GEMM): sums of codes x levels in plain loops.
+        const refs = settings.map((gate) => pgConvLoops(codes, sh, cv, levels, ch, bits, highBits, unit, threshold, gate));
         for (const isa of kernels.availableIsas()) {
           kernels.setIsa(isa);
-          for (const gate of settings) {
+          for (const [si, gate] of settings.entries()) {
             const o = { highBits, unit, threshold, gate };
             const fast = pgConv({ codes, shape: sh, bits }, cv, wl, o);
             const dense = pgConvDense(a, wl, o);
+            expect({ layer, isa, gate, on: fast.on, diff: firstDiff(fast.out, refs[si].out) }).toEqual({ layer, isa, gate, on: refs[si].on, diff: -1 });
             expect({ layer, isa, gate, on: fast.on, total: fast.total }).toEqual({ layer, isa, gate, on: dense.on, total: dense.total });
             expect({ layer, isa, gate, same: Buffer.from(fast.out.buffer).equals(Buffer.from(dense.out.buffer)) })
               .toEqual({ layer, isa, gate, same: true });

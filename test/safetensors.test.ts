@@ -191,7 +191,8 @@ describe('malformed files', () => {
       const head = file({ a: t('F99', [size], [0, size]) });
       fs.writeFileSync(p, head);
       fs.truncateSync(p, size);
-      const t0 = Date.now();
+      // Both refusals are made from the header: the dtype is checked as the header is parsed, the
+      // size before any buffer is allocated (no wall-clock assertion: the messages say which check fired).
       await expect(loadSafetensors(p)).rejects.toMatchObject({ name: 'SafetensorsError', message: expect.stringMatching(/unknown dtype "F99"/) });
       expect(thrown(() => loadSafetensorsSync(p)).message).toMatch(/big\.safetensors: tensor 'a': unknown dtype/);
       // a good header whose data cannot fit one buffer is refused before allocating
@@ -202,7 +203,6 @@ describe('malformed files', () => {
         fs.truncateSync(p, ok.length + dataSize);
         expect(thrown(() => loadSafetensorsSync(p))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/larger than one buffer/) });
       }
-      expect(Date.now() - t0).toBeLessThan(5000);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -99,7 +99,10 @@ export function checkShape(shape: unknown, name: string): number[] {
     throw new TypeError(`${name} must be a non-empty array of dimensions`);
   }
   for (const d of shape) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+    if (typeof d !== 'number') {
+      throw new TypeError(`${name} must hold numbers, got ${d === null ? 'null' : typeof d} in [${shape.map(String).join(', ')}]`);
+    }
+    if (!Number.isSafeInteger(d) || d < 0) {
       throw new RangeError(`${name} must hold non-negative integers, got [${shape.join(', ')}]`);
     }
   }

@@ -4,10 +4,10 @@
 // round-trip exactly: the same outputs at every precision, bit for bit.
 import { Packed, packedWords } from '../core/kernels';
 import { GraphSpec, validateGraph } from '../nn/graph';
-import { Model } from '../nn/model';
+import { Model, ModelLimits } from '../nn/model';
 import { registerModelWriter } from '../nn/persist';
 import type { ModelState } from '../nn/types';
-import { loadSafetensors, loadSafetensorsSync, SafetensorsFile } from './safetensors';
+import { loadSafetensors, loadSafetensorsSync, readSafetensors, SafetensorsFile } from './safetensors';
 import { saveSafetensors, saveSafetensorsSync, TensorInput, writeSafetensors } from './safetensors-write';
 
 export const MODEL_FORMAT = 'anyprec-model/1';
@@ -32,33 +32,46 @@ function toTensors(state: ModelState): { tensors: Map<string, TensorInput>; meta
   return { tensors, metadata: { format: MODEL_FORMAT, graph: JSON.stringify(state.graph), packed: JSON.stringify(shapes) } };
 }
 
-function fromFile(file: SafetensorsFile, source: string): Model {
+function fromFile(file: SafetensorsFile, source: string, options?: ModelLimits): Model {
   const where = `model file ${source}`;
   if (file.metadata.format !== MODEL_FORMAT) {
     throw new Error(`${where} is not an anyprec model (metadata format ${JSON.stringify(file.metadata.format)}, expected ${MODEL_FORMAT}); ` +
       'reference checkpoints are imported with importReference()');
   }
   let graph: GraphSpec;
-  let shapes: Record<string, [number, number, number]>;
+  let shapes: Record<string, unknown>;
   try {
     graph = validateGraph(JSON.parse(file.metadata.graph));
-    shapes = JSON.parse(file.metadata.packed);
   } catch (e) {
-    throw new Error(`${where}: bad graph metadata: ${(e as Error).message}`);
+    const err = e as Error;
+    const Ctor = err instanceof RangeError ? RangeError : err instanceof TypeError ? TypeError : Error;
+    throw new Ctor(`${where}: bad graph metadata: ${err.message}`);
+  }
+  try {
+    shapes = JSON.parse(file.metadata.packed ?? '{}');
+  } catch (e) {
+    throw new Error(`${where}: bad packed metadata (not JSON): ${(e as Error).message}`);
+  }
+  if (shapes === null || typeof shapes !== 'object' || Array.isArray(shapes)) {
+    throw new TypeError(`${where}: packed metadata must be an object { name: [rows, cols, bits] }, got ${shapes === null ? 'null' : Array.isArray(shapes) ? 'an array' : typeof shapes}`);
   }
   const params: ModelState['params'] = [];
   const used = new Set<string>();
   for (const [name, shape] of Object.entries(shapes)) {
-    const [rows, cols, bits] = shape;
-    if (![rows, cols, bits].every((v) => Number.isSafeInteger(v) && v >= 0) || bits < 1 || bits > 8 || cols < 1) {
-      throw new Error(`${where}: packed parameter '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || shape.length !== 3) {
+      throw new TypeError(`${where}: packed metadata for '${name}' must be [rows, cols, bits], got ${JSON.stringify(shape)}`);
+    }
+    const [rows, cols, bits] = shape as number[];
+    if (![rows, cols, bits].every((v) => Number.isSafeInteger(v) && v >= 0) || bits < 1 || bits > 8 || cols < 1 ||
+        rows > 2 ** 31 || cols > 2 ** 31) {
+      throw new RangeError(`${where}: packed parameter '${name}' has an invalid shape ${JSON.stringify(shape)}`);
     }
     const planes = file.tensors.get(`${name}::planes`), pops = file.tensors.get(`${name}::planePop`);
     if (!planes || planes.dtype !== 'U64' || planes.data.length !== packedWords(rows, cols, bits)) {
       throw new Error(`${where}: '${name}::planes' must be U64 with ${packedWords(rows, cols, bits)} words for ${rows}x${cols} at ${bits} bits`);
     }
     if (!pops || pops.dtype !== 'I32' || pops.data.length !== rows * bits) {
-      throw new Error(`${where}: '${name}::planePop' must be I32 with ${rows * bits} counts`);
+      throw new Error(`${where}: '${name}::planePop' must be I32 with ${rows * bits} counts, got ${pops ? `${pops.dtype} with ${pops.data.length}` : 'nothing'}`);
     }
     params.push([name, { rows, cols, bits, data: planes.data as BigUint64Array, planePop: pops.data as Int32Array }]);
     used.add(`${name}::planes`).add(`${name}::planePop`);
@@ -68,7 +81,7 @@ function fromFile(file: SafetensorsFile, source: string): Model {
     if (t.dtype !== 'F32') throw new Error(`${where}: parameter '${name}' must be F32, is ${t.dtype}`);
     params.push([name, t.data as Float32Array]);
   }
-  return Model.fromState({ graph, params }, true);
+  return Model.fromState({ graph, params }, true, { ...checkOptions(options), source });
 }
 
 /** The bytes of a model file. */
@@ -87,13 +100,33 @@ export function saveModelSync(model: Model, path: string): void {
   saveSafetensorsSync(path, tensors, metadata);
 }
 
-/** Loads a model file written by saveModel / model.save. */
-export async function loadModel(path: string): Promise<Model> {
-  return fromFile(await loadSafetensors(path), path);
+function checkOptions(options: unknown): ModelLimits {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError('options must be an object { maxMemory? }');
+  const { maxMemory } = options as ModelLimits;
+  return maxMemory === undefined ? {} : { maxMemory };
 }
 
-export function loadModelSync(path: string): Model {
-  return fromFile(loadSafetensorsSync(path), path);
+/**
+ * Loads a model file written by saveModel / model.save. The file is validated whole before
+ * anything is built: the graph's fields, every parameter's kind and length, and the memory its
+ * parameters and one sample's activations need against options.maxMemory (default 4 GiB; each
+ * run() / runSync() checks its batch against the same bound).
+ */
+export async function loadModel(path: string, options?: ModelLimits): Promise<Model> {
+  checkOptions(options);
+  return fromFile(await loadSafetensors(path), path, options);
+}
+
+export function loadModelSync(path: string, options?: ModelLimits): Model {
+  checkOptions(options);
+  return fromFile(loadSafetensorsSync(path), path, options);
+}
+
+/** A model from a model file's bytes (what serializeModel / model.serialize wrote). */
+export function deserializeModel(bytes: Uint8Array, options?: ModelLimits): Model {
+  checkOptions(options);
+  return fromFile(readSafetensors(bytes), '(bytes)', options);
 }
 
 // Model.save / saveSync / serialize write through these.

@@ -166,8 +166,63 @@ function checkGate(gate: unknown, where: string, bitList: number[]): void {
   }
 }
 
-function isPair(v: unknown, min: number): v is Pair {
-  return Array.isArray(v) && v.length === 2 && v.every((x) => Number.isSafeInteger(x) && x >= min);
+function isPair(v: unknown, min: number, max: number): v is Pair {
+  return Array.isArray(v) && v.length === 2 && v.every((x) => Number.isSafeInteger(x) && x >= min && x <= max);
+}
+
+// Upper bounds on graph fields: far above any real network, low enough that no size product made
+// of them overflows before the memory checks (nn/validate) see it.
+/** Elements one tensor may hold (per call): the kernels index with 32-bit integers. */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
+/** Channels, features. */
+export const MAX_CHANNELS = 2 ** 20;
+/** Kernel, stride, dilation (each side). */
+export const MAX_WINDOW = 1024;
+/** Height / width of an input image, and (padded) of any image inside. */
+export const MAX_SPATIAL = 2 ** 16;
+/** Nodes in a graph; characters in a node name. */
+export const MAX_NODES = 10000;
+export const MAX_NAME = 256;
+
+function checkBounded(v: unknown, where: string, field: string, min: number, max: number): void {
+  if (!isPair(v, min, max)) {
+    throw new RangeError(`${where}.${field} must be [h, w] of integers in ${min}..${max}, got ${JSON.stringify(v)}`);
+  }
+}
+
+function checkCount(v: unknown, where: string, field: string, max: number): void {
+  if (!isPositiveInt(v) || v > max) throw new RangeError(`${where}.${field} must be an integer in 1..${max}, got ${JSON.stringify(v)}`);
+}
+
+/**
+ * Conv geometry: kernel, stride, dilation in 1..MAX_WINDOW, padding at most the dilated kernel's
+ * extent (a wider pad only adds more outputs that see nothing but zeros).
+ */
+function checkConvGeometry(node: { kernel: unknown; stride: unknown; padding: unknown; dilation: unknown }, where: string): void {
+  checkBounded(node.kernel, where, 'kernel', 1, MAX_WINDOW);
+  checkBounded(node.stride, where, 'stride', 1, MAX_WINDOW);
+  checkBounded(node.dilation, where, 'dilation', 1, MAX_WINDOW);
+  const k = node.kernel as Pair, d = node.dilation as Pair;
+  const maxPad = Math.max(d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1);
+  checkBounded(node.padding, where, 'padding', 0, maxPad);
+  const p = node.padding as Pair;
+  for (const i of [0, 1]) {
+    if (p[i] > d[i] * (k[i] - 1) + 1) {
+      throw new RangeError(`${where}.padding[${i}] must be at most the dilated kernel's extent, dilation x (kernel - 1) + 1 = ${d[i] * (k[i] - 1) + 1}, got ${p[i]}`);
+    }
+  }
+}
+
+/** Pool geometry: kernel, stride in 1..MAX_WINDOW, padding at most half the kernel (as PyTorch requires). */
+function checkPoolGeometry(node: { kernel: unknown; stride: unknown; padding: unknown }, where: string): void {
+  checkBounded(node.kernel, where, 'kernel', 1, MAX_WINDOW);
+  checkBounded(node.stride, where, 'stride', 1, MAX_WINDOW);
+  const k = node.kernel as Pair;
+  checkBounded(node.padding, where, 'padding', 0, MAX_WINDOW);
+  const p = node.padding as Pair;
+  for (const i of [0, 1]) {
+    if (p[i] > Math.floor(k[i] / 2)) throw new RangeError(`${where}.padding[${i}] must be at most half the kernel (${Math.floor(k[i] / 2)}), got ${p[i]}`);
+  }
 }
 
 /** Checks a graph description; throws an Error naming the node and the field at fault. */
@@ -181,6 +236,16 @@ export function validateGraph(g: unknown): GraphSpec {
   if (spec.inputShape.length !== 1 && spec.inputShape.length !== 3) {
     throw new RangeError(`graph.inputShape must have 1 or 3 dimensions, got ${spec.inputShape.length}`);
   }
+  if (spec.inputShape.length === 3) {
+    checkCount(spec.inputShape[0], 'graph', 'inputShape[0] (channels)', MAX_CHANNELS);
+    checkCount(spec.inputShape[1], 'graph', 'inputShape[1] (height)', MAX_SPATIAL);
+    checkCount(spec.inputShape[2], 'graph', 'inputShape[2] (width)', MAX_SPATIAL);
+  } else {
+    checkCount(spec.inputShape[0], 'graph', 'inputShape[0] (features)', MAX_CHANNELS);
+  }
+  if (spec.inputShape.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) {
+    throw new RangeError(`graph.inputShape [${spec.inputShape.join(', ')}] holds more than ${MAX_ELEMENTS} elements`);
+  }
   if (!Array.isArray(spec.bitList) || spec.bitList.length === 0 ||
       !spec.bitList.every((b) => Number.isInteger(b) && ((b >= 1 && b <= 8) || b === 32))) {
     throw new RangeError('graph.bitList must list bit-widths in 1..8 or 32');
@@ -189,11 +254,13 @@ export function validateGraph(g: unknown): GraphSpec {
     throw new RangeError(`graph.weightMode must be 'truncate' or 'requant', got ${JSON.stringify(spec.weightMode)}`);
   }
   if (!Array.isArray(spec.nodes) || spec.nodes.length === 0) throw new RangeError('graph.nodes must be a non-empty array');
+  if (spec.nodes.length > MAX_NODES) throw new RangeError(`graph.nodes must hold at most ${MAX_NODES} nodes, got ${spec.nodes.length}`);
   const seen = new Set<string>(['input']);
   for (const [i, node] of spec.nodes.entries()) {
     const where = `graph.nodes[${i}]${node && typeof node.name === 'string' ? ` (${node.name})` : ''}`;
     if (node === null || typeof node !== 'object') throw new TypeError(`${where} must be an object`);
     if (typeof node.name !== 'string' || node.name === '') throw new TypeError(`${where}.name must be a non-empty string`);
+    if (node.name.length > MAX_NAME || node.name.includes('::')) throw new RangeError(`${where}.name must be at most ${MAX_NAME} characters without '::'`);
     if (seen.has(node.name)) throw new RangeError(`${where}.name '${node.name}' is used twice (or is 'input')`);
     if (!(node.op in OPS)) throw new RangeError(`${where}.op must be one of ${Object.keys(OPS).join(', ')}, got ${JSON.stringify(node.op)}`);
     if (!Array.isArray(node.inputs) || node.inputs.length !== OPS[node.op]) {
@@ -212,9 +279,12 @@ export function validateGraph(g: unknown): GraphSpec {
           if (node.op === 'pgconv2d' && !(isBits(node.highBits) && node.highBits < 8)) throw new RangeError(`${where}.highBits must be an integer in 1..7`);
         }
         if (!isPositiveInt(node.inChannels) || !isPositiveInt(node.outChannels)) throw new RangeError(`${where} needs positive inChannels and outChannels`);
-        if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0) || !isPair(node.dilation, 1)) {
+        checkCount(node.inChannels, where, 'inChannels', MAX_CHANNELS);
+        checkCount(node.outChannels, where, 'outChannels', MAX_CHANNELS);
+        if (!isPair(node.kernel, 1, Infinity) || !isPair(node.stride, 1, Infinity) || !isPair(node.padding, 0, Infinity) || !isPair(node.dilation, 1, Infinity)) {
           throw new RangeError(`${where} needs kernel, stride, dilation as [h, w] positive and padding as [h, w] >= 0`);
         }
+        checkConvGeometry(node, where);
         if ('gate' in node && node.gate !== undefined) {
           if (node.op !== 'qconv2d') throw new RangeError(`${where}.gate: only qconv2d and qlinear nodes take a gate (${(node as NodeSpec).op} does not)`);
           checkGate(node.gate, where, spec.bitList);
@@ -223,6 +293,8 @@ export function validateGraph(g: unknown): GraphSpec {
       case 'linear':
       case 'qlinear':
         if (!isPositiveInt(node.inFeatures) || !isPositiveInt(node.outFeatures)) throw new RangeError(`${where} needs positive inFeatures and outFeatures`);
+        checkCount(node.inFeatures, where, 'inFeatures', MAX_ELEMENTS);
+        checkCount(node.outFeatures, where, 'outFeatures', MAX_CHANNELS);
         if ('gate' in node && node.gate !== undefined) {
           if (node.op !== 'qlinear') throw new RangeError(`${where}.gate: only qconv2d and qlinear nodes take a gate (${(node as NodeSpec).op} does not)`);
           checkGate(node.gate, where, spec.bitList);
@@ -230,19 +302,27 @@ export function validateGraph(g: unknown): GraphSpec {
         break;
       case 'batchnorm':
         if (!isPositiveInt(node.channels) || !(typeof node.eps === 'number' && node.eps >= 0)) throw new RangeError(`${where} needs channels > 0 and eps >= 0`);
+        checkCount(node.channels, where, 'channels', MAX_CHANNELS);
+        if (!Number.isFinite(node.eps)) throw new RangeError(`${where}.eps must be finite, got ${node.eps}`);
+        if (typeof node.switchable !== 'boolean') throw new TypeError(`${where}.switchable must be a boolean`);
         break;
       case 'clamp':
         if (!(typeof node.min === 'number' && typeof node.max === 'number' && node.min <= node.max)) throw new RangeError(`${where} needs min <= max`);
         break;
       case 'maxpool2d':
       case 'avgpool2d':
-        if (!isPair(node.kernel, 1) || !isPair(node.stride, 1) || !isPair(node.padding, 0)) throw new RangeError(`${where} needs kernel, stride [h, w] >= 1 and padding >= 0`);
+        if (!isPair(node.kernel, 1, Infinity) || !isPair(node.stride, 1, Infinity) || !isPair(node.padding, 0, Infinity)) {
+          throw new RangeError(`${where} needs kernel, stride [h, w] >= 1 and padding >= 0`);
+        }
+        checkPoolGeometry(node, where);
         break;
       case 'pact':
         if (node.param !== undefined && (typeof node.param !== 'string' || node.param === '')) throw new TypeError(`${where}.param must be a non-empty string`);
         break;
       case 'subsample':
-        if (!isPair(node.stride, 1) || !isPair(node.padChannels, 0)) throw new RangeError(`${where} needs stride [h, w] >= 1 and padChannels [front, back] >= 0`);
+        if (!isPair(node.stride, 1, MAX_WINDOW) || !isPair(node.padChannels, 0, MAX_CHANNELS)) {
+          throw new RangeError(`${where} needs stride [h, w] in 1..${MAX_WINDOW} and padChannels [front, back] in 0..${MAX_CHANNELS}`);
+        }
         break;
       case 'dynquantize':
         if (!isBits(node.bits)) throw new RangeError(`${where}.bits must be an integer in 1..8`);

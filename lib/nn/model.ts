@@ -11,12 +11,20 @@ import { GraphSpec, validateGraph, QUANTISED_OPS, isGated, NodeSpec } from './gr
 import { checkThresholds, compileParams, Param, Params } from './params';
 import { modelWriter } from './persist';
 import { Plan } from './plan';
-import { WorkerPool } from './pool/pool';
+import { abortError, WorkerPool } from './pool/pool';
 import { Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
 import { inferShapes } from './shapes';
 import type { ModelState, RunOptions, RunStats } from './types';
+import { checkBatch, checkLimits, ModelBudget, ModelLimits, validateModel } from './validate';
 
 export type { ModelState, RunOptions } from './types';
+export type { ModelLimits } from './validate';
+
+/** Options of Model.build / fromState and of the model loaders. */
+export interface LoadOptions extends ModelLimits {
+  /** @internal Named in error messages (the model file's path). */
+  source?: string;
+}
 export type { GateCalibration } from '../gating';
 
 function gateSetting(opts?: RunOptions): GateSetting {
@@ -41,6 +49,7 @@ function shareParam(p: Param): Param {
 }
 
 const MAX_PLANS = 64;
+const RUN_OPTIONS = ['bits', 'layers', 'gate', 'gateOffset', 'signal'];
 
 export class Model {
   readonly graph: GraphSpec;
@@ -54,25 +63,39 @@ export class Model {
   private thresholdsChanged = false;
 
   /** Builds a model from a graph and float tensors named as in the PyTorch state_dict. */
-  static build(graph: GraphSpec, tensors: Record<string, Float32Array>): Model {
+  static build(graph: GraphSpec, tensors: Record<string, Float32Array>, options?: ModelLimits): Model {
+    const limits = checkLimits(options);
+    if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors)) {
+      throw new TypeError('tensors must be an object { name: Float32Array } (a PyTorch-style state_dict)');
+    }
     const g = validateGraph(graph);
-    return new Model(g, compileParams(g, tensors));
+    validateModel(g, undefined, limits); // geometry and memory before compiling anything
+    return new Model(g, compileParams(g, tensors), true, limits);
   }
 
   /**
    * Rebuilds a model from Model.state() (e.g. in a worker thread, where memory is shared, not
    * copied). With share = true the parameters are first copied into shared memory.
    */
-  static fromState(state: ModelState, share = false): Model {
+  static fromState(state: ModelState, share = false, options?: LoadOptions): Model {
+    if (state === null || typeof state !== 'object' || !Array.isArray(state.params)) throw new TypeError('state must be { graph, params } (from Model.state())');
+    const limits = checkLimits(options ?? state.limits);
     const params: Params = new Map();
-    for (const [name, p] of state.params) {
+    for (const entry of state.params) {
+      if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') throw new TypeError('state.params must hold [name, tensor] pairs');
+      const [name, p] = entry;
+      if (p === null || typeof p !== 'object') throw new TypeError(`state parameter '${name}' must be a Float32Array or packed planes, got ${p === null ? 'null' : typeof p}`);
       params.set(name, ArrayBuffer.isView(p) ? p : new Packed(p.rows, p.cols, p.bits, p.data, p.planePop));
     }
-    return new Model(validateGraph(state.graph), params, share);
+    return new Model(validateGraph(state.graph), params, share, limits, options?.source);
   }
 
-  private constructor(graph: GraphSpec, params: Params, share = true) {
+  private readonly budget: ModelBudget;
+
+  private constructor(graph: GraphSpec, params: Params, share: boolean, limits: Required<ModelLimits>, source?: string) {
     inferShapes(graph); // shape errors (channel mismatches, kernels larger than inputs) surface here
+    // Every parameter's kind and length, and the memory bound, before anything is copied or planned.
+    this.budget = validateModel(graph, params, limits, source);
     this.graph = graph;
     this.params = share ? new Map([...params].map(([k, v]) => [k, shareParam(v)])) : params;
     for (const node of graph.nodes.filter(isGated)) {
@@ -90,6 +113,7 @@ export class Model {
   state(): ModelState {
     return {
       graph: this.graph,
+      limits: { maxMemory: this.budget.maxMemory },
       params: [...this.params].map(([k, v]) => [k, v instanceof Packed
         ? { rows: v.rows, cols: v.cols, bits: v.bits, data: v.data, planePop: v.planePop } : v]),
     };
@@ -121,7 +145,13 @@ export class Model {
   }
 
   private plan(opts?: RunOptions): Plan {
-    if (opts !== undefined && (opts === null || typeof opts !== 'object')) throw new TypeError('options must be an object { bits?, layers? }');
+    if (opts !== undefined && (opts === null || typeof opts !== 'object' || Array.isArray(opts))) {
+      throw new TypeError('options must be an object { bits?, layers?, gate?, gateOffset?, signal? }');
+    }
+    // A misspelt option (bit: 4) would otherwise be ignored and the call run at another precision.
+    for (const key of Object.keys(opts ?? {})) {
+      if (!RUN_OPTIONS.includes(key)) throw new TypeError(`options.${key} is not a run option (${RUN_OPTIONS.join(', ')})`);
+    }
     const global = opts?.bits === undefined ? this.precision : toPrecision(opts.bits, 'bits', this.precision);
     const layers: Record<string, Precision> = {};
     for (const [k, v] of this.overrides) layers[k] = v;
@@ -151,12 +181,25 @@ export class Model {
 
   /** Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images. */
   runSync(x: Tensor, opts?: RunOptions): Tensor {
-    return this.plan(opts).run(checkTensor(x), false, gateSetting(opts)).output;
+    return this.plan(opts).run(this.checkInput(x), false, gateSetting(opts)).output;
+  }
+
+  /** x is a Tensor whose batch fits the memory bound (shape errors are the plan's to report). */
+  private checkInput(x: unknown): Tensor {
+    const t = checkTensor(x);
+    if (t.shape.length >= 1 && Number.isSafeInteger(t.shape[0])) checkBatch(this.budget, t.shape[0]);
+    return t;
+  }
+
+  /** Bytes a sample's activations need (an estimate, used for the maxMemory bound), and the bound. */
+  get memory(): { bytesPerSample: number; paramBytes: number; maxMemory: number } {
+    const { bytesPerSample, paramBytes, maxMemory } = this.budget;
+    return { bytesPerSample, paramBytes, maxMemory };
   }
 
   /** runSync plus per-layer MACs, bit-ops and time. */
   runSyncDetailed(x: Tensor, opts?: RunOptions): { output: Tensor; stats: RunStats } {
-    const r = this.plan(opts).run(checkTensor(x), true, gateSetting(opts));
+    const r = this.plan(opts).run(this.checkInput(x), true, gateSetting(opts));
     return { output: r.output, stats: r.stats! };
   }
 
@@ -171,7 +214,9 @@ export class Model {
   }
 
   private runDetailedImpl(x: Tensor, opts: RunOptions | undefined, collect: boolean) {
-    checkTensor(x);
+    this.checkInput(x);
+    const signal = checkSignal(opts?.signal);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     this.plan(opts); // validate the precision (and gate) here, so bad options reject without a round trip
     gateSetting(opts);
     this.pool ??= new WorkerPool(this.state(), this.workers);
@@ -180,9 +225,10 @@ export class Model {
     const layers: Record<string, Precision> = Object.fromEntries(this.overrides);
     for (const [k, v] of Object.entries(opts?.layers ?? {})) layers[k] = toPrecision(v, `layers.${k}`, layers[k] ?? global);
     opts = { ...opts, bits: global, layers };
+    delete opts.signal; // stays on this thread: the pool watches it
     const thresholds = this.thresholdsChanged
       ? this.gatedLayers.map((l) => [l, this.params.get(`${l}.threshold`) as Float32Array] as [string, Float32Array]) : undefined;
-    return this.pool.run(x, opts, collect, kernels.isa(), kernels.threads(), thresholds);
+    return this.pool.run(x, opts, collect, kernels.isa(), kernels.threads(), thresholds, signal);
   }
 
   /** Names of the precision-gated layers (pgconv2d, and qconv2d / qlinear with a gate). */
@@ -238,7 +284,7 @@ export class Model {
    * Throws a RangeError if a gate could not act at the call's precision (activations ≠ its B).
    */
   calibrateGates(x: Tensor, off: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>): GateCalibration {
-    checkTensor(x);
+    this.checkInput(x);
     checkOffFraction(off);
     const probe: GateProbe = new Map();
     this.plan(opts).run(x, false, { mode: 'open', offset: 0 }, probe);
@@ -253,7 +299,8 @@ export class Model {
 
   /** Worker threads that serve run() (each runs one call at a time); default 1. */
   setWorkers(n: number): this {
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`workers must be an integer in 1..64, got ${n}`);
+    if (typeof n !== 'number') throw new TypeError(`workers must be a number (1..64), got ${n === null ? 'null' : typeof n}`);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`workers must be an integer in 1..64, got ${n}`);
     this.workers = n;
     if (this.pool) {
       void this.pool.close();
@@ -269,7 +316,8 @@ export class Model {
    * RunStats.bitOps (spent), RunStats.denseBitOps (this count) and RunStats.gate.
    */
   bitOps(batch = 1, opts?: RunOptions) {
-    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be a positive integer, got ${batch}`);
+    if (typeof batch !== 'number') throw new TypeError(`batch must be a number, got ${batch === null ? 'null' : typeof batch}`);
+    if (!Number.isSafeInteger(batch) || batch < 1) throw new RangeError(`batch must be a positive integer, got ${batch}`);
     return this.plan(opts).account(batch);
   }
 
@@ -279,7 +327,7 @@ export class Model {
    * for speed. `opts` are the other run options of every trial run (precision, ...).
    */
   findGateOffset(x: Tensor, target: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>, search?: GateOffsetSearch): GateOffsetResult {
-    checkTensor(x);
+    this.checkInput(x);
     if (this.gatedLayers.length === 0) throw new RangeError('findGateOffset: the model has no precision-gated layers');
     return findGateOffset(this, x, target, { ...opts }, search);
   }
@@ -308,6 +356,18 @@ export class Model {
 
 function checkTensor(x: unknown): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError('x must be a Tensor');
+  // A buffer detached (transferred) after the tensor was made reads as length 0.
+  const size = x.shape.reduce((a, b) => a * b, 1);
+  if (x.data.length !== size) {
+    throw new TypeError(`x.data must hold the ${size} values of shape [${x.shape.join(', ')}], got ${x.data.length} (was its buffer detached or transferred?)`);
+  }
   return x;
 }
+
+function checkSignal(s: unknown): AbortSignal | undefined {
+  if (s === undefined) return undefined;
+  if (typeof AbortSignal === 'undefined' || !(s instanceof AbortSignal)) throw new TypeError('options.signal must be an AbortSignal');
+  return s;
+}
+
 

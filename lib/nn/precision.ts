@@ -18,8 +18,17 @@ export function toPrecision(p: PrecisionInput, name: string, base?: Precision): 
     const b = checkBits(p, name, true);
     return { weights: b, activations: b };
   }
-  if (p === null || typeof p !== 'object') {
-    throw new TypeError(`${name} must be a bit-width or { weights, activations }`);
+  // Arrays and boxed numbers are objects without weights / activations: refused, not read as
+  // "keep the current setting".
+  if (p === null || typeof p !== 'object' || Array.isArray(p) || p instanceof Number || p instanceof String ||
+      ArrayBuffer.isView(p)) {
+    const got = p === null ? 'null' : Array.isArray(p) ? 'an array' : p instanceof Number ? 'a boxed Number' : typeof p;
+    throw new TypeError(`${name} must be a bit-width or { weights, activations } (a number or an object), got ${got}`);
+  }
+  for (const key of Object.keys(p)) {
+    if (key !== 'weights' && key !== 'activations') {
+      throw new TypeError(`${name}.${key} is not a precision field (weights, activations)`);
+    }
   }
   const w = p.weights ?? base?.weights;
   const a = p.activations ?? base?.activations;

@@ -22,11 +22,20 @@ export interface RunOptions {
    * before batch norm: > 0 = sparser and faster, < 0 = denser. Only with gate 'trained'.
    */
   gateOffset?: number;
+  /**
+   * run() / runDetailed() only: aborting the signal cancels the call. A call aborted before it
+   * starts (already aborted, or still queued for a busy worker) is never computed; one aborted
+   * while its worker computes rejects at once and its result is discarded. Either way the promise
+   * rejects with an Error named 'AbortError' (the signal's reason as its cause). runSync ignores it.
+   */
+  signal?: AbortSignal;
 }
 
 /** Transferable form of a model: the graph and its runtime parameters (shared memory). */
 export interface ModelState {
   graph: GraphSpec;
+  /** The memory bound the model was loaded with (worker threads keep it). */
+  limits?: { maxMemory: number };
   params: Array<[string, Float32Array | { rows: number; cols: number; bits: number; data: BigUint64Array; planePop: Int32Array }]>;
 }
 

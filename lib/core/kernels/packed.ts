@@ -33,6 +33,9 @@ export class Packed {
 
 /** 64-bit words a Packed of rows x cols codes with `bits` planes holds (panels of 8 rows). */
 export function packedWords(rows: number, cols: number, bits: number): number {
+  checkInt(rows, 'rows', 0, 2 ** 31);
+  checkInt(cols, 'cols', 1, 2 ** 31);
+  checkBits(bits, 'bits');
   return Math.ceil(rows / 8) * bits * Math.ceil(cols / 64) * 8;
 }
 
