@@ -46,8 +46,56 @@ void tileAvxVnni(const I8TileArgs& t) {
   }
 }
 
+// The VNNI ceiling on ymm: kCeilChains independent VPDPBUSD chains on registers only.
+constexpr int kCeilChains = 12;
+uint64_t ceilingAvxVnni(uint64_t iters, uint64_t seed) {
+  if (iters == 0) return 0;
+  const __m256i va = _mm256_set1_epi64x(static_cast<long long>(seed | 0x0101010101010101ull));
+  const __m256i vb = _mm256_set1_epi64x(static_cast<long long>(seed * 0x9E3779B97F4A7C15ull));
+  __m256i c0 = _mm256_set1_epi32(0);
+  __m256i c1 = _mm256_set1_epi32(1);
+  __m256i c2 = _mm256_set1_epi32(2);
+  __m256i c3 = _mm256_set1_epi32(3);
+  __m256i c4 = _mm256_set1_epi32(4);
+  __m256i c5 = _mm256_set1_epi32(5);
+  __m256i c6 = _mm256_set1_epi32(6);
+  __m256i c7 = _mm256_set1_epi32(7);
+  __m256i c8 = _mm256_set1_epi32(8);
+  __m256i c9 = _mm256_set1_epi32(9);
+  __m256i c10 = _mm256_set1_epi32(10);
+  __m256i c11 = _mm256_set1_epi32(11);
+  // Inline assembly: the compiler neither spills nor copies these registers inside the loop.
+  uint64_t n = iters;
+  asm volatile(
+      "1:\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c0]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c1]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c2]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c3]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c4]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c5]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c6]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c7]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c8]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c9]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c10]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c11]\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      : [c0] "+v"(c0), [c1] "+v"(c1), [c2] "+v"(c2), [c3] "+v"(c3), [c4] "+v"(c4), [c5] "+v"(c5), [c6] "+v"(c6), [c7] "+v"(c7), [c8] "+v"(c8), [c9] "+v"(c9), [c10] "+v"(c10), [c11] "+v"(c11), [n] "+r"(n)
+      : [a] "v"(va), [b] "v"(vb)
+      : "cc");
+  __m256i s = c0;
+  s = _mm256_xor_si256(s, c1); s = _mm256_xor_si256(s, c2); s = _mm256_xor_si256(s, c3); s = _mm256_xor_si256(s, c4); s = _mm256_xor_si256(s, c5); s = _mm256_xor_si256(s, c6); s = _mm256_xor_si256(s, c7); s = _mm256_xor_si256(s, c8); s = _mm256_xor_si256(s, c9); s = _mm256_xor_si256(s, c10); s = _mm256_xor_si256(s, c11);
+  alignas(32) uint64_t w[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w), s);
+  uint64_t r = 0;
+  for (int i = 0; i < 4; ++i) r += w[i];
+  return r;
+}
+
 }  // namespace
 
-const I8Kernel kI8AvxVnni = {"avx-vnni", byteRowsAvx2, tileAvxVnni};
+const I8Kernel kI8AvxVnni = {"avx-vnni", byteRowsAvx2, tileAvxVnni, ceilingAvxVnni, kCeilChains * 32};
 
 }  // namespace anyprec
