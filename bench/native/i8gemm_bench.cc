@@ -117,6 +117,10 @@ int main(int argc, char** argv) {
   std::printf("bit-serial table: %s; int8 variants:", bs.name);
   for (const I8Kernel* v : variants) std::printf(" %s", v->name);
   std::printf("; threads %d; %d interleaved rounds, medians\n", threads, reps);
+  for (const I8Kernel* v : variants)
+    if (v->ceiling != nullptr)
+      std::printf("dispatch: popcount ceiling (%s) / VNNI ceiling (%s) = %.2f bit-MACs per byte MAC\n", bs.name, v->name,
+                  gemmCeilingRatio(bs, *v));
 
   std::mt19937_64 rng(42);
   for (const Shape& s : shapes) {

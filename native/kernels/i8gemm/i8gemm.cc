@@ -174,6 +174,9 @@ I8CeilingRun i8Ceiling(const I8Kernel& kern, uint64_t iterations) {
 
 // ---- dispatch ----------------------------------------------------------------------------------
 //
+// gemm/gemm.h decides from the measured ceilings (popcount vs VNNI) where a variant has a ceiling
+// loop (avx512-vnni, avx-vnni) at two rows or more; this table serves the rest: one row (GEMV)
+// for every variant, and amx, avx2, neon, neon-dot and scalar at every row count.
 // Measured on the machine this was written on (Intel Xeon, Emerald Rapids class, 2 shared vCPUs;
 // one thread, thread CPU time, medians of 5 interleaved rounds; unsigned activations x bipolar
 // weights, both packed with 8 planes), with
