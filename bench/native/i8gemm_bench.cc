@@ -91,10 +91,6 @@ int main(int argc, char** argv) {
       variants.clear();
       for (const auto& s : split(v, ',')) {
         if (const I8Kernel* k = findI8Kernel(s)) variants.push_back(k);
-#if defined(__x86_64__) || defined(_M_X64)
-        else if (s == "avx512-vnni-old" && findI8Kernel("avx512-vnni") != nullptr)
-          variants.push_back(&kI8Avx512VnniOld);
-#endif
         else std::fprintf(stderr, "variant %s not available here, skipped\n", s.c_str());
       }
     } else if (const char* v = val("--isa=")) {

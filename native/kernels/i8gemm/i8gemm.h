@@ -109,7 +109,6 @@ extern const I8Kernel kI8Avx2;
 extern const I8Kernel kI8AvxVnni;
 extern const I8Kernel kI8Avx512Vnni;
 extern const I8Kernel kI8Amx;
-extern const I8Kernel kI8Avx512VnniOld;  // TEMPORARY: the previous tile, for a side-by-side bench
 #endif
 #if defined(__aarch64__)
 extern const I8Kernel kI8Neon;
