@@ -12,24 +12,44 @@
 namespace anyprec {
 namespace {
 
+// The accumulators are named variables, not an array: GCC keeps an array of ymm on the stack and
+// stores every accumulator back on each k4 step (the kernel ran at half its ceiling).
+#define ANYPREC_I8_ROW(r)                                              \
+  if constexpr (MR > r) {                                              \
+    const __m256i va = _mm256_set1_epi32(load4(a + r * lda + k4 * 4)); \
+    c##r##0 = _mm256_dpbusd_avx_epi32(c##r##0, va, b0);                \
+    c##r##1 = _mm256_dpbusd_avx_epi32(c##r##1, va, b1);                \
+  }
+#define ANYPREC_I8_STORE(r)                                                         \
+  if constexpr (MR > r) {                                                           \
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), c##r##0);          \
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), c##r##1);      \
+  }
+
 template <int MR>
 void block(const uint8_t* a, size_t lda, const int8_t* b, size_t k4n, int32_t* c, size_t ldc) {
-  __m256i acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  static_assert(MR >= 1 && MR <= 6, "tile rows");
+  const __m256i z = _mm256_setzero_si256();
+  __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
   for (size_t k4 = 0; k4 < k4n; ++k4) {
     const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k4 * 64));
     const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k4 * 64 + 32));
-    for (int r = 0; r < MR; ++r) {
-      const __m256i va = _mm256_set1_epi32(load4(a + r * lda + k4 * 4));
-      acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], va, b0);
-      acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], va, b1);
-    }
+    ANYPREC_I8_ROW(0)
+    ANYPREC_I8_ROW(1)
+    ANYPREC_I8_ROW(2)
+    ANYPREC_I8_ROW(3)
+    ANYPREC_I8_ROW(4)
+    ANYPREC_I8_ROW(5)
   }
-  for (int r = 0; r < MR; ++r) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), acc[r][0]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), acc[r][1]);
-  }
+  ANYPREC_I8_STORE(0)
+  ANYPREC_I8_STORE(1)
+  ANYPREC_I8_STORE(2)
+  ANYPREC_I8_STORE(3)
+  ANYPREC_I8_STORE(4)
+  ANYPREC_I8_STORE(5)
 }
+#undef ANYPREC_I8_ROW
+#undef ANYPREC_I8_STORE
 
 using BlockFn = void (*)(const uint8_t*, size_t, const int8_t*, size_t, int32_t*, size_t);
 constexpr int kMr = 6;
