@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
       if (!parseShapes(v, shapes)) return 2;
     } else if (const char* v = val("--bits=")) {
       bits.clear();
-      for (const auto& s : split(v, ',')) bits.push_back(std::atoi(s.c_str()));
+      if (std::strcmp(v, "none") != 0)
+        for (const auto& s : split(v, ',')) bits.push_back(std::atoi(s.c_str()));
     } else if (const char* v = val("--reps=")) {
       reps = std::max(1, std::atoi(v));
     } else if (const char* v = val("--threads=")) {
@@ -112,6 +113,10 @@ int main(int argc, char** argv) {
   std::printf("bit-serial table: %s; int8 variants:", bs.name);
   for (const I8Kernel* v : variants) std::printf(" %s", v->name);
   std::printf("; threads %d; %d interleaved rounds, medians\n", threads, reps);
+  for (const I8Kernel* v : variants)
+    if (v->ceiling != nullptr)
+      std::printf("dispatch: popcount ceiling (%s) / VNNI ceiling (%s) = %.2f bit-MACs per byte MAC\n", bs.name, v->name,
+                  gemmCeilingRatio(bs, *v));
 
   std::mt19937_64 rng(42);
   for (const Shape& s : shapes) {
@@ -147,6 +152,22 @@ int main(int argc, char** argv) {
                          bitGemm(bs, GemmSpec{A.view, B.view, 8, 8, aEnc, bEnc}, c.data(), Epilogue(), threads,
                                  Int8Route{variants[v], &w[v]});
                        }, {}});
+    // each variant's VNNI ceiling (i8Ceiling), ~5 ms per sample, in the same rounds
+    std::vector<double> ceilMacs(variants.size(), 0);
+    std::vector<uint64_t> ceilSink(variants.size(), 0);
+    const size_t firstCeil = cases.size();
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const double t0 = now();
+      const I8CeilingRun probe = i8Ceiling(*variants[v], 20000);
+      const double dt = std::max(now() - t0, 1e-6);
+      const uint64_t iters = std::max<uint64_t>(1000, static_cast<uint64_t>(20000 * 5e-3 / dt));
+      ceilSink[v] ^= probe.checksum;
+      cases.push_back({std::string("ceiling ") + variants[v]->name, [&, v, iters] {
+                         const I8CeilingRun r = i8Ceiling(*variants[v], iters);
+                         ceilSink[v] ^= r.checksum;
+                         ceilMacs[v] = r.macs;
+                       }, {}});
+    }
     for (auto& cs : cases) cs.fn();  // warm-up
     for (int r = 0; r < reps; ++r) {
       for (auto& cs : cases) {
@@ -167,6 +188,24 @@ int main(int argc, char** argv) {
       if (t < bestI8) bestI8 = t, bestName = variants[v]->name;
     }
     std::printf("\n");
+    std::printf("VNNI ceiling, Gop/s (2 x byte MACs / time), and the kernel's fraction of it:");
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const double ct = median(cases[firstCeil + v].t);
+      const double ceil = 2.0 * ceilMacs[v] / ct * 1e-9;
+      const double kern = ops / median(cases[bits.size() * bits.size() + v].t) * 1e-9;
+      std::printf("  %s %.0f (%.2f; sample spread %.0f..%.0f) [%llx]", variants[v]->name, ceil, kern / ceil,
+                  2.0 * ceilMacs[v] / *std::max_element(cases[firstCeil + v].t.begin(), cases[firstCeil + v].t.end()) * 1e-9,
+                  2.0 * ceilMacs[v] / *std::min_element(cases[firstCeil + v].t.begin(), cases[firstCeil + v].t.end()) * 1e-9,
+                  static_cast<unsigned long long>(ceilSink[v] & 0xF));
+    }
+    std::printf("\n");
+    std::printf("int8 sample spread (min..max Gop/s):");
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const auto& ts = cases[bits.size() * bits.size() + v].t;
+      std::printf("  %s %.0f..%.0f", variants[v]->name, ops / *std::max_element(ts.begin(), ts.end()) * 1e-9,
+                  ops / *std::min_element(ts.begin(), ts.end()) * 1e-9);
+    }
+    std::printf("\n");
     if (timePrep) {
       std::printf("weight preparation ms:");
       for (size_t v = 0; v < variants.size(); ++v) std::printf("  %s %.2f", variants[v]->name, prepMs[v]);
@@ -174,7 +213,7 @@ int main(int argc, char** argv) {
     }
     const I8Kernel& autoK = int8KernelFor(bs, s.m);
     for (size_t v = 0; v < variants.size(); ++v) {
-      if (!allRatios && variants[v] != &autoK) continue;
+      if (bits.empty() || (!allRatios && variants[v] != &autoK)) continue;
       const double vt = median(cases[bits.size() * bits.size() + v].t);
       std::printf("bit-serial (%s) Gop/s, and bit-serial time / int8 (%s) time; * = gemmPath() picks int8%s\n", bs.name,
                   variants[v]->name, variants[v] == &autoK ? " (the variant auto uses)" : "");

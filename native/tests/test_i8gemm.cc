@@ -1,6 +1,7 @@
 // Native tests of the int8 path: every int8 variant this CPU runs against the scalar bit-serial
 // GEMM (bit-identical int32, float and code outputs) for every (aBits, bBits) in 1..8 x 1..8, every
-// encoding pair, odd shapes (K = 1, 63, 64, 65, 511, 513, 4099; M, N off every tile size),
+// encoding pair, odd shapes (K = 1, 63, 64, 65, 511, 513, 4099; M, N off every tile size; M, N, K one
+// below / at / one above each register-tile and K-block edge),
 // operands stored with more planes than used (truncation), 1 and 3 threads; plus the byte
 // rebuilding and the tile kernels alone (full byte range, a K long enough to wrap int32).
 #include <cstdio>
@@ -63,7 +64,14 @@ void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
   const Case cases[] = {{1, 32, 64}, {1, 64, 128}, {1, 96, 192}, {2, 32, 64}, {5, 64, 256}, {12, 32, 64},
                         {13, 96, 320}, {16, 32, 64}, {17, 64, 128}, {31, 32, 576}, {32, 64, 64}, {45, 128, 1024},
                         {3, 32, 66048}};  // the last one: |sum| up to 255*128*66048 > 2^31 (wraps)
-  for (const Case& c : cases) {
+  std::vector<Case> all(std::begin(cases), std::end(cases));
+  // The register and cache tiles' edges, one below / at / one above each: rows around the 6-row
+  // (avx512-vnni) and 12-row tiles, columns around the 32- and 64-column tiles, and K (kPad, in
+  // steps of 64) around the 512-byte K block and twice it.
+  for (int m : {5, 6, 7, 11, 12, 13})
+    for (int n : {32, 64, 96})
+      for (size_t kPad : {448, 512, 576, 960, 1024, 1088}) all.push_back({m, n, kPad});
+  for (const Case& c : all) {
     const size_t mPad = i8MPad(c.m);
     std::vector<uint8_t> a(mPad * c.kPad, 0);
     for (size_t i = 0; i < c.m * c.kPad; ++i) a[i] = static_cast<uint8_t>(c.kPad > 60000 ? 255 - rng() % 2 : rng());
@@ -99,7 +107,9 @@ int main() {
   std::printf("\n");
 
   const Shape shapes[] = {{1, 1, 1},    {3, 5, 63},   {9, 17, 64},  {13, 40, 65}, {33, 37, 511},
-                          {5, 70, 513}, {2, 33, 4099}, {37, 3, 200}, {1, 300, 130}, {70, 9, 100}};
+                          {5, 70, 513}, {2, 33, 4099}, {37, 3, 200}, {1, 300, 130}, {70, 9, 100},
+                          // tile edges (m, n, k): 6 / 12 rows, 32 / 64 columns, the 512-value K block
+                          {6, 64, 512}, {7, 65, 511}, {5, 63, 1025}, {12, 96, 1024}, {13, 31, 1023}};
 
   for (const I8Kernel* kern : availableI8Kernels()) {
     const int before = failures;

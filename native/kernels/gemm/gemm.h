@@ -68,8 +68,28 @@ size_t gemmOutputCount(size_t m, size_t n, size_t elemBytes);
 // ---- the route --------------------------------------------------------------------------------
 enum class GemmPath { BitSerial = 0, Int8 = 1 };
 // What automatic dispatch picks on this platform for an m x n x k GEMM at these bits: the int8
-// path where the platform's variant beats bit-serial (measured, i8gemm/i8gemm.cc).
+// path where the platform's variant should beat bit-serial. The choice changes speed only: both
+// paths give the same exact results.
+//
+// The rule is not fitted to one machine. Bit-serial does aBits * bBits AND+popcount plane pairs
+// per multiply-add, the int8 path one byte dot product, so at row count M
+//   time(bit-serial) ~ aBits * bBits / (P * e_bs(M)),   time(int8) ~ 1 / (V * e_i8(M)),
+// with P the popcount ceiling of the platform's bit-serial table (bit-MACs/s, popcountCeiling)
+// and V the VNNI ceiling of its int8 variant (byte MACs/s, i8Ceiling): register-only loops,
+// measured once per (table, variant) at first use, a few ms, best of several runs
+// (gemmCeilingRatio). e_bs / e_i8 are the fractions of their ceilings the two kernels reach at M
+// rows, a property of the code rather than of the machine (fitted once, on an AMD Zen 5, per
+// row bucket 2-7 / 8-15 / 16-31 / 32-127 / >= 128). So the int8 path is taken when
+//   aBits * bBits >= (P / V) * e_bs(M) / e_i8(M).
+// A CPU whose VNNI is relatively faster (wider, more ports) moves the threshold down, one with a
+// faster popcount moves it up, without a table per CPU. Not covered by the rule, the fitted
+// table of i8gemm/i8gemm.cc (preferInt8): one row (GEMV: both paths stream the weights once, so
+// the bytes read, not the ceilings, decide), and variants without a ceiling loop of their own
+// (amx, avx2, neon, neon-dot, scalar).
 GemmPath gemmPath(const Platform& isa, int aBits, int bBits, size_t m, size_t n, size_t k);
+// P / V above for this platform's bit-serial table and int8 variant `kern` (measured at the
+// first call for the pair, then cached; thread-safe).
+double gemmCeilingRatio(const Platform& isa, const I8Kernel& kern);
 const char* gemmPathName(GemmPath p);  // "bitserial" or "int8"
 
 // The int8 variant the platform runs for an m-row GEMM.

@@ -143,8 +143,40 @@ void prepareI8Weights(const I8Kernel& kern, const PackedView& b, int bits, Encod
               [&](size_t t) { prepareI8WeightsTask(kern, b, bits, enc, data, colSum, t); });
 }
 
+// ---- ceiling ------------------------------------------------------------------------------------
+
+uint64_t i8CeilingScalar(uint64_t iters, uint64_t seed) {
+  // 4 independent accumulators, each a 4-byte u8 x s8 dot product per iteration (16 MACs).
+  uint8_t a[4];
+  int8_t b[4];
+  for (int q = 0; q < 4; ++q) {
+    a[q] = static_cast<uint8_t>(seed >> (8 * q));
+    b[q] = static_cast<int8_t>(seed >> (8 * q + 32));
+  }
+  uint32_t acc[4] = {0, 1, 2, 3};
+  for (uint64_t it = 0; it < iters; ++it) {
+    for (int c = 0; c < 4; ++c) {
+      int32_t s = 0;
+      for (int q = 0; q < 4; ++q) s += static_cast<int32_t>(a[q]) * b[q];
+      acc[c] = acc[c] * 3u + static_cast<uint32_t>(s);  // the multiply keeps the loop from being folded
+    }
+  }
+  return (uint64_t{acc[0]} ^ acc[1]) + (uint64_t{acc[2]} ^ acc[3]);
+}
+
+I8CeilingRun i8Ceiling(const I8Kernel& kern, uint64_t iterations) {
+  I8CeilingRun r;
+  const bool own = kern.ceiling != nullptr;
+  r.checksum = (own ? kern.ceiling : i8CeilingScalar)(iterations, 0x5DEECE66Dull + iterations);
+  r.macs = static_cast<double>(iterations) * static_cast<double>(own ? kern.ceilingMacsPerIter : kI8CeilingScalarMacs);
+  return r;
+}
+
 // ---- dispatch ----------------------------------------------------------------------------------
 //
+// gemm/gemm.h decides from the measured ceilings (popcount vs VNNI) where a variant has a ceiling
+// loop (avx512-vnni, avx-vnni) at two rows or more; this table serves the rest: one row (GEMV)
+// for every variant, and amx, avx2, neon, neon-dot and scalar at every row count.
 // Measured on the machine this was written on (Intel Xeon, Emerald Rapids class, 2 shared vCPUs;
 // one thread, thread CPU time, medians of 5 interleaved rounds; unsigned activations x bipolar
 // weights, both packed with 8 planes), with

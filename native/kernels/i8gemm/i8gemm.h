@@ -94,6 +94,12 @@ struct I8Kernel {
   const char* name;       // "amx", "avx512-vnni", "avx-vnni", "avx2", "neon-dot", "neon", "scalar"
   void (*byteRows)(const ByteRowsArgs&);
   void (*tile)(const I8TileArgs&);
+  // The VNNI ceiling of this variant: a register-only loop of its dot-product instruction over
+  // enough independent accumulators to hide its latency (no loads, no stores). Performs
+  // iters * ceilingMacsPerIter byte MACs and returns a checksum (so it is not elided). nullptr:
+  // the variant has no loop of its own and i8Ceiling() runs the scalar one.
+  uint64_t (*ceiling)(uint64_t iters, uint64_t seed);
+  uint64_t ceilingMacsPerIter;
 };
 
 // Per-variant tables, each in its own translation unit with its own flags.
@@ -108,6 +114,16 @@ extern const I8Kernel kI8Amx;
 extern const I8Kernel kI8Neon;
 extern const I8Kernel kI8NeonDot;
 #endif
+
+// Runs `kern`'s ceiling loop for `iterations` (the scalar loop where the variant has none).
+struct I8CeilingRun {
+  uint64_t checksum = 0;
+  double macs = 0;  // byte multiply-adds performed
+};
+I8CeilingRun i8Ceiling(const I8Kernel& kern, uint64_t iterations);
+// Scalar ceiling loop (the portable stub of every variant without one).
+uint64_t i8CeilingScalar(uint64_t iters, uint64_t seed);
+constexpr uint64_t kI8CeilingScalarMacs = 16;
 
 // Whether automatic dispatch takes the int8 path with variant `kern` for an m x n GEMM at these
 // bits (the measured table in i8gemm.cc).

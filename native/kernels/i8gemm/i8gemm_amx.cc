@@ -88,6 +88,6 @@ void tileAmx(const I8TileArgs& t) {
 
 }  // namespace
 
-const I8Kernel kI8Amx = {"amx", byteRowsAvx512, tileAmx};
+const I8Kernel kI8Amx = {"amx", byteRowsAvx512, tileAmx, nullptr, 0};
 
 }  // namespace anyprec

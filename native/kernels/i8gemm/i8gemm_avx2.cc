@@ -61,6 +61,6 @@ void tileAvx2(const I8TileArgs& t) {
 
 }  // namespace
 
-const I8Kernel kI8Avx2 = {"avx2", byteRowsAvx2, tileAvx2};
+const I8Kernel kI8Avx2 = {"avx2", byteRowsAvx2, tileAvx2, nullptr, 0};
 
 }  // namespace anyprec

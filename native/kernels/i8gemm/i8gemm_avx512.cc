@@ -1,7 +1,16 @@
 // AVX-512 VNNI int8 variant: VPDPBUSD zmm (u8 x s8 -> int32, 4 products per lane, wrap-around, no
-// saturation). Register tile: MR <= 12 rows x 32 columns = 24 zmm accumulators, two 64-byte B
-// rows per k4 step (16 columns x 4 k each, the prepared layout as is) and one broadcast dword of
-// A per row. One row (GEMV) uses 64 columns, 4 independent chains, to hide VPDPBUSD latency.
+// saturation).
+//
+// Register tile: MR <= 6 rows x 64 columns = 24 zmm accumulators. Per k4 step (4 values of K) it
+// loads four 64-byte B rows (16 columns x 4 k each: the prepared layout as is, so the packed B
+// panel IS the weight cache, made once per weight) and broadcasts one dword of A per row: 10 loads
+// for 24 VPDPBUSD, which keeps the loads off the critical port. 24 independent chains are
+// several times VPDPBUSD's latency x throughput.
+// K is blocked (kKc values per block): the B panel of one block (64 columns x kKc bytes = 32 KiB)
+// stays in L1 while every row block of the tile walks it; A's rows come from L2. Partial sums of
+// a block are added to C (first block: stored), so the tile keeps no other state.
+// Column remainders of 32 use a 6 x 32 tile; one row (GEMV) uses 1 x 64 over all of K (its
+// weights stream from memory once: blocking K gains nothing there).
 #include <immintrin.h>
 
 #include <cstring>
@@ -12,61 +21,184 @@
 namespace anyprec {
 namespace {
 
+constexpr size_t kKc = 512;  // K values per block (multiple of kI8KAlign)
+constexpr int kMr = 6;
+
 inline int32_t load4(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
-template <int MR, int NB>
-void block(const uint8_t* a, size_t lda, const int8_t* b, size_t blockBytes, size_t k4n, int32_t* c, size_t ldc) {
-  __m512i acc[MR][NB];
-  for (int r = 0; r < MR; ++r)
-    for (int q = 0; q < NB; ++q) acc[r][q] = _mm512_setzero_si512();
-  for (size_t k4 = 0; k4 < k4n; ++k4) {
-    __m512i vb[NB];
-    for (int q = 0; q < NB; ++q) vb[q] = _mm512_loadu_si512(b + q * blockBytes + k4 * 64);
-    for (int r = 0; r < MR; ++r) {
-      const __m512i va = _mm512_set1_epi32(load4(a + r * lda + k4 * 4));
-      for (int q = 0; q < NB; ++q) acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], va, vb[q]);
-    }
+// c[r][q*16 .. q*16+15] (+)= sum over k4 < k4n of A's dword (row r, k4) . B block q's row k4.
+// The accumulators are named variables, not an array: GCC keeps an array of 24 zmm on the stack
+// and stores every accumulator back on each k4 step (that alone cost ~2.5x).
+#define ANYPREC_I8_ROW(r)                                                  \
+  if constexpr (MR > r) {                                                  \
+    const __m512i va = _mm512_set1_epi32(load4(a + r * lda + k4 * 4));     \
+    c##r##0 = _mm512_dpbusd_epi32(c##r##0, va, b0);                        \
+    c##r##1 = _mm512_dpbusd_epi32(c##r##1, va, b1);                        \
+    if constexpr (NB > 2) {                                                \
+      c##r##2 = _mm512_dpbusd_epi32(c##r##2, va, b2);                      \
+      c##r##3 = _mm512_dpbusd_epi32(c##r##3, va, b3);                      \
+    }                                                                      \
   }
-  for (int r = 0; r < MR; ++r)
-    for (int q = 0; q < NB; ++q) _mm512_storeu_si512(c + r * ldc + q * 16, acc[r][q]);
-}
+#define ANYPREC_I8_STORE1(r, q)                                            \
+  {                                                                        \
+    int32_t* p = c + r * ldc + q * 16;                                     \
+    __m512i v = c##r##q;                                                   \
+    if (add) v = _mm512_add_epi32(v, _mm512_loadu_si512(p));              \
+    _mm512_storeu_si512(p, v);                                             \
+  }
+#define ANYPREC_I8_STORE(r)                                                \
+  if constexpr (MR > r) {                                                  \
+    ANYPREC_I8_STORE1(r, 0)                                                \
+    ANYPREC_I8_STORE1(r, 1)                                                \
+    if constexpr (NB > 2) {                                                \
+      ANYPREC_I8_STORE1(r, 2)                                              \
+      ANYPREC_I8_STORE1(r, 3)                                              \
+    }                                                                      \
+  }
 
-template <int MR>
-void rows(const I8TileArgs& t, int i0, int j0) {
-  const size_t blockBytes = t.kPad * kI8NBlock;
-  block<MR, 2>(t.a + i0 * t.lda, t.lda, t.b + (j0 / kI8NBlock) * blockBytes, blockBytes, t.kPad / 4,
-               t.c + i0 * t.ldc + j0, t.ldc);
+template <int MR, int NB>
+void block(const uint8_t* a, size_t lda, const int8_t* b, size_t blockBytes, size_t k4n, int32_t* c, size_t ldc,
+           bool add) {
+  static_assert(MR >= 1 && MR <= 6 && (NB == 2 || NB == 4), "tile shape");
+  const __m512i z = _mm512_setzero_si512();
+  __m512i c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z, c20 = z, c21 = z, c22 = z,
+          c23 = z, c30 = z, c31 = z, c32 = z, c33 = z, c40 = z, c41 = z, c42 = z, c43 = z, c50 = z, c51 = z,
+          c52 = z, c53 = z;
+  const int8_t* b1p = b + blockBytes;
+  const int8_t* b2p = b + 2 * blockBytes;
+  const int8_t* b3p = b + 3 * blockBytes;
+  for (size_t k4 = 0; k4 < k4n; ++k4) {
+    const __m512i b0 = _mm512_loadu_si512(b + k4 * 64);
+    const __m512i b1 = _mm512_loadu_si512(b1p + k4 * 64);
+    __m512i b2 = z, b3 = z;
+    if constexpr (NB > 2) {
+      b2 = _mm512_loadu_si512(b2p + k4 * 64);
+      b3 = _mm512_loadu_si512(b3p + k4 * 64);
+    }
+    ANYPREC_I8_ROW(0)
+    ANYPREC_I8_ROW(1)
+    ANYPREC_I8_ROW(2)
+    ANYPREC_I8_ROW(3)
+    ANYPREC_I8_ROW(4)
+    ANYPREC_I8_ROW(5)
+  }
+  ANYPREC_I8_STORE(0)
+  ANYPREC_I8_STORE(1)
+  ANYPREC_I8_STORE(2)
+  ANYPREC_I8_STORE(3)
+  ANYPREC_I8_STORE(4)
+  ANYPREC_I8_STORE(5)
 }
+#undef ANYPREC_I8_ROW
+#undef ANYPREC_I8_STORE
+#undef ANYPREC_I8_STORE1
 
-using RowsFn = void (*)(const I8TileArgs&, int, int);
-constexpr int kMr = 12;
-const RowsFn kRows[kMr + 1] = {nullptr,  rows<1>, rows<2>, rows<3>, rows<4>,  rows<5>,  rows<6>,
-                               rows<7>,  rows<8>, rows<9>, rows<10>, rows<11>, rows<12>};
+using BlockFn = void (*)(const uint8_t*, size_t, const int8_t*, size_t, size_t, int32_t*, size_t, bool);
+const BlockFn kBlock64[kMr + 1] = {nullptr, block<1, 4>, block<2, 4>, block<3, 4>, block<4, 4>, block<5, 4>, block<6, 4>};
+const BlockFn kBlock32[kMr + 1] = {nullptr, block<1, 2>, block<2, 2>, block<3, 2>, block<4, 2>, block<5, 2>, block<6, 2>};
 
 void tileVnni(const I8TileArgs& t) {
   const size_t blockBytes = t.kPad * kI8NBlock;
   if (t.m == 1) {
     int j0 = 0;
     for (; j0 + 64 <= t.n; j0 += 64)
-      block<1, 4>(t.a, t.lda, t.b + (j0 / kI8NBlock) * blockBytes, blockBytes, t.kPad / 4, t.c + j0, t.ldc);
+      block<1, 4>(t.a, t.lda, t.b + (j0 / kI8NBlock) * blockBytes, blockBytes, t.kPad / 4, t.c + j0, t.ldc, false);
     for (; j0 < t.n; j0 += 32)
-      block<1, 2>(t.a, t.lda, t.b + (j0 / kI8NBlock) * blockBytes, blockBytes, t.kPad / 4, t.c + j0, t.ldc);
+      block<1, 2>(t.a, t.lda, t.b + (j0 / kI8NBlock) * blockBytes, blockBytes, t.kPad / 4, t.c + j0, t.ldc, false);
     return;
   }
-  for (int j0 = 0; j0 < t.n; j0 += 32) {
-    for (int i0 = 0; i0 < t.m; i0 += kMr) {
-      const int mr = t.m - i0 < kMr ? t.m - i0 : kMr;
-      kRows[mr](t, i0, j0);
+  for (size_t k0 = 0; k0 < t.kPad; k0 += kKc) {
+    const size_t kc = t.kPad - k0 < kKc ? t.kPad - k0 : kKc;
+    const bool add = k0 > 0;
+    for (int j0 = 0; j0 < t.n; j0 += 64) {
+      const BlockFn* fns = t.n - j0 >= 64 ? kBlock64 : kBlock32;
+      const int8_t* b = t.b + (j0 / kI8NBlock) * blockBytes + k0 * kI8NBlock;
+      for (int i0 = 0; i0 < t.m; i0 += kMr) {
+        const int mr = t.m - i0 < kMr ? t.m - i0 : kMr;
+        fns[mr](t.a + i0 * t.lda + k0, t.lda, b, blockBytes, kc / 4, t.c + i0 * t.ldc + j0, t.ldc, add);
+      }
     }
   }
 }
 
+// The VNNI ceiling: kCeilChains independent VPDPBUSD chains on registers only (no loads), the
+// tile's inner step without its memory traffic.
+constexpr int kCeilChains = 16;
+uint64_t ceilingVnni(uint64_t iters, uint64_t seed) {
+  if (iters == 0) return 0;
+  const __m512i va = _mm512_set1_epi64(static_cast<long long>(seed | 0x0101010101010101ull));
+  const __m512i vb = _mm512_set1_epi64(static_cast<long long>(seed * 0x9E3779B97F4A7C15ull));
+  // Inline assembly with fixed registers: the compiler neither spills nor copies the chains.
+  __m512i s;
+  uint64_t n = iters;
+  asm volatile(
+      "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+      "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+      "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+      "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
+      "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+      "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
+      "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+      "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
+      "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+      "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"
+      "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+      "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"
+      "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
+      "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+      "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+      "1:\n\t"
+      "vpdpbusd %[b], %[a], %%zmm0\n\t"
+      "vpdpbusd %[b], %[a], %%zmm1\n\t"
+      "vpdpbusd %[b], %[a], %%zmm2\n\t"
+      "vpdpbusd %[b], %[a], %%zmm3\n\t"
+      "vpdpbusd %[b], %[a], %%zmm4\n\t"
+      "vpdpbusd %[b], %[a], %%zmm5\n\t"
+      "vpdpbusd %[b], %[a], %%zmm6\n\t"
+      "vpdpbusd %[b], %[a], %%zmm7\n\t"
+      "vpdpbusd %[b], %[a], %%zmm8\n\t"
+      "vpdpbusd %[b], %[a], %%zmm9\n\t"
+      "vpdpbusd %[b], %[a], %%zmm10\n\t"
+      "vpdpbusd %[b], %[a], %%zmm11\n\t"
+      "vpdpbusd %[b], %[a], %%zmm12\n\t"
+      "vpdpbusd %[b], %[a], %%zmm13\n\t"
+      "vpdpbusd %[b], %[a], %%zmm14\n\t"
+      "vpdpbusd %[b], %[a], %%zmm15\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      "vpxord %%zmm1, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm2, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm3, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm4, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm5, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm6, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm7, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm8, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm9, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm10, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm11, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm12, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm13, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm14, %%zmm0, %%zmm0\n\t"
+      "vpxord %%zmm15, %%zmm0, %%zmm0\n\t"
+      "vmovdqa64 %%zmm0, %[s]\n\t"
+      : [s] "=v"(s), [n] "+r"(n)
+      : [a] "v"(va), [b] "v"(vb)
+      : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+  alignas(64) uint64_t w[8];
+  _mm512_store_si512(w, s);
+  uint64_t r = 0;
+  for (int i = 0; i < 8; ++i) r += w[i];
+  return r;
+}
+
 }  // namespace
 
-const I8Kernel kI8Avx512Vnni = {"avx512-vnni", byteRowsAvx512, tileVnni};
+const I8Kernel kI8Avx512Vnni = {"avx512-vnni", byteRowsAvx512, tileVnni, ceilingVnni, kCeilChains * 64};
 
 }  // namespace anyprec

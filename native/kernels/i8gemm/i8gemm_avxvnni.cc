@@ -12,24 +12,44 @@
 namespace anyprec {
 namespace {
 
+// The accumulators are named variables, not an array: GCC keeps an array of ymm on the stack and
+// stores every accumulator back on each k4 step (the kernel ran at half its ceiling).
+#define ANYPREC_I8_ROW(r)                                              \
+  if constexpr (MR > r) {                                              \
+    const __m256i va = _mm256_set1_epi32(load4(a + r * lda + k4 * 4)); \
+    c##r##0 = _mm256_dpbusd_avx_epi32(c##r##0, va, b0);                \
+    c##r##1 = _mm256_dpbusd_avx_epi32(c##r##1, va, b1);                \
+  }
+#define ANYPREC_I8_STORE(r)                                                         \
+  if constexpr (MR > r) {                                                           \
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), c##r##0);          \
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), c##r##1);      \
+  }
+
 template <int MR>
 void block(const uint8_t* a, size_t lda, const int8_t* b, size_t k4n, int32_t* c, size_t ldc) {
-  __m256i acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  static_assert(MR >= 1 && MR <= 6, "tile rows");
+  const __m256i z = _mm256_setzero_si256();
+  __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
   for (size_t k4 = 0; k4 < k4n; ++k4) {
     const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k4 * 64));
     const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k4 * 64 + 32));
-    for (int r = 0; r < MR; ++r) {
-      const __m256i va = _mm256_set1_epi32(load4(a + r * lda + k4 * 4));
-      acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], va, b0);
-      acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], va, b1);
-    }
+    ANYPREC_I8_ROW(0)
+    ANYPREC_I8_ROW(1)
+    ANYPREC_I8_ROW(2)
+    ANYPREC_I8_ROW(3)
+    ANYPREC_I8_ROW(4)
+    ANYPREC_I8_ROW(5)
   }
-  for (int r = 0; r < MR; ++r) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc), acc[r][0]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8), acc[r][1]);
-  }
+  ANYPREC_I8_STORE(0)
+  ANYPREC_I8_STORE(1)
+  ANYPREC_I8_STORE(2)
+  ANYPREC_I8_STORE(3)
+  ANYPREC_I8_STORE(4)
+  ANYPREC_I8_STORE(5)
 }
+#undef ANYPREC_I8_ROW
+#undef ANYPREC_I8_STORE
 
 using BlockFn = void (*)(const uint8_t*, size_t, const int8_t*, size_t, int32_t*, size_t);
 constexpr int kMr = 6;
@@ -46,8 +66,56 @@ void tileAvxVnni(const I8TileArgs& t) {
   }
 }
 
+// The VNNI ceiling on ymm: kCeilChains independent VPDPBUSD chains on registers only.
+constexpr int kCeilChains = 12;
+uint64_t ceilingAvxVnni(uint64_t iters, uint64_t seed) {
+  if (iters == 0) return 0;
+  const __m256i va = _mm256_set1_epi64x(static_cast<long long>(seed | 0x0101010101010101ull));
+  const __m256i vb = _mm256_set1_epi64x(static_cast<long long>(seed * 0x9E3779B97F4A7C15ull));
+  __m256i c0 = _mm256_set1_epi32(0);
+  __m256i c1 = _mm256_set1_epi32(1);
+  __m256i c2 = _mm256_set1_epi32(2);
+  __m256i c3 = _mm256_set1_epi32(3);
+  __m256i c4 = _mm256_set1_epi32(4);
+  __m256i c5 = _mm256_set1_epi32(5);
+  __m256i c6 = _mm256_set1_epi32(6);
+  __m256i c7 = _mm256_set1_epi32(7);
+  __m256i c8 = _mm256_set1_epi32(8);
+  __m256i c9 = _mm256_set1_epi32(9);
+  __m256i c10 = _mm256_set1_epi32(10);
+  __m256i c11 = _mm256_set1_epi32(11);
+  // Inline assembly: the compiler neither spills nor copies these registers inside the loop.
+  uint64_t n = iters;
+  asm volatile(
+      "1:\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c0]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c1]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c2]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c3]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c4]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c5]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c6]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c7]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c8]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c9]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c10]\n\t"
+      "%{vex%} vpdpbusd %[b], %[a], %[c11]\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      : [c0] "+v"(c0), [c1] "+v"(c1), [c2] "+v"(c2), [c3] "+v"(c3), [c4] "+v"(c4), [c5] "+v"(c5), [c6] "+v"(c6), [c7] "+v"(c7), [c8] "+v"(c8), [c9] "+v"(c9), [c10] "+v"(c10), [c11] "+v"(c11), [n] "+r"(n)
+      : [a] "v"(va), [b] "v"(vb)
+      : "cc");
+  __m256i s = c0;
+  s = _mm256_xor_si256(s, c1); s = _mm256_xor_si256(s, c2); s = _mm256_xor_si256(s, c3); s = _mm256_xor_si256(s, c4); s = _mm256_xor_si256(s, c5); s = _mm256_xor_si256(s, c6); s = _mm256_xor_si256(s, c7); s = _mm256_xor_si256(s, c8); s = _mm256_xor_si256(s, c9); s = _mm256_xor_si256(s, c10); s = _mm256_xor_si256(s, c11);
+  alignas(32) uint64_t w[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(w), s);
+  uint64_t r = 0;
+  for (int i = 0; i < 4; ++i) r += w[i];
+  return r;
+}
+
 }  // namespace
 
-const I8Kernel kI8AvxVnni = {"avx-vnni", byteRowsAvx2, tileAvxVnni};
+const I8Kernel kI8AvxVnni = {"avx-vnni", byteRowsAvx2, tileAvxVnni, ceilingAvxVnni, kCeilChains * 32};
 
 }  // namespace anyprec

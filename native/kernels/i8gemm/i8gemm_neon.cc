@@ -43,6 +43,6 @@ void tileNeon(const I8TileArgs& t) {
 
 }  // namespace
 
-const I8Kernel kI8Neon = {"neon", byteRowsGeneric, tileNeon};
+const I8Kernel kI8Neon = {"neon", byteRowsGeneric, tileNeon, nullptr, 0};
 
 }  // namespace anyprec

@@ -57,6 +57,6 @@ void tileNeonDot(const I8TileArgs& t) {
 
 }  // namespace
 
-const I8Kernel kI8NeonDot = {"neon-dot", byteRowsGeneric, tileNeonDot};
+const I8Kernel kI8NeonDot = {"neon-dot", byteRowsGeneric, tileNeonDot, nullptr, 0};
 
 }  // namespace anyprec

@@ -31,6 +31,6 @@ void tileScalar(const I8TileArgs& t) {
 
 }  // namespace
 
-const I8Kernel kI8Scalar = {"scalar", byteRowsGeneric, tileScalar};
+const I8Kernel kI8Scalar = {"scalar", byteRowsGeneric, tileScalar, i8CeilingScalar, kI8CeilingScalarMacs};
 
 }  // namespace anyprec

@@ -20,22 +20,24 @@ namespace {
   for (int p = 0; p < 8; ++p) pv[p] = _mm512_set1_epi8(static_cast<char>(p < a.planes ? a.planeValue[p] : 0));
   const size_t tail = a.k % 64;
   const __mmask64 lastMask = tail == 0 ? ~__mmask64{0} : ((__mmask64{1} << tail) - 1);
-  for (int r = 0; r < a.rows; ++r) {
-    uint8_t* out = a.out + static_cast<size_t>(r) * a.ldOut;
-    const uint64_t* lane = a.panel + a.lane0 + r;
-    for (size_t w = 0; w < a.kWords; ++w) {
+  // Word-major: the 8 lanes of one (plane, word) share a cache line, so all rows of the panel
+  // are done for a word before the next (row-major re-read every line once per row).
+  for (size_t w = 0; w < a.kWords; ++w) {
+    for (int r = 0; r < a.rows; ++r) {
+      const uint64_t* lane = a.panel + a.lane0 + r + w * kPanelRows;
       __m512i x = _mm512_setzero_si512();
       for (int p = 0; p < a.planes; ++p) {
-        const __mmask64 bits = lane[p * planeStride + w * kPanelRows];
+        const __mmask64 bits = lane[p * planeStride];
         x = _mm512_or_si512(x, _mm512_maskz_mov_epi8(bits, pv[p]));
       }
       x = _mm512_xor_si512(x, xorv);
       if (w + 1 == a.kWords) x = _mm512_maskz_mov_epi8(lastMask, x);
-      _mm512_storeu_si512(out + w * 64, x);
+      _mm512_storeu_si512(a.out + static_cast<size_t>(r) * a.ldOut + w * 64, x);
     }
-    const size_t done = a.kWords * 64;
-    if (a.kPad > done) std::memset(out + done, 0, a.kPad - done);
   }
+  const size_t done = a.kWords * 64;
+  if (a.kPad > done)
+    for (int r = 0; r < a.rows; ++r) std::memset(a.out + static_cast<size_t>(r) * a.ldOut + done, 0, a.kPad - done);
 }
 
 }  // namespace
