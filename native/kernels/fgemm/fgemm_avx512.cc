@@ -48,8 +48,94 @@ void tileAvx512(const FloatTileArgs& t) {
   }
 }
 
+// Small-M path (see fgemm.h): R rows x C columns of dot products, 16 lanes of K per step, the
+// last partial step through a masked load. R*C accumulators, R + C loads per R*C FMAs.
+template <int R, int C>
+void dotBlock(const float* a, const float* const* b, size_t k, __m512 (&acc)[R][C]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) acc[r][j] = _mm512_setzero_ps();
+  size_t t = 0;
+  for (; t + 16 <= k; t += 16) {
+    __m512 x[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) x[r] = _mm512_loadu_ps(a + r * k + t);
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) {
+      const __m512 y = _mm512_loadu_ps(b[j] + t);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(x[r], y, acc[r][j]);
+    }
+  }
+  if (t < k) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (k - t)) - 1);
+    __m512 x[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) x[r] = _mm512_maskz_loadu_ps(m, a + r * k + t);
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) {
+      const __m512 y = _mm512_maskz_loadu_ps(m, b[j] + t);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(x[r], y, acc[r][j]);
+    }
+  }
+}
+
+// Horizontal sum in a fixed order: a pairwise tree over the 16 lanes (through memory: GCC 12's
+// lane-extract intrinsics warn about their undefined pass-through operand).
+inline float hsum(__m512 v) {
+  alignas(64) float l[16];
+  _mm512_store_ps(l, v);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) l[i] += l[i + w];
+  return l[0];
+}
+
+template <int R, int C>
+void dotRows(const FloatDotArgs& d) {
+  for (size_t j0 = 0; j0 < d.cols; j0 += C) {
+    const size_t cols = d.cols - j0 < static_cast<size_t>(C) ? d.cols - j0 : C;
+    // Past the last column, repeat it (computed, never stored).
+    const float* b[C];
+    for (int j = 0; j < C; ++j) b[j] = d.b + (j0 + (static_cast<size_t>(j) < cols ? j : cols - 1)) * d.k;
+    __m512 acc[R][C];
+    dotBlock<R, C>(d.a, b, d.k, acc);
+    for (int r = 0; r < R; ++r)
+      for (size_t j = 0; j < cols; ++j) {
+        const float v = hsum(acc[r][j]);
+        d.c[r * d.ldc + j0 + j] = d.bias != nullptr ? v + d.bias[j0 + j] : v;
+      }
+  }
+}
+
+void dotAvx512(const FloatDotArgs& d) {
+  switch (d.rows) {
+    case 1: dotRows<1, 8>(d); break;
+    case 2: dotRows<2, 6>(d); break;
+    case 3: dotRows<3, 5>(d); break;
+    default: dotRows<4, 4>(d); break;
+  }
+}
+
+// 24 independent accumulator chains: enough to cover the FMA latency on every AVX-512 core.
+constexpr int kCeilingChains = 24;
+float ceilingAvx512(uint64_t iterations) {
+  __m512 acc[kCeilingChains];
+  for (int i = 0; i < kCeilingChains; ++i) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+  const __m512 x = _mm512_set1_ps(0.9999f), y = _mm512_set1_ps(1e-7f);
+  for (uint64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < kCeilingChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < kCeilingChains; ++i) s = _mm512_add_ps(s, acc[i]);
+  return hsum(s);
+}
+
 }  // namespace
 
-const FloatKernelTable kAvx512FloatTable = {"avx512", kMr, kNr, tileAvx512};
+const FloatKernelTable kAvx512FloatTable = {"avx512",   kMr,           kNr, tileAvx512, dotAvx512,
+                                            ceilingAvx512, kCeilingChains * 32};
 
 }  // namespace anyprec
