@@ -15,7 +15,7 @@ namespace {
 
 // K block: one NR-wide B micro-panel (kc x 32 floats = 32 KiB) stays in L1 while every row tile
 // of the task streams past it; the task's packed A block (~96 rows x kc) stays in L2.
-constexpr size_t kKBlock = 256;
+constexpr size_t kKBlock = kFloatKBlock;
 constexpr size_t kTaskRowsTarget = 96;
 constexpr size_t kTaskCols = 256;  // a multiple of every table's nr
 // Each packing task moves at least ~64 KiB of B.
@@ -119,7 +119,11 @@ FloatGemmPlan::FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& s
   std::fill(bias_.get(), bias_.get() + padded, 0.0f);
   if (s_.bias != nullptr) std::copy(s_.bias, s_.bias + s_.n, bias_.get());
 
-  const size_t mr = static_cast<size_t>(isa_.mr);
+  const bool narrow = isa_.tileNarrow != nullptr && s_.n <= static_cast<size_t>(kFloatPanel);
+  mr_ = narrow ? isa_.mrNarrow : isa_.mr;
+  nr_ = narrow ? kFloatPanel : isa_.nr;
+  tile_ = narrow ? isa_.tileNarrow : isa_.tile;
+  const size_t mr = static_cast<size_t>(mr_);
   taskRows_ = mr * std::max<size_t>(1, kTaskRowsTarget / mr);
   taskCols_ = kTaskCols;
   kc_ = kKBlock;
@@ -151,7 +155,7 @@ void FloatGemmPlan::run(size_t task) const {
   const size_t tm = task / tasksN_, tn = task % tasksN_;
   const size_t row0 = tm * taskRows_, row1 = std::min(s_.m, row0 + taskRows_);
   const size_t col0 = tn * taskCols_, col1 = std::min(s_.n, col0 + taskCols_);
-  const size_t mr = static_cast<size_t>(isa_.mr), nr = static_cast<size_t>(isa_.nr);
+  const size_t mr = static_cast<size_t>(mr_), nr = static_cast<size_t>(nr_);
   const size_t rowTiles = (row1 - row0 + mr - 1) / mr;
   const size_t k = s_.k, bPanelStride = k * kFloatPanel;
 
@@ -185,7 +189,7 @@ void FloatGemmPlan::run(size_t task) const {
         t.a = aBuf.data() + tile * kc * mr;
         t.rows = static_cast<int>(std::min(mr, row1 - r0));
         t.c = c_ + r0 * s_.n + c0;
-        isa_.tile(t);
+        tile_(t);
       }
     }
   }

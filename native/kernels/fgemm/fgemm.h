@@ -79,6 +79,8 @@ struct FloatDotArgs {
   const float* bias;   // at col0, or nullptr
 };
 constexpr size_t kFloatDotMaxRows = 4;
+// K block of the packed path (the tests walk its edges).
+constexpr size_t kFloatKBlock = 256;
 
 struct FloatKernelTable {
   const char* name;   // the ISA (the Platform record holding it)
@@ -90,6 +92,9 @@ struct FloatKernelTable {
   // ceilingFlops flops each (2 per lane per FMA); returns a checksum to keep the work alive.
   float (*ceiling)(uint64_t iterations);
   int ceilingFlops;
+  // Optional tile for GEMMs of N <= 16 (one panel, NR = 16) with mrNarrow rows, or nullptr.
+  int mrNarrow = 0;
+  void (*tileNarrow)(const FloatTileArgs&) = nullptr;
 };
 
 extern const FloatKernelTable kScalarFloatTable;
@@ -140,6 +145,8 @@ class FloatGemmPlan {
   AlignedArray<float> bias_;   // bias padded to floatPaddedCols(n), zeros if none
   size_t panels_, packTasks_, panelsPerPackTask_;
   size_t taskRows_, taskCols_, tasksM_, tasksN_, kc_;
+  int mr_, nr_;                      // the tile in use (the table's, or its narrow one)
+  void (*tile_)(const FloatTileArgs&);
   bool dot_;  // small-M path: tasks are column blocks of the dot kernel, nothing packed
 };
 

@@ -133,9 +133,38 @@ float ceilingAvx512(uint64_t iterations) {
   return hsum(s);
 }
 
+// Narrow GEMMs (N <= 16, the conv layers' 16 channels): one panel wide, 28 rows = 28 zmm
+// accumulators, so no FMA works on padding columns. Per step of K: 28 FMAs against 1 load + 28
+// broadcasts from memory.
+constexpr int kMrNarrow = 28;
+
+void tileNarrowAvx512(const FloatTileArgs& t) {
+  __m512 acc[kMrNarrow];
+#pragma GCC unroll 28
+  for (int r = 0; r < kMrNarrow; ++r) acc[r] = _mm512_setzero_ps();
+  const float* a = t.a;
+  const float* b = t.b;
+  const size_t kc = t.kc;
+  for (size_t k = 0; k < kc; ++k, a += kMrNarrow, b += kFloatPanel) {
+    const __m512 y = _mm512_loadu_ps(b);
+#pragma GCC unroll 28
+    for (int r = 0; r < kMrNarrow; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), y, acc[r]);
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << t.cols) - 1);
+  const __m512 bias = t.bias ? _mm512_maskz_loadu_ps(m, t.bias) : _mm512_setzero_ps();
+#pragma GCC unroll 28
+  for (int r = 0; r < kMrNarrow; ++r) {
+    if (r < t.rows) {
+      float* c = t.c + static_cast<size_t>(r) * t.ldc;
+      const __m512 add = t.bias ? bias : _mm512_maskz_loadu_ps(m, c);
+      _mm512_mask_storeu_ps(c, m, _mm512_add_ps(acc[r], add));
+    }
+  }
+}
+
 }  // namespace
 
 const FloatKernelTable kAvx512FloatTable = {"avx512",   kMr,           kNr, tileAvx512, dotAvx512,
-                                            ceilingAvx512, kCeilingChains * 32};
+                                            ceilingAvx512, kCeilingChains * 32, kMrNarrow, tileNarrowAvx512};
 
 }  // namespace anyprec
