@@ -22,6 +22,9 @@ constexpr size_t kTaskCols = 256;  // a multiple of every table's nr
 constexpr size_t kPackTaskFloats = size_t{1} << 14;
 // Small-M path: columns per task (each task reads its B rows once, in place).
 constexpr size_t kDotTaskCols = 64;
+// The ISA's A packing (a register transpose) pays from this K block length on; below it the
+// scalar loop was as fast or faster (K = 27 and 144 with fgemm_bench; K = 576 and 1024 gain).
+constexpr size_t kPackAMinK = 256;
 
 // The packed-B buffer cache: one buffer, handed to a plan that fits in it, given back when the
 // plan ends (kept if it is larger than the cached one and at most kPackCacheMaxFloats).
@@ -159,9 +162,10 @@ void FloatGemmPlan::run(size_t task) const {
   const size_t rowTiles = (row1 - row0 + mr - 1) / mr;
   const size_t k = s_.k, bPanelStride = k * kFloatPanel;
 
-  // Packed A of this task for one K block: rowTiles micro-panels of kc x mr, + 8 spare floats.
+  // Packed A of this task for one K block: rowTiles micro-panels of kc x mr, + 16 spare floats
+  // (the kernels read up to 8 past a panel, packA may write up to 15 past one).
   thread_local std::vector<float> aBuf;
-  aBuf.resize(rowTiles * mr * std::min(kc_, k) + 8);
+  aBuf.resize(rowTiles * mr * std::min(kc_, k) + 16);
 
   FloatTileArgs t{};
   t.bPanelStride = bPanelStride;
@@ -173,6 +177,10 @@ void FloatGemmPlan::run(size_t task) const {
       float* dst = aBuf.data() + tile * kc * mr;
       const size_t r0 = row0 + tile * mr;
       const size_t rows = std::min(mr, row1 - r0);
+      if (isa_.packA != nullptr && kc >= kPackAMinK) {
+        isa_.packA(s_.a + r0 * k + k0, k, rows, kc, mr_, dst);
+        continue;
+      }
       if (rows < mr) std::fill(dst, dst + kc * mr, 0.0f);
       for (size_t r = 0; r < rows; ++r) {
         const float* src = s_.a + (r0 + r) * k + k0;

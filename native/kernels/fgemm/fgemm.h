@@ -95,6 +95,10 @@ struct FloatKernelTable {
   // Optional tile for GEMMs of N <= 16 (one panel, NR = 16) with mrNarrow rows, or nullptr.
   int mrNarrow = 0;
   void (*tileNarrow)(const FloatTileArgs&) = nullptr;
+  // Optional A packing for the tile kernels: dst[kk * mr + r] = a[r * lda + kk] for r < rows,
+  // zero for rows <= r < mr, kk < kc (the driver's scalar loop when nullptr). It may write up to
+  // 15 floats past dst[kc * mr] (the driver leaves room; it packs panels in increasing order).
+  void (*packA)(const float* a, size_t lda, size_t rows, size_t kc, int mr, float* dst) = nullptr;
 };
 
 extern const FloatKernelTable kScalarFloatTable;

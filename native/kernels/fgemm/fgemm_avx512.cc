@@ -3,6 +3,11 @@
 // A values are broadcast straight from memory into the FMAs ({1to16} operands). Per step of K:
 // 28 FMAs against 2 loads + 14 broadcasts, so both FMA ports stay busy and the load ports do not
 // limit. Column edges use masked loads and stores.
+// GCC 12's AVX-512 intrinsics start many results from _mm512_undefined_*(), which its
+// -Wmaybe-uninitialized reports at every inlined use (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "fgemm/fgemm.h"
@@ -162,9 +167,64 @@ void tileNarrowAvx512(const FloatTileArgs& t) {
   }
 }
 
+// A micro-panel packing (see FloatKernelTable::packA): 16 rows x 16 steps of K at a time, loaded
+// as rows, transposed in registers (unpack ps, unpack pd, two 128-bit lane shuffles), stored as
+// the 16 K steps' row vectors. A scalar transpose stores one float per cycle; this moves 16.
+void transpose16(__m512 (&v)[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+  }
+  __m512 u[16];  // u[4g + j], 128-bit lane L: column 4L + j of rows 4g..4g+3
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    const __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
+    const __m512d b0 = _mm512_castps_pd(t[4 * g + 2]), b1 = _mm512_castps_pd(t[4 * g + 3]);
+    u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, b0));
+    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, b0));
+    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, b1));
+    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, b1));
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512 x0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), x1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+    const __m512 y0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 y1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+    v[j] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+    v[8 + j] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+    v[4 + j] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+    v[12 + j] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+  }
+}
+
+// Stores are whole vectors (masked 512-bit stores are slow on AMD cores): a group of fewer than
+// 16 rows spills into the next K step's first rows, which a later store rewrites; hence groups
+// run from the last down to the first, and K steps upwards. The last step may write up to 15
+// floats past the panel (the driver keeps spare floats there, and the next panel follows).
+void packAAvx512(const float* a, size_t lda, size_t rows, size_t kc, int mr, float* dst) {
+  for (int r0 = (mr - 1) / 16 * 16; r0 >= 0; r0 -= 16) {
+    const int lanes = mr - r0 < 16 ? mr - r0 : 16;
+    const size_t valid = rows > static_cast<size_t>(r0) ? rows - r0 : 0;
+    for (size_t k0 = 0; k0 < kc; k0 += 16) {
+      const size_t steps = kc - k0 < 16 ? kc - k0 : 16;
+      const __mmask16 kMask = static_cast<__mmask16>((1u << steps) - 1);
+      __m512 v[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i)
+        v[i] = static_cast<size_t>(i) < valid && i < lanes
+                   ? _mm512_maskz_loadu_ps(kMask, a + (r0 + i) * lda + k0)
+                   : _mm512_setzero_ps();
+      transpose16(v);
+      for (size_t j = 0; j < steps; ++j) _mm512_storeu_ps(dst + (k0 + j) * mr + r0, v[j]);
+    }
+  }
+}
+
 }  // namespace
 
 const FloatKernelTable kAvx512FloatTable = {"avx512",   kMr,           kNr, tileAvx512, dotAvx512,
-                                            ceilingAvx512, kCeilingChains * 32, kMrNarrow, tileNarrowAvx512};
+                                            ceilingAvx512, kCeilingChains * 32, kMrNarrow, tileNarrowAvx512, packAAvx512};
 
 }  // namespace anyprec
