@@ -17,11 +17,14 @@
 // that bound. For a given ISA, results do not depend on the number of threads: every output
 // is computed by one task in a fixed order.
 //
+// Nor do they depend on M (a batch of 17 gives each sample's batch-1 bits): each output is
+// summed the same way on every path, FMAs in K order within each K block of kFloatKBlock, the
+// first block's sum plus the bias (plus 0 without one), then each later block's sum added.
+//
 // Two paths. GEMMs of at most kFloatDotMaxRows rows with B given raw (M = 1: a GEMV) use the
-// table's `dot` kernel when it has one: B is read in place, row by row, never packed (packing
-// would move B twice for one use of it). Every other GEMM packs B into panels and runs the
-// register-tile kernel. The two paths sum in different orders, so a small-M GEMM with raw B
-// and the same GEMM with pre-packed B may differ in the last bits (both within the bound).
+// table's `dot` kernel when it has one: B is read in place and transposed in registers, never
+// packed in memory (packing would move B twice for one use of it). Every other GEMM packs B into
+// panels and runs the register-tile kernel.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -65,9 +68,9 @@ struct FloatTileArgs {
   const float* bias;   // at col0 (NR readable values), or nullptr to accumulate
 };
 
-// Dot-product kernel of the small-M path: C[r][j] = sum_k A[r][k] * B[j][k] (+ bias[j]) for
-// r < rows, j < cols, over the whole of K; A and B raw row-major (leading dimension k), vectors
-// run along K and each output is reduced once at the end.
+// Kernel of the small-M path: C[r][j] = sum_k A[r][k] * B[j][k] (+ bias[j]) for r < rows,
+// j < cols, over the whole of K, A and B raw row-major (leading dimension k), summed in the
+// order stated at the top of this file (bit-identical to the tile path).
 struct FloatDotArgs {
   const float* a;      // A[row0][0]
   int rows;            // 1..kFloatDotMaxRows

@@ -4,8 +4,6 @@
 // 2 loads + 6 broadcast loads, so the two FMA ports stay the bottleneck.
 #include <immintrin.h>
 
-#include <cstdint>
-
 #include "fgemm/fgemm.h"
 
 namespace anyprec {
@@ -58,72 +56,10 @@ void tileAvx2(const FloatTileArgs& t) {
   }
 }
 
-// Small-M path (see fgemm.h): R rows x C columns of dot products, 8 lanes of K per step, the
-// last partial step through a masked load. R*C accumulators + R A vectors + 1 B vector <= 16.
-alignas(32) const int32_t kTailMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-template <int R, int C>
-void dotBlock(const float* a, const float* const* b, size_t k, __m256 (&acc)[R][C]) {
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) acc[r][j] = _mm256_setzero_ps();
-  size_t t = 0;
-  for (; t + 8 <= k; t += 8) {
-    __m256 x[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) x[r] = _mm256_loadu_ps(a + r * k + t);
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      const __m256 y = _mm256_loadu_ps(b[j] + t);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][j] = _mm256_fmadd_ps(x[r], y, acc[r][j]);
-    }
-  }
-  if (t < k) {
-    const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + 8 - (k - t)));
-    __m256 x[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) x[r] = _mm256_maskload_ps(a + r * k + t, m);
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      const __m256 y = _mm256_maskload_ps(b[j] + t, m);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][j] = _mm256_fmadd_ps(x[r], y, acc[r][j]);
-    }
-  }
-}
-
 inline float hsum(__m256 v) {
   const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
-
-template <int R, int C>
-void dotRows(const FloatDotArgs& d) {
-  for (size_t j0 = 0; j0 < d.cols; j0 += C) {
-    const size_t cols = d.cols - j0 < static_cast<size_t>(C) ? d.cols - j0 : C;
-    // Past the last column, repeat it (computed, never stored).
-    const float* b[C];
-    for (int j = 0; j < C; ++j) b[j] = d.b + (j0 + (static_cast<size_t>(j) < cols ? j : cols - 1)) * d.k;
-    __m256 acc[R][C];
-    dotBlock<R, C>(d.a, b, d.k, acc);
-    for (int r = 0; r < R; ++r)
-      for (size_t j = 0; j < cols; ++j) {
-        const float v = hsum(acc[r][j]);
-        d.c[r * d.ldc + j0 + j] = d.bias != nullptr ? v + d.bias[j0 + j] : v;
-      }
-  }
-}
-
-void dotAvx2(const FloatDotArgs& d) {
-  switch (d.rows) {
-    case 1: dotRows<1, 8>(d); break;
-    case 2: dotRows<2, 5>(d); break;
-    case 3: dotRows<3, 3>(d); break;
-    default: dotRows<4, 2>(d); break;
-  }
 }
 
 // 12 independent accumulator chains: enough to cover the FMA latency on every AVX2 core.
@@ -143,6 +79,6 @@ float ceilingAvx2(uint64_t iterations) {
 
 }  // namespace
 
-const FloatKernelTable kAvx2FloatTable = {"avx2", kMr, kNr, tileAvx2, dotAvx2, ceilingAvx2, kCeilingChains * 16};
+const FloatKernelTable kAvx2FloatTable = {"avx2", kMr, kNr, tileAvx2, nullptr, ceilingAvx2, kCeilingChains * 16};
 
 }  // namespace anyprec

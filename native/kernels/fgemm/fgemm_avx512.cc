@@ -7,6 +7,7 @@
 // -Wmaybe-uninitialized reports at every inlined use (a known false positive).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 
@@ -53,40 +54,6 @@ void tileAvx512(const FloatTileArgs& t) {
   }
 }
 
-// Small-M path (see fgemm.h): R rows x C columns of dot products, 16 lanes of K per step, the
-// last partial step through a masked load. R*C accumulators, R + C loads per R*C FMAs.
-template <int R, int C>
-void dotBlock(const float* a, const float* const* b, size_t k, __m512 (&acc)[R][C]) {
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) acc[r][j] = _mm512_setzero_ps();
-  size_t t = 0;
-  for (; t + 16 <= k; t += 16) {
-    __m512 x[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) x[r] = _mm512_loadu_ps(a + r * k + t);
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      const __m512 y = _mm512_loadu_ps(b[j] + t);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(x[r], y, acc[r][j]);
-    }
-  }
-  if (t < k) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (k - t)) - 1);
-    __m512 x[R];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) x[r] = _mm512_maskz_loadu_ps(m, a + r * k + t);
-#pragma GCC unroll 8
-    for (int j = 0; j < C; ++j) {
-      const __m512 y = _mm512_maskz_loadu_ps(m, b[j] + t);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(x[r], y, acc[r][j]);
-    }
-  }
-}
-
 // Horizontal sum in a fixed order: a pairwise tree over the 16 lanes (through memory: GCC 12's
 // lane-extract intrinsics warn about their undefined pass-through operand).
 inline float hsum(__m512 v) {
@@ -95,32 +62,6 @@ inline float hsum(__m512 v) {
   for (int w = 8; w >= 1; w /= 2)
     for (int i = 0; i < w; ++i) l[i] += l[i + w];
   return l[0];
-}
-
-template <int R, int C>
-void dotRows(const FloatDotArgs& d) {
-  for (size_t j0 = 0; j0 < d.cols; j0 += C) {
-    const size_t cols = d.cols - j0 < static_cast<size_t>(C) ? d.cols - j0 : C;
-    // Past the last column, repeat it (computed, never stored).
-    const float* b[C];
-    for (int j = 0; j < C; ++j) b[j] = d.b + (j0 + (static_cast<size_t>(j) < cols ? j : cols - 1)) * d.k;
-    __m512 acc[R][C];
-    dotBlock<R, C>(d.a, b, d.k, acc);
-    for (int r = 0; r < R; ++r)
-      for (size_t j = 0; j < cols; ++j) {
-        const float v = hsum(acc[r][j]);
-        d.c[r * d.ldc + j0 + j] = d.bias != nullptr ? v + d.bias[j0 + j] : v;
-      }
-  }
-}
-
-void dotAvx512(const FloatDotArgs& d) {
-  switch (d.rows) {
-    case 1: dotRows<1, 8>(d); break;
-    case 2: dotRows<2, 6>(d); break;
-    case 3: dotRows<3, 5>(d); break;
-    default: dotRows<4, 4>(d); break;
-  }
 }
 
 // 24 independent accumulator chains: enough to cover the FMA latency on every AVX-512 core.
@@ -219,6 +160,58 @@ void packAAvx512(const float* a, size_t lda, size_t rows, size_t kc, int mr, flo
       transpose16(v);
       for (size_t j = 0; j < steps; ++j) _mm512_storeu_ps(dst + (k0 + j) * mr + r0, v[j]);
     }
+  }
+}
+
+// Small-M path (see fgemm.h): B read in place, 16 rows (output columns) x 16 steps of K at a
+// time, transposed in registers into the panel layout, so every output is summed exactly as
+// the tile kernels sum it (FMAs in K order within each K block of kFloatKBlock, the block's sum
+// plus the bias, then each later block's sum added): the same bits at any M.
+template <int R>
+void dotRows(const FloatDotArgs& d) {
+  for (size_t j0 = 0; j0 < d.cols; j0 += 16) {
+    const size_t cols = d.cols - j0 < 16 ? d.cols - j0 : 16;
+    const __mmask16 colMask = static_cast<__mmask16>((1u << cols) - 1);
+    const float* b = d.b + j0 * d.k;
+    __m512 res[R];
+    for (size_t kb = 0; kb < d.k; kb += kFloatKBlock) {
+      const size_t kEnd = d.k - kb < kFloatKBlock ? d.k : kb + kFloatKBlock;
+      __m512 acc[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+      for (size_t k0 = kb; k0 < kEnd; k0 += 16) {
+        const size_t steps = kEnd - k0 < 16 ? kEnd - k0 : 16;
+        const __mmask16 kMask = static_cast<__mmask16>((1u << steps) - 1);
+        __m512 v[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i)
+          v[i] = static_cast<size_t>(i) < cols ? _mm512_maskz_loadu_ps(kMask, b + i * d.k + k0) : _mm512_setzero_ps();
+        transpose16(v);
+        for (size_t j = 0; j < steps; ++j)
+#pragma GCC unroll 4
+          for (int r = 0; r < R; ++r)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d.a[r * d.k + k0 + j]), v[j], acc[r]);
+      }
+      if (kb == 0) {
+        const __m512 bias = d.bias != nullptr ? _mm512_maskz_loadu_ps(colMask, d.bias + j0) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) res[r] = _mm512_add_ps(acc[r], bias);
+      } else {
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) res[r] = _mm512_add_ps(acc[r], res[r]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) _mm512_mask_storeu_ps(d.c + r * d.ldc + j0, colMask, res[r]);
+  }
+}
+
+void dotAvx512(const FloatDotArgs& d) {
+  switch (d.rows) {
+    case 1: dotRows<1>(d); break;
+    case 2: dotRows<2>(d); break;
+    case 3: dotRows<3>(d); break;
+    default: dotRows<4>(d); break;
   }
 }
 
