@@ -145,6 +145,64 @@ int main() {
         for (size_t j = 0; j < 40; ++j) wrong += (i == 5) == std::isfinite(got[i * 40 + j]);
       EXPECT(wrong == 0, "[%s] infinity in A row 5: %zu outputs wrong", isa.name, wrong);
     }
+    // This ISA's own tile edges: M one below / at / one above its MR (and narrow MR), every row
+    // count of the small-M dot path and one past it; N around 16 and its NR; K around the dot
+    // kernels' vector widths and one and two K blocks. Raw and pre-packed B (the latter always
+    // runs the packed path), against the float64 bound and the scalar kernel.
+    {
+      std::vector<size_t> ms = {1, 2, 3, 4, 5}, ns = {1, 15, 16, 17}, ks = {1, 7, 8, 9, 15, 16, 17};
+      for (int mr : {isa.mr, isa.mrNarrow})
+        if (mr > 0)
+          for (int d = -1; d <= 1; ++d) ms.push_back(size_t(mr + d));
+      for (int d = -1; d <= 1; ++d) ns.push_back(size_t(isa.nr + d));
+      for (size_t kb : {kFloatKBlock, 2 * kFloatKBlock})
+        for (int d = -1; d <= 1; ++d) ks.push_back(kb + d);
+      size_t cases = 0, badCases = 0;
+      for (size_t m : ms)
+        for (size_t n : ns)
+          for (size_t k : ks) {
+            const Problem p = makeProblem(rng, m, n, k, (m + n + k) % 2 == 0);
+            const bool pre = (m * 7 + n * 3 + k) % 3 == 0;
+            const std::vector<float> got = run(isa, p, int(m % 2) + 1, pre);
+            const std::vector<float> ref = run(kScalarFloatTable, p, 1, false);
+            size_t first = 0, off = 0;
+            const size_t bad = badVsRef(p, got, &first);
+            for (size_t j = 0; j < ref.size(); ++j)
+              off += !(std::fabs(double(got[j]) - double(ref[j])) <= 2.0 * tolerance(p.k, p.mag[j]));
+            ++cases;
+            if (bad != 0 || off != 0) {
+              if (badCases++ < 5)
+                std::printf("  [%s] edge m=%zu n=%zu k=%zu pre=%d: %zu outside the bound, %zu far from scalar\n",
+                            isa.name, m, n, k, int(pre), bad, off);
+            }
+          }
+      EXPECT(badCases == 0, "[%s] %zu of %zu tile-edge shapes wrong", isa.name, badCases, cases);
+    }
+    // Results do not depend on M: the first 1, 3 and 4 rows of a 17-row GEMM (the small-M path
+    // and the tile path) give the 17-row result's bits, raw and pre-packed B alike.
+    {
+      const Problem full = makeProblem(rng, 17, 40, 600, true);
+      const std::vector<float> all = run(isa, full, 1, false);
+      for (size_t m : {size_t{1}, size_t{3}, size_t{4}, size_t{5}})
+        for (bool pre : {false, true}) {
+          Problem part = full;
+          part.m = m;
+          part.a.resize(m * full.k);
+          const std::vector<float> got = run(isa, part, 2, pre);
+          EXPECT(std::memcmp(got.data(), all.data(), got.size() * sizeof(float)) == 0,
+                 "[%s] first %zu rows (pre-packed %d) differ from the 17-row GEMM", isa.name, m, int(pre));
+        }
+    }
+    // M = 1 (the GEMV of a batch-1 dense layer) at a long K and wide N, 1 and 3 threads alike.
+    {
+      const Problem p = makeProblem(rng, 1, 300, 1100, true);
+      const std::vector<float> one = run(isa, p, 1, false), three = run(isa, p, 3, false);
+      size_t first = 0;
+      const size_t bad = badVsRef(p, one, &first);
+      EXPECT(bad == 0, "[%s] M=1 n=300 k=1100: %zu outside the bound", isa.name, bad);
+      EXPECT(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0,
+             "[%s] M=1: 1 and 3 threads differ", isa.name);
+    }
     std::printf("%s: %s\n", isa.name, failures == before ? "ok" : "FAILED");
   }
 

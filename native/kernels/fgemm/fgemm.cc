@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -14,13 +15,55 @@ namespace {
 
 // K block: one NR-wide B micro-panel (kc x 32 floats = 32 KiB) stays in L1 while every row tile
 // of the task streams past it; the task's packed A block (~96 rows x kc) stays in L2.
-constexpr size_t kKBlock = 256;
+constexpr size_t kKBlock = kFloatKBlock;
 constexpr size_t kTaskRowsTarget = 96;
 constexpr size_t kTaskCols = 256;  // a multiple of every table's nr
 // Each packing task moves at least ~64 KiB of B.
 constexpr size_t kPackTaskFloats = size_t{1} << 14;
+// Small-M path: columns per task (each task reads its B rows once, in place).
+constexpr size_t kDotTaskCols = 64;
+// The ISA's A packing (a register transpose) pays from this K block length on; below it the
+// scalar loop was as fast or faster (K = 27 and 144 with fgemm_bench; K = 576 and 1024 gain).
+constexpr size_t kPackAMinK = 256;
+
+// The packed-B buffer cache: one buffer, handed to a plan that fits in it, given back when the
+// plan ends (kept if it is larger than the cached one and at most kPackCacheMaxFloats).
+constexpr size_t kPackCacheMaxFloats = size_t{32} << 20;  // 128 MiB
+std::mutex gPackCacheMutex;
+float* gPackCache = nullptr;
+size_t gPackCacheFloats = 0;
+
+void freePackBuffer(float* p) { ::operator delete[](p, std::align_val_t(kCacheLine)); }
+
+std::unique_ptr<float[], FloatPackBufferRelease> takePackBuffer(size_t floats) {
+  {
+    std::lock_guard<std::mutex> lock(gPackCacheMutex);
+    if (gPackCache != nullptr && gPackCacheFloats >= floats) {
+      float* p = gPackCache;
+      const size_t have = gPackCacheFloats;
+      gPackCache = nullptr;
+      gPackCacheFloats = 0;
+      return std::unique_ptr<float[], FloatPackBufferRelease>(p, FloatPackBufferRelease{have});
+    }
+  }
+  const size_t n = floats > 0 ? floats : 1;
+  float* p = static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(kCacheLine)));
+  return std::unique_ptr<float[], FloatPackBufferRelease>(p, FloatPackBufferRelease{n});
+}
 
 }  // namespace
+
+void FloatPackBufferRelease::operator()(float* p) const {
+  if (p == nullptr) return;
+  if (floats <= kPackCacheMaxFloats) {
+    std::lock_guard<std::mutex> lock(gPackCacheMutex);
+    if (floats > gPackCacheFloats) {
+      std::swap(p, gPackCache);
+      gPackCacheFloats = floats;
+    }
+  }
+  if (p != nullptr) freePackBuffer(p);
+}
 
 void packFloatPanels(const float* b, size_t n, size_t k, float* out, size_t panel0, size_t panel1) {
   for (size_t p = panel0; p < panel1; ++p) {
@@ -35,10 +78,17 @@ void packFloatPanels(const float* b, size_t n, size_t k, float* out, size_t pane
       }
       continue;
     }
-    // Full panel: 16 sequential read streams, one contiguous write stream (a 16 x k transpose).
+    // Full panel: a 16 x k transpose, done in 16 x 16 blocks. Row-at-a-time over all of k would
+    // keep 16 read streams k floats apart open at once; when k * 4 bytes is a multiple of 4 KiB
+    // they all fall in one L1 set and every read misses (the M = 1, K = 4096 collapse). A block
+    // reads each source line once, whole.
     const float* src = b + col0 * k;
-    for (size_t t = 0; t < k; ++t, dst += kFloatPanel) {
-      for (int c = 0; c < kFloatPanel; ++c) dst[c] = src[c * k + t];
+    for (size_t t0 = 0; t0 < k; t0 += kFloatPanel) {
+      const size_t t1 = std::min<size_t>(k, t0 + kFloatPanel);
+      for (int c = 0; c < kFloatPanel; ++c) {
+        const float* s = src + c * k;
+        for (size_t t = t0; t < t1; ++t) dst[t * kFloatPanel + c] = s[t];
+      }
     }
   }
 }
@@ -47,11 +97,23 @@ FloatGemmPlan::FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& s
     : isa_(isa), s_(spec), c_(c) {
   const size_t padded = floatPaddedCols(s_.n);
   panels_ = padded / kFloatPanel;
+  dot_ = isa_.dot != nullptr && s_.bPacked == nullptr && s_.m <= kFloatDotMaxRows;
+  if (dot_) {
+    b_ = nullptr;
+    packTasks_ = panelsPerPackTask_ = 0;
+    taskRows_ = kFloatDotMaxRows;
+    taskCols_ = kDotTaskCols;
+    kc_ = s_.k;
+    tasksM_ = 1;
+    tasksN_ = (s_.n + taskCols_ - 1) / taskCols_;
+    if (s_.m == 0 || s_.n == 0) tasksM_ = tasksN_ = 0;
+    return;
+  }
   if (s_.bPacked != nullptr) {
     b_ = s_.bPacked;
     packTasks_ = panelsPerPackTask_ = 0;
   } else {
-    owned_ = alignedArray<float>(floatPackedSize(s_.n, s_.k));
+    owned_ = takePackBuffer(floatPackedSize(s_.n, s_.k));
     b_ = owned_.get();
     panelsPerPackTask_ = std::max<size_t>(1, kPackTaskFloats / std::max<size_t>(1, s_.k * kFloatPanel));
     packTasks_ = (panels_ + panelsPerPackTask_ - 1) / panelsPerPackTask_;
@@ -60,7 +122,11 @@ FloatGemmPlan::FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& s
   std::fill(bias_.get(), bias_.get() + padded, 0.0f);
   if (s_.bias != nullptr) std::copy(s_.bias, s_.bias + s_.n, bias_.get());
 
-  const size_t mr = static_cast<size_t>(isa_.mr);
+  const bool narrow = isa_.tileNarrow != nullptr && s_.n <= static_cast<size_t>(kFloatPanel);
+  mr_ = narrow ? isa_.mrNarrow : isa_.mr;
+  nr_ = narrow ? kFloatPanel : isa_.nr;
+  tile_ = narrow ? isa_.tileNarrow : isa_.tile;
+  const size_t mr = static_cast<size_t>(mr_);
   taskRows_ = mr * std::max<size_t>(1, kTaskRowsTarget / mr);
   taskCols_ = kTaskCols;
   kc_ = kKBlock;
@@ -75,16 +141,31 @@ void FloatGemmPlan::pack(size_t task) const {
 }
 
 void FloatGemmPlan::run(size_t task) const {
+  if (dot_) {
+    const size_t col0 = task * taskCols_, col1 = std::min(s_.n, col0 + taskCols_);
+    FloatDotArgs d{};
+    d.a = s_.a;
+    d.rows = static_cast<int>(s_.m);
+    d.b = s_.b + col0 * s_.k;
+    d.cols = col1 - col0;
+    d.k = s_.k;
+    d.c = c_ + col0;
+    d.ldc = s_.n;
+    d.bias = s_.bias != nullptr ? s_.bias + col0 : nullptr;
+    isa_.dot(d);
+    return;
+  }
   const size_t tm = task / tasksN_, tn = task % tasksN_;
   const size_t row0 = tm * taskRows_, row1 = std::min(s_.m, row0 + taskRows_);
   const size_t col0 = tn * taskCols_, col1 = std::min(s_.n, col0 + taskCols_);
-  const size_t mr = static_cast<size_t>(isa_.mr), nr = static_cast<size_t>(isa_.nr);
+  const size_t mr = static_cast<size_t>(mr_), nr = static_cast<size_t>(nr_);
   const size_t rowTiles = (row1 - row0 + mr - 1) / mr;
   const size_t k = s_.k, bPanelStride = k * kFloatPanel;
 
-  // Packed A of this task for one K block: rowTiles micro-panels of kc x mr, + 8 spare floats.
+  // Packed A of this task for one K block: rowTiles micro-panels of kc x mr, + 16 spare floats
+  // (the kernels read up to 8 past a panel, packA may write up to 15 past one).
   thread_local std::vector<float> aBuf;
-  aBuf.resize(rowTiles * mr * std::min(kc_, k) + 8);
+  aBuf.resize(rowTiles * mr * std::min(kc_, k) + 16);
 
   FloatTileArgs t{};
   t.bPanelStride = bPanelStride;
@@ -96,6 +177,10 @@ void FloatGemmPlan::run(size_t task) const {
       float* dst = aBuf.data() + tile * kc * mr;
       const size_t r0 = row0 + tile * mr;
       const size_t rows = std::min(mr, row1 - r0);
+      if (isa_.packA != nullptr && kc >= kPackAMinK) {
+        isa_.packA(s_.a + r0 * k + k0, k, rows, kc, mr_, dst);
+        continue;
+      }
       if (rows < mr) std::fill(dst, dst + kc * mr, 0.0f);
       for (size_t r = 0; r < rows; ++r) {
         const float* src = s_.a + (r0 + r) * k + k0;
@@ -112,7 +197,7 @@ void FloatGemmPlan::run(size_t task) const {
         t.a = aBuf.data() + tile * kc * mr;
         t.rows = static_cast<int>(std::min(mr, row1 - r0));
         t.c = c_ + r0 * s_.n + c0;
-        isa_.tile(t);
+        tile_(t);
       }
     }
   }

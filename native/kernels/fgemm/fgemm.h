@@ -16,8 +16,18 @@
 // (to first order in 2^-24). The tests check every ISA against a float64 reference with twice
 // that bound. For a given ISA, results do not depend on the number of threads: every output
 // is computed by one task in a fixed order.
+//
+// Nor do they depend on M (a batch of 17 gives each sample's batch-1 bits): each output is
+// summed the same way on every path, FMAs in K order within each K block of kFloatKBlock, the
+// first block's sum plus the bias (plus 0 without one), then each later block's sum added.
+//
+// Two paths. GEMMs of at most kFloatDotMaxRows rows with B given raw (M = 1: a GEMV) use the
+// table's `dot` kernel when it has one: B is read in place and transposed in registers, never
+// packed in memory (packing would move B twice for one use of it). Every other GEMM packs B into
+// panels and runs the register-tile kernel.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "common/align.h"
@@ -58,11 +68,40 @@ struct FloatTileArgs {
   const float* bias;   // at col0 (NR readable values), or nullptr to accumulate
 };
 
+// Kernel of the small-M path: C[r][j] = sum_k A[r][k] * B[j][k] (+ bias[j]) for r < rows,
+// j < cols, over the whole of K, A and B raw row-major (leading dimension k), summed in the
+// order stated at the top of this file (bit-identical to the tile path).
+struct FloatDotArgs {
+  const float* a;      // A[row0][0]
+  int rows;            // 1..kFloatDotMaxRows
+  const float* b;      // B[col0][0]
+  size_t cols;         // >= 1
+  size_t k;            // >= 1
+  float* c;            // C[row0][col0]
+  size_t ldc;
+  const float* bias;   // at col0, or nullptr
+};
+constexpr size_t kFloatDotMaxRows = 4;
+// K block of the packed path (the tests walk its edges).
+constexpr size_t kFloatKBlock = 256;
+
 struct FloatKernelTable {
   const char* name;   // the ISA (the Platform record holding it)
   int mr;             // rows per micro-kernel call
   int nr;             // columns per call: 16 or 32 (one or two panels)
   void (*tile)(const FloatTileArgs&);
+  void (*dot)(const FloatDotArgs&);  // small-M path, or nullptr (always pack)
+  // FMA ceiling: a register-only loop of independent vector FMAs, `iterations` rounds of
+  // ceilingFlops flops each (2 per lane per FMA); returns a checksum to keep the work alive.
+  float (*ceiling)(uint64_t iterations);
+  int ceilingFlops;
+  // Optional tile for GEMMs of N <= 16 (one panel, NR = 16) with mrNarrow rows, or nullptr.
+  int mrNarrow = 0;
+  void (*tileNarrow)(const FloatTileArgs&) = nullptr;
+  // Optional A packing for the tile kernels: dst[kk * mr + r] = a[r * lda + kk] for r < rows,
+  // zero for rows <= r < mr, kk < kc (the driver's scalar loop when nullptr). It may write up to
+  // 15 floats past dst[kc * mr] (the driver leaves room; it packs panels in increasing order).
+  void (*packA)(const float* a, size_t lda, size_t rows, size_t kc, int mr, float* dst) = nullptr;
 };
 
 extern const FloatKernelTable kScalarFloatTable;
@@ -84,6 +123,12 @@ struct FloatGemmSpec {
   const float* bias;      // N values, or nullptr
 };
 
+// Returns a plan's packed-B buffer to the one-buffer cache in fgemm.cc (or frees it).
+struct FloatPackBufferRelease {
+  size_t floats = 0;
+  void operator()(float* p) const;
+};
+
 // Two phases of independent tasks: pack(t) for every t < packTasks() (packs B, if it was given
 // raw), then run(t) for every t < tasks() (output tiles), each phase in any order and on any
 // threads, the second only after the first has finished. Buffers must outlive the plan.
@@ -100,10 +145,16 @@ class FloatGemmPlan {
   FloatGemmSpec s_;
   float* c_;
   const float* b_;                               // packed B (owned or the caller's)
-  AlignedArray<float> owned_;  // packed B when the plan packs it
+  // Packed B when the plan packs it. The buffer comes from a process-wide cache of one buffer
+  // (the largest recently released, up to 128 MiB): a fresh allocation of B's size costs a page
+  // fault per 4 KiB on first touch, which for a large B took longer than the whole GEMM.
+  std::unique_ptr<float[], FloatPackBufferRelease> owned_;
   AlignedArray<float> bias_;   // bias padded to floatPaddedCols(n), zeros if none
   size_t panels_, packTasks_, panelsPerPackTask_;
   size_t taskRows_, taskCols_, tasksM_, tasksN_, kc_;
+  int mr_, nr_;                      // the tile in use (the table's, or its narrow one)
+  void (*tile_)(const FloatTileArgs&);
+  bool dot_;  // small-M path: tasks are column blocks of the dot kernel, nothing packed
 };
 
 // Convenience: plan, pack and run on up to `threads` threads (the caller included).

@@ -56,8 +56,29 @@ void tileAvx2(const FloatTileArgs& t) {
   }
 }
 
+inline float hsum(__m256 v) {
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+// 12 independent accumulator chains: enough to cover the FMA latency on every AVX2 core.
+constexpr int kCeilingChains = 12;
+float ceilingAvx2(uint64_t iterations) {
+  __m256 acc[kCeilingChains];
+  for (int i = 0; i < kCeilingChains; ++i) acc[i] = _mm256_set1_ps(0.001f * static_cast<float>(i));
+  const __m256 x = _mm256_set1_ps(0.9999f), y = _mm256_set1_ps(1e-7f);
+  for (uint64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kCeilingChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
+  }
+  __m256 s = acc[0];
+  for (int i = 1; i < kCeilingChains; ++i) s = _mm256_add_ps(s, acc[i]);
+  return hsum(s);
+}
+
 }  // namespace
 
-const FloatKernelTable kAvx2FloatTable = {"avx2", kMr, kNr, tileAvx2};
+const FloatKernelTable kAvx2FloatTable = {"avx2", kMr, kNr, tileAvx2, nullptr, ceilingAvx2, kCeilingChains * 16};
 
 }  // namespace anyprec

@@ -64,8 +64,24 @@ void tileNeon(const FloatTileArgs& t) {
   }
 }
 
+// 16 independent q-register FMA chains: enough to cover the FMA latency on common cores.
+constexpr int kCeilingChains = 16;
+float ceilingNeon(uint64_t iterations) {
+  float32x4_t acc[kCeilingChains];
+  for (int i = 0; i < kCeilingChains; ++i) acc[i] = vdupq_n_f32(0.001f * static_cast<float>(i));
+  const float32x4_t x = vdupq_n_f32(0.9999f), y = vdupq_n_f32(1e-7f);
+  for (uint64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kCeilingChains; ++i) acc[i] = vfmaq_f32(y, acc[i], x);
+  }
+  float32x4_t s = acc[0];
+  for (int i = 1; i < kCeilingChains; ++i) s = vaddq_f32(s, acc[i]);
+  return vaddvq_f32(s);
+}
+
 }  // namespace
 
-const FloatKernelTable kNeonFloatTable = {"neon", kMr, kNr, tileNeon};
+// No dot kernel yet: small-M GEMMs run the packed path on NEON.
+const FloatKernelTable kNeonFloatTable = {"neon", kMr, kNr, tileNeon, nullptr, ceilingNeon, kCeilingChains * 8};
 
 }  // namespace anyprec

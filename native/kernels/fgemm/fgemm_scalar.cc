@@ -22,8 +22,22 @@ void tileScalar(const FloatTileArgs& t) {
   }
 }
 
+// Ceiling loop: 8 independent multiply-add chains (the compiler may fuse or vectorise them);
+// the returned sum keeps them alive.
+float ceilingScalar(uint64_t iterations) {
+  float acc[8];
+  for (int i = 0; i < 8; ++i) acc[i] = 0.001f * static_cast<float>(i);
+  for (uint64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < 8; ++i) acc[i] = acc[i] * 0.9999f + 1e-7f;
+  }
+  float s = 0;
+  for (int i = 0; i < 8; ++i) s += acc[i];
+  return s;
+}
+
 }  // namespace
 
-const FloatKernelTable kScalarFloatTable = {"scalar", kMr, kNr, tileScalar};
+// No dot kernel: the reference always runs the packed path.
+const FloatKernelTable kScalarFloatTable = {"scalar", kMr, kNr, tileScalar, nullptr, ceilingScalar, 16};
 
 }  // namespace anyprec
