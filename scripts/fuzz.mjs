@@ -35,18 +35,9 @@ if (!(seconds > 0) || !Number.isInteger(seed)) {
   process.exit(2);
 }
 
-// mulberry32: a small seeded generator, so a failing case can be replayed with its seed.
-function prng(s) {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rnd = prng(seed);
+// The seeded generator the tests and benches share (mulberry32), so a failing case replays with its seed.
+const { makeRng } = require(path.join(root, 'test/helpers/shared/reference.js'));
+const rnd = makeRng(seed);
 const int = (n) => Math.floor(rnd() * n);
 const pick = (xs) => xs[int(xs.length)];
 
