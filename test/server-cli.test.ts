@@ -14,7 +14,7 @@ function start(args: string[]) {
   child.stderr.on('data', (d) => { err += d; });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const listening = (count: number) => new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`not listening after 60 s:\n${out}\n${err}`)), 60000);
+    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`not listening after 60 s:\n${out}\n${err}`)); }, 60000);
     const check = () => {
       const urls = out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/g) ?? [];
       if (urls.length >= count) { clearTimeout(t); resolve(urls[0].replace('listening on ', '')); } else setTimeout(check, 50);
@@ -76,5 +76,13 @@ describe('anyprec-server CLI', () => {
     const f = start(['/nonexistent/model.anyprec', '--port', '0']);
     expect(await f.exited).toBe(1);
     expect(f.output()).toMatch(/nonexistent/);
+  });
+
+  it('--workers: workers that fail while starting are not restarted in a loop; the primary exits 1', async () => {
+    const s = start(['zoo:nothing', '--port', '0', '--workers', '2']);
+    expect(await s.exited).toBe(1);
+    expect(s.output()).toMatch(/unknown zoo model 'nothing'/);
+    expect(s.output().match(/failed while starting/g)).toHaveLength(2);
+    expect(s.output()).not.toMatch(/starting another/);
   });
 });

@@ -89,10 +89,20 @@ function primary(o) {
   const n = Math.min(o.workers, Math.max(1, os.availableParallelism?.() ?? os.cpus().length) * 4);
   process.stdout.write(`anyprec-server: starting ${n} worker processes\n`);
   let stopping = false;
+  // A worker is replaced only if it had come up (listened): one that dies while starting (a model it
+  // cannot load, a port it cannot bind) would die again, so the primary does not loop on it.
+  const served = new Set();
   for (let i = 0; i < n; i++) cluster.fork();
+  cluster.on('listening', (worker) => served.add(worker.id));
   cluster.on('exit', (worker, code, signal) => {
+    const left = Object.keys(cluster.workers ?? {}).length;
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (left === 0) process.exit(0);
+      return;
+    }
+    if (!served.has(worker.id)) {
+      process.stderr.write(`anyprec-server: worker ${worker.process.pid} failed while starting (${signal ?? code}); not restarted\n`);
+      if (left === 0) process.exit(1);
       return;
     }
     process.stderr.write(`anyprec-server: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
