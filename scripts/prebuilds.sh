@@ -9,6 +9,9 @@ rm -rf "$work" && mkdir -p "$work"
 cp -r "$root/binding.gyp" "$root/sources.json" "$root/package.json" "$root/native" "$work/"
 ln -s "$root/node_modules" "$work/node_modules"
 nodedir=$(node -p 'require("path").resolve(process.execPath,"../..")')
+# node-gyp (driven by prebuildify) reads npm_config_nodedir: without it, on a machine whose npm config
+# does not set nodedir, it tries to download headers for the newest Node (no network here).
+export npm_config_nodedir="$nodedir"
 cd "$work"
 npx prebuildify --napi --strip --tag-libc --nodedir="$nodedir"
 CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ AR=aarch64-linux-gnu-ar \
