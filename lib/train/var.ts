@@ -1,6 +1,11 @@
 // The tape itself: tensors that carry gradients (Var, Param), the tape of backward steps, and the
 // helpers every op uses to make its output and add into gradients.
 
+import { accumulate } from './native';
+
+/** Tensors at least this long go through the native element-wise loops (a call costs ~1 us). */
+export const NATIVE_MIN = 1024;
+
 export class Var {
   grad: Float32Array | null = null;
   constructor(public data: Float32Array, public shape: number[], public requiresGrad = false) {
@@ -41,6 +46,11 @@ export const needs = (...vs: Var[]) => vs.some((v) => v.requiresGrad);
 export function out(tape: Tape | null, data: Float32Array, shape: number[], ...inputs: Var[]): Var {
   return new Var(data, shape, tape !== null && needs(...inputs));
 }
+/** dst += src (a native loop for large tensors; the same float32 adds either way). */
 export function addInto(dst: Float32Array, src: Float32Array): void {
+  if (dst.length >= NATIVE_MIN && src.length === dst.length) {
+    accumulate(dst, src);
+    return;
+  }
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
