@@ -10,9 +10,9 @@
 // loops over typed arrays.
 import { floatGemm, channelAffine } from '../core/kernels';
 import * as nk from './native';
-import { NATIVE_MIN, Param, Tape, Var, addInto, needs, out } from './var';
+import { NATIVE_MIN, Param, Tape, Var, addInto, buffer, needs, out } from './var';
 
-export { Param, Tape, Var, addInto, needs, out } from './var';
+export { Param, Tape, Var, addInto, buffer, needs, out, stepBuffers } from './var';
 export * from './tape-pool';
 export * from './losses';
 
@@ -58,7 +58,7 @@ export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, b
   const ow = Math.floor((w + 2 * geom.pw - geom.dw * (kw - 1) - 1) / geom.sw) + 1;
   const rows = n * oh * ow, k = kh * kw * c;
   const wc = toColumnOrder(weight.data, o, c, kh, kw);
-  const y = nk.convForward(x.data, geom, wc, o, bias ? bias.data : null, new Float32Array(rows * o));
+  const y = nk.convForward(x.data, geom, wc, o, bias ? bias.data : null, buffer(rows * o, false));
   const res = out(tape, y, [n, oh, ow, o], x, weight, ...(bias ? [bias] : []));
   if (tape && res.requiresGrad) {
     tape.record(() => {
@@ -194,14 +194,14 @@ export function maskedUnary(tape: Tape | null, x: Var, y: Float32Array, lo: numb
 }
 
 export function relu(tape: Tape | null, x: Var): Var {
-  const y = new Float32Array(x.size);
+  const y = buffer(x.size, false);
   if (y.length >= NATIVE_MIN) nk.relu(x.data, y);
   else for (let i = 0; i < y.length; i++) y[i] = x.data[i] > 0 ? x.data[i] : 0;
   return maskedUnary(tape, x, y, 0, Infinity, true);
 }
 
 export function clamp(tape: Tape | null, x: Var, lo: number, hi: number): Var {
-  const y = new Float32Array(x.size);
+  const y = buffer(x.size, false);
   if (y.length >= NATIVE_MIN) nk.clamp(x.data, y, lo, hi);
   else for (let i = 0; i < y.length; i++) y[i] = x.data[i] < lo ? lo : x.data[i] > hi ? hi : x.data[i];
   return maskedUnary(tape, x, y, lo, hi, false);
@@ -209,7 +209,7 @@ export function clamp(tape: Tape | null, x: Var, lo: number, hi: number): Var {
 
 export function add(tape: Tape | null, a: Var, b: Var): Var {
   if (a.size !== b.size) throw new RangeError(`add: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`);
-  const y = new Float32Array(a.size);
+  const y = buffer(a.size, false);
   if (y.length >= NATIVE_MIN) nk.add(a.data, b.data, y);
   else for (let i = 0; i < y.length; i++) y[i] = a.data[i] + b.data[i];
   const res = out(tape, y, a.shape.slice(), a, b);
