@@ -9,7 +9,8 @@
 //            b = 32: ReLU.
 import { WeightQuantizer, activationLevels } from '../core/quantize';
 import { codesToFloat, quantizeActivations as quantizeCodes } from '../core/kernels';
-import { Param, Tape, Var, maskedUnary } from './tape';
+import { Param, Tape, Var, buffer, maskedUnary } from './tape';
+import { relu } from './native';
 
 const { abs, tanh } = Math; // (globals read once: see tape.ts)
 
@@ -68,8 +69,7 @@ export function quantizeActivations(tape: Tape | null, x: Var, bits: number): Va
   // lib/core/quantize's activationValues (a test checks it) and not a JS loop per element.
   let y: Float32Array;
   if (bits === 32) {
-    y = new Float32Array(x.size);
-    for (let i = 0; i < y.length; i++) y[i] = x.data[i] > 0 ? x.data[i] : 0;
+    y = relu(x.data, buffer(x.size, false));
   } else {
     y = codesToFloat(quantizeCodes(x.data, 1, null, null, bits), activationLevels(bits));
   }

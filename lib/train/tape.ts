@@ -2,16 +2,17 @@
 // a tape records it, pushes a closure that adds the output's gradient into its inputs' gradients;
 // Tape.backward runs them in reverse. Images are NHWC inside ([n, h, w, c]), features [n, f].
 //
-// Hot paths run on native kernels: conv2d and linear forward through kernels.floatGemm (A . B^T),
-// their backward through the transposing GEMM and col2im, batch-norm statistics and its backward
+// Hot paths run on native kernels: conv2d forward and backward through one native call each
+// (the lowering in a reused scratch buffer, the per-ISA float micro-kernels), linear through
+// kernels.floatGemm (A . B^T) and the transposing GEMM, batch-norm statistics and its backward
 // through per-channel reductions, scale/shift through kernels.channelAffine. Element-wise ops
 // (activation masks, residual add, pooling, flatten's NHWC -> NCHW order, the losses) are JS
 // loops over typed arrays.
-import { floatGemm, im2colFloat, channelAffine } from '../core/kernels';
+import { floatGemm, channelAffine } from '../core/kernels';
 import * as nk from './native';
-import { Param, Tape, Var, addInto, needs, out } from './var';
+import { NATIVE_MIN, Param, Tape, Var, addInto, buffer, needs, out } from './var';
 
-export { Param, Tape, Var, addInto, needs, out } from './var';
+export { Param, Tape, Var, addInto, buffer, needs, out, stepBuffers } from './var';
 export * from './tape-pool';
 export * from './losses';
 
@@ -56,37 +57,21 @@ export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, b
   const oh = Math.floor((h + 2 * geom.ph - geom.dh * (kh - 1) - 1) / geom.sh) + 1;
   const ow = Math.floor((w + 2 * geom.pw - geom.dw * (kw - 1) - 1) / geom.sw) + 1;
   const rows = n * oh * ow, k = kh * kw * c;
-  const cols = kh === 1 && kw === 1 && geom.sh === 1 && geom.sw === 1 && geom.ph === 0 && geom.pw === 0
-    ? x.data
-    : im2colFloat(x.data, { n, h, w, c }, { kernel: [kh, kw], stride: spec.stride, padding: spec.padding, dilation: spec.dilation });
   const wc = toColumnOrder(weight.data, o, c, kh, kw);
-  const y = floatGemm(cols, rows, k, wc, o, bias ? { bias: bias.data } : undefined);
+  const y = nk.convForward(x.data, geom, wc, o, bias ? bias.data : null, buffer(rows * o, false));
   const res = out(tape, y, [n, oh, ow, o], x, weight, ...(bias ? [bias] : []));
   if (tape && res.requiresGrad) {
     tape.record(() => {
       const gy = res.grad;
       if (!gy) return;
-      if (weight.requiresGrad) {
-        const gw = nk.gemm(true, false, o, k, rows, gy, cols, new Float32Array(o * k));
-        addInto(weight.g(), fromColumnOrder(gw, o, c, kh, kw));
-      }
+      // one native call: the weight gradient (into gw) and, when wanted, the input gradient
+      const gw = new Float32Array(o * k);
+      nk.convBackward(x.data, geom, wc, o, gy, gw, x.requiresGrad ? x.g() : null);
+      if (weight.requiresGrad) addInto(weight.g(), fromColumnOrder(gw, o, c, kh, kw));
       if (bias?.requiresGrad) addInto(bias.g(), columnSums(gy, rows, o));
-      if (x.requiresGrad) {
-        // gcols = gy . wc (rows x k) as A . B^T with B = wc^T (k x o, small): the packed float GEMM
-        const gcols = floatGemm(gy, rows, o, transpose(wc, o, k), k);
-        if (cols === x.data) addInto(x.g(), gcols);
-        else nk.col2im(gcols, geom, x.g(), true);
-      }
     });
   }
   return res;
-}
-
-/** r x c row-major -> c x r. */
-function transpose(a: Float32Array, r: number, c: number): Float32Array {
-  const t = new Float32Array(a.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = a[i * c + j];
-  return t;
 }
 
 function columnSums(g: Float32Array, rows: number, cols: number): Float32Array {
@@ -197,7 +182,8 @@ export function maskedUnary(tape: Tape | null, x: Var, y: Float32Array, lo: numb
       const gy = res.grad;
       if (!gy) return;
       const gx = x.g(), xd = x.data;
-      if (strictLo) {
+      if (gx.length >= NATIVE_MIN) nk.maskedAccumulate(xd, gy, gx, lo, hi, strictLo);
+      else if (strictLo) {
         for (let i = 0; i < gx.length; i++) if (xd[i] > lo && xd[i] <= hi) gx[i] += gy[i];
       } else {
         for (let i = 0; i < gx.length; i++) if (xd[i] >= lo && xd[i] <= hi) gx[i] += gy[i];
@@ -208,21 +194,24 @@ export function maskedUnary(tape: Tape | null, x: Var, y: Float32Array, lo: numb
 }
 
 export function relu(tape: Tape | null, x: Var): Var {
-  const y = new Float32Array(x.size);
-  for (let i = 0; i < y.length; i++) y[i] = x.data[i] > 0 ? x.data[i] : 0;
+  const y = buffer(x.size, false);
+  if (y.length >= NATIVE_MIN) nk.relu(x.data, y);
+  else for (let i = 0; i < y.length; i++) y[i] = x.data[i] > 0 ? x.data[i] : 0;
   return maskedUnary(tape, x, y, 0, Infinity, true);
 }
 
 export function clamp(tape: Tape | null, x: Var, lo: number, hi: number): Var {
-  const y = new Float32Array(x.size);
-  for (let i = 0; i < y.length; i++) y[i] = x.data[i] < lo ? lo : x.data[i] > hi ? hi : x.data[i];
+  const y = buffer(x.size, false);
+  if (y.length >= NATIVE_MIN) nk.clamp(x.data, y, lo, hi);
+  else for (let i = 0; i < y.length; i++) y[i] = x.data[i] < lo ? lo : x.data[i] > hi ? hi : x.data[i];
   return maskedUnary(tape, x, y, lo, hi, false);
 }
 
 export function add(tape: Tape | null, a: Var, b: Var): Var {
   if (a.size !== b.size) throw new RangeError(`add: shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}] differ`);
-  const y = new Float32Array(a.size);
-  for (let i = 0; i < y.length; i++) y[i] = a.data[i] + b.data[i];
+  const y = buffer(a.size, false);
+  if (y.length >= NATIVE_MIN) nk.add(a.data, b.data, y);
+  else for (let i = 0; i < y.length; i++) y[i] = a.data[i] + b.data[i];
   const res = out(tape, y, a.shape.slice(), a, b);
   if (tape && res.requiresGrad) {
     tape.record(() => {

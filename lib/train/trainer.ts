@@ -10,7 +10,7 @@ import type { Dataset } from './data';
 import { TrainNet } from './net';
 import { Optimizer, OptimizerName, ScheduleOptions, scheduledRate } from './optim';
 import { Rng } from './rng';
-import { Tape, crossEntropy, distillationLoss } from './tape';
+import { Tape, crossEntropy, distillationLoss, stepBuffers } from './tape';
 
 export type TrainMethod = 'any' | 'fixed';
 
@@ -111,12 +111,17 @@ export class Trainer {
     let teacher: Float32Array | null = null, loss = 0, correct = 0;
     for (const bits of this.widths) {
       const tape = new Tape();
-      const logits = this.net.forward(x, n, { bits, training: true, tape });
-      const l = teacher === null ? crossEntropy(tape, logits, labels) : distillationLoss(tape, logits, teacher, this.config.temperature ?? 1);
-      tape.backward(l);
-      loss += l.data[0];
-      if (teacher === null) correct = countCorrect(logits.data, labels, n);
-      teacher = logits.data;
+      stepBuffers.begin(); // this width's activations and gradients reuse the previous width's buffers
+      try {
+        const logits = this.net.forward(x, n, { bits, training: true, tape });
+        const l = teacher === null ? crossEntropy(tape, logits, labels) : distillationLoss(tape, logits, teacher, this.config.temperature ?? 1);
+        tape.backward(l);
+        loss += l.data[0];
+        if (teacher === null) correct = countCorrect(logits.data, labels, n);
+        teacher = logits.data.slice();
+      } finally {
+        stepBuffers.end();
+      }
     }
     this.opt.step();
     return { loss, correct };

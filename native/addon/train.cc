@@ -8,7 +8,11 @@
 #include <string>
 
 #include "conv/conv.h"
+#include "fgemm/fgemm.h"
+#include "ftrain/conv_train.h"
+#include "ftrain/eltwise_train.h"
 #include "ftrain/ftrain.h"
+#include "platform/platform.h"
 
 namespace anyprec {
 namespace {
@@ -100,6 +104,44 @@ Napi::Value Col2im(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The geometry's output rows and lowered width, checked against overflow.
+size_t convRows(Napi::Env env, const ConvShape& s) { return product(env, product(env, s.n, s.outH(), "rows"), s.outW(), "rows"); }
+size_t convInput(Napi::Env env, const ConvShape& s) { return product(env, product(env, s.n * s.h, s.w, "n*h*w"), s.c, "n*h*w*c"); }
+
+// convForward(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, wCol, o, bias | null, y, threads)
+Napi::Value ConvForward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 18) trainTypeError(env, "convForward takes 18 arguments");
+  const ConvShape s = trainConvShape(info, 1);
+  const float* x = floatArg(info, 0, "x", convInput(env, s));
+  const size_t o = sizeArg(info, 14, "o", 1, kMaxDim);
+  const float* w = floatArg(info, 13, "wCol", product(env, o, s.k(), "o*k"));
+  const float* bias = info[15].IsNull() ? nullptr : floatArg(info, 15, "bias", o);
+  float* y = floatArg(info, 16, "y", product(env, convRows(env, s), o, "rows*o"));
+  const int threads = static_cast<int>(sizeArg(info, 17, "threads", 1, kMaxThreads));
+  ftrain::convForward(*addon::instance(env).isa->fgemm, x, s, w, o, bias, y, threads);
+  return env.Undefined();
+}
+
+// convBackward(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, wCol, o, gy, gwCol, gx | null, threads)
+Napi::Value ConvBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 19) trainTypeError(env, "convBackward takes 19 arguments");
+  const ConvShape s = trainConvShape(info, 1);
+  const size_t inCount = convInput(env, s);
+  const float* x = floatArg(info, 0, "x", inCount);
+  const size_t o = sizeArg(info, 14, "o", 1, kMaxDim);
+  const size_t wCount = product(env, o, s.k(), "o*k");
+  const float* w = floatArg(info, 13, "wCol", wCount);
+  const float* gy = floatArg(info, 15, "gy", product(env, convRows(env, s), o, "rows*o"));
+  float* gw = floatArg(info, 16, "gwCol", wCount);
+  float* gx = info[17].IsNull() ? nullptr : floatArg(info, 17, "gx", inCount);
+  const int threads = static_cast<int>(sizeArg(info, 18, "threads", 1, kMaxThreads));
+  if (gx != nullptr && (gx == x || gx == gy)) trainRangeError(env, "gx must not share memory with x or gy");
+  ftrain::convBackward(*addon::instance(env).isa->fgemm, x, s, w, o, gy, gw, gx, threads);
+  return env.Undefined();
+}
+
 // channelMoments(x, rows, c, mean, var, threads)
 Napi::Value ChannelMoments(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -135,13 +177,71 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- element-wise loops of a step: every array argument the same length -----------------------
+
+size_t lengthOf(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  const Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    trainTypeError(info.Env(), std::string(name) + " must be a Float32Array");
+  return v.As<Napi::TypedArray>().ElementLength();
+}
+float boundArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber() || std::isnan(info[i].As<Napi::Number>().DoubleValue()))
+    trainTypeError(info.Env(), std::string(name) + " must be a number (not NaN)");
+  return static_cast<float>(info[i].As<Napi::Number>().DoubleValue());
+}
+int threadsArg(const Napi::CallbackInfo& info, size_t i) { return static_cast<int>(sizeArg(info, i, "threads", 1, kMaxThreads)); }
+
+// trainRelu(x, y, threads) / trainClamp(x, y, lo, hi, threads)
+Napi::Value TrainRelu(const Napi::CallbackInfo& info) {
+  if (info.Length() < 3) trainTypeError(info.Env(), "trainRelu takes 3 arguments");
+  const size_t n = lengthOf(info, 0, "x");
+  ftrain::reluForward(floatArg(info, 0, "x", n), floatArg(info, 1, "y", n), n, threadsArg(info, 2));
+  return info.Env().Undefined();
+}
+Napi::Value TrainClamp(const Napi::CallbackInfo& info) {
+  if (info.Length() < 5) trainTypeError(info.Env(), "trainClamp takes 5 arguments");
+  const size_t n = lengthOf(info, 0, "x");
+  ftrain::clampForward(floatArg(info, 0, "x", n), floatArg(info, 1, "y", n), n, boundArg(info, 2, "lo"),
+                       boundArg(info, 3, "hi"), threadsArg(info, 4));
+  return info.Env().Undefined();
+}
+// trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads)
+Napi::Value TrainMaskedAccumulate(const Napi::CallbackInfo& info) {
+  if (info.Length() < 7) trainTypeError(info.Env(), "trainMaskedAccumulate takes 7 arguments");
+  const size_t n = lengthOf(info, 0, "x");
+  ftrain::maskedAccumulate(floatArg(info, 0, "x", n), floatArg(info, 1, "g", n), floatArg(info, 2, "gx", n), n,
+                           boundArg(info, 3, "lo"), boundArg(info, 4, "hi"), boolArg(info, 5, "strictLo"), threadsArg(info, 6));
+  return info.Env().Undefined();
+}
+// trainAdd(a, b, y, threads): y = a + b;  trainAccumulate(dst, src, threads): dst += src
+Napi::Value TrainAdd(const Napi::CallbackInfo& info) {
+  if (info.Length() < 4) trainTypeError(info.Env(), "trainAdd takes 4 arguments");
+  const size_t n = lengthOf(info, 0, "a");
+  ftrain::addForward(floatArg(info, 0, "a", n), floatArg(info, 1, "b", n), floatArg(info, 2, "y", n), n, threadsArg(info, 3));
+  return info.Env().Undefined();
+}
+Napi::Value TrainAccumulate(const Napi::CallbackInfo& info) {
+  if (info.Length() < 3) trainTypeError(info.Env(), "trainAccumulate takes 3 arguments");
+  const size_t n = lengthOf(info, 0, "dst");
+  ftrain::accumulate(floatArg(info, 0, "dst", n), floatArg(info, 1, "src", n), n, threadsArg(info, 2));
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 namespace addon {
 void registerTrain(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "trainGemm", TrainGemm);
   exportFunction(env, exports, "col2im", Col2im);
+  exportFunction(env, exports, "convForward", ConvForward);
+  exportFunction(env, exports, "convBackward", ConvBackward);
   exportFunction(env, exports, "channelMoments", ChannelMoments);
+  exportFunction(env, exports, "trainRelu", TrainRelu);
+  exportFunction(env, exports, "trainClamp", TrainClamp);
+  exportFunction(env, exports, "trainMaskedAccumulate", TrainMaskedAccumulate);
+  exportFunction(env, exports, "trainAdd", TrainAdd);
+  exportFunction(env, exports, "trainAccumulate", TrainAccumulate);
   exportFunction(env, exports, "batchNormBackward", BatchNormBackward);
 }
 }  // namespace addon

@@ -1,0 +1,29 @@
+// anyprec training kernels, the convolution hot path: forward and backward of a float
+// convolution (NHWC input, weights in the lowered column order [out][kh][kw][in]) on the
+// platform's per-ISA float micro-kernels (fgemm), with the lowered input kept in a per-thread
+// scratch buffer reused across calls instead of a fresh allocation per layer and step.
+//
+// Summation order. The forward is floatGemm's (im2colFloat, then C = cols . W^T + bias), bit for
+// bit; the input gradient is floatGemm's (gy . wCol) then col2im's; the weight gradient is summed
+// over the output positions in increasing order, one rounding per product and per add (wgrad.h),
+// as ftrain::gemmT does: bit-identical on every ISA and thread count.
+#pragma once
+#include <cstddef>
+
+namespace anyprec {
+struct ConvShape;
+struct FloatKernelTable;
+
+namespace ftrain {
+
+// y (rows x o) = im2col(x) . wCol^T (+ bias[o] if bias != nullptr).
+void convForward(const FloatKernelTable& isa, const float* x, const ConvShape& s, const float* wCol, size_t o,
+                 const float* bias, float* y, int threads);
+
+// Given gy (rows x o): gwCol (o x k) += gy^T . im2col(x); gx (NHWC, like x) += col2im(gy . wCol)
+// when gx != nullptr. x's lowering is recomputed here rather than kept from the forward.
+void convBackward(const FloatKernelTable& isa, const float* x, const ConvShape& s, const float* wCol, size_t o,
+                  const float* gy, float* gwCol, float* gx, int threads);
+
+}  // namespace ftrain
+}  // namespace anyprec

@@ -1,0 +1,63 @@
+// anyprec training kernels, element-wise loops: see eltwise_train.h.
+#include "ftrain/eltwise_train.h"
+
+#include <algorithm>
+
+#include "common/threadpool.h"
+
+namespace anyprec {
+namespace ftrain {
+
+namespace {
+constexpr size_t kSpan = size_t{1} << 16;  // elements per task (256 KiB of floats)
+
+template <typename Body>
+void spans(size_t n, int threads, Body body) {
+  if (n <= kSpan) {
+    body(size_t{0}, n);
+    return;
+  }
+  parallelRun((n + kSpan - 1) / kSpan, threads, [&](size_t t) { body(t * kSpan, std::min(n, (t + 1) * kSpan)); });
+}
+}  // namespace
+
+void reluForward(const float* x, float* y, size_t n, int threads) {
+  spans(n, threads, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  });
+}
+
+void clampForward(const float* x, float* y, size_t n, float lo, float hi, int threads) {
+  spans(n, threads, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
+      const float v = x[i];
+      y[i] = v < lo ? lo : (v > hi ? hi : v);
+    }
+  });
+}
+
+void maskedAccumulate(const float* x, const float* g, float* gx, size_t n, float lo, float hi, bool strictLo,
+                      int threads) {
+  spans(n, threads, [&](size_t i0, size_t i1) {
+    if (strictLo) {
+      for (size_t i = i0; i < i1; ++i) gx[i] += (x[i] > lo && x[i] <= hi) ? g[i] : 0.0f;
+    } else {
+      for (size_t i = i0; i < i1; ++i) gx[i] += (x[i] >= lo && x[i] <= hi) ? g[i] : 0.0f;
+    }
+  });
+}
+
+void addForward(const float* a, const float* b, float* y, size_t n, int threads) {
+  spans(n, threads, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) y[i] = a[i] + b[i];
+  });
+}
+
+void accumulate(float* dst, const float* src, size_t n, int threads) {
+  spans(n, threads, [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) dst[i] += src[i];
+  });
+}
+
+}  // namespace ftrain
+}  // namespace anyprec

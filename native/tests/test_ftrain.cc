@@ -1,0 +1,177 @@
+// The training kernels of the conv hot path and the element-wise loops (native/kernels/ftrain)
+// against plain scalar references, on every ISA this CPU runs, on odd shapes:
+//   wgrad (weight gradient): bit-exact against the sequential float32 sum (the documented order);
+//   convForward / convBackward's input gradient: within a float64-reference error bound;
+//   convBackward's weight gradient: bit-exact; all of them independent of the thread count;
+//   the element-wise loops: bit-exact against the scalar expressions.
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "ftrain/conv_train.h"
+#include "ftrain/eltwise_train.h"
+#include "ftrain/wgrad.h"
+#include "test_util.h"
+
+using namespace anyprec;
+using namespace anyprec::test;
+
+namespace {
+
+std::vector<float> randoms(std::mt19937_64& rng, size_t n) {
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+bool same(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// C (m x n) starting from c0: for t = 0..k-1, C[i][j] = C[i][j] + A[t][i] * B[t][j], float32.
+std::vector<float> wgradRef(size_t m, size_t n, size_t k, const std::vector<float>& a, const std::vector<float>& b,
+                            std::vector<float> c) {
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      float s = c[i * n + j];
+      for (size_t t = 0; t < k; ++t) {
+        const float p = a[t * m + i] * b[t * n + j];
+        s = s + p;
+      }
+      c[i * n + j] = s;
+    }
+  return c;
+}
+
+// Input element (img, y, x, ch) feeding output row r, tap (ky, kx), or -1 in the padding.
+long tapIndex(const ConvShape& s, size_t r, size_t ky, size_t kx, size_t ch) {
+  const size_t oh = s.outH(), ow = s.outW();
+  const size_t img = r / (oh * ow), y = (r / ow) % oh, xo = r % ow;
+  const long iy = long(y * s.strideH + ky * s.dilH) - long(s.padH), ix = long(xo * s.strideW + kx * s.dilW) - long(s.padW);
+  if (iy < 0 || ix < 0 || iy >= long(s.h) || ix >= long(s.w)) return -1;
+  return long(((img * s.h + size_t(iy)) * s.w + size_t(ix)) * s.c + ch);
+}
+
+struct Case { ConvShape s; size_t o; bool bias; };
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(77);
+  const double eps = std::ldexp(1.0, -24);
+  const std::vector<Case> cases = {
+      {{2, 7, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1}, 5, true},    // 3x3, padded
+      {{3, 9, 8, 4, 3, 3, 2, 2, 1, 1, 1, 1}, 17, false},  // stride 2
+      {{2, 6, 7, 16, 1, 1, 1, 1, 0, 0, 1, 1}, 9, false},  // 1x1: the lowering is the input
+      {{2, 8, 8, 6, 1, 1, 2, 2, 0, 0, 1, 1}, 33, false},  // 1x1 stride 2 (the ResNet shortcut)
+      {{1, 9, 9, 5, 3, 2, 1, 2, 2, 1, 2, 1}, 7, true},    // dilation, uneven kernel and strides
+      {{4, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 16, false},  // 576 rows x 144: several passes of K
+  };
+  const size_t wShapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 300}, {16, 144, 1000}, {9, 27, 513}, {64, 66, 257}, {5, 3, 2}};
+
+  for (const Platform* p : availablePlatforms()) {
+    const FloatKernelTable& isa = *p->fgemm;
+    const ftrain::WgradFn wgrad = ftrain::wgradFor(isa.name);
+    // ---- wgrad: bit-exact, accumulate and not, any thread count
+    for (const auto& sh : wShapes) {
+      const size_t m = sh[0], n = sh[1], k = sh[2];
+      const auto a = randoms(rng, k * m), b = randoms(rng, k * n), c0 = randoms(rng, m * n);
+      std::vector<float> c1(m * n, 7.0f), c2 = c0;
+      wgrad(m, n, k, a.data(), b.data(), c1.data(), false, 1);
+      wgrad(m, n, k, a.data(), b.data(), c2.data(), true, 3);
+      EXPECT(same(c1, wgradRef(m, n, k, a, b, std::vector<float>(m * n, 0.0f))), "[%s] wgrad m=%zu n=%zu k=%zu", p->name, m, n, k);
+      EXPECT(same(c2, wgradRef(m, n, k, a, b, c0)), "[%s] wgrad accumulate m=%zu n=%zu k=%zu", p->name, m, n, k);
+    }
+    // ---- convolution forward and backward
+    for (const Case& cs : cases) {
+      const ConvShape& s = cs.s;
+      const size_t rows = s.rows(), k = s.k(), o = cs.o, in = s.inputCount();
+      const auto x = randoms(rng, in), w = randoms(rng, o * k), bias = randoms(rng, o), gy = randoms(rng, rows * o);
+      const auto gw0 = randoms(rng, o * k), gx0 = randoms(rng, in);
+      // forward: y[r][oc] = sum over taps of x * w (+ bias), float64 reference with its bound
+      std::vector<float> y(rows * o);
+      ftrain::convForward(isa, x.data(), s, w.data(), o, cs.bias ? bias.data() : nullptr, y.data(), 2);
+      size_t bad = 0;
+      std::vector<float> cols(rows * k, 0.0f);  // the lowering, for the weight-gradient reference
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t ky = 0; ky < s.kh; ++ky)
+          for (size_t kx = 0; kx < s.kw; ++kx)
+            for (size_t ch = 0; ch < s.c; ++ch) {
+              const long xi = tapIndex(s, r, ky, kx, ch);
+              cols[r * k + (ky * s.kw + kx) * s.c + ch] = xi < 0 ? 0.0f : x[size_t(xi)];
+            }
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t oc = 0; oc < o; ++oc) {
+          double sum = cs.bias ? bias[oc] : 0.0, mag = cs.bias ? std::fabs(bias[oc]) : 0.0;
+          for (size_t t = 0; t < k; ++t) {
+            const double pr = double(cols[r * k + t]) * w[oc * k + t];
+            sum += pr;
+            mag += std::fabs(pr);
+          }
+          if (std::fabs(y[r * o + oc] - sum) > 2.0 * double(k + 2) * eps * mag) ++bad;
+        }
+      EXPECT(bad == 0, "[%s] convForward case c=%zu o=%zu: %zu outputs outside the bound", p->name, s.c, o, bad);
+      // backward at 1 and 3 threads: identical; gw bit-exact; gx within the bound
+      std::vector<float> gw1 = gw0, gx1 = gx0, gw3 = gw0, gx3 = gx0, gwOnly = gw0;
+      ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gw1.data(), gx1.data(), 1);
+      ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gw3.data(), gx3.data(), 3);
+      ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gwOnly.data(), nullptr, 2);
+      EXPECT(same(gw1, gw3) && same(gx1, gx3), "[%s] convBackward c=%zu o=%zu depends on the thread count", p->name, s.c, o);
+      EXPECT(same(gw1, gwOnly), "[%s] convBackward c=%zu o=%zu: gw differs without gx", p->name, s.c, o);
+      EXPECT(same(gw1, wgradRef(o, k, rows, gy, cols, gw0)), "[%s] convBackward c=%zu o=%zu: gw not bit-exact", p->name, s.c, o);
+      std::vector<double> gxRef(in, 0.0), gxMag(in, 0.0);
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t ky = 0; ky < s.kh; ++ky)
+          for (size_t kx = 0; kx < s.kw; ++kx)
+            for (size_t ch = 0; ch < s.c; ++ch) {
+              const long xi = tapIndex(s, r, ky, kx, ch);
+              if (xi < 0) continue;
+              for (size_t oc = 0; oc < o; ++oc) {
+                const double pr = double(gy[r * o + oc]) * w[oc * k + (ky * s.kw + kx) * s.c + ch];
+                gxRef[size_t(xi)] += pr;
+                gxMag[size_t(xi)] += std::fabs(pr);
+              }
+            }
+      bad = 0;
+      const double terms = double(o + s.kh * s.kw + 2);
+      for (size_t i = 0; i < in; ++i) {
+        const double want = gx0[i] + gxRef[i];
+        if (std::fabs(gx1[i] - want) > 2.0 * terms * eps * (gxMag[i] + std::fabs(gx0[i]))) ++bad;
+      }
+      EXPECT(bad == 0, "[%s] convBackward c=%zu o=%zu: %zu input gradients outside the bound", p->name, s.c, o, bad);
+    }
+  }
+
+  // ---- element-wise loops: bit-exact, any thread count (one span and several)
+  for (size_t n : {size_t{1}, size_t{1000}, size_t{200001}}) {
+    auto x = randoms(rng, n), g = randoms(rng, n), gx0 = randoms(rng, n);
+    for (size_t i = 0; i < n; i += 97) x[i] = (i % 3 == 0) ? 0.0f : 1.0f;  // the mask's edges
+    for (int threads : {1, 3}) {
+      std::vector<float> y(n), ref(n);
+      ftrain::reluForward(x.data(), y.data(), n, threads);
+      for (size_t i = 0; i < n; ++i) ref[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      EXPECT(same(y, ref), "relu n=%zu threads=%d", n, threads);
+      ftrain::clampForward(x.data(), y.data(), n, -0.25f, 0.5f, threads);
+      for (size_t i = 0; i < n; ++i) ref[i] = x[i] < -0.25f ? -0.25f : (x[i] > 0.5f ? 0.5f : x[i]);
+      EXPECT(same(y, ref), "clamp n=%zu threads=%d", n, threads);
+      for (bool strict : {false, true}) {
+        std::vector<float> gx = gx0, want = gx0;
+        ftrain::maskedAccumulate(x.data(), g.data(), gx.data(), n, 0.0f, 1.0f, strict, threads);
+        for (size_t i = 0; i < n; ++i)
+          if ((strict ? x[i] > 0.0f : x[i] >= 0.0f) && x[i] <= 1.0f) want[i] = want[i] + g[i];
+        EXPECT(same(gx, want), "maskedAccumulate n=%zu strict=%d threads=%d", n, int(strict), threads);
+      }
+      ftrain::addForward(x.data(), g.data(), y.data(), n, threads);
+      for (size_t i = 0; i < n; ++i) ref[i] = x[i] + g[i];
+      EXPECT(same(y, ref), "add n=%zu threads=%d", n, threads);
+      std::vector<float> acc = gx0;
+      ftrain::accumulate(acc.data(), g.data(), n, threads);
+      for (size_t i = 0; i < n; ++i) ref[i] = gx0[i] + g[i];
+      EXPECT(same(acc, ref), "accumulate n=%zu threads=%d", n, threads);
+    }
+  }
+
+  std::printf("%d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
