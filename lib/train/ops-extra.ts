@@ -7,7 +7,8 @@
 //                             reference's sigmoid straight-through gate: d mask/d z = γ·s·(1 − s),
 //                             s = sigmoid(γ·(O_hb − Δ_c)); sparse: only where the gate is on
 //   thresholdPenalty          σ·Σ_layers ‖Δ_l − δ‖₂ (the reference's threshold regulariser)
-//   gateFractionPenalty       λ·(mean s − f)²: pulls a layer's soft fraction of gated-on outputs to f
+//   gateFractionPenalty       λ·(fraction on − f)²: pulls a layer's fraction of gated-on outputs to f (the
+//                             value from the hard gates, the gradient through the sigmoid gate's soft fraction)
 //   roundBits                 LDP: b = clamp(round(K·θ), lo, hi), db/dθ = K (straight-through round)
 //   bitOpsPenalty             LDP: λ·max(0, Σ MAC·b_w·b_a / Σ MAC·64 − target)
 //   withBitsGradient          LDP: the gradient of a quantiser's output with respect to its bit-width,
@@ -160,15 +161,16 @@ export function thresholdPenalty(tape: Tape | null, deltas: Var[], target: numbe
 }
 
 /**
- * λ·(f − target)² with f = mean over O_hb's elements of sigmoid(γ(O_hb − Δ_c)): the soft fraction of
- * gated-on outputs of one layer. Gradients to Δ (and to O_hb when it wants one).
+ * λ·(f − target)² with f the fraction of a layer's outputs gated on (O_hb > Δ_c). Straight through
+ * the gate: df is taken as the differential of the soft fraction mean sigmoid(γ(O_hb − Δ_c)), so the
+ * gradient is 2λ(f − target)·d(soft fraction). Gradients to Δ (and to O_hb when it wants one).
  */
 export function gateFractionPenalty(tape: Tape | null, ohb: Var, delta: Var, gamma: number, target: number, lambda: number): Var {
   const c = channelsOf(ohb, delta, 'gateFractionPenalty: thresholds');
   const h = ohb.data, d = delta.data, n = ohb.size;
-  let f = 0;
-  for (let i = 0; i < n; i++) f += sigmoid(gamma * (h[i] - d[i % c]));
-  f /= n;
+  let on = 0;
+  for (let i = 0; i < n; i++) if (h[i] > d[i % c]) on++;
+  const f = on / n;
   const res = out(tape, Float32Array.of(lambda * (f - target) ** 2), [1], ohb, delta);
   if (tape && res.requiresGrad) {
     tape.record(() => {

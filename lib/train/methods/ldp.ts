@@ -1,7 +1,7 @@
 // LDP (Yu et al., 2022), learnable per-layer precision: every quantised layer has a learnable
 // precision θ_w for its weights and θ_a for the quantize node feeding it; bits = clamp(round(K·θ),
-// lo, hi) with the straight-through round (K = options.precisionScale, default 50, so that an
-// optimiser step of the usual size moves a layer by a fraction of a bit). The loss adds the bit-op
+// lo, hi) with the straight-through round (K = options.precisionScale, default 0.2 / lr, so that
+// an Adam step, about lr in θ, moves a layer by up to about 0.2 bit). The loss adds the bit-op
 // penalty λ·max(0, Σ MAC·b_w·b_a / Σ MAC·64 − target) (options.penalty λ, options.target); the
 // quantisers' outputs pass a gradient to their bit-width by the central difference over the bit
 // lattice (ops-extra withBitsGradient). Batch norms are shared (one set for every bit-width: a
@@ -39,7 +39,8 @@ function settings(c: TrainConfig): Settings {
   if (c.bits.length !== 1 || c.bits[0] !== hi) throw new RangeError(`ldp: bits must be [${hi}] (the top of the bit range; the layers' bits are learned)`);
   return {
     lambda: numberOption(o, 'penalty', 1, 0, 1e6), lo, hi, target: numberOption(o, 'target', 0, 0, 1),
-    K: numberOption(o, 'precisionScale', 50, 1, 1e6),
+    // K·lr ≈ the bits an Adam step moves a layer by: 0.2 by default, whatever the learning rate
+    K: numberOption(o, 'precisionScale', 0.2 / c.lr, 1e-6, 1e9),
   };
 }
 
