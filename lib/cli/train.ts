@@ -77,7 +77,7 @@ function methodConfig(o: TrainOptions): Pick<TrainConfig, 'bits' | 'options'> {
       if (range.length !== 2 || range[0] > range[1] || range[1] > 8) throw new InvalidArgumentError('--bit-range takes lo,hi with 1 <= lo <= hi <= 8');
       return { bits: [range[1]], options: { penalty: o.penalty, bitRange: range, target: o.target } };
     }
-    default: throw new InvalidArgumentError(`--method must be any, fixed, sp, pg or ldp, got ${o.method}`);
+    default: throw new InvalidArgumentError(`--method must be any or fixed, or one of sp, pg, ldp; got ${o.method}`);
   }
 }
 
