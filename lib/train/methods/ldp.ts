@@ -142,7 +142,7 @@ class Ldp implements MethodImpl {
   }
 
   summary(): Record<string, unknown> {
-    return { layers: this.precisions(), bitOps: this.bitOps() };
+    return { layers: this.layerBits(), precisions: this.precisions(), bitOps: this.bitOps() };
   }
 
   toModel(): Model {
