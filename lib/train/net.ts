@@ -181,8 +181,11 @@ export class TrainNet {
     }
   }
 
-  /** The trained network as a runtime Model (the graph unchanged, the tensors as trained). */
-  toModel(): Model {
-    return Model.build(this.graph, this.tensors());
+  /**
+   * The trained network as a runtime Model: the tensors as trained, in the graph unchanged or in a
+   * training method's variant of it (the same nodes and tensor names; e.g. with precision gates).
+   */
+  toModel(graph: GraphSpec = this.graph): Model {
+    return Model.build(graph, this.tensors());
   }
 }

@@ -8,7 +8,7 @@
 // layer's precision moves during training). Each epoch logs every layer's bits; the exported
 // model carries the final bits as per-layer precision.
 import type { GraphSpec } from '../../nn/graph';
-import { Model } from '../../nn/model';
+import type { Model } from '../../nn/model';
 import type { Precision } from '../../nn/precision';
 import { bitOpsPenalty, bitOpsRatio, bitsOf, roundBits, withBitsGradient } from '../ops-extra';
 import type { BitOpsTerm } from '../ops-extra';
@@ -150,7 +150,7 @@ class Ldp implements MethodImpl {
     const used = new Set<number>([this.s.hi]);
     for (const v of Object.values(p)) used.add(v.weights).add(v.activations);
     const graph: GraphSpec = { ...this.t.graph, bitList: [...used].sort((a, b) => a - b) };
-    const model = Model.build(graph, this.t.net.tensors());
+    const model = this.t.net.toModel(graph);
     for (const [name, prec] of Object.entries(p)) model.setLayerPrecision(name, prec);
     return model;
   }

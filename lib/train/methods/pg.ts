@@ -13,7 +13,7 @@
 // x_hb and x − x_hb both pass the gradient straight through to x (x_hb + x_lb = x).
 import type { GraphSpec } from '../../nn/graph';
 import { Tensor } from '../../core/tensor';
-import { Model } from '../../nn/model';
+import type { Model } from '../../nn/model';
 import type { Dataset } from '../data';
 import { withGates } from '../../nn/zoo/gated';
 import { gateFractionPenalty, gatedOutput, thresholdPenalty } from '../ops-extra';
@@ -158,7 +158,7 @@ class Pg implements MethodImpl {
   /** The gated graph (gate { B, Bhb } on every gated layer) with the trained thresholds. */
   toModel(): Model {
     const graph = withGates(this.t.graph, { bits: this.s.B, highBits: this.s.hb }, this.gated);
-    const model = Model.build(graph, this.t.net.tensors());
+    const model = this.t.net.toModel(graph);
     return model.setPrecision({ weights: this.s.wb, activations: this.s.B });
   }
 }
