@@ -1,5 +1,5 @@
-// `anyprec train`: Any-Precision or fixed-precision training on MNIST digits, with checkpoints,
-// --resume, a progress line on terminals, a final table and --json.
+// `anyprec train`: Any-Precision, fixed-precision, SP-Nets, precision-gating and LDP training on
+// MNIST digits, with checkpoints, --resume, a progress line on terminals, a final table and --json.
 import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import { kernels, zoo } from '../index';
@@ -9,7 +9,16 @@ import type { EpochRecord, Progress, TrainConfig } from '../train';
 
 interface TrainOptions {
   method: string;
-  bits: number[];
+  bits?: number[];
+  actBits: number[];
+  actQuant: string;
+  highBits?: number;
+  weightBits?: number;
+  target?: number;
+  sigma?: number;
+  gateOn?: number;
+  penalty?: number;
+  bitRange?: number[];
   epochs?: number;
   out: string;
   data: string;
@@ -52,6 +61,31 @@ function network(arch: string, widths: [number, number, number]): { graph: Graph
   throw new InvalidArgumentError(`--arch must be resnet20 or resnet8, got ${arch}`);
 }
 
+/** config.bits and config.options of a method from the command line. */
+function methodConfig(o: TrainOptions): Pick<TrainConfig, 'bits' | 'options'> {
+  const one = (what: string) => {
+    if (o.bits && o.bits.length !== 1) throw new InvalidArgumentError(`--method ${o.method} takes one --bits value (${what})`);
+  };
+  switch (o.method) {
+    case 'any': case 'fixed': return { bits: o.bits ?? [1, 2, 4, 8, 32] };
+    case 'sp': return { bits: o.actBits, options: { activation: o.actQuant } };
+    case 'pg':
+      one('B, the activation bits the gate splits');
+      return { bits: o.bits ?? [3], options: { highBits: o.highBits, weightBits: o.weightBits, target: o.target, sigma: o.sigma, gateOn: o.gateOn } };
+    case 'ldp': {
+      const range = o.bitRange ?? [1, 8];
+      if (range.length !== 2 || range[0] > range[1] || range[1] > 8) throw new InvalidArgumentError('--bit-range takes lo,hi with 1 <= lo <= hi <= 8');
+      return { bits: [range[1]], options: { penalty: o.penalty, bitRange: range, target: o.target } };
+    }
+    default: throw new InvalidArgumentError(`--method must be any or fixed, or one of sp, pg, ldp; got ${o.method}`);
+  }
+}
+
+/** Drops undefined options (the method's defaults apply). */
+function defined(r: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  return r && Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined));
+}
+
 function duration(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
@@ -67,11 +101,11 @@ async function train(o: TrainOptions): Promise<void> {
     trainer = Trainer.loadCheckpoint(o.resume, o.epochs !== undefined ? { epochs: o.epochs } : {});
     digits = trainer.graph.inputShape[0] === 1 ? PLAIN_DIGITS : RESNET_DIGITS;
   } else {
-    if (o.method !== 'any' && o.method !== 'fixed') throw new InvalidArgumentError('--method must be any or fixed');
+    const m = methodConfig(o);
     const net = network(o.arch, o.widths);
     digits = net.digits;
     const config: TrainConfig = defaultConfig({
-      method: o.method, bits: o.bits, epochs: o.epochs ?? 15, batch: o.batch, lr: o.lr ?? (o.optimizer === 'sgd' ? 0.1 : 1e-3),
+      method: o.method as TrainConfig['method'], bits: m.bits, options: defined(m.options), epochs: o.epochs ?? 15, batch: o.batch, lr: o.lr ?? (o.optimizer === 'sgd' ? 0.1 : 1e-3),
       optimizer: o.optimizer as TrainConfig['optimizer'], weightDecay: o.weightDecay,
       schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed,
     });
@@ -113,20 +147,23 @@ async function train(o: TrainOptions): Promise<void> {
   }
   // final numbers: the test digits, once
   const results = trainer.widths.map((bits) => ({ bits, accuracy: trainer.evaluate(data.test, bits) }));
-  trainer.net.toModel().saveSync(o.out);
+  const model = trainer.toModel();
+  model.saveSync(o.out);
+  const extra = trainer.impl?.summary?.(model, data.test) ?? {};
   const record = {
     config: trainer.config, graph: trainer.graph.nodes.length + ' nodes', model: o.out, log: trainer.log,
-    results, seconds: (Date.now() - started) / 1000, isa: kernels.isa(), threads: kernels.threads(),
+    results, ...extra, seconds: (Date.now() - started) / 1000, isa: kernels.isa(), threads: kernels.threads(),
   };
   fs.writeFileSync(`${o.out}.json`, JSON.stringify(record, null, 2) + '\n');
   if (o.json) {
-    console.log(JSON.stringify({ method: trainer.config.method, epochs: trainer.epoch, model: o.out, results }));
+    console.log(JSON.stringify({ method: trainer.config.method, epochs: trainer.epoch, model: o.out, results, ...extra }));
     return;
   }
   if (tty) process.stderr.write('\n');
   const rows = [['bits', 'test accuracy'], ...results.map((r) => [r.bits === 32 ? '32 (float)' : String(r.bits), `${(100 * r.accuracy).toFixed(2)}%`])];
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   for (const r of rows) console.log(r.map((cell, c) => cell.padStart(w[c])).join('  '));
+  for (const [k, v] of Object.entries(extra)) console.log(`${k}: ${JSON.stringify(v)}`);
   console.log(`model written to ${o.out} (record ${o.out}.json)`);
 }
 
@@ -137,8 +174,18 @@ export function registerTrain(program: Command): void {
     .description('train an any-precision (or fixed-precision) model on MNIST digits')
     .requiredOption('--out <file>', 'model file to write (an anyprec model; also <file>.json, the run record)')
     .requiredOption('--data <dir>', 'directory with mnist10k.bin, mnist10k-labels.bin and split.json')
-    .option('--method <m>', 'any (one model, every width, recursive distillation) | fixed (one dedicated width)', 'any')
-    .option('--bits <list>', 'bit-widths (32 = float)', list('--bits'), [1, 2, 4, 8, 32])
+    .option('--method <m>', 'any (one model, every width, recursive distillation) | fixed (one dedicated width) | ' +
+      'sp (switchable precision: 1-bit weights, --act-bits switches) | pg (precision gating) | ldp (learned per-layer precision)', 'any')
+    .option('--bits <list>', 'bit-widths (32 = float; default 1,2,4,8,32); pg: B, the activation bits (default 3)', list('--bits'))
+    .option('--act-bits <list>', 'sp: the activation switches (32 = float)', list('--act-bits'), [32, 8, 4, 2, 1])
+    .option('--act-quant <q>', 'sp: activation quantiser dorefa | pact | sign (sign: the 1-bit switch)', 'dorefa')
+    .option('--high-bits <n>', 'pg: Bhb, the bits every output gets (default B-1)', int('--high-bits', 1))
+    .option('--weight-bits <n>', 'pg: weight bits (default 8)', int('--weight-bits', 1))
+    .option('--target <x>', 'pg: δ of the threshold penalty (default 0); ldp: bit-op target, a fraction of 8-bit cost (default 0)', Number)
+    .option('--sigma <x>', 'pg: weight σ of the threshold penalty (default 1e-3)', Number)
+    .option('--gate-on <f>', 'pg: wanted fraction of outputs gated on (0..1), a penalty on the soft fraction', Number)
+    .option('--penalty <x>', 'ldp: weight λ of the bit-op penalty (default 1)', Number)
+    .option('--bit-range <lo,hi>', 'ldp: the bits a layer may take (default 1,8)', list('--bit-range'))
     .option('--epochs <n>', 'epochs (default 15; with --resume: extends the run)', int('--epochs', 1))
     .option('--batch <n>', 'batch size', int('--batch', 2), 64)
     .option('--lr <rate>', 'base learning rate (default 1e-3 for adam, 0.1 for sgd)', positive('--lr'))
@@ -157,6 +204,6 @@ export function registerTrain(program: Command): void {
     .option('--checkpoint <file>', 'checkpoint written every epoch and on Ctrl-C (default <out>.ckpt)')
     .option('--resume <ckpt>', 'continue a run from its checkpoint (its configuration is used)')
     .option('--progress', 'print the progress line every step even when stderr is not a terminal (one line each)')
-    .option('--json', 'print {"method","epochs","model","results":[{"bits","accuracy"}]}')
+    .option('--json', 'print {"method","epochs","model","results":[{"bits","accuracy"}]} (pg adds "gate", ldp "layers" and "bitOps")')
     .action((o: TrainOptions) => train(o));
 }

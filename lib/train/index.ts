@@ -8,8 +8,10 @@ export type { OptimizerName, OptimizerOptions, ScheduleName, ScheduleOptions } f
 export { Rng } from './rng';
 export { TrainNet } from './net';
 export type { ForwardOptions } from './net';
-export { Trainer, defaultConfig, countCorrect, CHECKPOINT_KIND } from './trainer';
-export type { TrainConfig, TrainMethod, EpochRecord, Progress } from './trainer';
+export { Trainer, defaultConfig, countCorrect, registerMethod, CHECKPOINT_KIND } from './trainer';
+export type { TrainConfig, TrainMethod, EpochRecord, Progress, MethodImpl, MethodDefinition } from './trainer';
+export type { SpActivation, SpOptions, PgOptions, LdpOptions } from './methods';
+import './methods'; // registers sp, pg, ldp
 export { loadMnist, preprocessDigits, checkDataset, subset, RESNET_DIGITS, PLAIN_DIGITS } from './data';
 export type { Dataset, DigitPreprocessing, MnistSplit } from './data';
 export * as native from './native';

@@ -13,10 +13,17 @@ const SUPPORTED = new Set(['conv2d', 'qconv2d', 'linear', 'qlinear', 'batchnorm'
 
 interface BnSet { weight: Param; bias: Param; runningMean: Float32Array; runningVar: Float32Array }
 
+/**
+ * A training method's own version of a node (lib/train/methods: SP, PG, LDP quantisers): the
+ * node's output, or undefined to run the node as usual.
+ */
+export type NodeHook = (node: NodeSpec, ins: Var[], tape: Tape | null, training: boolean, bits: number) => Var | undefined;
+
 export interface ForwardOptions {
   bits: number;
   training: boolean;
   tape?: Tape | null;
+  hook?: NodeHook;
 }
 
 export class TrainNet {
@@ -110,7 +117,7 @@ export class TrainNet {
         if (!v) throw new RangeError(`node ${node.name}: input '${name}' not computed`);
         return v;
       });
-      last = this.node(node, ins, bits, o.training, tape);
+      last = o.hook?.(node, ins, tape, o.training, bits) ?? this.node(node, ins, bits, o.training, tape);
       values.set(node.name, last);
     }
     const outName = g.output ?? g.nodes[g.nodes.length - 1].name;
@@ -174,8 +181,11 @@ export class TrainNet {
     }
   }
 
-  /** The trained network as a runtime Model (the graph unchanged, the tensors as trained). */
-  toModel(): Model {
-    return Model.build(this.graph, this.tensors());
+  /**
+   * The trained network as a runtime Model: the tensors as trained, in the graph unchanged or in a
+   * training method's variant of it (the same nodes and tensor names; e.g. with precision gates).
+   */
+  toModel(graph: GraphSpec = this.graph): Model {
+    return Model.build(graph, this.tensors());
   }
 }

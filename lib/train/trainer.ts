@@ -2,17 +2,20 @@
 // BN) and dedicated fixed-precision; evaluation; checkpoints (lib/io safetensors + JSON metadata).
 import * as fs from 'fs';
 import type { GraphSpec } from '../nn/graph';
+import type { Model } from '../nn/model';
 import { readSafetensors } from '../io/safetensors';
 import { writeSafetensors } from '../io/safetensors-write';
 import type { TensorInput } from '../io/safetensors-write';
 import { checkDataset } from './data';
 import type { Dataset } from './data';
 import { TrainNet } from './net';
+import type { NodeHook } from './net';
 import { Optimizer, OptimizerName, ScheduleOptions, scheduledRate } from './optim';
 import { Rng } from './rng';
 import { Tape, crossEntropy, distillationLoss, stepBuffers } from './tape';
 
-export type TrainMethod = 'any' | 'fixed';
+/** any / fixed here; sp, pg, ldp from lib/train/methods (registered with registerMethod). */
+export type TrainMethod = 'any' | 'fixed' | 'sp' | 'pg' | 'ldp';
 
 export interface TrainConfig {
   method: TrainMethod;
@@ -28,6 +31,40 @@ export interface TrainConfig {
   seed: number;
   /** Distillation temperature (1 = the reference's soft cross-entropy). */
   temperature?: number;
+  /** The method's own options (sp, pg, ldp: see lib/train/methods). */
+  options?: Record<string, unknown>;
+}
+
+/** A registered training method's behaviour inside one Trainer. */
+export interface MethodImpl {
+  /** Replaces nodes of the forward (training and evaluation). */
+  hook?: NodeHook;
+  /** One optimiser step on a batch (zeroes gradients, runs forward / backward, steps the optimiser). */
+  step(x: Float32Array, labels: ArrayLike<number>, n: number): { loss: number; correct: number };
+  /** Extra fields of each epoch's record (e.g. per-layer bits, gate fractions). */
+  epochInfo?(): Record<string, unknown> | undefined;
+  /** The trained network as a runtime model. */
+  toModel(): Model;
+  /** What the run record adds for this method (e.g. the exported model's gate counts on `test`). */
+  summary?(model: Model, test: Dataset): Record<string, unknown>;
+}
+
+/** A training method beyond any / fixed: checks its config, shapes the graph, makes its MethodImpl. */
+export interface MethodDefinition {
+  check(c: TrainConfig): void;
+  /** The graph trained (given the user's graph with bitList = the sorted config.bits). */
+  graph?(g: GraphSpec, c: TrainConfig): GraphSpec;
+  /** Widths evaluated and reported, highest first (default: the graph's bit list). */
+  widths?(c: TrainConfig): number[];
+  /** Called before the optimiser is made: parameters the method adds to t.net.params are trained and checkpointed. */
+  create(t: Trainer): MethodImpl;
+}
+
+const METHODS = new Map<string, MethodDefinition>();
+
+/** Makes `--method name` available to Trainer (lib/train/methods registers sp, pg and ldp). */
+export function registerMethod(name: TrainMethod, def: MethodDefinition): void {
+  METHODS.set(name, def);
 }
 
 export interface EpochRecord {
@@ -36,6 +73,8 @@ export interface EpochRecord {
   loss: number;
   /** Training accuracy of the top width, over the epoch's batches (train-mode forward). */
   trainAccuracy: number;
+  /** What the method adds (sp / pg / ldp), e.g. per-layer bits or gate fractions. */
+  extra?: Record<string, unknown>;
   /** Validation accuracy per width, if a validation set was given. */
   validation?: Record<string, number>;
   seconds: number;
@@ -60,7 +99,10 @@ export function defaultConfig(o: Partial<TrainConfig> = {}): TrainConfig {
 }
 
 function checkConfig(c: TrainConfig): void {
-  if (c.method !== 'any' && c.method !== 'fixed') throw new RangeError(`method must be 'any' or 'fixed', got ${String(c.method)}`);
+  const def = METHODS.get(c.method);
+  if (c.method !== 'any' && c.method !== 'fixed' && !def) {
+    throw new RangeError(`method must be one of any, fixed${[...METHODS.keys()].map((m) => `, ${m}`).join('')}, got ${String(c.method)}`);
+  }
   if (!Array.isArray(c.bits) || c.bits.length === 0) throw new TypeError('bits must be a non-empty array');
   for (const b of c.bits) if (!((Number.isInteger(b) && b >= 1 && b <= 8) || b === 32)) throw new RangeError(`bits must be integers in 1..8 or 32, got ${b}`);
   if (new Set(c.bits).size !== c.bits.length) throw new RangeError('bits must not repeat');
@@ -68,6 +110,7 @@ function checkConfig(c: TrainConfig): void {
   if (!Number.isInteger(c.epochs) || c.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${c.epochs}`);
   if (!Number.isInteger(c.batch) || c.batch < 2) throw new RangeError(`batch must be an integer >= 2 (batch norm needs 2 samples), got ${c.batch}`);
   if (!(c.lr > 0)) throw new RangeError(`lr must be positive, got ${c.lr}`);
+  def?.check(c);
 }
 
 export class Trainer {
@@ -85,13 +128,18 @@ export class Trainer {
 
   /** widths in training order: highest first. */
   readonly widths: number[];
+  /** The registered method's behaviour (sp, pg, ldp); undefined for any / fixed. */
+  readonly impl?: MethodImpl;
 
   constructor(readonly graph: GraphSpec, readonly config: TrainConfig) {
     checkConfig(config);
+    const def = METHODS.get(config.method);
     const bitList = [...config.bits].sort((a, b) => a - b);
     this.graph = { ...graph, bitList };
-    this.widths = [...bitList].reverse();
+    if (def?.graph) this.graph = def.graph(this.graph, config);
+    this.widths = def?.widths ? def.widths(config) : [...bitList].reverse();
     this.net = new TrainNet(this.graph, config.seed);
+    this.impl = def?.create(this);
     this.opt = new Optimizer([...this.net.params.values()], {
       name: config.optimizer, lr: config.lr, weightDecay: config.weightDecay, momentum: config.momentum,
     });
@@ -107,6 +155,7 @@ export class Trainer {
    * labels, each lower one against the next higher width's detached logits), gradients summed.
    */
   step(x: Float32Array, labels: ArrayLike<number>, n: number): { loss: number; correct: number } {
+    if (this.impl) return this.impl.step(x, labels, n);
     this.opt.zeroGrad();
     let teacher: Float32Array | null = null, loss = 0, correct = 0;
     for (const bits of this.widths) {
@@ -180,6 +229,8 @@ export class Trainer {
         seconds: (Date.now() - t0) / 1000,
       };
       if (validation) rec.validation = Object.fromEntries(this.widths.map((b) => [String(b), this.evaluate(validation, b)]));
+      const extra = this.impl?.epochInfo?.();
+      if (extra) rec.extra = extra;
       this.epoch++;
       this.stepInEpoch = 0;
       this.order = null;
@@ -201,10 +252,15 @@ export class Trainer {
     let correct = 0;
     for (let s = 0; s < d.n; s += batch) {
       const m = Math.min(batch, d.n - s);
-      const logits = this.net.forward(d.x.subarray(s * per, (s + m) * per), m, { bits, training: false });
+      const logits = this.net.forward(d.x.subarray(s * per, (s + m) * per), m, { bits, training: false, hook: this.impl?.hook });
       correct += countCorrect(logits.data, d.labels.subarray(s, s + m), m);
     }
     return correct / d.n;
+  }
+
+  /** The trained network as a runtime model (the method's export for sp / pg / ldp). */
+  toModel(): Model {
+    return this.impl ? this.impl.toModel() : this.net.toModel();
   }
 
   // ---- checkpoints ---------------------------------------------------------------------------

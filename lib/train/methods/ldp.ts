@@ -1,0 +1,172 @@
+// LDP (Yu et al., 2022), learnable per-layer precision: every quantised layer has a learnable
+// precision θ_w for its weights and θ_a for the quantize node feeding it; bits = clamp(round(K·θ),
+// lo, hi) with the straight-through round (K = options.precisionScale, default 0.2 / lr, so that
+// an Adam step, about lr in θ, moves a layer by up to about 0.2 bit). The loss adds the bit-op
+// penalty λ·max(0, Σ MAC·b_w·b_a / Σ MAC·64 − target) (options.penalty λ, options.target); the
+// quantisers' outputs pass a gradient to their bit-width by the central difference over the bit
+// lattice (ops-extra withBitsGradient). Batch norms are shared (one set for every bit-width: a
+// layer's precision moves during training). Each epoch logs every layer's bits; the exported
+// model carries the final bits as per-layer precision.
+import type { GraphSpec } from '../../nn/graph';
+import type { Model } from '../../nn/model';
+import type { Precision } from '../../nn/precision';
+import { bitOpsPenalty, bitOpsRatio, bitsOf, roundBits, withBitsGradient } from '../ops-extra';
+import type { BitOpsTerm } from '../ops-extra';
+import { quantizeActivations, quantizeWeights } from '../quant';
+import { Param, Tape, Var } from '../tape';
+import { registerMethod } from '../trainer';
+import type { MethodImpl, TrainConfig, Trainer } from '../trainer';
+import { distillStep, layerProduct, macsPerSample, numberOption, optionsOf, quantisedLayers } from './common';
+import type { QNode } from './common';
+
+export interface LdpOptions {
+  penalty?: number;
+  /** [lo, hi] bits (default [1, 8]). */
+  bitRange?: [number, number];
+  target?: number;
+  precisionScale?: number;
+}
+
+interface Settings { lambda: number; lo: number; hi: number; target: number; K: number }
+
+function settings(c: TrainConfig): Settings {
+  const o = optionsOf(c);
+  const range = o.bitRange ?? [1, 8];
+  if (!Array.isArray(range) || range.length !== 2 || !range.every((b) => Number.isInteger(b) && b >= 1 && b <= 8) || range[0] > range[1]) {
+    throw new RangeError(`options.bitRange must be [lo, hi] with 1 <= lo <= hi <= 8, got ${JSON.stringify(range)}`);
+  }
+  const [lo, hi] = range as [number, number];
+  if (c.bits.length !== 1 || c.bits[0] !== hi) throw new RangeError(`ldp: bits must be [${hi}] (the top of the bit range; the layers' bits are learned)`);
+  return {
+    lambda: numberOption(o, 'penalty', 1, 0, 1e6), lo, hi, target: numberOption(o, 'target', 0, 0, 1),
+    // K·lr ≈ the bits an Adam step moves a layer by: 0.2 by default, whatever the learning rate
+    K: numberOption(o, 'precisionScale', 0.2 / c.lr, 1e-6, 1e9),
+  };
+}
+
+export const weightBitsName = (layer: string): string => `ldp.${layer}.weight_bits`;
+export const activationBitsName = (quantizer: string): string => `ldp.${quantizer}.activation_bits`;
+
+class Ldp implements MethodImpl {
+  readonly s: Settings;
+  private readonly layers: Array<{ node: QNode; quantizer?: string }>;
+  /** This forward's bit-width Vars and MACs (for the penalty), by layer. */
+  private bits = new Map<string, Var>();
+  private macs = new Map<string, number>();
+
+  constructor(private readonly t: Trainer) {
+    this.s = settings(t.config);
+    this.layers = quantisedLayers(t.graph);
+    const init = (name: string) => t.net.params.set(name, new Param(name, Float32Array.of(this.s.hi / this.s.K), [1]));
+    for (const l of this.layers) {
+      init(weightBitsName(l.node.name));
+      if (l.quantizer) init(activationBitsName(l.quantizer));
+    }
+  }
+
+  private theta(name: string): Param { return this.t.net.param(name); }
+
+  private bitVar(tape: Tape | null, name: string): Var {
+    const v = roundBits(tape, this.theta(name), this.s.K, this.s.lo, this.s.hi);
+    this.bits.set(name, v);
+    return v;
+  }
+
+  readonly hook: MethodImpl['hook'] = (node, ins, tape) => {
+    const x = ins[0];
+    if (node.op === 'qconv2d' || node.op === 'qlinear') {
+      const w = this.t.net.param(`${node.name}.weight`);
+      const b = this.bitVar(tape, weightBitsName(node.name));
+      const wq = withBitsGradient(tape, quantizeWeights(tape, w, b.data[0]), b, this.s.lo, this.s.hi, (k) => quantizeWeights(null, w, k).data);
+      const bias = node.op === 'qlinear' && node.bias ? this.t.net.param(`${node.name}.bias`) : undefined;
+      const y = layerProduct(tape, node as QNode, x, wq, bias);
+      this.macs.set(node.name, macsPerSample(node as QNode, y));
+      return y;
+    }
+    if (node.op === 'quantize' && this.t.net.params.has(activationBitsName(node.name))) {
+      const b = this.bitVar(tape, activationBitsName(node.name));
+      return withBitsGradient(tape, quantizeActivations(tape, x, b.data[0]), b, this.s.lo, this.s.hi, (k) => quantizeActivations(null, x, k).data);
+    }
+    return undefined;
+  };
+
+  /** The bit-op terms of the last forward (a layer without a quantize node in front counts hi-bit inputs). */
+  private terms(): BitOpsTerm[] {
+    return this.layers.map((l) => ({
+      macs: this.macs.get(l.node.name) ?? 0,
+      weightBits: this.bits.get(weightBitsName(l.node.name))!,
+      activationBits: (l.quantizer && this.bits.get(activationBitsName(l.quantizer))) || new Var(Float32Array.of(this.s.hi), [1]),
+    }));
+  }
+
+  step(x: Float32Array, labels: ArrayLike<number>, n: number) {
+    const r = distillStep(this.t, [this.s.hi], x, labels, n, (tape) => bitOpsPenalty(tape, this.terms(), this.s.target, this.s.lambda));
+    // project θ back into the bit range (half a bit beyond each end), so the round stays responsive
+    const lo = (this.s.lo - 0.49) / this.s.K, hi = (this.s.hi + 0.49) / this.s.K;
+    for (const [k, p] of this.t.net.params) {
+      if (k.startsWith('ldp.')) p.data[0] = Math.min(hi, Math.max(lo, p.data[0]));
+    }
+    return r;
+  }
+
+  /** Each layer's current bits ({ weights, activations }) by layer name. */
+  layerBits(): Record<string, Precision> {
+    const r: Record<string, Precision> = {};
+    for (const l of this.layers) {
+      r[l.node.name] = {
+        weights: bitsOf(this.theta(weightBitsName(l.node.name)).data[0], this.s.K, this.s.lo, this.s.hi),
+        activations: l.quantizer ? bitsOf(this.theta(activationBitsName(l.quantizer)).data[0], this.s.K, this.s.lo, this.s.hi) : this.s.hi,
+      };
+    }
+    return r;
+  }
+
+  /** Σ MAC·b_w·b_a over Σ MAC·64 at the current bits (MACs of the last forward). */
+  bitOps(): number {
+    const bits = this.layerBits();
+    return bitOpsRatio(this.layers.map((l) => ({ macs: this.macs.get(l.node.name) ?? 0, weightBits: bits[l.node.name].weights, activationBits: bits[l.node.name].activations })));
+  }
+
+  epochInfo(): Record<string, unknown> {
+    return { layers: this.layerBits(), bitOps: this.bitOps() };
+  }
+
+  /** The per-layer precision the runtime takes (setLayerPrecision): each layer and the quantize node feeding it. */
+  precisions(): Record<string, Precision> {
+    const bits = this.layerBits(), r: Record<string, Precision> = {};
+    for (const l of this.layers) {
+      r[l.node.name] = bits[l.node.name];
+      if (l.quantizer) r[l.quantizer] = { weights: this.s.hi, activations: bits[l.node.name].activations };
+    }
+    return r;
+  }
+
+  summary(): Record<string, unknown> {
+    return { layers: this.layerBits(), precisions: this.precisions(), bitOps: this.bitOps() };
+  }
+
+  toModel(): Model {
+    const p = this.precisions();
+    const used = new Set<number>([this.s.hi]);
+    for (const v of Object.values(p)) used.add(v.weights).add(v.activations);
+    const graph: GraphSpec = { ...this.t.graph, bitList: [...used].sort((a, b) => a - b) };
+    const model = this.t.net.toModel(graph);
+    for (const [name, prec] of Object.entries(p)) model.setLayerPrecision(name, prec);
+    return model;
+  }
+}
+
+/** LDP's graph: shared batch norms, the bit list lo..hi. */
+function ldpGraph(g: GraphSpec, c: TrainConfig): GraphSpec {
+  const s = settings(c);
+  const bitList: number[] = [];
+  for (let b = s.lo; b <= s.hi; b++) bitList.push(b);
+  return { ...g, bitList, nodes: g.nodes.map((n) => (n.op === 'batchnorm' ? { ...n, switchable: false } : n)) };
+}
+
+registerMethod('ldp', {
+  check: (c) => { settings(c); },
+  graph: ldpGraph,
+  widths: (c) => [c.bits[0]],
+  create: (t) => new Ldp(t),
+});

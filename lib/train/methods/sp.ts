@@ -1,0 +1,117 @@
+// Switchable Precision Networks (Guerra et al., 2020): one set of 1-bit weights (mean|w|·sign w)
+// shared by every switch; the activation precision switches (config.bits, e.g. 32, 8, 4, 2, 1),
+// each switch with its own batch norm (the graph's switchable BN, keyed by activation bits);
+// self-distillation: the top switch learns from the labels, every other switch from the top
+// switch's soft targets, gradients summed into one step.
+//
+// options.activation picks the activation quantiser of the switches below 32 bits:
+//   'dorefa'  round(clamp(x, 0, 1)·(2^b − 1))/(2^b − 1)  (the runtime's quantize op: exported as is)
+//   'pact'    PACT, a learnable clip α per quantiser and switch (init options.alpha, default 6)
+//   'sign'    the 1-bit switch uses sign activations (±1, hard-tanh STE), the others DoReFa
+// The runtime has no PACT-quantise or per-switch sign node yet, so only 'dorefa' models export
+// (toModel throws a RangeError naming what is missing for the other two).
+import type { GraphSpec } from '../../nn/graph';
+import type { Model } from '../../nn/model';
+import { pactQuantize, signActivation } from '../ops-extra';
+import { quantizeWeights } from '../quant';
+import { Param } from '../tape';
+import { registerMethod } from '../trainer';
+import type { MethodImpl, TrainConfig, Trainer } from '../trainer';
+import { layerProduct, optionsOf, numberOption, distillStep } from './common';
+import type { QNode } from './common';
+
+export type SpActivation = 'dorefa' | 'pact' | 'sign';
+const KINDS: SpActivation[] = ['dorefa', 'pact', 'sign'];
+
+export interface SpOptions {
+  activation?: SpActivation;
+  /** Initial PACT clip (default 6). */
+  alpha?: number;
+}
+
+function kindOf(c: TrainConfig): SpActivation {
+  const k = optionsOf(c).activation ?? 'dorefa';
+  if (!KINDS.includes(k as SpActivation)) throw new RangeError(`options.activation must be one of ${KINDS.join(', ')}, got ${JSON.stringify(k)}`);
+  return k as SpActivation;
+}
+
+/** The PACT clip of quantiser `node` at switch `bits` (a learnable tensor of the trainer). */
+export const alphaName = (node: string, bits: number): string => `sp.${node}.${bits}.alpha`;
+
+class Sp implements MethodImpl {
+  private readonly kind: SpActivation;
+  private readonly switches: number[];
+
+  constructor(private readonly t: Trainer) {
+    this.kind = kindOf(t.config);
+    this.switches = [...t.config.bits].sort((a, b) => b - a);
+    if (this.kind === 'pact') {
+      const a0 = numberOption(optionsOf(t.config), 'alpha', 6, 1e-3, 1e3);
+      for (const n of t.graph.nodes) {
+        if (n.op !== 'quantize') continue;
+        for (const b of this.switches) {
+          const name = alphaName(n.name, b);
+          t.net.params.set(name, new Param(name, Float32Array.of(a0), [1]));
+        }
+      }
+    }
+  }
+
+  readonly hook: MethodImpl['hook'] = (node, ins, tape, _training, bits) => {
+    const x = ins[0];
+    if (node.op === 'qconv2d' || node.op === 'qlinear') {
+      const w = quantizeWeights(tape, this.t.net.param(`${node.name}.weight`), 1);
+      const bias = node.op === 'qlinear' && node.bias ? this.t.net.param(`${node.name}.bias`) : undefined;
+      return layerProduct(tape, node as QNode, x, w, bias);
+    }
+    if (node.op !== 'quantize') return undefined;
+    if (this.kind === 'pact') return pactQuantize(tape, x, this.t.net.param(alphaName(node.name, bits)), bits);
+    if (this.kind === 'sign' && bits === 1) return signActivation(tape, x);
+    return undefined; // DoReFa: the net's own quantize op
+  };
+
+  step(x: Float32Array, labels: ArrayLike<number>, n: number) {
+    const r = distillStep(this.t, this.switches, x, labels, n);
+    if (this.kind === 'pact') {
+      // keep every clip positive (PACT's α is a range; a step past zero would invert it)
+      for (const [k, p] of this.t.net.params) if (k.startsWith('sp.') && p.data[0] < 1e-3) p.data[0] = 1e-3;
+    }
+    return r;
+  }
+
+  epochInfo(): Record<string, unknown> | undefined {
+    if (this.kind !== 'pact') return undefined;
+    const alphas: Record<string, number> = {};
+    for (const [k, p] of this.t.net.params) if (k.startsWith('sp.')) alphas[k.slice(3, -6)] = p.data[0];
+    return { alphas };
+  }
+
+  summary(): Record<string, unknown> {
+    return { weightBits: 1, activation: this.kind };
+  }
+
+  toModel(): Model {
+    if (this.kind !== 'dorefa') {
+      throw new RangeError(`SP-Nets with ${this.kind} activations cannot be exported yet: the model format has no ` +
+        (this.kind === 'pact' ? 'PACT quantiser (clamp to a learned α per switch, then quantise)' : 'sign quantiser chosen per switch') +
+        '; train with options.activation = dorefa for a runnable model');
+    }
+    return this.t.net.toModel();
+  }
+}
+
+/** The graph SP trains: the user's graph with 1 in its bit list (the shared 1-bit weights). */
+function spGraph(g: GraphSpec): GraphSpec {
+  if (!g.nodes.some((n) => n.op === 'qconv2d' || n.op === 'qlinear')) throw new RangeError('SP-Nets needs a graph with quantised layers (qconv2d / qlinear)');
+  return g.bitList.includes(1) ? g : { ...g, bitList: [1, ...g.bitList] };
+}
+
+registerMethod('sp', {
+  check(c) {
+    kindOf(c);
+    if (c.bits.length < 1) throw new RangeError('sp: bits (the activation switches) must not be empty');
+  },
+  graph: (g) => spGraph(g),
+  widths: (c) => [...c.bits].sort((a, b) => b - a),
+  create: (t) => new Sp(t),
+});
