@@ -82,6 +82,29 @@ describe.each(ISAS)('isa %s', (isa) => {
     }
   });
 
+  it.each(['bitserial', 'int8'] as const)('a residual in the float epilogue adds after the clamp, bit for bit (%s path)', (path) => {
+    kernels.setIsa(isa);
+    const rand = rng(43);
+    const m = 37, n = 21, k = 150;
+    for (const [ab, bb] of [[1, 1], [2, 2], [3, 5], [8, 8]]) {
+      const ac = randomCodes(rand, m * k, ab), bc = randomCodes(rand, n * k, bb);
+      const A = kernels.pack(ac, m, k, ab), B = kernels.pack(bc, n, k, bb);
+      const base = { aEncoding: 'unsigned', bEncoding: 'bipolar', path } as const;
+      const acc = gemmRef(values(ac, ab, ab, 'unsigned'), values(bc, bb, bb, 'bipolar'), m, n, k);
+      const scale = new Float32Array(n).map(() => fr(rand() / 300));
+      const shift = new Float32Array(n).map(() => fr(rand() - 0.5));
+      const residual = new Float32Array(m * n).map(() => fr((rand() - 0.5) * 2 ** Math.floor(rand() * 20 - 10)));
+      const f = kernels.bitGemm(A, B, { ...base, epilogue: { output: 'float', scale, shift, min: 0, max: 3, residual } });
+      let bad = -1;
+      for (let i = 0; i < m * n && bad < 0; i++) {
+        const j = i % n;
+        const y = Math.min(3, Math.max(0, fr(fr(acc[i] * scale[j]) + shift[j])));
+        if (!Object.is(f[i], fr(y + residual[i]))) bad = i;
+      }
+      expect(bad).toBe(-1);
+    }
+  });
+
   it('maxPool (codes and floats, with padding) and im2colFloat equal plain loops', () => {
     kernels.setIsa(isa);
     const rand = rng(8);
@@ -213,6 +236,9 @@ describe('argument errors', () => {
     ['affine x type', () => kernels.channelAffine(new Uint32Array(4) as never, 2, null, null), 'TypeError', /^x must be a Float32Array or an Int32Array/],
     ['quantize int32 channels', () => kernels.quantizeActivations(new Int32Array(5), 2, null, null, 2), 'RangeError', /multiple of channels/],
     ['unpack type', () => kernels.unpack({} as never), 'TypeError', /packed must be a Packed/],
+    ['epilogue residual length', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'float', scale: new Float32Array(2), residual: new Float32Array(3) } }), 'RangeError', /epilogue.residual must hold m\*n = 4 values, got 3/],
+    ['epilogue residual type', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'float', scale: new Float32Array(2), residual: new Float64Array(4) as never } }), 'TypeError', /^epilogue.residual must be a Float32Array/],
+    ['epilogue residual with codes', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'codes', bits: 2, scale: new Float32Array(2), residual: new Float32Array(4) } as never }), 'RangeError', /epilogue.residual needs output 'float'/],
     ['addFloats a type', () => kernels.addFloats([1, 2] as never, new Float32Array(2)), 'TypeError', /^a must be a Float32Array/],
     ['addFloats b type', () => kernels.addFloats(new Float32Array(2), new Float64Array(2) as never), 'TypeError', /^b must be a Float32Array/],
     ['addFloats lengths', () => kernels.addFloats(new Float32Array(3), new Float32Array(2)), 'RangeError', /b must hold as many values as a \(3\), got 2/],
