@@ -23,7 +23,7 @@
 // shuffled, the block order rotated) and summarized by the median of all samples.
 // Afterwards, per model×batch at 2 bits: runSyncDetailed per-layer times, and a function-level
 // profile of the same run (the exported functions of dist/nn/ops.js — JS loops — and
-// dist/core/kernels.js — native — wrapped with timers).
+// dist/core/kernels/*.js — native — wrapped with timers).
 //
 // Output: a markdown report on stdout, and bench/results/model-<date>.{json,md}.
 import os from 'node:os';

@@ -35,19 +35,24 @@ function im2col(x: Uint8Array, n: number, h: number, w: number, c: number, kh: n
 
 describe.each(ISAS)('isa %s', (isa) => {
   it.each([
-    [2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1],
-    [1, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1],
-    [3, 5, 6, 70, 1, 1, 2, 2, 0, 0, 1, 1],
-    [1, 11, 10, 5, 3, 2, 1, 2, 2, 0, 2, 1],
-  ])('packConv equals pack(im2col) for n,h,w,c,kh,kw,sh,sw,ph,pw,dh,dw = %i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i',
-    (n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw) => {
+    [2, 7, 9, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3],
+    [1, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1, 3],
+    [3, 5, 6, 70, 1, 1, 2, 2, 0, 0, 1, 1, 3],
+    [1, 11, 10, 5, 3, 2, 1, 2, 2, 0, 2, 1, 3],
+    // 8 channels and more: lowered from a packed image (channel strings across word edges)
+    [17, 4, 3, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2],
+    [2, 5, 5, 33, 3, 3, 2, 1, 1, 1, 1, 1, 1],
+    [1, 6, 5, 65, 3, 2, 1, 2, 1, 0, 1, 1, 8],
+    [3, 6, 6, 32, 3, 3, 1, 1, 1, 1, 1, 1, 4],
+  ])('packConv equals pack(im2col) for n,h,w,c,kh,kw,sh,sw,ph,pw,dh,dw,bits = %i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i',
+    (n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, bits) => {
       kernels.setIsa(isa);
       const rand = rng(n * 100 + c);
-      const x = randomCodes(rand, n * h * w * c, 3);
-      const got = kernels.packConv(x, { n, h, w, c }, { kernel: [kh, kw], stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw] }, 3);
+      const x = randomCodes(rand, n * h * w * c, bits);
+      const got = kernels.packConv(x, { n, h, w, c }, { kernel: [kh, kw], stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw] }, bits);
       const { out, rows, k } = im2col(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw);
-      const want = kernels.pack(out, rows, k, 3);
-      expect([got.rows, got.cols, got.bits]).toEqual([rows, k, 3]);
+      const want = kernels.pack(out, rows, k, bits);
+      expect([got.rows, got.cols, got.bits]).toEqual([rows, k, bits]);
       expect(firstDiff(new Int32Array(got.data.buffer, got.data.byteOffset, got.data.length * 2),
         new Int32Array(want.data.buffer, want.data.byteOffset, want.data.length * 2))).toBe(-1);
       expect(Array.from(got.planePop)).toEqual(Array.from(want.planePop));
@@ -74,6 +79,29 @@ describe.each(ISAS)('isa %s', (isa) => {
         expect(f[i]).toBe(Math.min(2, Math.max(-0.25, y)));
         expect(q[i]).toBe(quantRef(y, 3));
       }
+    }
+  });
+
+  it.each(['bitserial', 'int8'] as const)('a residual in the float epilogue adds after the clamp, bit for bit (%s path)', (path) => {
+    kernels.setIsa(isa);
+    const rand = rng(43);
+    const m = 37, n = 21, k = 150;
+    for (const [ab, bb] of [[1, 1], [2, 2], [3, 5], [8, 8]]) {
+      const ac = randomCodes(rand, m * k, ab), bc = randomCodes(rand, n * k, bb);
+      const A = kernels.pack(ac, m, k, ab), B = kernels.pack(bc, n, k, bb);
+      const base = { aEncoding: 'unsigned', bEncoding: 'bipolar', path } as const;
+      const acc = gemmRef(values(ac, ab, ab, 'unsigned'), values(bc, bb, bb, 'bipolar'), m, n, k);
+      const scale = new Float32Array(n).map(() => fr(rand() / 300));
+      const shift = new Float32Array(n).map(() => fr(rand() - 0.5));
+      const residual = new Float32Array(m * n).map(() => fr((rand() - 0.5) * 2 ** Math.floor(rand() * 20 - 10)));
+      const f = kernels.bitGemm(A, B, { ...base, epilogue: { output: 'float', scale, shift, min: 0, max: 3, residual } });
+      let bad = -1;
+      for (let i = 0; i < m * n && bad < 0; i++) {
+        const j = i % n;
+        const y = Math.min(3, Math.max(0, fr(fr(acc[i] * scale[j]) + shift[j])));
+        if (!Object.is(f[i], fr(y + residual[i]))) bad = i;
+      }
+      expect(bad).toBe(-1);
     }
   });
 
@@ -169,6 +197,26 @@ describe('memory shared with workers', () => {
   });
 });
 
+describe('addFloats', () => {
+  it('equals Math.fround(a + b) bit for bit, across thread chunks and on special values', () => {
+    const rand = rng(11);
+    const n = 70001;
+    const a = new Float32Array(n), b = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      a[i] = (rand() - 0.5) * 2 ** Math.floor(rand() * 60 - 30);
+      b[i] = (rand() - 0.5) * 2 ** Math.floor(rand() * 60 - 30);
+    }
+    const special = [Infinity, -Infinity, NaN, -0, 0, 3.4e38, -3.4e38, 1e-45];
+    special.forEach((v, i) => { a[i] = v; b[i] = special[(i + 3) % special.length]; a[i + 8] = v; b[i + 8] = -v; });
+    const got = kernels.addFloats(a, b);
+    expect(got.length).toBe(n);
+    let bad = -1;
+    for (let i = 0; i < n && bad < 0; i++) if (!Object.is(got[i], fr(a[i] + b[i]))) bad = i;
+    expect(bad).toBe(-1);
+    expect(kernels.addFloats(new Float32Array(0), new Float32Array(0)).length).toBe(0);
+  });
+});
+
 describe('argument errors', () => {
   const A = kernels.pack(new Uint8Array(6), 2, 3, 2);
   const opts = { aEncoding: 'unsigned', bEncoding: 'unsigned' } as const;
@@ -188,6 +236,12 @@ describe('argument errors', () => {
     ['affine x type', () => kernels.channelAffine(new Uint32Array(4) as never, 2, null, null), 'TypeError', /^x must be a Float32Array or an Int32Array/],
     ['quantize int32 channels', () => kernels.quantizeActivations(new Int32Array(5), 2, null, null, 2), 'RangeError', /multiple of channels/],
     ['unpack type', () => kernels.unpack({} as never), 'TypeError', /packed must be a Packed/],
+    ['epilogue residual length', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'float', scale: new Float32Array(2), residual: new Float32Array(3) } }), 'RangeError', /epilogue.residual must hold m\*n = 4 values, got 3/],
+    ['epilogue residual type', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'float', scale: new Float32Array(2), residual: new Float64Array(4) as never } }), 'TypeError', /^epilogue.residual must be a Float32Array/],
+    ['epilogue residual with codes', () => kernels.bitGemm(A, A, { ...opts, epilogue: { output: 'codes', bits: 2, scale: new Float32Array(2), residual: new Float32Array(4) } as never }), 'RangeError', /epilogue.residual needs output 'float'/],
+    ['addFloats a type', () => kernels.addFloats([1, 2] as never, new Float32Array(2)), 'TypeError', /^a must be a Float32Array/],
+    ['addFloats b type', () => kernels.addFloats(new Float32Array(2), new Float64Array(2) as never), 'TypeError', /^b must be a Float32Array/],
+    ['addFloats lengths', () => kernels.addFloats(new Float32Array(3), new Float32Array(2)), 'RangeError', /b must hold as many values as a \(3\), got 2/],
   ])('%s', (_l, fn, name, msg) => {
     let err: Error | undefined;
     try { fn(); } catch (e) { err = e as Error; }

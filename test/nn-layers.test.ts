@@ -441,6 +441,32 @@ describe('fused epilogues', () => {
     });
   });
 
+  it('qconv -> add: the residual add fused into the epilogue gives the unfused sum bit for bit', () => {
+    // The add's other operand computed before the conv (fused), or after it (a separate add step).
+    const before = [opN('q0', 'quantize', 'input'), opN('r', 'relu', 'input'), qconvN('c1', 'q0', 5, 5, G1),
+      { name: 'sum', op: 'add', inputs: ['c1', 'r'] } as NodeSpec];
+    const after = [before[0], before[2], before[1], { name: 'sum', op: 'add', inputs: ['r', 'c1'] } as NodeSpec];
+    const fails: string[] = [];
+    for (const mode of MODES) {
+      for (const [order, nodes] of [['before', before], ['after', after]] as const) {
+        const spec = graph(XS.slice(1), nodes, { weightMode: mode });
+        const t = zoo.randomTensors(spec, 31);
+        const model = Model.build(spec, t);
+        const x = quantInput(32, XS);
+        const conv = Model.build({ ...spec, output: 'c1' }, t), relu = Model.build({ ...spec, output: 'r' }, t);
+        for (const p of CHAIN_PRECISIONS) {
+          const got = model.runSyncDetailed(x, { bits: p });
+          const c = conv.runSync(x, { bits: p }).data, r = relu.runSync(x, { bits: p }).data;
+          const d = exactly(got.output.data, Array.from(c, (v, i) => fr(v + r[i])));
+          if (d) fails.push(`${mode} ${order} ${label(precOf(p).weights, precOf(p).activations)}: ${d}`);
+          const step = got.stats.layers.find((l) => l.nodes.includes('c1'))!;
+          if (step.nodes.includes('sum') !== (order === 'before')) fails.push(`${mode} ${order}: fused nodes ${step.nodes}`);
+        }
+      }
+    }
+    expect(fails).toEqual([]);
+  });
+
   it('the codes a fused epilogue hands on give the next layer exact accumulators (conv -> conv, through maxpool and flatten)', () => {
     // q0 -> c1 -> bn1 -> q1 -> c2 -> bn2 -> q2 -> maxpool (padded) -> flatten -> fc (raw)
     const G2 = geom([3, 3], [2, 2], [1, 1]);

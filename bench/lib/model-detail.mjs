@@ -106,13 +106,14 @@ export async function breakdown(g, ctx, profiler) {
   return result;
 }
 
-/** Wraps dist/nn/ops.js and dist/core/kernels.js, if they are the modules the model uses. */
+/** Wraps dist/nn/ops.js and the kernel family modules under dist/core/kernels/, if they are the modules the model uses. */
 export function makeProfiler(ap) {
   try {
-    const kernelsMod = require(`${root}/dist/core/kernels.js`);
+    const families = ['platform', 'packed', 'bitgemm', 'gated', 'float', 'conv', 'eltwise'];
+    const kernelsMods = families.map((f) => require(`${root}/dist/core/kernels/${f}.js`));
     const opsMod = require(`${root}/dist/nn/ops.js`);
-    if (kernelsMod.isa !== ap.kernels.isa) return { error: 'dist/core/kernels.js is not the instance anyprec loaded' };
-    return { profiler: instrument({ ops: opsMod, kernels: kernelsMod }) };
+    if (kernelsMods[0].isa !== ap.kernels.isa) return { error: 'dist/core/kernels/ is not the instance anyprec loaded' };
+    return { profiler: instrument({ ops: opsMod, kernels: kernelsMods }) };
   } catch (err) {
     return { error: `cannot load dist/ internals for the profile: ${err.message}` };
   }

@@ -268,7 +268,7 @@ export function modelMarkdownReport(rep) {
     if (p) {
       out.push(
         `Function-level profile of the same call (\`runSync\`, median of ${main.runs} runs, ${sig(p.runMs)} ms per run): ` +
-          'every exported function of dist/nn/ops.js (JS loops) and dist/core/kernels.js (argument checks + native addon) ' +
+          'every exported function of dist/nn/ops.js (JS loops) and dist/core/kernels/*.js (argument checks + native addon) ' +
           'wrapped with a timer.',
       );
       out.push('');

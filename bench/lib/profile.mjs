@@ -5,13 +5,13 @@
 /**
  * Wraps every exported function (lower-case names: classes are left alone) of each module.
  * Only the outermost wrapped call is timed, so nested wrapped calls are not counted twice.
- * @param {Record<string, object>} modules  label -> module exports object
+ * @param {Record<string, object | object[]>} modules  label -> module exports object(s)
  */
 export function instrument(modules) {
   const totals = new Map();
   const restorers = [];
   let depth = 0;
-  for (const [label, mod] of Object.entries(modules)) {
+  for (const [label, mods] of Object.entries(modules)) for (const mod of [].concat(mods)) {
     for (const key of Object.keys(mod)) {
       const fn = mod[key];
       const desc = Object.getOwnPropertyDescriptor(mod, key);

@@ -81,6 +81,7 @@ export interface NativeAddon {
   quantizeActivations(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
                       bits: number): Uint8Array;
   codesToFloat(codes: Uint8Array, table: Float32Array): Float32Array;
+  addFloats(a: Float32Array, b: Float32Array): Float32Array;
   unpack(p: NativePackedLike): Uint8Array;
   floatGemm(a: Float32Array, m: number, k: number, b: Float32Array, n: number,
             bias?: Float32Array | null): Float32Array;

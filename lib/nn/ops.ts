@@ -78,12 +78,6 @@ export function subsample(x: Float32Array, n: number, h: number, w: number, c: n
   return out;
 }
 
-export function add(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = fr(a[i] + b[i]);
-  return out;
-}
-
 export interface PoolGeom { n: number; h: number; w: number; c: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; oh: number; ow: number }
 
 export function poolGeom(shape: number[], kernel: [number, number], stride: [number, number], padding: [number, number]): PoolGeom {

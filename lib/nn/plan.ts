@@ -48,6 +48,8 @@ export class Plan {
       return c.length === 1 && name !== this.outputName ? c[0] : undefined;
     };
     const fused = new Set<string>();
+    const order = new Map<string, number>([['input', -1]]);
+    graph.nodes.forEach((node, i) => order.set(node.name, i));
     for (const node of graph.nodes) {
       if (fused.has(node.name)) continue;
       const prec = layerPrecision(node.name);
@@ -60,6 +62,12 @@ export class Plan {
           next = soleConsumer(next.name);
         }
         if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
+        else if (chain.length === 1 && next?.op === 'add' && next.inputs.length === 2) {
+          // A residual add right after the layer (float out): fused into its epilogue when the
+          // other operand is computed before the layer runs.
+          const other = next.inputs[0] === node.name ? next.inputs[1] : next.inputs[0];
+          if (other !== node.name && (order.get(other) ?? Infinity) < order.get(node.name)!) chain.push(next);
+        }
         for (const c of chain.slice(1)) fused.add(c.name);
         this.steps.push(quantisedStep(chain, ctx, prec));
       } else if (node.op === 'smconv2d' || node.op === 'pgconv2d') {

@@ -1,4 +1,4 @@
-// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat.
+// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat, addFloats.
 #include "addon.h"
 #include "bitplane/pack.h"
 #include "eltwise/eltwise.h"
@@ -85,12 +85,27 @@ Napi::Value CodesToFloat(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// addFloats(a: Float32Array, b: Float32Array) -> Float32Array: a + b element-wise (float32)
+Napi::Value AddFloats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2) throwType(env, "addFloats(a, b) takes 2 arguments");
+  auto a = typedArg(info[0], "a", napi_float32_array, "Float32Array");
+  auto b = typedArg(info[1], "b", napi_float32_array, "Float32Array");
+  const size_t n = a.ElementLength();
+  if (b.ElementLength() != n)
+    throwRange(env, "b must hold as many values as a (" + std::to_string(n) + "), got " + std::to_string(b.ElementLength()));
+  auto out = newUninitialized<float>(env, n);
+  addFloats(typedData<const float>(a), typedData<const float>(b), n, out.Data(), instance(env).threads);
+  return out;
+}
+
 }  // namespace
 
 void registerEltwise(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "channelAffine", ChannelAffine);
   exportFunction(env, exports, "quantizeActivations", QuantizeActivations);
   exportFunction(env, exports, "codesToFloat", CodesToFloat);
+  exportFunction(env, exports, "addFloats", AddFloats);
 }
 
 }  // namespace addon

@@ -25,9 +25,10 @@ GemmSpec gemmArgs(const Napi::CallbackInfo& info) {
   return s;
 }
 
-// Optional 7th argument: { output: 'int32' | 'float' | 'codes', scale, shift?, min?, max?, bits? }.
+// Optional 7th argument: { output: 'int32' | 'float' | 'codes', scale, shift?, min?, max?, bits?,
+// residual? } (residual: 'float' only, m x n floats added after the clamp).
 // `keep` receives the arrays the epilogue reads (for async jobs to pin).
-Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t n, std::vector<Napi::Value>* keep) {
+Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t m, size_t n, std::vector<Napi::Value>* keep) {
   Napi::Env env = info.Env();
   Epilogue e;
   if (info.Length() < 7 || info[6].IsUndefined() || info[6].IsNull()) return e;
@@ -55,6 +56,17 @@ Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t n, std::vector<Napi:
     if (d != d) throwRange(env, std::string("epilogue.") + key + " must not be NaN");
     return static_cast<float>(d);
   };
+  Napi::Value residual = o.Get("residual");
+  if (!residual.IsUndefined() && !residual.IsNull()) {
+    if (e.kind != OutputKind::Float32) throwRange(env, "epilogue.residual needs output 'float'");
+    auto r = typedArg(residual, "epilogue.residual", napi_float32_array, "Float32Array");
+    const size_t count = gemmOutputCount(m, n, sizeof(float));
+    if (r.ElementLength() != count)
+      throwRange(env, "epilogue.residual must hold m*n = " + std::to_string(count) + " values, got " +
+                          std::to_string(r.ElementLength()));
+    e.residual = typedData<const float>(r);
+    keep->push_back(residual);
+  }
   if (e.kind == OutputKind::Float32) {
     e.lo = bound("min", -__builtin_inff());
     e.hi = bound("max", __builtin_inff());
@@ -122,7 +134,7 @@ struct GemmCall {
   std::unique_ptr<GemmPlan> plan;
   explicit GemmCall(const Napi::CallbackInfo& info) {
     spec = gemmArgs(info);
-    epi = epilogueArg(info, spec.b.rows, &keep);
+    epi = epilogueArg(info, spec.a.rows, spec.b.rows, &keep);
     int8 = int8WeightsArg(info, spec, &weights);
     out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).

@@ -25,11 +25,16 @@ int main() {
       {3, 5, 6, 70, 1, 1, 2, 2, 0, 0, 1, 1},  {1, 11, 10, 5, 3, 2, 1, 2, 2, 0, 2, 1},
       {1, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1},   {2, 6, 6, 9, 5, 5, 3, 1, 2, 2, 1, 1},
       {2, 9, 11, 4, 3, 3, 1, 2, 2, 1, 1, 2},  {1, 2, 3, 2, 5, 5, 1, 1, 2, 2, 1, 1},
-      {1, 5, 1, 3, 1, 3, 1, 1, 0, 1, 1, 1}};
+      {1, 5, 1, 3, 1, 3, 1, 1, 0, 1, 1, 1},
+      // c >= 8: the direct lowering (channel strings of a packed image), across word edges
+      {3, 5, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1},   {2, 6, 5, 33, 3, 3, 2, 1, 1, 1, 1, 1},
+      {1, 7, 6, 64, 3, 3, 1, 1, 1, 1, 1, 1},  {2, 5, 5, 65, 3, 2, 1, 2, 1, 0, 1, 1},
+      {1, 9, 8, 130, 3, 3, 2, 2, 2, 1, 2, 1}, {17, 4, 4, 16, 1, 1, 2, 2, 0, 0, 1, 1},
+      {1, 3, 3, 24, 5, 5, 1, 1, 2, 2, 1, 1},  {1, 1, 1, 40, 3, 3, 1, 1, 1, 1, 1, 1}};
   for (const Platform* isa : availablePlatforms()) {
     for (const ConvShape& s : shapes) {
       EXPECT(checkConvShape(s).empty(), "valid shape refused");
-      for (int planes : {1, 3, 8}) {
+      for (int planes : {1, 2, 3, 8}) {
         std::vector<uint8_t> x(s.n * s.h * s.w * s.c);
         for (auto& v : x) v = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
         const size_t rows = s.rows(), k = s.k(), oh = s.outH(), ow = s.outW();

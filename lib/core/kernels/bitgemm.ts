@@ -9,12 +9,14 @@ export type { GemmPathName } from '../native';
 
 /**
  * What happens to each exact int32 result `acc` of column j before it is stored:
- * - 'float': y = float32(acc) * scale[j] + shift[j], clamped to [min, max] (float32 steps);
+ * - 'float': y = float32(acc) * scale[j] + shift[j], clamped to [min, max] (float32 steps), then
+ *   plus residual[i][j] when a residual (M x N floats, like the result) is given: a residual
+ *   connection's add fused into the GEMM (one float32 add, the same as adding afterwards);
  * - 'codes': y as above, then round_half_even(clamp(y, 0, 1) * (2^bits - 1)): the next layer's
  *   activation quantiser applied straight to the accumulators (uint8 codes out).
  */
 export type Epilogue =
-  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number }
+  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number; residual?: Float32Array | null }
   | { output: 'codes'; bits: number; scale: Float32Array; shift?: Float32Array | null };
 
 export interface GemmOptions {
@@ -43,7 +45,7 @@ const GEMM_PATHS: readonly GemmPath[] = ['auto', 'bitserial', 'int8'];
 
 type GemmArgs = [Packed, Packed, number, number, EncodingName, EncodingName, Epilogue | undefined];
 
-function checkEpilogue(e: unknown, n: number): Epilogue | undefined {
+function checkEpilogue(e: unknown, m: number, n: number): Epilogue | undefined {
   if (e === undefined || e === null) return undefined;
   if (typeof e !== 'object') throw new TypeError('epilogue must be an object { output, scale, ... }');
   const o = e as Epilogue;
@@ -56,6 +58,12 @@ function checkEpilogue(e: unknown, n: number): Epilogue | undefined {
   if (o.shift !== undefined && o.shift !== null) {
     const shift = checkFloat32(o.shift, 'epilogue.shift');
     if (shift.length !== n) throw new RangeError(`epilogue.shift must hold one value per output column (${n}), got ${shift.length}`);
+  }
+  const residual = (o as { residual?: unknown }).residual;
+  if (residual !== undefined && residual !== null) {
+    if (o.output !== 'float') throw new RangeError("epilogue.residual needs output 'float'");
+    const r = checkFloat32(residual, 'epilogue.residual');
+    if (r.length !== m * n) throw new RangeError(`epilogue.residual must hold m*n = ${m * n} values, got ${r.length}`);
   }
   if (o.output === 'codes') checkInt(o.bits, 'epilogue.bits', 1, 8);
   else {
@@ -82,7 +90,7 @@ function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
   if (pa.cols !== pb.cols) {
     throw new RangeError(`a and b must have the same number of columns (K): a has ${pa.cols}, b has ${pb.cols}`);
   }
-  return [pa, pb, aBits, bBits, aEnc, bEnc, checkEpilogue(o.epilogue, pb.rows)];
+  return [pa, pb, aBits, bBits, aEnc, bEnc, checkEpilogue(o.epilogue, pa.rows, pb.rows)];
 }
 
 // The path of calls that give none (setGemmPath); per JS environment, like setIsa.

@@ -1,5 +1,5 @@
 // Element-wise kernels on activations: per-channel affine with clamps, the activation quantiser,
-// codes decoded through a table.
+// codes decoded through a table, the residual add.
 import { checkBits, checkFloat32, checkInt, checkTypedArray, checkUint8 } from '../check';
 import { native } from '../native';
 
@@ -44,3 +44,11 @@ export function codesToFloat(codes: Uint8Array, table: Float32Array): Float32Arr
   return native.codesToFloat(codes, table);
 }
 
+
+/** a + b element-wise in float32 (a residual add): the same values as Math.fround(a[i] + b[i]). */
+export function addFloats(a: Float32Array, b: Float32Array): Float32Array {
+  checkFloat32(a, 'a');
+  checkFloat32(b, 'b');
+  if (b.length !== a.length) throw new RangeError(`b must hold as many values as a (${a.length}), got ${b.length}`);
+  return native.addFloats(a, b);
+}

@@ -114,7 +114,7 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
         return float(ops.nhwcToNchw(x.data, n, h, w, c), n);
       });
     case 'add':
-      return step((x, n, env) => float(ops.add(ops.toFloat(x), ops.toFloat(env.get(node.inputs[1])!)), n));
+      return step((x, n, env) => float(kernels.addFloats(ops.toFloat(x), ops.toFloat(env.get(node.inputs[1])!)), n));
     case 'dropout':
       return step((x) => x);
     case 'softmax':

@@ -1,5 +1,6 @@
 // The quantised conv / linear step (qconv2d, qlinear), with an optional fused batch norm and
-// activation (quantiser or ReLU) after it. Three executors, chosen per call by what arrives:
+// activation (quantiser or ReLU) after it, or a residual add (float output plus the add's other
+// operand, inside the GEMM's epilogue). Three executors, chosen per call by what arrives:
 // - gated: B-bit unsigned codes into a layer with a precision gate (the gating floor's executor);
 // - codes: activation codes (unsigned, or bipolar) into the bit-serial GEMM with a fused epilogue;
 // - float: float activations or 32-bit weights (dequantised weights x float input).
@@ -42,6 +43,8 @@ interface QLayer {
   /** Bits of the fused activation quantiser's codes (32: float out). */
   actBits: number;
   gate?: PrecisionGate;
+  /** The other operand of a fused residual add after the layer. */
+  residual?: string;
   /** Epilogues per input kind (bits/encoding), made on first use. */
   epilogues: Map<string, Affine>;
   floatWeights?: Float32Array;
@@ -65,6 +68,7 @@ function compileLayer(chain: NodeSpec[], ctx: PlanContext, prec: Precision): QLa
   const node = chain[0] as QNode;
   const bnNode = chain.find((c) => c.op === 'batchnorm') as (NodeSpec & { op: 'batchnorm' }) | undefined;
   const act = chain.find((c) => c.op === 'quantize' || c.op === 'relu');
+  const add = chain.find((c) => c.op === 'add');
   const outShape = ctx.shapes.get(node.name)!;
   const isConv = node.op === 'qconv2d';
   const wBits = prec.weights;
@@ -81,6 +85,7 @@ function compileLayer(chain: NodeSpec[], ctx: PlanContext, prec: Precision): QLa
     E: ctx.param<Float32Array>(`${node.name}.scale`)[0],
     weights: layerWeights(ctx, node, wBits),
     gate: node.gate,
+    residual: add?.inputs.find((i) => i !== node.name),
     epilogues: new Map(),
   };
 }
@@ -122,13 +127,13 @@ function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBi
 
 /** The bit-serial GEMM with the layer's epilogue fused: codes out (fused quantiser) or floats. */
 function denseGemm(l: QLayer, a: Packed, aBits: number, epi: Affine, n: number,
-                   aEncoding: kernels.EncodingName = 'unsigned'): Act {
+                   aEncoding: kernels.EncodingName = 'unsigned', residual?: Float32Array): Act {
   const base = { aBits, bBits: l.wBits, aEncoding, bEncoding: 'bipolar' } as const;
   if (l.act?.op === 'quantize' && l.actBits !== 32) {
     const codes = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift } });
     return codesAct(codes, l.actBits, n, l.outShape);
   }
-  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined } });
+  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual } });
   return floatAct(data, n, l.outShape);
 }
 
@@ -171,7 +176,7 @@ function bipolarToSigned(codes: Uint8Array, bits: number): Uint8Array {
 }
 
 /** Codes executor: activation codes (fixed scale) into the bit-serial GEMM. */
-function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number): Act {
+function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, residual?: Float32Array): Act {
   // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
   // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
   // 2q - (2^b - 1) in two's complement: +1 -> 01, -1 -> 11 at b = 1), whose code 0 is 0.
@@ -179,7 +184,7 @@ function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number): Act {
   const widen = node.op === 'qconv2d' && x.encoding === 'bipolar' && (node.padding[0] > 0 || node.padding[1] > 0);
   const aBits = widen ? x.bits + 1 : x.bits;
   const a = packInput(l, widen ? bipolarToSigned(x.codes, x.bits) : x.codes, n, x.bits, aBits);
-  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding);
+  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding, residual);
 }
 
 /** Float weights (E * c / (2^b - 1), c the odd level) of a packed bipolar weight matrix. */
@@ -224,6 +229,9 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
     activationBits: l.wBits === 32 ? 32 : ctx.codeBits.get(node.inputs[0]) ?? 32,
     exec: (env, n, rc) => {
       const x = env.get(node.inputs[0])!;
+      const residual = l.residual === undefined ? undefined : ops.toFloat(env.get(l.residual)!);
+      // Executors without the fused add: the layer's float output plus the residual.
+      const plus = (y: Act): Act => (residual ? floatAct(kernels.addFloats(ops.toFloat(y), residual), n, l.outShape) : y);
       const fixedCodes = l.wBits !== 32 && x.kind === 'codes' && x.scale === undefined;
       if (l.gate !== undefined) {
         const gated = fixedCodes && x.kind === 'codes' && x.bits === l.gate.bits;
@@ -232,11 +240,11 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
           if (x.encoding !== 'unsigned') {
             throw new RangeError(`layer ${node.name}: its precision gate needs unsigned activation codes, the input is ${x.encoding}`);
           }
-          return runGated(l, x, n, rc);
+          return plus(runGated(l, x, n, rc));
         }
       }
-      if (fixedCodes && x.kind === 'codes') return runCodes(l, x, n);
-      return runFloat(l, x, n);
+      if (fixedCodes && x.kind === 'codes') return runCodes(l, x, n, residual);
+      return plus(runFloat(l, x, n));
     },
   };
 }

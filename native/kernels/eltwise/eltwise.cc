@@ -119,4 +119,13 @@ void quantizeActivations(const Platform& isa, const int32_t* x, size_t n, size_t
   quantizeActivationsOf(isa, x, n, channels, scale, shift, bits, out, threads);
 }
 
+void addFloats(const float* a, const float* b, size_t n, float* out, int threads) {
+  // One float32 rounding of the exact sum, like Math.fround(a + b): the loop vectorises as is.
+  constexpr size_t kChunk = size_t{1} << 16;
+  parallelRun((n + kChunk - 1) / kChunk, threads, [&](size_t t) {
+    const size_t i1 = std::min(n, (t + 1) * kChunk);
+    for (size_t i = t * kChunk; i < i1; ++i) out[i] = a[i] + b[i];
+  });
+}
+
 }  // namespace anyprec

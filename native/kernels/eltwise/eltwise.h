@@ -1,5 +1,5 @@
 // anyprec kernels, eltwise family: whole-tensor element-wise entries (activation quantiser,
-// codes to float, per-channel affine), split over threads; each row loop is the platform's
+// codes to float, per-channel affine, residual add), split over threads; each row loop is the platform's
 // EpilogueTable (eltwise/epilogue.h), so every ISA gives bit-identical results.
 #pragma once
 #include <cstddef>
@@ -29,5 +29,8 @@ void channelAffine(const Platform& isa, const float* x, size_t n, size_t channel
 // The same over int32 values: y = float(x) * scale[c] + shift[c], clamped (never in place).
 void channelAffine(const Platform& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
                    const float* shift, float lo, float hi, float* out, int threads);
+
+// out[i] = a[i] + b[i] in float32 (a residual add), n values; out may be a or b.
+void addFloats(const float* a, const float* b, size_t n, float* out, int threads);
 
 }  // namespace anyprec

@@ -54,7 +54,8 @@ extern const EpilogueTable kNeonEpilogueTable;
 
 // What is done with each exact integer result acc = C[i][j] of a GEMM before it is stored.
 //   Int32:   out = acc
-//   Float32: y = float(acc) * scale[j] + shift[j] (float32, in that order), then clamped to [lo, hi]
+//   Float32: y = float(acc) * scale[j] + shift[j] (float32, in that order), then clamped to [lo, hi],
+//            then, with a residual, y + residual[i][j] (one float32 add: a residual connection)
 //   Codes:   y as above, then q = round_half_even(clamp(y, 0, 1) * (2^codeBits - 1)) as uint8 —
 //            the next layer's activation quantiser applied straight to the accumulators.
 enum class OutputKind { Int32 = 0, Float32 = 1, Codes = 2 };
@@ -64,6 +65,7 @@ struct Epilogue {
   const float* shift = nullptr;  // N floats or null (= 0)
   float lo = -__builtin_inff(), hi = __builtin_inff();
   int codeBits = 0;              // 1..8 (Codes)
+  const float* residual = nullptr;  // Float32 only: M x N floats (row-major, like C) or null
 };
 // Bytes of one output element of an epilogue (4, 4 or 1).
 inline size_t outputElementBytes(OutputKind k) { return k == OutputKind::Codes ? 1 : 4; }

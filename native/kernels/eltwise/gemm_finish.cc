@@ -28,7 +28,13 @@ void GemmFinish::storeRow(const int32_t* v, size_t i, size_t col0, size_t col1) 
   const float* scale = epi_.scale + col0;
   const float* shift = epi_.shift ? epi_.shift + col0 : nullptr;
   if (epi_.kind == OutputKind::Float32) {
-    epilogue_.int32ToFloat(v, scale, shift, epi_.lo, epi_.hi, static_cast<float*>(c_) + i * n_ + col0, n);
+    float* out = static_cast<float*>(c_) + i * n_ + col0;
+    epilogue_.int32ToFloat(v, scale, shift, epi_.lo, epi_.hi, out, n);
+    if (epi_.residual != nullptr) {
+      // The residual add fused: the row is still in L1, so no second pass over C.
+      const float* r = epi_.residual + i * n_ + col0;
+      for (size_t j = 0; j < n; ++j) out[j] = out[j] + r[j];
+    }
   } else {
     const float levels = static_cast<float>((1 << epi_.codeBits) - 1);
     epilogue_.int32ToCodes(v, scale, shift, levels, static_cast<uint8_t*>(c_) + i * n_ + col0, n);
