@@ -8,8 +8,10 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/align.h"
 #include "common/types.h"
@@ -22,13 +24,38 @@ namespace addon {
 struct Instance {
   const Platform* isa = defaultPlatform();
   int threads = 1;
-  // Async jobs still running on the pool; teardown waits for them so their buffers stay alive.
+  // Async jobs whose pool work has not finished (they write outputs in this environment's heap).
+  // The environment's cleanup hook waits for them: that wait needs no JS, so a worker terminated
+  // mid-job still exits.
   std::mutex mutex;
   std::condition_variable cv;
-  int pending = 0;
+  int running = 0;
+  void jobStarted();
+  void jobFinished();
+  void waitForJobs();
   ~Instance();
 };
 Instance& instance(Napi::Env env);
+
+// Private copies of an async job's inputs (async_job.h says why). While a CopyScope is active on
+// the JS thread, typedMemory() returns a copy of every array over a plain (detachable) ArrayBuffer,
+// at the same offset modulo the cache line as the original; arrays over a SharedArrayBuffer are
+// used in place.
+struct InputCopies {
+  std::vector<std::unique_ptr<uint8_t[]>> blocks;
+  size_t bytes = 0;
+  void* copy(const void* src, size_t n);
+};
+class CopyScope {
+ public:
+  explicit CopyScope(InputCopies* copies);
+  ~CopyScope();
+  CopyScope(const CopyScope&) = delete;
+  CopyScope& operator=(const CopyScope&) = delete;
+
+ private:
+  InputCopies* previous_;
+};
 
 // ---- argument helpers (args.cc) ---------------------------------------------------------------
 [[noreturn]] void throwType(Napi::Env env, const std::string& msg);
@@ -46,7 +73,8 @@ int64_t intArg(const Napi::Value& v, const char* name, int64_t lo, int64_t hi);
 size_t dimArg(const Napi::Value& v, const char* name, int64_t lo);
 // A typed array argument of one element type (TypeError naming the argument otherwise).
 Napi::TypedArray typedArg(const Napi::Value& v, const char* name, napi_typedarray_type type, const char* typeName);
-// Start of a typed array's elements (also for arrays over a SharedArrayBuffer).
+// Start of a typed array's elements (also for arrays over a SharedArrayBuffer); a private copy
+// of them inside a CopyScope.
 void* typedMemory(const Napi::TypedArray& t);
 template <typename T>
 T* typedData(const Napi::TypedArray& t) {

@@ -1,5 +1,6 @@
 // Argument helpers of the binding: numbers, typed arrays, encodings, packed operands, outputs,
 // and the translation of the kernels' C++ errors into JS errors.
+#include <cstring>
 #include <new>
 #include <stdexcept>
 
@@ -62,13 +63,36 @@ size_t dimArg(const Napi::Value& v, const char* name, int64_t lo) {
   return static_cast<size_t>(intArg(v, name, lo, int64_t{1} << 31));
 }
 
+namespace {
+thread_local InputCopies* activeCopies = nullptr;
+}
+
+void* InputCopies::copy(const void* src, size_t n) {
+  const size_t shift = reinterpret_cast<uintptr_t>(src) % kCacheLine;
+  std::unique_ptr<uint8_t[]> block(new uint8_t[n + 2 * kCacheLine]);
+  uint8_t* start = block.get() + alignPadding(block.get()) + shift;
+  std::memcpy(start, src, n);
+  blocks.push_back(std::move(block));
+  bytes += n;
+  return start;
+}
+
+CopyScope::CopyScope(InputCopies* copies) : previous_(activeCopies) { activeCopies = copies; }
+CopyScope::~CopyScope() { activeCopies = previous_; }
+
 void* typedMemory(const Napi::TypedArray& t) {
   // napi_get_typedarray_info works for arrays over a SharedArrayBuffer too (ArrayBuffer().Data()
   // does not), which models shared with workers use.
+  Napi::Env env = t.Env();
   void* data = nullptr;
-  napi_status st = napi_get_typedarray_info(t.Env(), t, nullptr, nullptr, &data, nullptr, nullptr);
-  if (st != napi_ok) throw Napi::Error::New(t.Env(), "cannot read typed array memory");
-  return data;
+  napi_value buffer = nullptr;
+  napi_status st = napi_get_typedarray_info(env, t, nullptr, nullptr, &data, &buffer, nullptr);
+  if (st != napi_ok) throw Napi::Error::New(env, "cannot read typed array memory");
+  if (activeCopies == nullptr || data == nullptr || t.ByteLength() == 0) return data;
+  bool detachable = false;  // false for a SharedArrayBuffer
+  if (napi_is_arraybuffer(env, buffer, &detachable) != napi_ok)
+    throw Napi::Error::New(env, "cannot read typed array memory");
+  return detachable ? activeCopies->copy(data, t.ByteLength()) : data;
 }
 
 Napi::TypedArray typedArg(const Napi::Value& v, const char* name, napi_typedarray_type type, const char* typeName) {
