@@ -20,6 +20,22 @@
 namespace anyprec {
 namespace addon {
 
+// Memory blocks for input copies (below), kept between async jobs of one environment and used on
+// its JS thread only: fresh pages cost a page fault each on first touch, which made copying a
+// large input cost more than the copy itself.
+struct SpareBlocks {
+  struct Block {
+    std::unique_ptr<uint8_t[]> memory;
+    size_t size = 0;
+  };
+  static constexpr size_t kMaxKeptBytes = size_t{64} << 20;
+  std::vector<Block> blocks;
+  size_t bytes = 0;
+  // A kept block of at least n bytes (and not more than twice that), or a new one.
+  Block take(size_t n);
+  void give(Block b);
+};
+
 // Per-environment state (the main thread and each worker_thread get their own).
 struct Instance {
   const Platform* isa = defaultPlatform();
@@ -30,6 +46,7 @@ struct Instance {
   std::mutex mutex;
   std::condition_variable cv;
   int running = 0;
+  SpareBlocks spare;
   void jobStarted();
   void jobFinished();
   void waitForJobs();
@@ -42,9 +59,11 @@ Instance& instance(Napi::Env env);
 // at the same offset modulo the cache line as the original; arrays over a SharedArrayBuffer are
 // used in place.
 struct InputCopies {
-  std::vector<std::unique_ptr<uint8_t[]>> blocks;
-  size_t bytes = 0;
+  SpareBlocks* spare = nullptr;  // where blocks come from and go back to (JS thread only)
+  std::vector<SpareBlocks::Block> blocks;
   void* copy(const void* src, size_t n);
+  // On the JS thread once the job no longer reads them: the blocks go back to `spare`.
+  void recycle();
 };
 class CopyScope {
  public:

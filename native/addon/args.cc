@@ -67,14 +67,43 @@ namespace {
 thread_local InputCopies* activeCopies = nullptr;
 }
 
+SpareBlocks::Block SpareBlocks::take(size_t n) {
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (blocks[i].size >= n && blocks[i].size / 2 <= n) {
+      Block b = std::move(blocks[i]);
+      blocks.erase(blocks.begin() + static_cast<std::ptrdiff_t>(i));
+      bytes -= b.size;
+      return b;
+    }
+  }
+  return Block{std::unique_ptr<uint8_t[]>(new uint8_t[n]), n};
+}
+
+void SpareBlocks::give(Block b) {
+  if (b.size > kMaxKeptBytes) return;
+  while (!blocks.empty() && bytes + b.size > kMaxKeptBytes) {  // the oldest go first
+    bytes -= blocks.front().size;
+    blocks.erase(blocks.begin());
+  }
+  bytes += b.size;
+  blocks.push_back(std::move(b));
+}
+
 void* InputCopies::copy(const void* src, size_t n) {
   const size_t shift = reinterpret_cast<uintptr_t>(src) % kCacheLine;
-  std::unique_ptr<uint8_t[]> block(new uint8_t[n + 2 * kCacheLine]);
-  uint8_t* start = block.get() + alignPadding(block.get()) + shift;
+  const size_t need = n + 2 * kCacheLine;
+  SpareBlocks::Block block = spare ? spare->take(need) : SpareBlocks::Block{std::unique_ptr<uint8_t[]>(new uint8_t[need]), need};
+  uint8_t* start = block.memory.get() + alignPadding(block.memory.get()) + shift;
   std::memcpy(start, src, n);
   blocks.push_back(std::move(block));
-  bytes += n;
   return start;
+}
+
+void InputCopies::recycle() {
+  if (spare != nullptr) {
+    for (auto& b : blocks) spare->give(std::move(b));
+  }
+  blocks.clear();
 }
 
 CopyScope::CopyScope(InputCopies* copies) : previous_(activeCopies) { activeCopies = copies; }

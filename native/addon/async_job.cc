@@ -17,7 +17,7 @@ void finishOnJsThread(Napi::Env env, Napi::Function, void*, AsyncJob* raw) {
     job.release();
     return;
   }
-  job->copies = InputCopies();  // the pool is done with them
+  job->copies.recycle();  // the pool is done with them
   if (job->error.empty()) {
     if (job->beforeResolve) job->beforeResolve(job->result.Value());
     job->deferred.Resolve(job->result.Value());
@@ -66,11 +66,12 @@ void runPhase(AsyncJob* raw, size_t phase) {
 Napi::Value startAsync(Napi::Env env, const char* name, const std::function<void(AsyncJob&)>& setup) {
   auto job = std::make_unique<AsyncJob>(env, name);
   try {
+    job->inst = &instance(env);
+    job->copies.spare = &job->inst->spare;
     {
       CopyScope scope(&job->copies);
       setup(*job);
     }
-    job->inst = &instance(env);
     job->width = job->inst->threads;
     job->tsfn = JobTsfn::New(env, std::string("anyprec.") + name, 0, 1);
   } catch (...) {
