@@ -4,9 +4,9 @@
 #      (-DANYPREC_SANITIZE=address,undefined, no recovery: any finding fails its test), all of ctest;
 #   2. addon: the Node addon built the same way (CMake, build-asan/native), loaded by Node with
 #      libasan preloaded (leak detection off: Node itself is not built for it), running the
-#      hardening and async jest suites and scripts/fuzz.mjs against it;
-#   3. valgrind (when installed): memcheck of two native tests on a plain build (valgrind's CPU has
-#      no AVX-512, so the tests cover the scalar and AVX2 kernels there), no errors and no definite leaks;
+#      hardening, async and kernels jest suites and scripts/fuzz.mjs against it;
+#   3. valgrind (when installed): memcheck of three native tests on a plain build (valgrind's CPU has
+#      no AVX-512, so the tests cover the scalar and AVX2 kernels there), no errors and no definite leaks.
 # Ends with "N passed, N failed" like scripts/test.sh; a stage that cannot run for a missing tool
 # says so and is not counted.
 #   bash scripts/sanitize.sh [--quick] [--fuzz-seconds S]
@@ -102,8 +102,8 @@ if [ "$quick" -eq 0 ]; then
   stage "valgrind memcheck (plain build: scalar and AVX2 kernels)"
   if command -v valgrind > /dev/null 2>&1; then
     if cmake -S . -B build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/plain.log" 2>&1 &&
-       cmake --build build-native -j "$jobs" --target test_checked test_conv_epilogue >> "$out/plain.log" 2>&1; then
-      for t in checked conv_epilogue; do
+       cmake --build build-native -j "$jobs" --target test_checked test_threadpool test_conv_epilogue >> "$out/plain.log" 2>&1; then
+      for t in checked threadpool conv_epilogue; do
         if valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
              build-native/test_$t > "$out/valgrind-$t.log" 2>&1; then
           grep -E 'ERROR SUMMARY|definitely lost' "$out/valgrind-$t.log"; ok "valgrind memcheck test_$t"
