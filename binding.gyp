@@ -6,7 +6,7 @@
     "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fPIC", "-ffp-contract=off"],
     "cflags": ["-O3", "-fPIC"],
     "include_dirs": ["native/kernels", "native/addon"],
-    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
   },
   "targets": [
     {

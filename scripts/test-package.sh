@@ -12,16 +12,17 @@ fail() { echo "not ok - $1"; exit 1; }
 status=0
 bad() { echo "not ok - $1"; status=1; }
 
-bash "$root/scripts/prebuilds.sh" > "$work/prebuilds.log" 2>&1 || { tail -20 "$work/prebuilds.log"; fail "prebuilds build"; }
-grep -E 'bytes, needs' "$work/prebuilds.log"
+# npm pack runs the prepack script: the TypeScript build and scripts/prebuilds.sh (both prebuilds),
+# exactly as a publish does; the prebuilds are built once, there.
+cd "$root"
+npm pack --pack-destination "$work" > "$work/pack.log" 2>&1 || { tail -20 "$work/pack.log"; fail "npm pack (prepack: build:ts and prebuilds)"; }
+grep -E 'bytes, needs' "$work/pack.log"
 for arch in x64 arm64; do
   if [ -f "$root/prebuilds/linux-$arch/anyprec.glibc.node" ]; then echo "ok - prebuild linux-$arch present";
   else bad "prebuild linux-$arch missing"; fi
 done
-
-cd "$root"
-tarball=$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -1)
-[ -f "$work/$tarball" ] || fail "npm pack"
+tarball=$(cd "$work" && ls anyprec-*.tgz 2>/dev/null | tail -1)
+[ -n "$tarball" ] && [ -f "$work/$tarball" ] || fail "npm pack made no tarball"
 if tar -tzf "$work/$tarball" | grep -qE '^package/(test|bench|build)/'; then bad "tarball holds test/bench/build files";
 else echo "ok - tarball holds no test, bench or build files"; fi
 

@@ -5,7 +5,11 @@
 #   3. the native kernel tests (ctest) on this machine,
 #   4. the native kernel tests cross-compiled for arm64 and run under qemu (NEON),
 #   5. the packaging test (prebuilds, npm pack, install without scripts, load on x64 and arm64),
-# and ends with one line "N passed, N failed" summed over all of them.
+#   6. with ANYPREC_SANITIZE_STAGE=1 only: the native kernel tests built with AddressSanitizer +
+#      UBSan (scripts/sanitize.sh --quick; off by default: its build and run add ~5 min of
+#      2-core time, which would take CI past its time),
+# and ends with one line "N passed, N failed" summed over all of them, after each stage's time
+# (wall clock, and CPU seconds of its processes).
 # A stage that did not run, ran fewer tests than the repository holds, or exited with an error
 # counts as a failure: "N passed, 0 failed" means everything ran and passed.
 #
@@ -54,6 +58,23 @@ fi
 
 rm -rf "$out" && mkdir -p "$out"
 
+# Stage times: `stage NAME` starts one (and ends the previous); `stage_end` ends the last.
+stage_name=""
+stage_times=()
+# cpu_now sets $cpu to the CPU seconds (user + sys) of this shell's finished children so far
+# (`times` must run in this shell, not in a $(...) subshell).
+cpu_now() {
+  times > "$out/.times"
+  cpu=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$out/.times")
+}
+stage_end() {
+  [ -n "$stage_name" ] || return 0
+  cpu_now
+  stage_times+=("$(printf '%-38s %5d s wall, %5d s CPU' "$stage_name" $(( $(date +%s) - stage_t0 )) $(( cpu - stage_cpu0 )))")
+  stage_name=""
+}
+stage() { stage_end; stage_name=$1; stage_t0=$(date +%s); cpu_now; stage_cpu0=$cpu; echo "== $1"; }
+
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
 notok() { failed=$((failed + 1)); echo "not ok - $1"; }
 
@@ -72,19 +93,24 @@ count_ctest() {
   fi
 }
 
-echo "== build (addon + TypeScript)"
-if ! npm run --silent build > "$out/build.log" 2>&1; then
+stage "build (addon + TypeScript)"
+# Incremental: after `npm run build` (as CI's `npm run demo` just did) only changed files compile
+# (gyp's makefiles also recompile what a changed command line affects); -j max uses every core.
+nodedir=$(node -p 'require("path").resolve(process.execPath,"../..")')
+if ! { npx --no-install node-gyp configure --nodedir="$nodedir" && npx --no-install node-gyp build -j max &&
+       npm run --silent build:ts; } > "$out/build.log" 2>&1; then
   cat "$out/build.log"
   echo "build failed"
   echo "0 passed, 1 failed"
   exit 1
 fi
 
-echo "== jest"
+stage "jest"
 # Every test file must run (unless arguments narrow the run on purpose).
 want_suites=$(find test -name '*.test.ts' | wc -l)
 [ $# -eq 0 ] || want_suites=1
-npx jest --json --outputFile="$out/jest.json" "$@" 2>&1 | tee "$out/jest.log" | grep -E '^(PASS|FAIL)|●'
+# Two workers: jest's default on two cores is one (cores - 1), and most suites run one kernel thread.
+npx jest --maxWorkers="${ANYPREC_JEST_WORKERS:-2}" --json --outputFile="$out/jest.json" "$@" 2>&1 | tee "$out/jest.log" | grep -E '^(PASS|FAIL)|●'
 jest_status=${PIPESTATUS[0]}
 if [ -s "$out/jest.json" ] &&
    counts=$(node -e '
@@ -108,7 +134,7 @@ else
   notok "jest gave no readable result (exit $jest_status)"
 fi
 
-echo "== kernel coverage on this CPU"
+stage "kernel coverage on this CPU"
 # The ISAs and int8 kernels the CPU's flags promise, as the dispatcher defines them, must all be
 # ones the addon reports; the variants this machine cannot run are listed.
 if node scripts/kernel-coverage.cjs > "$out/coverage.log" 2>&1; then
@@ -117,7 +143,7 @@ else
   cat "$out/coverage.log"; notok "kernel coverage does not match the CPU flags"
 fi
 
-echo "== native tests (ctest, $(uname -m))"
+stage "native tests (ctest, $(uname -m))"
 want_ctest=$(find native/tests -name 'test_*.cc' | wc -l)
 if cmake -S . -B build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 &&
    cmake --build build-native >> "$out/cmake.log" 2>&1; then
@@ -132,7 +158,7 @@ else
   tail -30 "$out/cmake.log"; notok "native build (cmake)"
 fi
 
-echo "== native tests (arm64 NEON under qemu)"
+stage "native tests (arm64 NEON under qemu)"
 # scripts/test-native-arm64.sh runs ctest twice (QEMU_CPU=cortex-a53 and max), each with a timeout.
 if bash scripts/test-native-arm64.sh > "$out/arm64.log" 2>&1; then
   arm_status=0
@@ -144,8 +170,9 @@ grep -E 'tests passed|neon|FAIL' "$out/arm64.log" || true
 count_ctest "$out/arm64.log" $((2 * want_ctest))
 [ "$arm_status" -eq 0 ] || notok "scripts/test-native-arm64.sh exited with status $arm_status"
 
-echo "== package (prebuilds for x64 and arm64, npm pack, install without scripts, load on both)"
-bash scripts/test-package.sh > "$out/package.log" 2>&1
+stage "package (prebuilds, pack, install)"
+echo "   (prebuilds for x64 and arm64, npm pack, install without scripts, load on both)"
+JOBS=max bash scripts/test-package.sh > "$out/package.log" 2>&1
 pkg_status=$?
 grep -E '^(ok|not ok) - ' "$out/package.log" || tail -20 "$out/package.log"
 pp=$(grep -c '^ok - ' "$out/package.log"); pf=$(grep -c '^not ok - ' "$out/package.log")
@@ -159,5 +186,22 @@ if [ "$pkg_status" -ne 0 ] && [ "$pf" -eq 0 ]; then
   notok "scripts/test-package.sh exited with status $pkg_status"
 fi
 
+# scripts/sanitize.sh --quick: the kernels and every native test with both sanitizers, all of ctest
+# (the addon under ASan, valgrind and the long fuzz run are in `npm run test:sanitize`).
+if [ "${ANYPREC_SANITIZE_STAGE:-0}" = 1 ]; then
+  stage "native tests under ASan + UBSan"
+  bash scripts/sanitize.sh --quick > "$out/sanitize.log" 2>&1
+  san_status=$?
+  grep -E '^(ok|not ok) - |Test +#' "$out/sanitize.log" || tail -20 "$out/sanitize.log"
+  sp=$(grep -c '^ok - ' "$out/sanitize.log"); sf=$(grep -c '^not ok - ' "$out/sanitize.log")
+  passed=$((passed + sp)); failed=$((failed + sf))
+  if [ "$sp" -lt 1 ] || { [ "$san_status" -ne 0 ] && [ "$sf" -eq 0 ]; }; then
+    notok "scripts/sanitize.sh --quick printed $sp ok lines, exit $san_status"
+  fi
+fi
+stage_end
+
+echo "== stage times"
+for line in "${stage_times[@]}"; do echo "   $line"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -8,8 +8,10 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/align.h"
 #include "common/types.h"
@@ -18,17 +20,61 @@
 namespace anyprec {
 namespace addon {
 
+// Memory blocks for input copies (below), kept between async jobs of one environment and used on
+// its JS thread only: fresh pages cost a page fault each on first touch, which made copying a
+// large input cost more than the copy itself.
+struct SpareBlocks {
+  struct Block {
+    std::unique_ptr<uint8_t[]> memory;
+    size_t size = 0;
+  };
+  static constexpr size_t kMaxKeptBytes = size_t{64} << 20;
+  std::vector<Block> blocks;
+  size_t bytes = 0;
+  // A kept block of at least n bytes (and not more than twice that), or a new one.
+  Block take(size_t n);
+  void give(Block b);
+};
+
 // Per-environment state (the main thread and each worker_thread get their own).
 struct Instance {
   const Platform* isa = defaultPlatform();
   int threads = 1;
-  // Async jobs still running on the pool; teardown waits for them so their buffers stay alive.
+  // Async jobs whose pool work has not finished (they write outputs in this environment's heap).
+  // The environment's cleanup hook waits for them: that wait needs no JS, so a worker terminated
+  // mid-job still exits.
   std::mutex mutex;
   std::condition_variable cv;
-  int pending = 0;
+  int running = 0;
+  SpareBlocks spare;
+  void jobStarted();
+  void jobFinished();
+  void waitForJobs();
   ~Instance();
 };
 Instance& instance(Napi::Env env);
+
+// Private copies of an async job's inputs (async_job.h says why). While a CopyScope is active on
+// the JS thread, typedMemory() returns a copy of every array over a plain (detachable) ArrayBuffer,
+// at the same offset modulo the cache line as the original; arrays over a SharedArrayBuffer are
+// used in place.
+struct InputCopies {
+  SpareBlocks* spare = nullptr;  // where blocks come from and go back to (JS thread only)
+  std::vector<SpareBlocks::Block> blocks;
+  void* copy(const void* src, size_t n);
+  // On the JS thread once the job no longer reads them: the blocks go back to `spare`.
+  void recycle();
+};
+class CopyScope {
+ public:
+  explicit CopyScope(InputCopies* copies);
+  ~CopyScope();
+  CopyScope(const CopyScope&) = delete;
+  CopyScope& operator=(const CopyScope&) = delete;
+
+ private:
+  InputCopies* previous_;
+};
 
 // ---- argument helpers (args.cc) ---------------------------------------------------------------
 [[noreturn]] void throwType(Napi::Env env, const std::string& msg);
@@ -46,7 +92,8 @@ int64_t intArg(const Napi::Value& v, const char* name, int64_t lo, int64_t hi);
 size_t dimArg(const Napi::Value& v, const char* name, int64_t lo);
 // A typed array argument of one element type (TypeError naming the argument otherwise).
 Napi::TypedArray typedArg(const Napi::Value& v, const char* name, napi_typedarray_type type, const char* typeName);
-// Start of a typed array's elements (also for arrays over a SharedArrayBuffer).
+// Start of a typed array's elements (also for arrays over a SharedArrayBuffer); a private copy
+// of them inside a CopyScope.
 void* typedMemory(const Napi::TypedArray& t);
 template <typename T>
 T* typedData(const Napi::TypedArray& t) {

@@ -1,5 +1,6 @@
 // Argument helpers of the binding: numbers, typed arrays, encodings, packed operands, outputs,
 // and the translation of the kernels' C++ errors into JS errors.
+#include <cstring>
 #include <new>
 #include <stdexcept>
 
@@ -62,13 +63,65 @@ size_t dimArg(const Napi::Value& v, const char* name, int64_t lo) {
   return static_cast<size_t>(intArg(v, name, lo, int64_t{1} << 31));
 }
 
+namespace {
+thread_local InputCopies* activeCopies = nullptr;
+}
+
+SpareBlocks::Block SpareBlocks::take(size_t n) {
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (blocks[i].size >= n && blocks[i].size / 2 <= n) {
+      Block b = std::move(blocks[i]);
+      blocks.erase(blocks.begin() + static_cast<std::ptrdiff_t>(i));
+      bytes -= b.size;
+      return b;
+    }
+  }
+  return Block{std::unique_ptr<uint8_t[]>(new uint8_t[n]), n};
+}
+
+void SpareBlocks::give(Block b) {
+  if (b.size > kMaxKeptBytes) return;
+  while (!blocks.empty() && bytes + b.size > kMaxKeptBytes) {  // the oldest go first
+    bytes -= blocks.front().size;
+    blocks.erase(blocks.begin());
+  }
+  bytes += b.size;
+  blocks.push_back(std::move(b));
+}
+
+void* InputCopies::copy(const void* src, size_t n) {
+  const size_t shift = reinterpret_cast<uintptr_t>(src) % kCacheLine;
+  const size_t need = n + 2 * kCacheLine;
+  SpareBlocks::Block block = spare ? spare->take(need) : SpareBlocks::Block{std::unique_ptr<uint8_t[]>(new uint8_t[need]), need};
+  uint8_t* start = block.memory.get() + alignPadding(block.memory.get()) + shift;
+  std::memcpy(start, src, n);
+  blocks.push_back(std::move(block));
+  return start;
+}
+
+void InputCopies::recycle() {
+  if (spare != nullptr) {
+    for (auto& b : blocks) spare->give(std::move(b));
+  }
+  blocks.clear();
+}
+
+CopyScope::CopyScope(InputCopies* copies) : previous_(activeCopies) { activeCopies = copies; }
+CopyScope::~CopyScope() { activeCopies = previous_; }
+
 void* typedMemory(const Napi::TypedArray& t) {
   // napi_get_typedarray_info works for arrays over a SharedArrayBuffer too (ArrayBuffer().Data()
   // does not), which models shared with workers use.
+  Napi::Env env = t.Env();
   void* data = nullptr;
-  napi_status st = napi_get_typedarray_info(t.Env(), t, nullptr, nullptr, &data, nullptr, nullptr);
-  if (st != napi_ok) throw Napi::Error::New(t.Env(), "cannot read typed array memory");
-  return data;
+  napi_value buffer = nullptr;
+  napi_status st = napi_get_typedarray_info(env, t, nullptr, nullptr, &data, &buffer, nullptr);
+  if (st != napi_ok) throw Napi::Error::New(env, "cannot read typed array memory");
+  if (activeCopies == nullptr || data == nullptr || t.ByteLength() == 0) return data;
+  bool detachable = false;  // false for a SharedArrayBuffer
+  if (napi_is_arraybuffer(env, buffer, &detachable) != napi_ok)
+    throw Napi::Error::New(env, "cannot read typed array memory");
+  return detachable ? activeCopies->copy(data, t.ByteLength()) : data;
 }
 
 Napi::TypedArray typedArg(const Napi::Value& v, const char* name, napi_typedarray_type type, const char* typeName) {

@@ -1,26 +1,46 @@
 #include "async_job.h"
 
-#include <mutex>
-
 namespace anyprec {
 namespace addon {
+
+// Called on the JS thread once the pool work is done, or with a null env when the environment is
+// being torn down before it could run (the thread-safe function empties its queue that way).
+void finishOnJsThread(Napi::Env env, Napi::Function, void*, AsyncJob* raw) {
+  std::unique_ptr<AsyncJob> job(raw);
+  if (env == nullptr) {
+    // No JS can run: free the native parts and leave the JS handles (references, deferred,
+    // thread-safe function) to the dying environment; deleting them now would call into it.
+    job->owned.reset();
+    job->copies = InputCopies();
+    job->phases.clear();
+    job->beforeResolve = nullptr;
+    job.release();
+    return;
+  }
+  job->copies.recycle();  // the pool is done with them
+  if (job->error.empty()) {
+    if (job->beforeResolve) job->beforeResolve(job->result.Value());
+    job->deferred.Resolve(job->result.Value());
+  } else {
+    job->deferred.Reject(Napi::Error::New(env, std::string(job->name) + " failed: " + job->error).Value());
+  }
+  job->tsfn.Release();
+}
+
 namespace {
 
+// On the pool thread that finished the last phase (or failed).
 void finishAsync(AsyncJob* raw) {
-  Napi::ThreadSafeFunction tsfn = raw->tsfn;
-  tsfn.BlockingCall([raw](Napi::Env env, Napi::Function) {
-    std::unique_ptr<AsyncJob> job(raw);
-    if (job->error.empty()) {
-      if (job->beforeResolve) job->beforeResolve(job->result.Value());
-      job->deferred.Resolve(job->result.Value());
-    } else {
-      job->deferred.Reject(Napi::Error::New(env, std::string(job->name) + " failed: " + job->error).Value());
-    }
-    job->tsfn.Release();
-    std::lock_guard<std::mutex> lock(job->inst->mutex);
-    --job->inst->pending;
-    job->inst->cv.notify_all();
-  });
+  Instance* inst = raw->inst;
+  JobTsfn tsfn = raw->tsfn;
+  // After this call the job belongs to the JS thread (or to the teardown). napi_closing: the
+  // environment is going away and will not call back; its JS handles go with it.
+  if (tsfn.BlockingCall(raw) != napi_ok) {
+    // Not queued: nothing else holds the job. Its native parts can go; its JS handles stay.
+    raw->owned.reset();
+    raw->copies = InputCopies();
+  }
+  inst->jobFinished();  // last: the environment's teardown may proceed once this returns
 }
 
 void runPhase(AsyncJob* raw, size_t phase) {
@@ -46,20 +66,21 @@ void runPhase(AsyncJob* raw, size_t phase) {
 Napi::Value startAsync(Napi::Env env, const char* name, const std::function<void(AsyncJob&)>& setup) {
   auto job = std::make_unique<AsyncJob>(env, name);
   try {
-    setup(*job);
     job->inst = &instance(env);
+    job->copies.spare = &job->inst->spare;
+    {
+      CopyScope scope(&job->copies);
+      setup(*job);
+    }
     job->width = job->inst->threads;
-    job->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function(), std::string("anyprec.") + name, 0, 1);
+    job->tsfn = JobTsfn::New(env, std::string("anyprec.") + name, 0, 1);
   } catch (...) {
     job->deferred.Reject(errorFor(env, std::current_exception()).Value());
     return job->deferred.Promise();
   }
   Napi::Promise promise = job->deferred.Promise();
   AsyncJob* raw = job.release();
-  {
-    std::lock_guard<std::mutex> lock(raw->inst->mutex);
-    ++raw->inst->pending;
-  }
+  raw->inst->jobStarted();
   runPhase(raw, 0);
   return promise;
 }

@@ -1,7 +1,15 @@
 // The binding's async job: phases of independent tasks on the kernel pool (each phase only once
 // the previous one has finished), then the promise resolves with `result` on the JS thread
-// through a thread-safe function. Inputs stay pinned by references until then; `owned` keeps
-// the plan the phases run alive.
+// through a thread-safe function.
+//
+// Lifetimes. The caller may detach, transfer or resize an input's ArrayBuffer while the job runs
+// (postMessage with a transfer list, ArrayBuffer.prototype.transfer, structuredClone): that frees
+// or moves its memory, and no Node-API reference prevents it. So the job reads private copies of
+// every input over a plain ArrayBuffer (made during setup, see InputCopies in addon.h); arrays over
+// a SharedArrayBuffer cannot be detached and are only referenced. Outputs are made by the job and
+// reach JS only when it resolves. `owned` keeps the plan the phases run alive. When the
+// environment is torn down mid-job (worker.terminate(), process exit), its cleanup hook waits
+// for the pool work (bounded: no JS is needed for it), and the job's JS handles are left alone.
 #pragma once
 #include <napi.h>
 
@@ -16,6 +24,10 @@
 namespace anyprec {
 namespace addon {
 
+struct AsyncJob;
+void finishOnJsThread(Napi::Env env, Napi::Function, void*, AsyncJob* job);
+using JobTsfn = Napi::TypedThreadSafeFunction<void, AsyncJob, finishOnJsThread>;
+
 struct AsyncJob {
   struct Phase {
     size_t tasks;
@@ -27,7 +39,8 @@ struct AsyncJob {
   Napi::Reference<Napi::Value> result;
   std::vector<Phase> phases;
   std::shared_ptr<void> owned;
-  Napi::ThreadSafeFunction tsfn;
+  InputCopies copies;
+  JobTsfn tsfn;
   std::string error;
   Instance* inst = nullptr;
   int width = 1;
@@ -35,11 +48,13 @@ struct AsyncJob {
   // `result` (to fill in what only the finished run knows).
   std::function<void(Napi::Value result)> beforeResolve;
   AsyncJob(Napi::Env env, const char* jobName) : deferred(Napi::Promise::Deferred::New(env)), name(jobName) {}
+  // Keeps an argument's JS object alive until the job settles (its memory: see above).
   void pin(const Napi::Value& v) { pinned.push_back(Napi::Persistent(v)); }
 };
 
 // Builds a job with `setup` (which validates the arguments and may throw: the promise then
-// rejects with the matching JS error) and starts it on the pool.
+// rejects with the matching JS error) and starts it on the pool. Every typed-array input setup
+// reads through typedMemory() is copied (above).
 Napi::Value startAsync(Napi::Env env, const char* name, const std::function<void(AsyncJob&)>& setup);
 
 }  // namespace addon

@@ -4,10 +4,23 @@
 namespace anyprec {
 namespace addon {
 
-Instance::~Instance() {
-  std::unique_lock<std::mutex> lock(mutex);
-  cv.wait(lock, [&] { return pending == 0; });
+void Instance::jobStarted() {
+  std::lock_guard<std::mutex> lock(mutex);
+  ++running;
 }
+
+void Instance::jobFinished() {
+  std::lock_guard<std::mutex> lock(mutex);
+  --running;
+  cv.notify_all();
+}
+
+void Instance::waitForJobs() {
+  std::unique_lock<std::mutex> lock(mutex);
+  cv.wait(lock, [&] { return running == 0; });
+}
+
+Instance::~Instance() { waitForJobs(); }
 
 Instance& instance(Napi::Env env) { return *env.GetInstanceData<Instance>(); }
 
@@ -18,7 +31,13 @@ void exportFunction(Napi::Env env, Napi::Object exports, const char* name, Napi:
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData(new Instance());
+  auto* inst = new Instance();
+  env.SetInstanceData(inst);
+  // Hooks run in reverse order of registration: this one after those of the jobs' thread-safe
+  // functions (made later), which only mark them closing, and before the environment (and with
+  // it the Instance and the heap the jobs write into) goes away.
+  napi_status st = napi_add_env_cleanup_hook(env, [](void* arg) { static_cast<Instance*>(arg)->waitForJobs(); }, inst);
+  if (st != napi_ok) throw Napi::Error::New(env, "anyprec: cannot register the environment cleanup hook");
   registerPlatform(env, exports);
   registerPack(env, exports);
   registerConv(env, exports);

@@ -26,12 +26,16 @@ void maxPoolImpl(const T* x, const PoolShape& s, T* out, int threads) {
     for (size_t ox = 0; ox < ow; ++ox) {
       T* dst = out + ((img * oh + oy) * ow + ox) * channels;
       bool first = true;
-      for (size_t ky = 0; ky < kh; ++ky) {
-        const long iy = static_cast<long>(oy * strideH + ky) - static_cast<long>(padH);
-        if (iy < 0 || iy >= static_cast<long>(h)) continue;
-        for (size_t kx = 0; kx < kw; ++kx) {
-          const long ix = static_cast<long>(ox * strideW + kx) - static_cast<long>(padW);
-          if (ix < 0 || ix >= static_cast<long>(w)) continue;
+      // Only the taps inside the image, in the same order: a window of 2^31 taps over a tiny
+      // input (kernel 2^31, padding 2^30) took minutes stepping through its padding.
+      const long baseY = static_cast<long>(oy * strideH) - static_cast<long>(padH);
+      const long baseX = static_cast<long>(ox * strideW) - static_cast<long>(padW);
+      const long kyEnd = std::min(static_cast<long>(kh), static_cast<long>(h) - baseY);
+      const long kxEnd = std::min(static_cast<long>(kw), static_cast<long>(w) - baseX);
+      for (long ky = std::max(0L, -baseY); ky < kyEnd; ++ky) {
+        const long iy = baseY + ky;
+        for (long kx = std::max(0L, -baseX); kx < kxEnd; ++kx) {
+          const long ix = baseX + kx;
           const T* src = x + ((img * h + static_cast<size_t>(iy)) * w + static_cast<size_t>(ix)) * channels;
           if (first) {
             for (size_t c = 0; c < channels; ++c) dst[c] = src[c];
