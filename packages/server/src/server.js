@@ -134,11 +134,14 @@ function createServer(model, options = {}) {
   const rlog = new RateLimitedLog(app.log, options.logsPerSecond ?? 5, clock);
 
   let metrics;
+  // prom-client children, the labels resolved once rather than per request
+  const computeByPrecision = {};
+  const precisionChosen = {};
   const queue = new InferenceQueue(model, {
     governor, concurrency, maxBatch: 1, clock,
     onComputed: (ev) => {
       metrics.computations.inc();
-      metrics.compute.observe({ precision: `w${ev.precision.weights}a${ev.precision.activations}` }, ev.computeMs / 1000);
+      (computeByPrecision[`w${ev.precision.weights}a${ev.precision.activations}`] ??= metrics.compute.labels(`w${ev.precision.weights}a${ev.precision.activations}`)).observe(ev.computeMs / 1000);
       metrics.bitOps.inc(ev.stats.bitOps);
       if (ev.stats.gate && ev.stats.gate.layers.length) metrics.gate.observe(ev.stats.gate.fraction);
     },
@@ -221,7 +224,8 @@ function createServer(model, options = {}) {
     }
     const ms = clock() - request.t0;
     governor.record(r.precision, ms, r.computeMs * r.n / r.batch);
-    metrics.precision.inc({ weights: r.precision.weights, activations: r.precision.activations, pinned: String(!!r.pinned) });
+    const pk = `${r.precision.weights},${r.precision.activations},${!!r.pinned}`;
+    (precisionChosen[pk] ??= metrics.precision.labels(String(r.precision.weights), String(r.precision.activations), String(!!r.pinned))).inc();
     lat.push(ms); count++; bitsSum += r.precision.activations;
     const out = new Tensor(r.output, [r.n, r.features]);
     const logits = [];
