@@ -7,6 +7,7 @@ import { importReference, kernels, loadSync, Model, REFERENCE_FAMILIES, Tensor, 
 import type { ReferenceFamily, RunOptions } from '../index';
 import { registerTrain } from './train';
 import { registerServe } from './serve';
+import { registerDoctor } from './doctor';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -287,6 +288,7 @@ program.command('isa').description('print the instruction sets available and the
 
 registerTrain(program); // lib/cli/train.ts
 registerServe(program); // lib/cli/serve.ts
+registerDoctor(program); // lib/cli/doctor.ts
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`anyprec: ${cliMessage(err)}`);
