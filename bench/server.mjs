@@ -1,17 +1,23 @@
 // Loopback load test of the inference server (packages/server), bounded in time and rate.
 //
-//   node bench/server.mjs [--model zoo:cnn] [--seconds 8] [--slo-p95-ms auto] [--factor 1.3] [--json out.json]
+//   node bench/server.mjs [--model zoo:cnn | model.anyprec] [--seconds 8] [--slo-p95-ms auto]
+//     [--factor 1.3] [--deadline-ms 2xSLO] [--workers 1,2] [--clients 16] [--json out.json]
 //
 // The server runs in this process; the load generator runs in a child process (this file with
 // --loadgen), open loop: requests leave at seeded Poisson times whatever the answers do, at most
 // --max-outstanding in flight, 127.0.0.1 only. The objective defaults to max(10 ms, 10x the 8-bit
 // run() median); --slo-p95-ms sets it. It reports, all measured in the same run:
-//   1. batch-1 overhead: HTTP latency of one request at a time (binary body, 8 bits pinned) vs the
-//      model's own run() time (goal: <= 1.3x run() + 0.2 ms);
+//   1. batch-1 overhead: latency of one request at a time (binary body, 8 bits pinned) seen by
+//      the load generator's process, vs the model's own run() time, interleaved (goal: <= 1.3x
+//      run() + 0.2 ms); the same with the client inside the server's process, for comparison;
 //   2. the rate 8 bits sustains within the objective (open-loop steps, x1.25 each, pinned at 8 bits);
-//   3. at factor x that rate: p95 with the governor on vs pinned at 8 bits, the precisions the
-//      governor chose, and a per-second timeline (latency and bits over time).
-import { fork } from 'node:child_process';
+//   3. at factor x that rate: p50 / p95 / p99, deadline drops and the precision mix, pinned at 8
+//      bits (before and after) vs the governor on, and a per-second timeline of the governed run;
+//   4. requests/s through anyprec-server at 1 and 2 worker processes (closed loop).
+// The accuracy cost of the precisions chosen needs a trained model (--model <file>) and its test
+// digits: not measured on a zoo model (random weights).
+import { fork, spawn } from 'node:child_process';
+import os from 'node:os';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -32,9 +38,10 @@ function quantile(xs, q) {
 // ---------------------------------------------------------------- load generator (child process)
 async function loadgen() {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const send = (port, body, headers) => new Promise((resolve) => {
+  const onceAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const send = (port, body, headers, via = agent) => new Promise((resolve) => {
     const t0 = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, path: '/v1/infer', method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers } }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/v1/infer', method: 'POST', agent: via, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { text += d; });
@@ -51,10 +58,18 @@ async function loadgen() {
   process.on('message', async (job) => {
     const body = Buffer.from(new Float32Array(job.sample).fill(0.5).map((_, i) => ((i * 7919) % 997) / 997).buffer);
     const headers = { 'x-shape': `1,${job.inputShape.join(',')}`, ...(job.bits ? { 'x-bits': String(job.bits) } : {}) };
+    if (job.mode === 'once') { // one request, timed here (its own agent: one kept-alive socket)
+      const r = await send(job.port, body, headers, job.agent ? onceAgent : agent);
+      process.send(r);
+      return;
+    }
     const results = [];
     const start = performance.now();
-    if (job.mode === 'closed') {
-      while (performance.now() - start < job.seconds * 1000) results.push(await send(job.port, body, headers));
+    if (job.mode === 'closed') { // `concurrency` clients, each sending its next request when answered
+      const loop = async () => {
+        while (performance.now() - start < job.seconds * 1000) results.push(await send(job.port, body, headers));
+      };
+      await Promise.all(Array.from({ length: job.concurrency ?? 1 }, loop));
     } else {
       let s = 12345;
       const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
@@ -68,7 +83,8 @@ async function loadgen() {
         if (wait > 1) await new Promise((res) => setTimeout(res, wait));
         if (outstanding >= job.maxOutstanding) { skipped++; continue; }
         outstanding++;
-        pending.push(send(job.port, body, headers).then((x) => { outstanding--; results.push({ ...x, t: x.t - start }); }));
+        const h = job.deadlineMs ? { ...headers, 'x-deadline-ms': String(job.deadlineMs) } : headers;
+        pending.push(send(job.port, body, h).then((x) => { outstanding--; results.push({ ...x, t: x.t - start }); }));
       }
       await Promise.all(pending);
       results.skipped = skipped;
@@ -95,14 +111,16 @@ async function main() {
   const job = (j) => new Promise((resolve) => { child.once('message', resolve); child.send(j); });
   const base = { inputShape: model.graph.inputShape, sample, maxOutstanding: Number(arg('max-outstanding', '512')) };
 
-  // 1. batch-1 overhead: the model's own run() and one HTTP request (this process as the client,
-  // binary body, 8 bits pinned), interleaved so both see the same machine load.
+  // 1. batch-1 overhead: the model's own run() and one HTTP request (binary body, 8 bits pinned),
+  // interleaved so all see the same machine load. The client that counts is the load generator's
+  // process (a client of its own, as in production); the same request sent from this process (the
+  // client sharing the server's event loop) is shown beside it.
   let server = createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false });
   let url = new URL(await server.listen({ port: 0 }));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const body = Buffer.from(new Float32Array(sample).fill(0.5).buffer);
   const headers = { 'content-type': 'application/octet-stream', 'content-length': body.length, 'x-shape': `1,${model.graph.inputShape.join(',')}`, 'x-bits': '8' };
-  const once = () => new Promise((resolve, reject) => {
+  const inProcess = () => new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = http.request({ host: '127.0.0.1', port: url.port, path: '/v1/infer', method: 'POST', agent, headers }, (res) => {
       res.resume();
@@ -111,45 +129,86 @@ async function main() {
     req.on('error', reject);
     req.end(body);
   });
+  const fromChild = () => fromChildTo(url.port);
+  // The floor: a bare fastify route that copies the body into a tensor and awaits model.run()
+  // (no queue, governor, metrics or checks): what HTTP plus the worker hand-off cost by themselves.
+  const Fastify = require('fastify');
+  const floor = Fastify();
+  floor.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (req, b, done) => done(null, b));
+  floor.post('/v1/infer', async (req) => {
+    const d = new Float32Array(sample);
+    new Uint8Array(d.buffer).set(req.body);
+    const y = await model.run(new anyprec.Tensor(d, [1, ...model.graph.inputShape]), { bits: 8 });
+    return { logits: [Array.from(y.data)], bits: { weights: 8, activations: 8 } };
+  });
+  await floor.listen({ port: 0, host: '127.0.0.1' });
+  const fromChildTo = async (port) => {
+    const r = await job({ ...base, port, mode: 'once', bits: '8', agent: true });
+    if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+    return r.ms;
+  };
   const runMs = [];
   const httpMs = [];
-  for (let i = 0; i < 10; i++) { await model.run(x1, { bits: 8 }); await once(); }
-  for (let i = 0; i < Number(arg('pairs', '150')); i++) {
+  const inProcMs = [];
+  const floorMs = [];
+  for (let i = 0; i < 10; i++) { await model.run(x1, { bits: 8 }); await fromChild(); await inProcess(); await fromChildTo(floor.server.address().port); }
+  for (let i = 0; i < Number(arg('pairs', '200')); i++) {
     const t0 = performance.now();
     await model.run(x1, { bits: 8 });
     runMs.push(performance.now() - t0);
-    httpMs.push(await once());
+    httpMs.push(await fromChild());
+    inProcMs.push(await inProcess());
+    floorMs.push(await fromChildTo(floor.server.address().port));
   }
   agent.destroy();
+  await floor.close();
   const runMedian = quantile(runMs, 0.5);
   const httpMedian = quantile(httpMs, 0.5);
-  await server.close();
+  const inProcMedian = quantile(inProcMs, 0.5);
+  const floorMedian = quantile(floorMs, 0.5);
 
-  // 2. what 8 bits sustains within the objective: open-loop steps, pinned at 8 bits, rate x1.25
-  // each step from 0.1 / run() until p95 leaves the objective.
-  const sloFor = sloArg === 'auto' ? Math.max(10, Math.round(10 * runMedian)) : Number(sloArg);
+  // 2. what 8 bits sustains within the objective: open-loop steps on one server, pinned at 8
+  // bits, rate x1.25 each step until p95 leaves the objective. The first quarter second of each
+  // step is not counted (connections opening). When even the first step misses the objective
+  // (a busy machine), the rate halves until a step holds (at most 5 times), then climbs.
+  const f = (v) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
+  const overheadGoal = 1.3 * runMedian + 0.2;
+  console.log(`model ${spec} · isa ${anyprec.kernels.isa()} · ${anyprec.kernels.threads()} kernel threads · ${os.cpus().length} CPUs, load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')} (shared machine: compare within this run only)`);
+  console.log(`batch 1, 8 bits (${runMs.length} interleaved rounds): run() median ${f(runMedian)} ms · HTTP median ${f(httpMedian)} ms from the load generator's process (${f(httpMedian / runMedian)}x; goal <= ${f(overheadGoal)} ms: ${httpMedian <= overheadGoal ? 'met' : 'not met'}) · ${f(inProcMedian)} ms (${f(inProcMedian / runMedian)}x) with the client in the server's process · floor (bare fastify route awaiting run()) ${f(floorMedian)} ms (${f(floorMedian / runMedian)}x)`);
+  // The objective: max(10 ms, 10x run(), 3x the p95 of a light load (one client, 1 s)) — on a
+  // busy machine scheduling delays alone can exceed 10 ms at any rate.
+  const light = await job({ ...base, port: url.port, mode: 'closed', concurrency: 1, seconds: 1, bits: '8' });
+  const lightP95 = quantile(light.results.filter((x) => x.status === 200).map((x) => x.ms), 0.95);
+  const sloFor = sloArg === 'auto' ? Math.max(10, Math.round(10 * runMedian), Math.ceil(3 * lightP95)) : Number(sloArg);
   const stepSeconds = Number(arg('step-seconds', '2'));
   const steps = [];
   let capacity8 = 0;
-  let stepRate = Number(arg('start-rate', String(0.1 * 1000 / runMedian)));
-  for (let i = 0; i < Number(arg('max-steps', '12')); i++) {
-    server = createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false, calibrationRuns: 0 });
-    url = new URL(await server.listen({ port: 0 }));
+  let stepRate = Number(arg('start-rate', String(0.2 * 1000 / runMedian)));
+  let halvings = 0;
+  for (let i = 0; i < Number(arg('max-steps', '14')); i++) {
     const r = await job({ ...base, port: url.port, mode: 'open', rate: stepRate, seconds: stepSeconds, bits: '8' });
-    await server.close();
-    const lat = r.results.filter((x) => x.status === 200).map((x) => x.ms);
+    const lat = r.results.filter((x) => x.status === 200 && x.t >= 250).map((x) => x.ms);
     const p95 = quantile(lat, 0.95);
     steps.push({ rate: stepRate, p95 });
-    if (!(p95 <= sloFor)) break;
-    capacity8 = stepRate;
-    stepRate *= 1.25;
+    if (p95 <= sloFor) {
+      capacity8 = stepRate;
+      stepRate *= 1.25;
+    } else if (capacity8 === 0 && halvings < 5) {
+      halvings++;
+      stepRate /= 2;
+    } else break;
   }
-  if (capacity8 === 0) capacity8 = steps[0].rate; // not even the first step held: use it as the base
+  await server.close();
+  if (capacity8 === 0) throw new Error(`8 bits missed the ${sloFor} ms objective at every rate tried (${steps.map((x) => `${x.rate.toFixed(1)}/s: p95 ${x.p95.toFixed(1)} ms`).join(', ')}): the machine is too busy for this bench now`);
 
   const slo = sloFor;
   const rate = factor * capacity8;
+  // requests carry a deadline (default 2x the objective): one still queued when it passes is
+  // dropped (504) rather than computed late: the drop rate is the share answered 504
+  const deadlineMs = Number(arg('deadline-ms', String(2 * slo)));
   const summarize = (name, r) => {
     const ok = r.results.filter((x) => x.status === 200);
+    const dropped = r.results.filter((x) => x.status === 504).length;
     const lat = ok.map((x) => x.ms);
     const bits = {};
     for (const x of ok) bits[x.bits] = (bits[x.bits] ?? 0) + 1;
@@ -160,7 +219,8 @@ async function main() {
       timeline[s].n++; timeline[s].lat.push(x.ms); timeline[s].bitsSum += Number(/w(\d+)/.exec(x.bits)?.[1] ?? 0);
     }
     return {
-      name, offeredPerSec: rate, answered: ok.length, errors: r.results.length - ok.length, skippedAtCap: r.skipped,
+      name, offeredPerSec: rate, sent: r.results.length, answered: ok.length, dropped, dropRate: dropped / Math.max(1, r.results.length),
+      errors: r.results.length - ok.length - dropped, skippedAtCap: r.skipped,
       achievedPerSec: ok.length / (r.elapsed / 1000), p50: quantile(lat, 0.5), p95: quantile(lat, 0.95), p99: quantile(lat, 0.99),
       withinObjective: quantile(lat, 0.95) <= slo, bits,
       timeline: timeline.filter(Boolean).map((s) => ({ second: s.second, n: s.n, p95: quantile(s.lat, 0.95), meanWeightBits: s.bitsSum / s.n })),
@@ -169,36 +229,64 @@ async function main() {
   const runAt = async (name, bits) => {
     server = createServer(model, { sloP95Ms: slo, closeModel: false, defaultMetrics: false });
     url = new URL(await server.listen({ port: 0 }));
-    const r = await job({ ...base, port: url.port, mode: 'open', rate, seconds, bits });
+    const r = await job({ ...base, port: url.port, mode: 'open', rate, seconds, bits, deadlineMs });
     const out = summarize(name, r);
     out.governor = server.governor.describe();
     await server.close();
     return out;
   };
-  const governed = await runAt('governor on', undefined);
+  // pinned first, then governed, then pinned again: a drift in the machine's load shows as two
+  // different pinned results
   const pinned = await runAt('pinned at 8 bits', '8');
-  child.kill();
+  const governed = await runAt('governor on', undefined);
+  const pinnedAgain = await runAt('pinned (again)', '8');
   await model.close();
 
-  const overheadGoal = 1.3 * runMedian + 0.2;
+  // 4. requests/s through anyprec-server at 1 and 2 worker processes (node:cluster): closed loop,
+  // --clients connections each sending its next request when answered, 8 bits pinned.
+  const rps = [];
+  for (const n of String(arg('workers', '1,2')).split(',').map(Number)) {
+    const bin = fileURLToPath(new URL('../packages/server/bin/anyprec-server.js', import.meta.url));
+    const proc = spawn(process.execPath, [bin, spec, '--port', '0', '--workers', String(n), '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise((resolve, reject) => {
+      let text = '';
+      let seen = 0;
+      proc.stdout.on('data', (d) => {
+        text += d;
+        const m = [...text.matchAll(/listening on http:\/\/127\.0\.0\.1:(\d+)/g)];
+        seen = m.length;
+        if (seen >= n) resolve(Number(m[0][1]));
+      });
+      proc.on('exit', (code) => reject(new Error(`anyprec-server exited (${code}) before listening`)));
+    });
+    const clients = Number(arg('clients', '16'));
+    const r = await job({ ...base, port, mode: 'closed', concurrency: clients, seconds: Number(arg('rps-seconds', '5')), bits: '8' });
+    const ok = r.results.filter((x) => x.status === 200);
+    rps.push({ workers: n, clients, perSec: ok.length / (r.elapsed / 1000), p50: quantile(ok.map((x) => x.ms), 0.5), errors: r.results.length - ok.length });
+    await new Promise((resolve) => { proc.once('exit', resolve); proc.kill('SIGTERM'); });
+  }
+  child.kill();
+
   const report = {
-    model: spec, isa: anyprec.kernels.isa(), threads: anyprec.kernels.threads(), seconds, factor,
+    model: spec, isa: anyprec.kernels.isa(), threads: anyprec.kernels.threads(), seconds, factor, loadAverage: os.loadavg(), cpus: os.cpus().length,
     note: 'loopback on a small shared machine: absolute numbers are noisy; compare within this run only',
-    batch1: { pairs: runMs.length, runMedianMs: runMedian, httpMedianMs: httpMedian, ratio: httpMedian / runMedian, goalMs: overheadGoal, met: httpMedian <= overheadGoal },
-    capacity8PerSec: capacity8, capacitySteps: steps, sloP95Ms: slo, offeredPerSec: rate,
-    governed, pinned,
+    batch1: { pairs: runMs.length, runMedianMs: runMedian, httpMedianMs: httpMedian, ratio: httpMedian / runMedian, goalMs: overheadGoal, met: httpMedian <= overheadGoal,
+      inProcessClientMedianMs: inProcMedian, inProcessRatio: inProcMedian / runMedian, floorMedianMs: floorMedian, floorRatio: floorMedian / runMedian },
+    lightLoadP95Ms: lightP95, capacity8PerSec: capacity8, capacitySteps: steps, sloP95Ms: slo, offeredPerSec: rate, deadlineMs,
+    pinned, governed, pinnedAgain, requestsPerSecond: rps,
+    accuracy: spec.startsWith('zoo:') ? 'not measured: a zoo model has random weights (pass --model <trained model file>)' : 'pending: needs the test-digit evaluation of the trained model',
   };
   const out = arg('json', null);
   if (out) (await import('node:fs')).writeFileSync(out, JSON.stringify(report, null, 2));
-  const f = (v) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
-  console.log(`model ${spec} · isa ${report.isa} · ${report.threads} kernel threads · noisy shared machine`);
-  console.log(`batch 1, 8 bits: run() median ${f(runMedian)} ms · HTTP median ${f(httpMedian)} ms (${f(httpMedian / runMedian)}x; goal <= ${f(overheadGoal)} ms: ${report.batch1.met ? 'met' : 'not met'})`);
-  console.log(`8 bits held the objective up to ~${f(capacity8)} req/s (steps: ${steps.map((x) => `${f(x.rate)}/s p95 ${f(x.p95)}`).join(', ')}) · objective p95 ${slo} ms · offered ${f(rate)} req/s (${factor}x) for ${seconds} s`);
-  for (const r of [governed, pinned]) {
-    console.log(`${r.name.padEnd(17)} p50 ${f(r.p50)} p95 ${f(r.p95)} p99 ${f(r.p99)} ms · ${r.answered} answered (${f(r.achievedPerSec)}/s), ${r.errors} errors, ${r.skippedAtCap} not sent (cap) · within objective: ${r.withinObjective} · bits ${JSON.stringify(r.bits)}`);
+  const pct = (v) => `${(100 * v).toFixed(1)}%`;
+  console.log(`8 bits held the objective up to ~${f(capacity8)} req/s (steps: ${steps.map((x) => `${f(x.rate)}/s p95 ${f(x.p95)}`).join(', ')}) · objective p95 ${slo} ms · offered ${f(rate)} req/s (${factor}x) for ${seconds} s, deadline ${deadlineMs} ms`);
+  for (const r of [pinned, governed, pinnedAgain]) {
+    console.log(`${r.name.padEnd(17)} p50 ${f(r.p50)} p95 ${f(r.p95)} p99 ${f(r.p99)} ms · ${r.answered}/${r.sent} answered (${f(r.achievedPerSec)}/s), dropped at deadline ${r.dropped} (${pct(r.dropRate)}), ${r.errors} other errors, ${r.skippedAtCap} not sent (cap) · p95 within objective: ${r.withinObjective} · bits ${JSON.stringify(r.bits)}`);
   }
   console.log('governor timeline (s: n, p95 ms, mean weight bits): ' + governed.timeline.map((s) => `${s.second}: ${s.n}, ${f(s.p95)}, ${f(s.meanWeightBits)}`).join(' | '));
   console.log('tradeable precisions (measured ms): ' + governed.governor.tradeable.map((e) => `w${e.weights}a${e.activations} ${f(e.costMs)}`).join(', '));
+  for (const r of rps) console.log(`anyprec-server --workers ${r.workers}: ${f(r.perSec)} req/s (${r.clients} clients, closed loop, 8 bits), p50 ${f(r.p50)} ms, ${r.errors} errors`);
+  console.log(`accuracy cost of the precisions chosen: ${report.accuracy}`);
 }
 
 if (process.argv.includes('--loadgen')) loadgen();

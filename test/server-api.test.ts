@@ -312,6 +312,83 @@ describe('deadlines, disconnects and shutdown', () => {
     }
   });
 
+  /** A model whose calls wait for the test, then go to the real worker pool; the signal each call got and how it ended are kept. */
+  function heldModel() {
+    const model = Model.build(graph, tensors);
+    const calls: { signal?: AbortSignal; outcome?: string }[] = [];
+    let release!: () => void;
+    const hold = new Promise<void>((r) => { release = r; });
+    const orig = model.runDetailed.bind(model);
+    model.runDetailed = async (x: InstanceType<typeof Tensor>, o: { signal?: AbortSignal }) => {
+      const call: { signal?: AbortSignal; outcome?: string } = { signal: o.signal };
+      calls.push(call);
+      await hold;
+      try {
+        const r = await orig(x, o);
+        call.outcome = 'computed';
+        return r;
+      } catch (e) {
+        call.outcome = (e as Error).name;
+        throw e;
+      }
+    };
+    return { model, calls, release };
+  }
+
+  it('a deadline that passes while the model runs the request aborts the call (504 at the deadline; the pool never computes it)', async () => {
+    const h = heldModel();
+    const s = createServer(h.model, { sloP95Ms: 1000, calibrationRuns: 0 });
+    const url = await s.listen({ port: 0 });
+    try {
+      const r = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data: image(1, 4), deadlineMs: 100 }) });
+      expect(r.statusCode).toBe(504); // answered while the call is still held
+      expect(r.json().message).toMatch(/deadline.*aborted/);
+      expect(h.calls).toHaveLength(1);
+      expect(h.calls[0].signal?.aborted).toBe(true);
+      expect(h.calls[0].outcome).toBeUndefined();
+      h.release();
+      for (let i = 0; i < 200 && !h.calls[0].outcome; i++) await new Promise((res) => setTimeout(res, 10));
+      expect(h.calls[0].outcome).toBe('AbortError'); // the pool saw the aborted signal: no worker computed it
+      await s.queue.idle();
+      const ok = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data: image(1, 5) }) });
+      expect(ok.statusCode).toBe(200); // the slot was freed
+      expect(h.calls[1].outcome).toBe('computed');
+      const m = await http(url, { url: '/metrics' });
+      expect(m.body).toMatch(/^anyprec_aborted_total\{reason="deadline"\} 1$/m);
+      expect(m.body).toMatch(/^anyprec_requests_total\{code="504"\} 1$/m);
+    } finally {
+      h.release();
+      await s.close();
+    }
+  });
+
+  it('a client that goes away while the model runs its request aborts the call', async () => {
+    const h = heldModel();
+    const s = createServer(h.model, { sloP95Ms: 1000, calibrationRuns: 0 });
+    const url = await s.listen({ port: 0 });
+    try {
+      const ac = new AbortController();
+      const gone = fetch(`${url}/v1/infer`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ shape: [1, 1, 28, 28], data: image(1, 6) }) });
+      for (let i = 0; i < 400 && h.calls.length === 0; i++) await new Promise((res) => setTimeout(res, 10));
+      expect(h.calls).toHaveLength(1);
+      expect(s.queue.inflight).toBe(1);
+      ac.abort();
+      await expect(gone).rejects.toThrow();
+      for (let i = 0; i < 400 && !h.calls[0].signal?.aborted; i++) await new Promise((res) => setTimeout(res, 10));
+      expect(h.calls[0].signal?.aborted).toBe(true);
+      h.release();
+      await s.queue.idle();
+      for (let i = 0; i < 200 && !h.calls[0].outcome; i++) await new Promise((res) => setTimeout(res, 10));
+      expect(h.calls[0].outcome).toBe('AbortError');
+      const m = await http(url, { url: '/metrics' });
+      expect(m.body).toMatch(/^anyprec_aborted_total\{reason="disconnected"\} 1$/m);
+      expect(m.body).not.toMatch(/^anyprec_requests_total\{code="200"\}/m);
+    } finally {
+      h.release();
+      await s.close();
+    }
+  });
+
   it('graceful shutdown: readyz says draining, requests in flight finish, new ones are refused', async () => {
     const c = countedModel();
     const s = createServer(c.model, { sloP95Ms: 1000, calibrationRuns: 0 });

@@ -2,12 +2,14 @@
 // one process and two (node:cluster), SIGTERM drains and exits 0, bad arguments exit 2.
 import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 const BIN = path.resolve(__dirname, '..', 'packages', 'server', 'bin', 'anyprec-server.js');
 
-function start(args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], command: string[] = [BIN]) {
+  const child = spawn(process.execPath, [...command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => { out += d; });
@@ -84,5 +86,47 @@ describe('anyprec-server CLI', () => {
     expect(s.output()).toMatch(/unknown zoo model 'nothing'/);
     expect(s.output().match(/failed while starting/g)).toHaveLength(2);
     expect(s.output()).not.toMatch(/starting another/);
+  });
+});
+
+// `anyprec serve` in the library's command line (dist/cli/main.js) runs this package's command line.
+describe('anyprec serve', () => {
+  const CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
+
+  it('runs @anyprec/server with the same arguments, and passes SIGTERM on (drains, exits 0)', async () => {
+    const s = start(['serve', 'zoo:mlp', '--port', '0', '--slo-p95-ms', '30', '--log-level', 'silent'], [CLI]);
+    const url = await s.listening(1);
+    const m = await (await fetch(`${url}/v1/model`)).json() as any;
+    expect(m.governor.sloP95Ms).toBe(30);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.output()).toMatch(/SIGTERM: draining/);
+  });
+
+  it("passes the server's own argument errors through (exit 2)", async () => {
+    const s = start(['serve', 'zoo:mlp', '--port', 'x'], [CLI]);
+    expect(await s.exited).toBe(2);
+    expect(s.output()).toMatch(/--port must be an integer/);
+  });
+
+  it('without @anyprec/server installed: exits 1 naming the npm install line', async () => {
+    // the package made unresolvable, as in an installation of anyprec alone
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anyprec-serve-'));
+    const hide = path.join(dir, 'hide-server.js');
+    fs.writeFileSync(hide, `const Module = require('module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request.startsWith('@anyprec/server')) { const e = new Error("Cannot find module '" + request + "'"); e.code = 'MODULE_NOT_FOUND'; throw e; }
+  return resolve.call(this, request, ...rest);
+};
+`);
+    try {
+      const s = start(['serve', 'zoo:mlp', '--port', '0'], ['-r', hide, CLI]);
+      expect(await s.exited).toBe(1);
+      expect(s.output()).toMatch(/serve needs the server package, which is not installed: npm install @anyprec\/server/);
+      expect(s.output()).not.toMatch(/listening/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

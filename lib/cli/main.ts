@@ -6,6 +6,8 @@ import * as path from 'path';
 import { importReference, kernels, loadSync, Model, REFERENCE_FAMILIES, Tensor, zoo } from '../index';
 import type { ReferenceFamily, RunOptions } from '../index';
 import { registerTrain } from './train';
+import { registerServe } from './serve';
+import { registerDoctor } from './doctor';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -285,6 +287,8 @@ program.command('isa').description('print the instruction sets available and the
   .action(() => console.log(`${kernels.isa()} (available: ${kernels.availableIsas().join(', ')})`));
 
 registerTrain(program); // lib/cli/train.ts
+registerServe(program); // lib/cli/serve.ts
+registerDoctor(program); // lib/cli/doctor.ts
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`anyprec: ${cliMessage(err)}`);

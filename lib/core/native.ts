@@ -93,18 +93,85 @@ export interface NativeAddon {
 
 const root = path.resolve(__dirname, '..', '..');
 
+/** What the loader knows about this process's platform: what a binary has to fit. */
+export interface PlatformFacts {
+  platform: string;
+  arch: string;
+  /** 'glibc <version>', 'musl' or 'unknown' */
+  libc: string;
+  node: string;
+  /** Node's module ABI (process.versions.modules) */
+  abi: string;
+  napi: string;
+}
+
+export function platformFacts(): PlatformFacts {
+  let libc = 'unknown';
+  if (process.platform === 'linux') {
+    const report = (process.report?.getReport() ?? {}) as { header?: { glibcVersionRuntime?: string } };
+    libc = report.header?.glibcVersionRuntime ? `glibc ${report.header.glibcVersionRuntime}` : 'musl';
+  }
+  return { platform: process.platform, arch: process.arch, libc, node: process.version,
+    abi: process.versions.modules, napi: process.versions.napi ?? 'none' };
+}
+
+/** The binaries the loader tries, in order, and whether each exists. */
+export function binaryCandidates(dir = root): Array<{ path: string; exists: boolean }> {
+  const fs = require('fs') as typeof import('fs'); // eslint-disable-line @typescript-eslint/no-require-imports
+  const out = [{ path: path.join(dir, 'build', 'Release', 'anyprec.node'), exists: false }];
+  const pre = path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`);
+  let files: string[] = [];
+  try { files = fs.readdirSync(pre).filter((f) => f.endsWith('.node')); } catch { /* no prebuilds for this platform */ }
+  if (files.length === 0) out.push({ path: path.join(pre, '*.node'), exists: false });
+  for (const f of files) out.push({ path: path.join(pre, f), exists: true });
+  out[0].exists = fs.existsSync(out[0].path);
+  return out;
+}
+
+const BUILD_FROM_SOURCE = 'build it from source (a C++17 compiler, make and Python 3): ' +
+  '`npm explore anyprec -- npm run build:native` in a project that installed anyprec, `npm run build:native` in a checkout';
+
+/**
+ * The error a failed addon load turns into: the platform facts, the files looked for, the cause,
+ * and the fix for that cause (no binary for this platform, glibc older than the binary needs, a
+ * binary for another architecture, a build for another Node).
+ */
+export function loadFailureMessage(cause: Error, facts: PlatformFacts = platformFacts(),
+                                   candidates = binaryCandidates()): string {
+  const msg = cause.message;
+  let fix: string;
+  const glibc = /GLIBC_(\d+\.\d+)/.exec(msg);
+  if (glibc) {
+    fix = `the binary needs glibc >= ${glibc[1]} and this system has ${facts.libc}: upgrade the system, or ${BUILD_FROM_SOURCE} ` +
+      '(a build made here needs only the glibc it was built against)';
+  } else if (/wrong ELF class|invalid ELF header|ELF file|exec format error|cannot open shared object/i.test(msg)) {
+    fix = `the binary found was built for another architecture or system than ${facts.platform}-${facts.arch}: ` +
+      `delete it and ${BUILD_FROM_SOURCE}`;
+  } else if (/NODE_MODULE_VERSION|napi|was compiled against a different Node/i.test(msg)) {
+    fix = `the binary was built for another Node (this is ${facts.node}, ABI ${facts.abi}, N-API ${facts.napi}): ${BUILD_FROM_SOURCE}`;
+  } else if (!candidates.some((c) => c.exists)) {
+    fix = `no binary ships for ${facts.platform}-${facts.arch} (prebuilt: linux-x64 and linux-arm64 with glibc): ${BUILD_FROM_SOURCE}`;
+  } else {
+    fix = `the binary could not be loaded: reinstall anyprec, or ${BUILD_FROM_SOURCE}`;
+  }
+  return `anyprec: the native addon could not be loaded on ${facts.platform}-${facts.arch} (${facts.libc}, Node ${facts.node}, ` +
+    `ABI ${facts.abi}, N-API ${facts.napi}).\n` +
+    `Looked for:\n${candidates.map((c) => `  ${c.path}${c.exists ? '' : ' (not there)'}`).join('\n')}\n` +
+    `Fix: ${fix}.\nCause: ${msg.trim()}`;
+}
+
+/** The file the addon was loaded from. */
+export let addonPath = '';
+
 function load(): NativeAddon {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const gypBuild = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
   try {
+    addonPath = gypBuild.resolve(root);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('node-gyp-build')(root) as NativeAddon;
+    return require(addonPath) as NativeAddon;
   } catch (err) {
-    const where = `${process.platform}-${process.arch}`;
-    const e = new Error(
-      `anyprec: no native binary could be loaded for ${where} (Node ${process.version}).\n` +
-        `Prebuilt binaries ship for linux-x64 and linux-arm64 (glibc). On other platforms build from ` +
-        `source with a C++17 compiler, make and Python 3: run ` +
-        `\`npm explore anyprec -- npm run build:native\` (in a checkout: \`npm run build:native\`).\nCause: ${(err as Error).message}`,
-    );
+    const e = new Error(loadFailureMessage(err as Error));
     (e as Error & { cause?: unknown }).cause = err;
     throw e;
   }

@@ -38,6 +38,10 @@ function createMetrics({ queue, governor, defaultMetrics = true }) {
       name: 'anyprec_dropped_total', help: 'Requests taken out of the queue uncomputed, by reason (deadline, disconnected)',
       labelNames: ['reason'], registers,
     }),
+    aborted: new client.Counter({
+      name: 'anyprec_aborted_total', help: 'Requests answered while their model call ran, by reason (deadline, disconnected): the call was aborted through its AbortSignal (never computed if it still waited for a worker, its result discarded if not)',
+      labelNames: ['reason'], registers,
+    }),
     computations: new client.Counter({
       name: 'anyprec_model_calls_total', help: 'Model calls made (a micro-batch is one call)', registers,
     }),

@@ -1,8 +1,10 @@
 'use strict';
 // The server's own queue in front of model.runDetailed(): at most `concurrency` calls in flight
 // (one per model worker thread), the rest wait here, where a request whose deadline passed or
-// whose client went away is taken out and never computed. (Model.run takes no AbortSignal yet:
-// cancellation lives here; a call already handed to a worker runs to its end.)
+// whose client went away is taken out and never computed. A call already handed to the model
+// carries an AbortSignal: when its deadline passes or its client goes away it is aborted inside
+// the model's worker pool (never computed if it still waits for a worker; its result discarded if
+// a worker is computing it), the request is answered at once and the compute slot frees up.
 //
 // Optional micro-batching (maxBatch > 1): when a slot frees up, queued requests with the same
 // settings (precision, gate, gate offset) are run as one call, up to maxBatch samples. It never
@@ -33,7 +35,8 @@ class InferenceQueue {
    * @param {number} [o.maxBatch]
    * @param {() => number} [o.clock]
    * @param {(ev: object) => void} [o.onComputed]  called after each model call
-   * @param {(reason: string) => void} [o.onDropped]
+   * @param {(reason: string) => void} [o.onDropped]   a queued request taken out (never computed)
+   * @param {(reason: string) => void} [o.onAborted]   a request aborted after it was handed to the model
    */
   constructor(model, o) {
     this.model = model;
@@ -43,11 +46,14 @@ class InferenceQueue {
     this.clock = o.clock ?? (() => performance.now());
     this.onComputed = o.onComputed ?? (() => {});
     this.onDropped = o.onDropped ?? (() => {});
+    this.onAborted = o.onAborted ?? (() => {});
     /** @type {any[]} */
     this.waiting = [];
     this.inflight = 0;
     this.computations = 0;
     this.idleWaiters = [];
+    /** @type {AbortController | undefined} */
+    this.spareController = undefined;
   }
 
   get depth() {
@@ -77,8 +83,12 @@ class InferenceQueue {
     return { promise, cancel: (reason = 'disconnected') => this.drop(job, reason) };
   }
 
-  /** Takes a still-queued request out (never computed); a running one is left to finish. */
+  /**
+   * Takes a still-queued request out (never computed), or aborts a running one: it is answered
+   * now, and its model call is aborted once every request sharing it (a micro-batch) is gone.
+   */
   drop(job, reason) {
+    if (job.state === 'running') return this.abort(job, reason);
     if (job.state !== 'queued') return false;
     const i = this.waiting.indexOf(job);
     if (i >= 0) this.waiting.splice(i, 1);
@@ -91,9 +101,21 @@ class InferenceQueue {
     return true;
   }
 
+  abort(job, reason) {
+    this.finish(job);
+    this.onAborted(reason);
+    job.reject(reason === 'deadline'
+      ? new HttpError(504, 'DEADLINE_EXCEEDED', `the request's deadline (deadlineMs) passed while it was being computed; the computation was aborted`)
+      : new HttpError(499, 'CLIENT_CLOSED', 'the client went away while the request was being computed; the computation was aborted'));
+    const call = job.call;
+    if (call && call.jobs.every((j) => j.state === 'done')) call.controller.abort(reason);
+    return true;
+  }
+
   finish(job) {
     job.state = 'done';
     if (job.timer) clearTimeout(job.timer);
+    job.timer = undefined;
   }
 
   pump() {
@@ -127,10 +149,13 @@ class InferenceQueue {
           } else i++;
         }
       }
+      // the deadline timers stay armed: a deadline that passes during the call aborts it
+      const call = { jobs: batch, controller: this.spareController ?? new AbortController() };
+      this.spareController = undefined;
       for (const j of batch) {
-        this.finish(j);
         j.state = 'running';
         j.startedAt = now;
+        j.call = call;
       }
       this.inflight++;
       void this.compute(batch, samples);
@@ -148,7 +173,8 @@ class InferenceQueue {
       for (const j of batch) { data.set(j.x.data, o); o += j.x.data.length; }
       x = new Tensor(data, [samples, ...sample]);
     }
-    const opts = { bits: first.precision };
+    const call = first.call;
+    const opts = { bits: first.precision, signal: call.controller.signal };
     if (first.gate !== undefined) opts.gate = first.gate;
     if (first.gateOffset !== undefined) opts.gateOffset = first.gateOffset;
     this.computations++;
@@ -160,8 +186,9 @@ class InferenceQueue {
       let row = 0;
       for (const j of batch) {
         const n = j.x.shape[0];
-        j.state = 'done';
-        j.resolve({
+        const live = j.state === 'running'; // not aborted meanwhile (its answer was already sent)
+        this.finish(j);
+        if (live) j.resolve({
           output: output.data.subarray(row * features, (row + n) * features), n, features,
           precision: first.precision, pinned: j.pinnedChoice,
           bitOps: stats.bitOps * n / samples,
@@ -174,8 +201,15 @@ class InferenceQueue {
       const err = /** @type {Error} */ (e);
       const mapped = err.name === 'TypeError' || err.name === 'RangeError'
         ? new HttpError(400, 'BAD_REQUEST', err.message) : new HttpError(500, 'INFERENCE_FAILED', err.message);
-      for (const j of batch) { j.state = 'done'; j.reject(mapped); }
+      for (const j of batch) {
+        if (j.state !== 'running') continue; // aborted: already answered
+        this.finish(j);
+        j.reject(mapped);
+      }
     } finally {
+      // A controller that was never aborted is as good as new (the pool removed its listener when
+      // the call settled): the next call reuses it. Making one per request showed in the profile.
+      if (!call.controller.signal.aborted) this.spareController = call.controller;
       this.inflight--;
       this.pump();
       this.checkIdle();

@@ -17,6 +17,9 @@ const PUBLIC = path.join(__dirname, '..', 'public');
 /** Ops whose result for one sample depends on the other samples of the batch. */
 const BATCH_DEPENDENT_OPS = new Set(['dynquantize']);
 
+/** model -> the worker count a server set on it (a model starts with 1) */
+const workersSet = new WeakMap();
+
 function batchDependent(graph) {
   return graph.nodes.filter((n) => BATCH_DEPENDENT_OPS.has(n.op)).map((n) => n.name);
 }
@@ -88,7 +91,12 @@ function createServer(model, options = {}) {
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     throw new RangeError(`modelWorkers must be an integer in 1..64, got ${String(options.modelWorkers)}`);
   }
-  model.setWorkers(concurrency);
+  // setWorkers restarts the model's worker pool (the first call after it pays for a worker start
+  // and plan builds): only when this differs from what a server last asked of this model.
+  if ((workersSet.get(model) ?? 1) !== concurrency) {
+    model.setWorkers(concurrency);
+    workersSet.set(model, concurrency);
+  }
   let maxBatch = options.maxBatch ?? 1;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${String(options.maxBatch)}`);
   if (maxBatch > 1 && dependent.length > 0) {
@@ -126,15 +134,19 @@ function createServer(model, options = {}) {
   const rlog = new RateLimitedLog(app.log, options.logsPerSecond ?? 5, clock);
 
   let metrics;
+  // prom-client children, the labels resolved once rather than per request
+  const computeByPrecision = {};
+  const precisionChosen = {};
   const queue = new InferenceQueue(model, {
     governor, concurrency, maxBatch: 1, clock,
     onComputed: (ev) => {
       metrics.computations.inc();
-      metrics.compute.observe({ precision: `w${ev.precision.weights}a${ev.precision.activations}` }, ev.computeMs / 1000);
+      (computeByPrecision[`w${ev.precision.weights}a${ev.precision.activations}`] ??= metrics.compute.labels(`w${ev.precision.weights}a${ev.precision.activations}`)).observe(ev.computeMs / 1000);
       metrics.bitOps.inc(ev.stats.bitOps);
       if (ev.stats.gate && ev.stats.gate.layers.length) metrics.gate.observe(ev.stats.gate.fraction);
     },
     onDropped: (reason) => metrics.dropped.inc({ reason }),
+    onAborted: (reason) => metrics.aborted.inc({ reason }),
   });
   metrics = createMetrics({ queue, governor, defaultMetrics: options.defaultMetrics ?? true });
 
@@ -173,17 +185,24 @@ function createServer(model, options = {}) {
     reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}`, statusCode: 404 });
   });
 
-  app.addHook('onRequest', async (request) => { request.t0 = clock(); });
+  /** prom-client children per status code: the label resolved once, not per request */
+  const requestsByCode = {};
+  // The hooks take callbacks, not async functions: an async hook costs a promise and a microtask
+  // hop per request and hook, which showed in the batch-1 overhead.
+  app.addHook('onRequest', (request, reply, done) => { request.t0 = clock(); done(); });
   // While draining, answers close their connection: a keep-alive socket would hold close() open
   // until its timeout.
-  app.addHook('onSend', async (request, reply) => { if (state.closing) reply.header('connection', 'close'); });
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.routeOptions.url !== '/v1/infer') return;
-    metrics.requests.inc({ code: String(reply.statusCode) });
-    if (reply.statusCode === 200) {
-      const ms = clock() - request.t0;
-      metrics.latency.observe(ms / 1000);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (state.closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.routeOptions.url === '/v1/infer') {
+      const code = reply.statusCode;
+      (requestsByCode[code] ??= metrics.requests.labels(String(code))).inc();
+      if (code === 200) metrics.latency.observe((clock() - request.t0) / 1000);
     }
+    done();
   });
 
   app.post('/v1/infer', {
@@ -205,7 +224,8 @@ function createServer(model, options = {}) {
     }
     const ms = clock() - request.t0;
     governor.record(r.precision, ms, r.computeMs * r.n / r.batch);
-    metrics.precision.inc({ weights: r.precision.weights, activations: r.precision.activations, pinned: String(!!r.pinned) });
+    const pk = `${r.precision.weights},${r.precision.activations},${!!r.pinned}`;
+    (precisionChosen[pk] ??= metrics.precision.labels(String(r.precision.weights), String(r.precision.activations), String(!!r.pinned))).inc();
     lat.push(ms); count++; bitsSum += r.precision.activations;
     const out = new Tensor(r.output, [r.n, r.features]);
     const logits = [];
