@@ -10,6 +10,6 @@ export { TrainNet } from './net';
 export type { ForwardOptions } from './net';
 export { Trainer, defaultConfig, countCorrect, CHECKPOINT_KIND } from './trainer';
 export type { TrainConfig, TrainMethod, EpochRecord, Progress } from './trainer';
-export { loadMnist, preprocessDigits, checkDataset, subset, RESNET_DIGITS, PLAIN_DIGITS } from './data';
+export { loadMnist, preprocessDigits, digitInput, checkDataset, subset, RESNET_DIGITS, PLAIN_DIGITS } from './data';
 export type { Dataset, DigitPreprocessing, MnistSplit } from './data';
 export * as native from './native';

@@ -2,6 +2,7 @@
 // PyTorch layouts) that Model.build runs, so the trained tensors export as they are.
 import type { GraphSpec, NodeSpec } from '../nn/graph';
 import { validateGraph } from '../nn/graph';
+import type { GraphInput } from '../nn/input';
 import { Model } from '../nn/model';
 import { Rng } from './rng';
 import * as T from './tape';
@@ -174,8 +175,12 @@ export class TrainNet {
     }
   }
 
-  /** The trained network as a runtime Model (the graph unchanged, the tensors as trained). */
-  toModel(): Model {
-    return Model.build(this.graph, this.tensors());
+  /**
+   * The trained network as a runtime Model (the tensors as trained). With `input`, the graph
+   * becomes version 2 and carries it: the model takes the raw input and preprocesses it itself.
+   */
+  toModel(input?: GraphInput): Model {
+    const graph: GraphSpec = input ? { ...this.graph, format: 'anyprec-graph/2', input } : this.graph;
+    return Model.build(graph, this.tensors());
   }
 }
