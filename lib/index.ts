@@ -15,11 +15,12 @@ export {
   quantizeActivation, activationLevels, activationValues, signActivation,
 } from './core/quantize';
 export type { WeightMode, QuantizedWeight } from './core/quantize';
-export { Tensor } from './core/tensor';
+export { Tensor, Uint8Tensor } from './core/tensor';
 export { Model } from './nn/model';
 export type { RunOptions, ModelState, GateCalibration, ModelLimits, LoadOptions } from './nn/model';
 export { validateGraph } from './nn/graph';
 export type { GraphSpec, NodeSpec, OpName, PrecisionGate } from './nn/graph';
+export type { GraphInput, PreprocessOp, InputDtype } from './nn/input';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
 export type { RunStats, LayerStats, BitOpsReport } from './nn/types';
 export type { GateStats, GateSummary } from './gating';
@@ -33,7 +34,7 @@ import { loadModel, loadModelSync } from './io/model-file';
 /** Loads an anyprec model file. */
 export const load = loadModel;
 export const loadSync = loadModelSync;
-export { MODEL_FORMAT, deserializeModel } from './io/model-file';
+export { MODEL_FORMAT, MODEL_FORMATS, deserializeModel } from './io/model-file';
 export { importReference, importResnet20q, importSvhnq, REFERENCE_FAMILIES } from './io/importers';
 export type { ReferenceFamily, ImportOptions } from './io/importers';
 export { importPgResnet20, pgResnetGraph } from './io/pg-resnet20';

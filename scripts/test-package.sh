@@ -3,7 +3,7 @@
 # install scripts disabled (so no compiler can run), then load it with the x64 node and with a
 # real arm64 node under qemu. Prints "ok - ..." / "not ok - ..." lines; exits non-zero when any
 # check failed or a step could not run. scripts/test.sh reads the next line:
-# expected ok lines: 10
+# expected ok lines: 11
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/build-package"
@@ -34,6 +34,11 @@ cp "$root/test/package/check.js" .
 node check.js || status=1
 if node --input-type=module -e "import { kernels } from 'anyprec'; import cjs from 'anyprec'; if (kernels !== cjs.kernels || typeof kernels.bitGemm !== 'function') process.exit(1);"; then
   echo "ok - x64 ESM import"; else bad "x64 ESM import"; fi
+
+# The bundled model and digits ship and run (no vega in this app: no chart, which is fine).
+if demo=$(node node_modules/anyprec/dist/cli/main.js demo --limit 50 --batch 25 --no-chart --json 2>"$work/demo.err") &&
+  node -e 'const r = JSON.parse(process.argv[1]); if (!(r.results.length >= 2 && r.results.every((x) => x.accuracy >= 0 && x.accuracy <= 1))) process.exit(1)' "$demo"; then
+  echo "ok - anyprec demo runs the bundled model from the installed package"; else tail -5 "$work/demo.err"; bad "anyprec demo from the installed package"; fi
 
 # A real arm64 Node from the npm registry, cached between runs.
 cache="${ANYPREC_CACHE:-$HOME/.cache/anyprec}"

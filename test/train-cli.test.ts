@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadSync, Tensor } from '../lib';
+import { loadSync, Tensor, Uint8Tensor } from '../lib';
 import { Trainer } from '../lib/train/trainer';
 import { fixturePath } from './helpers/fixtures';
 
@@ -25,7 +25,10 @@ describe('anyprec train', () => {
     for (const x of r.results) expect(x.accuracy >= 0 && x.accuracy <= 1).toBe(true);
     const m = loadSync(out);
     expect(m.graph.bitList).toEqual([2, 32]);
-    for (const bits of [2, 32]) expect(m.runSync(Tensor.zeros([2, 1, 28, 28]), { bits }).shape).toEqual([2, 10]);
+    // it takes raw uint8 digits (the preprocessing is in its graph), not floats
+    expect(m.graph.input?.dtype).toBe('uint8');
+    for (const bits of [2, 32]) expect(m.runSync(new Uint8Tensor(new Uint8Array(2 * 784), [2, 1, 28, 28]), { bits }).shape).toEqual([2, 10]);
+    expect(() => m.runSync(Tensor.zeros([2, 1, 28, 28]))).toThrow(/x must be a Uint8Tensor/);
     const record = JSON.parse(fs.readFileSync(`${out}.json`, 'utf8'));
     expect(record.log).toHaveLength(1);
     expect(record.config.seed).toBe(0);

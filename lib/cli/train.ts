@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import { kernels, zoo } from '../index';
 import type { GraphSpec } from '../index';
-import { Trainer, defaultConfig, loadMnist, RESNET_DIGITS, PLAIN_DIGITS } from '../train';
+import { Trainer, defaultConfig, digitInput, loadMnist, RESNET_DIGITS, PLAIN_DIGITS } from '../train';
 import type { EpochRecord, Progress, TrainConfig } from '../train';
 
 interface TrainOptions {
@@ -56,8 +56,10 @@ const list = (name: string) => (v: string): number[] => {
 
 /** The networks `anyprec train` builds (names as the zoo and the reference importer use). */
 function network(arch: string, widths: [number, number, number]): { graph: GraphSpec; digits: typeof RESNET_DIGITS } {
-  if (arch === 'resnet20') return { graph: zoo.preactResnet({ widths, blocks: 3, inChannels: 3, inputSize: 32, classes: 10 }), digits: RESNET_DIGITS };
-  if (arch === 'resnet8') return { graph: zoo.preactResnet({ widths, blocks: 1, inChannels: 1, inputSize: 28, classes: 10 }), digits: PLAIN_DIGITS };
+  // one shortcut batch norm per width (the reference shares it, and loses accuracy at 1 and 32 bits)
+  const common = { widths, classes: 10, switchableShortcut: true };
+  if (arch === 'resnet20') return { graph: zoo.preactResnet({ ...common, blocks: 3, inChannels: 3, inputSize: 32 }), digits: RESNET_DIGITS };
+  if (arch === 'resnet8') return { graph: zoo.preactResnet({ ...common, blocks: 1, inChannels: 1, inputSize: 28 }), digits: PLAIN_DIGITS };
   throw new InvalidArgumentError(`--arch must be resnet20 or resnet8, got ${arch}`);
 }
 
@@ -147,9 +149,10 @@ async function train(o: TrainOptions): Promise<void> {
   }
   // final numbers: the test digits, once
   const results = trainer.widths.map((bits) => ({ bits, accuracy: trainer.evaluate(data.test, bits) }));
-  const model = trainer.toModel();
-  model.saveSync(o.out);
-  const extra = trainer.impl?.summary?.(model, data.test) ?? {};
+  // the digits' preprocessing goes into the graph: the model file takes raw uint8 digits
+  trainer.toModel(digitInput(digits)).saveSync(o.out);
+  // the method's summary runs the same network on the preprocessed (float) test digits
+  const extra = trainer.impl?.summary?.(trainer.toModel(), data.test) ?? {};
   const record = {
     config: trainer.config, graph: trainer.graph.nodes.length + ' nodes', model: o.out, log: trainer.log,
     results, ...extra, seconds: (Date.now() - started) / 1000, isa: kernels.isa(), threads: kernels.threads(),

@@ -1,11 +1,13 @@
-// Float32 tensors (NCHW for images, [N, F] for features) as users hand them to models.
-import { checkFloat32, checkShape } from './check';
+// Tensors (NCHW for images, [N, F] for features) as users hand them to models: float32, and
+// uint8 for models whose input is raw bytes (graph input.dtype 'uint8', e.g. MNIST pixels).
+import { checkFloat32, checkShape, checkUint8 } from './check';
 
 export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
 export class Tensor {
+  readonly dtype = 'float32' as const;
   readonly data: Float32Array;
   readonly shape: readonly number[];
 
@@ -42,5 +44,26 @@ export class Tensor {
       out[i] = best;
     }
     return out;
+  }
+}
+
+/** Raw bytes for a model that takes uint8 input (model.graph.input.dtype === 'uint8'). */
+export class Uint8Tensor {
+  readonly dtype = 'uint8' as const;
+  readonly data: Uint8Array;
+  readonly shape: readonly number[];
+
+  constructor(data: Uint8Array, shape: readonly number[]) {
+    checkUint8(data, 'data');
+    const s = checkShape(shape, 'shape');
+    if (shapeSize(s) !== data.length) {
+      throw new RangeError(`shape [${s.join(', ')}] needs ${shapeSize(s)} values, data holds ${data.length}`);
+    }
+    this.data = data;
+    this.shape = Object.freeze(s);
+  }
+
+  get size(): number {
+    return this.data.length;
   }
 }

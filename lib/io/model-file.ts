@@ -2,6 +2,10 @@
 // tensors hold the runtime parameters — packed weight planes (U64) with their per-row plane
 // popcounts (I32), weight scales, folded batch norm per bit-width (F32). Saving and loading
 // round-trip exactly: the same outputs at every precision, bit for bit.
+//
+// Version 2 (written now) adds what training adds: a graph of version 2 (the input's element type
+// and preprocessing, see nn/input.ts) and the model's precision settings (metadata `precision`).
+// Version 1 files still load: a version-1 file holds a version-1 graph and no precision.
 import { Packed, packedWords } from '../core/kernels';
 import { GraphSpec, validateGraph } from '../nn/graph';
 import { Model, ModelLimits } from '../nn/model';
@@ -10,7 +14,9 @@ import type { ModelState } from '../nn/types';
 import { loadSafetensors, loadSafetensorsSync, readSafetensors, SafetensorsFile } from './safetensors';
 import { saveSafetensors, saveSafetensorsSync, TensorInput, writeSafetensors } from './safetensors-write';
 
-export const MODEL_FORMAT = 'anyprec-model/1';
+export const MODEL_FORMAT = 'anyprec-model/2';
+/** Every version the loader reads. */
+export const MODEL_FORMATS: readonly string[] = ['anyprec-model/1', MODEL_FORMAT];
 
 /** Packed parameters: `${name}::planes` (U64) + `${name}::planePop` (I32); shapes carry rows/cols/bits. */
 function toTensors(state: ModelState): { tensors: Map<string, TensorInput>; metadata: Record<string, string> } {
@@ -29,23 +35,36 @@ function toTensors(state: ModelState): { tensors: Map<string, TensorInput>; meta
   for (const [name, p] of floats) tensors.set(name, { dtype: 'F32', shape: [(p as Float32Array).length], data: p as Float32Array });
   const shapes: Record<string, [number, number, number]> = {};
   for (const [name, p] of packed) shapes[name] = [(p as Packed).rows, (p as Packed).cols, (p as Packed).bits];
-  return { tensors, metadata: { format: MODEL_FORMAT, graph: JSON.stringify(state.graph), packed: JSON.stringify(shapes) } };
+  const metadata: Record<string, string> = { format: MODEL_FORMAT, graph: JSON.stringify(state.graph), packed: JSON.stringify(shapes) };
+  if (state.precision) metadata.precision = JSON.stringify(state.precision);
+  return { tensors, metadata };
 }
 
 function fromFile(file: SafetensorsFile, source: string, options?: ModelLimits): Model {
   const where = `model file ${source}`;
-  if (file.metadata.format !== MODEL_FORMAT) {
-    throw new Error(`${where} is not an anyprec model (metadata format ${JSON.stringify(file.metadata.format)}, expected ${MODEL_FORMAT}); ` +
+  const format = file.metadata.format;
+  if (!MODEL_FORMATS.includes(format)) {
+    throw new Error(`${where} is not an anyprec model (metadata format ${JSON.stringify(format)}, expected ${MODEL_FORMATS.join(' or ')}); ` +
       'reference checkpoints are imported with importReference()');
   }
   let graph: GraphSpec;
   let shapes: Record<string, unknown>;
+  let precision: unknown;
   try {
     graph = validateGraph(JSON.parse(file.metadata.graph));
+    if (format === 'anyprec-model/1' && graph.format !== 'anyprec-graph/1') {
+      throw new RangeError(`an anyprec-model/1 file holds an anyprec-graph/1 graph, got ${JSON.stringify(graph.format)}`);
+    }
   } catch (e) {
-    const err = e as Error;
-    const Ctor = err instanceof RangeError ? RangeError : err instanceof TypeError ? TypeError : Error;
-    throw new Ctor(`${where}: bad graph metadata: ${err.message}`);
+    throw rethrow(e, `${where}: bad graph metadata`);
+  }
+  // Version 1 has no precision key (and ignored unknown keys): only version 2 reads it.
+  if (format !== 'anyprec-model/1' && file.metadata.precision !== undefined) {
+    try {
+      precision = JSON.parse(file.metadata.precision);
+    } catch (e) {
+      throw new Error(`${where}: bad precision metadata (not JSON): ${(e as Error).message}`);
+    }
   }
   try {
     shapes = JSON.parse(file.metadata.packed ?? '{}');
@@ -81,7 +100,22 @@ function fromFile(file: SafetensorsFile, source: string, options?: ModelLimits):
     if (t.dtype !== 'F32') throw new Error(`${where}: parameter '${name}' must be F32, is ${t.dtype}`);
     params.push([name, t.data as Float32Array]);
   }
-  return Model.fromState({ graph, params }, true, { ...checkOptions(options), source });
+  const model = Model.fromState({ graph, params }, true, { ...checkOptions(options), source });
+  if (precision !== undefined) {
+    try {
+      model.restorePrecision(precision); // checks each field: known keys, bit-widths, layer names
+    } catch (e) {
+      throw rethrow(e, `${where}: bad precision metadata`);
+    }
+  }
+  return model;
+}
+
+/** The error e with `prefix: ` before its message, of the same kind (TypeError, RangeError, Error). */
+function rethrow(e: unknown, prefix: string): Error {
+  const err = e as Error;
+  const Ctor = err instanceof RangeError ? RangeError : err instanceof TypeError ? TypeError : Error;
+  return new Ctor(`${prefix}: ${err.message}`);
 }
 
 /** The bytes of a model file. */

@@ -5,6 +5,7 @@
 // linear weights [out, in], images NCHW at the model boundary. Inside, images run NHWC.
 
 import { isBits, isPositiveInt, WeightMode } from '../core/check';
+import { checkGraphInput, GraphInput } from './input';
 
 export type Pair = [number, number];
 
@@ -112,10 +113,18 @@ export type OpName = NodeSpec['op'];
  */
 export type NodeInit = NodeSpec extends infer N ? (N extends NodeSpec ? Omit<N, 'inputs'> & { inputs?: string[] } : never) : never;
 
+/** The graph versions validateGraph reads. Version 2 adds `input` (what a caller hands the model). */
+export const GRAPH_FORMATS = ['anyprec-graph/1', 'anyprec-graph/2'] as const;
+
 export interface GraphSpec {
-  format: 'anyprec-graph/1';
-  /** Shape of one input sample: [C, H, W] for images or [F] for feature vectors. */
+  format: (typeof GRAPH_FORMATS)[number];
+  /** Shape of one input sample as the first node reads it: [C, H, W] for images or [F] for feature vectors. */
   inputShape: number[];
+  /**
+   * Version 2 only: the input callers hand the model (uint8 or float32, its raw shape) and the
+   * preprocessing that makes `inputShape` of it. Absent: float32 input of `inputShape`.
+   */
+  input?: GraphInput;
   nodes: NodeSpec[];
   /** Name of the node whose output the model returns (default: the last node). */
   output?: string;
@@ -229,7 +238,7 @@ function checkPoolGeometry(node: { kernel: unknown; stride: unknown; padding: un
 export function validateGraph(g: unknown): GraphSpec {
   if (g === null || typeof g !== 'object') throw new TypeError('graph must be an object');
   const spec = g as GraphSpec;
-  if (spec.format !== 'anyprec-graph/1') throw new RangeError(`graph.format must be 'anyprec-graph/1', got ${JSON.stringify(spec.format)}`);
+  if (!GRAPH_FORMATS.includes(spec.format)) throw new RangeError(`graph.format must be ${GRAPH_FORMATS.map((f) => `'${f}'`).join(' or ')}, got ${JSON.stringify(spec.format)}`);
   if (!Array.isArray(spec.inputShape) || spec.inputShape.length < 1 || !spec.inputShape.every(isPositiveInt)) {
     throw new RangeError('graph.inputShape must be [C, H, W] or [F] of positive integers');
   }
@@ -245,6 +254,10 @@ export function validateGraph(g: unknown): GraphSpec {
   }
   if (spec.inputShape.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) {
     throw new RangeError(`graph.inputShape [${spec.inputShape.join(', ')}] holds more than ${MAX_ELEMENTS} elements`);
+  }
+  if (spec.input !== undefined) {
+    if (spec.format !== 'anyprec-graph/2') throw new RangeError(`graph.input needs graph.format 'anyprec-graph/2' (version 1 readers would ignore it), got ${JSON.stringify(spec.format)}`);
+    checkGraphInput(spec.input, spec.inputShape, { maxChannels: MAX_CHANNELS, maxSpatial: MAX_SPATIAL, maxElements: MAX_ELEMENTS });
   }
   if (!Array.isArray(spec.bitList) || spec.bitList.length === 0 ||
       !spec.bitList.every((b) => Number.isInteger(b) && ((b >= 1 && b <= 8) || b === 32))) {

@@ -2,7 +2,7 @@
 import { checkBits as checkPrecisionBits, checkFloat32 } from '../core/check';
 import { Packed } from '../core/kernels';
 import * as kernels from '../core/kernels';
-import { Tensor } from '../core/tensor';
+import { Tensor, Uint8Tensor } from '../core/tensor';
 import {
   checkOffFraction, findGateOffset, GateCalibration, GateOffsetResult, GateOffsetSearch, GateProbe, GateSetting,
   quantileThresholds, toGateSetting,
@@ -14,6 +14,7 @@ import { Plan } from './plan';
 import { abortError, WorkerPool } from './pool/pool';
 import { Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
 import { inferShapes } from './shapes';
+import { checkModelInput, graphInput } from './steps/preprocess';
 import type { ModelState, RunOptions, RunStats } from './types';
 import { checkBatch, checkLimits, ModelBudget, ModelLimits, validateModel } from './validate';
 
@@ -87,7 +88,25 @@ export class Model {
       if (p === null || typeof p !== 'object') throw new TypeError(`state parameter '${name}' must be a Float32Array or packed planes, got ${p === null ? 'null' : typeof p}`);
       params.set(name, ArrayBuffer.isView(p) ? p : new Packed(p.rows, p.cols, p.bits, p.data, p.planePop));
     }
-    return new Model(validateGraph(state.graph), params, share, limits, options?.source);
+    const model = new Model(validateGraph(state.graph), params, share, limits, options?.source);
+    if (state.precision !== undefined) model.restorePrecision(state.precision);
+    return model;
+  }
+
+  /** @internal The stored precision of a state or model file (untrusted): the default and per-layer settings. */
+  restorePrecision(p: unknown): void {
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new TypeError('state.precision must be an object { model, layers }');
+    for (const key of Object.keys(p)) {
+      if (key !== 'model' && key !== 'layers') throw new RangeError(`state.precision.${key} is not a precision field (model, layers)`);
+    }
+    const { model, layers } = p as { model?: unknown; layers?: unknown };
+    if (model !== undefined) this.setPrecision(toPrecision(model as PrecisionInput, 'precision.model'));
+    if (layers === undefined) return;
+    if (layers === null || typeof layers !== 'object' || Array.isArray(layers)) throw new TypeError('state.precision.layers must be an object { layer: precision }');
+    for (const [name, lp] of Object.entries(layers)) {
+      if (!this.layerNames.includes(name)) throw new RangeError(`precision.layers.${name} is not a layer whose precision can be set (${this.layerNames.length} are)`);
+      this.setLayerPrecision(name, toPrecision(lp as PrecisionInput, `precision.layers.${name}`));
+    }
   }
 
   private readonly budget: ModelBudget;
@@ -116,6 +135,7 @@ export class Model {
       limits: { maxMemory: this.budget.maxMemory },
       params: [...this.params].map(([k, v]) => [k, v instanceof Packed
         ? { rows: v.rows, cols: v.cols, bits: v.bits, data: v.data, planePop: v.planePop } : v]),
+      precision: this.getPrecision(),
     };
   }
 
@@ -179,16 +199,24 @@ export class Model {
     }
   }
 
-  /** Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images. */
-  runSync(x: Tensor, opts?: RunOptions): Tensor {
+  /**
+   * Runs on the calling thread (blocks it). x: [N, ...inputShape], NCHW for images — a Tensor, or
+   * a Uint8Tensor of [N, ...graph.input.shape] when the model takes uint8 input (graph.input).
+   */
+  runSync(x: Tensor | Uint8Tensor, opts?: RunOptions): Tensor {
     return this.plan(opts).run(this.checkInput(x), false, gateSetting(opts)).output;
   }
 
-  /** x is a Tensor whose batch fits the memory bound (shape errors are the plan's to report). */
-  private checkInput(x: unknown): Tensor {
-    const t = checkTensor(x);
+  /** x as this model takes it (Tensor, or Uint8Tensor for uint8 input), its batch within the memory bound. */
+  private checkRawInput(x: unknown): Tensor | Uint8Tensor {
+    const t = checkModelInput(this.graph, x);
     if (t.shape.length >= 1 && Number.isSafeInteger(t.shape[0])) checkBatch(this.budget, t.shape[0]);
     return t;
+  }
+
+  /** checkRawInput, then the preprocessing: the tensor the graph reads (shape errors are the plan's). */
+  private checkInput(x: unknown): Tensor {
+    return graphInput(this.graph, this.checkRawInput(x));
   }
 
   /** Bytes a sample's activations need (an estimate, used for the maxMemory bound), and the bound. */
@@ -198,23 +226,23 @@ export class Model {
   }
 
   /** runSync plus per-layer MACs, bit-ops and time. */
-  runSyncDetailed(x: Tensor, opts?: RunOptions): { output: Tensor; stats: RunStats } {
+  runSyncDetailed(x: Tensor | Uint8Tensor, opts?: RunOptions): { output: Tensor; stats: RunStats } {
     const r = this.plan(opts).run(this.checkInput(x), true, gateSetting(opts));
     return { output: r.output, stats: r.stats! };
   }
 
   /** Runs on a worker thread: the event loop stays free. */
-  async run(x: Tensor, opts?: RunOptions): Promise<Tensor> {
+  async run(x: Tensor | Uint8Tensor, opts?: RunOptions): Promise<Tensor> {
     return (await this.runDetailedImpl(x, opts, false)).output;
   }
 
-  async runDetailed(x: Tensor, opts?: RunOptions): Promise<{ output: Tensor; stats: RunStats }> {
+  async runDetailed(x: Tensor | Uint8Tensor, opts?: RunOptions): Promise<{ output: Tensor; stats: RunStats }> {
     const r = await this.runDetailedImpl(x, opts, true);
     return { output: r.output, stats: r.stats! };
   }
 
-  private runDetailedImpl(x: Tensor, opts: RunOptions | undefined, collect: boolean) {
-    this.checkInput(x);
+  private runDetailedImpl(x: Tensor | Uint8Tensor, opts: RunOptions | undefined, collect: boolean) {
+    x = this.checkRawInput(x);
     const signal = checkSignal(opts?.signal);
     if (signal?.aborted) return Promise.reject(abortError(signal));
     this.plan(opts); // validate the precision (and gate) here, so bad options reject without a round trip
@@ -283,11 +311,11 @@ export class Model {
    * gated qconv2d / qlinear layers; pgconv2d layers (imported, trained thresholds) keep theirs.
    * Throws a RangeError if a gate could not act at the call's precision (activations ≠ its B).
    */
-  calibrateGates(x: Tensor, off: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>): GateCalibration {
-    this.checkInput(x);
+  calibrateGates(x: Tensor | Uint8Tensor, off: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>): GateCalibration {
+    const input = this.checkInput(x);
     checkOffFraction(off);
     const probe: GateProbe = new Map();
-    this.plan(opts).run(x, false, { mode: 'open', offset: 0 }, probe);
+    this.plan(opts).run(input, false, { mode: 'open', offset: 0 }, probe);
     const out = quantileThresholds(probe, off);
     for (const [layer, { thresholds }] of Object.entries(out)) this.setGateThresholds(layer, thresholds);
     const missing = this.gatedLayers.filter((l) => !probe.has(l) && this.graph.nodes.find((n) => n.name === l)!.op !== 'pgconv2d');
@@ -326,10 +354,11 @@ export class Model {
    * batch x is closest to `target` (in [0, 1]): what a precision governor sets to trade accuracy
    * for speed. `opts` are the other run options of every trial run (precision, ...).
    */
-  findGateOffset(x: Tensor, target: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>, search?: GateOffsetSearch): GateOffsetResult {
-    this.checkInput(x);
+  findGateOffset(x: Tensor | Uint8Tensor, target: number, opts?: Omit<RunOptions, 'gate' | 'gateOffset'>, search?: GateOffsetSearch): GateOffsetResult {
+    this.checkRawInput(x);
     if (this.gatedLayers.length === 0) throw new RangeError('findGateOffset: the model has no precision-gated layers');
-    return findGateOffset(this, x, target, { ...opts }, search);
+    // the gating module only hands x back to runSyncDetailed, which takes either kind
+    return findGateOffset(this, x as Tensor, target, { ...opts }, search);
   }
 
   /** Writes the anyprec model file (safetensors: graph + packed planes + per-bit BN). */
@@ -352,16 +381,6 @@ export class Model {
     this.pool = undefined;
     await p?.close();
   }
-}
-
-function checkTensor(x: unknown): Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError('x must be a Tensor');
-  // A buffer detached (transferred) after the tensor was made reads as length 0.
-  const size = x.shape.reduce((a, b) => a * b, 1);
-  if (x.data.length !== size) {
-    throw new TypeError(`x.data must hold the ${size} values of shape [${x.shape.join(', ')}], got ${x.data.length} (was its buffer detached or transferred?)`);
-  }
-  return x;
 }
 
 function checkSignal(s: unknown): AbortSignal | undefined {

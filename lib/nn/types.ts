@@ -37,6 +37,8 @@ export interface ModelState {
   /** The memory bound the model was loaded with (worker threads keep it). */
   limits?: { maxMemory: number };
   params: Array<[string, Float32Array | { rows: number; cols: number; bits: number; data: BigUint64Array; planePop: Int32Array }]>;
+  /** The model's precision settings (setPrecision / setLayerPrecision); restored by fromState and stored in model files. */
+  precision?: { model: Precision; layers: Record<string, Precision> };
 }
 
 export interface LayerStats {

@@ -157,13 +157,16 @@ export function checkParams(graph: GraphSpec, params: Params, where = ''): numbe
 
 /**
  * Per-sample memory of an inference, from the inferred shapes with every product overflow-checked:
- * every node's output (a run keeps them all), the input's two copies (NCHW and NHWC), and the
+ * every node's output (a run keeps them all), the input's two copies (NCHW and NHWC) and its
+ * preprocessing (graph.input), and the
  * largest conv workspace (im2col rows: out pixels x fan-in).
  */
 export function estimateActivations(graph: GraphSpec): { bytesPerSample: number; largestPerSample: number } {
   const shapes = inferShapes(graph);
   const inputElems = checkedProduct(graph.inputShape, 'graph.inputShape', MAX_ELEMENTS);
-  let elems = 2 * inputElems, largest = inputElems, workspace = 0;
+  // graph.input: the raw sample and the preprocessing's intermediates (two at a time, each at most
+  // inputShape's size) come on top of the input's two copies.
+  let elems = (graph.input ? 4 : 2) * inputElems, largest = inputElems, workspace = 0;
   for (const node of graph.nodes) {
     const out = checkedProduct(shapes.get(node.name)!, `node ${node.name} (${node.op}): output size`, MAX_ELEMENTS);
     elems += out;

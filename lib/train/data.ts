@@ -1,6 +1,7 @@
 // Datasets for training: typed arrays in, batches out. A user's own data is a Dataset too.
 import * as fs from 'fs';
 import * as path from 'path';
+import type { GraphInput } from '../nn/input';
 
 /**
  * Samples as the model's input takes them: `x` holds n samples of `sampleShape` (NCHW per image,
@@ -70,6 +71,19 @@ export function preprocessDigits(u8: Uint8Array, n: number, p: DigitPreprocessin
     for (let c = 1; c < p.channels; c++) img.copyWithin(c * plane, 0, plane);
   }
   return out;
+}
+
+/**
+ * The same preprocessing as graph input ops (graph version 2): a model exported with it takes the
+ * raw uint8 digits [N, 1, 28, 28] and computes exactly what preprocessDigits computes.
+ */
+export function digitInput(p: DigitPreprocessing): GraphInput {
+  const pad = (p.size - 28) / 2;
+  const ops: GraphInput['preprocess'] = [];
+  if (pad > 0) ops.push({ op: 'pad', padding: [pad, pad], value: 0 });
+  ops.push({ op: 'scale', divisor: 255 }, { op: 'normalize', mean: p.mean, std: p.std });
+  if (p.channels > 1) ops.push({ op: 'replicate', channels: p.channels });
+  return { dtype: 'uint8', shape: [1, 28, 28], preprocess: ops };
 }
 
 export interface MnistSplit {

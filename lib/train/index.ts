@@ -12,6 +12,6 @@ export { Trainer, defaultConfig, countCorrect, registerMethod, CHECKPOINT_KIND }
 export type { TrainConfig, TrainMethod, EpochRecord, Progress, MethodImpl, MethodDefinition } from './trainer';
 export type { SpActivation, SpOptions, PgOptions, LdpOptions } from './methods';
 import './methods'; // registers sp, pg, ldp
-export { loadMnist, preprocessDigits, checkDataset, subset, RESNET_DIGITS, PLAIN_DIGITS } from './data';
+export { loadMnist, preprocessDigits, digitInput, checkDataset, subset, RESNET_DIGITS, PLAIN_DIGITS } from './data';
 export type { Dataset, DigitPreprocessing, MnistSplit } from './data';
 export * as native from './native';

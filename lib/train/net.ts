@@ -2,6 +2,7 @@
 // PyTorch layouts) that Model.build runs, so the trained tensors export as they are.
 import type { GraphSpec, NodeSpec } from '../nn/graph';
 import { validateGraph } from '../nn/graph';
+import type { GraphInput } from '../nn/input';
 import { Model } from '../nn/model';
 import { Rng } from './rng';
 import * as T from './tape';
@@ -183,9 +184,12 @@ export class TrainNet {
 
   /**
    * The trained network as a runtime Model: the tensors as trained, in the graph unchanged or in a
-   * training method's variant of it (the same nodes and tensor names; e.g. with precision gates).
+   * training method's variant of it (`base`: the same nodes and tensor names; e.g. with precision
+   * gates). With `input`, the graph becomes version 2 and carries it: the model takes the raw input
+   * and preprocesses it itself.
    */
-  toModel(graph: GraphSpec = this.graph): Model {
+  toModel(input?: GraphInput, base: GraphSpec = this.graph): Model {
+    const graph: GraphSpec = input ? { ...base, format: 'anyprec-graph/2', input } : base;
     return Model.build(graph, this.tensors());
   }
 }

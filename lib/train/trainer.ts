@@ -2,6 +2,7 @@
 // BN) and dedicated fixed-precision; evaluation; checkpoints (lib/io safetensors + JSON metadata).
 import * as fs from 'fs';
 import type { GraphSpec } from '../nn/graph';
+import type { GraphInput } from '../nn/input';
 import type { Model } from '../nn/model';
 import { readSafetensors } from '../io/safetensors';
 import { writeSafetensors } from '../io/safetensors-write';
@@ -43,8 +44,8 @@ export interface MethodImpl {
   step(x: Float32Array, labels: ArrayLike<number>, n: number): { loss: number; correct: number };
   /** Extra fields of each epoch's record (e.g. per-layer bits, gate fractions). */
   epochInfo?(): Record<string, unknown> | undefined;
-  /** The trained network as a runtime model. */
-  toModel(): Model;
+  /** The trained network as a runtime model (taking `input`, preprocessed in its graph, when given). */
+  toModel(input?: GraphInput): Model;
   /** What the run record adds for this method (e.g. the exported model's gate counts on `test`). */
   summary?(model: Model, test: Dataset): Record<string, unknown>;
 }
@@ -259,8 +260,8 @@ export class Trainer {
   }
 
   /** The trained network as a runtime model (the method's export for sp / pg / ldp). */
-  toModel(): Model {
-    return this.impl ? this.impl.toModel() : this.net.toModel();
+  toModel(input?: GraphInput): Model {
+    return this.impl ? this.impl.toModel(input) : this.net.toModel(input);
   }
 
   // ---- checkpoints ---------------------------------------------------------------------------

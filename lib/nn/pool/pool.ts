@@ -6,7 +6,7 @@
 // rejects the call it was running and is replaced on the next call; an aborted call leaves the queue.
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { Tensor } from '../../core/tensor';
+import { Tensor, Uint8Tensor } from '../../core/tensor';
 import type { ModelState, RunOptions, RunStats } from '../types';
 
 type Result = { output: Tensor; stats?: RunStats };
@@ -87,7 +87,7 @@ export class WorkerPool {
 
   constructor(private readonly state: ModelState, private readonly size: number) {}
 
-  run(x: Tensor, opts: RunOptions | undefined, collect: boolean, isa: string, threads: number,
+  run(x: Tensor | Uint8Tensor, opts: RunOptions | undefined, collect: boolean, isa: string, threads: number,
       thresholds?: Array<[string, Float32Array]>, signal?: AbortSignal): Promise<Result> {
     if (this.closed) return Promise.reject(new Error('model worker pool is closed'));
     if (signal?.aborted) return Promise.reject(abortError(signal));

@@ -11,6 +11,12 @@ export interface PreactResnetOptions extends ZooOptions {
   inChannels?: number;
   /** Input height = width. */
   inputSize?: number;
+  /**
+   * One batch norm set per bit-width on the projection shortcuts too (`layers.<i>.skip_bn.bn_dict`).
+   * The reference shares the shortcut batch norm across widths (default false, so its checkpoints
+   * import unchanged); the statistics of a shortcut's input differ per width like every other BN's.
+   */
+  switchableShortcut?: boolean;
 }
 
 /**
@@ -32,7 +38,7 @@ export function preactResnet(o: PreactResnetOptions = {}): GraphSpec {
     let shortcut = x;
     if (stride !== 1 || inC !== outC) {
       b.conv(`${p}.skip_conv`, 'conv2d', inC, outC, 1, stride, 0);
-      shortcut = b.bn(`${p}.skip_bn`, outC, false);
+      shortcut = o.switchableShortcut ? b.bn(`${p}.skip_bn.bn_dict`, outC) : b.bn(`${p}.skip_bn`, outC, false);
       b.last = a;
     }
     b.conv(`${p}.conv0`, 'qconv2d', inC, outC, 3, stride, 1);

@@ -8,6 +8,7 @@
 // layer's precision moves during training). Each epoch logs every layer's bits; the exported
 // model carries the final bits as per-layer precision.
 import type { GraphSpec } from '../../nn/graph';
+import type { GraphInput } from '../../nn/input';
 import type { Model } from '../../nn/model';
 import type { Precision } from '../../nn/precision';
 import { bitOpsPenalty, bitOpsRatio, bitsOf, roundBits, withBitsGradient } from '../ops-extra';
@@ -145,12 +146,12 @@ class Ldp implements MethodImpl {
     return { layers: this.layerBits(), precisions: this.precisions(), bitOps: this.bitOps() };
   }
 
-  toModel(): Model {
+  toModel(input?: GraphInput): Model {
     const p = this.precisions();
     const used = new Set<number>([this.s.hi]);
     for (const v of Object.values(p)) used.add(v.weights).add(v.activations);
     const graph: GraphSpec = { ...this.t.graph, bitList: [...used].sort((a, b) => a - b) };
-    const model = this.t.net.toModel(graph);
+    const model = this.t.net.toModel(input, graph);
     for (const [name, prec] of Object.entries(p)) model.setLayerPrecision(name, prec);
     return model;
   }

@@ -12,6 +12,7 @@
 // reference's δ alone barely moves the fraction of outputs gated on.
 // x_hb and x − x_hb both pass the gradient straight through to x (x_hb + x_lb = x).
 import type { GraphSpec } from '../../nn/graph';
+import type { GraphInput } from '../../nn/input';
 import { Tensor } from '../../core/tensor';
 import type { Model } from '../../nn/model';
 import type { Dataset } from '../data';
@@ -156,9 +157,9 @@ class Pg implements MethodImpl {
   }
 
   /** The gated graph (gate { B, Bhb } on every gated layer) with the trained thresholds. */
-  toModel(): Model {
+  toModel(input?: GraphInput): Model {
     const graph = withGates(this.t.graph, { bits: this.s.B, highBits: this.s.hb }, this.gated);
-    const model = this.t.net.toModel(graph);
+    const model = this.t.net.toModel(input, graph);
     return model.setPrecision({ weights: this.s.wb, activations: this.s.B });
   }
 }

@@ -11,6 +11,7 @@
 // The runtime has no PACT-quantise or per-switch sign node yet, so only 'dorefa' models export
 // (toModel throws a RangeError naming what is missing for the other two).
 import type { GraphSpec } from '../../nn/graph';
+import type { GraphInput } from '../../nn/input';
 import type { Model } from '../../nn/model';
 import { pactQuantize, signActivation } from '../ops-extra';
 import { quantizeWeights } from '../quant';
@@ -90,13 +91,13 @@ class Sp implements MethodImpl {
     return { weightBits: 1, activation: this.kind };
   }
 
-  toModel(): Model {
+  toModel(input?: GraphInput): Model {
     if (this.kind !== 'dorefa') {
       throw new RangeError(`SP-Nets with ${this.kind} activations cannot be exported yet: the model format has no ` +
         (this.kind === 'pact' ? 'PACT quantiser (clamp to a learned α per switch, then quantise)' : 'sign quantiser chosen per switch') +
         '; train with options.activation = dorefa for a runnable model');
     }
-    return this.t.net.toModel();
+    return this.t.net.toModel(input);
   }
 }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Trains the model bundled in models/mnist (what `anyprec demo` runs): an any-precision ResNet-20
+# over bits 1,2,4,8,32 (32 = float), 15 epochs, seed 0, on the 8,000 training digits of the fixed
+# MNIST split, the last 1,000 of them held out for validation (the 2,000 test digits are touched
+# once, for the final numbers). The model file takes raw uint8 digits (its preprocessing is in
+# the graph).
+#
+#   bash scripts/train-bundled.sh                      # the full run (hours on two vCPUs)
+#   bash scripts/train-bundled.sh --epochs 1 --train-limit 2000 --threads 1   # the interim model
+#
+# Extra arguments go to `anyprec train` after the defaults (the last of a repeated option wins).
+# MNIST_DIR: a directory with mnist10k.bin, mnist10k-labels.bin and split.json (default: the
+# reference fixtures the tests read). Writes models/mnist/resnet20-any.anyprec and its run record
+# (.json), and the 2,000 test digits the demo classifies (test-digits.u8, test-labels.u8); the
+# checkpoint goes to runs/ (resume with --resume runs/bundled.ckpt).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+data="${MNIST_DIR:-$root/../shared/fixtures/mnist}"
+[ -f "$root/dist/cli/main.js" ] || { echo "build first: npm run build" >&2; exit 1; }
+mkdir -p "$root/runs"
+node "$root/scripts/bundle-test-digits.cjs" "$data"   # the digits the demo classifies (the same test split)
+exec node "$root/dist/cli/main.js" train --data "$data" --arch resnet20 --method any --bits 1,2,4,8,32 \
+  --epochs 15 --seed 0 --out "$root/models/mnist/resnet20-any.anyprec" --checkpoint "$root/runs/bundled.ckpt" "$@"
