@@ -5,7 +5,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadSync, Tensor } from '../lib';
+import { loadSync, Uint8Tensor } from '../lib';
 import { fixturePath } from './helpers/fixtures';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -22,7 +22,9 @@ describe('anyprec train --method sp|pg|ldp', () => {
     expect(r.results.map((x: { bits: number }) => x.bits)).toEqual([32, 2]);
     expect(r.weightBits).toBe(1);
     const m = loadSync(out);
-    for (const a of [32, 2]) expect(m.runSync(Tensor.zeros([2, 1, 28, 28]), { bits: { weights: 1, activations: a } }).shape).toEqual([2, 10]);
+    expect(m.graph.input?.dtype).toBe('uint8'); // its preprocessing is in the graph: raw digits go in
+    const digits = new Uint8Tensor(new Uint8Array(2 * 784), [2, 1, 28, 28]);
+    for (const a of [32, 2]) expect(m.runSync(digits, { bits: { weights: 1, activations: a } }).shape).toEqual([2, 10]);
   });
 
   it('pg: the gate counts of the exported model on the test digits; the model file has gated layers', () => {
@@ -54,6 +56,8 @@ describe('anyprec train --method sp|pg|ldp', () => {
     for (const e of record.log) expect(Object.keys(e.extra.layers).sort()).toEqual(Object.keys(r.layers).sort());
     expect(Object.keys(r.layers)).toHaveLength(6);
     expect(Object.keys(r.precisions)).toHaveLength(12);
+    // the model file keeps the learned per-layer precision: a loaded model runs at it without options
+    expect(loadSync(out).getPrecision().layers).toEqual(resumed.precisions);
   });
 
   it('rejects bad method options with a message', () => {
