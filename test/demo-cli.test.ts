@@ -20,11 +20,12 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 /** Digits the test runs on (the first N of the test split; the demo and eval see the same ones). */
 const N = 100;
 /**
- * The floor the bundled model must clear on those digits at float and 8 bits: four times chance.
- * The model shipped now is the interim one (one epoch on 2,000 digits: 73.5% float, 57.9% at 8
- * bits on the 2,000 test digits; see the README); raise the floor when the full run replaces it.
+ * The floor the bundled model must clear on those digits at float and 8 bits. The model shipped
+ * now (4 epochs of the bundled command) reaches 96.3% float and 95.0% at 8 bits on the 2,000 test
+ * digits (see the README); 0.85 leaves room for the first 100 digits being harder than the rest,
+ * and fails for any model that did not learn (chance is 0.1). Raise it with the 15-epoch run.
  */
-const FLOOR = 0.4;
+const FLOOR = 0.85;
 
 function anyprec(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: tmp, timeout: 300000 });
