@@ -463,3 +463,35 @@ describe('micro-batching', () => {
     }
   });
 });
+
+describe('a model that takes uint8 input (graph.input, as anyprec train writes them)', () => {
+  const { Uint8Tensor } = anyprec;
+  const u8graph = { ...graph, format: 'anyprec-graph/2', input: { dtype: 'uint8', shape: [1, 28, 28], preprocess: [{ op: 'scale', divisor: 255 }] } };
+  const u8reference = Model.build(u8graph, tensors);
+  const digits = (n: number, seed: number) => { const r = rng(seed); return Array.from({ length: n * SAMPLE }, () => Math.floor(r() * 256)); };
+  const want = (d: number[], n: number, bits: P) => u8reference.runSync(new Uint8Tensor(Uint8Array.from(d), [n, 1, 28, 28]), { bits }).data;
+
+  it('serves JSON and binary bodies of bytes (answers equal runSync), refuses non-bytes, and says what it takes', async () => {
+    const s = createServer(Model.build(u8graph, tensors), { sloP95Ms: 1000, calibrationRuns: 1, maxBatch: 8, batching: 'on' });
+    const url = await s.listen({ port: 0 });
+    try {
+      const info = (await http(url, { url: '/v1/model' })).json();
+      expect(info.input).toEqual({ dtype: 'uint8', shape: [1, 28, 28] });
+      const d = digits(3, 41);
+      const json = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [3, 1, 28, 28], data: d }) });
+      expect(json.statusCode).toBe(200);
+      expect(bytes(flat(json.json().logits)).equals(bytes(want(d, 3, json.json().bits)))).toBe(true);
+      const bin = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/octet-stream', 'x-shape': '3,1,28,28' }, payload: Uint8Array.from(d) });
+      expect(bin.statusCode).toBe(200);
+      expect(bytes(flat(bin.json().logits)).equals(bytes(want(d, 3, bin.json().bits)))).toBe(true);
+      const frac = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data: [0.5, ...d.slice(1, SAMPLE)] }) });
+      expect(frac.statusCode).toBe(400);
+      expect(frac.body).toMatch(/data\[0\] must be an integer 0\.\.255/);
+      const f32 = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28', 'x-dtype': 'float32' }, payload: new Uint8Array(4 * SAMPLE) });
+      expect(f32.statusCode).toBe(400);
+      expect(f32.body).toMatch(/x-dtype must be uint8/);
+    } finally {
+      await s.close();
+    }
+  });
+});

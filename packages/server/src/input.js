@@ -4,8 +4,42 @@
 // the JSON body's types; these checks are the ones a schema cannot express (shape against the
 // model, length against the shape, float32 range, bits against the model's bit list).
 
-const { Tensor } = require('anyprec');
+const { Tensor, Uint8Tensor } = require('anyprec');
 const { HttpError } = require('./queue');
+
+/**
+ * What one sample of the model's input is: its shape and dtype (a model whose graph has an
+ * `input` section takes it raw — uint8 digits for the models `anyprec train` writes — and
+ * preprocesses it itself).
+ */
+function inputSpec(model) {
+  const input = model.graph.input;
+  return input ? { shape: input.shape, dtype: input.dtype } : { shape: model.graph.inputShape, dtype: 'float32' };
+}
+
+/** A tensor of the model's input kind over `data` (Float32Array or Uint8Array). */
+function inputTensor(spec, data, shape) {
+  return spec.dtype === 'uint8' ? new Uint8Tensor(data, shape) : new Tensor(data, shape);
+}
+
+/** n samples of the model's input filled with a mid-range value (warm-up and calibration calls). */
+function sampleInput(model, n) {
+  const spec = inputSpec(model);
+  const per = spec.shape.reduce((a, b) => a * b, 1);
+  const data = spec.dtype === 'uint8' ? new Uint8Array(n * per).fill(128) : new Float32Array(n * per).fill(0.5);
+  return inputTensor(spec, data, [n, ...spec.shape]);
+}
+
+/** uint8 values from JSON numbers: integers 0..255, else a 400 naming the first bad one. */
+function bytesFromJson(values, where) {
+  const out = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < 0 || v > 255) throw bad(`${where}[${i}] must be an integer 0..255 (this model takes uint8 input), got ${JSON.stringify(v)}`);
+    out[i] = v;
+  }
+  return out;
+}
 
 const GATES = ['trained', 'open', 'closed'];
 const MAX_DEADLINE_MS = 3_600_000;
@@ -85,8 +119,13 @@ function parseOptions(o, model, gated, bitsName = 'bits') {
 
 /** The JSON body form (types already checked by the schema). */
 function fromJson(body, model, limits) {
-  const inputShape = model.graph.inputShape;
-  const shape = checkShape(body.shape, inputShape, limits.maxSamples, 'shape');
+  const spec = inputSpec(model);
+  const shape = checkShape(body.shape, spec.shape, limits.maxSamples, 'shape');
+  if (spec.dtype === 'uint8') {
+    const need = shape.reduce((a, b) => a * b, 1);
+    if (body.data.length !== need) throw bad(`data must hold ${need} values for shape [${shape.join(', ')}], got ${body.data.length}`);
+    return { x: inputTensor(spec, bytesFromJson(body.data, 'data'), shape), ...parseOptions(body, model, limits.gated) };
+  }
   const data = Float32Array.from(body.data);
   checkData(data, shape, 'data');
   return { x: new Tensor(data, shape), ...parseOptions(body, model, limits.gated) };
@@ -104,11 +143,18 @@ function fromBinary(buf, headers, model, limits) {
   const parts = String(rawShape).split(',').map((s) => s.trim());
   const nums = parts.map((s) => (/^\d+$/.test(s) ? Number(s) : NaN));
   if (nums.some((n) => !Number.isSafeInteger(n))) throw bad(`x-shape must be comma-separated positive integers, got ${JSON.stringify(rawShape)}`);
-  const shape = checkShape(nums, model.graph.inputShape, limits.maxSamples, 'x-shape');
-  const dtype = String(header(headers, 'x-dtype') ?? 'float32').trim().toLowerCase();
+  const spec = inputSpec(model);
+  const shape = checkShape(nums, spec.shape, limits.maxSamples, 'x-shape');
+  const dtype = String(header(headers, 'x-dtype') ?? spec.dtype).trim().toLowerCase();
   const need = shape.reduce((a, b) => a * b, 1);
   let data;
-  if (dtype === 'float32') {
+  if (spec.dtype === 'uint8') {
+    // the model preprocesses raw bytes itself: only uint8 bodies, passed through unchanged
+    if (dtype !== 'uint8') throw bad(`x-dtype must be uint8 for this model (it takes uint8 input), got ${JSON.stringify(dtype)}`);
+    if (buf.length !== need) throw bad(`the body must hold ${need} uint8 values for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
+    data = new Uint8Array(need);
+    data.set(buf);
+  } else if (dtype === 'float32') {
     if (buf.length !== need * 4) throw bad(`the body must hold ${need} float32 values (${need * 4} bytes) for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
     data = new Float32Array(need);
     new Uint8Array(data.buffer).set(buf); // copy: aligned, and little-endian on every platform anyprec runs on
@@ -135,7 +181,7 @@ function fromBinary(buf, headers, model, limits) {
   if (rawGate !== undefined) o.gate = String(rawGate);
   const rawOffset = header(headers, 'x-gate-offset');
   if (rawOffset !== undefined) o.gateOffset = Number(rawOffset);
-  return { x: new Tensor(data, shape), ...parseOptions(o, model, limits.gated, 'x-bits') };
+  return { x: inputTensor(spec, data, shape), ...parseOptions(o, model, limits.gated, 'x-bits') };
 }
 
-module.exports = { fromJson, fromBinary, parseBits, GATES };
+module.exports = { fromJson, fromBinary, parseBits, GATES, inputSpec, sampleInput };

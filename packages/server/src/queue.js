@@ -11,7 +11,6 @@
 // waits for a batch to fill: it only merges requests that are already waiting, so it cannot add
 // latency at low load. The server refuses it for models whose answers depend on the batch.
 
-const { Tensor } = require('anyprec');
 
 class HttpError extends Error {
   constructor(statusCode, code, message) {
@@ -168,10 +167,10 @@ class InferenceQueue {
     if (batch.length > 1) {
       const sample = first.x.shape.slice(1);
       const per = x.data.length / x.shape[0];
-      const data = new Float32Array(samples * per);
+      const data = new x.data.constructor(samples * per); // Float32Array, or Uint8Array for uint8 models
       let o = 0;
       for (const j of batch) { data.set(j.x.data, o); o += j.x.data.length; }
-      x = new Tensor(data, [samples, ...sample]);
+      x = new x.constructor(data, [samples, ...sample]); // Tensor or Uint8Tensor, as the requests were
     }
     const call = first.call;
     const opts = { bits: first.precision, signal: call.controller.signal };

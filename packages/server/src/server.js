@@ -9,7 +9,7 @@ const { Tensor } = require('anyprec');
 const { Governor } = require('./governor');
 const { InferenceQueue, HttpError } = require('./queue');
 const { createMetrics } = require('./metrics');
-const { fromJson, fromBinary, GATES } = require('./input');
+const { fromJson, fromBinary, GATES, inputSpec, sampleInput } = require('./input');
 const { RateLimitedLog } = require('./ratelog');
 
 const PUBLIC = path.join(__dirname, '..', 'public');
@@ -246,7 +246,7 @@ function createServer(model, options = {}) {
     let perSample = null;
     try { perSample = model.bitOps(1, { bits: top }); } catch { /* precision not plannable: leave it out */ }
     return {
-      inputShape: graph.inputShape, bitList: graph.bitList, weightMode: graph.weightMode,
+      inputShape: graph.inputShape, input: inputSpec(model), bitList: graph.bitList, weightMode: graph.weightMode,
       nodes: graph.nodes.length, ops, gatedLayers, batchDependent: dependent.length > 0, batchDependentLayers: dependent,
       macsPerSample: perSample?.macs ?? null, bitOpsPerSample: perSample?.bitOps ?? null,
       precision: { weights: top.weights, activations: top.activations },
@@ -280,7 +280,7 @@ function createServer(model, options = {}) {
   function ready() {
     readyPromise ??= (async () => {
       const reps = options.calibrationRuns ?? 5;
-      const x1 = new Tensor(new Float32Array(graph.inputShape.reduce((a, b) => a * b, 1)).fill(0.5), [1, ...graph.inputShape]);
+      const x1 = sampleInput(model, 1);
       const costs = {};
       if (reps > 0) {
         for (const p of precisions) {
@@ -297,7 +297,7 @@ function createServer(model, options = {}) {
         governor.window.length = 0; // calibration runs are not traffic
         if (maxBatch > 1) {
           const k = Math.min(maxBatch, 8);
-          const xk = new Tensor(new Float32Array(x1.data.length * k).fill(0.5), [k, ...graph.inputShape]);
+          const xk = sampleInput(model, k);
           const top = governor.current();
           const t = [];
           await model.runDetailed(xk, { bits: top });
