@@ -6,6 +6,13 @@ export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** The checked, frozen shape of a tensor over `length` values (RangeError when they disagree). */
+function tensorShape(shape: readonly number[], length: number): readonly number[] {
+  const s = checkShape(shape, 'shape');
+  if (shapeSize(s) !== length) throw new RangeError(`shape [${s.join(', ')}] needs ${shapeSize(s)} values, data holds ${length}`);
+  return Object.freeze(s);
+}
+
 export class Tensor {
   readonly dtype = 'float32' as const;
   readonly data: Float32Array;
@@ -13,12 +20,8 @@ export class Tensor {
 
   constructor(data: Float32Array, shape: readonly number[]) {
     checkFloat32(data, 'data');
-    const s = checkShape(shape, 'shape');
-    if (shapeSize(s) !== data.length) {
-      throw new RangeError(`shape [${s.join(', ')}] needs ${shapeSize(s)} values, data holds ${data.length}`);
-    }
+    this.shape = tensorShape(shape, data.length);
     this.data = data;
-    this.shape = Object.freeze(s);
   }
 
   static zeros(shape: readonly number[]): Tensor {
@@ -55,12 +58,8 @@ export class Uint8Tensor {
 
   constructor(data: Uint8Array, shape: readonly number[]) {
     checkUint8(data, 'data');
-    const s = checkShape(shape, 'shape');
-    if (shapeSize(s) !== data.length) {
-      throw new RangeError(`shape [${s.join(', ')}] needs ${shapeSize(s)} values, data holds ${data.length}`);
-    }
+    this.shape = tensorShape(shape, data.length);
     this.data = data;
-    this.shape = Object.freeze(s);
   }
 
   get size(): number {
