@@ -152,3 +152,53 @@ describe('user datasets', () => {
     expect(new Trainer(graph, cfg({ epochs: 1, batch: 2 })).fit(ok)).toHaveLength(1);
   });
 });
+
+describe('batch-norm re-estimation (calibrateBatchNorm)', () => {
+  // input [6] -> fc0 (float) -> bn0 (one copy per width) -> bn1 (shared) -> relu -> fc1
+  const g = {
+    format: 'anyprec-graph/1' as const, inputShape: [6], bitList: [2, 32], weightMode: 'requant' as const,
+    nodes: [
+      { name: 'fc0', op: 'linear' as const, inputs: ['input'], inFeatures: 6, outFeatures: 5, bias: false },
+      { name: 'bn0', op: 'batchnorm' as const, inputs: ['fc0'], channels: 5, eps: 1e-5, switchable: true },
+      { name: 'bn1', op: 'batchnorm' as const, inputs: ['bn0'], channels: 5, eps: 1e-5, switchable: false },
+      { name: 'r', op: 'relu' as const, inputs: ['bn1'] },
+      { name: 'fc1', op: 'linear' as const, inputs: ['r'], inFeatures: 5, outFeatures: 3, bias: true },
+    ],
+  };
+  const n = 10, m = 7;
+  const x = Float32Array.from({ length: n * 6 }, (_, i) => Math.sin(i * 1.7) * 2 + (i % 6) * 0.3);
+  const d = { x, labels: Uint8Array.from({ length: n }, (_, i) => i % 3), n, sampleShape: [6] };
+
+  it('each width gets the mean and unbiased variance of its inputs over the first N samples; shared norms keep theirs', () => {
+    const t = new Trainer(g, defaultConfig({ bits: [2, 32], epochs: 1, batch: 5, seed: 3, bnCalibration: m }));
+    const buf = (k: string) => t.net.buffers.get(k)!;
+    buf('bn1.running_mean').set([0.5, -1, 2, 0, 3]);
+    const sharedBefore = [Array.from(buf('bn1.running_mean')), Array.from(buf('bn1.running_var'))];
+    t.calibrateBatchNorm(d);
+    // fc0's outputs over the first m samples, in float64 (an independent reference)
+    const w = t.net.param('fc0.weight').data;
+    for (const key of ['2', '32']) {
+      const mean = Array.from(buf(`bn0.${key}.running_mean`)), variance = Array.from(buf(`bn0.${key}.running_var`));
+      for (let c = 0; c < 5; c++) {
+        const v = Array.from({ length: m }, (_, s) => {
+          let acc = 0;
+          for (let f = 0; f < 6; f++) acc += x[s * 6 + f] * w[c * 6 + f];
+          return acc;
+        });
+        const mu = v.reduce((a, b) => a + b, 0) / m;
+        const unbiased = v.reduce((a, b) => a + (b - mu) ** 2, 0) / (m - 1);
+        expect(mean[c]).toBeCloseTo(mu, 4);
+        expect(variance[c] / unbiased).toBeCloseTo(1, 4);
+      }
+    }
+    expect([Array.from(buf('bn1.running_mean')), Array.from(buf('bn1.running_var'))]).toEqual(sharedBefore);
+    // repeating it changes nothing; 0 samples turns it off
+    const once = Array.from(buf('bn0.2.running_var'));
+    t.calibrateBatchNorm(d);
+    expect(Array.from(buf('bn0.2.running_var'))).toEqual(once);
+    const off = new Trainer(g, defaultConfig({ bits: [2, 32], epochs: 1, batch: 5, seed: 3, bnCalibration: 0 }));
+    off.calibrateBatchNorm(d);
+    expect(Array.from(off.net.buffers.get('bn0.2.running_var')!)).toEqual([1, 1, 1, 1, 1]);
+    expect(() => new Trainer(g, defaultConfig({ bits: [2, 32], bnCalibration: -1 }))).toThrow(/bnCalibration/);
+  });
+});

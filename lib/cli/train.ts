@@ -23,6 +23,7 @@ interface TrainOptions {
   out: string;
   data: string;
   seed: number;
+  bnCalibration: number;
   resume?: string;
   json?: boolean;
   batch: number;
@@ -109,7 +110,7 @@ async function train(o: TrainOptions): Promise<void> {
     const config: TrainConfig = defaultConfig({
       method: o.method as TrainConfig['method'], bits: m.bits, options: defined(m.options), epochs: o.epochs ?? 15, batch: o.batch, lr: o.lr ?? (o.optimizer === 'sgd' ? 0.1 : 1e-3),
       optimizer: o.optimizer as TrainConfig['optimizer'], weightDecay: o.weightDecay,
-      schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed,
+      schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed, bnCalibration: o.bnCalibration,
     });
     trainer = new Trainer(net.graph, config);
   }
@@ -147,6 +148,9 @@ async function train(o: TrainOptions): Promise<void> {
     process.exitCode = 130;
     return;
   }
+  // a checkpoint written by an older version (or an interrupted epoch) gets its statistics
+  // re-estimated here; after a finished epoch this repeats the same pass and changes nothing
+  trainer.calibrateBatchNorm(data.train);
   // final numbers: the test digits, once
   const results = trainer.widths.map((bits) => ({ bits, accuracy: trainer.evaluate(data.test, bits) }));
   // the digits' preprocessing goes into the graph: the model file takes raw uint8 digits
@@ -202,6 +206,7 @@ export function registerTrain(program: Command): void {
       return l as [number, number, number];
     }, [16, 32, 64] as [number, number, number])
     .option('--seed <n>', 'random seed (weights, shuffling)', int('--seed', 0), 0)
+    .option('--bn-calibration <n>', 'training digits of the batch-norm re-estimation after each epoch (one pass per width; 0: off)', int('--bn-calibration', 0), 1000)
     .option('--threads <n>', 'kernel threads', int('--threads', 1), kernels.hardwareThreads())
     .option('--train-limit <n>', 'use only the first n training digits (quick runs)', int('--train-limit', 2))
     .option('--checkpoint <file>', 'checkpoint written every epoch and on Ctrl-C (default <out>.ckpt)')

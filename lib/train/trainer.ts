@@ -34,6 +34,12 @@ export interface TrainConfig {
   temperature?: number;
   /** The method's own options (sp, pg, ldp: see lib/train/methods). */
   options?: Record<string, unknown>;
+  /**
+   * Training samples of the batch-norm re-estimation after every epoch (before validation; see
+   * calibrateBatchNorm). 0: the running statistics stay as training's momentum left them.
+   * Default 1000 (all of them for a smaller training set).
+   */
+  bnCalibration?: number;
 }
 
 /** A registered training method's behaviour inside one Trainer. */
@@ -111,6 +117,9 @@ function checkConfig(c: TrainConfig): void {
   if (!Number.isInteger(c.epochs) || c.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${c.epochs}`);
   if (!Number.isInteger(c.batch) || c.batch < 2) throw new RangeError(`batch must be an integer >= 2 (batch norm needs 2 samples), got ${c.batch}`);
   if (!(c.lr > 0)) throw new RangeError(`lr must be positive, got ${c.lr}`);
+  if (c.bnCalibration !== undefined && !(Number.isInteger(c.bnCalibration) && c.bnCalibration >= 0)) {
+    throw new RangeError(`bnCalibration must be a non-negative integer (samples), got ${c.bnCalibration}`);
+  }
   def?.check(c);
 }
 
@@ -229,6 +238,7 @@ export class Trainer {
         epoch: this.epoch + 1, steps: stepsPerEpoch, loss: lossSum / Math.max(1, seen / bs), trainAccuracy: correct / Math.max(1, seen),
         seconds: (Date.now() - t0) / 1000,
       };
+      this.calibrateBatchNorm(train);
       if (validation) rec.validation = Object.fromEntries(this.widths.map((b) => [String(b), this.evaluate(validation, b)]));
       const extra = this.impl?.epochInfo?.();
       if (extra) rec.extra = extra;
@@ -245,6 +255,20 @@ export class Trainer {
     const out = this.graph.output ?? this.graph.nodes[this.graph.nodes.length - 1].name;
     const node = this.graph.nodes.find((n) => n.name === out);
     return node && (node.op === 'linear' || node.op === 'qlinear') ? node.outFeatures : 2 ** 31;
+  }
+
+  /**
+   * Re-estimates the batch norms' running statistics of every width from the first
+   * config.bnCalibration samples of `d` (default 1000; 0: nothing is done), one batch-statistics
+   * pass per width (TrainNet.calibrateBatchNorm). Training itself never reads running statistics,
+   * so this changes what evaluation and the exported model compute, not the training run; the same
+   * data gives the same statistics (it may be repeated).
+   */
+  calibrateBatchNorm(d: Dataset): void {
+    const m = Math.min(d.n, this.config.bnCalibration ?? 1000);
+    if (m < 2) return;
+    const per = d.x.length / d.n;
+    for (const bits of this.widths) this.net.calibrateBatchNorm(d.x.subarray(0, m * per), m, bits, this.impl?.hook);
   }
 
   /** Accuracy (fraction 0..1) at one width, eval mode (running statistics, fake-quantised forward). */
