@@ -20,10 +20,11 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 /** Digits the test runs on (the first N of the test split; the demo and eval see the same ones). */
 const N = 100;
 /**
- * The floor the bundled model must clear on those digits at float and 8 bits. The model shipped
- * now (4 epochs of the bundled command) reaches 96.3% float and 95.0% at 8 bits on the 2,000 test
- * digits (see the README); 0.85 leaves room for the first 100 digits being harder than the rest,
- * and fails for any model that did not learn (chance is 0.1). Raise it with the 15-epoch run.
+ * The floor the bundled model must clear on those digits at every width. The model shipped now
+ * (4 epochs of the bundled command, batch-norm statistics re-estimated) scores 90 / 95 / 96 / 97 /
+ * 98% on these 100 digits at 1 / 2 / 4 / 8 bits / float (91.1 / 93.95 / 94.7 / 94.9 / 96.3% on all
+ * 2,000: see the README); 0.85 fails a model whose 1-bit width did not learn (the model before
+ * the re-estimation scored 58% there) and any model that did not learn at all (chance is 0.1).
  */
 const FLOOR = 0.85;
 
@@ -64,7 +65,7 @@ describe('the bundled digits and model', () => {
 
 describe('anyprec demo', () => {
   let demo: { model: string; digits: number; results: Array<Record<string, number>>; chart?: string };
-  it(`--json classifies the digits at every width the model holds (accuracy >= ${FLOOR} at 8 bits and float) and writes the chart`, () => {
+  it(`--json classifies the digits at every width the model holds (accuracy >= ${FLOOR} at every width) and writes the chart`, () => {
     const r = anyprec('demo', '--limit', String(N), '--batch', '50', '--json', '--chart', 'chart.svg');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -79,8 +80,7 @@ describe('anyprec demo', () => {
       expect(x.imagesPerSecond).toBeGreaterThan(0);
     }
     const at = (bits: number) => demo.results.find((x) => x.bits === bits)!;
-    expect(at(8).accuracy).toBeGreaterThanOrEqual(FLOOR);
-    expect(at(32).accuracy).toBeGreaterThanOrEqual(FLOOR);
+    for (const bits of [1, 2, 4, 8, 32]) expect([bits, at(bits).accuracy >= FLOOR]).toEqual([bits, true]);
     // bit-ops per digit: the quantised layers' MACs x w x a, plus the float stem and classifier
     expect(at(1).bitOpsPerImage).toBeLessThan(at(2).bitOpsPerImage);
     expect(at(2).bitOpsPerImage).toBeLessThan(at(8).bitOpsPerImage);
