@@ -14,8 +14,10 @@
 //   3. at factor x that rate: p50 / p95 / p99, deadline drops and the precision mix, pinned at 8
 //      bits (before and after) vs the governor on, and a per-second timeline of the governed run;
 //   4. requests/s through anyprec-server at 1 and 2 worker processes (closed loop).
-// The accuracy cost of the precisions chosen needs a trained model (--model <file>) and its test
-// digits: not measured on a zoo model (random weights).
+// With a model that takes MNIST digits (--model models/mnist/resnet20-any.anyprec, the bundled one),
+// 5. the accuracy cost of the precisions the governor chose, on the test digits (--digits DIR, default
+// models/mnist/: test-digits.u8 and test-labels.u8): 8 bits pinned vs the governed mix. A zoo model
+// has random weights: not measured.
 import { fork, spawn } from 'node:child_process';
 import os from 'node:os';
 import http from 'node:http';
@@ -56,8 +58,10 @@ async function loadgen() {
     req.end(body);
   });
   process.on('message', async (job) => {
-    const body = Buffer.from(new Float32Array(job.sample).fill(0.5).map((_, i) => ((i * 7919) % 997) / 997).buffer);
-    const headers = { 'x-shape': `1,${job.inputShape.join(',')}`, ...(job.bits ? { 'x-bits': String(job.bits) } : {}) };
+    const body = job.dtype === 'uint8'
+      ? Buffer.from(Uint8Array.from({ length: job.sample }, (_, i) => (i * 7919) % 256))
+      : Buffer.from(new Float32Array(job.sample).fill(0.5).map((_, i) => ((i * 7919) % 997) / 997).buffer);
+    const headers = { 'x-shape': `1,${job.inputShape.join(',')}`, 'x-dtype': job.dtype, ...(job.bits ? { 'x-bits': String(job.bits) } : {}) };
     if (job.mode === 'once') { // one request, timed here (its own agent: one kept-alive socket)
       const r = await send(job.port, body, headers, job.agent ? onceAgent : agent);
       process.send(r);
@@ -104,12 +108,19 @@ async function main() {
   const factor = Number(arg('factor', '1.3'));
   const sloArg = arg('slo-p95-ms', 'auto');
   const model = await loadModelSpec(spec);
-  const sample = model.graph.inputShape.reduce((a, b) => a * b, 1);
-  const x1 = new anyprec.Tensor(new Float32Array(sample).fill(0.5), [1, ...model.graph.inputShape]);
+  // what one sample is: a model with an input section (the models `anyprec train` writes) takes
+  // raw uint8 values and preprocesses them itself; others take float32
+  const input = model.graph.input ?? { shape: model.graph.inputShape, dtype: 'float32' };
+  const inputShape = input.shape;
+  const dtype = input.dtype;
+  const sample = inputShape.reduce((a, b) => a * b, 1);
+  const makeInput = (data, n) => (dtype === 'uint8' ? new anyprec.Uint8Tensor(data, [n, ...inputShape]) : new anyprec.Tensor(data, [n, ...inputShape]));
+  const oneSample = () => (dtype === 'uint8' ? new Uint8Array(sample).fill(128) : new Float32Array(sample).fill(0.5));
+  const x1 = makeInput(oneSample(), 1);
 
   const child = fork(fileURLToPath(import.meta.url), ['--loadgen'], { stdio: 'inherit' });
   const job = (j) => new Promise((resolve) => { child.once('message', resolve); child.send(j); });
-  const base = { inputShape: model.graph.inputShape, sample, maxOutstanding: Number(arg('max-outstanding', '512')) };
+  const base = { inputShape, dtype, sample, maxOutstanding: Number(arg('max-outstanding', '512')) };
 
   // 1. batch-1 overhead: the model's own run() and one HTTP request (binary body, 8 bits pinned),
   // interleaved so all see the same machine load. The client that counts is the load generator's
@@ -118,8 +129,8 @@ async function main() {
   let server = createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false });
   let url = new URL(await server.listen({ port: 0 }));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const body = Buffer.from(new Float32Array(sample).fill(0.5).buffer);
-  const headers = { 'content-type': 'application/octet-stream', 'content-length': body.length, 'x-shape': `1,${model.graph.inputShape.join(',')}`, 'x-bits': '8' };
+  const body = Buffer.from(oneSample().buffer);
+  const headers = { 'content-type': 'application/octet-stream', 'content-length': body.length, 'x-shape': `1,${inputShape.join(',')}`, 'x-dtype': dtype, 'x-bits': '8' };
   const inProcess = () => new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = http.request({ host: '127.0.0.1', port: url.port, path: '/v1/infer', method: 'POST', agent, headers }, (res) => {
@@ -136,9 +147,9 @@ async function main() {
   const floor = Fastify();
   floor.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (req, b, done) => done(null, b));
   floor.post('/v1/infer', async (req) => {
-    const d = new Float32Array(sample);
+    const d = oneSample();
     new Uint8Array(d.buffer).set(req.body);
-    const y = await model.run(new anyprec.Tensor(d, [1, ...model.graph.inputShape]), { bits: 8 });
+    const y = await model.run(makeInput(d, 1), { bits: 8 });
     return { logits: [Array.from(y.data)], bits: { weights: 8, activations: 8 } };
   });
   await floor.listen({ port: 0, host: '127.0.0.1' });
@@ -240,6 +251,9 @@ async function main() {
   const pinned = await runAt('pinned at 8 bits', '8');
   const governed = await runAt('governor on', undefined);
   const pinnedAgain = await runAt('pinned (again)', '8');
+  // the accuracy cost: the precisions the governor chose, weighted by how many answers each got,
+  // on the test digits of a model that takes MNIST digits (the bundled model's, by default)
+  const accuracy = measureAccuracy(model, dtype, inputShape, governed.bits);
   await model.close();
 
   // 4. requests/s through anyprec-server at 1 and 2 worker processes (node:cluster): closed loop,
@@ -274,7 +288,7 @@ async function main() {
       inProcessClientMedianMs: inProcMedian, inProcessRatio: inProcMedian / runMedian, floorMedianMs: floorMedian, floorRatio: floorMedian / runMedian },
     lightLoadP95Ms: lightP95, capacity8PerSec: capacity8, capacitySteps: steps, sloP95Ms: slo, offeredPerSec: rate, deadlineMs,
     pinned, governed, pinnedAgain, requestsPerSecond: rps,
-    accuracy: spec.startsWith('zoo:') ? 'not measured: a zoo model has random weights (pass --model <trained model file>)' : 'pending: needs the test-digit evaluation of the trained model',
+    accuracy,
   };
   const out = arg('json', null);
   if (out) (await import('node:fs')).writeFileSync(out, JSON.stringify(report, null, 2));
@@ -286,7 +300,52 @@ async function main() {
   console.log('governor timeline (s: n, p95 ms, mean weight bits): ' + governed.timeline.map((s) => `${s.second}: ${s.n}, ${f(s.p95)}, ${f(s.meanWeightBits)}`).join(' | '));
   console.log('tradeable precisions (measured ms): ' + governed.governor.tradeable.map((e) => `w${e.weights}a${e.activations} ${f(e.costMs)}`).join(', '));
   for (const r of rps) console.log(`anyprec-server --workers ${r.workers}: ${f(r.perSec)} req/s (${r.clients} clients, closed loop, 8 bits), p50 ${f(r.p50)} ms, ${r.errors} errors`);
-  console.log(`accuracy cost of the precisions chosen: ${report.accuracy}`);
+  if (typeof accuracy === 'string') console.log(`accuracy cost of the precisions chosen: ${accuracy}`);
+  else {
+    console.log(`accuracy on ${accuracy.digits} test digits: pinned 8 bits ${pct(accuracy.pinned8)}, governor's mix ${pct(accuracy.governedMix)} ` +
+      `(cost ${(100 * (accuracy.pinned8 - accuracy.governedMix)).toFixed(2)} points; per precision: ${Object.entries(accuracy.byPrecision).map(([k, v]) => `${k} ${pct(v)}`).join(', ')})`);
+  }
+}
+
+/**
+ * Accuracy at 8 bits and at the governor's mix (answers per precision, e.g. { w8a8: 120, w2a2: 40 })
+ * on --digits (default: models/mnist/test-digits.u8 and test-labels.u8 beside this repository's
+ * bundled model). Only for a model that takes 28x28 uint8 digits; otherwise a reason string.
+ */
+function measureAccuracy(model, dtype, inputShape, mix) {
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const anyprec = require('anyprec');
+  if (dtype !== 'uint8' || inputShape.join(',') !== '1,28,28') return 'not measured: the model does not take MNIST digits (pass --model with a model written by anyprec train, e.g. models/mnist/resnet20-any.anyprec)';
+  const dir = arg('digits', fileURLToPath(new URL('../models/mnist/', import.meta.url)));
+  const digitsFile = path.join(dir, 'test-digits.u8'), labelsFile = path.join(dir, 'test-labels.u8');
+  if (!fs.existsSync(digitsFile) || !fs.existsSync(labelsFile)) return `not measured: no ${digitsFile} / ${labelsFile}`;
+  const digits = fs.readFileSync(digitsFile), labels = fs.readFileSync(labelsFile);
+  const n = labels.length;
+  const at = (bits) => {
+    let correct = 0;
+    for (let s = 0; s < n; s += 250) {
+      const m = Math.min(250, n - s);
+      const y = model.runSync(new anyprec.Uint8Tensor(new Uint8Array(digits.subarray(s * 784, (s + m) * 784)), [m, 1, 28, 28]), { bits });
+      const k = y.data.length / m;
+      for (let i = 0; i < m; i++) {
+        let best = 0;
+        for (let j = 1; j < k; j++) if (y.data[i * k + j] > y.data[i * k + best]) best = j;
+        if (best === labels[s + i]) correct++;
+      }
+    }
+    return correct / n;
+  };
+  const byPrecision = {};
+  let answered = 0, weighted = 0;
+  for (const [key, count] of Object.entries(mix)) {
+    const m = /^w(\d+)a(\d+)$/.exec(key);
+    if (!m) continue;
+    byPrecision[key] = at({ weights: Number(m[1]), activations: Number(m[2]) });
+    answered += count;
+    weighted += count * byPrecision[key];
+  }
+  return { digits: n, pinned8: at(8), governedMix: answered ? weighted / answered : NaN, byPrecision };
 }
 
 if (process.argv.includes('--loadgen')) loadgen();
