@@ -2,6 +2,7 @@
 //
 //   node bench/server.mjs [--model zoo:cnn | model.anyprec] [--seconds 8] [--slo-p95-ms auto]
 //     [--factor 1.3] [--deadline-ms 2xSLO] [--workers 1,2] [--clients 16] [--json out.json]
+//     [--chart out.svg] [--digits DIR]
 //
 // The server runs in this process; the load generator runs in a child process (this file with
 // --loadgen), open loop: requests leave at seeded Poisson times whatever the answers do, at most
@@ -290,6 +291,8 @@ async function main() {
     pinned, governed, pinnedAgain, requestsPerSecond: rps,
     accuracy,
   };
+  const chart = arg('chart', null);
+  if (chart) await writeChart(chart, [pinned, governed, pinnedAgain], slo);
   const out = arg('json', null);
   if (out) (await import('node:fs')).writeFileSync(out, JSON.stringify(report, null, 2));
   const pct = (v) => `${(100 * v).toFixed(1)}%`;
@@ -346,6 +349,35 @@ function measureAccuracy(model, dtype, inputShape, mix) {
     weighted += count * byPrecision[key];
   }
   return { digits: n, pinned8: at(8), governedMix: answered ? weighted / answered : NaN, byPrecision };
+}
+
+/**
+ * --chart FILE: an SVG of the offered-load runs over time (per second: p95 latency against the
+ * objective, and the mean weight bits answered), pinned vs governed; vega and vega-lite are
+ * development dependencies of this repository.
+ */
+async function writeChart(file, runs, slo) {
+  const vega = await import('vega');
+  const vl = await import('vega-lite');
+  const values = runs.flatMap((r) => r.timeline.map((t) => ({ run: r.name, second: t.second, p95: t.p95, bits: t.meanWeightBits })));
+  const color = { field: 'run', type: 'nominal', title: null };
+  const x = { field: 'second', type: 'quantitative', title: 'seconds into the run' };
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Offered load 1.3x what 8 bits sustains: pinned vs the precision governor', subtitle: `objective p95 ${slo} ms (dashed)` },
+    data: { values },
+    vconcat: [
+      { width: 480, height: 180, layer: [
+        { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'p95', type: 'quantitative', title: 'p95 latency (ms) per second' }, color } },
+        { data: { values: [{ slo }] }, mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { y: { field: 'slo', type: 'quantitative' } } },
+      ] },
+      { width: 480, height: 120, mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'bits', type: 'quantitative', title: 'mean weight bits', scale: { domain: [0, 8] } }, color } },
+    ],
+  };
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  (await import('node:fs')).writeFileSync(file, await view.toSVG());
+  view.finalize();
 }
 
 if (process.argv.includes('--loadgen')) loadgen();
