@@ -77,6 +77,20 @@ describe('anyprec doctor', () => {
     expect(d.threads).toBeGreaterThanOrEqual(1);
     expect(d.selfTest.ok).toBe(true);
     expect(d.selfTest.cases).toBe(kernels.availableIsas().length * 2 * 4 * 64);
+    expect(d.loadSelfTest).toMatchObject({ isa: d.isa, ok: true, error: null });
+    expect(d.loadSelfTest.micros).toBeGreaterThan(0);
+  });
+
+  it('the load-time self-test ran for every ISA selected in this process, and passed', () => {
+    const before = kernels.isa();
+    try {
+      for (const isa of kernels.availableIsas()) {
+        kernels.setIsa(isa);
+        expect(kernels.loadSelfTest()).toMatchObject({ isa, ok: true, error: null });
+      }
+    } finally {
+      kernels.setIsa(before);
+    }
   });
 
   it('the self-test reports a GEMM that gets one sum wrong, and restores the ISA', () => {

@@ -96,7 +96,7 @@ function doctor(o: { json?: boolean }): void {
   const info = {
     platform: facts, addon: addonPath, isa: kernels.isa(), availableIsas: kernels.availableIsas(),
     isaFromEnvironment: process.env.ANYPREC_ISA ?? null, int8Kernel: kernels.int8Kernel(),
-    threads: kernels.threads(), hardwareThreads: kernels.hardwareThreads(),
+    threads: kernels.threads(), hardwareThreads: kernels.hardwareThreads(), loadSelfTest: kernels.loadSelfTest(),
   };
   const test = selfTest();
   if (o.json) {
@@ -107,6 +107,8 @@ function doctor(o: { json?: boolean }): void {
     console.log(`isa        ${info.isa} (available: ${info.availableIsas.join(', ')}${info.isaFromEnvironment ? `; ANYPREC_ISA=${info.isaFromEnvironment}` : ''})`);
     console.log(`int8       ${info.int8Kernel} kernel for the int8 path`);
     console.log(`threads    ${info.threads} kernel thread(s) per call (hardware threads: ${info.hardwareThreads})`);
+    const lt = info.loadSelfTest;
+    console.log(`load test  ${lt.ok ? 'ok' : `FAILED (${lt.error})`}: the ${lt.isa} kernels against the scalar reference when the addon loaded, ${lt.micros.toFixed(0)} µs`);
     console.log(`self-test  ${test.ok ? 'ok' : 'FAILED'}: ${test.cases} GEMMs (${test.isas.length} ISAs x bit-serial and int8 paths x ${ENCODING_PAIRS.length} encoding pairs x bits 1..8 x 1..8) ` +
       `against a JavaScript reference, bit for bit, in ${test.ms.toFixed(1)} ms`);
     for (const f of test.failures.slice(0, 20)) console.log(`  differs: ${f}`);

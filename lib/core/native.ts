@@ -88,8 +88,16 @@ export interface NativeAddon {
   floatGemmAsync(a: Float32Array, m: number, k: number, b: Float32Array, n: number,
                  bias?: Float32Array | null): Promise<Float32Array>;
   popcountCeiling(iterations: number): { checksum: number; bitMacs: number };
+  selfTest(): LoadSelfTest;
   isaFromEnvironment: string | null;
 }
+
+/**
+ * The load-time self-test of the ISA in use: its kernels (packing, bit-serial and int8 GEMM paths,
+ * epilogues, conv lowering, gated and float GEMMs) against the scalar reference on tiny cases, run
+ * once per process and ISA when the addon loads or setIsa selects it; a failure throws there.
+ */
+export interface LoadSelfTest { isa: string; ok: boolean; error: string | null; micros: number }
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -171,6 +179,8 @@ function load(): NativeAddon {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(addonPath) as NativeAddon;
   } catch (err) {
+    // the binary loaded but its kernels failed the self-test: that message says what to do
+    if (/load-time self-test/.test((err as Error).message ?? '')) throw err;
     const e = new Error(loadFailureMessage(err as Error));
     (e as Error & { cause?: unknown }).cause = err;
     throw e;

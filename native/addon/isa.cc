@@ -4,12 +4,45 @@
 #include "bitgemm/bitgemm.h"
 #include "common/threadpool.h"
 #include "i8gemm/i8gemm.h"
+#include "selftest/selftest.h"
+
+#include <chrono>
+#include <map>
+#include <mutex>
 
 namespace anyprec {
 namespace addon {
 namespace {
 
 constexpr int kMaxThreads = 1024;
+
+// The load-time self-test of a platform (selftest/selftest.h), run once per process and platform.
+struct SelfTestRun {
+  std::string error;  // "" = passed
+  double micros = 0;
+};
+
+const SelfTestRun& selfTest(const Platform& p) {
+  static std::mutex mutex;
+  static std::map<const Platform*, SelfTestRun> done;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = done.find(&p);
+  if (it != done.end()) return it->second;
+  const auto t0 = std::chrono::steady_clock::now();
+  SelfTestRun r;
+  r.error = kernelSelfTest(p);
+  r.micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  return done.emplace(&p, r).first->second;
+}
+
+// Throws when the platform's kernels failed their self-test: wrong answers must never be returned.
+void requireSelfTest(Napi::Env env, const Platform& p) {
+  const SelfTestRun& r = selfTest(p);
+  if (r.error.empty()) return;
+  throw Napi::Error::New(env, std::string("anyprec: the ") + p.name + " kernels computed a wrong result on this CPU in the " +
+                                  "load-time self-test (" + r.error + "). Set ANYPREC_ISA=scalar to run the reference " +
+                                  "kernels instead, and please report it with the output of `npx anyprec doctor`.");
+}
 
 Napi::Value Isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), instance(info.Env()).isa->name); }
 
@@ -26,7 +59,9 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   const std::string name = info[0].As<Napi::String>().Utf8Value();
   const std::string bad = isaChoiceError(name);
   if (!bad.empty()) throwRange(env, bad);
-  instance(env).isa = findPlatform(name);
+  const Platform* p = findPlatform(name);
+  requireSelfTest(env, *p);
+  instance(env).isa = p;
   return env.Undefined();
 }
 
@@ -60,9 +95,26 @@ Napi::Value PopcountCeiling(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// selfTest() -> { isa, ok, error, micros }: the current ISA's load-time self-test (run once).
+Napi::Value SelfTest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Platform& p = *instance(env).isa;
+  const SelfTestRun& r = selfTest(p);
+  auto out = Napi::Object::New(env);
+  out.Set("isa", Napi::String::New(env, p.name));
+  out.Set("ok", Napi::Boolean::New(env, r.error.empty()));
+  out.Set("error", r.error.empty() ? env.Null() : Napi::Value(Napi::String::New(env, r.error)));
+  out.Set("micros", Napi::Number::New(env, r.micros));
+  return out;
+}
+
 }  // namespace
 
 void registerPlatform(Napi::Env env, Napi::Object exports) {
+  // The kernels this environment dispatches to are checked against the scalar reference before
+  // anything can call them (a failure makes the require throw).
+  requireSelfTest(env, *instance(env).isa);
+  exportFunction(env, exports, "selfTest", SelfTest);
   exportFunction(env, exports, "isa", Isa);
   exportFunction(env, exports, "availableIsas", AvailableIsas);
   exportFunction(env, exports, "setIsa", SetIsa);

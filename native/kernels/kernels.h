@@ -27,3 +27,4 @@
 #include "i8gemm/i8gemm.h"
 #include "platform/cpu.h"
 #include "platform/platform.h"
+#include "selftest/selftest.h"

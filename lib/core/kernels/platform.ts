@@ -1,6 +1,9 @@
 // The platform: which instruction set the kernels run on, and how many threads one call may use.
 import { checkInt } from '../check';
 import { native } from '../native';
+import type { LoadSelfTest } from '../native';
+
+export type { LoadSelfTest };
 
 /** The instruction set the kernels run on in this thread's environment. */
 export function isa(): string {
@@ -34,4 +37,9 @@ export function hardwareThreads(): number {
 export function popcountCeiling(iterations: number): { checksum: number; bitMacs: number } {
   checkInt(iterations, 'iterations', 1, 2 ** 40);
   return native.popcountCeiling(iterations);
+}
+
+/** The load-time self-test of the current ISA (run when the addon loaded or setIsa chose it): result and cost. */
+export function loadSelfTest(): LoadSelfTest {
+  return native.selfTest();
 }

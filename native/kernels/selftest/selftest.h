@@ -1,0 +1,23 @@
+// anyprec kernels, self-test: the kernels a platform dispatches to, run on tiny cases and compared
+// with the scalar reference platform, so that a CPU or a build that computes wrong answers fails
+// loudly when the library loads instead of returning wrong numbers. Pure C++17 (no Node-API); the
+// addon runs it for the platform in use (at load, and when another ISA is selected).
+//
+// Covered, each on small odd shapes with seeded random operands: bit-plane packing (words and
+// plane popcounts), the bit-serial GEMM over several bit widths and every encoding pair (XOR form
+// included), the platform's int8 variants (both of them where a wide one such as AMX differs),
+// the three epilogue outputs (int32, float with clamp and residual, codes), the conv lowering
+// (packConvInput), the gated GEMM (results and mask) and the float GEMM (small integers, so every
+// sum is exact and must match bit for bit). Its cost is a few tens of microseconds.
+#pragma once
+#include <string>
+
+namespace anyprec {
+
+struct Platform;
+
+// "" when every case agrees with the scalar reference bit for bit, else what differs first
+// (family, case and position).
+std::string kernelSelfTest(const Platform& isa);
+
+}  // namespace anyprec

@@ -1,0 +1,63 @@
+// The load-time self-test (selftest/selftest.h): every platform this CPU runs passes it, and it
+// catches a wrong kernel — a platform record whose tables are the scalar ones except one broken
+// entry must fail, with the family named.
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "test_util.h"
+
+using namespace anyprec;
+using namespace anyprec::test;
+
+namespace {
+
+const KernelTable* gScalarBitplane = nullptr;
+// The scalar micro-kernel, then one accumulator off by one: a subtly wrong CPU or build.
+void brokenBitTile(const BitTileArgs& t) {
+  gScalarBitplane->bitTile(t);
+  if (t.mr > 0 && t.np > 0) t.acc[0] += 1;
+}
+
+const EpilogueTable* gScalarEpilogue = nullptr;
+// The scalar codes epilogue with the last code of every row segment rounded the other way.
+void brokenToCodes(const int32_t* v, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
+  gScalarEpilogue->int32ToCodes(v, scale, shift, levels, out, n);
+  if (n > 0) out[n - 1] ^= 1;
+}
+
+}  // namespace
+
+int main() {
+  for (const Platform* p : availablePlatforms()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string e = kernelSelfTest(*p);
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT(e.empty(), "%s: self-test failed: %s", p->name, e.c_str());
+    std::printf("%s: self-test %s in %.0f us\n", p->name, e.empty() ? "passed" : "FAILED", us);
+  }
+
+  const Platform& scalar = scalarPlatform();
+  gScalarBitplane = scalar.bitplane;
+  gScalarEpilogue = scalar.epilogue;
+
+  KernelTable badBits = *scalar.bitplane;
+  badBits.bitTile = brokenBitTile;
+  Platform withBadBits = scalar;
+  withBadBits.name = "broken-bitplane";
+  withBadBits.bitplane = &badBits;
+  const std::string e1 = kernelSelfTest(withBadBits);
+  EXPECT(e1.find("GEMM") != std::string::npos && e1.find("bit-serial") != std::string::npos,
+         "a broken bit-serial micro-kernel is caught, got '%s'", e1.c_str());
+
+  EpilogueTable badEpi = *scalar.epilogue;
+  badEpi.int32ToCodes = brokenToCodes;
+  Platform withBadEpi = scalar;
+  withBadEpi.name = "broken-epilogue";
+  withBadEpi.epilogue = &badEpi;
+  const std::string e2 = kernelSelfTest(withBadEpi);
+  EXPECT(e2.find("codes output") != std::string::npos, "a broken codes epilogue is caught, got '%s'", e2.c_str());
+
+  std::printf("selftest: %d checks, %d failures\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
