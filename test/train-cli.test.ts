@@ -41,6 +41,9 @@ describe('anyprec train', () => {
     expect(run(['--method', 'some'])).toMatch(/--method must be any or fixed/);
     expect(run(['--epochs', '0'])).toMatch(/--epochs must be an integer >= 1/);
     expect(run(['--method', 'fixed', '--bits', '2,4'])).toMatch(/exactly one/);
+    expect(run(['--weight-mode', 'top'])).toMatch(/--weight-mode must be requant or truncate, got top/);
+    expect(run(['--method', 'sp', '--weight-mode', 'truncate'])).toMatch(/--weight-mode truncate is for --method any and fixed/);
+    expect(run(['--bn-calibration', '-1'])).toMatch(/--bn-calibration must be an integer >= 0/);
   });
   it('SIGINT writes a checkpoint and exits 130; --resume finishes the run', async () => {
     const out = path.join(dir, 'int.anyprec'), ckpt = `${out}.ckpt`;

@@ -23,12 +23,15 @@ describe('export to the runtime', () => {
     ['small CNN (qconv, qlinear, max pool, flatten)', smallCnn()],
     ['pre-activation ResNet (switchable BN, 1x1 shortcut + shared BN, residual add, global pool)',
       zoo.preactResnet({ widths: [4, 8, 8], blocks: 1, inChannels: 1, inputSize: 28 })],
+    ['pre-activation ResNet trained truncation-consistent (one 8-bit weight copy, every width its top planes)',
+      { ...zoo.preactResnet({ widths: [4, 8, 8], blocks: 1, inChannels: 1, inputSize: 28 }), weightMode: 'truncate' }],
   ];
   for (const [label, graph] of graphs) {
     it(`${label}: runtime output at 32/8/4/2/1 bits = the training forward in eval mode`, () => {
       const tr = new Trainer(graph, defaultConfig({ epochs: 1, batch: 32, lr: 3e-3, seed: 1 }));
       tr.fit(data.train); // 8 steps: trained weights and non-trivial running statistics
       const model = tr.net.toModel();
+      expect(model.graph.weightMode).toBe(graph.weightMode);
       // and through the model file: save, load, same outputs
       const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anyprec-train-')), 'm.anyprec');
       model.saveSync(file);
@@ -65,5 +68,12 @@ describe('export to the runtime', () => {
     const p = new Param('w', w, [300]);
     const wq = new WeightQuantizer(w, 'requant');
     for (const bits of [1, 2, 4, 8, 32]) expect(Array.from(quantizeWeights(null, p, bits).data)).toEqual(Array.from(wq.values(bits)));
+    // truncation-consistent: the b-bit codes are the top b bits of the 8-bit codes
+    const wt = new WeightQuantizer(w, 'truncate'), q8 = wt.codes(8);
+    for (const bits of [1, 2, 4]) {
+      expect(Array.from(quantizeWeights(null, p, bits, 'truncate').data)).toEqual(Array.from(wt.values(bits)));
+      expect(Array.from(wt.codes(bits))).toEqual(Array.from(q8, (q) => q >> (8 - bits)));
+    }
+    expect(Array.from(quantizeWeights(null, p, 2, 'truncate').data)).not.toEqual(Array.from(wq.values(2)));
   });
 });

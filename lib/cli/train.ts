@@ -24,6 +24,7 @@ interface TrainOptions {
   data: string;
   seed: number;
   bnCalibration: number;
+  weightMode: string;
   resume?: string;
   json?: boolean;
   batch: number;
@@ -112,7 +113,9 @@ async function train(o: TrainOptions): Promise<void> {
       optimizer: o.optimizer as TrainConfig['optimizer'], weightDecay: o.weightDecay,
       schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed, bnCalibration: o.bnCalibration,
     });
-    trainer = new Trainer(net.graph, config);
+    if (o.weightMode !== 'requant' && o.weightMode !== 'truncate') throw new InvalidArgumentError(`--weight-mode must be requant or truncate, got ${o.weightMode}`);
+    if (o.weightMode === 'truncate' && o.method !== 'any' && o.method !== 'fixed') throw new InvalidArgumentError('--weight-mode truncate is for --method any and fixed');
+    trainer = new Trainer({ ...net.graph, weightMode: o.weightMode }, config);
   }
   const data = loadMnist(o.data, digits, 1000, o.trainLimit !== undefined ? { train: o.trainLimit } : undefined);
   const tty = process.stderr.isTTY === true && !o.json;
@@ -206,6 +209,7 @@ export function registerTrain(program: Command): void {
       return l as [number, number, number];
     }, [16, 32, 64] as [number, number, number])
     .option('--seed <n>', 'random seed (weights, shuffling)', int('--seed', 0), 0)
+    .option('--weight-mode <m>', 'any / fixed: requant (each width rounds the weights itself, the reference) | truncate (every width is the top bits of one 8-bit copy: the model stores one copy)', 'requant')
     .option('--bn-calibration <n>', 'training digits of the batch-norm re-estimation after each epoch (one pass per width; 0: off)', int('--bn-calibration', 0), 1000)
     .option('--threads <n>', 'kernel threads', int('--threads', 1), kernels.hardwareThreads())
     .option('--train-limit <n>', 'use only the first n training digits (quick runs)', int('--train-limit', 2))

@@ -38,8 +38,9 @@ export class TrainNet {
 
   constructor(graph: GraphSpec, seed = 0) {
     this.graph = validateGraph(graph);
-    if (this.graph.nodes.some((n) => n.op === 'qconv2d' || n.op === 'qlinear') && this.graph.weightMode !== 'requant') {
-      throw new RangeError("training needs a graph with weightMode 'requant' (codes requantised at every width)");
+    const mode = this.graph.weightMode;
+    if (this.graph.nodes.some((n) => n.op === 'qconv2d' || n.op === 'qlinear') && mode !== 'requant' && mode !== 'truncate') {
+      throw new RangeError(`training needs a graph with weightMode 'requant' or 'truncate', got ${String(mode)}`);
     }
     const rng = new Rng(seed);
     for (const node of this.graph.nodes) {
@@ -169,14 +170,14 @@ export class TrainNet {
       case 'conv2d':
       case 'qconv2d': {
         const w = this.param(`${node.name}.weight`);
-        const wv = node.op === 'qconv2d' ? quantizeWeights(tape, w, bits) : w;
+        const wv = node.op === 'qconv2d' ? quantizeWeights(tape, w, bits, this.graph.weightMode) : w;
         const bias = node.op === 'conv2d' && node.bias ? this.param(`${node.name}.bias`) : undefined;
         return T.conv2d(tape, x, wv, node, bias);
       }
       case 'linear':
       case 'qlinear': {
         const w = this.param(`${node.name}.weight`);
-        const wv = node.op === 'qlinear' ? quantizeWeights(tape, w, bits) : w;
+        const wv = node.op === 'qlinear' ? quantizeWeights(tape, w, bits, this.graph.weightMode) : w;
         const bias = node.bias ? this.param(`${node.name}.bias`) : undefined;
         return T.linear(tape, T.flatten(tape, x), wv, bias);
       }

@@ -8,30 +8,37 @@
 //   activations  y = round(clamp(x,0,1)·n)/n: dy/dx = 1 where 0 <= x <= 1, else 0 (clamp's rule);
 //            b = 32: ReLU.
 import { WeightQuantizer, activationLevels } from '../core/quantize';
+import type { WeightMode } from '../core/quantize';
 import { codesToFloat, quantizeActivations as quantizeCodes } from '../core/kernels';
 import { Param, Tape, Var, buffer, maskedUnary } from './tape';
 import { relu } from './native';
 
 const { abs, tanh } = Math; // (globals read once: see tape.ts)
 
-interface Cached { version: number; q: WeightQuantizer; t: Float32Array; values: Map<number, Float32Array> }
+interface Cached { version: number; mode: WeightMode; q: WeightQuantizer; t: Float32Array; values: Map<number, Float32Array> }
 const cache = new WeakMap<Param, Cached>();
 
-function quantizerFor(w: Param): Cached {
+function quantizerFor(w: Param, mode: WeightMode): Cached {
   let c = cache.get(w);
-  if (!c || c.version !== w.version) {
-    const q = new WeightQuantizer(w.data, 'requant');
+  if (!c || c.version !== w.version || c.mode !== mode) {
+    const q = new WeightQuantizer(w.data, mode);
     const t = new Float32Array(w.size);
     for (let i = 0; i < t.length; i++) t[i] = tanh(w.data[i]);
-    c = { version: w.version, q, t, values: new Map() };
+    c = { version: w.version, mode, q, t, values: new Map() };
     cache.set(w, c);
   }
   return c;
 }
 
-/** Quantised weights of `w` at `bits` (1..8, or 32 for (tanh W / M)·E), with the STE backward. */
-export function quantizeWeights(tape: Tape | null, w: Param, bits: number): Var {
-  const c = quantizerFor(w);
+/**
+ * Quantised weights of `w` at `bits` (1..8, or 32 for (tanh W / M)·E), with the STE backward.
+ * mode 'requant' rounds U to each width (the reference); 'truncate' takes the top `bits` bits of
+ * the 8-bit code (truncation-consistent training: the model then stores one 8-bit copy of its
+ * weights and every width is its top planes, as the runtime's truncate mode reads them). The
+ * backward is the same straight-through rule in both modes.
+ */
+export function quantizeWeights(tape: Tape | null, w: Param, bits: number, mode: WeightMode = 'requant'): Var {
+  const c = quantizerFor(w, mode);
   let values = c.values.get(bits);
   if (!values) {
     values = c.q.values(bits);

@@ -146,6 +146,9 @@ export class Trainer {
     const def = METHODS.get(config.method);
     const bitList = [...config.bits].sort((a, b) => a - b);
     this.graph = { ...graph, bitList };
+    if (def && this.graph.weightMode === 'truncate') {
+      throw new RangeError(`truncation-consistent training (graph weightMode 'truncate') is for methods any and fixed, not ${config.method}`);
+    }
     if (def?.graph) this.graph = def.graph(this.graph, config);
     this.widths = def?.widths ? def.widths(config) : [...bitList].reverse();
     this.net = new TrainNet(this.graph, config.seed);
