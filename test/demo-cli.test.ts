@@ -63,6 +63,15 @@ describe('the bundled digits and model', () => {
   });
 });
 
+describe('the bundled model', () => {
+  it('ships its run record (JSON: how it was trained, its accuracy at every width on the 2,000 test digits)', () => {
+    const record = JSON.parse(fs.readFileSync(`${MODEL}.json`, 'utf8'));
+    expect(record.config.method).toBe('any');
+    expect(record.results.map((r: { bits: number }) => r.bits).sort((a: number, b: number) => a - b)).toEqual([1, 2, 4, 8, 32]);
+    for (const r of record.results) expect(r.accuracy).toBeGreaterThanOrEqual(0.85);
+  });
+});
+
 describe('anyprec demo', () => {
   let demo: { model: string; digits: number; results: Array<Record<string, number>>; chart?: string };
   it(`--json classifies the digits at every width the model holds (accuracy >= ${FLOOR} at every width) and writes the chart`, () => {
