@@ -1,6 +1,7 @@
-// Panel rows assembled from bit streams (KernelTable::gatherPanel), written once and compiled per
-// ISA: included only by bitplane_<isa>.cc, with internal linkage, each copy built with its own
-// flags and given its own popcount (VPOPCNT/POPCNT/CNT, or shifts and adds at the baseline ISA).
+// Panel rows assembled from bit streams (KernelTable::gatherPanel) one row at a time, for the
+// ISAs without 64-bit gathers: included by bitplane_scalar.cc and bitplane_neon.cc, with internal
+// linkage, each copy built with its own flags and given its own popcount (CNT on NEON, shifts and
+// adds at the baseline x86 ISA). AVX2 and AVX-512 keep the 8 rows in vector lanes instead.
 //
 // Each run costs a funnel read of 64 stream bits, a mask, a shift and an OR per plane (per 64
 // bits). A full word is stored straight into its panel slot (lane r of word w: 8 rows
