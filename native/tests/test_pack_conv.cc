@@ -141,6 +141,19 @@ void checkConvShapes(const Platform& isa, std::mt19937_64 rng) {
     ++cases;
   }
   EXPECT(cases >= 200, "[%s] only %d conv shapes were valid", isa.name, cases);
+  // A padding far larger than the image: the padded streams would take ~2^36 words per plane, so
+  // packConvInput must take the reference path (else this allocation fails)
+  {
+    const size_t huge = size_t{1} << 17;
+    const ConvShape s{2, 1, 1, 3, 1, 1, huge, huge, huge, huge, 1, 1};
+    EXPECT(checkConvShape(s).empty() && s.rows() == 18, "huge-padding shape is valid, 3 x 3 positions per image");
+    const std::vector<uint8_t> x{1, 2, 3, 0, 3, 1};
+    std::vector<uint64_t> want(packedWords(s.rows(), s.k(), 2), kGarbage), got(want.size(), ~kGarbage);
+    std::vector<int32_t> wantPop(s.rows() * 2, -1), gotPop(s.rows() * 2, -2);
+    packConvInputReference(scalarPlatform(), x.data(), s, 2, want.data(), wantPop.data(), 1);
+    packConvInput(isa, x.data(), s, 2, got.data(), gotPop.data(), 1);
+    EXPECT(want == got && wantPop == gotPop, "[%s] packConvInput with padding 2^17", isa.name);
+  }
   // ResNet-like rows: whole panels inside one output row (8 positions a fixed step apart)
   for (const ConvShape& s : {ConvShape{2, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1}, ConvShape{1, 4, 24, 32, 3, 3, 1, 1, 1, 1, 1, 1},
                              ConvShape{1, 3, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1}, ConvShape{1, 3, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1},
