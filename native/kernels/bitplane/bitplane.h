@@ -73,6 +73,40 @@ inline void zeroTileAccIfOverwrite(const BitTileArgs& t) {
   }
 }
 
+// Bit streams: the codes of a flat array split into one bit string per plane. Bit i of plane p's
+// stream is bit (planes-1-p) of codes[i]; word w of the stream holds codes [64w, 64w+64), code
+// 64w+j at bit j. A convolution packs its input image once this way (every pixel's C channel bits
+// are then C consecutive bits of each stream) and assembles its lowered rows from runs of them.
+struct PackStreamsArgs {
+  const uint8_t* codes;  // count codes, each < 2^planes
+  size_t count;
+  int planes;            // 1..8
+  size_t word0, word1;   // write words [word0, word1) of every stream; codes at or past count read as 0
+  uint64_t* streams;     // plane p's stream starts at streams + p * streamStride
+  size_t streamStride;
+};
+
+// Assembles up to 8 rows of one panel from bit streams. Every row is `runs` runs of `runBits`
+// bits each, run j of row r read from bit rowBit[r] + runOffset[j] of every plane's stream (a
+// convolution's rows: one run per kernel row, or per tap, from a zero-padded image). The panel
+// gets the packed layout above, k = runs * runBits bits per row (lanes >= rows zero), and
+// planePop[r * planes + p] the popcount of plane p of row r. Reads may reach up to 8 words past
+// the word that holds a run's last bit: the streams must extend that far (kGatherSlackWords).
+constexpr size_t kGatherSlackWords = 8;
+struct GatherPanelArgs {
+  const uint64_t* streams;    // plane p's stream at streams + p * streamStride
+  size_t streamStride;
+  int planes;                 // 1..8
+  const uint64_t* rowBit;     // rows entries
+  int rows;                   // 1..8
+  const uint64_t* runOffset;  // runs entries
+  size_t runs;                // >= 1
+  uint64_t runBits;           // >= 1
+  size_t kWords;              // kWordsFor(runs * runBits)
+  uint64_t* out;              // panel base: planes * kWords * 8 words
+  int32_t* planePop;          // rows * planes counts
+};
+
 struct KernelTable {
   const char* name;
   void (*packPanel)(const PackPanelArgs&);
@@ -85,6 +119,8 @@ struct KernelTable {
   // Per-row plane popcounts of one packed panel (of kWords words per plane):
   // planePop[r * planes + p] = popcount of plane p of row r, for r < rows.
   void (*panelPops)(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop);
+  void (*packStreams)(const PackStreamsArgs&);
+  void (*gatherPanel)(const GatherPanelArgs&);
 };
 
 // Per-ISA tables; each defined in its own translation unit compiled with its own flags.

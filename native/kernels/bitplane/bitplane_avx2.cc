@@ -60,6 +60,21 @@ AP_INLINE __m256i popLut() {
 // Plane p reads bit 7 - p >= 8 - planes of the shifted byte, above the dragged-in bits, so it
 // is exactly bit (planes - 1 - p) of the code, whatever the code's bits above `planes` hold
 // (the same bits the scalar reference reads).
+// The plane words of 64 codes (v0: codes 0..31, v1: 32..63): word of plane pl to out[pl * stride].
+// firstShift = 8 - planes moves plane 0's bit to each byte's top bit (movemask); each doubling
+// brings up the next plane's.
+inline void planeWordsOf(__m256i v0, __m256i v1, int planes, __m128i firstShift, uint64_t* out, size_t stride) {
+  v0 = _mm256_sll_epi16(v0, firstShift);
+  v1 = _mm256_sll_epi16(v1, firstShift);
+  for (int pl = 0; pl < planes; ++pl) {
+    const uint32_t lo = static_cast<uint32_t>(_mm256_movemask_epi8(v0));
+    const uint32_t hi = static_cast<uint32_t>(_mm256_movemask_epi8(v1));
+    out[static_cast<size_t>(pl) * stride] = lo | (uint64_t{hi} << 32);
+    v0 = _mm256_add_epi8(v0, v0);
+    v1 = _mm256_add_epi8(v1, v1);
+  }
+}
+
 void packPanelAvx2(const PackPanelArgs& p) {
   const size_t kWords = p.kWords;
   const size_t planeWords = kWords * kPanelRows;
@@ -85,19 +100,30 @@ void packPanelAvx2(const PackPanelArgs& p) {
         v0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tailBuf));
         v1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tailBuf + 32));
       }
-      v0 = _mm256_sll_epi16(v0, firstShift);
-      v1 = _mm256_sll_epi16(v1, firstShift);
-      for (int pl = 0; pl < planes; ++pl) {
-        const uint32_t lo = static_cast<uint32_t>(_mm256_movemask_epi8(v0));
-        const uint32_t hi = static_cast<uint32_t>(_mm256_movemask_epi8(v1));
-        out[pl * planeWords] = lo | (uint64_t{hi} << 32);
-        v0 = _mm256_add_epi8(v0, v0);
-        v1 = _mm256_add_epi8(v1, v1);
-      }
+      planeWordsOf(v0, v1, planes, firstShift, out, planeWords);
     }
   }
   for (int r = rows; r < kPanelRows; ++r) {
     for (size_t w = 0; w < kWords * planes; ++w) p.out[w * kPanelRows + r] = 0;
+  }
+}
+
+// Stream word w of every plane from 64 codes (the last codes through a zeroed copy).
+void packStreamsAvx2(const PackStreamsArgs& a) {
+  const __m128i firstShift = _mm_cvtsi32_si128(8 - a.planes);
+  alignas(32) uint8_t tailBuf[64];
+  for (size_t w = a.word0; w < a.word1; ++w) {
+    const size_t first = w * 64;
+    const size_t n = first >= a.count ? 0 : (a.count - first < 64 ? a.count - first : 64);
+    const uint8_t* src = a.codes + (n ? first : 0);
+    if (n < 64) {
+      std::memset(tailBuf, 0, sizeof tailBuf);
+      if (n) std::memcpy(tailBuf, src, n);
+      src = tailBuf;
+    }
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32));
+    planeWordsOf(v0, v1, a.planes, firstShift, a.streams + w, a.streamStride);
   }
 }
 
@@ -413,8 +439,63 @@ namespace {
 void panelPopsAvx2(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
   panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
 }
+
+// Four rows side by side per ymm (lanes 0..3, then 4..7), each lane reading its run bits with a
+// gather of 8 bytes at the bit's byte shifted by the bit's offset in it (56-bit chunks); every
+// lane has the same fill level, so the placing shifts are by a scalar count. Finished words are
+// stored straight into the panel; the popcounts are taken from the panel at the end (L1).
+void gatherPanelAvx2(const GatherPanelArgs& g) {
+  constexpr unsigned kChunk = 56;
+  const size_t planeWords = g.kWords * kPanelRows;
+  alignas(32) uint64_t rowBit[kPanelRows] = {};
+  alignas(32) int64_t live[kPanelRows] = {};
+  for (int r = 0; r < g.rows; ++r) {
+    rowBit[r] = g.rowBit[r];
+    live[r] = -1;
+  }
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i low3 = _mm256_set1_epi64x(7);
+  for (int half = 0; half < kPanelRows; half += 4) {
+    if (half >= g.rows) {  // no rows here: zero lanes
+      for (size_t w = 0; w < g.kWords * static_cast<size_t>(g.planes); ++w)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(g.out + w * kPanelRows + half), zero);
+      continue;
+    }
+    const __m256i base = _mm256_load_si256(reinterpret_cast<const __m256i*>(rowBit + half));
+    const __m256i mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(live + half));
+    for (int pl = 0; pl < g.planes; ++pl) {
+      const long long* stream =
+          reinterpret_cast<const long long*>(g.streams + static_cast<size_t>(pl) * g.streamStride);
+      uint64_t* dst = g.out + static_cast<size_t>(pl) * planeWords + half;
+      __m256i word = zero;
+      unsigned fill = 0;
+      for (size_t j = 0; j < g.runs; ++j) {
+        for (uint64_t at = 0; at < g.runBits;) {
+          const unsigned n = g.runBits - at < kChunk ? static_cast<unsigned>(g.runBits - at) : kChunk;
+          const __m256i bit = _mm256_add_epi64(base, _mm256_set1_epi64x(static_cast<long long>(g.runOffset[j] + at)));
+          __m256i bits = _mm256_mask_i64gather_epi64(zero, stream, _mm256_srli_epi64(bit, 3), mask, 1);
+          bits = _mm256_and_si256(_mm256_srlv_epi64(bits, _mm256_and_si256(bit, low3)),
+                                  _mm256_set1_epi64x(static_cast<long long>((uint64_t{1} << n) - 1)));
+          word = _mm256_or_si256(word, _mm256_sll_epi64(bits, _mm_cvtsi32_si128(static_cast<int>(fill))));
+          if (fill + n >= 64) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), word);
+            dst += kPanelRows;
+            word = _mm256_srl_epi64(bits, _mm_cvtsi32_si128(static_cast<int>(64 - fill)));  // 0 when fill is 0
+            fill = fill + n - 64;
+          } else {
+            fill += n;
+          }
+          at += n;
+        }
+      }
+      if (fill > 0) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), word);
+    }
+  }
+  panelPopsAvx2(g.out, g.rows, g.planes, g.kWords, g.planePop);
+}
 }  // namespace
 
-const KernelTable kAvx2Table = {"avx2", packPanelAvx2, bitTileAvx2, ceilingAvx2, kCeilAcc * 256, panelPopsAvx2};
+const KernelTable kAvx2Table = {"avx2",        packPanelAvx2,   bitTileAvx2,    ceilingAvx2, kCeilAcc * 256,
+                                panelPopsAvx2, packStreamsAvx2, gatherPanelAvx2};
 
 }  // namespace anyprec

@@ -22,6 +22,11 @@
 // spent on padding rows or panels and nothing outside mr x np*8 outputs is written. 16 rather
 // than 8: VPADDQ has 1-cycle latency here so 8 would do for latency (Zen 5 needs them), but
 // 8x1 tiles (1.1 loads per step instead of 0.6) measured slower in the GEMM, 8x3 no faster.
+// The shift intrinsics of GCC 12 start from _mm512_undefined_epi32(): silence its false
+// -Wmaybe-uninitialized (as fgemm_avx512.cc and gated_avx512.cc do).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "bitplane/bitplane.h"
@@ -33,6 +38,11 @@ namespace {
 #define AP_INLINE inline __attribute__((always_inline))
 
 // ---- packing ---------------------------------------------------------------------------------
+
+// bitOf[pl]: the byte mask of plane pl's bit in every code.
+AP_INLINE void planeBitMasks(int planes, __m512i (&bitOf)[kMaxPlanes]) {
+  for (int pl = 0; pl < planes; ++pl) bitOf[pl] = _mm512_set1_epi8(static_cast<char>(1u << (planes - 1 - pl)));
+}
 
 // Word w of plane pl of lane r is the 64-bit mask "bit (planes-1-pl) set" over codes
 // [64w, 64w+64) of row r: one VPTESTMB per plane per 64 codes. Written word-major so the
@@ -47,7 +57,7 @@ void packPanelAvx512(const PackPanelArgs& p) {
   const __mmask64 tailMask = tail ? ((__mmask64{1} << tail) - 1) : ~__mmask64{0};
 
   __m512i bitOf[kMaxPlanes];
-  for (int pl = 0; pl < planes; ++pl) bitOf[pl] = _mm512_set1_epi8(static_cast<char>(1u << (planes - 1 - pl)));
+  planeBitMasks(planes, bitOf);
 
   for (size_t w = 0; w < kWords; ++w) {
     uint64_t* line = p.out + w * kPanelRows;
@@ -65,6 +75,103 @@ void packPanelAvx512(const PackPanelArgs& p) {
       }
     }
   }
+}
+
+// Stream word w of every plane: one (masked) 64-code load and one VPTESTMB per plane.
+void packStreamsAvx512(const PackStreamsArgs& a) {
+  __m512i bitOf[kMaxPlanes];
+  planeBitMasks(a.planes, bitOf);
+  for (size_t w = a.word0; w < a.word1; ++w) {
+    const size_t first = w * 64;
+    const size_t n = first >= a.count ? 0 : (a.count - first < 64 ? a.count - first : 64);
+    // masked load for the last codes: bytes past count are never read
+    const __m512i v = n == 64  ? _mm512_loadu_si512(a.codes + first)
+                      : n > 0 ? _mm512_maskz_loadu_epi8((__mmask64{1} << n) - 1, a.codes + first)
+                              : _mm512_setzero_si512();
+    for (int pl = 0; pl < a.planes; ++pl)
+      a.streams[static_cast<size_t>(pl) * a.streamStride + w] = static_cast<uint64_t>(_mm512_test_epi8_mask(v, bitOf[pl]));
+  }
+}
+
+// The 8 rows of the panel side by side, one per 64-bit lane, so a finished word of a plane is one
+// 64-byte store into the panel and one VPOPCNTQ. Every lane has the same fill level (the rows
+// share one run layout), so the placing shifts are by a scalar count. How a lane reads the next
+// bits of its run (Read):
+//   Shifted: a gather of 8 bytes at the bit's byte, shifted by the bit's offset in that byte: at
+//            least 56 good bits, so runs go in chunks of 56 bits;
+//   Bytes:   every row and run starts on a byte (C a multiple of 8): a gather of 8 bytes is 64
+//            good bits;
+//   Window:  also, row r starts r*step bits after row 0 with step a multiple of 16 up to 64 (the
+//            8 positions of a stride-1 conv row with C = 16, 32, 48, 64): one 64-byte load at
+//            row 0's byte and a VPERMW that hands lane r its 4 words from r*step/16 on, no gather.
+// Missing rows (past `rows`) are masked off the reads and stay zero.
+enum class Read { Shifted, Bytes, Window };
+
+template <Read kRead>
+void gatherLanes(const GatherPanelArgs& g, __m512i base, __m512i window) {
+  constexpr unsigned kChunk = kRead == Read::Shifted ? 56 : 64;
+  const size_t planeWords = g.kWords * kPanelRows;
+  const __mmask8 live = static_cast<__mmask8>((1u << g.rows) - 1);
+  const __m512i zero = _mm512_setzero_si512();
+  for (int pl = 0; pl < g.planes; ++pl) {
+    const uint8_t* stream = reinterpret_cast<const uint8_t*>(g.streams + static_cast<size_t>(pl) * g.streamStride);
+    uint64_t* dst = g.out + static_cast<size_t>(pl) * planeWords;
+    __m512i word = zero, ones = zero;
+    unsigned fill = 0;  // bits of every lane's word in use (0..63)
+    for (size_t j = 0; j < g.runs; ++j) {
+      for (uint64_t at = 0; at < g.runBits;) {
+        const unsigned n = g.runBits - at < kChunk ? static_cast<unsigned>(g.runBits - at) : kChunk;
+        const uint64_t offset = g.runOffset[j] + at;
+        __m512i bits;
+        if constexpr (kRead == Read::Window) {
+          const __m512i line = _mm512_loadu_si512(stream + ((g.rowBit[0] + offset) >> 3));
+          bits = _mm512_maskz_permutexvar_epi16(live == 0xFF ? ~__mmask32{0} : _cvtu32_mask32((1u << (4 * g.rows)) - 1),
+                                                window, line);
+        } else {
+          const __m512i bit = _mm512_add_epi64(base, _mm512_set1_epi64(static_cast<long long>(offset)));
+          bits = _mm512_mask_i64gather_epi64(zero, live, _mm512_srli_epi64(bit, 3), stream, 1);
+          if constexpr (kRead == Read::Shifted) bits = _mm512_srlv_epi64(bits, _mm512_and_si512(bit, _mm512_set1_epi64(7)));
+        }
+        if (n < 64) bits = _mm512_and_si512(bits, _mm512_set1_epi64(static_cast<long long>((uint64_t{1} << n) - 1)));
+        word = _mm512_or_si512(word, _mm512_sll_epi64(bits, _mm_cvtsi32_si128(static_cast<int>(fill))));
+        if (fill + n >= 64) {
+          _mm512_storeu_si512(dst, word);
+          dst += kPanelRows;
+          ones = _mm512_add_epi64(ones, _mm512_popcnt_epi64(word));
+          // what did not fit: bits >> (64 - fill), none when fill is 0 (a count of 64 gives 0)
+          word = _mm512_srl_epi64(bits, _mm_cvtsi32_si128(static_cast<int>(64 - fill)));
+          fill = fill + n - 64;
+        } else {
+          fill += n;
+        }
+        at += n;
+      }
+    }
+    if (fill > 0) {
+      _mm512_storeu_si512(dst, word);
+      ones = _mm512_add_epi64(ones, _mm512_popcnt_epi64(word));
+    }
+    alignas(64) uint64_t count[kPanelRows];
+    _mm512_store_si512(count, ones);
+    for (int r = 0; r < g.rows; ++r) g.planePop[r * g.planes + pl] = static_cast<int32_t>(count[r]);
+  }
+}
+
+void gatherPanelAvx512(const GatherPanelArgs& g) {
+  alignas(64) uint64_t rowBit[kPanelRows] = {};
+  uint64_t anyBit = 0;  // OR of every start: its low 3 bits say whether all are on bytes
+  for (int r = 0; r < g.rows; ++r) anyBit |= rowBit[r] = g.rowBit[r];
+  for (size_t j = 0; j < g.runs; ++j) anyBit |= g.runOffset[j];
+  const __m512i base = _mm512_load_si512(rowBit);
+  if ((anyBit & 7) != 0) return gatherLanes<Read::Shifted>(g, base, base);
+  const uint64_t step = g.rows > 1 ? rowBit[1] - rowBit[0] : 16;
+  bool even = step % 16 == 0 && step <= 64 && rowBit[1] >= rowBit[0];
+  for (int r = 2; r < g.rows && even; ++r) even = rowBit[r] - rowBit[0] == r * step;
+  if (!even) return gatherLanes<Read::Bytes>(g, base, base);
+  alignas(64) uint16_t index[32];
+  for (int r = 0; r < kPanelRows; ++r)
+    for (int i = 0; i < 4; ++i) index[4 * r + i] = static_cast<uint16_t>(r * step / 16 + i);
+  gatherLanes<Read::Window>(g, base, _mm512_load_si512(index));
 }
 
 // ---- micro-kernel ------------------------------------------------------------------------------
@@ -257,9 +364,11 @@ namespace {
 void panelPopsAvx512(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
   panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
 }
+
 }  // namespace
 
-const KernelTable kAvx512Table = {"avx512", packPanelAvx512, bitTileAvx512, ceilingAvx512,
-                                  uint64_t{kCeilA} * kCeilB * 512, panelPopsAvx512};
+const KernelTable kAvx512Table = {"avx512",        packPanelAvx512,   bitTileAvx512,    ceilingAvx512,
+                                  uint64_t{kCeilA} * kCeilB * 512, panelPopsAvx512, packStreamsAvx512,
+                                  gatherPanelAvx512};
 
 }  // namespace anyprec

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "bitplane/bitplane.h"
+#include "bitplane/gather.h"
 #include "bitplane/pops.h"
 
 #if defined(__AARCH64EB__)
@@ -96,6 +97,28 @@ void packPanelNeon(const PackPanelArgs& p) {
         const uint8x16_t words = vpaddq_u8(planeQuads(x, mask, weights), planeQuads(y, mask, weights));
         vst1q_u8(reinterpret_cast<uint8_t*>(d + static_cast<size_t>(plane) * planeWords), words);
       }
+    }
+  }
+}
+
+// Stream words w and w+1 of every plane per step: 128 codes folded like a panel's two rows, so
+// one vpaddq gives both words of a plane (lane 0: word w, lane 1: word w+1).
+void packStreamsNeon(const PackStreamsArgs& a) {
+  static const uint8_t kWeights[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t weights = vld1q_u8(kWeights);
+  const uint8x16_t zero = vdupq_n_u8(0);
+  for (size_t w = a.word0; w < a.word1; w += 2) {
+    const bool pair = w + 1 < a.word1;
+    uint8x16_t x[4] = {zero, zero, zero, zero}, y[4] = {zero, zero, zero, zero};
+    const size_t first = w * 64;
+    if (first < a.count) load64(a.codes + first, a.count - first < 64 ? a.count - first : 64, x);
+    if (pair && first + 64 < a.count) load64(a.codes + first + 64, a.count - first - 64 < 64 ? a.count - first - 64 : 64, y);
+    for (int plane = 0; plane < a.planes; ++plane) {
+      const uint8x16_t mask = vdupq_n_u8(static_cast<uint8_t>(1u << (a.planes - 1 - plane)));
+      const uint64x2_t words = vreinterpretq_u64_u8(vpaddq_u8(planeQuads(x, mask, weights), planeQuads(y, mask, weights)));
+      uint64_t* dst = a.streams + static_cast<size_t>(plane) * a.streamStride + w;
+      dst[0] = vgetq_lane_u64(words, 0);
+      if (pair) dst[1] = vgetq_lane_u64(words, 1);
     }
   }
 }
@@ -275,8 +298,11 @@ namespace {
 void panelPopsNeon(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
   panelPopsWith(panel, rows, planes, kWords, planePop, popcountBuiltin);
 }
+
+void gatherPanelNeon(const GatherPanelArgs& g) { gatherPanelWith(g, [](uint64_t x) { return popcountBuiltin(x); }); }
 }  // namespace
 
-const KernelTable kNeonTable = {"neon", packPanelNeon, bitTileNeon, ceilingNeon, 16 * 128, panelPopsNeon};
+const KernelTable kNeonTable = {"neon",        packPanelNeon,   bitTileNeon,    ceilingNeon, 16 * 128,
+                                panelPopsNeon, packStreamsNeon, gatherPanelNeon};
 
 }  // namespace anyprec

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "bitplane/bitplane.h"
+#include "bitplane/gather.h"
 #include "bitplane/pops.h"
 
 namespace anyprec {
@@ -89,8 +90,25 @@ namespace {
 void panelPopsScalar(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop) {
   panelPopsWith(panel, rows, planes, kWords, planePop, popcountSwar);
 }
+
+// One code at a time, one bit per plane.
+void packStreamsScalar(const PackStreamsArgs& a) {
+  for (size_t w = a.word0; w < a.word1; ++w) {
+    uint64_t word[kMaxPlanes] = {};
+    const size_t first = w * 64;
+    const size_t n = first >= a.count ? 0 : (a.count - first < 64 ? a.count - first : 64);
+    for (size_t j = 0; j < n; ++j) {
+      const unsigned code = a.codes[first + j];
+      for (int pl = 0; pl < a.planes; ++pl) word[pl] |= uint64_t{(code >> (a.planes - 1 - pl)) & 1u} << j;
+    }
+    for (int pl = 0; pl < a.planes; ++pl) a.streams[static_cast<size_t>(pl) * a.streamStride + w] = word[pl];
+  }
+}
+
+void gatherPanelScalar(const GatherPanelArgs& g) { gatherPanelWith(g, [](uint64_t x) { return popcountSwar(x); }); }
 }  // namespace
 
-const KernelTable kScalarTable = {"scalar", packPanelScalar, bitTileScalar, ceilingScalar, 8 * 64, panelPopsScalar};
+const KernelTable kScalarTable = {"scalar",        packPanelScalar,   bitTileScalar,    ceilingScalar, 8 * 64,
+                                  panelPopsScalar, packStreamsScalar, gatherPanelScalar};
 
 }  // namespace anyprec

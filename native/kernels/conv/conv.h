@@ -36,10 +36,17 @@ size_t im2colFloatCount(const ConvShape& s);
 
 // Float lowering for full-precision convolutions: out is rows() x k(), same order as above.
 void im2colFloat(const float* x, const ConvShape& s, float* out, int threads);
-// Lowers and packs in one pass (8 output positions at a time). out/planePop sized as pack()
-// (bitplane/pack.h) for rows() x k() with `planes` planes.
+// Lowers and packs: out/planePop sized as pack() (bitplane/pack.h) for rows() x k() with `planes`
+// planes, exactly pack() of the lowered matrix. The zero-padded input is first split into bit
+// streams once (each pixel's C channel bits become C consecutive bits per plane); each lowered
+// row is then assembled from runs of those streams (one run of kw*C bits per kernel row, or one
+// of C bits per tap with dilation) straight into its panel, with its popcounts.
 void packConvInput(const Platform& isa, const uint8_t* codes, const ConvShape& s, int planes, uint64_t* out,
                    int32_t* planePop, int threads);
+// The reference form of packConvInput (same output): gathers 8 output positions' codes into a
+// buffer and packs it as one panel with the ISA's packPanel. Tests compare the two.
+void packConvInputReference(const Platform& isa, const uint8_t* codes, const ConvShape& s, int planes,
+                            uint64_t* out, int32_t* planePop, int threads);
 
 // ---- pooling ---------------------------------------------------------------------------------
 struct PoolShape {

@@ -1,8 +1,11 @@
-// Convolution lowered onto the bit-serial GEMM: gather 8 output positions' receptive fields
-// (NHWC codes, (kh, kw, c) order, zero padding) into a small buffer and pack it as one panel.
-// The full lowered matrix is never materialised.
+// Convolution lowered onto the bit-serial GEMM without materialising the lowered matrix. The
+// codes path splits the image into per-plane bit streams once and assembles every lowered row
+// from runs of those streams, straight into its packed panel (packConvInput); the reference path
+// gathers 8 output positions' receptive fields (NHWC codes, (kh, kw, c) order, zero padding) into
+// a small buffer and packs it as one panel (packConvInputReference). Floats: im2colFloat.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "bitplane/bitplane.h"
@@ -128,8 +131,8 @@ void im2colFloat(const float* x, const ConvShape& s, float* out, int threads) {
   });
 }
 
-void packConvInput(const Platform& platform, const uint8_t* codes, const ConvShape& s, int planes, uint64_t* out,
-                   int32_t* planePop, int threads) {
+void packConvInputReference(const Platform& platform, const uint8_t* codes, const ConvShape& s, int planes,
+                            uint64_t* out, int32_t* planePop, int threads) {
   const KernelTable& isa = *platform.bitplane;
   const size_t rows = s.rows(), k = s.k();
   const size_t kWords = kWordsFor(k);
@@ -148,6 +151,99 @@ void packConvInput(const Platform& platform, const uint8_t* codes, const ConvSha
       PackPanelArgs args{buf.data(), k, nRows, k, planes, kWords, panel};
       isa.packPanel(args);
       isa.panelPops(panel, nRows, planes, kWords, planePop + r0 * planes);
+    }
+  });
+}
+
+namespace {
+// The input as zero-padded bit streams (bitplane.h: PackStreamsArgs): padded row (img, py) holds
+// the w + 2*padW pixels of that row (zeros for padding) and starts at a word boundary, rowWords
+// words apart; pixel px's channels are its bits [px*c, px*c + c). A kernel row of adjacent taps
+// is then one run of kw*c bits (one run of c bits per tap with dilation), the same for every
+// output position: no position needs edge cases.
+struct PaddedStreams {
+  size_t paddedH = 0, rowWords = 0, rowBits = 0;
+  size_t streamWords = 0;  // per plane: every padded row, then kGatherSlackWords of slack
+  // false if the padded streams would overflow or dwarf the input and the output (a huge
+  // padding with a large stride): the reference path handles such shapes.
+  bool plan(const ConvShape& s, int planes, size_t outputWords) {
+    size_t paddedW, rowCodes, rows, words, total, budget;
+    if (!checkedAdd(s.h, 2 * s.padH, &paddedH) || !checkedAdd(s.w, 2 * s.padW, &paddedW) ||
+        !checkedMul(paddedW, s.c, &rowCodes) || !checkedMul(s.n, paddedH, &rows))
+      return false;
+    rowWords = rowCodes / 64 + (rowCodes % 64 != 0);
+    if (!checkedMul(rows, rowWords, &words) || !checkedAdd(words, kGatherSlackWords, &streamWords) ||
+        !checkedMul(streamWords, static_cast<size_t>(planes), &total) || !checkedMul(rowWords, 64, &rowBits))
+      return false;
+    // the unpadded streams' words plus the output's, with room for the padding of small images
+    budget = s.inputCount() / 64 * static_cast<size_t>(planes) + outputWords;
+    return total / 4 <= budget + (size_t{1} << 14);
+  }
+};
+}  // namespace
+
+void packConvInput(const Platform& platform, const uint8_t* codes, const ConvShape& s, int planes, uint64_t* out,
+                   int32_t* planePop, int threads) {
+  const size_t rows = s.rows(), k = s.k(), c = s.c;
+  const size_t kWords = kWordsFor(k);
+  const size_t panelWords = static_cast<size_t>(planes) * kWords * kPanelRows;
+  const size_t panels = panelsFor(rows);
+  PaddedStreams ps;
+  if (!ps.plan(s, planes, panels * panelWords)) {
+    packConvInputReference(platform, codes, s, planes, out, planePop, threads);
+    return;
+  }
+  const KernelTable& isa = *platform.bitplane;
+  const size_t stride = ps.streamWords;
+  std::unique_ptr<uint64_t[]> streams(new uint64_t[static_cast<size_t>(planes) * stride]);
+
+  // 1. The padded streams, a group of padded rows per task (~64 KiB of codes).
+  const size_t paddedRows = s.n * ps.paddedH, rowCodes = s.w * c, leftCodes = s.padW * c;
+  const size_t rowsPerTask = std::max<size_t>(1, (size_t{1} << 16) / std::max<size_t>(1, ps.rowBits));
+  parallelRun((paddedRows + rowsPerTask - 1) / rowsPerTask, threads, [&](size_t t) {
+    std::vector<uint8_t> padded;  // one padded row of codes, zero around the image's (padW > 0)
+    if (leftCodes > 0) padded.assign(ps.rowBits, 0);
+    for (size_t pr = t * rowsPerTask; pr < std::min(paddedRows, (t + 1) * rowsPerTask); ++pr) {
+      const size_t img = pr / ps.paddedH, py = pr % ps.paddedH;
+      uint64_t* dst = streams.get() + pr * ps.rowWords;
+      if (py < s.padH || py >= s.padH + s.h) {
+        for (int pl = 0; pl < planes; ++pl) std::memset(dst + pl * stride, 0, ps.rowWords * sizeof(uint64_t));
+        continue;
+      }
+      const uint8_t* src = codes + (img * s.h + (py - s.padH)) * rowCodes;
+      if (leftCodes > 0) {
+        std::memcpy(padded.data() + leftCodes, src, rowCodes);
+        src = padded.data();
+      }
+      isa.packStreams({src, leftCodes > 0 ? ps.rowBits : rowCodes, planes, 0, ps.rowWords, dst, stride});
+    }
+  });
+  for (int pl = 0; pl < planes; ++pl)
+    std::memset(streams.get() + pl * stride + stride - kGatherSlackWords, 0, kGatherSlackWords * sizeof(uint64_t));
+
+  // 2. The panels: every row is the same runs from its own start bit.
+  std::vector<uint64_t> runOffset;
+  uint64_t runBits = s.kw * c;
+  for (size_t ky = 0; ky < s.kh; ++ky) {
+    const uint64_t rowOffset = ky * s.dilH * ps.rowBits;
+    if (s.dilW == 1) {
+      runOffset.push_back(rowOffset);
+      continue;
+    }
+    for (size_t kx = 0; kx < s.kw; ++kx) runOffset.push_back(rowOffset + kx * s.dilW * c);
+    runBits = c;
+  }
+  const size_t perTask = std::max<size_t>(1, (size_t{1} << 15) / std::max<size_t>(1, k * kPanelRows));
+  parallelRun((panels + perTask - 1) / perTask, threads, [&](size_t t) {
+    uint64_t rowBit[kPanelRows];
+    for (size_t p = t * perTask; p < std::min(panels, (t + 1) * perTask); ++p) {
+      const size_t r0 = p * kPanelRows;
+      const int nRows = static_cast<int>(std::min<size_t>(kPanelRows, rows - r0));
+      PositionWalk at(s, r0);
+      for (int r = 0; r < nRows; ++r, at.step())
+        rowBit[r] = (at.img * ps.paddedH + at.y * s.strideH) * ps.rowBits + at.x * s.strideW * c;
+      isa.gatherPanel({streams.get(), stride, planes, rowBit, nRows, runOffset.data(), runOffset.size(), runBits,
+                       kWords, out + p * panelWords, planePop + r0 * planes});
     }
   });
 }
