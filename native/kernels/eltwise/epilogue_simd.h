@@ -63,8 +63,9 @@ struct Emit {
 // int64 core sums -> output.
 template <class V, class E>
 struct FromCore {
-  static void run(const TileFinish& f, const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul,
+  static void run(const TileFinish& tile, const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul,
                   const int64_t* rowTerm, const int64_t* colTerm, size_t n) {
+    const TileFinish f = tile;  // a local copy: the stores cannot alias its pointers (kept in registers)
     const typename V::MulOp mo = V::mulOp(mul);
     const typename E::Consts c = E::consts(f);
     const size_t whole = n - n % V::kLanes;
@@ -82,7 +83,8 @@ struct FromCore {
 // exact int32 results -> output.
 template <class V, class E>
 struct FromInt32 {
-  static void run(const TileFinish& f, const int32_t* v, size_t ldv, size_t rows, size_t n) {
+  static void run(const TileFinish& tile, const int32_t* v, size_t ldv, size_t rows, size_t n) {
+    const TileFinish f = tile;
     const typename E::Consts c = E::consts(f);
     const size_t whole = n - n % V::kLanes;
     const typename V::Part tail = V::part(n - whole);
