@@ -53,8 +53,6 @@ void BitGemmPlan::run(size_t task) const {
   thread_local std::vector<int64_t> accBuf;
   accBuf.resize((row1 - row0) * ldAcc);
   int64_t* acc = accBuf.data();
-  thread_local std::vector<int32_t> rowBuf;
-  rowBuf.resize(ldAcc);
 
   const size_t aPlaneStride = kWords_ * kPanelRows;
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * aPlaneStride;
@@ -72,8 +70,8 @@ void BitGemmPlan::run(size_t task) const {
   t.useXor = xor_;
   t.ldAcc = ldAcc;
 
-  // Each micro-tile's accumulators are written by its first K block and finished just after its
-  // last, while they are still in L1 (a separate pass over the task's buffer costs ~15% of a 1x1
+  // Each micro-tile's accumulators are written by its first K block and finished (one epilogue call
+  // per micro-tile) just after its last, while they are still in L1 (a separate pass over the task's buffer costs ~15% of a 1x1
   // GEMM; a memset per micro-tile row ~25% of a K=288 one).
   for (size_t k0 = 0; k0 < kWords_; k0 += kBlockWords_) {
     t.kWords = std::min(kBlockWords_, kWords_ - k0);
@@ -89,9 +87,7 @@ void BitGemmPlan::run(size_t task) const {
         t.acc = acc + (ap - ap0) * kPanelRows * ldAcc + c0;
         t.overwrite = first;  // the first K block writes the sums (no memset of the buffer)
         isa_.bitTile(t);
-        if (last) {
-          for (int r = 0; r < t.mr; ++r) finish_.finishRow(t.acc + r * ldAcc, ap * kPanelRows + r, col0 + c0, cols, rowBuf.data());
-        }
+        if (last) finish_.finishTile(t.acc, ldAcc, ap * kPanelRows, static_cast<size_t>(t.mr), col0 + c0, cols);
       }
     }
   }

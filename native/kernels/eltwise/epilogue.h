@@ -25,6 +25,8 @@ inline uint8_t quantizeUnit(float y, float levels) {
   return static_cast<uint8_t>(static_cast<int32_t>(r));
 }
 
+struct TileFinish;
+
 // Row loops over n elements; scale and shift may be null (1 and 0). Per element i:
 //   float from int32:  y = float(v[i]) * scale[i] (+ shift[i])
 //   float from float:  y = x[i] * scale[i] (+ shift[i])       (scale null: y = x[i] (+ shift[i]))
@@ -41,6 +43,13 @@ struct EpilogueTable {
   void (*floatToCodes)(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n);
   // out[i] = table[codes[i]] (the caller guarantees every code indexes the table).
   void (*codesToFloat)(const uint8_t* codes, const float* table, float* out, size_t n);
+  // A rows x n tile of GEMM core sums (row r at acc + r * ldAcc) to its output in one call:
+  // exact[r][j] = int32(mul * acc[r][j] + rowTerm[r] + colTerm[j]) (mul in {1, 2, 4, -2}, in int64),
+  // then f's epilogue (TileFinish) — combine, convert and residual add without an int32 round trip.
+  void (*finishTile)(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, const int64_t* rowTerm,
+                     const int64_t* colTerm, const TileFinish& f, size_t n);
+  // The same from exact int32 results (row r at v + r * ldv), for a Float32 or Codes f.
+  void (*storeTile)(const int32_t* v, size_t ldv, size_t rows, const TileFinish& f, size_t n);
 };
 
 extern const EpilogueTable kScalarEpilogueTable;
@@ -67,6 +76,21 @@ struct Epilogue {
   int codeBits = 0;              // 1..8 (Codes)
   const float* residual = nullptr;  // Float32 only: M x N floats (row-major, like C) or null
 };
+// One GEMM tile's epilogue, every pointer already at the tile's first column (and row): per
+// element y = float(exact) (* scale[j]) (+ shift[j]), then Int32: out = exact; Float32:
+// out = min(max(y, lo), hi) (+ residual[r][j]); Codes: out = quantizeUnit(y, levels) — the same
+// float32 operations, in the same order, as the row loops above.
+struct TileFinish {
+  OutputKind kind = OutputKind::Int32;
+  const float* scale = nullptr;     // n floats or null (= 1)
+  const float* shift = nullptr;     // n floats or null (= 0)
+  float lo = -__builtin_inff(), hi = __builtin_inff();
+  float levels = 0.0f;              // Codes: 2^codeBits - 1
+  const float* residual = nullptr;  // Float32: rows x n at leading dimension ldOut, or null
+  void* out = nullptr;              // int32_t / float / uint8_t by kind
+  size_t ldOut = 0;                 // elements between output rows
+};
+
 // Bytes of one output element of an epilogue (4, 4 or 1).
 inline size_t outputElementBytes(OutputKind k) { return k == OutputKind::Codes ? 1 : 4; }
 

@@ -85,9 +85,51 @@ void codesToFloat(const uint8_t* __restrict codes, const float* __restrict table
   for (size_t i = 0; i < n; ++i) out[i] = table[codes[i]];
 }
 
+// Exact int32 results of one row (n columns, f's pointers offset to row r) through a Float32 or
+// Codes epilogue: the row loops above, then the residual add as its own pass.
+void storeRow(const int32_t* v, const TileFinish& f, size_t r, size_t col, size_t n) {
+  const float* scale = f.scale != nullptr ? f.scale + col : nullptr;
+  const float* shift = f.shift != nullptr ? f.shift + col : nullptr;
+  const size_t at = r * f.ldOut + col;
+  if (f.kind == OutputKind::Codes) {
+    int32ToCodes(v, scale, shift, f.levels, static_cast<uint8_t*>(f.out) + at, n);
+    return;
+  }
+  float* out = static_cast<float*>(f.out) + at;
+  int32ToFloat(v, scale, shift, f.lo, f.hi, out, n);
+  if (f.residual != nullptr) {
+    const float* res = f.residual + at;
+    for (size_t j = 0; j < n; ++j) out[j] = out[j] + res[j];
+  }
+}
+
+void storeTile(const int32_t* v, size_t ldv, size_t rows, const TileFinish& f, size_t n) {
+  for (size_t r = 0; r < rows; ++r) storeRow(v + r * ldv, f, r, 0, n);
+}
+
+// The reference tile finish: per row, combine (into the output itself for Int32, else into a
+// scratch chunk) and then store.
+void finishTile(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, const int64_t* rowTerm,
+                const int64_t* colTerm, const TileFinish& f, size_t n) {
+  constexpr size_t kChunk = 64;
+  int32_t scratch[kChunk];
+  for (size_t r = 0; r < rows; ++r) {
+    const int64_t* row = acc + r * ldAcc;
+    if (f.kind == OutputKind::Int32) {
+      combine(row, mul, rowTerm[r], colTerm, static_cast<int32_t*>(f.out) + r * f.ldOut, n);
+      continue;
+    }
+    for (size_t j = 0; j < n; j += kChunk) {
+      const size_t len = n - j < kChunk ? n - j : kChunk;
+      combine(row + j, mul, rowTerm[r], colTerm + j, scratch, len);
+      storeRow(scratch, f, r, j, len);
+    }
+  }
+}
+
 // The table of this file's copies (each ISA file: const EpilogueTable k... = table("isa")).
 constexpr EpilogueTable table(const char* name) {
-  return {name, combine, int32ToFloat, int32ToCodes, floatAffine, floatToCodes, codesToFloat};
+  return {name, combine, int32ToFloat, int32ToCodes, floatAffine, floatToCodes, codesToFloat, finishTile, storeTile};
 }
 
 }  // namespace

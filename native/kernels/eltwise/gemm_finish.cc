@@ -1,9 +1,23 @@
 #include "eltwise/gemm_finish.h"
 
+#include <algorithm>
+
 namespace anyprec {
 
 GemmFinish::GemmFinish(const EpilogueTable& e, const GemmSpec& s, void* c, const Epilogue& epi, bool xorForm)
     : epilogue_(e), c_(c), epi_(epi), n_(s.b.rows), k_(s.a.cols), xor_(xorForm) {
+  f_.kind = epi.kind;
+  f_.ldOut = n_;
+  if (epi.kind != OutputKind::Int32) {
+    f_.scale = epi.scale;
+    f_.shift = epi.shift;
+  }
+  if (epi.kind == OutputKind::Float32) {
+    f_.lo = epi.lo;
+    f_.hi = epi.hi;
+    f_.residual = epi.residual;
+  }
+  if (epi.kind == OutputKind::Codes) f_.levels = static_cast<float>((1 << epi.codeBits) - 1);
   const size_t m = s.a.rows;
   encodingAffine(s.aEnc, s.aBits, &alphaA_, &betaA_);
   encodingAffine(s.bEnc, s.bBits, &alphaB_, &betaB_);
@@ -23,22 +37,27 @@ GemmFinish::GemmFinish(const EpilogueTable& e, const GemmSpec& s, void* c, const
   }
 }
 
-void GemmFinish::storeRow(const int32_t* v, size_t i, size_t col0, size_t col1) const {
-  const size_t n = col1 - col0;
-  const float* scale = epi_.scale + col0;
-  const float* shift = epi_.shift ? epi_.shift + col0 : nullptr;
-  if (epi_.kind == OutputKind::Float32) {
-    float* out = static_cast<float*>(c_) + i * n_ + col0;
-    epilogue_.int32ToFloat(v, scale, shift, epi_.lo, epi_.hi, out, n);
-    if (epi_.residual != nullptr) {
-      // The residual add fused: the row is still in L1, so no second pass over C.
-      const float* r = epi_.residual + i * n_ + col0;
-      for (size_t j = 0; j < n; ++j) out[j] = out[j] + r[j];
-    }
-  } else {
-    const float levels = static_cast<float>((1 << epi_.codeBits) - 1);
-    epilogue_.int32ToCodes(v, scale, shift, levels, static_cast<uint8_t*>(c_) + i * n_ + col0, n);
+TileFinish GemmFinish::tileAt(size_t row0, size_t col) const {
+  TileFinish f = f_;
+  const size_t at = row0 * n_ + col;
+  if (f.scale != nullptr) f.scale += col;
+  if (f.shift != nullptr) f.shift += col;
+  if (f.residual != nullptr) f.residual += at;
+  f.out = static_cast<char*>(c_) + at * outputElementBytes(f.kind);
+  return f;
+}
+
+void GemmFinish::finishTile(const int64_t* acc, size_t ldAcc, size_t row0, size_t rows, size_t col, size_t n) const {
+  int64_t rowTerms[kTileRows];
+  for (size_t r0 = 0; r0 < rows; r0 += kTileRows) {
+    const size_t count = std::min(kTileRows, rows - r0);
+    for (size_t r = 0; r < count; ++r) rowTerms[r] = rowTerm(row0 + r0 + r);
+    epilogue_.finishTile(acc + r0 * ldAcc, ldAcc, count, mul_, rowTerms, colTerm_.data() + col, tileAt(row0 + r0, col), n);
   }
+}
+
+void GemmFinish::storeTile(const int32_t* v, size_t ldv, size_t row0, size_t rows, size_t col, size_t n) const {
+  if (!int32Output()) epilogue_.storeTile(v, ldv, rows, tileAt(row0, col), n);
 }
 
 }  // namespace anyprec

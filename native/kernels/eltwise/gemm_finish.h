@@ -26,21 +26,23 @@ class GemmFinish {
   const int64_t* colTerm() const { return colTerm_.data(); }
   bool int32Output() const { return epi_.kind == OutputKind::Int32; }
   // Where the exact int32 results of row i, from column col, go: C itself for an Int32 output,
-  // else `scratch` (then storeRow converts them).
+  // else `scratch` (then storeTile converts them).
   int32_t* exactRow(size_t i, size_t col, int32_t* scratch) const {
     return int32Output() ? static_cast<int32_t*>(c_) + i * n_ + col : scratch;
   }
 
-  // One row segment of int64 core sums (columns col..col+n) to the output.
-  void finishRow(const int64_t* accRow, size_t i, size_t col, size_t n, int32_t* scratch) const {
-    int32_t* exact = exactRow(i, col, scratch);
-    epilogue_.combine(accRow, mul_, rowTerm(i), colTerm_.data() + col, exact, n);
-    if (!int32Output()) storeRow(exact, i, col, col + n);
-  }
-  // Exact int32 results of row i, columns col0..col1, through a Float32 or Codes epilogue.
-  void storeRow(const int32_t* v, size_t i, size_t col0, size_t col1) const;
+  // A micro-tile of int64 core sums (rows row0.., columns col..col+n; row r at acc + r * ldAcc) to
+  // the output: one EpilogueTable::finishTile call per up-to-kTileRows rows.
+  void finishTile(const int64_t* acc, size_t ldAcc, size_t row0, size_t rows, size_t col, size_t n) const;
+  // Exact int32 results of rows row0.. (row r at v + r * ldv), columns col..col+n, through a Float32
+  // or Codes epilogue (nothing to do for Int32: exactRow wrote them in place).
+  void storeTile(const int32_t* v, size_t ldv, size_t row0, size_t rows, size_t col, size_t n) const;
 
  private:
+  static constexpr size_t kTileRows = 16;
+  // The epilogue of the tile at (row0, col): f_'s pointers moved there.
+  TileFinish tileAt(size_t row0, size_t col) const;
+
   const EpilogueTable& epilogue_;
   void* c_;
   Epilogue epi_;
@@ -51,6 +53,7 @@ class GemmFinish {
   std::vector<int64_t> rowCoreA_;  // sum over K of each row of A's core value
   std::vector<int64_t> colTerm_;   // per output column: constant + B row-sum correction
   int64_t mul_ = 1;                // multiplier of the AND/XOR popcount core
+  TileFinish f_;                   // the epilogue at output (0, 0)
 };
 
 }  // namespace anyprec

@@ -111,8 +111,6 @@ void I8GemmPlan::run(size_t task) const {
   const size_t rows = row1 - row0;
   thread_local std::vector<int32_t> cBuf;
   cBuf.resize(i8MPad(rows) * colsPad);
-  thread_local std::vector<int32_t> rowBuf;
-  rowBuf.resize(colsPad);
   I8TileArgs t{};
   t.a = aBytes_.get() + row0 * aLd_;
   t.lda = aLd_;
@@ -126,20 +124,23 @@ void I8GemmPlan::run(size_t task) const {
   kern_.tile(t);
   // C = mul * core + rowTerm + colTerm with core = S + ob * sum a' - oa * sum b' - oa * ob * K
   // (i8gemm.h), all exact mod 2^32: C = mul * S + rowConst(i) + colConst(j) in uint32 arithmetic.
+  // The exact results go to C (Int32) or back over S in cBuf, which one storeTile call then
+  // takes through the epilogue.
   const size_t cols = col1 - col0;
   const uint32_t* colConst = colConst_.data() + col0;
   for (size_t r = 0; r < rows; ++r) {
     const size_t i = row0 + r;
-    const uint32_t* sRow = reinterpret_cast<const uint32_t*>(cBuf.data() + r * colsPad);
-    int32_t* exact = finish_.exactRow(i, col0, rowBuf.data());
+    int32_t* cRow = cBuf.data() + r * colsPad;
+    const uint32_t* sRow = reinterpret_cast<const uint32_t*>(cRow);
+    int32_t* exact = finish_.exactRow(i, col0, cRow);
     const uint32_t rc = rowConst_[i];
     switch (finish_.mul()) {
       case 1: combineRowI8<1>(sRow, rc, colConst, exact, cols); break;
       case 2: combineRowI8<2>(sRow, rc, colConst, exact, cols); break;
       default: combineRowI8<4>(sRow, rc, colConst, exact, cols); break;
     }
-    if (!finish_.int32Output()) finish_.storeRow(exact, i, col0, col1);
   }
+  finish_.storeTile(cBuf.data(), colsPad, row0, rows, col0, cols);
 }
 
 }  // namespace anyprec
