@@ -20,10 +20,11 @@ void brokenBitTile(const BitTileArgs& t) {
 }
 
 const EpilogueTable* gScalarEpilogue = nullptr;
-// The scalar codes epilogue with the last code of every row segment rounded the other way.
-void brokenToCodes(const int32_t* v, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
-  gScalarEpilogue->int32ToCodes(v, scale, shift, levels, out, n);
-  if (n > 0) out[n - 1] ^= 1;
+// The scalar GEMM finish with the last code of every tile's first row rounded the other way.
+void brokenFinishTile(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, const int64_t* rowTerm,
+                      const int64_t* colTerm, const TileFinish& f, size_t n) {
+  gScalarEpilogue->finishTile(acc, ldAcc, rows, mul, rowTerm, colTerm, f, n);
+  if (f.kind == OutputKind::Codes && rows > 0 && n > 0) static_cast<uint8_t*>(f.out)[n - 1] ^= 1;
 }
 
 }  // namespace
@@ -51,7 +52,7 @@ int main() {
          "a broken bit-serial micro-kernel is caught, got '%s'", e1.c_str());
 
   EpilogueTable badEpi = *scalar.epilogue;
-  badEpi.int32ToCodes = brokenToCodes;
+  badEpi.finishTile = brokenFinishTile;
   Platform withBadEpi = scalar;
   withBadEpi.name = "broken-epilogue";
   withBadEpi.epilogue = &badEpi;
