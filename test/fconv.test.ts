@@ -3,7 +3,8 @@
 // the path it replaces (im2colFloat + floatGemm, then channelAffine or quantizeActivations); each
 // sample of a batch gets its batch-1 bits; thread counts change nothing; argument errors; async.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { kernels } from '../lib';
+import { kernels, Model, Tensor, zoo } from '../lib';
+import type { GraphSpec } from '../lib';
 import { rng } from './helpers/reference';
 import { thrown } from './helpers/thrown';
 
@@ -205,5 +206,36 @@ describe('floatConv arguments', () => {
     const e = await native.floatConvAsync(x).catch((err: Error) => err);
     expect(e.name).toBe('TypeError');
     expect(native.floatConv(...[x, ...geo, packed.packed, 5, null, null, null, -Infinity, Infinity, 0]).length).toBe(2 * 16 * 5);
+  });
+});
+
+describe('float layers in a model', () => {
+  type Node = Record<string, unknown> & { name: string };
+  const conv: Node = { name: 'conv', op: 'conv2d', inputs: ['input'], inChannels: 3, outChannels: 5, kernel: [3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1], bias: true };
+  const fc: Node = { name: 'fc', op: 'linear', inputs: ['input'], inFeatures: 12, outFeatures: 7, bias: true };
+  // The same graph twice: in the second the layer's output is also read by a dropout, so the plan
+  // cannot fuse its batch norm and activation (separate steps: the lowered path).
+  const graphs = (layer: Node, channels: number, act: Node, inputShape: number[]): [GraphSpec, GraphSpec] => {
+    const bn = { name: 'bn', op: 'batchnorm', inputs: [layer.name], channels, eps: 1e-5, switchable: false };
+    const base = { format: 'anyprec-graph/1', inputShape, bitList: [2, 32], weightMode: 'truncate' };
+    const tap = { name: 'tap', op: 'dropout', inputs: [layer.name], p: 0 };
+    return [{ ...base, nodes: [layer, bn, act] } as unknown as GraphSpec,
+      { ...base, nodes: [layer, bn, act, tap], output: act.name } as unknown as GraphSpec];
+  };
+  it.each<[string, Node, number, Node, number[]]>([
+    ['conv2d + batch norm + quantiser', conv, 5, { name: 'q', op: 'quantize', inputs: ['bn'] }, [3, 9, 7]],
+    ['linear + batch norm + ReLU', fc, 7, { name: 'r', op: 'relu', inputs: ['bn'] }, [12]],
+  ])('%s: one fused step, the bits of the unfused steps', (_label, layer, channels, act, inputShape) => {
+    const [fused, split] = graphs(layer, channels, act, inputShape);
+    const tensors = zoo.randomTensors(fused, 3);
+    const a = Model.build(fused, tensors), b = Model.build(split, tensors);
+    const n = 3, size = inputShape.reduce((p, q) => p * q, 1);
+    const x = new Tensor(Float32Array.from({ length: n * size }, (_, i) => Math.sin(i * 0.7)), [n, ...inputShape]);
+    for (const bits of [2, 32]) {
+      const ra = a.runSyncDetailed(x, { bits }), rb = b.runSyncDetailed(x, { bits });
+      expect(ra.stats.layers.map((l) => l.nodes)).toEqual([[layer.name, 'bn', act.name]]);
+      expect(rb.stats.layers.map((l) => l.nodes)).toEqual([[layer.name]]);
+      expect(sameBits(ra.output.data, rb.output.data)).toBe(true);
+    }
   });
 });
