@@ -126,8 +126,8 @@ FloatConvPlan::FloatConvPlan(const Platform& isa, const FloatConvSpec& spec, voi
   rows_ = s_.shape.rows();
   k_ = s_.shape.k();
   tiling_ = floatTiling(*isa_.fgemm, s_.outChannels);
-  // The indirect kernel covers sums of one K block (longer ones run the packed-window path).
-  indirect_ = isa_.fgemm->indirect != nullptr && k_ <= kFloatKBlock && s_.shape.dilW == 1;
+  // The indirect kernel needs each window row's taps contiguous (else: the packed-window path).
+  indirect_ = isa_.fgemm->indirect != nullptr && s_.shape.dilW == 1;
   taskRows_ = indirect_ ? kIndirectTaskRows : floatTaskRows(tiling_);
   tasksM_ = (rows_ + taskRows_ - 1) / taskRows_;
   tasksN_ = indirect_ ? 1 : (s_.outChannels + kFloatTaskCols - 1) / kFloatTaskCols;
@@ -195,15 +195,21 @@ void FloatConvPlan::indirectBlock(const void* windowPtr, size_t row0, size_t row
     const size_t mr = static_cast<size_t>(fk.indirectMr[(t.cols - 1) / kFloatPanel]);
     ind.resize(segs * mr);
     edge.resize(segs * mr * t.len);
-    t.b = s_.wPacked + (col0 / kFloatPanel) * t.bPanelStride;
-    t.bias = bias_.get() + col0;
+    const float* panel = s_.wPacked + (col0 / kFloatPanel) * t.bPanelStride;
     for (size_t r0 = row0; r0 < row1; r0 += mr) {
       const size_t rows = std::min(mr, row1 - r0);
       buildIndirection(window, zeros_.get(), edge.data(), r0, rows, mr, ind.data());
       t.ind = ind.data();
       t.rows = static_cast<int>(rows);
       t.c = c + (r0 - row0) * ldc + col0;
-      fk.indirect(t);
+      // K blocks in order, as floatGemmBlock runs them (the same bits).
+      for (size_t k0 = 0; k0 < k_; k0 += kFloatKBlock) {
+        t.k0 = k0;
+        t.kc = std::min(kFloatKBlock, k_ - k0);
+        t.b = panel + k0 * kFloatPanel;
+        t.bias = k0 == 0 ? bias_.get() + col0 : nullptr;
+        fk.indirect(t);
+      }
     }
   }
 }

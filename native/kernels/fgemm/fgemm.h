@@ -83,22 +83,26 @@ struct FloatDotArgs {
 };
 constexpr size_t kFloatDotMaxRows = 4;
 
-// Indirect micro-kernel (optional; a convolution's A read through pointers, never packed):
-// C[r][j] = sum_k A[r][k] * B[j][k] + bias[j] for r < rows, j < cols, where row r's K values are
-// `segs` segments of `len` contiguous floats: segment s of row r starts at ind[s * mr + r] (mr the
+// Indirect micro-kernel (optional; a convolution's A read through pointers, never packed). Row r
+// of A is `segs` segments of `len` contiguous floats: segment s starts at ind[s * mr + r] (mr the
 // table's indirectMr for this width; rows past `rows` may point anywhere readable, e.g. zeros).
-// K = segs * len <= kFloatKBlock, so each output is summed exactly as the tile kernels sum a
-// single K block (FMAs in K order from zero, then the bias added): the same bits as the tile path.
+// One call sums K steps [k0, k0 + kc) (kc <= kFloatKBlock; step k is element k % len of segment
+// k / len) for r < rows, j < cols, and stores like a tile kernel:
+//   bias != nullptr (first K block):  C[r][j]  = sum + bias[j]
+//   bias == nullptr (later K blocks): C[r][j] += sum
+// with FMAs in K order from zero: called block by block as floatGemmBlock calls a tile, it gives
+// each output the tile path's bits.
 struct FloatIndirectArgs {
   const float* const* ind;
   size_t segs, len;    // >= 1 each
-  const float* b;      // packed B at panel col0 / 16, step 0
+  size_t k0, kc;       // the K steps of this call, kc >= 1
+  const float* b;      // packed B at panel col0 / 16, step k0
   size_t bPanelStride;
   int rows;            // 1..mr
   int cols;            // 1..kFloatIndirectCols
   float* c;            // C[row0][col0]
   size_t ldc;
-  const float* bias;   // padded bias at col0 (zeros if none): never null
+  const float* bias;   // padded bias at col0 (kFloatIndirectCols readable), or nullptr
 };
 constexpr int kFloatIndirectCols = 64;
 // K block of the packed path (the tests walk its edges).

@@ -226,11 +226,14 @@ void indirectTile(const FloatIndirectArgs& t) {
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   const float* b = t.b;
-  for (size_t s = 0; s < t.segs; ++s) {
+  size_t s = t.k0 / t.len, j = t.k0 % t.len, left = t.kc;
+  while (left > 0) {
     const float* p[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) p[r] = t.ind[s * R + r];
-    for (size_t j = 0; j < t.len; ++j, b += kFloatPanel) {
+    const size_t end = t.len - j < left ? t.len : j + left;
+    left -= end - j;
+    for (; j < end; ++j, b += kFloatPanel) {
       __m512 w[V];
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) w[v] = _mm512_loadu_ps(b + v * t.bPanelStride);
@@ -241,6 +244,8 @@ void indirectTile(const FloatIndirectArgs& t) {
         for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, w[v], acc[r][v]);
       }
     }
+    j = 0;
+    ++s;
   }
   __mmask16 mask[V];
   __m512 bias[V];
@@ -248,14 +253,17 @@ void indirectTile(const FloatIndirectArgs& t) {
   for (int v = 0; v < V; ++v) {
     const int left = t.cols - 16 * v, lanes = left < 0 ? 0 : left > 16 ? 16 : left;
     mask[v] = static_cast<__mmask16>((1u << lanes) - 1);
-    bias[v] = _mm512_loadu_ps(t.bias + 16 * v);
+    bias[v] = t.bias != nullptr ? _mm512_loadu_ps(t.bias + 16 * v) : _mm512_setzero_ps();
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     if (r < t.rows) {
       float* c = t.c + static_cast<size_t>(r) * t.ldc;
 #pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(c + 16 * v, mask[v], _mm512_add_ps(acc[r][v], bias[v]));
+      for (int v = 0; v < V; ++v) {
+        const __m512 add = t.bias != nullptr ? bias[v] : _mm512_maskz_loadu_ps(mask[v], c + 16 * v);
+        _mm512_mask_storeu_ps(c + 16 * v, mask[v], _mm512_add_ps(acc[r][v], add));
+      }
     }
   }
 }
