@@ -75,6 +75,26 @@ void buildIndirection(const Window& w, const float* zeros, float* edge, size_t r
   size_t img = row0 / plane, oy = row0 % plane / w.outW, ox = row0 % w.outW;
   const auto h = static_cast<std::ptrdiff_t>(s.h), wd = static_cast<std::ptrdiff_t>(s.w);
   const auto kw = static_cast<std::ptrdiff_t>(s.kw);
+  // Fast path: every row of the tile in one output row with its whole window inside the image
+  // horizontally: each segment's pointers are one base and a constant step (sW * c floats).
+  const std::ptrdiff_t firstX = static_cast<std::ptrdiff_t>(ox * s.strideW) - static_cast<std::ptrdiff_t>(s.padW);
+  const std::ptrdiff_t lastX = firstX + static_cast<std::ptrdiff_t>((tile - 1) * s.strideW);
+  if (valid == tile && ox + tile <= w.outW && firstX >= 0 && lastX + kw <= wd) {
+    const std::ptrdiff_t iy0 = static_cast<std::ptrdiff_t>(oy * s.strideH) - static_cast<std::ptrdiff_t>(s.padH);
+    const float* image = w.x + img * s.h * s.w * s.c;
+    const size_t step = s.strideW * s.c;
+    for (size_t ky = 0; ky < s.kh; ++ky) {
+      const std::ptrdiff_t iy = iy0 + static_cast<std::ptrdiff_t>(ky * s.dilH);
+      const float** seg = ind + ky * tile;
+      if (iy < 0 || iy >= h) {
+        for (size_t r = 0; r < tile; ++r) seg[r] = zeros;
+        continue;
+      }
+      const float* base = image + (static_cast<size_t>(iy) * s.w + static_cast<size_t>(firstX)) * s.c;
+      for (size_t r = 0; r < tile; ++r) seg[r] = base + r * step;
+    }
+    return;
+  }
   for (size_t r = 0; r < tile; ++r) {
     if (r >= valid) {
       for (size_t ky = 0; ky < s.kh; ++ky) ind[ky * tile + r] = zeros;
