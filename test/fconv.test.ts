@@ -147,6 +147,20 @@ describe.each(ISAS)('floatConv on isa %s', (isa) => {
   });
 });
 
+describe('floatConvAsync inputs given away mid-call', () => {
+  it('x, the packed weights and the epilogue arrays detached after the call: the result is the original inputs\' one', async () => {
+    const rand = rng(7);
+    const shape = { n: 6, h: 24, w: 24, c: 8 }, conv = { kernel: [3, 3] as [number, number], padding: [1, 1] as [number, number] };
+    const x = randomFloats(rand, 6 * 24 * 24 * 8), packed = kernels.packFloatWeights(randomFloats(rand, 40 * 72), 40, 72);
+    const scale = randomFloats(rand, 40), shift = randomFloats(rand, 40);
+    const want = kernels.floatConv(x, shape, conv, packed, { scale, shift, bits: 4 });
+    const call = kernels.floatConvAsync(x, shape, conv, packed, { scale, shift, bits: 4 });
+    for (const a of [x, packed.packed, scale, shift]) structuredClone(a.buffer, { transfer: [a.buffer] });
+    expect(x.length).toBe(0);
+    expect(sameBits(await call, want)).toBe(true);
+  });
+});
+
 describe('floatConv arguments', () => {
   const x = new Float32Array(2 * 4 * 4 * 3), shape = { n: 2, h: 4, w: 4, c: 3 };
   const conv = { kernel: [3, 3] as [number, number], padding: [1, 1] as [number, number] };
