@@ -87,6 +87,15 @@ export interface NativeAddon {
             bias?: Float32Array | null): Float32Array;
   floatGemmAsync(a: Float32Array, m: number, k: number, b: Float32Array, n: number,
                  bias?: Float32Array | null): Promise<Float32Array>;
+  packFloatWeights(w: Float32Array, n: number, k: number): Float32Array;
+  floatConv(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
+            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
+            wPacked: Float32Array, outChannels: number, bias: Float32Array | null, scale: Float32Array | null,
+            shift: Float32Array | null, lo: number, hi: number, bits: number): Float32Array | Uint8Array;
+  floatConvAsync(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
+                 strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
+                 wPacked: Float32Array, outChannels: number, bias: Float32Array | null, scale: Float32Array | null,
+                 shift: Float32Array | null, lo: number, hi: number, bits: number): Promise<Float32Array | Uint8Array>;
   popcountCeiling(iterations: number): { checksum: number; bitMacs: number };
   selfTest(): LoadSelfTest;
   isaFromEnvironment: string | null;

@@ -13,7 +13,7 @@ import type { Params } from './params';
 import type { Precision } from './precision';
 import { inferShapes } from './shapes';
 import { estimateActivations } from './validate';
-import { bnQuantizeStep, plainStep } from './steps/float';
+import { bnQuantizeStep, floatLayerStep, plainStep } from './steps/float';
 import { quantisedStep } from './steps/quantised';
 import { signMagnitudeStep } from './steps/sign-magnitude';
 import type { PlanContext, RunContext, Step } from './steps/step';
@@ -77,6 +77,18 @@ export class Plan {
       const c = consumers.get(name) ?? [];
       return c.length === 1 && name !== this.outputName ? c[0] : undefined;
     };
+    // A layer and the batch norm and activation (quantiser or ReLU) its epilogue absorbs, each
+    // the sole consumer of the one before; `next`: what follows the layer or its batch norm.
+    const epilogueChain = (layer: NodeSpec): { chain: NodeSpec[]; next?: NodeSpec } => {
+      const chain: NodeSpec[] = [layer];
+      let next = soleConsumer(layer.name);
+      if (next?.op === 'batchnorm') {
+        chain.push(next);
+        next = soleConsumer(next.name);
+      }
+      if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
+      return { chain, next };
+    };
     const fused = new Set<string>();
     const order = new Map<string, number>([['input', -1]]);
     graph.nodes.forEach((node, i) => order.set(node.name, i));
@@ -84,15 +96,8 @@ export class Plan {
       if (fused.has(node.name)) continue;
       const prec = layerPrecision(node.name);
       if (QUANTISED_OPS.has(node.op)) {
-        // Absorb a following batch norm and activation (quantiser or ReLU) into the epilogue.
-        const chain: NodeSpec[] = [node];
-        let next = soleConsumer(node.name);
-        if (next?.op === 'batchnorm') {
-          chain.push(next);
-          next = soleConsumer(next.name);
-        }
-        if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
-        else if (chain.length === 1 && next?.op === 'add' && next.inputs.length === 2) {
+        const { chain, next } = epilogueChain(node);
+        if (chain.length === 1 && next?.op === 'add' && next.inputs.length === 2) {
           // A residual add right after the layer (float out): fused into its epilogue when the
           // other operand is computed before the layer runs.
           const other = next.inputs[0] === node.name ? next.inputs[1] : next.inputs[0];
@@ -100,6 +105,11 @@ export class Plan {
         }
         for (const c of chain.slice(1)) fused.add(c.name);
         this.steps.push(quantisedStep(chain, ctx, prec));
+      } else if (node.op === 'conv2d' || node.op === 'linear') {
+        // A float layer: its batch norm and activation go into the float convolution's epilogue.
+        const { chain } = epilogueChain(node);
+        for (const c of chain.slice(1)) fused.add(c.name);
+        this.steps.push(floatLayerStep(chain, ctx));
       } else if (node.op === 'smconv2d' || node.op === 'pgconv2d') {
         this.steps.push(signMagnitudeStep(node, ctx));
       } else if (node.op === 'batchnorm' && soleConsumer(node.name)?.op === 'quantize') {

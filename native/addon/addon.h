@@ -18,6 +18,7 @@
 #include "platform/platform.h"
 
 namespace anyprec {
+struct ConvShape;
 namespace addon {
 
 // Memory blocks for input copies (below), kept between async jobs of one environment and used on
@@ -101,6 +102,9 @@ T* typedData(const Napi::TypedArray& t) {
 }
 // A Float32Array of exactly `count` values, or null/undefined (then nullptr) when optional.
 const float* floatsArg(const Napi::Value& v, const char* name, size_t count, const std::string& what);
+// A convolution geometry from arguments first..first+11 (n, h, w, c, kernel h/w, stride h/w,
+// padding h/w, dilation h/w), checked by checkConvShape (RangeError naming what is wrong).
+ConvShape convShapeArgs(const Napi::CallbackInfo& info, size_t first);
 // Encoding from 'unsigned' | 'bipolar' | 'signed'.
 Encoding encodingArg(const Napi::Value& v, const char* name);
 // A packed operand { data: BigUint64Array, planePop: Int32Array, rows, cols, bits } with every
@@ -138,6 +142,7 @@ void registerEltwise(Napi::Env env, Napi::Object exports);
 void registerGemm(Napi::Env env, Napi::Object exports);
 void registerGated(Napi::Env env, Napi::Object exports);
 void registerFloatGemm(Napi::Env env, Napi::Object exports);
+void registerFloatConv(Napi::Env env, Napi::Object exports);  // fconv.cc: float convolution
 void registerTrain(Napi::Env env, Napi::Object exports);  // train.cc: float training kernels (ftrain/)
 
 }  // namespace addon

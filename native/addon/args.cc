@@ -7,6 +7,7 @@
 #include "addon.h"
 #include "bitplane/pack.h"
 #include "common/checked.h"
+#include "conv/conv.h"
 
 namespace anyprec {
 namespace addon {
@@ -61,6 +62,17 @@ int64_t intArg(const Napi::Value& v, const char* name, int64_t lo, int64_t hi) {
 
 size_t dimArg(const Napi::Value& v, const char* name, int64_t lo) {
   return static_cast<size_t>(intArg(v, name, lo, int64_t{1} << 31));
+}
+
+ConvShape convShapeArgs(const Napi::CallbackInfo& info, size_t first) {
+  const char* names[] = {"n", "h", "w", "c", "kernel[0]", "kernel[1]", "stride[0]", "stride[1]",
+                         "padding[0]", "padding[1]", "dilation[0]", "dilation[1]"};
+  size_t v[12];
+  for (size_t i = 0; i < 12; ++i) v[i] = dimArg(info[first + i], names[i], i == 8 || i == 9 ? 0 : 1);
+  ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+  const std::string bad = checkConvShape(s);
+  if (!bad.empty()) throwRange(info.Env(), "conv shape: " + bad);
+  return s;
 }
 
 namespace {

@@ -8,18 +8,6 @@ namespace anyprec {
 namespace addon {
 namespace {
 
-// Arguments first..first+11: n, h, w, c, kernel h/w, stride h/w, padding h/w, dilation h/w.
-ConvShape convShapeArgs(const Napi::CallbackInfo& info, size_t first) {
-  const char* names[] = {"n", "h", "w", "c", "kernel[0]", "kernel[1]", "stride[0]", "stride[1]",
-                         "padding[0]", "padding[1]", "dilation[0]", "dilation[1]"};
-  size_t v[12];
-  for (size_t i = 0; i < 12; ++i) v[i] = dimArg(info[first + i], names[i], i == 8 || i == 9 ? 0 : 1);
-  ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
-  const std::string bad = checkConvShape(s);
-  if (!bad.empty()) throwRange(info.Env(), "conv shape: " + bad);
-  return s;
-}
-
 void checkInputLength(Napi::Env env, const Napi::TypedArray& x, size_t count, const char* name, const char* what) {
   if (x.ElementLength() != count)
     throwRange(env, std::string(name) + " must hold n*h*w*c = " + std::to_string(count) + " " + what + ", got " +

@@ -45,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerGemm(env, exports);
   registerGated(env, exports);
   registerFloatGemm(env, exports);
+  registerFloatConv(env, exports);
   registerTrain(env, exports);
   return exports;
 }

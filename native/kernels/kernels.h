@@ -8,6 +8,7 @@
 //   gemm/      the one GEMM entry: routes bit-serial vs int8
 //   gated/     the precision-gated GEMM
 //   fgemm/     the float32 GEMM
+//   fconv/     the float32 convolution (implicit GEMM on fgemm, fused epilogue)
 //   eltwise/   epilogues, quantiser, codes to float, channel affine
 //   conv/      convolution lowering and pooling
 #pragma once
@@ -21,6 +22,7 @@
 #include "conv/conv.h"
 #include "eltwise/eltwise.h"
 #include "eltwise/epilogue.h"
+#include "fconv/fconv.h"
 #include "fgemm/fgemm.h"
 #include "gated/gated.h"
 #include "gemm/gemm.h"

@@ -1,6 +1,8 @@
-// The float32 GEMM (full-precision layers).
-import { checkFloat32, checkInt } from '../check';
+// The float32 GEMM and convolution (full-precision layers).
+import { checkBits, checkFloat32, checkInt } from '../check';
 import { native } from '../native';
+import { convArgs, convOutput, MAX_ELEMENTS } from './geometry';
+import type { ConvArgs, ConvGeometry, ImageShape } from './geometry';
 
 export interface FloatGemmOptions {
   /** N values added to every row of the result. */
@@ -52,3 +54,119 @@ export function floatGemmAsync(a: Float32Array, m: number, k: number, b: Float32
   return native.floatGemmAsync(...args);
 }
 
+
+// ---- the float convolution: weights packed once, implicit GEMM, fused epilogue -------------------
+
+/**
+ * Float weights packed once (per layer) into the float micro-kernels' panel layout, for floatConv
+ * and floatLinear: `outChannels` rows of `k` values (a conv's in [out][(ky, kx, c)] order).
+ */
+export class FloatWeights {
+  /** @internal use packFloatWeights */
+  constructor(readonly packed: Float32Array, readonly outChannels: number, readonly k: number) {}
+}
+
+/** Packs O x K row-major float weights once; reuse the result on every call of the layer. */
+export function packFloatWeights(w: Float32Array, outChannels: number, k: number): FloatWeights {
+  const fw = checkFloat32(w, 'w');
+  const o = checkInt(outChannels, 'outChannels', 1, 2 ** 31), depth = checkInt(k, 'k', 1, 2 ** 31);
+  if (fw.length !== o * depth) throw new RangeError(`w must hold outChannels*k = ${o * depth} values, got ${fw.length}`);
+  return new FloatWeights(native.packFloatWeights(fw, o, depth), o, depth);
+}
+
+export interface FloatConvOptions {
+  /** One value per output channel, added to each sum (as floatGemm's bias). */
+  bias?: Float32Array | null;
+  /** Epilogue, per output channel: y = sum * scale + shift (null: 1 and 0; a folded batch norm). */
+  scale?: Float32Array | null;
+  shift?: Float32Array | null;
+  /** Clamp of y (float output): [min, max], default unbounded (min 0: ReLU). */
+  min?: number;
+  max?: number;
+  /** Output the activation quantiser's codes of y instead: round(clamp(y, 0, 1) * (2^bits - 1)), as quantizeActivations. */
+  bits?: number;
+}
+
+type FloatConvArgs = [Float32Array, ...ConvArgs, Float32Array, number, Float32Array | null, Float32Array | null,
+  Float32Array | null, number, number, number];
+
+function optionalChannels(v: unknown, name: string, channels: number): Float32Array | null {
+  if (v === undefined || v === null) return null;
+  const f = checkFloat32(v, name, ' or null');
+  if (f.length !== channels) throw new RangeError(`${name} must hold one value per output channel (${channels}), got ${f.length}`);
+  return f;
+}
+
+function floatConvArgs(x: unknown, shape: ImageShape, conv: ConvGeometry, weights: unknown, options: unknown): FloatConvArgs {
+  const fx = checkFloat32(x, 'x');
+  const args = convArgs(shape, conv, false);
+  const [n, h, w, c, kh, kw] = args;
+  if (fx.length !== n * h * w * c) throw new RangeError(`x must hold n*h*w*c = ${n * h * w * c} values, got ${fx.length}`);
+  if (!(weights instanceof FloatWeights)) throw new TypeError('weights must be FloatWeights (from packFloatWeights)');
+  if (weights.k !== kh * kw * c) {
+    throw new RangeError(`weights have k = ${weights.k} values per output channel; the conv needs kh*kw*c = ${kh * kw * c}`);
+  }
+  const o = weights.outChannels;
+  const [oh, ow] = convOutput(args);
+  if (n * oh * ow * o > MAX_ELEMENTS) throw new RangeError(`conv output of ${n * oh * ow} x ${o} exceeds ${MAX_ELEMENTS} elements`);
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new TypeError('options must be an object { bias?, scale?, shift?, min?, max?, bits? }');
+  }
+  const opt = (options ?? {}) as FloatConvOptions;
+  const lo = opt.min === undefined ? -Infinity : checkNumber(opt.min, 'min');
+  const hi = opt.max === undefined ? Infinity : checkNumber(opt.max, 'max');
+  if (!(lo <= hi)) throw new RangeError(`min (${lo}) must not exceed max (${hi})`);
+  const bits = opt.bits === undefined ? 0 : checkBits(opt.bits, 'bits');
+  if (bits > 0 && (opt.min !== undefined || opt.max !== undefined)) {
+    throw new RangeError('min/max clamp float outputs; with bits the quantiser clamps to [0, 1] itself');
+  }
+  return [fx, ...args, weights.packed, o, optionalChannels(opt.bias, 'bias', o), optionalChannels(opt.scale, 'scale', o),
+    optionalChannels(opt.shift, 'shift', o), lo, hi, bits];
+}
+
+function checkNumber(v: unknown, name: string): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new TypeError(`${name} must be a number (not NaN)`);
+  return v;
+}
+
+/**
+ * A float convolution of NHWC x with packed weights, without a lowered matrix (the input is read
+ * through each output's window), and its epilogue fused: per output channel
+ * y = (sum + bias) * scale + shift, then clamped to [min, max] (float out, NHWC) or quantised to
+ * `bits`-bit codes. The sums are floatGemm's on the lowered input, bit for bit (for one ISA), so the
+ * result equals im2colFloat + floatGemm + channelAffine / quantizeActivations.
+ */
+export function floatConv(x: Float32Array, shape: ImageShape, conv: ConvGeometry, weights: FloatWeights,
+                          options: FloatConvOptions & { bits: number }): Uint8Array;
+export function floatConv(x: Float32Array, shape: ImageShape, conv: ConvGeometry, weights: FloatWeights,
+                          options?: FloatConvOptions & { bits?: undefined }): Float32Array;
+export function floatConv(x: Float32Array, shape: ImageShape, conv: ConvGeometry, weights: FloatWeights,
+                          options?: FloatConvOptions): Float32Array | Uint8Array;
+export function floatConv(x: Float32Array, shape: ImageShape, conv: ConvGeometry, weights: FloatWeights,
+                          options?: FloatConvOptions): Float32Array | Uint8Array {
+  return native.floatConv(...floatConvArgs(x, shape, conv, weights, options));
+}
+
+/** floatConv on the kernel thread pool; the event loop keeps running. */
+export function floatConvAsync(x: Float32Array, shape: ImageShape, conv: ConvGeometry, weights: FloatWeights,
+                               options?: FloatConvOptions): Promise<Float32Array | Uint8Array> {
+  let args: FloatConvArgs;
+  try {
+    args = floatConvArgs(x, shape, conv, weights, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return native.floatConvAsync(...args);
+}
+
+/** A dense layer on packed weights: x is n x weights.k, the result n x outChannels, epilogue as floatConv. */
+export function floatLinear(x: Float32Array, n: number, weights: FloatWeights,
+                            options: FloatConvOptions & { bits: number }): Uint8Array;
+export function floatLinear(x: Float32Array, n: number, weights: FloatWeights,
+                            options?: FloatConvOptions & { bits?: undefined }): Float32Array;
+export function floatLinear(x: Float32Array, n: number, weights: FloatWeights, options?: FloatConvOptions): Float32Array | Uint8Array;
+export function floatLinear(x: Float32Array, n: number, weights: FloatWeights, options?: FloatConvOptions): Float32Array | Uint8Array {
+  if (!(weights instanceof FloatWeights)) throw new TypeError('weights must be FloatWeights (from packFloatWeights)');
+  const rows = checkInt(n, 'n', 1, 2 ** 31);
+  return floatConv(x, { n: rows, h: 1, w: 1, c: weights.k }, { kernel: [1, 1] }, weights, options);
+}

@@ -7,6 +7,7 @@ import type { Act } from '../ops';
 import * as ops from '../ops';
 import type { Precision } from '../precision';
 import { nodeMacs } from '../shapes';
+import { codesAct, floatAct } from './step';
 import type { PlanContext, Step } from './step';
 
 /** A batch norm and the activation quantiser after it, in one native pass. */
@@ -26,6 +27,51 @@ export function bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec
   };
 }
 
+/**
+ * A float conv2d / linear layer with what the plan fused after it (chain[0] is the layer; then
+ * optionally a batch norm, then optionally a ReLU or an activation quantiser): one native call of
+ * the float convolution, the weights packed once for the plan, the batch norm, clamp and quantiser
+ * in its epilogue. The same bits as the unfused steps (the GEMM of the lowered input, then
+ * channelAffine / quantizeActivations).
+ */
+export function floatLayerStep(chain: NodeSpec[], ctx: PlanContext): Step {
+  const node = chain[0] as NodeSpec & ({ op: 'conv2d' } | { op: 'linear' });
+  const bnNode = chain.find((c) => c.op === 'batchnorm') as (NodeSpec & { op: 'batchnorm' }) | undefined;
+  const act = chain.find((c) => c.op === 'relu' || c.op === 'quantize');
+  const last = chain[chain.length - 1];
+  const shape = ctx.shapes.get(last.name)!;
+  const inShape = ctx.shapes.get(node.inputs[0])!;
+  const isConv = node.op === 'conv2d';
+  const k = isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures;
+  const channels = shape[shape.length - 1];
+  const bias = node.bias ? ctx.param<Float32Array>(`${node.name}.b`) : null;
+  // The epilogue: batch norm (scale, shift), then ReLU (a quantiser at 32 bits is one too) or codes.
+  const bn = bnNode ? ctx.bn(bnNode) : undefined;
+  const bits = act?.op === 'quantize' ? ctx.layerPrecision(act.name).activations : 32;
+  const epilogue: kernels.FloatConvOptions = { bias, scale: bn?.alpha ?? null, shift: bn?.beta ?? null };
+  if (act) epilogue.min = 0;
+  const codes = { bias, scale: epilogue.scale, shift: epilogue.shift, bits };
+  // Weights packed on first use, again only if the parameter is replaced.
+  let packed: { source: Float32Array; weights: kernels.FloatWeights } | undefined;
+  const weights = (): kernels.FloatWeights => {
+    const w = ctx.param<Float32Array>(`${node.name}.w`);
+    if (packed?.source !== w) packed = { source: w, weights: kernels.packFloatWeights(w, channels, k) };
+    return packed.weights;
+  };
+  const geometry = isConv ? { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation } : undefined;
+  return {
+    nodes: chain.map((c) => c.name), op: node.op, output: last.name, macsPerSample: nodeMacs(node, ctx.shapes),
+    weightBits: 32, activationBits: 32,
+    exec: (env, n) => {
+      const x = ops.toFloat(env.get(node.inputs[0])!);
+      const image = { n, h: inShape[0], w: inShape[1], c: inShape[2] };
+      const options = bits !== 32 ? codes : epilogue;
+      const y = geometry ? kernels.floatConv(x, image, geometry, weights(), options) : kernels.floatLinear(x, n, weights(), options);
+      return bits !== 32 ? codesAct(y as Uint8Array, bits, n, shape) : floatAct(y as Float32Array, n, shape);
+    },
+  };
+}
+
 /** Every other node: float layers, element-wise ops, pooling, layout, dynamic quantisers. */
 export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): Step {
   const shapes = ctx.shapes;
@@ -39,22 +85,8 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
   const float = (data: Float32Array, n: number): Act => ({ kind: 'float', data, shape: [n, ...shape] });
   switch (node.op) {
     case 'conv2d':
-    case 'linear': {
-      const w = ctx.param<Float32Array>(`${node.name}.w`);
-      const bias = node.bias ? ctx.param<Float32Array>(`${node.name}.b`) : null;
-      const isConv = node.op === 'conv2d';
-      const k = isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures;
-      const channels = shape[shape.length - 1];
-      return step((x, n) => {
-        const xf = ops.toFloat(x);
-        const lowered = isConv
-          ? kernels.im2colFloat(xf, { n, h: inShape[0], w: inShape[1], c: inShape[2] },
-              { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation })
-          : xf;
-        const rows = isConv ? n * shape[0] * shape[1] : n;
-        return float(kernels.floatGemm(lowered, rows, k, w, channels, { bias }), n);
-      }, nodeMacs(node, shapes));
-    }
+    case 'linear':
+      return floatLayerStep([node], ctx);
     case 'batchnorm':
       return step((x, n) => {
         const { alpha, beta } = ctx.bn(node);

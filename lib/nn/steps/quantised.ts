@@ -197,26 +197,33 @@ function dequantWeights(p: Packed, stored: number, bits: number, E: number): Flo
   return out;
 }
 
-/** Float executor: float activations (or 32-bit weights): dequantised weights x float input. */
+/** Per layer, the float executor's packed dequantised weights and epilogue (made on first use). */
+const floatLayers = new WeakMap<QLayer, { weights: kernels.FloatWeights; epilogue: Affine }>();
+
+/**
+ * Float executor: float activations (or 32-bit weights): dequantised weights x float input, one
+ * float convolution with the layer's affine (bias, batch norm), ReLU and quantiser in its epilogue.
+ */
 function runFloat(l: QLayer, x: Act, n: number): Act {
   const node = l.node;
   const xf = ops.toFloat(x);
-  const [h, w, c] = l.inShape;
-  const lowered = node.op === 'qconv2d'
-    ? kernels.im2colFloat(xf, { n, h, w, c }, { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation })
-    : xf;
-  if (!l.floatWeights) {
+  let prepared = floatLayers.get(l);
+  if (!prepared) {
     const stored = l.ctx.graph.weightMode === 'truncate' ? 8 : l.wBits;
-    l.floatWeights = l.wBits === 32 ? l.ctx.param<Float32Array>(`${node.name}.w32`) : dequantWeights(l.weights!, stored, l.wBits, l.E);
+    const w = l.wBits === 32 ? l.ctx.param<Float32Array>(`${node.name}.w32`) : dequantWeights(l.weights!, stored, l.wBits, l.E);
+    prepared = { weights: kernels.packFloatWeights(w, l.channels, l.k), epilogue: affine(l, 1) };
+    floatLayers.set(l, prepared);
   }
-  const rows = l.isConv ? n * l.outShape[0] * l.outShape[1] : n;
-  let y = kernels.floatGemm(lowered, rows, l.k, l.floatWeights, l.channels);
-  const { scale, shift } = affine(l, 1);
-  y = kernels.channelAffine(y, l.channels, scale, shift, l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity);
+  const { weights, epilogue: { scale, shift } } = prepared;
+  const [h, w, c] = l.inShape;
+  const conv = (options: kernels.FloatConvOptions) => (node.op === 'qconv2d'
+    ? kernels.floatConv(xf, { n, h, w, c }, { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, weights, options)
+    : kernels.floatLinear(xf, n, weights, options));
   if (l.act?.op === 'quantize' && l.actBits !== 32) {
-    return codesAct(kernels.quantizeActivations(y, l.channels, null, null, l.actBits), l.actBits, n, l.outShape);
+    return codesAct(conv({ scale, shift, bits: l.actBits }) as Uint8Array, l.actBits, n, l.outShape);
   }
-  return floatAct(y, n, l.outShape);
+  const min = l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity;
+  return floatAct(conv({ scale, shift, min }) as Float32Array, n, l.outShape);
 }
 
 /** The step of a quantised layer and what is fused after it (chain[0] is the layer). */

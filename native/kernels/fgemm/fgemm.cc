@@ -17,7 +17,6 @@ namespace {
 // of the task streams past it; the task's packed A block (~96 rows x kc) stays in L2.
 constexpr size_t kKBlock = kFloatKBlock;
 constexpr size_t kTaskRowsTarget = 96;
-constexpr size_t kTaskCols = 256;  // a multiple of every table's nr
 // Each packing task moves at least ~64 KiB of B.
 constexpr size_t kPackTaskFloats = size_t{1} << 14;
 // Small-M path: columns per task (each task reads its B rows once, in place).
@@ -93,6 +92,77 @@ void packFloatPanels(const float* b, size_t n, size_t k, float* out, size_t pane
   }
 }
 
+FloatTiling floatTiling(const FloatKernelTable& isa, size_t n) {
+  if (isa.tileNarrow != nullptr && n <= static_cast<size_t>(kFloatPanel)) return {isa.mrNarrow, kFloatPanel, isa.tileNarrow};
+  return {isa.mr, isa.nr, isa.tile};
+}
+
+size_t floatTaskRows(const FloatTiling& t) {
+  const size_t mr = static_cast<size_t>(t.mr);
+  return mr * std::max<size_t>(1, kTaskRowsTarget / mr);
+}
+
+void floatGemmBlock(const FloatTiling& tiling, const FloatPanelSource& a, const float* bPacked, size_t k,
+                    const float* biasPadded, size_t row0, size_t row1, size_t col0, size_t col1, float* c,
+                    size_t ldc) {
+  const size_t mr = static_cast<size_t>(tiling.mr), nr = static_cast<size_t>(tiling.nr);
+  const size_t rowTiles = (row1 - row0 + mr - 1) / mr;
+  const size_t bPanelStride = k * kFloatPanel;
+
+  // Packed A of this block for one K block: rowTiles micro-panels of kc x mr, + 16 spare floats
+  // (the kernels read up to 8 past a panel, a source may write up to 15 past one).
+  thread_local std::vector<float> aBuf;
+  aBuf.resize(rowTiles * mr * std::min(kKBlock, k) + 16);
+
+  FloatTileArgs t{};
+  t.bPanelStride = bPanelStride;
+  t.ldc = ldc;
+  for (size_t k0 = 0; k0 < k; k0 += kKBlock) {
+    const size_t kc = std::min(kKBlock, k - k0);
+    for (size_t tile = 0; tile < rowTiles; ++tile) {
+      const size_t r0 = row0 + tile * mr;
+      a.pack(a.ctx, r0, std::min(mr, row1 - r0), k0, kc, tiling.mr, aBuf.data() + tile * kc * mr);
+    }
+    t.kc = kc;
+    for (size_t c0 = col0; c0 < col1; c0 += nr) {
+      t.b = bPacked + (c0 / kFloatPanel) * bPanelStride + k0 * kFloatPanel;
+      t.cols = static_cast<int>(std::min(nr, col1 - c0));
+      t.bias = k0 == 0 ? biasPadded + c0 : nullptr;
+      for (size_t tile = 0; tile < rowTiles; ++tile) {
+        const size_t r0 = row0 + tile * mr;
+        t.a = aBuf.data() + tile * kc * mr;
+        t.rows = static_cast<int>(std::min(mr, row1 - r0));
+        t.c = c + (r0 - row0) * ldc + (c0 - col0);
+        tiling.tile(t);
+      }
+    }
+  }
+}
+
+namespace {
+
+// The source of a raw row-major A (M x K).
+struct RawA {
+  const FloatKernelTable* isa;
+  const float* a;
+  size_t k;
+};
+
+void packRawA(const void* ctx, size_t row0, size_t rows, size_t k0, size_t kc, int mr, float* dst) {
+  const RawA& s = *static_cast<const RawA*>(ctx);
+  const float* src = s.a + row0 * s.k + k0;
+  if (s.isa->packA != nullptr && kc >= kPackAMinK) {
+    s.isa->packA(src, s.k, rows, kc, mr, dst);
+    return;
+  }
+  const size_t m = static_cast<size_t>(mr);
+  if (rows < m) std::fill(dst, dst + kc * m, 0.0f);
+  for (size_t r = 0; r < rows; ++r, src += s.k)
+    for (size_t kk = 0; kk < kc; ++kk) dst[kk * m + r] = src[kk];
+}
+
+}  // namespace
+
 FloatGemmPlan::FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& spec, float* c)
     : isa_(isa), s_(spec), c_(c) {
   const size_t padded = floatPaddedCols(s_.n);
@@ -103,7 +173,6 @@ FloatGemmPlan::FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& s
     packTasks_ = panelsPerPackTask_ = 0;
     taskRows_ = kFloatDotMaxRows;
     taskCols_ = kDotTaskCols;
-    kc_ = s_.k;
     tasksM_ = 1;
     tasksN_ = (s_.n + taskCols_ - 1) / taskCols_;
     if (s_.m == 0 || s_.n == 0) tasksM_ = tasksN_ = 0;
@@ -122,14 +191,9 @@ FloatGemmPlan::FloatGemmPlan(const FloatKernelTable& isa, const FloatGemmSpec& s
   std::fill(bias_.get(), bias_.get() + padded, 0.0f);
   if (s_.bias != nullptr) std::copy(s_.bias, s_.bias + s_.n, bias_.get());
 
-  const bool narrow = isa_.tileNarrow != nullptr && s_.n <= static_cast<size_t>(kFloatPanel);
-  mr_ = narrow ? isa_.mrNarrow : isa_.mr;
-  nr_ = narrow ? kFloatPanel : isa_.nr;
-  tile_ = narrow ? isa_.tileNarrow : isa_.tile;
-  const size_t mr = static_cast<size_t>(mr_);
-  taskRows_ = mr * std::max<size_t>(1, kTaskRowsTarget / mr);
-  taskCols_ = kTaskCols;
-  kc_ = kKBlock;
+  tiling_ = floatTiling(isa_, s_.n);
+  taskRows_ = floatTaskRows(tiling_);
+  taskCols_ = kFloatTaskCols;
   tasksM_ = (s_.m + taskRows_ - 1) / taskRows_;
   tasksN_ = (s_.n + taskCols_ - 1) / taskCols_;
   if (s_.m == 0 || s_.n == 0) tasksM_ = tasksN_ = 0;
@@ -158,49 +222,9 @@ void FloatGemmPlan::run(size_t task) const {
   const size_t tm = task / tasksN_, tn = task % tasksN_;
   const size_t row0 = tm * taskRows_, row1 = std::min(s_.m, row0 + taskRows_);
   const size_t col0 = tn * taskCols_, col1 = std::min(s_.n, col0 + taskCols_);
-  const size_t mr = static_cast<size_t>(mr_), nr = static_cast<size_t>(nr_);
-  const size_t rowTiles = (row1 - row0 + mr - 1) / mr;
-  const size_t k = s_.k, bPanelStride = k * kFloatPanel;
-
-  // Packed A of this task for one K block: rowTiles micro-panels of kc x mr, + 16 spare floats
-  // (the kernels read up to 8 past a panel, packA may write up to 15 past one).
-  thread_local std::vector<float> aBuf;
-  aBuf.resize(rowTiles * mr * std::min(kc_, k) + 16);
-
-  FloatTileArgs t{};
-  t.bPanelStride = bPanelStride;
-  t.ldc = s_.n;
-  for (size_t k0 = 0; k0 < k; k0 += kc_) {
-    const size_t kc = std::min(kc_, k - k0);
-    // A micro-panels: a[(tile * kc + kk) * mr + r] = A[row0 + tile*mr + r][k0 + kk], zero past M.
-    for (size_t tile = 0; tile < rowTiles; ++tile) {
-      float* dst = aBuf.data() + tile * kc * mr;
-      const size_t r0 = row0 + tile * mr;
-      const size_t rows = std::min(mr, row1 - r0);
-      if (isa_.packA != nullptr && kc >= kPackAMinK) {
-        isa_.packA(s_.a + r0 * k + k0, k, rows, kc, mr_, dst);
-        continue;
-      }
-      if (rows < mr) std::fill(dst, dst + kc * mr, 0.0f);
-      for (size_t r = 0; r < rows; ++r) {
-        const float* src = s_.a + (r0 + r) * k + k0;
-        for (size_t kk = 0; kk < kc; ++kk) dst[kk * mr + r] = src[kk];
-      }
-    }
-    t.kc = kc;
-    for (size_t c0 = col0; c0 < col1; c0 += nr) {
-      t.b = b_ + (c0 / kFloatPanel) * bPanelStride + k0 * kFloatPanel;
-      t.cols = static_cast<int>(std::min(nr, col1 - c0));
-      t.bias = k0 == 0 ? bias_.get() + c0 : nullptr;
-      for (size_t tile = 0; tile < rowTiles; ++tile) {
-        const size_t r0 = row0 + tile * mr;
-        t.a = aBuf.data() + tile * kc * mr;
-        t.rows = static_cast<int>(std::min(mr, row1 - r0));
-        t.c = c_ + r0 * s_.n + c0;
-        tile_(t);
-      }
-    }
-  }
+  const RawA raw{&isa_, s_.a, s_.k};
+  floatGemmBlock(tiling_, FloatPanelSource{packRawA, &raw}, b_, s_.k, bias_.get(), row0, row1, col0, col1,
+                 c_ + row0 * s_.n + col0, s_.n);
 }
 
 void floatGemm(const FloatKernelTable& isa, const FloatGemmSpec& spec, float* c, int threads) {

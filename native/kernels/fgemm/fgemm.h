@@ -82,6 +82,29 @@ struct FloatDotArgs {
   const float* bias;   // at col0, or nullptr
 };
 constexpr size_t kFloatDotMaxRows = 4;
+
+// Indirect micro-kernel (optional; a convolution's A read through pointers, never packed). Row r
+// of A is `segs` segments of `len` contiguous floats: segment s starts at ind[s * mr + r] (mr the
+// table's indirectMr for this width; rows past `rows` may point anywhere readable, e.g. zeros).
+// One call sums K steps [k0, k0 + kc) (kc <= kFloatKBlock; step k is element k % len of segment
+// k / len) for r < rows, j < cols, and stores like a tile kernel:
+//   bias != nullptr (first K block):  C[r][j]  = sum + bias[j]
+//   bias == nullptr (later K blocks): C[r][j] += sum
+// with FMAs in K order from zero: called block by block as floatGemmBlock calls a tile, it gives
+// each output the tile path's bits.
+struct FloatIndirectArgs {
+  const float* const* ind;
+  size_t segs, len;    // >= 1 each
+  size_t k0, kc;       // the K steps of this call, kc >= 1
+  const float* b;      // packed B at panel col0 / 16, step k0
+  size_t bPanelStride;
+  int rows;            // 1..mr
+  int cols;            // 1..kFloatIndirectCols
+  float* c;            // C[row0][col0]
+  size_t ldc;
+  const float* bias;   // padded bias at col0 (kFloatIndirectCols readable), or nullptr
+};
+constexpr int kFloatIndirectCols = 64;
 // K block of the packed path (the tests walk its edges).
 constexpr size_t kFloatKBlock = 256;
 
@@ -102,6 +125,10 @@ struct FloatKernelTable {
   // zero for rows <= r < mr, kk < kc (the driver's scalar loop when nullptr). It may write up to
   // 15 floats past dst[kc * mr] (the driver leaves room; it packs panels in increasing order).
   void (*packA)(const float* a, size_t lda, size_t rows, size_t kc, int mr, float* dst) = nullptr;
+  // Optional indirect kernel (above) and its rows per call for a block of `cols` columns (one
+  // entry per 16 columns: indirectMr[(cols - 1) / 16]), or nullptr.
+  void (*indirect)(const FloatIndirectArgs&) = nullptr;
+  int indirectMr[4] = {0, 0, 0, 0};
 };
 
 extern const FloatKernelTable kScalarFloatTable;
@@ -112,6 +139,36 @@ extern const FloatKernelTable kAvx512FloatTable;
 #if defined(__aarch64__)
 extern const FloatKernelTable kNeonFloatTable;
 #endif
+
+// ---- the blocked loop every float GEMM task runs ------------------------------------------------
+// A's rows reach the micro-kernels through a source that packs one micro-panel at a time:
+// pack(ctx, row0, rows, k0, kc, mr, dst) writes dst[kk * mr + r] = A[row0 + r][k0 + kk] for
+// r < rows (rows <= mr), zero for rows <= r < mr, kk < kc; it may write up to 15 floats past
+// dst[kc * mr]. A raw row-major A is one source (floatGemm's); a convolution's input read
+// through its window is another (fconv/fconv.h), so neither materialises more than a panel.
+struct FloatPanelSource {
+  void (*pack)(const void* ctx, size_t row0, size_t rows, size_t k0, size_t kc, int mr, float* dst);
+  const void* ctx;
+};
+
+// The micro-kernel a GEMM of n columns uses: the table's, or its narrow one for n <= 16.
+struct FloatTiling {
+  int mr, nr;
+  void (*tile)(const FloatTileArgs&);
+};
+FloatTiling floatTiling(const FloatKernelTable& isa, size_t n);
+
+// Rows of C one task computes (a multiple of mr) and columns (a multiple of every nr).
+size_t floatTaskRows(const FloatTiling& t);
+constexpr size_t kFloatTaskCols = 256;
+
+// C[row0..row1) x [col0..col1) over all of K (k >= 1), K blocks of kFloatKBlock in order: the
+// first block's sum plus bias (biasPadded: floatPaddedCols(n) values, zeros if no bias), each
+// later block's sum added. c points at C[row0][col0], rows ldc floats apart. bPacked is the
+// whole packed B (panels of all n columns).
+void floatGemmBlock(const FloatTiling& tiling, const FloatPanelSource& a, const float* bPacked, size_t k,
+                    const float* biasPadded, size_t row0, size_t row1, size_t col0, size_t col1, float* c,
+                    size_t ldc);
 
 // ---- the GEMM -----------------------------------------------------------------------------------
 struct FloatGemmSpec {
@@ -151,9 +208,8 @@ class FloatGemmPlan {
   std::unique_ptr<float[], FloatPackBufferRelease> owned_;
   AlignedArray<float> bias_;   // bias padded to floatPaddedCols(n), zeros if none
   size_t panels_, packTasks_, panelsPerPackTask_;
-  size_t taskRows_, taskCols_, tasksM_, tasksN_, kc_;
-  int mr_, nr_;                      // the tile in use (the table's, or its narrow one)
-  void (*tile_)(const FloatTileArgs&);
+  size_t taskRows_, taskCols_, tasksM_, tasksN_;
+  FloatTiling tiling_;  // the tile in use (the table's, or its narrow one)
   bool dot_;  // small-M path: tasks are column blocks of the dot kernel, nothing packed
 };
 

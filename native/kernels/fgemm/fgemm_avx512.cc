@@ -215,9 +215,73 @@ void dotAvx512(const FloatDotArgs& d) {
   }
 }
 
+// Indirect kernel (see FloatIndirectArgs): R rows x V panels of accumulators, A broadcast from
+// each row's segment pointer, B's V panel vectors loaded once per step of K. R * V >= 8 covers
+// the FMA latency; R <= 8 keeps the row pointers in registers.
+template <int R, int V>
+void indirectTile(const FloatIndirectArgs& t) {
+  __m512 acc[R][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  const float* b = t.b;
+  size_t s = t.k0 / t.len, j = t.k0 % t.len, left = t.kc;
+  while (left > 0) {
+    const float* p[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) p[r] = t.ind[s * R + r];
+    const size_t end = t.len - j < left ? t.len : j + left;
+    left -= end - j;
+    for (; j < end; ++j, b += kFloatPanel) {
+      __m512 w[V];
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) w[v] = _mm512_loadu_ps(b + v * t.bPanelStride);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const __m512 x = _mm512_set1_ps(p[r][j]);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, w[v], acc[r][v]);
+      }
+    }
+    j = 0;
+    ++s;
+  }
+  __mmask16 mask[V];
+  __m512 bias[V];
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) {
+    const int left = t.cols - 16 * v, lanes = left < 0 ? 0 : left > 16 ? 16 : left;
+    mask[v] = static_cast<__mmask16>((1u << lanes) - 1);
+    bias[v] = t.bias != nullptr ? _mm512_loadu_ps(t.bias + 16 * v) : _mm512_setzero_ps();
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    if (r < t.rows) {
+      float* c = t.c + static_cast<size_t>(r) * t.ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        const __m512 add = t.bias != nullptr ? bias[v] : _mm512_maskz_loadu_ps(mask[v], c + 16 * v);
+        _mm512_mask_storeu_ps(c + 16 * v, mask[v], _mm512_add_ps(acc[r][v], add));
+      }
+    }
+  }
+}
+
+// Rows per call by column panels (8 x 1, 6 x 2, 4 x 3, 4 x 4): the table's indirectMr.
+void indirectAvx512(const FloatIndirectArgs& t) {
+  switch ((t.cols + 15) / 16) {
+    case 1: indirectTile<8, 1>(t); break;
+    case 2: indirectTile<6, 2>(t); break;
+    case 3: indirectTile<4, 3>(t); break;
+    default: indirectTile<4, 4>(t); break;
+  }
+}
+
 }  // namespace
 
 const FloatKernelTable kAvx512FloatTable = {"avx512",   kMr,           kNr, tileAvx512, dotAvx512,
-                                            ceilingAvx512, kCeilingChains * 32, kMrNarrow, tileNarrowAvx512, packAAvx512};
+                                            ceilingAvx512, kCeilingChains * 32, kMrNarrow, tileNarrowAvx512, packAAvx512,
+                                            indirectAvx512, {8, 6, 4, 4}};
 
 }  // namespace anyprec

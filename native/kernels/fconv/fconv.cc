@@ -1,0 +1,242 @@
+// The float32 convolution driver (see fconv.h): output blocks over fgemm's blocked loop, with A's
+// micro-panels packed from the convolution window and the eltwise row loops as the epilogue.
+#include "fconv/fconv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/threadpool.h"
+#include "eltwise/epilogue.h"
+#include "platform/platform.h"
+
+namespace anyprec {
+namespace {
+
+// A's rows are output positions; row m reads the window of (image, oy, ox) in (ky, kx, c) order.
+struct Window {
+  const float* x;
+  ConvShape s;
+  size_t outH, outW;
+};
+
+// One micro-panel of A (see FloatPanelSource): for each row, the taps overlapping K steps
+// [k0, k0 + kc), each tap's channels copied from its input pixel, or zeros outside the image.
+void packWindow(const void* ctx, size_t row0, size_t rows, size_t k0, size_t kc, int mr, float* dst) {
+  const Window& w = *static_cast<const Window*>(ctx);
+  const ConvShape& s = w.s;
+  const size_t m = static_cast<size_t>(mr), c = s.c;
+  if (rows < m) std::fill(dst, dst + kc * m, 0.0f);
+  const size_t tap0 = k0 / c, tap1 = (k0 + kc + c - 1) / c;
+  const size_t plane = w.outH * w.outW;
+  size_t img = row0 / plane, oy = row0 % plane / w.outW, ox = row0 % w.outW;
+  const auto h = static_cast<std::ptrdiff_t>(s.h), wd = static_cast<std::ptrdiff_t>(s.w);
+  for (size_t r = 0; r < rows; ++r) {
+    const std::ptrdiff_t iy0 = static_cast<std::ptrdiff_t>(oy * s.strideH) - static_cast<std::ptrdiff_t>(s.padH);
+    const std::ptrdiff_t ix0 = static_cast<std::ptrdiff_t>(ox * s.strideW) - static_cast<std::ptrdiff_t>(s.padW);
+    const float* image = w.x + img * s.h * s.w * c;
+    for (size_t tap = tap0; tap < tap1; ++tap) {
+      const size_t ky = tap / s.kw, kx = tap % s.kw;
+      const std::ptrdiff_t iy = iy0 + static_cast<std::ptrdiff_t>(ky * s.dilH);
+      const std::ptrdiff_t ix = ix0 + static_cast<std::ptrdiff_t>(kx * s.dilW);
+      const size_t first = tap * c, cBegin = first < k0 ? k0 - first : 0;
+      const size_t cEnd = std::min(c, k0 + kc - first);
+      float* d = dst + (first + cBegin - k0) * m + r;
+      if (iy < 0 || iy >= h || ix < 0 || ix >= wd) {
+        for (size_t ch = cBegin; ch < cEnd; ++ch, d += m) *d = 0.0f;
+        continue;
+      }
+      const float* src = image + (static_cast<size_t>(iy) * s.w + static_cast<size_t>(ix)) * c;
+      for (size_t ch = cBegin; ch < cEnd; ++ch, d += m) *d = src[ch];
+    }
+    if (++ox == w.outW) {
+      ox = 0;
+      if (++oy == w.outH) {
+        oy = 0;
+        ++img;
+      }
+    }
+  }
+}
+
+// Rows per task of the indirect path: a multiple of every indirectMr (8, 6, 4).
+constexpr size_t kIndirectTaskRows = 96;
+
+// The indirection of `tile` rows from row0 (rows past `valid` read zeros), one segment per window
+// row (ky): ind[ky * tile + r] points at the kw * c floats (kw taps, channels fastest) that row r
+// reads at that ky: in the image itself when the whole window row lies inside it, `zeros`
+// (kw * c floats) when the window row lies above or below the image, else a copy in `edge`
+// (room for tile * kh * kw * c floats) with the taps outside the image zeroed. Needs dilW == 1
+// (a window row's taps contiguous in the input).
+void buildIndirection(const Window& w, const float* zeros, float* edge, size_t row0, size_t valid, size_t tile,
+                      const float** ind) {
+  const ConvShape& s = w.s;
+  const size_t plane = w.outH * w.outW, len = s.kw * s.c;
+  size_t img = row0 / plane, oy = row0 % plane / w.outW, ox = row0 % w.outW;
+  const auto h = static_cast<std::ptrdiff_t>(s.h), wd = static_cast<std::ptrdiff_t>(s.w);
+  const auto kw = static_cast<std::ptrdiff_t>(s.kw);
+  // Fast path: every row of the tile in one output row with its whole window inside the image
+  // horizontally: each segment's pointers are one base and a constant step (sW * c floats).
+  const std::ptrdiff_t firstX = static_cast<std::ptrdiff_t>(ox * s.strideW) - static_cast<std::ptrdiff_t>(s.padW);
+  const std::ptrdiff_t lastX = firstX + static_cast<std::ptrdiff_t>((tile - 1) * s.strideW);
+  if (valid == tile && ox + tile <= w.outW && firstX >= 0 && lastX + kw <= wd) {
+    const std::ptrdiff_t iy0 = static_cast<std::ptrdiff_t>(oy * s.strideH) - static_cast<std::ptrdiff_t>(s.padH);
+    const float* image = w.x + img * s.h * s.w * s.c;
+    const size_t step = s.strideW * s.c;
+    for (size_t ky = 0; ky < s.kh; ++ky) {
+      const std::ptrdiff_t iy = iy0 + static_cast<std::ptrdiff_t>(ky * s.dilH);
+      const float** seg = ind + ky * tile;
+      if (iy < 0 || iy >= h) {
+        for (size_t r = 0; r < tile; ++r) seg[r] = zeros;
+        continue;
+      }
+      const float* base = image + (static_cast<size_t>(iy) * s.w + static_cast<size_t>(firstX)) * s.c;
+      for (size_t r = 0; r < tile; ++r) seg[r] = base + r * step;
+    }
+    return;
+  }
+  for (size_t r = 0; r < tile; ++r) {
+    if (r >= valid) {
+      for (size_t ky = 0; ky < s.kh; ++ky) ind[ky * tile + r] = zeros;
+      continue;
+    }
+    const std::ptrdiff_t iy0 = static_cast<std::ptrdiff_t>(oy * s.strideH) - static_cast<std::ptrdiff_t>(s.padH);
+    const std::ptrdiff_t ix0 = static_cast<std::ptrdiff_t>(ox * s.strideW) - static_cast<std::ptrdiff_t>(s.padW);
+    const float* image = w.x + img * s.h * s.w * s.c;
+    const bool inside = ix0 >= 0 && ix0 + kw <= wd;
+    for (size_t ky = 0; ky < s.kh; ++ky) {
+      const std::ptrdiff_t iy = iy0 + static_cast<std::ptrdiff_t>(ky * s.dilH);
+      const float* row = image + static_cast<size_t>(iy) * s.w * s.c;
+      if (iy < 0 || iy >= h) {
+        ind[ky * tile + r] = zeros;
+      } else if (inside) {
+        ind[ky * tile + r] = row + static_cast<size_t>(ix0) * s.c;
+      } else {
+        float* copy = edge + (r * s.kh + ky) * len;
+        for (std::ptrdiff_t kx = 0; kx < kw; ++kx) {
+          const std::ptrdiff_t ix = ix0 + kx;
+          float* d = copy + static_cast<size_t>(kx) * s.c;
+          if (ix < 0 || ix >= wd) std::fill(d, d + s.c, 0.0f);
+          else std::copy(row + static_cast<size_t>(ix) * s.c, row + static_cast<size_t>(ix + 1) * s.c, d);
+        }
+        ind[ky * tile + r] = copy;
+      }
+    }
+    if (++ox == w.outW) {
+      ox = 0;
+      if (++oy == w.outH) {
+        oy = 0;
+        ++img;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string checkFloatConvSpec(const FloatConvSpec& s) {
+  if (s.outChannels < 1) return "output channels must be at least 1";
+  if (s.codeBits < 0 || s.codeBits > 8) return "code bits must be 0 (float output) or 1..8";
+  if (std::isnan(s.lo) || std::isnan(s.hi) || s.lo > s.hi) return "the clamp bounds must satisfy lo <= hi";
+  return "";
+}
+
+FloatConvPlan::FloatConvPlan(const Platform& isa, const FloatConvSpec& spec, void* out)
+    : isa_(isa), s_(spec), out_(out) {
+  rows_ = s_.shape.rows();
+  k_ = s_.shape.k();
+  tiling_ = floatTiling(*isa_.fgemm, s_.outChannels);
+  // The indirect kernel needs each window row's taps contiguous (else: the packed-window path).
+  indirect_ = isa_.fgemm->indirect != nullptr && s_.shape.dilW == 1;
+  taskRows_ = indirect_ ? kIndirectTaskRows : floatTaskRows(tiling_);
+  tasksM_ = (rows_ + taskRows_ - 1) / taskRows_;
+  tasksN_ = indirect_ ? 1 : (s_.outChannels + kFloatTaskCols - 1) / kFloatTaskCols;
+  if (indirect_) {
+    const size_t len = s_.shape.kw * s_.shape.c;
+    zeros_ = alignedArray<float>(len);
+    std::fill(zeros_.get(), zeros_.get() + len, 0.0f);
+  }
+  epilogue_ = s_.codeBits > 0 || s_.scale != nullptr || s_.shift != nullptr || s_.lo != -__builtin_inff() ||
+              s_.hi != __builtin_inff();
+  const size_t padded = floatPaddedCols(s_.outChannels);
+  bias_ = alignedArray<float>(padded);
+  std::fill(bias_.get(), bias_.get() + padded, 0.0f);
+  if (s_.bias != nullptr) std::copy(s_.bias, s_.bias + s_.outChannels, bias_.get());
+}
+
+void FloatConvPlan::run(size_t task) const {
+  const size_t n = s_.outChannels;
+  const size_t tm = task / tasksN_, tn = task % tasksN_;
+  const size_t row0 = tm * taskRows_, row1 = std::min(rows_, row0 + taskRows_);
+  const size_t col0 = tn * kFloatTaskCols, col1 = std::min(n, col0 + kFloatTaskCols), cols = col1 - col0;
+  const Window window{s_.x, s_.shape, s_.shape.outH(), s_.shape.outW()};
+  const FloatPanelSource source{packWindow, &window};
+  const bool codes = s_.codeBits > 0;
+  // Codes: the block's sums go to a per-thread scratch block, then through the quantiser.
+  thread_local std::vector<float> scratch;
+  float* c;
+  size_t ldc;
+  if (codes) {
+    scratch.resize((row1 - row0) * cols);
+    c = scratch.data();
+    ldc = cols;
+  } else {
+    c = static_cast<float*>(out_) + row0 * n + col0;
+    ldc = n;
+  }
+  if (indirect_) indirectBlock(&window, row0, row1, c, ldc);
+  else floatGemmBlock(tiling_, source, s_.wPacked, k_, bias_.get(), row0, row1, col0, col1, c, ldc);
+  if (!epilogue_) return;
+  const EpilogueTable& ep = *isa_.epilogue;
+  const float* scale = s_.scale != nullptr ? s_.scale + col0 : nullptr;
+  const float* shift = s_.shift != nullptr ? s_.shift + col0 : nullptr;
+  if (codes) {
+    const float levels = static_cast<float>((1 << s_.codeBits) - 1);
+    uint8_t* q = static_cast<uint8_t*>(out_) + row0 * n + col0;
+    for (size_t r = 0; r < row1 - row0; ++r) ep.floatToCodes(c + r * ldc, scale, shift, levels, q + r * n, cols);
+    return;
+  }
+  for (size_t r = 0; r < row1 - row0; ++r) ep.floatAffine(c + r * ldc, scale, shift, s_.lo, s_.hi, c + r * ldc, cols);
+}
+
+void FloatConvPlan::indirectBlock(const void* windowPtr, size_t row0, size_t row1, float* c, size_t ldc) const {
+  const Window& window = *static_cast<const Window*>(windowPtr);
+  const FloatKernelTable& fk = *isa_.fgemm;
+  const size_t n = s_.outChannels, segs = s_.shape.kh;
+  thread_local std::vector<const float*> ind;
+  thread_local std::vector<float> edge;
+  FloatIndirectArgs t{};
+  t.segs = segs;
+  t.len = s_.shape.kw * s_.shape.c;
+  t.bPanelStride = k_ * kFloatPanel;
+  t.ldc = ldc;
+  for (size_t col0 = 0; col0 < n; col0 += kFloatIndirectCols) {
+    t.cols = static_cast<int>(std::min<size_t>(kFloatIndirectCols, n - col0));
+    const size_t mr = static_cast<size_t>(fk.indirectMr[(t.cols - 1) / kFloatPanel]);
+    ind.resize(segs * mr);
+    edge.resize(segs * mr * t.len);
+    const float* panel = s_.wPacked + (col0 / kFloatPanel) * t.bPanelStride;
+    for (size_t r0 = row0; r0 < row1; r0 += mr) {
+      const size_t rows = std::min(mr, row1 - r0);
+      buildIndirection(window, zeros_.get(), edge.data(), r0, rows, mr, ind.data());
+      t.ind = ind.data();
+      t.rows = static_cast<int>(rows);
+      t.c = c + (r0 - row0) * ldc + col0;
+      // K blocks in order, as floatGemmBlock runs them (the same bits).
+      for (size_t k0 = 0; k0 < k_; k0 += kFloatKBlock) {
+        t.k0 = k0;
+        t.kc = std::min(kFloatKBlock, k_ - k0);
+        t.b = panel + k0 * kFloatPanel;
+        t.bias = k0 == 0 ? bias_.get() + col0 : nullptr;
+        fk.indirect(t);
+      }
+    }
+  }
+}
+
+void floatConv(const Platform& isa, const FloatConvSpec& spec, void* out, int threads) {
+  FloatConvPlan plan(isa, spec, out);
+  parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
+}
+
+}  // namespace anyprec
