@@ -136,7 +136,9 @@ describe('data and configuration', () => {
     expect(() => new Trainer(graph, cfg({ method: 'fixed', bits: [2, 4] }))).toThrow(/exactly one/);
     expect(() => new Trainer(graph, cfg({ batch: 1 }))).toThrow(/batch/);
     expect(() => new Trainer(graph, cfg({ bits: [33] }))).toThrow(/bits/);
-    expect(() => new Trainer(zoo.preactResnet({ weightMode: 'truncate' }), cfg())).toThrow(/requant/);
+    // truncation-consistent training: methods any and fixed only
+    expect(new Trainer(zoo.preactResnet({ weightMode: 'truncate' }), cfg()).graph.weightMode).toBe('truncate');
+    expect(() => new Trainer(zoo.preactResnet({ weightMode: 'truncate' }), cfg({ method: 'sp', bits: [32, 2] }))).toThrow(/truncation-consistent training .* not sp/);
   });
 });
 
