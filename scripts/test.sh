@@ -202,7 +202,10 @@ stage "sanitizers (ctest, ASan + UBSan), fuzz, soak"
 # run meanwhile.
 san_pid=""
 rm -f build-asan/ctest.log
-if wait "$san_build_pid"; then
+wait "$san_build_pid"
+san_build_status=$?
+trap - EXIT # reaped: its pid may be reused from now on
+if [ "$san_build_status" -eq 0 ]; then
   echo "   (the sanitizer tree was built in the background in" \
     "$(( $(sed -n 's/^ended at //p' "$out/sanitize-build.log") - san_build_t0 )) s of wall time)"
   bash scripts/sanitize.sh --quick > "$out/sanitize.log" 2>&1 &
