@@ -5,9 +5,11 @@
 #   3. the native kernel tests (ctest) on this machine,
 #   4. the native kernel tests cross-compiled for arm64 and run under qemu (NEON),
 #   5. the packaging test (prebuilds, npm pack, install without scripts, load on x64 and arm64),
-#   6. with ANYPREC_SANITIZE_STAGE=1 only: the native kernel tests built with AddressSanitizer +
-#      UBSan (scripts/sanitize.sh --quick; off by default: its build and run add ~5 min of
-#      2-core time, which would take CI past its time),
+#   6. the native kernel tests built with AddressSanitizer + UBSan at -O1 (scripts/sanitize.sh
+#      --quick; its tree is built in the background at the lowest CPU priority from the jest stage
+#      on, so it takes the cycles the other stages leave idle), and beside that ctest run, which
+#      leaves a core idle behind its longest test: the bounded fuzz (scripts/fuzz.mjs, 60 s) and
+#      the short soak (scripts/soak.mjs: wrong results, or RSS growth that only a leak gives),
 # and ends with one line "N passed, N failed" summed over all of them, after each stage's time
 # (wall clock, and CPU seconds of its processes).
 # A stage that did not run, ran fewer tests than the repository holds, or exited with an error
@@ -105,6 +107,13 @@ if ! { npx --no-install node-gyp configure --nodedir="$nodedir" && npx --no-inst
   exit 1
 fi
 
+# The sanitizer tree for stage 6, built meanwhile at nice 19: the stages below keep their CPU.
+san_build_t0=$(date +%s)
+( nice -n 19 bash scripts/sanitize.sh --quick --build-only; st=$?; echo "ended at $(date +%s)"; exit $st ) \
+  > "$out/sanitize-build.log" 2>&1 &
+san_build_pid=$!
+trap 'kill "$san_build_pid" 2> /dev/null' EXIT
+
 stage "jest"
 # Every test file must run (unless arguments narrow the run on purpose).
 want_suites=$(find test -name '*.test.ts' | wc -l)
@@ -147,7 +156,7 @@ stage "native tests (ctest, $(uname -m))"
 want_ctest=$(find native/tests -name 'test_*.cc' | wc -l)
 if cmake -S . -B build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 &&
    cmake --build build-native >> "$out/cmake.log" 2>&1; then
-  ctest --test-dir build-native --output-on-failure --timeout 900 > "$out/ctest.log" 2>&1
+  ctest --test-dir build-native --output-on-failure --timeout 900 -j 2 > "$out/ctest.log" 2>&1
   ctest_status=$?
   grep -E 'tests passed|Failed|ok$|FAIL|Timeout' "$out/ctest.log" || true
   count_ctest "$out/ctest.log" "$want_ctest"
@@ -186,17 +195,49 @@ if [ "$pkg_status" -ne 0 ] && [ "$pf" -eq 0 ]; then
   notok "scripts/test-package.sh exited with status $pkg_status"
 fi
 
+stage "sanitizers (ctest, ASan + UBSan), fuzz, soak"
 # scripts/sanitize.sh --quick: the kernels and every native test with both sanitizers, all of ctest
-# (the addon under ASan, valgrind and the long fuzz run are in `npm run test:sanitize`).
-if [ "${ANYPREC_SANITIZE_STAGE:-0}" = 1 ]; then
-  stage "native tests under ASan + UBSan"
-  bash scripts/sanitize.sh --quick > "$out/sanitize.log" 2>&1
+# (the addon under ASan, valgrind and the long fuzz run are `npm run test:sanitize`). Its two ctest
+# jobs leave one core idle behind the longest test, where the fuzz and the soak (one thread each)
+# run meanwhile.
+san_pid=""
+rm -f build-asan/ctest.log
+wait "$san_build_pid"
+san_build_status=$?
+trap - EXIT # reaped: its pid may be reused from now on
+if [ "$san_build_status" -eq 0 ]; then
+  echo "   (the sanitizer tree was built in the background in" \
+    "$(( $(sed -n 's/^ended at //p' "$out/sanitize-build.log") - san_build_t0 )) s of wall time)"
+  bash scripts/sanitize.sh --quick > "$out/sanitize.log" 2>&1 &
+  san_pid=$!
+else
+  tail -30 "$out/sanitize-build.log"; notok "sanitizer build of the native tests (log $out/sanitize-build.log)"
+fi
+# The fuzz seed changes daily (days since 1970) and is printed: a failure replays with --seed.
+fuzz_seed=${ANYPREC_FUZZ_SEED:-$(( $(date +%s) / 86400 ))}
+node scripts/fuzz.mjs --seconds 60 --seed "$fuzz_seed" > "$out/fuzz.log" 2>&1
+fuzz_status=$?
+head -1 "$out/fuzz.log"
+if [ "$fuzz_status" -eq 0 ] && grep -qE '^fuzz: seed [0-9]+, .* [1-9][0-9]* cases, 0 crashes .* 0 failures' "$out/fuzz.log"; then
+  ok "fuzz 60 s, seed $fuzz_seed: every case a result or an error with a message"
+else
+  tail -25 "$out/fuzz.log"; notok "fuzz (seed $fuzz_seed, exit $fuzz_status; replay: node scripts/fuzz.mjs --seconds 60 --seed $fuzz_seed)"
+fi
+node scripts/soak.mjs --n 100000 > "$out/soak.log" 2>&1
+soak_status=$?
+cat "$out/soak.log"
+if [ "$soak_status" -eq 0 ] && grep -qE '^soak: [0-9]+ inferences .* 0 wrong results' "$out/soak.log"; then
+  ok "soak: 100,000 inferences, no wrong result, RSS growth after warm-up within 25%"
+else
+  notok "soak (exit $soak_status)"
+fi
+if [ -n "$san_pid" ]; then
+  wait "$san_pid"
   san_status=$?
-  grep -E '^(ok|not ok) - |Test +#' "$out/sanitize.log" || tail -20 "$out/sanitize.log"
-  sp=$(grep -c '^ok - ' "$out/sanitize.log"); sf=$(grep -c '^not ok - ' "$out/sanitize.log")
-  passed=$((passed + sp)); failed=$((failed + sf))
-  if [ "$sp" -lt 1 ] || { [ "$san_status" -ne 0 ] && [ "$sf" -eq 0 ]; }; then
-    notok "scripts/sanitize.sh --quick printed $sp ok lines, exit $san_status"
+  grep -E '^not ok - |Test +#' "$out/sanitize.log" || tail -20 "$out/sanitize.log"
+  count_ctest build-asan/ctest.log "$want_ctest"
+  if [ "$san_status" -ne 0 ] && ! grep -qE '[1-9][0-9]* tests failed out of' build-asan/ctest.log; then
+    notok "scripts/sanitize.sh --quick exited with status $san_status (log $out/sanitize.log)"
   fi
 fi
 stage_end

@@ -69,15 +69,12 @@ describe('kernel conv entries refuse geometry whose sizes overflow, before the n
   });
 
   // Found by scripts/fuzz.mjs: a pooling window of 2^30 taps over a 1 x 3 image (valid: padding is
-  // half the kernel) stepped through every padded tap, seconds to minutes for 32 outputs; only the
-  // taps inside the image are visited now. The bound below is a hang check, not a speed claim:
-  // the old loop took 43 s for this call, now it takes well under a second (a synchronous native
-  // call cannot be interrupted by jest's timeout).
+  // half the kernel) stepped through every padded tap, 43 s for 32 outputs; only the taps inside
+  // the image are stepped through now. That is checked by counting the loops' steps (ctest
+  // `checked`: maxPoolSteps), not by timing this call; here the answer is checked.
   it('pools a 2^30-tap window padded by 2^29 over a tiny image, from its real taps only', () => {
     const x = Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => (i * 7) % 11);
-    const t0 = Date.now();
     const out = kernels.maxPool(x, { n: 2, h: 1, w: 3, c: 4 }, { kernel: [3, 2 ** 30], stride: [2 ** 30, 1], padding: [1, 2 ** 29] });
-    expect(Date.now() - t0).toBeLessThan(10_000);
     // Output 1 x 4 per image; every window covers the whole row: the row's max per channel.
     const want: number[] = [];
     for (let img = 0; img < 2; img++) {

@@ -3,6 +3,7 @@
 // Model.build. Every one must be refused at load (or, for a batch too large, at run) with an error
 // that names what is wrong — never a crash, an allocation of gigabytes, or wrong logits.
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -109,6 +110,21 @@ describe('conv geometry out of range is refused at load', () => {
 
   it('async load refuses the same files', async () => {
     await expect(load(crafted(nodeEdit('conv1', { padding: [1000, 1000] })))).rejects.toMatchObject({ name: 'RangeError', message: expect.stringMatching(/padding/) });
+  });
+
+  // The issue's third route to the crash: `anyprec eval` on the crafted file (it segfaulted in
+  // im2colFloat / packConv). Now the command ends with the load error and exit code 1, no signal.
+  it('anyprec eval refuses the crafted file with the load error, exit code 1', () => {
+    const bad = crafted(nodeEdit('conv1', { kernel: [T31, T31], stride: [T31, T31], padding: [2 ** 30, 2 ** 30] }));
+    const inputFile = path.join(tmp, 'eval-input.bin');
+    fs.writeFileSync(inputFile, Buffer.from(input([1, 1, 28, 28], 7).data.buffer));
+    const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+    const r = spawnSync(process.execPath, [cli, 'eval', bad, '--input', inputFile, '--shape', '1,1,28,28'], { encoding: 'utf8', timeout: 60000 });
+    expect({ status: r.status, signal: r.signal }).toEqual({ status: 1, signal: null });
+    expect(r.stderr).toMatch(/conv1\)\.kernel must be \[h, w\] of integers in 1\.\.1024/);
+    // the same command on the untouched file answers
+    const okRun = spawnSync(process.execPath, [cli, 'eval', file, '--input', inputFile, '--shape', '1,1,28,28'], { encoding: 'utf8', timeout: 60000 });
+    expect({ status: okRun.status, stderr: okRun.stderr }).toEqual({ status: 0, stderr: '' });
   });
 });
 

@@ -410,12 +410,13 @@ describe('deadlines, disconnects and shutdown', () => {
     release();
     const r = await inflight;
     expect(r.status).toBe(200);
+    // The answer given while draining closes its connection: a keep-alive socket would hold
+    // close() open for its 72 s timeout (checked by the header, not by timing close()).
+    expect(r.headers.get('connection')).toBe('close');
     const b = await r.json() as any;
     expect(bytes(flat(b.logits)).equals(bytes(expected(data, 1, b.bits)))).toBe(true);
-    const t0 = Date.now();
     await closing;
     expect(closed).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(20000); // a hang bound, not a timing: keep-alive sockets would hold close() for 72 s
   });
 });
 

@@ -95,6 +95,19 @@ void checkConvGuard() {
   EXPECT(!checkPoolShape(PoolShape{1, kMax - 1, 8, 1, 3, 3, 1, 1, 1, 1}).empty(), "pool extent overflow is refused");
   EXPECT(!checkPoolShape(PoolShape{size_t{1} << 40, size_t{1} << 20, size_t{1} << 20, 64, 1, 1, 1, 1, 0, 0}).empty(),
          "pool size overflow is refused");
+
+  // The pooling loops step through the taps inside the image only (counted, not timed): a window
+  // of 2^30 or 2^31 taps padded by half of it over a 1 x 3 image is 3 taps per output, where the
+  // loops once stepped through all of its padding (minutes per call).
+  const PoolShape plain{2, 8, 8, 3, 2, 2, 2, 2, 0, 0};  // 2 images x 4 x 4 outputs x 4 taps
+  EXPECT(maxPoolSteps(plain) == 2 * 4 * 4 * 4, "pool steps, no padding: %zu", maxPoolSteps(plain));
+  const PoolShape padded{1, 4, 4, 1, 3, 3, 1, 1, 1, 1};  // per axis 2 + 3 + 3 + 2 taps inside
+  EXPECT(maxPoolSteps(padded) == 10 * 10, "pool steps, padding 1: %zu", maxPoolSteps(padded));
+  for (size_t k : {size_t{1} << 30, size_t{1} << 31}) {
+    const PoolShape huge{2, 1, 3, 4, 3, k, k, 1, 1, k / 2};  // outputs 1 x 4 per image
+    EXPECT(checkPoolShape(huge).empty() && huge.outH() == 1 && huge.outW() == 4, "window of %zu taps is valid", k);
+    EXPECT(maxPoolSteps(huge) == 2 * 4 * 3, "pool steps, window of %zu taps: %zu", k, maxPoolSteps(huge));
+  }
 }
 
 }  // namespace

@@ -60,5 +60,8 @@ std::string checkPoolShape(const PoolShape& s);
 // NHWC max pooling; padded taps are skipped (every window holds at least one real tap).
 void maxPool(const uint8_t* x, const PoolShape& s, uint8_t* out, int threads);
 void maxPool(const float* x, const PoolShape& s, float* out, int threads);
+// The number of taps maxPool's loops step through for this geometry (of a valid shape): the taps
+// inside the image, never the padding. For tests: a hang check that counts instead of timing.
+size_t maxPoolSteps(const PoolShape& s);
 
 }  // namespace anyprec

@@ -1,6 +1,7 @@
 // Max pooling over NHWC tensors (codes or floats). Taps in the padding are skipped, as in
 // PyTorch's MaxPool2d; for codes this equals pooling the values, since quantisation is monotone.
 #include <algorithm>
+#include <atomic>
 
 #include "common/checked.h"
 #include "common/threadpool.h"
@@ -15,36 +16,52 @@ inline void maxInto(T* __restrict dst, const T* __restrict src, size_t n) {
   for (size_t c = 0; c < n; ++c) dst[c] = dst[c] < src[c] ? src[c] : dst[c];
 }
 
-template <typename T>
-void maxPoolImpl(const T* x, const PoolShape& s, T* out, int threads) {
-  // Every size in a local: T = uint8_t may alias anything, so fields read through s inside the
-  // loops would be reloaded after every store (and the channel loops would not vectorise).
-  const size_t oh = s.outH(), ow = s.outW(), channels = s.c, h = s.h, w = s.w, kh = s.kh, kw = s.kw;
+// Walks every output pixel's window over the taps inside the image only, in row-major tap order,
+// calling tap(outPixel, inPixel, first) (pixel indices, NHW order; `first` for a window's first
+// tap). Returns the number of taps stepped through, counted by the loops themselves: padding is
+// never stepped through (a window of 2^31 taps over a tiny input, kernel 2^31 and padding 2^30,
+// took minutes when it was), which a test checks by this count instead of by time.
+template <typename Tap>
+size_t walkPoolWindows(const PoolShape& s, int threads, const Tap& tap) {
+  const size_t oh = s.outH(), ow = s.outW(), h = s.h, w = s.w, kh = s.kh, kw = s.kw;
   const size_t strideH = s.strideH, strideW = s.strideW, padH = s.padH, padW = s.padW;
-  parallelRun(s.n * oh, threads, [=](size_t t) {
+  std::atomic<size_t> steps{0};
+  parallelRun(s.n * oh, threads, [&, oh, ow, h, w, kh, kw, strideH, strideW, padH, padW](size_t t) {
     const size_t img = t / oh, oy = t % oh;
+    size_t rowSteps = 0;
+    const long baseY = static_cast<long>(oy * strideH) - static_cast<long>(padH);
+    const long kyEnd = std::min(static_cast<long>(kh), static_cast<long>(h) - baseY);
     for (size_t ox = 0; ox < ow; ++ox) {
-      T* dst = out + ((img * oh + oy) * ow + ox) * channels;
-      bool first = true;
-      // Only the taps inside the image, in the same order: a window of 2^31 taps over a tiny
-      // input (kernel 2^31, padding 2^30) took minutes stepping through its padding.
-      const long baseY = static_cast<long>(oy * strideH) - static_cast<long>(padH);
+      const size_t outPixel = (img * oh + oy) * ow + ox;
       const long baseX = static_cast<long>(ox * strideW) - static_cast<long>(padW);
-      const long kyEnd = std::min(static_cast<long>(kh), static_cast<long>(h) - baseY);
       const long kxEnd = std::min(static_cast<long>(kw), static_cast<long>(w) - baseX);
+      bool first = true;
       for (long ky = std::max(0L, -baseY); ky < kyEnd; ++ky) {
-        const long iy = baseY + ky;
+        const size_t rowBase = (img * h + static_cast<size_t>(baseY + ky)) * w;
         for (long kx = std::max(0L, -baseX); kx < kxEnd; ++kx) {
-          const long ix = baseX + kx;
-          const T* src = x + ((img * h + static_cast<size_t>(iy)) * w + static_cast<size_t>(ix)) * channels;
-          if (first) {
-            for (size_t c = 0; c < channels; ++c) dst[c] = src[c];
-            first = false;
-          } else {
-            maxInto(dst, src, channels);
-          }
+          ++rowSteps;
+          tap(outPixel, rowBase + static_cast<size_t>(baseX + kx), first);
+          first = false;
         }
       }
+    }
+    steps.fetch_add(rowSteps, std::memory_order_relaxed);
+  });
+  return steps.load();
+}
+
+template <typename T>
+void maxPoolImpl(const T* x, const PoolShape& s, T* out, int threads) {
+  // The channel count in a local: T = uint8_t may alias anything, so a field read through s
+  // inside the loop would be reloaded after every store (and the channel loop would not vectorise).
+  const size_t channels = s.c;
+  walkPoolWindows(s, threads, [=](size_t outPixel, size_t inPixel, bool first) {
+    T* dst = out + outPixel * channels;
+    const T* src = x + inPixel * channels;
+    if (first) {
+      for (size_t c = 0; c < channels; ++c) dst[c] = src[c];
+    } else {
+      maxInto(dst, src, channels);
     }
   });
 }
@@ -77,5 +94,9 @@ size_t PoolShape::outputCount() const { return mulOrThrow({n, outH(), outW(), c}
 
 void maxPool(const uint8_t* x, const PoolShape& s, uint8_t* out, int threads) { maxPoolImpl(x, s, out, threads); }
 void maxPool(const float* x, const PoolShape& s, float* out, int threads) { maxPoolImpl(x, s, out, threads); }
+
+size_t maxPoolSteps(const PoolShape& s) {
+  return walkPoolWindows(s, 1, [](size_t, size_t, bool) {});
+}
 
 }  // namespace anyprec
