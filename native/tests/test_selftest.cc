@@ -42,21 +42,22 @@ int main() {
   gScalarBitplane = scalar.bitplane;
   gScalarEpilogue = scalar.epilogue;
 
+  // The self-test's answer for the scalar platform with one table replaced by `table` (a copy of
+  // the scalar one with one broken entry).
+  auto withBroken = [&](auto Platform::*field, auto table) {
+    Platform p = scalar;
+    p.name = "broken";
+    p.*field = &table;
+    return kernelSelfTest(p);
+  };
   KernelTable badBits = *scalar.bitplane;
   badBits.bitTile = brokenBitTile;
-  Platform withBadBits = scalar;
-  withBadBits.name = "broken-bitplane";
-  withBadBits.bitplane = &badBits;
-  const std::string e1 = kernelSelfTest(withBadBits);
+  const std::string e1 = withBroken(&Platform::bitplane, badBits);
   EXPECT(e1.find("GEMM") != std::string::npos && e1.find("bit-serial") != std::string::npos,
          "a broken bit-serial micro-kernel is caught, got '%s'", e1.c_str());
-
   EpilogueTable badEpi = *scalar.epilogue;
   badEpi.finishTile = brokenFinishTile;
-  Platform withBadEpi = scalar;
-  withBadEpi.name = "broken-epilogue";
-  withBadEpi.epilogue = &badEpi;
-  const std::string e2 = kernelSelfTest(withBadEpi);
+  const std::string e2 = withBroken(&Platform::epilogue, badEpi);
   EXPECT(e2.find("codes output") != std::string::npos, "a broken codes epilogue is caught, got '%s'", e2.c_str());
 
   std::printf("selftest: %d checks, %d failures\n", checks, failures);
