@@ -152,6 +152,15 @@ else
   cat "$out/coverage.log"; notok "kernel coverage does not match the CPU flags"
 fi
 
+stage "API reference (docs/api) matches the types"
+# docs/api is generated from lib/ by typedoc (npm run docs:api) and committed so the README can link
+# it; regenerated into a scratch directory here, it must equal the committed one.
+if npx typedoc --out "$out/api" > "$out/typedoc.log" 2>&1 && diff -r "$out/api" docs/api > "$out/api.diff" 2>&1; then
+  ok "docs/api is what npm run docs:api generates from the types"
+else
+  tail -20 "$out/typedoc.log"; head -20 "$out/api.diff"; notok "docs/api is stale or typedoc failed: run npm run docs:api and commit docs/api"
+fi
+
 stage "native tests (ctest, $(uname -m))"
 want_ctest=$(find native/tests -name 'test_*.cc' | wc -l)
 if cmake -S . -B build-native -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/cmake.log" 2>&1 &&
