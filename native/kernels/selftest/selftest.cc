@@ -30,14 +30,16 @@ std::vector<uint8_t> randomCodes(size_t n, int bits, uint32_t seed) {
   return v;
 }
 
-// Codes packed by the scalar platform (the operands every GEMM case shares).
+// Codes packed once (by the platform under test: its packing has its own case, and both sides of
+// a comparison read the same operand, so a packing fault cannot hide a GEMM fault) and shared by
+// the platform's run and the reference's.
 struct Operand {
   std::vector<uint64_t> words;
   std::vector<int32_t> pops;
   PackedView view{};
-  Operand(const std::vector<uint8_t>& codes, size_t rows, size_t k, int planes)
+  Operand(const Platform& isa, const std::vector<uint8_t>& codes, size_t rows, size_t k, int planes)
       : words(packedWords(rows, k, planes)), pops(rows * static_cast<size_t>(planes)) {
-    pack(scalarPlatform(), codes.data(), rows, k, planes, words.data(), pops.data(), 1);
+    pack(isa, codes.data(), rows, k, planes, words.data(), pops.data(), 1);
     view = PackedView{words.data(), rows, k, planes, pops.data()};
   }
 };
@@ -53,7 +55,7 @@ std::string compare(const char* what, const std::vector<T>& got, const std::vect
   return "";
 }
 
-constexpr size_t kM = 11, kN = 13, kK = 75;  // odd everywhere: partial panels and a K tail
+constexpr size_t kM = 11, kN = 13, kK = 67;  // odd everywhere: partial panels and a K tail
 
 std::string packCase(const Platform& isa) {
   const int planes = 5;
@@ -83,7 +85,7 @@ std::string gemmCases(const Platform& isa) {
       {1, 1, Encoding::Bipolar, Encoding::Bipolar},   // the XOR form
       {2, 2, Encoding::Unsigned, Encoding::Bipolar},  // a ResNet's low-bit conv
       {3, 5, Encoding::Signed, Encoding::Signed},
-      {8, 7, Encoding::Unsigned, Encoding::Bipolar},
+      {6, 5, Encoding::Unsigned, Encoding::Bipolar},  // wide enough for the int8 route's bytes
   };
   std::vector<float> scale(kN), shift(kN), residual(kM * kN);
   Rand r{7};
@@ -108,8 +110,8 @@ std::string gemmCases(const Platform& isa) {
 
   uint32_t seed = 100;
   for (const GemmCase& gc : cases) {
-    const Operand a(randomCodes(kM * kK, gc.aBits, seed++), kM, kK, gc.aBits);
-    const Operand b(randomCodes(kN * kK, gc.bBits, seed++), kN, kK, gc.bBits);
+    const Operand a(isa, randomCodes(kM * kK, gc.aBits, seed++), kM, kK, gc.aBits);
+    const Operand b(isa, randomCodes(kN * kK, gc.bBits, seed++), kN, kK, gc.bBits);
     const GemmSpec spec{a.view, b.view, gc.aBits, gc.bBits, gc.aEnc, gc.bEnc};
     if (checkGemm(spec).kind != ErrorKind::None) return "self-test case rejected by checkGemm";
     const std::string label = std::to_string(gc.aBits) + "x" + std::to_string(gc.bBits) + " " +
@@ -149,8 +151,8 @@ std::string convCase(const Platform& isa) {
 
 std::string gatedCase(const Platform& isa) {
   const int aBits = 3, highBits = 2, bBits = 4;
-  const Operand a(randomCodes(kM * kK, aBits, 31), kM, kK, aBits);
-  const Operand b(randomCodes(kN * kK, bBits, 32), kN, kK, bBits);
+  const Operand a(isa, randomCodes(kM * kK, aBits, 31), kM, kK, aBits);
+  const Operand b(isa, randomCodes(kN * kK, bBits, 32), kN, kK, bBits);
   std::vector<float> thr(kN);
   Rand r{33};
   for (float& t : thr) t = static_cast<float>(static_cast<int>(r.next() % 600) - 300) + 0.5f;
