@@ -39,6 +39,7 @@
 
 #include "common/gemm_spec.h"
 #include "common/threadpool.h"
+#include "eltwise/gemm_finish.h"
 #include "platform/platform.h"
 
 namespace anyprec {
@@ -121,10 +122,17 @@ struct GatedPlan::Scratch {
   std::vector<uint8_t> tileOn;   // kTaskPanelsM x kTaskPanelsN on-counts (hybrid)
   std::vector<int32_t> rowTerm;  // per tile row: beta_B * 2^L * high-plane row sum of A
   std::vector<int32_t> rowLow;   // per tile row: beta_B * low-plane row sum of A
+  std::vector<int32_t> exact;    // kTaskRows x kTaskCols exact results (Float32 / Codes epilogues)
 };
 
-GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask)
+GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint8_t* mask)
     : isa_(*isa.bitplane), gated_(*isa.gated), s_(spec), out_(out), mask_(mask) {
+  if (s_.epilogue.kind != OutputKind::Int32) {
+    // Only its storeTile is used (exact int32 results in, the epilogue's output out); the spec
+    // names the operands for its bookkeeping.
+    const GemmSpec dense{s_.a, s_.b, s_.aBits, s_.bBits, Encoding::Unsigned, s_.bEnc};
+    finish_.reset(new GemmFinish(*isa.epilogue, dense, out, s_.epilogue, false));
+  }
   m_ = s_.a.rows;
   n_ = s_.b.rows;
   k_ = s_.a.cols;
@@ -166,6 +174,8 @@ GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, int32_t* out, u
   onPerTask_.assign(tasks(), 0);
 }
 
+GatedPlan::~GatedPlan() = default;
+
 uint64_t GatedPlan::onCount() const {
   uint64_t s = 0;
   for (uint64_t c : onPerTask_) s += c;
@@ -192,6 +202,11 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
   Scratch& s = scratch;
   s.acc.resize(kTaskRows * kTaskCols);
   s.bits.resize(kTaskRows * kBitsStride);
+  Exact o{static_cast<int32_t*>(out_) + row0 * n_ + col0, n_};
+  if (finish_) {
+    s.exact.resize(kTaskRows * kTaskCols);
+    o = Exact{s.exact.data(), kTaskCols};
+  }
 
   // 1. High planes of every output of the tile (two operands: summed, each times its alpha).
   highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1);
@@ -227,9 +242,9 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
   g.rowTerm = s.rowTerm.data();
   g.rowLow = s.rowLow.data();
   g.thr = thr_.data() + col0;
-  g.out = out_ + row0 * n_ + col0;
-  g.ldOut = n_;
-  g.mask = mask_ + row0 * n_ + col0;
+  g.out = o.at;
+  g.ldOut = o.ld;
+  g.mask = mask_ == nullptr ? nullptr : mask_ + row0 * n_ + col0;
   g.ldMask = n_;
   g.bits = s.bits.data();
   g.bitsStride = kBitsStride;
@@ -240,27 +255,31 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
     g.tileOnStride = kTaskPanelsN;
   }
   const size_t on = gated_.gate(g);
-  if (on == 0) return 0;
   // Columns past col1 in the last 16-bit word are already 0; rows past row1 never read.
+  if (on > 0) lowPlanes(s, o, ap0, ap1, bp0, bp1, hybrid);
+  // 4. The epilogue, from the strip's exact results while they are in L1.
+  if (finish_) finish_->storeTile(o.at, o.ld, row0, row1 - row0, col0, col1 - col0);
+  return on;
+}
 
-  // 3. Low planes of the gated-on outputs.
-  // Each operand's low planes in turn, added to out (hybrid: the on-masks of the micro-tiles done
-  // densely are cleared after the last operand's, so lowCompact skips them for both).
+// 3. Low planes of the gated-on outputs of a strip, added to its exact results: each operand's in
+// turn (hybrid: the on-masks of the micro-tiles done densely are cleared after the last operand's,
+// so lowCompact skips them for both).
+void GatedPlan::lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid) const {
   switch (strategy_) {
     case GatedStrategy::Tiles:
-      for (int o = 0; o < nOps_; ++o) lowTiles(s, ops_[o], ap0, ap1, bp0, bp1, false, false);
+      for (int q = 0; q < nOps_; ++q) lowTiles(s, ops_[q], o, ap0, ap1, bp0, bp1, false, false);
       break;
     case GatedStrategy::Compact:
-      for (int o = 0; o < nOps_; ++o) lowCompact(s, ops_[o], ap0, ap1, bp0, bp1);
+      for (int q = 0; q < nOps_; ++q) lowCompact(s, ops_[q], o, ap0, ap1, bp0, bp1);
       break;
     default:
       if (hybrid) {
-        for (int o = 0; o < nOps_; ++o) lowTiles(s, ops_[o], ap0, ap1, bp0, bp1, true, o == nOps_ - 1);
+        for (int q = 0; q < nOps_; ++q) lowTiles(s, ops_[q], o, ap0, ap1, bp0, bp1, true, q == nOps_ - 1);
       }
-      for (int o = 0; o < nOps_; ++o) lowCompact(s, ops_[o], ap0, ap1, bp0, bp1);
+      for (int q = 0; q < nOps_; ++q) lowCompact(s, ops_[q], o, ap0, ap1, bp0, bp1);
       break;
   }
-  return on;
 }
 
 // One operand's high planes over the strip, written into acc (raw sums, not scaled by alpha).
@@ -296,8 +315,8 @@ void GatedPlan::highPlanes(Scratch&, const Operand& op, int64_t* acc, size_t ldA
 
 // Dense low planes on micro-tiles (A panel x B panel) selected by their on-count; in hybrid mode
 // the outputs done here are cleared from the on-masks so lowCompact skips them.
-void GatedPlan::lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
-                         bool clear) const {
+void GatedPlan::lowTiles(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1,
+                         bool hybrid, bool clear) const {
   const int minOn = minOn_;
   const size_t planeStride = kWords_ * kPanelRows;
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
@@ -350,21 +369,21 @@ void GatedPlan::lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, 
         isa_.bitTile(t);
       }
       for (int r = 0; r < mr; ++r) {
-        int32_t* out = out_ + (rowA + r) * n_;
+        int32_t* out = o.at + ((ap - ap0) * kPanelRows + r) * o.ld;
         for (size_t q = bp; q < runEnd; ++q) {
           const size_t bpl = q - bp0;
           const int64_t* sums = s.tileAcc.data() + r * ld + (q - bp) * kPanelRows;
-          uint32_t* o = reinterpret_cast<uint32_t*>(out + q * kPanelRows);
-          // Wrapping int32 add (the total fits, checkGated), masked by the mask bytes the gate
-          // wrote, without branches (a branch per output mispredicts: the bits are data).
-          const uint8_t* on = mask_ + (rowA + r) * n_ + q * kPanelRows;
+          uint32_t* dst = reinterpret_cast<uint32_t*>(out + bpl * kPanelRows);
+          // Wrapping int32 add (the total fits, checkGated), masked by the row's on-bits for these
+          // 8 columns, without branches (a branch per output mispredicts: the bits are data).
+          const unsigned on = tileByte(r, bpl);
           const size_t cEnd = std::min<size_t>(kPanelRows, n_ - q * kPanelRows);
           if (cEnd == kPanelRows) {  // a fixed count, so the loop vectorises
             for (int c = 0; c < kPanelRows; ++c)
-              o[c] += (static_cast<uint32_t>(sums[c]) << alphaShift) & (0u - static_cast<uint32_t>(on[c]));
+              dst[c] += (static_cast<uint32_t>(sums[c]) << alphaShift) & (0u - ((on >> c) & 1u));
           } else {
             for (size_t c = 0; c < cEnd; ++c)
-              o[c] += (static_cast<uint32_t>(sums[c]) << alphaShift) & (0u - static_cast<uint32_t>(on[c]));
+              dst[c] += (static_cast<uint32_t>(sums[c]) << alphaShift) & (0u - ((on >> c) & 1u));
           }
           if (clear) {
             uint16_t& word = s.bits[((ap - ap0) * kPanelRows + r) * kBitsStride + bpl / 2];
@@ -378,7 +397,7 @@ void GatedPlan::lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, 
 }
 
 // Compacted low planes: per 16 x 16 group, the kernel lists its gated-on outputs and does those.
-void GatedPlan::lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
+void GatedPlan::lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
   const size_t planeStride = kWords_ * kPanelRows;
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
   const size_t bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
@@ -394,7 +413,7 @@ void GatedPlan::lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1
   t.bNegTop = op.enc == Encoding::Signed;
   t.kWords = kWords_;
   t.bitsStride = kBitsStride;
-  t.ldOut = n_;
+  t.ldOut = o.ld;
   t.alphaShift = op.alpha == 2 ? 1 : 0;
   t.entries = s.entries.data();
   t.offsets = s.entries.data() + kGroupScratch;
@@ -408,13 +427,13 @@ void GatedPlan::lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1
       t.onBits = s.bits.data() + (ga - ap0) * kPanelRows * kBitsStride + (gb - bp0) / 2;
       t.bPanelStride = gb + 1 < bp1 ? bPanelStride : 0;
       t.b = op.b.data + gb * bPanelStride;
-      t.out = out_ + rowG * n_ + gb * kPanelRows;
+      t.out = o.at + (ga - ap0) * kPanelRows * o.ld + (gb - bp0) * kPanelRows;
       gated_.lowGroup(t);
     }
   }
 }
 
-uint64_t gatedGemm(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask, int threads) {
+uint64_t gatedGemm(const Platform& isa, const GatedSpec& spec, void* out, uint8_t* mask, int threads) {
   GatedPlan plan(isa, spec, out, mask);
   parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
   return plan.onCount();

@@ -25,14 +25,17 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "bitplane/bitplane.h"
 #include "common/types.h"
+#include "eltwise/epilogue.h"
 
 namespace anyprec {
 
 struct Platform;
+class GemmFinish;
 
 // ---- per-ISA micro-kernels of the gated GEMM ----------------------------------------------------
 
@@ -74,7 +77,7 @@ struct LowGroupArgs {
 // The gate over one tile of high-plane sums, for r < rows, j < cols:
 //   v = (acc[r*ldAcc + j] << shift) + rowTerm[r]            (= O_hb)
 //   on = v > thr[j]
-//   out[r*ldOut + j] = on ? v + rowLow[r] : v;  mask[r*ldMask + j] = on
+//   out[r*ldOut + j] = on ? v + rowLow[r] : v;  mask[r*ldMask + j] = on   (mask: unless null)
 //   bits[r*bitsStride + j/16] bit (j%16) = on          (words 0..(cols-1)/16 of each row written;
 //                                                       bits of columns >= cols are 0)
 //   tileOn[(r/8)*tileOnStride + j/8] += on              (if tileOn is not null: per 8 x 8 micro-tile)
@@ -94,7 +97,7 @@ struct GateArgs {
   const int32_t* thr;      // cols values
   int32_t* out;
   size_t ldOut;
-  uint8_t* mask;
+  uint8_t* mask;  // or nullptr: no mask bytes written
   size_t ldMask;
   uint16_t* bits;
   size_t bitsStride;
@@ -148,6 +151,12 @@ struct GatedSpec {
   PackedView b2{};
   int b2Bits = 0;  // planes of b2 used (1..b2.planes), 0 = no second operand
   Encoding b2Enc = Encoding::Unsigned;
+  // What each exact result becomes (eltwise/epilogue.h): Int32 (default) stores it; Float32 /
+  // Codes finish every task's tile straight from the per-thread int32 results to the layer's
+  // output (scale, shift, clamp, residual, the next quantiser's codes) with the platform's
+  // EpilogueTable::storeTile: the same float32 steps as bitGemm's fused epilogue, no M x N int32
+  // buffer and no second pass.
+  Epilogue epilogue{};
 };
 
 // Checks bit counts, matching K (and b2's rows) and that no result (nor partial sum, nor the sum
@@ -158,11 +167,13 @@ CheckResult checkGated(const GatedSpec& spec);
 int64_t gateThreshold(float t);
 
 // A gated GEMM split into independent output tiles; run(t) for every t < tasks() in any order and
-// on any threads fills out (M x N int32) and mask (M x N uint8, 1 = gated on); after all of them,
-// onCount() is the number of gated-on outputs. The spec's buffers must outlive the plan.
+// on any threads fills out (M x N elements of the epilogue's kind: int32 by default) and, unless
+// mask is null, mask (M x N uint8, 1 = gated on); after all of them, onCount() is the number of
+// gated-on outputs. The spec's buffers must outlive the plan.
 class GatedPlan {
  public:
-  GatedPlan(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask);
+  GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint8_t* mask);
+  ~GatedPlan();
   size_t tasks() const { return tasksM_ * tasksN_; }
   void run(size_t task) const;
   uint64_t onCount() const;
@@ -177,17 +188,24 @@ class GatedPlan {
     int64_t alpha, beta;           // value = alpha * code + beta
     size_t kBlockHigh, kBlockLow;
   };
+  // Where a strip's exact int32 results go: out itself (Int32 epilogue) or the thread's scratch.
+  struct Exact {
+    int32_t* at;  // result (row0, col0) of the strip
+    size_t ld;
+  };
   uint64_t runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
   void highPlanes(Scratch& s, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1, size_t bp0,
                   size_t bp1) const;
-  void lowTiles(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
+  void lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid) const;
+  void lowTiles(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
                 bool clear) const;
-  void lowCompact(Scratch& s, const Operand& op, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
+  void lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
   const KernelTable& isa_;
   const GatedKernelTable& gated_;
   GatedSpec s_;
-  int32_t* out_;
+  void* out_;
   uint8_t* mask_;
+  std::unique_ptr<GemmFinish> finish_;  // Float32 / Codes epilogues
   GatedStrategy strategy_;
   size_t m_, n_, k_, kWords_;
   size_t aPanels_, bPanels_, tasksM_, tasksN_;
@@ -203,6 +221,6 @@ class GatedPlan {
 
 // Convenience: plan and run on up to `threads` threads (the caller included); returns the number
 // of gated-on outputs.
-uint64_t gatedGemm(const Platform& isa, const GatedSpec& spec, int32_t* out, uint8_t* mask, int threads);
+uint64_t gatedGemm(const Platform& isa, const GatedSpec& spec, void* out, uint8_t* mask, int threads);
 
 }  // namespace anyprec

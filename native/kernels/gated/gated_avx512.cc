@@ -228,7 +228,8 @@ size_t lowGroupAvx512(const LowGroupArgs& t) {
 // The gate, 16 columns per step, in int32 lanes (wrapping; see GateArgs): the 16 int64 sums are
 // narrowed by one VPERMT2D (two VPMOVQD cost twice as much here), then O_hb = (acc << shift) +
 // rowTerm, one compare into a 16-bit mask register, out = O_hb (+ rowLow where on), the mask
-// bytes by a zero-masked move of ones and the row's 16-bit on-mask straight from the register.
+// bytes (when asked) by a zero-masked move of ones and the row's 16-bit on-mask straight from the
+// register.
 size_t gateAvx512(const GateArgs& g) {
   size_t on = 0;
   const __m128i shift = _mm_cvtsi32_si128(g.shift);
@@ -241,7 +242,7 @@ size_t gateAvx512(const GateArgs& g) {
     const __m512i rowTerm = _mm512_set1_epi32(g.rowTerm[r]);
     const __m512i rowLow = _mm512_set1_epi32(g.rowLow[r]);
     int32_t* out = g.out + static_cast<size_t>(r) * g.ldOut;
-    uint8_t* mask = g.mask + static_cast<size_t>(r) * g.ldMask;
+    uint8_t* mask = g.mask == nullptr ? nullptr : g.mask + static_cast<size_t>(r) * g.ldMask;
     uint16_t* bits = g.bits + static_cast<size_t>(r) * g.bitsStride;
     uint8_t* tileOn = g.tileOn ? g.tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride : nullptr;
     for (size_t j = 0; j < cols; j += 16) {
@@ -253,7 +254,7 @@ size_t gateAvx512(const GateArgs& g) {
         const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), rowTerm);
         o = _mm512_cmpgt_epi32_mask(v, _mm512_loadu_si512(thr + j));
         _mm512_storeu_si512(out + j, _mm512_mask_add_epi32(v, o, v, rowLow));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + j), _mm_maskz_mov_epi8(o, ones));
+        if (mask != nullptr) _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + j), _mm_maskz_mov_epi8(o, ones));
       } else {  // 1..15 columns
         const __mmask16 live = static_cast<__mmask16>((1u << left) - 1);
         const __mmask8 lo = static_cast<__mmask8>(live), hi = static_cast<__mmask8>(live >> 8);
@@ -261,7 +262,7 @@ size_t gateAvx512(const GateArgs& g) {
         const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), rowTerm);
         o = _mm512_mask_cmpgt_epi32_mask(live, v, _mm512_maskz_loadu_epi32(live, thr + j));
         _mm512_mask_storeu_epi32(out + j, live, _mm512_mask_add_epi32(v, o, v, rowLow));
-        _mm_mask_storeu_epi8(mask + j, live, _mm_maskz_mov_epi8(o, ones));
+        if (mask != nullptr) _mm_mask_storeu_epi8(mask + j, live, _mm_maskz_mov_epi8(o, ones));
       }
       const unsigned m = o;
       bits[j / 16] = static_cast<uint16_t>(m);

@@ -90,8 +90,8 @@ inline size_t lowGroup(const LowGroupArgs& t) {
   return done;
 }
 
-// The gate, one row at a time: values, comparison, out and mask in one int32 loop the compiler
-// can vectorise (wrapping arithmetic, see GateArgs), then the 16-bit on-masks from the mask bytes.
+// The gate, one row and 16 columns (one on-mask word) at a time: values, comparison, out, the
+// mask byte (unless the mask is null) and the word, in wrapping int32 arithmetic (see GateArgs).
 inline size_t gate(const GateArgs& g) {
   size_t on = 0;
   const size_t words = (g.cols + 15) / 16;
@@ -99,20 +99,22 @@ inline size_t gate(const GateArgs& g) {
     const int64_t* acc = g.acc + static_cast<size_t>(r) * g.ldAcc;
     const uint32_t rowTerm = static_cast<uint32_t>(g.rowTerm[r]), rowLow = static_cast<uint32_t>(g.rowLow[r]);
     int32_t* out = g.out + static_cast<size_t>(r) * g.ldOut;
-    uint8_t* mask = g.mask + static_cast<size_t>(r) * g.ldMask;
+    uint8_t* mask = g.mask == nullptr ? nullptr : g.mask + static_cast<size_t>(r) * g.ldMask;
+    uint16_t* bits = g.bits + static_cast<size_t>(r) * g.bitsStride;
     const int32_t* thr = g.thr;
     const int shift = g.shift;
-    for (size_t j = 0; j < g.cols; ++j) {
-      const int32_t v = static_cast<int32_t>((static_cast<uint32_t>(acc[j]) << shift) + rowTerm);
-      const bool o = v > thr[j];
-      out[j] = static_cast<int32_t>(static_cast<uint32_t>(v) + (o ? rowLow : 0u));
-      mask[j] = static_cast<uint8_t>(o);
-    }
-    uint16_t* bits = g.bits + static_cast<size_t>(r) * g.bitsStride;
     for (size_t w = 0; w < words; ++w) {
       const size_t j0 = 16 * w, j1 = j0 + 16 < g.cols ? j0 + 16 : g.cols;
       unsigned b = 0;
-      for (size_t j = j0; j < j1; ++j) b |= static_cast<unsigned>(mask[j]) << (j - j0);
+      for (size_t j = j0; j < j1; ++j) {
+        const int32_t v = static_cast<int32_t>((static_cast<uint32_t>(acc[j]) << shift) + rowTerm);
+        const bool o = v > thr[j];
+        out[j] = static_cast<int32_t>(static_cast<uint32_t>(v) + (o ? rowLow : 0u));
+        b |= static_cast<unsigned>(o) << (j - j0);
+      }
+      if (mask != nullptr) {
+        for (size_t j = j0; j < j1; ++j) mask[j] = static_cast<uint8_t>((b >> (j - j0)) & 1u);
+      }
       bits[w] = static_cast<uint16_t>(b);
       on += static_cast<size_t>(popcount64(b));
       if (g.tileOn != nullptr) {
