@@ -44,6 +44,13 @@ export interface NativeGatedResult {
   on: number;
 }
 
+/** The gated GEMM with an epilogue and no mask. */
+export interface NativeGatedFusedResult {
+  out: Float32Array | Uint8Array;
+  mask: null;
+  on: number;
+}
+
 export interface NativeAddon {
   isa(): string;
   availableIsas(): string[];
@@ -66,9 +73,17 @@ export interface NativeAddon {
   gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
             bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
             b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): NativeGatedResult;
+  gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
+            bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
+            b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
+            epilogue: NativeEpilogue, mask: false): NativeGatedFusedResult;
   gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
                  bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
                  b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): Promise<NativeGatedResult>;
+  gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
+                 bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
+                 b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
+                 epilogue: NativeEpilogue, mask: false): Promise<NativeGatedFusedResult>;
   packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
            bits: number): NativePackedFields & { rows: number; cols: number };

@@ -15,6 +15,7 @@
 
 #include "common/align.h"
 #include "common/types.h"
+#include "eltwise/epilogue.h"
 #include "platform/platform.h"
 
 namespace anyprec {
@@ -132,6 +133,13 @@ Napi::TypedArrayOf<T> newAligned(Napi::Env env, size_t count, T** data, bool zer
 // SizeError); not zero-filled (packing writes every word, padding lanes and bits included, and
 // every row's popcounts).
 Napi::Object newPacked(Napi::Env env, size_t rows, size_t k, int bits, uint64_t** planes, int32_t** planePop);
+
+// ---- shared by GEMM families (gemm.cc) ----------------------------------------------------------
+// A GEMM epilogue argument of an M x N product (undefined / null: Int32); `keep` receives the
+// arrays it reads (for async jobs to pin).
+Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Napi::Value>* keep);
+// The output array of an M x N GEMM for the epilogue's kind; *data receives its memory.
+Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void** data);
 
 // ---- family registrations (one file each) -------------------------------------------------------
 void exportFunction(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&));

@@ -11,14 +11,18 @@ namespace addon {
 namespace {
 
 // gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?,
-//           b2?, b2Bits?, b2Encoding?)
-// -> { out: Int32Array, mask: Uint8Array, on: number }. a is unsigned; thresholds are in out's
-// integer units (gated/gated.h); b2 (optional, with b2Bits and b2Encoding) is a second weight
-// operand added to b (GatedSpec::b2).
+//           b2?, b2Bits?, b2Encoding?, epilogue?, mask?)
+// -> { out, mask: Uint8Array | null, on: number }. a is unsigned; thresholds are in the exact
+// result's integer units (gated/gated.h); b2 (optional, with b2Bits and b2Encoding) is a second
+// weight operand added to b (GatedSpec::b2); epilogue (bitGemm's) makes out a Float32Array or
+// Uint8Array of codes instead of the exact Int32Array; mask (default true) whether the M x N
+// on-mask is written.
 struct GatedArgs {
   GatedSpec spec;
   Napi::Value thresholds;
   Napi::Value b2;  // empty without a second operand
+  std::vector<Napi::Value> keep;  // arrays the epilogue reads
+  bool mask = true;
 };
 
 GatedStrategy strategyArg(const Napi::Value& v) {
@@ -36,8 +40,8 @@ GatedStrategy strategyArg(const Napi::Value& v) {
 GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 7)
-    throwType(env, "gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds, strategy?, b2?, b2Bits?, b2Encoding?) "
-                   "takes 7 to 11 arguments");
+    throwType(env, "gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds, strategy?, b2?, b2Bits?, b2Encoding?, "
+                   "epilogue?, mask?) takes 7 to 13 arguments");
   GatedArgs g{};
   GatedSpec& s = g.spec;
   s.a = packedArg(info[0], "a");
@@ -64,18 +68,26 @@ GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
     g.b2 = info[8];
   }
   throwIfFailed(env, checkGated(s));
+  s.epilogue = epilogueArg(info[11], s.a.rows, s.b.rows, &g.keep);
+  if (!info[12].IsUndefined() && !info[12].IsNull()) {
+    if (!info[12].IsBoolean()) throwType(env, "mask must be a boolean");
+    g.mask = info[12].As<Napi::Boolean>().Value();
+  }
   return g;
 }
 
-Napi::Object gatedResult(Napi::Env env, const GatedSpec& s, int32_t** out, uint8_t** mask) {
-  const size_t count = mulOrThrow({s.a.rows, s.b.rows}, "gated GEMM output");
-  auto o = newUninitialized<int32_t>(env, bufferOrThrow(count, sizeof(int32_t), "gated GEMM output"));
-  auto m = newUninitialized<uint8_t>(env, count);
-  *out = o.Data();
-  *mask = m.Data();
+Napi::Object gatedResult(Napi::Env env, const GatedArgs& g, void** out, uint8_t** mask) {
+  const GatedSpec& s = g.spec;
   auto result = Napi::Object::New(env);
-  result.Set("out", o);
-  result.Set("mask", m);
+  result.Set("out", newOutput(env, s.epilogue, s.a.rows, s.b.rows, out));
+  *mask = nullptr;
+  if (g.mask) {
+    auto m = newUninitialized<uint8_t>(env, mulOrThrow({s.a.rows, s.b.rows}, "gated GEMM mask"));
+    *mask = m.Data();
+    result.Set("mask", m);
+  } else {
+    result.Set("mask", env.Null());
+  }
   result.Set("on", Napi::Number::New(env, 0));
   return result;
 }
@@ -83,9 +95,9 @@ Napi::Object gatedResult(Napi::Env env, const GatedSpec& s, int32_t** out, uint8
 Napi::Value GatedGemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const GatedArgs g = gatedArgs(info);
-  int32_t* out = nullptr;
+  void* out = nullptr;
   uint8_t* mask = nullptr;
-  Napi::Object result = gatedResult(env, g.spec, &out, &mask);
+  Napi::Object result = gatedResult(env, g, &out, &mask);
   const Instance& inst = instance(env);
   const uint64_t on = gatedGemm(*inst.isa, g.spec, out, mask, inst.threads);
   result.Set("on", Napi::Number::New(env, static_cast<double>(on)));
@@ -95,14 +107,15 @@ Napi::Value GatedGemm(const Napi::CallbackInfo& info) {
 Napi::Value GatedGemmAsync(const Napi::CallbackInfo& info) {
   return startAsync(info.Env(), "gatedGemmAsync", [&](AsyncJob& job) {
     const GatedArgs g = gatedArgs(info);
-    int32_t* out = nullptr;
+    void* out = nullptr;
     uint8_t* mask = nullptr;
-    Napi::Object result = gatedResult(info.Env(), g.spec, &out, &mask);
+    Napi::Object result = gatedResult(info.Env(), g, &out, &mask);
     auto plan = std::make_shared<GatedPlan>(*instance(info.Env()).isa, g.spec, out, mask);
     job.pin(info[0]);
     job.pin(info[1]);
     job.pin(g.thresholds);
     if (!g.b2.IsEmpty()) job.pin(g.b2);
+    for (const auto& k : g.keep) job.pin(k);
     job.result = Napi::Persistent(Napi::Value(result));
     job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});
     job.beforeResolve = [p = plan.get()](Napi::Value r) {

@@ -25,15 +25,17 @@ GemmSpec gemmArgs(const Napi::CallbackInfo& info) {
   return s;
 }
 
-// Optional 7th argument: { output: 'int32' | 'float' | 'codes', scale, shift?, min?, max?, bits?,
-// residual? } (residual: 'float' only, m x n floats added after the clamp).
-// `keep` receives the arrays the epilogue reads (for async jobs to pin).
-Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t m, size_t n, std::vector<Napi::Value>* keep) {
-  Napi::Env env = info.Env();
+}  // namespace
+
+// bitGemm's optional 7th argument (and the gated GEMM's epilogue): { output: 'int32' | 'float' |
+// 'codes', scale, shift?, min?, max?, bits?, residual? } (residual: 'float' only, m x n floats
+// added after the clamp). `keep` receives the arrays the epilogue reads (for async jobs to pin).
+Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Napi::Value>* keep) {
+  Napi::Env env = arg.Env();
   Epilogue e;
-  if (info.Length() < 7 || info[6].IsUndefined() || info[6].IsNull()) return e;
-  if (!info[6].IsObject()) throwType(env, "epilogue must be an object { output, scale, shift?, min?, max?, bits? }");
-  auto o = info[6].As<Napi::Object>();
+  if (arg.IsUndefined() || arg.IsNull()) return e;
+  if (!arg.IsObject()) throwType(env, "epilogue must be an object { output, scale, shift?, min?, max?, bits? }");
+  auto o = arg.As<Napi::Object>();
   Napi::Value out = o.Get("output");
   if (!out.IsString()) throwType(env, "epilogue.output must be 'int32', 'float' or 'codes'");
   const std::string kind = out.As<Napi::String>().Utf8Value();
@@ -95,6 +97,8 @@ Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void
   return a;
 }
 
+namespace {
+
 // Optional 8th argument: prepared weights { data: Int8Array, colSum: Int32Array, rows, cols, bits,
 // encoding } (from prepareInt8) = run the int8 path; nullptr without them.
 bool int8WeightsArg(const Napi::CallbackInfo& info, const GemmSpec& s, I8Weights* w) {
@@ -134,7 +138,7 @@ struct GemmCall {
   std::unique_ptr<GemmPlan> plan;
   explicit GemmCall(const Napi::CallbackInfo& info) {
     spec = gemmArgs(info);
-    epi = epilogueArg(info, spec.a.rows, spec.b.rows, &keep);
+    epi = epilogueArg(info[6], spec.a.rows, spec.b.rows, &keep);
     int8 = int8WeightsArg(info, spec, &weights);
     out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).

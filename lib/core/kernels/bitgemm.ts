@@ -45,7 +45,8 @@ const GEMM_PATHS: readonly GemmPath[] = ['auto', 'bitserial', 'int8'];
 
 type GemmArgs = [Packed, Packed, number, number, EncodingName, EncodingName, Epilogue | undefined];
 
-function checkEpilogue(e: unknown, m: number, n: number): Epilogue | undefined {
+/** An epilogue option checked against an M x N product (undefined / null: none). @internal */
+export function checkEpilogue(e: unknown, m: number, n: number): Epilogue | undefined {
   if (e === undefined || e === null) return undefined;
   if (typeof e !== 'object') throw new TypeError('epilogue must be an object { output, scale, ... }');
   const o = e as Epilogue;

@@ -2,6 +2,7 @@
 // output's high part passes its threshold.
 import { checkEnum, checkFloat32, checkInt, checkNoNaN } from '../check';
 import { native, EncodingName, GatedStrategyName } from '../native';
+import { checkEpilogue, Epilogue } from './bitgemm';
 import { checkEncoding, checkPacked, Packed } from './packed';
 
 export type { GatedStrategyName } from '../native';
@@ -40,6 +41,13 @@ export interface GatedGemmResult {
   out: Int32Array;
   /** M x N: 1 where gated on. */
   mask: Uint8Array;
+  /** Number of gated-on outputs. */
+  on: number;
+}
+
+export interface GatedGemmFusedResult {
+  /** M x N: the epilogue's output (floats or codes) of the exact results gatedGemm's `out` holds. */
+  out: Float32Array | Uint8Array;
   /** Number of gated-on outputs. */
   on: number;
 }
@@ -93,6 +101,40 @@ function gatedArgs(a: unknown, b: unknown, options: unknown): GatedArgs {
  */
 export function gatedGemm(a: Packed, b: Packed, options: GatedGemmOptions): GatedGemmResult {
   return native.gatedGemm(...gatedArgs(a, b, options));
+}
+
+/**
+ * gatedGemm with bitGemm's epilogue fused into it and no mask: each output tile goes from its exact
+ * results (what gatedGemm's `out` holds) straight to floats or codes (the same float32 steps as
+ * bitGemm's epilogue, bit for bit), with no M x N int32 buffer and no second pass.
+ */
+export function gatedGemmFused(a: Packed, b: Packed, options: GatedGemmOptions & { epilogue: Epilogue }): GatedGemmFusedResult {
+  const [args, epilogue] = fusedArgs(a, b, options);
+  const r = native.gatedGemm(...args, epilogue, false);
+  return { out: r.out, on: r.on };
+}
+
+/** gatedGemmFused on the kernel thread pool. */
+export function gatedGemmFusedAsync(a: Packed, b: Packed, options: GatedGemmOptions & { epilogue: Epilogue }): Promise<GatedGemmFusedResult> {
+  let checked: ReturnType<typeof fusedArgs>;
+  try {
+    checked = fusedArgs(a, b, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const [args, epilogue] = checked;
+  return native.gatedGemmAsync(...args, epilogue, false).then((r) => ({ out: r.out, on: r.on }));
+}
+
+type FullGatedArgs = [Packed, Packed, number, number, number, EncodingName, Float32Array, GatedStrategyName,
+  Packed | undefined, number | undefined, EncodingName | undefined];
+
+function fusedArgs(a: unknown, b: unknown, options: unknown): [FullGatedArgs, Epilogue] {
+  const args = gatedArgs(a, b, options);
+  const epilogue = checkEpilogue((options as { epilogue?: unknown }).epilogue, args[0].rows, args[1].rows);
+  if (epilogue === undefined) throw new TypeError("epilogue must be an object { output: 'float' | 'codes', scale, ... }");
+  const full: FullGatedArgs = [args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10]];
+  return [full, epilogue];
 }
 
 /** gatedGemm on the kernel thread pool; the event loop keeps running. */
