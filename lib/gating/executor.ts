@@ -35,6 +35,16 @@ export interface GatedProductOptions {
   denseWhenOpen?: boolean;
 }
 
+/** A gated layer's finished outputs (gatedProductFused). */
+export interface GatedFinished {
+  /** rows x channels: the epilogue's floats or codes; null when `acc` holds the products instead, or when the gate is 'open' with denseWhenOpen. */
+  out: Float32Array | Uint8Array | null;
+  /** The integer products when the kernel could not take the gate's thresholds (the caller finishes them); else null. */
+  acc: Int32Array | null;
+  on: number;
+  total: number;
+}
+
 function kernelOptions(g: LayerGate, w: GatedWeights, thresholds: Float32Array): kernels.GatedGemmOptions {
   const o: kernels.GatedGemmOptions = { aBits: g.bits, highBits: g.highBits, bBits: w.bBits, bEncoding: w.bEncoding, thresholds };
   if (w.b2) {
@@ -68,29 +78,48 @@ function denseProduct(a: Packed, w: GatedWeights, bits: number): Int32Array {
  */
 export function gatedProduct(a: Packed, w: GatedWeights, g: LayerGate, setting: GateSetting,
                              options: GatedProductOptions = {}): GatedProduct {
-  const channels = w.b.rows, total = a.rows * channels;
-  const low = g.bits - g.highBits;
-  let thresholds: Float32Array | null;
-  if (setting.mode === 'open') {
-    if (options.denseWhenOpen) return { acc: null, on: total, total };
-    thresholds = fill(channels, -Infinity);
-  } else if (setting.mode === 'closed') {
-    thresholds = fill(channels, Infinity);
-  } else {
-    const bound = (2 ** g.highBits - 1) * w.maxLevel * a.cols;
-    const T = integerThresholds(g.rule, g.threshold, setting.offset, g.unit, low, bound);
-    thresholds = kernelGateThresholds(T, low, bound);
-    if (thresholds === null) return selectGated(a, w, g, T, low);
-  }
-  const r = kernels.gatedGemm(a, w.b, kernelOptions(g, w, thresholds));
+  const total = a.rows * w.b.rows;
+  const t = settingThresholds(a, w, g, setting);
+  if (t === 'open' && options.denseWhenOpen) return { acc: null, on: total, total };
+  if (t instanceof Float64Array) return selectGated(a, w, g, t, g.bits - g.highBits);
+  const r = kernels.gatedGemm(a, w.b, kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t));
   return { acc: r.out, on: r.on, total };
+}
+
+/**
+ * gatedProduct with the layer's epilogue (scale, shift, clamp, residual, or the next quantiser's
+ * codes) fused into the gated kernel: each output tile goes from its exact products to `epilogue`'s
+ * output in one pass, no int32 products and no mask. The outputs are bit for bit those of
+ * bitGemm's epilogue applied to gatedProduct's acc.
+ */
+export function gatedProductFused(a: Packed, w: GatedWeights, g: LayerGate, setting: GateSetting, epilogue: kernels.Epilogue,
+                                  options: GatedProductOptions = {}): GatedFinished {
+  const total = a.rows * w.b.rows;
+  const t = settingThresholds(a, w, g, setting);
+  if (t === 'open' && options.denseWhenOpen) return { out: null, acc: null, on: total, total };
+  if (t instanceof Float64Array) return { out: null, ...selectGated(a, w, g, t, g.bits - g.highBits) };
+  const r = kernels.gatedGemmFused(a, w.b, { ...kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t), epilogue });
+  return { out: r.out, acc: null, on: r.on, total };
+}
+
+/**
+ * The kernel thresholds of `setting`: 'open' (every output on), float32 thresholds, or — past
+ * float32's exact integers (K in the tens of thousands) — the integer ones for selectGated.
+ */
+function settingThresholds(a: Packed, w: GatedWeights, g: LayerGate, setting: GateSetting): 'open' | Float32Array | Float64Array {
+  if (setting.mode === 'open') return 'open';
+  if (setting.mode === 'closed') return fill(w.b.rows, Infinity);
+  const low = g.bits - g.highBits;
+  const bound = (2 ** g.highBits - 1) * w.maxLevel * a.cols;
+  const T = integerThresholds(g.rule, g.threshold, setting.offset, g.unit, low, bound);
+  return kernelGateThresholds(T, low, bound) ?? T;
 }
 
 /**
  * Thresholds past float32's exact integers (K in the tens of thousands): the same gate, selected
  * here from the high-only and the dense products (no work skipped).
  */
-function selectGated(a: Packed, w: GatedWeights, g: LayerGate, T: Float64Array, low: number): GatedProduct {
+function selectGated(a: Packed, w: GatedWeights, g: LayerGate, T: Float64Array, low: number): GatedProduct & { acc: Int32Array } {
   const channels = w.b.rows;
   const hi = highProduct(a, w, g);
   const full = denseProduct(a, w, g.bits);

@@ -8,9 +8,13 @@ export interface GatedRunner {
   runSyncDetailed(x: Tensor, opts?: { gateOffset?: number } & Record<string, unknown>): { stats: { gate?: GateSummary } };
 }
 
-/** MAC-weighted fraction of gated outputs OFF in one call (0 when no gate acted). */
+/**
+ * MAC-weighted fraction of gated outputs OFF in one call (0 when no gate acted). The call runs
+ * every gated layer on its gated path (gatePath 'gated' unless opts says otherwise): a layer run
+ * dense computes no gate.
+ */
 export function gateOffFraction(model: GatedRunner, x: Tensor, opts?: { gateOffset?: number } & Record<string, unknown>): number {
-  const g = model.runSyncDetailed(x, opts).stats.gate;
+  const g = model.runSyncDetailed(x, { gatePath: 'gated', ...opts }).stats.gate;
   if (g === undefined) throw new RangeError('the model has no precision-gated layers');
   return g.layers.length === 0 ? 0 : 1 - g.fraction;
 }
@@ -42,7 +46,7 @@ export function findGateOffset(model: GatedRunner, x: Tensor, target: number, ba
   if (base === null || typeof base !== 'object') throw new TypeError('base must be an object of run options');
   const tol = search.tol === undefined ? 0.002 : checkFinite(search.tol, 'tol');
   const maxIter = search.maxIter === undefined ? 30 : checkFinite(search.maxIter, 'maxIter');
-  const f = (o: number) => gateOffFraction(model, x, { ...base, gateOffset: o });
+  const f = (o: number) => gateOffFraction(model, x, { ...base, gateOffset: o, gatePath: 'gated' });
   let best: GateOffsetResult = { offset: 0, off: f(0) };
   const consider = (offset: number, off: number) => {
     if (Math.abs(off - target) < Math.abs(best.off - target)) best = { offset, off };

@@ -8,5 +8,6 @@ export * from './executor';
 export * from './pg-conv';
 export * from './calibration';
 export * from './governor';
+export * from './path';
 export { packSignMagnitude, signMagnitudeGemm, signMagnitudeConv } from '../core/signmag-gemm';
 export type { SignMagnitudePacked } from '../core/signmag-gemm';

@@ -5,24 +5,39 @@
 export type GateMode = 'trained' | 'open' | 'closed';
 export const GATE_MODES: readonly GateMode[] = ['trained', 'open', 'closed'];
 
+/**
+ * How a trained gate's layer (qconv2d / qlinear with a gate) runs: 'gated' (default) the gate's
+ * results through the gated kernel; 'dense' the layer without its gate (what gate 'open' gives:
+ * every output its low bits); 'auto' per layer whichever of the two its own measured times say is
+ * faster — never slower than not gating, at the price of dense results where it runs dense.
+ */
+export type GatePath = 'auto' | 'gated' | 'dense';
+export const GATE_PATHS: readonly GatePath[] = ['auto', 'gated', 'dense'];
+
 /** How a call runs its gates. */
 export interface GateSetting {
   mode: GateMode;
   /** Added to every threshold Δ_c (float32), in the layer's output units: > 0 gives fewer gated-on outputs. */
   offset: number;
+  /** Gated qconv2d / qlinear layers with a trained gate: which path (default 'gated'). */
+  path?: GatePath;
 }
 
-export const DEFAULT_GATE: GateSetting = { mode: 'trained', offset: 0 };
+export const DEFAULT_GATE: GateSetting = { mode: 'trained', offset: 0, path: 'gated' };
 
-/** A GateSetting from run options (gate, gateOffset), checked; DEFAULT_GATE itself for the defaults. */
-export function toGateSetting(mode: unknown = 'trained', offset: unknown = 0): GateSetting {
+/** A GateSetting from run options (gate, gateOffset, gatePath), checked; DEFAULT_GATE itself for the defaults. */
+export function toGateSetting(mode: unknown = 'trained', offset: unknown = 0, path: unknown = 'gated'): GateSetting {
   if (mode !== 'trained' && mode !== 'open' && mode !== 'closed') {
     const E = typeof mode === 'string' ? RangeError : TypeError;
     throw new E(`gate must be 'trained', 'open' or 'closed', got ${JSON.stringify(mode)}`);
   }
   if (typeof offset !== 'number') throw new TypeError(`gateOffset must be a number, got ${typeof offset}`);
   if (!Number.isFinite(offset)) throw new RangeError(`gateOffset must be a finite number, got ${String(offset)}`);
-  return mode === DEFAULT_GATE.mode && offset === 0 ? DEFAULT_GATE : { mode, offset };
+  if (path !== 'auto' && path !== 'gated' && path !== 'dense') {
+    const E = typeof path === 'string' ? RangeError : TypeError;
+    throw new E(`gatePath must be 'auto', 'gated' or 'dense', got ${JSON.stringify(path)}`);
+  }
+  return mode === DEFAULT_GATE.mode && offset === 0 && path === DEFAULT_GATE.path ? DEFAULT_GATE : { mode, offset, path };
 }
 
 /**
@@ -69,6 +84,13 @@ export interface GateStats {
   bAvg: number;
   bitOps: number;
   denseBitOps: number;
+  /**
+   * Gated qconv2d / qlinear layers, in calls with gatePath 'auto' or 'dense': the path this call
+   * ran ('dense': the layer without its gate, every output on) and why ("gatePath 'dense'",
+   * 'measuring', or the measured comparison such as 'gated 0.62x the dense time'; GatePath).
+   */
+  path?: 'gated' | 'dense';
+  pathReason?: string;
 }
 
 /** The gates of a whole call (RunStats.gate): MAC-weighted over the layers whose gate acted. */
@@ -77,6 +99,8 @@ export interface GateSummary {
   layers: string[];
   /** Gated layers that ran dense because their input was not B-bit unsigned codes (other precision). */
   inactive: string[];
+  /** Calls with gatePath 'auto' or 'dense': those of `layers` that ran dense (GateStats.path; every output on). */
+  dense?: string[];
   /** MACs of the `layers`. */
   macs: number;
   /** Σ macs·fraction / Σ macs over `layers` (0 when none). */
@@ -105,8 +129,10 @@ export function summarizeGates(layers: ReadonlyArray<{ nodes: string[]; macs: nu
   const gated = layers.filter((l) => l.gate);
   const macs = gated.reduce((a, l) => a + l.macs, 0);
   const weighted = (f: (g: GateStats) => number) => (macs > 0 ? gated.reduce((a, l) => a + l.macs * f(l.gate!), 0) / macs : 0);
+  const chosen = gated.some((l) => l.gate!.path !== undefined);
   return {
-    layers: gated.map((l) => l.nodes[0]), inactive, macs,
+    layers: gated.map((l) => l.nodes[0]), inactive,
+    ...(chosen ? { dense: gated.filter((l) => l.gate!.path === 'dense').map((l) => l.nodes[0]) } : {}), macs,
     fraction: weighted((g) => g.fraction), bAvg: weighted((g) => g.bAvg),
     bitOps: gated.reduce((a, l) => a + l.gate!.bitOps, 0),
     denseBitOps: gated.reduce((a, l) => a + l.gate!.denseBitOps, 0),

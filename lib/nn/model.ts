@@ -29,7 +29,7 @@ export interface LoadOptions extends ModelLimits {
 export type { GateCalibration } from '../gating';
 
 function gateSetting(opts?: RunOptions): GateSetting {
-  return toGateSetting(opts?.gate, opts?.gateOffset);
+  return toGateSetting(opts?.gate, opts?.gateOffset, opts?.gatePath);
 }
 
 /** @internal Kept for code that imported it from here: a bit-width 1..8 or 32 (core/check's checkBits). */
@@ -50,7 +50,7 @@ function shareParam(p: Param): Param {
 }
 
 const MAX_PLANS = 64;
-const RUN_OPTIONS = ['bits', 'layers', 'gate', 'gateOffset', 'signal'];
+const RUN_OPTIONS = ['bits', 'layers', 'gate', 'gateOffset', 'gatePath', 'signal'];
 
 export class Model {
   readonly graph: GraphSpec;
@@ -166,7 +166,7 @@ export class Model {
 
   private plan(opts?: RunOptions): Plan {
     if (opts !== undefined && (opts === null || typeof opts !== 'object' || Array.isArray(opts))) {
-      throw new TypeError('options must be an object { bits?, layers?, gate?, gateOffset?, signal? }');
+      throw new TypeError('options must be an object { bits?, layers?, gate?, gateOffset?, gatePath?, signal? }');
     }
     // A misspelt option (bit: 4) would otherwise be ignored and the call run at another precision.
     for (const key of Object.keys(opts ?? {})) {

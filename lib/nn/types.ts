@@ -1,6 +1,6 @@
 // The types a model's callers see: run options, per-layer and per-call statistics, the
 // transferable model state.
-import type { GateMode, GateStats, GateSummary } from '../gating';
+import type { GateMode, GatePath, GateStats, GateSummary } from '../gating';
 import type { GraphSpec } from './graph';
 import type { LayerPrecisions, Precision, PrecisionInput } from './precision';
 
@@ -22,6 +22,14 @@ export interface RunOptions {
    * before batch norm: > 0 = sparser and faster, < 0 = denser. Only with gate 'trained'.
    */
   gateOffset?: number;
+  /**
+   * Gated qconv2d / qlinear layers under a trained gate: 'gated' (default) the gate's results;
+   * 'auto' runs each layer on whichever of its gated and dense paths its own measured times say
+   * is faster — never slower than not gating; a layer run dense gives every output its low bits,
+   * as gate 'open' does, and says so in GateStats.path / pathReason and RunStats.gate.dense;
+   * 'dense' runs every gated layer without its gate.
+   */
+  gatePath?: GatePath;
   /**
    * run() / runDetailed() only: aborting the signal cancels the call. A call aborted before it
    * starts (already aborted, or still queued for a busy worker) is never computed; one aborted

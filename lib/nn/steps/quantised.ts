@@ -6,8 +6,8 @@
 // - float: float activations or 32-bit weights (dequantised weights x float input).
 import * as kernels from '../../core/kernels';
 import { Packed } from '../../core/kernels';
-import { gatedProduct, gateStats, highProduct, recordHighParts } from '../../gating';
-import type { GatedWeights, LayerGate } from '../../gating';
+import { GatePathChooser, gatedProductFused, gateStats, highProduct, recordHighParts } from '../../gating';
+import type { GatedWeights, GateStats, LayerGate } from '../../gating';
 import type { NodeSpec, PrecisionGate } from '../graph';
 import type { Act } from '../ops';
 import * as ops from '../ops';
@@ -47,6 +47,8 @@ interface QLayer {
   residual?: string;
   /** Epilogues per input kind (bits/encoding), made on first use. */
   epilogues: Map<string, Affine>;
+  /** Gated layers: the measured choice between the gated and the dense path. */
+  gatePath?: GatePathChooser;
   floatWeights?: Float32Array;
 }
 
@@ -145,8 +147,24 @@ function finishProducts(l: QLayer, acc: Int32Array, epi: Affine, n: number): Act
   return floatAct(kernels.channelAffine(acc, l.channels, epi.scale, epi.shift, l.act ? 0 : -Infinity, Infinity), n, l.outShape);
 }
 
-/** Gated executor: B-bit unsigned codes through the gating floor's gated product. */
-function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext): Act {
+/** The layer's epilogue for the gated kernel: the next quantiser's codes, or floats (ReLU clamp, residual add). */
+function gatedEpilogue(l: QLayer, epi: Affine, residual?: Float32Array): kernels.Epilogue {
+  if (l.act?.op === 'quantize' && l.actBits !== 32) return { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift };
+  return { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual };
+}
+
+/** The gated kernel's finished outputs (of `epilogue`) as the layer's activation. */
+function gatedAct(l: QLayer, epilogue: kernels.Epilogue, out: Float32Array | Uint8Array, n: number): Act {
+  return epilogue.output === 'codes' ? codesAct(out as Uint8Array, l.actBits, n, l.outShape) : floatAct(out as Float32Array, n, l.outShape);
+}
+
+/**
+ * Gated executor: B-bit unsigned codes through the gating floor's gated product, the layer's
+ * epilogue (and residual add) fused into the gated kernel. Under a trained gate with gatePath
+ * 'auto' the layer runs on its gated or its dense path, whichever its measured times say is
+ * faster (GatePathChooser); 'dense' runs it without its gate.
+ */
+function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext, residual?: Float32Array): Act {
   const gate = l.gate!;
   const a = packInput(l, x.codes, n, x.bits);
   const unit = fr(l.E / (((1 << l.wBits) - 1) * ((1 << x.bits) - 1)));
@@ -156,13 +174,44 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     bits: gate.bits, highBits: gate.highBits, rule: 'compare', unit,
     threshold: l.ctx.param<Float32Array>(`${l.node.name}.threshold`),
   };
+  // The path is reported when the call asked for a choice (gatePath 'auto' or 'dense').
+  const report = rc.gate.path === 'auto' || rc.gate.path === 'dense';
+  const stats = (on: number, total: number, path?: 'gated' | 'dense', pathReason?: string): void => {
+    const g: GateStats = gateStats(on, total, l.k, l.wBits, gate.bits, gate.highBits);
+    if (path && report) Object.assign(g, { path, pathReason });
+    rc.step = { gate: g, bitOps: g.bitOps };
+  };
+  const total = a.rows * l.channels;
   if (rc.probe) recordHighParts(rc.probe, l.node.name, highProduct(a, weights, layer), unit, l.channels);
-  const { acc, on, total } = gatedProduct(a, weights, layer, rc.gate, { denseWhenOpen: true });
-  const g = gateStats(on, total, l.k, l.wBits, gate.bits, gate.highBits);
-  rc.step = { gate: g, bitOps: g.bitOps };
   // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
-  if (acc === null) return denseGemm(l, a, x.bits, epi, n);
-  return finishProducts(l, acc, epi, n);
+  if (rc.gate.mode === 'open') {
+    stats(total, total);
+    return denseGemm(l, a, x.bits, epi, n, 'unsigned', residual);
+  }
+  // The path: calibration (probe) and 'closed' need the gate itself; a trained gate may run dense.
+  const choosing = rc.gate.mode === 'trained' && !rc.probe;
+  const chooser = (l.gatePath ??= new GatePathChooser());
+  const choice = choosing ? chooser.choose(rc.gate.path ?? 'gated', rc.gate.offset)
+    : { path: 'gated' as const, reason: rc.probe ? 'calibration' : 'gate closed' };
+  const t0 = performance.now();
+  let y: Act;
+  if (choice.path === 'dense') {
+    y = denseGemm(l, a, x.bits, epi, n, 'unsigned', residual);
+    stats(total, total, 'dense', choice.reason);
+  } else {
+    const epilogue = gatedEpilogue(l, epi, residual);
+    const r = gatedProductFused(a, weights, layer, rc.gate, epilogue);
+    // Thresholds the kernel cannot take (r.acc): the products, finished here.
+    y = r.out !== null ? gatedAct(l, epilogue, r.out, n) : plusResidual(l, finishProducts(l, r.acc!, epi, n), residual, n);
+    stats(r.on, r.total, 'gated', choice.reason);
+  }
+  if (choosing && rc.gate.path === 'auto') chooser.record(choice.path, performance.now() - t0, a.rows);
+  return y;
+}
+
+/** A float activation plus the residual (when there is one). */
+function plusResidual(l: QLayer, y: Act, residual: Float32Array | undefined, n: number): Act {
+  return residual ? floatAct(kernels.addFloats(ops.toFloat(y), residual), n, l.outShape) : y;
 }
 
 /** Bipolar b-bit codes (value 2q - (2^b - 1)) as (b+1)-bit two's-complement signed codes of the same value. */
@@ -247,7 +296,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
           if (x.encoding !== 'unsigned') {
             throw new RangeError(`layer ${node.name}: its precision gate needs unsigned activation codes, the input is ${x.encoding}`);
           }
-          return plus(runGated(l, x, n, rc));
+          return runGated(l, x, n, rc, residual);
         }
       }
       if (fixedCodes && x.kind === 'codes') return runCodes(l, x, n, residual);
