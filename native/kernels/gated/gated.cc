@@ -50,6 +50,7 @@ constexpr size_t kTaskPanelsN = 16;  // 128 columns
 constexpr size_t kTilePanelsN = 8;   // B panels per bitTile call
 constexpr size_t kBlockBudgetWords = 256;
 constexpr size_t kStripMaxBData = 16 * 1024;  // bytes of a task's B data for 2-panel strips
+constexpr size_t kStripAccBytes = 8 * 1024;   // bytes of high-plane sums per strip (small N)
 constexpr size_t kTaskRows = kTaskPanelsM * kPanelRows;
 constexpr size_t kTaskCols = kTaskPanelsN * kPanelRows;
 constexpr size_t kBitsStride = kTaskCols / 16;  // 16-bit on-mask words per tile row
@@ -128,9 +129,10 @@ struct GatedPlan::Scratch {
 GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint8_t* mask)
     : isa_(*isa.bitplane), gated_(*isa.gated), s_(spec), out_(out), mask_(mask) {
   if (s_.epilogue.kind != OutputKind::Int32) {
-    // Only its storeTile is used (exact int32 results in, the epilogue's output out); the spec
-    // names the operands for its bookkeeping.
-    const GemmSpec dense{s_.a, s_.b, s_.aBits, s_.bBits, Encoding::Unsigned, s_.bEnc};
+    // Only its storeTile is used (exact int32 results in, the epilogue's output out): the spec
+    // gives the shape, and unsigned encodings spare it the encoding corrections (an O(M) pass)
+    // that only its finishTile would apply.
+    const GemmSpec dense{s_.a, s_.b, s_.aBits, s_.bBits, Encoding::Unsigned, Encoding::Unsigned};
     finish_.reset(new GemmFinish(*isa.epilogue, dense, out, s_.epilogue, false));
   }
   m_ = s_.a.rows;
@@ -165,9 +167,16 @@ GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint
   // Measured (gated_bench, this Xeon, M=4096, K=288, N=64, 4/2 bits): 1-bit weights (B data
   // 5 KB) 0.92x the time with +inf thresholds and 0.89x at 80% off; 8-bit weights (40 KB)
   // 1.07x with +inf, so those keep whole tasks.
+  // With few columns (N < 64: the first convolutions of a network) a strip holds little work and
+  // its fixed costs (calls, row terms, the epilogue) dominate: a strip takes as many A panels as
+  // keep its sums within kStripAccBytes (2 at N >= 64, as measured above; 4 at N = 32; the whole
+  // task at N = 16).
   size_t bBytes = 0;
   for (int o = 0; o < nOps_; ++o) bBytes += static_cast<size_t>(ops_[o].bits) * kWords_ * kTaskCols * sizeof(uint64_t);
-  stripPanels_ = bBytes <= kStripMaxBData ? 2 : kTaskPanelsM;
+  const size_t accPerPanel = kPanelRows * std::min(bPanels_, kTaskPanelsN) * kPanelRows * sizeof(int64_t);
+  stripPanels_ = bBytes <= kStripMaxBData
+                     ? std::min(kTaskPanelsM, std::max<size_t>(2, kStripAccBytes / std::max<size_t>(1, accPerPanel)))
+                     : kTaskPanelsM;
   thr_.resize(n_);
   for (size_t j = 0; j < n_; ++j)
     thr_[j] = static_cast<int32_t>(std::min<int64_t>(INT32_MAX, std::max<int64_t>(INT32_MIN, gateThreshold(s_.thresholds[j]))));
