@@ -39,4 +39,4 @@ export { importReference, importResnet20q, importSvhnq, REFERENCE_FAMILIES } fro
 export type { ReferenceFamily, ImportOptions } from './io/importers';
 export { importPgResnet20, pgResnetGraph } from './io/pg-resnet20';
 export type { PgResnet20Options } from './io/pg-resnet20';
-export type { GateMode } from './gating';
+export type { GateMode, GatePath } from './gating';

@@ -79,7 +79,7 @@ export function zooResnet(ap, batch, seed) {
   return {
     name: 'zoo.gatedPreactResnet: Any-Precision ResNet-20, w2/a4, gates B=4/Bhb=2 on every quantised conv',
     gated, dense, x, runOpts: {},
-    B: 4, highBits: 2, weightBits: 2,
+    B: 4, highBits: 2, weightBits: 2, floor: { weights: 2, activations: 2 },
     gatedLayers: gated.gatedLayers,
     thresholds: 'per-channel medians of O_hb on the benchmark batch (calibrateGates(x, 0.5)), random weights',
   };

@@ -45,22 +45,28 @@ export async function measureNetworks(opts, rng) {
       (c.stats ??= []).push(r.stats);
       return r;
     };
-    const mk = (id, model, runOpts, slots = 1) => {
+    // gemmPath: the GEMM path of the dense layers in the call ('auto': the default dispatch).
+    const mk = (id, model, runOpts, slots = 1, gemmPath = 'bitserial') => {
       const c = makeCase({ id: `${name} ${id}`, slots });
-      c.fn = () => record(c)(model.runSyncDetailed(x, runOpts));
+      c.fn = () => withPath(gemmPath, () => record(c)(model.runSyncDetailed(x, runOpts)));
       return c;
     };
     const denseCase = mk('dense', dense, {}, 2);
     const closed = mk('all off', gated, { gate: 'closed' });
     const cases = targets.map((t) => ({ ...t, c: mk(`off=${t.target}`, gated, { gateOffset: t.offset }) }));
-    const all = [denseCase, closed, ...cases.map((t) => t.c)];
+    // gatePath 'auto': each gated layer on whichever of its gated and dense (default GEMM path)
+    // paths its measured times say is faster.
+    const autoCases = targets.map((t) => ({ ...t, c: mk(`off=${t.target} auto`, gated, { gateOffset: t.offset, gatePath: 'auto' }, 1, 'auto') }));
+    // The floor: the dense network at Bhb bits, bit-serial and on the default path (the best counts).
+    const floorCases = net.floor ? ['bitserial', 'auto'].map((p) => mk(`dense at ${net.floor.activations} bits (${p})`, dense, { bits: net.floor }, 1, p)) : [];
+    const all = [denseCase, closed, ...cases.map((t) => t.c), ...autoCases.map((t) => t.c), ...floorCases];
     let denseAuto = null;
     if (canForce) {
       denseAuto = makeCase({ id: `${name} dense (default path)` });
       denseAuto.fn = () => withPath('auto', () => dense.runSync(x));
       all.push(denseAuto);
     }
-    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, denseAuto, all });
+    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, autoCases, floorCases, denseAuto, all });
   }
   const active = nets.filter((n) => !n.skipped);
   const all = active.flatMap((n) => n.all);
@@ -124,6 +130,15 @@ export async function measureNetworks(opts, rng) {
       denseLayerMs: Object.fromEntries(layerMs),
       allOff: row(n.closed),
       sparsity: n.cases.map((t) => row(t.c, { target: t.target, gateOffset: t.offset })),
+      floor: n.floorCases.length ? { bits: n.net.floor, ...n.floorCases.map(summarize).reduce((p, q) => (q.medianMs < p.medianMs ? q : p)) } : null,
+      auto: n.autoCases.map((t) => {
+        const st = t.c.stats[t.c.stats.length - 1];
+        const gatedMs = summarize(n.cases.find((g) => g.target === t.target).c).medianMs;
+        return {
+          target: t.target, gateOffset: t.offset, ...summarize(t.c), gatedMs,
+          denseLayers: st.gate.dense ?? [], reasons: st.layers.filter((l) => l.gate).map((l) => `${l.nodes[0]}: ${l.gate.path} (${l.gate.pathReason})`),
+        };
+      }),
     };
   });
 }

@@ -35,6 +35,18 @@ function markdownNetworks(nets) {
         `${sig(d)} ms per call; the gated network at each target vs that: ` +
         n.sparsity.map((r) => `${(100 * r.target).toFixed(0)}% ${ratio(d / r.medianMs)}`).join(', ') + '.');
     }
+    if (n.auto?.length) {
+      const best = Math.min(n.dense.medianMs, n.denseDefaultPath ? n.denseDefaultPath.medianMs : Infinity);
+      out.push('');
+      out.push(`gatePath 'auto' (each gated layer on whichever of its gated path and its dense path on the default GEMM ` +
+        `path its own measured times say is faster; the dense path gives that layer's outputs all their low bits). ` +
+        `Goals: ≤ 1.0× the dense ${n.B}-bit network on its best path (the faster of bit-serial and the default: ${sig(best)} ms)` +
+        (n.floor ? `, ≤ 1.15× the dense ${n.floor.bits.activations}-bit network on its best path (the floor: ${sig(n.floor.medianMs)} ms)` : '') + '.');
+      out.push('');
+      out.push(table(['target off', 'gated ms', 'auto ms', 'auto ÷ dense best path', ...(n.floor ? ['auto ÷ floor'] : []), 'layers run dense'],
+        n.auto.map((a) => [`${(100 * a.target).toFixed(0)}%`, sig(a.gatedMs), sig(a.medianMs), sig(a.medianMs / best, 3),
+          ...(n.floor ? [sig(a.medianMs / n.floor.medianMs, 3)] : []), `${a.denseLayers.length} of ${n.gatedLayers.length}`])));
+    }
   }
   return out.join('\n');
 }
