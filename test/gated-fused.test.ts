@@ -7,6 +7,7 @@
 // results, 'auto' measures both and says which it ran and why.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { kernels, Model, Tensor, zoo } from '../lib';
+import { GatePathChooser } from '../lib/gating';
 import type { Epilogue } from '../lib/core/kernels';
 import { randomCodes, rng } from './helpers/reference';
 
@@ -111,6 +112,41 @@ describe('kernels.gatedGemmFused', () => {
       .toMatch(/^RangeError: epilogue.scale must hold one value per output column \(5\)/);
     await expect(kernels.gatedGemmFusedAsync(a, b, { ...options, epilogue: { output: 'codes', bits: 9, scale: new Float32Array(5) } }))
       .rejects.toMatchObject({ name: 'RangeError', message: expect.stringMatching(/epilogue.bits/) });
+  });
+});
+
+describe('GatePathChooser (the measured choice) on given times', () => {
+  // Feeds the chooser the times of its own choices: ms per call for `rows` rows from `cost`.
+  function drive(c: GatePathChooser, calls: number, cost: (path: 'gated' | 'dense') => number, offset = 0) {
+    const seen: string[] = [];
+    for (let i = 0; i < calls; i++) {
+      const ch = c.choose('auto', offset);
+      seen.push(`${ch.path}:${ch.reason}`);
+      c.record(ch.path, cost(ch.path) * 100, 100);
+    }
+    return seen;
+  }
+
+  it('measures gated then dense (one warm-up each), then runs the faster and says by how much', () => {
+    const c = new GatePathChooser(1000);
+    const seen = drive(c, 7, (p) => (p === 'gated' ? 0.6 : 1.0));
+    expect(seen).toEqual([
+      'gated:measuring', 'gated:measuring', 'dense:measuring', 'dense:measuring',
+      'gated:gated 0.60x the dense time', 'gated:gated 0.60x the dense time', 'gated:gated 0.60x the dense time',
+    ]);
+    const slow = drive(new GatePathChooser(1000), 6, (p) => (p === 'gated' ? 1.3 : 1.0));
+    expect(slow.slice(4)).toEqual(['dense:gated 1.30x the dense time', 'dense:gated 1.30x the dense time']);
+  });
+
+  it('a new gate offset measures the gated path again; the path not chosen is rechecked; forced paths pass through', () => {
+    const c = new GatePathChooser(8);
+    drive(c, 5, (p) => (p === 'gated' ? 2 : 1));
+    // New offset: the gated path's old samples are dropped (its on-fraction changed), one call measures it.
+    expect(drive(c, 2, (p) => (p === 'gated' ? 0.5 : 1), 0.1)).toEqual(['gated:measuring', 'gated:gated 0.50x the dense time']);
+    // Call 8 (a multiple of recheckEvery) runs the other path once.
+    expect(drive(c, 1, () => 1, 0.1)).toEqual(['dense:recheck (gated 0.50x the dense time)']);
+    expect(c.choose('dense', 0.1)).toEqual({ path: 'dense', reason: "gatePath 'dense'" });
+    expect(c.choose('gated', 0.1)).toEqual({ path: 'gated', reason: "gatePath 'gated'" });
   });
 });
 
