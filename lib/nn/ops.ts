@@ -13,7 +13,7 @@ export type Act =
       scale?: number };
 
 /** Float values of an activation (codes p -> p / (2^b - 1) [* scale], bipolar -> +-1). */
-export function toFloat(a: Act): Float32Array {
+export function toFloat(a: Act, out?: Float32Array): Float32Array {
   if (a.kind === 'float') return a.data;
   // The value of every code, looked up natively (a JS loop took ~8 ns per code).
   const n = (1 << a.bits) - 1;
@@ -21,11 +21,11 @@ export function toFloat(a: Act): Float32Array {
   const table = a.encoding === 'bipolar'
     ? new Float32Array(n + 1).map((_, p) => 2 * p - n)
     : new Float32Array(n + 1).map((_, p) => (s === undefined ? fr(p / n) : fr(fr(p / n) * s)));
-  return kernels.codesToFloat(a.codes, table);
+  return kernels.codesToFloat(a.codes, table, out);
 }
 
-export function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
-  const out = new Float32Array(x.length);
+export function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number, into?: Float32Array): Float32Array {
+  const out = into ?? new Float32Array(x.length);
   for (let i = 0; i < n; i++)
     for (let ch = 0; ch < c; ch++)
       for (let y = 0; y < h; y++) {

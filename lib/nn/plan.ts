@@ -12,11 +12,14 @@ import * as ops from './ops';
 import type { Params } from './params';
 import type { Precision } from './precision';
 import { inferShapes } from './shapes';
-import { estimateActivations } from './validate';
+import { DEFAULT_MAX_MEMORY, estimateActivations } from './validate';
+import { ArenaBudget, PlanArena } from './arena';
 import { bnQuantizeStep, floatLayerStep, plainStep } from './steps/float';
 import { quantisedStep } from './steps/quantised';
 import { signMagnitudeStep } from './steps/sign-magnitude';
+import { keep, reuse } from './steps/step';
 import type { PlanContext, RunContext, Step } from './steps/step';
+import type { StepBuffers } from './arena';
 import type { BitOpsReport, LayerStats, RunStats } from './types';
 
 /** Bits of the codes each node outputs (32: float), to account bit-ops per layer. */
@@ -64,12 +67,24 @@ export class Plan {
   private readonly outputName: string;
   /** Samples per slice of a large batch (Infinity: the graph has batch-wide ops, never sliced). */
   readonly sliceSamples: number;
+  /** The buffers the steps write, kept per batch size between calls (see arena.ts). */
+  private readonly arena: PlanArena;
+  /** Estimated activation bytes of one sample (what a call may allocate, per sample). */
+  private readonly bytesPerSample: number;
 
+  /**
+   * `budget`: the bound on the buffers kept by every plan of one model (a model passes its own;
+   * default: a bound of its own of DEFAULT_MAX_MEMORY).
+   */
   constructor(private readonly graph: GraphSpec, private readonly params: Params,
-              readonly precision: Precision, private readonly layerPrecision: (name: string) => Precision) {
+              readonly precision: Precision, private readonly layerPrecision: (name: string) => Precision,
+              budget: ArenaBudget = new ArenaBudget(DEFAULT_MAX_MEMORY)) {
     const ctx = this.context(inferShapes(graph), outputCodeBits(graph, layerPrecision));
+    const estimate = estimateActivations(graph);
+    this.bytesPerSample = estimate.bytesPerSample;
+    this.arena = new PlanArena(budget);
     this.sliceSamples = graph.nodes.some((n) => BATCH_WIDE_OPS.has(n.op))
-      ? Infinity : Math.max(1, Math.floor(SLICE_BYTES / (4 * estimateActivations(graph).largestPerSample)));
+      ? Infinity : Math.max(1, Math.floor(SLICE_BYTES / (4 * estimate.largestPerSample)));
     this.outputName = graph.output ?? graph.nodes[graph.nodes.length - 1].name;
     const consumers = new Map<string, NodeSpec[]>();
     for (const node of graph.nodes) for (const i of node.inputs) consumers.set(i, [...(consumers.get(i) ?? []), node]);
@@ -150,6 +165,16 @@ export class Plan {
       bitOps: macs * s.weightBits * s.activationBits };
   }
 
+  /** Bytes of the buffers this plan keeps between calls (every batch size). */
+  get keptBytes(): number {
+    return this.arena.bytes;
+  }
+
+  /** Drops the kept buffers (the model no longer caches this plan). */
+  releaseBuffers(): void {
+    this.arena.release();
+  }
+
   /** MACs and bit-ops of every weighted layer for a batch of n, without running anything. */
   account(n: number): BitOpsReport {
     const layers = this.steps.filter((s) => s.macsPerSample > 0).map((s) => this.accountStep(s, n));
@@ -190,14 +215,24 @@ export class Plan {
   }
 
   private runBatch(x: Tensor, collect: boolean, gate: GateSetting, probe?: GateProbe): { output: Tensor; stats?: RunStats } {
+    // A calibration probe runs on fresh buffers (it is rare, and keeps what it records).
+    if (probe) return this.runWith(x, collect, gate, undefined, probe);
+    const n = x.shape[0];
+    return this.arena.use(n, n * this.bytesPerSample, (buffers) => this.runWith(x, collect, gate, buffers));
+  }
+
+  private runWith(x: Tensor, collect: boolean, gate: GateSetting, buffers: StepBuffers | undefined,
+                  probe?: GateProbe): { output: Tensor; stats?: RunStats } {
     const inShape = this.graph.inputShape;
     const n = x.shape[0];
     const env = new Map<string, Act>();
-    const data = inShape.length === 3 ? ops.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2]) : x.data;
+    const ctx: RunContext = { gate, inactive: [], probe, buffers };
+    const data = inShape.length === 3
+      ? keep(ctx, 'input', ops.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2], reuse(ctx, 'input', Float32Array, x.data.length)))
+      : x.data;
     env.set('input', { kind: 'float', data, shape: inShape.length === 3 ? [n, inShape[1], inShape[2], inShape[0]] : [n, inShape[0]] });
     const layers: LayerStats[] = [];
     const t0 = collect ? performance.now() : 0;
-    const ctx: RunContext = { gate, inactive: [], probe };
     for (const s of this.steps) {
       const t = collect ? performance.now() : 0;
       ctx.step = undefined;
@@ -211,7 +246,9 @@ export class Plan {
       const [, h, w, c] = shape;
       result = new Tensor(ops.nhwcToNchw(ops.toFloat(out), n, h, w, c), [n, c, h, w]);
     } else {
-      result = new Tensor(ops.toFloat(out), shape);
+      // A copy when the values are the activation's own array (a kept buffer, or the input).
+      const values = ops.toFloat(out);
+      result = new Tensor(out.kind === 'float' ? values.slice() : values, shape);
     }
     if (!collect) return { output: result };
     const stats: RunStats = {

@@ -95,6 +95,25 @@ Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void
   return a;
 }
 
+// Optional 9th argument (sync only): the output, a typed array of the epilogue's type and m*n
+// elements, sharing no memory with a, b or the epilogue's arrays; nullptr when absent.
+void* outputOf(const Napi::CallbackInfo& info, const Epilogue& e, size_t m, size_t n) {
+  const size_t count = gemmOutputCount(m, n, outputElementBytes(e.kind));
+  const Napi::Value none = info.Env().Undefined();
+  Napi::Value ins[] = {info[0], info[1], none, none, none};
+  if (info[6].IsObject()) {
+    auto o = info[6].As<Napi::Object>();
+    ins[2] = o.Get("scale");
+    ins[3] = o.Get("shift");
+    ins[4] = o.Get("residual");
+  }
+  if (e.kind == OutputKind::Float32)
+    return outputArg(info[8], "out", napi_float32_array, "Float32Array", count, {ins[0], ins[1], ins[2], ins[3], ins[4]});
+  if (e.kind == OutputKind::Codes)
+    return outputArg(info[8], "out", napi_uint8_array, "Uint8Array", count, {ins[0], ins[1], ins[2], ins[3]});
+  return outputArg(info[8], "out", napi_int32_array, "Int32Array", count, {ins[0], ins[1]});
+}
+
 // Optional 8th argument: prepared weights { data: Int8Array, colSum: Int32Array, rows, cols, bits,
 // encoding } (from prepareInt8) = run the int8 path; nullptr without them.
 bool int8WeightsArg(const Napi::CallbackInfo& info, const GemmSpec& s, I8Weights* w) {
@@ -132,25 +151,28 @@ struct GemmCall {
   Napi::Value out;
   void* data = nullptr;
   std::unique_ptr<GemmPlan> plan;
-  explicit GemmCall(const Napi::CallbackInfo& info) {
+  // sync: the 9th argument may be the caller's output array (reused between calls).
+  GemmCall(const Napi::CallbackInfo& info, bool sync) {
     spec = gemmArgs(info);
     epi = epilogueArg(info, spec.a.rows, spec.b.rows, &keep);
     int8 = int8WeightsArg(info, spec, &weights);
-    out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
+    if (sync && info.Length() >= 9) data = outputOf(info, epi, spec.a.rows, spec.b.rows);
+    if (data != nullptr) out = info[8];
+    else out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).
     plan.reset(new GemmPlan(*instance(info.Env()).isa, spec, data, epi, Int8Route{nullptr, int8 ? &weights : nullptr}));
   }
 };
 
 Napi::Value BitGemm(const Napi::CallbackInfo& info) {
-  GemmCall call(info);
+  GemmCall call(info, true);
   runGemm(*call.plan, instance(info.Env()).threads);
   return call.out;
 }
 
 Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
   return startAsync(info.Env(), "bitGemmAsync", [&](AsyncJob& job) {
-    auto call = std::make_shared<GemmCall>(info);
+    auto call = std::make_shared<GemmCall>(info, false);
     job.pin(info[0]);
     job.pin(info[1]);
     if (call->int8) job.pin(info[7]);

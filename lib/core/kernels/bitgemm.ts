@@ -1,6 +1,6 @@
 // The bit-serial GEMM and its settings: options, the fused epilogue, the path choice between the
 // bit-serial kernels and the int8 route (setGemmPath / gemmPath), and the int8 kernel variants.
-import { checkEnum, checkFloat32, checkInt } from '../check';
+import { checkEnum, checkFloat32, checkInt, checkTypedArray } from '../check';
 import { native, EncodingName, GemmPathName } from '../native';
 import { cachedInt8, int8Weights, int8WeightsAsync } from './int8-cache';
 import { checkEncoding, checkPacked, Packed } from './packed';
@@ -37,6 +37,13 @@ export interface GemmOptions {
    * (bBits, bEncoding) it was used with, for as long as `b` is alive (a WeakMap keyed by b).
    */
   path?: GemmPath;
+  /**
+   * Sync bitGemm only: the array to write the result into instead of a fresh one (reused between
+   * calls, e.g. by a model's plan): the epilogue's type (Float32Array for 'float', Uint8Array for
+   * 'codes', Int32Array without one), exactly M x N elements, sharing no memory with a, b or the
+   * epilogue's arrays (a RangeError otherwise). Every element is written; the call returns `out`.
+   */
+  out?: Int32Array | Float32Array | Uint8Array;
 }
 
 /** A GEMM path option: 'auto' (measured dispatch), or force 'bitserial' or 'int8'. */
@@ -162,8 +169,20 @@ export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array 
 export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array {
   const args = gemmArgs(a, b, options);
   const path = checkPath((options as Partial<GemmOptions>).path);
-  if (!useInt8(path, args)) return native.bitGemm(...args);
-  return native.bitGemm(...args, int8Weights(args[1], args[3], args[5]));
+  const out = checkOut((options as Partial<GemmOptions>).out, args[6], args[0].rows * args[1].rows);
+  if (!useInt8(path, args)) return out ? native.bitGemm(...args, null, out) : native.bitGemm(...args);
+  return native.bitGemm(...args, int8Weights(args[1], args[3], args[5]), out);
+}
+
+const OUT_TYPES = { float: 'Float32Array', codes: 'Uint8Array', int32: 'Int32Array' } as const;
+
+/** options.out checked against the epilogue's output type and the M x N result (memory overlap: natively). */
+function checkOut(out: unknown, epilogue: Epilogue | undefined, count: number): GemmOptions['out'] {
+  if (out === undefined || out === null) return undefined;
+  const type = OUT_TYPES[epilogue?.output ?? 'int32'];
+  const o = checkTypedArray(out, 'options.out', [type], `a ${type} (the epilogue's output type)`) as GemmOptions['out'];
+  if (o!.length !== count) throw new RangeError(`options.out must hold m*n = ${count} values, got ${o!.length}`);
+  return o;
 }
 
 /** bitGemm on the kernel thread pool; the event loop keeps running. */
@@ -176,6 +195,7 @@ export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promis
   let int8: boolean;
   try {
     args = gemmArgs(a, b, options);
+    if ((options as Partial<GemmOptions>).out !== undefined) throw new TypeError('options.out is for bitGemm (sync) only');
     int8 = useInt8(checkPath((options as Partial<GemmOptions>).path), args);
   } catch (err) {
     return Promise.reject(err);

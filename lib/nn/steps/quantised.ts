@@ -13,7 +13,7 @@ import type { Act } from '../ops';
 import * as ops from '../ops';
 import type { Precision } from '../precision';
 import { nodeMacs } from '../shapes';
-import { codesAct, floatAct, PlanContext, RunContext, Step } from './step';
+import { codesAct, floatAct, floatsOf, keep, PlanContext, reuse, RunContext, Step } from './step';
 
 const fr = Math.fround;
 
@@ -117,24 +117,29 @@ function epilogueFor(l: QLayer, bits: number, encoding: 'unsigned' | 'bipolar'):
 }
 
 /** Lowered (conv) or plain (linear) packed input codes of `bits` planes. */
-function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBits = bits): Packed {
+function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBits = bits, rc?: RunContext): Packed {
   const node = l.node;
   if (node.op !== 'qconv2d') return kernels.pack(codes, n, l.k, bits);
   const [h, w, c] = l.inShape;
-  return kernels.packConv(codes, { n, h, w, c },
-    { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, packBits);
+  const key = `${node.name}:packed`;
+  const out = rc?.buffers?.packed(key, n * l.outShape[0] * l.outShape[1], l.k, packBits);
+  return keep(rc, key, kernels.packConv(codes, { n, h, w, c },
+    { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, packBits, out));
 }
 
 /** The bit-serial GEMM with the layer's epilogue fused: codes out (fused quantiser) or floats. */
 function denseGemm(l: QLayer, a: Packed, aBits: number, epi: Affine, n: number,
-                   aEncoding: kernels.EncodingName = 'unsigned', residual?: Float32Array): Act {
+                   aEncoding: kernels.EncodingName = 'unsigned', residual?: Float32Array, rc?: RunContext): Act {
   const base = { aBits, bBits: l.wBits, aEncoding, bEncoding: 'bipolar' } as const;
+  const key = `${l.node.name}:out`, count = a.rows * l.channels;
   if (l.act?.op === 'quantize' && l.actBits !== 32) {
-    const codes = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift } });
-    return codesAct(codes, l.actBits, n, l.outShape);
+    const out = reuse<Uint8Array>(rc, key, Uint8Array, count);
+    const codes = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift }, out });
+    return codesAct(keep(rc, key, codes), l.actBits, n, l.outShape);
   }
-  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual } });
-  return floatAct(data, n, l.outShape);
+  const out = reuse<Float32Array>(rc, key, Float32Array, count);
+  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual }, out });
+  return floatAct(keep(rc, key, data), n, l.outShape);
 }
 
 /** Integer products through the native epilogue loops (float32(acc) first, as the fused epilogue does). */
@@ -176,15 +181,15 @@ function bipolarToSigned(codes: Uint8Array, bits: number): Uint8Array {
 }
 
 /** Codes executor: activation codes (fixed scale) into the bit-serial GEMM. */
-function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, residual?: Float32Array): Act {
+function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, residual?: Float32Array, rc?: RunContext): Act {
   // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
   // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
   // 2q - (2^b - 1) in two's complement: +1 -> 01, -1 -> 11 at b = 1), whose code 0 is 0.
   const node = l.node;
   const widen = node.op === 'qconv2d' && x.encoding === 'bipolar' && (node.padding[0] > 0 || node.padding[1] > 0);
   const aBits = widen ? x.bits + 1 : x.bits;
-  const a = packInput(l, widen ? bipolarToSigned(x.codes, x.bits) : x.codes, n, x.bits, aBits);
-  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding, residual);
+  const a = packInput(l, widen ? bipolarToSigned(x.codes, x.bits) : x.codes, n, x.bits, aBits, rc);
+  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding, residual, rc);
 }
 
 /** Float weights (E * c / (2^b - 1), c the odd level) of a packed bipolar weight matrix. */
@@ -236,7 +241,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
     activationBits: l.wBits === 32 ? 32 : ctx.codeBits.get(node.inputs[0]) ?? 32,
     exec: (env, n, rc) => {
       const x = env.get(node.inputs[0])!;
-      const residual = l.residual === undefined ? undefined : ops.toFloat(env.get(l.residual)!);
+      const residual = l.residual === undefined ? undefined : floatsOf(env.get(l.residual)!, rc, `${node.name}:residual`);
       // Executors without the fused add: the layer's float output plus the residual.
       const plus = (y: Act): Act => (residual ? floatAct(kernels.addFloats(ops.toFloat(y), residual), n, l.outShape) : y);
       const fixedCodes = l.wBits !== 32 && x.kind === 'codes' && x.scale === undefined;
@@ -250,7 +255,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
           return plus(runGated(l, x, n, rc));
         }
       }
-      if (fixedCodes && x.kind === 'codes') return runCodes(l, x, n, residual);
+      if (fixedCodes && x.kind === 'codes') return runCodes(l, x, n, residual, rc);
       return plus(runFloat(l, x, n));
     },
   };
