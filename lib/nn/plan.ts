@@ -104,6 +104,14 @@ export class Plan {
       if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
       return { chain, next };
     };
+    // The batch norm + activation quantiser (to codes) of a residual sum, when one reads the sum
+    // (a pre-activation block's next input): the sum's epilogue writes those codes too.
+    const quantisedSum = (add: NodeSpec): { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec } | undefined => {
+      const bn = (consumers.get(add.name) ?? []).find((c) => c.op === 'batchnorm' && soleConsumer(c.name)?.op === 'quantize');
+      if (!bn) return undefined;
+      const q = soleConsumer(bn.name)!;
+      return layerPrecision(q.name).activations === 32 ? undefined : { bn: bn as NodeSpec & { op: 'batchnorm' }, q };
+    };
     const fused = new Set<string>();
     const order = new Map<string, number>([['input', -1]]);
     graph.nodes.forEach((node, i) => order.set(node.name, i));
@@ -112,14 +120,19 @@ export class Plan {
       const prec = layerPrecision(node.name);
       if (QUANTISED_OPS.has(node.op)) {
         const { chain, next } = epilogueChain(node);
+        let then: { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec } | undefined;
         if (chain.length === 1 && next?.op === 'add' && next.inputs.length === 2) {
           // A residual add right after the layer (float out): fused into its epilogue when the
           // other operand is computed before the layer runs.
           const other = next.inputs[0] === node.name ? next.inputs[1] : next.inputs[0];
-          if (other !== node.name && (order.get(other) ?? Infinity) < order.get(node.name)!) chain.push(next);
+          if (other !== node.name && (order.get(other) ?? Infinity) < order.get(node.name)!) {
+            chain.push(next);
+            then = quantisedSum(next);
+          }
         }
         for (const c of chain.slice(1)) fused.add(c.name);
-        this.steps.push(quantisedStep(chain, ctx, prec));
+        if (then) fused.add(then.bn.name).add(then.q.name);
+        this.steps.push(quantisedStep(chain, ctx, prec, then));
       } else if (node.op === 'conv2d' || node.op === 'linear') {
         // A float layer: its batch norm and activation go into the float convolution's epilogue.
         const { chain } = epilogueChain(node);

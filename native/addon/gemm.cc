@@ -25,6 +25,31 @@ GemmSpec gemmArgs(const Napi::CallbackInfo& info) {
   return s;
 }
 
+// epilogue.codes (output 'float' only): { bits, scale, shift, out } — the dual output, the codes of
+// every stored value (quantizeUnit(y * scale[j] + shift[j])) written to `out`, a Uint8Array of m*n
+// sharing no memory with the GEMM's other arrays (the float output is checked in GemmCall).
+void codesArg(const Napi::CallbackInfo& info, const Napi::Value& v, size_t m, size_t n, Epilogue* e,
+              std::vector<Napi::Value>* keep) {
+  Napi::Env env = info.Env();
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsObject()) throwType(env, "epilogue.codes must be an object { bits, scale, shift, out }");
+  auto o = v.As<Napi::Object>();
+  e->codeBits = static_cast<int>(intArg(o.Get("bits"), "epilogue.codes.bits", 1, 8));
+  e->codeScale = floatsArg(o.Get("scale"), "epilogue.codes.scale", n, "one value per output column");
+  e->codeShift = floatsArg(o.Get("shift"), "epilogue.codes.shift", n, "one value per output column");
+  auto eo = info[6].As<Napi::Object>();
+  const Napi::Value none = env.Undefined();
+  const Napi::Value shift = eo.Get("shift"), residual = eo.Get("residual");
+  e->codes = static_cast<uint8_t*>(outputArg(o.Get("out"), "epilogue.codes.out", napi_uint8_array, "Uint8Array",
+                                             gemmOutputCount(m, n, 1),
+                                             {info[0], info[1], eo.Get("scale"), shift.IsTypedArray() ? shift : none,
+                                              residual.IsTypedArray() ? residual : none, o.Get("scale"), o.Get("shift")}));
+  if (e->codes == nullptr) throwType(env, "epilogue.codes.out must be a Uint8Array (where the codes go)");
+  keep->push_back(o.Get("scale"));
+  keep->push_back(o.Get("shift"));
+  keep->push_back(o.Get("out"));
+}
+
 // Optional 7th argument: { output: 'int32' | 'float' | 'codes', scale, shift?, min?, max?, bits?,
 // residual? } (residual: 'float' only, m x n floats added after the clamp).
 // `keep` receives the arrays the epilogue reads (for async jobs to pin).
@@ -71,6 +96,7 @@ Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t m, size_t n, std::ve
     e.lo = bound("min", -__builtin_inff());
     e.hi = bound("max", __builtin_inff());
     if (e.lo > e.hi) throwRange(env, "epilogue.min must not exceed epilogue.max");
+    codesArg(info, o.Get("codes"), m, n, &e, keep);
   } else {
     e.codeBits = static_cast<int>(intArg(o.Get("bits"), "epilogue.bits", 1, 8));
   }
@@ -156,8 +182,17 @@ struct GemmCall {
     spec = gemmArgs(info);
     epi = epilogueArg(info, spec.a.rows, spec.b.rows, &keep);
     int8 = int8WeightsArg(info, spec, &weights);
+    // The codes' array is the caller's; an async job could outlive (or race a transfer of) it.
+    if (!sync && epi.codes != nullptr) throwType(info.Env(), "epilogue.codes is for bitGemm (sync) only");
     if (sync && info.Length() >= 9) data = outputOf(info, epi, spec.a.rows, spec.b.rows);
     if (data != nullptr) out = info[8];
+    if (data != nullptr && epi.codes != nullptr) {
+      const auto* f = static_cast<const uint8_t*>(data);
+      const uint8_t* c = epi.codes;
+      const size_t bytes = spec.a.rows * spec.b.rows;
+      if (c < f + bytes * sizeof(float) && f < c + bytes)
+        throwRange(info.Env(), "epilogue.codes.out must not share memory with out");
+    }
     else out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).
     plan.reset(new GemmPlan(*instance(info.Env()).isa, spec, data, epi, Int8Route{nullptr, int8 ? &weights : nullptr}));

@@ -14,10 +14,18 @@ export type { GemmPathName } from '../native';
  *   connection's add fused into the GEMM (one float32 add, the same as adding afterwards);
  * - 'codes': y as above, then round_half_even(clamp(y, 0, 1) * (2^bits - 1)): the next layer's
  *   activation quantiser applied straight to the accumulators (uint8 codes out).
+ * A 'float' epilogue may also write the codes of every value it stores (`codes`, sync bitGemm
+ * only): codes.out[i][j] = round_half_even(clamp(out[i][j] * codes.scale[j] + codes.shift[j], 0, 1)
+ * * (2^codes.bits - 1)) — e.g. a residual sum and the next block's batch norm and activation
+ * quantiser in one pass; the same bits as quantizeActivations over the floats afterwards.
  */
 export type Epilogue =
-  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number; residual?: Float32Array | null }
+  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number; residual?: Float32Array | null;
+      codes?: DualCodes | null }
   | { output: 'codes'; bits: number; scale: Float32Array; shift?: Float32Array | null };
+
+/** The second output of a 'float' epilogue: codes of the stored values, written into `out` (M x N). */
+export interface DualCodes { bits: number; scale: Float32Array; shift: Float32Array; out: Uint8Array }
 
 export interface GemmOptions {
   /** Planes of `a` to use (1..a.bits); default all stored planes. */
@@ -74,6 +82,8 @@ function checkEpilogue(e: unknown, m: number, n: number): Epilogue | undefined {
   }
   if (o.output === 'codes') checkInt(o.bits, 'epilogue.bits', 1, 8);
   else {
+    const codes = (o as { codes?: unknown }).codes;
+    if (codes !== undefined && codes !== null) checkDualCodes(codes, m, n);
     for (const key of ['min', 'max'] as const) {
       const v = o[key];
       if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`epilogue.${key} must be a number`);
@@ -81,6 +91,18 @@ function checkEpilogue(e: unknown, m: number, n: number): Epilogue | undefined {
     if ((o.min ?? -Infinity) > (o.max ?? Infinity)) throw new RangeError('epilogue.min must not exceed epilogue.max');
   }
   return o;
+}
+
+function checkDualCodes(codes: unknown, m: number, n: number): void {
+  if (typeof codes !== 'object') throw new TypeError('epilogue.codes must be an object { bits, scale, shift, out }');
+  const c = codes as DualCodes;
+  checkInt(c.bits, 'epilogue.codes.bits', 1, 8);
+  for (const key of ['scale', 'shift'] as const) {
+    const v = checkFloat32(c[key], `epilogue.codes.${key}`);
+    if (v.length !== n) throw new RangeError(`epilogue.codes.${key} must hold one value per output column (${n}), got ${v.length}`);
+  }
+  const out = checkTypedArray<Uint8Array>(c.out, 'epilogue.codes.out', ['Uint8Array'], 'a Uint8Array (where the codes go)');
+  if (out.length !== m * n) throw new RangeError(`epilogue.codes.out must hold m*n = ${m * n} codes, got ${out.length}`);
 }
 
 function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
@@ -196,6 +218,8 @@ export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promis
   try {
     args = gemmArgs(a, b, options);
     if ((options as Partial<GemmOptions>).out !== undefined) throw new TypeError('options.out is for bitGemm (sync) only');
+    const e = args[6] as { codes?: unknown } | undefined;
+    if (e?.codes !== undefined && e.codes !== null) throw new TypeError('epilogue.codes is for bitGemm (sync) only');
     int8 = useInt8(checkPath((options as Partial<GemmOptions>).path), args);
   } catch (err) {
     return Promise.reject(err);
