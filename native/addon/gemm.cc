@@ -185,15 +185,18 @@ struct GemmCall {
     // The codes' array is the caller's; an async job could outlive (or race a transfer of) it.
     if (!sync && epi.codes != nullptr) throwType(info.Env(), "epilogue.codes is for bitGemm (sync) only");
     if (sync && info.Length() >= 9) data = outputOf(info, epi, spec.a.rows, spec.b.rows);
-    if (data != nullptr) out = info[8];
-    if (data != nullptr && epi.codes != nullptr) {
-      const auto* f = static_cast<const uint8_t*>(data);
-      const uint8_t* c = epi.codes;
-      const size_t bytes = spec.a.rows * spec.b.rows;
-      if (c < f + bytes * sizeof(float) && f < c + bytes)
-        throwRange(info.Env(), "epilogue.codes.out must not share memory with out");
+    if (data == nullptr) {
+      out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
+    } else {
+      out = info[8];
+      if (epi.codes != nullptr) {  // the caller's float output and the caller's codes
+        const auto* f = static_cast<const uint8_t*>(data);
+        const uint8_t* c = epi.codes;
+        const size_t count = spec.a.rows * spec.b.rows;
+        if (c < f + count * sizeof(float) && f < c + count)
+          throwRange(info.Env(), "epilogue.codes.out must not share memory with out");
+      }
     }
-    else out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).
     plan.reset(new GemmPlan(*instance(info.Env()).isa, spec, data, epi, Int8Route{nullptr, int8 ? &weights : nullptr}));
   }
