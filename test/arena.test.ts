@@ -5,6 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { kernels, Model, Tensor, zoo } from '../lib';
 import { ArenaBudget, PlanArena } from '../lib/nn/arena';
+import * as ops from '../lib/nn/ops';
 import { Plan } from '../lib/nn/plan';
 import type { Params } from '../lib/nn/params';
 import { rng } from './helpers/reference';
@@ -134,6 +135,25 @@ describe('kernel outputs written into the caller\'s arrays', () => {
     expect(Array.from(dOut)).toEqual(Array.from(dec));
     expect(thrown(() => kernels.codesToFloat(q, table, new Float32Array(2)))).toMatchObject({ name: 'RangeError' });
     expect(thrown(() => kernels.codesToFloat(q, table, new Uint8Array(q.length) as unknown as Float32Array))).toMatchObject({ name: 'TypeError' });
+  });
+});
+
+describe('native layout and pooling of the input and the head', () => {
+  it.each([[1, 3, 32, 32], [3, 5, 7, 9], [2, 64, 8, 8], [1, 1, 1, 1], [4, 17, 3, 5]])('nchwToNhwc and globalAvgPool equal the JS loops bit for bit (%i x %i x %i x %i)', (n, c, h, w) => {
+    const x = floats(n * c * h * w, n + c + h + w, -3, 3);
+    const t = kernels.nchwToNhwc(x, n, c, h, w);
+    expect(Array.from(t)).toEqual(Array.from(ops.nchwToNhwc(x, n, c, h, w)));
+    const out = new Float32Array(n * c);
+    expect(kernels.globalAvgPool(t, n, h, w, c, out)).toBe(out);
+    expect(Array.from(out)).toEqual(Array.from(ops.globalAvgPool(t, n, h, w, c)));
+  });
+
+  it('rejects shapes that do not fit x and outs over x', () => {
+    const x = floats(2 * 3 * 4 * 5, 1);
+    expect(thrown(() => kernels.nchwToNhwc(x, 2, 3, 4, 4))).toMatchObject({ name: 'RangeError', message: expect.stringContaining('n*c*h*w = 96') });
+    expect(thrown(() => kernels.globalAvgPool(x, 2, 4, 5, 0))).toMatchObject({ name: 'RangeError', message: expect.stringContaining('c must be') });
+    expect(thrown(() => kernels.globalAvgPool(x, 2, 4, 5, 3, new Float32Array(x.buffer, 0, 6)))).toMatchObject({ name: 'RangeError', message: expect.stringContaining('must not share memory') });
+    expect(thrown(() => kernels.nchwToNhwc(x, 2, 3, 4, 5, new Float32Array(7)))).toMatchObject({ name: 'RangeError', message: expect.stringContaining('out must hold 120') });
   });
 });
 

@@ -2,6 +2,7 @@
 // quantised layers with the batch norm and activation quantiser that follow them, so their
 // integer accumulators become the next layer's codes without a float tensor in between) and is
 // immutable: concurrent runs at different precisions each use their own plan.
+import * as kernels from '../core/kernels';
 import { Packed } from '../core/kernels';
 import { Tensor } from '../core/tensor';
 import { DEFAULT_GATE, GateProbe, GateSetting, GateStats, summarizeGates } from '../gating';
@@ -241,7 +242,7 @@ export class Plan {
     const env = new Map<string, Act>();
     const ctx: RunContext = { gate, inactive: [], probe, buffers };
     const data = inShape.length === 3
-      ? keep(ctx, 'input', ops.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2], reuse(ctx, 'input', Float32Array, x.data.length)))
+      ? keep(ctx, 'input', kernels.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2], reuse(ctx, 'input', Float32Array, x.data.length)))
       : x.data;
     env.set('input', { kind: 'float', data, shape: inShape.length === 3 ? [n, inShape[1], inShape[2], inShape[0]] : [n, inShape[0]] });
     const layers: LayerStats[] = [];

@@ -1,6 +1,8 @@
-// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat, addFloats.
+// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat, addFloats,
+// nchwToNhwc, globalAvgPool.
 #include "addon.h"
 #include "bitplane/pack.h"
+#include "common/checked.h"
 #include "eltwise/eltwise.h"
 
 namespace anyprec {
@@ -129,9 +131,56 @@ Napi::Value AddFloats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The four dimensions of a layout / pooling call (arguments 1..4), their product checked
+// against x's length.
+struct Dims {
+  size_t d[4];
+  size_t count;
+};
+Dims dimsArgs(const Napi::CallbackInfo& info, const Napi::TypedArray& x, const char* const names[4], const char* what) {
+  Dims r{};
+  r.count = 1;
+  for (size_t i = 0; i < 4; ++i) {
+    r.d[i] = dimArg(info[1 + i], names[i], 1);
+    r.count = mulOrThrow({r.count, r.d[i]}, what);
+  }
+  if (x.ElementLength() != r.count)
+    throwRange(info.Env(), std::string("x must hold ") + what + " = " + std::to_string(r.count) + " values, got " +
+                               std::to_string(x.ElementLength()));
+  return r;
+}
+
+// nchwToNhwc(x: Float32Array, n, c, h, w, out?) -> Float32Array (n x h x w x c)
+Napi::Value NchwToNhwc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throwType(env, "nchwToNhwc(x, n, c, h, w) takes 5 arguments");
+  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const char* const names[4] = {"n", "c", "h", "w"};
+  const Dims d = dimsArgs(info, x, names, "n*c*h*w");
+  Napi::Value outValue;
+  float* out = outputOr<float>(info, 5, d.count, &outValue);
+  nchwToNhwc(typedData<const float>(x), d.d[0], d.d[1], d.d[2], d.d[3], out, instance(env).threads);
+  return outValue;
+}
+
+// globalAvgPool(x: Float32Array, n, h, w, c, out?) -> Float32Array (n x c)
+Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throwType(env, "globalAvgPool(x, n, h, w, c) takes 5 arguments");
+  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const char* const names[4] = {"n", "h", "w", "c"};
+  const Dims d = dimsArgs(info, x, names, "n*h*w*c");
+  Napi::Value outValue;
+  float* out = outputOr<float>(info, 5, d.d[0] * d.d[3], &outValue);
+  globalAvgPool(typedData<const float>(x), d.d[0], d.d[1], d.d[2], d.d[3], out, instance(env).threads);
+  return outValue;
+}
+
 }  // namespace
 
 void registerEltwise(Napi::Env env, Napi::Object exports) {
+  exportFunction(env, exports, "nchwToNhwc", NchwToNhwc);
+  exportFunction(env, exports, "globalAvgPool", GlobalAvgPool);
   exportFunction(env, exports, "channelAffine", ChannelAffine);
   exportFunction(env, exports, "quantizeActivations", QuantizeActivations);
   exportFunction(env, exports, "codesToFloat", CodesToFloat);

@@ -53,6 +53,28 @@ export function addFloats(a: Float32Array, b: Float32Array): Float32Array {
   return native.addFloats(a, b);
 }
 
+/** NCHW floats (n images of c x h x w) to NHWC (n x h x w x c), the layout the convolutions read. */
+export function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number, out?: Float32Array): Float32Array {
+  checkFloat32(x, 'x');
+  const dims = [checkInt(n, 'n', 1, 2 ** 31), checkInt(c, 'c', 1, 2 ** 31), checkInt(h, 'h', 1, 2 ** 31), checkInt(w, 'w', 1, 2 ** 31)];
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (x.length !== count) throw new RangeError(`x must hold n*c*h*w = ${count} values, got ${x.length}`);
+  return native.nchwToNhwc(x, n, c, h, w, checkOut(out, 'Float32Array', count));
+}
+
+/**
+ * Global average pooling of NHWC floats [n, h, w, c] to [n, c], in float32 steps and the reference's
+ * order: per channel, each column's sum over the h rows divided by h, those summed over the w
+ * columns, divided by w.
+ */
+export function globalAvgPool(x: Float32Array, n: number, h: number, w: number, c: number, out?: Float32Array): Float32Array {
+  checkFloat32(x, 'x');
+  const dims = [checkInt(n, 'n', 1, 2 ** 31), checkInt(h, 'h', 1, 2 ** 31), checkInt(w, 'w', 1, 2 ** 31), checkInt(c, 'c', 1, 2 ** 31)];
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (x.length !== count) throw new RangeError(`x must hold n*h*w*c = ${count} values, got ${x.length}`);
+  return native.globalAvgPool(x, n, h, w, c, checkOut(out, 'Float32Array', n * c));
+}
+
 /**
  * An optional output array (`out` of the element-wise kernels): the result is written there and
  * returned instead of a fresh array. Its type and length are checked here; the kernels check that
@@ -61,6 +83,6 @@ export function addFloats(a: Float32Array, b: Float32Array): Float32Array {
 function checkOut<T extends Float32Array | Uint8Array>(out: T | undefined, type: 'Float32Array' | 'Uint8Array', length: number): T | undefined {
   if (out === undefined || out === null) return undefined;
   checkTypedArray(out, 'out', [type], `a ${type}`);
-  if (out.length !== length) throw new RangeError(`out must hold ${length} values (one per input value), got ${out.length}`);
+  if (out.length !== length) throw new RangeError(`out must hold ${length} values, got ${out.length}`);
   return out;
 }

@@ -144,7 +144,10 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
     case 'avgpool2d':
       return step((x, n) => float(ops.avgPool(ops.toFloat(x), ops.poolGeom([n, ...inShape], node.kernel, node.stride, node.padding)), n));
     case 'globalavgpool':
-      return step((x, n) => float(ops.globalAvgPool(ops.toFloat(x), n, inShape[0], inShape[1], inShape[2]), n));
+      return step((x, n, _env, rc) => {
+        const out = reuse<Float32Array>(rc, node.name, Float32Array, n * inShape[2]);
+        return float(keep(rc, node.name, kernels.globalAvgPool(floatsOf(x, rc, `${node.name}:in`), n, inShape[0], inShape[1], inShape[2], out)), n);
+      });
     case 'flatten':
       return step((x, n) => {
         if (inShape.length !== 3) return { ...x, shape: [n, ...shape] };
