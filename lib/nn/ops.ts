@@ -1,5 +1,7 @@
 // Element-wise, pooling and layout operations on NHWC activations (plain JS loops; the heavy
-// work — GEMMs, conv lowering, activation quantisation, decoding codes — runs in the native kernels).
+// work — GEMMs, conv lowering, activation quantisation, decoding codes, the input's layout and the
+// global average pool of a plan — runs in the native kernels; nchwToNhwc and globalAvgPool stay
+// here as the references those kernels are tested against).
 
 import * as kernels from '../core/kernels';
 
@@ -24,8 +26,8 @@ export function toFloat(a: Act, out?: Float32Array): Float32Array {
   return kernels.codesToFloat(a.codes, table, out);
 }
 
-export function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number, into?: Float32Array): Float32Array {
-  const out = into ?? new Float32Array(x.length);
+export function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number): Float32Array {
+  const out = new Float32Array(x.length);
   for (let i = 0; i < n; i++)
     for (let ch = 0; ch < c; ch++)
       for (let y = 0; y < h; y++) {
