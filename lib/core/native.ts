@@ -61,7 +61,7 @@ export interface NativeAddon {
   pack(codes: Uint8Array, rows: number, cols: number, bits: number): NativePackedFields;
   bitGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
           aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue,
-          int8Weights?: NativeInt8Weights | null): Int32Array | Float32Array | Uint8Array;
+          int8Weights?: NativeInt8Weights | null, out?: Int32Array | Float32Array | Uint8Array): Int32Array | Float32Array | Uint8Array;
   bitGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
                aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue,
                int8Weights?: NativeInt8Weights | null): Promise<Int32Array | Float32Array | Uint8Array>;
@@ -86,17 +86,19 @@ export interface NativeAddon {
                  epilogue: NativeEpilogue, mask: false): Promise<NativeGatedFusedResult>;
   packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
-           bits: number): NativePackedFields & { rows: number; cols: number };
+           bits: number, outData?: BigUint64Array, outPlanePop?: Int32Array): NativePackedFields & { rows: number; cols: number };
   im2colFloat(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
               strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number): Float32Array;
   maxPool<T extends Uint8Array | Float32Array>(x: T, n: number, h: number, w: number, c: number, kh: number, kw: number,
           strideH: number, strideW: number, padH: number, padW: number): T;
   channelAffine(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
-                lo: number, hi: number): Float32Array;
+                lo: number, hi: number, out?: Float32Array): Float32Array;
   quantizeActivations(x: Float32Array | Int32Array, channels: number, scale: Float32Array | null, shift: Float32Array | null,
-                      bits: number): Uint8Array;
-  codesToFloat(codes: Uint8Array, table: Float32Array): Float32Array;
+                      bits: number, out?: Uint8Array): Uint8Array;
+  codesToFloat(codes: Uint8Array, table: Float32Array, out?: Float32Array): Float32Array;
   addFloats(a: Float32Array, b: Float32Array): Float32Array;
+  nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number, out?: Float32Array): Float32Array;
+  globalAvgPool(x: Float32Array, n: number, h: number, w: number, c: number, out?: Float32Array): Float32Array;
   unpack(p: NativePackedLike): Uint8Array;
   floatGemm(a: Float32Array, m: number, k: number, b: Float32Array, n: number,
             bias?: Float32Array | null): Float32Array;
@@ -106,7 +108,7 @@ export interface NativeAddon {
   floatConv(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
             strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
             wPacked: Float32Array, outChannels: number, bias: Float32Array | null, scale: Float32Array | null,
-            shift: Float32Array | null, lo: number, hi: number, bits: number): Float32Array | Uint8Array;
+            shift: Float32Array | null, lo: number, hi: number, bits: number, out?: Float32Array | Uint8Array): Float32Array | Uint8Array;
   floatConvAsync(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
                  strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
                  wPacked: Float32Array, outChannels: number, bias: Float32Array | null, scale: Float32Array | null,

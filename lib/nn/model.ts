@@ -10,6 +10,7 @@ import {
 import { GraphSpec, validateGraph, QUANTISED_OPS, isGated, NodeSpec } from './graph';
 import { checkThresholds, compileParams, Param, Params } from './params';
 import { modelWriter } from './persist';
+import { ArenaBudget } from './arena';
 import { Plan } from './plan';
 import { abortError, WorkerPool } from './pool/pool';
 import { Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
@@ -110,6 +111,8 @@ export class Model {
   }
 
   private readonly budget: ModelBudget;
+  /** What the plans' kept buffers may hold together: maxMemory less the parameters. */
+  private arenaBudget?: ArenaBudget;
 
   private constructor(graph: GraphSpec, params: Params, share: boolean, limits: Required<ModelLimits>, source?: string) {
     inferShapes(graph); // shape errors (channel mismatches, kernels larger than inputs) surface here
@@ -185,8 +188,13 @@ export class Model {
     const key = precisionKey(global, layers);
     let plan = this.plans.get(key);
     if (!plan) {
-      plan = new Plan(this.graph, this.params, global, (name) => layers[name] ?? global);
-      if (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value!);
+      this.arenaBudget ??= new ArenaBudget(Math.max(0, this.budget.maxMemory - this.budget.paramBytes));
+      plan = new Plan(this.graph, this.params, global, (name) => layers[name] ?? global, this.arenaBudget);
+      if (this.plans.size >= MAX_PLANS) {
+        const oldest = this.plans.keys().next().value!;
+        this.plans.get(oldest)!.releaseBuffers();
+        this.plans.delete(oldest);
+      }
       this.plans.set(key, plan);
     }
     return plan;
@@ -219,10 +227,14 @@ export class Model {
     return graphInput(this.graph, this.checkRawInput(x));
   }
 
-  /** Bytes a sample's activations need (an estimate, used for the maxMemory bound), and the bound. */
-  get memory(): { bytesPerSample: number; paramBytes: number; maxMemory: number } {
+  /**
+   * Bytes a sample's activations need (an estimate, used for the maxMemory bound), the bound, and
+   * the bytes of the buffers this thread's plans keep between calls for reuse (keptBytes: within
+   * maxMemory less paramBytes, the least recently used dropped first).
+   */
+  get memory(): { bytesPerSample: number; paramBytes: number; maxMemory: number; keptBytes: number } {
     const { bytesPerSample, paramBytes, maxMemory } = this.budget;
-    return { bytesPerSample, paramBytes, maxMemory };
+    return { bytesPerSample, paramBytes, maxMemory, keptBytes: this.arenaBudget?.bytes ?? 0 };
   }
 
   /** runSync plus per-layer MACs, bit-ops and time. */

@@ -1,5 +1,7 @@
 // Element-wise, pooling and layout operations on NHWC activations (plain JS loops; the heavy
-// work — GEMMs, conv lowering, activation quantisation, decoding codes — runs in the native kernels).
+// work — GEMMs, conv lowering, activation quantisation, decoding codes, the input's layout and the
+// global average pool of a plan — runs in the native kernels; nchwToNhwc and globalAvgPool stay
+// here as the references those kernels are tested against).
 
 import * as kernels from '../core/kernels';
 
@@ -13,7 +15,7 @@ export type Act =
       scale?: number };
 
 /** Float values of an activation (codes p -> p / (2^b - 1) [* scale], bipolar -> +-1). */
-export function toFloat(a: Act): Float32Array {
+export function toFloat(a: Act, out?: Float32Array): Float32Array {
   if (a.kind === 'float') return a.data;
   // The value of every code, looked up natively (a JS loop took ~8 ns per code).
   const n = (1 << a.bits) - 1;
@@ -21,7 +23,7 @@ export function toFloat(a: Act): Float32Array {
   const table = a.encoding === 'bipolar'
     ? new Float32Array(n + 1).map((_, p) => 2 * p - n)
     : new Float32Array(n + 1).map((_, p) => (s === undefined ? fr(p / n) : fr(fr(p / n) * s)));
-  return kernels.codesToFloat(a.codes, table);
+  return kernels.codesToFloat(a.codes, table, out);
 }
 
 export function nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number): Float32Array {

@@ -2,6 +2,7 @@
 // quantised layers with the batch norm and activation quantiser that follow them, so their
 // integer accumulators become the next layer's codes without a float tensor in between) and is
 // immutable: concurrent runs at different precisions each use their own plan.
+import * as kernels from '../core/kernels';
 import { Packed } from '../core/kernels';
 import { Tensor } from '../core/tensor';
 import { DEFAULT_GATE, GateProbe, GateSetting, GateStats, summarizeGates } from '../gating';
@@ -12,11 +13,14 @@ import * as ops from './ops';
 import type { Params } from './params';
 import type { Precision } from './precision';
 import { inferShapes } from './shapes';
-import { estimateActivations } from './validate';
+import { DEFAULT_MAX_MEMORY, estimateActivations } from './validate';
+import { ArenaBudget, PlanArena } from './arena';
 import { bnQuantizeStep, floatLayerStep, plainStep } from './steps/float';
 import { quantisedStep } from './steps/quantised';
 import { signMagnitudeStep } from './steps/sign-magnitude';
+import { keep, reuse } from './steps/step';
 import type { PlanContext, RunContext, Step } from './steps/step';
+import type { StepBuffers } from './arena';
 import type { BitOpsReport, LayerStats, RunStats } from './types';
 
 /** Bits of the codes each node outputs (32: float), to account bit-ops per layer. */
@@ -64,12 +68,24 @@ export class Plan {
   private readonly outputName: string;
   /** Samples per slice of a large batch (Infinity: the graph has batch-wide ops, never sliced). */
   readonly sliceSamples: number;
+  /** The buffers the steps write, kept per batch size between calls (see arena.ts). */
+  private readonly arena: PlanArena;
+  /** Estimated activation bytes of one sample (what a call may allocate, per sample). */
+  private readonly bytesPerSample: number;
 
+  /**
+   * `budget`: the bound on the buffers kept by every plan of one model (a model passes its own;
+   * default: a bound of its own of DEFAULT_MAX_MEMORY).
+   */
   constructor(private readonly graph: GraphSpec, private readonly params: Params,
-              readonly precision: Precision, private readonly layerPrecision: (name: string) => Precision) {
+              readonly precision: Precision, private readonly layerPrecision: (name: string) => Precision,
+              budget: ArenaBudget = new ArenaBudget(DEFAULT_MAX_MEMORY)) {
     const ctx = this.context(inferShapes(graph), outputCodeBits(graph, layerPrecision));
+    const estimate = estimateActivations(graph);
+    this.bytesPerSample = estimate.bytesPerSample;
+    this.arena = new PlanArena(budget);
     this.sliceSamples = graph.nodes.some((n) => BATCH_WIDE_OPS.has(n.op))
-      ? Infinity : Math.max(1, Math.floor(SLICE_BYTES / (4 * estimateActivations(graph).largestPerSample)));
+      ? Infinity : Math.max(1, Math.floor(SLICE_BYTES / (4 * estimate.largestPerSample)));
     this.outputName = graph.output ?? graph.nodes[graph.nodes.length - 1].name;
     const consumers = new Map<string, NodeSpec[]>();
     for (const node of graph.nodes) for (const i of node.inputs) consumers.set(i, [...(consumers.get(i) ?? []), node]);
@@ -89,6 +105,14 @@ export class Plan {
       if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
       return { chain, next };
     };
+    // The batch norm + activation quantiser (to codes) of a residual sum, when one reads the sum
+    // (a pre-activation block's next input): the sum's epilogue writes those codes too.
+    const quantisedSum = (add: NodeSpec): { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec } | undefined => {
+      const bn = (consumers.get(add.name) ?? []).find((c) => c.op === 'batchnorm' && soleConsumer(c.name)?.op === 'quantize');
+      if (!bn) return undefined;
+      const q = soleConsumer(bn.name)!;
+      return layerPrecision(q.name).activations === 32 ? undefined : { bn: bn as NodeSpec & { op: 'batchnorm' }, q };
+    };
     const fused = new Set<string>();
     const order = new Map<string, number>([['input', -1]]);
     graph.nodes.forEach((node, i) => order.set(node.name, i));
@@ -97,14 +121,19 @@ export class Plan {
       const prec = layerPrecision(node.name);
       if (QUANTISED_OPS.has(node.op)) {
         const { chain, next } = epilogueChain(node);
+        let then: { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec } | undefined;
         if (chain.length === 1 && next?.op === 'add' && next.inputs.length === 2) {
           // A residual add right after the layer (float out): fused into its epilogue when the
           // other operand is computed before the layer runs.
           const other = next.inputs[0] === node.name ? next.inputs[1] : next.inputs[0];
-          if (other !== node.name && (order.get(other) ?? Infinity) < order.get(node.name)!) chain.push(next);
+          if (other !== node.name && (order.get(other) ?? Infinity) < order.get(node.name)!) {
+            chain.push(next);
+            then = quantisedSum(next);
+          }
         }
         for (const c of chain.slice(1)) fused.add(c.name);
-        this.steps.push(quantisedStep(chain, ctx, prec));
+        if (then) fused.add(then.bn.name).add(then.q.name);
+        this.steps.push(quantisedStep(chain, ctx, prec, then));
       } else if (node.op === 'conv2d' || node.op === 'linear') {
         // A float layer: its batch norm and activation go into the float convolution's epilogue.
         const { chain } = epilogueChain(node);
@@ -150,6 +179,16 @@ export class Plan {
       bitOps: macs * s.weightBits * s.activationBits };
   }
 
+  /** Bytes of the buffers this plan keeps between calls (every batch size). */
+  get keptBytes(): number {
+    return this.arena.bytes;
+  }
+
+  /** Drops the kept buffers (the model no longer caches this plan). */
+  releaseBuffers(): void {
+    this.arena.release();
+  }
+
   /** MACs and bit-ops of every weighted layer for a batch of n, without running anything. */
   account(n: number): BitOpsReport {
     const layers = this.steps.filter((s) => s.macsPerSample > 0).map((s) => this.accountStep(s, n));
@@ -190,14 +229,24 @@ export class Plan {
   }
 
   private runBatch(x: Tensor, collect: boolean, gate: GateSetting, probe?: GateProbe): { output: Tensor; stats?: RunStats } {
+    // A calibration probe runs on fresh buffers (it is rare, and keeps what it records).
+    if (probe) return this.runWith(x, collect, gate, undefined, probe);
+    const n = x.shape[0];
+    return this.arena.use(n, n * this.bytesPerSample, (buffers) => this.runWith(x, collect, gate, buffers));
+  }
+
+  private runWith(x: Tensor, collect: boolean, gate: GateSetting, buffers: StepBuffers | undefined,
+                  probe?: GateProbe): { output: Tensor; stats?: RunStats } {
     const inShape = this.graph.inputShape;
     const n = x.shape[0];
     const env = new Map<string, Act>();
-    const data = inShape.length === 3 ? ops.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2]) : x.data;
+    const ctx: RunContext = { gate, inactive: [], probe, buffers };
+    const data = inShape.length === 3
+      ? keep(ctx, 'input', kernels.nchwToNhwc(x.data, n, inShape[0], inShape[1], inShape[2], reuse(ctx, 'input', Float32Array, x.data.length)))
+      : x.data;
     env.set('input', { kind: 'float', data, shape: inShape.length === 3 ? [n, inShape[1], inShape[2], inShape[0]] : [n, inShape[0]] });
     const layers: LayerStats[] = [];
     const t0 = collect ? performance.now() : 0;
-    const ctx: RunContext = { gate, inactive: [], probe };
     for (const s of this.steps) {
       const t = collect ? performance.now() : 0;
       ctx.step = undefined;
@@ -211,7 +260,9 @@ export class Plan {
       const [, h, w, c] = shape;
       result = new Tensor(ops.nhwcToNchw(ops.toFloat(out), n, h, w, c), [n, c, h, w]);
     } else {
-      result = new Tensor(ops.toFloat(out), shape);
+      // A copy when the values are the activation's own array (a kept buffer, or the input).
+      const values = ops.toFloat(out);
+      result = new Tensor(out.kind === 'float' ? values.slice() : values, shape);
     }
     if (!collect) return { output: result };
     const stats: RunStats = {

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <condition_variable>
+#include <initializer_list>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -129,6 +130,12 @@ Napi::TypedArrayOf<T> newAligned(Napi::Env env, size_t count, T** data, bool zer
   *data = reinterpret_cast<T*>(static_cast<uint8_t*>(buf.Data()) + offset);
   return Napi::TypedArrayOf<T>::New(env, count, buf, offset);
 }
+// An optional caller-owned output (sync entries only; undefined/null: nullptr, the entry allocates):
+// a typed array of `type` holding exactly `count` elements whose memory overlaps none of `inputs`
+// (typed arrays, or packed operands whose data and planePop are checked). TypeError / RangeError
+// naming `name` otherwise. The kernel writes every element, so its old contents do not matter.
+void* outputArg(const Napi::Value& v, const char* name, napi_typedarray_type type, const char* typeName, size_t count,
+                const std::vector<Napi::Value>& inputs);
 // { data, planePop } for a packed operand of rows x k codes with `bits` planes (sizes checked:
 // SizeError); not zero-filled (packing writes every word, padding lanes and bits included, and
 // every row's popcounts).
@@ -137,7 +144,8 @@ Napi::Object newPacked(Napi::Env env, size_t rows, size_t k, int bits, uint64_t*
 // ---- shared by GEMM families (gemm.cc) ----------------------------------------------------------
 // A GEMM epilogue argument of an M x N product (undefined / null: Int32); `keep` receives the
 // arrays it reads (for async jobs to pin).
-Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Napi::Value>* keep);
+Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Napi::Value>* keep,
+                     const std::vector<Napi::Value>& inputs);
 // The output array of an M x N GEMM for the epilogue's kind; *data receives its memory.
 Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void** data);
 

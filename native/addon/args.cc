@@ -183,6 +183,51 @@ PackedView packedArg(const Napi::Value& v, const char* name) {
   return p;
 }
 
+namespace {
+// The bytes [begin, end) behind a typed array (its real memory: no private copy).
+struct ByteRange {
+  const uint8_t* begin = nullptr;
+  const uint8_t* end = nullptr;
+};
+ByteRange rangeOf(const Napi::TypedArray& t) {
+  void* data = nullptr;
+  if (napi_get_typedarray_info(t.Env(), t, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok)
+    throw Napi::Error::New(t.Env(), "cannot read typed array memory");
+  const auto* b = static_cast<const uint8_t*>(data);
+  return {b, b + t.ByteLength()};
+}
+bool overlaps(const ByteRange& a, const ByteRange& b) {
+  return a.begin != nullptr && b.begin != nullptr && a.begin < b.end && b.begin < a.end;
+}
+}  // namespace
+
+void* outputArg(const Napi::Value& v, const char* name, napi_typedarray_type type, const char* typeName, size_t count,
+                const std::vector<Napi::Value>& inputs) {
+  Napi::Env env = v.Env();
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  auto out = typedArg(v, name, type, typeName);
+  if (out.ElementLength() != count)
+    throwRange(env, std::string(name) + " must hold exactly " + std::to_string(count) + " elements, got " +
+                        std::to_string(out.ElementLength()));
+  const ByteRange o = rangeOf(out);
+  for (const Napi::Value& in : inputs) {
+    std::vector<Napi::TypedArray> arrays;
+    if (in.IsTypedArray()) {
+      arrays.push_back(in.As<Napi::TypedArray>());
+    } else if (in.IsObject()) {
+      for (const char* key : {"data", "planePop"}) {
+        Napi::Value f = in.As<Napi::Object>().Get(key);
+        if (f.IsTypedArray()) arrays.push_back(f.As<Napi::TypedArray>());
+      }
+    }
+    for (const auto& a : arrays)
+      if (overlaps(o, rangeOf(a))) throwRange(env, std::string(name) + " must not share memory with an input of the call");
+  }
+  void* data = nullptr;
+  napi_get_typedarray_info(env, out, nullptr, nullptr, &data, nullptr, nullptr);
+  return data;
+}
+
 Napi::Object newPacked(Napi::Env env, size_t rows, size_t k, int bits, uint64_t** planes, int32_t** planePop) {
   const size_t words = packedWordsChecked(rows, k, bits);
   const size_t pops = planePopCountChecked(rows, bits);

@@ -43,7 +43,21 @@ Napi::Value PackConv(const Napi::CallbackInfo& info) {
   const size_t rows = s.rows(), k = s.k();
   uint64_t* planes = nullptr;
   int32_t* pops = nullptr;
-  Napi::Object out = newPacked(env, rows, k, bits, &planes, &pops);
+  Napi::Object out;
+  // Optional 15th/16th arguments: the caller's data (BigUint64Array) and planePop (Int32Array) to
+  // write (reused between calls), sized as newPacked's and sharing no memory with codes.
+  if (info.Length() >= 16 && !info[14].IsUndefined() && !info[14].IsNull()) {
+    planes = static_cast<uint64_t*>(outputArg(info[14], "out.data", napi_biguint64_array, "BigUint64Array",
+                                              packedWordsChecked(rows, k, bits), {info[0]}));
+    pops = static_cast<int32_t*>(outputArg(info[15], "out.planePop", napi_int32_array, "Int32Array",
+                                           planePopCountChecked(rows, bits), {info[0], info[14]}));
+    if (pops == nullptr) throwType(env, "out.planePop must be an Int32Array");
+    out = Napi::Object::New(env);
+    out.Set("data", info[14]);
+    out.Set("planePop", info[15]);
+  } else {
+    out = newPacked(env, rows, k, bits, &planes, &pops);
+  }
   packConvInput(*instance(env).isa, src, s, bits, planes, pops, instance(env).threads);
   out.Set("rows", Napi::Number::New(env, static_cast<double>(rows)));
   out.Set("cols", Napi::Number::New(env, static_cast<double>(k)));

@@ -1,6 +1,8 @@
-// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat, addFloats.
+// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat, addFloats,
+// nchwToNhwc, globalAvgPool.
 #include "addon.h"
 #include "bitplane/pack.h"
+#include "common/checked.h"
 #include "eltwise/eltwise.h"
 
 namespace anyprec {
@@ -16,6 +18,33 @@ struct ChannelArgs {
   const float* scale;
   const float* shift;
 };
+
+template <typename T> struct ArrayKind;
+template <> struct ArrayKind<float> {
+  static constexpr napi_typedarray_type kType = napi_float32_array;
+  static constexpr const char* kName = "Float32Array";
+};
+template <> struct ArrayKind<uint8_t> {
+  static constexpr napi_typedarray_type kType = napi_uint8_array;
+  static constexpr const char* kName = "Uint8Array";
+};
+
+// The optional output argument info[index] (count elements of T, sharing no memory with the
+// call's other typed-array arguments), or a fresh array; *value receives the array returned.
+template <typename T>
+T* outputOr(const Napi::CallbackInfo& info, size_t index, size_t count, Napi::Value* value) {
+  if (info.Length() > index && !info[index].IsUndefined() && !info[index].IsNull()) {
+    const Napi::Value none = info.Env().Undefined();
+    Napi::Value ins[4] = {none, none, none, none};
+    for (size_t i = 0; i < index && i < 4; ++i) ins[i] = info[i];
+    *value = info[index];
+    return static_cast<T*>(outputArg(info[index], "out", ArrayKind<T>::kType, ArrayKind<T>::kName, count,
+                                     {ins[0], ins[1], ins[2], ins[3]}));
+  }
+  auto out = newUninitialized<T>(info.Env(), count);
+  *value = out;
+  return out.Data();
+}
 
 ChannelArgs channelArgs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -46,11 +75,12 @@ Napi::Value ChannelAffine(const Napi::CallbackInfo& info) {
   const float lo = static_cast<float>(info[4].As<Napi::Number>().DoubleValue());
   const float hi = static_cast<float>(info[5].As<Napi::Number>().DoubleValue());
   if (!(lo <= hi)) throwRange(env, "lo must not exceed hi (and neither may be NaN)");
-  auto out = newUninitialized<float>(env, a.n);
+  Napi::Value outValue;
+  float* out = outputOr<float>(info, 6, a.n, &outValue);
   const Instance& inst = instance(env);
-  if (a.xi != nullptr) channelAffine(*inst.isa, a.xi, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), inst.threads);
-  else channelAffine(*inst.isa, a.x, a.n, a.channels, a.scale, a.shift, lo, hi, out.Data(), inst.threads);
-  return out;
+  if (a.xi != nullptr) channelAffine(*inst.isa, a.xi, a.n, a.channels, a.scale, a.shift, lo, hi, out, inst.threads);
+  else channelAffine(*inst.isa, a.x, a.n, a.channels, a.scale, a.shift, lo, hi, out, inst.threads);
+  return outValue;
 }
 
 // quantizeActivations(x: Float32Array | Int32Array, channels, scale?, shift?, bits) -> Uint8Array
@@ -59,11 +89,12 @@ Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
   if (info.Length() < 5) throwType(env, "quantizeActivations(x, channels, scale, shift, bits) takes 5 arguments");
   const ChannelArgs a = channelArgs(info);
   const int bits = static_cast<int>(intArg(info[4], "bits", 1, 8));
-  auto out = newUninitialized<uint8_t>(env, a.n);
+  Napi::Value outValue;
+  uint8_t* out = outputOr<uint8_t>(info, 5, a.n, &outValue);
   const Instance& inst = instance(env);
-  if (a.xi != nullptr) quantizeActivations(*inst.isa, a.xi, a.n, a.channels, a.scale, a.shift, bits, out.Data(), inst.threads);
-  else quantizeActivations(*inst.isa, a.x, a.n, a.channels, a.scale, a.shift, bits, out.Data(), inst.threads);
-  return out;
+  if (a.xi != nullptr) quantizeActivations(*inst.isa, a.xi, a.n, a.channels, a.scale, a.shift, bits, out, inst.threads);
+  else quantizeActivations(*inst.isa, a.x, a.n, a.channels, a.scale, a.shift, bits, out, inst.threads);
+  return outValue;
 }
 
 // codesToFloat(codes: Uint8Array, table: Float32Array) -> Float32Array: out[i] = table[codes[i]]
@@ -80,9 +111,10 @@ Napi::Value CodesToFloat(const Napi::CallbackInfo& info) {
   if (bad != SIZE_MAX)
     throwRange(env, "codes[" + std::to_string(bad) + "] = " + std::to_string(src[bad]) + " has no entry in a table of " +
                         std::to_string(entries) + " values");
-  auto out = newUninitialized<float>(env, n);
-  codesToFloat(*instance(env).isa, src, n, typedData<const float>(table), out.Data(), instance(env).threads);
-  return out;
+  Napi::Value outValue;
+  float* out = outputOr<float>(info, 2, n, &outValue);
+  codesToFloat(*instance(env).isa, src, n, typedData<const float>(table), out, instance(env).threads);
+  return outValue;
 }
 
 // addFloats(a: Float32Array, b: Float32Array) -> Float32Array: a + b element-wise (float32)
@@ -99,9 +131,56 @@ Napi::Value AddFloats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The four dimensions of a layout / pooling call (arguments 1..4), their product checked
+// against x's length.
+struct Dims {
+  size_t d[4];
+  size_t count;
+};
+Dims dimsArgs(const Napi::CallbackInfo& info, const Napi::TypedArray& x, const char* const names[4], const char* what) {
+  Dims r{};
+  r.count = 1;
+  for (size_t i = 0; i < 4; ++i) {
+    r.d[i] = dimArg(info[1 + i], names[i], 1);
+    r.count = mulOrThrow({r.count, r.d[i]}, what);
+  }
+  if (x.ElementLength() != r.count)
+    throwRange(info.Env(), std::string("x must hold ") + what + " = " + std::to_string(r.count) + " values, got " +
+                               std::to_string(x.ElementLength()));
+  return r;
+}
+
+// nchwToNhwc(x: Float32Array, n, c, h, w, out?) -> Float32Array (n x h x w x c)
+Napi::Value NchwToNhwc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throwType(env, "nchwToNhwc(x, n, c, h, w) takes 5 arguments");
+  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const char* const names[4] = {"n", "c", "h", "w"};
+  const Dims d = dimsArgs(info, x, names, "n*c*h*w");
+  Napi::Value outValue;
+  float* out = outputOr<float>(info, 5, d.count, &outValue);
+  nchwToNhwc(typedData<const float>(x), d.d[0], d.d[1], d.d[2], d.d[3], out, instance(env).threads);
+  return outValue;
+}
+
+// globalAvgPool(x: Float32Array, n, h, w, c, out?) -> Float32Array (n x c)
+Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throwType(env, "globalAvgPool(x, n, h, w, c) takes 5 arguments");
+  auto x = typedArg(info[0], "x", napi_float32_array, "Float32Array");
+  const char* const names[4] = {"n", "h", "w", "c"};
+  const Dims d = dimsArgs(info, x, names, "n*h*w*c");
+  Napi::Value outValue;
+  float* out = outputOr<float>(info, 5, d.d[0] * d.d[3], &outValue);
+  globalAvgPool(typedData<const float>(x), d.d[0], d.d[1], d.d[2], d.d[3], out, instance(env).threads);
+  return outValue;
+}
+
 }  // namespace
 
 void registerEltwise(Napi::Env env, Napi::Object exports) {
+  exportFunction(env, exports, "nchwToNhwc", NchwToNhwc);
+  exportFunction(env, exports, "globalAvgPool", GlobalAvgPool);
   exportFunction(env, exports, "channelAffine", ChannelAffine);
   exportFunction(env, exports, "quantizeActivations", QuantizeActivations);
   exportFunction(env, exports, "codesToFloat", CodesToFloat);

@@ -92,7 +92,17 @@ Napi::Value newOutput(Napi::Env env, const ConvArgs& a, void** data) {
 Napi::Value FloatConv(const Napi::CallbackInfo& info) {
   const ConvArgs a = convArgs(info);
   void* data = nullptr;
-  Napi::Value out = newOutput(info.Env(), a, &data);
+  Napi::Value out;
+  // Optional 22nd argument: the caller's output (Float32Array, or Uint8Array for codes) of the
+  // output's size, sharing no memory with x, the weights or the epilogue's arrays.
+  if (info.Length() > kConvArgs && !info[kConvArgs].IsUndefined() && !info[kConvArgs].IsNull()) {
+    const bool codes = a.spec.codeBits > 0;
+    data = outputArg(info[kConvArgs], "out", codes ? napi_uint8_array : napi_float32_array,
+                     codes ? "Uint8Array" : "Float32Array", a.outputs, {info[0], info[13], info[15], info[16], info[17]});
+    out = info[kConvArgs];
+  } else {
+    out = newOutput(info.Env(), a, &data);
+  }
   const Instance& inst = instance(info.Env());
   floatConv(*inst.isa, a.spec, data, inst.threads);
   return out;

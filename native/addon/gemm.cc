@@ -25,12 +25,41 @@ GemmSpec gemmArgs(const Napi::CallbackInfo& info) {
   return s;
 }
 
+// epilogue.codes (output 'float' only): { bits, scale, shift, out } — the dual output, the codes of
+// every stored value (quantizeUnit(y * scale[j] + shift[j])) written to `out`, a Uint8Array of m*n
+// sharing no memory with the call's inputs or the epilogue's arrays (the float output is checked in
+// GemmCall).
+void codesArg(const Napi::Object& eo, const Napi::Value& v, size_t m, size_t n, Epilogue* e,
+              std::vector<Napi::Value>* keep, const std::vector<Napi::Value>& inputs) {
+  Napi::Env env = eo.Env();
+  if (v.IsUndefined() || v.IsNull()) return;
+  if (!v.IsObject()) throwType(env, "epilogue.codes must be an object { bits, scale, shift, out }");
+  auto o = v.As<Napi::Object>();
+  e->codeBits = static_cast<int>(intArg(o.Get("bits"), "epilogue.codes.bits", 1, 8));
+  e->codeScale = floatsArg(o.Get("scale"), "epilogue.codes.scale", n, "one value per output column");
+  e->codeShift = floatsArg(o.Get("shift"), "epilogue.codes.shift", n, "one value per output column");
+  const Napi::Value none = env.Undefined();
+  const Napi::Value shift = eo.Get("shift"), residual = eo.Get("residual");
+  std::vector<Napi::Value> others(inputs);
+  for (const Napi::Value& x : {eo.Get("scale"), shift.IsTypedArray() ? shift : none,
+                               residual.IsTypedArray() ? residual : none, o.Get("scale"), o.Get("shift")})
+    others.push_back(x);
+  e->codes = static_cast<uint8_t*>(outputArg(o.Get("out"), "epilogue.codes.out", napi_uint8_array, "Uint8Array",
+                                             gemmOutputCount(m, n, 1), others));
+  if (e->codes == nullptr) throwType(env, "epilogue.codes.out must be a Uint8Array (where the codes go)");
+  keep->push_back(o.Get("scale"));
+  keep->push_back(o.Get("shift"));
+  keep->push_back(o.Get("out"));
+}
+
 }  // namespace
 
 // bitGemm's optional 7th argument (and the gated GEMM's epilogue): { output: 'int32' | 'float' |
-// 'codes', scale, shift?, min?, max?, bits?, residual? } (residual: 'float' only, m x n floats
-// added after the clamp). `keep` receives the arrays the epilogue reads (for async jobs to pin).
-Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Napi::Value>* keep) {
+// 'codes', scale, shift?, min?, max?, bits?, residual?, codes? } (residual: 'float' only, m x n floats
+// added after the clamp; codes: see codesArg, checked against `inputs`, the call's other arrays).
+// `keep` receives the arrays the epilogue reads (for async jobs to pin).
+Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Napi::Value>* keep,
+                     const std::vector<Napi::Value>& inputs) {
   Napi::Env env = arg.Env();
   Epilogue e;
   if (arg.IsUndefined() || arg.IsNull()) return e;
@@ -73,6 +102,7 @@ Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Nap
     e.lo = bound("min", -__builtin_inff());
     e.hi = bound("max", __builtin_inff());
     if (e.lo > e.hi) throwRange(env, "epilogue.min must not exceed epilogue.max");
+    codesArg(o, o.Get("codes"), m, n, &e, keep, inputs);
   } else {
     e.codeBits = static_cast<int>(intArg(o.Get("bits"), "epilogue.bits", 1, 8));
   }
@@ -98,6 +128,25 @@ Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void
 }
 
 namespace {
+
+// Optional 9th argument (sync only): the output, a typed array of the epilogue's type and m*n
+// elements, sharing no memory with a, b or the epilogue's arrays; nullptr when absent.
+void* outputOf(const Napi::CallbackInfo& info, const Epilogue& e, size_t m, size_t n) {
+  const size_t count = gemmOutputCount(m, n, outputElementBytes(e.kind));
+  const Napi::Value none = info.Env().Undefined();
+  Napi::Value ins[] = {info[0], info[1], none, none, none};
+  if (info[6].IsObject()) {
+    auto o = info[6].As<Napi::Object>();
+    ins[2] = o.Get("scale");
+    ins[3] = o.Get("shift");
+    ins[4] = o.Get("residual");
+  }
+  if (e.kind == OutputKind::Float32)
+    return outputArg(info[8], "out", napi_float32_array, "Float32Array", count, {ins[0], ins[1], ins[2], ins[3], ins[4]});
+  if (e.kind == OutputKind::Codes)
+    return outputArg(info[8], "out", napi_uint8_array, "Uint8Array", count, {ins[0], ins[1], ins[2], ins[3]});
+  return outputArg(info[8], "out", napi_int32_array, "Int32Array", count, {ins[0], ins[1]});
+}
 
 // Optional 8th argument: prepared weights { data: Int8Array, colSum: Int32Array, rows, cols, bits,
 // encoding } (from prepareInt8) = run the int8 path; nullptr without them.
@@ -136,25 +185,40 @@ struct GemmCall {
   Napi::Value out;
   void* data = nullptr;
   std::unique_ptr<GemmPlan> plan;
-  explicit GemmCall(const Napi::CallbackInfo& info) {
+  // sync: the 9th argument may be the caller's output array (reused between calls).
+  GemmCall(const Napi::CallbackInfo& info, bool sync) {
     spec = gemmArgs(info);
-    epi = epilogueArg(info[6], spec.a.rows, spec.b.rows, &keep);
+    epi = epilogueArg(info[6], spec.a.rows, spec.b.rows, &keep, {info[0], info[1]});
     int8 = int8WeightsArg(info, spec, &weights);
-    out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
+    // The codes' array is the caller's; an async job could outlive (or race a transfer of) it.
+    if (!sync && epi.codes != nullptr) throwType(info.Env(), "epilogue.codes is for bitGemm (sync) only");
+    if (sync && info.Length() >= 9) data = outputOf(info, epi, spec.a.rows, spec.b.rows);
+    if (data == nullptr) {
+      out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
+    } else {
+      out = info[8];
+      if (epi.codes != nullptr) {  // the caller's float output and the caller's codes
+        const auto* f = static_cast<const uint8_t*>(data);
+        const uint8_t* c = epi.codes;
+        const size_t count = spec.a.rows * spec.b.rows;
+        if (c < f + count * sizeof(float) && f < c + count)
+          throwRange(info.Env(), "epilogue.codes.out must not share memory with out");
+      }
+    }
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).
     plan.reset(new GemmPlan(*instance(info.Env()).isa, spec, data, epi, Int8Route{nullptr, int8 ? &weights : nullptr}));
   }
 };
 
 Napi::Value BitGemm(const Napi::CallbackInfo& info) {
-  GemmCall call(info);
+  GemmCall call(info, true);
   runGemm(*call.plan, instance(info.Env()).threads);
   return call.out;
 }
 
 Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
   return startAsync(info.Env(), "bitGemmAsync", [&](AsyncJob& job) {
-    auto call = std::make_shared<GemmCall>(info);
+    auto call = std::make_shared<GemmCall>(info, false);
     job.pin(info[0]);
     job.pin(info[1]);
     if (call->int8) job.pin(info[7]);

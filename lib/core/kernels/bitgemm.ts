@@ -1,6 +1,6 @@
 // The bit-serial GEMM and its settings: options, the fused epilogue, the path choice between the
 // bit-serial kernels and the int8 route (setGemmPath / gemmPath), and the int8 kernel variants.
-import { checkEnum, checkFloat32, checkInt } from '../check';
+import { checkEnum, checkFloat32, checkInt, checkTypedArray } from '../check';
 import { native, EncodingName, GemmPathName } from '../native';
 import { cachedInt8, int8Weights, int8WeightsAsync } from './int8-cache';
 import { checkEncoding, checkPacked, Packed } from './packed';
@@ -14,10 +14,18 @@ export type { GemmPathName } from '../native';
  *   connection's add fused into the GEMM (one float32 add, the same as adding afterwards);
  * - 'codes': y as above, then round_half_even(clamp(y, 0, 1) * (2^bits - 1)): the next layer's
  *   activation quantiser applied straight to the accumulators (uint8 codes out).
+ * A 'float' epilogue may also write the codes of every value it stores (`codes`, sync bitGemm
+ * only): codes.out[i][j] = round_half_even(clamp(out[i][j] * codes.scale[j] + codes.shift[j], 0, 1)
+ * * (2^codes.bits - 1)) — e.g. a residual sum and the next block's batch norm and activation
+ * quantiser in one pass; the same bits as quantizeActivations over the floats afterwards.
  */
 export type Epilogue =
-  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number; residual?: Float32Array | null }
+  | { output: 'float'; scale: Float32Array; shift?: Float32Array | null; min?: number; max?: number; residual?: Float32Array | null;
+      codes?: DualCodes | null }
   | { output: 'codes'; bits: number; scale: Float32Array; shift?: Float32Array | null };
+
+/** The second output of a 'float' epilogue: codes of the stored values, written into `out` (M x N). */
+export interface DualCodes { bits: number; scale: Float32Array; shift: Float32Array; out: Uint8Array }
 
 export interface GemmOptions {
   /** Planes of `a` to use (1..a.bits); default all stored planes. */
@@ -37,6 +45,13 @@ export interface GemmOptions {
    * (bBits, bEncoding) it was used with, for as long as `b` is alive (a WeakMap keyed by b).
    */
   path?: GemmPath;
+  /**
+   * Sync bitGemm only: the array to write the result into instead of a fresh one (reused between
+   * calls, e.g. by a model's plan): the epilogue's type (Float32Array for 'float', Uint8Array for
+   * 'codes', Int32Array without one), exactly M x N elements, sharing no memory with a, b or the
+   * epilogue's arrays (a RangeError otherwise). Every element is written; the call returns `out`.
+   */
+  out?: Int32Array | Float32Array | Uint8Array;
 }
 
 /** A GEMM path option: 'auto' (measured dispatch), or force 'bitserial' or 'int8'. */
@@ -68,6 +83,8 @@ export function checkEpilogue(e: unknown, m: number, n: number): Epilogue | unde
   }
   if (o.output === 'codes') checkInt(o.bits, 'epilogue.bits', 1, 8);
   else {
+    const codes = (o as { codes?: unknown }).codes;
+    if (codes !== undefined && codes !== null) checkDualCodes(codes, m, n);
     for (const key of ['min', 'max'] as const) {
       const v = o[key];
       if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) throw new TypeError(`epilogue.${key} must be a number`);
@@ -75,6 +92,18 @@ export function checkEpilogue(e: unknown, m: number, n: number): Epilogue | unde
     if ((o.min ?? -Infinity) > (o.max ?? Infinity)) throw new RangeError('epilogue.min must not exceed epilogue.max');
   }
   return o;
+}
+
+function checkDualCodes(codes: unknown, m: number, n: number): void {
+  if (typeof codes !== 'object') throw new TypeError('epilogue.codes must be an object { bits, scale, shift, out }');
+  const c = codes as DualCodes;
+  checkInt(c.bits, 'epilogue.codes.bits', 1, 8);
+  for (const key of ['scale', 'shift'] as const) {
+    const v = checkFloat32(c[key], `epilogue.codes.${key}`);
+    if (v.length !== n) throw new RangeError(`epilogue.codes.${key} must hold one value per output column (${n}), got ${v.length}`);
+  }
+  const out = checkTypedArray<Uint8Array>(c.out, 'epilogue.codes.out', ['Uint8Array'], 'a Uint8Array (where the codes go)');
+  if (out.length !== m * n) throw new RangeError(`epilogue.codes.out must hold m*n = ${m * n} codes, got ${out.length}`);
 }
 
 function gemmArgs(a: unknown, b: unknown, options: unknown): GemmArgs {
@@ -163,8 +192,20 @@ export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array 
 export function bitGemm(a: Packed, b: Packed, options: GemmOptions): Int32Array | Float32Array | Uint8Array {
   const args = gemmArgs(a, b, options);
   const path = checkPath((options as Partial<GemmOptions>).path);
-  if (!useInt8(path, args)) return native.bitGemm(...args);
-  return native.bitGemm(...args, int8Weights(args[1], args[3], args[5]));
+  const out = checkOut((options as Partial<GemmOptions>).out, args[6], args[0].rows * args[1].rows);
+  if (!useInt8(path, args)) return out ? native.bitGemm(...args, null, out) : native.bitGemm(...args);
+  return native.bitGemm(...args, int8Weights(args[1], args[3], args[5]), out);
+}
+
+const OUT_TYPES = { float: 'Float32Array', codes: 'Uint8Array', int32: 'Int32Array' } as const;
+
+/** options.out checked against the epilogue's output type and the M x N result (memory overlap: natively). */
+function checkOut(out: unknown, epilogue: Epilogue | undefined, count: number): GemmOptions['out'] {
+  if (out === undefined || out === null) return undefined;
+  const type = OUT_TYPES[epilogue?.output ?? 'int32'];
+  const o = checkTypedArray(out, 'options.out', [type], `a ${type} (the epilogue's output type)`) as GemmOptions['out'];
+  if (o!.length !== count) throw new RangeError(`options.out must hold m*n = ${count} values, got ${o!.length}`);
+  return o;
 }
 
 /** bitGemm on the kernel thread pool; the event loop keeps running. */
@@ -177,6 +218,9 @@ export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promis
   let int8: boolean;
   try {
     args = gemmArgs(a, b, options);
+    if ((options as Partial<GemmOptions>).out !== undefined) throw new TypeError('options.out is for bitGemm (sync) only');
+    const e = args[6] as { codes?: unknown } | undefined;
+    if (e?.codes !== undefined && e.codes !== null) throw new TypeError('epilogue.codes is for bitGemm (sync) only');
     int8 = useInt8(checkPath((options as Partial<GemmOptions>).path), args);
   } catch (err) {
     return Promise.reject(err);

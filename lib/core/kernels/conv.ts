@@ -1,7 +1,7 @@
 // Convolution lowering (codes packed straight into planes, or floats) and pooling, NHWC.
 import { checkBits, checkFloat32, checkTypedArray, checkUint8 } from '../check';
 import { native } from '../native';
-import { convArgs } from './geometry';
+import { convArgs, convOutput } from './geometry';
 import type { ConvGeometry, ImageShape } from './geometry';
 import { Packed } from './packed';
 
@@ -12,14 +12,24 @@ export type { ConvGeometry, ImageShape } from './geometry';
  * (n, oy, ox), K = kh*kw*c columns in (ky, kx, c) order, zero padding. Ready for bitGemm against
  * weights packed as [out][(ky, kx, c)].
  */
-export function packConv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, bits: number): Packed {
+export function packConv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, bits: number, out?: Packed): Packed {
   checkUint8(codes, 'codes');
   const args = convArgs(shape, conv);
   checkBits(bits, 'bits');
   const count = args[0] * args[1] * args[2] * args[3];
   if (codes.length !== count) throw new RangeError(`codes must hold n*h*w*c = ${count} codes, got ${codes.length}`);
-  const r = native.packConv(codes, ...args, bits);
-  return new Packed(r.rows, r.cols, bits, r.data, r.planePop);
+  if (out === undefined || out === null) {
+    const r = native.packConv(codes, ...args, bits);
+    return new Packed(r.rows, r.cols, bits, r.data, r.planePop);
+  }
+  // `out`: a Packed of this lowering's shape whose planes are overwritten (its memory reused).
+  if (!(out instanceof Packed)) throw new TypeError('out must be a Packed (from an earlier packConv of the same shape)');
+  const [rows, cols] = [args[0] * convOutput(args).reduce((a, b) => a * b, 1), args[4] * args[5] * args[3]];
+  if (out.rows !== rows || out.cols !== cols || out.bits !== bits) {
+    throw new RangeError(`out must be ${rows}x${cols} at ${bits} bits (this lowering), got ${out.rows}x${out.cols} at ${out.bits} bits`);
+  }
+  native.packConv(codes, ...args, bits, out.data, out.planePop);
+  return out;
 }
 
 /** The same lowering for NHWC floats (full-precision convolutions): rows x (kh*kw*c), row-major. */

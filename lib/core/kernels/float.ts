@@ -1,5 +1,5 @@
 // The float32 GEMM and convolution (full-precision layers).
-import { checkBits, checkFloat32, checkInt } from '../check';
+import { checkBits, checkFloat32, checkInt, checkTypedArray } from '../check';
 import { native } from '../native';
 import { convArgs, convOutput, MAX_ELEMENTS } from './geometry';
 import type { ConvArgs, ConvGeometry, ImageShape } from './geometry';
@@ -85,6 +85,12 @@ export interface FloatConvOptions {
   max?: number;
   /** Output the activation quantiser's codes of y instead: round(clamp(y, 0, 1) * (2^bits - 1)), as quantizeActivations. */
   bits?: number;
+  /**
+   * floatConv / floatLinear (sync) only: the array to write the result into instead of a fresh one
+   * (Uint8Array with `bits`, else Float32Array), exactly rows x outChannels values, sharing no memory
+   * with x, the weights or the epilogue's arrays (RangeError otherwise). The call returns it.
+   */
+  out?: Float32Array | Uint8Array;
 }
 
 type FloatConvArgs = [Float32Array, ...ConvArgs, Float32Array, number, Float32Array | null, Float32Array | null,
@@ -144,7 +150,15 @@ export function floatConv(x: Float32Array, shape: ImageShape, conv: ConvGeometry
                           options?: FloatConvOptions): Float32Array | Uint8Array;
 export function floatConv(x: Float32Array, shape: ImageShape, conv: ConvGeometry, weights: FloatWeights,
                           options?: FloatConvOptions): Float32Array | Uint8Array {
-  return native.floatConv(...floatConvArgs(x, shape, conv, weights, options));
+  const args = floatConvArgs(x, shape, conv, weights, options);
+  const out = options?.out;
+  if (out === undefined || out === null) return native.floatConv(...args);
+  const type = args[args.length - 1] ? 'Uint8Array' : 'Float32Array';
+  checkTypedArray(out, 'options.out', [type], `a ${type} (the ${type === 'Uint8Array' ? 'codes' : 'float'} output)`);
+  const [oh, ow] = convOutput(args.slice(1, 13) as ConvArgs);
+  const count = args[1] * oh * ow * weights.outChannels;
+  if (out.length !== count) throw new RangeError(`options.out must hold n*outH*outW*outChannels = ${count} values, got ${out.length}`);
+  return native.floatConv(...args, out);
 }
 
 /** floatConv on the kernel thread pool; the event loop keeps running. */
@@ -153,6 +167,7 @@ export function floatConvAsync(x: Float32Array, shape: ImageShape, conv: ConvGeo
   let args: FloatConvArgs;
   try {
     args = floatConvArgs(x, shape, conv, weights, options);
+    if (options?.out !== undefined) throw new TypeError('options.out is for floatConv (sync) only');
   } catch (err) {
     return Promise.reject(err);
   }

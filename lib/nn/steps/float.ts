@@ -7,8 +7,8 @@ import type { Act } from '../ops';
 import * as ops from '../ops';
 import type { Precision } from '../precision';
 import { nodeMacs } from '../shapes';
-import { codesAct, floatAct } from './step';
-import type { PlanContext, Step } from './step';
+import { codesAct, floatAct, floatsOf, keep, reuse } from './step';
+import type { PlanContext, RunContext, Step } from './step';
 
 /** A batch norm and the activation quantiser after it, in one native pass. */
 export function bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec, ctx: PlanContext): Step {
@@ -18,11 +18,14 @@ export function bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec
   const shape = shapes.get(node.name)!;
   return {
     nodes: [node.name, q.name], op: 'batchnorm+quantize', output: q.name, macsPerSample: 0, weightBits: 0, activationBits: 0,
-    exec: (env, n) => {
-      const x = ops.toFloat(env.get(node.inputs[0])!);
-      if (bits === 32) return { kind: 'float', data: kernels.channelAffine(x, node.channels, alpha, beta, 0), shape: [n, ...shape] };
-      const codes = kernels.quantizeActivations(x, node.channels, alpha, beta, bits);
-      return { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
+    exec: (env, n, rc) => {
+      const x = floatsOf(env.get(node.inputs[0])!, rc, `${q.name}:in`);
+      if (bits === 32) {
+        const y = kernels.channelAffine(x, node.channels, alpha, beta, 0, Infinity, reuse<Float32Array>(rc, q.name, Float32Array, x.length));
+        return floatAct(keep(rc, q.name, y), n, shape);
+      }
+      const codes = kernels.quantizeActivations(x, node.channels, alpha, beta, bits, reuse<Uint8Array>(rc, q.name, Uint8Array, x.length));
+      return codesAct(keep(rc, q.name, codes), bits, n, shape);
     },
   };
 }
@@ -62,11 +65,13 @@ export function floatLayerStep(chain: NodeSpec[], ctx: PlanContext): Step {
   return {
     nodes: chain.map((c) => c.name), op: node.op, output: last.name, macsPerSample: nodeMacs(node, ctx.shapes),
     weightBits: 32, activationBits: 32,
-    exec: (env, n) => {
-      const x = ops.toFloat(env.get(node.inputs[0])!);
+    exec: (env, n, rc) => {
+      const x = floatsOf(env.get(node.inputs[0])!, rc, `${last.name}:in`);
       const image = { n, h: inShape[0], w: inShape[1], c: inShape[2] };
-      const options = bits !== 32 ? codes : epilogue;
-      const y = geometry ? kernels.floatConv(x, image, geometry, weights(), options) : kernels.floatLinear(x, n, weights(), options);
+      const count = n * shape.reduce((a, b) => a * b, 1);
+      const out = reuse(rc, last.name, bits !== 32 ? Uint8Array : Float32Array, count);
+      const options = { ...(bits !== 32 ? codes : epilogue), out };
+      const y = keep(rc, last.name, geometry ? kernels.floatConv(x, image, geometry, weights(), options) : kernels.floatLinear(x, n, weights(), options));
       return bits !== 32 ? codesAct(y as Uint8Array, bits, n, shape) : floatAct(y as Float32Array, n, shape);
     },
   };
@@ -77,10 +82,10 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
   const shapes = ctx.shapes;
   const shape = shapes.get(node.name)!;
   const inShape = shapes.get(node.inputs[0])!;
-  const step = (exec: (x: Act, n: number, env: Map<string, Act>) => Act, macs = 0): Step => ({
+  const step = (exec: (x: Act, n: number, env: Map<string, Act>, rc: RunContext) => Act, macs = 0): Step => ({
     nodes: [node.name], op: node.op, output: node.name, macsPerSample: macs,
     weightBits: macs ? 32 : 0, activationBits: macs ? 32 : 0,
-    exec: (env, n) => exec(env.get(node.inputs[0])!, n, env),
+    exec: (env, n, rc) => exec(env.get(node.inputs[0])!, n, env, rc),
   });
   const float = (data: Float32Array, n: number): Act => ({ kind: 'float', data, shape: [n, ...shape] });
   switch (node.op) {
@@ -88,9 +93,11 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
     case 'linear':
       return floatLayerStep([node], ctx);
     case 'batchnorm':
-      return step((x, n) => {
+      return step((x, n, _env, rc) => {
         const { alpha, beta } = ctx.bn(node);
-        return float(kernels.channelAffine(ops.toFloat(x), node.channels, alpha, beta), n);
+        const xf = floatsOf(x, rc, `${node.name}:in`);
+        const out = reuse<Float32Array>(rc, node.name, Float32Array, xf.length);
+        return float(keep(rc, node.name, kernels.channelAffine(xf, node.channels, alpha, beta, -Infinity, Infinity, out)), n);
       });
     case 'relu':
       return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, Infinity), n));
@@ -137,7 +144,10 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
     case 'avgpool2d':
       return step((x, n) => float(ops.avgPool(ops.toFloat(x), ops.poolGeom([n, ...inShape], node.kernel, node.stride, node.padding)), n));
     case 'globalavgpool':
-      return step((x, n) => float(ops.globalAvgPool(ops.toFloat(x), n, inShape[0], inShape[1], inShape[2]), n));
+      return step((x, n, _env, rc) => {
+        const out = reuse<Float32Array>(rc, node.name, Float32Array, n * inShape[2]);
+        return float(keep(rc, node.name, kernels.globalAvgPool(floatsOf(x, rc, `${node.name}:in`), n, inShape[0], inShape[1], inShape[2], out)), n);
+      });
     case 'flatten':
       return step((x, n) => {
         if (inShape.length !== 3) return { ...x, shape: [n, ...shape] };

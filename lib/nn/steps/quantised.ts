@@ -13,7 +13,7 @@ import type { Act } from '../ops';
 import * as ops from '../ops';
 import type { Precision } from '../precision';
 import { nodeMacs } from '../shapes';
-import { codesAct, floatAct, PlanContext, RunContext, Step } from './step';
+import { codesAct, floatAct, floatsOf, keep, PlanContext, reuse, RunContext, Step } from './step';
 
 const fr = Math.fround;
 
@@ -119,24 +119,30 @@ function epilogueFor(l: QLayer, bits: number, encoding: 'unsigned' | 'bipolar'):
 }
 
 /** Lowered (conv) or plain (linear) packed input codes of `bits` planes. */
-function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBits = bits): Packed {
+function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBits = bits, rc?: RunContext): Packed {
   const node = l.node;
   if (node.op !== 'qconv2d') return kernels.pack(codes, n, l.k, bits);
   const [h, w, c] = l.inShape;
-  return kernels.packConv(codes, { n, h, w, c },
-    { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, packBits);
+  const key = `${node.name}:packed`;
+  const out = rc?.buffers?.packed(key, n * l.outShape[0] * l.outShape[1], l.k, packBits);
+  return keep(rc, key, kernels.packConv(codes, { n, h, w, c },
+    { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, packBits, out));
 }
 
 /** The bit-serial GEMM with the layer's epilogue fused: codes out (fused quantiser) or floats. */
 function denseGemm(l: QLayer, a: Packed, aBits: number, epi: Affine, n: number,
-                   aEncoding: kernels.EncodingName = 'unsigned', residual?: Float32Array): Act {
+                   aEncoding: kernels.EncodingName = 'unsigned', residual?: Float32Array, rc?: RunContext,
+                   codes?: kernels.DualCodes): Act {
   const base = { aBits, bBits: l.wBits, aEncoding, bEncoding: 'bipolar' } as const;
+  const key = `${l.node.name}:out`, count = a.rows * l.channels;
   if (l.act?.op === 'quantize' && l.actBits !== 32) {
-    const codes = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift } });
-    return codesAct(codes, l.actBits, n, l.outShape);
+    const out = reuse<Uint8Array>(rc, key, Uint8Array, count);
+    const codes = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift }, out });
+    return codesAct(keep(rc, key, codes), l.actBits, n, l.outShape);
   }
-  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual } });
-  return floatAct(data, n, l.outShape);
+  const out = reuse<Float32Array>(rc, key, Float32Array, count);
+  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual, codes }, out });
+  return floatAct(keep(rc, key, data), n, l.outShape);
 }
 
 /** Integer products through the native epilogue loops (float32(acc) first, as the fused epilogue does). */
@@ -225,15 +231,16 @@ function bipolarToSigned(codes: Uint8Array, bits: number): Uint8Array {
 }
 
 /** Codes executor: activation codes (fixed scale) into the bit-serial GEMM. */
-function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, residual?: Float32Array): Act {
+function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, residual?: Float32Array, rc?: RunContext,
+                  codes?: kernels.DualCodes): Act {
   // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
   // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
   // 2q - (2^b - 1) in two's complement: +1 -> 01, -1 -> 11 at b = 1), whose code 0 is 0.
   const node = l.node;
   const widen = node.op === 'qconv2d' && x.encoding === 'bipolar' && (node.padding[0] > 0 || node.padding[1] > 0);
   const aBits = widen ? x.bits + 1 : x.bits;
-  const a = packInput(l, widen ? bipolarToSigned(x.codes, x.bits) : x.codes, n, x.bits, aBits);
-  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding, residual);
+  const a = packInput(l, widen ? bipolarToSigned(x.codes, x.bits) : x.codes, n, x.bits, aBits, rc);
+  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding, residual, rc, codes);
 }
 
 /** Float weights (E * c / (2^b - 1), c the odd level) of a packed bipolar weight matrix. */
@@ -275,19 +282,36 @@ function runFloat(l: QLayer, x: Act, n: number): Act {
   return floatAct(conv({ scale, shift, min }) as Float32Array, n, l.outShape);
 }
 
-/** The step of a quantised layer and what is fused after it (chain[0] is the layer). */
-export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precision): Step {
+/** A batch norm and activation quantiser applied to a layer's float result (a residual sum) as well. */
+export interface SumCodes { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec }
+
+/**
+ * The step of a quantised layer and what is fused after it (chain[0] is the layer). `then`: the
+ * batch norm + quantiser of its float output, whose codes the step also writes (env[then.q.name]):
+ * in the GEMM's epilogue on the codes executor, else one quantizeActivations pass.
+ */
+export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precision, then?: SumCodes): Step {
   const l = compileLayer(chain, ctx, prec);
   const node = l.node;
+  const second = then && { bits: ctx.layerPrecision(then.q.name).activations, shape: ctx.shapes.get(then.q.name)!, ...ctx.bn(then.bn) };
+  // The codes of the step's float output y, from the epilogue (dual) or a separate pass.
+  const withCodes = (y: Act, n: number, env: Map<string, Act>, rc: RunContext, dual?: Uint8Array): Act => {
+    if (!second || !then) return y;
+    const data = (y as Act & { kind: 'float' }).data;
+    const codes = dual ?? keep(rc, then.q.name, kernels.quantizeActivations(data, l.channels, second.alpha, second.beta,
+      second.bits, reuse<Uint8Array>(rc, then.q.name, Uint8Array, data.length)));
+    env.set(then.q.name, codesAct(codes, second.bits, n, second.shape));
+    return y;
+  };
   return {
-    nodes: chain.map((c) => c.name), op: node.op, output: chain[chain.length - 1].name,
+    nodes: [...chain.map((c) => c.name), ...(then ? [then.bn.name, then.q.name] : [])], op: node.op, output: chain[chain.length - 1].name,
     macsPerSample: nodeMacs(node, ctx.shapes), weightBits: l.wBits,
     activationBits: l.wBits === 32 ? 32 : ctx.codeBits.get(node.inputs[0]) ?? 32,
     exec: (env, n, rc) => {
       const x = env.get(node.inputs[0])!;
-      const residual = l.residual === undefined ? undefined : ops.toFloat(env.get(l.residual)!);
+      const residual = l.residual === undefined ? undefined : floatsOf(env.get(l.residual)!, rc, `${node.name}:residual`);
       // Executors without the fused add: the layer's float output plus the residual.
-      const plus = (y: Act): Act => (residual ? floatAct(kernels.addFloats(ops.toFloat(y), residual), n, l.outShape) : y);
+      const plus = (y: Act): Act => withCodes(residual ? floatAct(kernels.addFloats(ops.toFloat(y), residual), n, l.outShape) : y, n, env, rc);
       const fixedCodes = l.wBits !== 32 && x.kind === 'codes' && x.scale === undefined;
       if (l.gate !== undefined) {
         const gated = fixedCodes && x.kind === 'codes' && x.bits === l.gate.bits;
@@ -299,7 +323,13 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
           return runGated(l, x, n, rc, residual);
         }
       }
-      if (fixedCodes && x.kind === 'codes') return runCodes(l, x, n, residual);
+      if (fixedCodes && x.kind === 'codes') {
+        if (!second) return runCodes(l, x, n, residual, rc);
+        const count = n * l.outShape.reduce((a, b) => a * b, 1);
+        const out = keep(rc, then!.q.name, reuse<Uint8Array>(rc, then!.q.name, Uint8Array, count) ?? new Uint8Array(count));
+        const dual = { bits: second.bits, scale: second.alpha, shift: second.beta, out };
+        return withCodes(runCodes(l, x, n, residual, rc, dual), n, env, rc, out);
+      }
       return plus(runFloat(l, x, n));
     },
   };

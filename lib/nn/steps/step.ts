@@ -3,7 +3,9 @@ import type { Packed } from '../../core/kernels';
 import type { GateProbe, GateSetting } from '../../gating';
 import type { GraphSpec, NodeSpec } from '../graph';
 import type { Act } from '../ops';
+import * as ops from '../ops';
 import type { Precision } from '../precision';
+import type { StepBuffers } from '../arena';
 import type { LayerStats } from '../types';
 
 /** One executable step of a plan: a node, or a quantised layer with what was fused into it. */
@@ -25,6 +27,8 @@ export interface RunContext {
   inactive: string[];
   /** Calibration: per gated layer, the float high-part outputs. */
   probe?: GateProbe;
+  /** The plan's kept buffers for this batch size (absent: every output freshly allocated). */
+  buffers?: StepBuffers;
 }
 
 /** What the step builders read from the plan being compiled. */
@@ -51,4 +55,26 @@ export function floatAct(data: Float32Array, n: number, shape: number[]): Act {
 /** Unsigned activation codes of n samples. */
 export function codesAct(codes: Uint8Array, bits: number, n: number, shape: number[]): Act {
   return { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
+}
+
+type ArrayType = Float32ArrayConstructor | Uint8ArrayConstructor;
+
+/**
+ * A step's output array for this call: the one kept under `key` by an earlier call at this batch
+ * size if it fits (type, length), else undefined (the kernel allocates; pass the result to keep).
+ */
+export function reuse<T extends Float32Array | Uint8Array>(rc: RunContext | undefined, key: string, type: ArrayType, length: number): T | undefined {
+  return rc?.buffers?.array(key, type as unknown as new (n: number) => T, length);
+}
+
+/** Keeps a step's output under `key` for the next call (when the plan keeps buffers); returns it. */
+export function keep<T extends Float32Array | Uint8Array | Packed>(rc: RunContext | undefined, key: string, v: T): T {
+  rc?.buffers?.keep(key, v);
+  return v;
+}
+
+/** Float values of an activation (ops.toFloat), a decoded one written into a kept buffer. */
+export function floatsOf(a: Act, rc: RunContext | undefined, key: string): Float32Array {
+  if (a.kind === 'float') return a.data;
+  return keep(rc, key, ops.toFloat(a, reuse(rc, key, Float32Array, a.codes.length)));
 }

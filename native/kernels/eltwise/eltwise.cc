@@ -128,4 +128,39 @@ void addFloats(const float* a, const float* b, size_t n, float* out, int threads
   });
 }
 
+void nchwToNhwc(const float* x, size_t n, size_t c, size_t h, size_t w, float* out, int threads) {
+  const size_t plane = h * w;
+  parallelRun(n, threads, [&](size_t i) {
+    const float* src = x + i * c * plane;
+    float* dst = out + i * c * plane;
+    // Blocks of 16 positions: the reads of each channel's row stay sequential, the writes to a
+    // block of positions stay in cache.
+    constexpr size_t kBlock = 16;
+    for (size_t p0 = 0; p0 < plane; p0 += kBlock) {
+      const size_t p1 = std::min(plane, p0 + kBlock);
+      for (size_t ch = 0; ch < c; ++ch) {
+        const float* s = src + ch * plane;
+        for (size_t p = p0; p < p1; ++p) dst[p * c + ch] = s[p];
+      }
+    }
+  });
+}
+
+void globalAvgPool(const float* x, size_t n, size_t h, size_t w, size_t c, float* out, int threads) {
+  const float fh = static_cast<float>(h), fw = static_cast<float>(w);
+  parallelRun(n, threads, [&](size_t i) {
+    // Every channel's sums side by side (contiguous in NHWC), each in its own fixed order.
+    std::vector<float> col(c), total(c, 0.0f);
+    for (size_t xx = 0; xx < w; ++xx) {
+      std::fill(col.begin(), col.end(), 0.0f);
+      for (size_t y = 0; y < h; ++y) {
+        const float* row = x + ((i * h + y) * w + xx) * c;
+        for (size_t ch = 0; ch < c; ++ch) col[ch] = col[ch] + row[ch];
+      }
+      for (size_t ch = 0; ch < c; ++ch) total[ch] = total[ch] + col[ch] / fh;
+    }
+    for (size_t ch = 0; ch < c; ++ch) out[i * c + ch] = total[ch] / fw;
+  });
+}
+
 }  // namespace anyprec

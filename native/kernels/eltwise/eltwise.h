@@ -33,4 +33,12 @@ void channelAffine(const Platform& isa, const int32_t* x, size_t n, size_t chann
 // out[i] = a[i] + b[i] in float32 (a residual add), n values; out may be a or b.
 void addFloats(const float* a, const float* b, size_t n, float* out, int threads);
 
+// Layout: n images of c x h x w floats (NCHW) copied to n x h x w x c (NHWC, what the convolutions
+// read). out must not overlap x.
+void nchwToNhwc(const float* x, size_t n, size_t c, size_t h, size_t w, float* out, int threads);
+// Global average pool of NHWC [n, h, w, c] floats to [n, c], in the reference's order and float32
+// steps: per channel, each column's sum over y = 0..h-1 divided by h, those summed over x = 0..w-1,
+// then divided by w. out must not overlap x.
+void globalAvgPool(const float* x, size_t n, size_t h, size_t w, size_t c, float* out, int threads);
+
 }  // namespace anyprec

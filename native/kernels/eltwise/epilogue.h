@@ -67,19 +67,28 @@ extern const EpilogueTable kNeonEpilogueTable;
 //            then, with a residual, y + residual[i][j] (one float32 add: a residual connection)
 //   Codes:   y as above, then q = round_half_even(clamp(y, 0, 1) * (2^codeBits - 1)) as uint8 —
 //            the next layer's activation quantiser applied straight to the accumulators.
+// A Float32 epilogue may also write codes of the value it stores (dual output): with `codes` set,
+// codes[i][j] = quantizeUnit(out[i][j] * codeScale[j] + codeShift[j], 2^codeBits - 1) — e.g. a residual
+// sum and the next block's batch norm + activation quantiser of it, in the same pass; the same bits as
+// floatToCodes over the stored floats afterwards.
 enum class OutputKind { Int32 = 0, Float32 = 1, Codes = 2 };
 struct Epilogue {
   OutputKind kind = OutputKind::Int32;
   const float* scale = nullptr;  // N floats (Float32/Codes)
   const float* shift = nullptr;  // N floats or null (= 0)
   float lo = -__builtin_inff(), hi = __builtin_inff();
-  int codeBits = 0;              // 1..8 (Codes)
+  int codeBits = 0;              // 1..8 (Codes, and Float32 with codes)
   const float* residual = nullptr;  // Float32 only: M x N floats (row-major, like C) or null
+  uint8_t* codes = nullptr;         // Float32 only: M x N codes of the stored values (dual output), or null
+  const float* codeScale = nullptr; // with codes: N floats (both required)
+  const float* codeShift = nullptr; // with codes: N floats
 };
 // One GEMM tile's epilogue, every pointer already at the tile's first column (and row): per
 // element y = float(exact) (* scale[j]) (+ shift[j]), then Int32: out = exact; Float32:
-// out = min(max(y, lo), hi) (+ residual[r][j]); Codes: out = quantizeUnit(y, levels) — the same
-// float32 operations, in the same order, as the row loops above.
+// out = min(max(y, lo), hi) (+ residual[r][j]), and with codes also
+// codes[r][j] = quantizeUnit(out * codeScale[j] + codeShift[j], levels); Codes: out = quantizeUnit(y,
+// levels) — the same float32 operations, in the same order, as the row loops above.
+
 struct TileFinish {
   OutputKind kind = OutputKind::Int32;
   const float* scale = nullptr;     // n floats or null (= 1)
@@ -89,6 +98,9 @@ struct TileFinish {
   const float* residual = nullptr;  // Float32: rows x n at leading dimension ldOut, or null
   void* out = nullptr;              // int32_t / float / uint8_t by kind
   size_t ldOut = 0;                 // elements between output rows
+  uint8_t* codes = nullptr;         // Float32 dual output: rows x n codes at ldOut (levels: its 2^bits - 1), or null
+  const float* codeScale = nullptr; // n floats (with codes)
+  const float* codeShift = nullptr; // n floats (with codes)
 };
 
 // Bytes of one output element of an epilogue (4, 4 or 1).

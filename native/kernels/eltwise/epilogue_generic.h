@@ -101,6 +101,8 @@ void storeRow(const int32_t* v, const TileFinish& f, size_t r, size_t col, size_
     const float* res = f.residual + at;
     for (size_t j = 0; j < n; ++j) out[j] = out[j] + res[j];
   }
+  // Dual output: the codes of the stored values, as floatToCodes over them.
+  if (f.codes != nullptr) floatToCodes(out, f.codeScale + col, f.codeShift + col, f.levels, f.codes + at, n);
 }
 
 void storeTile(const int32_t* v, size_t ldv, size_t rows, const TileFinish& f, size_t n) {

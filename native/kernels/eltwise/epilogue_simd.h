@@ -32,8 +32,9 @@ namespace {
 
 struct Full {};
 
-// What a vector of exact int32 results becomes: kind, which of scale / shift / residual exist.
-template <class V, OutputKind kKind, bool kScale, bool kShift, bool kRes>
+// What a vector of exact int32 results becomes: kind, which of scale / shift / residual exist, and
+// (Float32) whether the codes of the stored value are written too (kDual).
+template <class V, OutputKind kKind, bool kScale, bool kShift, bool kRes, bool kDual = false>
 struct Emit {
   struct Consts {
     typename V::F lo, hi, levels;
@@ -53,6 +54,11 @@ struct Emit {
         y = V::clamp(y, c.lo, c.hi);
         if constexpr (kRes) y = V::add(y, V::loadF(f.residual + at, m));
         V::storeF(static_cast<float*>(f.out) + at, y, m);
+        if constexpr (kDual) {
+          typename V::F z = V::mul(y, V::loadF(f.codeScale + j, m));
+          z = V::add(z, V::loadF(f.codeShift + j, m));
+          V::storeCodes(f.codes + at, V::quantize(z, c.levels), m);
+        }
       } else {
         V::storeCodes(static_cast<uint8_t*>(f.out) + at, V::quantize(y, c.levels), m);
       }
@@ -98,12 +104,12 @@ struct FromInt32 {
 };
 
 // Runs Loop<V, Emit<...>> for f's kind and its null pattern of scale / shift / residual.
-template <class V, template <class, class> class Loop, OutputKind kKind, bool kRes, class... Args>
+template <class V, template <class, class> class Loop, OutputKind kKind, bool kRes, bool kDual = false, class... Args>
 void withScaleShift(const TileFinish& f, Args... args) {
-  if (f.scale != nullptr && f.shift != nullptr) Loop<V, Emit<V, kKind, true, true, kRes>>::run(f, args...);
-  else if (f.scale != nullptr) Loop<V, Emit<V, kKind, true, false, kRes>>::run(f, args...);
-  else if (f.shift != nullptr) Loop<V, Emit<V, kKind, false, true, kRes>>::run(f, args...);
-  else Loop<V, Emit<V, kKind, false, false, kRes>>::run(f, args...);
+  if (f.scale != nullptr && f.shift != nullptr) Loop<V, Emit<V, kKind, true, true, kRes, kDual>>::run(f, args...);
+  else if (f.scale != nullptr) Loop<V, Emit<V, kKind, true, false, kRes, kDual>>::run(f, args...);
+  else if (f.shift != nullptr) Loop<V, Emit<V, kKind, false, true, kRes, kDual>>::run(f, args...);
+  else Loop<V, Emit<V, kKind, false, false, kRes, kDual>>::run(f, args...);
 }
 
 template <class V, template <class, class> class Loop, class... Args>
@@ -112,8 +118,14 @@ void dispatch(const TileFinish& f, Args... args) {
     case OutputKind::Int32: Loop<V, Emit<V, OutputKind::Int32, false, false, false>>::run(f, args...); break;
     case OutputKind::Codes: withScaleShift<V, Loop, OutputKind::Codes, false>(f, args...); break;
     case OutputKind::Float32:
-      if (f.residual != nullptr) withScaleShift<V, Loop, OutputKind::Float32, true>(f, args...);
-      else withScaleShift<V, Loop, OutputKind::Float32, false>(f, args...);
+      if (f.codes != nullptr) {
+        if (f.residual != nullptr) withScaleShift<V, Loop, OutputKind::Float32, true, true>(f, args...);
+        else withScaleShift<V, Loop, OutputKind::Float32, false, true>(f, args...);
+      } else if (f.residual != nullptr) {
+        withScaleShift<V, Loop, OutputKind::Float32, true>(f, args...);
+      } else {
+        withScaleShift<V, Loop, OutputKind::Float32, false>(f, args...);
+      }
       break;
   }
 }

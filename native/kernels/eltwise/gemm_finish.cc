@@ -16,6 +16,12 @@ GemmFinish::GemmFinish(const EpilogueTable& e, const GemmSpec& s, void* c, const
     f_.lo = epi.lo;
     f_.hi = epi.hi;
     f_.residual = epi.residual;
+    if (epi.codes != nullptr) {
+      f_.codes = epi.codes;
+      f_.codeScale = epi.codeScale;
+      f_.codeShift = epi.codeShift;
+      f_.levels = static_cast<float>((1 << epi.codeBits) - 1);
+    }
   }
   if (epi.kind == OutputKind::Codes) f_.levels = static_cast<float>((1 << epi.codeBits) - 1);
   const size_t m = s.a.rows;
@@ -43,6 +49,11 @@ TileFinish GemmFinish::tileAt(size_t row0, size_t col) const {
   if (f.scale != nullptr) f.scale += col;
   if (f.shift != nullptr) f.shift += col;
   if (f.residual != nullptr) f.residual += at;
+  if (f.codes != nullptr) {
+    f.codes += at;
+    f.codeScale += col;
+    f.codeShift += col;
+  }
   f.out = static_cast<char*>(c_) + at * outputElementBytes(f.kind);
   return f;
 }
