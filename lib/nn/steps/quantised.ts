@@ -320,7 +320,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
           if (x.encoding !== 'unsigned') {
             throw new RangeError(`layer ${node.name}: its precision gate needs unsigned activation codes, the input is ${x.encoding}`);
           }
-          return runGated(l, x, n, rc, residual);
+          return withCodes(runGated(l, x, n, rc, residual), n, env, rc);
         }
       }
       if (fixedCodes && x.kind === 'codes') {
