@@ -4,6 +4,8 @@
 
 #include "addon.h"
 #include "async_job.h"
+#include "bitplane/pack.h"
+#include "conv/conv.h"
 #include "gemm/gemm.h"
 
 namespace anyprec {
@@ -25,15 +27,15 @@ GemmSpec gemmArgs(const Napi::CallbackInfo& info) {
   return s;
 }
 
-// Optional 7th argument: { output: 'int32' | 'float' | 'codes', scale, shift?, min?, max?, bits?,
-// residual? } (residual: 'float' only, m x n floats added after the clamp).
+// Optional argument `at` (bitGemm: the 7th): { output: 'int32' | 'float' | 'codes', scale, shift?,
+// min?, max?, bits?, residual? } (residual: 'float' only, m x n floats added after the clamp).
 // `keep` receives the arrays the epilogue reads (for async jobs to pin).
-Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t m, size_t n, std::vector<Napi::Value>* keep) {
+Epilogue epilogueArg(const Napi::CallbackInfo& info, size_t at, size_t m, size_t n, std::vector<Napi::Value>* keep) {
   Napi::Env env = info.Env();
   Epilogue e;
-  if (info.Length() < 7 || info[6].IsUndefined() || info[6].IsNull()) return e;
-  if (!info[6].IsObject()) throwType(env, "epilogue must be an object { output, scale, shift?, min?, max?, bits? }");
-  auto o = info[6].As<Napi::Object>();
+  if (info.Length() <= at || info[at].IsUndefined() || info[at].IsNull()) return e;
+  if (!info[at].IsObject()) throwType(env, "epilogue must be an object { output, scale, shift?, min?, max?, bits? }");
+  auto o = info[at].As<Napi::Object>();
   Napi::Value out = o.Get("output");
   if (!out.IsString()) throwType(env, "epilogue.output must be 'int32', 'float' or 'codes'");
   const std::string kind = out.As<Napi::String>().Utf8Value();
@@ -95,13 +97,13 @@ Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void
   return a;
 }
 
-// Optional 8th argument: prepared weights { data: Int8Array, colSum: Int32Array, rows, cols, bits,
-// encoding } (from prepareInt8) = run the int8 path; nullptr without them.
-bool int8WeightsArg(const Napi::CallbackInfo& info, const GemmSpec& s, I8Weights* w) {
+// Optional argument `at` (bitGemm: the 8th): prepared weights { data: Int8Array, colSum: Int32Array,
+// rows, cols, bits, encoding } (from prepareInt8) = run the int8 path; false without them.
+bool int8WeightsArg(const Napi::CallbackInfo& info, size_t at, const GemmSpec& s, I8Weights* w) {
   Napi::Env env = info.Env();
-  if (info.Length() < 8 || info[7].IsUndefined() || info[7].IsNull()) return false;
-  if (!info[7].IsObject()) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
-  auto o = info[7].As<Napi::Object>();
+  if (info.Length() <= at || info[at].IsUndefined() || info[at].IsNull()) return false;
+  if (!info[at].IsObject()) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
+  auto o = info[at].As<Napi::Object>();
   w->n = dimArg(o.Get("rows"), "int8Weights.rows", 0);
   w->k = dimArg(o.Get("cols"), "int8Weights.cols", 1);
   w->bits = static_cast<int>(intArg(o.Get("bits"), "int8Weights.bits", 1, 8));
@@ -134,8 +136,8 @@ struct GemmCall {
   std::unique_ptr<GemmPlan> plan;
   explicit GemmCall(const Napi::CallbackInfo& info) {
     spec = gemmArgs(info);
-    epi = epilogueArg(info, spec.a.rows, spec.b.rows, &keep);
-    int8 = int8WeightsArg(info, spec, &weights);
+    epi = epilogueArg(info, 6, spec.a.rows, spec.b.rows, &keep);
+    int8 = int8WeightsArg(info, 7, spec, &weights);
     out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).
     plan.reset(new GemmPlan(*instance(info.Env()).isa, spec, data, epi, Int8Route{nullptr, int8 ? &weights : nullptr}));
@@ -161,6 +163,44 @@ Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
     job.phases.push_back({plan->tasks(), [plan](size_t t) { plan->run(t); }});
     job.owned = call;
   });
+}
+
+// int8Codes(codes, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, aBits, aEncoding, b, bBits, bEncoding,
+//           epilogue?, int8Weights): the int8 path with A from NHWC activation codes lowered for the
+// convolution (a linear layer: the 1 x 1 convolution of an M x 1 x 1 x K image), no bit planes.
+Napi::Value Int8Codes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 20)
+    throwType(env, "int8Codes(codes, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, aBits, aEncoding, b, bBits, "
+                   "bEncoding, epilogue, int8Weights) takes 20 arguments");
+  auto codes = typedArg(info[0], "codes", napi_uint8_array, "Uint8Array");
+  const ConvShape shape = convShapeArgs(info, 1);
+  GemmSpec spec{};
+  spec.aBits = static_cast<int>(intArg(info[13], "aBits", 1, 8));
+  spec.aEnc = encodingArg(info[14], "aEncoding");
+  spec.a = PackedView{nullptr, shape.rows(), shape.k(), spec.aBits, nullptr};
+  spec.b = packedArg(info[15], "b");
+  spec.bBits = static_cast<int>(intArg(info[16], "bBits", 1, 8));
+  spec.bEnc = encodingArg(info[17], "bEncoding");
+  throwIfFailed(env, checkGemm(spec));
+  if (codes.ElementLength() != shape.inputCount())
+    throwRange(env, "codes must hold n*h*w*c = " + std::to_string(shape.inputCount()) + " codes, got " +
+                        std::to_string(codes.ElementLength()));
+  const uint8_t* src = typedData<const uint8_t>(codes);
+  const size_t bad = findBadCode(src, codes.ElementLength(), spec.aBits);
+  if (bad != SIZE_MAX)
+    throwRange(env, "codes[" + std::to_string(bad) + "] = " + std::to_string(src[bad]) + " does not fit in " +
+                        std::to_string(spec.aBits) + " bits");
+  std::vector<Napi::Value> keep;
+  const Epilogue epi = epilogueArg(info, 18, spec.a.rows, spec.b.rows, &keep);
+  I8Weights weights{};
+  if (!int8WeightsArg(info, 19, spec, &weights)) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
+  void* data = nullptr;
+  Napi::Value out = newOutput(env, epi, spec.a.rows, spec.b.rows, &data);
+  const Instance& inst = instance(env);
+  const GemmPlan plan(*inst.isa, spec, I8Codes{src, shape}, data, epi, Int8Route{nullptr, &weights});
+  runGemm(plan, inst.threads);
+  return out;
 }
 
 // prepareInt8(b, bBits, bEncoding) -> prepared weights for the int8 path of bitGemm.
@@ -234,6 +274,7 @@ Napi::Value Int8Kernel(const Napi::CallbackInfo& info) {
 void registerGemm(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "bitGemm", BitGemm);
   exportFunction(env, exports, "bitGemmAsync", BitGemmAsync);
+  exportFunction(env, exports, "int8Codes", Int8Codes);
   exportFunction(env, exports, "prepareInt8", PrepareInt8);
   exportFunction(env, exports, "prepareInt8Async", PrepareInt8Async);
   exportFunction(env, exports, "gemmPath", GemmPathOf);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/checked.h"
 #include "i8gemm/i8gemm.h"
 #include "platform/platform.h"
 
@@ -35,6 +36,66 @@ I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec
                        const I8Weights* weights)
     // The int8 path always uses the AND form (for 1x1 bipolar it equals the XOR form exactly).
     : kern_(kern), s_(spec), finish_(*isa.epilogue, spec, c, epi, false) {
+  init(weights);
+  const int64_t oa = mapA_.offset, kk = static_cast<int64_t>(k_);
+  const bool negA = s_.aEnc == Encoding::Signed;
+  for (size_t i = 0; i < m_; ++i) {
+    const int64_t sumA = rowCoreSum(s_.a.planePop + i * s_.a.planes, s_.aBits, negA) + oa * kk;  // sum a'
+    rowConst_[i] = rowConstOf(sumA, finish_.rowTerm(i));
+  }
+  panelsPerPrep_ = std::max<size_t>(1, (size_t{1} << 16) / (aLd_ * kPanelRows));
+  prepareTasks_ = m_ == 0 || n_ == 0 ? 0 : (aPanels_ + panelsPerPrep_ - 1) / panelsPerPrep_;
+}
+
+namespace {
+// A GemmSpec's A without planes (the codes route: only its shape and bits matter).
+GemmSpec withoutPlanes(GemmSpec s) {
+  s.a.data = nullptr;
+  s.a.planePop = nullptr;
+  return s;
+}
+}  // namespace
+
+I8Codes i8MatrixCodes(const uint8_t* codes, size_t m, size_t k) {
+  return I8Codes{codes, ConvShape{m, 1, 1, k, 1, 1, 1, 1, 0, 0, 1, 1}};
+}
+
+I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, const I8Codes& codes, void* c,
+                       const Epilogue& epi, const I8Weights* weights)
+    : kern_(kern), s_(withoutPlanes(spec)), finish_(*isa.epilogue, s_, c, epi, false), codes_(codes) {
+  const ConvShape& cs = codes_.shape;
+  if (cs.rows() != s_.a.rows || cs.k() != s_.a.cols)
+    throw std::invalid_argument("the codes' lowered shape is " + std::to_string(cs.rows()) + " x " +
+                                std::to_string(cs.k()) + ", the GEMM's a is " + std::to_string(s_.a.rows) + " x " +
+                                std::to_string(s_.a.cols));
+  init(weights);
+  // The input as a' bytes (the map is the identity but for signed codes: a' = code XOR 2^(b-1)),
+  // and per image row the prefix sums of its pixels' sums of a', so a lowered row's sum is one
+  // difference per kernel row (dilation 1) or per tap.
+  const size_t count = cs.inputCount(), pixels = mulOrThrow({cs.n, cs.h, cs.w}, "conv input pixels");
+  const uint8_t x = mapA_.xorValue;
+  src_ = codes_.codes;
+  if (x != 0) {
+    mapped_.resize(count);
+    for (size_t t = 0; t < count; ++t) mapped_[t] = codes_.codes[t] ^ x;
+    src_ = mapped_.data();
+  }
+  pixelSum_.resize(addOrThrow(pixels, pixels / cs.w, "conv input pixels"));
+  for (size_t r = 0; r < pixels / cs.w; ++r) {
+    uint64_t* pre = pixelSum_.data() + r * (cs.w + 1);
+    const uint8_t* px = src_ + r * cs.w * cs.c;
+    pre[0] = 0;
+    for (size_t xi = 0; xi < cs.w; ++xi, px += cs.c) {
+      uint64_t sum = 0;
+      for (size_t ch = 0; ch < cs.c; ++ch) sum += px[ch];
+      pre[xi + 1] = pre[xi] + sum;
+    }
+  }
+  rowsPerPrep_ = std::max<size_t>(1, (size_t{1} << 16) / aLd_);
+  prepareTasks_ = m_ == 0 || n_ == 0 ? 0 : (m_ + rowsPerPrep_ - 1) / rowsPerPrep_;
+}
+
+void I8GemmPlan::init(const I8Weights* weights) {
   m_ = s_.a.rows;
   n_ = s_.b.rows;
   k_ = s_.a.cols;
@@ -62,28 +123,26 @@ I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec
   // kernel reads of rows < M, and only the padding rows are cleared here.
   aBytes_ = alignedArray<uint8_t>(mPad * aLd_);
   if (mPad > m_) std::memset(aBytes_.get() + m_ * aLd_, 0, (mPad - m_) * aLd_);
-  // C = mul * S + rowConst(i) + colConst(j) (mod 2^32), see run().
-  const int64_t oa = mapA_.offset, ob = mapB_.offset, kk = static_cast<int64_t>(k_);
-  const int64_t mul = finish_.mul();
-  const bool negA = s_.aEnc == Encoding::Signed;
   rowConst_.resize(m_);
-  for (size_t i = 0; i < m_; ++i) {
-    const int64_t sumA = rowCoreSum(s_.a.planePop + i * s_.a.planes, s_.aBits, negA) + oa * kk;  // sum a'
-    rowConst_[i] = static_cast<uint32_t>(static_cast<uint64_t>(mul * (ob * sumA - oa * ob * kk) + finish_.rowTerm(i)));
-  }
+  // C = mul * S + rowConst(i) + colConst(j) (mod 2^32), see run().
+  const int64_t oa = mapA_.offset, mul = finish_.mul();
   colConst_.resize(n_);
   for (size_t j = 0; j < n_; ++j)
     colConst_[j] = static_cast<uint32_t>(static_cast<uint64_t>(finish_.colTerm()[j] - mul * oa * w_->colSum[j]));
-  // Prepare tasks of ~64 KiB of bytes each; output tiles of kI8TaskRows x kI8TaskCols.
-  panelsPerPrep_ = std::max<size_t>(1, (size_t{1} << 16) / (aLd_ * kPanelRows));
-  prepareTasks_ = m_ == 0 || n_ == 0 ? 0 : (aPanels_ + panelsPerPrep_ - 1) / panelsPerPrep_;
+  // Output tiles of kI8TaskRows x kI8TaskCols.
   rowsPerTask_ = std::min(kI8TaskRows, mPad);
   colsPerTask_ = kI8TaskCols;
   tasksM_ = m_ == 0 || n_ == 0 ? 0 : (m_ + rowsPerTask_ - 1) / rowsPerTask_;
   tasksN_ = m_ == 0 || n_ == 0 ? 0 : (n_ + colsPerTask_ - 1) / colsPerTask_;
 }
 
+uint32_t I8GemmPlan::rowConstOf(int64_t sumA, int64_t rowTerm) const {
+  const int64_t oa = mapA_.offset, ob = mapB_.offset, kk = static_cast<int64_t>(k_);
+  return static_cast<uint32_t>(static_cast<uint64_t>(finish_.mul() * (ob * sumA - oa * ob * kk) + rowTerm));
+}
+
 void I8GemmPlan::prepare(size_t task) const {
+  if (codes_.codes != nullptr) return prepareCodes(task);
   const size_t p0 = task * panelsPerPrep_, p1 = std::min(aPanels_, p0 + panelsPerPrep_);
   const size_t panelWords = static_cast<size_t>(s_.a.planes) * kWords_ * kPanelRows;
   for (size_t p = p0; p < p1; ++p) {
@@ -100,6 +159,82 @@ void I8GemmPlan::prepare(size_t task) const {
     args.out = aBytes_.get() + p * kPanelRows * aLd_;
     args.ldOut = aLd_;
     kern_.byteRows(args);
+  }
+}
+
+namespace {
+// n bytes from src to dst, or n copies of `value`: 16-byte moves, then the rest, inline (the runs
+// are kw*c or c bytes, usually a multiple of 16; a library call per run cost more than the copy).
+inline void copyBytes(uint8_t* dst, const uint8_t* src, size_t n) {
+  size_t t = 0;
+  for (; t + 16 <= n; t += 16) std::memcpy(dst + t, src + t, 16);
+  for (; t < n; ++t) dst[t] = src[t];
+}
+inline void fillBytes(uint8_t* dst, uint8_t value, size_t n) {
+  uint8_t v[16];
+  for (uint8_t& b : v) b = value;
+  size_t t = 0;
+  for (; t + 16 <= n; t += 16) std::memcpy(dst + t, v, 16);
+  for (; t < n; ++t) dst[t] = value;
+}
+}  // namespace
+
+void I8GemmPlan::prepareCodes(size_t task) const {
+  const ConvShape& cs = codes_.shape;
+  const size_t r0 = task * rowsPerPrep_, r1 = std::min(m_, r0 + rowsPerPrep_);
+  const size_t oh = cs.outH(), ow = cs.outW(), c = cs.c, kwc = cs.kw * c;
+  const uint8_t pad = mapA_.xorValue;  // a' of code 0
+  const int64_t oa = mapA_.offset, kk = static_cast<int64_t>(k_);
+  const ptrdiff_t h = static_cast<ptrdiff_t>(cs.h), w = static_cast<ptrdiff_t>(cs.w);
+  size_t img = r0 / (oh * ow), oy = (r0 / ow) % oh, ox = r0 % ow;
+  for (size_t i = r0; i < r1; ++i) {
+    uint8_t* out = aBytes_.get() + i * aLd_;
+    uint64_t sum = 0, padTaps = 0;
+    const ptrdiff_t x0 = static_cast<ptrdiff_t>(ox * cs.strideW) - static_cast<ptrdiff_t>(cs.padW);
+    for (size_t ky = 0; ky < cs.kh; ++ky, out += kwc) {
+      const ptrdiff_t y = static_cast<ptrdiff_t>(oy * cs.strideH + ky * cs.dilH) - static_cast<ptrdiff_t>(cs.padH);
+      if (y < 0 || y >= h) {
+        fillBytes(out, pad, kwc);
+        padTaps += cs.kw;
+        continue;
+      }
+      const size_t line = img * cs.h + static_cast<size_t>(y);
+      const uint8_t* srcLine = src_ + line * cs.w * c;
+      const uint64_t* pre = pixelSum_.data() + line * (cs.w + 1);
+      if (cs.dilW == 1) {
+        // The taps inside the image are the adjacent pixels x0 + kxa .. x0 + kxb - 1: one copy.
+        const ptrdiff_t kw = static_cast<ptrdiff_t>(cs.kw);
+        const ptrdiff_t kxa = std::min(kw, std::max<ptrdiff_t>(0, -x0)), kxb = std::max(kxa, std::min(kw, w - x0));
+        if (kxa > 0) fillBytes(out, pad, static_cast<size_t>(kxa) * c);
+        if (kxb > kxa) {
+          copyBytes(out + kxa * c, srcLine + (x0 + kxa) * c, static_cast<size_t>(kxb - kxa) * c);
+          sum += pre[x0 + kxb] - pre[x0 + kxa];
+        }
+        if (kxb < kw) fillBytes(out + kxb * c, pad, static_cast<size_t>(kw - kxb) * c);
+        padTaps += static_cast<uint64_t>(kw - (kxb - kxa));
+      } else {
+        for (size_t kx = 0; kx < cs.kw; ++kx) {
+          const ptrdiff_t x = x0 + static_cast<ptrdiff_t>(kx * cs.dilW);
+          if (x < 0 || x >= w) {
+            fillBytes(out + kx * c, pad, c);
+            ++padTaps;
+          } else {
+            copyBytes(out + kx * c, srcLine + x * c, c);
+            sum += pre[x + 1] - pre[x];
+          }
+        }
+      }
+    }
+    fillBytes(aBytes_.get() + i * aLd_ + k_, 0, kPad_ - k_);
+    const int64_t sumA = static_cast<int64_t>(sum + padTaps * c * pad);  // sum of a' over the row
+    rowConst_[i] = rowConstOf(sumA, finish_.rowTermOf(sumA - oa * kk));
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        ++img;
+      }
+    }
   }
 }
 
@@ -121,6 +256,8 @@ void I8GemmPlan::run(size_t task) const {
   t.n = static_cast<int>(colsPad);
   t.c = cBuf.data();
   t.ldc = colsPad;
+  t.kUsed = (k_ + 3) / 4 * 4;
+  t.nUsed = static_cast<int>((col1 - col0 + kI8NBlock - 1) / kI8NBlock * kI8NBlock);
   kern_.tile(t);
   // C = mul * core + rowTerm + colTerm with core = S + ob * sum a' - oa * sum b' - oa * ob * K
   // (i8gemm.h), all exact mod 2^32: C = mul * S + rowConst(i) + colConst(j) in uint32 arithmetic.
