@@ -196,6 +196,9 @@ class I8GemmPlan {
   // caller checks them).
   I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, const I8Codes& codes, void* c,
              const Epilogue& epi, const I8Weights* weights);
+  ~I8GemmPlan();  // its activation byte buffer goes back to a small pool for the next plan
+  I8GemmPlan(const I8GemmPlan&) = delete;
+  I8GemmPlan& operator=(const I8GemmPlan&) = delete;
   size_t prepareTasks() const { return prepareTasks_; }
   void prepare(size_t task) const;
   size_t tasks() const { return tasksM_ * tasksN_; }
@@ -217,6 +220,7 @@ class I8GemmPlan {
   std::vector<int8_t> ownWData_;
   std::vector<int32_t> ownWColSum_;
   AlignedArray<uint8_t> aBytes_;   // activation bytes: i8MPad(M) rows of aLd_
+  size_t aCapacity_ = 0;            // bytes allocated at aBytes_ (>= i8MPad(M) * aLd_)
   size_t kPad_ = 0, aLd_ = 0, rowsPerTask_ = 0, colsPerTask_ = 0, panelsPerPrep_ = 0;
   size_t prepareTasks_ = 0, tasksM_ = 0, tasksN_ = 0;
   std::vector<uint32_t> colConst_;

@@ -2,6 +2,7 @@
 // tiles with the chosen variant, and the exact finish shared with the bit-serial path.
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 
 #include "common/checked.h"
@@ -20,7 +21,61 @@ void combineRowI8(const uint32_t* s, uint32_t rowConst, const uint32_t* colConst
   for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * s[j] + rowConst + colConst[j]);
 }
 
+// Activation byte buffers of finished plans, kept for the next one: every byte of a fresh buffer
+// is a page fault on first touch (4 KiB each, ~10-15 us apiece on a virtual machine), and a
+// batch-64 ResNet-20 conv's buffer is 16 MiB; glibc hands such sizes back to the OS on free. At
+// most kPoolBuffers buffers and kPoolBytes in all are kept; a buffer is reused for a request of
+// at least half its size.
+class BytePool {
+ public:
+  static BytePool& instance() {
+    static BytePool pool;
+    return pool;
+  }
+  AlignedArray<uint8_t> take(size_t bytes, size_t* capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      size_t best = spare_.size();
+      for (size_t i = 0; i < spare_.size(); ++i)
+        if (spare_[i].capacity >= bytes && spare_[i].capacity / 2 <= bytes &&
+            (best == spare_.size() || spare_[i].capacity < spare_[best].capacity))
+          best = i;
+      if (best < spare_.size()) {
+        Spare s = std::move(spare_[best]);
+        spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(best));
+        held_ -= s.capacity;
+        *capacity = s.capacity;
+        return std::move(s.data);
+      }
+    }
+    *capacity = bytes;
+    return alignedArray<uint8_t>(bytes);
+  }
+  void give(AlignedArray<uint8_t> data, size_t capacity) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.size() < kPoolBuffers && held_ + capacity <= kPoolBytes) {
+      held_ += capacity;
+      spare_.push_back(Spare{std::move(data), capacity});
+    }
+  }
+
+ private:
+  static constexpr size_t kPoolBuffers = 4;
+  static constexpr size_t kPoolBytes = size_t{40} << 20;
+  struct Spare {
+    AlignedArray<uint8_t> data;
+    size_t capacity;
+  };
+  std::mutex mu_;
+  std::vector<Spare> spare_;
+  size_t held_ = 0;
+};
+
 }  // namespace
+
+I8GemmPlan::~I8GemmPlan() {
+  if (aBytes_) BytePool::instance().give(std::move(aBytes_), aCapacity_);
+}
 
 std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w) {
   if (w.n != spec.b.rows || w.k != spec.b.cols)
@@ -121,7 +176,7 @@ void I8GemmPlan::init(const I8Weights* weights) {
   aLd_ = kPad_ + 64;
   // Not zero-initialised (that cost ~3% of a 256x1024x1024 GEMM): prepare() writes every byte a
   // kernel reads of rows < M, and only the padding rows are cleared here.
-  aBytes_ = alignedArray<uint8_t>(mPad * aLd_);
+  aBytes_ = BytePool::instance().take(mPad * aLd_, &aCapacity_);
   if (mPad > m_) std::memset(aBytes_.get() + m_ * aLd_, 0, (mPad - m_) * aLd_);
   rowConst_.resize(m_);
   // C = mul * S + rowConst(i) + colConst(j) (mod 2^32), see run().
