@@ -190,10 +190,11 @@ class I8GemmPlan {
   I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, void* c, const Epilogue& epi,
              const I8Weights* weights);
   // A from codes: spec.a gives only its shape (rows = codes.shape.rows(), cols = codes.shape.k(),
-  // planes = aBits; data and planePop unused, may be null); the prepare phase lowers the codes
-  // straight into the tile's byte rows (a' by the byte map, padding taps a' of code 0) and forms
-  // each row's sum of a' on the way. Codes of more than aBits bits give unspecified results (the
-  // caller checks them).
+  // planes = aBits; data and planePop unused, may be null). No prepare phase: each output task
+  // lowers its rows of codes straight into the tile's byte rows (a' by the byte map, padding taps
+  // a' of code 0) in a buffer of its thread, forms each row's sum of a' on the way, and runs every
+  // column block on them. Codes of more than aBits bits give unspecified results (the caller
+  // checks them).
   I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, const I8Codes& codes, void* c,
              const Epilogue& epi, const I8Weights* weights);
   ~I8GemmPlan();  // its activation byte buffer goes back to a small pool for the next plan
@@ -207,7 +208,13 @@ class I8GemmPlan {
 
  private:
   void init(const I8Weights* weights);
-  void prepareCodes(size_t task) const;
+  // The codes route: rows r0..r1-1 of A lowered to rowsOut (row r0 first, stride aLd_), their
+  // rowConst_ entries set.
+  void lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const;
+  void runCodes(size_t task) const;
+  // The tiles of rows row0..row0+rows-1 (bytes at a, stride aLd_; zero rows up to i8MPad(rows))
+  // and one block of colsPerTask_ columns from col0, finished into C.
+  void runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col0) const;
   // C = mul * S + rowConst(i) + colConst(j) (mod 2^32) for a row whose sum of a' is sumA.
   uint32_t rowConstOf(int64_t sumA, int64_t rowCore) const;
 
@@ -232,8 +239,10 @@ class I8GemmPlan {
   I8Codes codes_{};
   const uint8_t* src_ = nullptr;
   std::vector<uint8_t> mapped_;
-  std::vector<uint64_t> pixelSum_;  // per image row: w + 1 prefix sums
-  size_t rowsPerPrep_ = 0;
+  // per image row: w + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
+  AlignedArray<uint8_t> pixelSum_;
+  size_t pixelSumCapacity_ = 0;
+  const uint64_t* prefix() const { return reinterpret_cast<const uint64_t*>(pixelSum_.get()); }
 };
 
 }  // namespace anyprec

@@ -21,8 +21,8 @@ void combineRowI8(const uint32_t* s, uint32_t rowConst, const uint32_t* colConst
   for (size_t j = 0; j < n; ++j) out[j] = static_cast<int32_t>(kMul * s[j] + rowConst + colConst[j]);
 }
 
-// Activation byte buffers of finished plans, kept for the next one: every byte of a fresh buffer
-// is a page fault on first touch (4 KiB each, ~10-15 us apiece on a virtual machine), and a
+// Activation byte buffers (and the codes route's pixel sums) of finished plans, kept for the next
+// one: every page of a fresh buffer is a page fault on first touch (4 KiB each, ~10-15 us apiece on a virtual machine), and a
 // batch-64 ResNet-20 conv's buffer is 16 MiB; glibc hands such sizes back to the OS on free. At
 // most kPoolBuffers buffers and kPoolBytes in all are kept; a buffer is reused for a request of
 // at least half its size.
@@ -60,7 +60,7 @@ class BytePool {
   }
 
  private:
-  static constexpr size_t kPoolBuffers = 4;
+  static constexpr size_t kPoolBuffers = 8;
   static constexpr size_t kPoolBytes = size_t{40} << 20;
   struct Spare {
     AlignedArray<uint8_t> data;
@@ -75,6 +75,7 @@ class BytePool {
 
 I8GemmPlan::~I8GemmPlan() {
   if (aBytes_) BytePool::instance().give(std::move(aBytes_), aCapacity_);
+  if (pixelSum_) BytePool::instance().give(std::move(pixelSum_), pixelSumCapacity_);
 }
 
 std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w) {
@@ -111,6 +112,23 @@ GemmSpec withoutPlanes(GemmSpec s) {
 }
 }  // namespace
 
+namespace {
+// The sum of n bytes, 8 at a time: byte pairs into 16-bit lanes, the four lanes summed by one
+// multiply (each lane <= 2 * 255, so a word's sum fits the top 16 bits).
+uint64_t sumBytes(const uint8_t* p, size_t n) {
+  constexpr uint64_t kLow = 0x00FF00FF00FF00FFull, kOnes = 0x0001000100010001ull;
+  uint64_t sum = 0;
+  size_t t = 0;
+  for (; t + 8 <= n; t += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + t, 8);
+    sum += (((w & kLow) + ((w >> 8) & kLow)) * kOnes) >> 48;
+  }
+  for (; t < n; ++t) sum += p[t];
+  return sum;
+}
+}  // namespace
+
 I8Codes i8MatrixCodes(const uint8_t* codes, size_t m, size_t k) {
   return I8Codes{codes, ConvShape{m, 1, 1, k, 1, 1, 1, 1, 0, 0, 1, 1}};
 }
@@ -135,19 +153,16 @@ I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec
     for (size_t t = 0; t < count; ++t) mapped_[t] = codes_.codes[t] ^ x;
     src_ = mapped_.data();
   }
-  pixelSum_.resize(addOrThrow(pixels, pixels / cs.w, "conv input pixels"));
+  const size_t sums = addOrThrow(pixels, pixels / cs.w, "conv input pixels");
+  pixelSum_ = BytePool::instance().take(mulOrThrow({sums, sizeof(uint64_t)}, "conv input pixels"), &pixelSumCapacity_);
   for (size_t r = 0; r < pixels / cs.w; ++r) {
-    uint64_t* pre = pixelSum_.data() + r * (cs.w + 1);
+    uint64_t* pre = reinterpret_cast<uint64_t*>(pixelSum_.get()) + r * (cs.w + 1);
     const uint8_t* px = src_ + r * cs.w * cs.c;
     pre[0] = 0;
-    for (size_t xi = 0; xi < cs.w; ++xi, px += cs.c) {
-      uint64_t sum = 0;
-      for (size_t ch = 0; ch < cs.c; ++ch) sum += px[ch];
-      pre[xi + 1] = pre[xi] + sum;
-    }
+    for (size_t xi = 0; xi < cs.w; ++xi, px += cs.c) pre[xi + 1] = pre[xi] + sumBytes(px, cs.c);
   }
-  rowsPerPrep_ = std::max<size_t>(1, (size_t{1} << 16) / aLd_);
-  prepareTasks_ = m_ == 0 || n_ == 0 ? 0 : (m_ + rowsPerPrep_ - 1) / rowsPerPrep_;
+  prepareTasks_ = 0;
+  tasksN_ = tasksM_ == 0 ? 0 : 1;  // a task lowers its rows once and runs every column block (runCodes)
 }
 
 void I8GemmPlan::init(const I8Weights* weights) {
@@ -176,8 +191,10 @@ void I8GemmPlan::init(const I8Weights* weights) {
   aLd_ = kPad_ + 64;
   // Not zero-initialised (that cost ~3% of a 256x1024x1024 GEMM): prepare() writes every byte a
   // kernel reads of rows < M, and only the padding rows are cleared here.
-  aBytes_ = BytePool::instance().take(mPad * aLd_, &aCapacity_);
-  if (mPad > m_) std::memset(aBytes_.get() + m_ * aLd_, 0, (mPad - m_) * aLd_);
+  if (codes_.codes == nullptr) {  // the codes route lowers per task (runCodes)
+    aBytes_ = BytePool::instance().take(mPad * aLd_, &aCapacity_);
+    if (mPad > m_) std::memset(aBytes_.get() + m_ * aLd_, 0, (mPad - m_) * aLd_);
+  }
   rowConst_.resize(m_);
   // C = mul * S + rowConst(i) + colConst(j) (mod 2^32), see run().
   const int64_t oa = mapA_.offset, mul = finish_.mul();
@@ -197,7 +214,6 @@ uint32_t I8GemmPlan::rowConstOf(int64_t sumA, int64_t rowTerm) const {
 }
 
 void I8GemmPlan::prepare(size_t task) const {
-  if (codes_.codes != nullptr) return prepareCodes(task);
   const size_t p0 = task * panelsPerPrep_, p1 = std::min(aPanels_, p0 + panelsPerPrep_);
   const size_t panelWords = static_cast<size_t>(s_.a.planes) * kWords_ * kPanelRows;
   for (size_t p = p0; p < p1; ++p) {
@@ -246,16 +262,16 @@ inline void fillBytes(uint8_t* dst, uint8_t value, size_t n) {
 }
 }  // namespace
 
-void I8GemmPlan::prepareCodes(size_t task) const {
+void I8GemmPlan::lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const {
   const ConvShape& cs = codes_.shape;
-  const size_t r0 = task * rowsPerPrep_, r1 = std::min(m_, r0 + rowsPerPrep_);
   const size_t oh = cs.outH(), ow = cs.outW(), c = cs.c, kwc = cs.kw * c;
   const uint8_t pad = mapA_.xorValue;  // a' of code 0
   const int64_t oa = mapA_.offset, kk = static_cast<int64_t>(k_);
   const ptrdiff_t h = static_cast<ptrdiff_t>(cs.h), w = static_cast<ptrdiff_t>(cs.w);
   size_t img = r0 / (oh * ow), oy = (r0 / ow) % oh, ox = r0 % ow;
   for (size_t i = r0; i < r1; ++i) {
-    uint8_t* out = aBytes_.get() + i * aLd_;
+    uint8_t* const row = rowsOut + (i - r0) * aLd_;
+    uint8_t* out = row;
     uint64_t sum = 0, padTaps = 0;
     const ptrdiff_t x0 = static_cast<ptrdiff_t>(ox * cs.strideW) - static_cast<ptrdiff_t>(cs.padW);
     // Most rows: every kernel row's taps are adjacent pixels inside the image, one copy each.
@@ -269,7 +285,7 @@ void I8GemmPlan::prepareCodes(size_t task) const {
       }
       const size_t line = img * cs.h + static_cast<size_t>(y);
       const uint8_t* srcLine = src_ + line * cs.w * c;
-      const uint64_t* pre = pixelSum_.data() + line * (cs.w + 1);
+      const uint64_t* pre = prefix() + line * (cs.w + 1);
       if (inside) {
         copyRun(out, srcLine + x0 * c, kwc);
         sum += pre[x0 + static_cast<ptrdiff_t>(cs.kw)] - pre[x0];
@@ -297,7 +313,7 @@ void I8GemmPlan::prepareCodes(size_t task) const {
         }
       }
     }
-    fillBytes(aBytes_.get() + i * aLd_ + k_, 0, kPad_ - k_);
+    fillBytes(row + k_, 0, kPad_ - k_);
     const int64_t sumA = static_cast<int64_t>(sum + padTaps * c * pad);  // sum of a' over the row
     rowConst_[i] = rowConstOf(sumA, finish_.rowTermOf(sumA - oa * kk));
     if (++ox == ow) {
@@ -311,15 +327,35 @@ void I8GemmPlan::prepareCodes(size_t task) const {
 }
 
 void I8GemmPlan::run(size_t task) const {
+  if (codes_.codes != nullptr) return runCodes(task);
   const size_t tm = task / tasksN_, tn = task % tasksN_;
   const size_t row0 = tm * rowsPerTask_, row1 = std::min(m_, row0 + rowsPerTask_);
-  const size_t col0 = tn * colsPerTask_, col1 = std::min(n_, col0 + colsPerTask_);
+  runBlock(aBytes_.get() + row0 * aLd_, row0, row1 - row0, tn * colsPerTask_);
+}
+
+void I8GemmPlan::runCodes(size_t task) const {
+  // A task lowers its rows into a buffer of this thread (64 KiB at K = 144, 256 rows: it stays in
+  // L2 for the tiles) and runs every column block on them: no M x K buffer, no pass over memory.
+  const size_t row0 = task * rowsPerTask_, row1 = std::min(m_, row0 + rowsPerTask_), rows = row1 - row0;
+  const size_t bytes = i8MPad(rows) * aLd_;
+  thread_local AlignedArray<uint8_t> buf;
+  thread_local size_t bufBytes = 0;
+  if (bufBytes < bytes) {
+    buf = alignedArray<uint8_t>(bytes);
+    bufBytes = bytes;
+  }
+  lowerCodes(row0, row1, buf.get());
+  if (i8MPad(rows) > rows) std::memset(buf.get() + rows * aLd_, 0, (i8MPad(rows) - rows) * aLd_);
+  for (size_t col0 = 0; col0 < n_; col0 += colsPerTask_) runBlock(buf.get(), row0, rows, col0);
+}
+
+void I8GemmPlan::runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col0) const {
+  const size_t col1 = std::min(n_, col0 + colsPerTask_);
   const size_t colsPad = std::min(i8NPad(n_), col0 + colsPerTask_) - col0;
-  const size_t rows = row1 - row0;
   thread_local std::vector<int32_t> cBuf;
   cBuf.resize(i8MPad(rows) * colsPad);
   I8TileArgs t{};
-  t.a = aBytes_.get() + row0 * aLd_;
+  t.a = a;
   t.lda = aLd_;
   t.b = w_->data + (col0 / kI8NBlock) * kPad_ * kI8NBlock;
   t.kPad = kPad_;
