@@ -5,7 +5,8 @@
 // 3 x 3, 3 x 5, 5 x 3; strides 1..3, padding 0..3, dilation 1..2, batch 1 / 3 / 17, odd channel
 // counts) and linear layers, activation bits 1..8 (unsigned, signed, bipolar where nothing is
 // padded), weight bits 1..8 in every encoding, N across the 16- / 32- / 64-column tiles, 1 and 3
-// threads; the ResNet-20 conv shapes at 4 and 8 bits; and the tiles' kUsed / nUsed shortcuts.
+// threads; the ResNet-20 conv shapes at 4 and 8 bits; a long-K linear layer; and the tiles'
+// kUsed / nUsed shortcuts.
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -190,6 +191,8 @@ int main() {
       resnet.push_back(Case{s, n, bits, bits, 8, Encoding::Unsigned, Encoding::Bipolar, 1});
     }
   }
+  // A linear layer whose task rows (256 x ~4 KiB) exceed what a thread keeps: allocated per task.
+  resnet.push_back(Case{i8MatrixCodes(nullptr, 300, 4100).shape, 40, 8, 8, 8, Encoding::Unsigned, Encoding::Bipolar, 3});
   for (const I8Kernel* kern : availableI8Kernels()) {
     const int before = failures;
     checkTileShortcuts(*kern, rng);

@@ -337,16 +337,26 @@ void I8GemmPlan::runCodes(size_t task) const {
   // A task lowers its rows into a buffer of this thread (64 KiB at K = 144, 256 rows: it stays in
   // L2 for the tiles) and runs every column block on them: no M x K buffer, no pass over memory.
   const size_t row0 = task * rowsPerTask_, row1 = std::min(m_, row0 + rowsPerTask_), rows = row1 - row0;
+  // The thread keeps its buffer up to kKeepBytes (a long-K linear layer's rows are allocated per task).
+  constexpr size_t kKeepBytes = size_t{1} << 20;
   const size_t bytes = i8MPad(rows) * aLd_;
-  thread_local AlignedArray<uint8_t> buf;
-  thread_local size_t bufBytes = 0;
-  if (bufBytes < bytes) {
-    buf = alignedArray<uint8_t>(bytes);
-    bufBytes = bytes;
+  thread_local AlignedArray<uint8_t> kept;
+  thread_local size_t keptBytes = 0;
+  AlignedArray<uint8_t> own;
+  uint8_t* a = nullptr;
+  if (bytes <= kKeepBytes) {
+    if (keptBytes < bytes) {
+      kept = alignedArray<uint8_t>(bytes);
+      keptBytes = bytes;
+    }
+    a = kept.get();
+  } else {
+    own = alignedArray<uint8_t>(bytes);
+    a = own.get();
   }
-  lowerCodes(row0, row1, buf.get());
-  if (i8MPad(rows) > rows) std::memset(buf.get() + rows * aLd_, 0, (i8MPad(rows) - rows) * aLd_);
-  for (size_t col0 = 0; col0 < n_; col0 += colsPerTask_) runBlock(buf.get(), row0, rows, col0);
+  lowerCodes(row0, row1, a);
+  if (i8MPad(rows) > rows) std::memset(a + rows * aLd_, 0, (i8MPad(rows) - rows) * aLd_);
+  for (size_t col0 = 0; col0 < n_; col0 += colsPerTask_) runBlock(a, row0, rows, col0);
 }
 
 void I8GemmPlan::runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col0) const {
