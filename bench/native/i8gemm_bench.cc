@@ -15,6 +15,12 @@
 //   --all-ratios: the bit-serial / int8 time matrix for every variant, not only auto's
 //   With one thread the clock is the thread's CPU time, otherwise wall time.
 //   --enc: u=unsigned, b=bipolar, s=signed (default u,b); --prep: also time weight preparation.
+//
+//   i8gemm_bench --conv[=B] [--reps=N] [--variants=...]: ResNet-20's quantised 3x3 convs at batch B
+//   (default 1), 8-bit codes: per variant the tile alone (over pre-lowered bytes, the plan's 256 x 64
+//   tasks), the int8 route from codes (lowering + tile + finish, codes out) and the planes route
+//   (packConvInput + bytes rebuilt from planes + tile + finish), as useful Gop/s (2*M*K*N / time)
+//   and as fractions of the variant's VNNI ceiling measured in the same rounds.
 #include <time.h>
 
 #include <algorithm>
@@ -60,6 +66,110 @@ Encoding encOf(char c) { return c == 's' ? Encoding::Signed : c == 'b' ? Encodin
 
 }  // namespace
 
+// --conv: the ResNet-20 conv shapes (see the header comment).
+int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int reps) {
+  struct ConvCase { size_t h, c, n, stride; };
+  const ConvCase convs[] = {{32, 16, 16, 1}, {32, 16, 32, 2}, {16, 32, 32, 1}, {16, 32, 64, 2}, {8, 64, 64, 1}};
+  const Platform& isa = *availablePlatforms().front();
+  std::mt19937_64 rng(7);
+  uint64_t sink = 0;
+  std::printf("ResNet-20 convs (3x3, pad 1), batch %zu, 8-bit unsigned codes x 8-bit bipolar weights, one thread, "
+              "%d interleaved rounds, medians; epilogue table %s\n",
+              batch, reps, isa.name);
+  for (const ConvCase& cc : convs) {
+    const ConvShape s{batch, cc.h, cc.h, cc.c, 3, 3, cc.stride, cc.stride, 1, 1, 1, 1};
+    const size_t m = s.rows(), k = s.k(), n = cc.n, kPad = i8KPad(k), ld = kPad + 64;
+    std::vector<uint8_t> x(s.inputCount());
+    for (auto& v : x) v = static_cast<uint8_t>(rng());
+    Operand B = makeOperand(rng, n, k, 8);
+    std::vector<uint64_t> planes(packedWords(m, k, 8));
+    std::vector<int32_t> pops(m * 8);
+    std::vector<float> scale(n, 1e-4f);
+    Epilogue epi;
+    epi.kind = OutputKind::Codes;
+    epi.scale = scale.data();
+    epi.codeBits = 8;
+    std::vector<uint8_t> out(m * n);
+    // pre-lowered bytes for the tile alone (the plan's layout: row stride kPad + 64, K zero-padded)
+    std::vector<uint8_t> aBytes(i8MPad(m) * ld, 0);
+    for (size_t i = 0; i < m; ++i) {
+      const size_t img = i / (s.outH() * s.outW()), oy = (i / s.outW()) % s.outH(), ox = i % s.outW();
+      for (size_t ky = 0; ky < 3; ++ky)
+        for (size_t kx = 0; kx < 3; ++kx) {
+          const ptrdiff_t y = static_cast<ptrdiff_t>(oy * cc.stride + ky) - 1, xx = static_cast<ptrdiff_t>(ox * cc.stride + kx) - 1;
+          if (y < 0 || xx < 0 || y >= static_cast<ptrdiff_t>(cc.h) || xx >= static_cast<ptrdiff_t>(cc.h)) continue;
+          std::memcpy(&aBytes[i * ld + (ky * 3 + kx) * cc.c], &x[((img * cc.h + y) * cc.h + xx) * cc.c], cc.c);
+        }
+    }
+    const double ops = 2.0 * m * k * n;
+    struct Case { std::string name; std::function<void()> fn; std::vector<double> t; };
+    std::vector<Case> cases;
+    std::vector<std::vector<int8_t>> wData(variants.size());
+    std::vector<std::vector<int32_t>> wSum(variants.size());
+    std::vector<I8Weights> w(variants.size());
+    std::vector<int32_t> cBuf(256 * 64);
+    std::vector<double> ceilMacs(variants.size(), 0);
+    for (size_t v = 0; v < variants.size(); ++v) {
+      wData[v].resize(i8WeightBytes(n, k));
+      wSum[v].resize(i8NPad(n));
+      prepareI8Weights(*variants[v], B.view, 8, Encoding::Bipolar, wData[v].data(), wSum[v].data(), 1);
+      w[v] = I8Weights{wData[v].data(), wSum[v].data(), n, k, 8, Encoding::Bipolar};
+      const I8Kernel& kern = *variants[v];
+      cases.push_back({std::string("tile ") + kern.name, [&, v] {
+                         for (size_t r0 = 0; r0 < m; r0 += 256)
+                           for (size_t c0 = 0; c0 < n; c0 += 64) {
+                             I8TileArgs t{};
+                             t.a = aBytes.data() + r0 * ld;
+                             t.lda = ld;
+                             t.b = wData[v].data() + (c0 / kI8NBlock) * kPad * kI8NBlock;
+                             t.kPad = kPad;
+                             t.colSum = wSum[v].data() + c0;
+                             t.m = static_cast<int>(std::min<size_t>(256, m - r0));
+                             t.n = static_cast<int>(std::min(i8NPad(n), c0 + 64) - c0);
+                             t.c = cBuf.data();
+                             t.ldc = static_cast<size_t>(t.n);
+                             t.kUsed = (k + 3) / 4 * 4;
+                             t.nUsed = static_cast<int>((std::min(n, c0 + 64) - c0 + 15) / 16 * 16);
+                             kern.tile(t);
+                           }
+                       }, {}});
+      const GemmSpec codesSpec{PackedView{nullptr, m, k, 8, nullptr}, B.view, 8, 8, Encoding::Unsigned, Encoding::Bipolar};
+      cases.push_back({std::string("codes ") + kern.name, [&, v, codesSpec] {
+                         runGemm(GemmPlan(isa, codesSpec, I8Codes{x.data(), s}, out.data(), epi, Int8Route{variants[v], &w[v]}), 1);
+                       }, {}});
+      cases.push_back({std::string("planes ") + kern.name, [&, v] {
+                         packConvInput(isa, x.data(), s, 8, planes.data(), pops.data(), 1);
+                         const GemmSpec spec{PackedView{planes.data(), m, k, 8, pops.data()}, B.view, 8, 8, Encoding::Unsigned,
+                                             Encoding::Bipolar};
+                         runGemm(GemmPlan(isa, spec, out.data(), epi, Int8Route{variants[v], &w[v]}), 1);
+                       }, {}});
+      const uint64_t iters = 20000;
+      cases.push_back({std::string("ceiling ") + kern.name, [&, v, iters] {
+                         const I8CeilingRun r = i8Ceiling(*variants[v], iters);
+                         sink ^= r.checksum;
+                         ceilMacs[v] = r.macs;
+                       }, {}});
+    }
+    for (auto& cs : cases) cs.fn();
+    for (int r = 0; r < reps; ++r)
+      for (auto& cs : cases) {
+        const double t0 = now();
+        cs.fn();
+        cs.t.push_back(now() - t0);
+      }
+    std::printf("\n== %zux%zux%zu (MxKxN: %zux%zu input, %zu channels, stride %zu)\n", m, k, n, cc.h, cc.h, cc.c, cc.stride);
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const double ceil = 2.0 * ceilMacs[v] / median(cases[v * 4 + 3].t) * 1e-9;
+      const double tile = median(cases[v * 4].t), codes = median(cases[v * 4 + 1].t), planesT = median(cases[v * 4 + 2].t);
+      std::printf("  %-12s ceiling %4.0f Gop/s | tile %4.0f (%.2f of ceiling) | codes route %4.0f (%.2f) %.1f us | "
+                  "planes route %4.0f (%.2f) %.1f us\n",
+                  variants[v]->name, ceil, ops / tile * 1e-9, ops / tile * 1e-9 / ceil, ops / codes * 1e-9,
+                  ops / codes * 1e-9 / ceil, codes * 1e6, ops / planesT * 1e-9, ops / planesT * 1e-9 / ceil, planesT * 1e6);
+    }
+  }
+  return sink == 42 ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
   std::vector<Shape> shapes = {{256, 4096, 4096}, {64, 4096, 4096}, {1, 4096, 4096}, {256, 1024, 1024}};
   std::vector<int> bits = {1, 2, 3, 4, 8};
@@ -67,6 +177,7 @@ int main(int argc, char** argv) {
   Encoding aEnc = Encoding::Unsigned, bEnc = Encoding::Bipolar;
   std::vector<const I8Kernel*> variants = availableI8Kernels();
   bool timePrep = false, allRatios = false;
+  size_t convBatch = 0;
   const Platform* bsTable = availablePlatforms().front();
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -99,6 +210,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "isa %s not available here\n", v);
         return 2;
       }
+    } else if (arg == "--conv" || arg.rfind("--conv=", 0) == 0) {
+      convBatch = arg == "--conv" ? 1 : static_cast<size_t>(std::max(1, std::atoi(argv[i] + 7)));
     } else if (arg == "--all-ratios") {
       allRatios = true;
     } else if (arg == "--prep") {
@@ -109,6 +222,7 @@ int main(int argc, char** argv) {
     }
   }
   gThreadClock = threads == 1;
+  if (convBatch > 0) return convBench(variants, convBatch, reps);
   const Platform& bs = *bsTable;
   std::printf("bit-serial table: %s; int8 variants:", bs.name);
   for (const I8Kernel* v : variants) std::printf(" %s", v->name);

@@ -65,6 +65,11 @@ export interface NativeAddon {
   bitGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, bBits: number,
                aEncoding: EncodingName, bEncoding: EncodingName, epilogue?: NativeEpilogue,
                int8Weights?: NativeInt8Weights | null): Promise<Int32Array | Float32Array | Uint8Array>;
+  int8Codes(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
+            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
+            aBits: number, aEncoding: EncodingName, b: NativePackedLike, bBits: number, bEncoding: EncodingName,
+            epilogue: NativeEpilogue | undefined, int8Weights: NativeInt8Weights,
+            out?: Int32Array | Float32Array | Uint8Array): Int32Array | Float32Array | Uint8Array;
   prepareInt8(b: NativePackedLike, bBits: number, bEncoding: EncodingName): NativeInt8Weights;
   prepareInt8Async(b: NativePackedLike, bBits: number, bEncoding: EncodingName): Promise<NativeInt8Weights>;
   gemmPath(aBits: number, bBits: number, m: number, n: number, k: number): GemmPathName;

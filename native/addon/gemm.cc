@@ -4,6 +4,8 @@
 
 #include "addon.h"
 #include "async_job.h"
+#include "bitplane/pack.h"
+#include "conv/conv.h"
 #include "gemm/gemm.h"
 
 namespace anyprec {
@@ -129,32 +131,37 @@ Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void
 
 namespace {
 
-// Optional 9th argument (sync only): the output, a typed array of the epilogue's type and m*n
-// elements, sharing no memory with a, b or the epilogue's arrays; nullptr when absent.
-void* outputOf(const Napi::CallbackInfo& info, const Epilogue& e, size_t m, size_t n) {
+// The caller's output array (sync entries only; `outV` undefined: nullptr, the entry allocates): a
+// typed array of the epilogue's type and m*n elements sharing no memory with `ins` (the call's
+// operands) or the epilogue's arrays, nor with the epilogue's codes output.
+void* callerOutput(const Napi::Value& outV, const Napi::Value& epilogue, const Epilogue& e, size_t m, size_t n,
+                   std::vector<Napi::Value> ins) {
   const size_t count = gemmOutputCount(m, n, outputElementBytes(e.kind));
-  const Napi::Value none = info.Env().Undefined();
-  Napi::Value ins[] = {info[0], info[1], none, none, none};
-  if (info[6].IsObject()) {
-    auto o = info[6].As<Napi::Object>();
-    ins[2] = o.Get("scale");
-    ins[3] = o.Get("shift");
-    ins[4] = o.Get("residual");
+  if (epilogue.IsObject()) {
+    auto o = epilogue.As<Napi::Object>();
+    for (const char* key : {"scale", "shift", "residual"}) ins.push_back(o.Get(key));
   }
-  if (e.kind == OutputKind::Float32)
-    return outputArg(info[8], "out", napi_float32_array, "Float32Array", count, {ins[0], ins[1], ins[2], ins[3], ins[4]});
-  if (e.kind == OutputKind::Codes)
-    return outputArg(info[8], "out", napi_uint8_array, "Uint8Array", count, {ins[0], ins[1], ins[2], ins[3]});
-  return outputArg(info[8], "out", napi_int32_array, "Int32Array", count, {ins[0], ins[1]});
+  void* data = nullptr;
+  if (e.kind == OutputKind::Float32) data = outputArg(outV, "out", napi_float32_array, "Float32Array", count, ins);
+  else if (e.kind == OutputKind::Codes) data = outputArg(outV, "out", napi_uint8_array, "Uint8Array", count, ins);
+  else data = outputArg(outV, "out", napi_int32_array, "Int32Array", count, ins);
+  if (data != nullptr && e.codes != nullptr) {  // the caller's float output and the caller's codes
+    const auto* f = static_cast<const uint8_t*>(data);
+    const uint8_t* c = e.codes;
+    const size_t cells = m * n;
+    if (c < f + cells * sizeof(float) && f < c + cells)
+      throwRange(outV.Env(), "epilogue.codes.out must not share memory with out");
+  }
+  return data;
 }
 
-// Optional 8th argument: prepared weights { data: Int8Array, colSum: Int32Array, rows, cols, bits,
-// encoding } (from prepareInt8) = run the int8 path; nullptr without them.
-bool int8WeightsArg(const Napi::CallbackInfo& info, const GemmSpec& s, I8Weights* w) {
+// Optional argument `at` (bitGemm: the 8th): prepared weights { data: Int8Array, colSum: Int32Array,
+// rows, cols, bits, encoding } (from prepareInt8) = run the int8 path; false without them.
+bool int8WeightsArg(const Napi::CallbackInfo& info, size_t at, const GemmSpec& s, I8Weights* w) {
   Napi::Env env = info.Env();
-  if (info.Length() < 8 || info[7].IsUndefined() || info[7].IsNull()) return false;
-  if (!info[7].IsObject()) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
-  auto o = info[7].As<Napi::Object>();
+  if (info.Length() <= at || info[at].IsUndefined() || info[at].IsNull()) return false;
+  if (!info[at].IsObject()) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
+  auto o = info[at].As<Napi::Object>();
   w->n = dimArg(o.Get("rows"), "int8Weights.rows", 0);
   w->k = dimArg(o.Get("cols"), "int8Weights.cols", 1);
   w->bits = static_cast<int>(intArg(o.Get("bits"), "int8Weights.bits", 1, 8));
@@ -189,22 +196,12 @@ struct GemmCall {
   GemmCall(const Napi::CallbackInfo& info, bool sync) {
     spec = gemmArgs(info);
     epi = epilogueArg(info[6], spec.a.rows, spec.b.rows, &keep, {info[0], info[1]});
-    int8 = int8WeightsArg(info, spec, &weights);
+    int8 = int8WeightsArg(info, 7, spec, &weights);
     // The codes' array is the caller's; an async job could outlive (or race a transfer of) it.
     if (!sync && epi.codes != nullptr) throwType(info.Env(), "epilogue.codes is for bitGemm (sync) only");
-    if (sync && info.Length() >= 9) data = outputOf(info, epi, spec.a.rows, spec.b.rows);
-    if (data == nullptr) {
-      out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
-    } else {
-      out = info[8];
-      if (epi.codes != nullptr) {  // the caller's float output and the caller's codes
-        const auto* f = static_cast<const uint8_t*>(data);
-        const uint8_t* c = epi.codes;
-        const size_t count = spec.a.rows * spec.b.rows;
-        if (c < f + count * sizeof(float) && f < c + count)
-          throwRange(info.Env(), "epilogue.codes.out must not share memory with out");
-      }
-    }
+    if (sync && info.Length() >= 9) data = callerOutput(info[8], info[6], epi, spec.a.rows, spec.b.rows, {info[0], info[1]});
+    if (data == nullptr) out = newOutput(info.Env(), epi, spec.a.rows, spec.b.rows, &data);
+    else out = info[8];
     // With prepared weights the int8 path runs the platform's variant for this M (gemm/gemm.h).
     plan.reset(new GemmPlan(*instance(info.Env()).isa, spec, data, epi, Int8Route{nullptr, int8 ? &weights : nullptr}));
   }
@@ -229,6 +226,45 @@ Napi::Value BitGemmAsync(const Napi::CallbackInfo& info) {
     job.phases.push_back({plan->tasks(), [plan](size_t t) { plan->run(t); }});
     job.owned = call;
   });
+}
+
+// int8Codes(codes, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, aBits, aEncoding, b, bBits, bEncoding,
+//           epilogue?, int8Weights): the int8 path with A from NHWC activation codes lowered for the
+// convolution (a linear layer: the 1 x 1 convolution of an M x 1 x 1 x K image), no bit planes.
+Napi::Value Int8Codes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 20)
+    throwType(env, "int8Codes(codes, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, aBits, aEncoding, b, bBits, "
+                   "bEncoding, epilogue, int8Weights) takes 20 arguments");
+  auto codes = typedArg(info[0], "codes", napi_uint8_array, "Uint8Array");
+  const ConvShape shape = convShapeArgs(info, 1);
+  GemmSpec spec{};
+  spec.aBits = static_cast<int>(intArg(info[13], "aBits", 1, 8));
+  spec.aEnc = encodingArg(info[14], "aEncoding");
+  spec.a = PackedView{nullptr, shape.rows(), shape.k(), spec.aBits, nullptr};
+  spec.b = packedArg(info[15], "b");
+  spec.bBits = static_cast<int>(intArg(info[16], "bBits", 1, 8));
+  spec.bEnc = encodingArg(info[17], "bEncoding");
+  throwIfFailed(env, checkGemm(spec));
+  if (codes.ElementLength() != shape.inputCount())
+    throwRange(env, "codes must hold n*h*w*c = " + std::to_string(shape.inputCount()) + " codes, got " +
+                        std::to_string(codes.ElementLength()));
+  const uint8_t* src = typedData<const uint8_t>(codes);
+  const size_t bad = findBadCode(src, codes.ElementLength(), spec.aBits);
+  if (bad != SIZE_MAX)
+    throwRange(env, "codes[" + std::to_string(bad) + "] = " + std::to_string(src[bad]) + " does not fit in " +
+                        std::to_string(spec.aBits) + " bits");
+  std::vector<Napi::Value> keep;
+  const Epilogue epi = epilogueArg(info[18], spec.a.rows, spec.b.rows, &keep, {info[0], info[15]});
+  I8Weights weights{};
+  if (!int8WeightsArg(info, 19, spec, &weights)) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
+  // Optional 21st argument: the caller's output array (reused between calls).
+  void* data = info.Length() > 20 ? callerOutput(info[20], info[18], epi, spec.a.rows, spec.b.rows, {info[0], info[15]}) : nullptr;
+  Napi::Value out = data != nullptr ? info[20] : newOutput(env, epi, spec.a.rows, spec.b.rows, &data);
+  const Instance& inst = instance(env);
+  const GemmPlan plan(*inst.isa, spec, I8Codes{src, shape}, data, epi, Int8Route{nullptr, &weights});
+  runGemm(plan, inst.threads);
+  return out;
 }
 
 // prepareInt8(b, bBits, bEncoding) -> prepared weights for the int8 path of bitGemm.
@@ -302,6 +338,7 @@ Napi::Value Int8Kernel(const Napi::CallbackInfo& info) {
 void registerGemm(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "bitGemm", BitGemm);
   exportFunction(env, exports, "bitGemmAsync", BitGemmAsync);
+  exportFunction(env, exports, "int8Codes", Int8Codes);
   exportFunction(env, exports, "prepareInt8", PrepareInt8);
   exportFunction(env, exports, "prepareInt8Async", PrepareInt8Async);
   exportFunction(env, exports, "gemmPath", GemmPathOf);

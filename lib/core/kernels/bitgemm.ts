@@ -1,8 +1,10 @@
 // The bit-serial GEMM and its settings: options, the fused epilogue, the path choice between the
 // bit-serial kernels and the int8 route (setGemmPath / gemmPath), and the int8 kernel variants.
-import { checkEnum, checkFloat32, checkInt, checkTypedArray } from '../check';
+import { checkBits, checkEnum, checkFloat32, checkInt, checkTypedArray, checkUint8 } from '../check';
 import { native, EncodingName, GemmPathName } from '../native';
 import { cachedInt8, int8Weights, int8WeightsAsync } from './int8-cache';
+import { convArgs, convOutput } from './geometry';
+import type { ConvArgs, ConvGeometry, ImageShape } from './geometry';
 import { checkEncoding, checkPacked, Packed } from './packed';
 
 export type { GemmPathName } from '../native';
@@ -231,3 +233,84 @@ export function bitGemmAsync(a: Packed, b: Packed, options: GemmOptions): Promis
   return int8WeightsAsync(args[1], args[3], args[5]).then((w) => native.bitGemmAsync(...args, w));
 }
 
+
+/** Options of the int8 route from activation codes (int8Conv, int8Linear). */
+export interface CodesGemmOptions {
+  /** Bits of every activation code (1..8); the codes must fit. */
+  aBits: number;
+  /** 'unsigned', or 'signed' (two's complement aBits-bit codes); 'bipolar' only without zero padding. */
+  aEncoding: EncodingName;
+  /** Planes of `b` to use (1..b.bits); default all stored planes. */
+  bBits?: number;
+  bEncoding: EncodingName;
+  /** Fused per-column scale/shift and output conversion, as bitGemm's; default: raw int32. */
+  epilogue?: Epilogue;
+  /** The array to write the result into instead of a fresh one, as bitGemm's `out`. */
+  out?: Int32Array | Float32Array | Uint8Array;
+}
+
+type Result = Int32Array | Float32Array | Uint8Array;
+
+function codesGemm(codes: unknown, args: ConvArgs, padded: boolean, b: unknown, options: unknown): Result {
+  checkUint8(codes, 'codes');
+  const pb = checkPacked(b, 'b');
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('options must be an object { aBits, aEncoding, bBits?, bEncoding }');
+  }
+  const o = options as Partial<CodesGemmOptions>;
+  if (o.aBits === undefined) throw new TypeError('options.aBits must be the bits of the codes (1..8)');
+  const aBits = checkBits(o.aBits, 'aBits');
+  const aEnc = checkEncoding(o.aEncoding, 'aEncoding');
+  const bBits = o.bBits === undefined ? pb.bits : checkInt(o.bBits, 'bBits', 1, pb.bits);
+  const bEnc = checkEncoding(o.bEncoding, 'bEncoding');
+  // Bipolar codes have no zero: a padded tap (code 0) would count as -(2^bits - 1).
+  if (padded && aEnc === 'bipolar') {
+    throw new RangeError("aEncoding 'bipolar' cannot be zero-padded (pass the codes as signed codes one bit wider)");
+  }
+  const [n, h, w, c, kh, kw] = args;
+  const [oh, ow] = convOutput(args);
+  const k = kh * kw * c, m = n * oh * ow;
+  if (pb.cols !== k) throw new RangeError(`b must have K = kernel[0]*kernel[1]*c = ${k} columns, got ${pb.cols}`);
+  const count = n * h * w * c;
+  if ((codes as Uint8Array).length !== count) {
+    throw new RangeError(`codes must hold n*h*w*c = ${count} codes, got ${(codes as Uint8Array).length}`);
+  }
+  const epilogue = checkEpilogue(o.epilogue, m, pb.rows);
+  const out = checkOut(o.out, epilogue, m * pb.rows);
+  return native.int8Codes(codes as Uint8Array, ...args, aBits, aEnc, pb, bBits, bEnc, epilogue, int8Weights(pb, bBits, bEnc), out);
+}
+
+/**
+ * A convolution on the int8 path straight from NHWC activation codes (no bit planes): the codes
+ * are lowered into the int8 kernel's byte rows (one row per output position (n, oy, ox), K =
+ * kh*kw*c in (ky, kx, c) order, zero padding = code 0) and multiplied by `b` (N x K packed weights,
+ * their int8 bytes prepared once and cached as for bitGemm's int8 path). Results are bit-identical
+ * to bitGemm(packConv(codes, ...), b, ...) on either path.
+ */
+export function int8Conv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, b: Packed,
+                         options: CodesGemmOptions & { epilogue: { output: 'float' } }): Float32Array;
+export function int8Conv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, b: Packed,
+                         options: CodesGemmOptions & { epilogue: { output: 'codes' } }): Uint8Array;
+export function int8Conv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, b: Packed,
+                         options: CodesGemmOptions & { epilogue?: undefined }): Int32Array;
+export function int8Conv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, b: Packed, options: CodesGemmOptions): Result;
+export function int8Conv(codes: Uint8Array, shape: ImageShape, conv: ConvGeometry, b: Packed, options: CodesGemmOptions): Result {
+  const args = convArgs(shape, conv);
+  return codesGemm(codes, args, args[8] > 0 || args[9] > 0, b, options);
+}
+
+/**
+ * A linear layer on the int8 path straight from activation codes: `codes` is M x K row-major
+ * (one row per sample), `b` N x K packed weights. Bit-identical to bitGemm(pack(codes, ...), b, ...).
+ */
+export function int8Linear(codes: Uint8Array, m: number, b: Packed,
+                           options: CodesGemmOptions & { epilogue: { output: 'float' } }): Float32Array;
+export function int8Linear(codes: Uint8Array, m: number, b: Packed,
+                           options: CodesGemmOptions & { epilogue: { output: 'codes' } }): Uint8Array;
+export function int8Linear(codes: Uint8Array, m: number, b: Packed, options: CodesGemmOptions & { epilogue?: undefined }): Int32Array;
+export function int8Linear(codes: Uint8Array, m: number, b: Packed, options: CodesGemmOptions): Result;
+export function int8Linear(codes: Uint8Array, m: number, b: Packed, options: CodesGemmOptions): Result {
+  checkInt(m, 'm', 1, 2 ** 31 - 1);
+  const k = checkPacked(b, 'b').cols;
+  return codesGemm(codes, convArgs({ n: m, h: 1, w: 1, c: k }, { kernel: [1, 1] }), false, b, options);
+}

@@ -2,7 +2,8 @@
 // activation (quantiser or ReLU) after it, or a residual add (float output plus the add's other
 // operand, inside the GEMM's epilogue). Three executors, chosen per call by what arrives:
 // - gated: B-bit unsigned codes into a layer with a precision gate (the gating floor's executor);
-// - codes: activation codes (unsigned, or bipolar) into the bit-serial GEMM with a fused epilogue;
+// - codes: activation codes (unsigned, or bipolar) into the GEMM with a fused epilogue: bit planes
+//   into the bit-serial path, or, where the route picks int8, the codes straight into the int8 path;
 // - float: float activations or 32-bit weights (dequantised weights x float input).
 import * as kernels from '../../core/kernels';
 import { Packed } from '../../core/kernels';
@@ -129,20 +130,53 @@ function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBi
     { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, packBits, out));
 }
 
+/** A product of the layer's weights and its input, through a given epilogue. */
+type Product = (epilogue: kernels.Epilogue, out?: Float32Array | Uint8Array) => Int32Array | Float32Array | Uint8Array;
+
+/**
+ * The layer's epilogue fused into a product: codes out (fused quantiser) or floats (plus the
+ * residual, and the next block's codes when `dual` is given), into the plan's kept buffer.
+ */
+function fusedProduct(l: QLayer, product: Product, epi: Affine, n: number, residual?: Float32Array, rc?: RunContext,
+                      dual?: kernels.DualCodes): Act {
+  const key = `${l.node.name}:out`, count = n * l.outShape.reduce((a, b) => a * b, 1);
+  if (l.act?.op === 'quantize' && l.actBits !== 32) {
+    const codes = product({ output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift },
+      reuse<Uint8Array>(rc, key, Uint8Array, count)) as Uint8Array;
+    return codesAct(keep(rc, key, codes), l.actBits, n, l.outShape);
+  }
+  const data = product({ output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual, codes: dual },
+    reuse<Float32Array>(rc, key, Float32Array, count)) as Float32Array;
+  return floatAct(keep(rc, key, data), n, l.outShape);
+}
+
 /** The bit-serial GEMM with the layer's epilogue fused: codes out (fused quantiser) or floats. */
 function denseGemm(l: QLayer, a: Packed, aBits: number, epi: Affine, n: number,
                    aEncoding: kernels.EncodingName = 'unsigned', residual?: Float32Array, rc?: RunContext,
                    codes?: kernels.DualCodes): Act {
   const base = { aBits, bBits: l.wBits, aEncoding, bEncoding: 'bipolar' } as const;
-  const key = `${l.node.name}:out`, count = a.rows * l.channels;
-  if (l.act?.op === 'quantize' && l.actBits !== 32) {
-    const out = reuse<Uint8Array>(rc, key, Uint8Array, count);
-    const codes = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift }, out });
-    return codesAct(keep(rc, key, codes), l.actBits, n, l.outShape);
-  }
-  const out = reuse<Float32Array>(rc, key, Float32Array, count);
-  const data = kernels.bitGemm(a, l.weights!, { ...base, epilogue: { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual, codes }, out });
-  return floatAct(keep(rc, key, data), n, l.outShape);
+  return fusedProduct(l, (epilogue, out) => kernels.bitGemm(a, l.weights!, { ...base, epilogue, out }), epi, n, residual, rc, codes);
+}
+
+/**
+ * The int8 route straight from the codes (no bit planes): taken where the GEMM route of this
+ * layer's shape and bits is int8 (gemmPath: the kernels' measured rule, or setGemmPath).
+ * undefined where it is not.
+ */
+function int8FromCodes(l: QLayer, codes: Uint8Array, aBits: number, aEncoding: kernels.EncodingName, epi: Affine,
+                       n: number, residual?: Float32Array, rc?: RunContext, dual?: kernels.DualCodes): Act | undefined {
+  const rows = (n * l.outShape.reduce((p, d) => p * d, 1)) / l.channels;
+  if (kernels.gemmPath(aBits, l.wBits, rows, l.channels, l.k) !== 'int8') return undefined;
+  const node = l.node;
+  const options = { aBits, aEncoding, bBits: l.wBits, bEncoding: 'bipolar' } as const;
+  const product: Product = node.op === 'qconv2d'
+    ? (epilogue, out) => {
+      const [h, w, c] = l.inShape;
+      const conv = { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation };
+      return kernels.int8Conv(codes, { n, h, w, c }, conv, l.weights!, { ...options, epilogue, out });
+    }
+    : (epilogue, out) => kernels.int8Linear(codes, n, l.weights!, { ...options, epilogue, out });
+  return fusedProduct(l, product, epi, n, residual, rc, dual);
 }
 
 /** Integer products through the native epilogue loops (float32(acc) first, as the fused epilogue does). */
@@ -230,17 +264,20 @@ function bipolarToSigned(codes: Uint8Array, bits: number): Uint8Array {
   return out;
 }
 
-/** Codes executor: activation codes (fixed scale) into the bit-serial GEMM. */
+/** Codes executor: activation codes (fixed scale) into the GEMM (the int8 route from codes, or bit planes). */
 function runCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, residual?: Float32Array, rc?: RunContext,
-                  codes?: kernels.DualCodes): Act {
+                  dual?: kernels.DualCodes): Act {
   // Bipolar codes have no zero (code 0 is -1), so the zero padding of a conv cannot be code 0:
   // padded taps would count as -1. Such inputs go in as signed codes one bit wider (the value
   // 2q - (2^b - 1) in two's complement: +1 -> 01, -1 -> 11 at b = 1), whose code 0 is 0.
   const node = l.node;
   const widen = node.op === 'qconv2d' && x.encoding === 'bipolar' && (node.padding[0] > 0 || node.padding[1] > 0);
   const aBits = widen ? x.bits + 1 : x.bits;
-  const a = packInput(l, widen ? bipolarToSigned(x.codes, x.bits) : x.codes, n, x.bits, aBits, rc);
-  return denseGemm(l, a, aBits, epilogueFor(l, x.bits, x.encoding), n, widen ? 'signed' : x.encoding, residual, rc, codes);
+  const codes = widen ? bipolarToSigned(x.codes, x.bits) : x.codes;
+  const encoding = widen ? 'signed' : x.encoding;
+  const epi = epilogueFor(l, x.bits, x.encoding);
+  return int8FromCodes(l, codes, aBits, encoding, epi, n, residual, rc, dual)
+    ?? denseGemm(l, packInput(l, codes, n, x.bits, aBits, rc), aBits, epi, n, encoding, residual, rc, dual);
 }
 
 /** Float weights (E * c / (2^b - 1), c the odd level) of a packed bipolar weight matrix. */

@@ -32,7 +32,7 @@ GemmFinish::GemmFinish(const EpilogueTable& e, const GemmSpec& s, void* c, const
   colTerm_.assign(n_, xor_ ? 0 : static_cast<int64_t>(k_) * betaA_ * betaB_);
   if (!xor_ && (betaA_ != 0 || betaB_ != 0)) {
     const bool negA = s.aEnc == Encoding::Signed, negB = s.bEnc == Encoding::Signed;
-    if (betaB_ != 0) {
+    if (betaB_ != 0 && s.a.planePop != nullptr) {
       rowCoreA_.resize(m);
       for (size_t i = 0; i < m; ++i) rowCoreA_[i] = rowCoreSum(s.a.planePop + i * s.a.planes, s.aBits, negA);
     }

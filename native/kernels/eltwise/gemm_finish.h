@@ -23,6 +23,9 @@ class GemmFinish {
   int64_t rowTerm(size_t i) const {
     return (xor_ ? static_cast<int64_t>(k_) : 0) + (rowCoreA_.empty() ? 0 : alphaA_ * betaB_ * rowCoreA_[i]);
   }
+  // rowTerm for a row whose sum over K of A's core values is rowCore: for callers that form A's
+  // row sums themselves (the int8 path from codes), which pass a spec whose a.planePop is null.
+  int64_t rowTermOf(int64_t rowCore) const { return (xor_ ? static_cast<int64_t>(k_) : 0) + alphaA_ * betaB_ * rowCore; }
   const int64_t* colTerm() const { return colTerm_.data(); }
   bool int32Output() const { return epi_.kind == OutputKind::Int32; }
   // Where the exact int32 results of row i, from column col, go: C itself for an Int32 output,

@@ -27,6 +27,12 @@ GemmPlan::GemmPlan(const Platform& isa, const GemmSpec& spec, void* c, const Epi
   }
 }
 
+GemmPlan::GemmPlan(const Platform& isa, const GemmSpec& spec, const I8Codes& codes, void* c, const Epilogue& epi,
+                   const Int8Route& route) {
+  const I8Kernel& kern = route.kernel != nullptr ? *route.kernel : isa.int8For(spec.a.rows);
+  i8_.reset(new I8GemmPlan(isa, kern, spec, codes, c, epi, route.weights));
+}
+
 GemmPlan::~GemmPlan() = default;
 
 void bitGemm(const Platform& isa, const GemmSpec& spec, void* c, const Epilogue& epi, int threads,

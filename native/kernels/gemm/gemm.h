@@ -38,6 +38,11 @@ class GemmPlan {
   // c: M x N elements of the epilogue's output type (int32_t, float or uint8_t), row-major.
   GemmPlan(const Platform& isa, const GemmSpec& spec, void* c, const Epilogue& epi = Epilogue(),
            const Int8Route& route = Int8Route());
+  // The int8 path with A from activation codes (i8gemm.h, I8Codes): no bit planes; spec.a gives
+  // A's shape only (rows x cols = codes.shape.rows() x codes.shape.k(), planes = aBits). The
+  // route's kernel and weights as above (a null kernel: the platform's variant for the rows).
+  GemmPlan(const Platform& isa, const GemmSpec& spec, const I8Codes& codes, void* c, const Epilogue& epi,
+           const Int8Route& route);
   ~GemmPlan();
   size_t prepareTasks() const { return i8_ ? i8_->prepareTasks() : 0; }
   void prepare(size_t task) const { i8_->prepare(task); }

@@ -41,6 +41,7 @@
 #include "bitplane/bitplane.h"
 #include "common/align.h"
 #include "common/gemm_spec.h"
+#include "conv/conv.h"
 #include "eltwise/gemm_finish.h"
 
 namespace anyprec {
@@ -88,6 +89,12 @@ struct I8TileArgs {
   int n;                  // multiple of 32
   int32_t* c;             // roundup(m, 32) rows of n values, row i at c + i * ldc
   size_t ldc;
+  // 0, or a multiple of 4 <= kPad past which every byte of A and B is zero (K rounded up to 4): a
+  // variant may stop its K loop there (avx512-vnni does; K = 144 is 192 padded).
+  size_t kUsed;
+  // 0, or a multiple of 16 <= n: the columns the caller reads (a variant may leave c's columns
+  // past it unwritten; avx512-vnni then runs a last 16-column block on its own).
+  int nUsed;
 };
 
 struct I8Kernel {
@@ -161,6 +168,17 @@ void byteRowsGeneric(const ByteRowsArgs& a);
 // Checks that prepared weights were made for this spec's b, bBits and bEncoding ("" if they were).
 std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w);
 
+// Activation codes as the int8 path's A, without bit planes: NHWC codes (`shape.inputCount()`
+// bytes, each a `spec.aBits`-bit code) lowered for a convolution, one row per output position
+// (n, oh, ow) and K = kh*kw*c columns in (kh, kw, c) order, taps in the padding reading code 0.
+// A linear layer's M x K codes are the 1 x 1 convolution of an M x 1 x 1 x K image.
+struct I8Codes {
+  const uint8_t* codes;
+  ConvShape shape;  // checked (checkConvShape) by the caller
+};
+// The I8Codes of a row-major M x K matrix of codes.
+I8Codes i8MatrixCodes(const uint8_t* codes, size_t m, size_t k);
+
 // A GEMM whose core sums are byte dot products with variant `kern`, in two phases of independent
 // tasks: prepare(t) for every t < prepareTasks() (A's bytes rebuilt from its planes), then run(t)
 // for every t < tasks() (output tiles), each phase in any order and on any threads, the second
@@ -171,6 +189,17 @@ class I8GemmPlan {
  public:
   I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, void* c, const Epilogue& epi,
              const I8Weights* weights);
+  // A from codes: spec.a gives only its shape (rows = codes.shape.rows(), cols = codes.shape.k(),
+  // planes = aBits; data and planePop unused, may be null). No prepare phase: each output task
+  // lowers its rows of codes straight into the tile's byte rows (a' by the byte map, padding taps
+  // a' of code 0) in a buffer of its thread, forms each row's sum of a' on the way, and runs every
+  // column block on them. Codes of more than aBits bits give unspecified results (the caller
+  // checks them).
+  I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, const I8Codes& codes, void* c,
+             const Epilogue& epi, const I8Weights* weights);
+  ~I8GemmPlan();  // its activation byte buffer goes back to a small pool for the next plan
+  I8GemmPlan(const I8GemmPlan&) = delete;
+  I8GemmPlan& operator=(const I8GemmPlan&) = delete;
   size_t prepareTasks() const { return prepareTasks_; }
   void prepare(size_t task) const;
   size_t tasks() const { return tasksM_ * tasksN_; }
@@ -178,6 +207,17 @@ class I8GemmPlan {
   const I8Kernel& kernel() const { return kern_; }
 
  private:
+  void init(const I8Weights* weights);
+  // The codes route: rows r0..r1-1 of A lowered to rowsOut (row r0 first, stride aLd_), their
+  // rowConst_ entries set.
+  void lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const;
+  void runCodes(size_t task) const;
+  // The tiles of rows row0..row0+rows-1 (bytes at a, stride aLd_; zero rows up to i8MPad(rows))
+  // and one block of colsPerTask_ columns from col0, finished into C.
+  void runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col0) const;
+  // C = mul * S + rowConst(i) + colConst(j) (mod 2^32) for a row whose sum of a' is sumA.
+  uint32_t rowConstOf(int64_t sumA, int64_t rowCore) const;
+
   const I8Kernel& kern_;
   GemmSpec s_;
   GemmFinish finish_;
@@ -187,10 +227,22 @@ class I8GemmPlan {
   std::vector<int8_t> ownWData_;
   std::vector<int32_t> ownWColSum_;
   AlignedArray<uint8_t> aBytes_;   // activation bytes: i8MPad(M) rows of aLd_
+  size_t aCapacity_ = 0;            // bytes allocated at aBytes_ (>= i8MPad(M) * aLd_)
   size_t kPad_ = 0, aLd_ = 0, rowsPerTask_ = 0, colsPerTask_ = 0, panelsPerPrep_ = 0;
   size_t prepareTasks_ = 0, tasksM_ = 0, tasksN_ = 0;
-  std::vector<uint32_t> rowConst_, colConst_;
+  std::vector<uint32_t> colConst_;
+  // Per row of A; the codes route fills it in its prepare phase (each task its own rows).
+  mutable std::vector<uint32_t> rowConst_;
   ByteMap mapA_{}, mapB_{};
+  // The codes route: its input (codes_.codes null: A comes from planes), the input bytes mapped to
+  // a' when the map is not the identity, and each pixel's sum of a' over its c channels.
+  I8Codes codes_{};
+  const uint8_t* src_ = nullptr;
+  std::vector<uint8_t> mapped_;
+  // per image row: w + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
+  AlignedArray<uint8_t> pixelSum_;
+  size_t pixelSumCapacity_ = 0;
+  const uint64_t* prefix() const { return reinterpret_cast<const uint64_t*>(pixelSum_.get()); }
 };
 
 }  // namespace anyprec

@@ -51,11 +51,12 @@ void block(const uint8_t* a, size_t lda, const int8_t* b, size_t k4n, int32_t* c
 
 void tileAvx2(const I8TileArgs& t) {
   const size_t blockBytes = t.kPad * kI8NBlock;
+  const size_t k4n = (t.kUsed != 0 ? t.kUsed : t.kPad) / 4;  // zeros past kUsed: not multiplied
   for (int j0 = 0; j0 < t.n; j0 += static_cast<int>(kI8NBlock)) {
     const int8_t* b = t.b + (j0 / kI8NBlock) * blockBytes;
     int i0 = 0;
-    for (; i0 + 2 <= t.m; i0 += 2) block<2>(t.a + i0 * t.lda, t.lda, b, t.kPad / 4, t.c + i0 * t.ldc + j0, t.ldc);
-    if (i0 < t.m) block<1>(t.a + i0 * t.lda, t.lda, b, t.kPad / 4, t.c + i0 * t.ldc + j0, t.ldc);
+    for (; i0 + 2 <= t.m; i0 += 2) block<2>(t.a + i0 * t.lda, t.lda, b, k4n, t.c + i0 * t.ldc + j0, t.ldc);
+    if (i0 < t.m) block<1>(t.a + i0 * t.lda, t.lda, b, k4n, t.c + i0 * t.ldc + j0, t.ldc);
   }
 }
 

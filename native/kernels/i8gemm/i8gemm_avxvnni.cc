@@ -57,11 +57,12 @@ const BlockFn kBlocks[kMr + 1] = {nullptr, block<1>, block<2>, block<3>, block<4
 
 void tileAvxVnni(const I8TileArgs& t) {
   const size_t blockBytes = t.kPad * kI8NBlock;
+  const size_t k4n = (t.kUsed != 0 ? t.kUsed : t.kPad) / 4;  // zeros past kUsed: not multiplied
   for (int j0 = 0; j0 < t.n; j0 += static_cast<int>(kI8NBlock)) {
     const int8_t* b = t.b + (j0 / kI8NBlock) * blockBytes;
     for (int i0 = 0; i0 < t.m; i0 += kMr) {
       const int mr = t.m - i0 < kMr ? t.m - i0 : kMr;
-      kBlocks[mr](t.a + i0 * t.lda, t.lda, b, t.kPad / 4, t.c + i0 * t.ldc + j0, t.ldc);
+      kBlocks[mr](t.a + i0 * t.lda, t.lda, b, k4n, t.c + i0 * t.ldc + j0, t.ldc);
     }
   }
 }

@@ -146,7 +146,18 @@ std::string convCase(const Platform& isa) {
   packConvInput(isa, codes.data(), s, planes, w.data(), p.data(), 1);
   packConvInput(scalarPlatform(), codes.data(), s, planes, ws.data(), ps.data(), 1);
   std::string e = compare("conv lowering (planes)", w, ws);
-  return e.empty() ? compare("conv lowering (plane popcounts)", p, ps) : e;
+  if (e.empty()) e = compare("conv lowering (plane popcounts)", p, ps);
+  if (!e.empty() || isa.int8 == nullptr) return e;
+  // The int8 route from the same codes (lowered into byte rows, no planes) against the scalar
+  // planes route.
+  const Operand b(scalarPlatform(), randomCodes(kN * s.k(), 5, 22), kN, s.k(), 5);
+  GemmSpec spec{PackedView{ws.data(), s.rows(), s.k(), planes, ps.data()}, b.view, planes, 5, Encoding::Unsigned,
+                Encoding::Bipolar};
+  std::vector<int32_t> want(s.rows() * kN), got(want.size());
+  bitGemm(scalarPlatform(), spec, want.data(), 1);
+  spec.a = PackedView{nullptr, s.rows(), s.k(), planes, nullptr};
+  runGemm(GemmPlan(isa, spec, I8Codes{codes.data(), s}, got.data(), Epilogue(), Int8Route{&isa.int8For(s.rows()), nullptr}), 1);
+  return compare("int8 route from conv codes", got, want);
 }
 
 std::string gatedCase(const Platform& isa) {
