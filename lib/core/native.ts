@@ -182,7 +182,7 @@ export function loadFailureMessage(cause: Error, facts: PlatformFacts = platform
   const glibc = /GLIBC_(\d+\.\d+)/.exec(msg);
   const cxx = /(GLIBCXX|CXXABI)_([\d.]+)/.exec(msg);
   if (cxx) {
-    fix = `the binary needs a C++ runtime (libstdc++) with ${cxx[1]}_${cxx[2]} (GCC 12's or newer) and this system's is older: ` +
+    fix = `the binary needs a C++ runtime (libstdc++) with ${cxx[1]}_${cxx[2]} (the prebuilds need GCC 11's or newer) and this system's is older: ` +
       `install a newer libstdc++6, or ${BUILD_FROM_SOURCE} (a build made here uses this system's own libstdc++)`;
   } else if (glibc) {
     fix = `the binary needs glibc >= ${glibc[1]} and this system has ${facts.libc}: upgrade the system, or ${BUILD_FROM_SOURCE} ` +

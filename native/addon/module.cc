@@ -1,5 +1,6 @@
 // Module registration: the per-environment Instance and every family's exports.
 #include "addon.h"
+#include "common/wait.h"
 
 namespace anyprec {
 namespace addon {
@@ -17,7 +18,7 @@ void Instance::jobFinished() {
 
 void Instance::waitForJobs() {
   std::unique_lock<std::mutex> lock(mutex);
-  cv.wait(lock, [&] { return running == 0; });
+  waitUntil(cv, lock, [&] { return running == 0; });
 }
 
 Instance::~Instance() { waitForJobs(); }

@@ -1,5 +1,7 @@
 #include "common/threadpool.h"
 
+#include "common/wait.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -102,7 +104,7 @@ class Pool {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
       std::shared_ptr<Job> job;
-      cv_.wait(lock, [&] { return (job = pick()) != nullptr; });
+      waitUntil(cv_, lock, [&] { return (job = pick()) != nullptr; });
       lock.unlock();
       work(*job);
       job.reset();
@@ -138,7 +140,7 @@ void parallelRun(size_t n, int width, const TaskFn& fn) {
   Pool::work(*job);
   {
     std::unique_lock<std::mutex> lock(job->doneMutex);
-    job->doneCv.wait(lock, [&] { return job->complete; });
+    waitUntil(job->doneCv, lock, [&] { return job->complete; });
   }
   if (job->error) std::rethrow_exception(job->error);
 }
