@@ -5,10 +5,12 @@
 //   node scripts/repro-table.mjs [dir-or-record.json ...]   (default: runs/)
 //   node scripts/repro-table.mjs runs/ --json                (the rows as JSON instead)
 //
-// Columns: method, its options, architecture (graph size), epochs, the test accuracy per width
+// Columns: method, its options, architecture (graph size), training digits (records of older
+// versions leave it empty), epochs, the test accuracy per width
 // (bits 32 = float; an SP width is the activation switch, weights 1 bit), and what the method
 // adds: PG's fraction of outputs gated on (the exported model on the test digits, MAC-weighted),
-// LDP's bit-ops relative to every layer at 8/8 bits and its per-layer bits. Only finished runs
+// LDP's bit-ops relative to every layer at 8/8 bits and its per-layer bits (a fixed b-bit model:
+// b²/64, for the comparison). Only finished runs
 // write records, so every row is a final result.
 import * as fs from 'fs';
 import * as path from 'path';
@@ -37,7 +39,7 @@ function options(r) {
   const c = r.config, o = c.options ?? {};
   switch (c.method) {
     case 'sp': return `act ${c.bits.join('/')}, ${o.activation ?? 'dorefa'}`;
-    case 'pg': return `B/Bhb ${c.bits[0]}/${o.highBits ?? c.bits[0] - 1}, w${o.weightBits ?? 8}` +
+    case 'pg': return `B/Bhb ${c.bits[0]}/${o.highBits ?? c.bits[0] - 1}, w${o.weightBits ?? 8}, ${o.activation ?? 'dorefa'}` +
       `${o.target !== undefined ? `, δ ${o.target}` : ''}${o.gateOn !== undefined ? `, on→${o.gateOn}` : ''}`;
     case 'ldp': return `λ ${o.penalty ?? 1}, bits ${(o.bitRange ?? [1, 8]).join('..')}${o.target !== undefined ? `, target ${o.target}` : ''}`;
     default: return `bits ${c.bits.join('/')}`;
@@ -46,6 +48,8 @@ function options(r) {
 
 function extra(r) {
   if (r.gate) return `on ${pct(r.gate.fraction)}`;
+  // a uniform fixed-precision model: every quantised layer at b/b bits, b²/64 of 8/8's bit-ops (LDP's measure)
+  if (r.config.method === 'fixed' && r.config.bits[0] <= 8) return `bit-ops ${pct(r.config.bits[0] ** 2 / 64)} of 8/8`;
   if (r.layers) {
     const layers = Object.entries(r.layers).filter(([, p]) => p.weights !== undefined)
       .map(([name, p]) => `${name} ${p.weights}/${p.activations}`);
@@ -57,7 +61,7 @@ function extra(r) {
 let rows;
 try {
   rows = inputs.flatMap(records).map((r) => ({
-    method: r.config.method, options: options(r), graph: r.graph ?? '', epochs: r.log?.length ?? r.config.epochs, seed: r.config.seed,
+    method: r.config.method, options: options(r), graph: r.graph ?? '', digits: r.digits?.train ?? '', epochs: r.log?.length ?? r.config.epochs, seed: r.config.seed,
     accuracy: Object.fromEntries(r.results.map((x) => [x.bits, x.accuracy])), extra: extra(r), seconds: r.seconds, file: r.file,
   }));
 } catch (e) {
@@ -69,12 +73,12 @@ rows.sort((a, b) => a.method.localeCompare(b.method) || a.options.localeCompare(
 if (json) {
   console.log(JSON.stringify(rows, null, 2));
 } else {
-  console.log('| method | options | network | epochs | seed | test accuracy by width | method adds | time |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('| method | options | network | training digits | epochs | seed | test accuracy by width | method adds | time |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const acc = Object.entries(r.accuracy).sort((a, b) => Number(b[0]) - Number(a[0])).map(([b, a]) => `${b === '32' ? 'float' : b}: ${pct(a)}`).join(', ');
     const time = typeof r.seconds === 'number' ? `${(r.seconds / 60).toFixed(1)} min` : '';
-    console.log(`| ${r.method} | ${r.options} | ${r.graph} | ${r.epochs} | ${r.seed} | ${acc} | ${r.extra} | ${time} |`);
+    console.log(`| ${r.method} | ${r.options} | ${r.graph} | ${r.digits} | ${r.epochs} | ${r.seed} | ${acc} | ${r.extra} | ${time} |`);
   }
   if (rows.length === 0) console.log(`\n(no run records in ${inputs.join(', ')})`);
 }

@@ -27,9 +27,9 @@ describe('anyprec train --method sp|pg|ldp', () => {
     for (const a of [32, 2]) expect(m.runSync(digits, { bits: { weights: 1, activations: a } }).shape).toEqual([2, 10]);
   });
 
-  it('pg: the gate counts of the exported model on the test digits; the model file has gated layers', () => {
+  it('pg (PACT activations): the gate counts of the exported model on the test digits; the model file has gated layers', () => {
     const out = path.join(dir, 'pg.anyprec');
-    const r = train(['--method', 'pg', '--bits', '3', '--high-bits', '1', '--weight-bits', '4', '--gate-on', '0.2', '--epochs', '1', '--out', out]);
+    const r = train(['--method', 'pg', '--bits', '3', '--high-bits', '1', '--weight-bits', '4', '--gate-on', '0.2', '--gate-weight', '4', '--act-quant', 'pact', '--epochs', '1', '--out', out]);
     expect(r.results.map((x: { bits: number }) => x.bits)).toEqual([3]);
     expect(r.gate).toMatchObject({ bits: 3, highBits: 1, weightBits: 4 });
     expect(r.gate.fraction).toBeGreaterThanOrEqual(0);
@@ -39,6 +39,11 @@ describe('anyprec train --method sp|pg|ldp', () => {
     expect(loadSync(out).gatedLayers).toHaveLength(6);
     const record = JSON.parse(fs.readFileSync(`${out}.json`, 'utf8'));
     expect(record.log[0].extra.gateOnAll).toBeGreaterThanOrEqual(0);
+    expect(Object.keys(record.log[0].extra.alphas)).toHaveLength(6); // a learned clip per quantize node
+    expect(record.config.options).toMatchObject({ activation: 'pact', gateWeight: 4 });
+    // a short pg run's default rate, 1e-2 / epochs (the 1e-3 of longer runs left one epoch far from trained)
+    expect(record.config.lr).toBe(1e-2);
+    expect(record.digits).toEqual({ train: 64, validation: 1000, test: 2000 });
   });
 
   it('ldp: per-layer bits in the output and in every epoch of the record; --resume extends the run', () => {
@@ -66,6 +71,7 @@ describe('anyprec train --method sp|pg|ldp', () => {
     };
     expect(run(['--method', 'pg', '--bits', '3,4'])).toMatch(/takes one --bits value/);
     expect(run(['--method', 'sp', '--act-quant', 'log'])).toMatch(/activation must be one of dorefa, pact, sign/);
+    expect(run(['--method', 'pg', '--act-quant', 'sign'])).toMatch(/activation must be dorefa or pact/);
     expect(run(['--method', 'ldp', '--bit-range', '6,2'])).toMatch(/--bit-range takes lo,hi/);
   });
 });

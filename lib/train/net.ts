@@ -223,11 +223,11 @@ export class TrainNet {
   /**
    * The trained network as a runtime Model: the tensors as trained, in the graph unchanged or in a
    * training method's variant of it (`base`: the same nodes and tensor names; e.g. with precision
-   * gates). With `input`, the graph becomes version 2 and carries it: the model takes the raw input
+   * gates) and, when a method rewrites them for that graph, `tensors` (by the same names). With `input`, the graph becomes version 2 and carries it: the model takes the raw input
    * and preprocesses it itself.
    */
-  toModel(input?: GraphInput, base: GraphSpec = this.graph): Model {
+  toModel(input?: GraphInput, base: GraphSpec = this.graph, tensors: Record<string, Float32Array> = this.tensors()): Model {
     const graph: GraphSpec = input ? { ...base, format: 'anyprec-graph/2', input } : base;
-    return Model.build(graph, this.tensors());
+    return Model.build(graph, tensors);
   }
 }
