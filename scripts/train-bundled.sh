@@ -6,7 +6,7 @@
 # the graph).
 #
 #   bash scripts/train-bundled.sh                      # the full run (about 70 minutes on one thread of a quiet Zen 5)
-#   bash scripts/train-bundled.sh --epochs 4 --threads 1   # the model shipped now (4 of the 15 epochs)
+#   bash scripts/train-bundled.sh --threads 2              # two kernel threads (the model shipped was trained so)
 #
 # Extra arguments go to `anyprec train` after the defaults (the last of a repeated option wins).
 # MNIST_DIR: a directory with mnist10k.bin, mnist10k-labels.bin and split.json (default: the
