@@ -21,24 +21,6 @@ using namespace anyprec::test;
 
 namespace {
 
-std::vector<const EpilogueTable*> tablesToCheck() {
-  std::vector<const EpilogueTable*> out;
-  auto add = [&out](const EpilogueTable* t) {
-    for (const EpilogueTable* have : out)
-      if (have == t) return;
-    out.push_back(t);
-  };
-  for (const Platform* p : availablePlatforms()) add(p->epilogue);
-#if defined(__x86_64__) || defined(_M_X64)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) add(&kAvx2EpilogueTable);
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq"))
-    add(&kAvx512EpilogueTable);
-#endif
-  return out;
-}
-
 bool sameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -173,7 +155,7 @@ void gemms(std::mt19937_64& rng) {
 
 int main() {
   std::mt19937_64 rng(23);
-  const std::vector<const EpilogueTable*> tables = tablesToCheck();
+  const std::vector<const EpilogueTable*> tables = epilogueTablesToCheck();
   std::string names;
   for (const EpilogueTable* t : tables) names += std::string(" ") + t->name;
   std::printf("epilogue tables:%s\n", names.c_str());

@@ -21,27 +21,6 @@ using namespace anyprec::test;
 
 namespace {
 
-// The tables to check: every platform's, plus the AVX2 / AVX-512 epilogue tables wherever the CPU
-// has their instructions even when no platform record uses them (the avx512 record also needs
-// VPOPCNTDQ for its GEMM kernels; the epilogue needs only F/BW/VL/DQ).
-std::vector<const EpilogueTable*> tablesToCheck() {
-  std::vector<const EpilogueTable*> out;
-  auto add = [&out](const EpilogueTable* t) {
-    for (const EpilogueTable* have : out)
-      if (have == t) return;
-    out.push_back(t);
-  };
-  for (const Platform* p : availablePlatforms()) add(p->epilogue);
-#if defined(__x86_64__) || defined(_M_X64)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) add(&kAvx2EpilogueTable);
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq"))
-    add(&kAvx512EpilogueTable);
-#endif
-  return out;
-}
-
 bool sameFloat(float a, float b) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
   uint32_t ua, ub;
@@ -80,7 +59,7 @@ float floatOf(float y, const Case& c, float res) {
 
 int main() {
   std::mt19937_64 rng(11);
-  const std::vector<const EpilogueTable*> tables = tablesToCheck();
+  const std::vector<const EpilogueTable*> tables = epilogueTablesToCheck();
   const EpilogueTable& ref = kScalarEpilogueTable;
   std::string names;
   for (const EpilogueTable* t : tables) names += std::string(" ") + t->name;

@@ -12,6 +12,27 @@
 
 namespace anyprec::test {
 
+// The epilogue tables to check: every platform's, plus the AVX2 / AVX-512 epilogue tables wherever
+// the CPU has their instructions even when no platform record uses them (the avx512 record also
+// needs VPOPCNTDQ for its GEMM kernels; the epilogue needs only F/BW/VL/DQ).
+inline std::vector<const EpilogueTable*> epilogueTablesToCheck() {
+  std::vector<const EpilogueTable*> out;
+  auto add = [&out](const EpilogueTable* t) {
+    for (const EpilogueTable* have : out)
+      if (have == t) return;
+    out.push_back(t);
+  };
+  for (const Platform* p : availablePlatforms()) add(p->epilogue);
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) add(&kAvx2EpilogueTable);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
+    add(&kAvx512EpilogueTable);
+#endif
+  return out;
+}
+
 inline int failures = 0;
 inline int checks = 0;
 
