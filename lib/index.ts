@@ -7,7 +7,7 @@ export type { GemmOptions, GemmPath, EncodingName, FloatGemmOptions, FloatConvOp
 export {
   readSafetensors, loadSafetensors, loadSafetensorsSync, SafetensorsError, MAX_HEADER_BYTES,
 } from './io/safetensors';
-export type { Dtype, TensorData, SafeTensor, SafetensorsFile } from './io/safetensors';
+export type { Dtype, TensorData, SafeTensor, SafetensorsFile, FilePath } from './io/safetensors';
 export { writeSafetensors, saveSafetensors, saveSafetensorsSync } from './io/safetensors-write';
 export type { TensorInput } from './io/safetensors-write';
 export {
@@ -22,7 +22,7 @@ export { validateGraph } from './nn/graph';
 export type { GraphSpec, NodeSpec, OpName, PrecisionGate } from './nn/graph';
 export type { GraphInput, PreprocessOp, InputDtype } from './nn/input';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
-export type { RunStats, LayerStats, BitOpsReport } from './nn/types';
+export type { RunStats, LayerStats, BitOpsReport, AbortSignalLike } from './nn/types';
 export type { GateStats, GateSummary } from './gating';
 export { findGateOffset, gateOffFraction } from './gating';
 export type { GateOffsetResult, GateOffsetSearch, GatedRunner } from './gating';

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import { constants as bufferConstants } from 'buffer';
 import { encodeHalf } from './half';
 import {
-  DTYPES, DTYPE_NAMES, Dtype, HOST_LE, TensorData, checkBytes, checkPath, isObject, show,
+  DTYPES, DTYPE_NAMES, Dtype, FilePath, HOST_LE, TensorData, checkBytes, checkPath, isObject, show,
 } from './safetensors';
 
 /** A tensor to write: `bytes` (raw little-endian, used as is) if given, else `data`. */
@@ -109,12 +109,12 @@ export function writeSafetensors(tensors: TensorsArg, metadata?: Record<string, 
 
 /** Writes a safetensors file (see writeSafetensors). */
 export async function saveSafetensors(
-  path: fs.PathLike, tensors: TensorsArg, metadata?: Record<string, string>): Promise<void> {
+  path: FilePath, tensors: TensorsArg, metadata?: Record<string, string>): Promise<void> {
   const p = checkPath(path);
   await fsp.writeFile(p, writeSafetensors(tensors, metadata));
 }
 
 export function saveSafetensorsSync(
-  path: fs.PathLike, tensors: TensorsArg, metadata?: Record<string, string>): void {
+  path: FilePath, tensors: TensorsArg, metadata?: Record<string, string>): void {
   fs.writeFileSync(checkPath(path), writeSafetensors(tensors, metadata));
 }

@@ -267,6 +267,10 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
 // ---------------------------------------------------------------------------------------------
 // Files: header first, data only once the header is known to be good
 
+/** A file path: a string, a Buffer / Uint8Array, or a file: URL (typed structurally, so that the
+ *  package's types need neither @types/node nor the DOM library; a URL object is required at run time). */
+export type FilePath = string | Uint8Array | { readonly href: string };
+
 /** @internal */
 export function checkPath(path: unknown): fs.PathLike {
   if (typeof path === 'string' || path instanceof URL || Buffer.isBuffer(path)) return path as fs.PathLike;
@@ -300,7 +304,7 @@ function dataBuffer(size: number, src: string): Uint8Array {
 }
 
 /** Reads and validates a safetensors file without blocking the event loop. */
-export async function loadSafetensors(path: fs.PathLike): Promise<SafetensorsFile> {
+export async function loadSafetensors(path: FilePath): Promise<SafetensorsFile> {
   const p = checkPath(path);
   const src = String(path);
   const fh = await fsp.open(p, 'r');
@@ -321,7 +325,7 @@ export async function loadSafetensors(path: fs.PathLike): Promise<SafetensorsFil
 }
 
 /** loadSafetensors for scripts: blocks until the file is read. */
-export function loadSafetensorsSync(path: fs.PathLike): SafetensorsFile {
+export function loadSafetensorsSync(path: FilePath): SafetensorsFile {
   const p = checkPath(path);
   const src = String(path);
   const fd = fs.openSync(p, 'r');

@@ -36,7 +36,18 @@ export interface RunOptions {
    * while its worker computes rejects at once and its result is discarded. Either way the promise
    * rejects with an Error named 'AbortError' (the signal's reason as its cause). runSync ignores it.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
+}
+
+/**
+ * What run() needs of an AbortSignal (Node's and the DOM's both fit; declared here so that the
+ * package's types need neither @types/node nor the DOM library).
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 /** Transferable form of a model: the graph and its runtime parameters (shared memory). */

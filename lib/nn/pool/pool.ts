@@ -7,7 +7,7 @@
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { Tensor, Uint8Tensor } from '../../core/tensor';
-import type { ModelState, RunOptions, RunStats } from '../types';
+import type { AbortSignalLike, ModelState, RunOptions, RunStats } from '../types';
 
 type Result = { output: Tensor; stats?: RunStats };
 
@@ -17,12 +17,12 @@ interface Job {
   reject(e: Error): void;
   /** Settled (resolved, rejected or aborted): later outcomes are ignored. */
   done: boolean;
-  signal?: AbortSignal;
+  signal?: AbortSignalLike;
   onAbort?: () => void;
 }
 
 /** The error an aborted run() rejects with: name 'AbortError', the signal's reason as its cause. */
-export function abortError(signal: AbortSignal): Error {
+export function abortError(signal: AbortSignalLike): Error {
   const e = new Error('the run was aborted', { cause: signal.reason });
   e.name = 'AbortError';
   return e;
@@ -88,7 +88,7 @@ export class WorkerPool {
   constructor(private readonly state: ModelState, private readonly size: number) {}
 
   run(x: Tensor | Uint8Tensor, opts: RunOptions | undefined, collect: boolean, isa: string, threads: number,
-      thresholds?: Array<[string, Float32Array]>, signal?: AbortSignal): Promise<Result> {
+      thresholds?: Array<[string, Float32Array]>, signal?: AbortSignalLike): Promise<Result> {
     if (this.closed) return Promise.reject(new Error('model worker pool is closed'));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     // The input is copied once (structured clone); the output comes back transferred.
