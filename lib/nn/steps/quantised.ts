@@ -140,14 +140,20 @@ type Product = (epilogue: kernels.Epilogue, out?: Float32Array | Uint8Array) => 
 function fusedProduct(l: QLayer, product: Product, epi: Affine, n: number, residual?: Float32Array, rc?: RunContext,
                       dual?: kernels.DualCodes): Act {
   const key = `${l.node.name}:out`, count = n * l.outShape.reduce((a, b) => a * b, 1);
-  if (l.act?.op === 'quantize' && l.actBits !== 32) {
-    const codes = product({ output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift },
-      reuse<Uint8Array>(rc, key, Uint8Array, count)) as Uint8Array;
-    return codesAct(keep(rc, key, codes), l.actBits, n, l.outShape);
-  }
-  const data = product({ output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual, codes: dual },
-    reuse<Float32Array>(rc, key, Float32Array, count)) as Float32Array;
-  return floatAct(keep(rc, key, data), n, l.outShape);
+  const epilogue = layerEpilogue(l, epi, residual, dual);
+  const type = epilogue.output === 'codes' ? Uint8Array : Float32Array;
+  return layerAct(l, epilogue, keep(rc, key, product(epilogue, reuse(rc, key, type, count)) as Float32Array | Uint8Array), n);
+}
+
+/** The layer's epilogue: the next quantiser's codes, or floats (ReLU clamp, residual add, dual codes). */
+function layerEpilogue(l: QLayer, epi: Affine, residual?: Float32Array, dual?: kernels.DualCodes): kernels.Epilogue {
+  if (l.act?.op === 'quantize' && l.actBits !== 32) return { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift };
+  return { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual, codes: dual };
+}
+
+/** A product's finished outputs (of `epilogue`) as the layer's activation. */
+function layerAct(l: QLayer, epilogue: kernels.Epilogue, out: Float32Array | Uint8Array, n: number): Act {
+  return epilogue.output === 'codes' ? codesAct(out as Uint8Array, l.actBits, n, l.outShape) : floatAct(out as Float32Array, n, l.outShape);
 }
 
 /** The bit-serial GEMM with the layer's epilogue fused: codes out (fused quantiser) or floats. */
@@ -185,17 +191,6 @@ function finishProducts(l: QLayer, acc: Int32Array, epi: Affine, n: number): Act
     return codesAct(kernels.quantizeActivations(acc, l.channels, epi.scale, epi.shift, l.actBits), l.actBits, n, l.outShape);
   }
   return floatAct(kernels.channelAffine(acc, l.channels, epi.scale, epi.shift, l.act ? 0 : -Infinity, Infinity), n, l.outShape);
-}
-
-/** The layer's epilogue for the gated kernel: the next quantiser's codes, or floats (ReLU clamp, residual add). */
-function gatedEpilogue(l: QLayer, epi: Affine, residual?: Float32Array): kernels.Epilogue {
-  if (l.act?.op === 'quantize' && l.actBits !== 32) return { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift };
-  return { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual };
-}
-
-/** The gated kernel's finished outputs (of `epilogue`) as the layer's activation. */
-function gatedAct(l: QLayer, epilogue: kernels.Epilogue, out: Float32Array | Uint8Array, n: number): Act {
-  return epilogue.output === 'codes' ? codesAct(out as Uint8Array, l.actBits, n, l.outShape) : floatAct(out as Float32Array, n, l.outShape);
 }
 
 /**
@@ -239,10 +234,10 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     y = denseGemm(l, a, x.bits, epi, n, 'unsigned', residual);
     stats(total, total, 'dense', choice.reason);
   } else {
-    const epilogue = gatedEpilogue(l, epi, residual);
+    const epilogue = layerEpilogue(l, epi, residual);
     const r = gatedProductFused(a, weights, layer, rc.gate, epilogue);
     // Thresholds the kernel cannot take (r.acc): the products, finished here.
-    y = r.out !== null ? gatedAct(l, epilogue, r.out, n) : plusResidual(l, finishProducts(l, r.acc!, epi, n), residual, n);
+    y = r.out !== null ? layerAct(l, epilogue, r.out, n) : plusResidual(l, finishProducts(l, r.acc!, epi, n), residual, n);
     stats(r.on, r.total, 'gated', choice.reason);
   }
   if (choosing && rc.gate.path === 'auto') chooser.record(choice.path, performance.now() - t0, a.rows);
@@ -348,7 +343,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       const x = env.get(node.inputs[0])!;
       const residual = l.residual === undefined ? undefined : floatsOf(env.get(l.residual)!, rc, `${node.name}:residual`);
       // Executors without the fused add: the layer's float output plus the residual.
-      const plus = (y: Act): Act => withCodes(residual ? floatAct(kernels.addFloats(ops.toFloat(y), residual), n, l.outShape) : y, n, env, rc);
+      const plus = (y: Act): Act => withCodes(plusResidual(l, y, residual, n), n, env, rc);
       const fixedCodes = l.wBits !== 32 && x.kind === 'codes' && x.scale === undefined;
       if (l.gate !== undefined) {
         const gated = fixedCodes && x.kind === 'codes' && x.bits === l.gate.bits;
