@@ -1,0 +1,102 @@
+// run() on a plan compiled to a native program: the program runs on the kernel thread pool
+// (runProgramAsync), no JS worker thread and no message hop. This queue keeps what the worker
+// pool promised: at most `limit` calls compute at once (Model.setWorkers), the others wait in
+// order; a call aborted before it starts leaves the queue and never computes; one aborted while it
+// computes rejects at once (its result is dropped); close() rejects the calls still waiting.
+import type { Tensor } from '../../core/tensor';
+import type { AbortSignalLike } from '../types';
+import { abortError } from './pool';
+
+interface Job {
+  start(): Promise<Tensor>;
+  resolve(t: Tensor): void;
+  reject(e: Error): void;
+  done: boolean;
+  signal?: AbortSignalLike;
+  onAbort?: () => void;
+}
+
+function settle(job: Job, f: () => void): void {
+  if (job.done) return;
+  job.done = true;
+  if (job.onAbort) job.signal!.removeEventListener('abort', job.onAbort);
+  f();
+}
+
+export class NativeRunQueue {
+  private running = 0;
+  private readonly queue: Job[] = [];
+  /** Calls started so far (for tests and diagnostics). */
+  started = 0;
+
+  constructor(private limit: number) {}
+
+  /** At most n calls compute at once (from now on). */
+  setLimit(n: number): void {
+    this.limit = n;
+    this.pump();
+  }
+
+  /** Calls waiting to start. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Runs `start` when fewer than `limit` calls are computing. `own` is called when the call has to
+   * wait: it must make the call's input its own (the caller may reuse or detach it meanwhile).
+   */
+  run(start: () => Promise<Tensor>, own: () => void, signal?: AbortSignalLike): Promise<Tensor> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<Tensor>((resolve, reject) => {
+      const job: Job = { start, resolve, reject, done: false, signal };
+      if (signal) {
+        job.onAbort = () => {
+          const i = this.queue.indexOf(job);
+          if (i >= 0) this.queue.splice(i, 1); // never computed
+          settle(job, () => reject(abortError(signal)));
+        };
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      if (this.running < this.limit && this.queue.length === 0) {
+        this.begin(job);
+      } else {
+        try {
+          own();
+        } catch (e) {
+          settle(job, () => reject(e as Error));
+          return;
+        }
+        this.queue.push(job);
+      }
+    });
+  }
+
+  private begin(job: Job): void {
+    this.running++;
+    this.started++;
+    let p: Promise<Tensor>;
+    try {
+      p = job.start();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then((t) => settle(job, () => job.resolve(t)), (e: Error) => settle(job, () => job.reject(e)))
+      .finally(() => {
+        this.running--;
+        this.pump();
+      });
+  }
+
+  private pump(): void {
+    while (this.running < this.limit && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      if (!job.done) this.begin(job);
+    }
+  }
+
+  /** Rejects the calls still waiting (those computing finish). */
+  close(): void {
+    for (const job of this.queue.splice(0)) settle(job, () => job.reject(new Error('the model was closed before the call started')));
+  }
+}
