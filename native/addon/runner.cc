@@ -102,33 +102,30 @@ struct Reader {
   Encoding encoding(const Napi::Object& o, const std::string& owner, const char* key) const {
     return encodingArg(o.Get(key), (owner + "." + key).c_str());
   }
-  // [n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw]
-  ConvShape convShape(const Napi::Object& o, const std::string& owner) const {
+  // owner.shape: an array of `count` dimensions (what `form` lists), positive but for the two
+  // paddings at 8 and 9; the geometry then checked by `check` (RangeError naming what is wrong).
+  template <typename Shape, size_t count>
+  Shape shapeArray(const Napi::Object& o, const std::string& owner, const char* form,
+                   std::string (*check)(const Shape&)) const {
     const std::string name = owner + ".shape";
     Napi::Value v = o.Get("shape");
-    if (!v.IsArray() || v.As<Napi::Array>().Length() != 12)
-      throwType(env, name + " must be an array [n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw]");
+    if (!v.IsArray() || v.As<Napi::Array>().Length() != count) throwType(env, name + " must be an array " + form);
     auto a = v.As<Napi::Array>();
-    size_t d[12];
-    for (uint32_t i = 0; i < 12; ++i)
+    size_t d[12] = {};
+    for (uint32_t i = 0; i < count; ++i)
       d[i] = dimArg(a.Get(i), (name + "[" + std::to_string(i) + "]").c_str(), i == 8 || i == 9 ? 0 : 1);
-    ConvShape s{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
-    const std::string bad = checkConvShape(s);
+    Shape s;
+    if constexpr (count == 12) s = Shape{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
+    else s = Shape{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]};
+    const std::string bad = check(s);
     if (!bad.empty()) throwRange(env, name + ": " + bad);
     return s;
   }
+  ConvShape convShape(const Napi::Object& o, const std::string& owner) const {
+    return shapeArray<ConvShape, 12>(o, owner, "[n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw]", checkConvShape);
+  }
   PoolShape poolShape(const Napi::Object& o, const std::string& owner) const {
-    const std::string name = owner + ".shape";
-    Napi::Value v = o.Get("shape");
-    if (!v.IsArray() || v.As<Napi::Array>().Length() != 10)
-      throwType(env, name + " must be an array [n, h, w, c, kh, kw, sh, sw, ph, pw]");
-    auto a = v.As<Napi::Array>();
-    size_t d[10];
-    for (uint32_t i = 0; i < 10; ++i) d[i] = dimArg(a.Get(i), (name + "[" + std::to_string(i) + "]").c_str(), i >= 8 ? 0 : 1);
-    PoolShape s{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]};
-    const std::string bad = checkPoolShape(s);
-    if (!bad.empty()) throwRange(env, name + ": " + bad);
-    return s;
+    return shapeArray<PoolShape, 10>(o, owner, "[n, h, w, c, kh, kw, sh, sw, ph, pw]", checkPoolShape);
   }
   // Constant packed weights { data, planePop, rows, cols, bits } (lengths checked by packedArg).
   PackedView packed(const Napi::Object& o, const std::string& owner, const char* key) {

@@ -5,22 +5,13 @@
 // computes rejects at once (its result is dropped); close() rejects the calls still waiting.
 import type { Tensor } from '../../core/tensor';
 import type { AbortSignalLike } from '../types';
-import { abortError } from './pool';
+import { abortError, rejectOnAbort, settle } from './pool';
+import type { Settling } from './pool';
 
-interface Job {
+interface Job extends Settling {
   start(): Promise<Tensor>;
   resolve(t: Tensor): void;
   reject(e: Error): void;
-  done: boolean;
-  signal?: AbortSignalLike;
-  onAbort?: () => void;
-}
-
-function settle(job: Job, f: () => void): void {
-  if (job.done) return;
-  job.done = true;
-  if (job.onAbort) job.signal!.removeEventListener('abort', job.onAbort);
-  f();
 }
 
 export class NativeRunQueue {
@@ -50,14 +41,7 @@ export class NativeRunQueue {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<Tensor>((resolve, reject) => {
       const job: Job = { start, resolve, reject, done: false, signal };
-      if (signal) {
-        job.onAbort = () => {
-          const i = this.queue.indexOf(job);
-          if (i >= 0) this.queue.splice(i, 1); // never computed
-          settle(job, () => reject(abortError(signal)));
-        };
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
+      rejectOnAbort(job, this.queue, reject); // a call aborted while queued never computes
       if (this.running < this.limit && this.queue.length === 0) {
         this.begin(job);
       } else {
