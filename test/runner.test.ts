@@ -121,6 +121,24 @@ describe('run() on the native program', () => {
     expect((m as unknown as { pool?: unknown }).pool).toBeUndefined(); // no worker thread was started
   });
 
+  it('runDetailed: the same output, and the step path\'s layer accounting with measured times', async () => {
+    const m = another();
+    for (const n of [1, 40]) { // 40: above the slice size (stats summed over slices)
+      const x = batch(n);
+      const native = await m.runDetailed(x, { bits: 2 });
+      const steps = m.runSyncDetailed(x, { bits: 2 });
+      expect(same(native.output, steps.output)).toBe(true);
+      const strip = (l: { ms: number }) => ({ ...l, ms: 0 });
+      expect(native.stats.layers.map(strip)).toEqual(steps.stats.layers.map(strip));
+      expect({ ...native.stats, layers: [], ms: 0 }).toEqual({ ...steps.stats, layers: [], ms: 0 });
+      const layerMs = native.stats.layers.reduce((a, l) => a + l.ms, 0);
+      expect(native.stats.layers.every((l) => l.ms >= 0)).toBe(true);
+      expect(layerMs).toBeGreaterThan(0);
+      expect(layerMs).toBeLessThanOrEqual(native.stats.ms + 1e-9);
+    }
+    expect((m as unknown as { pool?: unknown }).pool).toBeUndefined();
+  });
+
   it('a call aborted before it starts never computes', async () => {
     const m = another();
     const queue = (m as unknown as { nativeRuns: { started: number; waiting: number } }).nativeRuns;

@@ -262,7 +262,7 @@ export class Model {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const plan = this.plan(opts); // validate the precision (and gate) here, so bad options reject without a round trip
     gateSetting(opts);
-    if (!collect && plan.native) return this.runNative(plan, x, signal);
+    if (plan.native) return this.runNative(plan, x, collect, signal);
     this.pool ??= new WorkerPool(this.state(), this.workers);
     // The workers' models know nothing of setPrecision / setLayerPrecision: send the merged setting.
     const global = opts?.bits === undefined ? this.precision : toPrecision(opts.bits, 'bits', this.precision);
@@ -276,11 +276,12 @@ export class Model {
   }
 
   /**
-   * run() of a plan compiled to a native program: on the kernel thread pool (no worker thread,
-   * no message), at most `workers` calls computing at once. The input is copied when the call
+   * run() / runDetailed() of a plan compiled to a native program: on the kernel thread pool (no
+   * worker thread, no message), at most `workers` calls computing at once; runDetailed's layer
+   * times are the summed times of each layer's native ops. The input is copied when the call
    * starts computing, or before it waits in the queue: the caller may reuse or detach it at once.
    */
-  private runNative(plan: Plan, raw: Tensor | Uint8Tensor, signal?: AbortSignal): Promise<{ output: Tensor; stats?: RunStats }> {
+  private runNative(plan: Plan, raw: Tensor | Uint8Tensor, collect: boolean, signal?: AbortSignal): Promise<{ output: Tensor; stats?: RunStats }> {
     let x: Tensor;
     try {
       x = graphInput(this.graph, raw);
@@ -291,7 +292,7 @@ export class Model {
     const own = (): void => {
       if (x.data === raw.data) x = new Tensor(x.data.slice(), x.shape);
     };
-    return this.nativeRuns.run(() => plan.runAsync(x)!, own, signal).then((output) => ({ output }));
+    return this.nativeRuns.run(() => plan.runAsync(x, collect)!, own, signal);
   }
 
   /** @internal Whether runSync / run() at these options run as one native program (every step lowers). */

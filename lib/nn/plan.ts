@@ -83,6 +83,8 @@ export class Plan {
   private programs?: Map<string, kernels.Program> | false;
   /** Per-sample shape of the programs' output (NCHW for images). */
   private programShape: number[] = [];
+  /** Per program, the index of each step's first op (and one past the last step's): its ops' times are the step's. */
+  private readonly stepOps = new WeakMap<kernels.Program, number[]>();
 
   /**
    * `budget`: the bound on the buffers kept by every plan of one model (a model passes its own;
@@ -210,7 +212,7 @@ export class Plan {
       this.programs!.set(key, kept);
       return kept;
     }
-    let description: kernels.ProgramDescription;
+    let description: kernels.ProgramDescription & { stepOps: number[] };
     try {
       description = this.lower(n);
     } catch (e) {
@@ -227,11 +229,12 @@ export class Plan {
       this.programs.delete(oldest);
     }
     this.programs.set(key, program);
+    this.stepOps.set(program, description.stepOps);
     return program;
   }
 
   /** Every step's kernel calls for a batch of n, from the NCHW (or [n, F]) input to the output floats. */
-  private lower(n: number): kernels.ProgramDescription {
+  private lower(n: number): kernels.ProgramDescription & { stepOps: number[] } {
     const b = new Lowering(n);
     const inShape = this.graph.inputShape;
     const input = b.buffer(4 * n * inShape.reduce((a, d) => a * d, 1));
@@ -243,10 +246,13 @@ export class Plan {
     } else {
       throw new NotLowerable(`input of ${inShape.length} dimensions`);
     }
+    const stepOps: number[] = [];
     for (const s of this.steps) {
       if (!s.lower) throw new NotLowerable(`step ${s.op} has no native form`);
+      stepOps.push(b.ops.length);
       s.lower(b);
     }
+    stepOps.push(b.ops.length);
     const out = b.get(this.outputName);
     let output: number;
     if (out.shape.length === 4) {
@@ -260,7 +266,7 @@ export class Plan {
       this.programShape = out.shape.slice(1);
     }
     if (output === input) throw new NotLowerable('the output is the input');
-    return { buffers: b.buffers, input, output, ops: b.ops };
+    return { buffers: b.buffers, input, output, ops: b.ops, stepOps };
   }
 
   /**
@@ -295,27 +301,47 @@ export class Plan {
   /**
    * The plan's native programs on the kernel thread pool (undefined when the plan does not
    * lower). The input is copied before this returns (a large batch: once, then slice by slice).
+   * collect: the stats runSyncDetailed gives, each layer's time the sum of its ops' times.
    */
-  runAsync(x: Tensor): Promise<Tensor> | undefined {
+  runAsync(x: Tensor, collect = false): Promise<{ output: Tensor; stats?: RunStats }> | undefined {
     this.checkShape(x);
-    const n = x.shape[0], slice = this.sliceSamples;
-    if (n <= slice) {
-      const p = this.program(n);
-      return p && kernels.runProgramAsync(p, x.data, this.keepArena(p, n)).then((y) => new Tensor(y, [n, ...this.programShape]));
-    }
     if (!this.native) return undefined;
+    const n = x.shape[0], slice = this.sliceSamples;
+    const one = async (data: Float32Array, m: number): Promise<{ output: Float32Array; stats?: RunStats }> => {
+      const p = this.program(m)!;
+      if (!collect) return { output: await kernels.runProgramAsync(p, data, this.keepArena(p, m)) };
+      const r = await kernels.runProgramTimedAsync(p, data, this.keepArena(p, m));
+      return { output: r.output, stats: this.timedStats(p, r.times, m) };
+    };
+    const finish = (output: Float32Array, stats?: RunStats) => ({ output: new Tensor(output, [n, ...this.programShape]), stats });
+    if (n <= slice) return one(x.data, n).then((r) => finish(r.output, r.stats));
     const data = x.data.slice(), per = data.length / n;
     return (async () => {
-      let out: Float32Array | undefined;
+      let out: Float32Array | undefined, stats: RunStats | undefined;
       for (let s = 0; s < n; s += slice) {
         const m = Math.min(slice, n - s);
-        const p = this.program(m)!;
-        const y = await kernels.runProgramAsync(p, data.subarray(s * per, (s + m) * per), this.keepArena(p, m));
-        out ??= new Float32Array((y.length / m) * n);
-        out.set(y, (y.length / m) * s);
+        const r = await one(data.subarray(s * per, (s + m) * per), m);
+        out ??= new Float32Array((r.output.length / m) * n);
+        out.set(r.output, (r.output.length / m) * s);
+        if (r.stats) stats = stats ? this.mergeStats(stats, r.stats) : r.stats;
       }
-      return new Tensor(out!, [n, ...this.programShape]);
+      return finish(out!, stats);
     })();
+  }
+
+  /** RunStats of a timed program run of m samples: per weighted step, its ops' summed times. */
+  private timedStats(p: kernels.Program, times: Float64Array, m: number): RunStats {
+    const bounds = this.stepOps.get(p)!;
+    const layers: LayerStats[] = [];
+    let ms = 0;
+    this.steps.forEach((s, i) => {
+      let t = 0;
+      for (let o = bounds[i]; o < bounds[i + 1]; o++) t += times[o];
+      ms += t;
+      if (s.macsPerSample > 0) layers.push({ ...this.accountStep(s, m), ms: t });
+    });
+    const bitOps = layers.reduce((a, l) => a + l.bitOps, 0);
+    return { precision: this.precision, layers, macs: layers.reduce((a, l) => a + l.macs, 0), bitOps, denseBitOps: bitOps, ms };
   }
 
   /** Bytes of the buffers this plan keeps between calls (every batch size). */

@@ -350,10 +350,11 @@ Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// The optional `keep` argument: whether the program keeps the run's arena for the next run.
-bool keepArg(const Napi::CallbackInfo& info, size_t at) {
+// An optional boolean argument (`keep`: the program keeps the run's arena for the next run;
+// `timed`: the run reports each op's time).
+bool flagArg(const Napi::CallbackInfo& info, size_t at, const char* name) {
   if (info.Length() <= at || info[at].IsUndefined()) return false;
-  if (!info[at].IsBoolean()) throwType(info.Env(), "keep must be a boolean");
+  if (!info[at].IsBoolean()) throwType(info.Env(), std::string(name) + " must be a boolean");
   return info[at].As<Napi::Boolean>().Value();
 }
 
@@ -363,30 +364,53 @@ Napi::Value ReleaseArenas(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// runProgram(program, input: Float32Array, keep?) -> Float32Array (the output buffer, copied)
+// A run's result: the output floats, or with `timed` { output, times: Float64Array (ms per op) }.
+struct RunResult {
+  Napi::Value value;
+  float* output = nullptr;
+  double* times = nullptr;
+  RunResult(Napi::Env env, const runner::Program& p, bool timed) {
+    auto out = newUninitialized<float>(env, p.outputBytes() / sizeof(float));
+    output = out.Data();
+    if (!timed) {
+      value = out;
+      return;
+    }
+    auto t = Napi::Float64Array::New(env, p.ops());
+    times = t.Data();
+    auto o = Napi::Object::New(env);
+    o.Set("output", out);
+    o.Set("times", t);
+    value = o;
+  }
+};
+
+// runProgram(program, input: Float32Array, keep?, timed?) -> Float32Array (the output buffer,
+// copied), or { output, times } when timed.
 Napi::Value RunProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2) throwType(env, "runProgram(program, input, keep?) takes 2 or 3 arguments");
+  if (info.Length() < 2) throwType(env, "runProgram(program, input, keep?, timed?) takes 2 to 4 arguments");
   ProgramBox& box = programArg(info[0]);
-  const bool keep = keepArg(info, 2);
+  const bool keep = flagArg(info, 2, "keep"), timed = flagArg(info, 3, "timed");
   const void* src = inputArg(info[1], box);
   const runner::Program& p = *box.data->program;
   std::unique_ptr<runner::Arena> arena = box.take();
   std::memcpy(arena->input(), src, p.inputBytes());
-  p.run(*arena, instance(env).threads);
-  auto out = newUninitialized<float>(env, p.outputBytes() / sizeof(float));
-  std::memcpy(out.Data(), arena->output(), p.outputBytes());
+  RunResult result(env, p, timed);
+  p.run(*arena, instance(env).threads, result.times);
+  std::memcpy(result.output, arena->output(), p.outputBytes());
   box.give(std::move(arena), keep);
-  return out;
+  return result.value;
 }
 
-// runProgramAsync(program, input, keep?) -> Promise<Float32Array>: the input copied now, the run on the pool.
+// runProgramAsync(program, input, keep?, timed?) -> Promise of runProgram's result: the input
+// copied now, the run on the pool.
 Napi::Value RunProgramAsync(const Napi::CallbackInfo& info) {
   return startAsync(info.Env(), "runProgramAsync", [&](AsyncJob& job) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2) throwType(env, "runProgramAsync(program, input, keep?) takes 2 or 3 arguments");
+    if (info.Length() < 2) throwType(env, "runProgramAsync(program, input, keep?, timed?) takes 2 to 4 arguments");
     ProgramBox* box = &programArg(info[0]);
-    const bool keep = keepArg(info, 2);
+    const bool keep = flagArg(info, 2, "keep"), timed = flagArg(info, 3, "timed");
     const void* src = inputArg(info[1], *box);
     struct Run {
       std::shared_ptr<ProgramData> data;
@@ -395,14 +419,13 @@ Napi::Value RunProgramAsync(const Napi::CallbackInfo& info) {
     auto run = std::make_shared<Run>(Run{box->data, box->take()});
     const runner::Program& p = *box->data->program;
     std::memcpy(run->arena->input(), src, p.inputBytes());
-    auto out = newUninitialized<float>(env, p.outputBytes() / sizeof(float));
-    float* dst = out.Data();
+    const RunResult result(env, p, timed);
     const int threads = instance(env).threads;
     job.pin(info[0]);  // the handle (and with it the shared constants) lives until the job settles
-    job.result = Napi::Persistent(Napi::Value(out));
-    job.phases.push_back({1, [r = run.get(), dst, threads](size_t) {
+    job.result = Napi::Persistent(result.value);
+    job.phases.push_back({1, [r = run.get(), dst = result.output, times = result.times, threads](size_t) {
                             const runner::Program& prog = *r->data->program;
-                            prog.run(*r->arena, threads);
+                            prog.run(*r->arena, threads, times);
                             std::memcpy(dst, r->arena->output(), prog.outputBytes());
                           }});
     job.beforeResolve = [box, run, keep](Napi::Value) { box->give(std::move(run->arena), keep); };

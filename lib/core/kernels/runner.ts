@@ -4,7 +4,9 @@
 // op reads or writes (TypeError / RangeError naming the field); this face checks the handles and
 // the input, and types the description.
 import { checkFloat32 } from '../check';
-import { native, EncodingName, NativeInt8Weights, NativeProgramHandle } from '../native';
+import { native, EncodingName, NativeInt8Weights, NativeProgramHandle, NativeTimedRun } from '../native';
+
+export type { NativeTimedRun as TimedRun } from '../native';
 import { int8Weights } from './int8-cache';
 import type { Packed } from './packed';
 
@@ -95,7 +97,13 @@ function checkRun(program: unknown, input: unknown): [Program, Float32Array] {
  */
 export function runProgram(program: Program, input: Float32Array, keep = false): Float32Array {
   const [p, x] = checkRun(program, input);
-  return native.runProgram(p.handle, x, keep === true);
+  return native.runProgram(p.handle, x, keep === true) as Float32Array;
+}
+
+/** runProgram, also timing each op: times[i] is op i's wall time in milliseconds. */
+export function runProgramTimed(program: Program, input: Float32Array, keep = false): NativeTimedRun {
+  const [p, x] = checkRun(program, input);
+  return native.runProgram(p.handle, x, keep === true, true) as NativeTimedRun;
 }
 
 /** Frees the arena a program keeps between runs (the next run allocates one). */
@@ -110,9 +118,18 @@ export function releaseArenas(program: Program): void {
  * their own arena; keep as for runProgram (an arena is kept only if none is).
  */
 export function runProgramAsync(program: Program, input: Float32Array, keep = false): Promise<Float32Array> {
+  return startAsync(program, input, keep, false) as Promise<Float32Array>;
+}
+
+/** runProgramAsync, also timing each op (as runProgramTimed). */
+export function runProgramTimedAsync(program: Program, input: Float32Array, keep = false): Promise<NativeTimedRun> {
+  return startAsync(program, input, keep, true) as Promise<NativeTimedRun>;
+}
+
+function startAsync(program: Program, input: Float32Array, keep: boolean, timed: boolean): Promise<Float32Array | NativeTimedRun> {
   try {
     const [p, x] = checkRun(program, input);
-    return native.runProgramAsync(p.handle, x, keep === true);
+    return native.runProgramAsync(p.handle, x, keep === true, timed);
   } catch (e) {
     return Promise.reject(e);
   }

@@ -3,14 +3,13 @@
 // pool promised: at most `limit` calls compute at once (Model.setWorkers), the others wait in
 // order; a call aborted before it starts leaves the queue and never computes; one aborted while it
 // computes rejects at once (its result is dropped); close() rejects the calls still waiting.
-import type { Tensor } from '../../core/tensor';
 import type { AbortSignalLike } from '../types';
 import { abortError, rejectOnAbort, settle } from './pool';
 import type { Settling } from './pool';
 
 interface Job extends Settling {
-  start(): Promise<Tensor>;
-  resolve(t: Tensor): void;
+  start(): Promise<unknown>;
+  resolve(t: unknown): void;
   reject(e: Error): void;
 }
 
@@ -37,10 +36,10 @@ export class NativeRunQueue {
    * Runs `start` when fewer than `limit` calls are computing. `own` is called when the call has to
    * wait: it must make the call's input its own (the caller may reuse or detach it meanwhile).
    */
-  run(start: () => Promise<Tensor>, own: () => void, signal?: AbortSignalLike): Promise<Tensor> {
+  run<T>(start: () => Promise<T>, own: () => void, signal?: AbortSignalLike): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    return new Promise<Tensor>((resolve, reject) => {
-      const job: Job = { start, resolve, reject, done: false, signal };
+    return new Promise<T>((resolve, reject) => {
+      const job: Job = { start, resolve: resolve as (t: unknown) => void, reject, done: false, signal };
       rejectOnAbort(job, this.queue, reject); // a call aborted while queued never computes
       if (this.running < this.limit && this.queue.length === 0) {
         this.begin(job);
@@ -59,7 +58,7 @@ export class NativeRunQueue {
   private begin(job: Job): void {
     this.running++;
     this.started++;
-    let p: Promise<Tensor>;
+    let p: Promise<unknown>;
     try {
       p = job.start();
     } catch (e) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -507,9 +508,18 @@ std::unique_ptr<Arena> Program::newArena() const {
   return a;
 }
 
-void Program::run(Arena& arena, int threads) const {
+void Program::run(Arena& arena, int threads, double* opMs) const {
   uint8_t* base = arena.memory_.get();
-  for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), threads);
+  if (opMs == nullptr) {
+    for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), threads);
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const Clock::time_point t0 = Clock::now();
+    ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), threads);
+    opMs[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
 }
 
 // ---- factories ----------------------------------------------------------------------------------

@@ -96,8 +96,9 @@ class Program {
 
   // A fresh arena with every op bound to it (plans made once here).
   std::unique_ptr<Arena> newArena() const;
-  // Runs every op on `arena` with up to `threads` threads (input already in arena.input()).
-  void run(Arena& arena, int threads) const;
+  // Runs every op on `arena` with up to `threads` threads (input already in arena.input()). With
+  // opMs (ops() values), each op's wall time in milliseconds is stored there.
+  void run(Arena& arena, int threads, double* opMs = nullptr) const;
 
  private:
   const Platform& isa_;
