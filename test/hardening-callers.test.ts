@@ -149,9 +149,20 @@ describe('inputs whose buffer was detached', () => {
   });
 });
 
+// run() uses the JS worker pool where a plan keeps its step path (a native program runs on the
+// kernel thread pool instead, test/runner.test.ts): a gated layer keeps it.
+const gatedG = zoo.withGates(g, {}, ['fc1']);
+const gatedTensors = zoo.randomTensors(gatedG, 5);
+function pooled(): Model {
+  const m = Model.build(gatedG, gatedTensors);
+  models.push(m);
+  expect(m.runsNatively()).toBe(false);
+  return m;
+}
+
 describe('the worker pool', () => {
   it('rejects a queued call whose input was transferred before it could be posted, and serves the next', async () => {
-    const m = fresh();
+    const m = pooled();
     const a = input(64, 4), b = input(2, 5), c = input(2, 6);
     const first = m.run(a, { bits: 8 }); // takes the one worker
     const second = m.run(b, { bits: 8 }); // queued behind it
@@ -167,7 +178,7 @@ describe('the worker pool', () => {
 
   // A call long enough (a CNN over 64 images in float) that a terminate issued right after posting
   // lands while the worker computes.
-  const cg = zoo.cnn({ bitList: [8, 32] });
+  const cg = zoo.withGates(zoo.cnn({ bitList: [8, 32] }), { bits: 8, highBits: 4 }, ['fc0']);
   const cnnTensors = zoo.randomTensors(cg, 6);
   const images = (n: number, seed: number) => {
     const r = rng(seed);
@@ -232,7 +243,7 @@ describe('run() with an AbortSignal', () => {
   });
 
   it('takes a queued call off the queue when aborted: the worker never sees it', async () => {
-    const m = fresh();
+    const m = pooled();
     const big = input(256, 10), x = input(2, 11);
     await m.run(x); // start the worker
     const pool = (m as unknown as { pool: { queue: unknown[] } }).pool;

@@ -36,6 +36,12 @@ export interface NativeInt8Weights {
 
 export type GemmPathName = 'int8' | 'bitserial';
 
+/** A native program (an opaque handle made by buildProgram). */
+export interface NativeProgramHandle { readonly __brand: 'anyprec.program' }
+
+/** A program run's output and each op's wall time in milliseconds. */
+export interface NativeTimedRun { output: Float32Array; times: Float64Array }
+
 export type GatedStrategyName = 'auto' | 'compact' | 'tiles' | 'hybrid';
 
 export interface NativeGatedResult {
@@ -119,6 +125,12 @@ export interface NativeAddon {
                  wPacked: Float32Array, outChannels: number, bias: Float32Array | null, scale: Float32Array | null,
                  shift: Float32Array | null, lo: number, hi: number, bits: number): Promise<Float32Array | Uint8Array>;
   popcountCeiling(iterations: number): { checksum: number; bitMacs: number };
+  /** The plan runner (core/kernels/runner.ts): a program handle from a description. */
+  buildProgram(description: object): NativeProgramHandle;
+  programInfo(program: NativeProgramHandle): { arenaBytes: number; inputBytes: number; outputBytes: number; ops: number };
+  runProgram(program: NativeProgramHandle, input: Float32Array, keep?: boolean, timed?: boolean): Float32Array | NativeTimedRun;
+  runProgramAsync(program: NativeProgramHandle, input: Float32Array, keep?: boolean, timed?: boolean): Promise<Float32Array | NativeTimedRun>;
+  releaseArenas(program: NativeProgramHandle): void;
   selfTest(): LoadSelfTest;
   isaFromEnvironment: string | null;
 }

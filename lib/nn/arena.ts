@@ -9,8 +9,13 @@
 // Plan.run copies the result out.
 import { Packed } from '../core/kernels';
 
-/** What a step may keep: a typed array its kernel wrote, or a packed operand. */
-export type Reusable = Float32Array | Uint8Array | Int32Array | Packed;
+/** Memory held outside JS that a set accounts for (a native program's arena): its bytes, its owner, how to free it. */
+export class HeldMemory {
+  constructor(readonly byteLength: number, readonly owner: object, readonly release: () => void) {}
+}
+
+/** What a step may keep: a typed array its kernel wrote, a packed operand, or held native memory. */
+export type Reusable = Float32Array | Uint8Array | Int32Array | Packed | HeldMemory;
 
 function bytesOf(v: Reusable): number {
   return v.byteLength;
@@ -48,13 +53,27 @@ export class StepBuffers {
     const grow = bytesOf(v) - oldBytes;
     if (grow > 0 && !this.budget.claim(this, grow)) return v; // not kept: the next call allocates again
     if (grow <= 0) this.budget.release(-grow);
+    if (old instanceof HeldMemory) old.release();
     this.slots.set(key, v);
     this.held += grow;
     return v;
   }
 
-  /** Drops every buffer (returns their bytes to the budget). */
+  /**
+   * Accounts for `bytes` of native memory that `owner` keeps between calls (under `key`), freed by
+   * `release` when this set is cleared or evicted: whether the budget holds it (if not, the owner
+   * must not keep the memory).
+   */
+  hold(key: string, owner: object, bytes: number, release: () => void): boolean {
+    const old = this.slots.get(key);
+    if (old instanceof HeldMemory && old.owner === owner && old.byteLength === bytes) return true;
+    const h = new HeldMemory(bytes, owner, release);
+    return this.keep(key, h) === h && this.slots.get(key) === h;
+  }
+
+  /** Drops every buffer (returns their bytes to the budget; held native memory is freed). */
   clear(): void {
+    for (const v of this.slots.values()) if (v instanceof HeldMemory) v.release();
     this.budget.release(this.held);
     this.slots.clear();
     this.held = 0;

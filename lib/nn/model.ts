@@ -12,6 +12,7 @@ import { checkThresholds, compileParams, Param, Params } from './params';
 import { modelWriter } from './persist';
 import { ArenaBudget } from './arena';
 import { Plan } from './plan';
+import { NativeRunQueue } from './pool/native-queue';
 import { abortError, WorkerPool } from './pool/pool';
 import { Precision, PrecisionInput, precisionKey, toPrecision } from './precision';
 import { inferShapes } from './shapes';
@@ -61,6 +62,8 @@ export class Model {
   private readonly plans = new Map<string, Plan>();
   private pool?: WorkerPool;
   private workers = 1;
+  /** run() calls of plans compiled to native programs (at most `workers` computing at once). */
+  private readonly nativeRuns = new NativeRunQueue(1);
   /** setGateThresholds was called: run() sends the current thresholds to the workers with each call. */
   private thresholdsChanged = false;
 
@@ -257,8 +260,9 @@ export class Model {
     x = this.checkRawInput(x);
     const signal = checkSignal(opts?.signal);
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    this.plan(opts); // validate the precision (and gate) here, so bad options reject without a round trip
+    const plan = this.plan(opts); // validate the precision (and gate) here, so bad options reject without a round trip
     gateSetting(opts);
+    if (plan.native) return this.runNative(plan, x, collect, signal);
     this.pool ??= new WorkerPool(this.state(), this.workers);
     // The workers' models know nothing of setPrecision / setLayerPrecision: send the merged setting.
     const global = opts?.bits === undefined ? this.precision : toPrecision(opts.bits, 'bits', this.precision);
@@ -269,6 +273,31 @@ export class Model {
     const thresholds = this.thresholdsChanged
       ? this.gatedLayers.map((l) => [l, this.params.get(`${l}.threshold`) as Float32Array] as [string, Float32Array]) : undefined;
     return this.pool.run(x, opts, collect, kernels.isa(), kernels.threads(), thresholds, signal);
+  }
+
+  /**
+   * run() / runDetailed() of a plan compiled to a native program: on the kernel thread pool (no
+   * worker thread, no message), at most `workers` calls computing at once; runDetailed's layer
+   * times are the summed times of each layer's native ops. The input is copied when the call
+   * starts computing, or before it waits in the queue: the caller may reuse or detach it at once.
+   */
+  private runNative(plan: Plan, raw: Tensor | Uint8Tensor, collect: boolean, signal?: AbortSignal): Promise<{ output: Tensor; stats?: RunStats }> {
+    let x: Tensor;
+    try {
+      x = graphInput(this.graph, raw);
+      plan.checkShape(x);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const own = (): void => {
+      if (x.data === raw.data) x = new Tensor(x.data.slice(), x.shape);
+    };
+    return this.nativeRuns.run(() => plan.runAsync(x, collect)!, own, signal);
+  }
+
+  /** @internal Whether runSync / run() at these options run as one native program (every step lowers). */
+  runsNatively(opts?: RunOptions): boolean {
+    return this.plan(opts).native;
   }
 
   /** Names of the precision-gated layers (pgconv2d, and qconv2d / qlinear with a gate). */
@@ -342,6 +371,7 @@ export class Model {
     if (typeof n !== 'number') throw new TypeError(`workers must be a number (1..64), got ${n === null ? 'null' : typeof n}`);
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`workers must be an integer in 1..64, got ${n}`);
     this.workers = n;
+    this.nativeRuns.setLimit(n);
     if (this.pool) {
       void this.pool.close();
       this.pool = undefined;
@@ -387,8 +417,9 @@ export class Model {
     return modelWriter().serialize(this);
   }
 
-  /** Stops the worker threads (run() starts them again on demand). */
+  /** Stops the worker threads (run() starts them again on demand) and rejects native calls still queued. */
   async close(): Promise<void> {
+    this.nativeRuns.close();
     const p = this.pool;
     this.pool = undefined;
     await p?.close();

@@ -15,6 +15,7 @@ import type { Precision } from './precision';
 import { inferShapes } from './shapes';
 import { DEFAULT_MAX_MEMORY, estimateActivations } from './validate';
 import { ArenaBudget, PlanArena } from './arena';
+import { Lowering, NotLowerable } from './lower';
 import { bnQuantizeStep, floatLayerStep, plainStep } from './steps/float';
 import { quantisedStep } from './steps/quantised';
 import { signMagnitudeStep } from './steps/sign-magnitude';
@@ -47,6 +48,9 @@ function outputCodeBits(graph: GraphSpec, layerPrecision: (name: string) => Prec
  */
 const SLICE_BYTES = 16 << 20;
 
+/** Native programs a plan keeps (batch sizes x ISA x GEMM path setting), least recently used dropped. */
+const PROGRAMS_KEPT = 4;
+
 /** Ops whose output for one sample depends on the other samples of the call. */
 const BATCH_WIDE_OPS = new Set(['dynquantize']);
 
@@ -72,6 +76,15 @@ export class Plan {
   private readonly arena: PlanArena;
   /** Estimated activation bytes of one sample (what a call may allocate, per sample). */
   private readonly bytesPerSample: number;
+  /**
+   * The plan compiled to native programs (lower.ts), per batch size, ISA and GEMM path setting:
+   * undefined until first asked, false when a step cannot lower (the plan keeps its JS path).
+   */
+  private programs?: Map<string, kernels.Program> | false;
+  /** Per-sample shape of the programs' output (NCHW for images). */
+  private programShape: number[] = [];
+  /** Per program, the index of each step's first op (and one past the last step's): its ops' times are the step's. */
+  private readonly stepOps = new WeakMap<kernels.Program, number[]>();
 
   /**
    * `budget`: the bound on the buffers kept by every plan of one model (a model passes its own;
@@ -179,6 +192,158 @@ export class Plan {
       bitOps: macs * s.weightBits * s.activationBits };
   }
 
+  /** Whether runSync / run() of this plan run as native programs (every step lowers). */
+  get native(): boolean {
+    if (this.programs === undefined) this.program(1, false);
+    return this.programs !== false;
+  }
+
+  /**
+   * The native program of this plan for batch n (built on first use, kept per batch size, ISA
+   * and GEMM path setting), or undefined when a step cannot lower. build = false: only find out
+   * whether the plan lowers.
+   */
+  private program(n: number, build = true): kernels.Program | undefined {
+    if (this.programs === false) return undefined;
+    const key = `${n}/${kernels.isa()}/${kernels.gemmPathSetting()}`;
+    const kept = this.programs?.get(key);
+    if (kept) {
+      this.programs!.delete(key); // re-inserted: most recent last
+      this.programs!.set(key, kept);
+      return kept;
+    }
+    let description: kernels.ProgramDescription & { stepOps: number[] };
+    try {
+      description = this.lower(n);
+    } catch (e) {
+      if (!(e instanceof NotLowerable)) throw e;
+      this.programs = false;
+      return undefined;
+    }
+    this.programs ??= new Map();
+    if (!build) return undefined;
+    const program = kernels.buildProgram(description);
+    if (this.programs.size >= PROGRAMS_KEPT) {
+      const oldest = this.programs.keys().next().value!;
+      kernels.releaseArenas(this.programs.get(oldest)!);
+      this.programs.delete(oldest);
+    }
+    this.programs.set(key, program);
+    this.stepOps.set(program, description.stepOps);
+    return program;
+  }
+
+  /** Every step's kernel calls for a batch of n, from the NCHW (or [n, F]) input to the output floats. */
+  private lower(n: number): kernels.ProgramDescription & { stepOps: number[] } {
+    const b = new Lowering(n);
+    const inShape = this.graph.inputShape;
+    const input = b.buffer(4 * n * inShape.reduce((a, d) => a * d, 1));
+    if (inShape.length === 3) {
+      const [c, h, w] = inShape;
+      b.op({ op: 'nchwToNhwc', x: input, out: b.set('input', b.value([h, w, c])).buf, n, c, h, w });
+    } else if (inShape.length === 1) {
+      b.set('input', { kind: 'float', buf: input, shape: [n, ...inShape] });
+    } else {
+      throw new NotLowerable(`input of ${inShape.length} dimensions`);
+    }
+    const stepOps: number[] = [];
+    for (const s of this.steps) {
+      if (!s.lower) throw new NotLowerable(`step ${s.op} has no native form`);
+      stepOps.push(b.ops.length);
+      s.lower(b);
+    }
+    stepOps.push(b.ops.length);
+    const out = b.get(this.outputName);
+    let output: number;
+    if (out.shape.length === 4) {
+      const [, h, w, c] = out.shape;
+      const x = b.floats(this.outputName);
+      output = b.buffer(4 * n * h * w * c);
+      b.op({ op: 'transpose', x, out: output, n, rows: h * w, cols: c, elemBytes: 4 });
+      this.programShape = [c, h, w];
+    } else {
+      output = b.floats(this.outputName);
+      this.programShape = out.shape.slice(1);
+    }
+    if (output === input) throw new NotLowerable('the output is the input');
+    return { buffers: b.buffers, input, output, ops: b.ops, stepOps };
+  }
+
+  /**
+   * Whether program p (for batch n) may keep its arena between runs: its bytes held in this plan's
+   * buffers for n, within the model's memory budget (evicted sets free it).
+   */
+  private keepArena(p: kernels.Program, n: number): boolean {
+    return this.arena.use(n, p.arenaBytes, (buffers) =>
+      buffers?.hold('program', p, p.arenaBytes, () => kernels.releaseArenas(p)) ?? false);
+  }
+
+  /** runSync on the native programs, slice by slice (undefined when the plan does not lower). */
+  private runNative(x: Tensor): Tensor | undefined {
+    const n = x.shape[0], slice = this.sliceSamples;
+    if (n <= slice) {
+      const p = this.program(n);
+      return p && new Tensor(kernels.runProgram(p, x.data, this.keepArena(p, n)), [n, ...this.programShape]);
+    }
+    const per = x.data.length / n;
+    let out: Float32Array | undefined;
+    for (let s = 0; s < n; s += slice) {
+      const m = Math.min(slice, n - s);
+      const p = this.program(m);
+      if (!p) return undefined;
+      const y = kernels.runProgram(p, x.data.subarray(s * per, (s + m) * per), this.keepArena(p, m));
+      out ??= new Float32Array((y.length / m) * n);
+      out.set(y, (y.length / m) * s);
+    }
+    return new Tensor(out!, [n, ...this.programShape]);
+  }
+
+  /**
+   * The plan's native programs on the kernel thread pool (undefined when the plan does not
+   * lower). The input is copied before this returns (a large batch: once, then slice by slice).
+   * collect: the stats runSyncDetailed gives, each layer's time the sum of its ops' times.
+   */
+  runAsync(x: Tensor, collect = false): Promise<{ output: Tensor; stats?: RunStats }> | undefined {
+    this.checkShape(x);
+    if (!this.native) return undefined;
+    const n = x.shape[0], slice = this.sliceSamples;
+    const one = async (data: Float32Array, m: number): Promise<{ output: Float32Array; stats?: RunStats }> => {
+      const p = this.program(m)!;
+      if (!collect) return { output: await kernels.runProgramAsync(p, data, this.keepArena(p, m)) };
+      const r = await kernels.runProgramTimedAsync(p, data, this.keepArena(p, m));
+      return { output: r.output, stats: this.timedStats(p, r.times, m) };
+    };
+    const finish = (output: Float32Array, stats?: RunStats) => ({ output: new Tensor(output, [n, ...this.programShape]), stats });
+    if (n <= slice) return one(x.data, n).then((r) => finish(r.output, r.stats));
+    const data = x.data.slice(), per = data.length / n;
+    return (async () => {
+      let out: Float32Array | undefined, stats: RunStats | undefined;
+      for (let s = 0; s < n; s += slice) {
+        const m = Math.min(slice, n - s);
+        const r = await one(data.subarray(s * per, (s + m) * per), m);
+        out ??= new Float32Array((r.output.length / m) * n);
+        out.set(r.output, (r.output.length / m) * s);
+        if (r.stats) stats = stats ? this.mergeStats(stats, r.stats) : r.stats;
+      }
+      return finish(out!, stats);
+    })();
+  }
+
+  /** RunStats of a timed program run of m samples: per weighted step, its ops' summed times. */
+  private timedStats(p: kernels.Program, times: Float64Array, m: number): RunStats {
+    const bounds = this.stepOps.get(p)!;
+    const layers: LayerStats[] = [];
+    let ms = 0;
+    this.steps.forEach((s, i) => {
+      let t = 0;
+      for (let o = bounds[i]; o < bounds[i + 1]; o++) t += times[o];
+      ms += t;
+      if (s.macsPerSample > 0) layers.push({ ...this.accountStep(s, m), ms: t });
+    });
+    const bitOps = layers.reduce((a, l) => a + l.bitOps, 0);
+    return { precision: this.precision, layers, macs: layers.reduce((a, l) => a + l.macs, 0), bitOps, denseBitOps: bitOps, ms };
+  }
+
   /** Bytes of the buffers this plan keeps between calls (every batch size). */
   get keptBytes(): number {
     return this.arena.bytes;
@@ -201,12 +366,11 @@ export class Plan {
    * runs slice by slice (the same output bits; stats summed over the slices).
    */
   run(x: Tensor, collect: boolean, gate: GateSetting = DEFAULT_GATE, probe?: GateProbe): { output: Tensor; stats?: RunStats } {
-    const inShape = this.graph.inputShape;
-    if (x.shape.length !== inShape.length + 1 || x.shape.slice(1).join() !== inShape.join()) {
-      throw new RangeError(`input must have shape [N, ${inShape.join(', ')}], got [${x.shape.join(', ')}]`);
-    }
+    this.checkShape(x);
     const n = x.shape[0];
-    if (n === 0) throw new RangeError('input batch must hold at least one sample');
+    // Without stats or a calibration probe, a plan whose every step lowers runs natively.
+    const native = collect || probe ? undefined : this.runNative(x);
+    if (native) return { output: native };
     const slice = this.sliceSamples;
     if (n <= slice || probe) return this.runBatch(x, collect, gate, probe);
     const per = x.data.length / n;
@@ -219,6 +383,15 @@ export class Plan {
       if (r.stats) stats = stats ? this.mergeStats(stats, r.stats) : r.stats;
     }
     return { output: output!, stats };
+  }
+
+  /** @internal x has the plan's input shape and at least one sample (RangeError otherwise). */
+  checkShape(x: Tensor): void {
+    const inShape = this.graph.inputShape;
+    if (x.shape.length !== inShape.length + 1 || x.shape.slice(1).join() !== inShape.join()) {
+      throw new RangeError(`input must have shape [N, ${inShape.join(', ')}], got [${x.shape.join(', ')}]`);
+    }
+    if (x.shape[0] === 0) throw new RangeError('input batch must hold at least one sample');
   }
 
   private mergeStats(a: RunStats, b: RunStats): RunStats {

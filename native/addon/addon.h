@@ -160,6 +160,7 @@ void registerGated(Napi::Env env, Napi::Object exports);
 void registerFloatGemm(Napi::Env env, Napi::Object exports);
 void registerFloatConv(Napi::Env env, Napi::Object exports);  // fconv.cc: float convolution
 void registerTrain(Napi::Env env, Napi::Object exports);  // train.cc: float training kernels (ftrain/)
+void registerRunner(Napi::Env env, Napi::Object exports);  // runner.cc: the plan runner (runner/)
 
 }  // namespace addon
 }  // namespace anyprec

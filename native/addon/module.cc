@@ -48,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerFloatGemm(env, exports);
   registerFloatConv(env, exports);
   registerTrain(env, exports);
+  registerRunner(env, exports);
   return exports;
 }
 

@@ -11,14 +11,17 @@ import type { AbortSignalLike, ModelState, RunOptions, RunStats } from '../types
 
 type Result = { output: Tensor; stats?: RunStats };
 
-interface Job {
-  msg: Record<string, unknown>;
-  resolve(r: Result): void;
-  reject(e: Error): void;
-  /** Settled (resolved, rejected or aborted): later outcomes are ignored. */
+/** A call that settles once (resolved, rejected or aborted): later outcomes are ignored. */
+export interface Settling {
   done: boolean;
   signal?: AbortSignalLike;
   onAbort?: () => void;
+}
+
+interface Job extends Settling {
+  msg: Record<string, unknown>;
+  resolve(r: Result): void;
+  reject(e: Error): void;
 }
 
 /** The error an aborted run() rejects with: name 'AbortError', the signal's reason as its cause. */
@@ -28,11 +31,23 @@ export function abortError(signal: AbortSignalLike): Error {
   return e;
 }
 
-function settle(job: Job, f: () => void): void {
+export function settle(job: Settling, f: () => void): void {
   if (job.done) return;
   job.done = true;
   if (job.onAbort) job.signal!.removeEventListener('abort', job.onAbort);
   f();
+}
+
+/** When job's signal aborts: off `queue` if still there (never computed), rejected with an AbortError. */
+export function rejectOnAbort<J extends Settling>(job: J, queue: J[], reject: (e: Error) => void): void {
+  const signal = job.signal;
+  if (!signal) return;
+  job.onAbort = () => {
+    const i = queue.indexOf(job);
+    if (i >= 0) queue.splice(i, 1);
+    settle(job, () => reject(abortError(signal)));
+  };
+  signal.addEventListener('abort', job.onAbort, { once: true });
 }
 
 /** The compiled worker script (tests run the TypeScript sources, the worker runs dist/). */
@@ -95,14 +110,7 @@ export class WorkerPool {
     return new Promise((resolve, reject) => {
       const job: Job = { resolve, reject, done: false, signal,
         msg: { data: x.data, shape: [...x.shape], opts, collect, isa, threads, thresholds } };
-      if (signal) {
-        job.onAbort = () => {
-          const i = this.queue.indexOf(job);
-          if (i >= 0) this.queue.splice(i, 1); // never computed
-          settle(job, () => reject(abortError(signal)));
-        };
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
+      rejectOnAbort(job, this.queue, reject);
       this.queue.push(job);
       this.pump();
     });

@@ -5,6 +5,8 @@ import { quantizeDynamic } from '../../core/signmag';
 import type { NodeSpec } from '../graph';
 import type { Act } from '../ops';
 import * as ops from '../ops';
+import { convShape, NotLowerable } from '../lower';
+import type { Lowering } from '../lower';
 import type { Precision } from '../precision';
 import { nodeMacs } from '../shapes';
 import { codesAct, floatAct, floatsOf, keep, reuse } from './step';
@@ -26,6 +28,13 @@ export function bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec
       }
       const codes = kernels.quantizeActivations(x, node.channels, alpha, beta, bits, reuse<Uint8Array>(rc, q.name, Uint8Array, x.length));
       return codesAct(keep(rc, q.name, codes), bits, n, shape);
+    },
+    lower: (b) => {
+      const x = b.floats(node.inputs[0]);
+      const out = b.set(q.name, b.value(shape, bits)).buf;
+      const count = b.n * shape.reduce((a, c) => a * c, 1), channels = node.channels;
+      if (bits === 32) b.op({ op: 'affine', x, out, count, channels, scale: alpha, shift: beta, min: 0 });
+      else b.op({ op: 'quantize', x, out, count, channels, scale: alpha, shift: beta, bits });
     },
   };
 }
@@ -74,6 +83,13 @@ export function floatLayerStep(chain: NodeSpec[], ctx: PlanContext): Step {
       const y = keep(rc, last.name, geometry ? kernels.floatConv(x, image, geometry, weights(), options) : kernels.floatLinear(x, n, weights(), options));
       return bits !== 32 ? codesAct(y as Uint8Array, bits, n, shape) : floatAct(y as Float32Array, n, shape);
     },
+    lower: (b) => {
+      const x = b.floats(node.inputs[0]);
+      const out = b.set(last.name, b.value(shape, bits)).buf;
+      const o: kernels.FloatConvOptions = bits !== 32 ? codes : epilogue;
+      b.op({ op: 'floatConv', x, out, shape: convShape(b.n, inShape, geometry), weights: weights().packed, outChannels: channels,
+        bias: o.bias, scale: o.scale, shift: o.shift, min: o.min, bits: bits === 32 ? 0 : bits });
+    },
   };
 }
 
@@ -86,6 +102,7 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
     nodes: [node.name], op: node.op, output: node.name, macsPerSample: macs,
     weightBits: macs ? 32 : 0, activationBits: macs ? 32 : 0,
     exec: (env, n, rc) => exec(env.get(node.inputs[0])!, n, env, rc),
+    lower: (b) => lowerPlain(node, ctx, b, shape, inShape, prec),
   });
   const float = (data: Float32Array, n: number): Act => ({ kind: 'float', data, shape: [n, ...shape] });
   switch (node.op) {
@@ -166,5 +183,67 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
       });
     default:
       throw new RangeError(`node ${node.name}: op ${node.op} cannot run here`);
+  }
+}
+
+/** The kernel calls of a plain step (plainStep's exec) into a program; NotLowerable where there are none. */
+function lowerPlain(node: NodeSpec, ctx: PlanContext, b: Lowering, shape: number[], inShape: number[], prec: Precision): void {
+  const count = b.n * shape.reduce((a, c) => a * c, 1);
+  const input = node.inputs[0];
+  // A float clamp / affine of the input's floats (channelAffine, channel = i % channels).
+  const affine = (channels: number, scale: Float32Array | null, shift: Float32Array | null, min?: number, max?: number): void => {
+    const x = b.floats(input);
+    b.op({ op: 'affine', x, out: b.set(node.name, b.value(shape)).buf, count, channels, scale, shift, min, max });
+  };
+  switch (node.op) {
+    case 'batchnorm': {
+      const { alpha, beta } = ctx.bn(node);
+      return affine(node.channels, alpha, beta);
+    }
+    case 'relu':
+      return affine(1, null, null, 0);
+    case 'clamp':
+      return affine(1, null, null, node.min, node.max);
+    case 'pact':
+      return affine(1, null, null, 0, ctx.param<Float32Array>(`${node.name}.alpha`)[0]);
+    case 'clampact':
+      return affine(1, null, null, 0, prec.activations === 32 ? Infinity : 1);
+    case 'quantize': {
+      const bits = prec.activations;
+      if (bits === 32) return affine(1, null, null, 0);
+      const x = b.floats(input);
+      b.op({ op: 'quantize', x, out: b.set(node.name, b.value(shape, bits)).buf, count, channels: 1, bits });
+      return;
+    }
+    case 'maxpool2d': {
+      const x = b.get(input);
+      const y = b.set(node.name, b.value(shape, x.kind === 'codes' ? x.bits : 32));
+      b.op({ op: 'maxPool', x: x.buf, out: y.buf, shape: [b.n, inShape[0], inShape[1], inShape[2], ...node.kernel, ...node.stride, ...node.padding],
+        elemBytes: x.kind === 'codes' ? 1 : 4 });
+      return;
+    }
+    case 'globalavgpool': {
+      const x = b.floats(input);
+      b.op({ op: 'globalAvgPool', x, out: b.set(node.name, b.value(shape)).buf, n: b.n, h: inShape[0], w: inShape[1], c: inShape[2] });
+      return;
+    }
+    case 'flatten':
+    case 'dropout': {
+      const x = b.get(input);
+      if (node.op === 'dropout' || inShape.length !== 3) {
+        b.set(node.name, { ...x, shape: [b.n, ...shape] });
+        return;
+      }
+      const y = b.set(node.name, b.value(shape, x.kind === 'codes' ? x.bits : 32));
+      b.op({ op: 'transpose', x: x.buf, out: y.buf, n: b.n, rows: inShape[0] * inShape[1], cols: inShape[2], elemBytes: x.kind === 'codes' ? 1 : 4 });
+      return;
+    }
+    case 'add': {
+      const x = b.floats(input), other = b.floats(node.inputs[1]);
+      b.op({ op: 'add', a: x, b: other, out: b.set(node.name, b.value(shape)).buf, count });
+      return;
+    }
+    default:
+      throw new NotLowerable(`node ${node.name}: op ${node.op} has no native kernel`);
   }
 }

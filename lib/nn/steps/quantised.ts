@@ -12,6 +12,8 @@ import type { GatedWeights, GateStats, LayerGate } from '../../gating';
 import type { NodeSpec, PrecisionGate } from '../graph';
 import type { Act } from '../ops';
 import * as ops from '../ops';
+import { convShape, NotLowerable } from '../lower';
+import type { Lowering, LoweredValue } from '../lower';
 import type { Precision } from '../precision';
 import { nodeMacs } from '../shapes';
 import { codesAct, floatAct, floatsOf, keep, PlanContext, reuse, RunContext, Step } from './step';
@@ -288,30 +290,80 @@ function dequantWeights(p: Packed, stored: number, bits: number, E: number): Flo
 /** Per layer, the float executor's packed dequantised weights and epilogue (made on first use). */
 const floatLayers = new WeakMap<QLayer, { weights: kernels.FloatWeights; epilogue: Affine }>();
 
+/** The float executor's packed dequantised weights and epilogue of a layer (made on first use). */
+function floatPrepared(l: QLayer): { weights: kernels.FloatWeights; epilogue: Affine } {
+  let prepared = floatLayers.get(l);
+  if (!prepared) {
+    const stored = l.ctx.graph.weightMode === 'truncate' ? 8 : l.wBits;
+    const w = l.wBits === 32 ? l.ctx.param<Float32Array>(`${l.node.name}.w32`) : dequantWeights(l.weights!, stored, l.wBits, l.E);
+    prepared = { weights: kernels.packFloatWeights(w, l.channels, l.k), epilogue: affine(l, 1) };
+    floatLayers.set(l, prepared);
+  }
+  return prepared;
+}
+
+/** The conv geometry of a qconv2d layer (undefined for qlinear). */
+function geometryOf(l: QLayer): Parameters<typeof convShape>[2] {
+  const node = l.node;
+  return node.op === 'qconv2d' ? { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation } : undefined;
+}
+
+/** The float executor's epilogue options: the quantiser's codes, or floats clamped at 0 after a ReLU. */
+function floatOptions(l: QLayer): kernels.FloatConvOptions {
+  const { scale, shift } = floatPrepared(l).epilogue;
+  if (l.act?.op === 'quantize' && l.actBits !== 32) return { scale, shift, bits: l.actBits };
+  return { scale, shift, min: l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity };
+}
+
 /**
  * Float executor: float activations (or 32-bit weights): dequantised weights x float input, one
  * float convolution with the layer's affine (bias, batch norm), ReLU and quantiser in its epilogue.
  */
 function runFloat(l: QLayer, x: Act, n: number): Act {
-  const node = l.node;
   const xf = ops.toFloat(x);
-  let prepared = floatLayers.get(l);
-  if (!prepared) {
-    const stored = l.ctx.graph.weightMode === 'truncate' ? 8 : l.wBits;
-    const w = l.wBits === 32 ? l.ctx.param<Float32Array>(`${node.name}.w32`) : dequantWeights(l.weights!, stored, l.wBits, l.E);
-    prepared = { weights: kernels.packFloatWeights(w, l.channels, l.k), epilogue: affine(l, 1) };
-    floatLayers.set(l, prepared);
-  }
-  const { weights, epilogue: { scale, shift } } = prepared;
+  const { weights } = floatPrepared(l);
   const [h, w, c] = l.inShape;
-  const conv = (options: kernels.FloatConvOptions) => (node.op === 'qconv2d'
-    ? kernels.floatConv(xf, { n, h, w, c }, { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, weights, options)
-    : kernels.floatLinear(xf, n, weights, options));
-  if (l.act?.op === 'quantize' && l.actBits !== 32) {
-    return codesAct(conv({ scale, shift, bits: l.actBits }) as Uint8Array, l.actBits, n, l.outShape);
+  const options = floatOptions(l);
+  const geometry = geometryOf(l);
+  const y = geometry ? kernels.floatConv(xf, { n, h, w, c }, geometry, weights, options) : kernels.floatLinear(xf, n, weights, options);
+  return options.bits !== undefined ? codesAct(y as Uint8Array, l.actBits, n, l.outShape) : floatAct(y as Float32Array, n, l.outShape);
+}
+
+/** The float executor's call in a program (runFloat's). */
+function lowerFloat(l: QLayer, b: Lowering, input: string): LoweredValue {
+  const options = floatOptions(l);
+  const x = b.floats(input);
+  const y = b.value(l.outShape, options.bits ?? 32);
+  b.op({ op: 'floatConv', x, out: y.buf, shape: convShape(b.n, l.inShape, geometryOf(l)), weights: floatPrepared(l).weights.packed,
+    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0 });
+  return y;
+}
+
+/**
+ * The codes executor's calls in a program (runCodes' for unsigned codes, the only kind a program
+ * carries): the int8 route from the codes where gemmPath picks it, else pack (or packConv) and the
+ * bit-serial GEMM, with the layer's epilogue (residual and dual codes as buffers).
+ */
+function lowerCodes(l: QLayer, b: Lowering, x: LoweredValue & { kind: 'codes' }, residual?: number,
+                    dual?: { bits: number; scale: Float32Array; shift: Float32Array; out: number }): LoweredValue {
+  const e = layerEpilogue(l, epilogueFor(l, x.bits, 'unsigned'));
+  const epilogue: kernels.ProgramEpilogue = e.output === 'codes' ? e : { ...e, residual, codes: dual };
+  const y = b.value(l.outShape, e.output === 'codes' ? l.actBits : 32);
+  const rows = (b.n * l.outShape.reduce((p, d) => p * d, 1)) / l.channels;
+  const geometry = geometryOf(l);
+  const shape = convShape(b.n, l.inShape, geometry);
+  const weights = { b: l.weights!, bBits: l.wBits, bEncoding: 'bipolar' as const };
+  if (kernels.gemmPath(x.bits, l.wBits, rows, l.channels, l.k) === 'int8') {
+    b.op({ op: 'int8Codes', x: x.buf, shape, aBits: x.bits, aEncoding: 'unsigned', ...weights,
+      int8Weights: kernels.preparedInt8Weights(l.weights!, l.wBits, 'bipolar'), epilogue, out: y.buf });
+    return y;
   }
-  const min = l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity;
-  return floatAct(conv({ scale, shift, min }) as Float32Array, n, l.outShape);
+  const data = b.buffer(8 * kernels.packedWords(rows, l.k, x.bits)), pops = b.buffer(4 * rows * x.bits);
+  if (geometry) b.op({ op: 'packConv', x: x.buf, data, pops, shape, planes: x.bits });
+  else b.op({ op: 'pack', x: x.buf, data, pops, rows, k: l.k, planes: x.bits });
+  b.op({ op: 'gemm', aData: data, aPops: pops, aRows: rows, aPlanes: x.bits, aBits: x.bits, aEncoding: 'unsigned', ...weights,
+    epilogue, out: y.buf });
+  return y;
 }
 
 /** A batch norm and activation quantiser applied to a layer's float result (a residual sum) as well. */
@@ -363,6 +415,31 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
         return withCodes(runCodes(l, x, n, residual, rc, dual), n, env, rc, out);
       }
       return plus(runFloat(l, x, n));
+    },
+    lower: (b) => {
+      if (l.gate !== undefined) throw new NotLowerable(`layer ${node.name} has a precision gate`);
+      const x = b.get(node.inputs[0]);
+      const residual = l.residual === undefined ? undefined : b.floats(l.residual);
+      const output = chain[chain.length - 1].name;
+      const count = b.n * l.outShape.reduce((p, d) => p * d, 1);
+      const codes = second && then ? b.set(then.q.name, b.value(second.shape, second.bits)) : undefined;
+      if (l.wBits !== 32 && x.kind === 'codes') {
+        const dual = codes && second && { bits: second.bits, scale: second.alpha, shift: second.beta, out: codes.buf };
+        b.set(output, lowerCodes(l, b, x, residual, dual));
+        return;
+      }
+      let y = lowerFloat(l, b, node.inputs[0]);
+      if (residual !== undefined) {
+        if (y.kind !== 'float') throw new NotLowerable(`layer ${node.name}: a residual add after codes`);
+        const sum = b.value(l.outShape);
+        b.op({ op: 'add', a: y.buf, b: residual, out: sum.buf, count });
+        y = sum;
+      }
+      b.set(output, y);
+      if (codes && second) {
+        if (y.kind !== 'float') throw new NotLowerable(`layer ${node.name}: a batch norm after codes`);
+        b.op({ op: 'quantize', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, bits: second.bits });
+      }
     },
   };
 }

@@ -6,6 +6,7 @@ import type { Act } from '../ops';
 import * as ops from '../ops';
 import type { Precision } from '../precision';
 import type { StepBuffers } from '../arena';
+import type { Lowering } from '../lower';
 import type { LayerStats } from '../types';
 
 /** One executable step of a plan: a node, or a quantised layer with what was fused into it. */
@@ -17,6 +18,12 @@ export interface Step {
   weightBits: number;
   activationBits: number;
   exec(env: Map<string, Act>, n: number, ctx: RunContext): Act;
+  /**
+   * Emits the kernel calls exec makes for a batch of b.n into a native program (lower.ts), with
+   * the same bits; absent, or throwing NotLowerable, where the step cannot (the plan then keeps
+   * its JS path).
+   */
+  lower?(b: Lowering): void;
 }
 
 /** Per-call state a step may read (gate setting) and report into (stats of the step just run). */

@@ -1,0 +1,571 @@
+#include "runner/runner.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+#include "bitplane/pack.h"
+#include "common/checked.h"
+#include "common/threadpool.h"
+#include "eltwise/eltwise.h"
+#include "gemm/gemm.h"
+
+namespace anyprec {
+namespace runner {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw std::invalid_argument(what); }
+
+size_t floatBytes(size_t count, const char* what) { return bufferOrThrow(count, sizeof(float), what) * sizeof(float); }
+
+template <typename T>
+T* at(uint8_t* base, const Layout& layout, BufferId id) {
+  return reinterpret_cast<T*>(base + layout.offset[id]);
+}
+
+size_t roundUpLine(size_t bytes) {
+  return addOrThrow(std::max<size_t>(bytes, 1), kCacheLine - 1, "arena buffer") / kCacheLine * kCacheLine;
+}
+
+void checkShape(const ConvShape& s) {
+  const std::string bad = checkConvShape(s);
+  if (!bad.empty()) fail("conv shape: " + bad);
+}
+
+// ---- layout ops ---------------------------------------------------------------------------------
+
+class NchwToNhwc : public Op {
+ public:
+  NchwToNhwc(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w)
+      : x_(x), out_(out), n_(n), c_(c), h_(h), w_(w), bytes_(floatBytes(mulOrThrow({n, c, h, w}, "nchwToNhwc"), "nchwToNhwc")) {}
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, bytes_, false});
+    u->push_back({out_, bytes_, true});
+  }
+  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    nchwToNhwc(at<const float>(base, l, x_), n_, c_, h_, w_, at<float>(base, l, out_), threads);
+  }
+
+ private:
+  BufferId x_, out_;
+  size_t n_, c_, h_, w_, bytes_;
+};
+
+class Transpose : public Op {
+ public:
+  Transpose(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes)
+      : x_(x), out_(out), n_(n), rows_(rows), cols_(cols), elem_(elemBytes) {
+    if (elemBytes != 1 && elemBytes != 4) fail("transpose: element bytes must be 1 or 4");
+    bytes_ = bufferOrThrow(mulOrThrow({n, rows, cols}, "transpose"), elemBytes, "transpose") * elemBytes;
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, bytes_, false});
+    u->push_back({out_, bytes_, true});
+  }
+  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    if (elem_ == 4) {
+      nchwToNhwc(at<const float>(base, l, x_), n_, rows_, cols_, 1, at<float>(base, l, out_), threads);
+      return;
+    }
+    const uint8_t* x = at<const uint8_t>(base, l, x_);
+    uint8_t* out = at<uint8_t>(base, l, out_);
+    const size_t per = rows_ * cols_;
+    for (size_t i = 0; i < n_; ++i)
+      for (size_t r = 0; r < rows_; ++r)
+        for (size_t c = 0; c < cols_; ++c) out[i * per + c * rows_ + r] = x[i * per + r * cols_ + c];
+  }
+
+ private:
+  BufferId x_, out_;
+  size_t n_, rows_, cols_, elem_, bytes_ = 0;
+};
+
+// ---- float convolution --------------------------------------------------------------------------
+
+struct FloatConvState : OpState {
+  std::unique_ptr<FloatConvPlan> plan;
+};
+
+class FloatConvOp : public Op {
+ public:
+  FloatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec) : x_(x), out_(out), spec_(spec) {
+    checkShape(spec.shape);
+    const std::string bad = checkFloatConvSpec(spec);
+    if (!bad.empty()) fail("floatConv: " + bad);
+    if (spec.wPacked == nullptr) fail("floatConv: no weights");
+    inBytes_ = floatBytes(spec.shape.inputCount(), "floatConv input");
+    const size_t elem = spec.codeBits > 0 ? 1 : sizeof(float);
+    outBytes_ = bufferOrThrow(mulOrThrow({spec.shape.rows(), spec.outChannels}, "floatConv output"), elem,
+                              "floatConv output") * elem;
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, inBytes_, false});
+    u->push_back({out_, outBytes_, true});
+  }
+  std::unique_ptr<OpState> bind(const Platform& isa, uint8_t* base, const Layout& l) const override {
+    FloatConvSpec s = spec_;
+    s.x = at<const float>(base, l, x_);
+    auto st = std::make_unique<FloatConvState>();
+    st->plan = std::make_unique<FloatConvPlan>(isa, s, at<void>(base, l, out_));
+    return st;
+  }
+  void run(const Platform&, uint8_t*, const Layout&, OpState* state, int threads) const override {
+    const FloatConvPlan& plan = *static_cast<FloatConvState*>(state)->plan;
+    parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
+  }
+
+ private:
+  BufferId x_, out_;
+  FloatConvSpec spec_;
+  size_t inBytes_, outBytes_;
+};
+
+// ---- element-wise -------------------------------------------------------------------------------
+
+class Eltwise : public Op {
+ public:
+  enum class Kind { Quantize, Affine };
+  Eltwise(Kind kind, BufferId x, BufferId out, size_t count, size_t channels, const float* scale, const float* shift,
+          int bits, float lo, float hi)
+      : kind_(kind), x_(x), out_(out), count_(count), channels_(channels), scale_(scale), shift_(shift), bits_(bits),
+        lo_(lo), hi_(hi) {
+    if (channels == 0 || count % channels != 0) fail("element-wise op: count must be a multiple of channels >= 1");
+    if (kind == Kind::Quantize && (bits < 1 || bits > 8)) fail("quantize: bits must be 1..8");
+    if (kind == Kind::Affine && !(lo <= hi)) fail("affine: lo must not exceed hi");
+    bytes_ = floatBytes(count, "element-wise op");
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, bytes_, false});
+    u->push_back({out_, kind_ == Kind::Quantize ? count_ : bytes_, true});
+  }
+  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    const float* x = at<const float>(base, l, x_);
+    if (kind_ == Kind::Quantize)
+      quantizeActivations(isa, x, count_, channels_, scale_, shift_, bits_, at<uint8_t>(base, l, out_), threads);
+    else
+      channelAffine(isa, x, count_, channels_, scale_, shift_, lo_, hi_, at<float>(base, l, out_), threads);
+  }
+
+ private:
+  Kind kind_;
+  BufferId x_, out_;
+  size_t count_, channels_;
+  const float *scale_, *shift_;
+  int bits_;
+  float lo_, hi_;
+  size_t bytes_;
+};
+
+class CodesToFloatOp : public Op {
+ public:
+  CodesToFloatOp(BufferId x, BufferId out, size_t count, const float* table256)
+      : x_(x), out_(out), count_(count), bytes_(floatBytes(count, "codesToFloat")) {
+    std::memcpy(table_.data(), table256, sizeof(float) * table_.size());
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, count_, false});
+    u->push_back({out_, bytes_, true});
+  }
+  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    codesToFloat(isa, at<const uint8_t>(base, l, x_), count_, table_.data(), at<float>(base, l, out_), threads);
+  }
+
+ private:
+  BufferId x_, out_;
+  size_t count_, bytes_;
+  std::array<float, 256> table_{};
+};
+
+class Add : public Op {
+ public:
+  Add(BufferId a, BufferId b, BufferId out, size_t count)
+      : a_(a), b_(b), out_(out), count_(count), bytes_(floatBytes(count, "add")) {}
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({a_, bytes_, false});
+    u->push_back({b_, bytes_, false});
+    u->push_back({out_, bytes_, true});
+  }
+  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    addFloats(at<const float>(base, l, a_), at<const float>(base, l, b_), count_, at<float>(base, l, out_), threads);
+  }
+
+ private:
+  BufferId a_, b_, out_;
+  size_t count_, bytes_;
+};
+
+class GlobalAvgPool : public Op {
+ public:
+  GlobalAvgPool(BufferId x, BufferId out, size_t n, size_t h, size_t w, size_t c)
+      : x_(x), out_(out), n_(n), h_(h), w_(w), c_(c),
+        inBytes_(floatBytes(mulOrThrow({n, h, w, c}, "globalAvgPool"), "globalAvgPool")),
+        outBytes_(floatBytes(mulOrThrow({n, c}, "globalAvgPool"), "globalAvgPool")) {
+    if (n == 0 || h == 0 || w == 0 || c == 0) fail("globalAvgPool: every size must be positive");
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, inBytes_, false});
+    u->push_back({out_, outBytes_, true});
+  }
+  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    globalAvgPool(at<const float>(base, l, x_), n_, h_, w_, c_, at<float>(base, l, out_), threads);
+  }
+
+ private:
+  BufferId x_, out_;
+  size_t n_, h_, w_, c_, inBytes_, outBytes_;
+};
+
+class MaxPool : public Op {
+ public:
+  MaxPool(BufferId x, BufferId out, const PoolShape& s, size_t elemBytes) : x_(x), out_(out), s_(s), elem_(elemBytes) {
+    const std::string bad = checkPoolShape(s);
+    if (!bad.empty()) fail("pool shape: " + bad);
+    if (elemBytes != 1 && elemBytes != 4) fail("maxPool: element bytes must be 1 or 4");
+    inBytes_ = bufferOrThrow(s.inputCount(), elemBytes, "maxPool input") * elemBytes;
+    outBytes_ = bufferOrThrow(s.outputCount(), elemBytes, "maxPool output") * elemBytes;
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, inBytes_, false});
+    u->push_back({out_, outBytes_, true});
+  }
+  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    if (elem_ == 1) maxPool(at<const uint8_t>(base, l, x_), s_, at<uint8_t>(base, l, out_), threads);
+    else maxPool(at<const float>(base, l, x_), s_, at<float>(base, l, out_), threads);
+  }
+
+ private:
+  BufferId x_, out_;
+  PoolShape s_;
+  size_t elem_, inBytes_ = 0, outBytes_ = 0;
+};
+
+// ---- packing ------------------------------------------------------------------------------------
+
+class Pack : public Op {
+ public:
+  // conv: lowered for `shape`; else rows x k codes.
+  Pack(BufferId x, BufferId data, BufferId pops, const ConvShape* shape, size_t rows, size_t k, int planes)
+      : x_(x), data_(data), pops_(pops), conv_(shape != nullptr), planes_(planes) {
+    if (planes < 1 || planes > 8) fail("pack: planes must be 1..8");
+    if (conv_) {
+      checkShape(*shape);
+      shape_ = *shape;
+      rows = shape->rows();
+      k = shape->k();
+      inBytes_ = shape->inputCount();
+    } else {
+      if (rows == 0 || k == 0) fail("pack: rows and k must be positive");
+      inBytes_ = bufferOrThrow(mulOrThrow({rows, k}, "pack input"), 1, "pack input");
+    }
+    rows_ = rows;
+    k_ = k;
+    dataBytes_ = bufferOrThrow(packedWordsChecked(rows, k, planes), sizeof(uint64_t), "packed words") * sizeof(uint64_t);
+    popBytes_ = bufferOrThrow(planePopCountChecked(rows, planes), sizeof(int32_t), "plane popcounts") * sizeof(int32_t);
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, inBytes_, false});
+    u->push_back({data_, dataBytes_, true});
+    u->push_back({pops_, popBytes_, true});
+  }
+  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    const uint8_t* codes = at<const uint8_t>(base, l, x_);
+    uint64_t* data = at<uint64_t>(base, l, data_);
+    int32_t* pops = at<int32_t>(base, l, pops_);
+    if (conv_) packConvInput(isa, codes, shape_, planes_, data, pops, threads);
+    else pack(isa, codes, rows_, k_, planes_, data, pops, threads);
+  }
+
+ private:
+  BufferId x_, data_, pops_;
+  bool conv_;
+  ConvShape shape_{};
+  int planes_;
+  size_t rows_ = 0, k_ = 0, inBytes_ = 0, dataBytes_ = 0, popBytes_ = 0;
+};
+
+// ---- GEMMs --------------------------------------------------------------------------------------
+
+// What the two GEMM ops share: the epilogue over buffers, the output and their checks. Their
+// GemmPlan is made at run time: it reads A's row sums (plane popcounts, or the codes' prefix
+// sums) when constructed, and A is only there once the ops before have run.
+class GemmBase : public Op {
+ public:
+  GemmBase(const GemmSpec& spec, const I8Weights* int8, const GemmEpilogue& e, BufferId out)
+      : spec_(spec), int8_(int8), e_(e), out_(out) {
+    const CheckResult r = checkGemm(spec);
+    if (r.kind != ErrorKind::None) fail(r.message);
+    if (int8 != nullptr) {
+      const std::string bad = checkI8Weights(spec, *int8);
+      if (!bad.empty()) fail("int8 weights do not fit b: " + bad);
+    }
+    const size_t m = spec.a.rows, n = spec.b.rows;
+    if (e.kind != OutputKind::Float32 && e.kind != OutputKind::Codes) fail("gemm: the epilogue must write floats or codes");
+    if (e.scale == nullptr) fail("gemm: the epilogue needs a scale");
+    if (e.kind == OutputKind::Codes && (e.codeBits < 1 || e.codeBits > 8)) fail("gemm: epilogue bits must be 1..8");
+    if (e.kind == OutputKind::Codes && (e.residual != kNoBuffer || e.codes != kNoBuffer))
+      fail("gemm: a residual or dual codes need a float epilogue");
+    if (e.kind == OutputKind::Float32 && !(e.lo <= e.hi)) fail("gemm: epilogue min must not exceed max");
+    if (e.codes != kNoBuffer && (e.dualBits < 1 || e.dualBits > 8 || e.codeScale == nullptr || e.codeShift == nullptr))
+      fail("gemm: dual codes need bits 1..8, a scale and a shift");
+    cells_ = gemmOutputCount(m, n, 1);
+    outBytes_ = gemmOutputCount(m, n, outputElementBytes(e.kind)) * outputElementBytes(e.kind);
+  }
+  void gemmUses(std::vector<Use>* u) const {
+    if (e_.residual != kNoBuffer) u->push_back({e_.residual, cells_ * sizeof(float), false});
+    u->push_back({out_, outBytes_, true});
+    if (e_.codes != kNoBuffer) u->push_back({e_.codes, cells_, true});
+  }
+  Epilogue epilogue(uint8_t* base, const Layout& l) const {
+    Epilogue epi;
+    epi.kind = e_.kind;
+    epi.scale = e_.scale;
+    epi.shift = e_.shift;
+    if (e_.kind == OutputKind::Codes) {
+      epi.codeBits = e_.codeBits;
+      return epi;
+    }
+    epi.lo = e_.lo;
+    epi.hi = e_.hi;
+    if (e_.residual != kNoBuffer) epi.residual = at<const float>(base, l, e_.residual);
+    if (e_.codes != kNoBuffer) {
+      epi.codes = at<uint8_t>(base, l, e_.codes);
+      epi.codeBits = e_.dualBits;
+      epi.codeScale = e_.codeScale;
+      epi.codeShift = e_.codeShift;
+    }
+    return epi;
+  }
+
+ protected:
+  GemmSpec spec_;
+  const I8Weights* int8_;
+  GemmEpilogue e_;
+  BufferId out_;
+  size_t cells_ = 0, outBytes_ = 0;
+};
+
+class Gemm : public GemmBase {
+ public:
+  Gemm(const GemmOperands& g, const GemmEpilogue& e, BufferId out)
+      : GemmBase(GemmSpec{PackedView{nullptr, g.aRows, g.b.cols, g.aPlanes, nullptr}, g.b, g.aBits, g.bBits, g.aEnc, g.bEnc},
+                 g.int8, e, out),
+        aData_(g.aData), aPops_(g.aPops) {
+    if (g.b.data == nullptr || g.b.planePop == nullptr) fail("gemm: no weights");
+    dataBytes_ = packedWordsChecked(g.aRows, g.b.cols, g.aPlanes) * sizeof(uint64_t);
+    popBytes_ = planePopCountChecked(g.aRows, g.aPlanes) * sizeof(int32_t);
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({aData_, dataBytes_, false});
+    u->push_back({aPops_, popBytes_, false});
+    gemmUses(u);
+  }
+  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    GemmSpec s = spec_;
+    s.a.data = at<const uint64_t>(base, l, aData_);
+    s.a.planePop = at<const int32_t>(base, l, aPops_);
+    runGemm(GemmPlan(isa, s, at<void>(base, l, out_), epilogue(base, l), Int8Route{nullptr, int8_}), threads);
+  }
+
+ private:
+  BufferId aData_, aPops_;
+  size_t dataBytes_ = 0, popBytes_ = 0;
+};
+
+class Int8CodesGemm : public GemmBase {
+ public:
+  Int8CodesGemm(BufferId x, const ConvShape& shape, int aBits, Encoding aEnc, const PackedView& b, int bBits,
+                Encoding bEnc, const I8Weights* int8, const GemmEpilogue& e, BufferId out)
+      : GemmBase(specOf(shape, aBits, aEnc, b, bBits, bEnc), int8, e, out), x_(x), shape_(shape) {
+    if (int8 == nullptr) fail("int8Codes: prepared int8 weights are required");
+    if (b.data == nullptr || b.planePop == nullptr) fail("int8Codes: no weights");
+    inBytes_ = shape.inputCount();
+  }
+  void uses(std::vector<Use>* u) const override {
+    u->push_back({x_, inBytes_, false});
+    gemmUses(u);
+  }
+  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+    runGemm(GemmPlan(isa, spec_, I8Codes{at<const uint8_t>(base, l, x_), shape_}, at<void>(base, l, out_), epilogue(base, l),
+                     Int8Route{nullptr, int8_}),
+            threads);
+  }
+
+ private:
+  static GemmSpec specOf(const ConvShape& shape, int aBits, Encoding aEnc, const PackedView& b, int bBits, Encoding bEnc) {
+    checkShape(shape);
+    if (aBits < 1 || aBits > 8) fail("int8Codes: aBits must be 1..8");
+    return GemmSpec{PackedView{nullptr, shape.rows(), shape.k(), aBits, nullptr}, b, aBits, bBits, aEnc, bEnc};
+  }
+  BufferId x_;
+  ConvShape shape_;
+  size_t inBytes_ = 0;
+};
+
+}  // namespace
+
+// ---- Op / Arena / Program -----------------------------------------------------------------------
+
+std::unique_ptr<OpState> Op::bind(const Platform&, uint8_t*, const Layout&) const { return nullptr; }
+
+Arena::~Arena() = default;
+Program::~Program() = default;
+
+Program::Program(const Platform& isa, std::vector<size_t> bufferBytes, std::vector<std::unique_ptr<Op>> ops,
+                 BufferId input, BufferId output)
+    : isa_(isa), bufferBytes_(std::move(bufferBytes)), ops_(std::move(ops)), input_(input), output_(output) {
+  const size_t count = bufferBytes_.size();
+  if (input >= count || output >= count) fail("program: input and output must be declared buffers");
+  if (input == output) fail("program: the output must not be the input");
+  for (size_t b = 0; b < count; ++b)
+    if (bufferBytes_[b] > kMaxBufferBytes) throw SizeError("program: buffer " + std::to_string(b) + " is too large");
+  // Lifetimes: the op that writes each buffer (input: before op 0) and the last op reading it.
+  constexpr size_t kNever = SIZE_MAX;
+  std::vector<size_t> first(count, kNever), last(count, kNever);
+  first[input] = 0;
+  std::vector<Use> uses;
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    if (!ops_[i]) fail("program: op " + std::to_string(i) + " is missing");
+    uses.clear();
+    ops_[i]->uses(&uses);
+    for (const Use& u : uses) {
+      const std::string where = "op " + std::to_string(i) + ": buffer " + std::to_string(u.buffer);
+      if (u.buffer >= count) fail(where + " is not declared (" + std::to_string(count) + " buffers)");
+      if (u.bytes > bufferBytes_[u.buffer])
+        fail(where + " holds " + std::to_string(bufferBytes_[u.buffer]) + " bytes; the op " +
+             (u.write ? "writes " : "reads ") + std::to_string(u.bytes));
+      if (u.write) {
+        if (first[u.buffer] != kNever) fail(where + " is written a second time (each buffer has one writer)");
+        first[u.buffer] = i;  // a second write by this op is caught above
+        if (u.buffer == output) outputBytes_ = u.bytes;
+      } else if (first[u.buffer] == kNever || (first[u.buffer] == i && u.buffer != input)) {
+        fail(where + " is read before any op writes it (or by the op writing it)");
+      }
+    }
+    for (const Use& u : uses)
+      if (!u.write) last[u.buffer] = i;
+  }
+  if (first[output] == kNever || output == input) fail("program: no op writes the output buffer");
+  last[output] = ops_.size();
+  // First-fit layout by lifetime; buffers never read end where they are written.
+  layout_.offset.assign(count, 0);
+  struct Block {
+    size_t offset, bytes;
+  };
+  std::vector<Block> free;
+  size_t top = 0;
+  auto place = [&](BufferId b) {
+    const size_t need = roundUpLine(bufferBytes_[b]);
+    for (size_t i = 0; i < free.size(); ++i) {
+      if (free[i].bytes >= need) {
+        layout_.offset[b] = free[i].offset;
+        free[i].offset += need;
+        free[i].bytes -= need;
+        if (free[i].bytes == 0) free.erase(free.begin() + static_cast<std::ptrdiff_t>(i));
+        return;
+      }
+    }
+    layout_.offset[b] = top;
+    top = addOrThrow(top, need, "program arena");
+  };
+  auto release = [&](BufferId b) {
+    Block blk{layout_.offset[b], roundUpLine(bufferBytes_[b])};
+    auto it = std::lower_bound(free.begin(), free.end(), blk, [](const Block& a, const Block& c) { return a.offset < c.offset; });
+    it = free.insert(it, blk);
+    if (it + 1 != free.end() && it->offset + it->bytes == (it + 1)->offset) {
+      it->bytes += (it + 1)->bytes;
+      free.erase(it + 1);
+    }
+    if (it != free.begin() && (it - 1)->offset + (it - 1)->bytes == it->offset) {
+      (it - 1)->bytes += it->bytes;
+      free.erase(it);
+    }
+  };
+  std::vector<std::vector<BufferId>> born(ops_.size() + 1), dies(ops_.size() + 1);
+  for (BufferId b = 0; b < count; ++b) {
+    if (first[b] == kNever) continue;
+    if (b != input) born[first[b]].push_back(b);
+    dies[last[b] == kNever ? first[b] : last[b]].push_back(b);
+  }
+  place(input);
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    for (BufferId b : born[i]) place(b);
+    for (BufferId b : dies[i]) release(b);
+  }
+  if (top > kMaxBufferBytes) throw SizeError("program arena of " + std::to_string(top) + " bytes is too large");
+  layout_.bytes = top;
+}
+
+std::unique_ptr<Arena> Program::newArena() const {
+  std::unique_ptr<Arena> a(new Arena());
+  a->memory_ = alignedArray<uint8_t>(layout_.bytes);
+  uint8_t* base = a->memory_.get();
+  a->input_ = base + layout_.offset[input_];
+  a->output_ = base + layout_.offset[output_];
+  a->states_.reserve(ops_.size());
+  for (const auto& op : ops_) a->states_.push_back(op->bind(isa_, base, layout_));
+  return a;
+}
+
+void Program::run(Arena& arena, int threads, double* opMs) const {
+  uint8_t* base = arena.memory_.get();
+  if (opMs == nullptr) {
+    for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), threads);
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const Clock::time_point t0 = Clock::now();
+    ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), threads);
+    opMs[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+}
+
+// ---- factories ----------------------------------------------------------------------------------
+
+std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w) {
+  return std::make_unique<NchwToNhwc>(x, out, n, c, h, w);
+}
+std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes) {
+  return std::make_unique<Transpose>(x, out, n, rows, cols, elemBytes);
+}
+std::unique_ptr<Op> floatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec) {
+  return std::make_unique<FloatConvOp>(x, out, spec);
+}
+std::unique_ptr<Op> quantizeOp(BufferId x, BufferId out, size_t count, size_t channels, const float* scale,
+                               const float* shift, int bits) {
+  return std::make_unique<Eltwise>(Eltwise::Kind::Quantize, x, out, count, channels, scale, shift, bits, 0.0f, 0.0f);
+}
+std::unique_ptr<Op> affineOp(BufferId x, BufferId out, size_t count, size_t channels, const float* scale,
+                             const float* shift, float lo, float hi) {
+  return std::make_unique<Eltwise>(Eltwise::Kind::Affine, x, out, count, channels, scale, shift, 0, lo, hi);
+}
+std::unique_ptr<Op> codesToFloatOp(BufferId x, BufferId out, size_t count, const float* table256) {
+  return std::make_unique<CodesToFloatOp>(x, out, count, table256);
+}
+std::unique_ptr<Op> addOp(BufferId a, BufferId b, BufferId out, size_t count) {
+  return std::make_unique<Add>(a, b, out, count);
+}
+std::unique_ptr<Op> globalAvgPoolOp(BufferId x, BufferId out, size_t n, size_t h, size_t w, size_t c) {
+  return std::make_unique<GlobalAvgPool>(x, out, n, h, w, c);
+}
+std::unique_ptr<Op> maxPoolOp(BufferId x, BufferId out, const PoolShape& shape, size_t elemBytes) {
+  return std::make_unique<MaxPool>(x, out, shape, elemBytes);
+}
+std::unique_ptr<Op> packOp(BufferId x, BufferId data, BufferId pops, size_t rows, size_t k, int planes) {
+  return std::make_unique<Pack>(x, data, pops, nullptr, rows, k, planes);
+}
+std::unique_ptr<Op> packConvOp(BufferId x, BufferId data, BufferId pops, const ConvShape& shape, int planes) {
+  return std::make_unique<Pack>(x, data, pops, &shape, 0, 0, planes);
+}
+std::unique_ptr<Op> gemmOp(const GemmOperands& g, const GemmEpilogue& e, BufferId out) {
+  return std::make_unique<Gemm>(g, e, out);
+}
+std::unique_ptr<Op> int8CodesOp(BufferId x, const ConvShape& shape, int aBits, Encoding aEnc, const PackedView& b,
+                                int bBits, Encoding bEnc, const I8Weights* int8, const GemmEpilogue& e, BufferId out) {
+  return std::make_unique<Int8CodesGemm>(x, shape, aBits, aEnc, b, bBits, bEnc, int8, e, out);
+}
+
+}  // namespace runner
+}  // namespace anyprec

@@ -1,0 +1,184 @@
+// anyprec kernels, runner: a compiled list of calls of the other families' entries (a Program)
+// over buffers in one arena, so a whole inference is one native call that allocates nothing.
+// Pure C++17 (no Node-API) and no model terms: an op is "pack these codes", "this GEMM with that
+// epilogue", "this float convolution", never "a layer".
+//
+// Buffers. A program declares numbered buffers with their sizes in bytes; every op names the
+// buffers it reads and the ones it writes. Each buffer is written by exactly one op (or is the
+// program's input, filled before the first op) and read only after that; the program lays the
+// buffers out in one arena by their lifetimes (first write .. last read), first fit, each on a
+// cache line, so buffers alive at the same time never share memory, and an op's outputs never
+// overlap its inputs (what every kernel entry requires). Every op checks at build time, with
+// overflow-checked sizes (common/checked.h), that the bytes it reads or writes fit the buffers it
+// names: running a built program cannot step outside its arena.
+//
+// Constants. Weights, prepared int8 weights and epilogue tables are pointers the program holds;
+// whoever builds the program keeps that memory alive and unchanged for the program's lifetime.
+//
+// Arenas. Program::newArena() allocates one arena and binds every op to it (the float convolution
+// plans are made here, once); a run allocates no arena memory. The GEMM plans are made at run
+// time (small: they read A's row sums when constructed, and A exists only once the ops before it
+// have run). One arena serves one run at a time; concurrent runs of one program each need their own.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/align.h"
+#include "common/types.h"
+#include "conv/conv.h"
+#include "eltwise/epilogue.h"
+#include "fconv/fconv.h"
+#include "i8gemm/i8gemm.h"
+
+namespace anyprec {
+
+struct Platform;
+
+namespace runner {
+
+using BufferId = uint32_t;
+constexpr BufferId kNoBuffer = 0xffffffffu;
+
+// A GEMM epilogue over buffers: Epilogue (eltwise/epilogue.h) with the residual and the dual
+// codes output named as buffers (kNoBuffer: none); scale / shift / codeScale / codeShift are
+// constants of N floats.
+struct GemmEpilogue {
+  OutputKind kind = OutputKind::Float32;  // Float32 or Codes
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  float lo = -__builtin_inff(), hi = __builtin_inff();
+  int codeBits = 0;  // Codes: 1..8
+  BufferId residual = kNoBuffer;  // Float32 only: M x N floats
+  BufferId codes = kNoBuffer;     // Float32 only: M x N codes of the stored values
+  int dualBits = 0;
+  const float* codeScale = nullptr;
+  const float* codeShift = nullptr;
+};
+
+// One use of a buffer by an op: `bytes` read or written from its start.
+struct Use {
+  BufferId buffer;
+  size_t bytes;
+  bool write;
+};
+
+class Op;
+struct OpState;
+
+// A program's buffers as laid out in an arena, and a run's view of one arena.
+struct Layout {
+  std::vector<size_t> offset;  // per buffer
+  size_t bytes = 0;            // the arena
+};
+
+class Arena;
+
+class Program {
+ public:
+  // Validates the ops' uses against `bufferBytes` (sizes in bytes, one per buffer) and lays the
+  // buffers out. `input` is filled by the caller before a run (inputBytes = its size); `output` is
+  // read after it. Throws std::invalid_argument naming what is wrong, SizeError for sizes.
+  Program(const Platform& isa, std::vector<size_t> bufferBytes, std::vector<std::unique_ptr<Op>> ops, BufferId input,
+          BufferId output);
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  size_t arenaBytes() const { return layout_.bytes; }
+  size_t inputBytes() const { return bufferBytes_[input_]; }
+  // Bytes the op writing the output writes (what a run hands back).
+  size_t outputBytes() const { return outputBytes_; }
+  size_t ops() const { return ops_.size(); }
+  const Platform& isa() const { return isa_; }
+
+  // A fresh arena with every op bound to it (plans made once here).
+  std::unique_ptr<Arena> newArena() const;
+  // Runs every op on `arena` with up to `threads` threads (input already in arena.input()). With
+  // opMs (ops() values), each op's wall time in milliseconds is stored there.
+  void run(Arena& arena, int threads, double* opMs = nullptr) const;
+
+ private:
+  const Platform& isa_;
+  std::vector<size_t> bufferBytes_;
+  std::vector<std::unique_ptr<Op>> ops_;
+  BufferId input_, output_;
+  size_t outputBytes_ = 0;
+  Layout layout_;
+};
+
+class Arena {
+ public:
+  ~Arena();
+  uint8_t* input() const { return input_; }
+  const uint8_t* output() const { return output_; }
+
+ private:
+  friend class Program;
+  Arena() = default;
+  AlignedArray<uint8_t> memory_;
+  uint8_t* input_ = nullptr;
+  uint8_t* output_ = nullptr;
+  std::vector<std::unique_ptr<OpState>> states_;
+};
+
+// What an op binds to an arena (its kernel plans); owned by the arena.
+struct OpState {
+  virtual ~OpState() = default;
+};
+
+// One call of a kernel entry over arena buffers. Made with the factories below.
+class Op {
+ public:
+  virtual ~Op() = default;
+  // What the op reads and writes (sizes checked against the buffers by the Program).
+  virtual void uses(std::vector<Use>* out) const = 0;
+  // Binds the op to an arena whose buffers start at base + layout.offset[id] (nullptr: nothing).
+  virtual std::unique_ptr<OpState> bind(const Platform& isa, uint8_t* base, const Layout& layout) const;
+  virtual void run(const Platform& isa, uint8_t* base, const Layout& layout, OpState* state, int threads) const = 0;
+};
+
+// ---- the ops (each a call of an existing kernel entry; every size checked here) -----------------
+// NCHW floats -> NHWC (eltwise nchwToNhwc).
+std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w);
+// Per sample, a rows x cols matrix of `elemBytes`-byte elements (1 or 4) transposed to cols x rows:
+// NHWC -> NCHW with rows = h * w, cols = c (floats through eltwise nchwToNhwc; bytes copied).
+std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes);
+// The float convolution (fconv): spec.x ignored (read from `x`); codeBits > 0 writes codes.
+std::unique_ptr<Op> floatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec);
+// quantizeActivations / channelAffine over `count` floats, channel = i % channels (eltwise).
+std::unique_ptr<Op> quantizeOp(BufferId x, BufferId out, size_t count, size_t channels, const float* scale,
+                               const float* shift, int bits);
+std::unique_ptr<Op> affineOp(BufferId x, BufferId out, size_t count, size_t channels, const float* scale,
+                             const float* shift, float lo, float hi);
+// codes -> floats through a table of 256 values (any code indexes it).
+std::unique_ptr<Op> codesToFloatOp(BufferId x, BufferId out, size_t count, const float* table256);
+// out = a + b, `count` floats (eltwise addFloats).
+std::unique_ptr<Op> addOp(BufferId a, BufferId b, BufferId out, size_t count);
+std::unique_ptr<Op> globalAvgPoolOp(BufferId x, BufferId out, size_t n, size_t h, size_t w, size_t c);
+// NHWC max pooling of codes (elemBytes 1) or floats (4).
+std::unique_ptr<Op> maxPoolOp(BufferId x, BufferId out, const PoolShape& shape, size_t elemBytes);
+// Codes (rows x k, row-major) packed into bit planes: words to `data`, plane popcounts to `pops`.
+std::unique_ptr<Op> packOp(BufferId x, BufferId data, BufferId pops, size_t rows, size_t k, int planes);
+// NHWC codes lowered for a convolution and packed (conv packConvInput).
+std::unique_ptr<Op> packConvOp(BufferId x, BufferId data, BufferId pops, const ConvShape& shape, int planes);
+// The GEMM entry on a packed A in the arena (`aData`/`aPops`, aRows x k with aPlanes planes) and
+// constant packed weights b; int8 != nullptr runs the int8 path with those prepared weights.
+struct GemmOperands {
+  BufferId aData = kNoBuffer, aPops = kNoBuffer;
+  size_t aRows = 0;
+  int aPlanes = 0, aBits = 0, bBits = 0;
+  Encoding aEnc = Encoding::Unsigned, bEnc = Encoding::Bipolar;
+  PackedView b{};
+  const I8Weights* int8 = nullptr;  // held by the caller like every constant
+};
+std::unique_ptr<Op> gemmOp(const GemmOperands& g, const GemmEpilogue& e, BufferId out);
+// The int8 route from NHWC codes (a linear layer: the 1x1 conv of an M x 1 x 1 x K image), with
+// prepared weights (required): GemmPlan's I8Codes form.
+std::unique_ptr<Op> int8CodesOp(BufferId x, const ConvShape& shape, int aBits, Encoding aEnc, const PackedView& b,
+                                int bBits, Encoding bEnc, const I8Weights* int8, const GemmEpilogue& e, BufferId out);
+
+}  // namespace runner
+}  // namespace anyprec

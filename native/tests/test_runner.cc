@@ -1,0 +1,149 @@
+// The plan runner (runner/runner.h): a program's ops over buffers laid out by lifetime in one arena
+// give the bits of the same kernel calls on separate arrays, on every platform; buffers alive at
+// the same time never share memory while dead ones are reused; a description that breaks the
+// buffer rules or names a hostile size is refused when built.
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels.h"
+#include "runner/runner.h"
+#include "test_util.h"
+
+using namespace anyprec;
+using namespace anyprec::test;
+
+namespace {
+
+template <typename F>
+bool throwsInvalid(F f) {
+  try {
+    f();
+  } catch (const SizeError&) {
+    return false;
+  } catch (const std::invalid_argument&) {
+    return true;
+  }
+  return false;
+}
+
+template <typename F>
+bool throwsSize(F f) {
+  try {
+    f();
+  } catch (const SizeError&) {
+    return true;
+  }
+  return false;
+}
+
+// NCHW floats -> NHWC -> 2-bit codes -> packed 3x3 conv lowering -> GEMM (codes out) -> floats ->
+// global average pool: the program against the same calls on separate arrays.
+void checkChain(const Platform& isa) {
+  const size_t n = 2, c = 3, h = 5, w = 4, o = 8;
+  const int bits = 2;
+  const ConvShape cs{n, h, w, c, 3, 3, 1, 1, 1, 1, 1, 1};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uni(-0.3f, 1.3f);
+  std::vector<float> x(n * c * h * w), scale(c), shift(c), gScale(o), gShift(o), table(256);
+  for (float& v : x) v = uni(rng);
+  for (size_t i = 0; i < c; ++i) scale[i] = 0.5f + 0.25f * i, shift[i] = 0.05f * i;
+  for (size_t j = 0; j < o; ++j) gScale[j] = 0.01f * (j + 1), gShift[j] = 0.4f;
+  for (size_t t = 0; t < 256; ++t) table[t] = static_cast<float>(t) / 3.0f;
+  std::vector<uint8_t> wCodes(o * cs.k());
+  for (uint8_t& q : wCodes) q = static_cast<uint8_t>(rng() % 4);
+  const Packed weights = packWith(isa, wCodes, o, cs.k(), bits, 1);
+
+  // The reference: each entry on its own arrays.
+  std::vector<float> nhwc(x.size()), decoded(cs.rows() * o), want(n * o);
+  std::vector<uint8_t> codes(x.size()), gemmOut(cs.rows() * o);
+  std::vector<uint64_t> planes(packedWords(cs.rows(), cs.k(), bits));
+  std::vector<int32_t> pops(cs.rows() * bits);
+  nchwToNhwc(x.data(), n, c, h, w, nhwc.data(), 1);
+  quantizeActivations(isa, nhwc.data(), nhwc.size(), c, scale.data(), shift.data(), bits, codes.data(), 1);
+  packConvInput(isa, codes.data(), cs, bits, planes.data(), pops.data(), 1);
+  const GemmSpec spec{PackedView{planes.data(), cs.rows(), cs.k(), bits, pops.data()}, weights.view(), bits, bits,
+                      Encoding::Unsigned, Encoding::Bipolar};
+  Epilogue epi;
+  epi.kind = OutputKind::Codes;
+  epi.scale = gScale.data();
+  epi.shift = gShift.data();
+  epi.codeBits = 2;
+  bitGemm(isa, spec, gemmOut.data(), epi, 1);
+  codesToFloat(isa, gemmOut.data(), gemmOut.size(), table.data(), decoded.data(), 1);
+  globalAvgPool(decoded.data(), n, h, w, o, want.data(), 1);
+
+  // The program: buffers 0 input, 1 nhwc, 2 codes, 3 planes, 4 pops, 5 gemm codes, 6 floats, 7 output.
+  std::vector<size_t> bytes = {x.size() * 4, x.size() * 4, codes.size(), planes.size() * 8, pops.size() * 4,
+                               gemmOut.size(), decoded.size() * 4, want.size() * 4};
+  size_t total = 0;
+  for (size_t b : bytes) total += b;
+  std::vector<std::unique_ptr<runner::Op>> ops;
+  ops.push_back(runner::nchwToNhwcOp(0, 1, n, c, h, w));
+  ops.push_back(runner::quantizeOp(1, 2, x.size(), c, scale.data(), shift.data(), bits));
+  ops.push_back(runner::packConvOp(2, 3, 4, cs, bits));
+  runner::GemmOperands g;
+  g.aData = 3;
+  g.aPops = 4;
+  g.aRows = cs.rows();
+  g.aPlanes = g.aBits = g.bBits = bits;
+  g.b = weights.view();
+  runner::GemmEpilogue ge;
+  ge.kind = OutputKind::Codes;
+  ge.scale = gScale.data();
+  ge.shift = gShift.data();
+  ge.codeBits = 2;
+  ops.push_back(runner::gemmOp(g, ge, 5));
+  ops.push_back(runner::codesToFloatOp(5, 6, decoded.size(), table.data()));
+  ops.push_back(runner::globalAvgPoolOp(6, 7, n, h, w, o));
+  const runner::Program program(isa, bytes, std::move(ops), 0, 7);
+  EXPECT(program.arenaBytes() < total, "%s: dead buffers are reused (arena %zu of %zu bytes)", isa.name,
+         program.arenaBytes(), total);
+  EXPECT(program.outputBytes() == want.size() * 4, "%s: output bytes", isa.name);
+  auto a1 = program.newArena(), a2 = program.newArena();
+  for (int run = 0; run < 2; ++run) {
+    for (runner::Arena* a : {a1.get(), a2.get()}) {
+      std::memcpy(a->input(), x.data(), x.size() * 4);
+      program.run(*a, 1 + run);
+      EXPECT(std::memcmp(a->output(), want.data(), want.size() * 4) == 0, "%s: run %d gives the reference bits", isa.name, run);
+    }
+  }
+}
+
+void checkRules(const Platform& isa) {
+  std::vector<float> s(4, 1.0f);
+  auto affine = [&](runner::BufferId x, runner::BufferId out) { return runner::affineOp(x, out, 4, 4, s.data(), nullptr, -1, 1); };
+  auto build = [&](std::vector<size_t> bytes, std::vector<std::pair<runner::BufferId, runner::BufferId>> edges,
+                   runner::BufferId in, runner::BufferId out) {
+    std::vector<std::unique_ptr<runner::Op>> ops;
+    for (auto [x, y] : edges) ops.push_back(affine(x, y));
+    runner::Program p(isa, std::move(bytes), std::move(ops), in, out);
+    return p.arenaBytes();
+  };
+  EXPECT(build({16, 16, 16}, {{0, 1}, {1, 2}}, 0, 2) > 0, "a valid chain builds");
+  EXPECT(throwsInvalid([&] { build({16, 16, 16}, {{0, 1}, {0, 1}}, 0, 1); }), "a second writer is refused");
+  EXPECT(throwsInvalid([&] { build({16, 16, 16}, {{2, 1}, {0, 2}}, 0, 1); }), "a read before the write is refused");
+  EXPECT(throwsInvalid([&] { build({16, 16, 16}, {{0, 1}, {1, 0}}, 0, 1); }), "writing the input is refused");
+  EXPECT(throwsInvalid([&] { build({16, 8, 16}, {{0, 1}}, 0, 1); }), "a buffer smaller than the op's write is refused");
+  EXPECT(throwsInvalid([&] { build({16, 16}, {{0, 2}}, 0, 1); }), "an undeclared buffer is refused");
+  EXPECT(throwsInvalid([&] { build({16, 16, 16}, {{0, 1}}, 0, 2); }), "an output no op writes is refused");
+  EXPECT(throwsSize([&] { build({16, size_t{1} << 33}, {{0, 1}}, 0, 1); }), "a buffer over 4 GiB is a SizeError");
+  const size_t big = size_t{1} << 31;
+  EXPECT(throwsSize([&] { runner::nchwToNhwcOp(0, 1, big, big, big, big); }), "a hostile layout size is a SizeError");
+  EXPECT(throwsInvalid([&] {
+           runner::packConvOp(0, 1, 2, ConvShape{1, 4, 4, 2, big, 1, 1, 1, 0, 0, 1, 1}, 2);
+         }), "a hostile conv shape is refused");
+}
+
+}  // namespace
+
+int main() {
+  for (const Platform* p : availablePlatforms()) {
+    checkChain(*p);
+    checkRules(*p);
+  }
+  std::printf("runner: %d checks, %d failures\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}

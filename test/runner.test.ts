@@ -1,0 +1,221 @@
+// The native plan runner: a plan whose every step lowers runs as one native program (runSync)
+// or on the kernel thread pool (run()), bit-identical to the step-by-step path (runSyncDetailed
+// keeps that path), and a bad program description is refused field by field.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as fs from 'fs';
+import * as path from 'path';
+import { importReference, kernels, loadSync, Model, Tensor, Uint8Tensor, zoo } from '../lib';
+import type { GraphSpec } from '../lib';
+import { fixturePath, readFloat32 } from './helpers/fixtures';
+import { rng } from './helpers/reference';
+import { thrown } from './helpers/thrown';
+
+function same(a: Tensor, b: Tensor): boolean {
+  return a.shape.join() === b.shape.join() && Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength)
+    .equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+}
+
+function input(shape: number[], seed: number): Tensor {
+  const r = rng(seed);
+  return new Tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r()), shape);
+}
+
+/** runSync on the native program equals the step path (runSyncDetailed), and the program was used. */
+function expectNativeSame(m: Model, x: Tensor | Uint8Tensor, bits?: unknown): void {
+  const opts = bits === undefined ? undefined : { bits: bits as number };
+  expect(m.runsNatively(opts)).toBe(true);
+  const native = m.runSync(x, opts);
+  const steps = m.runSyncDetailed(x, opts).output;
+  expect(same(native, steps)).toBe(true);
+}
+
+const models: Model[] = [];
+function keep(m: Model): Model {
+  models.push(m);
+  return m;
+}
+afterAll(async () => {
+  await Promise.all(models.map((m) => m.close()));
+});
+
+let resnet: Model;
+let images: Float32Array;
+beforeAll(() => {
+  resnet = keep(importReference('resnet20q', fixturePath('A', 'model.safetensors')));
+  images = readFloat32(fixturePath('A', 'inputs.bin'));
+});
+const batch = (n: number, from = 0) => new Tensor(images.slice(from * 3072, (from + n) * 3072), [n, 3, 32, 32]);
+/** Another model of fixture A's network (weights shared, nothing re-imported). */
+const another = () => keep(Model.fromState(resnet.state()));
+
+describe('native programs are bit-identical to the step path', () => {
+  it.each([1, 2, 4, 8, 32])('fixture A (resnet20q) at %i bits, batches of 1, 3 and 17', (bits) => {
+    for (const n of [1, 3, 17]) expectNativeSame(resnet, batch(n, n), bits);
+  });
+
+  it('fixture A with per-layer precision (mixed weights and activations)', () => {
+    const m = another();
+    m.setPrecision(4).setLayerPrecision('layers.3.conv0', { weights: 2, activations: 8 }).setLayerPrecision('layers.7.conv1', 1);
+    expectNativeSame(m, batch(3, 5));
+    expectNativeSame(m, batch(2, 9), { weights: 8, activations: 2 });
+  });
+
+  it('a batch above the slice size runs slice by slice with the same bits', () => {
+    const slice = (resnet as unknown as { plan(o: object): { sliceSamples: number } }).plan({ bits: 2 }).sliceSamples;
+    expect(slice).toBeLessThan(60);
+    const n = slice + 3;
+    const y = resnet.runSync(batch(n), { bits: 2 });
+    const parts = [resnet.runSync(batch(slice), { bits: 2 }), resnet.runSync(batch(3, slice), { bits: 2 })];
+    expect(Buffer.from(y.data.buffer).equals(Buffer.concat(parts.map((p) => Buffer.from(p.data.buffer))))).toBe(true);
+    expect(same(y, resnet.runSyncDetailed(batch(n), { bits: 2 }).output)).toBe(true);
+  });
+
+  it('zoo cnn (max pooling and flatten on codes) and mlp at every bit-width', () => {
+    const cnn = zoo.cnn({ bitList: [1, 2, 3, 8, 32] });
+    const c = keep(Model.build(cnn, zoo.randomTensors(cnn, 3)));
+    const mlp = zoo.mlp([64, 48, 40, 10], { bitList: [1, 2, 3, 8, 32] });
+    const p = keep(Model.build(mlp, zoo.randomTensors(mlp, 4)));
+    for (const bits of [1, 2, 3, 8, 32, { weights: 2, activations: 8 }, { weights: 32, activations: 3 }]) {
+      expectNativeSame(c, input([3, 1, 28, 28], 11), bits);
+      expectNativeSame(p, input([7, 64], 12), bits);
+    }
+  });
+
+  it('the bundled model on raw uint8 digits', () => {
+    const m = keep(loadSync(path.join(__dirname, '..', 'models', 'mnist', 'resnet20-any.anyprec')));
+    const digits = new Uint8Array(fs.readFileSync(path.join(__dirname, '..', 'models', 'mnist', 'test-digits.u8')).subarray(0, 6 * 784));
+    for (const bits of m.graph.bitList) expectNativeSame(m, new Uint8Tensor(digits, [6, 1, 28, 28]), bits);
+  });
+
+  it('a gated model keeps the step path (and its answers)', () => {
+    const g = zoo.withGates(zoo.mlp([64, 32, 10], { bitList: [4, 8, 32] }), {}, ['fc1']);
+    const m = keep(Model.build(g, zoo.randomTensors(g, 5)));
+    expect(m.runsNatively({ bits: 4 })).toBe(false);
+    const x = input([2, 64], 13);
+    expect(same(m.runSync(x, { bits: 4 }), m.runSyncDetailed(x, { bits: 4 }).output)).toBe(true);
+  });
+
+  it('follows the GEMM path setting: the forced int8 route gives the same bits', () => {
+    const x = batch(3, 30);
+    const auto = resnet.runSync(x, { bits: 2 });
+    try {
+      kernels.setGemmPath('int8');
+      expect(same(resnet.runSync(x, { bits: 2 }), auto)).toBe(true);
+      kernels.setGemmPath('bitserial');
+      expect(same(resnet.runSync(x, { bits: 2 }), auto)).toBe(true);
+    } finally {
+      kernels.setGemmPath('auto');
+    }
+  });
+});
+
+describe('run() on the native program', () => {
+  it('200 concurrent calls at mixed precisions equal runSync', async () => {
+    const m = another().setWorkers(3);
+    const precisions = [1, 2, 4, 8, 32, { weights: 2, activations: 4 }];
+    const calls = Array.from({ length: 200 }, (_, i) => {
+      const x = batch(1 + (i % 3), i % 20), bits = precisions[i % precisions.length];
+      return m.run(x, { bits }).then((y) => same(y, m.runSync(x, { bits })));
+    });
+    expect((await Promise.all(calls)).every(Boolean)).toBe(true);
+    expect((m as unknown as { pool?: unknown }).pool).toBeUndefined(); // no worker thread was started
+  });
+
+  it('runDetailed: the same output, and the step path\'s layer accounting with measured times', async () => {
+    const m = another();
+    for (const n of [1, 40]) { // 40: above the slice size (stats summed over slices)
+      const x = batch(n);
+      const native = await m.runDetailed(x, { bits: 2 });
+      const steps = m.runSyncDetailed(x, { bits: 2 });
+      expect(same(native.output, steps.output)).toBe(true);
+      const strip = (l: { ms: number }) => ({ ...l, ms: 0 });
+      expect(native.stats.layers.map(strip)).toEqual(steps.stats.layers.map(strip));
+      expect({ ...native.stats, layers: [], ms: 0 }).toEqual({ ...steps.stats, layers: [], ms: 0 });
+      const layerMs = native.stats.layers.reduce((a, l) => a + l.ms, 0);
+      expect(native.stats.layers.every((l) => l.ms >= 0)).toBe(true);
+      expect(layerMs).toBeGreaterThan(0);
+      expect(layerMs).toBeLessThanOrEqual(native.stats.ms + 1e-9);
+    }
+    expect((m as unknown as { pool?: unknown }).pool).toBeUndefined();
+  });
+
+  it('a call aborted before it starts never computes', async () => {
+    const m = another();
+    const queue = (m as unknown as { nativeRuns: { started: number; waiting: number } }).nativeRuns;
+    const ac = new AbortController();
+    ac.abort(new Error('gone'));
+    await expect(m.run(batch(1), { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError', cause: { message: 'gone' } });
+    expect(queue.started).toBe(0);
+    const late = new AbortController();
+    const first = m.run(batch(17), { bits: 8 });
+    const second = m.run(batch(1), { bits: 2, signal: late.signal });
+    expect(queue.waiting).toBe(1);
+    late.abort();
+    expect(queue.waiting).toBe(0);
+    await expect(second).rejects.toMatchObject({ name: 'AbortError' });
+    await first;
+    expect(queue.started).toBe(1);
+  });
+
+  it('detaching the input right after run() changes nothing (started or queued)', async () => {
+    const m = another();
+    const want = [m.runSync(batch(2, 3), { bits: 2 }), m.runSync(batch(1, 4), { bits: 4 })];
+    const a = batch(2, 3), b = batch(1, 4);
+    const calls = [m.run(a, { bits: 2 }), m.run(b, { bits: 4 })]; // the second waits in the queue
+    structuredClone(a.data.buffer, { transfer: [a.data.buffer] });
+    structuredClone(b.data.buffer, { transfer: [b.data.buffer] });
+    expect(a.data.length).toBe(0);
+    const got = await Promise.all(calls);
+    expect(same(got[0], want[0]) && same(got[1], want[1])).toBe(true);
+  });
+
+  it('close() rejects the calls still waiting; the model runs again afterwards', async () => {
+    const m = another();
+    const first = m.run(batch(4), { bits: 8 });
+    const waiting = m.run(batch(1), { bits: 2 });
+    await m.close();
+    await expect(waiting).rejects.toMatchObject({ message: expect.stringMatching(/closed/) });
+    await first;
+    expect(same(await m.run(batch(1), { bits: 2 }), m.runSync(batch(1), { bits: 2 }))).toBe(true);
+  });
+});
+
+describe('program descriptions are checked field by field', () => {
+  const f = (n: number) => new Float32Array(n);
+  // input (8 floats) -> affine -> output: a minimal valid program
+  const ok = () => ({ buffers: [32, 32], input: 0, output: 1, ops: [{ op: 'affine', x: 0, out: 1, count: 8, channels: 2, scale: f(2), shift: f(2) }] });
+  const bad = (mutate: (d: ReturnType<typeof ok>) => unknown) => {
+    const d = ok();
+    const r = mutate(d);
+    return thrown(() => kernels.buildProgram((r ?? d) as kernels.ProgramDescription));
+  };
+
+  it('builds and runs the minimal program', () => {
+    const p = kernels.buildProgram(ok() as kernels.ProgramDescription);
+    const y = kernels.runProgram(p, Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    expect(Array.from(y)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(thrown(() => kernels.runProgram(p, f(7)))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/input must hold .* 8 input values, got 7/) });
+    expect(thrown(() => kernels.runProgram({} as kernels.Program, f(8)))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/program must be a Program/) });
+  });
+
+  it.each([
+    ['not an object', () => 5, 'TypeError', /description must be an object/],
+    ['buffers missing', (d: ReturnType<typeof ok>) => { (d as { buffers?: unknown }).buffers = undefined; }, 'TypeError', /description\.buffers must be an array/],
+    ['a buffer size of 0', (d: ReturnType<typeof ok>) => { d.buffers[1] = 0; }, 'RangeError', /description\.buffers\[1\] must be an integer/],
+    ['an unknown op', (d: ReturnType<typeof ok>) => { d.ops[0].op = 'conv3d'; }, 'RangeError', /ops\[0\]\.op 'conv3d' is not a runner op/],
+    ['a buffer index out of range', (d: ReturnType<typeof ok>) => { d.ops[0].out = 2; }, 'RangeError', /ops\[0\]\.out must be an integer in 0\.\.1/],
+    ['a buffer index that is a string', (d: ReturnType<typeof ok>) => { (d.ops[0] as { x: unknown }).x = '0'; }, 'TypeError', /ops\[0\]\.x must be a number/],
+    ['a scale of the wrong length', (d: ReturnType<typeof ok>) => { d.ops[0].scale = f(3); }, 'RangeError', /ops\[0\]\.scale must hold one value per channel \(2\), got 3/],
+    ['a scale that is not a Float32Array', (d: ReturnType<typeof ok>) => { (d.ops[0] as { scale: unknown }).scale = [1, 2]; }, 'TypeError', /ops\[0\]\.scale must be a Float32Array/],
+    ['a count the buffer cannot hold', (d: ReturnType<typeof ok>) => { d.ops[0].count = 16; }, 'RangeError', /op 0: buffer 0 holds 32 bytes; the op reads 64/],
+    ['a buffer read before it is written', (d: ReturnType<typeof ok>) => { d.ops[0].x = 1; d.ops[0].out = 0; }, 'RangeError', /written a second time|read before any op writes it/],
+    ['no op writing the output', (d: ReturnType<typeof ok>) => { d.ops = []; }, 'RangeError', /no op writes the output/],
+    ['count not a multiple of channels', (d: ReturnType<typeof ok>) => { d.ops[0].count = 7; }, 'RangeError', /multiple of channels/],
+    ['a hostile size', (d: ReturnType<typeof ok>) => ({ ...d, ops: [{ op: 'nchwToNhwc', x: 0, out: 1, n: 2 ** 31, c: 2 ** 31, h: 2 ** 31, w: 2 ** 31 }] }), 'RangeError', /nchwToNhwc/],
+    ['a hostile conv shape', (d: ReturnType<typeof ok>) => ({ ...d, ops: [{ op: 'packConv', x: 0, data: 1, pops: 1, shape: [1, 4, 4, 2, 2 ** 31, 1, 1, 1, 0, 0, 1, 1], planes: 2 }] }), 'RangeError', /ops\[0\]\.shape/],
+    ['a conv shape that is not an array of 12', (d: ReturnType<typeof ok>) => ({ ...d, ops: [{ op: 'packConv', x: 0, data: 1, pops: 1, shape: [1, 4], planes: 2 }] }), 'TypeError', /ops\[0\]\.shape must be an array/],
+    ['weights that are not packed', (d: ReturnType<typeof ok>) => ({ ...d, ops: [{ op: 'gemm', aData: 0, aPops: 0, aRows: 1, aPlanes: 1, aBits: 1, aEncoding: 'unsigned', b: {}, bBits: 1, bEncoding: 'bipolar', epilogue: { output: 'float', scale: f(1) }, out: 1 }] }), 'TypeError', /ops\[0\]\.b\.rows must be a number/],
+  ])('%s', (_, mutate, name, message) => {
+    expect(bad(mutate as (d: ReturnType<typeof ok>) => unknown)).toMatchObject({ name, message: expect.stringMatching(message) });
+  });
+});
