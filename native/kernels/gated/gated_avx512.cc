@@ -152,13 +152,15 @@ void blockB(const LowGroupArgs& t, int i0, int j0, int wb, const uint8_t* entrie
 }
 
 // The list: the gate's (LowGroupArgs::list), or one VPCOMPRESSD per row of the on-masks: entry =
-// r | c << 4 (the permute indexes), row-major. Then the chunks over every plane block into int32
-// results in list order, added into out one scalar read-modify-write per listed output when the
-// group is sparse, or per row by one VPEXPANDD (the row's results back into its 16 column lanes)
-// and a masked add when it is not. Measured on a Zen 5 (gated_phases_bench, K = 288, 4/2 bits,
-// 2-bit weights, 90% off): the gather / add / scatter this replaced took most of the write-back
-// time there (AMD's VPSCATTERDD is microcoded), and building the list here rather than in the
-// gate stalled the chunks' loads of it (store forwarding across the overlapping row stores).
+// r | c << 4 (the permute indexes), row-major, one byte each. Then the chunks over every plane
+// block into int32 results in list order, added into out one scalar read-modify-write per listed
+// output when the group is sparse, or per row by one VPEXPANDD (the row's results back into its 16
+// column lanes) and a masked add when it is not (no gather / scatter, which AMD microcodes).
+// Measured on a Zen 5
+// (gated_phases_bench, K = 288, 4/2 bits, 2-bit weights, shared machine): all-scalar, all-expand
+// and this split came out within the noise; with the list built here instead of in the gate, the
+// low-plane phase took ~1.4-1.8x as long at 90-95% off (likely: its loads of the list waited for
+// the overlapping row stores just made), against a gate ~1.2-1.3x as long with the lists.
 constexpr size_t kScalarWriteBack = 12;
 
 size_t lowGroupAvx512(const LowGroupArgs& t) {
