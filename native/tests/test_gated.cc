@@ -70,6 +70,16 @@ Reference direct(const std::vector<uint8_t>& ac, int aStored, int aBits, int hig
   return ref;
 }
 
+// f(shape, aBits, highBits, wBits, combo) for every shape x (B, Bhb) split x weight bits; combo
+// counts the calls from 1 (the tests rotate encodings, strategies and threads on it).
+template <size_t NS, size_t NP, size_t NW, typename F>
+void forEachCase(const Shape (&shapes)[NS], const int (&splits)[NP][2], const int (&wbits)[NW], F f) {
+  int combo = 0;
+  for (const Shape& s : shapes)
+    for (const auto& sp : splits)
+      for (int wb : wbits) f(s, sp[0], sp[1], wb, ++combo);
+}
+
 // The fused epilogue (GatedSpec::epilogue, no mask): every ISA and strategy against the exact
 // results of the direct sums put through the scalar reference's row loops (int32ToFloat plus the
 // residual add, int32ToCodes), for B/Bhb 3/2, 4/2, 4/1 and 8/4, bipolar weights of 1, 2, 4 and 8
@@ -81,82 +91,75 @@ void checkFusedEpilogue(std::mt19937_64& rng) {
   const int wbits[] = {1, 2, 4, 8};
   const GatedStrategy strategies[] = {GatedStrategy::Auto, GatedStrategy::Tiles, GatedStrategy::Hybrid};
   const EpilogueTable& ref = *scalarPlatform().epilogue;
-  int combo = 0;
-  for (const Shape& s : shapes) {
-    for (const auto& sp : splits) {
-      for (int wb : wbits) {
-        ++combo;
-        const int aBits = sp[0], hb = sp[1];
-        auto ac = randomCodes(rng, s.m * s.k, aBits);
-        auto bc = randomCodes(rng, s.n * s.k, wb);
-        Packed A = packWith(ac, s.m, s.k, aBits), B = packWith(bc, s.n, s.k, wb);
-        const Reference r = direct(ac, aBits, aBits, hb, bc, wb, wb, Encoding::Bipolar, s.m, s.n, s.k);
-        // Per-column epilogue: scale of either sign around the accumulator range, shift, residual.
-        std::vector<float> scale(s.n), shift(s.n), residual(s.m * s.n);
-        const float unit = 1.0f / static_cast<float>(s.k * ((1 << aBits) - 1) * ((1 << wb) - 1));
-        for (size_t j = 0; j < s.n; ++j) {
-          scale[j] = unit * static_cast<float>(static_cast<int>(rng() % 7) - 2) * 0.75f;
-          shift[j] = static_cast<float>(static_cast<int>(rng() % 9) - 4) * 0.125f;
-        }
-        for (float& v : residual) v = static_cast<float>(static_cast<int>(rng() % 17) - 8) * 0.0625f;
-        for (int tc = 0; tc < 3; ++tc) {  // thresholds: every output on, none, a mix
-          std::vector<float> thr(s.n, tc == 0 ? -inf : inf);
-          if (tc == 2)
-            for (size_t j = 0; j < s.n; ++j) thr[j] = static_cast<float>(r.hb[(rng() % s.m) * s.n + j]);
-          std::vector<int32_t> exact(s.m * s.n);
-          uint64_t wantOn = 0;
-          for (size_t x = 0; x < s.m * s.n; ++x) {
-            const bool on = static_cast<double>(r.hb[x]) > static_cast<double>(thr[x % s.n]);
-            wantOn += on;
-            exact[x] = static_cast<int32_t>(on ? r.dense[x] : r.hb[x]);
+  forEachCase(shapes, splits, wbits, [&](const Shape& s, int aBits, int hb, int wb, int combo) {
+    auto ac = randomCodes(rng, s.m * s.k, aBits);
+    auto bc = randomCodes(rng, s.n * s.k, wb);
+    Packed A = packWith(ac, s.m, s.k, aBits), B = packWith(bc, s.n, s.k, wb);
+    const Reference r = direct(ac, aBits, aBits, hb, bc, wb, wb, Encoding::Bipolar, s.m, s.n, s.k);
+    // Per-column epilogue: scale of either sign around the accumulator range, shift, residual.
+    std::vector<float> scale(s.n), shift(s.n), residual(s.m * s.n);
+    const float unit = 1.0f / static_cast<float>(s.k * ((1 << aBits) - 1) * ((1 << wb) - 1));
+    for (size_t j = 0; j < s.n; ++j) {
+      scale[j] = unit * static_cast<float>(static_cast<int>(rng() % 7) - 2) * 0.75f;
+      shift[j] = static_cast<float>(static_cast<int>(rng() % 9) - 4) * 0.125f;
+    }
+    for (float& v : residual) v = static_cast<float>(static_cast<int>(rng() % 17) - 8) * 0.0625f;
+    for (int tc = 0; tc < 3; ++tc) {  // thresholds: every output on, none, a mix
+      std::vector<float> thr(s.n, tc == 0 ? -inf : inf);
+      if (tc == 2)
+        for (size_t j = 0; j < s.n; ++j) thr[j] = static_cast<float>(r.hb[(rng() % s.m) * s.n + j]);
+      std::vector<int32_t> exact(s.m * s.n);
+      uint64_t wantOn = 0;
+      for (size_t x = 0; x < s.m * s.n; ++x) {
+        const bool on = static_cast<double>(r.hb[x]) > static_cast<double>(thr[x % s.n]);
+        wantOn += on;
+        exact[x] = static_cast<int32_t>(on ? r.dense[x] : r.hb[x]);
+      }
+      for (int kind = 0; kind < 3; ++kind) {  // float + clamp, float + residual, codes
+        Epilogue e;
+        e.kind = kind == 2 ? OutputKind::Codes : OutputKind::Float32;
+        e.scale = scale.data();
+        e.shift = kind == 1 ? nullptr : shift.data();
+        if (kind == 0) e.lo = 0.0f;
+        if (kind == 1) e.residual = residual.data();
+        e.codeBits = kind == 2 ? 1 + combo % 8 : 0;
+        std::vector<float> wantF(s.m * s.n);
+        std::vector<uint8_t> wantC(s.m * s.n);
+        for (size_t i = 0; i < s.m; ++i) {
+          const size_t at = i * s.n;
+          if (kind == 2) {
+            ref.int32ToCodes(exact.data() + at, e.scale, e.shift, static_cast<float>((1 << e.codeBits) - 1),
+                             wantC.data() + at, s.n);
+          } else {
+            ref.int32ToFloat(exact.data() + at, e.scale, e.shift, e.lo, e.hi, wantF.data() + at, s.n);
+            if (e.residual)
+              for (size_t j = 0; j < s.n; ++j) wantF[at + j] = wantF[at + j] + e.residual[at + j];
           }
-          for (int kind = 0; kind < 3; ++kind) {  // float + clamp, float + residual, codes
-            Epilogue e;
-            e.kind = kind == 2 ? OutputKind::Codes : OutputKind::Float32;
-            e.scale = scale.data();
-            e.shift = kind == 1 ? nullptr : shift.data();
-            if (kind == 0) e.lo = 0.0f;
-            if (kind == 1) e.residual = residual.data();
-            e.codeBits = kind == 2 ? 1 + combo % 8 : 0;
-            std::vector<float> wantF(s.m * s.n);
-            std::vector<uint8_t> wantC(s.m * s.n);
-            for (size_t i = 0; i < s.m; ++i) {
-              const size_t at = i * s.n;
-              if (kind == 2) {
-                ref.int32ToCodes(exact.data() + at, e.scale, e.shift, static_cast<float>((1 << e.codeBits) - 1),
-                                 wantC.data() + at, s.n);
-              } else {
-                ref.int32ToFloat(exact.data() + at, e.scale, e.shift, e.lo, e.hi, wantF.data() + at, s.n);
-                if (e.residual)
-                  for (size_t j = 0; j < s.n; ++j) wantF[at + j] = wantF[at + j] + e.residual[at + j];
-              }
+        }
+        for (const Platform* isa : availablePlatforms()) {
+          for (GatedStrategy st : strategies) {
+            if (st != GatedStrategy::Auto && (combo + kind + static_cast<int>(st)) % 3 != 0) continue;
+            GatedSpec spec{A.view(), B.view(), aBits, hb, wb, Encoding::Bipolar, thr.data(), st};
+            spec.epilogue = e;
+            const int threads = 1 + (combo + kind) % 3;
+            std::vector<float> outF(s.m * s.n, -777.0f);
+            std::vector<uint8_t> outC(s.m * s.n, 0xEE);
+            void* out = kind == 2 ? static_cast<void*>(outC.data()) : static_cast<void*>(outF.data());
+            const uint64_t on = gatedGemm(*isa, spec, out, nullptr, threads);
+            size_t bad = 0;
+            for (size_t x = 0; x < s.m * s.n; ++x) {
+              // Bit for bit (NaN never arises here: finite scales and shifts).
+              bad += kind == 2 ? outC[x] != wantC[x] : std::memcmp(&outF[x], &wantF[x], sizeof(float)) != 0;
             }
-            for (const Platform* isa : availablePlatforms()) {
-              for (GatedStrategy st : strategies) {
-                if (st != GatedStrategy::Auto && (combo + kind + static_cast<int>(st)) % 3 != 0) continue;
-                GatedSpec spec{A.view(), B.view(), aBits, hb, wb, Encoding::Bipolar, thr.data(), st};
-                spec.epilogue = e;
-                const int threads = 1 + (combo + kind) % 3;
-                std::vector<float> outF(s.m * s.n, -777.0f);
-                std::vector<uint8_t> outC(s.m * s.n, 0xEE);
-                void* out = kind == 2 ? static_cast<void*>(outC.data()) : static_cast<void*>(outF.data());
-                const uint64_t on = gatedGemm(*isa, spec, out, nullptr, threads);
-                size_t bad = 0;
-                for (size_t x = 0; x < s.m * s.n; ++x) {
-                  // Bit for bit (NaN never arises here: finite scales and shifts).
-                  bad += kind == 2 ? outC[x] != wantC[x] : std::memcmp(&outF[x], &wantF[x], sizeof(float)) != 0;
-                }
-                EXPECT(bad == 0 && on == wantOn,
-                       "[%s/%s] fused epilogue %s m=%zu n=%zu k=%zu B=%d Bhb=%d w=%d thr=%d: %zu wrong, on %llu want %llu",
-                       isa->name, strategyName(st), kind == 2 ? "codes" : kind == 1 ? "float+residual" : "float",
-                       s.m, s.n, s.k, aBits, hb, wb, tc, bad, (unsigned long long)on, (unsigned long long)wantOn);
-              }
-            }
+            EXPECT(bad == 0 && on == wantOn,
+                   "[%s/%s] fused epilogue %s m=%zu n=%zu k=%zu B=%d Bhb=%d w=%d thr=%d: %zu wrong, on %llu want %llu",
+                   isa->name, strategyName(st), kind == 2 ? "codes" : kind == 1 ? "float+residual" : "float",
+                   s.m, s.n, s.k, aBits, hb, wb, tc, bad, (unsigned long long)on, (unsigned long long)wantOn);
           }
         }
       }
     }
-  }
+  });
 }
 
 // The gate kernel alone against the scalar one: odd column counts, rows, shifts, negative terms,
@@ -342,51 +345,44 @@ void checkGateFractions(std::mt19937_64& rng) {
   const int wbits[] = {1, 2, 4, 8};
   const double onFractions[] = {0.0, 0.05, 0.1, 0.2, 0.5, 0.9, 1.0};
   const Encoding encs[] = {Encoding::Bipolar, Encoding::Signed, Encoding::Unsigned};
-  int combo = 0;
-  for (const Shape& s : shapes) {
-    for (const auto& sp : splits) {
-      for (int wb : wbits) {
-        ++combo;
-        const int aBits = sp[0], hb = sp[1];
-        const Encoding enc = encs[combo % 3];
-        auto ac = randomCodes(rng, s.m * s.k, aBits);
-        auto bc = randomCodes(rng, s.n * s.k, wb);
-        Packed A = packWith(ac, s.m, s.k, aBits), B = packWith(bc, s.n, s.k, wb);
-        const Reference r = direct(ac, aBits, aBits, hb, bc, wb, wb, enc, s.m, s.n, s.k);
-        for (double f : onFractions) {
-          std::vector<float> thr(s.n);
-          std::vector<int64_t> col(s.m);
-          for (size_t j = 0; j < s.n; ++j) {
-            for (size_t i = 0; i < s.m; ++i) col[i] = r.hb[i * s.n + j];
-            std::sort(col.begin(), col.end());
-            const size_t off = s.m - static_cast<size_t>(std::llround(f * static_cast<double>(s.m)));
-            thr[j] = off == 0 ? -std::numeric_limits<float>::infinity() : static_cast<float>(col[off - 1]);
-          }
-          std::vector<int32_t> want(s.m * s.n);
-          std::vector<uint8_t> wantMask(s.m * s.n);
-          uint64_t wantOn = 0;
-          for (size_t x = 0; x < s.m * s.n; ++x) {
-            const bool on = static_cast<double>(r.hb[x]) > static_cast<double>(thr[x % s.n]);
-            wantMask[x] = on;
-            wantOn += on;
-            want[x] = static_cast<int32_t>(on ? r.dense[x] : r.hb[x]);
-          }
-          for (const Platform* isa : availablePlatforms()) {
-            for (int withMask = 0; withMask <= 1; ++withMask) {
-              GatedSpec spec{A.view(), B.view(), aBits, hb, wb, enc, thr.data(), GatedStrategy::Auto};
-              std::vector<int32_t> out(s.m * s.n, 0x7eadbeef);
-              std::vector<uint8_t> mask(s.m * s.n, 0x5a);
-              const uint64_t on = gatedGemm(*isa, spec, out.data(), withMask ? mask.data() : nullptr, 1 + combo % 2);
-              EXPECT(out == want && on == wantOn && (!withMask || mask == wantMask),
-                     "[%s] fractions m=%zu n=%zu k=%zu B/Bhb=%d/%d w=%d enc=%s on=%.2f mask=%d: on %llu want %llu",
-                     isa->name, s.m, s.n, s.k, aBits, hb, wb, encName(enc), f, withMask, (unsigned long long)on,
-                     (unsigned long long)wantOn);
-            }
-          }
+  forEachCase(shapes, splits, wbits, [&](const Shape& s, int aBits, int hb, int wb, int combo) {
+    const Encoding enc = encs[combo % 3];
+    auto ac = randomCodes(rng, s.m * s.k, aBits);
+    auto bc = randomCodes(rng, s.n * s.k, wb);
+    Packed A = packWith(ac, s.m, s.k, aBits), B = packWith(bc, s.n, s.k, wb);
+    const Reference r = direct(ac, aBits, aBits, hb, bc, wb, wb, enc, s.m, s.n, s.k);
+    for (double f : onFractions) {
+      std::vector<float> thr(s.n);
+      std::vector<int64_t> col(s.m);
+      for (size_t j = 0; j < s.n; ++j) {
+        for (size_t i = 0; i < s.m; ++i) col[i] = r.hb[i * s.n + j];
+        std::sort(col.begin(), col.end());
+        const size_t off = s.m - static_cast<size_t>(std::llround(f * static_cast<double>(s.m)));
+        thr[j] = off == 0 ? -std::numeric_limits<float>::infinity() : static_cast<float>(col[off - 1]);
+      }
+      std::vector<int32_t> want(s.m * s.n);
+      std::vector<uint8_t> wantMask(s.m * s.n);
+      uint64_t wantOn = 0;
+      for (size_t x = 0; x < s.m * s.n; ++x) {
+        const bool on = static_cast<double>(r.hb[x]) > static_cast<double>(thr[x % s.n]);
+        wantMask[x] = on;
+        wantOn += on;
+        want[x] = static_cast<int32_t>(on ? r.dense[x] : r.hb[x]);
+      }
+      for (const Platform* isa : availablePlatforms()) {
+        for (int withMask = 0; withMask <= 1; ++withMask) {
+          GatedSpec spec{A.view(), B.view(), aBits, hb, wb, enc, thr.data(), GatedStrategy::Auto};
+          std::vector<int32_t> out(s.m * s.n, 0x7eadbeef);
+          std::vector<uint8_t> mask(s.m * s.n, 0x5a);
+          const uint64_t on = gatedGemm(*isa, spec, out.data(), withMask ? mask.data() : nullptr, 1 + combo % 2);
+          EXPECT(out == want && on == wantOn && (!withMask || mask == wantMask),
+                 "[%s] fractions m=%zu n=%zu k=%zu B/Bhb=%d/%d w=%d enc=%s on=%.2f mask=%d: on %llu want %llu",
+                 isa->name, s.m, s.n, s.k, aBits, hb, wb, encName(enc), f, withMask, (unsigned long long)on,
+                 (unsigned long long)wantOn);
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace
