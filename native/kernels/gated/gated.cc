@@ -483,8 +483,11 @@ void GatedPlan::lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, s
   t.acc = s.low.data();
   for (size_t ga = ap0; ga < ap1; ga += 2) {
     const size_t rowG = ga * kPanelRows;
-    t.rows = static_cast<int>(std::min<size_t>(kGroupRows, m_ - rowG));
-    t.aPanelStride = ga + 1 < ap1 ? aPanelStride : 0;
+    // A group with one panel (odd strips) has at most its 8 rows: the on-masks of the rows after
+    // it belong to the next strip or task, not gated yet here (stale) or another thread's.
+    const bool twoPanels = ga + 1 < ap1;
+    t.rows = static_cast<int>(std::min<size_t>(twoPanels ? kGroupRows : kPanelRows, m_ - rowG));
+    t.aPanelStride = twoPanels ? aPanelStride : 0;
     t.a = s_.a.data + ga * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride;
     for (size_t gb = bp0; gb < bp1; gb += 2) {
       if (lists) {
