@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ inline std::vector<std::string> split(const std::string& s, char sep) {
     start = e + 1;
   }
   return out;
+}
+
+// The value of a "--key=value" argument when arg starts with key ("--key="), else nullptr.
+inline const char* optionValue(const char* arg, const char* key) {
+  const size_t n = std::strlen(key);
+  return std::strncmp(arg, key, n) == 0 ? arg + n : nullptr;
 }
 
 // "MxKxN,MxKxN" -> shapes; false (after a message on stderr) if one is malformed or has a zero.

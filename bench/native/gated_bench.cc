@@ -91,10 +91,7 @@ int main(int argc, char** argv) {
   std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto val = [&](const char* key) -> const char* {
-      const size_t n = std::strlen(key);
-      return a.compare(0, n, key) == 0 ? argv[i] + n : nullptr;
-    };
+    auto val = [&](const char* key) { return optionValue(argv[i], key); };
     if (const char* v = val("--isa=")) isas = split(v, ',');
     else if (const char* v = val("--shapes=")) shapes = split(v, ',');
     else if (const char* v = val("--cases=")) {

@@ -7,6 +7,7 @@
 //   random values, exact O_hb values (the gate is strict) and NaN (never on),
 //   per-column mixes that make whole micro-tiles on (the hybrid's dense path).
 // Also the two micro-kernels alone against their scalar twins.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -69,6 +70,16 @@ Reference direct(const std::vector<uint8_t>& ac, int aStored, int aBits, int hig
   return ref;
 }
 
+// f(shape, aBits, highBits, wBits, combo) for every shape x (B, Bhb) split x weight bits; combo
+// counts the calls from 1 (the tests rotate encodings, strategies and threads on it).
+template <size_t NS, size_t NP, size_t NW, typename F>
+void forEachCase(const Shape (&shapes)[NS], const int (&splits)[NP][2], const int (&wbits)[NW], F f) {
+  int combo = 0;
+  for (const Shape& s : shapes)
+    for (const auto& sp : splits)
+      for (int wb : wbits) f(s, sp[0], sp[1], wb, ++combo);
+}
+
 // The fused epilogue (GatedSpec::epilogue, no mask): every ISA and strategy against the exact
 // results of the direct sums put through the scalar reference's row loops (int32ToFloat plus the
 // residual add, int32ToCodes), for B/Bhb 3/2, 4/2, 4/1 and 8/4, bipolar weights of 1, 2, 4 and 8
@@ -80,82 +91,75 @@ void checkFusedEpilogue(std::mt19937_64& rng) {
   const int wbits[] = {1, 2, 4, 8};
   const GatedStrategy strategies[] = {GatedStrategy::Auto, GatedStrategy::Tiles, GatedStrategy::Hybrid};
   const EpilogueTable& ref = *scalarPlatform().epilogue;
-  int combo = 0;
-  for (const Shape& s : shapes) {
-    for (const auto& sp : splits) {
-      for (int wb : wbits) {
-        ++combo;
-        const int aBits = sp[0], hb = sp[1];
-        auto ac = randomCodes(rng, s.m * s.k, aBits);
-        auto bc = randomCodes(rng, s.n * s.k, wb);
-        Packed A = packWith(ac, s.m, s.k, aBits), B = packWith(bc, s.n, s.k, wb);
-        const Reference r = direct(ac, aBits, aBits, hb, bc, wb, wb, Encoding::Bipolar, s.m, s.n, s.k);
-        // Per-column epilogue: scale of either sign around the accumulator range, shift, residual.
-        std::vector<float> scale(s.n), shift(s.n), residual(s.m * s.n);
-        const float unit = 1.0f / static_cast<float>(s.k * ((1 << aBits) - 1) * ((1 << wb) - 1));
-        for (size_t j = 0; j < s.n; ++j) {
-          scale[j] = unit * static_cast<float>(static_cast<int>(rng() % 7) - 2) * 0.75f;
-          shift[j] = static_cast<float>(static_cast<int>(rng() % 9) - 4) * 0.125f;
-        }
-        for (float& v : residual) v = static_cast<float>(static_cast<int>(rng() % 17) - 8) * 0.0625f;
-        for (int tc = 0; tc < 3; ++tc) {  // thresholds: every output on, none, a mix
-          std::vector<float> thr(s.n, tc == 0 ? -inf : inf);
-          if (tc == 2)
-            for (size_t j = 0; j < s.n; ++j) thr[j] = static_cast<float>(r.hb[(rng() % s.m) * s.n + j]);
-          std::vector<int32_t> exact(s.m * s.n);
-          uint64_t wantOn = 0;
-          for (size_t x = 0; x < s.m * s.n; ++x) {
-            const bool on = static_cast<double>(r.hb[x]) > static_cast<double>(thr[x % s.n]);
-            wantOn += on;
-            exact[x] = static_cast<int32_t>(on ? r.dense[x] : r.hb[x]);
+  forEachCase(shapes, splits, wbits, [&](const Shape& s, int aBits, int hb, int wb, int combo) {
+    auto ac = randomCodes(rng, s.m * s.k, aBits);
+    auto bc = randomCodes(rng, s.n * s.k, wb);
+    Packed A = packWith(ac, s.m, s.k, aBits), B = packWith(bc, s.n, s.k, wb);
+    const Reference r = direct(ac, aBits, aBits, hb, bc, wb, wb, Encoding::Bipolar, s.m, s.n, s.k);
+    // Per-column epilogue: scale of either sign around the accumulator range, shift, residual.
+    std::vector<float> scale(s.n), shift(s.n), residual(s.m * s.n);
+    const float unit = 1.0f / static_cast<float>(s.k * ((1 << aBits) - 1) * ((1 << wb) - 1));
+    for (size_t j = 0; j < s.n; ++j) {
+      scale[j] = unit * static_cast<float>(static_cast<int>(rng() % 7) - 2) * 0.75f;
+      shift[j] = static_cast<float>(static_cast<int>(rng() % 9) - 4) * 0.125f;
+    }
+    for (float& v : residual) v = static_cast<float>(static_cast<int>(rng() % 17) - 8) * 0.0625f;
+    for (int tc = 0; tc < 3; ++tc) {  // thresholds: every output on, none, a mix
+      std::vector<float> thr(s.n, tc == 0 ? -inf : inf);
+      if (tc == 2)
+        for (size_t j = 0; j < s.n; ++j) thr[j] = static_cast<float>(r.hb[(rng() % s.m) * s.n + j]);
+      std::vector<int32_t> exact(s.m * s.n);
+      uint64_t wantOn = 0;
+      for (size_t x = 0; x < s.m * s.n; ++x) {
+        const bool on = static_cast<double>(r.hb[x]) > static_cast<double>(thr[x % s.n]);
+        wantOn += on;
+        exact[x] = static_cast<int32_t>(on ? r.dense[x] : r.hb[x]);
+      }
+      for (int kind = 0; kind < 3; ++kind) {  // float + clamp, float + residual, codes
+        Epilogue e;
+        e.kind = kind == 2 ? OutputKind::Codes : OutputKind::Float32;
+        e.scale = scale.data();
+        e.shift = kind == 1 ? nullptr : shift.data();
+        if (kind == 0) e.lo = 0.0f;
+        if (kind == 1) e.residual = residual.data();
+        e.codeBits = kind == 2 ? 1 + combo % 8 : 0;
+        std::vector<float> wantF(s.m * s.n);
+        std::vector<uint8_t> wantC(s.m * s.n);
+        for (size_t i = 0; i < s.m; ++i) {
+          const size_t at = i * s.n;
+          if (kind == 2) {
+            ref.int32ToCodes(exact.data() + at, e.scale, e.shift, static_cast<float>((1 << e.codeBits) - 1),
+                             wantC.data() + at, s.n);
+          } else {
+            ref.int32ToFloat(exact.data() + at, e.scale, e.shift, e.lo, e.hi, wantF.data() + at, s.n);
+            if (e.residual)
+              for (size_t j = 0; j < s.n; ++j) wantF[at + j] = wantF[at + j] + e.residual[at + j];
           }
-          for (int kind = 0; kind < 3; ++kind) {  // float + clamp, float + residual, codes
-            Epilogue e;
-            e.kind = kind == 2 ? OutputKind::Codes : OutputKind::Float32;
-            e.scale = scale.data();
-            e.shift = kind == 1 ? nullptr : shift.data();
-            if (kind == 0) e.lo = 0.0f;
-            if (kind == 1) e.residual = residual.data();
-            e.codeBits = kind == 2 ? 1 + combo % 8 : 0;
-            std::vector<float> wantF(s.m * s.n);
-            std::vector<uint8_t> wantC(s.m * s.n);
-            for (size_t i = 0; i < s.m; ++i) {
-              const size_t at = i * s.n;
-              if (kind == 2) {
-                ref.int32ToCodes(exact.data() + at, e.scale, e.shift, static_cast<float>((1 << e.codeBits) - 1),
-                                 wantC.data() + at, s.n);
-              } else {
-                ref.int32ToFloat(exact.data() + at, e.scale, e.shift, e.lo, e.hi, wantF.data() + at, s.n);
-                if (e.residual)
-                  for (size_t j = 0; j < s.n; ++j) wantF[at + j] = wantF[at + j] + e.residual[at + j];
-              }
+        }
+        for (const Platform* isa : availablePlatforms()) {
+          for (GatedStrategy st : strategies) {
+            if (st != GatedStrategy::Auto && (combo + kind + static_cast<int>(st)) % 3 != 0) continue;
+            GatedSpec spec{A.view(), B.view(), aBits, hb, wb, Encoding::Bipolar, thr.data(), st};
+            spec.epilogue = e;
+            const int threads = 1 + (combo + kind) % 3;
+            std::vector<float> outF(s.m * s.n, -777.0f);
+            std::vector<uint8_t> outC(s.m * s.n, 0xEE);
+            void* out = kind == 2 ? static_cast<void*>(outC.data()) : static_cast<void*>(outF.data());
+            const uint64_t on = gatedGemm(*isa, spec, out, nullptr, threads);
+            size_t bad = 0;
+            for (size_t x = 0; x < s.m * s.n; ++x) {
+              // Bit for bit (NaN never arises here: finite scales and shifts).
+              bad += kind == 2 ? outC[x] != wantC[x] : std::memcmp(&outF[x], &wantF[x], sizeof(float)) != 0;
             }
-            for (const Platform* isa : availablePlatforms()) {
-              for (GatedStrategy st : strategies) {
-                if (st != GatedStrategy::Auto && (combo + kind + static_cast<int>(st)) % 3 != 0) continue;
-                GatedSpec spec{A.view(), B.view(), aBits, hb, wb, Encoding::Bipolar, thr.data(), st};
-                spec.epilogue = e;
-                const int threads = 1 + (combo + kind) % 3;
-                std::vector<float> outF(s.m * s.n, -777.0f);
-                std::vector<uint8_t> outC(s.m * s.n, 0xEE);
-                void* out = kind == 2 ? static_cast<void*>(outC.data()) : static_cast<void*>(outF.data());
-                const uint64_t on = gatedGemm(*isa, spec, out, nullptr, threads);
-                size_t bad = 0;
-                for (size_t x = 0; x < s.m * s.n; ++x) {
-                  // Bit for bit (NaN never arises here: finite scales and shifts).
-                  bad += kind == 2 ? outC[x] != wantC[x] : std::memcmp(&outF[x], &wantF[x], sizeof(float)) != 0;
-                }
-                EXPECT(bad == 0 && on == wantOn,
-                       "[%s/%s] fused epilogue %s m=%zu n=%zu k=%zu B=%d Bhb=%d w=%d thr=%d: %zu wrong, on %llu want %llu",
-                       isa->name, strategyName(st), kind == 2 ? "codes" : kind == 1 ? "float+residual" : "float",
-                       s.m, s.n, s.k, aBits, hb, wb, tc, bad, (unsigned long long)on, (unsigned long long)wantOn);
-              }
-            }
+            EXPECT(bad == 0 && on == wantOn,
+                   "[%s/%s] fused epilogue %s m=%zu n=%zu k=%zu B=%d Bhb=%d w=%d thr=%d: %zu wrong, on %llu want %llu",
+                   isa->name, strategyName(st), kind == 2 ? "codes" : kind == 1 ? "float+residual" : "float",
+                   s.m, s.n, s.k, aBits, hb, wb, tc, bad, (unsigned long long)on, (unsigned long long)wantOn);
           }
         }
       }
     }
-  }
+  });
 }
 
 // The gate kernel alone against the scalar one: odd column counts, rows, shifts, negative terms,
@@ -163,7 +167,7 @@ void checkFusedEpilogue(std::mt19937_64& rng) {
 void checkGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
   const size_t colsList[] = {1, 7, 8, 9, 15, 16, 17, 31, 63, 100, 128};
   for (size_t cols : colsList) {
-    for (int rows = 1; rows <= 9; rows += 4) {
+    for (int rows : {1, 5, 9, 16, 17, 33}) {
       const size_t ldAcc = cols + 3, ldOut = cols + 2, stride = 8, tileStride = 17;
       std::vector<int64_t> acc(rows * ldAcc);
       std::vector<int32_t> rowTerm(rows), rowLow(rows), thr(cols);
@@ -174,25 +178,49 @@ void checkGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
       thr[0] = INT32_MIN;
       if (cols > 1) thr[cols - 1] = INT32_MAX;
       for (int shift = 1; shift <= 9; shift += 4) {
-        for (int withTiles = 0; withTiles <= 1; ++withTiles) {
+        for (int withTiles = 0; withTiles <= 2; ++withTiles) {  // 2: no tile counts, group lists
+          const bool withLists = withTiles == 2;
           std::vector<int32_t> out0(rows * ldOut, 7), out1 = out0;
           std::vector<uint8_t> m0(rows * ldOut, 9), m1 = m0;
           std::vector<uint16_t> b0(rows * stride, 0xABCD), b1 = b0;
-          std::vector<uint8_t> t0(2 * tileStride, 3), t1 = t0;
+          std::vector<uint8_t> t0((rows + 7) / 8 * tileStride, 3), t1 = t0;
+          // Lists: groups of 16 rows x 16 columns, 9 per row of groups (one more than cols needs).
+          const size_t groupsPerRow = 9, nGroups = (rows + 15) / 16 * groupsPerRow;
+          std::vector<uint8_t> l0(nGroups * kListStride, 0xEE), l1(nGroups * kListStride, 0x11);
+          std::vector<uint32_t> c0(nGroups, 0), c1(nGroups, 0);
           GateArgs a{acc.data(), ldAcc, rows, cols, shift, rowTerm.data(), rowLow.data(), thr.data(), out0.data(), ldOut,
-                     m0.data(), ldOut, b0.data(), stride, withTiles ? t0.data() : nullptr, tileStride};
+                     m0.data(), ldOut, b0.data(), stride, withTiles == 1 ? t0.data() : nullptr, tileStride};
+          if (withLists) {
+            a.lists = l0.data();
+            a.listStride = kListStride;
+            a.listGroupsPerRow = groupsPerRow;
+            a.listCounts = c0.data();
+          }
           const size_t on0 = kScalarGatedTable.gate(a);
           a.out = out1.data();
           a.mask = m1.data();
           a.bits = b1.data();
-          a.tileOn = withTiles ? t1.data() : nullptr;
+          a.tileOn = withTiles == 1 ? t1.data() : nullptr;
+          if (withLists) {
+            a.lists = l1.data();
+            a.listCounts = c1.data();
+          }
           const size_t on1 = g.gate(a);
-          // Only the words covering cols are specified.
+          // Only the words covering cols are specified, and only each list's first count entries.
           bool bitsOk = true;
           for (int r = 0; r < rows; ++r)
             for (size_t w = 0; w < (cols + 15) / 16; ++w) bitsOk = bitsOk && b0[r * stride + w] == b1[r * stride + w];
-          EXPECT(on0 == on1 && out0 == out1 && m0 == m1 && bitsOk && t0 == t1, "[%s] gate rows=%d cols=%zu shift=%d tiles=%d",
-                 g.name, rows, cols, shift, withTiles);
+          bool listsOk = c0 == c1;
+          size_t listed = 0;
+          for (size_t q = 0; q < nGroups && listsOk; ++q) {
+            listed += c0[q];
+            for (size_t e = 0; e < c0[q]; ++e) listsOk = listsOk && l0[q * kListStride + e] == l1[q * kListStride + e];
+          }
+          // The scalar lists themselves: exactly the outputs the on-masks mark.
+          if (withLists) listsOk = listsOk && listed == on0;
+          EXPECT(on0 == on1 && out0 == out1 && m0 == m1 && bitsOk && t0 == t1 && listsOk,
+                 "[%s] gate rows=%d cols=%zu shift=%d tiles=%d lists=%d", g.name, rows, cols, shift, withTiles == 1,
+                 withLists);
         }
       }
     }
@@ -262,6 +290,27 @@ void checkLowGroupKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
         const size_t n1 = g.lowGroup(t);
         EXPECT(n0 == n1 && out0 == out1, "[%s] lowGroup a=%d b=%d kWords=%zu rows=%d density=%d neg=%d%d oneA=%d oneB=%d",
                g.name, ap, bp, kWords, rows, density, t.aNegTop, t.bNegTop, oneA, oneB);
+        {  // The same group from a list the gate would have made (row-major), junk past its end.
+          std::vector<uint8_t> list(kListStride, 0xC7);
+          size_t count = 0;
+          for (int r = 0; r < rows; ++r)
+            for (unsigned w = bits[r * bitsStride]; w != 0; w &= w - 1)
+              list[count++] = static_cast<uint8_t>(static_cast<unsigned>(r) | static_cast<unsigned>(__builtin_ctz(w)) << 4);
+          std::vector<int32_t> out2(out1.size());
+          for (size_t x = 0; x < out2.size(); ++x) out2[x] = out1[x] - (out0[x] - out1[x]);  // any start
+          std::vector<int32_t> want = out2;
+          t.out = want.data();
+          kScalarGatedTable.lowGroup(t);  // from the on-masks
+          t.list = list.data();
+          t.listCount = count;
+          t.out = out2.data();
+          const size_t n2 = g.lowGroup(t);
+          EXPECT(n2 == count && count == n0 && out2 == want, "[%s] lowGroup from a list a=%d b=%d kWords=%zu rows=%d density=%d",
+                 g.name, ap, bp, kWords, rows, density);
+          t.list = nullptr;
+          t.listCount = 0;
+          t.out = out1.data();
+        }
         // Very wide outputs (offsets that do not fit next to the indexes): two rows only.
         if (combo % 16 == 1) {
           const size_t wide = (size_t{1} << 20) + 3;
@@ -285,6 +334,56 @@ struct Case {
   const char* name;
   std::vector<float> thr;
 };
+
+// The gate's on-lists through the whole plan (Auto = Compact): every fraction of outputs on from
+// none to all, set per column from the O_hb quantiles (so groups run from empty to full), for the
+// activation splits 3/2, 4/2 and 8/4, 1/2/4/8-bit weights, odd shapes across the group (16), task
+// (64 x 128) and K-word edges, with and without the mask, every ISA against the direct sums.
+void checkGateFractions(std::mt19937_64& rng) {
+  const Shape shapes[] = {{17, 15, 63}, {33, 47, 145}, {70, 130, 290}, {129, 17, 577}};
+  const int splits[][2] = {{3, 2}, {4, 2}, {8, 4}};
+  const int wbits[] = {1, 2, 4, 8};
+  const double onFractions[] = {0.0, 0.05, 0.1, 0.2, 0.5, 0.9, 1.0};
+  const Encoding encs[] = {Encoding::Bipolar, Encoding::Signed, Encoding::Unsigned};
+  forEachCase(shapes, splits, wbits, [&](const Shape& s, int aBits, int hb, int wb, int combo) {
+    const Encoding enc = encs[combo % 3];
+    auto ac = randomCodes(rng, s.m * s.k, aBits);
+    auto bc = randomCodes(rng, s.n * s.k, wb);
+    Packed A = packWith(ac, s.m, s.k, aBits), B = packWith(bc, s.n, s.k, wb);
+    const Reference r = direct(ac, aBits, aBits, hb, bc, wb, wb, enc, s.m, s.n, s.k);
+    for (double f : onFractions) {
+      std::vector<float> thr(s.n);
+      std::vector<int64_t> col(s.m);
+      for (size_t j = 0; j < s.n; ++j) {
+        for (size_t i = 0; i < s.m; ++i) col[i] = r.hb[i * s.n + j];
+        std::sort(col.begin(), col.end());
+        const size_t off = s.m - static_cast<size_t>(std::llround(f * static_cast<double>(s.m)));
+        thr[j] = off == 0 ? -std::numeric_limits<float>::infinity() : static_cast<float>(col[off - 1]);
+      }
+      std::vector<int32_t> want(s.m * s.n);
+      std::vector<uint8_t> wantMask(s.m * s.n);
+      uint64_t wantOn = 0;
+      for (size_t x = 0; x < s.m * s.n; ++x) {
+        const bool on = static_cast<double>(r.hb[x]) > static_cast<double>(thr[x % s.n]);
+        wantMask[x] = on;
+        wantOn += on;
+        want[x] = static_cast<int32_t>(on ? r.dense[x] : r.hb[x]);
+      }
+      for (const Platform* isa : availablePlatforms()) {
+        for (int withMask = 0; withMask <= 1; ++withMask) {
+          GatedSpec spec{A.view(), B.view(), aBits, hb, wb, enc, thr.data(), GatedStrategy::Auto};
+          std::vector<int32_t> out(s.m * s.n, 0x7eadbeef);
+          std::vector<uint8_t> mask(s.m * s.n, 0x5a);
+          const uint64_t on = gatedGemm(*isa, spec, out.data(), withMask ? mask.data() : nullptr, 1 + combo % 2);
+          EXPECT(out == want && on == wantOn && (!withMask || mask == wantMask),
+                 "[%s] fractions m=%zu n=%zu k=%zu B/Bhb=%d/%d w=%d enc=%s on=%.2f mask=%d: on %llu want %llu",
+                 isa->name, s.m, s.n, s.k, aBits, hb, wb, encName(enc), f, withMask, (unsigned long long)on,
+                 (unsigned long long)wantOn);
+        }
+      }
+    }
+  });
+}
 
 }  // namespace
 
@@ -312,6 +411,7 @@ int main() {
     isaFailures[ii] += failures - before;
   }
   checkFusedEpilogue(rng);
+  checkGateFractions(rng);
 
   int combo = 0;
   for (const Shape& s : shapes) {

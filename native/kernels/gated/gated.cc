@@ -32,10 +32,15 @@
 #include "gated/gated.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstring>
 #include <string>
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "common/gemm_spec.h"
 #include "common/threadpool.h"
@@ -55,6 +60,17 @@ constexpr size_t kTaskRows = kTaskPanelsM * kPanelRows;
 constexpr size_t kTaskCols = kTaskPanelsN * kPanelRows;
 constexpr size_t kBitsStride = kTaskCols / 16;  // 16-bit on-mask words per tile row
 constexpr size_t kGroupsM = kTaskPanelsM / 2, kGroupsN = kTaskPanelsN / 2;
+
+// GatedProfile's clock: the time-stamp counter where there is one (a few ns; a strip can take
+// under a microsecond), else steady_clock nanoseconds.
+uint64_t profileTicks() {
+#if defined(__x86_64__)
+  return __rdtsc();
+#else
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+#endif
+}
 
 int64_t rowSum(const int32_t* pops, int first, int count) {
   int64_t s = 0;  // sum over K of the code formed by planes first..first+count-1 (MSB first)
@@ -124,6 +140,8 @@ struct GatedPlan::Scratch {
   std::vector<int32_t> rowTerm;  // per tile row: beta_B * 2^L * high-plane row sum of A
   std::vector<int32_t> rowLow;   // per tile row: beta_B * low-plane row sum of A
   std::vector<int32_t> exact;    // kTaskRows x kTaskCols exact results (Float32 / Codes epilogues)
+  std::vector<uint8_t> lists;    // per 16 x 16 group of a strip: its on-outputs (GateArgs::lists)
+  std::vector<uint32_t> listCounts;
 };
 
 GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint8_t* mask)
@@ -209,6 +227,13 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
 
   thread_local Scratch scratch;
   Scratch& s = scratch;
+  GatedProfile* const prof = s_.profile;
+  uint64_t tick = prof ? profileTicks() : 0;
+  auto lap = [&](double GatedProfile::*phase) {  // profiling only: adds the ticks since the last lap
+    const uint64_t t = profileTicks();
+    prof->*phase += static_cast<double>(t - tick);
+    tick = t;
+  };
   s.acc.resize(kTaskRows * kTaskCols);
   s.bits.resize(kTaskRows * kBitsStride);
   Exact o{static_cast<int32_t*>(out_) + row0 * n_ + col0, n_};
@@ -229,17 +254,24 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
     for (size_t i = 0; i < count; ++i) acc[i] = a0 * acc[i] + a1 * acc2[i];
   }
 
+  if (prof) lap(&GatedProfile::high);
+
   // 2. The gate.
   s.rowTerm.assign(row1 - row0, 0);
   s.rowLow.assign(row1 - row0, 0);
   const int64_t beta = ops_[0].beta + (nOps_ == 2 ? ops_[1].beta : 0);
   if (beta != 0) {
-    for (size_t i = row0; i < row1; ++i) {
-      const int32_t* pops = s_.a.planePop + i * s_.a.planes;
+    // Locals: stores through the int32 rows may alias the plan's fields (the compiler reloaded
+    // them every row, a cost the size of the gate itself at N = 16).
+    const int hb = s_.highBits, lowBits = lowBits_, planes = s_.a.planes;
+    const int32_t* pops = s_.a.planePop + row0 * static_cast<size_t>(planes);
+    int32_t* rowTerm = s.rowTerm.data();
+    int32_t* rowLow = s.rowLow.data();
+    for (size_t i = 0; i < row1 - row0; ++i, pops += planes) {
       // Both fit int32: at most (2^bBits - 1) * K * (2^aBits - 1), the dense bound (checkGated;
       // with b2 the bound of the sum).
-      s.rowTerm[i - row0] = static_cast<int32_t>(beta * (rowSum(pops, 0, s_.highBits) << lowBits_));
-      s.rowLow[i - row0] = static_cast<int32_t>(beta * rowSum(pops, s_.highBits, lowBits_));
+      rowTerm[i] = static_cast<int32_t>(beta * (rowSum(pops, 0, hb) << lowBits));
+      rowLow[i] = static_cast<int32_t>(beta * rowSum(pops, hb, lowBits));
     }
   }
   GateArgs g{};
@@ -263,30 +295,50 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
     g.tileOn = s.tileOn.data();
     g.tileOnStride = kTaskPanelsN;
   }
+  // Compact: the gate lists each 16 x 16 group's on-outputs as it decides them (the low-plane
+  // kernel then neither rebuilds the list nor visits a group with nothing on).
+  const bool lists = strategy_ == GatedStrategy::Compact && (prof == nullptr || prof->gateLists);
+  if (lists) {
+    const size_t groups = (row1 - row0 + kGroupRows - 1) / kGroupRows * kGroupsN;
+    s.lists.resize(kGroupsM * kGroupsN * kListStride);
+    s.listCounts.resize(kGroupsM * kGroupsN);
+    std::fill(s.listCounts.begin(), s.listCounts.begin() + static_cast<std::ptrdiff_t>(groups), 0u);
+    g.lists = s.lists.data();
+    g.listStride = kListStride;
+    g.listGroupsPerRow = kGroupsN;
+    g.listCounts = s.listCounts.data();
+  }
   const size_t on = gated_.gate(g);
+  if (prof) lap(&GatedProfile::gate);
   // Columns past col1 in the last 16-bit word are already 0; rows past row1 never read.
-  if (on > 0) lowPlanes(s, o, ap0, ap1, bp0, bp1, hybrid);
+  if (on > 0) lowPlanes(s, o, ap0, ap1, bp0, bp1, hybrid, lists);
+  if (prof) lap(&GatedProfile::low);
   // 4. The epilogue, from the strip's exact results while they are in L1.
   if (finish_) finish_->storeTile(o.at, o.ld, row0, row1 - row0, col0, col1 - col0);
+  if (prof) {
+    lap(&GatedProfile::finish);
+    ++prof->strips;
+  }
   return on;
 }
 
 // 3. Low planes of the gated-on outputs of a strip, added to its exact results: each operand's in
 // turn (hybrid: the on-masks of the micro-tiles done densely are cleared after the last operand's,
 // so lowCompact skips them for both).
-void GatedPlan::lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid) const {
+void GatedPlan::lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
+                          bool lists) const {
   switch (strategy_) {
     case GatedStrategy::Tiles:
       for (int q = 0; q < nOps_; ++q) lowTiles(s, ops_[q], o, ap0, ap1, bp0, bp1, false, false);
       break;
     case GatedStrategy::Compact:
-      for (int q = 0; q < nOps_; ++q) lowCompact(s, ops_[q], o, ap0, ap1, bp0, bp1);
+      for (int q = 0; q < nOps_; ++q) lowCompact(s, ops_[q], o, ap0, ap1, bp0, bp1, lists);
       break;
     default:
       if (hybrid) {
         for (int q = 0; q < nOps_; ++q) lowTiles(s, ops_[q], o, ap0, ap1, bp0, bp1, true, q == nOps_ - 1);
       }
-      for (int q = 0; q < nOps_; ++q) lowCompact(s, ops_[q], o, ap0, ap1, bp0, bp1);
+      for (int q = 0; q < nOps_; ++q) lowCompact(s, ops_[q], o, ap0, ap1, bp0, bp1, false);
       break;
   }
 }
@@ -405,8 +457,10 @@ void GatedPlan::lowTiles(Scratch& s, const Operand& op, Exact o, size_t ap0, siz
   }
 }
 
-// Compacted low planes: per 16 x 16 group, the kernel lists its gated-on outputs and does those.
-void GatedPlan::lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
+// Compacted low planes: per 16 x 16 group, the gated-on outputs the gate listed (lists), or the
+// kernel lists them from the on-masks, and does those.
+void GatedPlan::lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1,
+                           bool lists) const {
   const size_t planeStride = kWords_ * kPanelRows;
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
   const size_t bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
@@ -429,10 +483,19 @@ void GatedPlan::lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, s
   t.acc = s.low.data();
   for (size_t ga = ap0; ga < ap1; ga += 2) {
     const size_t rowG = ga * kPanelRows;
-    t.rows = static_cast<int>(std::min<size_t>(kGroupRows, m_ - rowG));
-    t.aPanelStride = ga + 1 < ap1 ? aPanelStride : 0;
+    // A group with one panel (odd strips) has at most its 8 rows: the on-masks of the rows after
+    // it belong to the next strip or task, not gated yet here (stale) or another thread's.
+    const bool twoPanels = ga + 1 < ap1;
+    t.rows = static_cast<int>(std::min<size_t>(twoPanels ? kGroupRows : kPanelRows, m_ - rowG));
+    t.aPanelStride = twoPanels ? aPanelStride : 0;
     t.a = s_.a.data + ga * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride;
     for (size_t gb = bp0; gb < bp1; gb += 2) {
+      if (lists) {
+        const size_t q = (ga - ap0) / 2 * kGroupsN + (gb - bp0) / 2;
+        t.listCount = s.listCounts[q];
+        if (t.listCount == 0) continue;
+        t.list = s.lists.data() + q * kListStride;
+      }
       t.onBits = s.bits.data() + (ga - ap0) * kPanelRows * kBitsStride + (gb - bp0) / 2;
       t.bPanelStride = gb + 1 < bp1 ? bPanelStride : 0;
       t.b = op.b.data + gb * bPanelStride;

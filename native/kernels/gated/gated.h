@@ -36,6 +36,7 @@ namespace anyprec {
 
 struct Platform;
 class GemmFinish;
+struct GatedProfile;
 
 // ---- per-ISA micro-kernels of the gated GEMM ----------------------------------------------------
 
@@ -72,6 +73,12 @@ struct LowGroupArgs {
   uint32_t* entries;
   uint32_t* offsets;
   int64_t* acc;
+  // Optional (nullptr: the kernel lists the on-set from onBits itself): the group's gated-on
+  // outputs, already listed by the gate (GateArgs::lists), listCount byte entries r | c << 4 in
+  // row-major order, exactly the outputs onBits marks; readable (values arbitrary) up to entry
+  // listCount + 7. A kernel may use it instead of building its own list; the result is the same.
+  const uint8_t* list;
+  size_t listCount;
 };
 
 // The gate over one tile of high-plane sums, for r < rows, j < cols:
@@ -103,7 +110,20 @@ struct GateArgs {
   size_t bitsStride;
   uint8_t* tileOn;         // or nullptr
   size_t tileOnStride;
+  // Optional (nullptr: no lists): the on-set listed per 16 x 16 group as a by-product of the
+  // gate, for LowGroupArgs::list. Output (r, j) that is on appends the byte (r % 16) | (j % 16) << 4
+  // to the list of group q = (r / 16) * listGroupsPerRow + j / 16, at lists[q * listStride +
+  // listCounts[q]++], rows in increasing order and columns increasing within a row. The caller
+  // zeroes listCounts; a kernel may write up to 16 entries past a list's end (listStride >=
+  // kListStride), their values unspecified. (j / 16 < listGroupsPerRow.)
+  uint8_t* lists;
+  size_t listStride;
+  size_t listGroupsPerRow;
+  uint32_t* listCounts;
 };
+
+// Bytes per group list (GateArgs::lists): 256 outputs and 16 written past the end by a vector append.
+constexpr size_t kListStride = kGroupRows * kGroupRows + 16;
 
 struct GatedKernelTable {
   const char* name;  // the ISA (the Platform record holding it)
@@ -157,6 +177,20 @@ struct GatedSpec {
   // EpilogueTable::storeTile: the same float32 steps as bitGemm's fused epilogue, no M x N int32
   // buffer and no second pass.
   Epilogue epilogue{};
+  // Optional phase timing (a tuning aid, bench/native/gated_phases_bench.cc): when set, the plan
+  // adds the seconds each phase took to it. Not synchronised: use with one thread.
+  GatedProfile* profile = nullptr;
+};
+
+// Where a gated GEMM's time goes, summed over its strips (GatedSpec::profile), in ticks of a cheap
+// clock (the time-stamp counter on x86-64, nanoseconds elsewhere): compare the phases as shares.
+struct GatedProfile {
+  bool gateLists = true;  // input: false = the low-plane kernel lists the on-outputs itself
+  double high = 0;        // high planes (bitTile over every output), two operands summed
+  double gate = 0;        // row terms, the gate decision, the mask and on-masks (and the lists)
+  double low = 0;         // low planes of the gated-on outputs (and, without gateLists, the lists)
+  double finish = 0;      // the fused epilogue (Float32 / Codes outputs)
+  uint64_t strips = 0;
 };
 
 // Checks bit counts, matching K (and b2's rows) and that no result (nor partial sum, nor the sum
@@ -196,10 +230,11 @@ class GatedPlan {
   uint64_t runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
   void highPlanes(Scratch& s, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1, size_t bp0,
                   size_t bp1) const;
-  void lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid) const;
+  void lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid, bool lists) const;
   void lowTiles(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
                 bool clear) const;
-  void lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
+  void lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1,
+                  bool lists) const;
   const KernelTable& isa_;
   const GatedKernelTable& gated_;
   GatedSpec s_;

@@ -57,11 +57,11 @@ AP_INLINE void step(__m512i& acc, __m512i a, __m512i b) {
 
 // C chunks (8 entries each) over planes [i0, i0+LA) of A and [j0, j0+WB) of B.
 template <int LA, int WB, int C>
-AP_INLINE void chunks(const LowGroupArgs& t, int i0, int j0, const uint32_t* entries, int32_t* res, bool first) {
+AP_INLINE void chunks(const LowGroupArgs& t, int i0, int j0, const uint8_t* entries, int32_t* res, bool first) {
   __m512i idxA[C], idxB[C];
 #pragma GCC unroll 4
   for (int q = 0; q < C; ++q) {
-    const __m512i e = _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(entries + 8 * q)));
+    const __m512i e = _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(entries + 8 * q)));
     idxA[q] = e;                        // VPERMT2Q reads bits 0-3: the row
     idxB[q] = _mm512_srli_epi64(e, 4);  // the column
   }
@@ -127,63 +127,72 @@ constexpr int chunksFor(int la, int wb) {
 }
 
 template <int LA, int WB>
-void block(const LowGroupArgs& t, int i0, int j0, size_t count, int32_t* res) {
+void block(const LowGroupArgs& t, int i0, int j0, const uint8_t* entries, size_t count, int32_t* res) {
   constexpr int C = chunksFor(LA, WB);
   const bool first = i0 == 0 && j0 == 0;
   const size_t nChunks = (count + 7) / 8;
   size_t q = 0;
-  for (; q + C <= nChunks; q += C) chunks<LA, WB, C>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first);
+  for (; q + C <= nChunks; q += C) chunks<LA, WB, C>(t, i0, j0, entries + 8 * q, res + 8 * q, first);
   switch (nChunks - q) {  // 0 .. C-1 chunks left
-    case 1: chunks<LA, WB, 1>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
-    case 2: if constexpr (C > 2) chunks<LA, WB, 2>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
-    case 3: if constexpr (C > 3) chunks<LA, WB, 3>(t, i0, j0, t.entries + 8 * q, res + 8 * q, first); break;
+    case 1: chunks<LA, WB, 1>(t, i0, j0, entries + 8 * q, res + 8 * q, first); break;
+    case 2: if constexpr (C > 2) chunks<LA, WB, 2>(t, i0, j0, entries + 8 * q, res + 8 * q, first); break;
+    case 3: if constexpr (C > 3) chunks<LA, WB, 3>(t, i0, j0, entries + 8 * q, res + 8 * q, first); break;
     default: break;
   }
 }
 
 template <int LA>
-void blockB(const LowGroupArgs& t, int i0, int j0, int wb, size_t count, int32_t* res) {
+void blockB(const LowGroupArgs& t, int i0, int j0, int wb, const uint8_t* entries, size_t count, int32_t* res) {
   switch (wb) {
-    case 1: block<LA, 1>(t, i0, j0, count, res); break;
-    case 2: block<LA, 2>(t, i0, j0, count, res); break;
-    case 3: block<LA, 3>(t, i0, j0, count, res); break;
-    default: block<LA, 4>(t, i0, j0, count, res); break;
+    case 1: block<LA, 1>(t, i0, j0, entries, count, res); break;
+    case 2: block<LA, 2>(t, i0, j0, entries, count, res); break;
+    case 3: block<LA, 3>(t, i0, j0, entries, count, res); break;
+    default: block<LA, 4>(t, i0, j0, entries, count, res); break;
   }
 }
 
-// The list, one VPCOMPRESSD per row: entry = r | c << 4 (the permute indexes), row-major, each
-// row's first position kept. Then the chunks over every plane block into int32 results in list
-// order, added into out by gather / add / scatter when the group is sparse, or
-// per row by one VPEXPANDD (the row's results back into its 16 column lanes) and a masked add
-// when it is not: each costs ~16 x 8 cycles per group against ~2 per listed output (the
-// write-back cost as much as the list kernel's arithmetic before).
+// The list: the gate's (LowGroupArgs::list), or one VPCOMPRESSD per row of the on-masks: entry =
+// r | c << 4 (the permute indexes), row-major, one byte each. Then the chunks over every plane
+// block into int32 results in list order, added into out by gather / add / scatter when the group
+// is sparse, or per row by one VPEXPANDD (the row's results back into its 16 column lanes) and a
+// masked add when it is not. Measured on a Zen 5 (gated_phases_bench, K = 288..576, 4/2 bits,
+// 2- and 8-bit weights, shared machine): a scalar read-modify-write per listed output or VPEXPANDD
+// for every group made the low-plane phase ~10% slower than this split; with the list built here
+// instead of in the gate, the low-plane phase took ~1.4-1.8x as long at 90-95% off (likely: its
+// loads of the list waited for the overlapping row stores just made), against a gate ~1.2-1.3x as
+// long with the lists.
 constexpr size_t kScalarWriteBack = 56;
 // The gather's int32 offsets r * ldOut + c (r < 16, c < 16) must not overflow.
 constexpr size_t kMaxGatherLd = (size_t{1} << 26);
 
 size_t lowGroupAvx512(const LowGroupArgs& t) {
-  const __m512i colEntry = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-  uint32_t rowPos[kGroupRows];
-  size_t count = 0;
-  for (int r = 0; r < t.rows; ++r) {
-    const __mmask16 m = t.onBits[static_cast<size_t>(r) * t.bitsStride];
-    rowPos[r] = static_cast<uint32_t>(count);
-    _mm512_storeu_si512(t.entries + count, _mm512_maskz_compress_epi32(m, _mm512_or_si512(colEntry, _mm512_set1_epi32(r))));
-    count += static_cast<size_t>(__builtin_popcount(m));
+  const uint8_t* entries = t.list;
+  size_t count = t.listCount;
+  if (entries == nullptr) {
+    const __m512i colEntry = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    uint8_t* own = reinterpret_cast<uint8_t*>(t.entries);
+    count = 0;
+    for (int r = 0; r < t.rows; ++r) {
+      const __mmask16 m = t.onBits[static_cast<size_t>(r) * t.bitsStride];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(own + count),
+                       _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(m, _mm512_or_si512(colEntry, _mm512_set1_epi32(r)))));
+      count += static_cast<size_t>(__builtin_popcount(m));
+    }
+    // Lanes past count compute output (0, 0); their results are never added into out.
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(own + count), _mm_setzero_si128());
+    entries = own;
   }
   if (count == 0) return 0;
-  // Lanes past count compute output (0, 0); their results are never expanded into out.
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(t.entries + count), _mm256_setzero_si256());
   int32_t* res = reinterpret_cast<int32_t*>(t.acc);  // kGroupScratch int64 hold twice the int32 needed
   for (int i0 = 0; i0 < t.aPlanes; i0 += kMaxBlock) {
     const int la = t.aPlanes - i0 < kMaxBlock ? t.aPlanes - i0 : kMaxBlock;
     for (int j0 = 0; j0 < t.bPlanes; j0 += kMaxBlock) {
       const int wb = t.bPlanes - j0 < kMaxBlock ? t.bPlanes - j0 : kMaxBlock;
       switch (la) {
-        case 1: blockB<1>(t, i0, j0, wb, count, res); break;
-        case 2: blockB<2>(t, i0, j0, wb, count, res); break;
-        case 3: blockB<3>(t, i0, j0, wb, count, res); break;
-        default: blockB<4>(t, i0, j0, wb, count, res); break;
+        case 1: blockB<1>(t, i0, j0, wb, entries, count, res); break;
+        case 2: blockB<2>(t, i0, j0, wb, entries, count, res); break;
+        case 3: blockB<3>(t, i0, j0, wb, entries, count, res); break;
+        default: blockB<4>(t, i0, j0, wb, entries, count, res); break;
       }
     }
   }
@@ -191,35 +200,35 @@ size_t lowGroupAvx512(const LowGroupArgs& t) {
     // Offsets past int32 (N > 2^26 columns): one scalar read-modify-write per listed output.
     uint32_t* out = reinterpret_cast<uint32_t*>(t.out);
     for (size_t e = 0; e < count; ++e) {
-      const uint32_t entry = t.entries[e];
+      const uint32_t entry = entries[e];
       out[(entry & 15) * t.ldOut + (entry >> 4)] += static_cast<uint32_t>(res[e]) << t.alphaShift;
     }
   } else if (count <= kScalarWriteBack) {
     // Sparse group: 16 listed outputs at a time gathered from out, added to and scattered back
-    // (a group's outputs are distinct, so the scatter has no conflicts). Measured against one
-    // scalar read-modify-write per output (gated_bench, K=288, 4/2 bits, 1-bit weights): the
-    // low-plane phase took 0.86x the time at 80% off, 0.87x at 95%.
+    // (a group's outputs are distinct, so the scatter has no conflicts).
     const __m512i ld = _mm512_set1_epi32(static_cast<int>(t.ldOut));
     const __m512i rowMask = _mm512_set1_epi32(15);
     const __m128i sh = _mm_cvtsi32_si128(t.alphaShift);
     int* out = reinterpret_cast<int*>(t.out);
     for (size_t e = 0; e < count; e += 16) {
       const __mmask16 live = count - e >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (count - e)) - 1);
-      const __m512i entry = _mm512_maskz_loadu_epi32(live, t.entries + e);
+      const __m512i entry = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, entries + e));
       const __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_and_si512(entry, rowMask), ld), _mm512_srli_epi32(entry, 4));
       const __m512i low = _mm512_sll_epi32(_mm512_maskz_loadu_epi32(live, res + e), sh);
       const __m512i cur = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, out, 4);
       _mm512_mask_i32scatter_epi32(out, live, idx, _mm512_add_epi32(cur, low), 4);
     }
   } else {
-    // Dense group: per row (no branch on its mask: data), VPEXPANDD puts the row's results back
-    // into its 16 column lanes for one masked add.
+    // Per row (no branch on its mask: data), VPEXPANDD puts the row's results back into its 16
+    // column lanes for one masked add.
     const __m128i sh = _mm_cvtsi32_si128(t.alphaShift);
+    size_t pos = 0;
     for (int r = 0; r < t.rows; ++r) {
       const __mmask16 m = t.onBits[static_cast<size_t>(r) * t.bitsStride];
       int32_t* out = t.out + static_cast<size_t>(r) * t.ldOut;
-      const __m512i low = _mm512_sll_epi32(_mm512_maskz_expandloadu_epi32(m, res + rowPos[r]), sh);
+      const __m512i low = _mm512_sll_epi32(_mm512_maskz_expandloadu_epi32(m, res + pos), sh);
       _mm512_mask_storeu_epi32(out, m, _mm512_add_epi32(_mm512_maskz_loadu_epi32(m, out), low));
+      pos += static_cast<size_t>(__builtin_popcount(m));
     }
   }
   return count;
@@ -229,49 +238,68 @@ size_t lowGroupAvx512(const LowGroupArgs& t) {
 // narrowed by one VPERMT2D (two VPMOVQD cost twice as much here), then O_hb = (acc << shift) +
 // rowTerm, one compare into a 16-bit mask register, out = O_hb (+ rowLow where on), the mask
 // bytes (when asked) by a zero-masked move of ones and the row's 16-bit on-mask straight from the
-// register.
+// register; with lists, one VPCOMPRESSD of the row's entries appended to its group's list.
+// Column words outside, rows inside: the thresholds stay in a register and a group's list count
+// in a general register (row-major with 16-bit words per row, the count went through memory from
+// row to row: a store-forwarding chain that cost as much as the rest of the gate at N = 16).
+template <bool Full, bool Lists>
+AP_INLINE size_t gateWord(const GateArgs& g, size_t j) {
+  const __m128i shift = _mm_cvtsi32_si128(g.shift);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i colEntry = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+  const size_t left = g.cols - j;
+  const __mmask16 live = Full ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+  const __mmask8 lo = static_cast<__mmask8>(live), hi = static_cast<__mmask8>(live >> 8);
+  const __m512i thr = Full ? _mm512_loadu_si512(g.thr + j) : _mm512_maskz_loadu_epi32(live, g.thr + j);
+  const __m128i ones = _mm_set1_epi8(1);
+  const int64_t* acc = g.acc + j;
+  int32_t* out = g.out + j;
+  uint8_t* mask = g.mask == nullptr ? nullptr : g.mask + j;
+  uint16_t* bits = g.bits + j / 16;
+  uint8_t* tileOn = g.tileOn == nullptr ? nullptr : g.tileOn + j / 8;
+  size_t on = 0;
+  uint8_t* list = nullptr;
+  uint32_t count = 0;
+  for (int r = 0; r < g.rows; ++r) {
+    if (Lists && r % 16 == 0) {
+      if (r > 0) g.listCounts[static_cast<size_t>(r / 16 - 1) * g.listGroupsPerRow + j / 16] = count;
+      count = 0;
+      list = g.lists + (static_cast<size_t>(r / 16) * g.listGroupsPerRow + j / 16) * g.listStride;
+    }
+    const int64_t* a64 = acc + static_cast<size_t>(r) * g.ldAcc;
+    const __m512i a = Full ? _mm512_permutex2var_epi32(_mm512_loadu_si512(a64), even, _mm512_loadu_si512(a64 + 8))
+                           : _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi64(lo, a64), even, _mm512_maskz_loadu_epi64(hi, a64 + 8));
+    const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), _mm512_set1_epi32(g.rowTerm[r]));
+    const __mmask16 o = Full ? _mm512_cmpgt_epi32_mask(v, thr) : _mm512_mask_cmpgt_epi32_mask(live, v, thr);
+    const __m512i res = _mm512_mask_add_epi32(v, o, v, _mm512_set1_epi32(g.rowLow[r]));
+    int32_t* dst = out + static_cast<size_t>(r) * g.ldOut;
+    if (Full) _mm512_storeu_si512(dst, res); else _mm512_mask_storeu_epi32(dst, live, res);
+    if (mask != nullptr) _mm_mask_storeu_epi8(mask + static_cast<size_t>(r) * g.ldMask, live, _mm_maskz_mov_epi8(o, ones));
+    const unsigned m = o;
+    bits[static_cast<size_t>(r) * g.bitsStride] = static_cast<uint16_t>(m);
+    on += static_cast<size_t>(__builtin_popcount(m));
+    if (Lists) {
+      // As bytes: a 16-byte store crosses a cache line a quarter of the time, a 64-byte one always.
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(list + count),
+                       _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(o, _mm512_or_si512(colEntry, _mm512_set1_epi32(r % 16)))));
+      count += static_cast<uint32_t>(__builtin_popcount(m));
+    }
+    if (tileOn != nullptr) {
+      uint8_t* t = tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride;
+      t[0] = static_cast<uint8_t>(t[0] + __builtin_popcount(m & 0xFFu));
+      if (left > 8) t[1] = static_cast<uint8_t>(t[1] + __builtin_popcount(m >> 8));
+    }
+  }
+  if (Lists && g.rows > 0) g.listCounts[static_cast<size_t>((g.rows - 1) / 16) * g.listGroupsPerRow + j / 16] = count;
+  return on;
+}
+
 size_t gateAvx512(const GateArgs& g) {
   size_t on = 0;
-  const __m128i shift = _mm_cvtsi32_si128(g.shift);
-  const __m128i ones = _mm_set1_epi8(1);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const size_t cols = g.cols;
-  const int32_t* thr = g.thr;
-  for (int r = 0; r < g.rows; ++r) {
-    const int64_t* acc = g.acc + static_cast<size_t>(r) * g.ldAcc;
-    const __m512i rowTerm = _mm512_set1_epi32(g.rowTerm[r]);
-    const __m512i rowLow = _mm512_set1_epi32(g.rowLow[r]);
-    int32_t* out = g.out + static_cast<size_t>(r) * g.ldOut;
-    uint8_t* mask = g.mask == nullptr ? nullptr : g.mask + static_cast<size_t>(r) * g.ldMask;
-    uint16_t* bits = g.bits + static_cast<size_t>(r) * g.bitsStride;
-    uint8_t* tileOn = g.tileOn ? g.tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride : nullptr;
-    for (size_t j = 0; j < cols; j += 16) {
-      const size_t left = cols - j;
-      __m512i a;
-      __mmask16 o;
-      if (left >= 16) {
-        a = _mm512_permutex2var_epi32(_mm512_loadu_si512(acc + j), even, _mm512_loadu_si512(acc + j + 8));
-        const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), rowTerm);
-        o = _mm512_cmpgt_epi32_mask(v, _mm512_loadu_si512(thr + j));
-        _mm512_storeu_si512(out + j, _mm512_mask_add_epi32(v, o, v, rowLow));
-        if (mask != nullptr) _mm_storeu_si128(reinterpret_cast<__m128i*>(mask + j), _mm_maskz_mov_epi8(o, ones));
-      } else {  // 1..15 columns
-        const __mmask16 live = static_cast<__mmask16>((1u << left) - 1);
-        const __mmask8 lo = static_cast<__mmask8>(live), hi = static_cast<__mmask8>(live >> 8);
-        a = _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi64(lo, acc + j), even, _mm512_maskz_loadu_epi64(hi, acc + j + 8));
-        const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), rowTerm);
-        o = _mm512_mask_cmpgt_epi32_mask(live, v, _mm512_maskz_loadu_epi32(live, thr + j));
-        _mm512_mask_storeu_epi32(out + j, live, _mm512_mask_add_epi32(v, o, v, rowLow));
-        if (mask != nullptr) _mm_mask_storeu_epi8(mask + j, live, _mm_maskz_mov_epi8(o, ones));
-      }
-      const unsigned m = o;
-      bits[j / 16] = static_cast<uint16_t>(m);
-      on += static_cast<size_t>(__builtin_popcount(m));
-      if (tileOn) {
-        tileOn[j / 8] = static_cast<uint8_t>(tileOn[j / 8] + __builtin_popcount(m & 0xFFu));
-        if (left > 8) tileOn[j / 8 + 1] = static_cast<uint8_t>(tileOn[j / 8 + 1] + __builtin_popcount(m >> 8));
-      }
-    }
+  for (size_t j = 0; j < g.cols; j += 16) {
+    const bool full = g.cols - j >= 16;
+    if (g.lists != nullptr) on += full ? gateWord<true, true>(g, j) : gateWord<false, true>(g, j);
+    else on += full ? gateWord<true, false>(g, j) : gateWord<false, false>(g, j);
   }
   return on;
 }

@@ -77,8 +77,16 @@ inline void addLow(int32_t* out, int64_t sum, int alphaShift) {
   *out = static_cast<int32_t>(static_cast<uint32_t>(*out) + static_cast<uint32_t>(static_cast<uint64_t>(sum) << alphaShift));
 }
 
-// One gated-on output at a time, straight from the on-masks.
+// One gated-on output at a time, from the gate's list when there is one, else straight from the
+// on-masks.
 inline size_t lowGroup(const LowGroupArgs& t) {
+  if (t.list != nullptr) {
+    for (size_t e = 0; e < t.listCount; ++e) {
+      const int r = static_cast<int>(t.list[e] & 15u), c = static_cast<int>(t.list[e] >> 4);
+      addLow(t.out + static_cast<size_t>(r) * t.ldOut + c, outputSum(t, r, c), t.alphaShift);
+    }
+    return t.listCount;
+  }
   size_t done = 0;
   for (int r = 0; r < t.rows; ++r) {
     for (unsigned w = t.onBits[r * t.bitsStride]; w != 0; w &= w - 1) {
@@ -117,6 +125,13 @@ inline size_t gate(const GateArgs& g) {
       }
       bits[w] = static_cast<uint16_t>(b);
       on += static_cast<size_t>(popcount64(b));
+      if (g.lists != nullptr) {
+        const size_t q = static_cast<size_t>(r / 16) * g.listGroupsPerRow + w;
+        uint8_t* list = g.lists + q * g.listStride;
+        uint32_t& count = g.listCounts[q];
+        for (unsigned x = b; x != 0; x &= x - 1)
+          list[count++] = static_cast<uint8_t>(static_cast<unsigned>(r % 16) | static_cast<unsigned>(__builtin_ctz(x)) << 4);
+      }
       if (g.tileOn != nullptr) {
         uint8_t* t = g.tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride + 2 * w;
         t[0] = static_cast<uint8_t>(t[0] + popcount64(b & 0xFFu));
