@@ -136,6 +136,9 @@ struct I8Kernel {
   // The indirect conv tile (avx512-vnni, avx-vnni), or nullptr: the codes route then lowers each
   // task's rows into byte rows for `tile` (the results are the same).
   void (*convTile)(const I8ConvTileArgs&) = nullptr;
+  // nullptr, or this variant's per-line prefix sums of pixel byte sums for the codes route:
+  // pre[0] = 0, pre[x + 1] = pre[x] + (sum of the c bytes of pixel x), x < pixels.
+  void (*pixelPrefix)(const uint8_t* px, size_t pixels, size_t c, uint64_t* pre) = nullptr;
 };
 
 // Per-variant tables, each in its own translation unit with its own flags.

@@ -19,6 +19,7 @@
 
 #include "i8gemm/i8gemm.h"
 #include "i8gemm/i8gemm_conv.h"
+#include "i8gemm/i8gemm_x86_sums.h"
 #include "i8gemm/i8gemm_x86.h"
 
 namespace anyprec {
@@ -369,6 +370,7 @@ uint64_t ceilingVnni(uint64_t iters, uint64_t seed) {
 
 }  // namespace
 
-const I8Kernel kI8Avx512Vnni = {"avx512-vnni", byteRowsAvx512, tileVnni, ceilingVnni, kCeilChains * 64, convTileVnni};
+const I8Kernel kI8Avx512Vnni = {"avx512-vnni", byteRowsAvx512, tileVnni, ceilingVnni, kCeilChains * 64, convTileVnni,
+                                   pixelPrefixX86};
 
 }  // namespace anyprec

@@ -8,6 +8,7 @@
 
 #include "i8gemm/i8gemm.h"
 #include "i8gemm/i8gemm_conv.h"
+#include "i8gemm/i8gemm_x86_sums.h"
 #include "i8gemm/i8gemm_x86_avx2.h"
 
 namespace anyprec {
@@ -190,6 +191,6 @@ uint64_t ceilingAvxVnni(uint64_t iters, uint64_t seed) {
 }  // namespace
 
 const I8Kernel kI8AvxVnni = {"avx-vnni", byteRowsAvx2, tileAvxVnni, ceilingAvxVnni, kCeilChains * 32,
-                              convTileAvxVnni};
+                              convTileAvxVnni, pixelPrefixX86};
 
 }  // namespace anyprec

@@ -192,6 +192,10 @@ I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec
   for (size_t r = 0; r < lines; ++r) {
     uint64_t* pre = reinterpret_cast<uint64_t*>(pixelSum_.get()) + r * (wp_ + 1);
     const uint8_t* px = src_ + r * lineBytes;
+    if (kern_.pixelPrefix != nullptr) {
+      kern_.pixelPrefix(px, wp_, cs.c, pre);
+      continue;
+    }
     pre[0] = 0;
     for (size_t xi = 0; xi < wp_; ++xi, px += cs.c) pre[xi + 1] = pre[xi] + sumBytes(px, cs.c);
   }
@@ -385,24 +389,32 @@ void I8GemmPlan::lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const {
 void I8GemmPlan::rowPointers(size_t r0, size_t r1, const uint8_t** out) const {
   // Everything in locals: the stores through `out` could otherwise alias the plan's pointers.
   const ConvShape cs = codes_.shape;
-  const size_t c = cs.c, hp = hp_, wp = wp_;
+  const size_t c = cs.c, wp = wp_, ow = cs.outW(), oh = cs.outH(), step = cs.strideW * c;
   const uint8_t* const src = src_;
   const uint64_t* const pre0 = prefix();
-  OutPos pos(cs, r0);
-  for (size_t i = r0; i < r1; ++i, pos.next()) {
-    // the window's first pixel in the padded image
-    const size_t line0 = pos.img * hp + pos.oy * cs.strideH, x0 = pos.ox * cs.strideW;
-    *out++ = src + (line0 * wp + x0) * c;
-    uint64_t sum = 0;
-    for (size_t ky = 0; ky < cs.kh; ++ky) {
-      const uint64_t* pre = pre0 + (line0 + ky * cs.dilH) * (wp + 1);
-      if (cs.dilW == 1) {
-        sum += pre[x0 + cs.kw] - pre[x0];
-      } else {
-        for (size_t kx = 0; kx < cs.kw; ++kx) sum += pre[x0 + kx * cs.dilW + 1] - pre[x0 + kx * cs.dilW];
+  const uint64_t slope = rowSlope_, base = rowBase_;
+  uint32_t* const rowConst = rowConst_.data();
+  // A run of rows along one output line at a time: window origins step by strideW pixels.
+  for (size_t i = r0; i < r1;) {
+    const size_t ox0 = i % ow, line = i / ow, run = std::min(r1 - i, ow - ox0);
+    const size_t line0 = (line / oh) * hp_ + (line % oh) * cs.strideH;  // the window's first line
+    const uint8_t* origin = src + (line0 * wp + ox0 * cs.strideW) * c;
+    for (size_t r = 0; r < run; ++r, origin += step) out[r] = origin;
+    for (size_t r = 0; r < run; ++r) {
+      const size_t x0 = (ox0 + r) * cs.strideW;
+      uint64_t sum = 0;
+      for (size_t ky = 0; ky < cs.kh; ++ky) {
+        const uint64_t* pre = pre0 + (line0 + ky * cs.dilH) * (wp + 1);
+        if (cs.dilW == 1) {
+          sum += pre[x0 + cs.kw] - pre[x0];
+        } else {
+          for (size_t kx = 0; kx < cs.kw; ++kx) sum += pre[x0 + kx * cs.dilW + 1] - pre[x0 + kx * cs.dilW];
+        }
       }
+      rowConst[i + r] = static_cast<uint32_t>(slope * sum + base);  // setRowConst with no padding taps
     }
-    setRowConst(i, sum, 0);
+    out += run;
+    i += run;
   }
 }
 
