@@ -198,7 +198,7 @@ void checkConvTile(const I8Kernel& kern, std::mt19937_64& rng) {
     std::vector<int8_t> b(static_cast<size_t>(sh.n) * kPad, 0);
     for (int j = 0; j < sh.n; ++j)
       for (size_t t = 0; t < k; ++t) b[(j / 16) * kPad * 16 + (t / 4) * 64 + (j % 16) * 4 + t % 4] = static_cast<int8_t>(rng());
-    std::vector<uint32_t> rowConst(sh.m), colConst(sh.nUsed);
+    std::vector<uint32_t> rowConst(sh.m), colConst(sh.n);
     for (auto& v : rowConst) v = static_cast<uint32_t>(rng());
     for (auto& v : colConst) v = static_cast<uint32_t>(rng());
     for (uint32_t mul : {0u, 1u, 2u, 4u}) {  // 0: no finish

@@ -117,7 +117,7 @@ struct I8ConvTileArgs {
   int32_t* c;                  // row i at c + i * ldc
   size_t ldc;
   // nullptr, or the codes route's exact finish fused into the store (i8gemm_plan.cc): c[i][j] =
-  // mul * S + rowConst[i] + colConst[j] (mod 2^32), colConst with nUsed readable values.
+  // mul * S + rowConst[i] + colConst[j] (mod 2^32); colConst has n readable values.
   const uint32_t* rowConst;
   const uint32_t* colConst;
   uint32_t mul;
