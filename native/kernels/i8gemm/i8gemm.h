@@ -296,7 +296,7 @@ class I8GemmPlan {
   AlignedArray<uint8_t> padded_;
   size_t paddedCapacity_ = 0;
   std::vector<ptrdiff_t> tapOffset_;  // per tap: its bytes from the window's first pixel
-  // per image row: w + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
+  // per line of src_: wp_ + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
   AlignedArray<uint8_t> pixelSum_;
   size_t pixelSumCapacity_ = 0;
   const uint64_t* prefix() const { return reinterpret_cast<const uint64_t*>(pixelSum_.get()); }
