@@ -18,9 +18,11 @@
 //
 //   i8gemm_bench --conv[=B] [--reps=N] [--variants=...]: ResNet-20's quantised 3x3 convs at batch B
 //   (default 1), 8-bit codes: per variant the tile alone (over pre-lowered bytes, the plan's 256 x 64
-//   tasks), the int8 route from codes (lowering + tile + finish, codes out) and the planes route
-//   (packConvInput + bytes rebuilt from planes + tile + finish), as useful Gop/s (2*M*K*N / time)
-//   and as fractions of the variant's VNNI ceiling measured in the same rounds.
+//   tasks), the indirect conv tile alone where the variant has one (over a padded input, window
+//   origins and tap offsets built beforehand, no finish), the int8 route from codes (the conv tile
+//   or the lowering + tile, finish, codes out) and the planes route (packConvInput + bytes rebuilt
+//   from planes + tile + finish), as useful Gop/s (2*M*K*N / time) and as fractions of the
+//   variant's VNNI ceiling measured in the same rounds.
 #include <time.h>
 
 #include <algorithm>
@@ -101,6 +103,19 @@ int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int re
           std::memcpy(&aBytes[i * ld + (ky * 3 + kx) * cc.c], &x[((img * cc.h + y) * cc.h + xx) * cc.c], cc.c);
         }
     }
+    // the conv tile's input: the image with its 1-pixel padding written out, a window origin per
+    // output position and an offset per tap (what the codes route builds per call)
+    const size_t hp = cc.h + 2, oh = s.outH();
+    std::vector<uint8_t> padded(batch * hp * hp * cc.c, 0);
+    for (size_t img = 0; img < batch; ++img)
+      for (size_t y = 0; y < cc.h; ++y)
+        std::memcpy(&padded[((img * hp + y + 1) * hp + 1) * cc.c], &x[((img * cc.h + y) * cc.h) * cc.c], cc.h * cc.c);
+    std::vector<const uint8_t*> origins(m);
+    for (size_t i = 0; i < m; ++i)
+      origins[i] = &padded[((i / (oh * oh) * hp + (i / oh) % oh * cc.stride) * hp + i % oh * cc.stride) * cc.c];
+    std::vector<ptrdiff_t> tapOffset;
+    for (size_t ky = 0; ky < 3; ++ky)
+      for (size_t kx = 0; kx < 3; ++kx) tapOffset.push_back(static_cast<ptrdiff_t>((ky * hp + kx) * cc.c));
     const double ops = 2.0 * m * k * n;
     struct Case { std::string name; std::function<void()> fn; std::vector<double> t; };
     std::vector<Case> cases;
@@ -133,6 +148,25 @@ int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int re
                              kern.tile(t);
                            }
                        }, {}});
+      cases.push_back({std::string("conv tile ") + kern.name, [&, v] {
+                         if (variants[v]->convTile == nullptr) return;
+                         for (size_t r0 = 0; r0 < m; r0 += 256)
+                           for (size_t c0 = 0; c0 < n; c0 += 64) {
+                             I8ConvTileArgs t{};
+                             t.rows = origins.data() + r0;
+                             t.tapOffset = tapOffset.data();
+                             t.taps = 9;
+                             t.tapBytes = cc.c;
+                             t.b = wData[v].data() + (c0 / kI8NBlock) * kPad * kI8NBlock;
+                             t.kPad = kPad;
+                             t.m = static_cast<int>(std::min<size_t>(256, m - r0));
+                             t.n = static_cast<int>(std::min(i8NPad(n), c0 + 64) - c0);
+                             t.nUsed = static_cast<int>((std::min(n, c0 + 64) - c0 + 15) / 16 * 16);
+                             t.c = cBuf.data();
+                             t.ldc = static_cast<size_t>(t.n);
+                             variants[v]->convTile(t);
+                           }
+                       }, {}});
       const GemmSpec codesSpec{PackedView{nullptr, m, k, 8, nullptr}, B.view, 8, 8, Encoding::Unsigned, Encoding::Bipolar};
       cases.push_back({std::string("codes ") + kern.name, [&, v, codesSpec] {
                          runGemm(GemmPlan(isa, codesSpec, I8Codes{x.data(), s}, out.data(), epi, Int8Route{variants[v], &w[v]}), 1);
@@ -159,11 +193,15 @@ int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int re
       }
     std::printf("\n== %zux%zux%zu (MxKxN: %zux%zu input, %zu channels, stride %zu)\n", m, k, n, cc.h, cc.h, cc.c, cc.stride);
     for (size_t v = 0; v < variants.size(); ++v) {
-      const double ceil = 2.0 * ceilMacs[v] / median(cases[v * 4 + 3].t) * 1e-9;
-      const double tile = median(cases[v * 4].t), codes = median(cases[v * 4 + 1].t), planesT = median(cases[v * 4 + 2].t);
-      std::printf("  %-12s ceiling %4.0f Gop/s | tile %4.0f (%.2f of ceiling) | codes route %4.0f (%.2f) %.1f us | "
+      const double ceil = 2.0 * ceilMacs[v] / median(cases[v * 5 + 4].t) * 1e-9;
+      const double tile = median(cases[v * 5].t), conv = median(cases[v * 5 + 1].t), codes = median(cases[v * 5 + 2].t),
+                   planesT = median(cases[v * 5 + 3].t);
+      char convText[64] = "conv tile    -       ";
+      if (variants[v]->convTile != nullptr)
+        std::snprintf(convText, sizeof convText, "conv tile %4.0f (%.2f)", ops / conv * 1e-9, ops / conv * 1e-9 / ceil);
+      std::printf("  %-12s ceiling %4.0f Gop/s | tile %4.0f (%.2f of ceiling) | %s | codes route %4.0f (%.2f) %.1f us | "
                   "planes route %4.0f (%.2f) %.1f us\n",
-                  variants[v]->name, ceil, ops / tile * 1e-9, ops / tile * 1e-9 / ceil, ops / codes * 1e-9,
+                  variants[v]->name, ceil, ops / tile * 1e-9, ops / tile * 1e-9 / ceil, convText, ops / codes * 1e-9,
                   ops / codes * 1e-9 / ceil, codes * 1e6, ops / planesT * 1e-9, ops / planesT * 1e-9 / ceil, planesT * 1e6);
     }
   }

@@ -1,12 +1,14 @@
-// Native tests of the int8 path from activation codes (I8Codes: the codes lowered straight into
-// the tile's byte rows, no bit planes): every int8 variant this CPU runs, on every platform's
+// Native tests of the int8 path from activation codes (I8Codes: the codes read in place by a conv tile, or
+// lowered into the tile's byte rows; no bit planes): every int8 variant this CPU runs, on every platform's
 // epilogue table, against the planes route on the scalar platform (packConvInputReference, then
 // the bit-serial GEMM): bit-identical int32, float and code outputs. Random convolutions (1 x 1,
 // 3 x 3, 3 x 5, 5 x 3; strides 1..3, padding 0..3, dilation 1..2, batch 1 / 3 / 17, odd channel
 // counts) and linear layers, activation bits 1..8 (unsigned, signed, bipolar where nothing is
 // padded), weight bits 1..8 in every encoding, N across the 16- / 32- / 64-column tiles, 1 and 3
-// threads; the ResNet-20 conv shapes at 4 and 8 bits; a long-K linear layer; and the tiles'
-// kUsed / nUsed shortcuts.
+// threads; the ResNet-20 conv shapes at 4 and 8 bits; a long-K linear layer; the tiles'
+// kUsed / nUsed shortcuts; the indirect conv tile alone against plain loops; and a grid of
+// convolutions over both codes routes (the conv tile where c is a multiple of 4, the copy path
+// where not): 1 x 1 / 3 x 3, strides 1 / 2, padding 0 / 1, batch 1 / 3 / 17, c 3 / 5 / 16 / 32 / 64.
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -176,6 +178,103 @@ void checkTileShortcuts(const I8Kernel& kern, std::mt19937_64& rng) {
   }
 }
 
+// The indirect conv tile alone (I8ConvTileArgs) against plain loops: random windows through row
+// pointers and tap offsets, rows across the register tiles' edges (1, 5..7, 11..13, 25, 100), the
+// 16 / 32 / 64-column blocks and their remainders, taps of 4..64 bytes and one longer than a K
+// block (split inside the tap), with and without the fused exact finish (mul 1, 2, 4).
+void checkConvTile(const I8Kernel& kern, std::mt19937_64& rng) {
+  struct Shape { int m, n, nUsed; size_t taps, tapBytes; };
+  const Shape shapes[] = {{1, 32, 16, 9, 16},  {5, 32, 16, 9, 16},  {12, 32, 32, 9, 32}, {13, 64, 48, 9, 20},
+                          {7, 64, 64, 4, 64},  {25, 96, 80, 9, 4},  {100, 128, 128, 3, 64}, {11, 32, 16, 1, 1028},
+                          {6, 64, 64, 2, 600}, {1, 64, 64, 1, 2048}};
+  std::vector<uint8_t> image(1 << 16);
+  for (auto& v : image) v = static_cast<uint8_t>(rng());
+  for (const Shape& sh : shapes) {
+    const size_t k = sh.taps * sh.tapBytes, kPad = i8KPad(k);
+    std::vector<ptrdiff_t> off(sh.taps);
+    for (auto& o : off) o = static_cast<ptrdiff_t>(rng() % 4096);
+    std::vector<const uint8_t*> rows(sh.m);
+    for (auto& r : rows) r = image.data() + rng() % (image.size() - 4096 - sh.tapBytes);
+    std::vector<int8_t> b(static_cast<size_t>(sh.n) * kPad, 0);
+    for (int j = 0; j < sh.n; ++j)
+      for (size_t t = 0; t < k; ++t) b[(j / 16) * kPad * 16 + (t / 4) * 64 + (j % 16) * 4 + t % 4] = static_cast<int8_t>(rng());
+    std::vector<uint32_t> rowConst(sh.m), colConst(sh.n);
+    for (auto& v : rowConst) v = static_cast<uint32_t>(rng());
+    for (auto& v : colConst) v = static_cast<uint32_t>(rng());
+    for (uint32_t mul : {0u, 1u, 2u, 4u}) {  // 0: no finish
+      std::vector<int32_t> got(static_cast<size_t>(sh.m) * sh.n, 0x5a5a5a5a);
+      I8ConvTileArgs t{};
+      t.rows = rows.data();
+      t.tapOffset = off.data();
+      t.taps = sh.taps;
+      t.tapBytes = sh.tapBytes;
+      t.b = b.data();
+      t.kPad = kPad;
+      t.m = sh.m;
+      t.n = sh.n;
+      t.nUsed = sh.nUsed;
+      t.c = got.data();
+      t.ldc = static_cast<size_t>(sh.n);
+      if (mul != 0) {
+        t.rowConst = rowConst.data();
+        t.colConst = colConst.data();
+        t.mul = mul;
+      }
+      kern.convTile(t);
+      size_t bad = 0;
+      for (int i = 0; i < sh.m; ++i)
+        for (int j = 0; j < sh.nUsed; ++j) {
+          uint32_t s = 0;
+          for (size_t tap = 0; tap < sh.taps; ++tap)
+            for (size_t q = 0; q < sh.tapBytes; ++q) {
+              const size_t kk = tap * sh.tapBytes + q;
+              s += static_cast<uint32_t>(rows[i][off[tap] + static_cast<ptrdiff_t>(q)] *
+                                         b[(j / 16) * kPad * 16 + (kk / 4) * 64 + (j % 16) * 4 + kk % 4]);
+            }
+          if (mul != 0) s = mul * s + rowConst[i] + colConst[j];
+          bad += static_cast<uint32_t>(got[i * sh.n + j]) != s;
+        }
+      EXPECT(bad == 0, "[%s] conv tile m=%d n=%d nUsed=%d taps=%zu tapBytes=%zu mul=%u: %zu wrong", kern.name, sh.m, sh.n,
+             sh.nUsed, sh.taps, sh.tapBytes, mul, bad);
+    }
+  }
+}
+
+// The conv grid of the indirect route and its fallback: 1 x 1 and 3 x 3, strides 1 / 2, padding
+// 0 / 1, batch 1 / 3 / 17, c in {3, 5} (the copy path) and {16, 32, 64} (the conv tile), odd sizes.
+std::vector<Case> gridCases(std::mt19937_64 rng) {
+  std::vector<Case> cases;
+  const size_t outs[] = {16, 32, 17, 48, 64};
+  int trial = 0;
+  for (size_t c : {3, 5, 16, 32, 64})
+    for (size_t kern : {1, 3})
+      for (size_t stride : {1, 2})
+        for (size_t pad : {0, 1})
+          for (size_t batch : {1, 3, 17}) {
+            Case cs{};
+            ConvShape& s = cs.s;
+            s.n = batch;
+            s.c = c;
+            s.kh = s.kw = kern;
+            s.strideH = s.strideW = stride;
+            s.padH = s.padW = pad;
+            s.dilH = s.dilW = 1;
+            const size_t side = batch == 17 ? 3 : c >= 32 ? 5 : 7;
+            s.h = side + rng() % 3;
+            s.w = side + rng() % 4;
+            cs.n = outs[rng() % 5];
+            cs.aBits = trial % 2 == 0 ? 8 : 1 + static_cast<int>(rng() % 8);
+            cs.bBits = trial % 3 == 0 ? 8 : 1 + static_cast<int>(rng() % 8);
+            cs.bPlanes = cs.bBits;
+            cs.aEnc = trial % 4 == 1 ? Encoding::Signed : Encoding::Unsigned;  // signed: the mapped (XOR) input
+            cs.bEnc = kEncs[rng() % 3];
+            cs.threads = trial % 5 == 0 ? 3 : 1;
+            ++trial;
+            cases.push_back(cs);
+          }
+  return cases;
+}
+
 }  // namespace
 
 int main() {
@@ -193,9 +292,13 @@ int main() {
   }
   // A linear layer whose task rows (256 x ~4 KiB) exceed what a thread keeps: allocated per task.
   resnet.push_back(Case{i8MatrixCodes(nullptr, 300, 4100).shape, 40, 8, 8, 8, Encoding::Unsigned, Encoding::Bipolar, 3});
+  const std::vector<Case> grid = gridCases(std::mt19937_64(11));
   for (const I8Kernel* kern : availableI8Kernels()) {
     const int before = failures;
     checkTileShortcuts(*kern, rng);
+    if (kern->convTile != nullptr) checkConvTile(*kern, rng);
+    // the grid on the best epilogue table (the random cases cover every table)
+    for (const Case& c : grid) checkCase(*kern, *availablePlatforms().front(), c, rng);
     for (const Platform* isa : availablePlatforms()) {
       for (const Case& c : cases) checkCase(*kern, *isa, c, rng);
       for (const Case& c : resnet) checkCase(*kern, *isa, c, rng);

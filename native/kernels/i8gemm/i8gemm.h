@@ -97,6 +97,32 @@ struct I8TileArgs {
   int nUsed;
 };
 
+// One int8 convolution tile read in place through row pointers and tap offsets (no lowered byte rows):
+//   c[i][j] = sum_{t < taps} sum_{k < tapBytes} (rows[i] + tapOffset[t])[k] * b'[j][t * tapBytes + k]
+// (u8 x s8, int32 with wrap-around) for i < m and j < nUsed, where b' is the prepared weights'
+// layout with K = taps * tapBytes. For a convolution rows[i] is output position i's window origin
+// in NHWC codes (padded, when the convolution pads, so every tap is inside) and the taps are the
+// kh x kw window's pixels in (kh, kw) order, tapBytes = c: K runs in (kh, kw, c) order exactly as
+// the lowered rows of the codes route.
+struct I8ConvTileArgs {
+  const uint8_t* const* rows;  // m pointers
+  const ptrdiff_t* tapOffset;  // taps byte offsets; every rows[i] + tapOffset[t] has tapBytes readable bytes
+  size_t taps;                 // >= 1
+  size_t tapBytes;             // a multiple of 4, >= 4
+  const int8_t* b;             // prepared weights at the tile's first column (a 16-column block start)
+  size_t kPad;                 // the weights' padded K (>= taps * tapBytes)
+  int m;                       // >= 1; rows written: exactly m (no padding rows)
+  int n;                       // multiple of 32: the weight columns present from b
+  int nUsed;                   // multiple of 16 <= n: the columns written (those past it may not be)
+  int32_t* c;                  // row i at c + i * ldc
+  size_t ldc;
+  // nullptr, or the codes route's exact finish fused into the store (i8gemm_plan.cc): c[i][j] =
+  // mul * S + rowConst[i] + colConst[j] (mod 2^32); colConst has n readable values.
+  const uint32_t* rowConst;
+  const uint32_t* colConst;
+  uint32_t mul;
+};
+
 struct I8Kernel {
   const char* name;       // "amx", "avx512-vnni", "avx-vnni", "avx2", "neon-dot", "neon", "scalar"
   void (*byteRows)(const ByteRowsArgs&);
@@ -107,6 +133,12 @@ struct I8Kernel {
   // the variant has no loop of its own and i8Ceiling() runs the scalar one.
   uint64_t (*ceiling)(uint64_t iters, uint64_t seed);
   uint64_t ceilingMacsPerIter;
+  // The indirect conv tile (avx512-vnni, avx-vnni), or nullptr: the codes route then lowers each
+  // task's rows into byte rows for `tile` (the results are the same).
+  void (*convTile)(const I8ConvTileArgs&) = nullptr;
+  // nullptr, or this variant's per-line prefix sums of pixel byte sums for the codes route:
+  // pre[0] = 0, pre[x + 1] = pre[x] + (sum of the c bytes of pixel x), x < pixels.
+  void (*pixelPrefix)(const uint8_t* px, size_t pixels, size_t c, uint64_t* pre) = nullptr;
 };
 
 // Per-variant tables, each in its own translation unit with its own flags.
@@ -191,9 +223,11 @@ class I8GemmPlan {
              const I8Weights* weights);
   // A from codes: spec.a gives only its shape (rows = codes.shape.rows(), cols = codes.shape.k(),
   // planes = aBits; data and planePop unused, may be null). No prepare phase: each output task
-  // lowers its rows of codes straight into the tile's byte rows (a' by the byte map, padding taps
-  // a' of code 0) in a buffer of its thread, forms each row's sum of a' on the way, and runs every
-  // column block on them. Codes of more than aBits bits give unspecified results (the caller
+  // forms each of its rows' sum of a' and runs every column block on them. With a variant that
+  // has a conv tile and c a multiple of 4, the tile reads the codes in place through a table of
+  // tap pointers per row (padding taps: a shared row of a' of code 0); otherwise the task lowers
+  // its rows of codes into the tile's byte rows (a' by the byte map, padding taps a' of code 0) in
+  // a buffer of its thread. Codes of more than aBits bits give unspecified results (the caller
   // checks them).
   I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec& spec, const I8Codes& codes, void* c,
              const Epilogue& epi, const I8Weights* weights);
@@ -211,12 +245,23 @@ class I8GemmPlan {
   // The codes route: rows r0..r1-1 of A lowered to rowsOut (row r0 first, stride aLd_), their
   // rowConst_ entries set.
   void lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const;
+  // The indirect codes route (kern_.convTile): the window origins of rows r0..r1-1 in the image
+  // at src_ (row r0 first), their rowConst_ entries set.
+  void rowPointers(size_t r0, size_t r1, const uint8_t** out) const;
+  // rowConst_[i] of a lowered row whose bytes in the image sum to `sum` and that has padTaps
+  // padding taps.
+  void setRowConst(size_t i, uint64_t sum, uint64_t padTaps) const;
   void runCodes(size_t task) const;
+  void runIndirect(size_t row0, size_t rows) const;
   // The tiles of rows row0..row0+rows-1 (bytes at a, stride aLd_; zero rows up to i8MPad(rows))
   // and one block of colsPerTask_ columns from col0, finished into C.
   void runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col0) const;
+  // The exact finish of a block's core sums S (rows x the block's columns at cBuf, stride colsPad;
+  // overwritten) into C through the epilogue; `combined`: cBuf holds the exact values already.
+  void finishBlock(int32_t* cBuf, size_t colsPad, size_t row0, size_t rows, size_t col0, bool combined) const;
   // C = mul * S + rowConst(i) + colConst(j) (mod 2^32) for a row whose sum of a' is sumA.
   uint32_t rowConstOf(int64_t sumA, int64_t rowCore) const;
+  int64_t rowConstOf64(int64_t sumA, int64_t rowCore) const;
 
   const I8Kernel& kern_;
   GemmSpec s_;
@@ -239,7 +284,19 @@ class I8GemmPlan {
   I8Codes codes_{};
   const uint8_t* src_ = nullptr;
   std::vector<uint8_t> mapped_;
-  // per image row: w + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
+  // The indirect route: taken when the variant has a conv tile and c is a multiple of 4 (a tap is
+  // whole 4-byte K steps). It reads src_ as images of hp_ x wp_ pixels: the input with its padding
+  // written out (padded_, a' of code 0; from the same pool as aBytes_) when the convolution pads
+  // (the copy route: hp_ x wp_ = h x w, the prefix sums per line of src_ either way).
+  // The codes route: rowConst_[i] = rowSlope_ * (sum of a' over row i) + rowBase_ (mod 2^32);
+  // a padding tap adds padTapSum_ (c bytes of a' of code 0) to that sum.
+  uint64_t rowSlope_ = 0, rowBase_ = 0, padTapSum_ = 0;
+  bool indirect_ = false;
+  size_t hp_ = 0, wp_ = 0;
+  AlignedArray<uint8_t> padded_;
+  size_t paddedCapacity_ = 0;
+  std::vector<ptrdiff_t> tapOffset_;  // per tap: its bytes from the window's first pixel
+  // per line of src_: wp_ + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
   AlignedArray<uint8_t> pixelSum_;
   size_t pixelSumCapacity_ = 0;
   const uint64_t* prefix() const { return reinterpret_cast<const uint64_t*>(pixelSum_.get()); }

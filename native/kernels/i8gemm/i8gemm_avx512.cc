@@ -13,9 +13,13 @@
 // weights stream from memory once: blocking K gains nothing there).
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "i8gemm/i8gemm.h"
+#include "i8gemm/i8gemm_conv.h"
+#include "i8gemm/i8gemm_x86_sums.h"
 #include "i8gemm/i8gemm_x86.h"
 
 namespace anyprec {
@@ -152,6 +156,112 @@ using BlockFn = void (*)(const uint8_t*, size_t, const int8_t*, size_t, size_t, 
 const BlockFn kBlock64[kMr + 1] = {nullptr, block<1, 4>, block<2, 4>, block<3, 4>, block<4, 4>, block<5, 4>, block<6, 4>};
 const BlockFn kBlock32[kMr + 1] = {nullptr, block<1, 2>, block<2, 2>, block<3, 2>, block<4, 2>, block<5, 2>, block<6, 2>};
 
+// ---- the indirect conv tile (I8ConvTileArgs) ----------------------------------------------------
+// MR output rows x NB 16-column blocks, each row's window read at its pointer plus the tap's offset:
+// per K step NB weight loads and one broadcast dword per row, as block().
+// NB = 4 (64 columns) takes 6 rows; NB = 1 and 2 (N = 16 / 32: a ResNet's first stages) take 12
+// rows, so 12 / 24 independent chains keep VPDPBUSD busy where block16 / block<., 2> had 12.
+#define ANYPREC_CV_ACC(r) __m512i a##r##0 = z, a##r##1 = z, a##r##2 = z, a##r##3 = z;
+#define ANYPREC_CV_BASE(r) const uint8_t* const p##r = MR > r ? rows[r] : nullptr;
+#define ANYPREC_CV_ROW(r)                                                  \
+  if constexpr (MR > r) {                                                  \
+    const __m512i va = _mm512_set1_epi32(load4(p##r + o + s * 4));             \
+    a##r##0 = _mm512_dpbusd_epi32(a##r##0, va, b0);                        \
+    if constexpr (NB > 1) a##r##1 = _mm512_dpbusd_epi32(a##r##1, va, b1);  \
+    if constexpr (NB > 2) {                                                \
+      a##r##2 = _mm512_dpbusd_epi32(a##r##2, va, b2);                      \
+      a##r##3 = _mm512_dpbusd_epi32(a##r##3, va, b3);                      \
+    }                                                                      \
+  }
+#define ANYPREC_CV_STORE1(r, q)                                            \
+  {                                                                        \
+    int32_t* p = c + r * ldc + q * 16;                                     \
+    __m512i v = a##r##q;                                                   \
+    if (add) v = _mm512_add_epi32(v, _mm512_loadu_si512(p));              \
+    if (fin != nullptr)                                                    \
+      v = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(v, mulv), _mm512_set1_epi32(rowC[r])), \
+                           _mm512_loadu_si512(fin->colConst + q * 16));   \
+    _mm512_storeu_si512(p, v);                                             \
+  }
+#define ANYPREC_CV_STORE(r)                                                \
+  if constexpr (MR > r) {                                                  \
+    ANYPREC_CV_STORE1(r, 0)                                                \
+    if constexpr (NB > 1) ANYPREC_CV_STORE1(r, 1)                          \
+    if constexpr (NB > 2) {                                                \
+      ANYPREC_CV_STORE1(r, 2)                                              \
+      ANYPREC_CV_STORE1(r, 3)                                              \
+    }                                                                      \
+  }
+
+// K steps q0..q1-1 of rows 0..MR-1 (row r's tap t at rows[r] + off[t]) against NB column blocks.
+template <int MR, int NB>
+void convBlock(const uint8_t* const* rows, const ptrdiff_t* off, size_t c4, size_t q0, size_t q1, const int8_t* b,
+               size_t blockBytes, int32_t* c, size_t ldc, bool add, const ConvFinish* fin) {
+  static_assert(MR >= 1 && MR <= 12 && (NB == 1 || NB == 2 || NB == 4) && MR * NB <= 24, "tile shape");
+  const __m512i z = _mm512_setzero_si512();
+  ANYPREC_CV_ACC(0) ANYPREC_CV_ACC(1) ANYPREC_CV_ACC(2) ANYPREC_CV_ACC(3) ANYPREC_CV_ACC(4) ANYPREC_CV_ACC(5)
+  ANYPREC_CV_ACC(6) ANYPREC_CV_ACC(7) ANYPREC_CV_ACC(8) ANYPREC_CV_ACC(9) ANYPREC_CV_ACC(10) ANYPREC_CV_ACC(11)
+  ANYPREC_CV_BASE(0) ANYPREC_CV_BASE(1) ANYPREC_CV_BASE(2) ANYPREC_CV_BASE(3) ANYPREC_CV_BASE(4) ANYPREC_CV_BASE(5)
+  ANYPREC_CV_BASE(6) ANYPREC_CV_BASE(7) ANYPREC_CV_BASE(8) ANYPREC_CV_BASE(9) ANYPREC_CV_BASE(10) ANYPREC_CV_BASE(11)
+  forTapPieces(c4, q0, q1, [&](size_t t, size_t qa, size_t qb, size_t q) {
+    const ptrdiff_t o = off[t] + static_cast<ptrdiff_t>(qa * 4);
+    const int8_t* bq = b + q * 64;
+    for (size_t s = 0; s < qb - qa; ++s, bq += 64) {
+      const __m512i b0 = _mm512_loadu_si512(bq);
+      __m512i b1 = z, b2 = z, b3 = z;
+      if constexpr (NB > 1) b1 = _mm512_loadu_si512(bq + blockBytes);
+      if constexpr (NB > 2) {
+        b2 = _mm512_loadu_si512(bq + 2 * blockBytes);
+        b3 = _mm512_loadu_si512(bq + 3 * blockBytes);
+      }
+      ANYPREC_CV_ROW(0) ANYPREC_CV_ROW(1) ANYPREC_CV_ROW(2) ANYPREC_CV_ROW(3) ANYPREC_CV_ROW(4) ANYPREC_CV_ROW(5)
+      ANYPREC_CV_ROW(6) ANYPREC_CV_ROW(7) ANYPREC_CV_ROW(8) ANYPREC_CV_ROW(9) ANYPREC_CV_ROW(10) ANYPREC_CV_ROW(11)
+    }
+  });
+  const __m512i mulv = _mm512_set1_epi32(fin != nullptr ? static_cast<int>(fin->mul) : 1);
+  const int* rowC = fin != nullptr ? reinterpret_cast<const int*>(fin->rowConst) : nullptr;
+  ANYPREC_CV_STORE(0) ANYPREC_CV_STORE(1) ANYPREC_CV_STORE(2) ANYPREC_CV_STORE(3) ANYPREC_CV_STORE(4) ANYPREC_CV_STORE(5)
+  ANYPREC_CV_STORE(6) ANYPREC_CV_STORE(7) ANYPREC_CV_STORE(8) ANYPREC_CV_STORE(9) ANYPREC_CV_STORE(10) ANYPREC_CV_STORE(11)
+}
+#undef ANYPREC_CV_ACC
+#undef ANYPREC_CV_BASE
+#undef ANYPREC_CV_ROW
+#undef ANYPREC_CV_STORE1
+#undef ANYPREC_CV_STORE
+
+using ConvBlockFn = void (*)(const uint8_t* const*, const ptrdiff_t*, size_t, size_t, size_t, const int8_t*, size_t, int32_t*,
+                             size_t, bool, const ConvFinish*);
+template <int NB, int... R>
+constexpr std::array<ConvBlockFn, sizeof...(R) + 1> convBlocks(std::integer_sequence<int, R...>) {
+  return {nullptr, convBlock<R + 1, NB>...};
+}
+constexpr auto kConv1 = convBlocks<1>(std::make_integer_sequence<int, 12>());
+constexpr auto kConv2 = convBlocks<2>(std::make_integer_sequence<int, 12>());
+constexpr auto kConv4 = convBlocks<4>(std::make_integer_sequence<int, 6>());
+
+void convTileVnni(const I8ConvTileArgs& t) {
+  const size_t blockBytes = t.kPad * kI8NBlock, c4 = t.tapBytes / 4, k4 = t.taps * c4;
+  const size_t kc4 = t.m == 1 ? k4 : kConvKc4;  // one row streams its weights once: no K blocks
+  for (size_t q0 = 0; q0 < k4; q0 += kc4) {
+    const size_t q1 = k4 - q0 < kc4 ? k4 : q0 + kc4;
+    const bool add = q0 > 0;
+    for (int j0 = 0; j0 < t.nUsed;) {
+      // 64 columns where the weights have them and more than 32 are used, else 32, the last 16 alone
+      const int left = t.nUsed - j0;
+      const ConvBlockFn* fns = left > 32 && t.n - j0 >= 64 ? kConv4.data() : left > 16 ? kConv2.data() : kConv1.data();
+      const int width = fns == kConv4.data() ? 64 : fns == kConv2.data() ? 32 : 16;
+      const int mr = fns == kConv4.data() ? 6 : 12;
+      const int8_t* b = t.b + (j0 / kI8NBlock) * blockBytes;
+      for (int i0 = 0; i0 < t.m; i0 += mr) {
+        const ConvFinish fin{t.rowConst != nullptr ? t.rowConst + i0 : nullptr, t.colConst != nullptr ? t.colConst + j0 : nullptr, t.mul};
+        fns[t.m - i0 < mr ? t.m - i0 : mr](t.rows + i0, t.tapOffset, c4, q0, q1, b, blockBytes, t.c + i0 * t.ldc + j0,
+                                          t.ldc, add, q1 == k4 && t.rowConst != nullptr ? &fin : nullptr);
+      }
+      j0 += width;
+    }
+  }
+}
+
 void tileVnni(const I8TileArgs& t) {
   const size_t blockBytes = t.kPad * kI8NBlock;
   const size_t kUsed = t.kUsed != 0 ? t.kUsed : t.kPad;  // zeros past kUsed: not multiplied
@@ -260,6 +370,7 @@ uint64_t ceilingVnni(uint64_t iters, uint64_t seed) {
 
 }  // namespace
 
-const I8Kernel kI8Avx512Vnni = {"avx512-vnni", byteRowsAvx512, tileVnni, ceilingVnni, kCeilChains * 64};
+const I8Kernel kI8Avx512Vnni = {"avx512-vnni", byteRowsAvx512, tileVnni, ceilingVnni, kCeilChains * 64, convTileVnni,
+                                   pixelPrefixX86};
 
 }  // namespace anyprec

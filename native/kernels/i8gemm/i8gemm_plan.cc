@@ -76,6 +76,7 @@ class BytePool {
 I8GemmPlan::~I8GemmPlan() {
   if (aBytes_) BytePool::instance().give(std::move(aBytes_), aCapacity_);
   if (pixelSum_) BytePool::instance().give(std::move(pixelSum_), pixelSumCapacity_);
+  if (padded_) BytePool::instance().give(std::move(padded_), paddedCapacity_);
 }
 
 std::string checkI8Weights(const GemmSpec& spec, const I8Weights& w) {
@@ -144,25 +145,66 @@ I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec
   init(weights);
   // The input as a' bytes (the map is the identity but for signed codes: a' = code XOR 2^(b-1)),
   // and per image row the prefix sums of its pixels' sums of a', so a lowered row's sum is one
-  // difference per kernel row (dilation 1) or per tap.
-  const size_t count = cs.inputCount(), pixels = mulOrThrow({cs.n, cs.h, cs.w}, "conv input pixels");
+  // difference per kernel row (dilation 1) or per tap. The indirect route (a variant with a conv
+  // tile, c a multiple of 4: a tap is whole 4-byte K steps) reads a copy with the padding written
+  // out (a' of code 0), where every tap of every window is inside; the input itself where it
+  // neither pads nor maps.
   const uint8_t x = mapA_.xorValue;
+  // A row's constant is affine in its sum of a' (rowConstOf of rowTermOf: sums and products only,
+  // exact mod 2^64 and so mod 2^32): its value at 0 and its slope, in uint64 arithmetic.
+  {
+    const int64_t oa = mapA_.offset, kk = static_cast<int64_t>(k_);
+    const uint64_t at0 = static_cast<uint64_t>(rowConstOf64(0, finish_.rowTermOf(-oa * kk)));
+    rowSlope_ = static_cast<uint64_t>(rowConstOf64(1, finish_.rowTermOf(1 - oa * kk))) - at0;
+    rowBase_ = at0;
+    padTapSum_ = static_cast<uint64_t>(cs.c) * x;
+  }
+  indirect_ = kern_.convTile != nullptr && cs.c % 4 == 0;
+  const size_t padH = indirect_ ? cs.padH : 0, padW = indirect_ ? cs.padW : 0;
+  hp_ = addOrThrow(cs.h, 2 * padH, "conv input rows");
+  wp_ = addOrThrow(cs.w, 2 * padW, "conv input columns");
+  const size_t lines = mulOrThrow({cs.n, hp_}, "conv input rows"), lineBytes = mulOrThrow({wp_, cs.c}, "conv input row");
   src_ = codes_.codes;
-  if (x != 0) {
-    mapped_.resize(count);
-    for (size_t t = 0; t < count; ++t) mapped_[t] = codes_.codes[t] ^ x;
+  if (indirect_ && (padH > 0 || padW > 0 || x != 0)) {
+    padded_ = BytePool::instance().take(mulOrThrow({lines, lineBytes}, "padded conv input"), &paddedCapacity_);
+    const size_t edge = padW * cs.c, inner = cs.w * cs.c;
+    for (size_t line = 0; line < lines; ++line) {
+      uint8_t* out = padded_.get() + line * lineBytes;
+      const size_t yp = line % hp_;
+      if (yp < padH || yp >= padH + cs.h) {
+        std::memset(out, x, lineBytes);
+        continue;
+      }
+      const uint8_t* in = codes_.codes + ((line / hp_) * cs.h + (yp - padH)) * inner;
+      std::memset(out, x, edge);
+      if (x == 0) std::memcpy(out + edge, in, inner);
+      else for (size_t t = 0; t < inner; ++t) out[edge + t] = in[t] ^ x;
+      std::memset(out + edge + inner, x, edge);
+    }
+    src_ = padded_.get();
+  } else if (x != 0) {
+    mapped_.resize(cs.inputCount());
+    for (size_t t = 0; t < mapped_.size(); ++t) mapped_[t] = codes_.codes[t] ^ x;
     src_ = mapped_.data();
   }
-  const size_t sums = addOrThrow(pixels, pixels / cs.w, "conv input pixels");
+  const size_t sums = mulOrThrow({lines, wp_ + 1}, "conv input pixels");
   pixelSum_ = BytePool::instance().take(mulOrThrow({sums, sizeof(uint64_t)}, "conv input pixels"), &pixelSumCapacity_);
-  for (size_t r = 0; r < pixels / cs.w; ++r) {
-    uint64_t* pre = reinterpret_cast<uint64_t*>(pixelSum_.get()) + r * (cs.w + 1);
-    const uint8_t* px = src_ + r * cs.w * cs.c;
+  for (size_t r = 0; r < lines; ++r) {
+    uint64_t* pre = reinterpret_cast<uint64_t*>(pixelSum_.get()) + r * (wp_ + 1);
+    const uint8_t* px = src_ + r * lineBytes;
+    if (kern_.pixelPrefix != nullptr) {
+      kern_.pixelPrefix(px, wp_, cs.c, pre);
+      continue;
+    }
     pre[0] = 0;
-    for (size_t xi = 0; xi < cs.w; ++xi, px += cs.c) pre[xi + 1] = pre[xi] + sumBytes(px, cs.c);
+    for (size_t xi = 0; xi < wp_; ++xi, px += cs.c) pre[xi + 1] = pre[xi] + sumBytes(px, cs.c);
   }
+  if (indirect_)
+    for (size_t ky = 0; ky < cs.kh; ++ky)
+      for (size_t kx = 0; kx < cs.kw; ++kx)
+        tapOffset_.push_back(static_cast<ptrdiff_t>((ky * cs.dilH * wp_ + kx * cs.dilW) * cs.c));
   prepareTasks_ = 0;
-  tasksN_ = tasksM_ == 0 ? 0 : 1;  // a task lowers its rows once and runs every column block (runCodes)
+  tasksN_ = tasksM_ == 0 ? 0 : 1;  // a task forms its rows once and runs every column block (runCodes)
 }
 
 void I8GemmPlan::init(const I8Weights* weights) {
@@ -198,7 +240,7 @@ void I8GemmPlan::init(const I8Weights* weights) {
   rowConst_.resize(m_);
   // C = mul * S + rowConst(i) + colConst(j) (mod 2^32), see run().
   const int64_t oa = mapA_.offset, mul = finish_.mul();
-  colConst_.resize(n_);
+  colConst_.assign(i8NPad(n_), 0);  // padded: a conv tile reads whole 16-column blocks
   for (size_t j = 0; j < n_; ++j)
     colConst_[j] = static_cast<uint32_t>(static_cast<uint64_t>(finish_.colTerm()[j] - mul * oa * w_->colSum[j]));
   // Output tiles of kI8TaskRows x kI8TaskCols.
@@ -208,9 +250,13 @@ void I8GemmPlan::init(const I8Weights* weights) {
   tasksN_ = m_ == 0 || n_ == 0 ? 0 : (n_ + colsPerTask_ - 1) / colsPerTask_;
 }
 
-uint32_t I8GemmPlan::rowConstOf(int64_t sumA, int64_t rowTerm) const {
+int64_t I8GemmPlan::rowConstOf64(int64_t sumA, int64_t rowTerm) const {
   const int64_t oa = mapA_.offset, ob = mapB_.offset, kk = static_cast<int64_t>(k_);
-  return static_cast<uint32_t>(static_cast<uint64_t>(finish_.mul() * (ob * sumA - oa * ob * kk) + rowTerm));
+  return finish_.mul() * (ob * sumA - oa * ob * kk) + rowTerm;
+}
+
+uint32_t I8GemmPlan::rowConstOf(int64_t sumA, int64_t rowTerm) const {
+  return static_cast<uint32_t>(static_cast<uint64_t>(rowConstOf64(sumA, rowTerm)));
 }
 
 void I8GemmPlan::prepare(size_t task) const {
@@ -260,16 +306,38 @@ inline void fillBytes(uint8_t* dst, uint8_t value, size_t n) {
   for (; t + 16 <= n; t += 16) std::memcpy(dst + t, v, 16);
   for (; t < n; ++t) dst[t] = value;
 }
+// The output position (image, row, column) of lowered row r, stepped a row at a time.
+struct OutPos {
+  size_t img, oy, ox;
+  const size_t oh, ow;
+  OutPos(const ConvShape& cs, size_t r)
+      : img(r / (cs.outH() * cs.outW())), oy((r / cs.outW()) % cs.outH()), ox(r % cs.outW()), oh(cs.outH()),
+        ow(cs.outW()) {}
+  void next() {
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        ++img;
+      }
+    }
+  }
+};
 }  // namespace
+
+inline void I8GemmPlan::setRowConst(size_t i, uint64_t sum, uint64_t padTaps) const {
+  const uint64_t sumA = sum + padTaps * padTapSum_;  // sum of a' over the row
+  rowConst_[i] = static_cast<uint32_t>(rowSlope_ * sumA + rowBase_);
+}
 
 void I8GemmPlan::lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const {
   const ConvShape& cs = codes_.shape;
-  const size_t oh = cs.outH(), ow = cs.outW(), c = cs.c, kwc = cs.kw * c;
+  const size_t c = cs.c, kwc = cs.kw * c;
   const uint8_t pad = mapA_.xorValue;  // a' of code 0
-  const int64_t oa = mapA_.offset, kk = static_cast<int64_t>(k_);
   const ptrdiff_t h = static_cast<ptrdiff_t>(cs.h), w = static_cast<ptrdiff_t>(cs.w);
-  size_t img = r0 / (oh * ow), oy = (r0 / ow) % oh, ox = r0 % ow;
-  for (size_t i = r0; i < r1; ++i) {
+  OutPos pos(cs, r0);
+  for (size_t i = r0; i < r1; ++i, pos.next()) {
+    const size_t img = pos.img, oy = pos.oy, ox = pos.ox;
     uint8_t* const row = rowsOut + (i - r0) * aLd_;
     uint8_t* out = row;
     uint64_t sum = 0, padTaps = 0;
@@ -285,7 +353,7 @@ void I8GemmPlan::lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const {
       }
       const size_t line = img * cs.h + static_cast<size_t>(y);
       const uint8_t* srcLine = src_ + line * cs.w * c;
-      const uint64_t* pre = prefix() + line * (cs.w + 1);
+      const uint64_t* pre = prefix() + line * (cs.w + 1);  // the copy route: hp_, wp_ are h, w
       if (inside) {
         copyRun(out, srcLine + x0 * c, kwc);
         sum += pre[x0 + static_cast<ptrdiff_t>(cs.kw)] - pre[x0];
@@ -314,15 +382,39 @@ void I8GemmPlan::lowerCodes(size_t r0, size_t r1, uint8_t* rowsOut) const {
       }
     }
     fillBytes(row + k_, 0, kPad_ - k_);
-    const int64_t sumA = static_cast<int64_t>(sum + padTaps * c * pad);  // sum of a' over the row
-    rowConst_[i] = rowConstOf(sumA, finish_.rowTermOf(sumA - oa * kk));
-    if (++ox == ow) {
-      ox = 0;
-      if (++oy == oh) {
-        oy = 0;
-        ++img;
+    setRowConst(i, sum, padTaps);
+  }
+}
+
+void I8GemmPlan::rowPointers(size_t r0, size_t r1, const uint8_t** out) const {
+  // Everything in locals: the stores through `out` could otherwise alias the plan's pointers.
+  const ConvShape cs = codes_.shape;
+  const size_t c = cs.c, wp = wp_, ow = cs.outW(), oh = cs.outH(), step = cs.strideW * c;
+  const uint8_t* const src = src_;
+  const uint64_t* const pre0 = prefix();
+  const uint64_t slope = rowSlope_, base = rowBase_;
+  uint32_t* const rowConst = rowConst_.data();
+  // A run of rows along one output line at a time: window origins step by strideW pixels.
+  for (size_t i = r0; i < r1;) {
+    const size_t ox0 = i % ow, line = i / ow, run = std::min(r1 - i, ow - ox0);
+    const size_t line0 = (line / oh) * hp_ + (line % oh) * cs.strideH;  // the window's first line
+    const uint8_t* origin = src + (line0 * wp + ox0 * cs.strideW) * c;
+    for (size_t r = 0; r < run; ++r, origin += step) out[r] = origin;
+    for (size_t r = 0; r < run; ++r) {
+      const size_t x0 = (ox0 + r) * cs.strideW;
+      uint64_t sum = 0;
+      for (size_t ky = 0; ky < cs.kh; ++ky) {
+        const uint64_t* pre = pre0 + (line0 + ky * cs.dilH) * (wp + 1);
+        if (cs.dilW == 1) {
+          sum += pre[x0 + cs.kw] - pre[x0];
+        } else {
+          for (size_t kx = 0; kx < cs.kw; ++kx) sum += pre[x0 + kx * cs.dilW + 1] - pre[x0 + kx * cs.dilW];
+        }
       }
+      rowConst[i + r] = static_cast<uint32_t>(slope * sum + base);  // setRowConst with no padding taps
     }
+    out += run;
+    i += run;
   }
 }
 
@@ -337,6 +429,7 @@ void I8GemmPlan::runCodes(size_t task) const {
   // A task lowers its rows into a buffer of this thread (64 KiB at K = 144, 256 rows: it stays in
   // L2 for the tiles) and runs every column block on them: no M x K buffer, no pass over memory.
   const size_t row0 = task * rowsPerTask_, row1 = std::min(m_, row0 + rowsPerTask_), rows = row1 - row0;
+  if (indirect_) return runIndirect(row0, rows);
   // The thread keeps its buffer up to kKeepBytes (a long-K linear layer's rows are allocated per task).
   constexpr size_t kKeepBytes = size_t{1} << 20;
   const size_t bytes = i8MPad(rows) * aLd_;
@@ -359,6 +452,37 @@ void I8GemmPlan::runCodes(size_t task) const {
   for (size_t col0 = 0; col0 < n_; col0 += colsPerTask_) runBlock(a, row0, rows, col0);
 }
 
+void I8GemmPlan::runIndirect(size_t row0, size_t rows) const {
+  // The task's row pointers, then every column block on them.
+  const ConvShape& cs = codes_.shape;
+  thread_local std::vector<const uint8_t*> table;
+  table.resize(rows);
+  rowPointers(row0, row0 + rows, table.data());
+  thread_local std::vector<int32_t> cBuf;
+  for (size_t col0 = 0; col0 < n_; col0 += colsPerTask_) {
+    const size_t col1 = std::min(n_, col0 + colsPerTask_);
+    const size_t colsPad = std::min(i8NPad(n_), col0 + colsPerTask_) - col0;
+    cBuf.resize(rows * colsPad);
+    I8ConvTileArgs t{};
+    t.rows = table.data();
+    t.tapOffset = tapOffset_.data();
+    t.taps = tapOffset_.size();
+    t.tapBytes = cs.c;
+    t.b = w_->data + (col0 / kI8NBlock) * kPad_ * kI8NBlock;
+    t.kPad = kPad_;
+    t.m = static_cast<int>(rows);
+    t.n = static_cast<int>(colsPad);
+    t.nUsed = static_cast<int>((col1 - col0 + kI8NBlock - 1) / kI8NBlock * kI8NBlock);
+    t.c = cBuf.data();
+    t.ldc = colsPad;
+    t.rowConst = rowConst_.data() + row0;
+    t.colConst = colConst_.data() + col0;
+    t.mul = static_cast<uint32_t>(finish_.mul());
+    kern_.convTile(t);
+    finishBlock(cBuf.data(), colsPad, row0, rows, col0, true);
+  }
+}
+
 void I8GemmPlan::runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col0) const {
   const size_t col1 = std::min(n_, col0 + colsPerTask_);
   const size_t colsPad = std::min(i8NPad(n_), col0 + colsPerTask_) - col0;
@@ -377,17 +501,27 @@ void I8GemmPlan::runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col
   t.kUsed = (k_ + 3) / 4 * 4;
   t.nUsed = static_cast<int>((col1 - col0 + kI8NBlock - 1) / kI8NBlock * kI8NBlock);
   kern_.tile(t);
+  finishBlock(cBuf.data(), colsPad, row0, rows, col0, false);
+}
+
+void I8GemmPlan::finishBlock(int32_t* cBuf, size_t colsPad, size_t row0, size_t rows, size_t col0,
+                             bool combined) const {
   // C = mul * core + rowTerm + colTerm with core = S + ob * sum a' - oa * sum b' - oa * ob * K
   // (i8gemm.h), all exact mod 2^32: C = mul * S + rowConst(i) + colConst(j) in uint32 arithmetic.
   // The exact results go to C (Int32) or back over S in cBuf, which one storeTile call then
-  // takes through the epilogue.
-  const size_t cols = col1 - col0;
+  // takes through the epilogue. `combined`: the conv tile has formed them in cBuf already.
+  const size_t cols = std::min(n_, col0 + colsPerTask_) - col0;
   const uint32_t* colConst = colConst_.data() + col0;
+  if (combined && !finish_.int32Output()) return finish_.storeTile(cBuf, colsPad, row0, rows, col0, cols);
   for (size_t r = 0; r < rows; ++r) {
     const size_t i = row0 + r;
-    int32_t* cRow = cBuf.data() + r * colsPad;
+    int32_t* cRow = cBuf + r * colsPad;
     const uint32_t* sRow = reinterpret_cast<const uint32_t*>(cRow);
     int32_t* exact = finish_.exactRow(i, col0, cRow);
+    if (combined) {
+      std::memcpy(exact, cRow, cols * sizeof(int32_t));
+      continue;
+    }
     const uint32_t rc = rowConst_[i];
     switch (finish_.mul()) {
       case 1: combineRowI8<1>(sRow, rc, colConst, exact, cols); break;
@@ -395,7 +529,7 @@ void I8GemmPlan::runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col
       default: combineRowI8<4>(sRow, rc, colConst, exact, cols); break;
     }
   }
-  finish_.storeTile(cBuf.data(), colsPad, row0, rows, col0, cols);
+  finish_.storeTile(cBuf, colsPad, row0, rows, col0, cols);
 }
 
 }  // namespace anyprec
