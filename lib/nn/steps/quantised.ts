@@ -290,9 +290,11 @@ const floatLayers = new WeakMap<QLayer, { weights: kernels.FloatWeights; epilogu
 
 /**
  * Float executor: float activations (or 32-bit weights): dequantised weights x float input, one
- * float convolution with the layer's affine (bias, batch norm), ReLU and quantiser in its epilogue.
+ * float convolution with the layer's affine (bias, batch norm), ReLU and quantiser in its epilogue,
+ * and (float output) the residual add and the next block's batch norm + activation of the sum
+ * (`next`: its output array, floats or codes) in the same pass.
  */
-function runFloat(l: QLayer, x: Act, n: number): Act {
+function runFloat(l: QLayer, x: Act, n: number, rc?: RunContext, residual?: Float32Array, next?: kernels.FloatConvNext): Act {
   const node = l.node;
   const xf = ops.toFloat(x);
   let prepared = floatLayers.get(l);
@@ -311,7 +313,10 @@ function runFloat(l: QLayer, x: Act, n: number): Act {
     return codesAct(conv({ scale, shift, bits: l.actBits }) as Uint8Array, l.actBits, n, l.outShape);
   }
   const min = l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity;
-  return floatAct(conv({ scale, shift, min }) as Float32Array, n, l.outShape);
+  if (!residual && !next) return floatAct(conv({ scale, shift, min }) as Float32Array, n, l.outShape);
+  const key = `${node.name}:out`, count = n * l.outShape.reduce((a, b) => a * b, 1);
+  const out = reuse<Float32Array>(rc, key, Float32Array, count);
+  return floatAct(keep(rc, key, conv({ scale, shift, min, residual, next, out }) as Float32Array), n, l.outShape);
 }
 
 /** A batch norm and activation quantiser applied to a layer's float result (a residual sum) as well. */
@@ -327,12 +332,32 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
   const node = l.node;
   const second = then && { bits: ctx.layerPrecision(then.q.name).activations, shape: ctx.shapes.get(then.q.name)!, ...ctx.bn(then.bn) };
   // The codes of the step's float output y, from the epilogue (dual) or a separate pass.
+  // At 32 bits the "codes" are the float activation: max(batch norm of y, 0) (bnQuantizeStep's).
   const withCodes = (y: Act, n: number, env: Map<string, Act>, rc: RunContext, dual?: Uint8Array): Act => {
     if (!second || !then) return y;
     const data = (y as Act & { kind: 'float' }).data;
+    if (second.bits === 32) {
+      const z = kernels.channelAffine(data, l.channels, second.alpha, second.beta, 0, Infinity,
+        reuse<Float32Array>(rc, then.q.name, Float32Array, data.length));
+      env.set(then.q.name, floatAct(keep(rc, then.q.name, z), n, second.shape));
+      return y;
+    }
     const codes = dual ?? keep(rc, then.q.name, kernels.quantizeActivations(data, l.channels, second.alpha, second.beta,
       second.bits, reuse<Uint8Array>(rc, then.q.name, Uint8Array, data.length)));
     env.set(then.q.name, codesAct(codes, second.bits, n, second.shape));
+    return y;
+  };
+  // The float executor with the residual add and the sum's batch norm + activation in its epilogue.
+  const fusedFloat = (x: Act, n: number, env: Map<string, Act>, rc: RunContext, residual?: Float32Array): Act => {
+    if (!second || !then) return runFloat(l, x, n, rc, residual);
+    const count = n * l.outShape.reduce((a, b) => a * b, 1);
+    const float = second.bits === 32;
+    const out = keep(rc, then.q.name, (float ? reuse<Float32Array>(rc, then.q.name, Float32Array, count) ?? new Float32Array(count)
+      : reuse<Uint8Array>(rc, then.q.name, Uint8Array, count) ?? new Uint8Array(count)));
+    const next: kernels.FloatConvNext = float ? { out, scale: second.alpha, shift: second.beta, min: 0 }
+      : { out, scale: second.alpha, shift: second.beta, bits: second.bits };
+    const y = runFloat(l, x, n, rc, residual, next);
+    env.set(then.q.name, float ? floatAct(out as Float32Array, n, second.shape) : codesAct(out as Uint8Array, second.bits, n, second.shape));
     return y;
   };
   return {
@@ -357,11 +382,15 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       }
       if (fixedCodes && x.kind === 'codes') {
         if (!second) return runCodes(l, x, n, residual, rc);
+        if (second.bits === 32) return withCodes(runCodes(l, x, n, residual, rc), n, env, rc);
         const count = n * l.outShape.reduce((a, b) => a * b, 1);
         const out = keep(rc, then!.q.name, reuse<Uint8Array>(rc, then!.q.name, Uint8Array, count) ?? new Uint8Array(count));
         const dual = { bits: second.bits, scale: second.alpha, shift: second.beta, out };
         return withCodes(runCodes(l, x, n, residual, rc, dual), n, env, rc, out);
       }
+      // The float executor: a float output (the layer's activation is not codes) takes the
+      // residual and the sum's next activation in its epilogue.
+      if (!(l.act?.op === 'quantize' && l.actBits !== 32)) return fusedFloat(x, n, env, rc, residual);
       return plus(runFloat(l, x, n));
     },
   };
