@@ -273,10 +273,11 @@ void FloatConvPlan::stridedBlock(size_t row0, size_t row1, float* c, size_t ldc,
   const auto h = static_cast<std::ptrdiff_t>(sh.h), wd = static_cast<std::ptrdiff_t>(sh.w);
   const auto padW = static_cast<std::ptrdiff_t>(sh.padW);
   // Padded rows: pixel p holds input pixel p - padW, zeros outside the image, long enough for
-  // any tile's span (the widest tile starts at most at the last output's window).
+  // any tile's span (a tile starts at most at the last output's window, (outW - 1) * strideW
+  // <= w + 2 * padW - kw, and reads (mr - 1) * strideW + kw pixels from there).
   int mrMax = 0;
   for (int m : fk.stridedMr) mrMax = std::max(mrMax, m);
-  const size_t pixels = sh.padW + sh.w + static_cast<size_t>(mrMax) * sh.strideW + sh.kw;
+  const size_t pixels = 2 * sh.padW + sh.w + static_cast<size_t>(mrMax) * sh.strideW + sh.kw;
   const size_t rowLen = pixels * ch;
   // Slots: a tile's kh rows never share one (rows span (kh - 1) * dilH + 1 < slots).
   const size_t slots = (sh.kh - 1) * sh.dilH + 1 + sh.strideH;
