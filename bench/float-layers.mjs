@@ -1,6 +1,8 @@
 // The float layers of a low-bit ResNet-20 (fixture A's shapes), one at a time, against ONNX
 // Runtime fp32 on the same layer, one thread each, in this process: the stem conv, the two 1x1
-// stride-2 shortcut convs (batch norm folded) and the FC, at batch 1 and 64. anyprec runs each
+// stride-2 shortcut convs (batch norm folded) and the FC, at batch 1 and 64; then the body's 3x3
+// convs of the float network (runSync at 32 bits), each with its batch norm and ReLU fused as
+// the network runs them (ORT: Conv with the batch norm folded + Relu, which ORT fuses). anyprec runs each
 // as one float convolution (weights packed once, input read through the window, batch norm in
 // the epilogue); the lowered path it replaced (im2colFloat + floatGemm + channelAffine) is timed
 // beside it. Calls are interleaved round by round (the order rotating) and the medians of all
@@ -15,12 +17,14 @@ import { DataType, graphModel } from './lib/onnx.mjs';
 import { makeRng, randomFloats } from './lib/reference.mjs';
 import { ortOptions } from './lib/model-setup.mjs';
 
-const HELP = `usage: node bench/float-layers.mjs [--quick] [--rounds N] [--batches 1,64] [--isa NAME] [--skip-ort]
-ResNet-20's float layers (stem conv, 1x1/2 shortcuts, FC): anyprec vs ONNX Runtime fp32, one thread.`;
+const HELP = `usage: node bench/float-layers.mjs [--quick] [--rounds N] [--batches 1,64] [--layers TEXT] [--isa NAME] [--skip-ort]
+ResNet-20's float layers (stem conv, 1x1/2 shortcuts, FC, the float network's 3x3 body convs):
+anyprec vs ONNX Runtime fp32, one thread. --layers keeps the layers whose name contains TEXT.`;
 
 const opts = parseBenchArgs(process.argv.slice(2), {
   rounds: { type: 'string' },
   batches: { type: 'string', default: '1,64' },
+  layers: { type: 'string' },
   isa: { type: 'string' },
 }, HELP);
 const rounds = positiveNumber(opts.rounds, 'rounds', opts.quick ? 3 : 9);
@@ -37,6 +41,11 @@ const LAYERS = [
   { name: 'shortcut 16→32, 1×1/2, 32×32 (+BN)', h: 32, w: 32, c: 16, o: 32, k: 1, stride: 2, pad: 0, bn: true },
   { name: 'shortcut 32→64, 1×1/2, 16×16 (+BN)', h: 16, w: 16, c: 32, o: 64, k: 1, stride: 2, pad: 0, bn: true },
   { name: 'FC 64→10 (+bias)', h: 1, w: 1, c: 64, o: 10, k: 1, stride: 1, pad: 0, fc: true },
+  { name: 'body 16→16, 3×3, 32×32 (+BN+ReLU)', h: 32, w: 32, c: 16, o: 16, k: 3, stride: 1, pad: 1, bn: true, relu: true },
+  { name: 'body 16→32, 3×3/2, 32×32 (+BN+ReLU)', h: 32, w: 32, c: 16, o: 32, k: 3, stride: 2, pad: 1, bn: true, relu: true },
+  { name: 'body 32→32, 3×3, 16×16 (+BN+ReLU)', h: 16, w: 16, c: 32, o: 32, k: 3, stride: 1, pad: 1, bn: true, relu: true },
+  { name: 'body 32→64, 3×3/2, 16×16 (+BN+ReLU)', h: 16, w: 16, c: 32, o: 64, k: 3, stride: 2, pad: 1, bn: true, relu: true },
+  { name: 'body 64→64, 3×3, 8×8 (+BN+ReLU)', h: 8, w: 8, c: 64, o: 64, k: 3, stride: 1, pad: 1, bn: true, relu: true },
 ];
 
 /** NCHW -> NHWC of n images. */
@@ -74,9 +83,10 @@ function onnxLayer(l, n, w, scale, shift, bias) {
     inits.push({ name: 'B', type: DataType.FLOAT, dims: [l.o], data: shift });
     inputs.push('B');
   }
+  const conv = { opType: 'Conv', inputs, outputs: [l.relu ? 'Z' : 'Y'], attrs: { kernel_shape: [l.k, l.k], strides: [l.stride, l.stride], pads: [l.pad, l.pad, l.pad, l.pad] } };
   return graphModel({
     name: 'conv',
-    nodes: [{ opType: 'Conv', inputs, outputs: ['Y'], attrs: { kernel_shape: [l.k, l.k], strides: [l.stride, l.stride], pads: [l.pad, l.pad, l.pad, l.pad] } }],
+    nodes: l.relu ? [conv, { opType: 'Relu', inputs: ['Z'], outputs: ['Y'] }] : [conv],
     inputs: [{ name: 'X', type: DataType.FLOAT, dims: [n, l.c, l.h, l.w] }],
     initializers: inits,
     outputs: [{ name: 'Y', type: DataType.FLOAT, dims: [n, l.o, oh, ow] }],
@@ -85,7 +95,7 @@ function onnxLayer(l, n, w, scale, shift, bias) {
 
 const rows = [];
 log(`float layers: isa ${kernels.isa()}, 1 thread, ${rounds} rounds, batches ${batches.join(', ')}`);
-for (const l of LAYERS) {
+for (const l of LAYERS.filter((x) => !opts.layers || x.name.includes(opts.layers))) {
   for (const n of batches) {
     const rng = makeRng(l.c * 1000 + l.o * 10 + n);
     const kk = l.c * l.k * l.k;
@@ -98,13 +108,13 @@ for (const l of LAYERS) {
     const shape = { n, h: l.h, w: l.w, c: l.c };
     const geometry = { kernel: [l.k, l.k], stride: [l.stride, l.stride], padding: [l.pad, l.pad] };
     const packed = kernels.packFloatWeights(w, l.o, kk);
-    const options = { bias, scale, shift };
+    const options = l.relu ? { bias, scale, shift, min: 0 } : { bias, scale, shift };
     const ours = l.fc ? () => kernels.floatLinear(x, n, packed, options) : () => kernels.floatConv(x, shape, geometry, packed, options);
     const rowsOut = n * (Math.floor((l.h + 2 * l.pad - l.k) / l.stride) + 1) * (Math.floor((l.w + 2 * l.pad - l.k) / l.stride) + 1);
     const lowered = () => {
       const a = l.fc ? x : kernels.im2colFloat(x, shape, geometry);
       const y = kernels.floatGemm(a, rowsOut, kk, w, l.o, { bias });
-      return scale ? kernels.channelAffine(y, l.o, scale, shift) : y;
+      return scale ? kernels.channelAffine(y, l.o, scale, shift, l.relu ? 0 : -Infinity) : y;
     };
     const cases = [['anyprec', ours, false], ['lowered', lowered, false]];
     let session = null, feeds = null;

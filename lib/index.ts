@@ -3,7 +3,7 @@ import * as kernels from './core/kernels';
 
 export { kernels };
 export { Packed } from './core/kernels';
-export type { GemmOptions, GemmPath, EncodingName, FloatGemmOptions, FloatConvOptions, FloatWeights } from './core/kernels';
+export type { GemmOptions, GemmPath, EncodingName, FloatGemmOptions, FloatConvOptions, FloatConvNext, FloatWeights } from './core/kernels';
 export {
   readSafetensors, loadSafetensors, loadSafetensorsSync, SafetensorsError, MAX_HEADER_BYTES,
 } from './io/safetensors';

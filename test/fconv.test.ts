@@ -1,7 +1,8 @@
 // The float convolution (kernels.floatConv / floatLinear): on every ISA of this machine, forced in
 // turn, at odd geometries against a float64 direct convolution within the fgemm bound; bit for bit
 // the path it replaces (im2colFloat + floatGemm, then channelAffine or quantizeActivations); each
-// sample of a batch gets its batch-1 bits; thread counts change nothing; argument errors; async.
+// sample of a batch gets its batch-1 bits; thread counts change nothing; a fused residual add and
+// second output give the separate passes' bits; argument errors; async.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { kernels, Model, Tensor, zoo } from '../lib';
 import type { GraphSpec } from '../lib';
@@ -98,6 +99,19 @@ describe.each(ISAS)('floatConv on isa %s', (isa) => {
       expect(sameBits(relu, kernels.channelAffine(lowered, g.o, scale, shift, 0))).toBe(true);
       const clamped = kernels.floatConv(x, shape, conv, packed, { bias: b, shift, min: -0.25, max: 0.5 });
       expect(sameBits(clamped, kernels.channelAffine(lowered, g.o, null, shift, -0.25, 0.5))).toBe(true);
+      // A residual block's sum and the next block's input in the same call: the bits of
+      // channelAffine, addFloats, then channelAffine / quantizeActivations of the sum.
+      const residual = randomFloats(rand, relu.length);
+      const sum = kernels.addFloats(kernels.channelAffine(lowered, g.o, scale, shift, 0), residual);
+      const next = new Float32Array(sum.length);
+      const fused = kernels.floatConv(x, shape, conv, packed, { bias: b, scale, shift, min: 0, residual, next: { out: next, scale: shift, shift: scale, min: 0 } });
+      expect(sameBits(fused, sum)).toBe(true);
+      expect(sameBits(next, kernels.channelAffine(sum, g.o, shift, scale, 0))).toBe(true);
+      const nextCodes = new Uint8Array(sum.length);
+      const out = new Float32Array(sum.length);
+      expect(kernels.floatConv(x, shape, conv, packed, { bias: b, scale, shift, min: 0, residual, out, next: { out: nextCodes, scale: shift, bits: 3 } })).toBe(out);
+      expect(sameBits(out, sum)).toBe(true);
+      expect(sameBits(nextCodes, kernels.quantizeActivations(sum, g.o, shift, null, 3))).toBe(true);
       for (const bits of [1, 2, 4, 8]) {
         const codes = kernels.floatConv(x, shape, conv, packed, { bias: b, scale, shift, bits });
         expect(Object.prototype.toString.call(codes)).toBe('[object Uint8Array]');
@@ -178,6 +192,21 @@ describe('floatConv arguments', () => {
     ['min NaN', () => kernels.floatConv(x, shape, conv, packed, { min: NaN }), 'TypeError', /^min must be a number/],
     ['bits 9', () => kernels.floatConv(x, shape, conv, packed, { bits: 9 }), 'RangeError', /^bits must be an integer in 1\.\.8/],
     ['bits with min', () => kernels.floatConv(x, shape, conv, packed, { bits: 2, min: 0 }), 'RangeError', /^min\/max clamp float outputs/],
+    ['residual length', () => kernels.floatConv(x, shape, conv, packed, { residual: new Float32Array(3) }), 'RangeError', /^options\.residual must hold n\*outH\*outW\*outChannels = 160 values, got 3/],
+    ['residual with bits', () => kernels.floatConv(x, shape, conv, packed, { bits: 2, residual: new Float32Array(160) }), 'RangeError', /^options\.residual and options\.next need float output/],
+    ['next type', () => kernels.floatConv(x, shape, conv, packed, { next: 3 as never }), 'TypeError', /^options\.next must be an object/],
+    ['next out type', () => kernels.floatConv(x, shape, conv, packed, { next: { out: new Float32Array(160), bits: 2 } }), 'TypeError', /^options\.next\.out must be/],
+    ['next out length', () => kernels.floatConv(x, shape, conv, packed, { next: { out: new Float32Array(7) } }), 'RangeError', /^options\.next\.out must hold n\*outH\*outW\*outChannels = 160 values, got 7/],
+    ['next scale length', () => kernels.floatConv(x, shape, conv, packed, { next: { out: new Float32Array(160), scale: new Float32Array(2) } }), 'RangeError', /^options\.next\.scale must hold one value per output channel \(5\), got 2/],
+    ['next min > max', () => kernels.floatConv(x, shape, conv, packed, { next: { out: new Float32Array(160), min: 2, max: 1 } }), 'RangeError', /^options\.next\.min \(2\) must not exceed/],
+    ['next shares the residual', () => {
+      const r = new Float32Array(160);
+      return kernels.floatConv(x, shape, conv, packed, { residual: r, next: { out: r } });
+    }, 'RangeError', /^next must not share memory with an input of the call/],
+    ['out shares the residual', () => {
+      const r = new Float32Array(160);
+      return kernels.floatConv(x, shape, conv, packed, { residual: r, out: r });
+    }, 'RangeError', /^out must not share memory with an input of the call/],
     ['pack length', () => kernels.packFloatWeights(new Float32Array(10), 5, 3), 'RangeError', /^w must hold outChannels\*k = 15 values, got 10/],
     ['pack channels', () => kernels.packFloatWeights(new Float32Array(0), 0, 3), 'RangeError', /^outChannels must be an integer in 1\.\./],
     ['linear n', () => kernels.floatLinear(new Float32Array(27), 1.5, packed), 'RangeError', /^n must be an integer/],
@@ -219,6 +248,24 @@ describe('floatConv arguments', () => {
     }
     const e = await native.floatConvAsync(x).catch((err: Error) => err);
     expect(e.name).toBe('TypeError');
+    // The residual and second output (sync only).
+    const args = [x, ...geo, packed.packed, 5, null, null, null, -Infinity, Infinity, 0, null];
+    const fusedCases: Array<[unknown[], string, RegExp]> = [
+      [[...args, null, new Float32Array(160)], 'TypeError', /with a second output takes 29 arguments/],
+      [[...args, new Float32Array(3), null, null, null, 0, 0, 0], 'RangeError', /^residual must hold/],
+      [[...args, null, new Float32Array(160), null, null, 'a', 0, 0], 'TypeError', /^nextLo must be a number/],
+      [[...args, null, new Float32Array(160), null, null, 0, 0, 9], 'RangeError', /^nextBits must be an integer in 0\.\.8/],
+      [[...args, null, new Float32Array(160), null, null, 0, 0, 2], 'TypeError', /^next must be a Uint8Array/],
+      [[...args, null, new Float32Array(160), null, null, 1, 0, 0], 'RangeError', /lo <= hi/],
+      [[...args.slice(0, 20), 2, null, new Float32Array(160)], 'RangeError', /needs float output/],
+    ];
+    for (const [a, name, message] of fusedCases) {
+      const err = thrown(() => native.floatConv(...a));
+      expect(err.name).toBe(name);
+      expect(err.message).toMatch(message);
+    }
+    const rejected = await kernels.floatConvAsync(x, shape, conv, packed, { residual: new Float32Array(160) }).catch((err: Error) => err);
+    expect((rejected as Error).message).toMatch(/^options\.residual is for floatConv \(sync\) only/);
     expect(native.floatConv(...[x, ...geo, packed.packed, 5, null, null, null, -Infinity, Infinity, 0]).length).toBe(2 * 16 * 5);
   });
 });

@@ -119,7 +119,9 @@ export interface NativeAddon {
   floatConv(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
             strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
             wPacked: Float32Array, outChannels: number, bias: Float32Array | null, scale: Float32Array | null,
-            shift: Float32Array | null, lo: number, hi: number, bits: number, out?: Float32Array | Uint8Array): Float32Array | Uint8Array;
+            shift: Float32Array | null, lo: number, hi: number, bits: number, out?: Float32Array | Uint8Array | null,
+            residual?: Float32Array | null, next?: Float32Array | Uint8Array | null, nextScale?: Float32Array | null,
+            nextShift?: Float32Array | null, nextLo?: number, nextHi?: number, nextBits?: number): Float32Array | Uint8Array;
   floatConvAsync(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
                  strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
                  wPacked: Float32Array, outChannels: number, bias: Float32Array | null, scale: Float32Array | null,

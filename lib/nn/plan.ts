@@ -118,13 +118,13 @@ export class Plan {
       if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
       return { chain, next };
     };
-    // The batch norm + activation quantiser (to codes) of a residual sum, when one reads the sum
-    // (a pre-activation block's next input): the sum's epilogue writes those codes too.
+    // The batch norm + activation quantiser (to codes; at 32 bits its float ReLU) of a residual
+    // sum, when one reads the sum (a pre-activation block's next input): the sum's epilogue writes
+    // that output too.
     const quantisedSum = (add: NodeSpec): { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec } | undefined => {
       const bn = (consumers.get(add.name) ?? []).find((c) => c.op === 'batchnorm' && soleConsumer(c.name)?.op === 'quantize');
       if (!bn) return undefined;
-      const q = soleConsumer(bn.name)!;
-      return layerPrecision(q.name).activations === 32 ? undefined : { bn: bn as NodeSpec & { op: 'batchnorm' }, q };
+      return { bn: bn as NodeSpec & { op: 'batchnorm' }, q: soleConsumer(bn.name)! };
     };
     const fused = new Set<string>();
     const order = new Map<string, number>([['input', -1]]);

@@ -29,8 +29,12 @@ Napi::Value PackFloatWeights(const Napi::CallbackInfo& info) {
 }
 
 // floatConv(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, wPacked, outChannels, bias, scale,
-//           shift, lo, hi, bits) -> Float32Array (bits 0) or Uint8Array (codes of 1..8 bits)
+//           shift, lo, hi, bits[, out[, residual, next, nextScale, nextShift, nextLo, nextHi,
+//           nextBits]]) -> Float32Array (bits 0) or Uint8Array (codes of 1..8 bits). The sync entry
+// alone takes the optional tail: the caller's output, a residual added to the float output and a
+// second output (Float32Array, or Uint8Array with nextBits) of the stored output's affine.
 constexpr size_t kConvArgs = 21;
+constexpr size_t kFusedArgs = 29;
 
 struct ConvArgs {
   FloatConvSpec spec;
@@ -89,16 +93,53 @@ Napi::Value newOutput(Napi::Env env, const ConvArgs& a, void** data) {
   return out;
 }
 
+bool given(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && !info[i].IsUndefined() && !info[i].IsNull();
+}
+
+// The optional residual and second output (arguments 22..28) into the spec.
+void fusedArgs(const Napi::CallbackInfo& info, ConvArgs* a) {
+  Napi::Env env = info.Env();
+  FloatConvSpec& s = a->spec;
+  const size_t count = s.shape.rows() * s.outChannels;
+  const bool residual = given(info, 22), next = given(info, 23);
+  if (!residual && !next) return;
+  if (s.codeBits > 0) throwRange(env, "floatConv: a residual or a second output needs float output (bits 0)");
+  if (next && info.Length() < kFusedArgs) throwType(env, "floatConv with a second output takes 29 arguments");
+  if (residual) {
+    typedArg(info[22], "residual", napi_float32_array, "Float32Array or null");
+    s.residual = floatsArg(info[22], "residual", count, "one value per output");
+  }
+  if (!next) return;
+  bool present = false;
+  s.nextScale = optionalFloats(info[24], "nextScale", s.outChannels, &present);
+  s.nextShift = optionalFloats(info[25], "nextShift", s.outChannels, &present);
+  for (size_t i = 26; i < 28; ++i)
+    if (!info[i].IsNumber()) throwType(env, std::string(i == 26 ? "nextLo" : "nextHi") + " must be a number");
+  s.nextLo = static_cast<float>(info[26].As<Napi::Number>().DoubleValue());
+  s.nextHi = static_cast<float>(info[27].As<Napi::Number>().DoubleValue());
+  s.nextBits = static_cast<int>(intArg(info[28], "nextBits", 0, 8));
+  const bool codes = s.nextBits > 0;
+  s.next = outputArg(info[23], "next", codes ? napi_uint8_array : napi_float32_array, codes ? "Uint8Array" : "Float32Array",
+                     count, {info[0], info[13], info[15], info[16], info[17], info[21], info[22], info[24], info[25]});
+}
+
 Napi::Value FloatConv(const Napi::CallbackInfo& info) {
-  const ConvArgs a = convArgs(info);
+  ConvArgs a = convArgs(info);
+  fusedArgs(info, &a);
+  const std::string bad = checkFloatConvSpec(a.spec);
+  if (!bad.empty()) throwRange(info.Env(), "floatConv: " + bad);
   void* data = nullptr;
   Napi::Value out;
   // Optional 22nd argument: the caller's output (Float32Array, or Uint8Array for codes) of the
   // output's size, sharing no memory with x, the weights or the epilogue's arrays.
   if (info.Length() > kConvArgs && !info[kConvArgs].IsUndefined() && !info[kConvArgs].IsNull()) {
     const bool codes = a.spec.codeBits > 0;
+    std::vector<Napi::Value> inputs = {info[0], info[13], info[15], info[16], info[17]};
+    // The residual is read after the output rows are written: they must not share memory.
+    if (a.spec.residual != nullptr) inputs.push_back(info[22]);
     data = outputArg(info[kConvArgs], "out", codes ? napi_uint8_array : napi_float32_array,
-                     codes ? "Uint8Array" : "Float32Array", a.outputs, {info[0], info[13], info[15], info[16], info[17]});
+                     codes ? "Uint8Array" : "Float32Array", a.outputs, inputs);
     out = info[kConvArgs];
   } else {
     out = newOutput(info.Env(), a, &data);

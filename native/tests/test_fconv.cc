@@ -4,7 +4,8 @@
 //  - the sums within the fgemm bound of a float64 direct convolution;
 //  - bit-identical to im2colFloat + floatGemm (pre-packed weights) + the eltwise pass (channel
 //    affine and clamp, or the activation quantiser) of the same ISA: the path it replaces;
-//  - the same bits on 1 and 3 threads, and each sample of a batch gets its batch-1 bits.
+//  - the same bits on 1 and 3 threads, and each sample of a batch gets its batch-1 bits;
+//  - a fused residual add and second output (float or codes) give the separate passes' bits.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -179,6 +180,38 @@ int main() {
         const std::vector<float> fused = convFloats(*isa, specOf(l, withBias, Epi::Affine, 0), 2);
         EXPECT(std::memcmp(fused.data(), affine.data(), count * sizeof(float)) == 0,
                "[%s] c=%zu o=%zu: fused affine differs from channelAffine", isa->name, g.c, g.o);
+        // A residual block's sum and the next block's input (batch norm + ReLU, or its codes) in
+        // the epilogue: the bits of channelAffine, addFloats and channelAffine /
+        // quantizeActivations run one after another.
+        {
+          std::vector<float> residual(count), sum(count), next(count);
+          std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+          for (auto& v : residual) v = u(rng);
+          addFloats(affine.data(), residual.data(), count, sum.data(), 1);
+          const float* nextScale = l.shift.data();  // any per-channel values, distinct from scale
+          const float* nextShift = l.scale.data();
+          channelAffine(*isa, sum.data(), count, g.o, nextScale, nextShift, 0.0f, __builtin_inff(), next.data(), 1);
+          FloatConvSpec s = specOf(l, withBias, Epi::Affine, 0);
+          s.residual = residual.data();
+          std::vector<float> second(count, std::numeric_limits<float>::quiet_NaN());
+          s.next = second.data();
+          s.nextScale = nextScale;
+          s.nextShift = nextShift;
+          s.nextLo = 0.0f;
+          const std::vector<float> both = convFloats(*isa, s, 2);
+          EXPECT(std::memcmp(both.data(), sum.data(), count * sizeof(float)) == 0,
+                 "[%s] c=%zu o=%zu: fused residual add differs from addFloats", isa->name, g.c, g.o);
+          EXPECT(std::memcmp(second.data(), next.data(), count * sizeof(float)) == 0,
+                 "[%s] c=%zu o=%zu: fused second output differs from channelAffine of the sum", isa->name, g.c, g.o);
+          std::vector<uint8_t> nextCodes(count), secondCodes(count, 0xEE);
+          quantizeActivations(*isa, sum.data(), count, g.o, nextScale, nextShift, 3, nextCodes.data(), 1);
+          s.next = secondCodes.data();
+          s.nextBits = 3;
+          s.nextLo = -__builtin_inff();
+          const std::vector<float> again = convFloats(*isa, s, 3);
+          EXPECT(std::memcmp(again.data(), sum.data(), count * sizeof(float)) == 0 && secondCodes == nextCodes,
+                 "[%s] c=%zu o=%zu: fused second codes differ from quantizeActivations of the sum", isa->name, g.c, g.o);
+        }
         for (int bits : {1, 2, 8}) {
           std::vector<uint8_t> q(count);
           quantizeActivations(*isa, lowered.data(), count, g.o, l.scale.data(), l.shift.data(), bits, q.data(), 1);
@@ -218,6 +251,19 @@ int main() {
     s.lo = 1.0f;
     s.hi = 0.0f;
     EXPECT(!checkFloatConvSpec(s).empty(), "lo > hi accepted");
+    s.lo = 0.0f;
+    float residual = 0.0f;
+    s.residual = &residual;
+    EXPECT(checkFloatConvSpec(s).empty(), "a residual with float output rejected");
+    s.codeBits = 2;
+    EXPECT(!checkFloatConvSpec(s).empty(), "a residual with codes output accepted");
+    s.codeBits = 0;
+    s.nextBits = 9;
+    EXPECT(!checkFloatConvSpec(s).empty(), "9 code bits of the second output accepted");
+    s.nextBits = 0;
+    s.nextLo = 2.0f;
+    s.nextHi = 1.0f;
+    EXPECT(!checkFloatConvSpec(s).empty(), "second output lo > hi accepted");
   }
   std::printf("%d checks, %d failures\n", checks, failures);
   return failures == 0 ? 0 : 1;

@@ -91,6 +91,29 @@ export interface FloatConvOptions {
    * with x, the weights or the epilogue's arrays (RangeError otherwise). The call returns it.
    */
   out?: Float32Array | Uint8Array;
+  /**
+   * floatConv / floatLinear (sync) only, float output only: rows x outChannels floats added to the
+   * clamped output (a residual connection; addFloats' bits). It must not share memory with `out`.
+   */
+  residual?: Float32Array | null;
+  /**
+   * floatConv / floatLinear (sync) only, float output only: a second output computed from the stored
+   * output in the same pass, e.g. the next block's batch norm + ReLU of a residual sum: per output
+   * channel z = y * scale + shift, clamped to [min, max] (into a Float32Array), or with `bits` its
+   * codes (into a Uint8Array) — channelAffine / quantizeActivations of the output, bit for bit.
+   */
+  next?: FloatConvNext;
+}
+
+/** The second output of floatConv (see FloatConvOptions.next). */
+export interface FloatConvNext {
+  /** rows x outChannels values, sharing no memory with the call's other arrays. */
+  out: Float32Array | Uint8Array;
+  scale?: Float32Array | null;
+  shift?: Float32Array | null;
+  min?: number;
+  max?: number;
+  bits?: number;
 }
 
 type FloatConvArgs = [Float32Array, ...ConvArgs, Float32Array, number, Float32Array | null, Float32Array | null,
@@ -152,13 +175,39 @@ export function floatConv(x: Float32Array, shape: ImageShape, conv: ConvGeometry
                           options?: FloatConvOptions): Float32Array | Uint8Array {
   const args = floatConvArgs(x, shape, conv, weights, options);
   const out = options?.out;
-  if (out === undefined || out === null) return native.floatConv(...args);
-  const type = args[args.length - 1] ? 'Uint8Array' : 'Float32Array';
-  checkTypedArray(out, 'options.out', [type], `a ${type} (the ${type === 'Uint8Array' ? 'codes' : 'float'} output)`);
+  const fused = (options?.residual !== undefined && options.residual !== null) || options?.next !== undefined;
+  if ((out === undefined || out === null) && !fused) return native.floatConv(...args);
+  const bits = args[args.length - 1];
+  const type = bits ? 'Uint8Array' : 'Float32Array';
   const [oh, ow] = convOutput(args.slice(1, 13) as ConvArgs);
   const count = args[1] * oh * ow * weights.outChannels;
-  if (out.length !== count) throw new RangeError(`options.out must hold n*outH*outW*outChannels = ${count} values, got ${out.length}`);
-  return native.floatConv(...args, out);
+  if (out !== undefined && out !== null) {
+    checkTypedArray(out, 'options.out', [type], `a ${type} (the ${type === 'Uint8Array' ? 'codes' : 'float'} output)`);
+    if (out.length !== count) throw new RangeError(`options.out must hold n*outH*outW*outChannels = ${count} values, got ${out.length}`);
+  }
+  if (!fused) return native.floatConv(...args, out);
+  if (bits) throw new RangeError('options.residual and options.next need float output (no bits)');
+  const residual = options?.residual ?? null;
+  if (residual !== null) {
+    checkFloat32(residual, 'options.residual');
+    if (residual.length !== count) throw new RangeError(`options.residual must hold n*outH*outW*outChannels = ${count} values, got ${residual.length}`);
+  }
+  const next = options?.next;
+  if (next === undefined) return native.floatConv(...args, out ?? null, residual);
+  if (next === null || typeof next !== 'object') throw new TypeError('options.next must be an object { out, scale?, shift?, min?, max?, bits? }');
+  const o = weights.outChannels;
+  const nextLo = next.min === undefined ? -Infinity : checkNumber(next.min, 'options.next.min');
+  const nextHi = next.max === undefined ? Infinity : checkNumber(next.max, 'options.next.max');
+  if (!(nextLo <= nextHi)) throw new RangeError(`options.next.min (${nextLo}) must not exceed options.next.max (${nextHi})`);
+  const nextBits = next.bits === undefined ? 0 : checkBits(next.bits, 'options.next.bits');
+  if (nextBits > 0 && (next.min !== undefined || next.max !== undefined)) {
+    throw new RangeError('options.next.min/max clamp a float second output; with bits the quantiser clamps to [0, 1] itself');
+  }
+  const nextType = nextBits ? 'Uint8Array' : 'Float32Array';
+  checkTypedArray(next.out, 'options.next.out', [nextType], `a ${nextType} (the second output${nextBits ? `'s codes` : ''})`);
+  if (next.out.length !== count) throw new RangeError(`options.next.out must hold n*outH*outW*outChannels = ${count} values, got ${next.out.length}`);
+  return native.floatConv(...args, out ?? null, residual, next.out, optionalChannels(next.scale, 'options.next.scale', o),
+    optionalChannels(next.shift, 'options.next.shift', o), nextLo, nextHi, nextBits);
 }
 
 /** floatConv on the kernel thread pool; the event loop keeps running. */
@@ -167,7 +216,9 @@ export function floatConvAsync(x: Float32Array, shape: ImageShape, conv: ConvGeo
   let args: FloatConvArgs;
   try {
     args = floatConvArgs(x, shape, conv, weights, options);
-    if (options?.out !== undefined) throw new TypeError('options.out is for floatConv (sync) only');
+    for (const key of ['out', 'residual', 'next'] as const) {
+      if (options?.[key] !== undefined) throw new TypeError(`options.${key} is for floatConv (sync) only`);
+    }
   } catch (err) {
     return Promise.reject(err);
   }

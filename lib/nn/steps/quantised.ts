@@ -317,16 +317,23 @@ function floatOptions(l: QLayer): kernels.FloatConvOptions {
 
 /**
  * Float executor: float activations (or 32-bit weights): dequantised weights x float input, one
- * float convolution with the layer's affine (bias, batch norm), ReLU and quantiser in its epilogue.
+ * float convolution with the layer's affine (bias, batch norm), ReLU and quantiser in its epilogue,
+ * and (float output) the residual add and the next block's batch norm + activation of the sum
+ * (`next`: its output array, floats or codes) in the same pass.
  */
-function runFloat(l: QLayer, x: Act, n: number): Act {
+function runFloat(l: QLayer, x: Act, n: number, rc?: RunContext, residual?: Float32Array, next?: kernels.FloatConvNext): Act {
   const xf = ops.toFloat(x);
   const { weights } = floatPrepared(l);
   const [h, w, c] = l.inShape;
   const options = floatOptions(l);
   const geometry = geometryOf(l);
-  const y = geometry ? kernels.floatConv(xf, { n, h, w, c }, geometry, weights, options) : kernels.floatLinear(xf, n, weights, options);
-  return options.bits !== undefined ? codesAct(y as Uint8Array, l.actBits, n, l.outShape) : floatAct(y as Float32Array, n, l.outShape);
+  const conv = (o: kernels.FloatConvOptions) =>
+    (geometry ? kernels.floatConv(xf, { n, h, w, c }, geometry, weights, o) : kernels.floatLinear(xf, n, weights, o));
+  if (options.bits !== undefined) return codesAct(conv(options) as Uint8Array, l.actBits, n, l.outShape);
+  if (!residual && !next) return floatAct(conv(options) as Float32Array, n, l.outShape);
+  const key = `${l.node.name}:out`, count = n * l.outShape.reduce((p, d) => p * d, 1);
+  const out = reuse<Float32Array>(rc, key, Float32Array, count);
+  return floatAct(keep(rc, key, conv({ ...options, residual, next, out }) as Float32Array), n, l.outShape);
 }
 
 /** The float executor's call in a program (runFloat's). */
@@ -379,12 +386,32 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
   const node = l.node;
   const second = then && { bits: ctx.layerPrecision(then.q.name).activations, shape: ctx.shapes.get(then.q.name)!, ...ctx.bn(then.bn) };
   // The codes of the step's float output y, from the epilogue (dual) or a separate pass.
+  // At 32 bits the "codes" are the float activation: max(batch norm of y, 0) (bnQuantizeStep's).
   const withCodes = (y: Act, n: number, env: Map<string, Act>, rc: RunContext, dual?: Uint8Array): Act => {
     if (!second || !then) return y;
     const data = (y as Act & { kind: 'float' }).data;
+    if (second.bits === 32) {
+      const z = kernels.channelAffine(data, l.channels, second.alpha, second.beta, 0, Infinity,
+        reuse<Float32Array>(rc, then.q.name, Float32Array, data.length));
+      env.set(then.q.name, floatAct(keep(rc, then.q.name, z), n, second.shape));
+      return y;
+    }
     const codes = dual ?? keep(rc, then.q.name, kernels.quantizeActivations(data, l.channels, second.alpha, second.beta,
       second.bits, reuse<Uint8Array>(rc, then.q.name, Uint8Array, data.length)));
     env.set(then.q.name, codesAct(codes, second.bits, n, second.shape));
+    return y;
+  };
+  // The float executor with the residual add and the sum's batch norm + activation in its epilogue.
+  const fusedFloat = (x: Act, n: number, env: Map<string, Act>, rc: RunContext, residual?: Float32Array): Act => {
+    if (!second || !then) return runFloat(l, x, n, rc, residual);
+    const count = n * l.outShape.reduce((a, b) => a * b, 1);
+    const float = second.bits === 32;
+    const out = keep(rc, then.q.name, (float ? reuse<Float32Array>(rc, then.q.name, Float32Array, count) ?? new Float32Array(count)
+      : reuse<Uint8Array>(rc, then.q.name, Uint8Array, count) ?? new Uint8Array(count)));
+    const next: kernels.FloatConvNext = float ? { out, scale: second.alpha, shift: second.beta, min: 0 }
+      : { out, scale: second.alpha, shift: second.beta, bits: second.bits };
+    const y = runFloat(l, x, n, rc, residual, next);
+    env.set(then.q.name, float ? floatAct(out as Float32Array, n, second.shape) : codesAct(out as Uint8Array, second.bits, n, second.shape));
     return y;
   };
   return {
@@ -409,11 +436,15 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       }
       if (fixedCodes && x.kind === 'codes') {
         if (!second) return runCodes(l, x, n, residual, rc);
+        if (second.bits === 32) return withCodes(runCodes(l, x, n, residual, rc), n, env, rc);
         const count = n * l.outShape.reduce((a, b) => a * b, 1);
         const out = keep(rc, then!.q.name, reuse<Uint8Array>(rc, then!.q.name, Uint8Array, count) ?? new Uint8Array(count));
         const dual = { bits: second.bits, scale: second.alpha, shift: second.beta, out };
         return withCodes(runCodes(l, x, n, residual, rc, dual), n, env, rc, out);
       }
+      // The float executor: a float output (the layer's activation is not codes) takes the
+      // residual and the sum's next activation in its epilogue.
+      if (!(l.act?.op === 'quantize' && l.actBits !== 32)) return fusedFloat(x, n, env, rc, residual);
       return plus(runFloat(l, x, n));
     },
     lower: (b) => {
@@ -423,9 +454,15 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       const output = chain[chain.length - 1].name;
       const count = b.n * l.outShape.reduce((p, d) => p * d, 1);
       const codes = second && then ? b.set(then.q.name, b.value(second.shape, second.bits)) : undefined;
+      // At 32 bits the sum's "codes" are its float activation, max(batch norm of the sum, 0):
+      // one affine pass after the sum (withCodes' channelAffine), never the GEMM's dual output.
+      const floatNext = second?.bits === 32;
       if (l.wBits !== 32 && x.kind === 'codes') {
-        const dual = codes && second && { bits: second.bits, scale: second.alpha, shift: second.beta, out: codes.buf };
-        b.set(output, lowerCodes(l, b, x, residual, dual));
+        const dual = codes && second && !floatNext ? { bits: second.bits, scale: second.alpha, shift: second.beta, out: codes.buf } : undefined;
+        const y = b.set(output, lowerCodes(l, b, x, residual, dual));
+        if (codes && second && floatNext) {
+          b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0 });
+        }
         return;
       }
       let y = lowerFloat(l, b, node.inputs[0]);
@@ -438,7 +475,8 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       b.set(output, y);
       if (codes && second) {
         if (y.kind !== 'float') throw new NotLowerable(`layer ${node.name}: a batch norm after codes`);
-        b.op({ op: 'quantize', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, bits: second.bits });
+        if (floatNext) b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0 });
+        else b.op({ op: 'quantize', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, bits: second.bits });
       }
     },
   };

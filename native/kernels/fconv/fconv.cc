@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common/threadpool.h"
@@ -138,6 +139,11 @@ std::string checkFloatConvSpec(const FloatConvSpec& s) {
   if (s.outChannels < 1) return "output channels must be at least 1";
   if (s.codeBits < 0 || s.codeBits > 8) return "code bits must be 0 (float output) or 1..8";
   if (std::isnan(s.lo) || std::isnan(s.hi) || s.lo > s.hi) return "the clamp bounds must satisfy lo <= hi";
+  if (s.codeBits > 0 && (s.residual != nullptr || s.next != nullptr))
+    return "a residual or a second output needs float output (code bits 0)";
+  if (s.nextBits < 0 || s.nextBits > 8) return "the second output's code bits must be 0 (float) or 1..8";
+  if (std::isnan(s.nextLo) || std::isnan(s.nextHi) || s.nextLo > s.nextHi)
+    return "the second output's clamp bounds must satisfy lo <= hi";
   return "";
 }
 
@@ -148,6 +154,7 @@ FloatConvPlan::FloatConvPlan(const Platform& isa, const FloatConvSpec& spec, voi
   tiling_ = floatTiling(*isa_.fgemm, s_.outChannels);
   // The indirect kernel needs each window row's taps contiguous (else: the packed-window path).
   indirect_ = isa_.fgemm->indirect != nullptr && s_.shape.dilW == 1;
+  strided_ = indirect_ && isa_.fgemm->strided != nullptr;
   taskRows_ = indirect_ ? kIndirectTaskRows : floatTaskRows(tiling_);
   tasksM_ = (rows_ + taskRows_ - 1) / taskRows_;
   tasksN_ = indirect_ ? 1 : (s_.outChannels + kFloatTaskCols - 1) / kFloatTaskCols;
@@ -184,9 +191,11 @@ void FloatConvPlan::run(size_t task) const {
     c = static_cast<float*>(out_) + row0 * n + col0;
     ldc = n;
   }
-  if (indirect_) indirectBlock(&window, row0, row1, c, ldc);
+  // The strided kernel finishes float outputs itself (the affine and clamp of the row loop).
+  const bool finished = strided_ && !codes && epilogue_;
+  if (strided_) stridedBlock(row0, row1, c, ldc, finished);
+  else if (indirect_) indirectBlock(&window, row0, row1, c, ldc);
   else floatGemmBlock(tiling_, source, s_.wPacked, k_, bias_.get(), row0, row1, col0, col1, c, ldc);
-  if (!epilogue_) return;
   const EpilogueTable& ep = *isa_.epilogue;
   const float* scale = s_.scale != nullptr ? s_.scale + col0 : nullptr;
   const float* shift = s_.shift != nullptr ? s_.shift + col0 : nullptr;
@@ -196,7 +205,22 @@ void FloatConvPlan::run(size_t task) const {
     for (size_t r = 0; r < row1 - row0; ++r) ep.floatToCodes(c + r * ldc, scale, shift, levels, q + r * n, cols);
     return;
   }
-  for (size_t r = 0; r < row1 - row0; ++r) ep.floatAffine(c + r * ldc, scale, shift, s_.lo, s_.hi, c + r * ldc, cols);
+  // Row by row while the row is in L1: the affine and clamp, the residual add, the second output.
+  const float* nextScale = s_.nextScale != nullptr ? s_.nextScale + col0 : nullptr;
+  const float* nextShift = s_.nextShift != nullptr ? s_.nextShift + col0 : nullptr;
+  const float levels = static_cast<float>((1 << s_.nextBits) - 1);
+  for (size_t r = 0; r < row1 - row0; ++r) {
+    float* y = c + r * ldc;
+    const size_t at = (row0 + r) * n + col0;
+    if (epilogue_ && !finished) ep.floatAffine(y, scale, shift, s_.lo, s_.hi, y, cols);
+    if (s_.residual != nullptr) {
+      const float* add = s_.residual + at;
+      for (size_t j = 0; j < cols; ++j) y[j] += add[j];
+    }
+    if (s_.next == nullptr) continue;
+    if (s_.nextBits > 0) ep.floatToCodes(y, nextScale, nextShift, levels, static_cast<uint8_t*>(s_.next) + at, cols);
+    else ep.floatAffine(y, nextScale, nextShift, s_.nextLo, s_.nextHi, static_cast<float*>(s_.next) + at, cols);
+  }
 }
 
 void FloatConvPlan::indirectBlock(const void* windowPtr, size_t row0, size_t row1, float* c, size_t ldc) const {
@@ -230,6 +254,111 @@ void FloatConvPlan::indirectBlock(const void* windowPtr, size_t row0, size_t row
         t.bias = k0 == 0 ? bias_.get() + col0 : nullptr;
         fk.indirect(t);
       }
+    }
+  }
+}
+
+// Tiles of at most mr consecutive outputs of one output row. A window row (ky) of such a tile is
+// evenly spaced in the input (strideW * c floats from one output to the next): read in place when
+// every row's taps lie inside the image, else from a zero-padded copy of that input row (each
+// input row copied once per task, in a small cache of rows; the kernel reads all mr rows, so a
+// short tile reads the copy too), and the zeros above and below the image. The FMAs are the
+// indirect kernel's, so the bits are the tile path's.
+void FloatConvPlan::stridedBlock(size_t row0, size_t row1, float* c, size_t ldc, bool finish) const {
+  const ConvShape& sh = s_.shape;
+  const FloatKernelTable& fk = *isa_.fgemm;
+  const size_t n = s_.outChannels, segs = sh.kh, ch = sh.c;
+  const size_t outH = sh.outH(), outW = sh.outW(), plane = outH * outW;
+  const size_t stepX = sh.strideW * ch;
+  const auto h = static_cast<std::ptrdiff_t>(sh.h), wd = static_cast<std::ptrdiff_t>(sh.w);
+  const auto padW = static_cast<std::ptrdiff_t>(sh.padW);
+  // Padded rows: pixel p holds input pixel p - padW, zeros outside the image, long enough for
+  // any tile's span (a tile starts at most at the last output's window, (outW - 1) * strideW
+  // <= w + 2 * padW - kw, and reads (mr - 1) * strideW + kw pixels from there).
+  int mrMax = 0;
+  for (int m : fk.stridedMr) mrMax = std::max(mrMax, m);
+  const size_t pixels = 2 * sh.padW + sh.w + static_cast<size_t>(mrMax) * sh.strideW + sh.kw;
+  const size_t rowLen = pixels * ch;
+  // Slots: a tile's kh rows never share one (rows span (kh - 1) * dilH + 1 < slots).
+  const size_t slots = (sh.kh - 1) * sh.dilH + 1 + sh.strideH;
+  struct Key {
+    size_t img;
+    std::ptrdiff_t iy;
+  };
+  thread_local std::vector<float> padded;
+  thread_local std::vector<Key> keys;
+  thread_local std::vector<const float*> base;
+  thread_local std::vector<size_t> step;
+  // The zeros right of the image are written when the layout changes; row copies never touch them.
+  thread_local size_t layout[3] = {0, 0, 0};
+  const size_t right = (sh.padW + sh.w) * ch;
+  if (layout[0] != rowLen || layout[1] != right || layout[2] != slots) {
+    padded.assign(slots * rowLen, 0.0f);
+    layout[0] = rowLen;
+    layout[1] = right;
+    layout[2] = slots;
+  }
+  keys.assign(slots, Key{SIZE_MAX, 0});
+  base.resize(segs);
+  step.resize(segs);
+  // The padded copy of input row iy of image img (copied on first use in this task).
+  const auto paddedRow = [&](size_t img, std::ptrdiff_t iy) -> const float* {
+    const size_t slot = static_cast<size_t>(iy) % slots;
+    float* dst = padded.data() + slot * rowLen;
+    if (keys[slot].img != img || keys[slot].iy != iy) {
+      keys[slot] = Key{img, iy};
+      const float* src = s_.x + ((img * sh.h + static_cast<size_t>(iy)) * sh.w) * ch;
+      std::fill(dst, dst + sh.padW * ch, 0.0f);
+      std::memcpy(dst + sh.padW * ch, src, sh.w * ch * sizeof(float));
+    }
+    return dst;
+  };
+  FloatStridedArgs t{};
+  t.base = base.data();
+  t.step = step.data();
+  t.segs = segs;
+  t.len = sh.kw * ch;
+  t.bPanelStride = k_ * kFloatPanel;
+  t.ldc = ldc;
+  t.lo = s_.lo;
+  t.hi = s_.hi;
+  for (size_t col0 = 0; col0 < n; col0 += kFloatIndirectCols) {
+    t.cols = static_cast<int>(std::min<size_t>(kFloatIndirectCols, n - col0));
+    t.scale = s_.scale != nullptr ? s_.scale + col0 : nullptr;
+    t.shift = s_.shift != nullptr ? s_.shift + col0 : nullptr;
+    const size_t mr = static_cast<size_t>(fk.stridedMr[(t.cols - 1) / kFloatPanel]);
+    const auto span = static_cast<std::ptrdiff_t>((mr - 1) * sh.strideW + sh.kw);  // pixels a tile reads per row
+    const float* panel = s_.wPacked + (col0 / kFloatPanel) * t.bPanelStride;
+    for (size_t r0 = row0; r0 < row1;) {
+      const size_t img = r0 / plane, oy = r0 % plane / outW, ox = r0 % outW;
+      const size_t rows = std::min({mr, row1 - r0, outW - ox});
+      const std::ptrdiff_t ix0 = static_cast<std::ptrdiff_t>(ox * sh.strideW) - padW;
+      const bool inside = rows == mr && ix0 >= 0 && ix0 + span <= wd;
+      for (size_t ky = 0; ky < segs; ++ky) {
+        const std::ptrdiff_t iy = static_cast<std::ptrdiff_t>(oy * sh.strideH + ky * sh.dilH) -
+                                  static_cast<std::ptrdiff_t>(sh.padH);
+        step[ky] = stepX;
+        if (iy < 0 || iy >= h) {
+          base[ky] = zeros_.get();
+          step[ky] = 0;
+        } else if (inside) {
+          base[ky] = s_.x + ((img * sh.h + static_cast<size_t>(iy)) * sh.w + static_cast<size_t>(ix0)) * ch;
+        } else {
+          base[ky] = paddedRow(img, iy) + static_cast<size_t>(ix0 + padW) * ch;
+        }
+      }
+      t.rows = static_cast<int>(rows);
+      t.c = c + (r0 - row0) * ldc + col0;
+      // K blocks in order, as floatGemmBlock runs them (the same bits).
+      for (size_t k0 = 0; k0 < k_; k0 += kFloatKBlock) {
+        t.k0 = k0;
+        t.kc = std::min(kFloatKBlock, k_ - k0);
+        t.b = panel + k0 * kFloatPanel;
+        t.bias = k0 == 0 ? bias_.get() + col0 : nullptr;
+        t.finish = finish && k0 + t.kc == k_;
+        fk.strided(t);
+      }
+      r0 += rows;
     }
   }
 }

@@ -23,6 +23,12 @@
 //   y = acc * scale[o] + shift[o]        (scale / shift null: 1 / 0)
 //   codeBits == 0:  out = min(max(y, lo), hi) as float          (channelAffine)
 //   codeBits 1..8:  out = round_half_even(clamp(y, 0, 1) * (2^bits - 1)) as uint8 (quantizeActivations)
+// Float output only, after that (a residual block's sum and the next block's input in one pass):
+//   residual:       out += residual[m][o]                          (addFloats: one float32 add)
+//   next:           next[m][o] = min(max(out * nextScale[o] + nextShift[o], nextLo), nextHi) as
+//                   float (nextBits 0: channelAffine of out) or its codes (nextBits 1..8:
+//                   quantizeActivations of out), from the stored out
+// so the fused result has the bits of the separate passes.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -46,10 +52,17 @@ struct FloatConvSpec {
   const float* shift = nullptr;
   float lo = -__builtin_inff(), hi = __builtin_inff();
   int codeBits = 0;                // 0: float output; 1..8: uint8 codes
+  // Float output only (codeBits 0), each optional:
+  const float* residual = nullptr;  // shape.rows() x outChannels floats added to the output, or nullptr
+  void* next = nullptr;             // a second output (floats, or bytes with nextBits), or nullptr
+  const float* nextScale = nullptr;  // with next: outChannels values or nullptr (1)
+  const float* nextShift = nullptr;  // with next: outChannels values or nullptr (0)
+  float nextLo = -__builtin_inff(), nextHi = __builtin_inff();
+  int nextBits = 0;                 // 0: float second output; 1..8: its codes
 };
 
 // Empty if the spec's own fields are consistent (output channels >= 1, code bits 0..8, lo <= hi
-// or NaN-free bounds), else what is wrong. The geometry is checkConvShape's.
+// or NaN-free bounds, a residual or second output only with float output), else what is wrong. The geometry is checkConvShape's.
 std::string checkFloatConvSpec(const FloatConvSpec& s);
 
 // Independent output-block tasks (any order, any threads). `out` holds shape.rows() x
@@ -69,9 +82,11 @@ class FloatConvPlan {
   size_t taskRows_, tasksM_, tasksN_;
   bool epilogue_;              // false: the sums are the output (no scale, shift or clamp)
   bool indirect_;              // the ISA's indirect kernel (window rows read in place), no packing
+  bool strided_;               // ... its strided form: tiles of one output row, one pointer per window row
   AlignedArray<float> bias_;   // bias padded to floatPaddedCols(outChannels), zeros if none
   AlignedArray<float> zeros_;  // kw * c zeros: a window row outside the image (indirect path)
   void indirectBlock(const void* window, size_t row0, size_t row1, float* c, size_t ldc) const;
+  void stridedBlock(size_t row0, size_t row1, float* c, size_t ldc, bool finish) const;
 };
 
 void floatConv(const Platform& isa, const FloatConvSpec& spec, void* out, int threads);

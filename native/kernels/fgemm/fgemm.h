@@ -105,6 +105,33 @@ struct FloatIndirectArgs {
   const float* bias;   // padded bias at col0 (kFloatIndirectCols readable), or nullptr
 };
 constexpr int kFloatIndirectCols = 64;
+
+// Strided indirect micro-kernel (optional): the indirect kernel's sums, bit for bit, for rows whose
+// segments are evenly spaced (consecutive outputs of one output row, or a zero-padded copy of
+// their window rows): row r of segment s starts at base[s] + r * step[s] (step 0: every row reads
+// base[s], e.g. zeros). One pointer per segment serves every row, so the register tile can hold
+// more rows than the indirect kernel (whose row pointers occupy registers). Every one of the
+// table's stridedMr rows is read (rows past `rows` too); only rows < `rows` are stored.
+struct FloatStridedArgs {
+  const float* const* base;  // segs pointers
+  const size_t* step;        // segs row steps, in floats
+  size_t segs, len;          // >= 1 each
+  size_t k0, kc;             // the K steps of this call, kc >= 1
+  const float* b;            // packed B at panel col0 / 16, step k0
+  size_t bPanelStride;
+  int rows;                  // 1..stridedMr for this width
+  int cols;                  // 1..kFloatIndirectCols
+  float* c;                  // C[row0][col0]
+  size_t ldc;
+  const float* bias;         // padded bias at col0 (kFloatIndirectCols readable), or nullptr
+  // finish (the last K block): each stored value y then goes through the float epilogue row
+  // loop's steps (eltwise floatAffine, the same float32 operations): y * scale[j] + shift[j]
+  // (either null: skipped), then y < lo ? lo : y, then y > hi ? hi : y.
+  bool finish;
+  const float* scale;        // at col0, or nullptr
+  const float* shift;        // at col0, or nullptr
+  float lo, hi;
+};
 // K block of the packed path (the tests walk its edges).
 constexpr size_t kFloatKBlock = 256;
 
@@ -129,6 +156,9 @@ struct FloatKernelTable {
   // entry per 16 columns: indirectMr[(cols - 1) / 16]), or nullptr.
   void (*indirect)(const FloatIndirectArgs&) = nullptr;
   int indirectMr[4] = {0, 0, 0, 0};
+  // Optional strided indirect kernel (above) and its rows per call by width, as indirectMr.
+  void (*strided)(const FloatStridedArgs&) = nullptr;
+  int stridedMr[4] = {0, 0, 0, 0};
 };
 
 extern const FloatKernelTable kScalarFloatTable;

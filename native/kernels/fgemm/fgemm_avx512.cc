@@ -278,10 +278,105 @@ void indirectAvx512(const FloatIndirectArgs& t) {
   }
 }
 
+// Strided indirect kernel (see FloatStridedArgs): R rows x V panels of accumulators, the same
+// FMAs in the same order as indirectTile. Row r of a segment is read at p + r * step through
+// x86 addressing: two bases (rows 0..7 and 8..15) and the offsets step, 3 step, 5 step and
+// 7 step in registers give every row as base + offset * {1, 2, 4, 8}, so 16 rows need 6
+// general registers instead of 16 pointers.
+template <int R>
+inline const float* stridedRow(const char* p0, const char* p8, ptrdiff_t o1, ptrdiff_t o3, ptrdiff_t o5, ptrdiff_t o7) {
+  const char* p = R < 8 ? p0 : p8;
+  constexpr int r = R % 8;
+  const ptrdiff_t off = r == 0 ? 0 : r == 1 ? o1 : r == 2 ? 2 * o1 : r == 3 ? o3 : r == 4 ? 4 * o1 : r == 5 ? o5
+                      : r == 6 ? 2 * o3 : o7;
+  return reinterpret_cast<const float*>(p + off);
+}
+
+template <int R, int V, int I = 0>
+inline void stridedStep(__m512 (&acc)[R][V], const __m512 (&w)[V], const char* p0, const char* p8, ptrdiff_t o1,
+                        ptrdiff_t o3, ptrdiff_t o5, ptrdiff_t o7) {
+  if constexpr (I < R) {
+    const __m512 x = _mm512_set1_ps(*stridedRow<I>(p0, p8, o1, o3, o5, o7));
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[I][v] = _mm512_fmadd_ps(x, w[v], acc[I][v]);
+    stridedStep<R, V, I + 1>(acc, w, p0, p8, o1, o3, o5, o7);
+  }
+}
+
+template <int R, int V>
+void stridedTile(const FloatStridedArgs& t) {
+  static_assert(R <= 16, "two bases of 8 rows");
+  __m512 acc[R][V];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  const float* b = t.b;
+  size_t s = t.k0 / t.len, j = t.k0 % t.len, left = t.kc;
+  while (left > 0) {
+    const size_t end = t.len - j < left ? t.len : j + left;
+    left -= end - j;
+    const ptrdiff_t o1 = static_cast<ptrdiff_t>(t.step[s] * sizeof(float));
+    const ptrdiff_t o3 = 3 * o1, o5 = 5 * o1, o7 = 7 * o1;
+    const char* p0 = reinterpret_cast<const char*>(t.base[s] + j);
+    const char* p8 = p0 + 8 * o1;
+    for (; j < end; ++j, b += kFloatPanel, p0 += sizeof(float), p8 += sizeof(float)) {
+      __m512 w[V];
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) w[v] = _mm512_loadu_ps(b + v * t.bPanelStride);
+      stridedStep<R, V>(acc, w, p0, p8, o1, o3, o5, o7);
+    }
+    j = 0;
+    ++s;
+  }
+  __mmask16 mask[V];
+  __m512 bias[V], scale[V], shift[V];
+  const __m512 lo = _mm512_set1_ps(t.lo), hi = _mm512_set1_ps(t.hi);
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) {
+    const int cleft = t.cols - 16 * v, lanes = cleft < 0 ? 0 : cleft > 16 ? 16 : cleft;
+    mask[v] = static_cast<__mmask16>((1u << lanes) - 1);
+    bias[v] = t.bias != nullptr ? _mm512_loadu_ps(t.bias + 16 * v) : _mm512_setzero_ps();
+    // Padding lanes past cols are never stored: masked loads keep them finite and in bounds.
+    scale[v] = t.scale != nullptr ? _mm512_maskz_loadu_ps(mask[v], t.scale + 16 * v) : _mm512_setzero_ps();
+    shift[v] = t.shift != nullptr ? _mm512_maskz_loadu_ps(mask[v], t.shift + 16 * v) : _mm512_setzero_ps();
+  }
+  const bool hasScale = t.finish && t.scale != nullptr, hasShift = t.finish && t.shift != nullptr;
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    if (r < t.rows) {
+      float* c = t.c + static_cast<size_t>(r) * t.ldc;
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        const __m512 add = t.bias != nullptr ? bias[v] : _mm512_maskz_loadu_ps(mask[v], c + 16 * v);
+        __m512 y = _mm512_add_ps(acc[r][v], add);
+        if (t.finish) {
+          // floatAffine's steps (no contraction: the build has -ffp-contract=off): max_ps(lo, y)
+          // is y < lo ? lo : y (NaN keeps y), min_ps(hi, y) is y > hi ? hi : y.
+          if (hasScale) y = _mm512_mul_ps(y, scale[v]);
+          if (hasShift) y = _mm512_add_ps(y, shift[v]);
+          y = _mm512_min_ps(hi, _mm512_max_ps(lo, y));
+        }
+        _mm512_mask_storeu_ps(c + 16 * v, mask[v], y);
+      }
+    }
+  }
+}
+
+// Rows per call by column panels (16 x 1, 8 x 2, 8 x 3, 4 x 4): the table's stridedMr.
+void stridedAvx512(const FloatStridedArgs& t) {
+  switch ((t.cols + 15) / 16) {
+    case 1: stridedTile<16, 1>(t); break;
+    case 2: stridedTile<8, 2>(t); break;
+    case 3: stridedTile<8, 3>(t); break;
+    default: stridedTile<4, 4>(t); break;
+  }
+}
+
 }  // namespace
 
 const FloatKernelTable kAvx512FloatTable = {"avx512",   kMr,           kNr, tileAvx512, dotAvx512,
                                             ceilingAvx512, kCeilingChains * 32, kMrNarrow, tileNarrowAvx512, packAAvx512,
-                                            indirectAvx512, {8, 6, 4, 4}};
+                                            indirectAvx512, {8, 6, 4, 4}, stridedAvx512, {16, 8, 8, 4}};
 
 }  // namespace anyprec
