@@ -105,7 +105,7 @@ const fmt = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-');
 
 // --profile: op groups by the function that the profiler charges (JS wrappers of the kernels).
 const GROUPS = [
-  ['conv forward (lowering + float GEMM)', /^convForward$/],
+  ['conv forward (direct or lowered)', /^convForward$/],
   ['conv backward (weight + input gradients)', /^(convBackward|fromColumnOrder|toColumnOrder)$/],
   ['batch norm (moments, affine, backward)', /^(channelMoments|channelAffine|batchNormBackward|foldBn|batchNorm)$/],
   ['activation quantisers + masks', /^(quantizeActivations|codesToFloat|maskedAccumulate|maskedUnary|relu|clamp)$/],
@@ -131,10 +131,22 @@ async function profileSteps(ap, threads, count) {
   const { profile } = await session.post('Profiler.stop');
   session.disconnect();
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // The addon's functions share one native callback, so the profiler names them all alike:
+  // their time is charged to the JS function that called them (the kernels' typed wrappers).
+  const frameOf = (id) => {
+    let f = nodes.get(id).callFrame;
+    while (f.url === '' && !f.functionName.startsWith('(') && parent.has(id)) {
+      id = parent.get(id);
+      f = nodes.get(id).callFrame;
+    }
+    return f;
+  };
   const self = new Map();
   let total = 0;
   profile.samples.forEach((id, i) => {
-    const dt = profile.timeDeltas[i] ?? 0, f = nodes.get(id).callFrame;
+    const dt = profile.timeDeltas[i] ?? 0, f = frameOf(id);
     if (f.functionName === '(idle)' || f.functionName === '(program)') return;
     const key = `${f.functionName || '(anonymous)'}\t${f.url.replace(/^.*\/(dist|node_modules)\//, '')}:${f.lineNumber + 1}`;
     self.set(key, (self.get(key) ?? 0) + dt);
