@@ -21,7 +21,6 @@ namespace anyprec {
 namespace ftrain {
 namespace {
 
-
 // Output positions (t) per pass: a pass runs every row group of a task's columns over t0..t1,
 // so the B rows of the pass (TB x the task's columns) are read from memory once and from L1/L2
 // by the other row groups. Between passes an output block waits in C (stored and reloaded
@@ -112,7 +111,6 @@ void wgradExact(size_t m, size_t n, size_t k, const float* a, const float* b, fl
     }
   });
 }
-
 
 // The weight gradient of a convolution with its lowering read in place (wgrad.h, wgradConv):
 // gw (o x k, columns [tap][channel]) (+)= gy^T . im2col(x). Column unit = one tap x one chunk of
