@@ -23,13 +23,17 @@ const HELP = `npm run bench:train [-- options]
   --steps N       timed steps per side, thread count and round (default 2; --quick: 1)
   --threads LIST  thread counts (default 1,2)
   --python PATH   the Python with torch (default /usr/bin/python3 if present, else python3)
+  --profile       no PyTorch: profile --steps anyprec steps (default 3) at the first thread count
+                  with V8's sampling profiler and print where the time goes, by op group and by
+                  function (native kernel time counts under the function that calls the addon)
   --no-save       print only, write nothing under bench/results/`;
 
 const opts = parseBenchArgs(process.argv.slice(2), {
   rounds: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, python: { type: 'string' },
+  profile: { type: 'boolean', default: false },
 }, HELP);
 const rounds = num(opts.rounds, 'rounds', opts.quick ? 2 : 5);
-const steps = num(opts.steps, 'steps', opts.quick ? 1 : 2);
+const steps = num(opts.steps, 'steps', opts.profile ? 3 : opts.quick ? 1 : 2);
 const threadList = (opts.threads ?? '1,2').split(',').map((t) => num(t, 'threads'));
 const python = opts.python ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const APT = 'apt-get install -y --no-install-recommends python3-torch';
@@ -99,7 +103,77 @@ function anyprecStepper(ap) {
 
 const fmt = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-');
 
+// --profile: op groups by the function that the profiler charges (JS wrappers of the kernels).
+const GROUPS = [
+  ['conv forward (direct or lowered)', /^convForward$/],
+  ['conv backward (weight + input gradients)', /^(convBackward|fromColumnOrder|toColumnOrder)$/],
+  ['batch norm (moments, affine, backward)', /^(channelMoments|channelAffine|batchNormBackward|foldBn|batchNorm)$/],
+  ['activation quantisers + masks', /^(quantizeActivations|codesToFloat|maskedAccumulate|maskedUnary|relu|clamp)$/],
+  ['weight quantisers (DoReFa)', /^(weightBackward|quantizeWeights|quantizerFor|values|requant|WeightQuantizer|weightScale)$/],
+  ['residual adds, gradient sums', /^(add|accumulate|addInto)$/],
+  ['buffers (take, zeroing)', /^(take|buffer|g|freshGrad)$/],
+  ['garbage collector', /^\(garbage collector\)$/],
+];
+
+/** Profiles `count` anyprec steps; prints self time by op group and the top functions. */
+async function profileSteps(ap, threads, count) {
+  const { Session } = await import('node:inspector/promises');
+  const step = anyprecStepper(ap);
+  step(threads, 0, 1); // warm up (JIT, buffers) outside the profile
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  const c0 = process.cpuUsage();
+  const res = step(threads, count, 0);
+  const cpu = process.cpuUsage(c0);
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // The addon's functions share one native callback, so the profiler names them all alike:
+  // their time is charged to the JS function that called them (the kernels' typed wrappers).
+  const frameOf = (id) => {
+    let f = nodes.get(id).callFrame;
+    while (f.url === '' && !f.functionName.startsWith('(') && parent.has(id)) {
+      id = parent.get(id);
+      f = nodes.get(id).callFrame;
+    }
+    return f;
+  };
+  const self = new Map();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0, f = frameOf(id);
+    if (f.functionName === '(idle)' || f.functionName === '(program)') return;
+    const key = `${f.functionName || '(anonymous)'}\t${f.url.replace(/^.*\/(dist|node_modules)\//, '')}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    total += dt;
+  });
+  const groups = new Map(GROUPS.map(([g]) => [g, 0]));
+  let other = 0;
+  for (const [key, t] of self) {
+    const name = key.split('\t')[0], g = GROUPS.find(([, re]) => re.test(name));
+    if (g) groups.set(g[0], groups.get(g[0]) + t);
+    else other += t;
+  }
+  groups.set('other JS (tape, losses, optimiser, glue)', other);
+  const pct = (t) => `${((100 * t) / total).toFixed(1)}%`;
+  console.log(`${count} steps, ${threads} thread(s): ${fmt(median(res.seconds))} s wall, ${fmt(median(res.cpuSeconds))} s CPU per step ` +
+    `(process CPU ${fmt((cpu.user + cpu.system) / 1e6 / count)} s per step), load average ${fmt(os.loadavg()[0])}\n`);
+  console.log('| op group | share of sampled time |\n|---|---:|');
+  for (const [g, t] of [...groups].sort((a, b) => b[1] - a[1])) console.log(`| ${g} | ${pct(t)} |`);
+  console.log('\ntop functions (self time):');
+  for (const [key, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${pct(t).padStart(6)}  ${key.replace('\t', '  ')}`);
+}
+
 async function main() {
+  if (opts.profile) {
+    await profileSteps(await loadAnyprec(), threadList[0], steps);
+    return;
+  }
   ensureTorch();
   const ap = await loadAnyprec();
   const started = new Date();

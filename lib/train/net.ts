@@ -4,6 +4,7 @@ import type { GraphSpec, NodeSpec } from '../nn/graph';
 import { validateGraph } from '../nn/graph';
 import type { GraphInput } from '../nn/input';
 import { Model } from '../nn/model';
+import { nchwToNhwc } from '../core/kernels';
 import { Rng } from './rng';
 import * as T from './tape';
 import { Param, Tape, Var } from './tape';
@@ -102,12 +103,8 @@ export class TrainNet {
     if (x.length !== n * per) throw new RangeError(`x must hold n*${per} = ${n * per} values, got ${x.length}`);
     let input: Var;
     if (g.inputShape.length === 3) {
-      const [c, h, w] = g.inputShape, hw = h * w;
-      const d = new Float32Array(x.length);
-      for (let b = 0; b < n; b++)
-        for (let ch = 0; ch < c; ch++)
-          for (let p = 0; p < hw; p++) d[(b * hw + p) * c + ch] = x[(b * c + ch) * hw + p];
-      input = new Var(d, [n, h, w, c]);
+      const [c, h, w] = g.inputShape;
+      input = new Var(nchwToNhwc(x, n, c, h, w, T.buffer(x.length, false)), [n, h, w, c]);
     } else {
       input = new Var(x, [n, per]);
     }

@@ -70,6 +70,19 @@ export function weightBackward(w: Float32Array, t: Float32Array, e: number, m: n
   void w;
 }
 
+// The codes between the activation quantiser and its code table, one array per length, reused:
+// they are read right away (a fresh array per call costs page faults and garbage collection).
+const codeScratches = new Map<number, Uint8Array>();
+function codeScratch(n: number): Uint8Array {
+  let c = codeScratches.get(n);
+  if (!c) {
+    if (codeScratches.size >= 16) codeScratches.clear();
+    c = new Uint8Array(n);
+    codeScratches.set(n, c);
+  }
+  return c;
+}
+
 /** The activation unit Act_b: round(clamp(x,0,1)·(2^b−1))/(2^b−1), ReLU at b = 32; STE backward. */
 export function quantizeActivations(tape: Tape | null, x: Var, bits: number): Var {
   // b < 32: the runtime's own native activation quantiser (codes) and code table (values), equal to
@@ -78,7 +91,7 @@ export function quantizeActivations(tape: Tape | null, x: Var, bits: number): Va
   if (bits === 32) {
     y = relu(x.data, buffer(x.size, false));
   } else {
-    y = codesToFloat(quantizeCodes(x.data, 1, null, null, bits), activationLevels(bits));
+    y = codesToFloat(quantizeCodes(x.data, 1, null, null, bits, codeScratch(x.size)), activationLevels(bits), buffer(x.size, false));
   }
   return bits === 32 ? maskedUnary(tape, x, y, 0, Infinity, true) : maskedUnary(tape, x, y, 0, 1, false);
 }

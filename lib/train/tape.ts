@@ -65,7 +65,7 @@ export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, b
       const gy = res.grad;
       if (!gy) return;
       // one native call: the weight gradient (into gw) and, when wanted, the input gradient
-      const gw = new Float32Array(o * k);
+      const gw = buffer(o * k);
       nk.convBackward(x.data, geom, wc, o, gy, gw, x.requiresGrad ? x.g() : null);
       if (weight.requiresGrad) addInto(weight.g(), fromColumnOrder(gw, o, c, kh, kw));
       if (bias?.requiresGrad) addInto(bias.g(), columnSums(gy, rows, o));
@@ -111,6 +111,7 @@ export interface BatchNormState {
 }
 
 const fr = Math.fround;
+const NEG_INF = -Infinity, POS_INF = Infinity; // (globals read once: see var.ts)
 
 /** Eval-mode scale/shift, float32 step for step (invstd = 1/sqrt(var + eps); alpha = w*invstd; beta = b - mean*alpha). */
 export function foldBn(weight: Float32Array, bias: Float32Array, mean: Float32Array, variance: Float32Array, eps: number) {
@@ -146,15 +147,18 @@ export function batchNorm(tape: Tape | null, x: Var, bn: BatchNormState, trainin
     variance = bn.runningVar;
   }
   const { alpha, beta, invstd } = foldBn(bn.weight.data, bn.bias.data, mean, variance, bn.eps);
-  const y = channelAffine(x.data, c, alpha, beta);
+  const y = channelAffine(x.data, c, alpha, beta, NEG_INF, POS_INF, buffer(x.size, false));
   const res = out(tape, y, x.shape.slice(), x, bn.weight, bn.bias);
   if (tape && res.requiresGrad) {
     tape.record(() => {
       const gy = res.grad;
       if (!gy) return;
       if (training) {
-        const r = nk.batchNormBackward(gy, x.data, rows, c, mean, invstd, bn.weight.data, x.requiresGrad);
-        if (x.requiresGrad) addInto(x.g(), r.dx!);
+        // dx straight into x's gradient when it is the first contribution, else into a step buffer
+        const own = x.requiresGrad ? x.freshGrad() : null;
+        const dx = own ?? (x.requiresGrad ? buffer(gy.length, false) : false);
+        const r = nk.batchNormBackward(gy, x.data, rows, c, mean, invstd, bn.weight.data, dx);
+        if (dx && !own) addInto(x.g(), dx);
         if (bn.weight.requiresGrad) addInto(bn.weight.g(), r.dgamma);
         if (bn.bias.requiresGrad) addInto(bn.bias.g(), r.dbeta);
       } else {

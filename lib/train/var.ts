@@ -59,6 +59,15 @@ export class Var {
     return (this.grad ??= this.pooledGrad ? buffer(this.data.length) : new Float32Array(this.data.length));
   }
   zeroGrad(): void { this.grad = null; }
+  /**
+   * For an op that can write its gradient contribution instead of adding it: when this Var has no
+   * gradient yet (and it may come from the step's buffers), a fresh uninitialised buffer that
+   * becomes its gradient and must be overwritten whole; otherwise null (add into g() instead).
+   */
+  freshGrad(): Float32Array | null {
+    if (this.grad !== null || !this.pooledGrad) return null;
+    return (this.grad = buffer(this.data.length, false));
+  }
 }
 
 /** A learnable tensor: a Var that always wants a gradient, with a name and a version for caches. */

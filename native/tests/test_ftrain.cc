@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ftrain/conv_train.h"
+#include "ftrain/sameconv.h"
 #include "ftrain/eltwise_train.h"
 #include "ftrain/wgrad.h"
 #include "test_util.h"
@@ -67,6 +68,23 @@ int main() {
       {{2, 8, 8, 6, 1, 1, 2, 2, 0, 0, 1, 1}, 33, false},  // 1x1 stride 2 (the ResNet shortcut)
       {{1, 9, 9, 5, 3, 2, 1, 2, 2, 1, 2, 1}, 7, true},    // dilation, uneven kernel and strides
       {{4, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 16, false},  // 576 rows x 144: several passes of K
+      // the weight gradient read from x in place (wgradConv): 1/2/4-vector channel chunks, the
+      // fallback to the lowering where the channels do not split, odd output counts (row tails),
+      // batch 1/3/17, stride 1/2, pad 0/1, passes that end inside an image row
+      {{1, 7, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 17, false},
+      {{3, 6, 5, 32, 3, 3, 2, 2, 1, 1, 1, 1}, 9, false},
+      {{17, 5, 4, 8, 3, 3, 1, 1, 0, 0, 1, 1}, 16, false},
+      {{2, 9, 7, 48, 3, 3, 1, 1, 1, 1, 1, 1}, 5, false},
+      {{3, 6, 6, 12, 3, 2, 2, 1, 1, 0, 2, 1}, 7, false},
+      {{2, 8, 8, 64, 1, 1, 2, 2, 0, 0, 1, 1}, 32, false},
+      {{1, 23, 23, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 16, false},
+      // the direct kernel (sameConv): 4-vector channel tiles, a 5x5 "same" kernel, 16 and 32
+      // output channels on 3x3 "same" shapes (the forward's direct route)
+      {{2, 5, 11, 64, 3, 3, 1, 1, 1, 1, 1, 1}, 3, false},
+      {{1, 6, 7, 8, 5, 5, 1, 1, 2, 2, 1, 1}, 4, false},
+      {{1, 6, 7, 8, 5, 5, 1, 1, 2, 2, 1, 1}, 16, true},
+      {{3, 5, 19, 3, 3, 3, 1, 1, 1, 1, 1, 1}, 32, true},
+      {{2, 4, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 64, false},
   };
   const size_t wShapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 300}, {16, 144, 1000}, {9, 27, 513}, {64, 66, 257}, {5, 3, 2}};
 
@@ -120,6 +138,16 @@ int main() {
       EXPECT(same(gw1, gw3) && same(gx1, gx3), "[%s] convBackward c=%zu o=%zu depends on the thread count", p->name, s.c, o);
       EXPECT(same(gw1, gwOnly), "[%s] convBackward c=%zu o=%zu: gw differs without gx", p->name, s.c, o);
       EXPECT(same(gw1, wgradRef(o, k, rows, gy, cols, gw0)), "[%s] convBackward c=%zu o=%zu: gw not bit-exact", p->name, s.c, o);
+      // the in-place form on its own, overwriting (accumulate false); it takes exactly the shapes
+      // whose channels split into the ISA's vectors
+      const std::string name = isa.name;
+      const size_t width = name == "avx512" ? 16 : name == "avx2" ? 8 : 4;
+      std::vector<float> gwIn(o * k, 7.0f);
+      const bool took = ftrain::wgradConvFor(isa.name)(x.data(), s, o, gy.data(), gwIn.data(), false, 3);
+      EXPECT(took == (s.c % width == 0), "[%s] wgradConv c=%zu: took %d", p->name, s.c, int(took));
+      if (took)
+        EXPECT(same(gwIn, wgradRef(o, k, rows, gy, cols, std::vector<float>(o * k, 0.0f))),
+               "[%s] wgradConv c=%zu o=%zu: not bit-exact", p->name, s.c, o);
       std::vector<double> gxRef(in, 0.0), gxMag(in, 0.0);
       for (size_t r = 0; r < rows; ++r)
         for (size_t ky = 0; ky < s.kh; ++ky)
@@ -140,6 +168,15 @@ int main() {
         if (std::fabs(gx1[i] - want) > 2.0 * terms * eps * (gxMag[i] + std::fabs(gx0[i]))) ++bad;
       }
       EXPECT(bad == 0, "[%s] convBackward c=%zu o=%zu: %zu input gradients outside the bound", p->name, s.c, o, bad);
+      // the direct kernel (forward and input gradient of stride-1 "same" convolutions; the
+      // checks above covered it where it ran) takes exactly the odd kernels whose output
+      // channels split into the ISA's vectors
+      float one = 1.0f, sink[64] = {};
+      const std::vector<float> zeroW(s.kh * s.kw * o, 0.0f);
+      const ftrain::SameConvSpec probe{1, 1, 1, s.kh, s.kw, 1, o, &one, zeroW.data(), sink};
+      const bool direct = o <= 64 && ftrain::sameConvFor(isa.name)(probe, 1);
+      EXPECT(o > 64 || direct == (s.kh % 2 == 1 && s.kw % 2 == 1 && o % width == 0), "[%s] sameConv k=%zux%zu o=%zu: took %d",
+             p->name, s.kh, s.kw, o, int(direct));
     }
   }
 

@@ -71,10 +71,13 @@ export function channelMoments(x: Float32Array, rows: number, c: number): { mean
   return { mean, variance };
 }
 
-/** Batch-norm backward with batch statistics; dx is skipped when withDx is false. */
+/**
+ * Batch-norm backward with batch statistics; dx is skipped when withDx is false, and written into
+ * withDx (overwritten, not added to) when it is a Float32Array of g's length.
+ */
 export function batchNormBackward(g: Float32Array, x: Float32Array, rows: number, c: number, mean: Float32Array,
-                                  invstd: Float32Array, gamma: Float32Array, withDx = true) {
-  const dx = withDx ? new Float32Array(g.length) : null;
+                                  invstd: Float32Array, gamma: Float32Array, withDx: boolean | Float32Array = true) {
+  const dx = typeof withDx === 'boolean' ? (withDx ? new Float32Array(g.length) : null) : withDx;
   const dgamma = new Float32Array(c), dbeta = new Float32Array(c);
   addon.batchNormBackward(g, x, rows, c, mean, invstd, gamma, dx, dgamma, dbeta, threads());
   return { dx, dgamma, dbeta };

@@ -11,6 +11,7 @@
 #include "conv/conv.h"
 #include "fgemm/fgemm.h"
 #include "ftrain/ftrain.h"
+#include "ftrain/sameconv.h"
 #include "ftrain/wgrad.h"
 
 namespace anyprec {
@@ -65,8 +66,70 @@ WgradFn wgradFor(const char* isa) {
   return wgradScalar;
 }
 
+WgradConvFn wgradConvFor(const char* isa) {
+  const std::string name = isa != nullptr ? isa : "";
+#if defined(__x86_64__) || defined(_M_X64)
+  if (name == "avx512") return wgradConvAvx512;
+  if (name == "avx2") return wgradConvAvx2;
+#endif
+#if defined(__aarch64__)
+  if (name == "neon") return wgradConvNeon;
+#endif
+  return wgradConvScalar;
+}
+
+SameConvFn sameConvFor(const char* isa) {
+  const std::string name = isa != nullptr ? isa : "";
+#if defined(__x86_64__) || defined(_M_X64)
+  if (name == "avx512") return sameConvAvx512;
+  if (name == "avx2") return sameConvAvx2;
+#endif
+#if defined(__aarch64__)
+  if (name == "neon") return sameConvNeon;
+#endif
+  return sameConvScalar;
+}
+
+namespace {
+// Stride 1, dilation 1, an odd kernel larger than 1x1 and padding (k - 1) / 2: sameconv.h's shapes.
+bool isSameConv(const ConvShape& s) {
+  return s.strideH == 1 && s.strideW == 1 && s.dilH == 1 && s.dilW == 1 && s.kh % 2 == 1 && s.kw % 2 == 1 &&
+         s.kh * s.kw > 1 && s.padH == (s.kh - 1) / 2 && s.padW == (s.kw - 1) / 2;
+}
+
+// The convolution's weights (wCol, o x [tap][c]) as the direct kernel's [tap][in][out] matrix:
+// for the forward (in = c, out = o) with the taps flipped, for the input gradient (in = o,
+// out = c) as they are. In the calling thread's scratch.
+const float* sameConvWeights(const float* wCol, const ConvShape& s, size_t o, bool forward) {
+  thread_local Scratch scratch;
+  const size_t c = s.c, k = s.k(), taps = s.kh * s.kw;
+  float* wt = scratch.get(taps * c * o);
+  for (size_t oc = 0; oc < o; ++oc)
+    for (size_t t = 0; t < taps; ++t) {
+      const float* src = wCol + oc * k + t * c;
+      if (forward) {
+        float* dst = wt + (taps - 1 - t) * c * o + oc;
+        for (size_t ch = 0; ch < c; ++ch) dst[ch * o] = src[ch];
+      } else {
+        std::memcpy(wt + (t * o + oc) * c, src, c * sizeof(float));
+      }
+    }
+  return wt;
+}
+}  // namespace
+
 void convForward(const FloatKernelTable& isa, const float* x, const ConvShape& s, const float* wCol, size_t o,
                  const float* bias, float* y, int threads) {
+  if (isSameConv(s)) {
+    // y = bias (or 0), then += the direct convolution, where the output channels fit the ISA
+    const size_t rows = s.rows();
+    for (size_t r = 0; r < rows; ++r) {
+      if (bias != nullptr) std::memcpy(y + r * o, bias, o * sizeof(float));
+      else std::memset(y + r * o, 0, o * sizeof(float));
+    }
+    const SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, s.c, o, x, sameConvWeights(wCol, s, o, true), y};
+    if (sameConvFor(isa.name)(spec, threads)) return;
+  }
   FloatGemmSpec spec{};
   spec.a = lowered(x, s, threads);
   spec.m = s.rows();
@@ -80,20 +143,27 @@ void convForward(const FloatKernelTable& isa, const float* x, const ConvShape& s
 void convBackward(const FloatKernelTable& isa, const float* x, const ConvShape& s, const float* wCol, size_t o,
                   const float* gy, float* gwCol, float* gx, int threads) {
   const size_t rows = s.rows(), k = s.k();
-  const float* cols = lowered(x, s, threads);
-  // gwCol (o x k) += gy^T . cols, in the reference order (wgrad.h)
-  wgradFor(isa.name)(o, k, rows, gy, cols, gwCol, true, threads);
+  // gwCol (o x k) += gy^T . cols, in the reference order (wgrad.h): the lowering read in place
+  // from x where the channels fit the ISA's vectors, else lowered into the scratch first.
+  if (loweringIsInput(s) || !wgradConvFor(isa.name)(x, s, o, gy, gwCol, true, threads))
+    wgradFor(isa.name)(o, k, rows, gy, lowered(x, s, threads), gwCol, true, threads);
   if (gx == nullptr) return;
-  // gcols (rows x k) = gy . wCol, as floatGemm's A . B^T with B = wCol^T (k x o).
-  std::vector<float> wT(k * o);
+  // gx += the input gradient: directly for a stride-1 "same" convolution (sameconv.h), else as
+  // col2im(gcols) with gcols (rows x k) = gy . wCol, floatGemm's A . B^T with B = wCol^T (k x o).
+  if (isSameConv(s)) {
+    const SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, o, s.c, gy, sameConvWeights(wCol, s, o, false), gx};
+    if (sameConvFor(isa.name)(spec, threads)) return;
+  }
+  thread_local Scratch wTScratch;
+  float* wT = wTScratch.get(k * o);
   for (size_t j = 0; j < o; ++j)
     for (size_t i = 0; i < k; ++i) wT[i * o + j] = wCol[j * k + i];
-  float* gcols = loweringScratch().get(rows * k);  // the lowering above is no longer needed
+  float* gcols = loweringScratch().get(rows * k);  // any lowering above is no longer needed
   FloatGemmSpec spec{};
   spec.a = gy;
   spec.m = rows;
   spec.k = o;
-  spec.b = wT.data();
+  spec.b = wT;
   spec.n = k;
   floatGemm(isa, spec, gcols, threads);
   if (!loweringIsInput(s)) {

@@ -8,6 +8,8 @@
 #include <cstddef>
 
 namespace anyprec {
+struct ConvShape;
+
 namespace ftrain {
 
 using WgradFn = void (*)(size_t m, size_t n, size_t k, const float* a, const float* b, float* c, bool accumulate,
@@ -22,8 +24,30 @@ void wgradAvx512(size_t m, size_t n, size_t k, const float* a, const float* b, f
 void wgradNeon(size_t m, size_t n, size_t k, const float* a, const float* b, float* c, bool accumulate, int threads);
 #endif
 
+// The weight gradient of a convolution without its lowering in memory: gw (o x k, the lowered
+// column order [kh][kw][c]) (+)= gy^T . im2col(x), gy rows x o, x NHWC, each output summed in the
+// same order as above (t = the output position): bit-identical to the WgradFn on im2col(x). The
+// lowering's rows are read in place from x (zeros in the padding). Returns false, doing nothing,
+// when the channels do not split into the ISA's vectors (c % W != 0; the caller lowers instead).
+using WgradConvFn = bool (*)(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw,
+                             bool accumulate, int threads);
+
+bool wgradConvScalar(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                     int threads);
+#if defined(__x86_64__) || defined(_M_X64)
+bool wgradConvAvx2(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                   int threads);
+bool wgradConvAvx512(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                     int threads);
+#endif
+#if defined(__aarch64__)
+bool wgradConvNeon(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                   int threads);
+#endif
+
 // The instance for the float kernel table named `isa` ("avx512", "avx2", "neon"; else scalar).
 WgradFn wgradFor(const char* isa);
+WgradConvFn wgradConvFor(const char* isa);
 
 }  // namespace ftrain
 }  // namespace anyprec

@@ -11,13 +11,15 @@
 #include <cstddef>
 #include <cstring>
 
+#include <vector>
+
 #include "common/threadpool.h"
+#include "conv/conv.h"
 #include "ftrain/wgrad.h"
 
 namespace anyprec {
 namespace ftrain {
 namespace {
-
 
 // Output positions (t) per pass: a pass runs every row group of a task's columns over t0..t1,
 // so the B rows of the pass (TB x the task's columns) are read from memory once and from L1/L2
@@ -25,34 +27,50 @@ namespace {
 // exactly): the order of every sum stays t = 0, 1, ..., K-1.
 constexpr size_t kPassRows = 256;
 
-// RI output rows x VJ vectors of W columns at (i0, j0), over t in [t0, t1); starts from C when
-// `load`, else from zero.
-template <int W, int RI, int VJ>
-inline void block(size_t m, size_t n, const float* a, const float* b, float* c, size_t i0, int ri, size_t j0, size_t t0,
-                  size_t t1, bool load) {
+// s in every lane of v (not V{} + s, which turns -0 into +0 and so could change a zero's sign).
+template <int W, typename V>
+inline void splat(float s, V& v) {
+  float lanes[W];
+  for (int l = 0; l < W; ++l) lanes[l] = s;
+  std::memcpy(&v, lanes, sizeof(V));
+}
+
+// RI output rows x VJ vectors of W columns of C (row stride ldc, at c), over t in [t0, t1):
+// A row t is a + t * m (the RI values from i0), B row t is brow(t) (VJ * W values). Starts from C
+// when `load`, else from zero.
+template <int W, int RI, int VJ, typename BRow>
+inline void block(size_t m, const float* a, BRow brow, float* c, size_t ldc, size_t i0, size_t t0, size_t t1, bool load) {
   typedef float V __attribute__((vector_size(W * 4)));
   V acc[RI][VJ];
   for (int i = 0; i < RI; ++i)
     for (int v = 0; v < VJ; ++v) {
-      if (load && i < ri) std::memcpy(&acc[i][v], c + (i0 + i) * n + j0 + v * W, sizeof(V));
+      if (load) std::memcpy(&acc[i][v], c + (i0 + i) * ldc + v * W, sizeof(V));
       else acc[i][v] = V{};
     }
   for (size_t t = t0; t < t1; ++t) {
-    const float* br = b + t * n + j0;
+    const float* br = brow(t);
     const float* ar = a + t * m + i0;
     V bv[VJ];
     for (int v = 0; v < VJ; ++v) std::memcpy(&bv[v], br + v * W, sizeof(V));
     for (int i = 0; i < RI; ++i) {
-      const float s = i < ri ? ar[i] : 0.0f;
-      const V av = V{} + s;
+      V av;
+      splat<W>(ar[i], av);
       for (int v = 0; v < VJ; ++v) {
         const V p = av * bv[v];
         acc[i][v] = acc[i][v] + p;
       }
     }
   }
-  for (int i = 0; i < ri; ++i)
-    for (int v = 0; v < VJ; ++v) std::memcpy(c + (i0 + i) * n + j0 + v * W, &acc[i][v], sizeof(V));
+  for (int i = 0; i < RI; ++i)
+    for (int v = 0; v < VJ; ++v) std::memcpy(c + (i0 + i) * ldc + v * W, &acc[i][v], sizeof(V));
+}
+
+// Every row of C (m rows; full groups of RI, then one at a time) for one column block.
+template <int W, int RI, int VJ, typename BRow>
+inline void blockRows(size_t m, const float* a, BRow brow, float* c, size_t ldc, size_t t0, size_t t1, bool load) {
+  size_t i0 = 0;
+  for (; i0 + RI <= m; i0 += RI) block<W, RI, VJ>(m, a, brow, c, ldc, i0, t0, t1, load);
+  for (; i0 < m; ++i0) block<W, 1, VJ>(m, a, brow, c, ldc, i0, t0, t1, load);
 }
 
 // Column j of rows [0, m) over t in [t0, t1), one value at a time (the tail narrower than 4).
@@ -81,18 +99,76 @@ void wgradExact(size_t m, size_t n, size_t k, const float* a, const float* b, fl
     for (size_t t0 = 0; t0 < k; t0 += kPassRows) {
       const size_t t1 = std::min(k, t0 + kPassRows);
       const bool load = accumulate || t0 > 0;
-      for (size_t i0 = 0; i0 < m; i0 += RI) {
-        const int ri = static_cast<int>(std::min<size_t>(RI, m - i0));
-        if (task < slices) {
-          block<W, RI, VJ>(m, n, a, b, c, i0, ri, task * kSlice, t0, t1, load);
-          continue;
-        }
-        for (size_t j = sliceEnd; j < quadEnd; j += 4) block<4, RI, 1>(m, n, a, b, c, i0, ri, j, t0, t1, load);
+      if (task < slices) {
+        const size_t j0 = task * kSlice;
+        blockRows<W, RI, VJ>(m, a, [&](size_t t) { return b + t * n + j0; }, c + j0, n, t0, t1, load);
+      } else {
+        for (size_t j = sliceEnd; j < quadEnd; j += 4)
+          blockRows<4, RI, 1>(m, a, [&](size_t t) { return b + t * n + j; }, c + j, n, t0, t1, load);
       }
       if (task == slices)
         for (size_t j = quadEnd; j < n; ++j) scalarColumn(m, n, a, b, c, j, t0, t1, load);
     }
   });
+}
+
+// The weight gradient of a convolution with its lowering read in place (wgrad.h, wgradConv):
+// gw (o x k, columns [tap][channel]) (+)= gy^T . im2col(x). Column unit = one tap x one chunk of
+// kChunk channels; its B row t is the input pixel tap (ky, kx) of output position t reads (or a
+// row of zeros in the padding, multiplied as im2col's zeros are). The units are split into
+// contiguous groups, one task each; a task walks the output positions in passes of kPassRows and
+// runs all its units over a pass, so the pass's input pixels and gy rows are read from cache by
+// every tap. Each output is still summed over t = 0, 1, ..., rows-1: the same bits as wgradExact
+// on the explicit lowering, whatever the grouping and thread count. Needs c % (W * VJ) == 0.
+template <int W, int RI, int VJ>
+void wgradConvExact(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                    int threads) {
+  constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
+  const size_t c = s.c, k = s.k(), rows = s.rows(), taps = s.kh * s.kw;
+  const size_t oh = s.outH(), ow = s.outW(), chunks = c / kChunk, units = taps * chunks;
+  const size_t groups = std::min<size_t>(units, static_cast<size_t>(std::max(threads, 1)));
+  const std::vector<float> zeros(c, 0.0f);  // the padding's row (a whole pixel: any chunk offset)
+  parallelRun(groups, threads, [&](size_t g) {
+    const size_t u0 = units * g / groups, u1 = units * (g + 1) / groups;
+    std::vector<const float*> ptr(kPassRows);
+    for (size_t t0 = 0; t0 < rows; t0 += kPassRows) {
+      const size_t t1 = std::min(rows, t0 + kPassRows);
+      const bool load = accumulate || t0 > 0;
+      size_t tapNow = taps;  // the tap whose pointers `ptr` holds
+      for (size_t u = u0; u < u1; ++u) {
+        const size_t tap = u / chunks, j0 = (u % chunks) * kChunk;
+        if (tap != tapNow) {
+          tapNow = tap;
+          const long ky = static_cast<long>((tap / s.kw) * s.dilH) - static_cast<long>(s.padH);
+          const long kx = static_cast<long>((tap % s.kw) * s.dilW) - static_cast<long>(s.padW);
+          size_t img = t0 / (oh * ow), oy = (t0 / ow) % oh, ox = t0 % ow;
+          for (size_t t = t0; t < t1; ++t) {
+            const long iy = static_cast<long>(oy * s.strideH) + ky, ix = static_cast<long>(ox * s.strideW) + kx;
+            const bool inside = iy >= 0 && ix >= 0 && iy < static_cast<long>(s.h) && ix < static_cast<long>(s.w);
+            ptr[t - t0] = inside ? x + ((img * s.h + static_cast<size_t>(iy)) * s.w + static_cast<size_t>(ix)) * c : zeros.data();
+            if (++ox == ow) {
+              ox = 0;
+              if (++oy == oh) { oy = 0; ++img; }
+            }
+          }
+        }
+        const float* const* pp = ptr.data();
+        auto brow = [pp, t0, j0](size_t t) { return pp[t - t0] + j0; };
+        blockRows<W, RI, VJ>(o, gy, brow, gw + tap * c + j0, k, t0, t1, load);
+      }
+    }
+  });
+}
+
+// The ISA's wgradConv: the wide tile where the channels split into 2-vector chunks, the
+// narrow one (twice the rows) where they split into single vectors; false if neither.
+template <int W, int RI>
+bool wgradConvDispatch(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                       int threads) {
+  if (s.c % (2 * W) == 0) wgradConvExact<W, RI, 2>(x, s, o, gy, gw, accumulate, threads);
+  else if (s.c % W == 0) wgradConvExact<W, 2 * RI, 1>(x, s, o, gy, gw, accumulate, threads);
+  else return false;
+  return true;
 }
 
 }  // namespace
