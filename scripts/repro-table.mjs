@@ -38,7 +38,7 @@ const pct = (a) => (typeof a === 'number' ? `${(100 * a).toFixed(2)}%` : '');
 function options(r) {
   const c = r.config, o = c.options ?? {};
   switch (c.method) {
-    case 'sp': return `act ${c.bits.join('/')}, ${o.activation ?? 'dorefa'}`;
+    case 'sp': return `act ${c.bits.join('/')}, ${o.activation ?? 'dorefa'}${o.distill === false ? ', labels (no distillation)' : ''}`;
     case 'pg': return `B/Bhb ${c.bits[0]}/${o.highBits ?? c.bits[0] - 1}, w${o.weightBits ?? 8}, ${o.activation ?? 'dorefa'}` +
       `${o.target !== undefined ? `, δ ${o.target}` : ''}${o.gateOn !== undefined ? `, on→${o.gateOn}` : ''}`;
     case 'ldp': return `λ ${o.penalty ?? 1}, bits ${(o.bitRange ?? [1, 8]).join('..')}${o.target !== undefined ? `, target ${o.target}` : ''}`;

@@ -21,6 +21,9 @@ describe('anyprec train --method sp|pg|ldp', () => {
     expect(r.method).toBe('sp');
     expect(r.results.map((x: { bits: number }) => x.bits)).toEqual([32, 2]);
     expect(r.weightBits).toBe(1);
+    // a run under 10 epochs: every switch learns from the labels (--distill off), recorded in the config
+    expect(r.distill).toBe(false);
+    expect(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')).config.options).toEqual({ activation: 'dorefa', distill: false });
     const m = loadSync(out);
     expect(m.graph.input?.dtype).toBe('uint8'); // its preprocessing is in the graph: raw digits go in
     const digits = new Uint8Tensor(new Uint8Array(2 * 784), [2, 1, 28, 28]);
@@ -71,6 +74,7 @@ describe('anyprec train --method sp|pg|ldp', () => {
     };
     expect(run(['--method', 'pg', '--bits', '3,4'])).toMatch(/takes one --bits value/);
     expect(run(['--method', 'sp', '--act-quant', 'log'])).toMatch(/activation must be one of dorefa, pact, sign/);
+    expect(run(['--method', 'sp', '--distill', 'yes'])).toMatch(/--distill must be on or off, got yes/);
     expect(run(['--method', 'pg', '--act-quant', 'sign'])).toMatch(/activation must be dorefa or pact/);
     expect(run(['--method', 'ldp', '--bit-range', '6,2'])).toMatch(/--bit-range takes lo,hi/);
   });

@@ -12,6 +12,7 @@ interface TrainOptions {
   bits?: number[];
   actBits: number[];
   actQuant: string;
+  distill?: string;
   highBits?: number;
   weightBits?: number;
   target?: number;
@@ -73,7 +74,12 @@ function methodConfig(o: TrainOptions): Pick<TrainConfig, 'bits' | 'options'> {
   };
   switch (o.method) {
     case 'any': case 'fixed': return { bits: o.bits ?? [1, 2, 4, 8, 32] };
-    case 'sp': return { bits: o.actBits, options: { activation: o.actQuant } };
+    case 'sp': {
+      if (o.distill !== undefined && o.distill !== 'on' && o.distill !== 'off') throw new InvalidArgumentError(`--distill must be on or off, got ${o.distill}`);
+      // short runs learn from the labels at every switch (the teacher is poor early on; see --distill)
+      const distill = o.distill !== undefined ? o.distill === 'on' : !shortRun('sp', o.epochs ?? 15);
+      return { bits: o.actBits, options: { activation: o.actQuant, distill } };
+    }
     case 'pg':
       one('B, the activation bits the gate splits');
       return { bits: o.bits ?? [3], options: { highBits: o.highBits, weightBits: o.weightBits, target: o.target, sigma: o.sigma, gateOn: o.gateOn, gateWeight: o.gateWeight, activation: o.actQuant } };
@@ -207,6 +213,8 @@ export function registerTrain(program: Command): void {
     .option('--bits <list>', 'bit-widths (32 = float; default 1,2,4,8,32); pg: B, the activation bits (default 3)', list('--bits'))
     .option('--act-bits <list>', 'sp: the activation switches (32 = float)', list('--act-bits'), [32, 8, 4, 2, 1])
     .option('--act-quant <q>', 'sp: activation quantiser dorefa | pact | sign (sign: the 1-bit switch); pg: dorefa | pact', 'dorefa')
+    .option('--distill <on|off>', 'sp: the lower switches learn from the top switch\'s soft targets (on) or from the labels (off); ' +
+      'default off under 10 epochs (early on the top switch is a poor teacher: one epoch fell short of 90% with it), on otherwise')
     .option('--high-bits <n>', 'pg: Bhb, the bits every output gets (default B-1)', int('--high-bits', 1))
     .option('--weight-bits <n>', 'pg: weight bits (default 8)', int('--weight-bits', 1))
     .option('--target <x>', 'pg: δ of the threshold penalty (default 0); ldp: bit-op target, a fraction of 8-bit cost (default 0.25)', Number)

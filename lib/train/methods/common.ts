@@ -48,18 +48,18 @@ export function optionsOf(c: { options?: Record<string, unknown> }): Record<stri
 
 /**
  * One optimiser step over several switches: the first on the labels, every later one distilled
- * from the first one's logits (detached); gradients summed. `extra` may add a loss term per
+ * from the first one's logits (detached), or with `labelsOnly` on the labels too; gradients summed. `extra` may add a loss term per
  * switch (its value is added to the reported loss). Returns the summed loss and the first
  * switch's correct count.
  */
 export function distillStep(t: Trainer, switches: number[], x: Float32Array, labels: ArrayLike<number>, n: number,
-                            extra?: (tape: Tape, bits: number) => Var | undefined): { loss: number; correct: number } {
+                            extra?: (tape: Tape, bits: number) => Var | undefined, labelsOnly = false): { loss: number; correct: number } {
   t.opt.zeroGrad();
   let teacher: Float32Array | null = null, loss = 0, correct = 0;
   for (const bits of switches) {
     const tape = new Tape();
     const logits = t.net.forward(x, n, { bits, training: true, tape, hook: t.impl?.hook });
-    let l = teacher === null ? T.crossEntropy(tape, logits, labels) : T.distillationLoss(tape, logits, teacher, t.config.temperature ?? 1);
+    let l = teacher === null || labelsOnly ? T.crossEntropy(tape, logits, labels) : T.distillationLoss(tape, logits, teacher, t.config.temperature ?? 1);
     const e = extra?.(tape, bits);
     if (e) l = T.add(tape, l, e);
     tape.backward(l);

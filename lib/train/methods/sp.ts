@@ -2,7 +2,9 @@
 // shared by every switch; the activation precision switches (config.bits, e.g. 32, 8, 4, 2, 1),
 // each switch with its own batch norm (the graph's switchable BN, keyed by activation bits);
 // self-distillation: the top switch learns from the labels, every other switch from the top
-// switch's soft targets, gradients summed into one step.
+// switch's soft targets, gradients summed into one step. options.distill = false: every switch
+// learns from the labels instead (what `anyprec train` uses for runs under 10 epochs: the top
+// switch is a poor teacher early on, and one epoch with distillation fell short; see the README).
 //
 // options.activation picks the activation quantiser of the switches below 32 bits:
 //   'dorefa'  round(clamp(x, 0, 1)·(2^b − 1))/(2^b − 1)  (the runtime's quantize op: exported as is)
@@ -28,6 +30,8 @@ export interface SpOptions {
   activation?: SpActivation;
   /** Initial PACT clip (default 6). */
   alpha?: number;
+  /** Lower switches learn from the top switch's soft targets (default true) or, false, from the labels. */
+  distill?: boolean;
 }
 
 function kindOf(c: TrainConfig): SpActivation {
@@ -36,15 +40,23 @@ function kindOf(c: TrainConfig): SpActivation {
   return k as SpActivation;
 }
 
+function distillOf(c: TrainConfig): boolean {
+  const d = optionsOf(c).distill ?? true;
+  if (typeof d !== 'boolean') throw new TypeError(`options.distill must be a boolean, got ${JSON.stringify(d)}`);
+  return d;
+}
+
 /** The PACT clip of quantiser `node` at switch `bits` (a learnable tensor of the trainer). */
 export const alphaName = (node: string, bits: number): string => `sp.${node}.${bits}.alpha`;
 
 class Sp implements MethodImpl {
   private readonly kind: SpActivation;
   private readonly switches: number[];
+  private readonly distill: boolean;
 
   constructor(private readonly t: Trainer) {
     this.kind = kindOf(t.config);
+    this.distill = distillOf(t.config);
     this.switches = [...t.config.bits].sort((a, b) => b - a);
     if (this.kind === 'pact') {
       const a0 = numberOption(optionsOf(t.config), 'alpha', 6, 1e-3, 1e3);
@@ -72,7 +84,7 @@ class Sp implements MethodImpl {
   };
 
   step(x: Float32Array, labels: ArrayLike<number>, n: number) {
-    const r = distillStep(this.t, this.switches, x, labels, n);
+    const r = distillStep(this.t, this.switches, x, labels, n, undefined, !this.distill);
     if (this.kind === 'pact') {
       // keep every clip positive (PACT's α is a range; a step past zero would invert it)
       for (const [k, p] of this.t.net.params) if (k.startsWith('sp.') && p.data[0] < 1e-3) p.data[0] = 1e-3;
@@ -88,7 +100,7 @@ class Sp implements MethodImpl {
   }
 
   summary(): Record<string, unknown> {
-    return { weightBits: 1, activation: this.kind };
+    return { weightBits: 1, activation: this.kind, distill: this.distill };
   }
 
   toModel(input?: GraphInput): Model {
@@ -110,6 +122,7 @@ function spGraph(g: GraphSpec): GraphSpec {
 registerMethod('sp', {
   check(c) {
     kindOf(c);
+    distillOf(c);
     if (c.bits.length < 1) throw new RangeError('sp: bits (the activation switches) must not be empty');
   },
   graph: (g) => spGraph(g),
