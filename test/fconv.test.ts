@@ -141,6 +141,31 @@ describe.each(ISAS)('floatConv on isa %s', (isa) => {
     }
   });
 
+  it('floatLinear with a per-channel scale past 512 outputs (the epilogue indexes every column block)', () => {
+    // Regression: before 2026-12-06 the scale/shift of output columns at and beyond 512 were read
+    // from the block's start (the zoo MLP's float path was wrong by up to 10 at 784 -> 1024).
+    kernels.setIsa(isa);
+    const rand = rng(9);
+    for (const [n, k, o] of [[1, 100, 600], [2, 784, 1024], [3, 17, 513]]) {
+      const x = randomFloats(rand, n * k), w = randomFloats(rand, o * k);
+      const scale = randomFloats(rand, o), shift = randomFloats(rand, o);
+      const packed = kernels.packFloatWeights(w, o, k);
+      const plain = kernels.floatGemm(x, n, k, w, o);
+      expect(sameBits(kernels.floatLinear(x, n, packed, { scale, shift, min: 0 }), kernels.channelAffine(plain, o, scale, shift, 0))).toBe(true);
+      // and against float64 arithmetic, independent of both kernels
+      const y = kernels.floatLinear(x, n, packed, { scale, shift });
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < o; j++) {
+          let sum = 0;
+          for (let t = 0; t < k; t++) sum += x[i * k + t] * w[j * k + t];
+          worst = Math.max(worst, Math.abs(y[i * o + j] - (sum * scale[j] + shift[j])));
+        }
+      }
+      expect(worst).toBeLessThan(1e-4);
+    }
+  });
+
   it('gives the same bits on 1 and 3 threads, and async equals sync', async () => {
     kernels.setIsa(isa);
     const rand = rng(6);
