@@ -184,7 +184,7 @@ async function train(o: TrainOptions): Promise<void> {
   // the method's summary runs the same network on the preprocessed (float) test digits
   const extra = trainer.impl?.summary?.(trainer.toModel(), data.test) ?? {};
   const record = {
-    config: trainer.config, graph: trainer.graph.nodes.length + ' nodes', inputShape: trainer.graph.inputShape, model: o.out, log: trainer.log,
+    config: trainer.config, graph: trainer.graph.nodes.length + ' nodes', weightMode: trainer.graph.weightMode ?? 'requant', inputShape: trainer.graph.inputShape, model: o.out, log: trainer.log,
     digits: { train: data.train.n, validation: data.validation.n, test: data.test.n },
     results, ...extra, seconds: (Date.now() - started) / 1000, isa: kernels.isa(), threads: kernels.threads(),
   };
