@@ -43,17 +43,27 @@ async function http(base: string, o: { method?: string; url: string; headers?: R
   return { statusCode: res.status, headers: Object.fromEntries(res.headers) as Record<string, string>, body, json: () => JSON.parse(body) };
 }
 
-/** A model whose runDetailed is counted (and can be held) by the test. */
+/**
+ * Wraps a model's run() and runDetailed() (the server calls run(), or runDetailed() for a gated
+ * model) with `around(x, options, call)`.
+ */
+function wrapCalls(model: any, around: (x: any, o: any, call: (x: any, o: any) => Promise<any>) => Promise<any>) {
+  for (const name of ['run', 'runDetailed']) {
+    const orig = model[name].bind(model);
+    model[name] = (x: any, o: any) => around(x, o, orig);
+  }
+}
+
+/** A model whose calls (run / runDetailed) are counted (and can be held) by the test. */
 function countedModel() {
   const model = Model.build(graph, tensors);
   const calls: Float32Array[] = [];
   let hold: Promise<void> | null = null;
-  const orig = model.runDetailed.bind(model);
-  model.runDetailed = async (x: InstanceType<typeof Tensor>, o: unknown) => {
+  wrapCalls(model, async (x, o, call) => {
     calls.push(x.data.slice());
     if (hold) await hold;
-    return orig(x, o);
-  };
+    return call(x, o);
+  });
   return {
     model, calls,
     block() { let release!: () => void; hold = new Promise<void>((r) => { release = r; }); return () => { hold = null; release(); }; },
@@ -323,20 +333,19 @@ describe('deadlines, disconnects and shutdown', () => {
     const calls: { signal?: AbortSignal; outcome?: string }[] = [];
     let release!: () => void;
     const hold = new Promise<void>((r) => { release = r; });
-    const orig = model.runDetailed.bind(model);
-    model.runDetailed = async (x: InstanceType<typeof Tensor>, o: { signal?: AbortSignal }) => {
+    wrapCalls(model, async (x, o: { signal?: AbortSignal }, run) => {
       const call: { signal?: AbortSignal; outcome?: string } = { signal: o.signal };
       calls.push(call);
       await hold;
       try {
-        const r = await orig(x, o);
+        const r = await run(x, o);
         call.outcome = 'computed';
         return r;
       } catch (e) {
         call.outcome = (e as Error).name;
         throw e;
       }
-    };
+    });
     return { model, calls, release };
   }
 
@@ -496,6 +505,45 @@ describe('a model that takes uint8 input (graph.input, as anyprec train writes t
       const f32 = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/octet-stream', 'x-shape': '1,1,28,28', 'x-dtype': 'float32' }, payload: new Uint8Array(4 * SAMPLE) });
       expect(f32.statusCode).toBe(400);
       expect(f32.body).toMatch(/x-dtype must be uint8/);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('the answer text', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { answerJson } = require('@anyprec/server/src/server');
+  it('is what JSON.stringify writes for the same answer (several rows, non-finite logits, ties, -0)', () => {
+    const output = Float32Array.from([0.1, -2.5e-7, 3, 3, -0, 1e30, NaN, Infinity, -Infinity, 2, 0.30000001192092896, 7]);
+    const r = { output, n: 3, features: 4, precision: { weights: 4, activations: 2 }, pinned: true, bitOps: 123456.5, queueMs: 0.25, computeMs: 1 / 3 };
+    const rows = [0, 1, 2].map((i) => Array.from(output.subarray(i * 4, i * 4 + 4)));
+    const want = {
+      logits: rows, argmax: Array.from(new Tensor(output, [3, 4]).argmax()), bits: { weights: 4, activations: 2 },
+      pinned: true, bitOps: 123456.5, ms: 2.125, queueMs: 0.25, computeMs: 1 / 3,
+    };
+    expect(answerJson(r, 2.125)).toBe(JSON.stringify(want));
+    const gated = { ...r, n: 1, output: output.subarray(0, 4), pinned: undefined, gate: { layers: ['c1'], fraction: 0.375 } };
+    expect(answerJson(gated, 1)).toBe(JSON.stringify({ logits: [rows[0]], argmax: [2], bits: want.bits, pinned: false, bitOps: 123456.5, ms: 1, queueMs: 0.25, computeMs: 1 / 3, gateFraction: 0.375 }));
+  });
+
+  it('a gated model is served through runDetailed: answers equal runSync, with the gate fraction', async () => {
+    const g = zoo.gatedCnn();
+    const model = Model.build(g, zoo.randomTensors(g, 5));
+    let detailed = 0;
+    const orig = model.runDetailed.bind(model);
+    model.runDetailed = (x: unknown, o: unknown) => { detailed++; return orig(x, o); };
+    const s = createServer(model, { sloP95Ms: 1000, calibrationRuns: 0 });
+    const url = await s.listen({ port: 0 });
+    try {
+      const data = image(1, 11);
+      const r = await http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data, bits: 4 }) });
+      expect(r.statusCode).toBe(200);
+      const b = r.json();
+      const want = model.runSync(new Tensor(Float32Array.from(data), [1, 1, 28, 28]), { bits: 4 }).data;
+      expect(bytes(flat(b.logits)).equals(bytes(want))).toBe(true);
+      expect(typeof b.gateFraction).toBe('number');
+      expect(detailed).toBe(1);
     } finally {
       await s.close();
     }

@@ -1,5 +1,5 @@
 'use strict';
-// The server's own queue in front of model.runDetailed(): at most `concurrency` calls in flight
+// The server's own queue in front of model.run() / runDetailed(): at most `concurrency` calls in flight
 // (one per model worker thread), the rest wait here, where a request whose deadline passed or
 // whose client went away is taken out and never computed. A call already handed to the model
 // carries an AbortSignal: when its deadline passes or its client goes away it is aborted inside
@@ -36,6 +36,9 @@ class InferenceQueue {
    * @param {(ev: object) => void} [o.onComputed]  called after each model call
    * @param {(reason: string) => void} [o.onDropped]   a queued request taken out (never computed)
    * @param {(reason: string) => void} [o.onAborted]   a request aborted after it was handed to the model
+   * @param {boolean} [o.detailed] call model.runDetailed (per-call stats: a gated model's gate
+   *        fraction and spent bit-ops); otherwise model.run, with the bit-ops counted once per
+   *        precision and batch size (model.bitOps: they do not depend on the data without gates)
    */
   constructor(model, o) {
     this.model = model;
@@ -46,6 +49,9 @@ class InferenceQueue {
     this.onComputed = o.onComputed ?? (() => {});
     this.onDropped = o.onDropped ?? (() => {});
     this.onAborted = o.onAborted ?? (() => {});
+    this.detailed = o.detailed ?? true;
+    /** 'w,a,n' -> { bitOps } of an ungated model's call (run() gives no stats) */
+    this.plainStats = new Map();
     /** @type {any[]} */
     this.waiting = [];
     this.inflight = 0;
@@ -179,7 +185,8 @@ class InferenceQueue {
     this.computations++;
     const t0 = this.clock();
     try {
-      const { output, stats } = await this.model.runDetailed(x, opts);
+      const { output, stats } = this.detailed ? await this.model.runDetailed(x, opts)
+        : { output: await this.model.run(x, opts), stats: this.statsOf(first.precision, samples) };
       const computeMs = this.clock() - t0;
       const features = output.data.length / samples;
       let row = 0;
@@ -213,6 +220,17 @@ class InferenceQueue {
       this.pump();
       this.checkIdle();
     }
+  }
+
+  /** The stats of an ungated model's call: its bit-ops (what runDetailed would report). */
+  statsOf(precision, samples) {
+    const k = `${precision.weights},${precision.activations},${samples}`;
+    let st = this.plainStats.get(k);
+    if (!st) {
+      st = { bitOps: this.model.bitOps(samples, { bits: precision }).bitOps };
+      this.plainStats.set(k, st);
+    }
+    return st;
   }
 
   checkIdle() {

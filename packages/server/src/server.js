@@ -5,7 +5,6 @@
 const path = require('path');
 const fs = require('fs');
 const Fastify = require('fastify');
-const { Tensor } = require('anyprec');
 const { Governor } = require('./governor');
 const { InferenceQueue, HttpError } = require('./queue');
 const { createMetrics } = require('./metrics');
@@ -66,6 +65,38 @@ function formatSchemaErrors(errors, dataVar) {
 /** The default offer: the model's integer bit-widths, weights = activations. */
 function defaultPrecisions(graph) {
   return graph.bitList.filter((b) => b >= 1 && b <= 8).map((b) => ({ weights: b, activations: b }));
+}
+
+/** A number as JSON.stringify writes it (non-finite: null). */
+function jsonNumber(v) {
+  return Number.isFinite(v) ? String(v) : 'null';
+}
+
+/**
+ * The answer to POST /v1/infer as JSON text, written directly: the same text JSON.stringify gives
+ * for { logits, argmax, bits, pinned, bitOps, ms, queueMs, computeMs, gateFraction? } without
+ * building the arrays and objects first (each row's argmax as Tensor.argmax: the first largest).
+ */
+function answerJson(r, ms) {
+  const y = r.output;
+  const f = r.features;
+  let logits = '';
+  let argmax = '';
+  for (let i = 0; i < r.n; i++) {
+    const o = i * f;
+    let row = jsonNumber(y[o]);
+    let best = 0;
+    for (let j = 1; j < f; j++) {
+      row += ',' + jsonNumber(y[o + j]);
+      if (y[o + j] > y[o + best]) best = j;
+    }
+    logits += (i ? ',[' : '[') + row + ']';
+    argmax += (i ? ',' : '') + best;
+  }
+  let s = `{"logits":[${logits}],"argmax":[${argmax}],"bits":{"weights":${r.precision.weights},"activations":${r.precision.activations}},` +
+    `"pinned":${!!r.pinned},"bitOps":${jsonNumber(r.bitOps)},"ms":${jsonNumber(ms)},"queueMs":${jsonNumber(r.queueMs)},"computeMs":${jsonNumber(r.computeMs)}`;
+  if (r.gate && r.gate.layers.length) s += `,"gateFraction":${jsonNumber(r.gate.fraction)}`;
+  return s + '}';
 }
 
 function quantile(xs, q) {
@@ -138,7 +169,7 @@ function createServer(model, options = {}) {
   const computeByPrecision = {};
   const precisionChosen = {};
   const queue = new InferenceQueue(model, {
-    governor, concurrency, maxBatch: 1, clock,
+    governor, concurrency, maxBatch: 1, clock, detailed: gatedLayers.length > 0,
     onComputed: (ev) => {
       metrics.computations.inc();
       (computeByPrecision[`w${ev.precision.weights}a${ev.precision.activations}`] ??= metrics.compute.labels(`w${ev.precision.weights}a${ev.precision.activations}`)).observe(ev.computeMs / 1000);
@@ -227,16 +258,8 @@ function createServer(model, options = {}) {
     const pk = `${r.precision.weights},${r.precision.activations},${!!r.pinned}`;
     (precisionChosen[pk] ??= metrics.precision.labels(String(r.precision.weights), String(r.precision.activations), String(!!r.pinned))).inc();
     lat.push(ms); count++; bitsSum += r.precision.activations;
-    const out = new Tensor(r.output, [r.n, r.features]);
-    const logits = [];
-    for (let i = 0; i < r.n; i++) logits.push(Array.from(r.output.subarray(i * r.features, (i + 1) * r.features)));
-    const body = {
-      logits, argmax: Array.from(out.argmax()),
-      bits: { weights: r.precision.weights, activations: r.precision.activations },
-      pinned: !!r.pinned, bitOps: r.bitOps, ms, queueMs: r.queueMs, computeMs: r.computeMs,
-    };
-    if (r.gate && r.gate.layers.length) body.gateFraction = r.gate.fraction;
-    return body;
+    reply.type('application/json; charset=utf-8');
+    return answerJson(r, ms);
   });
 
   app.get('/v1/model', async () => {
@@ -277,6 +300,8 @@ function createServer(model, options = {}) {
   // the governor knows what it can trade before the first request; and whether a batch is cheaper
   // per sample (micro-batching stays on only then).
   let readyPromise;
+  // the call the queue makes for traffic (run(), or runDetailed() for a gated model)
+  const modelCall = (x, o) => (queue.detailed ? model.runDetailed(x, o) : model.run(x, o));
   function ready() {
     readyPromise ??= (async () => {
       const reps = options.calibrationRuns ?? 5;
@@ -284,11 +309,11 @@ function createServer(model, options = {}) {
       const costs = {};
       if (reps > 0) {
         for (const p of precisions) {
-          await model.runDetailed(x1, { bits: p }); // starts the workers and builds this precision's plan: not timed
+          await modelCall(x1, { bits: p }); // starts the workers and builds this precision's plan: not timed
           const t = [];
           for (let i = 0; i < reps; i++) {
             const t0 = clock();
-            await model.runDetailed(x1, { bits: p });
+            await modelCall(x1, { bits: p });
             t.push(clock() - t0);
           }
           costs[`w${p.weights}a${p.activations}`] = quantile(t, 0.5);
@@ -300,10 +325,10 @@ function createServer(model, options = {}) {
           const xk = sampleInput(model, k);
           const top = governor.current();
           const t = [];
-          await model.runDetailed(xk, { bits: top });
+          await modelCall(xk, { bits: top });
           for (let i = 0; i < reps; i++) {
             const t0 = clock();
-            await model.runDetailed(xk, { bits: top });
+            await modelCall(xk, { bits: top });
             t.push(clock() - t0);
           }
           const perSample = quantile(t, 0.5) / k;
@@ -354,4 +379,4 @@ function createServer(model, options = {}) {
   return server;
 }
 
-module.exports = { createServer, batchDependent, defaultPrecisions, HttpError };
+module.exports = { createServer, batchDependent, defaultPrecisions, HttpError, answerJson };
