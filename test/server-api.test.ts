@@ -549,3 +549,41 @@ describe('the answer text', () => {
     }
   });
 });
+
+describe('inline runs (inlineRunMs, opt-in)', () => {
+  it('a call that costs less than inlineRunMs runs as runSync on the event loop (same answer); unmeasured costs are not inlined; a bad value is refused', async () => {
+    const model = Model.build(graph, tensors);
+    expect(() => createServer(model, { inlineRunMs: -1 })).toThrow(/inlineRunMs must be a finite number of ms >= 0/);
+    expect(() => createServer(model, { inlineRunMs: '2' })).toThrow(/inlineRunMs/);
+    const counts = { run: 0, runSync: 0 };
+    for (const name of ['run', 'runSync'] as const) {
+      const orig = (model as any)[name].bind(model);
+      (model as any)[name] = (x: unknown, o: unknown) => { counts[name]++; return orig(x, o); };
+    }
+    const post = (url: string, data: number[]) => http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data, bits: 4 }) });
+    const measured = createServer(model, { sloP95Ms: 1000, calibrationRuns: 1, inlineRunMs: 1e6, closeModel: false });
+    let url = await measured.listen({ port: 0 });
+    try {
+      const before = { ...counts };
+      const data = image(1, 21);
+      const r = await post(url, data);
+      expect(r.statusCode).toBe(200);
+      expect(bytes(flat(r.json().logits)).equals(bytes(expected(data, 1, { weights: 4, activations: 4 })))).toBe(true);
+      expect(counts.run - before.run).toBe(0);
+      expect(counts.runSync - before.runSync).toBe(1);
+      expect(measured.queue.inlined).toBe(1);
+    } finally {
+      await measured.close();
+    }
+    const unmeasured = createServer(model, { sloP95Ms: 1000, calibrationRuns: 0, inlineRunMs: 1e6 });
+    url = await unmeasured.listen({ port: 0 });
+    try {
+      const before = { ...counts };
+      expect((await post(url, image(1, 22))).statusCode).toBe(200);
+      expect(counts.run - before.run).toBe(1);
+      expect(unmeasured.queue.inlined).toBe(0);
+    } finally {
+      await unmeasured.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // anyprec-server <model> [--port 8080] [--host 127.0.0.1] [--slo-p95-ms 50] [--workers N]
-//   [--threads T] [--model-workers M] [--max-batch B] [--body-limit-mb 32] [--log-level info]
+//   [--threads T] [--model-workers M] [--max-batch B] [--inline-run-ms MS] [--body-limit-mb 32] [--log-level info]
 // <model>: an anyprec model file, or zoo:<name> (random-weight demo model).
 // --workers N: N server processes (node:cluster) sharing the port; each loads the same model file.
 
@@ -16,6 +16,8 @@ const USAGE = `usage: anyprec-server <model-file | zoo:NAME> [options]
   --threads T         kernel threads per model call (default: the library's default)
   --model-workers M   worker threads per process running model calls (default 1)
   --max-batch B       micro-batch up to B samples (default 1 = off; refused for batch-dependent models)
+  --inline-run-ms MS  run a call that costs at most MS ms on the event loop when nothing else waits
+                      (runSync: no thread hand-off; blocks the loop that long; default 0 = off)
   --body-limit-mb MB  largest request body (default 32)
   --log-level L       fatal|error|warn|info|debug|silent (default info)
   -h, --help`;
@@ -49,6 +51,7 @@ function parseArgs(argv) {
       case '--threads': o.threads = num('--threads', val(), { min: 1, max: 256 }); break;
       case '--model-workers': o.modelWorkers = num('--model-workers', val(), { min: 1, max: 64 }); break;
       case '--max-batch': o.maxBatch = num('--max-batch', val(), { min: 1, max: 1024 }); break;
+      case '--inline-run-ms': o.inlineRunMs = num('--inline-run-ms', val(), { int: false, min: 0, max: 1000 }); break;
       case '--body-limit-mb': o.bodyLimitMb = num('--body-limit-mb', val(), { int: false, min: 0.001, max: 4096 }); break;
       case '--log-level': o.logLevel = val(); break;
       default:
@@ -67,7 +70,7 @@ async function serve(o) {
   if (o.threads !== undefined) anyprec.kernels.setThreads(o.threads);
   const model = await loadModelSpec(o.model);
   const server = createServer(model, {
-    sloP95Ms: o.sloP95Ms, modelWorkers: o.modelWorkers, maxBatch: o.maxBatch, bodyLimitMb: o.bodyLimitMb,
+    sloP95Ms: o.sloP95Ms, modelWorkers: o.modelWorkers, maxBatch: o.maxBatch, bodyLimitMb: o.bodyLimitMb, inlineRunMs: o.inlineRunMs,
     logger: o.logLevel === 'silent' ? false : { level: o.logLevel },
   });
   const address = await server.listen({ port: o.port, host: o.host });

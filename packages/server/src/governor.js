@@ -148,6 +148,11 @@ class Governor {
     return this.ladder[this.level].precision;
   }
 
+  /** The measured cost (ms per request) of an offered precision; NaN when unknown or not offered. */
+  costOf(precision) {
+    return this.entries.get(key(precision))?.cost ?? NaN;
+  }
+
   cost(level) {
     const c = this.ladder[level].cost;
     return Number.isFinite(c) ? c : 0;

@@ -41,6 +41,8 @@ export class Governor {
   record(precision: Precision, latencyMs: number, computeMs: number): void;
   choose(queued?: number, pinned?: Precision): { precision: Precision; pinned: boolean; gateOffset?: number; predictedMs: number };
   p95(now?: number): number;
+  /** The measured cost (ms per request) of an offered precision; NaN when unknown. */
+  costOf(precision: Precision): number;
 }
 
 export interface ServerOptions {
@@ -48,6 +50,13 @@ export interface ServerOptions {
   modelWorkers?: number;
   maxBatch?: number;
   batching?: 'auto' | 'on';
+  /**
+   * Opt-in, for small models only (default 0 = off): a call whose measured cost (the calibration,
+   * then the governor's running estimate) is at most this many ms runs as runSync on the event loop
+   * when nothing else is queued or computing: no hand-off to the kernel threads and back (two thread
+   * wake-ups), at the price of blocking the event loop for that long.
+   */
+  inlineRunMs?: number;
   maxSamplesPerRequest?: number;
   bodyLimitMb?: number;
   precisions?: Precision[];

@@ -39,6 +39,9 @@ class InferenceQueue {
    * @param {boolean} [o.detailed] call model.runDetailed (per-call stats: a gated model's gate
    *        fraction and spent bit-ops); otherwise model.run, with the bit-ops counted once per
    *        precision and batch size (model.bitOps: they do not depend on the data without gates)
+   * @param {(precision: object, samples: number) => boolean} [o.inline] whether a call may run
+   *        inline (runSync on the event loop, no hand-off to the kernel thread pool); asked only
+   *        when nothing else is queued or computing
    */
   constructor(model, o) {
     this.model = model;
@@ -50,6 +53,9 @@ class InferenceQueue {
     this.onDropped = o.onDropped ?? (() => {});
     this.onAborted = o.onAborted ?? (() => {});
     this.detailed = o.detailed ?? true;
+    this.inline = o.inline;
+    /** calls computed inline (runSync on the event loop) */
+    this.inlined = 0;
     /** 'w,a,n' -> { bitOps } of an ungated model's call (run() gives no stats) */
     this.plainStats = new Map();
     /** @type {any[]} */
@@ -163,11 +169,15 @@ class InferenceQueue {
         j.call = call;
       }
       this.inflight++;
-      void this.compute(batch, samples);
+      // Inline (opt-in, for calls that cost little): only when the event loop has nothing else to
+      // hand to the model, so it blocks no queued request; the call is not abortable, but it had
+      // not passed its deadline when it started and it is short.
+      const inline = this.inline !== undefined && this.inflight === 1 && this.waiting.length === 0 && this.inline(first.precision, samples);
+      void this.compute(batch, samples, inline);
     }
   }
 
-  async compute(batch, samples) {
+  async compute(batch, samples, inline = false) {
     const first = batch[0];
     let x = first.x;
     if (batch.length > 1) {
@@ -179,14 +189,21 @@ class InferenceQueue {
       x = new x.constructor(data, [samples, ...sample]); // Tensor or Uint8Tensor, as the requests were
     }
     const call = first.call;
-    const opts = { bits: first.precision, signal: call.controller.signal };
+    const opts = inline ? { bits: first.precision } : { bits: first.precision, signal: call.controller.signal };
     if (first.gate !== undefined) opts.gate = first.gate;
     if (first.gateOffset !== undefined) opts.gateOffset = first.gateOffset;
     this.computations++;
     const t0 = this.clock();
     try {
-      const { output, stats } = this.detailed ? await this.model.runDetailed(x, opts)
-        : { output: await this.model.run(x, opts), stats: this.statsOf(first.precision, samples) };
+      let r;
+      if (inline) {
+        this.inlined++;
+        r = this.detailed ? this.model.runSyncDetailed(x, opts) : { output: this.model.runSync(x, opts), stats: undefined };
+      } else {
+        r = this.detailed ? await this.model.runDetailed(x, opts) : { output: await this.model.run(x, opts), stats: undefined };
+      }
+      const output = r.output;
+      const stats = r.stats ?? this.statsOf(first.precision, samples);
       const computeMs = this.clock() - t0;
       const features = output.data.length / samples;
       let row = 0;

@@ -137,6 +137,10 @@ function createServer(model, options = {}) {
     throw new RangeError(`batching must be 'auto' or 'on', got ${JSON.stringify(options.batching)}`);
   }
   const batching = { requested: maxBatch, enabled: maxBatch > 1, reason: maxBatch > 1 ? 'requested; kept if calibration shows a batch is cheaper per sample' : 'off (opt-in with maxBatch > 1)' };
+  const inlineRunMs = options.inlineRunMs ?? 0;
+  if (typeof inlineRunMs !== 'number' || !Number.isFinite(inlineRunMs) || inlineRunMs < 0) {
+    throw new RangeError(`inlineRunMs must be a finite number of ms >= 0 (0: off), got ${String(options.inlineRunMs)}`);
+  }
   const maxSamples = options.maxSamplesPerRequest ?? 64;
   const bodyLimit = Math.round((options.bodyLimitMb ?? 32) * 1024 * 1024);
   const sloP95Ms = options.sloP95Ms ?? 50;
@@ -170,6 +174,10 @@ function createServer(model, options = {}) {
   const precisionChosen = {};
   const queue = new InferenceQueue(model, {
     governor, concurrency, maxBatch: 1, clock, detailed: gatedLayers.length > 0,
+    // inlineRunMs: a call whose measured cost is at most this runs as runSync on the event loop
+    // (when nothing else waits or computes): no hand-off to the kernel threads and back
+    inline: inlineRunMs > 0 && typeof governor.costOf === 'function'
+      ? (p, samples) => governor.costOf(p) * samples <= inlineRunMs : undefined,
     onComputed: (ev) => {
       metrics.computations.inc();
       (computeByPrecision[`w${ev.precision.weights}a${ev.precision.activations}`] ??= metrics.compute.labels(`w${ev.precision.weights}a${ev.precision.activations}`)).observe(ev.computeMs / 1000);
@@ -274,7 +282,7 @@ function createServer(model, options = {}) {
       macsPerSample: perSample?.macs ?? null, bitOpsPerSample: perSample?.bitOps ?? null,
       precision: { weights: top.weights, activations: top.activations },
       modelDefault: model.getPrecision().model,
-      governor: governor.describe(), batching, modelWorkers: concurrency, maxSamplesPerRequest: maxSamples, bodyLimitBytes: bodyLimit,
+      governor: governor.describe(), batching, inlineRunMs, modelWorkers: concurrency, maxSamplesPerRequest: maxSamples, bodyLimitBytes: bodyLimit,
       calibration: state.calibration,
     };
   });
