@@ -1,7 +1,8 @@
 // Where a batch-1 request's time goes: a waterfall from the machine's loopback floor up to the
 // inference server, timed by one client in its own process, interleaved round by round.
 //
-//   node bench/server-floor.mjs [--model models/mnist/resnet20-any.anyprec | zoo:cnn] [--rounds 300] [--json out.json]
+//   node bench/server-floor.mjs [--model models/mnist/resnet20-any.anyprec | zoo:cnn] [--rounds 300]
+//     [--compare DIR (another built checkout: its server as one more row)] [--json out.json]
 //
 // Every target gets the same request body (one sample of the model's input, binary) and, but for
 // the ones that compute, answers with the same bytes the inference server answers with. Each
@@ -112,7 +113,7 @@ function readBody(req, done) {
  * rows: [{ name, what, median, p95 }] } (ms). `server` is a listening @anyprec/server (its URL)
  * or undefined to start one here.
  */
-export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15, block = 20, serverUrl } = {}) {
+export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15, block = 20, serverUrl, inlineRunMs = 2, extra = [] } = {}) {
   const anyprec = require('anyprec');
   const Fastify = require('fastify');
   const input = model.graph.input ?? { shape: model.graph.inputShape, dtype: 'float32' };
@@ -130,12 +131,15 @@ export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15,
   const x1 = makeInput(body);
   const answer = (y) => JSON.stringify({ logits: [Array.from(y.data)], argmax: [y.argmax()[0]], bits: { weights: 8, activations: 8 } });
 
-  let own;
+  const { createServer } = require('@anyprec/server');
+  const own = [];
   if (!serverUrl) {
-    const { createServer } = require('@anyprec/server');
-    own = createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false });
-    serverUrl = await own.listen({ port: 0 });
+    own.push(createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false }));
+    serverUrl = await own[0].listen({ port: 0 });
   }
+  // the same server with inline runs on (runSync on the event loop for calls measured under 2 ms)
+  own.push(createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false, inlineRunMs: inlineRunMs }));
+  const inlineUrl = await own[own.length - 1].listen({ port: 0 });
   const serverPort = Number(new URL(serverUrl).port);
   const headers = { 'content-type': 'application/octet-stream', 'content-length': String(body.length), 'x-shape': `1,${input.shape.join(',')}`, 'x-dtype': input.dtype };
 
@@ -187,6 +191,7 @@ export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15,
     closers.push(() => app.close());
   }
   ports.server = serverPort;
+  ports['server+inline'] = Number(new URL(inlineUrl).port);
   const rows = [
     { name: 'tcp', what: 'raw TCP round trip (loopback, Nagle off)' },
     { name: 'http', what: 'node:http answering a constant' },
@@ -195,9 +200,12 @@ export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15,
     { name: 'fastify+run', what: 'bare fastify awaiting run()' },
     { name: 'fastify+runSync', what: 'bare fastify calling runSync() (blocks the loop)' },
     { name: 'server', what: '@anyprec/server, POST /v1/infer, x-bits 8' },
+    { name: 'server+inline', what: `the same, inlineRunMs ${inlineRunMs} (runSync on the loop when idle)`, server: true },
   ];
   rows[0].port = tcpPort;
   for (const r of rows.slice(1)) r.port = ports[r.name];
+  // more servers of the same request (e.g. another checkout's, --compare)
+  for (const e of extra) rows.push({ name: e.name, what: e.what, port: Number(new URL(e.url).port), server: true });
 
   const child = fork(fileURLToPath(import.meta.url), ['--floor-client'], { stdio: 'inherit', serialization: 'advanced' });
   const ask = (m) => new Promise((resolve, reject) => {
@@ -208,7 +216,7 @@ export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15,
     type: 'setup', body,
     targets: rows.map((r) => (r.name === 'tcp'
       ? { name: r.name, kind: 'tcp', port: r.port, replyLength: reply.length }
-      : { name: r.name, kind: 'http', port: r.port, path: '/v1/infer', headers: r.name === 'server' ? { ...headers, 'x-bits': '8' } : headers })),
+      : { name: r.name, kind: 'http', port: r.port, path: '/v1/infer', headers: r.name === 'server' || r.server ? { ...headers, 'x-bits': '8' } : headers })),
   });
   const runMs = [];
   const runSyncMs = [];
@@ -251,13 +259,13 @@ export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15,
   } finally {
     child.send({ type: 'exit' });
     for (const c of closers) await c();
-    if (own) await own.close();
+    for (const o of own) await o.close();
   }
   return {
     rounds, isa: anyprec.kernels.isa(), cpus: os.cpus().length, loadAverage: os.loadavg(),
-    runMs: { median: quantile(runMs, 0.5), p95: quantile(runMs, 0.95), cpu: quantile(runCpu, 0.5) },
-    runSyncMs: { median: quantile(runSyncMs, 0.5), p95: quantile(runSyncMs, 0.95), cpu: quantile(runSyncCpu, 0.5) },
-    rows: rows.map((r, j) => ({ name: r.name, what: r.what, median: quantile(ms[j], 0.5), p95: quantile(ms[j], 0.95), cpu: quantile(cpuMs[j], 0.5) })),
+    runMs: { p10: quantile(runMs, 0.1), median: quantile(runMs, 0.5), p95: quantile(runMs, 0.95), cpu: quantile(runCpu, 0.5) },
+    runSyncMs: { p10: quantile(runSyncMs, 0.1), median: quantile(runSyncMs, 0.5), p95: quantile(runSyncMs, 0.95), cpu: quantile(runSyncCpu, 0.5) },
+    rows: rows.map((r, j) => ({ name: r.name, what: r.what, p10: quantile(ms[j], 0.1), median: quantile(ms[j], 0.5), p95: quantile(ms[j], 0.95), cpu: quantile(cpuMs[j], 0.5) })),
   };
 }
 
@@ -269,14 +277,17 @@ export function formatWaterfall(w) {
   const f = (v) => v.toFixed(3);
   const at = (name) => w.rows.find((r) => r.name === name);
   // each row's step: a computing row above its constant twin, a constant row above the one before
-  const below = { http: 'tcp', 'http+run': 'http', fastify: 'http', 'fastify+run': 'fastify', 'fastify+runSync': 'fastify', server: 'fastify+run' };
+  const below = { http: 'tcp', 'http+run': 'http', fastify: 'http', 'fastify+run': 'fastify', 'fastify+runSync': 'fastify', server: 'fastify+run', 'server+inline': 'fastify+runSync' };
   const run = w.runMs.median;
   const lines = [`batch 1, 8 bits, ${w.rounds} interleaved rounds, client in its own process (${w.cpus} CPUs, load average ${w.loadAverage.map((v) => v.toFixed(2)).join(' ')}; shared machine: compare within this run only)`,
-    `  ${''.padEnd(16)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'step'.padStart(8)} ${'CPU/req'.padStart(8)}  (ms; CPU: this process, all threads)`];
-  const row = (name, r, step, what) => `  ${name.padEnd(16)} ${f(r.median).padStart(8)} ${f(r.p95).padStart(8)} ${step.padStart(8)} ${f(r.cpu).padStart(8)}  ${what}`;
+    `  ${''.padEnd(16)} ${'p10'.padStart(8)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'step'.padStart(8)} ${'CPU/req'.padStart(8)}  (ms; step: of the medians; CPU: this process, all threads)`];
+  const row = (name, r, step, what) => `  ${name.padEnd(16)} ${f(r.p10).padStart(8)} ${f(r.median).padStart(8)} ${f(r.p95).padStart(8)} ${step.padStart(8)} ${f(r.cpu).padStart(8)}  ${what}`;
   lines.push(row('run()', w.runMs, '', 'the model alone (native async job)'));
   lines.push(row('runSync()', w.runSyncMs, '', 'the model alone, blocking'));
-  for (const r of w.rows) lines.push(row(r.name, r, below[r.name] ? `+${f(r.median - at(below[r.name]).median)}` : '', `${r.what}${below[r.name] ? ` (step: above ${below[r.name]})` : ''}`));
+  for (const r of w.rows) {
+    const under = below[r.name] ?? (r.name === 'tcp' ? undefined : 'fastify+run');
+    lines.push(row(r.name, r, under ? `+${f(r.median - at(under).median)}` : '', `${r.what}${under ? ` (step: above ${under})` : ''}`));
+  }
   const server = at('server').median;
   const goal = 1.3 * run + 0.2;
   const above = server - at('http+run').median;
@@ -285,6 +296,9 @@ export function formatWaterfall(w) {
     ` (floor: tcp ${f(at('tcp').median)} ms, node:http ${f(at('http').median)} ms, node:http awaiting run() ${f(at('http+run').median)} ms)`);
   lines.push(`  above node:http awaiting run(): ${f(above)} ms; allowed 0.3 x run() + 0.2 ms = ${f(allowed)} ms: ${above <= allowed ? 'met' : 'not met'}` +
     ` · CPU per request above it: ${f(at('server').cpu - at('http+run').cpu)} ms`);
+  const inline = at('server+inline').median;
+  lines.push(`  with inline runs (opt-in; blocks the event loop for each call): ${f(inline)} ms, goal ${inline <= goal ? 'met' : 'not met'}` +
+    ` (${f(inline - at('fastify+runSync').median)} ms above bare fastify calling runSync())`);
   return lines;
 }
 
@@ -294,9 +308,22 @@ async function main() {
     const i = process.argv.indexOf(`--${name}`);
     return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
   };
-  const model = await loadModelSpec(arg('model', 'models/mnist/resnet20-any.anyprec'));
-  const w = await waterfall(model, { rounds: Number(arg('rounds', '300')) });
+  const spec = arg('model', 'models/mnist/resnet20-any.anyprec');
+  const model = await loadModelSpec(spec);
+  // --compare DIR: the server of another built checkout (e.g. the main branch's), on its own copy
+  // of the model and library, as one more row in the same rounds
+  const extra = [];
+  let other;
+  const dir = arg('compare', null);
+  if (dir) {
+    const theirs = createRequire(`${dir.replace(/\/$/, '')}/package.json`)('./packages/server');
+    const m = await theirs.loadModelSpec(spec);
+    other = theirs.createServer(m, { sloP95Ms: 1e6, defaultMetrics: false });
+    extra.push({ name: 'server@compare', what: `the server of ${dir}`, url: await other.listen({ port: 0 }) });
+  }
+  const w = await waterfall(model, { rounds: Number(arg('rounds', '300')), extra });
   await model.close();
+  if (other) await other.close();
   for (const l of formatWaterfall(w)) console.log(l);
   const out = arg('json', null);
   if (out) (await import('node:fs')).writeFileSync(out, JSON.stringify(w, null, 2));

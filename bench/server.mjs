@@ -8,9 +8,11 @@
 // --loadgen), open loop: requests leave at seeded Poisson times whatever the answers do, at most
 // --max-outstanding in flight, 127.0.0.1 only. The objective defaults to max(10 ms, 10x the 8-bit
 // run() median); --slo-p95-ms sets it. It reports, all measured in the same run:
-//   1. batch-1 overhead: latency of one request at a time (binary body, 8 bits pinned) seen by
-//      the load generator's process, vs the model's own run() time, interleaved (goal: <= 1.3x
-//      run() + 0.2 ms); the same with the client inside the server's process, for comparison;
+//   1. batch-1 overhead: latency of one request at a time (binary body, 8 bits pinned) seen by a
+//      client in its own process, vs the model's own run() time, interleaved (goal: <= 1.3x
+//      run() + 0.2 ms), as a waterfall (bench/server-floor.mjs): raw TCP, node:http, bare
+//      fastify, each answering a constant or awaiting run(), runSync in the handler, this server
+//      and the same with inline runs, with the server process's CPU time per request;
 //   2. the rate 8 bits sustains within the objective (open-loop steps, x1.25 each, pinned at 8 bits);
 //   3. at factor x that rate: p50 / p95 / p99, deadline drops and the precision mix, pinned at 8
 //      bits (before and after) vs the governor on, and a per-second timeline of the governed run;
@@ -24,6 +26,7 @@ import os from 'node:os';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { waterfall, formatWaterfall } from './server-floor.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -41,10 +44,9 @@ function quantile(xs, q) {
 // ---------------------------------------------------------------- load generator (child process)
 async function loadgen() {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const onceAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const send = (port, body, headers, via = agent) => new Promise((resolve) => {
+  const send = (port, body, headers) => new Promise((resolve) => {
     const t0 = performance.now();
-    const req = http.request({ host: '127.0.0.1', port, path: '/v1/infer', method: 'POST', agent: via, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers } }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/v1/infer', method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { text += d; });
@@ -63,11 +65,6 @@ async function loadgen() {
       ? Buffer.from(Uint8Array.from({ length: job.sample }, (_, i) => (i * 7919) % 256))
       : Buffer.from(new Float32Array(job.sample).fill(0.5).map((_, i) => ((i * 7919) % 997) / 997).buffer);
     const headers = { 'x-shape': `1,${job.inputShape.join(',')}`, 'x-dtype': job.dtype, ...(job.bits ? { 'x-bits': String(job.bits) } : {}) };
-    if (job.mode === 'once') { // one request, timed here (its own agent: one kept-alive socket)
-      const r = await send(job.port, body, headers, job.agent ? onceAgent : agent);
-      process.send(r);
-      return;
-    }
     const results = [];
     const start = performance.now();
     if (job.mode === 'closed') { // `concurrency` clients, each sending its next request when answered
@@ -115,69 +112,21 @@ async function main() {
   const inputShape = input.shape;
   const dtype = input.dtype;
   const sample = inputShape.reduce((a, b) => a * b, 1);
-  const makeInput = (data, n) => (dtype === 'uint8' ? new anyprec.Uint8Tensor(data, [n, ...inputShape]) : new anyprec.Tensor(data, [n, ...inputShape]));
-  const oneSample = () => (dtype === 'uint8' ? new Uint8Array(sample).fill(128) : new Float32Array(sample).fill(0.5));
-  const x1 = makeInput(oneSample(), 1);
 
   const child = fork(fileURLToPath(import.meta.url), ['--loadgen'], { stdio: 'inherit' });
   const job = (j) => new Promise((resolve) => { child.once('message', resolve); child.send(j); });
   const base = { inputShape, dtype, sample, maxOutstanding: Number(arg('max-outstanding', '512')) };
 
-  // 1. batch-1 overhead: the model's own run() and one HTTP request (binary body, 8 bits pinned),
-  // interleaved so all see the same machine load. The client that counts is the load generator's
-  // process (a client of its own, as in production); the same request sent from this process (the
-  // client sharing the server's event loop) is shown beside it.
+  // 1. batch-1 overhead: the waterfall of bench/server-floor.mjs (raw TCP, node:http, bare fastify,
+  // each answering a constant or awaiting run(), runSync in the handler, this server and the same
+  // with inline runs), one request at a time from a client in its own process, interleaved
+  // with the model's own run() so all see the same machine load.
   let server = createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false });
   let url = new URL(await server.listen({ port: 0 }));
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const body = Buffer.from(oneSample().buffer);
-  const headers = { 'content-type': 'application/octet-stream', 'content-length': body.length, 'x-shape': `1,${inputShape.join(',')}`, 'x-dtype': dtype, 'x-bits': '8' };
-  const inProcess = () => new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = http.request({ host: '127.0.0.1', port: url.port, path: '/v1/infer', method: 'POST', agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-  const fromChild = () => fromChildTo(url.port);
-  // The floor: a bare fastify route that copies the body into a tensor and awaits model.run()
-  // (no queue, governor, metrics or checks): what HTTP plus the worker hand-off cost by themselves.
-  const Fastify = require('fastify');
-  const floor = Fastify();
-  floor.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (req, b, done) => done(null, b));
-  floor.post('/v1/infer', async (req) => {
-    const d = oneSample();
-    new Uint8Array(d.buffer).set(req.body);
-    const y = await model.run(makeInput(d, 1), { bits: 8 });
-    return { logits: [Array.from(y.data)], bits: { weights: 8, activations: 8 } };
-  });
-  await floor.listen({ port: 0, host: '127.0.0.1' });
-  const fromChildTo = async (port) => {
-    const r = await job({ ...base, port, mode: 'once', bits: '8', agent: true });
-    if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
-    return r.ms;
-  };
-  const runMs = [];
-  const httpMs = [];
-  const inProcMs = [];
-  const floorMs = [];
-  for (let i = 0; i < 10; i++) { await model.run(x1, { bits: 8 }); await fromChild(); await inProcess(); await fromChildTo(floor.server.address().port); }
-  for (let i = 0; i < Number(arg('pairs', '200')); i++) {
-    const t0 = performance.now();
-    await model.run(x1, { bits: 8 });
-    runMs.push(performance.now() - t0);
-    httpMs.push(await fromChild());
-    inProcMs.push(await inProcess());
-    floorMs.push(await fromChildTo(floor.server.address().port));
-  }
-  agent.destroy();
-  await floor.close();
-  const runMedian = quantile(runMs, 0.5);
-  const httpMedian = quantile(httpMs, 0.5);
-  const inProcMedian = quantile(inProcMs, 0.5);
-  const floorMedian = quantile(floorMs, 0.5);
+  const floor = await waterfall(model, { rounds: Number(arg('pairs', '200')), serverUrl: url.href });
+  const at = (name) => floor.rows.find((r) => r.name === name);
+  const runMedian = floor.runMs.median;
+  const httpMedian = at('server').median;
 
   // 2. what 8 bits sustains within the objective: open-loop steps on one server, pinned at 8
   // bits, rate x1.25 each step until p95 leaves the objective. The first quarter second of each
@@ -186,7 +135,7 @@ async function main() {
   const f = (v) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
   const overheadGoal = 1.3 * runMedian + 0.2;
   console.log(`model ${spec} · isa ${anyprec.kernels.isa()} · ${anyprec.kernels.threads()} kernel threads · ${os.cpus().length} CPUs, load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')} (shared machine: compare within this run only)`);
-  console.log(`batch 1, 8 bits (${runMs.length} interleaved rounds): run() median ${f(runMedian)} ms · HTTP median ${f(httpMedian)} ms from the load generator's process (${f(httpMedian / runMedian)}x; goal <= ${f(overheadGoal)} ms: ${httpMedian <= overheadGoal ? 'met' : 'not met'}) · ${f(inProcMedian)} ms (${f(inProcMedian / runMedian)}x) with the client in the server's process · floor (bare fastify route awaiting run()) ${f(floorMedian)} ms (${f(floorMedian / runMedian)}x)`);
+  for (const line of formatWaterfall(floor)) console.log(line);
   // The objective: max(10 ms, 10x run(), 3x the p95 of a light load (one client, 1 s)) — on a
   // busy machine scheduling delays alone can exceed 10 ms at any rate.
   const light = await job({ ...base, port: url.port, mode: 'closed', concurrency: 1, seconds: 1, bits: '8' });
@@ -285,8 +234,8 @@ async function main() {
   const report = {
     model: spec, isa: anyprec.kernels.isa(), threads: anyprec.kernels.threads(), seconds, factor, loadAverage: os.loadavg(), cpus: os.cpus().length,
     note: 'loopback on a small shared machine: absolute numbers are noisy; compare within this run only',
-    batch1: { pairs: runMs.length, runMedianMs: runMedian, httpMedianMs: httpMedian, ratio: httpMedian / runMedian, goalMs: overheadGoal, met: httpMedian <= overheadGoal,
-      inProcessClientMedianMs: inProcMedian, inProcessRatio: inProcMedian / runMedian, floorMedianMs: floorMedian, floorRatio: floorMedian / runMedian },
+    batch1: { rounds: floor.rounds, runMedianMs: runMedian, httpMedianMs: httpMedian, ratio: httpMedian / runMedian, goalMs: overheadGoal, met: httpMedian <= overheadGoal,
+      aboveNodeHttpRunMs: httpMedian - at('http+run').median, waterfall: floor },
     lightLoadP95Ms: lightP95, capacity8PerSec: capacity8, capacitySteps: steps, sloP95Ms: slo, offeredPerSec: rate, deadlineMs,
     pinned, governed, pinnedAgain, requestsPerSecond: rps,
     accuracy,
