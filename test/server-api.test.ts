@@ -151,6 +151,26 @@ describe('server endpoints', () => {
     expect(bytes(flat(r8.json().logits)).equals(bytes(expected(scaled, 1, { weights: 6, activations: 6 })))).toBe(true);
   });
 
+  it('a repeated binary header set (parsed once, then remembered) still has every body checked', async () => {
+    const h = { 'content-type': 'application/octet-stream', 'x-shape': '2,1,28,28', 'x-bits': '5' };
+    for (const seed of [31, 32]) {
+      const data = Float32Array.from(image(2, seed));
+      const r = await post(bytes(data), h);
+      expect(r.statusCode).toBe(200);
+      expect(bytes(flat(r.json().logits)).equals(bytes(expected(data, 2, { weights: 5, activations: 5 })))).toBe(true);
+    }
+    const short = await post(bytes(Float32Array.from(image(1, 33))), h);
+    expect(short.statusCode).toBe(400);
+    expect(short.json().message).toMatch(/the body must hold 1568 float32 values/);
+    const nan = Float32Array.from(image(2, 34));
+    nan[700] = NaN;
+    const bad = await post(bytes(nan), h);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/body\[700\] must be a finite number/);
+    const other = await post(bytes(Float32Array.from(image(2, 35))), { ...h, 'x-bits': '99' });
+    expect(other.statusCode).toBe(400);
+  });
+
   it('GET /metrics: requests, latency histogram, queue depth, precision, bit-ops, gate fractions', async () => {
     const r = await http(base, { url: '/metrics' });
     expect(r.statusCode).toBe(200);

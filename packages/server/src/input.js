@@ -136,8 +136,11 @@ function header(headers, name) {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** The binary form: raw little-endian values, x-shape / x-dtype / x-bits / x-deadline-ms headers. */
-function fromBinary(buf, headers, model, limits) {
+/**
+ * The settings of a binary request from its headers (x-shape / x-dtype / x-bits / x-deadline-ms /
+ * x-gate / x-gate-offset), checked against the model: { shape, dtype, need, options }.
+ */
+function binaryHeaders(headers, model, limits) {
   const rawShape = header(headers, 'x-shape');
   if (rawShape === undefined) throw bad('a binary body needs the header x-shape: N,C,H,W');
   const parts = String(rawShape).split(',').map((s) => s.trim());
@@ -146,24 +149,10 @@ function fromBinary(buf, headers, model, limits) {
   const spec = inputSpec(model);
   const shape = checkShape(nums, spec.shape, limits.maxSamples, 'x-shape');
   const dtype = String(header(headers, 'x-dtype') ?? spec.dtype).trim().toLowerCase();
-  const need = shape.reduce((a, b) => a * b, 1);
-  let data;
   if (spec.dtype === 'uint8') {
     // the model preprocesses raw bytes itself: only uint8 bodies, passed through unchanged
     if (dtype !== 'uint8') throw bad(`x-dtype must be uint8 for this model (it takes uint8 input), got ${JSON.stringify(dtype)}`);
-    if (buf.length !== need) throw bad(`the body must hold ${need} uint8 values for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
-    data = new Uint8Array(need);
-    data.set(buf);
-  } else if (dtype === 'float32') {
-    if (buf.length !== need * 4) throw bad(`the body must hold ${need} float32 values (${need * 4} bytes) for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
-    data = new Float32Array(need);
-    new Uint8Array(data.buffer).set(buf); // copy: aligned, and little-endian on every platform anyprec runs on
-    checkData(data, shape, 'body');
-  } else if (dtype === 'uint8') {
-    if (buf.length !== need) throw bad(`the body must hold ${need} uint8 values for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
-    data = new Float32Array(need);
-    for (let i = 0; i < need; i++) data[i] = buf[i] / 255; // bytes are pixel intensities 0..255 -> [0, 1]
-  } else {
+  } else if (dtype !== 'float32' && dtype !== 'uint8') {
     throw bad(`x-dtype must be float32 or uint8, got ${JSON.stringify(dtype)}`);
   }
   const o = {};
@@ -181,7 +170,54 @@ function fromBinary(buf, headers, model, limits) {
   if (rawGate !== undefined) o.gate = String(rawGate);
   const rawOffset = header(headers, 'x-gate-offset');
   if (rawOffset !== undefined) o.gateOffset = Number(rawOffset);
-  return { x: inputTensor(spec, data, shape), ...parseOptions(o, model, limits.gated, 'x-bits') };
+  return { shape, dtype, modelDtype: spec.dtype, need: shape.reduce((a, b) => a * b, 1), options: parseOptions(o, model, limits.gated, 'x-bits') };
+}
+
+/** Most header sets a server keeps parsed (requests usually repeat a few). */
+const MAX_CACHED_HEADERS = 32;
+
+/**
+ * The binary form: raw little-endian values, x-shape / x-dtype / x-bits / x-deadline-ms headers.
+ * limits.headerCache (a Map, optional): header sets already checked, by their text, so a
+ * repeated x-shape / x-dtype / x-bits needs no parsing; the body is checked every time.
+ */
+function fromBinary(buf, headers, model, limits) {
+  const shapeText = headers['x-shape'], dtypeText = headers['x-dtype'], bitsText = headers['x-bits'];
+  const cacheable = limits.headerCache !== undefined && typeof shapeText === 'string' &&
+    (dtypeText === undefined || typeof dtypeText === 'string') && (bitsText === undefined || typeof bitsText === 'string') &&
+    headers['x-deadline-ms'] === undefined && headers['x-gate'] === undefined && headers['x-gate-offset'] === undefined;
+  let h;
+  if (cacheable) {
+    const key = `${shapeText}|${dtypeText ?? ''}|${bitsText ?? ''}`;
+    h = limits.headerCache.get(key);
+    if (h === undefined) {
+      h = binaryHeaders(headers, model, limits);
+      Object.freeze(h.shape);
+      if (h.options.pinned) Object.freeze(h.options.pinned); // shared by the requests that repeat these headers
+      if (limits.headerCache.size >= MAX_CACHED_HEADERS) limits.headerCache.clear();
+      limits.headerCache.set(key, h);
+    }
+  } else {
+    h = binaryHeaders(headers, model, limits);
+  }
+  const { dtype, need } = h;
+  const shape = h.shape.slice();
+  let data;
+  if (h.modelDtype === 'uint8') {
+    if (buf.length !== need) throw bad(`the body must hold ${need} uint8 values for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
+    data = new Uint8Array(need);
+    data.set(buf);
+  } else if (dtype === 'float32') {
+    if (buf.length !== need * 4) throw bad(`the body must hold ${need} float32 values (${need * 4} bytes) for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
+    data = new Float32Array(need);
+    new Uint8Array(data.buffer).set(buf); // copy: aligned, and little-endian on every platform anyprec runs on
+    checkData(data, shape, 'body');
+  } else {
+    if (buf.length !== need) throw bad(`the body must hold ${need} uint8 values for x-shape [${shape.join(', ')}], got ${buf.length} bytes`);
+    data = new Float32Array(need);
+    for (let i = 0; i < need; i++) data[i] = buf[i] / 255; // bytes are pixel intensities 0..255 -> [0, 1]
+  }
+  return { x: inputTensor({ dtype: h.modelDtype }, data, shape), ...h.options };
 }
 
 module.exports = { fromJson, fromBinary, parseBits, GATES, inputSpec, sampleInput };

@@ -244,11 +244,12 @@ function createServer(model, options = {}) {
     done();
   });
 
+  // what a request may hold, and the binary header sets already checked (input.js)
+  const limits = { maxSamples, gated: gatedLayers.length > 0, headerCache: new Map() };
   app.post('/v1/infer', {
     schema: { body: { content: { 'application/json': { schema: inferBodySchema } } } },
   }, async (request, reply) => {
     if (!state.ready) await ready();
-    const limits = { maxSamples, gated: gatedLayers.length > 0 };
     const binary = Buffer.isBuffer(request.body);
     const parsed = binary ? fromBinary(request.body, request.headers, model, limits) : fromJson(request.body, model, limits);
     const deadline = parsed.deadlineMs !== undefined ? request.t0 + parsed.deadlineMs : undefined;
