@@ -6,15 +6,18 @@
 // GatedSpec::profile: high planes, gate (+ the on-lists), low planes, finish (the epilogue) and the
 // rest (plan set-up, calls: the total less the phases). The phases are medians over separate
 // profiled calls (the counters cost a few ns per strip; the clock is the time-stamp counter, so a
-// preempted call counts its wait: hence medians). --old-lists also profiles the
-// earlier route, where the low-plane kernel lists each group's on-outputs itself.
+// preempted call counts its wait: hence medians). Where the ISA has the fused high planes + gate
+// kernel, "high" is the fused pass and "gate" only the row terms. --unfused also times (in the
+// same rounds) and profiles the two-pass route (GatedSpec::fuseGate = false: bitTile, then the
+// gate over the stored sums); --old-lists the route where the low-plane kernel lists each group's
+// on-outputs itself.
 //
 // Activation codes are uniform, thresholds per column from O_hb quantiles: the gate is
 // uncorrelated (the hard case for skipping). The machine may be shared: interleaved rounds, the
 // median, the thread's CPU time.
 //
 //   gated_phases_bench [--isa=NAME,...] [--shapes=MxKxN,...] [--wbits=1,2,4,8] [--cases=4/2,...]
-//                      [--off=0.8,0.9,0.95] [--rounds=N] [--old-lists]
+//                      [--off=0.8,0.9,0.95] [--rounds=N] [--unfused] [--old-lists]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -68,7 +71,7 @@ int main(int argc, char** argv) {
   std::vector<double> wbits = {1, 2, 4, 8}, offs = {0.8, 0.9, 0.95};
   std::vector<std::pair<int, int>> cases = {{4, 2}};
   int rounds = 9;
-  bool oldLists = false;
+  bool oldLists = false, unfused = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto val = [&](const char* key) { return optionValue(argv[i], key); };
@@ -84,6 +87,7 @@ int main(int argc, char** argv) {
         cases.push_back({std::atoi(p[0].c_str()), std::atoi(p[1].c_str())});
       }
     } else if (a == "--old-lists") oldLists = true;
+    else if (a == "--unfused") unfused = true;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -136,10 +140,11 @@ int main(int argc, char** argv) {
               thr[si][j] = offCount == 0 ? -inf : static_cast<float>(col[offCount - 1]);
             }
           }
-          auto gatedSpec = [&](const float* t, GatedProfile* prof) {
+          auto gatedSpec = [&](const float* t, GatedProfile* prof, bool fuse = true) {
             GatedSpec s{A.view, W.view, B, hb, w, Encoding::Bipolar, t};
             s.epilogue = epi;
             s.profile = prof;
+            s.fuseGate = fuse;
             return s;
           };
           struct Case {
@@ -155,6 +160,12 @@ int main(int argc, char** argv) {
           timed.push_back({"all off", [&] { gatedGemm(*isa, gatedSpec(never.data(), nullptr), codes.data(), nullptr, 1); }, {}});
           for (size_t si = 0; si < offs.size(); ++si)
             timed.push_back({"off", [&, si] { gatedGemm(*isa, gatedSpec(thr[si].data(), nullptr), codes.data(), nullptr, 1); }, {}});
+          const size_t firstUnfused = timed.size();
+          for (size_t si = 0; si <= offs.size() && unfused; ++si) {  // all off, then each fraction
+            const float* t = si == 0 ? never.data() : thr[si - 1].data();
+            timed.push_back({"unfused", [&, t] { gatedGemm(*isa, gatedSpec(t, nullptr, false), codes.data(), nullptr, 1); }, {}});
+          }
+          const size_t firstOld = timed.size();
           std::vector<GatedProfile> oldProf(offs.size());
           for (size_t si = 0; si < offs.size() && oldLists; ++si) {
             oldProf[si].gateLists = false;
@@ -180,13 +191,13 @@ int main(int argc, char** argv) {
           std::printf("  %-10s %8s %8s %8s %9s | %6s %6s %6s %6s %6s  (us per call)\n", "case", "us", "speedup",
                       "theory", "of theory", "high", "gate", "low", "finish", "rest");
           // One row: the total (unprofiled, interleaved above) and the phases of `calls` profiled calls.
-          auto row = [&](const char* name, double total, double on, const float* t, bool gateLists) {
+          auto row = [&](const char* name, double total, double on, const float* t, bool gateLists, bool fuse = true) {
             // Per phase the median over profiled calls (a preempted call inflates one of them).
             std::vector<double> hs, gs, ls, fs;
             for (int q = 0; q < 31; ++q) {
               GatedProfile p;
               p.gateLists = gateLists;
-              gatedGemm(*isa, gatedSpec(t, &p), codes.data(), nullptr, 1);
+              gatedGemm(*isa, gatedSpec(t, &p, fuse), codes.data(), nullptr, 1);
               hs.push_back(p.high / ticksPerUs);
               gs.push_back(p.gate / ticksPerUs);
               ls.push_back(p.low / ticksPerUs);
@@ -198,12 +209,14 @@ int main(int argc, char** argv) {
                         theory, denseUs / total / theory, high, gate, low, fin, total - (high + gate + low + fin));
           };
           row("all off", us(2), 0.0, never.data(), true);
+          if (unfused) row("  unfused", us(firstUnfused), 0.0, never.data(), true, false);
           for (size_t si = 0; si < offs.size(); ++si) {
             char name[32];
             std::snprintf(name, sizeof name, "%.0f%% off", 100 * offs[si]);
             row(name, us(3 + si), 1.0 - offs[si], thr[si].data(), true);
             // The earlier route (timed with its profile counters on, which the gate-list rows are not).
-            if (oldLists) row("  old list", us(3 + offs.size() + si), 1.0 - offs[si], thr[si].data(), false);
+            if (unfused) row("  unfused", us(firstUnfused + 1 + si), 1.0 - offs[si], thr[si].data(), true, false);
+            if (oldLists) row("  old list", us(firstOld + si), 1.0 - offs[si], thr[si].data(), false);
           }
           std::fflush(stdout);
         }

@@ -6,7 +6,7 @@
 //   +inf (none on: out == O_hb == 2^(B-Bhb) * bitGemm of the top Bhb planes),
 //   random values, exact O_hb values (the gate is strict) and NaN (never on),
 //   per-column mixes that make whole micro-tiles on (the hybrid's dense path).
-// Also the two micro-kernels alone against their scalar twins.
+// Also the micro-kernels alone (gate, low-plane group, fused high planes + gate) against their scalar twins.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -335,6 +335,125 @@ struct Case {
   std::vector<float> thr;
 };
 
+// The fused high planes + gate alone (GatedKernelTable::highGate, where an ISA has it) against the
+// scalar bit-plane kernel's sums put through the scalar gate: every high-plane x weight-plane count,
+// K words 1..3 and long, signed and unsigned weights, 1..8 rows in the first or second panel of a
+// group (the rows before it gated first: the group's lists continue), column counts across the
+// 8/16 edges and a whole task, with and without the earlier K blocks' sums, the mask, the lists
+// and the micro-tile counts.
+void checkHighGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
+  if (g.highGate == nullptr) return;
+  const size_t kWordsList[] = {1, 2, 3, 21};
+  const size_t colsList[] = {1, 7, 8, 9, 16, 17, 24, 33, 128};
+  const KernelTable& dense = *scalarPlatform().bitplane;
+  int combo = 0;
+  for (size_t kWords : kWordsList) {
+    for (int ap = 1; ap <= 7; ++ap) {
+      for (int bp = 1; bp <= 8; ++bp) {
+        ++combo;
+        const size_t cols = colsList[combo % 9];
+        const int mr = 1 + (combo * 3) % 8, panel = (combo / 2) % 2, r0 = kPanelRows * panel, rows = r0 + mr;
+        const int aStored = ap + combo % 2, bStored = bp + (combo / 3) % 2;
+        const size_t kTotal = kWords + combo % 3, k0 = combo % 3 == 2 ? 1 : 0;
+        const size_t bPanels = (cols + 7) / 8, ldAcc = bPanels * 8 + 5, ldOut = cols + 3, bitsStride = 9, tileStride = 17;
+        const bool earlier = combo % 4 >= 2, withMask = combo % 3 != 0, lists = combo % 5 != 0, tiles = combo % 7 == 0;
+        const bool bNeg = (combo / 5) % 2;
+        std::vector<uint64_t> a(static_cast<size_t>(aStored) * kTotal * 8), b(bPanels * bStored * kTotal * 8);
+        for (auto& w : a) w = rng();
+        for (auto& w : b) w = rng();
+        // The sums the gate sees: rows < r0 arbitrary, the panel's rows the scalar bitTile's sums
+        // (plus the earlier blocks' sums, random).
+        std::vector<int64_t> prior(rows * ldAcc), sums(rows * ldAcc);
+        for (auto& x : prior) x = earlier ? static_cast<int64_t>(rng() % 2000001) - 1000000 : 0;
+        for (int r = 0; r < r0; ++r)
+          for (size_t c = 0; c < cols; ++c) sums[r * ldAcc + c] = static_cast<int64_t>(rng() % 2000001) - 1000000;
+        for (size_t p0 = 0; p0 < bPanels; p0 += 8) {
+          BitTileArgs t{};
+          t.a = a.data() + k0 * 8;
+          t.aPlaneStride = kTotal * 8;
+          t.b = b.data() + p0 * bStored * kTotal * 8 + k0 * 8;
+          t.bPanelStride = static_cast<size_t>(bStored) * kTotal * 8;
+          t.bPlaneStride = kTotal * 8;
+          t.mr = mr;
+          t.np = static_cast<int>(std::min<size_t>(8, bPanels - p0));
+          t.aPlanes = ap;
+          t.bPlanes = bp;
+          t.bNegTop = bNeg;
+          t.kWords = kWords;
+          t.acc = sums.data() + r0 * ldAcc + p0 * 8;
+          t.ldAcc = ldAcc;
+          t.overwrite = true;
+          dense.bitTile(t);
+        }
+        for (int r = r0; r < rows; ++r)
+          for (size_t c = 0; c < cols; ++c) sums[r * ldAcc + c] += prior[r * ldAcc + c];
+        std::vector<int32_t> rowTerm(rows), rowLow(rows), thr(cols);
+        for (auto& x : rowTerm) x = static_cast<int32_t>(rng() % 200001) - 100000;
+        for (auto& x : rowLow) x = static_cast<int32_t>(rng() % 200001) - 100000;
+        const int shift = 1 + combo % 9;
+        for (size_t c = 0; c < cols; ++c) {  // around the values, some exactly equal (strict), some extreme
+          const int64_t v = (sums[(r0 + rng() % mr) * ldAcc + c] << shift) + rowTerm[r0];
+          const int kind = static_cast<int>(rng() % 6);
+          thr[c] = kind == 0 ? INT32_MIN : kind == 1 ? INT32_MAX : static_cast<int32_t>(v + static_cast<int64_t>(rng() % 5) - 2);
+        }
+        struct State {
+          std::vector<int32_t> out;
+          std::vector<uint8_t> mask, tileOn, lists;
+          std::vector<uint16_t> bits;
+          std::vector<uint32_t> counts;
+        };
+        auto fresh = [&](uint8_t junk) {
+          return State{std::vector<int32_t>(rows * ldOut, 7), std::vector<uint8_t>(rows * ldOut, 9),
+                       std::vector<uint8_t>(2 * tileStride, 3), std::vector<uint8_t>(8 * kListStride, junk),
+                       std::vector<uint16_t>(rows * bitsStride, 0xABCD), std::vector<uint32_t>(8, 0)};
+        };
+        auto args = [&](State& st, const int64_t* acc, int nRows) {
+          GateArgs x{acc, ldAcc, nRows, cols, shift, rowTerm.data(), rowLow.data(), thr.data(), st.out.data(), ldOut,
+                     withMask ? st.mask.data() : nullptr, ldOut, st.bits.data(), bitsStride,
+                     tiles ? st.tileOn.data() : nullptr, tileStride, nullptr, 0, 0, nullptr};
+          if (lists) {
+            x.lists = st.lists.data();
+            x.listStride = kListStride;
+            x.listGroupsPerRow = 8;
+            x.listCounts = st.counts.data();
+          }
+          return x;
+        };
+        State want = fresh(0xEE), got = fresh(0x11);
+        const size_t wantOn = kScalarGatedTable.gate(args(want, sums.data(), rows));
+        size_t gotOn = 0;
+        if (r0 > 0) gotOn += kScalarGatedTable.gate(args(got, sums.data(), r0));
+        HighGateArgs h{};
+        h.a = a.data() + k0 * 8;
+        h.aPlaneStride = kTotal * 8;
+        h.b = b.data() + k0 * 8;
+        h.bPanelStride = static_cast<size_t>(bStored) * kTotal * 8;
+        h.bPlaneStride = kTotal * 8;
+        h.aPlanes = ap;
+        h.bPlanes = bp;
+        h.bNegTop = bNeg;
+        h.kWords = kWords;
+        h.panel = panel;
+        h.mr = mr;
+        h.gate = args(got, earlier ? prior.data() : nullptr, -1);
+        gotOn += g.highGate(h);
+        bool bitsOk = true;
+        for (int r = 0; r < rows; ++r)
+          for (size_t w = 0; w < (cols + 15) / 16; ++w) bitsOk = bitsOk && want.bits[r * bitsStride + w] == got.bits[r * bitsStride + w];
+        bool listsOk = want.counts == got.counts;
+        for (size_t q = 0; q < 8 && listsOk; ++q)
+          for (size_t e = 0; e < want.counts[q]; ++e) listsOk = listsOk && want.lists[q * kListStride + e] == got.lists[q * kListStride + e];
+        EXPECT(wantOn == gotOn && want.out == got.out && want.mask == got.mask && bitsOk && listsOk && want.tileOn == got.tileOn,
+               "[%s] highGate a=%d b=%d kWords=%zu mr=%d panel=%d cols=%zu earlier=%d neg=%d mask=%d lists=%d tiles=%d: on %zu "
+               "want %zu, out %d, mask %d, bits %d, lists %d, tiles %d",
+               g.name, ap, bp, kWords, mr, panel, cols, earlier, bNeg, withMask, lists, tiles, gotOn, wantOn,
+               want.out == got.out, want.mask == got.mask, bitsOk, listsOk, want.tileOn == got.tileOn);
+      }
+    }
+  }
+}
+
+
 // The gate's on-lists through the whole plan (Auto = Compact): every fraction of outputs on from
 // none to all, set per column from the O_hb quantiles (so groups run from empty to full), for the
 // activation splits 3/2, 4/2 and 8/4, 1/2/4/8-bit weights, odd shapes across the group (16), task
@@ -408,6 +527,7 @@ int main() {
     const int before = failures;
     checkGateKernel(*g, rng);
     checkLowGroupKernel(*g, rng);
+    checkHighGateKernel(*g, rng);
     isaFailures[ii] += failures - before;
   }
   checkFusedEpilogue(rng);

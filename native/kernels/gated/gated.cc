@@ -5,6 +5,9 @@
 //      sums (the dense GEMM's blocking: K blocks near L1, 8 B panels per call);
 //   2. gate (GatedKernelTable::gate): O_hb, the comparison, out = O_hb (+ the low planes' row
 //      correction where on), the mask, and 16-bit on-masks per row and 16 columns;
+//   1+2 fused where the ISA has GatedKernelTable::highGate (and one weight operand): the last K
+//      block of the high planes and the gate in one micro-kernel per A panel, which decides each
+//      output while its high-plane sum is in a register (earlier K blocks, if any, through bitTile);
 //   3. low planes, only for gated-on outputs (below), added to out.
 //
 // Skipping strategies (GatedStrategy; all bit-identical, each tested):
@@ -242,12 +245,16 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
     o = Exact{s.exact.data(), kTaskCols};
   }
 
-  // 1. High planes of every output of the tile (two operands: summed, each times its alpha).
-  highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1);
+  // 1. High planes of every output of the tile (two operands: summed, each times its alpha). With
+  // one operand and a fused kernel only the K blocks before the last go through bitTile here: the
+  // last one is done by highGate below, together with the gate.
+  const bool fused = nOps_ == 1 && gated_.highGate != nullptr && s_.fuseGate;
+  const size_t kLast = fused ? (kWords_ - 1) / ops_[0].kBlockHigh * ops_[0].kBlockHigh : kWords_;
+  if (kLast > 0) highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1, kLast);
   if (nOps_ == 2) {
     s.acc2.resize(kTaskRows * kTaskCols);
     const size_t count = (row1 - row0) * ldAcc;
-    highPlanes(s, ops_[1], s.acc2.data(), ldAcc, ap0, ap1, bp0, bp1);
+    highPlanes(s, ops_[1], s.acc2.data(), ldAcc, ap0, ap1, bp0, bp1, kWords_);
     const int64_t a0 = ops_[0].alpha, a1 = ops_[1].alpha;
     int64_t* acc = s.acc.data();
     const int64_t* acc2 = s.acc2.data();
@@ -275,7 +282,7 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
     }
   }
   GateArgs g{};
-  g.acc = s.acc.data();
+  g.acc = kLast > 0 ? s.acc.data() : nullptr;
   g.ldAcc = ldAcc;
   g.rows = static_cast<int>(row1 - row0);
   g.cols = col1 - col0;
@@ -308,8 +315,9 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
     g.listGroupsPerRow = kGroupsN;
     g.listCounts = s.listCounts.data();
   }
-  const size_t on = gated_.gate(g);
   if (prof) lap(&GatedProfile::gate);
+  const size_t on = fused ? highGate(g, kLast, ap0, ap1, bp0) : gated_.gate(g);
+  if (prof) lap(fused ? &GatedProfile::high : &GatedProfile::gate);
   // Columns past col1 in the last 16-bit word are already 0; rows past row1 never read.
   if (on > 0) lowPlanes(s, o, ap0, ap1, bp0, bp1, hybrid, lists);
   if (prof) lap(&GatedProfile::low);
@@ -343,9 +351,35 @@ void GatedPlan::lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp
   }
 }
 
-// One operand's high planes over the strip, written into acc (raw sums, not scaled by alpha).
+// The last K block of the high planes (words [kFrom, kWords_)) and the gate, one A panel per call,
+// added to the earlier blocks' sums in g.acc (if any); returns the number of gated-on outputs.
+size_t GatedPlan::highGate(const GateArgs& g, size_t kFrom, size_t ap0, size_t ap1, size_t bp0) const {
+  const Operand& op = ops_[0];
+  const size_t planeStride = kWords_ * kPanelRows;
+  HighGateArgs h{};
+  h.aPlaneStride = planeStride;
+  h.b = op.b.data + bp0 * static_cast<size_t>(op.b.planes) * planeStride + kFrom * kPanelRows;
+  h.bPanelStride = static_cast<size_t>(op.b.planes) * planeStride;
+  h.bPlaneStride = planeStride;
+  h.aPlanes = s_.highBits;
+  h.bPlanes = op.bits;
+  h.bNegTop = op.enc == Encoding::Signed;
+  h.kWords = kWords_ - kFrom;
+  h.gate = g;
+  size_t on = 0;
+  for (size_t ap = ap0; ap < ap1; ++ap) {
+    h.a = s_.a.data + ap * static_cast<size_t>(s_.a.planes) * planeStride + kFrom * kPanelRows;
+    h.panel = static_cast<int>(ap - ap0);
+    h.mr = static_cast<int>(std::min<size_t>(kPanelRows, m_ - ap * kPanelRows));
+    on += gated_.highGate(h);
+  }
+  return on;
+}
+
+// One operand's high planes over the strip, K words [0, kEnd), written into acc (raw sums, not
+// scaled by alpha).
 void GatedPlan::highPlanes(Scratch&, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1,
-                           size_t bp0, size_t bp1) const {
+                           size_t bp0, size_t bp1, size_t kEnd) const {
   const size_t planeStride = kWords_ * kPanelRows;
   BitTileArgs t{};
   t.aPlaneStride = planeStride;
@@ -358,8 +392,8 @@ void GatedPlan::highPlanes(Scratch&, const Operand& op, int64_t* acc, size_t ldA
   t.useXor = false;
   t.ldAcc = ldAcc;
   const size_t aPanelStride = static_cast<size_t>(s_.a.planes) * planeStride;
-  for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockHigh) {
-    t.kWords = std::min(op.kBlockHigh, kWords_ - k0);
+  for (size_t k0 = 0; k0 < kEnd; k0 += op.kBlockHigh) {
+    t.kWords = std::min(op.kBlockHigh, kEnd - k0);
     t.overwrite = k0 == 0;  // the first K block writes the sums (acc is not cleared)
     for (size_t bp = bp0; bp < bp1; bp += kTilePanelsN) {
       t.np = static_cast<int>(std::min(kTilePanelsN, bp1 - bp));

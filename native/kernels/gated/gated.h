@@ -125,6 +125,31 @@ struct GateArgs {
 // Bytes per group list (GateArgs::lists): 256 outputs and 16 written past the end by a vector append.
 constexpr size_t kListStride = kGroupRows * kGroupRows + 16;
 
+// The high planes and the gate of one A panel in one pass: the gate decides each output while its
+// high-plane sum is still in a register (no int64 sums written and read back). For the panel's rows
+// R = 8 * panel + r (r < mr) and every column j < gate.cols:
+//   acc = sum_{i<aPlanes, j'<bPlanes} s(j') * 2^((aPlanes-1-i) + (bPlanes-1-j'))
+//         * sum_{k<kWords} popcount( a[i*aPlaneStride + k*8 + r] & B(j', k, j) )
+//         + (gate.acc ? gate.acc[R*gate.ldAcc + j] : 0)          (the earlier K blocks' sums)
+//   with B(j', k, j) = b[(j/8)*bPanelStride + j'*bPlaneStride + k*8 + j%8] and s(j') = -1 for the
+//   top weight plane when bNegTop (A is unsigned), else +1;
+// then exactly what GatedKernelTable::gate does for row R with that acc: out, mask, the on-mask
+// words, the micro-tile counts and the group lists of row R (gate.rows is not read: the rows are
+// the panel's; a driver calls the panels of a group in increasing order, so its list stays in row
+// order). Returns the number of gated-on outputs.
+struct HighGateArgs {
+  const uint64_t* a;     // the A panel's top plane at the block's first word (lane 0)
+  size_t aPlaneStride;
+  const uint64_t* b;     // the B panel of column 0, plane 0, at the same word
+  size_t bPanelStride, bPlaneStride;
+  int aPlanes, bPlanes;  // 1..8 each
+  bool bNegTop;
+  size_t kWords;         // >= 1
+  int panel;             // the rows' A panel within the gate's rows
+  int mr;                // 1..8
+  GateArgs gate;
+};
+
 struct GatedKernelTable {
   const char* name;  // the ISA (the Platform record holding it)
   size_t (*lowGroup)(const LowGroupArgs&);
@@ -134,6 +159,9 @@ struct GatedKernelTable {
   // never. Depends on the plane counts (the list kernel's cost per output relative to the dense
   // kernel's does); measured with bench/native/gated_bench.cc.
   int (*denseTileMinOn)(int lowPlanes, int bPlanes);
+  // The fused high planes + gate (HighGateArgs), or nullptr: the driver then runs the high planes
+  // through KernelTable::bitTile and the gate as a second pass over their int64 sums.
+  size_t (*highGate)(const HighGateArgs&);
 };
 
 extern const GatedKernelTable kScalarGatedTable;
@@ -180,14 +208,19 @@ struct GatedSpec {
   // Optional phase timing (a tuning aid, bench/native/gated_phases_bench.cc): when set, the plan
   // adds the seconds each phase took to it. Not synchronised: use with one thread.
   GatedProfile* profile = nullptr;
+  // Tuning aid (the benches' before / after in one process): false runs the high planes and the
+  // gate as two passes even where the ISA has the fused kernel (GatedKernelTable::highGate).
+  bool fuseGate = true;
 };
 
 // Where a gated GEMM's time goes, summed over its strips (GatedSpec::profile), in ticks of a cheap
 // clock (the time-stamp counter on x86-64, nanoseconds elsewhere): compare the phases as shares.
 struct GatedProfile {
   bool gateLists = true;  // input: false = the low-plane kernel lists the on-outputs itself
-  double high = 0;        // high planes (bitTile over every output), two operands summed
-  double gate = 0;        // row terms, the gate decision, the mask and on-masks (and the lists)
+  double high = 0;        // high planes (bitTile over every output), two operands summed; fused:
+                          // the high planes and the gate decision (GatedKernelTable::highGate)
+  double gate = 0;        // row terms, the gate decision, the mask and on-masks (and the lists);
+                          // fused: the row terms only
   double low = 0;         // low planes of the gated-on outputs (and, without gateLists, the lists)
   double finish = 0;      // the fused epilogue (Float32 / Codes outputs)
   uint64_t strips = 0;
@@ -229,7 +262,8 @@ class GatedPlan {
   };
   uint64_t runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
   void highPlanes(Scratch& s, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1, size_t bp0,
-                  size_t bp1) const;
+                  size_t bp1, size_t kEnd) const;
+  size_t highGate(const GateArgs& g, size_t kFrom, size_t ap0, size_t ap1, size_t bp0) const;
   void lowPlanes(Scratch& s, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid, bool lists) const;
   void lowTiles(Scratch& s, const Operand& op, Exact o, size_t ap0, size_t ap1, size_t bp0, size_t bp1, bool hybrid,
                 bool clear) const;

@@ -20,6 +20,10 @@ int denseTileMinOnAvx2(int lowPlanes, int bPlanes) {
 }
 }  // namespace
 
-const GatedKernelTable kAvx2GatedTable = {"avx2", gated_generic::lowGroup, gated_generic::gate, denseTileMinOnAvx2};
+// No fused high planes + gate: the portable form counts one output at a time with scalar popcnt
+// (64 bit-MACs per cycle at best) where the AVX2 bit-plane kernel's vpshufb popcount over dense
+// tiles manages ~128, so the high planes stay on bitTile and the gate is its own pass.
+const GatedKernelTable kAvx2GatedTable = {"avx2", gated_generic::lowGroup, gated_generic::gate, denseTileMinOnAvx2,
+                                          nullptr};
 
 }  // namespace anyprec

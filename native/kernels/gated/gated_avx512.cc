@@ -242,55 +242,85 @@ size_t lowGroupAvx512(const LowGroupArgs& t) {
 // Column words outside, rows inside: the thresholds stay in a register and a group's list count
 // in a general register (row-major with 16-bit words per row, the count went through memory from
 // row to row: a store-forwarding chain that cost as much as the rest of the gate at N = 16).
+// What one 16-column word of the gate keeps in registers across its rows.
+struct GateWord {
+  size_t j;          // first column
+  __mmask16 live;    // columns j.. that exist
+  __m512i thr;
+  uint8_t* list;     // the current group's list (with lists) and its count
+  uint32_t count;
+};
+
+template <bool Full>
+AP_INLINE GateWord startWord(const GateArgs& g, size_t j) {
+  GateWord w{};
+  w.j = j;
+  w.live = Full ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (g.cols - j)) - 1);
+  w.thr = Full ? _mm512_loadu_si512(g.thr + j) : _mm512_maskz_loadu_epi32(w.live, g.thr + j);
+  return w;
+}
+
+// The 16 (live) int64 sums at p as int32 lanes (wrapping).
+template <bool Full>
+AP_INLINE __m512i narrowSums(const int64_t* p, __mmask16 live) {
+  // (A constant here, not at namespace scope: a static initialiser would run AVX-512 code at load
+  // on every CPU.)
+  const __m512i kEven = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  if (Full) return _mm512_permutex2var_epi32(_mm512_loadu_si512(p), kEven, _mm512_loadu_si512(p + 8));
+  return _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(live), p), kEven,
+                                   _mm512_maskz_loadu_epi64(static_cast<__mmask8>(live >> 8), p + 8));
+}
+
+// Row r of the word from its 16 sums a (int32 lanes): out, mask, on-mask word, list, tile counts.
+// Returns the row's on-mask.
+template <bool Full, bool Lists>
+AP_INLINE unsigned gateRow(const GateArgs& g, GateWord& w, int r, __m512i a) {
+  const __m512i colEntry = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+  const size_t row = static_cast<size_t>(r);
+  const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, _mm_cvtsi32_si128(g.shift)), _mm512_set1_epi32(g.rowTerm[r]));
+  const __mmask16 o = Full ? _mm512_cmpgt_epi32_mask(v, w.thr) : _mm512_mask_cmpgt_epi32_mask(w.live, v, w.thr);
+  const __m512i res = _mm512_mask_add_epi32(v, o, v, _mm512_set1_epi32(g.rowLow[r]));
+  int32_t* dst = g.out + row * g.ldOut + w.j;
+  if (Full) _mm512_storeu_si512(dst, res); else _mm512_mask_storeu_epi32(dst, w.live, res);
+  if (g.mask != nullptr) _mm_mask_storeu_epi8(g.mask + row * g.ldMask + w.j, w.live, _mm_maskz_mov_epi8(o, _mm_set1_epi8(1)));
+  const unsigned m = o;
+  g.bits[row * g.bitsStride + w.j / 16] = static_cast<uint16_t>(m);
+  if (Lists) {
+    // As bytes: a 16-byte store crosses a cache line a quarter of the time, a 64-byte one always.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(w.list + w.count),
+                     _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(o, _mm512_or_si512(colEntry, _mm512_set1_epi32(r % 16)))));
+    w.count += static_cast<uint32_t>(__builtin_popcount(m));
+  }
+  if (g.tileOn != nullptr) {
+    uint8_t* t = g.tileOn + (row / kPanelRows) * g.tileOnStride + w.j / 8;
+    t[0] = static_cast<uint8_t>(t[0] + __builtin_popcount(m & 0xFFu));
+    if (g.cols - w.j > 8) t[1] = static_cast<uint8_t>(t[1] + __builtin_popcount(m >> 8));
+  }
+  return m;
+}
+
+// The list count of group row q of word w: where it lives between calls.
+AP_INLINE uint32_t& listCount(const GateArgs& g, size_t groupRow, size_t j) {
+  return g.listCounts[groupRow * g.listGroupsPerRow + j / 16];
+}
+AP_INLINE uint8_t* listOf(const GateArgs& g, size_t groupRow, size_t j) {
+  return g.lists + (groupRow * g.listGroupsPerRow + j / 16) * g.listStride;
+}
+
 template <bool Full, bool Lists>
 AP_INLINE size_t gateWord(const GateArgs& g, size_t j) {
-  const __m128i shift = _mm_cvtsi32_si128(g.shift);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i colEntry = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-  const size_t left = g.cols - j;
-  const __mmask16 live = Full ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-  const __mmask8 lo = static_cast<__mmask8>(live), hi = static_cast<__mmask8>(live >> 8);
-  const __m512i thr = Full ? _mm512_loadu_si512(g.thr + j) : _mm512_maskz_loadu_epi32(live, g.thr + j);
-  const __m128i ones = _mm_set1_epi8(1);
-  const int64_t* acc = g.acc + j;
-  int32_t* out = g.out + j;
-  uint8_t* mask = g.mask == nullptr ? nullptr : g.mask + j;
-  uint16_t* bits = g.bits + j / 16;
-  uint8_t* tileOn = g.tileOn == nullptr ? nullptr : g.tileOn + j / 8;
+  GateWord w = startWord<Full>(g, j);
   size_t on = 0;
-  uint8_t* list = nullptr;
-  uint32_t count = 0;
   for (int r = 0; r < g.rows; ++r) {
     if (Lists && r % 16 == 0) {
-      if (r > 0) g.listCounts[static_cast<size_t>(r / 16 - 1) * g.listGroupsPerRow + j / 16] = count;
-      count = 0;
-      list = g.lists + (static_cast<size_t>(r / 16) * g.listGroupsPerRow + j / 16) * g.listStride;
+      if (r > 0) listCount(g, static_cast<size_t>(r / 16 - 1), j) = w.count;
+      w.count = 0;
+      w.list = listOf(g, static_cast<size_t>(r / 16), j);
     }
-    const int64_t* a64 = acc + static_cast<size_t>(r) * g.ldAcc;
-    const __m512i a = Full ? _mm512_permutex2var_epi32(_mm512_loadu_si512(a64), even, _mm512_loadu_si512(a64 + 8))
-                           : _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi64(lo, a64), even, _mm512_maskz_loadu_epi64(hi, a64 + 8));
-    const __m512i v = _mm512_add_epi32(_mm512_sll_epi32(a, shift), _mm512_set1_epi32(g.rowTerm[r]));
-    const __mmask16 o = Full ? _mm512_cmpgt_epi32_mask(v, thr) : _mm512_mask_cmpgt_epi32_mask(live, v, thr);
-    const __m512i res = _mm512_mask_add_epi32(v, o, v, _mm512_set1_epi32(g.rowLow[r]));
-    int32_t* dst = out + static_cast<size_t>(r) * g.ldOut;
-    if (Full) _mm512_storeu_si512(dst, res); else _mm512_mask_storeu_epi32(dst, live, res);
-    if (mask != nullptr) _mm_mask_storeu_epi8(mask + static_cast<size_t>(r) * g.ldMask, live, _mm_maskz_mov_epi8(o, ones));
-    const unsigned m = o;
-    bits[static_cast<size_t>(r) * g.bitsStride] = static_cast<uint16_t>(m);
-    on += static_cast<size_t>(__builtin_popcount(m));
-    if (Lists) {
-      // As bytes: a 16-byte store crosses a cache line a quarter of the time, a 64-byte one always.
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(list + count),
-                       _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(o, _mm512_or_si512(colEntry, _mm512_set1_epi32(r % 16)))));
-      count += static_cast<uint32_t>(__builtin_popcount(m));
-    }
-    if (tileOn != nullptr) {
-      uint8_t* t = tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride;
-      t[0] = static_cast<uint8_t>(t[0] + __builtin_popcount(m & 0xFFu));
-      if (left > 8) t[1] = static_cast<uint8_t>(t[1] + __builtin_popcount(m >> 8));
-    }
+    const __m512i a = narrowSums<Full>(g.acc + static_cast<size_t>(r) * g.ldAcc + j, w.live);
+    on += static_cast<size_t>(__builtin_popcount(gateRow<Full, Lists>(g, w, r, a)));
   }
-  if (Lists && g.rows > 0) g.listCounts[static_cast<size_t>((g.rows - 1) / 16) * g.listGroupsPerRow + j / 16] = count;
+  if (Lists && g.rows > 0) listCount(g, static_cast<size_t>((g.rows - 1) / 16), j) = w.count;
   return on;
 }
 
@@ -304,6 +334,112 @@ size_t gateAvx512(const GateArgs& g) {
   return on;
 }
 
+// ---- the fused high planes + gate (HighGateArgs) ------------------------------------------------
+//
+// One call covers one A panel (mr rows) and every column of the strip, 16 columns (one gate word,
+// two B panels) at a time: an mr x 2 register tile of int64 lanes (one output per lane, as in the
+// bit-plane kernel: per word of K, 2 B vectors loaded and mr A words broadcast, AND + VPOPCNTQ +
+// ADD per accumulator; at mr = 8 that is 16 accumulators), the plane pairs walked by diagonal
+// d = i + j from the heaviest, doubling the accumulators between diagonals. Then, still in
+// registers, each row's two vectors become the gate word's 16 int32 lanes (one VPERMT2D) and go
+// through gateRow: the int64 sums are never stored, the gate never reads them back.
+
+// acc[r][p] += (or -=) popcount(a(word, r) & b_p(word)) over the block's words: one plane pair.
+template <int MR, int NP, bool Sub>
+AP_INLINE void addPair(__m512i (&acc)[MR][NP], const uint64_t* a, const uint64_t* b, size_t bPanelStride, size_t kWords) {
+  for (size_t k = 0; k < kWords; ++k) {
+    const size_t off = k * kPanelRows;
+    __m512i bv[NP];
+#pragma GCC unroll 2
+    for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(b + p * bPanelStride + off);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512i av = _mm512_set1_epi64(static_cast<long long>(a[off + r]));
+#pragma GCC unroll 2
+      for (int p = 0; p < NP; ++p) {
+        __m512i t;
+        if (Sub) {
+          __asm__("vpandq %[b], %[a], %[t]\n\tvpopcntq %[t], %[t]\n\tvpsubq %[t], %[acc], %[acc]"
+                  : [acc] "+v"(acc[r][p]), [t] "=&v"(t) : [a] "v"(av), [b] "v"(bv[p]));
+        } else {
+          step(acc[r][p], av, bv[p]);
+        }
+      }
+    }
+  }
+}
+
+// One gate word (columns j .. j + 8 * NP - 1, Full = all 16 live) of the panel's MR rows.
+template <int MR, int NP, bool Full, bool Lists>
+AP_INLINE size_t highGateWord(const HighGateArgs& h, size_t j) {
+  const GateArgs& g = h.gate;
+  __m512i acc[MR][NP];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+  const uint64_t* b0 = h.b + (j / kPanelRows) * h.bPanelStride;
+  const int lastD = h.aPlanes + h.bPlanes - 2;
+  for (int d = 0; d <= lastD; ++d) {
+    if (d > 0) {
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+        for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_add_epi64(acc[r][p], acc[r][p]);
+    }
+    for (int i = d < h.bPlanes ? 0 : d - h.bPlanes + 1; i <= d && i < h.aPlanes; ++i) {
+      const uint64_t* a = h.a + static_cast<size_t>(i) * h.aPlaneStride;
+      const uint64_t* b = b0 + static_cast<size_t>(d - i) * h.bPlaneStride;
+      if (h.bNegTop && d == i) addPair<MR, NP, true>(acc, a, b, h.bPanelStride, h.kWords);
+      else addPair<MR, NP, false>(acc, a, b, h.bPanelStride, h.kWords);
+    }
+  }
+  GateWord w = startWord<Full>(g, j);
+  const int r0 = kPanelRows * h.panel;
+  if (Lists) {
+    w.list = listOf(g, static_cast<size_t>(r0 / 16), j);
+    w.count = listCount(g, static_cast<size_t>(r0 / 16), j);
+  }
+  const __m512i kEven = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  size_t on = 0;
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    __m512i a = _mm512_permutex2var_epi32(acc[r][0], kEven, NP == 2 ? acc[r][NP - 1] : _mm512_setzero_si512());
+    if (g.acc != nullptr) a = _mm512_add_epi32(a, narrowSums<Full>(g.acc + static_cast<size_t>(r0 + r) * g.ldAcc + j, w.live));
+    on += static_cast<size_t>(__builtin_popcount(gateRow<Full, Lists>(g, w, r0 + r, a)));
+  }
+  if (Lists) listCount(g, static_cast<size_t>(r0 / 16), j) = w.count;
+  return on;
+}
+
+template <int MR, bool Lists>
+size_t highGateRows(const HighGateArgs& h) {
+  const size_t cols = h.gate.cols;
+  size_t on = 0, j = 0;
+  for (; j + 16 <= cols; j += 16) on += highGateWord<MR, 2, true, Lists>(h, j);
+  if (j + 8 < cols) on += highGateWord<MR, 2, false, Lists>(h, j);
+  else if (j < cols) on += highGateWord<MR, 1, false, Lists>(h, j);
+  return on;
+}
+
+template <bool Lists>
+size_t highGateLists(const HighGateArgs& h) {
+  switch (h.mr) {
+    case 1: return highGateRows<1, Lists>(h);
+    case 2: return highGateRows<2, Lists>(h);
+    case 3: return highGateRows<3, Lists>(h);
+    case 4: return highGateRows<4, Lists>(h);
+    case 5: return highGateRows<5, Lists>(h);
+    case 6: return highGateRows<6, Lists>(h);
+    case 7: return highGateRows<7, Lists>(h);
+    default: return highGateRows<8, Lists>(h);
+  }
+}
+
+size_t highGateAvx512(const HighGateArgs& h) {
+  return h.gate.lists != nullptr ? highGateLists<true>(h) : highGateLists<false>(h);
+}
+
 // Measured with the group kernel alone against bitTile (this Xeon, K = 288..576, 1-bit weights):
 // per output and plane pair the list costs ~2.3-2.6x the dense kernel with 2+ plane pairs and
 // ~4x with one (two permutes per popcount), so a micro-tile runs densely from ~64 / ratio on.
@@ -311,6 +447,7 @@ int denseTileMinOnAvx512(int lowPlanes, int bPlanes) { return lowPlanes * bPlane
 
 }  // namespace
 
-const GatedKernelTable kAvx512GatedTable = {"avx512", lowGroupAvx512, gateAvx512, denseTileMinOnAvx512};
+const GatedKernelTable kAvx512GatedTable = {"avx512", lowGroupAvx512, gateAvx512, denseTileMinOnAvx512,
+                                            highGateAvx512};
 
 }  // namespace anyprec

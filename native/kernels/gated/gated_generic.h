@@ -98,24 +98,24 @@ inline size_t lowGroup(const LowGroupArgs& t) {
   return done;
 }
 
-// The gate, one row and 16 columns (one on-mask word) at a time: values, comparison, out, the
-// mask byte (unless the mask is null) and the word, in wrapping int32 arithmetic (see GateArgs).
-inline size_t gate(const GateArgs& g) {
+// The gate over rows [r0, r0 + rows) and on-mask words [w0, w1) of g, from sums at acc (row r0,
+// column 16 * w0; ldAcc apart), one row and 16 columns (one on-mask word) at a time: values,
+// comparison, out, the mask byte (unless the mask is null), the word, the lists and the micro-tile
+// counts, in wrapping int32 arithmetic (see GateArgs).
+inline size_t gateRows(const GateArgs& g, const int64_t* acc, size_t ldAcc, int r0, int rows, size_t w0, size_t w1) {
   size_t on = 0;
-  const size_t words = (g.cols + 15) / 16;
-  for (int r = 0; r < g.rows; ++r) {
-    const int64_t* acc = g.acc + static_cast<size_t>(r) * g.ldAcc;
+  for (int r = r0; r < r0 + rows; ++r, acc += ldAcc) {
     const uint32_t rowTerm = static_cast<uint32_t>(g.rowTerm[r]), rowLow = static_cast<uint32_t>(g.rowLow[r]);
     int32_t* out = g.out + static_cast<size_t>(r) * g.ldOut;
     uint8_t* mask = g.mask == nullptr ? nullptr : g.mask + static_cast<size_t>(r) * g.ldMask;
     uint16_t* bits = g.bits + static_cast<size_t>(r) * g.bitsStride;
     const int32_t* thr = g.thr;
     const int shift = g.shift;
-    for (size_t w = 0; w < words; ++w) {
+    for (size_t w = w0; w < w1; ++w) {
       const size_t j0 = 16 * w, j1 = j0 + 16 < g.cols ? j0 + 16 : g.cols;
       unsigned b = 0;
       for (size_t j = j0; j < j1; ++j) {
-        const int32_t v = static_cast<int32_t>((static_cast<uint32_t>(acc[j]) << shift) + rowTerm);
+        const int32_t v = static_cast<int32_t>((static_cast<uint32_t>(acc[j - 16 * w0]) << shift) + rowTerm);
         const bool o = v > thr[j];
         out[j] = static_cast<int32_t>(static_cast<uint32_t>(v) + (o ? rowLow : 0u));
         b |= static_cast<unsigned>(o) << (j - j0);
@@ -138,6 +138,37 @@ inline size_t gate(const GateArgs& g) {
         if (j1 - j0 > 8) t[1] = static_cast<uint8_t>(t[1] + popcount64(b >> 8));
       }
     }
+  }
+  return on;
+}
+
+inline size_t gate(const GateArgs& g) { return gateRows(g, g.acc, g.ldAcc, 0, g.rows, 0, (g.cols + 15) / 16); }
+
+// The fused high planes + gate in its plainest form: per 16-column word, each output's high-plane
+// sum by outputSum (one output at a time), plus the earlier K blocks' sums, then the gate's rows.
+inline size_t highGate(const HighGateArgs& h) {
+  const GateArgs& g = h.gate;
+  LowGroupArgs t{};  // outputSum's view of the panel: rows r < 8 of one A panel, columns of two B panels
+  t.a = h.a;
+  t.aPlaneStride = h.aPlaneStride;
+  t.bPanelStride = h.bPanelStride;
+  t.bPlaneStride = h.bPlaneStride;
+  t.aPlanes = h.aPlanes;
+  t.bPlanes = h.bPlanes;
+  t.bNegTop = h.bNegTop;
+  t.kWords = h.kWords;
+  const int r0 = kPanelRows * h.panel;
+  int64_t sums[kPanelRows * 16];
+  size_t on = 0;
+  for (size_t w = 0; 16 * w < g.cols; ++w) {
+    const size_t cols = g.cols - 16 * w < 16 ? g.cols - 16 * w : 16;
+    t.b = h.b + 2 * w * h.bPanelStride;
+    for (int r = 0; r < h.mr; ++r) {
+      const int64_t* before = g.acc == nullptr ? nullptr : g.acc + static_cast<size_t>(r0 + r) * g.ldAcc + 16 * w;
+      for (size_t c = 0; c < cols; ++c)
+        sums[r * 16 + c] = outputSum(t, r, static_cast<int>(c)) + (before == nullptr ? 0 : before[c]);
+    }
+    on += gateRows(g, sums, 16, r0, h.mr, w, w + 1);
   }
   return on;
 }

@@ -108,6 +108,8 @@ int denseTileMinOnNeon(int lowPlanes, int bPlanes) { return lowPlanes * bPlanes 
 
 }  // namespace
 
-const GatedKernelTable kNeonGatedTable = {"neon", lowGroupNeon, gated_generic::gate, denseTileMinOnNeon};
+// No fused high planes + gate (as for AVX2: the portable form would count one output and word at a
+// time where the NEON bit-plane kernel counts 16 bytes of a register tile per CNT).
+const GatedKernelTable kNeonGatedTable = {"neon", lowGroupNeon, gated_generic::gate, denseTileMinOnNeon, nullptr};
 
 }  // namespace anyprec
