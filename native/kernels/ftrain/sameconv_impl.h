@@ -18,10 +18,13 @@ namespace {
 // at the tile's first channel). ip: the padded input at the tile's first pixel, tap (kh-1, kw-1)
 // (row stride rowStep, pixel stride cin); tap (ky, kx) reads it (kh-1-ky) rows and (kw-1-kx)
 // pixels further on; the tile's next output pixel reads pixStep floats further on (cin times the
-// stride).
-template <int W, int RI, int VJ>
-inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStep, size_t kh, size_t kw, const float* wt,
+// stride). PS: pixStep as a compile-time constant (0: use the argument), so that the RI pixels'
+// reads are immediate offsets rather than RI offsets in general registers (x86-64 has 16; a
+// 16-pixel tile spilled them and reloaded one per product).
+template <int W, int RI, int VJ, size_t PS = 0>
+inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg, size_t kh, size_t kw, const float* wt,
                  size_t cout, float* out) {
+  const size_t pixStep = PS != 0 ? PS : pixStepArg;
   typedef float V __attribute__((vector_size(W * 4)));
   V acc[RI][VJ];
   ANYPREC_FTRAIN_UNROLL
@@ -39,11 +42,7 @@ inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStep, si
         for (int v = 0; v < VJ; ++v) std::memcpy(&wv[v], wk + i * cout + v * W, sizeof(V));
         ANYPREC_FTRAIN_UNROLL
         for (int r = 0; r < RI; ++r) {
-          float lanes[W];
-          const float gs = g[r * pixStep + i];
-          for (int l = 0; l < W; ++l) lanes[l] = gs;
-          V b;
-          std::memcpy(&b, lanes, sizeof(V));
+          const V b = g[r * pixStep + i] - V{};  // in every lane (x - (+0) = x, -0 included)
           ANYPREC_FTRAIN_UNROLL
           for (int v = 0; v < VJ; ++v) {
             const V p = b * wv[v];
@@ -93,8 +92,17 @@ void sameConv(const SameConvSpec& s, int threads) {
     float* orow = s.out + (img * oh + y) * ow * cout;
     for (size_t c0 = 0; c0 < cout; c0 += kChunk) {
       size_t x = 0;
-      for (; x + RI <= ow; x += RI)
-        tile<W, RI, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0);
+      for (; x + RI <= ow; x += RI) {
+        const float* ip = irow + x * pixStep;
+        float* op = orow + x * cout + c0;
+        switch (pixStep) {  // the network's channel counts (x the stride) as constants
+          case 16: tile<W, RI, VJ, 16>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          case 32: tile<W, RI, VJ, 32>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          case 64: tile<W, RI, VJ, 64>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          case 128: tile<W, RI, VJ, 128>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          default: tile<W, RI, VJ>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op);
+        }
+      }
       for (; x < ow; ++x)
         tile<W, 1, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0);
     }
