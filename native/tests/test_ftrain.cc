@@ -85,8 +85,14 @@ int main() {
       {{1, 6, 7, 8, 5, 5, 1, 1, 2, 2, 1, 1}, 16, true},
       {{3, 5, 19, 3, 3, 3, 1, 1, 1, 1, 1, 1}, 32, true},
       {{2, 4, 5, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 64, false},
+      // the direct kernel's strided forward (a ResNet block's downsampling 3x3; odd sizes, a 5x3
+      // kernel with strides 2 x 1), and the weight gradient by kernel rows at its borders
+      {{2, 9, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1}, 32, true},
+      {{1, 7, 10, 8, 5, 3, 2, 1, 2, 1, 1, 1}, 16, false},
+      {{3, 11, 6, 32, 3, 3, 2, 2, 1, 1, 1, 1}, 64, false},
   };
-  const size_t wShapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 300}, {16, 144, 1000}, {9, 27, 513}, {64, 66, 257}, {5, 3, 2}};
+  const size_t wShapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 300}, {16, 144, 1000}, {9, 27, 513}, {64, 66, 257}, {5, 3, 2},
+                              {16, 27, 700}, {32, 45, 300}};  // (the last two: computed transposed)
 
   for (const Platform* p : availablePlatforms()) {
     const FloatKernelTable& isa = *p->fgemm;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,25 +11,21 @@
 #include "fgemm/fgemm.h"
 #include "ftrain/ftrain.h"
 #include "ftrain/sameconv.h"
+#include "ftrain/common.h"
 #include "ftrain/wgrad.h"
 
 namespace anyprec {
 namespace ftrain {
 
-namespace {
-
-// A growable buffer whose contents are not initialised (std::vector would zero every new float).
-struct Scratch {
-  std::unique_ptr<float[]> data;
-  size_t size = 0;
-  float* get(size_t n) {
-    if (n > size) {
-      data.reset(new float[n]);
-      size = n;
-    }
-    return data.get();
+float* Scratch::get(size_t n) {
+  if (n > size) {
+    data.reset(new float[n]);
+    size = n;
   }
-};
+  return data.get();
+}
+
+namespace {
 
 // The lowered input of the calling thread's current layer (forward: the GEMM's A; backward: the
 // lowering for the weight gradient, then the input-gradient columns). Reused across layers and
@@ -91,11 +86,13 @@ SameConvFn sameConvFor(const char* isa) {
 }
 
 namespace {
-// Stride 1, dilation 1, an odd kernel larger than 1x1 and padding (k - 1) / 2: sameconv.h's shapes.
+// Dilation 1, an odd kernel larger than 1x1 and padding (k - 1) / 2: sameconv.h's shapes (any
+// stride for the forward, stride 1 for the input gradient).
 bool isSameConv(const ConvShape& s) {
-  return s.strideH == 1 && s.strideW == 1 && s.dilH == 1 && s.dilW == 1 && s.kh % 2 == 1 && s.kw % 2 == 1 &&
-         s.kh * s.kw > 1 && s.padH == (s.kh - 1) / 2 && s.padW == (s.kw - 1) / 2;
+  return s.dilH == 1 && s.dilW == 1 && s.kh % 2 == 1 && s.kw % 2 == 1 && s.kh * s.kw > 1 &&
+         s.padH == (s.kh - 1) / 2 && s.padW == (s.kw - 1) / 2;
 }
+bool isStride1(const ConvShape& s) { return s.strideH == 1 && s.strideW == 1; }
 
 // The convolution's weights (wCol, o x [tap][c]) as the direct kernel's [tap][in][out] matrix:
 // for the forward (in = c, out = o) with the taps flipped, for the input gradient (in = o,
@@ -127,7 +124,8 @@ void convForward(const FloatKernelTable& isa, const float* x, const ConvShape& s
       if (bias != nullptr) std::memcpy(y + r * o, bias, o * sizeof(float));
       else std::memset(y + r * o, 0, o * sizeof(float));
     }
-    const SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, s.c, o, x, sameConvWeights(wCol, s, o, true), y};
+    const SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, s.c, o, x, sameConvWeights(wCol, s, o, true), y,
+                            s.strideH, s.strideW};
     if (sameConvFor(isa.name)(spec, threads)) return;
   }
   FloatGemmSpec spec{};
@@ -150,7 +148,7 @@ void convBackward(const FloatKernelTable& isa, const float* x, const ConvShape& 
   if (gx == nullptr) return;
   // gx += the input gradient: directly for a stride-1 "same" convolution (sameconv.h), else as
   // col2im(gcols) with gcols (rows x k) = gy . wCol, floatGemm's A . B^T with B = wCol^T (k x o).
-  if (isSameConv(s)) {
+  if (isSameConv(s) && isStride1(s)) {
     const SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, o, s.c, gy, sameConvWeights(wCol, s, o, false), gx};
     if (sameConvFor(isa.name)(spec, threads)) return;
   }

@@ -3,9 +3,9 @@
 // platform's per-ISA float micro-kernels (fgemm), with the lowered input kept in a per-thread
 // scratch buffer reused across calls instead of a fresh allocation per layer and step.
 //
-// Summation order. A stride-1 "same" convolution (3x3 pad 1, ...) whose output channels split
-// into the ISA's vectors runs forward and input gradient on the direct kernel (sameconv.h: bias,
-// then the taps and input channels in increasing order); any other's forward is floatGemm's
+// Summation order. A "same"-padded convolution (3x3 pad 1, ...) whose output channels split into
+// the ISA's vectors runs its forward on the direct kernel (sameconv.h: bias, then the taps and
+// input channels in increasing order), and at stride 1 its input gradient too; any other's forward is floatGemm's
 // (im2colFloat, then C = cols . W^T + bias), bit for bit, and its input gradient floatGemm's
 // (gy . wCol) then col2im's; the weight gradient is summed over the output
 // positions in increasing order, one rounding per product and per add (wgrad.h), as ftrain::gemmT

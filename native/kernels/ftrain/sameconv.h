@@ -1,8 +1,10 @@
-// anyprec training kernels, a stride-1 "same" convolution computed directly, summed into its output:
+// anyprec training kernels, a "same"-padded convolution computed directly, summed into its output:
 //   out[img][y][x][j] += sum over taps (ky, kx) and inputs i of
-//                        in[img][y + p - ky][x + p - kx][i] * wt[ky][kx][i][j]
-// (in zero outside the image), for stride 1, dilation 1, an odd kernel and padding (k - 1) / 2 on
-// both axes -- the 3x3 convolutions of a ResNet block. Written with the taps mirrored it is the
+//                        in[img][y * sh + p - ky][x * sw + p - kx][i] * wt[ky][kx][i][j]
+// (in zero outside the image), for dilation 1, an odd kernel and padding p = (k - 1) / 2 on both
+// axes; out is n x ((h - 1) / sh + 1) x ((w - 1) / sw + 1) x cout: at stride 1 the size of in (the
+// 3x3 convolutions of a ResNet block), at stride 2 half of it (a block's downsampling 3x3; used
+// for the forward only). Written with the taps mirrored it is the
 // input gradient of such a convolution (in = gy, wt[tap][oc][c] = w[oc][tap][c], out = gx); with the
 // weights' taps flipped it is its forward (in = x, wt[tap][c][oc] = w[oc][flip(tap)][c], out = y).
 // No lowered matrix is written: a copy of `in` with a zero margin is read by register tiles of
@@ -22,11 +24,12 @@ struct SameConvSpec {
   size_t cin, cout;   // channels of in and of out
   const float* in;    // n x h x w x cin
   const float* wt;    // kh x kw x cin x cout
-  float* out;         // n x h x w x cout, added to
+  float* out;         // n x oh x ow x cout (h x w at stride 1), added to
+  size_t strideH = 1, strideW = 1;
 };
 
-// Returns false, doing nothing, when cout does not split into the ISA's vectors (cout % W != 0)
-// or a kernel size is even.
+// Returns false, doing nothing, when cout does not split into the ISA's vectors (cout % W != 0),
+// a kernel size is even or a stride is 0.
 using SameConvFn = bool (*)(const SameConvSpec& s, int threads);
 
 bool sameConvScalar(const SameConvSpec& s, int threads);

@@ -5,52 +5,45 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <memory>
 
 #include "common/threadpool.h"
 #include "ftrain/sameconv.h"
+#include "ftrain/common.h"
 
 namespace anyprec {
 namespace ftrain {
 namespace {
 
-// Per-thread scratch (uninitialised floats), grown on demand and kept across calls.
-struct PadScratch {
-  std::unique_ptr<float[]> data;
-  size_t size = 0;
-  float* get(size_t n) {
-    if (n > size) {
-      data.reset(new float[n]);
-      size = n;
-    }
-    return data.get();
-  }
-};
-
 // RI consecutive pixels of one output row x VJ vectors of W output channels (wt and out already
 // at the tile's first channel). ip: the padded input at the tile's first pixel, tap (kh-1, kw-1)
 // (row stride rowStep, pixel stride cin); tap (ky, kx) reads it (kh-1-ky) rows and (kw-1-kx)
-// pixels further on.
-template <int W, int RI, int VJ>
-inline void tile(const float* ip, size_t rowStep, size_t cin, size_t kh, size_t kw, const float* wt, size_t cout,
-                 float* out) {
+// pixels further on; the tile's next output pixel reads pixStep floats further on (cin times the
+// stride). PS: pixStep as a compile-time constant (0: use the argument), so that the RI pixels'
+// reads are immediate offsets rather than RI offsets in general registers (x86-64 has 16; a
+// 16-pixel tile spilled them and reloaded one per product).
+template <int W, int RI, int VJ, size_t PS = 0>
+inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg, size_t kh, size_t kw, const float* wt,
+                 size_t cout, float* out) {
+  const size_t pixStep = PS != 0 ? PS : pixStepArg;
   typedef float V __attribute__((vector_size(W * 4)));
   V acc[RI][VJ];
-  for (int r = 0; r < RI; ++r)
+  ANYPREC_FTRAIN_UNROLL
+  for (int r = 0; r < RI; ++r) {
+    ANYPREC_FTRAIN_UNROLL
     for (int v = 0; v < VJ; ++v) acc[r][v] = V{};
+  }
   for (size_t ky = 0; ky < kh; ++ky)
     for (size_t kx = 0; kx < kw; ++kx) {
       const float* g = ip + (kh - 1 - ky) * rowStep + (kw - 1 - kx) * cin;
       const float* wk = wt + (ky * kw + kx) * cin * cout;
       for (size_t i = 0; i < cin; ++i) {
         V wv[VJ];
+        ANYPREC_FTRAIN_UNROLL
         for (int v = 0; v < VJ; ++v) std::memcpy(&wv[v], wk + i * cout + v * W, sizeof(V));
+        ANYPREC_FTRAIN_UNROLL
         for (int r = 0; r < RI; ++r) {
-          float lanes[W];
-          const float gs = g[r * cin + i];
-          for (int l = 0; l < W; ++l) lanes[l] = gs;
-          V b;
-          std::memcpy(&b, lanes, sizeof(V));
+          const V b = g[r * pixStep + i] - V{};  // in every lane (x - (+0) = x, -0 included)
+          ANYPREC_FTRAIN_UNROLL
           for (int v = 0; v < VJ; ++v) {
             const V p = b * wv[v];
             acc[r][v] = acc[r][v] + p;
@@ -58,13 +51,16 @@ inline void tile(const float* ip, size_t rowStep, size_t cin, size_t kh, size_t 
         }
       }
     }
-  for (int r = 0; r < RI; ++r)
+  ANYPREC_FTRAIN_UNROLL
+  for (int r = 0; r < RI; ++r) {
+    ANYPREC_FTRAIN_UNROLL
     for (int v = 0; v < VJ; ++v) {
       V cur;
       std::memcpy(&cur, out + r * cout + v * W, sizeof(V));
       cur = cur + acc[r][v];
       std::memcpy(out + r * cout + v * W, &cur, sizeof(V));
     }
+  }
 }
 
 template <int W, int RI, int VJ>
@@ -72,8 +68,10 @@ void sameConv(const SameConvSpec& s, int threads) {
   const size_t n = s.n, h = s.h, w = s.w, kh = s.kh, kw = s.kw, cin = s.cin, cout = s.cout;
   const size_t ph = (kh - 1) / 2, pw = (kw - 1) / 2;
   const size_t hp = h + 2 * ph, wp = w + 2 * pw, rowStep = wp * cin;
+  const size_t sh = s.strideH, sw = s.strideW, pixStep = sw * cin;
+  const size_t oh = (hp - kh) / sh + 1, ow = (wp - kw) / sw + 1;
   // the input with a zero margin of p on every side
-  thread_local PadScratch padScratch;
+  thread_local Scratch padScratch;
   float* pad = padScratch.get(n * hp * rowStep);
   parallelRun(n, threads, [&](size_t img) {
     float* pi = pad + img * hp * rowStep;
@@ -87,15 +85,26 @@ void sameConv(const SameConvSpec& s, int threads) {
     }
   });
   constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
-  parallelRun(n * h, threads, [&](size_t task) {
-    const size_t img = task / h, y = task % h;
-    // output row y, tap (ky, kx) reads padded row y + (kh - 1 - ky): from padded row y on
-    const float* irow = pad + (img * hp + y) * rowStep;
-    float* orow = s.out + (img * h + y) * w * cout;
+  parallelRun(n * oh, threads, [&](size_t task) {
+    const size_t img = task / oh, y = task % oh;
+    // output row y, tap (ky, kx) reads padded row y * sh + (kh - 1 - ky): from padded row y * sh on
+    const float* irow = pad + (img * hp + y * sh) * rowStep;
+    float* orow = s.out + (img * oh + y) * ow * cout;
     for (size_t c0 = 0; c0 < cout; c0 += kChunk) {
       size_t x = 0;
-      for (; x + RI <= w; x += RI) tile<W, RI, VJ>(irow + x * cin, rowStep, cin, kh, kw, s.wt + c0, cout, orow + x * cout + c0);
-      for (; x < w; ++x) tile<W, 1, VJ>(irow + x * cin, rowStep, cin, kh, kw, s.wt + c0, cout, orow + x * cout + c0);
+      for (; x + RI <= ow; x += RI) {
+        const float* ip = irow + x * pixStep;
+        float* op = orow + x * cout + c0;
+        switch (pixStep) {  // the network's channel counts (x the stride) as constants
+          case 16: tile<W, RI, VJ, 16>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          case 32: tile<W, RI, VJ, 32>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          case 64: tile<W, RI, VJ, 64>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          case 128: tile<W, RI, VJ, 128>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
+          default: tile<W, RI, VJ>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op);
+        }
+      }
+      for (; x < ow; ++x)
+        tile<W, 1, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0);
     }
   });
 }
@@ -104,7 +113,7 @@ void sameConv(const SameConvSpec& s, int threads) {
 // pixels filling a tile of 16 accumulators.
 template <int W>
 bool sameConvDispatch(const SameConvSpec& s, int threads) {
-  if (s.kh % 2 == 0 || s.kw % 2 == 0) return false;
+  if (s.kh % 2 == 0 || s.kw % 2 == 0 || s.strideH == 0 || s.strideW == 0) return false;
   if (s.cout % (4 * W) == 0) sameConv<W, 4, 4>(s, threads);
   else if (s.cout % (2 * W) == 0) sameConv<W, 8, 2>(s, threads);
   else if (s.cout % W == 0) sameConv<W, 16, 1>(s, threads);

@@ -1,17 +1,18 @@
 // The reference-order weight-gradient GEMM (wgrad.h) at avx2 width: 8 floats per vector,
 // 4 x 2 vector register block
-// (the convolution form: that block where the channels split into 2-vector chunks, else
-// 1 vector x twice the rows).
+// (the convolution form: 4 x 3 vectors along a kernel row where its kw * c floats split
+// so, else that block where the channels split into 2-vector chunks, else 1 vector x twice
+// the rows).
 #include "ftrain/wgrad_impl.h"
 
 namespace anyprec {
 namespace ftrain {
 void wgradAvx2(size_t m, size_t n, size_t k, const float* a, const float* b, float* c, bool accumulate, int threads) {
-  wgradExact<8, 4, 2>(m, n, k, a, b, c, accumulate, threads);
+  wgradDispatch<8, 4, 2>(m, n, k, a, b, c, accumulate, threads);
 }
 bool wgradConvAvx2(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
                    int threads) {
-  return wgradConvDispatch<8, 4>(x, s, o, gy, gw, accumulate, threads);
+  return wgradConvDispatch<8, 4, 4>(x, s, o, gy, gw, accumulate, threads);
 }
 }  // namespace ftrain
 }  // namespace anyprec

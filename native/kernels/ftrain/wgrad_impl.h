@@ -15,6 +15,7 @@
 
 #include "common/threadpool.h"
 #include "conv/conv.h"
+#include "ftrain/common.h"
 #include "ftrain/wgrad.h"
 
 namespace anyprec {
@@ -42,27 +43,36 @@ template <int W, int RI, int VJ, typename BRow>
 inline void block(size_t m, const float* a, BRow brow, float* c, size_t ldc, size_t i0, size_t t0, size_t t1, bool load) {
   typedef float V __attribute__((vector_size(W * 4)));
   V acc[RI][VJ];
-  for (int i = 0; i < RI; ++i)
+  ANYPREC_FTRAIN_UNROLL
+  for (int i = 0; i < RI; ++i) {
+    ANYPREC_FTRAIN_UNROLL
     for (int v = 0; v < VJ; ++v) {
       if (load) std::memcpy(&acc[i][v], c + (i0 + i) * ldc + v * W, sizeof(V));
       else acc[i][v] = V{};
     }
+  }
   for (size_t t = t0; t < t1; ++t) {
     const float* br = brow(t);
     const float* ar = a + t * m + i0;
     V bv[VJ];
+    ANYPREC_FTRAIN_UNROLL
     for (int v = 0; v < VJ; ++v) std::memcpy(&bv[v], br + v * W, sizeof(V));
+    ANYPREC_FTRAIN_UNROLL
     for (int i = 0; i < RI; ++i) {
       V av;
       splat<W>(ar[i], av);
+      ANYPREC_FTRAIN_UNROLL
       for (int v = 0; v < VJ; ++v) {
         const V p = av * bv[v];
         acc[i][v] = acc[i][v] + p;
       }
     }
   }
-  for (int i = 0; i < RI; ++i)
+  ANYPREC_FTRAIN_UNROLL
+  for (int i = 0; i < RI; ++i) {
+    ANYPREC_FTRAIN_UNROLL
     for (int v = 0; v < VJ; ++v) std::memcpy(c + (i0 + i) * ldc + v * W, &acc[i][v], sizeof(V));
+  }
 }
 
 // Every row of C (m rows; full groups of RI, then one at a time) for one column block.
@@ -160,15 +170,107 @@ void wgradConvExact(const float* x, const ConvShape& s, size_t o, const float* g
   });
 }
 
-// The ISA's wgradConv: the wide tile where the channels split into 2-vector chunks, the
-// narrow one (twice the rows) where they split into single vectors; false if neither.
-template <int W, int RI>
+// The weight gradient of a convolution by kernel rows (dilation 1 along the width): the kw taps of
+// one kernel row read kw adjacent input pixels, kw * c contiguous floats, so a column unit is a
+// chunk of kChunk of those floats (it may span taps) and the B row t is one pointer into x. Where
+// a row of the window leaves the image (the padding), the pass's border buffer holds the pixels
+// with zeros in place of the padding, exactly im2col's row. Otherwise as wgradConvExact: every
+// output summed over t = 0, 1, ..., rows-1 (bit-identical). Needs (kw * c) % (W * VJ) == 0.
+template <int W, int RI, int VJ>
+void wgradRowsExact(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                    int threads) {
+  constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
+  const size_t c = s.c, k = s.k(), rows = s.rows(), span = s.kw * c;
+  const size_t oh = s.outH(), ow = s.outW(), chunks = span / kChunk, units = s.kh * chunks;
+  const size_t groups = std::min<size_t>(units, static_cast<size_t>(std::max(threads, 1)));
+  parallelRun(groups, threads, [&](size_t g) {
+    const size_t u0 = units * g / groups, u1 = units * (g + 1) / groups;
+    std::vector<const float*> ptr(kPassRows);
+    thread_local Scratch borderScratch;
+    float* border = borderScratch.get(kPassRows * span);
+    for (size_t t0 = 0; t0 < rows; t0 += kPassRows) {
+      const size_t t1 = std::min(rows, t0 + kPassRows);
+      const bool load = accumulate || t0 > 0;
+      size_t kyNow = s.kh;  // the kernel row whose pointers `ptr` holds
+      for (size_t u = u0; u < u1; ++u) {
+        const size_t ky = u / chunks, j0 = (u % chunks) * kChunk;
+        if (ky != kyNow) {
+          kyNow = ky;
+          const long dy = static_cast<long>(ky * s.dilH) - static_cast<long>(s.padH);
+          size_t img = t0 / (oh * ow), oy = (t0 / ow) % oh, ox = t0 % ow;
+          for (size_t t = t0; t < t1; ++t) {
+            const long iy = static_cast<long>(oy * s.strideH) + dy;
+            const long ix0 = static_cast<long>(ox * s.strideW) - static_cast<long>(s.padW);
+            const bool rowIn = iy >= 0 && iy < static_cast<long>(s.h);
+            const float* rowBase = x + (img * s.h + static_cast<size_t>(rowIn ? iy : 0)) * s.w * c;
+            if (rowIn && ix0 >= 0 && ix0 + static_cast<long>(s.kw) <= static_cast<long>(s.w)) {
+              ptr[t - t0] = rowBase + static_cast<size_t>(ix0) * c;
+            } else {
+              float* b = border + (t - t0) * span;
+              for (size_t kx = 0; kx < s.kw; ++kx) {
+                const long ix = ix0 + static_cast<long>(kx);
+                if (rowIn && ix >= 0 && ix < static_cast<long>(s.w))
+                  std::memcpy(b + kx * c, rowBase + static_cast<size_t>(ix) * c, c * sizeof(float));
+                else
+                  std::memset(b + kx * c, 0, c * sizeof(float));
+              }
+              ptr[t - t0] = b;
+            }
+            if (++ox == ow) {
+              ox = 0;
+              if (++oy == oh) { oy = 0; ++img; }
+            }
+          }
+        }
+        const float* const* pp = ptr.data();
+        auto brow = [pp, t0, j0](size_t t) { return pp[t - t0] + j0; };
+        blockRows<W, RI, VJ>(o, gy, brow, gw + ky * span + j0, k, t0, t1, load);
+      }
+    }
+  });
+}
+
+// The ISA's wgradConv (RI: the row count of its 2-vector tile): by kernel rows in chunks of 3
+// vectors where a kernel row's kw * c floats split so (dilation 1 along the width), else per tap
+// in chunks of 2 vectors or 1 vector (twice the rows); false, doing nothing, unless the channels
+// split into single vectors (c % W == 0).
+template <int W, int RI, int RIRows>
 bool wgradConvDispatch(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
                        int threads) {
-  if (s.c % (2 * W) == 0) wgradConvExact<W, RI, 2>(x, s, o, gy, gw, accumulate, threads);
-  else if (s.c % W == 0) wgradConvExact<W, 2 * RI, 1>(x, s, o, gy, gw, accumulate, threads);
-  else return false;
+  if (s.c % W != 0) return false;
+  if (s.dilW == 1 && (s.kw * s.c) % (3 * W) == 0) wgradRowsExact<W, RIRows, 3>(x, s, o, gy, gw, accumulate, threads);
+  else if (s.c % (2 * W) == 0) wgradConvExact<W, RI, 2>(x, s, o, gy, gw, accumulate, threads);
+  else wgradConvExact<W, 2 * RI, 1>(x, s, o, gy, gw, accumulate, threads);
   return true;
+}
+
+// The ISA's plain wgrad: as wgradExact<W, RI, VJ> (or <W, RI, 1> where the columns split into
+// single vectors but not into slices of VJ), except where C's columns leave a remainder
+// that is not a whole vector and its rows do not (n % W != 0, m % W == 0): then C^T = B^T A is
+// computed (the same products, a * b = b * a exactly, summed in the same order) on C transposed,
+// so most columns run in whole vectors (a convolution with few input channels, e.g. a network's
+// first layer: k = 27 columns, o = 16 rows).
+template <int W, int RI, int VJ>
+void wgradDispatch(size_t m, size_t n, size_t k, const float* a, const float* b, float* c, bool accumulate,
+                   int threads) {
+  // C (rows x cols) from A (K x rows) and B (K x cols): whole slices of VJ vectors where the
+  // columns split so, else single vectors where they split into those
+  auto run = [&](size_t rows, size_t cols, const float* ak, const float* bk, float* ck) {
+    if (cols % (W * VJ) != 0 && cols % W == 0) wgradExact<W, RI, 1>(rows, cols, k, ak, bk, ck, accumulate, threads);
+    else wgradExact<W, RI, VJ>(rows, cols, k, ak, bk, ck, accumulate, threads);
+  };
+  if (n % W == 0 || m % W != 0) {
+    run(m, n, a, b, c);
+    return;
+  }
+  thread_local Scratch transposed;
+  float* ct = transposed.get(m * n);
+  if (accumulate)
+    for (size_t i = 0; i < m; ++i)
+      for (size_t j = 0; j < n; ++j) ct[j * m + i] = c[i * n + j];
+  run(n, m, b, a, ct);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) c[i * n + j] = ct[j * m + i];
 }
 
 }  // namespace
