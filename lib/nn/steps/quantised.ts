@@ -357,13 +357,17 @@ function runFloat(l: QLayer, x: Act, n: number, rc?: RunContext, residual?: Floa
   return floatAct(keep(rc, key, conv({ ...options, residual, next, out }) as Float32Array), n, l.outShape);
 }
 
-/** The float executor's call in a program (runFloat's). */
-function lowerFloat(l: QLayer, b: Lowering, input: string): LoweredValue {
+/**
+ * The float executor's call in a program (runFloat's): float output may take the residual add and
+ * the sum's next batch norm + activation (`next`, into its buffer) in the same call, as runFloat does.
+ */
+function lowerFloat(l: QLayer, b: Lowering, input: string, residual?: number,
+                    next?: { out: number; scale: Float32Array; shift: Float32Array; min?: number; bits: number }): LoweredValue {
   const options = floatOptions(l);
   const x = b.floats(input);
   const y = b.value(l.outShape, options.bits ?? 32);
   b.op({ op: 'floatConv', x, out: y.buf, shape: convShape(b.n, l.inShape, geometryOf(l)), weights: floatPrepared(l).weights.packed,
-    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0 });
+    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0, residual, next });
   return y;
 }
 
@@ -486,6 +490,13 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
         if (codes && second && floatNext) {
           b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0 });
         }
+        return;
+      }
+      if (floatOptions(l).bits === undefined) {
+        // Float output: the residual and the sum's batch norm + activation in the conv's epilogue (fusedFloat's call).
+        const next = codes && second ? { out: codes.buf, scale: second.alpha, shift: second.beta,
+          ...(floatNext ? { min: 0, bits: 0 } : { bits: second.bits }) } : undefined;
+        b.set(output, lowerFloat(l, b, node.inputs[0], residual, next));
         return;
       }
       let y = lowerFloat(l, b, node.inputs[0]);
