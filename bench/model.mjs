@@ -205,7 +205,19 @@ async function main() {
     profiler?.restore();
   }
 
-  // Results.
+  // Results. Per bit-width, the GEMM routes the timed program's quantised layers took (the
+  // program is built and its routes chosen by then, so this measures nothing new).
+  const routeCounts = (model, batch, bits) => {
+    const layers = model.routes(batch, { bits });
+    if (!layers) return null;
+    const counts = {};
+    for (const { route } of layers) {
+      if (!route) continue;
+      const key = `${route.path} (${route.reason})`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
+  };
   const results = groups.map((g) => {
     const ortS = g.ort ? summarize(g.ort) : null;
     const ort8S = g.ort8 ? summarize(g.ort8) : null;
@@ -225,6 +237,7 @@ async function main() {
         bitOpsPerSample: acct.bitOps / g.batch,
         macsPerSample: acct.macs / g.batch,
         bitOpsPerCall: acct.bitOps,
+        routes: routeCounts(g.m.model, g.batch, c.bits),
       };
     });
     const a = summarize(g.cases.find((c) => c.kind === 'async'));

@@ -23,6 +23,8 @@ export type { GraphSpec, NodeSpec, OpName, PrecisionGate } from './nn/graph';
 export type { GraphInput, PreprocessOp, InputDtype } from './nn/input';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';
 export type { RunStats, LayerStats, BitOpsReport, AbortSignalLike } from './nn/types';
+export { setGemmRouting, gemmRoutingSetting, routeCacheStats, clearRouteCache } from './nn/route';
+export type { GemmRouting, LayerRoute, RouteReason } from './nn/route';
 export type { GateStats, GateSummary } from './gating';
 export { findGateOffset, gateOffFraction } from './gating';
 export type { GateOffsetResult, GateOffsetSearch, GatedRunner } from './gating';

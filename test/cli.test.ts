@@ -127,4 +127,24 @@ describe('anyprec engine', () => {
       expect(c[2]).toBe(want === 'int8' ? `int8:${kernels.int8Kernel(m)}` : 'bitserial');
     }
   });
+
+  it('--model names the GEMM route each quantised layer took at every bit-width', () => {
+    const r = anyprec('engine', '--model', 'mlp', '--batch', '2');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const rows = r.stdout.split('\n').filter((l) => /^\s*([1-8]|float)\s+\d/.test(l)).map((l) => l.trim());
+    expect(rows.length).toBe(9);
+    for (const row of rows.slice(0, 8)) {
+      // "3 int8 (measured)" or "1 bitserial (measured), 2 int8 (measured)": the mlp's 3 layers over codes.
+      const routes = row.replace(/^(\S+\s+){5}/, '').split(', ');
+      let layers = 0;
+      for (const part of routes) {
+        const m = /^(\d+) (bitserial|int8) \((measured|estimate|rule|forced)\)$/.exec(part);
+        expect(m).not.toBeNull();
+        layers += Number(m![1]);
+      }
+      expect(layers).toBe(3);
+    }
+    expect(rows[8]).toMatch(/^float\s.*\s-$/);
+  });
 });

@@ -219,3 +219,53 @@ describe('program descriptions are checked field by field', () => {
     expect(bad(mutate as (d: ReturnType<typeof ok>) => unknown)).toMatchObject({ name, message: expect.stringMatching(message) });
   });
 });
+
+describe('floatConv with the residual and the second output in its epilogue', () => {
+  // A 3x3 conv (stride 1, padding 1) over 2 images of 5x4x3 into 6 channels; its residual is another conv's output.
+  const [n, h, w, c, oc] = [2, 5, 4, 3, 6];
+  const r = rng(31);
+  const x = Float32Array.from({ length: n * h * w * c }, () => r() - 0.5);
+  const weights = kernels.packFloatWeights(Float32Array.from({ length: oc * 9 * c }, () => r() - 0.5), oc, 9 * c);
+  const channels = () => Float32Array.from({ length: oc }, () => r() - 0.5);
+  const [scale, shift, alpha, beta, rScale] = [channels(), channels(), channels(), channels(), channels()];
+  const geometry = { kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] } as const;
+  const shape: kernels.ConvShapeArray = [n, h, w, c, 3, 3, 1, 1, 1, 1, 1, 1];
+  const cells = n * h * w * oc;
+  const conv = (extra: object, next: object | undefined, output: 'sum' | 'next', codes: boolean) => ({
+    buffers: [4 * x.length, 4 * cells, 4 * cells, codes ? cells : 4 * cells, 4 * cells], input: 0, output: output === 'sum' ? 2 : 4,
+    ops: [
+      { op: 'floatConv', x: 0, out: 1, shape, weights: weights.packed, outChannels: oc, scale: rScale, bits: 0 },
+      { op: 'floatConv', x: 0, out: 2, shape, weights: weights.packed, outChannels: oc, scale, shift, min: 0, bits: 0, residual: 1,
+        next, ...extra },
+      codes ? { op: 'codesToFloat', x: 3, out: 4, count: cells, table: new Float32Array(256).map((_, i) => i) }
+        : { op: 'transpose', x: 3, out: 4, n: 1, rows: 1, cols: cells, elemBytes: 4 },
+    ],
+  } as kernels.ProgramDescription);
+
+  it('gives the bits of kernels.floatConv with residual and next (float or codes second output)', () => {
+    const res = kernels.floatConv(x, { n, h, w, c }, geometry, weights, { scale: rScale });
+    for (const next of [{ min: 0, bits: 0 }, { bits: 2 }, { bits: 8 }]) {
+      const codes = next.bits > 0;
+      const want = codes ? new Uint8Array(cells) : new Float32Array(cells);
+      const sum = kernels.floatConv(x, { n, h, w, c }, geometry, weights,
+        { scale, shift, min: 0, residual: res, next: { out: want, scale: alpha, shift: beta, ...(codes ? next : { min: 0 }) } });
+      const nx = { out: 3, scale: alpha, shift: beta, ...next };
+      const gotSum = kernels.runProgram(kernels.buildProgram(conv({}, nx, 'sum', codes)), x);
+      const gotNext = kernels.runProgram(kernels.buildProgram(conv({}, nx, 'next', codes)), x);
+      expect(Buffer.from(gotSum.buffer).equals(Buffer.from(sum.buffer, sum.byteOffset, sum.byteLength))).toBe(true);
+      const wantFloats = codes ? Float32Array.from(want) : (want as Float32Array);
+      expect(Buffer.from(gotNext.buffer).equals(Buffer.from(wantFloats.buffer))).toBe(true);
+    }
+  });
+
+  it.each([
+    ['a second output after codes', { bits: 2 }, 'RangeError', /needs float output/],
+    ['a residual buffer out of range', { residual: 9 }, 'RangeError', /ops\[1\]\.residual must be an integer in 0\.\.4/],
+    ['next that is not an object', { next: 3 }, 'TypeError', /ops\[1\]\.next must be an object/],
+    ['next.bits out of range', { next: { out: 3, bits: 9 } }, 'RangeError', /ops\[1\]\.next\.bits/],
+    ['next.scale of the wrong length', { next: { out: 3, bits: 0, scale: new Float32Array(2) } }, 'RangeError', /ops\[1\]\.next\.scale must hold one value per output channel \(6\), got 2/],
+  ])('refuses %s', (_, extra, name, message) => {
+    const d = conv(extra, { out: 3, bits: 0 }, 'next', false);
+    expect(thrown(() => kernels.buildProgram(d))).toMatchObject({ name, message: expect.stringMatching(message) });
+  });
+});

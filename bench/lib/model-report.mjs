@@ -174,8 +174,11 @@ export function modelMarkdownReport(rep) {
     const i8 = r.ortInt8?.medianMs;
     const iq = r.ortInt8Qdq?.medianMs;
     const over = (ms, ref) => (ms && ref ? ratio(ms / ref) : '–');
+    // The GEMM route of the quantised layers at each bit-width (bench/model.mjs routeCounts).
+    const routes = (x) => (x.routes && Object.keys(x.routes).length
+      ? ` [${Object.entries(x.routes).map(([k, n]) => `${n}× ${k}`).join(', ')}]` : '');
     const rows = r.rows.map((x) => [
-      `runSync ${bitsName(x.bits)}`,
+      `runSync ${bitsName(x.bits)}${routes(x)}`,
       sig(x.medianMs),
       sig(x.minMs),
       rate(x.samplesPerSec),

@@ -55,15 +55,29 @@ function network(o: EngineOptions & { model: 'cnn' | 'mlp' | 'resnet20' }): void
   console.log(`anyprec engine: ${o.model} with RANDOM weights (speed only; \`anyprec demo\` runs a trained model), batch ${o.batch}, ` +
     `isa=${kernels.isa()}, threads=${kernels.threads()}`);
   console.log('one stored model; the bit-width is chosen per call (weights = activations = bits)\n');
-  const rows: string[][] = [['bits', 'ms/batch', 'samples/s', 'Gbit-ops/sample', 'MACs/sample']];
+  console.log('routes: the GEMM route each quantised layer over codes took in these runs (bitserial or int8) and why ' +
+    '(measured: both timed when the program was built; estimate: the rule\'s estimate was clear; rule; forced)\n');
+  const rows: string[][] = [['bits', 'ms/batch', 'samples/s', 'Gbit-ops/sample', 'MACs/sample', 'routes']];
   for (const bits of [1, 2, 3, 4, 5, 6, 7, 8, 32]) {
-    model.runSync(x, { bits }); // warm-up (builds the plan)
+    model.runSync(x, { bits }); // warm-up (builds the plan and its native program, choosing the routes)
     const ms = median(Array.from({ length: 5 }, () => timeMs(() => model.runSync(x, { bits }))));
     const ops = model.bitOps(1, { bits });
     rows.push([bits === 32 ? 'float' : String(bits), ms.toFixed(2), ((o.batch * 1000) / ms).toFixed(0),
-      (ops.bitOps / 1e9).toFixed(3), ops.macs.toExponential(2)]);
+      (ops.bitOps / 1e9).toFixed(3), ops.macs.toExponential(2), routeSummary(model.routes(o.batch, { bits }))]);
   }
   printTable(rows);
+}
+
+/** "12 int8 (measured), 7 bitserial (estimate)": the routes of a program's layers, counted ('-': none; 'step path': no program). */
+function routeSummary(layers: ReturnType<Model['routes']>): string {
+  if (!layers) return 'step path';
+  const counts = new Map<string, number>();
+  for (const { route } of layers) {
+    if (!route) continue;
+    const key = `${route.path} (${route.reason})`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts.size ? [...counts].map(([k, n]) => `${n} ${k}`).join(', ') : '-';
 }
 
 /** Adds the `engine` command to the anyprec command line. */

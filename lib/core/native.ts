@@ -79,6 +79,7 @@ export interface NativeAddon {
   prepareInt8(b: NativePackedLike, bBits: number, bEncoding: EncodingName): NativeInt8Weights;
   prepareInt8Async(b: NativePackedLike, bBits: number, bEncoding: EncodingName): Promise<NativeInt8Weights>;
   gemmPath(aBits: number, bBits: number, m: number, n: number, k: number): GemmPathName;
+  gemmPathRatio(aBits: number, bBits: number, m: number, n: number, k: number): number;
   int8Kernel(m?: number): string;
   availableInt8Kernels(): string[];
   gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,

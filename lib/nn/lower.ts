@@ -4,6 +4,7 @@
 // or of unsigned codes. A step that cannot lower (gated layers, dynamic or sign activations, ops
 // without a native kernel) makes the whole plan keep its JS path.
 import * as kernels from '../core/kernels';
+import type { LayerRoute } from './route';
 
 const fr = Math.fround;
 
@@ -21,6 +22,8 @@ export class Lowering {
   private readonly env = new Map<string, LoweredValue>();
   /** Float buffers decoded from codes, per value name (decoded once). */
   private readonly decoded = new Map<string, number>();
+  /** The GEMM route the step being lowered took (a quantised layer's lowering sets it; the plan collects it per step). */
+  route?: LayerRoute;
 
   constructor(readonly n: number) {}
 

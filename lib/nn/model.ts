@@ -386,9 +386,18 @@ export class Model {
    * RunStats.bitOps (spent), RunStats.denseBitOps (this count) and RunStats.gate.
    */
   bitOps(batch = 1, opts?: RunOptions) {
-    if (typeof batch !== 'number') throw new TypeError(`batch must be a number, got ${batch === null ? 'null' : typeof batch}`);
-    if (!Number.isSafeInteger(batch) || batch < 1) throw new RangeError(`batch must be a positive integer, got ${batch}`);
-    return this.plan(opts).account(batch);
+    return this.plan(opts).account(batchArg(batch));
+  }
+
+  /**
+   * The GEMM route each weighted layer takes in runSync / run() for a batch of `batch` at these
+   * options: quantised layers over codes name theirs (route.path 'bitserial' or 'int8', and
+   * route.reason: 'forced' by kernels.setGemmPath, 'rule', 'estimate' or 'measured';
+   * see setGemmRouting). Builds the native program (and measures routes not yet measured) if it
+   * is not built yet. undefined when the model does not run as a native program at these options.
+   */
+  routes(batch = 1, opts?: RunOptions) {
+    return this.plan(opts).routes(batchArg(batch));
   }
 
   /**
@@ -432,4 +441,9 @@ function checkSignal(s: unknown): AbortSignal | undefined {
   return s;
 }
 
-
+/** A batch size argument: a positive integer (TypeError / RangeError otherwise). */
+function batchArg(batch: unknown): number {
+  if (typeof batch !== 'number') throw new TypeError(`batch must be a number, got ${batch === null ? 'null' : typeof batch}`);
+  if (!Number.isSafeInteger(batch) || batch < 1) throw new RangeError(`batch must be a positive integer, got ${batch}`);
+  return batch;
+}

@@ -16,6 +16,8 @@ import { inferShapes } from './shapes';
 import { DEFAULT_MAX_MEMORY, estimateActivations } from './validate';
 import { ArenaBudget, PlanArena } from './arena';
 import { Lowering, NotLowerable } from './lower';
+import { gemmRoutingSetting } from './route';
+import type { LayerRoute } from './route';
 import { bnQuantizeStep, floatLayerStep, plainStep } from './steps/float';
 import { quantisedStep } from './steps/quantised';
 import { signMagnitudeStep } from './steps/sign-magnitude';
@@ -48,7 +50,7 @@ function outputCodeBits(graph: GraphSpec, layerPrecision: (name: string) => Prec
  */
 const SLICE_BYTES = 16 << 20;
 
-/** Native programs a plan keeps (batch sizes x ISA x GEMM path setting), least recently used dropped. */
+/** Native programs a plan keeps (batch sizes x ISA x GEMM path and routing settings x threads), least recently used dropped. */
 const PROGRAMS_KEPT = 4;
 
 /** Ops whose output for one sample depends on the other samples of the call. */
@@ -85,6 +87,8 @@ export class Plan {
   private programShape: number[] = [];
   /** Per program, the index of each step's first op (and one past the last step's): its ops' times are the step's. */
   private readonly stepOps = new WeakMap<kernels.Program, number[]>();
+  /** Per program, each step's GEMM route (quantised layers over codes; undefined for the others). */
+  private readonly stepRoutes = new WeakMap<kernels.Program, Array<LayerRoute | undefined>>();
 
   /**
    * `budget`: the bound on the buffers kept by every plan of one model (a model passes its own;
@@ -199,20 +203,22 @@ export class Plan {
   }
 
   /**
-   * The native program of this plan for batch n (built on first use, kept per batch size, ISA
-   * and GEMM path setting), or undefined when a step cannot lower. build = false: only find out
+   * The native program of this plan for batch n (built on first use, kept per batch size, ISA,
+   * GEMM path and routing settings and thread count), or undefined when a step cannot lower. build = false: only find out
    * whether the plan lowers.
    */
   private program(n: number, build = true): kernels.Program | undefined {
     if (this.programs === false) return undefined;
-    const key = `${n}/${kernels.isa()}/${kernels.gemmPathSetting()}`;
+    // Everything a layer's route depends on (route.ts): the forced path, the routing setting,
+    // and the ISA and thread count the trials time.
+    const key = `${n}/${kernels.isa()}/${kernels.gemmPathSetting()}/${gemmRoutingSetting()}/${kernels.threads()}`;
     const kept = this.programs?.get(key);
     if (kept) {
       this.programs!.delete(key); // re-inserted: most recent last
       this.programs!.set(key, kept);
       return kept;
     }
-    let description: kernels.ProgramDescription & { stepOps: number[] };
+    let description: kernels.ProgramDescription & { stepOps: number[]; stepRoutes: Array<LayerRoute | undefined> };
     try {
       description = this.lower(n);
     } catch (e) {
@@ -230,11 +236,12 @@ export class Plan {
     }
     this.programs.set(key, program);
     this.stepOps.set(program, description.stepOps);
+    this.stepRoutes.set(program, description.stepRoutes);
     return program;
   }
 
   /** Every step's kernel calls for a batch of n, from the NCHW (or [n, F]) input to the output floats. */
-  private lower(n: number): kernels.ProgramDescription & { stepOps: number[] } {
+  private lower(n: number): kernels.ProgramDescription & { stepOps: number[]; stepRoutes: Array<LayerRoute | undefined> } {
     const b = new Lowering(n);
     const inShape = this.graph.inputShape;
     const input = b.buffer(4 * n * inShape.reduce((a, d) => a * d, 1));
@@ -247,10 +254,13 @@ export class Plan {
       throw new NotLowerable(`input of ${inShape.length} dimensions`);
     }
     const stepOps: number[] = [];
+    const stepRoutes: Array<LayerRoute | undefined> = [];
     for (const s of this.steps) {
       if (!s.lower) throw new NotLowerable(`step ${s.op} has no native form`);
       stepOps.push(b.ops.length);
+      b.route = undefined;
       s.lower(b);
+      stepRoutes.push(b.route);
     }
     stepOps.push(b.ops.length);
     const out = b.get(this.outputName);
@@ -266,7 +276,7 @@ export class Plan {
       this.programShape = out.shape.slice(1);
     }
     if (output === input) throw new NotLowerable('the output is the input');
-    return { buffers: b.buffers, input, output, ops: b.ops, stepOps };
+    return { buffers: b.buffers, input, output, ops: b.ops, stepOps, stepRoutes };
   }
 
   /**
@@ -276,6 +286,18 @@ export class Plan {
   private keepArena(p: kernels.Program, n: number): boolean {
     return this.arena.use(n, p.arenaBytes, (buffers) =>
       buffers?.hold('program', p, p.arenaBytes, () => kernels.releaseArenas(p)) ?? false);
+  }
+
+  /**
+   * The GEMM route each weighted layer of the native program for a batch of n takes (building the
+   * program, and measuring routes not yet measured, if it is not built yet); undefined when the
+   * plan does not lower. A batch larger than sliceSamples runs as slices: the first slice's program.
+   */
+  routes(n: number): Array<{ nodes: string[]; op: string; route?: LayerRoute }> | undefined {
+    const p = this.program(Math.min(n, this.sliceSamples));
+    if (!p) return undefined;
+    const routes = this.stepRoutes.get(p)!;
+    return this.steps.flatMap((s, i) => (s.macsPerSample > 0 ? [{ nodes: s.nodes, op: s.op, ...(routes[i] ? { route: routes[i] } : {}) }] : []));
   }
 
   /** runSync on the native programs, slice by slice (undefined when the plan does not lower). */
@@ -331,14 +353,14 @@ export class Plan {
 
   /** RunStats of a timed program run of m samples: per weighted step, its ops' summed times. */
   private timedStats(p: kernels.Program, times: Float64Array, m: number): RunStats {
-    const bounds = this.stepOps.get(p)!;
+    const bounds = this.stepOps.get(p)!, routes = this.stepRoutes.get(p)!;
     const layers: LayerStats[] = [];
     let ms = 0;
     this.steps.forEach((s, i) => {
       let t = 0;
       for (let o = bounds[i]; o < bounds[i + 1]; o++) t += times[o];
       ms += t;
-      if (s.macsPerSample > 0) layers.push({ ...this.accountStep(s, m), ms: t });
+      if (s.macsPerSample > 0) layers.push({ ...this.accountStep(s, m), ms: t, ...(routes[i] ? { route: routes[i] } : {}) });
     });
     const bitOps = layers.reduce((a, l) => a + l.bitOps, 0);
     return { precision: this.precision, layers, macs: layers.reduce((a, l) => a + l.macs, 0), bitOps, denseBitOps: bitOps, ms };

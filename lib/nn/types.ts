@@ -3,6 +3,7 @@
 import type { GateMode, GatePath, GateStats, GateSummary } from '../gating';
 import type { GraphSpec } from './graph';
 import type { LayerPrecisions, Precision, PrecisionInput } from './precision';
+import type { LayerRoute } from './route';
 
 export type { GateStats, GateSummary } from '../gating';
 
@@ -74,6 +75,8 @@ export interface LayerStats {
   gate?: GateStats;
   /** Layers over dynamically scaled codes: the input's activation scale in this call. */
   activationScale?: number;
+  /** Quantised layers over codes: the GEMM route they took (bit-serial or int8) and why. */
+  route?: LayerRoute;
 }
 
 export interface BitOpsReport {

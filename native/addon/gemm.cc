@@ -315,14 +315,27 @@ Napi::Value PrepareInt8Async(const Napi::CallbackInfo& info) {
   });
 }
 
+// The (aBits, bBits, m, n, k) of gemmPath / gemmPathRatio, checked.
+struct RouteArgs {
+  int aBits, bBits;
+  size_t m, n, k;
+};
+RouteArgs routeArgs(const Napi::CallbackInfo& info, const char* name) {
+  if (info.Length() < 5) throwType(info.Env(), std::string(name) + "(aBits, bBits, m, n, k) takes 5 arguments");
+  return {static_cast<int>(intArg(info[0], "aBits", 1, 8)), static_cast<int>(intArg(info[1], "bBits", 1, 8)),
+          dimArg(info[2], "m", 0), dimArg(info[3], "n", 0), dimArg(info[4], "k", 1)};
+}
+
 // gemmPath(aBits, bBits, m, n, k) -> 'int8' | 'bitserial': what automatic dispatch picks on this ISA.
 Napi::Value GemmPathOf(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 5) throwType(env, "gemmPath(aBits, bBits, m, n, k) takes 5 arguments");
-  const int aBits = static_cast<int>(intArg(info[0], "aBits", 1, 8));
-  const int bBits = static_cast<int>(intArg(info[1], "bBits", 1, 8));
-  const size_t m = dimArg(info[2], "m", 0), n = dimArg(info[3], "n", 0), k = dimArg(info[4], "k", 1);
-  return Napi::String::New(env, gemmPathName(gemmPath(*instance(env).isa, aBits, bBits, m, n, k)));
+  const RouteArgs a = routeArgs(info, "gemmPath");
+  return Napi::String::New(info.Env(), gemmPathName(gemmPath(*instance(info.Env()).isa, a.aBits, a.bBits, a.m, a.n, a.k)));
+}
+
+// gemmPathRatio(aBits, bBits, m, n, k) -> the rule's estimate of time(bit-serial) / time(int8).
+Napi::Value GemmPathRatio(const Napi::CallbackInfo& info) {
+  const RouteArgs a = routeArgs(info, "gemmPathRatio");
+  return Napi::Number::New(info.Env(), gemmPathRatio(*instance(info.Env()).isa, a.aBits, a.bBits, a.m, a.n, a.k));
 }
 
 // int8Kernel(m?) -> name of the int8 variant the current ISA uses for an m-row GEMM (default 256).
@@ -342,6 +355,7 @@ void registerGemm(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "prepareInt8", PrepareInt8);
   exportFunction(env, exports, "prepareInt8Async", PrepareInt8Async);
   exportFunction(env, exports, "gemmPath", GemmPathOf);
+  exportFunction(env, exports, "gemmPathRatio", GemmPathRatio);
   exportFunction(env, exports, "int8Kernel", Int8Kernel);
 }
 

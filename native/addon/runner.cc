@@ -212,7 +212,20 @@ struct Reader {
       s.lo = number(o, name, "min", -__builtin_inff());
       s.hi = number(o, name, "max", __builtin_inff());
       s.codeBits = integer(o, name, "bits", 0, 8);
-      return runner::floatConvOp(buffer(o, name, "x"), buffer(o, name, "out"), s);
+      BufferId residual = runner::kNoBuffer, next = runner::kNoBuffer;
+      Napi::Value r = o.Get("residual"), nx = o.Get("next");
+      if (!r.IsUndefined() && !r.IsNull()) residual = buffer(r, name + ".residual");
+      if (!nx.IsUndefined() && !nx.IsNull()) {
+        const std::string nname = name + ".next";
+        Napi::Object n = object(nx, nname);
+        next = buffer(n, nname, "out");
+        s.nextScale = floats(n, nname, "scale", s.outChannels, "one value per output channel", true);
+        s.nextShift = floats(n, nname, "shift", s.outChannels, "one value per output channel", true);
+        s.nextLo = number(n, nname, "min", -__builtin_inff());
+        s.nextHi = number(n, nname, "max", __builtin_inff());
+        s.nextBits = integer(n, nname, "bits", 0, 8);
+      }
+      return runner::floatConvOp(buffer(o, name, "x"), buffer(o, name, "out"), s, residual, next);
     }
     if (kind == "quantize" || kind == "affine") {
       const size_t count = dim(o, name, "count", 1), channels = dim(o, name, "channels", 1);

@@ -155,18 +155,34 @@ function useInt8(path: GemmPath, args: GemmArgs): boolean {
   return native.gemmPath(aBits, bBits, a.rows, b.rows, a.cols) === 'int8';
 }
 
+/** The (aBits, bBits, m, n, k) of gemmPath / gemmPathRatio (TypeError / RangeError naming the bad one). */
+function checkRouteArgs(aBits: number, bBits: number, m: number, n: number, k: number): void {
+  checkInt(aBits, 'aBits', 1, 8);
+  checkInt(bBits, 'bBits', 1, 8);
+  checkInt(m, 'm', 0, 2 ** 31);
+  checkInt(n, 'n', 0, 2 ** 31);
+  checkInt(k, 'k', 1, 2 ** 31);
+}
+
 /**
  * Which path a `bitGemm` call without its own `path` takes for an m x k by n x k GEMM at these
  * bit-widths ('int8' or 'bitserial'): the setGemmPath setting when it forces one, else the
  * measured dispatch of the current ISA.
  */
 export function gemmPath(aBits: number, bBits: number, m: number, n: number, k: number): GemmPathName {
-  checkInt(aBits, 'aBits', 1, 8);
-  checkInt(bBits, 'bBits', 1, 8);
-  checkInt(m, 'm', 0, 2 ** 31);
-  checkInt(n, 'n', 0, 2 ** 31);
-  checkInt(k, 'k', 1, 2 ** 31);
+  checkRouteArgs(aBits, bBits, m, n, k);
   return defaultPath !== 'auto' ? defaultPath : native.gemmPath(aBits, bBits, m, n, k);
+}
+
+/**
+ * The dispatch rule's estimate of time(bit-serial) / time(int8) for an m x k by n x k GEMM at
+ * these bit-widths on the current ISA (>= 1 where the rule, gemmPath under 'auto', picks int8;
+ * 0 where int8 is never taken). An estimate, not a measurement: callers that time both routes use
+ * it only to skip trials whose outcome it makes clear.
+ */
+export function gemmPathRatio(aBits: number, bBits: number, m: number, n: number, k: number): number {
+  checkRouteArgs(aBits, bBits, m, n, k);
+  return native.gemmPathRatio(aBits, bBits, m, n, k);
 }
 
 /**

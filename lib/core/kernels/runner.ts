@@ -29,7 +29,11 @@ export type ProgramOp =
   | { op: 'nchwToNhwc'; x: BufferIndex; out: BufferIndex; n: number; c: number; h: number; w: number }
   | { op: 'transpose'; x: BufferIndex; out: BufferIndex; n: number; rows: number; cols: number; elemBytes: 1 | 4 }
   | { op: 'floatConv'; x: BufferIndex; out: BufferIndex; shape: ConvShapeArray; weights: Float32Array; outChannels: number;
-      bias?: Float32Array | null; scale?: Float32Array | null; shift?: Float32Array | null; min?: number; max?: number; bits: number }
+      bias?: Float32Array | null; scale?: Float32Array | null; shift?: Float32Array | null; min?: number; max?: number; bits: number;
+      /** Float output only: floats added to the output (floatConv's residual). */
+      residual?: BufferIndex;
+      /** Float output only: a second output of the sum, floats or codes (FloatConvNext, its `out` a buffer). */
+      next?: { out: BufferIndex; scale?: Float32Array | null; shift?: Float32Array | null; min?: number; max?: number; bits?: number } }
   | { op: 'quantize'; x: BufferIndex; out: BufferIndex; count: number; channels: number; scale?: Float32Array | null;
       shift?: Float32Array | null; bits: number }
   | { op: 'affine'; x: BufferIndex; out: BufferIndex; count: number; channels: number; scale?: Float32Array | null;

@@ -15,6 +15,8 @@ import * as ops from '../ops';
 import { convShape, NotLowerable } from '../lower';
 import type { Lowering, LoweredValue } from '../lower';
 import type { Precision } from '../precision';
+import { chooseRoute } from '../route';
+import type { LayerRoute } from '../route';
 import { nodeMacs } from '../shapes';
 import { codesAct, floatAct, floatsOf, keep, PlanContext, reuse, RunContext, Step } from './step';
 
@@ -167,14 +169,16 @@ function denseGemm(l: QLayer, a: Packed, aBits: number, epi: Affine, n: number,
 }
 
 /**
- * The int8 route straight from the codes (no bit planes): taken where the GEMM route of this
- * layer's shape and bits is int8 (gemmPath: the kernels' measured rule, or setGemmPath).
- * undefined where it is not.
+ * The int8 route straight from the codes (no bit planes): taken where the layer's route is int8
+ * (route.ts for unsigned codes: setGemmPath, the rule, or measured; the rule for other encodings),
+ * reported in rc.step.route. undefined where it is not.
  */
 function int8FromCodes(l: QLayer, codes: Uint8Array, aBits: number, aEncoding: kernels.EncodingName, epi: Affine,
                        n: number, residual?: Float32Array, rc?: RunContext, dual?: kernels.DualCodes): Act | undefined {
-  const rows = (n * l.outShape.reduce((p, d) => p * d, 1)) / l.channels;
-  if (kernels.gemmPath(aBits, l.wBits, rows, l.channels, l.k) !== 'int8') return undefined;
+  const route = aEncoding === 'unsigned' ? layerRoute(l, n, aBits)
+    : { path: kernels.gemmPath(aBits, l.wBits, gemmRows(l, n), l.channels, l.k), reason: 'rule' as const };
+  if (rc) rc.step = { route };
+  if (route.path !== 'int8') return undefined;
   const node = l.node;
   const options = { aBits, aEncoding, bBits: l.wBits, bEncoding: 'bipolar' } as const;
   const product: Product = node.op === 'qconv2d'
@@ -185,6 +189,23 @@ function int8FromCodes(l: QLayer, codes: Uint8Array, aBits: number, aEncoding: k
     }
     : (epilogue, out) => kernels.int8Linear(codes, n, l.weights!, { ...options, epilogue, out });
   return fusedProduct(l, product, epi, n, residual, rc, dual);
+}
+
+/** GEMM rows of the layer for a batch of n (n x output positions). */
+function gemmRows(l: QLayer, n: number): number {
+  return (n * l.outShape.reduce((p, d) => p * d, 1)) / l.channels;
+}
+
+/**
+ * The GEMM route of the layer for a batch of n over unsigned aBits-bit codes (route.ts: forced,
+ * the rule, or measured on the layer's weights; both routes give the same bits).
+ */
+function layerRoute(l: QLayer, n: number, aBits: number): LayerRoute {
+  const e = layerEpilogue(l, epilogueFor(l, aBits, 'unsigned'));
+  const epilogue: kernels.ProgramEpilogue = e.output === 'codes' ? e : { output: 'float', scale: e.scale, shift: e.shift, min: e.min };
+  const geometry = geometryOf(l);
+  return chooseRoute({ shape: convShape(n, l.inShape, geometry), conv: geometry !== undefined, rows: gemmRows(l, n),
+    channels: l.channels, k: l.k, aBits, wBits: l.wBits, weights: l.weights!, epilogue });
 }
 
 /** Integer products through the native epilogue loops (float32(acc) first, as the fused epilogue does). */
@@ -336,31 +357,37 @@ function runFloat(l: QLayer, x: Act, n: number, rc?: RunContext, residual?: Floa
   return floatAct(keep(rc, key, conv({ ...options, residual, next, out }) as Float32Array), n, l.outShape);
 }
 
-/** The float executor's call in a program (runFloat's). */
-function lowerFloat(l: QLayer, b: Lowering, input: string): LoweredValue {
+/**
+ * The float executor's call in a program (runFloat's): float output may take the residual add and
+ * the sum's next batch norm + activation (`next`, into its buffer) in the same call, as runFloat does.
+ */
+function lowerFloat(l: QLayer, b: Lowering, input: string, residual?: number,
+                    next?: { out: number; scale: Float32Array; shift: Float32Array; min?: number; bits: number }): LoweredValue {
   const options = floatOptions(l);
   const x = b.floats(input);
   const y = b.value(l.outShape, options.bits ?? 32);
   b.op({ op: 'floatConv', x, out: y.buf, shape: convShape(b.n, l.inShape, geometryOf(l)), weights: floatPrepared(l).weights.packed,
-    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0 });
+    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0, residual, next });
   return y;
 }
 
 /**
  * The codes executor's calls in a program (runCodes' for unsigned codes, the only kind a program
- * carries): the int8 route from the codes where gemmPath picks it, else pack (or packConv) and the
- * bit-serial GEMM, with the layer's epilogue (residual and dual codes as buffers).
+ * carries): the int8 route from the codes where the layer's route (route.ts) is int8, else pack
+ * (or packConv) and the bit-serial GEMM, with the layer's epilogue (residual and dual codes as buffers).
  */
 function lowerCodes(l: QLayer, b: Lowering, x: LoweredValue & { kind: 'codes' }, residual?: number,
                     dual?: { bits: number; scale: Float32Array; shift: Float32Array; out: number }): LoweredValue {
   const e = layerEpilogue(l, epilogueFor(l, x.bits, 'unsigned'));
   const epilogue: kernels.ProgramEpilogue = e.output === 'codes' ? e : { ...e, residual, codes: dual };
   const y = b.value(l.outShape, e.output === 'codes' ? l.actBits : 32);
-  const rows = (b.n * l.outShape.reduce((p, d) => p * d, 1)) / l.channels;
+  const rows = gemmRows(l, b.n);
   const geometry = geometryOf(l);
   const shape = convShape(b.n, l.inShape, geometry);
   const weights = { b: l.weights!, bBits: l.wBits, bEncoding: 'bipolar' as const };
-  if (kernels.gemmPath(x.bits, l.wBits, rows, l.channels, l.k) === 'int8') {
+  const route = layerRoute(l, b.n, x.bits);
+  b.route = route;
+  if (route.path === 'int8') {
     b.op({ op: 'int8Codes', x: x.buf, shape, aBits: x.bits, aEncoding: 'unsigned', ...weights,
       int8Weights: kernels.preparedInt8Weights(l.weights!, l.wBits, 'bipolar'), epilogue, out: y.buf });
     return y;
@@ -463,6 +490,13 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
         if (codes && second && floatNext) {
           b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0 });
         }
+        return;
+      }
+      if (floatOptions(l).bits === undefined) {
+        // Float output: the residual and the sum's batch norm + activation in the conv's epilogue (fusedFloat's call).
+        const next = codes && second ? { out: codes.buf, scale: second.alpha, shift: second.beta,
+          ...(floatNext ? { min: 0, bits: 0 } : { bits: second.bits }) } : undefined;
+        b.set(output, lowerFloat(l, b, node.inputs[0], residual, next));
         return;
       }
       let y = lowerFloat(l, b, node.inputs[0]);

@@ -133,6 +133,14 @@ GemmPath gemmPath(const Platform& isa, int aBits, int bBits, size_t m, size_t n,
   return aBits * bBits >= threshold ? GemmPath::Int8 : GemmPath::BitSerial;
 }
 
+double gemmPathRatio(const Platform& isa, int aBits, int bBits, size_t m, size_t n, size_t k) {
+  (void)k;
+  const I8Kernel& kern = isa.int8For(m);
+  if (m == 0 || n == 0) return 0;
+  if (m == 1 || kern.ceiling == nullptr || &kern == &kI8Scalar) return int8TableRatio(kern, aBits, bBits, m, n);
+  return aBits * bBits / (gemmCeilingRatio(isa, kern) * kEffRatio[rowBucket(m)]);
+}
+
 const char* gemmPathName(GemmPath p) { return p == GemmPath::Int8 ? "int8" : "bitserial"; }
 
 const I8Kernel& int8KernelFor(const Platform& isa, size_t m) { return isa.int8For(m); }

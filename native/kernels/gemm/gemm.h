@@ -95,6 +95,11 @@ GemmPath gemmPath(const Platform& isa, int aBits, int bBits, size_t m, size_t n,
 // P / V above for this platform's bit-serial table and int8 variant `kern` (measured at the
 // first call for the pair, then cached; thread-safe).
 double gemmCeilingRatio(const Platform& isa, const I8Kernel& kern);
+// The rule's estimate behind gemmPath: time(bit-serial) / time(int8) for this GEMM (aBits * bBits
+// over the threshold above, or the table's cost over its threshold; 0 where int8 is never taken).
+// gemmPath picks int8 where it is >= 1; a caller that measures both routes (lib/nn) uses it only
+// to skip a trial whose outcome the estimate makes clear.
+double gemmPathRatio(const Platform& isa, int aBits, int bBits, size_t m, size_t n, size_t k);
 const char* gemmPathName(GemmPath p);  // "bitserial" or "int8"
 
 // The int8 variant the platform runs for an m-row GEMM.

@@ -248,4 +248,15 @@ bool preferInt8(const I8Kernel& kern, int aBits, int bBits, size_t m, size_t n) 
   return false;
 }
 
+double int8TableRatio(const I8Kernel& kern, int aBits, int bBits, size_t m, size_t n) {
+  if (m == 0 || n == 0) return 0;
+  for (const DispatchRow& row : kDispatch) {
+    if (row.kernel != &kern) continue;
+    const int bucket = rowBucket(m);
+    const int cost = bucket == 0 ? bBits * (2 * aBits + row.m1Extra) : aBits * bBits;
+    return static_cast<double>(cost) / row.threshold[bucket];
+  }
+  return 0;
+}
+
 }  // namespace anyprec

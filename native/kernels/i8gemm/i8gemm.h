@@ -167,6 +167,9 @@ constexpr uint64_t kI8CeilingScalarMacs = 16;
 // Whether automatic dispatch takes the int8 path with variant `kern` for an m x n GEMM at these
 // bits (the measured table in i8gemm.cc).
 bool preferInt8(const I8Kernel& kern, int aBits, int bBits, size_t m, size_t n);
+// The same table as an estimate of time(bit-serial) / time(int8): the bit-serial cost over the
+// row's threshold (>= 1 exactly where preferInt8 holds; 0 where the table has no row for `kern`).
+double int8TableRatio(const I8Kernel& kern, int aBits, int bBits, size_t m, size_t n);
 
 // Byte mapping of an operand (see the header comment).
 struct ByteMap {

@@ -90,23 +90,33 @@ struct FloatConvState : OpState {
 
 class FloatConvOp : public Op {
  public:
-  FloatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec) : x_(x), out_(out), spec_(spec) {
+  FloatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec, BufferId residual, BufferId next)
+      : x_(x), out_(out), residual_(residual), next_(next), spec_(spec) {
     checkShape(spec.shape);
-    const std::string bad = checkFloatConvSpec(spec);
+    // Stand-ins, so that the spec check sees which optional outputs there are (bound at run time).
+    spec_.residual = residual != kNoBuffer ? reinterpret_cast<const float*>(&spec_) : nullptr;
+    spec_.next = next != kNoBuffer ? &spec_ : nullptr;
+    const std::string bad = checkFloatConvSpec(spec_);
     if (!bad.empty()) fail("floatConv: " + bad);
     if (spec.wPacked == nullptr) fail("floatConv: no weights");
     inBytes_ = floatBytes(spec.shape.inputCount(), "floatConv input");
+    const size_t cells = mulOrThrow({spec.shape.rows(), spec.outChannels}, "floatConv output");
     const size_t elem = spec.codeBits > 0 ? 1 : sizeof(float);
-    outBytes_ = bufferOrThrow(mulOrThrow({spec.shape.rows(), spec.outChannels}, "floatConv output"), elem,
-                              "floatConv output") * elem;
+    outBytes_ = bufferOrThrow(cells, elem, "floatConv output") * elem;
+    cellBytes_ = floatBytes(cells, "floatConv output");
+    nextBytes_ = spec.nextBits > 0 ? cells : cellBytes_;
   }
   void uses(std::vector<Use>* u) const override {
     u->push_back({x_, inBytes_, false});
+    if (residual_ != kNoBuffer) u->push_back({residual_, cellBytes_, false});
     u->push_back({out_, outBytes_, true});
+    if (next_ != kNoBuffer) u->push_back({next_, nextBytes_, true});
   }
   std::unique_ptr<OpState> bind(const Platform& isa, uint8_t* base, const Layout& l) const override {
     FloatConvSpec s = spec_;
     s.x = at<const float>(base, l, x_);
+    s.residual = residual_ != kNoBuffer ? at<const float>(base, l, residual_) : nullptr;
+    s.next = next_ != kNoBuffer ? at<void>(base, l, next_) : nullptr;
     auto st = std::make_unique<FloatConvState>();
     st->plan = std::make_unique<FloatConvPlan>(isa, s, at<void>(base, l, out_));
     return st;
@@ -117,9 +127,9 @@ class FloatConvOp : public Op {
   }
 
  private:
-  BufferId x_, out_;
+  BufferId x_, out_, residual_, next_;
   FloatConvSpec spec_;
-  size_t inBytes_, outBytes_;
+  size_t inBytes_, outBytes_, cellBytes_, nextBytes_;
 };
 
 // ---- element-wise -------------------------------------------------------------------------------
@@ -530,8 +540,8 @@ std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, s
 std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes) {
   return std::make_unique<Transpose>(x, out, n, rows, cols, elemBytes);
 }
-std::unique_ptr<Op> floatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec) {
-  return std::make_unique<FloatConvOp>(x, out, spec);
+std::unique_ptr<Op> floatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec, BufferId residual, BufferId next) {
+  return std::make_unique<FloatConvOp>(x, out, spec, residual, next);
 }
 std::unique_ptr<Op> quantizeOp(BufferId x, BufferId out, size_t count, size_t channels, const float* scale,
                                const float* shift, int bits) {

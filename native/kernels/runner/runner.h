@@ -147,7 +147,11 @@ std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, s
 // NHWC -> NCHW with rows = h * w, cols = c (floats through eltwise nchwToNhwc; bytes copied).
 std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes);
 // The float convolution (fconv): spec.x ignored (read from `x`); codeBits > 0 writes codes.
-std::unique_ptr<Op> floatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec);
+// Float output only, each optional (kNoBuffer: none; spec.residual / spec.next ignored, read from
+// these): `residual` (rows x outChannels floats added to the output) and `next` (the second
+// output of FloatConvSpec: floats, or codes when spec.nextBits > 0).
+std::unique_ptr<Op> floatConvOp(BufferId x, BufferId out, const FloatConvSpec& spec, BufferId residual = kNoBuffer,
+                                BufferId next = kNoBuffer);
 // quantizeActivations / channelAffine over `count` floats, channel = i % channels (eltwise).
 std::unique_ptr<Op> quantizeOp(BufferId x, BufferId out, size_t count, size_t channels, const float* scale,
                                const float* shift, int bits);
