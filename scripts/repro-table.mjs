@@ -27,7 +27,7 @@ if (chartsAt >= 0 && !chartDir) {
   process.stderr.write('repro-table: --charts takes a directory\n');
   process.exit(2);
 }
-const inputs = args.filter((a, i) => a !== '--json' && i !== chartsAt && i !== chartsAt + 1);
+const inputs = args.filter((a, i) => a !== '--json' && (chartsAt < 0 || (i !== chartsAt && i !== chartsAt + 1)));
 if (inputs.length === 0) inputs.push('runs');
 
 function records(p) {
@@ -108,6 +108,48 @@ if (json) {
     console.log(`| ${r.method} | ${r.options} | ${r.graph} | ${r.digits} | ${r.epochs} | ${r.seed} | ${acc} | ${r.extra} | ${time} |`);
   }
   if (rows.length === 0) console.log(`\n(no run records in ${inputs.join(', ')})`);
+  const vs = ldpVsUniform(rows);
+  if (vs.length) {
+    console.log('\nLDP vs uniform precision (the same sweep setting; uniform: the mean over its seeds, linear in log bit-ops between neighbouring bit-widths):\n');
+    console.log('| LDP run | setting | seed | bit-ops | test accuracy | uniform at these bit-ops | LDP − uniform | uniform bit-ops for this accuracy | LDP saves |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const v of vs) {
+      const diff = v.uniformAccuracy === undefined ? '' : `${(100 * (v.accuracy - v.uniformAccuracy)).toFixed(2)} points`;
+      const saves = v.uniformBitOps === undefined ? '' : `${(100 * (1 - v.bitOps / v.uniformBitOps)).toFixed(0)}%`;
+      console.log(`| ${v.options} | ${v.setting} | ${v.seed} | ${pct(v.bitOps)} | ${pct(v.accuracy)} | ${pct(v.uniformAccuracy)} | ${diff} | ${pct(v.uniformBitOps)} | ${saves} |`);
+    }
+  }
+}
+
+/**
+ * Each LDP run against the uniform curve of its sweep setting (seed means per bit-width): the
+ * curve's accuracy at the run's bit-ops, and the bit-ops at which the curve reaches the run's
+ * accuracy (undefined outside the curve's range).
+ */
+function ldpVsUniform(all) {
+  const out = [];
+  for (const r of all.filter((x) => x.method === 'ldp' && typeof x.bitOps === 'number')) {
+    const byBits = new Map();
+    for (const u of all.filter((x) => x.method === 'fixed' && x.bitOps !== undefined && setting(x) === setting(r))) {
+      const e = byBits.get(u.bitOps) ?? [];
+      e.push(Object.values(u.accuracy)[0]);
+      byBits.set(u.bitOps, e);
+    }
+    const curve = [...byBits].map(([b, a]) => [Math.log(b), a.reduce((s, x) => s + x, 0) / a.length]).sort((a, b) => a[0] - b[0]);
+    if (curve.length < 2) continue;
+    const accuracy = Object.values(r.accuracy)[0];
+    let uniformAccuracy, uniformBitOps;
+    for (let i = 1; i < curve.length; i++) {
+      const [[x0, y0], [x1, y1]] = [curve[i - 1], curve[i]], x = Math.log(r.bitOps);
+      if (uniformAccuracy === undefined && x >= x0 && x <= x1) uniformAccuracy = y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+      // the first crossing of the run's accuracy, walking up the bit-widths
+      if (uniformBitOps === undefined && accuracy >= Math.min(y0, y1) && accuracy <= Math.max(y0, y1) && y1 !== y0) {
+        uniformBitOps = Math.exp(x0 + ((x1 - x0) * (accuracy - y0)) / (y1 - y0));
+      }
+    }
+    out.push({ options: r.options, setting: setting(r), seed: r.seed, bitOps: r.bitOps, accuracy, uniformAccuracy, uniformBitOps });
+  }
+  return out;
 }
 
 /** The sweep setting a row belongs to: ResNet-8 sweeps only compare runs of the same network, digits and epochs. */
