@@ -62,8 +62,11 @@ case "${1:-}" in
     # the dedicated models: SP with one switch (its own 1-bit weights, batch norm and labels), the same
     # optimiser steps as the switchable run (one per batch; the switchable run sums its switches' gradients)
     switches="${SWITCHES:-32,8,4,2,1}"
-    run "sp-switches" --method sp --act-bits "$switches" --lr 1e-2 --batch 32
-    for a in ${switches//,/ }; do run "sp-dedicated-a$a" --method sp --act-bits "$a" --lr 1e-2 --batch 32; done
+    # (ONLY=dedicated or ONLY=switchable: one half; DEDICATED="2 1": those switches' dedicated models)
+    [ "${ONLY:-}" = dedicated ] || run "sp-switches" --method sp --act-bits "$switches" --lr 1e-2 --batch 32
+    if [ "${ONLY:-}" != switchable ]; then
+      for a in ${DEDICATED-${switches//,/ }}; do run "sp-dedicated-a$a" --method sp --act-bits "$a" --lr 1e-2 --batch 32; done
+    fi
     ;;
   *) echo "usage: bash scripts/repro-sweeps.sh pg|ldp|sp" >&2; exit 2 ;;
 esac
