@@ -111,12 +111,12 @@ if (json) {
   const vs = ldpVsUniform(rows);
   if (vs.length) {
     console.log('\nLDP vs uniform precision (the same sweep setting; uniform: the mean over its seeds, linear in log bit-ops between neighbouring bit-widths):\n');
-    console.log('| LDP run | setting | seed | bit-ops | test accuracy | uniform at these bit-ops | LDP − uniform | uniform bit-ops for this accuracy | LDP saves |');
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log('| LDP run | setting | seed | bit-ops | test accuracy | uniform at these bit-ops | LDP − uniform | uniform bit-ops for this accuracy | LDP saves | same-seed uniform at these bit-ops |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
     for (const v of vs) {
       const diff = v.uniformAccuracy === undefined ? '' : `${(100 * (v.accuracy - v.uniformAccuracy)).toFixed(2)} points`;
       const saves = v.uniformBitOps === undefined ? '' : `${(100 * (1 - v.bitOps / v.uniformBitOps)).toFixed(0)}%`;
-      console.log(`| ${v.options} | ${v.setting} | ${v.seed} | ${pct(v.bitOps)} | ${pct(v.accuracy)} | ${pct(v.uniformAccuracy)} | ${diff} | ${pct(v.uniformBitOps)} | ${saves} |`);
+      console.log(`| ${v.options} | ${v.setting} | ${v.seed} | ${pct(v.bitOps)} | ${pct(v.accuracy)} | ${pct(v.uniformAccuracy)} | ${diff} | ${pct(v.uniformBitOps)} | ${saves} | ${pct(v.sameSeedAccuracy)} |`);
     }
   }
 }
@@ -129,27 +129,35 @@ if (json) {
 function ldpVsUniform(all) {
   const out = [];
   for (const r of all.filter((x) => x.method === 'ldp' && typeof x.bitOps === 'number')) {
-    const byBits = new Map();
-    for (const u of all.filter((x) => x.method === 'fixed' && x.bitOps !== undefined && setting(x) === setting(r))) {
-      const e = byBits.get(u.bitOps) ?? [];
-      e.push(Object.values(u.accuracy)[0]);
-      byBits.set(u.bitOps, e);
-    }
-    const curve = [...byBits].map(([b, a]) => [Math.log(b), a.reduce((s, x) => s + x, 0) / a.length]).sort((a, b) => a[0] - b[0]);
+    const uniform = all.filter((x) => x.method === 'fixed' && x.bitOps !== undefined && setting(x) === setting(r));
+    const curve = uniformCurve(uniform), sameSeed = uniformCurve(uniform.filter((u) => u.seed === r.seed));
     if (curve.length < 2) continue;
     const accuracy = Object.values(r.accuracy)[0];
-    let uniformAccuracy, uniformBitOps;
-    for (let i = 1; i < curve.length; i++) {
-      const [[x0, y0], [x1, y1]] = [curve[i - 1], curve[i]], x = Math.log(r.bitOps);
-      if (uniformAccuracy === undefined && x >= x0 && x <= x1) uniformAccuracy = y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
-      // the first crossing of the run's accuracy, walking up the bit-widths
-      if (uniformBitOps === undefined && accuracy >= Math.min(y0, y1) && accuracy <= Math.max(y0, y1) && y1 !== y0) {
-        uniformBitOps = Math.exp(x0 + ((x1 - x0) * (accuracy - y0)) / (y1 - y0));
-      }
-    }
-    out.push({ options: r.options, setting: setting(r), seed: r.seed, bitOps: r.bitOps, accuracy, uniformAccuracy, uniformBitOps });
+    out.push({ options: r.options, setting: setting(r), seed: r.seed, bitOps: r.bitOps, accuracy, ...along(curve, r.bitOps, accuracy),
+      sameSeedAccuracy: along(sameSeed, r.bitOps, accuracy).uniformAccuracy });
   }
   return out;
+}
+
+/** [log bit-ops, mean accuracy over the seeds] per bit-width, in order of bit-ops. */
+function uniformCurve(runs) {
+  const byBits = new Map();
+  for (const u of runs) byBits.set(u.bitOps, [...(byBits.get(u.bitOps) ?? []), Object.values(u.accuracy)[0]]);
+  return [...byBits].map(([b, a]) => [Math.log(b), a.reduce((s, x) => s + x, 0) / a.length]).sort((a, b) => a[0] - b[0]);
+}
+
+/** The curve's accuracy at `bitOps` and the bit-ops where it first reaches `accuracy` (undefined outside it). */
+function along(curve, bitOps, accuracy) {
+  let uniformAccuracy, uniformBitOps;
+  const x = Math.log(bitOps);
+  for (let i = 1; i < curve.length; i++) {
+    const [[x0, y0], [x1, y1]] = [curve[i - 1], curve[i]];
+    if (uniformAccuracy === undefined && x >= x0 && x <= x1) uniformAccuracy = y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+    if (uniformBitOps === undefined && accuracy >= Math.min(y0, y1) && accuracy <= Math.max(y0, y1) && y1 !== y0) {
+      uniformBitOps = Math.exp(x0 + ((x1 - x0) * (accuracy - y0)) / (y1 - y0));
+    }
+  }
+  return { uniformAccuracy, uniformBitOps };
 }
 
 /** The sweep setting a row belongs to: ResNet-8 sweeps only compare runs of the same network, digits and epochs. */
