@@ -108,6 +108,13 @@ if (json) {
     console.log(`| ${r.method} | ${r.options} | ${r.graph} | ${r.digits} | ${r.epochs} | ${r.seed} | ${acc} | ${r.extra} | ${time} |`);
   }
   if (rows.length === 0) console.log(`\n(no run records in ${inputs.join(', ')})`);
+  const sp = spVsDedicated(rows);
+  if (sp.length) {
+    console.log('\nSP switches vs dedicated models (SP with one switch: the same 1-bit weights quantiser, activation bits and steps; the same setting and seed):\n');
+    console.log('| setting | seed | activation bits | SP switch | dedicated | SP − dedicated |');
+    console.log('|---|---|---|---|---|---|');
+    for (const v of sp) console.log(`| ${v.setting} | ${v.seed} | ${v.bits === '32' ? 'float' : v.bits} | ${pct(v.sp)} | ${pct(v.dedicated)} | ${(100 * (v.sp - v.dedicated)).toFixed(2)} points |`);
+  }
   const vs = ldpVsUniform(rows);
   if (vs.length) {
     console.log('\nLDP vs uniform precision (the same sweep setting; uniform: the mean over its seeds, linear in log bit-ops between neighbouring bit-widths):\n');
@@ -119,6 +126,16 @@ if (json) {
       console.log(`| ${v.options} | ${v.setting} | ${v.seed} | ${pct(v.bitOps)} | ${pct(v.accuracy)} | ${pct(v.uniformAccuracy)} | ${diff} | ${pct(v.uniformBitOps)} | ${saves} | ${pct(v.sameSeedAccuracy)} |`);
     }
   }
+}
+
+/** Each switch of a multi-switch SP run against the one-switch SP run at its activation bits (same setting, seed, quantiser). */
+function spVsDedicated(all) {
+  const sp = all.filter((r) => r.method === 'sp');
+  const key = (r) => `${setting(r)}|${r.seed}|${r.options.replace(/^act [^,]*/, '')}`;
+  return sp.filter((r) => Object.keys(r.accuracy).length > 1).flatMap((r) => Object.entries(r.accuracy).flatMap(([bits, a]) => {
+    const d = sp.find((x) => key(x) === key(r) && Object.keys(x.accuracy).length === 1 && x.accuracy[bits] !== undefined);
+    return d ? [{ setting: setting(r), seed: r.seed, bits, sp: a, dedicated: d.accuracy[bits] }] : [];
+  })).sort((a, b) => Number(b.bits) - Number(a.bits));
 }
 
 /**
