@@ -1,7 +1,8 @@
 // LDP (Yu et al., 2022), learnable per-layer precision: every quantised layer has a learnable
 // precision θ_w for its weights and θ_a for the quantize node feeding it; bits = clamp(round(K·θ),
 // lo, hi) with the straight-through round (K = options.precisionScale, default 0.2 / lr, so that
-// an Adam step, about lr in θ, moves a layer by up to about 0.2 bit). The loss adds the bit-op
+// a precision step, about lr in θ for a layer with the group's root-mean-square gradient, moves it
+// by about 0.2 bit). The loss adds the bit-op
 // penalty λ·max(0, Σ MAC·b_w·b_a / Σ MAC·64 − target) (options.penalty λ, options.target, default
 // 0.25: the cost of every layer at 4/4 bits; with 0 one epoch drove ResNet-20 to 1–3 bits, 77%); the
 // quantisers' outputs pass a gradient to their bit-width by the central difference over the bit
