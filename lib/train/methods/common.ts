@@ -49,11 +49,13 @@ export function optionsOf(c: { options?: Record<string, unknown> }): Record<stri
 /**
  * One optimiser step over several switches: the first on the labels, every later one distilled
  * from the first one's logits (detached), or with `labelsOnly` on the labels too; gradients summed. `extra` may add a loss term per
- * switch (its value is added to the reported loss). Returns the summed loss and the first
- * switch's correct count.
+ * switch (its value is added to the reported loss). `beforeStep` runs after the backward passes and
+ * before the optimiser: a method updates its own parameters there (and clears their gradients, so
+ * the optimiser leaves them alone). Returns the summed loss and the first switch's correct count.
  */
 export function distillStep(t: Trainer, switches: number[], x: Float32Array, labels: ArrayLike<number>, n: number,
-                            extra?: (tape: Tape, bits: number) => Var | undefined, labelsOnly = false): { loss: number; correct: number } {
+                            extra?: (tape: Tape, bits: number) => Var | undefined, labelsOnly = false,
+                            beforeStep?: () => void): { loss: number; correct: number } {
   t.opt.zeroGrad();
   let teacher: Float32Array | null = null, loss = 0, correct = 0;
   for (const bits of switches) {
@@ -69,6 +71,7 @@ export function distillStep(t: Trainer, switches: number[], x: Float32Array, lab
       teacher = logits.data;
     }
   }
+  beforeStep?.();
   t.opt.step();
   return { loss, correct };
 }
