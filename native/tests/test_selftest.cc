@@ -1,7 +1,7 @@
 // The load-time self-test (selftest/selftest.h): every platform this CPU runs passes it, and it
-// catches a wrong kernel — a platform record whose tables are the scalar ones except one broken
-// entry must fail, with the family named.
-#include <chrono>
+// catches a wrong kernel in every family — a platform record whose tables are the scalar ones
+// except one broken entry (packing, bit-serial micro-kernel, epilogue, int8 tile, gate, float
+// tile) must fail, with the family named.
 #include <cstdio>
 #include <string>
 
@@ -27,20 +27,55 @@ void brokenFinishTile(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul
   if (f.kind == OutputKind::Codes && rows > 0 && n > 0) static_cast<uint8_t*>(f.out)[n - 1] ^= 1;
 }
 
+// The scalar packer with one bit of the first word flipped.
+void brokenPackPanel(const PackPanelArgs& a) {
+  gScalarBitplane->packPanel(a);
+  a.out[0] ^= 1;
+}
+
+// The scalar int8 tile with its first sum off by one.
+void brokenI8Tile(const I8TileArgs& t) {
+  kI8Scalar.tile(t);
+  t.c[0] += 1;
+}
+
+const GatedKernelTable* gScalarGated = nullptr;
+// The scalar gate with its first output off by one.
+size_t brokenGate(const GateArgs& g) {
+  const size_t on = gScalarGated->gate(g);
+  if (g.rows > 0 && g.cols > 0) g.out[0] += 1;
+  return on;
+}
+
+const FloatKernelTable* gScalarFloat = nullptr;
+// The scalar float tile with its first sum off by one.
+void brokenFloatTile(const FloatTileArgs& t) {
+  gScalarFloat->tile(t);
+  t.c[0] += 1.0f;
+}
+
 }  // namespace
 
 int main() {
   for (const Platform* p : availablePlatforms()) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::string e = kernelSelfTest(*p);
-    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    EXPECT(e.empty(), "%s: self-test failed: %s", p->name, e.c_str());
-    std::printf("%s: self-test %s in %.0f us\n", p->name, e.empty() ? "passed" : "FAILED", us);
+    const SelfTestReport r = runKernelSelfTest(*p);
+    EXPECT(r.error.empty(), "%s: self-test failed: %s", p->name, r.error.c_str());
+    std::printf("%s: self-test %s in %.0f us (", p->name, r.error.empty() ? "passed" : "FAILED", r.micros);
+    double sum = 0;
+    for (int i = 0; i < r.familyCount; ++i) {
+      std::printf("%s%s %.0f", i ? ", " : "", r.families[i].name, r.families[i].micros);
+      sum += r.families[i].micros;
+    }
+    std::printf(")\n");
+    EXPECT(r.familyCount == 5 && sum <= r.micros * 1.001 + 1, "%s: every family timed (%d), within the whole (%.1f of %.1f us)",
+           p->name, r.familyCount, sum, r.micros);
   }
 
   const Platform& scalar = scalarPlatform();
   gScalarBitplane = scalar.bitplane;
   gScalarEpilogue = scalar.epilogue;
+  gScalarGated = scalar.gated;
+  gScalarFloat = scalar.fgemm;
 
   // The self-test's answer for the scalar platform with one table replaced by `table` (a copy of
   // the scalar one with one broken entry).
@@ -59,6 +94,29 @@ int main() {
   badEpi.finishTile = brokenFinishTile;
   const std::string e2 = withBroken(&Platform::epilogue, badEpi);
   EXPECT(e2.find("codes output") != std::string::npos, "a broken codes epilogue is caught, got '%s'", e2.c_str());
+  // Every family's kernels are checked: a fault in any one of them is caught and named.
+  KernelTable badPack = *scalar.bitplane;
+  badPack.packPanel = brokenPackPanel;
+  const std::string e3 = withBroken(&Platform::bitplane, badPack);
+  EXPECT(e3.find("pack") != std::string::npos, "a broken packer is caught, got '%s'", e3.c_str());
+  {
+    I8Kernel badI8 = kI8Scalar;
+    badI8.tile = brokenI8Tile;
+    Platform p = scalar;
+    p.name = "broken";
+    p.int8 = p.int8Wide = &badI8;
+    const std::string e = kernelSelfTest(p);
+    EXPECT(e.find("GEMM") != std::string::npos && e.find(kI8Scalar.name) != std::string::npos,
+           "a broken int8 tile is caught on the int8 route, got '%s'", e.c_str());
+  }
+  GatedKernelTable badGated = *scalar.gated;
+  badGated.gate = brokenGate;
+  const std::string e4 = withBroken(&Platform::gated, badGated);
+  EXPECT(e4.find("gated") != std::string::npos, "a broken gate kernel is caught, got '%s'", e4.c_str());
+  FloatKernelTable badFloat = *scalar.fgemm;
+  badFloat.tile = brokenFloatTile;
+  const std::string e5 = withBroken(&Platform::fgemm, badFloat);
+  EXPECT(e5.find("float") != std::string::npos, "a broken float tile is caught, got '%s'", e5.c_str());
 
   std::printf("selftest: %d checks, %d failures\n", checks, failures);
   return failures == 0 ? 0 : 1;

@@ -18,8 +18,23 @@ namespace anyprec {
 
 struct Platform;
 
-// "" when every case agrees with the scalar reference bit for bit, else what differs first
-// (family, case and position).
+// One run of the self-test: its verdict and what each family's cases cost.
+struct SelfTestReport {
+  std::string error;  // "" when every case agrees with the scalar reference bit for bit, else
+                      // what differs first (family, case and position)
+  double micros = 0;  // the whole run (steady clock)
+  // Each family's cases in run order (a failing family is the last one listed).
+  struct Family {
+    const char* name;
+    double micros;
+  };
+  Family families[8];
+  int familyCount = 0;
+};
+
+SelfTestReport runKernelSelfTest(const Platform& isa);
+
+// runKernelSelfTest(isa).error.
 std::string kernelSelfTest(const Platform& isa);
 
 }  // namespace anyprec
