@@ -3,6 +3,7 @@
 // except one broken entry (packing, bit-serial micro-kernel, epilogue, int8 tile, gate, float
 // tile) must fail, with the family named.
 #include <cstdio>
+#include <initializer_list>
 #include <string>
 
 #include "test_util.h"
@@ -77,46 +78,38 @@ int main() {
   gScalarGated = scalar.gated;
   gScalarFloat = scalar.fgemm;
 
-  // The self-test's answer for the scalar platform with one table replaced by `table` (a copy of
-  // the scalar one with one broken entry).
-  auto withBroken = [&](auto Platform::*field, auto table) {
+  // The self-test on a platform with one broken kernel must fail, naming every word of `words`:
+  // the scalar platform with one table replaced by...
+  auto expectCaught = [](const Platform& p, std::initializer_list<const char*> words, const char* what) {
+    const std::string e = kernelSelfTest(p);
+    bool named = !e.empty();
+    for (const char* w : words) named = named && e.find(w) != std::string::npos;
+    EXPECT(named, "%s is caught, got '%s'", what, e.c_str());
+  };
+  // ...`field` pointing at a copy of the scalar table that `breakIt` changed.
+  auto expectBroken = [&](auto Platform::*field, auto breakIt, std::initializer_list<const char*> words, const char* what) {
+    auto table = *(scalar.*field);
+    breakIt(table);
     Platform p = scalar;
     p.name = "broken";
     p.*field = &table;
-    return kernelSelfTest(p);
+    expectCaught(p, words, what);
   };
-  KernelTable badBits = *scalar.bitplane;
-  badBits.bitTile = brokenBitTile;
-  const std::string e1 = withBroken(&Platform::bitplane, badBits);
-  EXPECT(e1.find("GEMM") != std::string::npos && e1.find("bit-serial") != std::string::npos,
-         "a broken bit-serial micro-kernel is caught, got '%s'", e1.c_str());
-  EpilogueTable badEpi = *scalar.epilogue;
-  badEpi.finishTile = brokenFinishTile;
-  const std::string e2 = withBroken(&Platform::epilogue, badEpi);
-  EXPECT(e2.find("codes output") != std::string::npos, "a broken codes epilogue is caught, got '%s'", e2.c_str());
   // Every family's kernels are checked: a fault in any one of them is caught and named.
-  KernelTable badPack = *scalar.bitplane;
-  badPack.packPanel = brokenPackPanel;
-  const std::string e3 = withBroken(&Platform::bitplane, badPack);
-  EXPECT(e3.find("pack") != std::string::npos, "a broken packer is caught, got '%s'", e3.c_str());
-  {
-    I8Kernel badI8 = kI8Scalar;
-    badI8.tile = brokenI8Tile;
-    Platform p = scalar;
-    p.name = "broken";
-    p.int8 = p.int8Wide = &badI8;
-    const std::string e = kernelSelfTest(p);
-    EXPECT(e.find("GEMM") != std::string::npos && e.find(kI8Scalar.name) != std::string::npos,
-           "a broken int8 tile is caught on the int8 route, got '%s'", e.c_str());
-  }
-  GatedKernelTable badGated = *scalar.gated;
-  badGated.gate = brokenGate;
-  const std::string e4 = withBroken(&Platform::gated, badGated);
-  EXPECT(e4.find("gated") != std::string::npos, "a broken gate kernel is caught, got '%s'", e4.c_str());
-  FloatKernelTable badFloat = *scalar.fgemm;
-  badFloat.tile = brokenFloatTile;
-  const std::string e5 = withBroken(&Platform::fgemm, badFloat);
-  EXPECT(e5.find("float") != std::string::npos, "a broken float tile is caught, got '%s'", e5.c_str());
+  expectBroken(&Platform::bitplane, [](KernelTable& t) { t.bitTile = brokenBitTile; }, {"GEMM", "bit-serial"},
+               "a broken bit-serial micro-kernel");
+  expectBroken(&Platform::epilogue, [](EpilogueTable& t) { t.finishTile = brokenFinishTile; }, {"codes output"},
+               "a broken codes epilogue");
+  expectBroken(&Platform::bitplane, [](KernelTable& t) { t.packPanel = brokenPackPanel; }, {"pack"}, "a broken packer");
+  expectBroken(&Platform::gated, [](GatedKernelTable& t) { t.gate = brokenGate; }, {"gated"}, "a broken gate kernel");
+  expectBroken(&Platform::fgemm, [](FloatKernelTable& t) { t.tile = brokenFloatTile; }, {"float"}, "a broken float tile");
+  // The int8 variants are two fields (the usual and the wide one): both broken.
+  I8Kernel badI8 = kI8Scalar;
+  badI8.tile = brokenI8Tile;
+  Platform withBadI8 = scalar;
+  withBadI8.name = "broken";
+  withBadI8.int8 = withBadI8.int8Wide = &badI8;
+  expectCaught(withBadI8, {"GEMM", kI8Scalar.name}, "a broken int8 tile (on the int8 route)");
 
   std::printf("selftest: %d checks, %d failures\n", checks, failures);
   return failures == 0 ? 0 : 1;
