@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Cold start: what a fresh process pays before its first answer, and what a loaded model costs in
 // memory. Each run is a new `node` process (nothing cached in it) that times, in order:
-//   require('anyprec')            (the JS, the native addon, its load-time self-test)
+//   require('anyprec')            (the JS, the native addon, its load-time self-test, each kernel
+//                                 family's share of it where the build reports them)
 //   loadSync(model)               (reading, validating and preparing the model file)
 //   the first runSync (batch 1)   (plans built on first use) and the second one (warm)
 // and samples RSS after each step. Reported: the median over --runs processes (default 7), with
@@ -41,7 +42,9 @@ const per = inp.shape.reduce((a, b) => a * b, 1);
 const x = inp.dtype === 'uint8' ? new ap.Uint8Tensor(new Uint8Array(per).fill(100), [1, ...inp.shape]) : new ap.Tensor(new Float32Array(per).fill(0.5), [1, ...inp.shape]);
 t0 = t(); m.runSync(x); r.firstRunMs = t() - t0; r.rssFirstRun = rss();
 t0 = t(); m.runSync(x); r.secondRunMs = t() - t0;
-r.selfTestMicros = ap.kernels.loadSelfTest().micros;
+const st = ap.kernels.loadSelfTest();
+r.selfTestMicros = st.micros;
+for (const [k, v] of Object.entries(st.families ?? {})) r['selfTest.' + k] = v;
 r.isa = ap.kernels.isa();
 process.stdout.write(JSON.stringify(r));
 `;
@@ -61,7 +64,8 @@ const stat = (k) => {
   const v = samples.map((s) => s[k]).sort((a, b) => a - b);
   return { median: v[Math.floor(v.length / 2)], min: v[0], max: v[v.length - 1] };
 };
-const keys = ['requireMs', 'selfTestMicros', 'loadMs', 'firstRunMs', 'secondRunMs', 'processMs', 'rssNode', 'rssRequire', 'rssLoad', 'rssFirstRun'];
+const families = Object.keys(samples[0]).filter((k) => k.startsWith('selfTest.'));
+const keys = ['requireMs', 'selfTestMicros', ...families, 'loadMs', 'firstRunMs', 'secondRunMs', 'processMs', 'rssNode', 'rssRequire', 'rssLoad', 'rssFirstRun'];
 const report = {
   model: path.relative(process.cwd(), model), runs, isa: samples[0].isa, node: process.version, cpus: os.cpus().length,
   cpu: os.cpus()[0]?.model, loadAverage: os.loadavg(), ...Object.fromEntries(keys.map((k) => [k, stat(k)])),
@@ -72,6 +76,7 @@ if (process.argv.includes('--json')) {
   const f = (k, unit = 'ms') => `${stat(k).median.toFixed(k.startsWith('rss') ? 0 : 2)} ${unit} (${stat(k).min.toFixed(k.startsWith('rss') ? 0 : 2)}–${stat(k).max.toFixed(k.startsWith('rss') ? 0 : 2)})`;
   console.log(`cold start of ${report.model}, ${runs} fresh processes, median (min–max); isa ${report.isa}, Node ${report.node}, ${report.cpu}, load ${report.loadAverage.map((v) => v.toFixed(1)).join(' ')}`);
   console.log(`  require('anyprec')       ${f('requireMs')}   of which the load-time self-test ${f('selfTestMicros', 'µs')}`);
+  if (families.length > 0) console.log(`    self-test by family: ${families.map((k) => `${k.slice(9)} ${f(k, 'µs')}`).join(', ')}`);
   console.log(`  loadSync(model)          ${f('loadMs')}`);
   console.log(`  first runSync (batch 1)  ${f('firstRunMs')}   second: ${f('secondRunMs')}`);
   console.log(`  whole process (spawn to exit) ${f('processMs')}`);

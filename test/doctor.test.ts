@@ -81,6 +81,11 @@ describe('anyprec doctor', () => {
     expect(d.selfTest.cases).toBe(kernels.availableIsas().length * 2 * 4 * 64);
     expect(d.loadSelfTest).toMatchObject({ isa: d.isa, ok: true, error: null });
     expect(d.loadSelfTest.micros).toBeGreaterThan(0);
+    // each kernel family's share, in run order, within the whole
+    const fam = d.loadSelfTest.families as Record<string, number>;
+    expect(Object.keys(fam)).toEqual(['pack', 'gemm', 'conv', 'gated', 'float']);
+    for (const v of Object.values(fam)) expect(v).toBeGreaterThan(0);
+    expect(Object.values(fam).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(d.loadSelfTest.micros * 1.001 + 1);
   });
 
   it('the load-time self-test ran for every ISA selected in this process, and passed', () => {

@@ -1,10 +1,12 @@
 // Helpers shared by the native micro-benchmarks (bench/native/*_bench.cc): option lists, shapes,
-// the clock and the median. Header-only; internal linkage (each bench is its own program).
+// the clock, the median and the float FMA ceiling. Header-only; internal linkage (each bench is
+// its own program).
 #pragma once
 #include <time.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -62,6 +64,29 @@ inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n == 0 ? NAN : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// A float kernel table's FMA ceiling in Gflop/s: its register-only loop (table.ceiling(iters),
+// table.ceilingFlops flops per iteration) sized to about 20 ms a run, then the median over `reps`
+// runs, on clockSeconds(threadClock).
+template <typename FloatTable>
+double floatCeilingGflops(const FloatTable& table, int reps, bool threadClock) {
+  uint64_t iters = 1 << 16;
+  for (;;) {
+    const double t0 = clockSeconds(threadClock);
+    volatile float sink = table.ceiling(iters);
+    (void)sink;
+    if (clockSeconds(threadClock) - t0 > 0.02 || iters > (uint64_t{1} << 34)) break;
+    iters *= 2;
+  }
+  std::vector<double> rates;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = clockSeconds(threadClock);
+    volatile float sink = table.ceiling(iters);
+    (void)sink;
+    rates.push_back(double(iters) * table.ceilingFlops / (clockSeconds(threadClock) - t0) * 1e-9);
+  }
+  return median(rates);
 }
 
 }  // namespace

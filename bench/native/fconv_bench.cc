@@ -41,25 +41,6 @@ const Layer kLayers[] = {
     {"32->64 1x1/2 16x16", 16, 16, 32, 64, 1, 2, 0},
 };
 
-double ceilingGflops(const FloatKernelTable& isa, int reps) {
-  uint64_t iters = 1 << 16;
-  for (;;) {
-    const double t0 = now();
-    volatile float sink = isa.ceiling(iters);
-    (void)sink;
-    if (now() - t0 > 0.02 || iters > (uint64_t{1} << 34)) break;
-    iters *= 2;
-  }
-  std::vector<double> rates;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now();
-    volatile float sink = isa.ceiling(iters);
-    (void)sink;
-    rates.push_back(double(iters) * isa.ceilingFlops / (now() - t0) * 1e-9);
-  }
-  return median(rates);
-}
-
 struct Case {
   Layer l;
   ConvShape shape;
@@ -142,7 +123,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < reps; ++r) {
     for (auto& v : variants) {
       const Platform* isa = &v.platform;
-      v.ceilings.push_back(ceilingGflops(v.table, 1));
+      v.ceilings.push_back(floatCeilingGflops(v.table, 1, true));
       for (size_t ci = 0; ci < cases.size(); ++ci) {
         Case& c = cases[ci];
         FloatConvSpec s;

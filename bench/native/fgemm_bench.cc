@@ -33,26 +33,6 @@ const char* kDefaultShapes =
     "1024x27x16,16384x27x16,4096x144x16,1024x144x32,4096x288x32,1024x288x64,1024x576x64,"
     "16384x144x16,65536x27x16";
 
-// Median ceiling in Gflop/s over `reps` runs of ~20 ms each.
-double ceilingGflops(const FloatKernelTable& isa, int reps) {
-  uint64_t iters = 1 << 16;
-  for (;;) {  // size one run to ~20 ms
-    const double t0 = now();
-    volatile float sink = isa.ceiling(iters);
-    (void)sink;
-    if (now() - t0 > 0.02 || iters > (uint64_t{1} << 34)) break;
-    iters *= 2;
-  }
-  std::vector<double> rates;
-  for (int r = 0; r < reps; ++r) {
-    const double t0 = now();
-    volatile float sink = isa.ceiling(iters);
-    (void)sink;
-    rates.push_back(double(iters) * isa.ceilingFlops / (now() - t0) * 1e-9);
-  }
-  return median(rates);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,7 +90,7 @@ int main(int argc, char** argv) {
   std::printf("fgemm_bench: %d thread(s), %d reps, medians\n", threads, reps);
   for (const Platform* p : isas) {
     const FloatKernelTable& isa = *p->fgemm;
-    const double ceiling = ceilingGflops(isa, reps);
+    const double ceiling = floatCeilingGflops(isa, reps, gThreadClock);
     std::printf("[%s] FMA ceiling %.1f Gflop/s (tile %dx%d)\n", isa.name, ceiling, isa.mr, isa.nr);
     std::vector<std::vector<double>> times(shapes.size());
     for (int r = 0; r < reps; ++r) {

@@ -143,7 +143,15 @@ export interface NativeAddon {
  * epilogues, conv lowering, gated and float GEMMs) against the scalar reference on tiny cases, run
  * once per process and ISA when the addon loads or setIsa selects it; a failure throws there.
  */
-export interface LoadSelfTest { isa: string; ok: boolean; error: string | null; micros: number }
+export interface LoadSelfTest {
+  isa: string;
+  ok: boolean;
+  error: string | null;
+  /** the whole test's wall time in microseconds */
+  micros: number;
+  /** each kernel family's cases, in the order they ran (up to the failing one): microseconds */
+  families: Record<string, number>;
+}
 
 const root = path.resolve(__dirname, '..', '..');
 

@@ -6,7 +6,6 @@
 #include "i8gemm/i8gemm.h"
 #include "selftest/selftest.h"
 
-#include <chrono>
 #include <map>
 #include <mutex>
 
@@ -17,27 +16,18 @@ namespace {
 constexpr int kMaxThreads = 1024;
 
 // The load-time self-test of a platform (selftest/selftest.h), run once per process and platform.
-struct SelfTestRun {
-  std::string error;  // "" = passed
-  double micros = 0;
-};
-
-const SelfTestRun& selfTest(const Platform& p) {
+const SelfTestReport& selfTest(const Platform& p) {
   static std::mutex mutex;
-  static std::map<const Platform*, SelfTestRun> done;
+  static std::map<const Platform*, SelfTestReport> done;
   std::lock_guard<std::mutex> lock(mutex);
   auto it = done.find(&p);
   if (it != done.end()) return it->second;
-  const auto t0 = std::chrono::steady_clock::now();
-  SelfTestRun r;
-  r.error = kernelSelfTest(p);
-  r.micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-  return done.emplace(&p, r).first->second;
+  return done.emplace(&p, runKernelSelfTest(p)).first->second;
 }
 
 // Throws when the platform's kernels failed their self-test: wrong answers must never be returned.
 void requireSelfTest(Napi::Env env, const Platform& p) {
-  const SelfTestRun& r = selfTest(p);
+  const SelfTestReport& r = selfTest(p);
   if (r.error.empty()) return;
   throw Napi::Error::New(env, std::string("anyprec: the ") + p.name + " kernels computed a wrong result on this CPU in the " +
                                   "load-time self-test (" + r.error + "). Set ANYPREC_ISA=scalar to run the reference " +
@@ -95,16 +85,20 @@ Napi::Value PopcountCeiling(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// selfTest() -> { isa, ok, error, micros }: the current ISA's load-time self-test (run once).
+// selfTest() -> { isa, ok, error, micros, families: { name: micros } }: the current ISA's
+// load-time self-test (run once) and each kernel family's share of its time.
 Napi::Value SelfTest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Platform& p = *instance(env).isa;
-  const SelfTestRun& r = selfTest(p);
+  const SelfTestReport& r = selfTest(p);
   auto out = Napi::Object::New(env);
   out.Set("isa", Napi::String::New(env, p.name));
   out.Set("ok", Napi::Boolean::New(env, r.error.empty()));
   out.Set("error", r.error.empty() ? env.Null() : Napi::Value(Napi::String::New(env, r.error)));
   out.Set("micros", Napi::Number::New(env, r.micros));
+  auto families = Napi::Object::New(env);
+  for (int i = 0; i < r.familyCount; ++i) families.Set(r.families[i].name, Napi::Number::New(env, r.families[i].micros));
+  out.Set("families", families);
   return out;
 }
 

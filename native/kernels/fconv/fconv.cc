@@ -14,6 +14,21 @@
 namespace anyprec {
 namespace {
 
+// The K blocks of one indirect or strided tile, in order, as floatGemmBlock runs them (so the
+// sums have the same bits): sets the block fields of `t` (FloatIndirectArgs or FloatStridedArgs)
+// and calls `kernel(last)`, last being true on the final block. `bias` (padded, at the tile's
+// first column) is added by the first block only.
+template <typename Args, typename Kernel>
+inline void forEachKBlock(Args& t, size_t k, const float* panel, const float* bias, Kernel&& kernel) {
+  for (size_t k0 = 0; k0 < k; k0 += kFloatKBlock) {
+    t.k0 = k0;
+    t.kc = std::min(kFloatKBlock, k - k0);
+    t.b = panel + k0 * kFloatPanel;
+    t.bias = k0 == 0 ? bias : nullptr;
+    kernel(k0 + t.kc == k);
+  }
+}
+
 // A's rows are output positions; row m reads the window of (image, oy, ox) in (ky, kx, c) order.
 struct Window {
   const float* x;
@@ -246,14 +261,7 @@ void FloatConvPlan::indirectBlock(const void* windowPtr, size_t row0, size_t row
       t.ind = ind.data();
       t.rows = static_cast<int>(rows);
       t.c = c + (r0 - row0) * ldc + col0;
-      // K blocks in order, as floatGemmBlock runs them (the same bits).
-      for (size_t k0 = 0; k0 < k_; k0 += kFloatKBlock) {
-        t.k0 = k0;
-        t.kc = std::min(kFloatKBlock, k_ - k0);
-        t.b = panel + k0 * kFloatPanel;
-        t.bias = k0 == 0 ? bias_.get() + col0 : nullptr;
-        fk.indirect(t);
-      }
+      forEachKBlock(t, k_, panel, bias_.get() + col0, [&](bool) { fk.indirect(t); });
     }
   }
 }
@@ -349,15 +357,10 @@ void FloatConvPlan::stridedBlock(size_t row0, size_t row1, float* c, size_t ldc,
       }
       t.rows = static_cast<int>(rows);
       t.c = c + (r0 - row0) * ldc + col0;
-      // K blocks in order, as floatGemmBlock runs them (the same bits).
-      for (size_t k0 = 0; k0 < k_; k0 += kFloatKBlock) {
-        t.k0 = k0;
-        t.kc = std::min(kFloatKBlock, k_ - k0);
-        t.b = panel + k0 * kFloatPanel;
-        t.bias = k0 == 0 ? bias_.get() + col0 : nullptr;
-        t.finish = finish && k0 + t.kc == k_;
+      forEachKBlock(t, k_, panel, bias_.get() + col0, [&](bool last) {
+        t.finish = finish && last;
         fk.strided(t);
-      }
+      });
       r0 += rows;
     }
   }

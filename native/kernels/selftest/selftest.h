@@ -4,13 +4,14 @@
 // addon runs it for the platform in use (at load, and when another ISA is selected).
 //
 // Covered, each on small odd shapes with seeded random operands: bit-plane packing (words and
-// plane popcounts), the bit-serial GEMM over several bit widths and every encoding pair (XOR form
-// included), the platform's int8 variants (both of them where a wide one such as AMX differs),
-// the three epilogue outputs (int32, float with clamp and residual, codes), the conv lowering
-// (packConvInput), the gated GEMM (results and mask) and the float GEMM (small integers, so every
-// sum is exact and must match bit for bit). It runs once per process and platform: ~0.55 ms in a
-// fresh process on a Zen 5 core (first-use costs included: lazy symbol binding, first-touch pages),
-// ~0.15 ms when repeated (`npm run bench:cold` reports it).
+// plane popcounts), the bit-serial GEMM in each micro-kernel form (XOR for 1x1 bipolar, AND, two's
+// complement top planes) and every encoding, the platform's int8 variants (both of them where a
+// wide one such as AMX differs), the three epilogue outputs (int32, float with clamp and residual,
+// codes), the conv lowering (packConvInput) and the int8 route from conv codes, the gated GEMM
+// (results and mask) and the float GEMM and GEMV (small integers, so every sum is exact and must
+// match bit for bit). It runs once per process and platform; the report times each family. In a
+// fresh process on a Zen 5 core most of its cost is first use (each route's first call), not the
+// arithmetic (~0.1 ms when repeated); `npm run bench:cold` reports it by family.
 #pragma once
 #include <string>
 
@@ -18,8 +19,23 @@ namespace anyprec {
 
 struct Platform;
 
-// "" when every case agrees with the scalar reference bit for bit, else what differs first
-// (family, case and position).
+// One run of the self-test: its verdict and what each family's cases cost.
+struct SelfTestReport {
+  std::string error;  // "" when every case agrees with the scalar reference bit for bit, else
+                      // what differs first (family, case and position)
+  double micros = 0;  // the whole run (steady clock)
+  // Each family's cases in run order (a failing family is the last one listed).
+  struct Family {
+    const char* name;
+    double micros;
+  };
+  Family families[8];
+  int familyCount = 0;
+};
+
+SelfTestReport runKernelSelfTest(const Platform& isa);
+
+// runKernelSelfTest(isa).error.
 std::string kernelSelfTest(const Platform& isa);
 
 }  // namespace anyprec
