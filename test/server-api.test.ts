@@ -55,6 +55,13 @@ function wrapCalls(model: any, around: (x: any, o: any, call: (x: any, o: any) =
 }
 
 /** A model whose calls (run / runDetailed) are counted (and can be held) by the test. */
+/** Polls until cond() holds (every 10 ms, at most ms): a state the test needs, not a fixed sleep, so a slow machine (ASan, load) waits longer instead of failing. */
+async function until(cond: () => boolean, what: string, ms = 20000): Promise<void> {
+  for (const t0 = Date.now(); !cond(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
 function countedModel() {
   const model = Model.build(graph, tensors);
   const calls: Float32Array[] = [];
@@ -296,10 +303,10 @@ describe('deadlines, disconnects and shutdown', () => {
     const c = countedModel();
     const s = createServer(c.model, { sloP95Ms: 1000, calibrationRuns: 0 });
     const url = await s.listen({ port: 0 });
+    const release = c.block(); // the only compute slot stays busy
     try {
-      const release = c.block(); // the only compute slot stays busy
       const first = http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data: image(1, 1) }) });
-      await new Promise((r) => setTimeout(r, 20));
+      await until(() => c.calls.length === 1, 'the first request to hold the compute slot');
       const marked = new Array(SAMPLE).fill(0.25);
       const late = http(url, { method: 'POST', url: '/v1/infer', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ shape: [1, 1, 28, 28], data: marked, deadlineMs: 50 }) });
       const r = await late; // answered at its deadline, while the slot is still held
@@ -315,6 +322,7 @@ describe('deadlines, disconnects and shutdown', () => {
       expect(m.body).toMatch(/^anyprec_dropped_total\{reason="deadline"\} 1$/m);
       expect(m.body).toMatch(/^anyprec_requests_total\{code="504"\} 1$/m);
     } finally {
+      release(); // also when an expectation failed: close() waits for the held request
       await s.close();
     }
   });
@@ -323,18 +331,16 @@ describe('deadlines, disconnects and shutdown', () => {
     const c = countedModel();
     const s = createServer(c.model, { sloP95Ms: 1000, calibrationRuns: 0 });
     const url = await s.listen({ port: 0 });
+    const release = c.block();
     try {
-      const release = c.block();
       const first = fetch(`${url}/v1/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ shape: [1, 1, 28, 28], data: image(1, 2) }) });
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => c.calls.length === 1, 'the first request to hold the compute slot');
       const ac = new AbortController();
       const gone = fetch(`${url}/v1/infer`, { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ shape: [1, 1, 28, 28], data: new Array(SAMPLE).fill(0.75) }) });
-      await new Promise((r) => setTimeout(r, 100));
-      expect(s.queue.depth).toBe(1);
+      await until(() => s.queue.depth === 1, 'the second request to be queued');
       ac.abort();
       await expect(gone).rejects.toThrow();
-      for (let i = 0; i < 50 && s.queue.depth > 0; i++) await new Promise((r) => setTimeout(r, 10));
-      expect(s.queue.depth).toBe(0);
+      await until(() => s.queue.depth === 0, 'the queue to drop the request whose client went away');
       release();
       expect((await first).status).toBe(200);
       await s.queue.idle();
@@ -343,6 +349,7 @@ describe('deadlines, disconnects and shutdown', () => {
       const m = await http(url, { url: '/metrics' });
       expect(m.body).toMatch(/^anyprec_dropped_total\{reason="disconnected"\} 1$/m);
     } finally {
+      release(); // also when an expectation failed: close() waits for the held request
       await s.close();
     }
   });
@@ -430,7 +437,7 @@ describe('deadlines, disconnects and shutdown', () => {
     const release = c.block();
     const data = image(1, 3);
     const inflight = fetch(`${url}/v1/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ shape: [1, 1, 28, 28], data }) });
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => c.calls.length === 1, 'the request to be in flight');
     const closing = s.close({ graceMs: 300 });
     let closed = false;
     void closing.then(() => { closed = true; });
