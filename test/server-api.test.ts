@@ -54,7 +54,6 @@ function wrapCalls(model: any, around: (x: any, o: any, call: (x: any, o: any) =
   }
 }
 
-/** A model whose calls (run / runDetailed) are counted (and can be held) by the test. */
 /** Polls until cond() holds (every 10 ms, at most ms): a state the test needs, not a fixed sleep, so a slow machine (ASan, load) waits longer instead of failing. */
 async function until(cond: () => boolean, what: string, ms = 20000): Promise<void> {
   for (const t0 = Date.now(); !cond(); await new Promise((r) => setTimeout(r, 10))) {
@@ -62,6 +61,7 @@ async function until(cond: () => boolean, what: string, ms = 20000): Promise<voi
   }
 }
 
+/** A model whose calls (run / runDetailed) are counted (and can be held) by the test. */
 function countedModel() {
   const model = Model.build(graph, tensors);
   const calls: Float32Array[] = [];
