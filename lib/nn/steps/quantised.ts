@@ -492,13 +492,10 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
         }
         return;
       }
-      if (floatOptions(l).bits === undefined) {
-        // Float output: the residual and the sum's batch norm + activation in the conv's epilogue (fusedFloat's call).
-        const next = codes && second ? { out: codes.buf, scale: second.alpha, shift: second.beta,
-          ...(floatNext ? { min: 0, bits: 0 } : { bits: second.bits }) } : undefined;
-        b.set(output, lowerFloat(l, b, node.inputs[0], residual, next));
-        return;
-      }
+      // The float conv could take the residual add and the sum's batch norm + activation in its
+      // epilogue (lowerFloat's residual/next, fusedFloat's call), but measured in one process against
+      // the separate ops below (bench/compare-builds.cjs, ResNet-20 float path, Zen 5) the fused call
+      // took 1.05-1.07x their time at batch 64 (1.01-1.04x at batch 1): it stays unused here.
       let y = lowerFloat(l, b, node.inputs[0]);
       if (residual !== undefined) {
         if (y.kind !== 'float') throw new NotLowerable(`layer ${node.name}: a residual add after codes`);
