@@ -1,7 +1,7 @@
 // The load-time self-test (selftest/selftest.h): every platform this CPU runs passes it, and it
 // catches a wrong kernel in every family — a platform record whose tables are the scalar ones
-// except one broken entry (packing, bit-serial micro-kernel, epilogue, int8 tile, gate, float
-// tile) must fail, with the family named.
+// except one broken entry (packing, bit-serial micro-kernel, epilogue, int8 tile, gate or fused
+// high-plane gate, float tile) must fail, with the family named.
 #include <cstdio>
 #include <initializer_list>
 #include <string>
@@ -45,6 +45,13 @@ const GatedKernelTable* gScalarGated = nullptr;
 size_t brokenGate(const GateArgs& g) {
   const size_t on = gScalarGated->gate(g);
   if (g.rows > 0 && g.cols > 0) g.out[0] += 1;
+  return on;
+}
+
+// The scalar fused high planes + gate with the first output of its panel off by one.
+size_t brokenHighGate(const HighGateArgs& h) {
+  const size_t on = gScalarGated->highGate(h);
+  if (h.mr > 0 && h.gate.cols > 0) h.gate.out[static_cast<size_t>(h.panel) * 8 * h.gate.ldOut] += 1;
   return on;
 }
 
@@ -101,7 +108,15 @@ int main() {
   expectBroken(&Platform::epilogue, [](EpilogueTable& t) { t.finishTile = brokenFinishTile; }, {"codes output"},
                "a broken codes epilogue");
   expectBroken(&Platform::bitplane, [](KernelTable& t) { t.packPanel = brokenPackPanel; }, {"pack"}, "a broken packer");
-  expectBroken(&Platform::gated, [](GatedKernelTable& t) { t.gate = brokenGate; }, {"gated"}, "a broken gate kernel");
+  // The gate runs as its own pass or fused into the high planes (GatedKernelTable::highGate, taken
+  // where a table has it): each broken alone where it is the one that runs, and both together.
+  expectBroken(&Platform::gated, [](GatedKernelTable& t) { t.gate = brokenGate; t.highGate = nullptr; }, {"gated"},
+               "a broken gate kernel (two passes)");
+  if (scalar.gated->highGate)
+    expectBroken(&Platform::gated, [](GatedKernelTable& t) { t.highGate = brokenHighGate; }, {"gated"},
+                 "a broken fused high-plane gate kernel");
+  expectBroken(&Platform::gated, [](GatedKernelTable& t) { t.gate = brokenGate; t.highGate = brokenHighGate; }, {"gated"},
+               "broken gate kernels (both routes)");
   expectBroken(&Platform::fgemm, [](FloatKernelTable& t) { t.tile = brokenFloatTile; }, {"float"}, "a broken float tile");
   // The int8 variants are two fields (the usual and the wide one): both broken.
   I8Kernel badI8 = kI8Scalar;
