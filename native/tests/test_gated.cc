@@ -392,7 +392,7 @@ void checkHighGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
         for (auto& x : rowLow) x = static_cast<int32_t>(rng() % 200001) - 100000;
         const int shift = 1 + combo % 9;
         for (size_t c = 0; c < cols; ++c) {  // around the values, some exactly equal (strict), some extreme
-          const int64_t v = (sums[(r0 + rng() % mr) * ldAcc + c] << shift) + rowTerm[r0];
+          const int64_t v = sums[(r0 + rng() % mr) * ldAcc + c] * (int64_t{1} << shift) + rowTerm[r0];  // (a multiply: << of a negative is UB in C++17)
           const int kind = static_cast<int>(rng() % 6);
           thr[c] = kind == 0 ? INT32_MIN : kind == 1 ? INT32_MAX : static_cast<int32_t>(v + static_cast<int64_t>(rng() % 5) - 2);
         }
