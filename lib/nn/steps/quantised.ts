@@ -357,17 +357,13 @@ function runFloat(l: QLayer, x: Act, n: number, rc?: RunContext, residual?: Floa
   return floatAct(keep(rc, key, conv({ ...options, residual, next, out }) as Float32Array), n, l.outShape);
 }
 
-/**
- * The float executor's call in a program (runFloat's): float output may take the residual add and
- * the sum's next batch norm + activation (`next`, into its buffer) in the same call, as runFloat does.
- */
-function lowerFloat(l: QLayer, b: Lowering, input: string, residual?: number,
-                    next?: { out: number; scale: Float32Array; shift: Float32Array; min?: number; bits: number }): LoweredValue {
+/** The float executor's call in a program (runFloat's conv; the residual add and next affine follow as their own ops). */
+function lowerFloat(l: QLayer, b: Lowering, input: string): LoweredValue {
   const options = floatOptions(l);
   const x = b.floats(input);
   const y = b.value(l.outShape, options.bits ?? 32);
   b.op({ op: 'floatConv', x, out: y.buf, shape: convShape(b.n, l.inShape, geometryOf(l)), weights: floatPrepared(l).weights.packed,
-    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0, residual, next });
+    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0 });
   return y;
 }
 
