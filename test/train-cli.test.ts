@@ -44,6 +44,8 @@ describe('anyprec train', () => {
     expect(run(['--weight-mode', 'top'])).toMatch(/--weight-mode must be requant or truncate, got top/);
     expect(run(['--method', 'sp', '--weight-mode', 'truncate'])).toMatch(/--weight-mode truncate is for --method any and fixed/);
     expect(run(['--bn-calibration', '-1'])).toMatch(/--bn-calibration must be an integer >= 0/);
+    expect(run(['--augment-shift', '9'])).toMatch(/--augment-shift must be an integer in 0..8/);
+    expect(run(['--augment-shift', '-1'])).toMatch(/--augment-shift must be an integer >= 0/);
   });
   it('SIGINT writes a checkpoint and exits 130; --resume finishes the run', async () => {
     const out = path.join(dir, 'int.anyprec'), ckpt = `${out}.ckpt`;

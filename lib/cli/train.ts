@@ -26,6 +26,7 @@ interface TrainOptions {
   data: string;
   seed: number;
   bnCalibration: number;
+  augmentShift?: number;
   weightMode: string;
   resume?: string;
   json?: boolean;
@@ -135,6 +136,7 @@ async function train(o: TrainOptions): Promise<void> {
       method: o.method as TrainConfig['method'], bits: m.bits, options: defined(m.options), epochs: o.epochs ?? 15, batch: o.batch ?? (shortRun(o.method, o.epochs ?? 15) ? 32 : 64), lr: o.lr ?? defaultRate(o.method, o.optimizer, o.epochs ?? 15),
       optimizer: o.optimizer as TrainConfig['optimizer'], weightDecay: o.weightDecay,
       schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed, bnCalibration: o.bnCalibration,
+      ...(o.augmentShift ? { augment: { shift: o.augmentShift } } : {}),
     });
     if (o.weightMode !== 'requant' && o.weightMode !== 'truncate') throw new InvalidArgumentError(`--weight-mode must be requant or truncate, got ${o.weightMode}`);
     if (o.weightMode === 'truncate' && o.method !== 'any' && o.method !== 'fixed') throw new InvalidArgumentError('--weight-mode truncate is for --method any and fixed');
@@ -238,6 +240,11 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'random seed (weights, shuffling)', int('--seed', 0), 0)
     .option('--weight-mode <m>', 'any / fixed: requant (each width rounds the weights itself, the reference) | truncate (every width is the top bits of one 8-bit copy: the model stores one copy)', 'requant')
     .option('--bn-calibration <n>', 'training digits of the batch-norm re-estimation after each epoch (one pass per width; 0: off)', int('--bn-calibration', 0), 1000)
+    .option('--augment-shift <n>', 'shift each training digit by up to n pixels in x and y (random per image and step; default 0: off)', (v: string) => {
+      const n = int('--augment-shift', 0)(v);
+      if (n > 8) throw new InvalidArgumentError('--augment-shift must be an integer in 0..8 (pixels)');
+      return n;
+    })
     .option('--threads <n>', 'kernel threads', int('--threads', 1), kernels.hardwareThreads())
     .option('--train-limit <n>', 'use only the first n training digits (quick runs)', int('--train-limit', 2))
     .option('--checkpoint <file>', 'checkpoint written every epoch and on Ctrl-C (default <out>.ckpt)')

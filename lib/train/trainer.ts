@@ -40,6 +40,14 @@ export interface TrainConfig {
    * Default 1000 (all of them for a smaller training set).
    */
   bnCalibration?: number;
+  /**
+   * Random translation of every training image by up to `shift` pixels in x and y (integers drawn
+   * uniformly in −shift..shift per image and step; the border row / column is repeated into the
+   * space the image leaves), for image inputs [C, H, W]. Evaluation, validation and the batch-norm
+   * re-estimation see the images unshifted. The shifts are a function of (seed, epoch, step), so a
+   * resumed run draws the same ones. Default 0 (off).
+   */
+  augment?: { shift: number };
 }
 
 /** A registered training method's behaviour inside one Trainer. */
@@ -117,6 +125,12 @@ function checkConfig(c: TrainConfig): void {
   if (!Number.isInteger(c.epochs) || c.epochs < 1) throw new RangeError(`epochs must be a positive integer, got ${c.epochs}`);
   if (!Number.isInteger(c.batch) || c.batch < 2) throw new RangeError(`batch must be an integer >= 2 (batch norm needs 2 samples), got ${c.batch}`);
   if (!(c.lr > 0)) throw new RangeError(`lr must be positive, got ${c.lr}`);
+  if (c.augment !== undefined) {
+    if (c.augment === null || typeof c.augment !== 'object') throw new TypeError('augment must be { shift }');
+    if (!(Number.isInteger(c.augment.shift) && c.augment.shift >= 0 && c.augment.shift <= 8)) {
+      throw new RangeError(`augment.shift must be an integer in 0..8 (pixels), got ${String(c.augment.shift)}`);
+    }
+  }
   if (c.bnCalibration !== undefined && !(Number.isInteger(c.bnCalibration) && c.bnCalibration >= 0)) {
     throw new RangeError(`bnCalibration must be a non-negative integer (samples), got ${c.bnCalibration}`);
   }
@@ -213,6 +227,10 @@ export class Trainer {
     const per = train.x.length / train.n, bs = this.config.batch;
     const stepsPerEpoch = Math.floor(train.n / bs);
     if (stepsPerEpoch < 1) throw new RangeError(`the training set (${train.n}) is smaller than one batch (${bs})`);
+    const shift = this.config.augment?.shift ?? 0;
+    if (shift > 0 && train.sampleShape.length !== 3) {
+      throw new RangeError(`augment.shift needs image samples [C, H, W], got sampleShape [${train.sampleShape.join(',')}]`);
+    }
     while (this.epoch < this.config.epochs && !this.stop) {
       if (this.stepInEpoch === 0 || this.order === null) this.order = this.rng.permutation(train.n);
       const t0 = Date.now();
@@ -222,9 +240,16 @@ export class Trainer {
       while (this.stepInEpoch < stepsPerEpoch) {
         if (this.stop) return;
         const s = this.stepInEpoch;
+        const aug = shift > 0 ? stepRng(this.config.seed, this.epoch, s) : null;
         for (let i = 0; i < bs; i++) {
           const j = this.order[s * bs + i];
-          xb.set(train.x.subarray(j * per, (j + 1) * per), i * per);
+          const src = train.x.subarray(j * per, (j + 1) * per);
+          if (aug) {
+            const dx = Math.floor(aug.next() * (2 * shift + 1)) - shift, dy = Math.floor(aug.next() * (2 * shift + 1)) - shift;
+            shiftImage(src, xb.subarray(i * per, (i + 1) * per), train.sampleShape, dx, dy);
+          } else {
+            xb.set(src, i * per);
+          }
           lb[i] = train.labels[j];
         }
         this.opt.lr = scheduledRate(this.config.schedule, this.config.lr, this.epoch + s / stepsPerEpoch, this.config.epochs);
@@ -355,4 +380,27 @@ export function countCorrect(logits: Float32Array, labels: ArrayLike<number>, n:
     if (best === labels[i]) c++;
   }
   return c;
+}
+
+/** The generator of one step's augmentation draws: a function of (seed, epoch, step) alone. */
+function stepRng(seed: number, epoch: number, step: number): Rng {
+  let h = (seed ^ 0x27d4eb2f) >>> 0;
+  for (const v of [epoch, step]) h = (Math.imul(h ^ v, 0x9e3779b1) + 0x7f4a7c15) >>> 0;
+  return new Rng(h);
+}
+
+/**
+ * `src` (one image [C, H, W]) moved by dx columns and dy rows into `dst`: dst[c][y][x] =
+ * src[c][clamp(y − dy)][clamp(x − dx)], the border repeated into the space the image leaves.
+ */
+export function shiftImage(src: Float32Array, dst: Float32Array, shape: readonly number[], dx: number, dy: number): void {
+  const [c, h, w] = shape;
+  for (let ch = 0; ch < c; ch++) {
+    const o = ch * h * w;
+    for (let y = 0; y < h; y++) {
+      const sy = Math.min(h - 1, Math.max(0, y - dy));
+      const srow = o + sy * w, drow = o + y * w;
+      for (let x = 0; x < w; x++) dst[drow + x] = src[srow + Math.min(w - 1, Math.max(0, x - dx))];
+    }
+  }
 }
