@@ -3,6 +3,8 @@
 //
 //   node bench/async-handoff.mjs [--model models/mnist/resnet20-any.anyprec] [--rounds 15] [--compare DIR]
 //
+// Wall time is what a caller waits; CPU time (this process, all threads: the event loop and the
+// kernel pool) moves less with the machine's load, so both are printed.
 // Rows:
 //   promise        await of an already resolved promise (the floor of any await)
 //   setImmediate   one event-loop turn
@@ -20,6 +22,10 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
+if (args.includes('--help')) {
+  console.log('node bench/async-handoff.mjs [--model FILE] [--rounds 15] [--compare DIR]: the cost of handing a call to the kernel pool and back (wall and CPU µs per awaited call); prints a table, saves nothing');
+  process.exit(0);
+}
 const opt = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
@@ -43,11 +49,14 @@ async function side(root) {
     : new lib.Tensor(Float32Array.from({ length: per }, (_, i) => ((i * 7919) % 997) / 997), [1, ...input.shape]);
   const a = new Float32Array([0.5]), b = new Float32Array([2]);
   const k = lib.kernels;
-  // µs per call of f over `n` sequential calls
+  // [wall, CPU] µs per call of f over `n` sequential calls
   const timeAsync = async (f, n) => {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) await f();
-    return Number(process.hrtime.bigint() - t0) / 1e3 / n;
+    const wall = Number(process.hrtime.bigint() - t0) / 1e3 / n;
+    const c = process.cpuUsage(c0);
+    return [wall, (c.user + c.system) / n];
   };
   const rows = [
     ['promise', 400, () => Promise.resolve()],
@@ -68,21 +77,28 @@ const sides = [];
 for (const r of roots) sides.push(await side(r));
 const names = sides[0].rows.map((r) => r[0]);
 const times = sides.map(() => names.map(() => []));
+const cpu = sides.map(() => names.map(() => []));
 for (let round = 0; round < rounds; round++) {
   for (let j = 0; j < names.length; j++) {
     const order = round % 2 && sides.length > 1 ? [1, 0] : sides.map((_, i) => i);
     for (const s of order) {
       const [, n, f] = sides[s].rows[j];
-      times[s][j].push(await sides[s].timeAsync(f, n));
+      const [wall, c] = await sides[s].timeAsync(f, n);
+      times[s][j].push(wall);
+      cpu[s][j].push(c);
     }
   }
 }
 const load = os.loadavg().map((v) => v.toFixed(2)).join(' ');
 console.log(`async hand-off, µs per awaited call (median of ${rounds} rounds), load average ${load}, ${os.cpus().length} CPUs`);
-const head = compare ? `${'row'.padEnd(16)}${'before'.padStart(10)}${'after'.padStart(10)}${'after÷before'.padStart(14)}` : `${'row'.padEnd(16)}${'µs'.padStart(10)}`;
-console.log(head);
+const cols = compare ? ['wall before', 'after', 'after÷before', 'CPU before', 'after', 'after÷before'] : ['wall', 'CPU'];
+console.log(`${'row'.padEnd(16)}${cols.map((c) => c.padStart(13)).join('')}`);
 names.forEach((name, j) => {
-  const m = times.map((t) => median(t[j]));
-  const cells = m.map((v) => v.toFixed(1).padStart(10)).join('');
-  console.log(`${name.padEnd(16)}${cells}${compare ? (m[1] / m[0]).toFixed(2).padStart(14) : ''}`);
+  const cells = [];
+  for (const t of [times, cpu]) {
+    const m = t.map((side) => median(side[j]));
+    cells.push(...m.map((v) => v.toFixed(1)));
+    if (compare) cells.push((m[1] / m[0]).toFixed(2));
+  }
+  console.log(`${name.padEnd(16)}${cells.map((c) => c.padStart(13)).join('')}`);
 });
