@@ -50,6 +50,8 @@ struct Instance {
   std::condition_variable cv;
   int running = 0;
   SpareBlocks spare;
+  // The async jobs' completion channel (async_job.cc; made at the first job, JS thread only).
+  std::shared_ptr<void> completions;
   void jobStarted();
   void jobFinished();
   void waitForJobs();

@@ -1,6 +1,12 @@
 // The binding's async job: phases of independent tasks on the kernel pool (each phase only once
-// the previous one has finished), then the promise resolves with `result` on the JS thread
-// through a thread-safe function.
+// the previous one has finished), then the promise resolves with `result` on the JS thread.
+//
+// Completions. Each environment has one completion channel, a thread-safe function made at its
+// first job and kept: the pool thread that finishes a job queues it there, and the JS thread
+// settles every queued job in one wake-up. A channel per call (made, called once, released) cost
+// a handle opened and closed and a second wake-up of the event loop for every call. The channel
+// holds the event loop open only while a job is in flight (referenced at the first job started,
+// unreferenced when the last one settles), so an idle process exits.
 //
 // Lifetimes. The caller may detach, transfer or resize an input's ArrayBuffer while the job runs
 // (postMessage with a transfer list, ArrayBuffer.prototype.transfer, structuredClone): that frees
@@ -25,8 +31,15 @@ namespace anyprec {
 namespace addon {
 
 struct AsyncJob;
-void finishOnJsThread(Napi::Env env, Napi::Function, void*, AsyncJob* job);
-using JobTsfn = Napi::TypedThreadSafeFunction<void, AsyncJob, finishOnJsThread>;
+struct Completions;
+void finishOnJsThread(Napi::Env env, Napi::Function, Completions* channel, AsyncJob* job);
+using JobTsfn = Napi::TypedThreadSafeFunction<Completions, AsyncJob, finishOnJsThread>;
+
+// An environment's completion channel (above). `live` is touched on the JS thread only.
+struct Completions {
+  JobTsfn tsfn;
+  size_t live = 0;  // jobs started and not yet settled
+};
 
 struct AsyncJob {
   struct Phase {
@@ -40,7 +53,7 @@ struct AsyncJob {
   std::vector<Phase> phases;
   std::shared_ptr<void> owned;
   InputCopies copies;
-  JobTsfn tsfn;
+  Completions* channel = nullptr;
   std::string error;
   Instance* inst = nullptr;
   int width = 1;

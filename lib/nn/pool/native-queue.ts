@@ -38,6 +38,20 @@ export class NativeRunQueue {
    */
   run<T>(start: () => Promise<T>, own: () => void, signal?: AbortSignalLike): Promise<T> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (!signal && this.running < this.limit && this.queue.length === 0) {
+      // Nothing to watch and a free slot: the caller gets the call's own promise, and one
+      // continuation frees the slot (no wrapper promise, no settle bookkeeping per call).
+      this.running++;
+      this.started++;
+      let p: Promise<T>;
+      try {
+        p = start();
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      p.then(this.release, this.release);
+      return p;
+    }
     return new Promise<T>((resolve, reject) => {
       const job: Job = { start, resolve: resolve as (t: unknown) => void, reject, done: false, signal };
       rejectOnAbort(job, this.queue, reject); // a call aborted while queued never computes
@@ -55,6 +69,12 @@ export class NativeRunQueue {
     });
   }
 
+  /** A call finished (or failed): its slot goes to the next waiting call. */
+  private readonly release = (): void => {
+    this.running--;
+    this.pump();
+  };
+
   private begin(job: Job): void {
     this.running++;
     this.started++;
@@ -64,11 +84,13 @@ export class NativeRunQueue {
     } catch (e) {
       p = Promise.reject(e);
     }
-    p.then((t) => settle(job, () => job.resolve(t)), (e: Error) => settle(job, () => job.reject(e)))
-      .finally(() => {
-        this.running--;
-        this.pump();
-      });
+    p.then((t) => {
+      this.release();
+      settle(job, () => job.resolve(t));
+    }, (e: Error) => {
+      this.release();
+      settle(job, () => job.reject(e));
+    });
   }
 
   private pump(): void {
