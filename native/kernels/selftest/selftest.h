@@ -17,7 +17,7 @@
 // the scalar reference (the conv case's int8 route from its bit-serial product), and the native
 // test runs it on every build and architecture, so a stored digest cannot drift from the reference.
 //
-// Cost: in a fresh process most of it is first use, not arithmetic (~0.1 ms when repeated): each
+// Cost: in a fresh process most of it is first use, not arithmetic (~0.05 ms when repeated): each
 // kernel's code and data pages are touched for the first time, and on a virtual machine every such
 // first touch can cost microseconds (a guest page fault per 64 KiB of code, ~10-15 us each, plus
 // host-side work for every fresh page); the first inference would pay the same for these kernels.
