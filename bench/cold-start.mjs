@@ -2,7 +2,8 @@
 // Cold start: what a fresh process pays before its first answer, and what a loaded model costs in
 // memory. Each run is a new `node` process (nothing cached in it) that times, in order:
 //   require('anyprec')            (the JS, the native addon, its load-time self-test, each kernel
-//                                 family's share of it where the build reports them)
+//                                 family's share of it where the build reports them; the minor
+//                                 page faults it took: first touches of pages, costly on a VM)
 //   loadSync(model)               (reading, validating and preparing the model file)
 //   the first runSync (batch 1)   (plans built on first use) and the second one (warm)
 // and samples RSS after each step. Reported: the median over --runs processes (default 7), with
@@ -31,9 +32,10 @@ if (!(Number.isInteger(runs) && runs >= 1)) {
 const child = `
 const t = () => Number(process.hrtime.bigint()) / 1e6, rss = () => process.memoryUsage().rss / 2 ** 20;
 const r = { rssNode: rss() };
-let t0 = t();
+const faults = () => process.resourceUsage().minorPageFault;
+let f0 = faults(), t0 = t();
 const ap = require(${JSON.stringify(root)});
-r.requireMs = t() - t0; r.rssRequire = rss();
+r.requireMs = t() - t0; r.rssRequire = rss(); r.requireFaults = faults() - f0;
 t0 = t();
 const m = ap.loadSync(${JSON.stringify(model)});
 r.loadMs = t() - t0; r.rssLoad = rss();
@@ -65,7 +67,7 @@ const stat = (k) => {
   return { median: v[Math.floor(v.length / 2)], min: v[0], max: v[v.length - 1] };
 };
 const families = Object.keys(samples[0]).filter((k) => k.startsWith('selfTest.'));
-const keys = ['requireMs', 'selfTestMicros', ...families, 'loadMs', 'firstRunMs', 'secondRunMs', 'processMs', 'rssNode', 'rssRequire', 'rssLoad', 'rssFirstRun'];
+const keys = ['requireMs', 'requireFaults', 'selfTestMicros', ...families, 'loadMs', 'firstRunMs', 'secondRunMs', 'processMs', 'rssNode', 'rssRequire', 'rssLoad', 'rssFirstRun'];
 const report = {
   model: path.relative(process.cwd(), model), runs, isa: samples[0].isa, node: process.version, cpus: os.cpus().length,
   cpu: os.cpus()[0]?.model, loadAverage: os.loadavg(), ...Object.fromEntries(keys.map((k) => [k, stat(k)])),
@@ -73,9 +75,12 @@ const report = {
 if (process.argv.includes('--json')) {
   console.log(JSON.stringify(report, null, 2));
 } else {
-  const f = (k, unit = 'ms') => `${stat(k).median.toFixed(k.startsWith('rss') ? 0 : 2)} ${unit} (${stat(k).min.toFixed(k.startsWith('rss') ? 0 : 2)}–${stat(k).max.toFixed(k.startsWith('rss') ? 0 : 2)})`;
+  const f = (k, unit = 'ms') => {
+    const d = k.startsWith('rss') || k.endsWith('Faults') ? 0 : 2;
+    return `${stat(k).median.toFixed(d)}${unit ? ' ' + unit : ''} (${stat(k).min.toFixed(d)}–${stat(k).max.toFixed(d)})`;
+  };
   console.log(`cold start of ${report.model}, ${runs} fresh processes, median (min–max); isa ${report.isa}, Node ${report.node}, ${report.cpu}, load ${report.loadAverage.map((v) => v.toFixed(1)).join(' ')}`);
-  console.log(`  require('anyprec')       ${f('requireMs')}   of which the load-time self-test ${f('selfTestMicros', 'µs')}`);
+  console.log(`  require('anyprec')       ${f('requireMs')}   of which the load-time self-test ${f('selfTestMicros', 'µs')}; minor page faults ${f('requireFaults', '')}`);
   if (families.length > 0) console.log(`    self-test by family: ${families.map((k) => `${k.slice(9)} ${f(k, 'µs')}`).join(', ')}`);
   console.log(`  loadSync(model)          ${f('loadMs')}`);
   console.log(`  first runSync (batch 1)  ${f('firstRunMs')}   second: ${f('secondRunMs')}`);

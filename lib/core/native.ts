@@ -140,8 +140,9 @@ export interface NativeAddon {
 
 /**
  * The load-time self-test of the ISA in use: its kernels (packing, bit-serial and int8 GEMM paths,
- * epilogues, conv lowering, gated and float GEMMs) against the scalar reference on tiny cases, run
- * once per process and ISA when the addon loads or setIsa selects it; a failure throws there.
+ * epilogues, conv lowering, gated and float GEMMs) checked against the scalar reference's results
+ * (stored as digests, proven by the native tests) on tiny cases, run once per process and ISA when
+ * the addon loads or setIsa selects it; a failure throws there.
  */
 export interface LoadSelfTest {
   isa: string;

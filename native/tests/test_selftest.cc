@@ -1,5 +1,6 @@
-// The load-time self-test (selftest/selftest.h): every platform this CPU runs passes it, and it
-// catches a wrong kernel in every family — a platform record whose tables are the scalar ones
+// The load-time self-test (selftest/selftest.h): its stored reference digests are the scalar
+// reference's results, every platform this CPU runs passes it, and it catches a wrong kernel in
+// every family — a platform record whose tables are the scalar ones
 // except one broken entry (packing, bit-serial micro-kernel, epilogue, int8 tile, gate or fused
 // high-plane gate, float tile) must fail, with the family named.
 #include <cstdio>
@@ -78,6 +79,11 @@ int main() {
     EXPECT(r.familyCount == 5 && sum <= r.micros * 1.001 + 1, "%s: every family timed (%d), within the whole (%.1f of %.1f us)",
            p->name, r.familyCount, sum, r.micros);
   }
+
+  // The stored reference digests are the scalar reference's results (recomputed here, the conv
+  // case's int8 route from its bit-serial product).
+  const std::string ref = referenceSelfTestError();
+  EXPECT(ref.empty(), "the self-test's stored reference digests match the scalar reference: %s", ref.c_str());
 
   const Platform& scalar = scalarPlatform();
   gScalarBitplane = scalar.bitplane;

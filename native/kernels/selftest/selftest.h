@@ -1,7 +1,7 @@
-// anyprec kernels, self-test: the kernels a platform dispatches to, run on tiny cases and compared
-// with the scalar reference platform, so that a CPU or a build that computes wrong answers fails
-// loudly when the library loads instead of returning wrong numbers. Pure C++17 (no Node-API); the
-// addon runs it for the platform in use (at load, and when another ISA is selected).
+// anyprec kernels, self-test: the kernels a platform dispatches to, run on tiny cases and checked
+// against the scalar reference platform's results, so that a CPU or a build that computes wrong
+// answers fails loudly when the library loads instead of returning wrong numbers. Pure C++17 (no
+// Node-API); the addon runs it for the platform in use (at load, and when another ISA is selected).
 //
 // Covered, each on small odd shapes with seeded random operands: bit-plane packing (words and
 // plane popcounts), the bit-serial GEMM in each micro-kernel form (XOR for 1x1 bipolar, AND, two's
@@ -9,9 +9,19 @@
 // wide one such as AMX differs), the three epilogue outputs (int32, float with clamp and residual,
 // codes), the conv lowering (packConvInput) and the int8 route from conv codes, the gated GEMM
 // (results and mask) and the float GEMM and GEMV (small integers, so every sum is exact and must
-// match bit for bit). It runs once per process and platform; the report times each family. In a
-// fresh process on a Zen 5 core most of its cost is first use (each route's first call), not the
-// arithmetic (~0.1 ms when repeated); `npm run bench:cold` reports it by family.
+// match bit for bit).
+//
+// The scalar reference's result of every case is stored as a 64-bit digest of its bytes (the
+// operands are fixed), so a load runs only the platform's own kernels: the reference code and its
+// arithmetic stay off the load path. referenceSelfTestError() recomputes every stored digest with
+// the scalar reference (the conv case's int8 route from its bit-serial product), and the native
+// test runs it on every build and architecture, so a stored digest cannot drift from the reference.
+//
+// Cost: in a fresh process most of it is first use, not arithmetic (~0.05 ms when repeated): each
+// kernel's code and data pages are touched for the first time, and on a virtual machine every such
+// first touch can cost microseconds (a guest page fault per 64 KiB of code, ~10-15 us each, plus
+// host-side work for every fresh page); the first inference would pay the same for these kernels.
+// `npm run bench:cold` reports it by family.
 #pragma once
 #include <string>
 
@@ -37,5 +47,9 @@ SelfTestReport runKernelSelfTest(const Platform& isa);
 
 // runKernelSelfTest(isa).error.
 std::string kernelSelfTest(const Platform& isa);
+
+// "" when every stored reference digest equals the scalar reference's result of its case, else
+// the first that does not (for the native test; not run at load).
+std::string referenceSelfTestError();
 
 }  // namespace anyprec
