@@ -18,7 +18,10 @@
 //    MNIST train digits), which ORT fuses into QLinearConv / QLinearAdd / QGemm; the fused node
 //    types are read back from the optimised model ORT saves, and its accuracy is measured.
 //  * a plain-JS float32 forward pass of the MLP (same folded weights).
-// kernels.setThreads(1); the ISA is the addon's default (kernels.isa(), printed). Cases are
+// kernels.setThreads(1); the ISA is the addon's default (kernels.isa(), printed). With --threads
+// LIST, each thread count n > 1 adds, per model×batch, anyprec runSync at every bit-width at n
+// kernel threads and ORT fp32 / int8 QDQ sessions with intraOpNumThreads = n (measured in the same
+// rounds), their outputs checked bit for bit against one thread, and a report section of n÷1 ratios. Cases are
 // measured in interleaved rounds (ORT before and after each model×batch block, the other cases
 // shuffled, the block order rotated) and summarized by the median of all samples.
 // Afterwards, per model×batch at 2 bits: runSyncDetailed per-layer times, and a function-level
@@ -34,7 +37,7 @@ import { machineInfo, saveResults } from './lib/machine.mjs';
 import { timeOnce } from './lib/measure.mjs';
 import { accuracyPass, breakdown, makeProfiler } from './lib/model-detail.mjs';
 import { modelMarkdownReport } from './lib/model-report.mjs';
-import { buildModel, fixturesDir, makeGroup, verifyGroup } from './lib/model-setup.mjs';
+import { addThreadCases, buildModel, fixturesDir, makeGroup, verifyGroup } from './lib/model-setup.mjs';
 import { makeRng } from './lib/reference.mjs';
 
 const MODELS = ['mlp', 'cnn', 'conv', 'resnet20'];
@@ -49,6 +52,8 @@ const HELP = `usage: node bench/model.mjs [options]      (npm run bench:model --
   --batches LIST     comma-separated batch sizes (default 1,64)
   --bits LIST        bit-widths for runSync, of 1..8 and 32 (default 1,2,3,4,5,6,7,8,32)
   --async-bits N     bit-width of the run() (worker thread) case and the breakdown (default 2)
+  --threads LIST     kernel / ORT intra-op thread counts to compare (default 1; e.g. 1,2: one
+                     thread and two; 'all' = the machine's hardware threads)
   --rounds N         interleaved rounds (default 11, quick 3)
   --budget SEC       time budget for the whole run (default 300, quick 60)
   --detail-reps N    runs for the per-layer breakdown and the profile (default 7, quick 3)
@@ -67,6 +72,7 @@ function parseOptions(argv) {
       batches: { type: 'string' },
       bits: { type: 'string' },
       'async-bits': { type: 'string' },
+      threads: { type: 'string' },
       rounds: { type: 'string' },
       budget: { type: 'string' },
       'detail-reps': { type: 'string' },
@@ -85,6 +91,8 @@ function parseOptions(argv) {
   const bitsOk = (b) => Number.isInteger(b) && ((b >= 1 && b <= 8) || b === 32);
   const bits = [...new Set(list(values.bits, 'bits', '1,2,3,4,5,6,7,8,32', bitsOk))].sort((a, b) => a - b);
   const asyncBits = list(values['async-bits'], 'async-bits', '2', bitsOk)[0];
+  const threads = [...new Set(list(values.threads?.replace(/\ball\b/g, String(os.availableParallelism())), 'threads', '1',
+    (t) => Number.isInteger(t) && t >= 1 && t <= 1024))].sort((a, b) => a - b);
   return {
     quick,
     models: [...new Set(list(values.models, 'models', MODELS.join(','), 'model'))],
@@ -92,6 +100,7 @@ function parseOptions(argv) {
     batches: [...new Set(list(values.batches, 'batches', '1,64', (b) => Number.isInteger(b) && b >= 1 && b <= 4096))],
     bits,
     asyncBits,
+    threads,
     rounds: Math.max(2, Math.round(num(values.rounds, 'rounds', quick ? 3 : 11))),
     budgetMs: 1000 * num(values.budget, 'budget', quick ? 60 : 300),
     detailReps: Math.round(num(values['detail-reps'], 'detail-reps', quick ? 3 : 7)),
@@ -103,6 +112,32 @@ function parseOptions(argv) {
     save: !values['no-save'],
     seed: Math.round(num(values.seed, 'seed', 1)),
   };
+}
+
+// ---- thread counts -----------------------------------------------------------------------------
+
+/**
+ * Per thread count n > 1 of group g: anyprec's median at each bit-width and ORT fp32 / int8 QDQ at n
+ * threads, each with its ratio to the same case at one thread (timeRatio < 1: n threads faster) and
+ * anyprec's ratio to ORT int8 QDQ at n threads.
+ */
+function threadRows(g, bySync, ortS, ortqS) {
+  const counts = [...new Set(g.cases.filter((c) => c.threads).map((c) => c.threads))];
+  const ratio = (a, b) => (a?.medianMs && b?.medianMs ? a.medianMs / b.medianMs : null);
+  return counts.map((threads) => {
+    const at = (kind) => g.cases.filter((c) => c.threads === threads && c.kind === kind);
+    const ort = at('ort-threads')[0], ortq = at('ortq-threads')[0];
+    const ortT = ort ? summarize(ort) : null, ortqT = ortq ? summarize(ortq) : null;
+    return {
+      threads,
+      rows: at('sync-threads').map((c) => {
+        const s = summarize(c);
+        return { bits: c.bits, ...s, timeRatio: ratio(s, bySync.get(c.bits)), vsOrtQdq: ratio(s, ortqT) };
+      }),
+      ort: ortT && { ...ortT, timeRatio: ratio(ortT, ortS) },
+      ortInt8Qdq: ortqT && { ...ortqT, timeRatio: ratio(ortqT, ortqS) },
+    };
+  });
 }
 
 // ---- main --------------------------------------------------------------------------------------
@@ -130,23 +165,35 @@ async function main() {
   for (const name of opts.models) models.push(await buildModel(name, ctx));
   const groups = [];
   for (const m of models) for (const batch of opts.batches) groups.push(makeGroup(m, batch, ctx));
+  for (const t of opts.threads) if (t !== 1) for (const g of groups) await addThreadCases(g, t, ctx);
 
   // Warmup (one call per case: plans, worker start, ORT's first run) and output checks.
   log('warmup and checks:');
   for (const g of groups) {
     const outs = new Map();
     for (const c of g.all) {
+      c.prime?.();
       const out = await warmup(c);
-      outs.set(c.kind === 'sync' ? `sync ${c.bits}` : c.kind, out);
+      outs.set(c.kind === 'sync' ? `sync ${c.bits}` : c.kind === 'sync-threads' ? `sync ${c.bits} t${c.threads}` : c.kind, out);
     }
     // A second call: the first also paid one-off costs (worker start, ORT allocations).
     for (const c of g.all) c.estMs = Math.max(await timeOnce(c.fn), 0.001);
     g.verification = await verifyGroup(g, outs, opts);
     const v = g.verification;
+    if (opts.threads.length > 1) {
+      // More threads split the same work: the outputs must be the one-thread bits.
+      v.threadsBitIdentical = g.cases.filter((c) => c.kind === 'sync-threads').every((c) => {
+        const a = outs.get(`sync ${c.bits} t${c.threads}`)?.data, b = outs.get(`sync ${c.bits}`)?.data;
+        return a && b && a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
+      });
+      v.ok &&= v.threadsBitIdentical;
+    }
     const f = (e) => (e === undefined ? '–' : e.toExponential(1));
     log(`  ${g.m.name} b${g.batch}: ORT(ReLU) vs anyprec(32) rel err ${f(v.ortReluVsAnyprec32)}, ` +
         `JS vs anyprec(32) ${f(v.jsReluVsAnyprec32)}, JS vs ORT (Clip) ${f(v.jsClipVsOrtClip)}, ` +
-        `run() vs runSync() max |diff| ${v.asyncVsSyncMaxAbsDiff}${v.ok ? '' : '  !! CHECK FAILED'}`);
+        `run() vs runSync() max |diff| ${v.asyncVsSyncMaxAbsDiff}` +
+      `${v.threadsBitIdentical === undefined ? '' : `, threads ${opts.threads.join('/')} bit-identical ${v.threadsBitIdentical}`}` +
+      `${v.ok ? '' : '  !! CHECK FAILED'}`);
   }
   for (const m of models) {
     if (m.reluSession && m.reluSession !== m.session) await m.reluSession.release();
@@ -267,6 +314,7 @@ async function main() {
       bits: g.m.bits,
       js: withRate(jsS),
       verification: g.verification,
+      ...(opts.threads.length > 1 ? { threads: threadRows(g, bySync, ortS, ortqS) } : {}),
     };
   });
   // Accuracy on the MNIST test split (latency vs accuracy): every bit-width and both ORT exports.
@@ -287,6 +335,7 @@ async function main() {
   for (const m of models) await m.session?.release();
   for (const m of models) await m.int8Session?.release();
   for (const m of models) await m.qdqSession?.release();
+  for (const m of models) for (const s of m.threadSessions ?? []) await s.release();
   for (const m of models) await m.model.close();
 
   const report = {

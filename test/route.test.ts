@@ -153,3 +153,30 @@ describe('bad options are refused', () => {
     }
   });
 });
+
+describe('threads', () => {
+  // A program at more than one thread first measures, per op, whether splitting it pays (each op
+  // run twice in a row, once per thread count: runner.h), then runs each op on the threads chosen.
+  // Whatever is chosen, and during the measuring runs, the outputs are the one-thread bits.
+  const runs = 7; // more than the measuring runs (Program::kTuneRuns = 5)
+  it('whole-model outputs at 2 and 3 threads are the 1-thread bits, while each op\'s threads are measured and after', async () => {
+    const m = another();
+    try {
+      for (const [bits, path] of [[1, 'auto'], [2, 'bitserial'], [2, 'int8'], [8, 'auto'], [32, 'auto']] as const) {
+        kernels.setGemmPath(path);
+        for (const n of [1, 3]) {
+          const x = batch(n, 2);
+          kernels.setThreads(1);
+          const want = bytesOf(m.runSync(x, { bits }));
+          for (const threads of [2, 3]) {
+            kernels.setThreads(threads);
+            for (let r = 0; r < runs; r++) expect(bytesOf(m.runSync(x, { bits })).equals(want)).toBe(true);
+            expect(bytesOf(await m.run(x, { bits })).equals(want)).toBe(true);
+          }
+        }
+      }
+    } finally {
+      kernels.setThreads(1);
+    }
+  });
+});

@@ -84,6 +84,29 @@ function qdqSection(rep, out) {
   out.push('');
 }
 
+/** bench:model --threads: per thread count n > 1, n threads' time ÷ one thread's, per model × batch. */
+function threadsSection(rep, out) {
+  const results = rep.results.filter((r) => r.threads?.length);
+  if (!results.length) return;
+  const counts = [...new Set(results.flatMap((r) => r.threads.map((t) => t.threads)))];
+  for (const n of counts) {
+    out.push(`## ${n} threads ÷ 1 thread, time (lower is better; < 1: ${n} threads faster)`);
+    out.push('');
+    out.push(`anyprec \`kernels.setThreads(${n})\` around each runSync; ORT sessions of the same graphs with ` +
+      `intraOpNumThreads = ${n}. Medians from the same interleaved rounds as the one-thread cases. The last rows: ` +
+      `anyprec at ${n} threads ÷ ORT int8 QDQ at ${n} threads.`);
+    out.push('');
+    const at = (r) => r.threads.find((t) => t.threads === n);
+    out.push(table(['', ...results.map(modelName)], [
+      ...rep.options.bits.map((b) => [`anyprec ${bitsName(b)}`, ...results.map((r) => ratio(at(r)?.rows.find((x) => x.bits === b)?.timeRatio))]),
+      ['ORT fp32', ...results.map((r) => ratio(at(r)?.ort?.timeRatio))],
+      ['ORT int8 QDQ', ...results.map((r) => ratio(at(r)?.ortInt8Qdq?.timeRatio))],
+      ...rep.options.bits.map((b) => [`anyprec ${bitsName(b)} ÷ ORT int8 QDQ`, ...results.map((r) => ratio(at(r)?.rows.find((x) => x.bits === b)?.vsOrtQdq))]),
+    ]));
+    out.push('');
+  }
+}
+
 export function modelMarkdownReport(rep) {
   const m = rep.machine;
   const out = [];
@@ -166,6 +189,7 @@ export function modelMarkdownReport(rep) {
     out.push('');
   }
   qdqSection(rep, out);
+  threadsSection(rep, out);
 
   // ---- one table per model × batch
   for (const r of rep.results) {

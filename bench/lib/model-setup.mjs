@@ -83,7 +83,8 @@ export async function buildModel(name, ctx) {
         : 'Conv layer: quantise → 3×3 conv 64→64 on 32×32 → BN → quantise',
   };
   if (opts.ort) {
-    m.session = await ort.InferenceSession.create(onnxModel(graph, layers, 'clip'), ortOptions());
+    m.ortBytes = { fp32: onnxModel(graph, layers, 'clip') };
+    m.session = await ort.InferenceSession.create(m.ortBytes.fp32, ortOptions());
     m.reluSession = await ort.InferenceSession.create(onnxModel(graph, layers, 'relu'), ortOptions());
     const int8 = onnxInt8Model(graph, layers);
     m.int8Session = await ort.InferenceSession.create(int8.bytes, ortOptions());
@@ -145,7 +146,8 @@ async function buildResnet(ctx) {
   if (opts.ort) {
     const tensors = ap.loadSafetensorsSync(file).tensors;
     // The fp32 export is the reference's bits = 32 function (ReLU), i.e. anyprec's 32 exactly.
-    m.session = await ort.InferenceSession.create(resnet20Onnx(tensors, 'fp32', ap.WeightQuantizer), ortOptions());
+    m.ortBytes = { fp32: resnet20Onnx(tensors, 'fp32', ap.WeightQuantizer) };
+    m.session = await ort.InferenceSession.create(m.ortBytes.fp32, ortOptions());
     m.reluSession = m.session;
     m.int8Session = await ort.InferenceSession.create(resnet20Onnx(tensors, 'int8', ap.WeightQuantizer), ortOptions());
     m.int8Layers = { quantized: ['the 18 block convs (QLinearConv / ConvInteger)'], float: ['conv0', 'layers.3.skip_conv', 'layers.6.skip_conv', 'fc'] };
@@ -178,7 +180,8 @@ async function buildQdq(ctx, { calGraph, qdqBytes, sample, cal, calibration, exp
   const ranges = await calibrate(ort, calSession, calGraph.labels, cal.x, cal.n, { sample, outputLabel: calGraph.outputLabel ?? 'fc' });
   await calSession.release();
   const file = path.join(os.tmpdir(), `anyprec-bench-qdq-${process.pid}.onnx`);
-  const session = await ort.InferenceSession.create(qdqBytes(ranges), { ...ortOptions(), optimizedModelFilePath: file });
+  const bytes = qdqBytes(ranges);
+  const session = await ort.InferenceSession.create(bytes, { ...ortOptions(), optimizedModelFilePath: file });
   let ops = null;
   try {
     ops = Object.fromEntries([...modelOpTypes(fs.readFileSync(file))].sort((a, b) => b[1] - a[1]));
@@ -199,7 +202,7 @@ async function buildQdq(ctx, { calGraph, qdqBytes, sample, cal, calibration, exp
   };
   log(`  ORT int8 QDQ: ${qdq.tensors} calibrated tensors; optimised graph ${ops ? Object.entries(ops).map(([k, v]) => `${k.replace(/^:/, '')}×${v}`).join(' ') : '?'}` +
       `${qdq.fused === false ? '  !! NOT fully fused' : ''}`);
-  return { qdqSession: session, qdq };
+  return { qdqSession: session, qdqBytes: bytes, qdq };
 }
 
 /** The MNIST train digits used for calibration (the first n of split.json's train list). */
@@ -244,6 +247,43 @@ export function makeGroup(m, batch, ctx) {
   if (m.js) g.cases.push(makeCase({ id: `${tag} JS fp32`, kind: 'js', fn: () => m.js.clip(x, batch) }));
   g.all = [g.ort, g.ort8, g.ortq, ...g.cases].filter(Boolean);
   return g;
+}
+
+/**
+ * The cases of group g at `threads` kernel threads (bench:model --threads): anyprec runSync at every
+ * bit-width (kernels.setThreads(threads) around each call, one thread again after it), and ORT
+ * fp32 and int8 QDQ sessions of the same graphs with intraOpNumThreads = threads. Added to
+ * g.cases (measured in the shuffled part of each round); returns them.
+ */
+export async function addThreadCases(g, threads, ctx) {
+  const { ap } = ctx;
+  const { kernels } = ap;
+  const tag = `${g.m.name} b${g.batch} t${threads}`;
+  const at = (fn) => () => {
+    kernels.setThreads(threads);
+    try {
+      return fn();
+    } finally {
+      kernels.setThreads(1);
+    }
+  };
+  // A program's first runs at more than one thread measure each op's threads (runner.h,
+  // Program::kTuneRuns = 5): the warmup runs them (prime) so that no timed call does.
+  const added = g.m.bits.map((bits) => {
+    const fn = at(() => g.m.model.runSync(g.xt, { bits }));
+    return makeCase({ id: `${tag} runSync ${bits}`, kind: 'sync-threads', bits, threads, fn, prime: () => { for (let i = 0; i < 6; i++) fn(); } });
+  });
+  const options = { ...ortOptions(), intraOpNumThreads: threads };
+  g.m.threadSessions ??= [];
+  for (const [kind, bytes] of [['ort', g.m.ortBytes?.fp32], ['ortq', g.m.qdqBytes]]) {
+    if (!bytes || !g.feeds) continue;
+    const session = await ort.InferenceSession.create(bytes, options);
+    g.m.threadSessions.push(session);
+    added.push(makeCase({ id: `${tag} ${kind}`, kind: `${kind}-threads`, threads, async: true, slots: 2, fn: () => session.run(g.feeds) }));
+  }
+  g.cases.push(...added);
+  g.all.push(...added);
+  return added;
 }
 
 /** Outputs of the warmup calls against each other and the references. */

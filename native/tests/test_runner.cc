@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "kernels.h"
@@ -40,9 +41,11 @@ bool throwsSize(F f) {
 }
 
 // NCHW floats -> NHWC -> 2-bit codes -> packed 3x3 conv lowering -> GEMM (codes out) -> floats ->
-// global average pool: the program against the same calls on separate arrays.
-void checkChain(const Platform& isa) {
-  const size_t n = 2, c = 3, h = 5, w = 4, o = 8;
+// global average pool: the program against the same calls on separate arrays, at 1, 2 and 3
+// threads, through the runs that measure each op's threads (every op run twice) and after them,
+// and from two threads at once on their own arenas.
+void checkChain(const Platform& isa, size_t n, size_t h, size_t w) {
+  const size_t c = 3, o = 8;
   const int bits = 2;
   const ConvShape cs{n, h, w, c, 3, 3, 1, 1, 1, 1, 1, 1};
   std::mt19937 rng(7);
@@ -103,13 +106,31 @@ void checkChain(const Platform& isa) {
          program.arenaBytes(), total);
   EXPECT(program.outputBytes() == want.size() * 4, "%s: output bytes", isa.name);
   auto a1 = program.newArena(), a2 = program.newArena();
-  for (int run = 0; run < 2; ++run) {
-    for (runner::Arena* a : {a1.get(), a2.get()}) {
+  auto runs = [&](runner::Arena* a, int threads, int count, int* bad) {
+    for (int run = 0; run < count; ++run) {
       std::memcpy(a->input(), x.data(), x.size() * 4);
-      program.run(*a, 1 + run);
-      EXPECT(std::memcmp(a->output(), want.data(), want.size() * 4) == 0, "%s: run %d gives the reference bits", isa.name, run);
+      program.run(*a, threads);
+      if (std::memcmp(a->output(), want.data(), want.size() * 4) != 0) ++*bad;
     }
+  };
+  const int count = runner::Program::kTuneRuns + 2;
+  for (int threads : {1, 2, 3}) {
+    EXPECT(threads == 1 ? program.opThreads(1) == std::vector<int>(program.ops(), 1) : program.opThreads(threads).empty(),
+           "%s: every op on one thread at 1 thread, none measured yet at %d threads", isa.name, threads);
+    int bad = 0;
+    runs(a1.get(), threads, count, &bad);
+    EXPECT(bad == 0, "%s %zux%zux%zu: %d of %d runs at %d threads differ from the reference bits", isa.name, n, h, w, bad,
+           count, threads);
+    const std::vector<int> per = program.opThreads(threads);
+    EXPECT(threads == 1 || per.size() == program.ops(), "%s: each op's threads are chosen after %d runs", isa.name, count);
+    for (int t : per) EXPECT(t == 1 || t == threads, "%s: an op's threads are 1 or %d, got %d", isa.name, threads, t);
   }
+  // Two callers at once, on their own arenas, while a new thread count is measured.
+  int bad1 = 0, bad2 = 0;
+  std::thread other([&] { runs(a2.get(), 4, count, &bad2); });
+  runs(a1.get(), 4, count, &bad1);
+  other.join();
+  EXPECT(bad1 + bad2 == 0, "%s: %d concurrent runs differ from the reference bits", isa.name, bad1 + bad2);
 }
 
 void checkRules(const Platform& isa) {
@@ -141,7 +162,8 @@ void checkRules(const Platform& isa) {
 
 int main() {
   for (const Platform* p : availablePlatforms()) {
-    checkChain(*p);
+    checkChain(*p, 2, 5, 4);
+    checkChain(*p, 3, 37, 29);  // many GEMM and pack tasks
     checkRules(*p);
   }
   std::printf("runner: %d checks, %d failures\n", checks, failures);

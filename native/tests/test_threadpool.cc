@@ -1,4 +1,5 @@
-// Thread pool: every task runs exactly once, under concurrent sync and async submitters,
+// Thread pool: every task runs exactly once, under concurrent sync and async submitters, whether
+// the pool's threads are watching for work or asleep,
 // and exceptions reach the caller, each exception object alive while any exception_ptr holds it and
 // destroyed exactly once after (the reference counting common/eh_floor.cc routes through
 // the C++ runtime's older entry points).
@@ -69,6 +70,23 @@ int main() {
     std::vector<std::atomic<int>> hits(1000);
     parallelRun(hits.size(), width, [&](size_t t) { hits[t]++; });
     for (auto& h : hits) if (h.load() != 1) { ++failures; break; }
+  }
+  // Both kinds of wait: a caller whose last task runs past its bounded watch (then sleeps until the
+  // worker signals), and jobs submitted back to back (workers still watching) or after a pause longer
+  // than a worker's watch (workers asleep, woken by the submit).
+  {
+    std::atomic<int> ran{0};
+    parallelRun(2, 2, [&](size_t t) {
+      if (t == 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      ++ran;
+    });
+    if (ran.load() != 2) { ++failures; std::fprintf(stderr, "a long last task was not waited for\n"); }
+    for (int rep = 0; rep < 200; ++rep) {
+      if (rep % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+      std::vector<std::atomic<int>> hits(1 + rep % 7);
+      parallelRun(hits.size(), 2 + rep % 3, [&](size_t t) { hits[t]++; });
+      for (auto& h : hits) if (h.load() != 1) { ++failures; std::fprintf(stderr, "job %d: a task ran %d times\n", rep, h.load()); break; }
+    }
   }
   // Concurrent submitters.
   {

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -13,6 +15,32 @@
 
 namespace anyprec {
 namespace {
+
+// Bounded spins before a passive wait. A futex wake-up costs ~5 us here even on an idle core and up to
+// a scheduler slice (ms) on a loaded machine, while the ops of one program follow each other within
+// microseconds and most tasks end within tens of microseconds. So a worker that ran out of tasks
+// watches for new work for kWorkerSpin before sleeping (an op right after the last one finds it
+// awake), and a caller whose last tasks are still running on workers watches for them for
+// kCallerSpin before sleeping (it would otherwise give its core away and wait for it back). Both
+// yield the core while they watch, so on a busy machine another runnable thread goes first; past
+// the bound the waits are passive as before, so an idle pool costs nothing.
+constexpr std::chrono::microseconds kWorkerSpin{50};
+constexpr std::chrono::microseconds kCallerSpin{200};
+
+// Calls ready() until it is true or `bound` has passed; returns its last answer. Yields between
+// checks (a waiting thread never holds a core another thread wants).
+template <class Ready>
+bool spinUntil(std::chrono::microseconds bound, Ready ready) {
+  if (ready()) return true;
+  const auto end = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    for (int i = 0; i < 16; ++i) {
+      std::this_thread::yield();
+      if (ready()) return true;
+    }
+    if (std::chrono::steady_clock::now() >= end) return ready();
+  }
+}
 
 struct Job {
   size_t n = 0;
@@ -46,6 +74,7 @@ class Pool {
         ++workers_;
       }
       queue_.push_back(job);
+      posted_.fetch_add(1, std::memory_order_release);
     }
     if (workersWanted == 1) cv_.notify_one(); else cv_.notify_all();
   }
@@ -103,8 +132,16 @@ class Pool {
   void loop() {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      std::shared_ptr<Job> job;
-      waitUntil(cv_, lock, [&] { return (job = pick()) != nullptr; });
+      std::shared_ptr<Job> job = pick();
+      if (!job) {
+        // Watch (lock released) for a submit, then take the lock and look; sleep if none came.
+        // A job pushed after this look is found by the predicate under the lock (no lost wake-up).
+        const uint64_t seen = posted_.load(std::memory_order_acquire);
+        lock.unlock();
+        spinUntil(kWorkerSpin, [&] { return posted_.load(std::memory_order_acquire) != seen; });
+        lock.lock();
+        waitUntil(cv_, lock, [&] { return (job = pick()) != nullptr; });
+      }
       lock.unlock();
       work(*job);
       job.reset();
@@ -115,6 +152,7 @@ class Pool {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::atomic<uint64_t> posted_{0};  // jobs submitted so far (what a watching worker looks at)
   unsigned workers_ = 0;
 };
 
@@ -138,7 +176,9 @@ void parallelRun(size_t n, int width, const TaskFn& fn) {
   job->fn = fn;
   Pool::instance().submit(job, static_cast<int>(std::min<size_t>(n - 1, width - 1)));
   Pool::work(*job);
-  {
+  // The last tasks may still run on workers: watch for them before sleeping. finished is counted
+  // after a task's error is stored (acq_rel), so it is visible once every task is counted.
+  if (!spinUntil(kCallerSpin, [&] { return job->finished.load(std::memory_order_acquire) == job->n; })) {
     std::unique_lock<std::mutex> lock(job->doneMutex);
     waitUntil(job->doneCv, lock, [&] { return job->complete; });
   }

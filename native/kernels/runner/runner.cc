@@ -520,16 +520,62 @@ std::unique_ptr<Arena> Program::newArena() const {
 
 void Program::run(Arena& arena, int threads, double* opMs) const {
   uint8_t* base = arena.memory_.get();
+  threads = std::max(1, threads);
+  std::shared_ptr<const OpWidths> widths;
+  if (threads > 1) {
+    widths = std::atomic_load(&widths_);
+    if (widths && widths->threads != threads) widths.reset();
+    if (!widths && opMs == nullptr) {
+      std::unique_lock<std::mutex> lock(tuneMutex_, std::try_to_lock);
+      if (lock.owns_lock()) {
+        tuneRun(arena, threads);
+        return;
+      }
+    }
+  }
+  auto width = [&](size_t i) { return widths ? widths->width[i] : threads; };
   if (opMs == nullptr) {
-    for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), threads);
+    for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), width(i));
     return;
   }
   using Clock = std::chrono::steady_clock;
   for (size_t i = 0; i < ops_.size(); ++i) {
     const Clock::time_point t0 = Clock::now();
-    ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), threads);
+    ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), width(i));
     opMs[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   }
+}
+
+// One measuring run (tuneMutex_ held): every op on one thread and on `threads`, back to back.
+void Program::tuneRun(Arena& arena, int threads) const {
+  if (tuning_.threads != threads) tuning_ = Tuning{threads, 0, std::vector<int>(ops_.size(), 0)};
+  uint8_t* base = arena.memory_.get();
+  using Clock = std::chrono::steady_clock;
+  const bool manyFirst = tuning_.runs % 2 == 1;
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    Clock::duration took[2];
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool many = (pass == 0) == manyFirst;
+      const Clock::time_point t0 = Clock::now();
+      ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), many ? threads : 1);
+      took[many ? 1 : 0] = Clock::now() - t0;
+    }
+    if (took[1] < took[0]) ++tuning_.wins[i];
+  }
+  if (++tuning_.runs < kTuneRuns) return;
+  auto done = std::make_shared<OpWidths>();
+  done->threads = threads;
+  done->width.resize(ops_.size());
+  for (size_t i = 0; i < ops_.size(); ++i) done->width[i] = tuning_.wins[i] >= kTuneWins ? threads : 1;
+  std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
+  tuning_ = Tuning{};
+}
+
+std::vector<int> Program::opThreads(int threads) const {
+  if (threads <= 1) return std::vector<int>(ops_.size(), 1);
+  const std::shared_ptr<const OpWidths> w = std::atomic_load(&widths_);
+  if (!w || w->threads != threads) return {};
+  return w->width;
 }
 
 // ---- factories ----------------------------------------------------------------------------------

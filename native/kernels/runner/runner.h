@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -98,9 +99,35 @@ class Program {
   std::unique_ptr<Arena> newArena() const;
   // Runs every op on `arena` with up to `threads` threads (input already in arena.input()). With
   // opMs (ops() values), each op's wall time in milliseconds is stored there.
+  //
+  // Threads per op. Splitting an op pays only when its work outweighs waking and joining the
+  // pool's threads, which depends on the op's size, the machine and its load. So the first
+  // kTuneRuns untimed runs at a thread count above 1 measure it: each op runs twice in a row, on
+  // one thread and on `threads` (outputs are pure functions of inputs, so the second run rewrites
+  // the same values), the order alternating from run to run; afterwards an op keeps `threads` only
+  // where that was faster in at least kTuneWins of those runs, and runs on the calling thread
+  // otherwise. Results are the same bits at any thread count. A new thread count measures again;
+  // concurrent runs while one measures use `threads` for every op; timed runs (opMs) never measure.
   void run(Arena& arena, int threads, double* opMs = nullptr) const;
+  // Each op's threads for runs at `threads` (all 1 at one thread; empty until the measuring runs
+  // at `threads` are done).
+  std::vector<int> opThreads(int threads) const;
+  static constexpr int kTuneRuns = 5;
+  static constexpr int kTuneWins = 4;
 
  private:
+  struct OpWidths {
+    int threads;
+    std::vector<int> width;  // per op: 1 or threads
+  };
+  struct Tuning {
+    int threads = 0, runs = 0;
+    std::vector<int> wins;  // per op: runs in which `threads` beat one thread
+  };
+  void tuneRun(Arena& arena, int threads) const;
+  mutable std::mutex tuneMutex_;
+  mutable Tuning tuning_;                          // guarded by tuneMutex_
+  mutable std::shared_ptr<const OpWidths> widths_;  // std::atomic_load / atomic_store
   const Platform& isa_;
   std::vector<size_t> bufferBytes_;
   std::vector<std::unique_ptr<Op>> ops_;
