@@ -152,7 +152,7 @@ Napi::Value ChannelMoments(const Napi::CallbackInfo& info) {
   float* mean = floatArg(info, 3, "mean", c);
   float* var = floatArg(info, 4, "var", c);
   const int threads = static_cast<int>(sizeArg(info, 5, "threads", 1, kMaxThreads));
-  ftrain::channelMoments(x, rows, c, mean, var, threads);
+  ftrain::channelMoments(x, rows, c, mean, var, threads, addon::instance(env).isa->fgemm->name);
   return env.Undefined();
 }
 
@@ -173,7 +173,8 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   float* dbeta = floatArg(info, 9, "dbeta", c);
   const int threads = static_cast<int>(sizeArg(info, 10, "threads", 1, kMaxThreads));
   if (dx != nullptr && (dx == g || dx == x)) trainRangeError(env, "dx must not share memory with g or x");
-  ftrain::batchNormBackward(g, x, rows, c, mean, invstd, gamma, dx, dgamma, dbeta, threads);
+  ftrain::batchNormBackward(g, x, rows, c, mean, invstd, gamma, dx, dgamma, dbeta, threads,
+                            addon::instance(env).isa->fgemm->name);
   return env.Undefined();
 }
 
@@ -206,12 +207,14 @@ Napi::Value TrainClamp(const Napi::CallbackInfo& info) {
                        boundArg(info, 3, "hi"), threadsArg(info, 4));
   return info.Env().Undefined();
 }
-// trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads)
+// trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads[, assign])
 Napi::Value TrainMaskedAccumulate(const Napi::CallbackInfo& info) {
-  if (info.Length() < 7) trainTypeError(info.Env(), "trainMaskedAccumulate takes 7 arguments");
+  if (info.Length() < 7) trainTypeError(info.Env(), "trainMaskedAccumulate takes 7 or 8 arguments");
   const size_t n = lengthOf(info, 0, "x");
+  const bool assign = info.Length() > 7 && !info[7].IsUndefined() && boolArg(info, 7, "assign");
   ftrain::maskedAccumulate(floatArg(info, 0, "x", n), floatArg(info, 1, "g", n), floatArg(info, 2, "gx", n), n,
-                           boundArg(info, 3, "lo"), boundArg(info, 4, "hi"), boolArg(info, 5, "strictLo"), threadsArg(info, 6));
+                           boundArg(info, 3, "lo"), boundArg(info, 4, "hi"), boolArg(info, 5, "strictLo"), threadsArg(info, 6),
+                           assign);
   return info.Env().Undefined();
 }
 // trainAdd(a, b, y, threads): y = a + b;  trainAccumulate(dst, src, threads): dst += src
