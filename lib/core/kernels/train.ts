@@ -17,7 +17,7 @@ interface TrainAddon {
   trainRelu(x: Float32Array, y: Float32Array, threads: number): void;
   trainClamp(x: Float32Array, y: Float32Array, lo: number, hi: number, threads: number): void;
   trainMaskedAccumulate(x: Float32Array, g: Float32Array, gx: Float32Array, lo: number, hi: number, strictLo: boolean,
-                        threads: number): void;
+                        threads: number, assign: boolean): void;
   trainAdd(a: Float32Array, b: Float32Array, y: Float32Array, threads: number): void;
   trainAccumulate(dst: Float32Array, src: Float32Array, threads: number): void;
   channelMoments(x: Float32Array, rows: number, c: number, mean: Float32Array, variance: Float32Array, threads: number): void;
@@ -92,9 +92,13 @@ export function clamp(x: Float32Array, y: Float32Array, lo: number, hi: number):
   addon.trainClamp(x, y, lo, hi, threads());
   return y;
 }
-/** gx += g where x passes (lo < x <= hi when strictLo, else lo <= x <= hi). */
-export function maskedAccumulate(x: Float32Array, g: Float32Array, gx: Float32Array, lo: number, hi: number, strictLo: boolean): void {
-  addon.trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads());
+/**
+ * gx += g where x passes (lo < x <= hi when strictLo, else lo <= x <= hi). With assign, gx's
+ * contents are not read: the result is that of a zero-filled gx (g where x passes, else 0).
+ */
+export function maskedAccumulate(x: Float32Array, g: Float32Array, gx: Float32Array, lo: number, hi: number, strictLo: boolean,
+                                 assign = false): void {
+  addon.trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads(), assign);
 }
 /** y = a + b */
 export function add(a: Float32Array, b: Float32Array, y: Float32Array): Float32Array { addon.trainAdd(a, b, y, threads()); return y; }
