@@ -74,7 +74,9 @@ export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, b
       if (!gy) return;
       // one native call: the weight gradient (into gw) and, when wanted, the input gradient
       const gw = buffer(o * k);
-      nk.convBackward(x.data, geom, wc, o, gy, gw, x.requiresGrad ? x.g() : null);
+      // x's first gradient is written whole (no zero-filling pass), later ones added
+      const own = x.requiresGrad ? x.freshGrad() : null;
+      nk.convBackward(x.data, geom, wc, o, gy, gw, own ?? (x.requiresGrad ? x.g() : null), own !== null);
       if (weight.requiresGrad) addFromColumnOrder(weight.g(), gw, o, c, kh, kw);
       if (bias?.requiresGrad) addInto(bias.g(), columnSums(gy, rows, o));
     });

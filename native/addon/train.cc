@@ -123,10 +123,10 @@ Napi::Value ConvForward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// convBackward(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, wCol, o, gy, gwCol, gx | null, threads)
+// convBackward(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, wCol, o, gy, gwCol, gx | null, threads[, gxAssign])
 Napi::Value ConvBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 19) trainTypeError(env, "convBackward takes 19 arguments");
+  if (info.Length() < 19) trainTypeError(env, "convBackward takes 19 or 20 arguments");
   const ConvShape s = trainConvShape(info, 1);
   const size_t inCount = convInput(env, s);
   const float* x = floatArg(info, 0, "x", inCount);
@@ -138,7 +138,8 @@ Napi::Value ConvBackward(const Napi::CallbackInfo& info) {
   float* gx = info[17].IsNull() ? nullptr : floatArg(info, 17, "gx", inCount);
   const int threads = static_cast<int>(sizeArg(info, 18, "threads", 1, kMaxThreads));
   if (gx != nullptr && (gx == x || gx == gy)) trainRangeError(env, "gx must not share memory with x or gy");
-  ftrain::convBackward(*addon::instance(env).isa->fgemm, x, s, w, o, gy, gw, gx, threads);
+  const bool gxAssign = info.Length() > 19 && !info[19].IsUndefined() && boolArg(info, 19, "gxAssign");
+  ftrain::convBackward(*addon::instance(env).isa->fgemm, x, s, w, o, gy, gw, gx, threads, gxAssign);
   return env.Undefined();
 }
 

@@ -117,7 +117,7 @@ int main() {
       const auto x = randoms(rng, in), w = randoms(rng, o * k), bias = randoms(rng, o), gy = randoms(rng, rows * o);
       const auto gw0 = randoms(rng, o * k), gx0 = randoms(rng, in);
       // forward: y[r][oc] = sum over taps of x * w (+ bias), float64 reference with its bound
-      std::vector<float> y(rows * o);
+      std::vector<float> y(rows * o, std::nanf(""));  // y's contents must not be read (written whole)
       ftrain::convForward(isa, x.data(), s, w.data(), o, cs.bias ? bias.data() : nullptr, y.data(), 2);
       size_t bad = 0;
       std::vector<float> cols(rows * k, 0.0f);  // the lowering, for the weight-gradient reference
@@ -146,6 +146,12 @@ int main() {
       ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gwOnly.data(), nullptr, 2);
       EXPECT(same(gw1, gw3) && same(gx1, gx3), "[%s] convBackward c=%zu o=%zu depends on the thread count", p->name, s.c, o);
       EXPECT(same(gw1, gwOnly), "[%s] convBackward c=%zu o=%zu: gw differs without gx", p->name, s.c, o);
+      // gxAssign: gx (NaN here) unread, the bits of accumulating into a zero-filled gx
+      std::vector<float> gwZ = gw0, gxZ(in, 0.0f), gwA = gw0, gxA(in, std::nanf(""));
+      ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gwZ.data(), gxZ.data(), 2);
+      ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gwA.data(), gxA.data(), 2, true);
+      EXPECT(same(gxA, gxZ) && same(gwA, gwZ), "[%s] convBackward c=%zu o=%zu: gxAssign differs from a zero-filled gx",
+             p->name, s.c, o);
       EXPECT(same(gw1, wgradRef(o, k, rows, gy, cols, gw0)), "[%s] convBackward c=%zu o=%zu: gw not bit-exact", p->name, s.c, o);
       // the in-place form on its own, overwriting (accumulate false); it takes exactly the shapes
       // whose channels split into the ISA's vectors
