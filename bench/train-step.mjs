@@ -5,10 +5,15 @@
 // one Adam step; bench/lib/torch_step.py builds the same step in PyTorch (Debian's
 // python3-torch: installed here through apt-get when run as root and missing).
 //
-// The two run interleaved, round by round (anyprec and torch alternate who goes first), and
-// the table reports per-step medians over all rounds, wall and CPU time, with the load average
-// of every round: the machine is shared. Results: bench/results/train-step-<date>.json / .md
-// (git-ignored), with torch.__config__.show() and parallel_info().
+// Why many short interleaved rounds: the VM's speed drifts. On a quiet machine PyTorch's own step
+// moved between 0.88 and 1.43 s from one run to the next, and ours between 0.92 and 1.20 s, so two
+// long measurements taken one after the other compare two different machines. Here the sides
+// alternate every few steps (anyprec and torch swap who goes first each round; with --compare DIR
+// a second anyprec build, e.g. the baseline checkout, takes its turn too), so a slow spell hits
+// all of them alike. The table gives each side's minimum (its speed when nothing interfered: the
+// steadiest anchor) and median, wall and CPU time, and the ratios of minima and of medians; every
+// round records the load average before and after. Results: bench/results/train-step-<date>.json
+// / .md (git-ignored), with torch.__config__.show() and parallel_info().
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,21 +24,27 @@ import { machineInfo, root, saveResults } from './lib/machine.mjs';
 import { median } from './lib/measure.mjs';
 
 const HELP = `npm run bench:train [-- options]
-  --rounds N      interleaved rounds (default 5; --quick: 2)
-  --steps N       timed steps per side, thread count and round (default 2; --quick: 1)
+  --rounds N      interleaved rounds (default 10; --quick: 3)
+  --steps N       timed steps per side, thread count and round (default 1)
+  --compare DIR   also time the anyprec build of another checkout (its dist/, e.g. /work/base) in
+                  the same rounds: a before/after of anyprec itself beside PyTorch
   --threads LIST  thread counts (default 1,2)
   --python PATH   the Python with torch (default /usr/bin/python3 if present, else python3)
   --profile       no PyTorch: profile --steps anyprec steps (default 3) at the first thread count
                   with V8's sampling profiler and print where the time goes, by op group and by
                   function (native kernel time counts under the function that calls the addon)
+  --identical N   no timing, no PyTorch: train N steps (same seed and batch) with this build and with
+                  the --compare build and report whether every parameter, running statistic and
+                  loss came out bit for bit the same (a speed-up must not change training)
   --no-save       print only, write nothing under bench/results/`;
 
 const opts = parseBenchArgs(process.argv.slice(2), {
   rounds: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, python: { type: 'string' },
+  compare: { type: 'string' }, identical: { type: 'string' },
   profile: { type: 'boolean', default: false },
 }, HELP);
-const rounds = num(opts.rounds, 'rounds', opts.quick ? 2 : 5);
-const steps = num(opts.steps, 'steps', opts.profile ? 3 : opts.quick ? 1 : 2);
+const rounds = num(opts.rounds, 'rounds', opts.quick ? 3 : 10);
+const steps = num(opts.steps, 'steps', opts.profile ? 3 : 1);
 const threadList = (opts.threads ?? '1,2').split(',').map((t) => num(t, 'threads'));
 const python = opts.python ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const APT = 'apt-get install -y --no-install-recommends python3-torch';
@@ -78,14 +89,20 @@ function startTorch() {
   };
 }
 
-/** The anyprec side: a Trainer over the same network and batch. */
-function anyprecStepper(ap) {
+/** A Trainer over the bench's network, and its batch (fixed pseudo-random images, labels 0..9). */
+function benchTrainer(ap) {
   const graph = ap.zoo.preactResnet({ widths: [16, 32, 64], blocks: 3, inChannels: 3, inputSize: 32, classes: 10 });
   const trainer = new ap.train.Trainer(graph, ap.train.defaultConfig({ batch: 64, optimizer: 'adam', lr: 1e-3 }));
   const n = 64, x = new Float32Array(n * 3 * 32 * 32), labels = new Int32Array(n);
   let s = 12345;
   for (let i = 0; i < x.length; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; x[i] = (s >>> 8) / 2 ** 24 * 2 - 1; }
   for (let i = 0; i < n; i++) labels[i] = i % 10;
+  return { trainer, x, labels, n };
+}
+
+/** The anyprec side: a Trainer over the same network and batch. */
+function anyprecStepper(ap) {
+  const { trainer, x, labels, n } = benchTrainer(ap);
   return (threads, count, warmup) => {
     ap.kernels.setThreads(threads);
     for (let i = 0; i < warmup; i++) trainer.step(x, labels, n);
@@ -106,7 +123,7 @@ const fmt = (v) => (Number.isFinite(v) ? v.toFixed(2) : '-');
 // --profile: op groups by the function that the profiler charges (JS wrappers of the kernels).
 const GROUPS = [
   ['conv forward (direct or lowered)', /^convForward$/],
-  ['conv backward (weight + input gradients)', /^(convBackward|fromColumnOrder|toColumnOrder)$/],
+  ['conv backward (weight + input gradients)', /^(convBackward|fromColumnOrder|addFromColumnOrder|toColumnOrder)$/],
   ['batch norm (moments, affine, backward)', /^(channelMoments|channelAffine|batchNormBackward|foldBn|batchNorm)$/],
   ['activation quantisers + masks', /^(quantizeActivations|codesToFloat|maskedAccumulate|maskedUnary|relu|clamp)$/],
   ['weight quantisers (DoReFa)', /^(weightBackward|quantizeWeights|quantizerFor|values|requant|WeightQuantizer|weightScale)$/],
@@ -169,32 +186,77 @@ async function profileSteps(ap, threads, count) {
   for (const [key, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${pct(t).padStart(6)}  ${key.replace('\t', '  ')}`);
 }
 
+/** min and median of wall and CPU seconds per step. */
+function summary(side) {
+  return { minSeconds: Math.min(...side.seconds), medianSeconds: median(side.seconds),
+    minCpuSeconds: Math.min(...side.cpuSeconds), medianCpuSeconds: median(side.cpuSeconds) };
+}
+
+/** a / b of every field of two summaries. */
+function ratios(a, b) {
+  return Object.fromEntries(Object.keys(a).map((k) => [k, a[k] / b[k]]));
+}
+
+/** --identical: N steps of this build and of `other` from the same start; exits 1 on any difference. */
+function checkIdentical(ap, other, count, threads) {
+  const bits = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  const runs = [ap, other].map((lib) => {
+    lib.kernels.setThreads(threads);
+    const { trainer, x, labels, n } = benchTrainer(lib);
+    const losses = [];
+    for (let i = 0; i < count; i++) losses.push(trainer.step(x, labels, n).loss);
+    return { tensors: trainer.net.tensors(), losses };
+  });
+  const [a, b] = runs;
+  const names = Object.keys(a.tensors);
+  const differ = names.filter((k) => !b.tensors[k] || !bits(a.tensors[k]).equals(bits(b.tensors[k])));
+  const lossSame = a.losses.every((l, i) => Object.is(l, b.losses[i]));
+  console.log(`${count} step(s), ${threads} thread(s): ${names.length - differ.length} of ${names.length} tensors bit for bit ` +
+    `the same${differ.length ? ` (differ: ${differ.slice(0, 8).join(', ')}${differ.length > 8 ? ', ...' : ''})` : ''}; ` +
+    `losses ${lossSame ? 'the same' : 'differ'} (${a.losses.join(', ')} vs ${b.losses.join(', ')})`);
+  if (differ.length || !lossSame || Object.keys(b.tensors).length !== names.length) process.exitCode = 1;
+}
+
 async function main() {
   if (opts.profile) {
     await profileSteps(await loadAnyprec(), threadList[0], steps);
     return;
   }
-  ensureTorch();
   const ap = await loadAnyprec();
+  let other = null;
+  if (opts.compare) {
+    const dir = path.resolve(opts.compare);
+    try {
+      other = await import(path.join(dir, 'dist', 'index.mjs'));
+    } catch (err) {
+      throw new Error(`--compare: cannot load anyprec from ${dir}/dist (built?)\n${err.message}`);
+    }
+  }
+  if (opts.identical !== undefined) {
+    if (!other) throw new RangeError('--identical needs --compare DIR (the build to compare with)');
+    checkIdentical(ap, other, num(opts.identical, 'identical'), threadList[0]);
+    return;
+  }
+  ensureTorch();
   const started = new Date();
   const torch = startTorch();
   const torchInfo = await torch.ask({ cmd: 'config' });
-  const anyprec = anyprecStepper(ap);
+  const stepOf = { anyprec: anyprecStepper(ap) };
+  if (other) stepOf.compare = anyprecStepper(other);
+  const names = [...Object.keys(stepOf), 'torch'];
   const samples = {};
-  for (const t of threadList) samples[t] = { anyprec: { seconds: [], cpuSeconds: [] }, torch: { seconds: [], cpuSeconds: [] } };
+  for (const t of threadList) samples[t] = Object.fromEntries(names.map((n) => [n, { seconds: [], cpuSeconds: [] }]));
   const load = [];
-  log(`anyprec vs torch ${torchInfo.torch}: ${rounds} rounds x ${steps} steps, threads ${threadList.join(',')}`);
+  log(`anyprec${other ? ` and ${opts.compare}` : ''} vs torch ${torchInfo.torch}: ${rounds} rounds x ${steps} steps, threads ${threadList.join(',')}`);
   for (let r = 0; r < rounds; r++) {
     const before = os.loadavg()[0];
     for (const t of threadList) {
       const warmup = r === 0 ? 1 : 0;
-      const sides = [
-        ['anyprec', async () => anyprec(t, steps, warmup)],
-        ['torch', async () => torch.ask({ cmd: 'time', threads: t, steps, warmup })],
-      ];
-      if (r % 2) sides.reverse();
-      for (const [name, run] of sides) {
-        const res = await run();
+      const run = (name) => (name === 'torch' ? torch.ask({ cmd: 'time', threads: t, steps, warmup }) : stepOf[name](t, steps, warmup));
+      // each round starts with the next side: every side goes first, second, ... equally often
+      const order = names.map((_, i) => names[(i + r) % names.length]);
+      for (const name of order) {
+        const res = await run(name);
         samples[t][name].seconds.push(...res.seconds);
         samples[t][name].cpuSeconds.push(...res.cpuSeconds);
         log(`  round ${r + 1} threads ${t} ${name}: ${res.seconds.map((v) => v.toFixed(2)).join(' ')} s`);
@@ -205,34 +267,46 @@ async function main() {
   torch.close();
 
   const rows = threadList.map((t) => {
-    const a = samples[t].anyprec, p = samples[t].torch;
-    const aw = median(a.seconds), pw = median(p.seconds);
-    return { threads: t, anyprecSeconds: aw, torchSeconds: pw, ratio: aw / pw,
-      anyprecCpuSeconds: median(a.cpuSeconds), torchCpuSeconds: median(p.cpuSeconds),
-      cpuRatio: median(a.cpuSeconds) / median(p.cpuSeconds) };
+    const sum = Object.fromEntries(names.map((n) => [n, summary(samples[t][n])]));
+    const row = { threads: t, ...sum, vsTorch: ratios(sum.anyprec, sum.torch) };
+    if (other) {
+      row.compareVsTorch = ratios(sum.compare, sum.torch);
+      row.vsCompare = ratios(sum.anyprec, sum.compare);
+    }
+    return row;
   });
   const loads = load.flatMap((l) => [l.loadBefore, l.loadAfter]);
   const machine = machineInfo(ap.kernels);
+  const label = { anyprec: 'anyprec', compare: `anyprec ${opts.compare}`, torch: 'PyTorch' };
+  const line = (cells) => `| ${cells.join(' | ')} |`;
   const table = [
-    '| threads | anyprec s/step | PyTorch s/step | ratio (wall) | anyprec CPU s | PyTorch CPU s | ratio (CPU) |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.threads} | ${fmt(r.anyprecSeconds)} | ${fmt(r.torchSeconds)} | ${fmt(r.ratio)} | ${fmt(r.anyprecCpuSeconds)} | ${fmt(r.torchCpuSeconds)} | ${fmt(r.cpuRatio)} |`),
+    line(['threads', 'side', 'min s/step', 'median s/step', 'min CPU s', 'median CPU s']),
+    line(['---:', '---', '---:', '---:', '---:', '---:']),
+    ...rows.flatMap((r) => names.map((n) => line([r.threads, label[n], fmt(r[n].minSeconds), fmt(r[n].medianSeconds),
+      fmt(r[n].minCpuSeconds), fmt(r[n].medianCpuSeconds)]))),
+    '',
+    line(['threads', 'ratio', 'of minima (wall)', 'of medians (wall)', 'of minima (CPU)', 'of medians (CPU)']),
+    line(['---:', '---', '---:', '---:', '---:', '---:']),
+    ...rows.flatMap((r) => [['anyprec / PyTorch', r.vsTorch], ...(other ? [[`${opts.compare} / PyTorch`, r.compareVsTorch],
+      [`anyprec / ${opts.compare}`, r.vsCompare]] : [])].map(([what, q]) => line([r.threads, what, fmt(q.minSeconds),
+      fmt(q.medianSeconds), fmt(q.minCpuSeconds), fmt(q.medianCpuSeconds)]))),
   ].join('\n');
+  const loadText = `load average ${fmt(Math.min(...loads))}..${fmt(Math.max(...loads))} during the run ` +
+    `(per round, before -> after: ${load.map((l) => `${fmt(l.loadBefore)}->${fmt(l.loadAfter)}`).join(', ')})`;
   const md = [
     `# Training step: anyprec vs PyTorch ${torchInfo.torch} (${started.toISOString()})`, '',
     `ResNet-20 (widths 16/32/64, 3x32x32), batch 64, widths 32/8/4/2/1 with recursive distillation, Adam. ` +
-    `Medians over ${rounds} interleaved rounds of ${steps} steps; ratio = anyprec / PyTorch (below 1: anyprec faster). ` +
-    `CPU: ${machine.cpuModel} (${machine.logicalCpus} logical CPUs), anyprec ISA ${machine.isa}; ` +
-    `load average ${fmt(Math.min(...loads))}..${fmt(Math.max(...loads))} during the run.`, '',
+    `${rounds} interleaved rounds of ${steps} step(s) per side (the side that goes first rotates); ratio below 1: anyprec faster. ` +
+    `CPU: ${machine.cpuModel} (${machine.logicalCpus} logical CPUs), anyprec ISA ${machine.isa}; ${loadText}.`, '',
     table, '',
     '<details><summary>torch.__config__.show() and parallel_info()</summary>', '', '```',
     torchInfo.config.trim(), '', torchInfo.parallel.trim(), '```', '</details>',
   ].join('\n');
   console.log(table);
-  log(`load average ${fmt(Math.min(...loads))}..${fmt(Math.max(...loads))}`);
+  log(loadText);
   if (!opts['no-save']) {
-    const report = { kind: 'train-step', date: started.toISOString(), rounds, steps, threads: threadList, rows, samples, load,
-      torch: torchInfo, machine };
+    const report = { kind: 'train-step', date: started.toISOString(), rounds, steps, threads: threadList, compare: opts.compare ?? null,
+      rows, samples, load, torch: torchInfo, machine };
     const [json, mdPath] = saveResults('train-step', started, report, md);
     log(`wrote ${json} and ${mdPath}`);
   }

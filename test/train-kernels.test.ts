@@ -161,3 +161,34 @@ describe('batch-norm reductions', () => {
     expect(() => nk.batchNormBackward(one, one, 1, 1, one, one, new Float32Array(2))).toThrow(/gamma must hold 1 values/);
   });
 });
+
+describe('write modes (a fresh gradient written without zero-filling it first)', () => {
+  const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+  it('convBackward gxAssign: the bits of a zero-filled gx, whatever gx held', () => {
+    const rng = new Rng(5);
+    // a 3x3 "same" conv (direct kernel), a stride-2 3x3 (col2im) and a 1x1 (the copy)
+    const shapes: nk.Conv2dGeometry[] = [
+      { n: 2, h: 6, w: 5, c: 16, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1 },
+      { n: 2, h: 7, w: 6, c: 8, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1 },
+      { n: 1, h: 4, w: 5, c: 16, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1 },
+    ];
+    for (const g of shapes) {
+      const o = 16, oh = Math.floor((g.h + 2 * g.ph - g.kh) / g.sh) + 1, ow = Math.floor((g.w + 2 * g.pw - g.kw) / g.sw) + 1;
+      const x = rand(rng, g.n * g.h * g.w * g.c), w = rand(rng, o * g.kh * g.kw * g.c), gy = rand(rng, g.n * oh * ow * o);
+      const gxZero = new Float32Array(x.length), gxNaN = new Float32Array(x.length).fill(NaN);
+      nk.convBackward(x, g, w, o, gy, new Float32Array(w.length), gxZero);
+      nk.convBackward(x, g, w, o, gy, new Float32Array(w.length), gxNaN, true);
+      expect(same(gxNaN, gxZero)).toBe(true);
+      expect(gxZero.some((v) => v !== 0)).toBe(true);
+    }
+  });
+  it('maskedAccumulate assign: the bits of a zero-filled gx', () => {
+    const rng = new Rng(6);
+    const x = rand(rng, 3000), g = rand(rng, 3000);
+    for (let i = 0; i < g.length; i += 7) g[i] = -0;
+    const zero = new Float32Array(3000), nan = new Float32Array(3000).fill(NaN);
+    nk.maskedAccumulate(x, g, zero, 0, 1, false);
+    nk.maskedAccumulate(x, g, nan, 0, 1, false, true);
+    expect(same(nan, zero)).toBe(true);
+  });
+});

@@ -42,6 +42,14 @@ export function fromColumnOrder(w: Float32Array, o: number, i: number, kh: numbe
         for (let x = 0; x < kw; x++) r[((a * i + c) * kh + y) * kw + x] = w[((a * kh + y) * kw + x) * i + c];
   return r;
 }
+/** dst ([out, in, kh, kw]) += w (the lowered column order): fromColumnOrder and addInto in one pass, the same float32 adds. */
+function addFromColumnOrder(dst: Float32Array, w: Float32Array, o: number, i: number, kh: number, kw: number): void {
+  let q = 0;
+  for (let a = 0; a < o; a++)
+    for (let y = 0; y < kh; y++)
+      for (let x = 0; x < kw; x++)
+        for (let c = 0; c < i; c++) dst[((a * i + c) * kh + y) * kw + x] += w[q++];
+}
 
 /** x [n, h, w, c] NHWC, weight [out, c, kh, kw] (PyTorch layout), optional bias [out]. */
 export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, bias?: Var): Var {
@@ -66,8 +74,10 @@ export function conv2d(tape: Tape | null, x: Var, weight: Var, spec: ConvSpec, b
       if (!gy) return;
       // one native call: the weight gradient (into gw) and, when wanted, the input gradient
       const gw = buffer(o * k);
-      nk.convBackward(x.data, geom, wc, o, gy, gw, x.requiresGrad ? x.g() : null);
-      if (weight.requiresGrad) addInto(weight.g(), fromColumnOrder(gw, o, c, kh, kw));
+      // x's first gradient is written whole (no zero-filling pass), later ones added
+      const own = x.requiresGrad ? x.freshGrad() : null;
+      nk.convBackward(x.data, geom, wc, o, gy, gw, own ?? (x.requiresGrad ? x.g() : null), own !== null);
+      if (weight.requiresGrad) addFromColumnOrder(weight.g(), gw, o, c, kh, kw);
       if (bias?.requiresGrad) addInto(bias.g(), columnSums(gy, rows, o));
     });
   }
@@ -185,9 +195,15 @@ export function maskedUnary(tape: Tape | null, x: Var, y: Float32Array, lo: numb
     tape.record(() => {
       const gy = res.grad;
       if (!gy) return;
-      const gx = x.g(), xd = x.data;
-      if (gx.length >= NATIVE_MIN) nk.maskedAccumulate(xd, gy, gx, lo, hi, strictLo);
-      else if (strictLo) {
+      // the first gradient x gets is written whole (no zero-filling pass first), later ones added
+      const own = x.freshGrad(), xd = x.data;
+      const gx = own ?? x.g();
+      if (gx.length >= NATIVE_MIN) {
+        nk.maskedAccumulate(xd, gy, gx, lo, hi, strictLo, own !== null);
+        return;
+      }
+      if (own) own.fill(0);
+      if (strictLo) {
         for (let i = 0; i < gx.length; i++) if (xd[i] > lo && xd[i] <= hi) gx[i] += gy[i];
       } else {
         for (let i = 0; i < gx.length; i++) if (xd[i] >= lo && xd[i] <= hi) gx[i] += gy[i];

@@ -123,10 +123,10 @@ Napi::Value ConvForward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// convBackward(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, wCol, o, gy, gwCol, gx | null, threads)
+// convBackward(x, n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, wCol, o, gy, gwCol, gx | null, threads[, gxAssign])
 Napi::Value ConvBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 19) trainTypeError(env, "convBackward takes 19 arguments");
+  if (info.Length() < 19) trainTypeError(env, "convBackward takes 19 or 20 arguments");
   const ConvShape s = trainConvShape(info, 1);
   const size_t inCount = convInput(env, s);
   const float* x = floatArg(info, 0, "x", inCount);
@@ -138,7 +138,8 @@ Napi::Value ConvBackward(const Napi::CallbackInfo& info) {
   float* gx = info[17].IsNull() ? nullptr : floatArg(info, 17, "gx", inCount);
   const int threads = static_cast<int>(sizeArg(info, 18, "threads", 1, kMaxThreads));
   if (gx != nullptr && (gx == x || gx == gy)) trainRangeError(env, "gx must not share memory with x or gy");
-  ftrain::convBackward(*addon::instance(env).isa->fgemm, x, s, w, o, gy, gw, gx, threads);
+  const bool gxAssign = info.Length() > 19 && !info[19].IsUndefined() && boolArg(info, 19, "gxAssign");
+  ftrain::convBackward(*addon::instance(env).isa->fgemm, x, s, w, o, gy, gw, gx, threads, gxAssign);
   return env.Undefined();
 }
 
@@ -152,7 +153,7 @@ Napi::Value ChannelMoments(const Napi::CallbackInfo& info) {
   float* mean = floatArg(info, 3, "mean", c);
   float* var = floatArg(info, 4, "var", c);
   const int threads = static_cast<int>(sizeArg(info, 5, "threads", 1, kMaxThreads));
-  ftrain::channelMoments(x, rows, c, mean, var, threads);
+  ftrain::channelMoments(x, rows, c, mean, var, threads, addon::instance(env).isa->fgemm->name);
   return env.Undefined();
 }
 
@@ -173,7 +174,8 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   float* dbeta = floatArg(info, 9, "dbeta", c);
   const int threads = static_cast<int>(sizeArg(info, 10, "threads", 1, kMaxThreads));
   if (dx != nullptr && (dx == g || dx == x)) trainRangeError(env, "dx must not share memory with g or x");
-  ftrain::batchNormBackward(g, x, rows, c, mean, invstd, gamma, dx, dgamma, dbeta, threads);
+  ftrain::batchNormBackward(g, x, rows, c, mean, invstd, gamma, dx, dgamma, dbeta, threads,
+                            addon::instance(env).isa->fgemm->name);
   return env.Undefined();
 }
 
@@ -206,12 +208,14 @@ Napi::Value TrainClamp(const Napi::CallbackInfo& info) {
                        boundArg(info, 3, "hi"), threadsArg(info, 4));
   return info.Env().Undefined();
 }
-// trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads)
+// trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads[, assign])
 Napi::Value TrainMaskedAccumulate(const Napi::CallbackInfo& info) {
-  if (info.Length() < 7) trainTypeError(info.Env(), "trainMaskedAccumulate takes 7 arguments");
+  if (info.Length() < 7) trainTypeError(info.Env(), "trainMaskedAccumulate takes 7 or 8 arguments");
   const size_t n = lengthOf(info, 0, "x");
+  const bool assign = info.Length() > 7 && !info[7].IsUndefined() && boolArg(info, 7, "assign");
   ftrain::maskedAccumulate(floatArg(info, 0, "x", n), floatArg(info, 1, "g", n), floatArg(info, 2, "gx", n), n,
-                           boundArg(info, 3, "lo"), boundArg(info, 4, "hi"), boolArg(info, 5, "strictLo"), threadsArg(info, 6));
+                           boundArg(info, 3, "lo"), boundArg(info, 4, "hi"), boolArg(info, 5, "strictLo"), threadsArg(info, 6),
+                           assign);
   return info.Env().Undefined();
 }
 // trainAdd(a, b, y, threads): y = a + b;  trainAccumulate(dst, src, threads): dst += src

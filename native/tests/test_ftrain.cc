@@ -3,12 +3,15 @@
 //   wgrad (weight gradient): bit-exact against the sequential float32 sum (the documented order);
 //   convForward / convBackward's input gradient: within a float64-reference error bound;
 //   convBackward's weight gradient: bit-exact; all of them independent of the thread count;
-//   the element-wise loops: bit-exact against the scalar expressions.
+//   the element-wise loops: bit-exact against the scalar expressions;
+//   batch norm's moments and backward: every ISA's row loops bit-exact against the scalar
+//   instance at any thread count, and the scalar within a float64-reference error bound.
 #include <cmath>
 #include <cstring>
 #include <string>
 
 #include "ftrain/conv_train.h"
+#include "ftrain/ftrain.h"
 #include "ftrain/sameconv.h"
 #include "ftrain/eltwise_train.h"
 #include "ftrain/wgrad.h"
@@ -114,7 +117,7 @@ int main() {
       const auto x = randoms(rng, in), w = randoms(rng, o * k), bias = randoms(rng, o), gy = randoms(rng, rows * o);
       const auto gw0 = randoms(rng, o * k), gx0 = randoms(rng, in);
       // forward: y[r][oc] = sum over taps of x * w (+ bias), float64 reference with its bound
-      std::vector<float> y(rows * o);
+      std::vector<float> y(rows * o, std::nanf(""));  // y's contents must not be read (written whole)
       ftrain::convForward(isa, x.data(), s, w.data(), o, cs.bias ? bias.data() : nullptr, y.data(), 2);
       size_t bad = 0;
       std::vector<float> cols(rows * k, 0.0f);  // the lowering, for the weight-gradient reference
@@ -143,6 +146,12 @@ int main() {
       ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gwOnly.data(), nullptr, 2);
       EXPECT(same(gw1, gw3) && same(gx1, gx3), "[%s] convBackward c=%zu o=%zu depends on the thread count", p->name, s.c, o);
       EXPECT(same(gw1, gwOnly), "[%s] convBackward c=%zu o=%zu: gw differs without gx", p->name, s.c, o);
+      // gxAssign: gx (NaN here) unread, the bits of accumulating into a zero-filled gx
+      std::vector<float> gwZ = gw0, gxZ(in, 0.0f), gwA = gw0, gxA(in, std::nanf(""));
+      ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gwZ.data(), gxZ.data(), 2);
+      ftrain::convBackward(isa, x.data(), s, w.data(), o, gy.data(), gwA.data(), gxA.data(), 2, true);
+      EXPECT(same(gxA, gxZ) && same(gwA, gwZ), "[%s] convBackward c=%zu o=%zu: gxAssign differs from a zero-filled gx",
+             p->name, s.c, o);
       EXPECT(same(gw1, wgradRef(o, k, rows, gy, cols, gw0)), "[%s] convBackward c=%zu o=%zu: gw not bit-exact", p->name, s.c, o);
       // the in-place form on its own, overwriting (accumulate false); it takes exactly the shapes
       // whose channels split into the ISA's vectors
@@ -186,10 +195,70 @@ int main() {
     }
   }
 
+  // ---- batch norm: moments and backward (rows: inside one chunk, several with a tail; channels:
+  // below, at and past the vector widths)
+  for (const auto& rc : {std::pair<size_t, size_t>{5, 3}, {1500, 16}, {3001, 35}, {2100, 64}}) {
+    const size_t rows = rc.first, c = rc.second, n = rows * c;
+    auto x = randoms(rng, n), g = randoms(rng, n), gamma = randoms(rng, c);
+    for (size_t i = 0; i < n; ++i) x[i] = 3.0f * x[i] + 0.5f * float(i % c);  // per-channel offsets
+    std::vector<float> mean(c), var(c), invstd(c);
+    ftrain::channelMoments(x.data(), rows, c, mean.data(), var.data(), 1);
+    // float64 reference: each moment within a few roundings of the exact value
+    size_t bad = 0;
+    for (size_t ch = 0; ch < c; ++ch) {
+      double m = 0, v = 0, mag = 0;
+      for (size_t r = 0; r < rows; ++r) m += x[r * c + ch], mag += std::fabs(x[r * c + ch]);
+      m /= double(rows);
+      for (size_t r = 0; r < rows; ++r) v += (x[r * c + ch] - m) * (x[r * c + ch] - m);
+      v /= double(rows);
+      if (std::fabs(mean[ch] - m) > 2 * eps * (mag / double(rows)) || std::fabs(var[ch] - v) > 2 * eps * v) ++bad;
+      invstd[ch] = float(1.0 / std::sqrt(double(var[ch]) + 1e-5));
+    }
+    EXPECT(bad == 0, "channelMoments rows=%zu c=%zu: %zu channels outside the bound", rows, c, bad);
+    std::vector<float> dx(n), dgamma(c), dbeta(c);
+    ftrain::batchNormBackward(g.data(), x.data(), rows, c, mean.data(), invstd.data(), gamma.data(), dx.data(),
+                              dgamma.data(), dbeta.data(), 1);
+    bad = 0;
+    std::vector<double> sg(c, 0.0), sgx(c, 0.0), magG(c, 0.0), magGx(c, 0.0);
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t ch = 0; ch < c; ++ch) {
+        const double gv = g[r * c + ch], xh = (double(x[r * c + ch]) - mean[ch]) * invstd[ch];
+        sg[ch] += gv, sgx[ch] += gv * xh, magG[ch] += std::fabs(gv), magGx[ch] += std::fabs(gv * xh);
+      }
+    for (size_t ch = 0; ch < c; ++ch)
+      if (std::fabs(dbeta[ch] - sg[ch]) > 2 * eps * magG[ch] || std::fabs(dgamma[ch] - sgx[ch]) > 2 * eps * magGx[ch]) ++bad;
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t ch = 0; ch < c; ++ch) {
+        // dx = gamma * invstd * (g - sg/rows - xhat * sgx/rows), three float32 coefficients
+        // (each within 2 roundings) then two products and two sums: within 8 roundings of the
+        // terms' magnitude
+        const double gi = double(gamma[ch]) * invstd[ch], xh = (double(x[r * c + ch]) - mean[ch]) * invstd[ch];
+        const double want = gi * (g[r * c + ch] - sg[ch] / double(rows) - xh * sgx[ch] / double(rows));
+        const double mag = std::fabs(gi) * (std::fabs(g[r * c + ch]) + magG[ch] / double(rows) +
+                                            (std::fabs(x[r * c + ch]) + std::fabs(mean[ch])) * invstd[ch] * magGx[ch] / double(rows));
+        if (std::fabs(dx[r * c + ch] - want) > 8 * eps * mag) ++bad;
+      }
+    EXPECT(bad == 0, "batchNormBackward rows=%zu c=%zu: %zu values outside the bound", rows, c, bad);
+    // every ISA's row loops: the scalar instance's bits, 1 and 3 threads
+    for (const Platform* p : availablePlatforms())
+      for (int threads : {1, 3}) {
+        const char* name = p->fgemm->name;
+        std::vector<float> m2(c), v2(c), dx2(n), dg2(c), db2(c);
+        ftrain::channelMoments(x.data(), rows, c, m2.data(), v2.data(), threads, name);
+        EXPECT(same(m2, mean) && same(v2, var), "[%s] channelMoments rows=%zu c=%zu threads=%d: not the scalar's bits", name,
+               rows, c, threads);
+        ftrain::batchNormBackward(g.data(), x.data(), rows, c, mean.data(), invstd.data(), gamma.data(), dx2.data(),
+                                  dg2.data(), db2.data(), threads, name);
+        EXPECT(same(dx2, dx) && same(dg2, dgamma) && same(db2, dbeta),
+               "[%s] batchNormBackward rows=%zu c=%zu threads=%d: not the scalar's bits", name, rows, c, threads);
+      }
+  }
+
   // ---- element-wise loops: bit-exact, any thread count (one span and several)
   for (size_t n : {size_t{1}, size_t{1000}, size_t{200001}}) {
     auto x = randoms(rng, n), g = randoms(rng, n), gx0 = randoms(rng, n);
     for (size_t i = 0; i < n; i += 97) x[i] = (i % 3 == 0) ? 0.0f : 1.0f;  // the mask's edges
+    for (size_t i = 5; i < n; i += 89) g[i] = -0.0f;  // a zero gradient of either sign
     for (int threads : {1, 3}) {
       std::vector<float> y(n), ref(n);
       ftrain::reluForward(x.data(), y.data(), n, threads);
@@ -204,6 +273,12 @@ int main() {
         for (size_t i = 0; i < n; ++i)
           if ((strict ? x[i] > 0.0f : x[i] >= 0.0f) && x[i] <= 1.0f) want[i] = want[i] + g[i];
         EXPECT(same(gx, want), "maskedAccumulate n=%zu strict=%d threads=%d", n, int(strict), threads);
+        // assign: gx's old contents (here NaN) unread; the bits of a zero-filled gx
+        std::vector<float> gxA(n, std::nanf("")), wantA(n, 0.0f);
+        ftrain::maskedAccumulate(x.data(), g.data(), gxA.data(), n, 0.0f, 1.0f, strict, threads, true);
+        for (size_t i = 0; i < n; ++i)
+          if ((strict ? x[i] > 0.0f : x[i] >= 0.0f) && x[i] <= 1.0f) wantA[i] = wantA[i] + g[i];
+        EXPECT(same(gxA, wantA), "maskedAccumulate assign n=%zu strict=%d threads=%d", n, int(strict), threads);
       }
       ftrain::addForward(x.data(), g.data(), y.data(), n, threads);
       for (size_t i = 0; i < n; ++i) ref[i] = x[i] + g[i];

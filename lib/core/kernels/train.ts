@@ -13,11 +13,11 @@ interface TrainAddon {
               y: Float32Array, threads: number): void;
   convBackward(x: Float32Array, n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number,
                ph: number, pw: number, dh: number, dw: number, wCol: Float32Array, o: number, gy: Float32Array,
-               gwCol: Float32Array, gx: Float32Array | null, threads: number): void;
+               gwCol: Float32Array, gx: Float32Array | null, threads: number, gxAssign: boolean): void;
   trainRelu(x: Float32Array, y: Float32Array, threads: number): void;
   trainClamp(x: Float32Array, y: Float32Array, lo: number, hi: number, threads: number): void;
   trainMaskedAccumulate(x: Float32Array, g: Float32Array, gx: Float32Array, lo: number, hi: number, strictLo: boolean,
-                        threads: number): void;
+                        threads: number, assign: boolean): void;
   trainAdd(a: Float32Array, b: Float32Array, y: Float32Array, threads: number): void;
   trainAccumulate(dst: Float32Array, src: Float32Array, threads: number): void;
   channelMoments(x: Float32Array, rows: number, c: number, mean: Float32Array, variance: Float32Array, threads: number): void;
@@ -58,10 +58,14 @@ export function convForward(x: Float32Array, g: Conv2dGeometry, wCol: Float32Arr
   return y;
 }
 
-/** Convolution backward: gwCol (o x k) += gy^T . im2col(x); gx (if given) += col2im(gy . wCol). */
+/**
+ * Convolution backward: gwCol (o x k) += gy^T . im2col(x); gx (if given) += col2im(gy . wCol), or
+ * with gxAssign, gx's contents unread and the result that of a zero-filled gx.
+ */
 export function convBackward(x: Float32Array, g: Conv2dGeometry, wCol: Float32Array, o: number, gy: Float32Array,
-                             gwCol: Float32Array, gx: Float32Array | null): void {
-  addon.convBackward(x, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, wCol, o, gy, gwCol, gx, threads());
+                             gwCol: Float32Array, gx: Float32Array | null, gxAssign = false): void {
+  addon.convBackward(x, g.n, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, wCol, o, gy, gwCol, gx, threads(),
+                     gxAssign);
 }
 
 /** Per-channel mean and biased variance of rows x c (channel fastest). */
@@ -92,9 +96,13 @@ export function clamp(x: Float32Array, y: Float32Array, lo: number, hi: number):
   addon.trainClamp(x, y, lo, hi, threads());
   return y;
 }
-/** gx += g where x passes (lo < x <= hi when strictLo, else lo <= x <= hi). */
-export function maskedAccumulate(x: Float32Array, g: Float32Array, gx: Float32Array, lo: number, hi: number, strictLo: boolean): void {
-  addon.trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads());
+/**
+ * gx += g where x passes (lo < x <= hi when strictLo, else lo <= x <= hi). With assign, gx's
+ * contents are not read: the result is that of a zero-filled gx (g where x passes, else 0).
+ */
+export function maskedAccumulate(x: Float32Array, g: Float32Array, gx: Float32Array, lo: number, hi: number, strictLo: boolean,
+                                 assign = false): void {
+  addon.trainMaskedAccumulate(x, g, gx, lo, hi, strictLo, threads(), assign);
 }
 /** y = a + b */
 export function add(a: Float32Array, b: Float32Array, y: Float32Array): Float32Array { addon.trainAdd(a, b, y, threads()); return y; }

@@ -118,14 +118,14 @@ const float* sameConvWeights(const float* wCol, const ConvShape& s, size_t o, bo
 void convForward(const FloatKernelTable& isa, const float* x, const ConvShape& s, const float* wCol, size_t o,
                  const float* bias, float* y, int threads) {
   if (isSameConv(s)) {
-    // y = bias (or 0), then += the direct convolution, where the output channels fit the ISA
+    // y = bias, then += the direct convolution, where the output channels fit the ISA; without a
+    // bias it writes y as if y were zero-filled (no filling pass)
     const size_t rows = s.rows();
-    for (size_t r = 0; r < rows; ++r) {
-      if (bias != nullptr) std::memcpy(y + r * o, bias, o * sizeof(float));
-      else std::memset(y + r * o, 0, o * sizeof(float));
-    }
-    const SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, s.c, o, x, sameConvWeights(wCol, s, o, true), y,
-                            s.strideH, s.strideW};
+    if (bias != nullptr)
+      for (size_t r = 0; r < rows; ++r) std::memcpy(y + r * o, bias, o * sizeof(float));
+    SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, s.c, o, x, sameConvWeights(wCol, s, o, true), y,
+                      s.strideH, s.strideW};
+    spec.assign = bias == nullptr;
     if (sameConvFor(isa.name)(spec, threads)) return;
   }
   FloatGemmSpec spec{};
@@ -139,7 +139,7 @@ void convForward(const FloatKernelTable& isa, const float* x, const ConvShape& s
 }
 
 void convBackward(const FloatKernelTable& isa, const float* x, const ConvShape& s, const float* wCol, size_t o,
-                  const float* gy, float* gwCol, float* gx, int threads) {
+                  const float* gy, float* gwCol, float* gx, int threads, bool gxAssign) {
   const size_t rows = s.rows(), k = s.k();
   // gwCol (o x k) += gy^T . cols, in the reference order (wgrad.h): the lowering read in place
   // from x where the channels fit the ISA's vectors, else lowered into the scratch first.
@@ -149,7 +149,8 @@ void convBackward(const FloatKernelTable& isa, const float* x, const ConvShape& 
   // gx += the input gradient: directly for a stride-1 "same" convolution (sameconv.h), else as
   // col2im(gcols) with gcols (rows x k) = gy . wCol, floatGemm's A . B^T with B = wCol^T (k x o).
   if (isSameConv(s) && isStride1(s)) {
-    const SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, o, s.c, gy, sameConvWeights(wCol, s, o, false), gx};
+    SameConvSpec spec{s.n, s.h, s.w, s.kh, s.kw, o, s.c, gy, sameConvWeights(wCol, s, o, false), gx};
+    spec.assign = gxAssign;
     if (sameConvFor(isa.name)(spec, threads)) return;
   }
   thread_local Scratch wTScratch;
@@ -165,13 +166,16 @@ void convBackward(const FloatKernelTable& isa, const float* x, const ConvShape& 
   spec.n = k;
   floatGemm(isa, spec, gcols, threads);
   if (!loweringIsInput(s)) {
-    col2im(gcols, s, gx, true, threads);
+    col2im(gcols, s, gx, !gxAssign, threads);  // (not accumulating: it zero-fills, then adds)
     return;
   }
   const size_t total = rows * k, span = size_t{1} << 14;
   parallelRun((total + span - 1) / span, threads, [&](size_t t) {
     const size_t i1 = std::min(total, (t + 1) * span);
-    for (size_t i = t * span; i < i1; ++i) gx[i] += gcols[i];
+    if (gxAssign)
+      for (size_t i = t * span; i < i1; ++i) gx[i] = 0.0f + gcols[i];
+    else
+      for (size_t i = t * span; i < i1; ++i) gx[i] += gcols[i];
   });
 }
 

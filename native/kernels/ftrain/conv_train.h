@@ -25,9 +25,10 @@ void convForward(const FloatKernelTable& isa, const float* x, const ConvShape& s
                  const float* bias, float* y, int threads);
 
 // Given gy (rows x o): gwCol (o x k) += gy^T . im2col(x); gx (NHWC, like x) += col2im(gy . wCol)
-// when gx != nullptr. x's lowering is read in place or recomputed, never kept from the forward.
+// when gx != nullptr (gxAssign: gx's contents unread, the result and its bits those of a
+// zero-filled gx). x's lowering is read in place or recomputed, never kept from the forward.
 void convBackward(const FloatKernelTable& isa, const float* x, const ConvShape& s, const float* wCol, size_t o,
-                  const float* gy, float* gwCol, float* gx, int threads);
+                  const float* gy, float* gwCol, float* gx, int threads, bool gxAssign = false);
 
 }  // namespace ftrain
 }  // namespace anyprec

@@ -52,13 +52,17 @@ void clampForward(const float* x, float* y, size_t n, float lo, float hi, int th
 }
 
 void maskedAccumulate(const float* x, const float* g, float* gx, size_t n, float lo, float hi, bool strictLo,
-                      int threads) {
+                      int threads, bool assign) {
   // Branch-free so that it vectorises (a conditional load of g[i] kept the loop scalar and
   // branchy: ~7 ns per element on a random mask): the sum acc + g[i] is formed for every element
   // and its bits kept where x passes, acc's bits elsewhere -- the same single float32 add where x
   // passes, the value untouched where it does not.
   spans(n, threads, [&](size_t i0, size_t i1) {
-    if (strictLo) {
+    if (assign && strictLo) {
+      for (size_t i = i0; i < i1; ++i) gx[i] = select(x[i] > lo, x[i] <= hi, 0.0f, g[i]);
+    } else if (assign) {
+      for (size_t i = i0; i < i1; ++i) gx[i] = select(x[i] >= lo, x[i] <= hi, 0.0f, g[i]);
+    } else if (strictLo) {
       for (size_t i = i0; i < i1; ++i) gx[i] = select(x[i] > lo, x[i] <= hi, gx[i], g[i]);
     } else {
       for (size_t i = i0; i < i1; ++i) gx[i] = select(x[i] >= lo, x[i] <= hi, gx[i], g[i]);

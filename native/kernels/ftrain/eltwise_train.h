@@ -13,8 +13,10 @@ void reluForward(const float* x, float* y, size_t n, int threads);
 void clampForward(const float* x, float* y, size_t n, float lo, float hi, int threads);
 // gx[i] += g[i] where x[i] passes (lo < x <= hi when strictLo, else lo <= x <= hi): the
 // gradient mask of ReLU, clamp and the activation quantisers' straight-through estimator.
+// assign: gx's old contents are not read, the loop runs as if gx were all +0 (gx[i] = 0.0f + g[i]
+// where x passes, else +0: the bits of zero-filling gx first, without that pass).
 void maskedAccumulate(const float* x, const float* g, float* gx, size_t n, float lo, float hi, bool strictLo,
-                      int threads);
+                      int threads, bool assign = false);
 // y[i] = a[i] + b[i]
 void addForward(const float* a, const float* b, float* y, size_t n, int threads);
 // dst[i] += src[i]

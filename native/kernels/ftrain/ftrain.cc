@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "conv/conv.h"
 #include "common/threadpool.h"
+#include "ftrain/bnorm.h"
 
 namespace anyprec {
 namespace ftrain {
@@ -137,23 +139,27 @@ std::vector<double> reduceRows(size_t rows, size_t parts, int threads, Body body
 }
 }  // namespace
 
-void channelMoments(const float* x, size_t rows, size_t c, float* mean, float* var, int threads) {
+const BnRows& bnRowsFor(const char* isa) {
+  const std::string name = isa != nullptr ? isa : "";
+#if defined(__x86_64__) || defined(_M_X64)
+  if (name == "avx512") return bnRowsAvx512;
+  if (name == "avx2") return bnRowsAvx2;
+#endif
+#if defined(__aarch64__)
+  if (name == "neon") return bnRowsNeon;
+#endif
+  return bnRowsScalar;
+}
+
+void channelMoments(const float* x, size_t rows, size_t c, float* mean, float* var, int threads, const char* isa) {
+  const BnRows& k = bnRowsFor(isa);
   const std::vector<double> sum = reduceRows(rows, c, threads, [&](size_t r0, size_t r1, double* acc) {
-    for (size_t r = r0; r < r1; ++r) {
-      const float* xr = x + r * c;
-      for (size_t ch = 0; ch < c; ++ch) acc[ch] += xr[ch];
-    }
+    k.sum(x, r0, r1, c, acc);
   });
   std::vector<double> mu(c);
   for (size_t ch = 0; ch < c; ++ch) mu[ch] = sum[ch] / static_cast<double>(rows);
   const std::vector<double> sq = reduceRows(rows, c, threads, [&](size_t r0, size_t r1, double* acc) {
-    for (size_t r = r0; r < r1; ++r) {
-      const float* xr = x + r * c;
-      for (size_t ch = 0; ch < c; ++ch) {
-        const double d = static_cast<double>(xr[ch]) - mu[ch];
-        acc[ch] += d * d;
-      }
-    }
+    k.squaredDeviations(x, r0, r1, c, mu.data(), acc);
   });
   for (size_t ch = 0; ch < c; ++ch) {
     mean[ch] = static_cast<float>(mu[ch]);
@@ -163,18 +169,11 @@ void channelMoments(const float* x, size_t rows, size_t c, float* mean, float* v
 
 void batchNormBackward(const float* g, const float* x, size_t rows, size_t c, const float* mean,
                        const float* invstd, const float* gamma, float* dx, float* dgamma,
-                       float* dbeta, int threads) {
+                       float* dbeta, int threads, const char* isa) {
+  const BnRows& k = bnRowsFor(isa);
   // parts: [0, c) sum g, [c, 2c) sum g * xhat
   const std::vector<double> s = reduceRows(rows, 2 * c, threads, [&](size_t r0, size_t r1, double* acc) {
-    for (size_t r = r0; r < r1; ++r) {
-      const float* gr = g + r * c;
-      const float* xr = x + r * c;
-      for (size_t ch = 0; ch < c; ++ch) {
-        const double gv = gr[ch];
-        acc[ch] += gv;
-        acc[c + ch] += gv * ((static_cast<double>(xr[ch]) - mean[ch]) * invstd[ch]);
-      }
-    }
+    k.gradientSums(g, x, r0, r1, c, mean, invstd, acc);
   });
   for (size_t ch = 0; ch < c; ++ch) {
     dbeta[ch] = static_cast<float>(s[ch]);
@@ -193,12 +192,7 @@ void batchNormBackward(const float* g, const float* x, size_t rows, size_t c, co
   }
   const size_t chunk = 1024;
   parallelRun((rows + chunk - 1) / chunk, threads, [&](size_t t) {
-    for (size_t r = t * chunk; r < std::min(rows, (t + 1) * chunk); ++r) {
-      const float* __restrict gr = g + r * c;
-      const float* __restrict xr = x + r * c;
-      float* __restrict dr = dx + r * c;
-      for (size_t ch = 0; ch < c; ++ch) dr[ch] = ka[ch] * gr[ch] + kb[ch] * xr[ch] + kc[ch];
-    }
+    k.inputGradient(g, x, t * chunk, std::min(rows, (t + 1) * chunk), c, ka.data(), kb.data(), kc.data(), dx);
   });
 }
 

@@ -36,15 +36,17 @@ void gemmT(const GemmTSpec& s, int threads);
 void col2im(const float* cols, const ConvShape& s, float* x, bool accumulate, int threads);
 
 // Per channel of x (rows x c, channel fastest): mean and biased variance (double accumulation,
-// two passes), written as float32 to mean[c], var[c].
-void channelMoments(const float* x, size_t rows, size_t c, float* mean, float* var, int threads);
+// two passes), written as float32 to mean[c], var[c]. `isa` names the float kernel table whose
+// row loops run (bnorm.h; nullptr: scalar): the same bits on every ISA and thread count.
+void channelMoments(const float* x, size_t rows, size_t c, float* mean, float* var, int threads,
+                    const char* isa = nullptr);
 
 // Batch-norm backward with batch statistics. xhat = (x - mean) * invstd;
 //   dbeta[c] = sum g, dgamma[c] = sum g * xhat,
 //   dx = gamma * invstd * (g - dbeta/rows - xhat * dgamma/rows)      (if dx != nullptr)
 void batchNormBackward(const float* g, const float* x, size_t rows, size_t c, const float* mean,
                        const float* invstd, const float* gamma, float* dx, float* dgamma,
-                       float* dbeta, int threads);
+                       float* dbeta, int threads, const char* isa = nullptr);
 
 }  // namespace ftrain
 }  // namespace anyprec

@@ -26,6 +26,7 @@ struct SameConvSpec {
   const float* wt;    // kh x kw x cin x cout
   float* out;         // n x oh x ow x cout (h x w at stride 1), added to
   size_t strideH = 1, strideW = 1;
+  bool assign = false;  // out's contents unread: the result (bits too) of adding to a zero-filled out
 };
 
 // Returns false, doing nothing, when cout does not split into the ISA's vectors (cout % W != 0),

@@ -15,7 +15,7 @@ namespace ftrain {
 namespace {
 
 // RI consecutive pixels of one output row x VJ vectors of W output channels (wt and out already
-// at the tile's first channel). ip: the padded input at the tile's first pixel, tap (kh-1, kw-1)
+// at the tile's first channel), added to out (assign: written as if out held +0). ip: the padded input at the tile's first pixel, tap (kh-1, kw-1)
 // (row stride rowStep, pixel stride cin); tap (ky, kx) reads it (kh-1-ky) rows and (kw-1-kx)
 // pixels further on; the tile's next output pixel reads pixStep floats further on (cin times the
 // stride). PS: pixStep as a compile-time constant (0: use the argument), so that the RI pixels'
@@ -23,7 +23,7 @@ namespace {
 // 16-pixel tile spilled them and reloaded one per product).
 template <int W, int RI, int VJ, size_t PS = 0>
 inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg, size_t kh, size_t kw, const float* wt,
-                 size_t cout, float* out) {
+                 size_t cout, float* out, bool assign) {
   const size_t pixStep = PS != 0 ? PS : pixStepArg;
   typedef float V __attribute__((vector_size(W * 4)));
   V acc[RI][VJ];
@@ -55,8 +55,8 @@ inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg,
   for (int r = 0; r < RI; ++r) {
     ANYPREC_FTRAIN_UNROLL
     for (int v = 0; v < VJ; ++v) {
-      V cur;
-      std::memcpy(&cur, out + r * cout + v * W, sizeof(V));
+      V cur{};  // assign: +0 in every lane, the sum then as on a zero-filled out
+      if (!assign) std::memcpy(&cur, out + r * cout + v * W, sizeof(V));
       cur = cur + acc[r][v];
       std::memcpy(out + r * cout + v * W, &cur, sizeof(V));
     }
@@ -96,15 +96,15 @@ void sameConv(const SameConvSpec& s, int threads) {
         const float* ip = irow + x * pixStep;
         float* op = orow + x * cout + c0;
         switch (pixStep) {  // the network's channel counts (x the stride) as constants
-          case 16: tile<W, RI, VJ, 16>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
-          case 32: tile<W, RI, VJ, 32>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
-          case 64: tile<W, RI, VJ, 64>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
-          case 128: tile<W, RI, VJ, 128>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op); break;
-          default: tile<W, RI, VJ>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op);
+          case 16: tile<W, RI, VJ, 16>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
+          case 32: tile<W, RI, VJ, 32>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
+          case 64: tile<W, RI, VJ, 64>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
+          case 128: tile<W, RI, VJ, 128>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
+          default: tile<W, RI, VJ>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign);
         }
       }
       for (; x < ow; ++x)
-        tile<W, 1, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0);
+        tile<W, 1, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0, s.assign);
     }
   });
 }

@@ -122,40 +122,36 @@ void wgradExact(size_t m, size_t n, size_t k, const float* a, const float* b, fl
   });
 }
 
-// The weight gradient of a convolution with its lowering read in place (wgrad.h, wgradConv):
-// gw (o x k, columns [tap][channel]) (+)= gy^T . im2col(x). Column unit = one tap x one chunk of
-// kChunk channels; its B row t is the input pixel tap (ky, kx) of output position t reads (or a
-// row of zeros in the padding, multiplied as im2col's zeros are). The units are split into
-// contiguous groups, one task each; a task walks the output positions in passes of kPassRows and
-// runs all its units over a pass, so the pass's input pixels and gy rows are read from cache by
-// every tap. Each output is still summed over t = 0, 1, ..., rows-1: the same bits as wgradExact
-// on the explicit lowering, whatever the grouping and thread count. Needs c % (W * VJ) == 0.
-template <int W, int RI, int VJ>
-void wgradConvExact(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
-                    int threads) {
+// The driver of the weight gradients whose lowering is read in place (wgradConvExact and
+// wgradRowsExact below): gw's columns (o x k) are `lines` lines of `width` floats each (a tap's
+// channels, or a kernel row's kw pixels), cut into column units of kChunk floats; the B row of
+// output position t for a line is rowOf(line, img, oy, ox, slot) (slot = t - t0 in the pass: a
+// place the caller may build that row in). The units are split into contiguous groups, one task
+// each; a task walks the output positions in passes of kPassRows and runs all its units over a
+// pass, so the pass's input rows and gy rows are read from cache by every unit. Each output is
+// summed over t = 0, 1, ..., rows-1: the same bits as wgradExact on the explicit lowering,
+// whatever the grouping and thread count.
+template <int W, int RI, int VJ, typename RowOf>
+void wgradInPlace(const ConvShape& s, size_t lines, size_t width, size_t o, const float* gy, float* gw,
+                  bool accumulate, int threads, RowOf rowOf) {
   constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
-  const size_t c = s.c, k = s.k(), rows = s.rows(), taps = s.kh * s.kw;
-  const size_t oh = s.outH(), ow = s.outW(), chunks = c / kChunk, units = taps * chunks;
+  const size_t k = s.k(), rows = s.rows(), oh = s.outH(), ow = s.outW();
+  const size_t chunks = width / kChunk, units = lines * chunks;
   const size_t groups = std::min<size_t>(units, static_cast<size_t>(std::max(threads, 1)));
-  const std::vector<float> zeros(c, 0.0f);  // the padding's row (a whole pixel: any chunk offset)
   parallelRun(groups, threads, [&](size_t g) {
     const size_t u0 = units * g / groups, u1 = units * (g + 1) / groups;
     std::vector<const float*> ptr(kPassRows);
     for (size_t t0 = 0; t0 < rows; t0 += kPassRows) {
       const size_t t1 = std::min(rows, t0 + kPassRows);
       const bool load = accumulate || t0 > 0;
-      size_t tapNow = taps;  // the tap whose pointers `ptr` holds
+      size_t lineNow = lines;  // the line whose rows `ptr` holds
       for (size_t u = u0; u < u1; ++u) {
-        const size_t tap = u / chunks, j0 = (u % chunks) * kChunk;
-        if (tap != tapNow) {
-          tapNow = tap;
-          const long ky = static_cast<long>((tap / s.kw) * s.dilH) - static_cast<long>(s.padH);
-          const long kx = static_cast<long>((tap % s.kw) * s.dilW) - static_cast<long>(s.padW);
+        const size_t line = u / chunks, j0 = (u % chunks) * kChunk;
+        if (line != lineNow) {
+          lineNow = line;
           size_t img = t0 / (oh * ow), oy = (t0 / ow) % oh, ox = t0 % ow;
           for (size_t t = t0; t < t1; ++t) {
-            const long iy = static_cast<long>(oy * s.strideH) + ky, ix = static_cast<long>(ox * s.strideW) + kx;
-            const bool inside = iy >= 0 && ix >= 0 && iy < static_cast<long>(s.h) && ix < static_cast<long>(s.w);
-            ptr[t - t0] = inside ? x + ((img * s.h + static_cast<size_t>(iy)) * s.w + static_cast<size_t>(ix)) * c : zeros.data();
+            ptr[t - t0] = rowOf(line, img, oy, ox, t - t0);
             if (++ox == ow) {
               ox = 0;
               if (++oy == oh) { oy = 0; ++img; }
@@ -164,70 +160,59 @@ void wgradConvExact(const float* x, const ConvShape& s, size_t o, const float* g
         }
         const float* const* pp = ptr.data();
         auto brow = [pp, t0, j0](size_t t) { return pp[t - t0] + j0; };
-        blockRows<W, RI, VJ>(o, gy, brow, gw + tap * c + j0, k, t0, t1, load);
+        blockRows<W, RI, VJ>(o, gy, brow, gw + line * width + j0, k, t0, t1, load);
       }
     }
   });
 }
 
+// The weight gradient of a convolution with its lowering read in place (wgrad.h, wgradConv):
+// gw (o x k, columns [tap][channel]) (+)= gy^T . im2col(x). A line is one tap (c floats); its B
+// row t is the input pixel tap (ky, kx) of output position t reads (or a row of zeros in the
+// padding, multiplied as im2col's zeros are). Needs c % (W * VJ) == 0.
+template <int W, int RI, int VJ>
+void wgradConvExact(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
+                    int threads) {
+  const size_t c = s.c;
+  const std::vector<float> zeros(c, 0.0f);  // the padding's row (a whole pixel: any chunk offset)
+  auto rowOf = [&](size_t tap, size_t img, size_t oy, size_t ox, size_t) -> const float* {
+    const long iy = static_cast<long>(oy * s.strideH + (tap / s.kw) * s.dilH) - static_cast<long>(s.padH);
+    const long ix = static_cast<long>(ox * s.strideW + (tap % s.kw) * s.dilW) - static_cast<long>(s.padW);
+    const bool inside = iy >= 0 && ix >= 0 && iy < static_cast<long>(s.h) && ix < static_cast<long>(s.w);
+    return inside ? x + ((img * s.h + static_cast<size_t>(iy)) * s.w + static_cast<size_t>(ix)) * c : zeros.data();
+  };
+  wgradInPlace<W, RI, VJ>(s, s.kh * s.kw, c, o, gy, gw, accumulate, threads, rowOf);
+}
+
 // The weight gradient of a convolution by kernel rows (dilation 1 along the width): the kw taps of
-// one kernel row read kw adjacent input pixels, kw * c contiguous floats, so a column unit is a
-// chunk of kChunk of those floats (it may span taps) and the B row t is one pointer into x. Where
-// a row of the window leaves the image (the padding), the pass's border buffer holds the pixels
-// with zeros in place of the padding, exactly im2col's row. Otherwise as wgradConvExact: every
-// output summed over t = 0, 1, ..., rows-1 (bit-identical). Needs (kw * c) % (W * VJ) == 0.
+// one kernel row read kw adjacent input pixels, kw * c contiguous floats, so a line is a kernel
+// row (a column unit may span taps) and the B row t is one pointer into x. Where a row of the
+// window leaves the image (the padding), the row is built in the calling thread's border buffer
+// (the pixels with zeros in place of the padding, exactly im2col's row). Needs
+// (kw * c) % (W * VJ) == 0.
 template <int W, int RI, int VJ>
 void wgradRowsExact(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
                     int threads) {
-  constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
-  const size_t c = s.c, k = s.k(), rows = s.rows(), span = s.kw * c;
-  const size_t oh = s.outH(), ow = s.outW(), chunks = span / kChunk, units = s.kh * chunks;
-  const size_t groups = std::min<size_t>(units, static_cast<size_t>(std::max(threads, 1)));
-  parallelRun(groups, threads, [&](size_t g) {
-    const size_t u0 = units * g / groups, u1 = units * (g + 1) / groups;
-    std::vector<const float*> ptr(kPassRows);
-    thread_local Scratch borderScratch;
-    float* border = borderScratch.get(kPassRows * span);
-    for (size_t t0 = 0; t0 < rows; t0 += kPassRows) {
-      const size_t t1 = std::min(rows, t0 + kPassRows);
-      const bool load = accumulate || t0 > 0;
-      size_t kyNow = s.kh;  // the kernel row whose pointers `ptr` holds
-      for (size_t u = u0; u < u1; ++u) {
-        const size_t ky = u / chunks, j0 = (u % chunks) * kChunk;
-        if (ky != kyNow) {
-          kyNow = ky;
-          const long dy = static_cast<long>(ky * s.dilH) - static_cast<long>(s.padH);
-          size_t img = t0 / (oh * ow), oy = (t0 / ow) % oh, ox = t0 % ow;
-          for (size_t t = t0; t < t1; ++t) {
-            const long iy = static_cast<long>(oy * s.strideH) + dy;
-            const long ix0 = static_cast<long>(ox * s.strideW) - static_cast<long>(s.padW);
-            const bool rowIn = iy >= 0 && iy < static_cast<long>(s.h);
-            const float* rowBase = x + (img * s.h + static_cast<size_t>(rowIn ? iy : 0)) * s.w * c;
-            if (rowIn && ix0 >= 0 && ix0 + static_cast<long>(s.kw) <= static_cast<long>(s.w)) {
-              ptr[t - t0] = rowBase + static_cast<size_t>(ix0) * c;
-            } else {
-              float* b = border + (t - t0) * span;
-              for (size_t kx = 0; kx < s.kw; ++kx) {
-                const long ix = ix0 + static_cast<long>(kx);
-                if (rowIn && ix >= 0 && ix < static_cast<long>(s.w))
-                  std::memcpy(b + kx * c, rowBase + static_cast<size_t>(ix) * c, c * sizeof(float));
-                else
-                  std::memset(b + kx * c, 0, c * sizeof(float));
-              }
-              ptr[t - t0] = b;
-            }
-            if (++ox == ow) {
-              ox = 0;
-              if (++oy == oh) { oy = 0; ++img; }
-            }
-          }
-        }
-        const float* const* pp = ptr.data();
-        auto brow = [pp, t0, j0](size_t t) { return pp[t - t0] + j0; };
-        blockRows<W, RI, VJ>(o, gy, brow, gw + ky * span + j0, k, t0, t1, load);
-      }
+  const size_t c = s.c, span = s.kw * c;
+  thread_local Scratch borderScratch;
+  auto rowOf = [&](size_t ky, size_t img, size_t oy, size_t ox, size_t slot) -> const float* {
+    const long iy = static_cast<long>(oy * s.strideH) + static_cast<long>(ky * s.dilH) - static_cast<long>(s.padH);
+    const long ix0 = static_cast<long>(ox * s.strideW) - static_cast<long>(s.padW);
+    const bool rowIn = iy >= 0 && iy < static_cast<long>(s.h);
+    const float* rowBase = x + (img * s.h + static_cast<size_t>(rowIn ? iy : 0)) * s.w * c;
+    if (rowIn && ix0 >= 0 && ix0 + static_cast<long>(s.kw) <= static_cast<long>(s.w))
+      return rowBase + static_cast<size_t>(ix0) * c;
+    float* b = borderScratch.get(kPassRows * span) + slot * span;
+    for (size_t kx = 0; kx < s.kw; ++kx) {
+      const long ix = ix0 + static_cast<long>(kx);
+      if (rowIn && ix >= 0 && ix < static_cast<long>(s.w))
+        std::memcpy(b + kx * c, rowBase + static_cast<size_t>(ix) * c, c * sizeof(float));
+      else
+        std::memset(b + kx * c, 0, c * sizeof(float));
     }
-  });
+    return b;
+  };
+  wgradInPlace<W, RI, VJ>(s, s.kh, span, o, gy, gw, accumulate, threads, rowOf);
 }
 
 // The ISA's wgradConv (RI: the row count of its 2-vector tile): by kernel rows in chunks of 3
