@@ -75,6 +75,11 @@ struct PositionWalk {
     y = (pos / ow) % oh;
     x = pos % ow;
   }
+  // Advances by k positions that stay in this output row or end it (x + k <= ow).
+  void skipInRow(size_t k) {
+    x += k - 1;
+    step();
+  }
   void step() {
     if (++x < ow) return;
     x = 0;
@@ -250,15 +255,15 @@ void packConvInput(const Platform& platform, const uint8_t* codes, const ConvSha
                         planePop + bandFirst * kPanelRows * planes});
       bandCount = 0;
     };
+    PositionWalk at(s, t * perTask * kPanelRows);  // one division per task, none per panel
     for (size_t p = t * perTask; p < std::min(panels, (t + 1) * perTask); ++p) {
       const size_t r0 = p * kPanelRows;
       const int nRows = static_cast<int>(std::min<size_t>(kPanelRows, rows - r0));
-      PositionWalk at(s, r0);
-      const uint64_t first = (at.img * ps.paddedH + at.y * s.strideH) * ps.rowBits + at.x * s.strideW * c;
       if (isa.gatherPanels != nullptr && nRows == kPanelRows && at.x + kPanelRows <= outW) {
         if (bandCount == kBand) flushBand();
         if (bandCount == 0) bandFirst = p;
-        bandBit[bandCount++] = first;
+        bandBit[bandCount++] = (at.img * ps.paddedH + at.y * s.strideH) * ps.rowBits + at.x * s.strideW * c;
+        at.skipInRow(kPanelRows);
         continue;
       }
       flushBand();
