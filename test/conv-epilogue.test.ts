@@ -44,6 +44,11 @@ describe.each(ISAS)('isa %s', (isa) => {
     [2, 5, 5, 33, 3, 3, 2, 1, 1, 1, 1, 1, 1],
     [1, 6, 5, 65, 3, 2, 1, 2, 1, 0, 1, 1, 8],
     [3, 6, 6, 32, 3, 3, 1, 1, 1, 1, 1, 1, 4],
+    // 16/32/64 channels with whole panels (8 positions) inside output rows: gathered in bands
+    [3, 5, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1],
+    [2, 6, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 2],
+    [1, 4, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, 8],
+    [17, 3, 12, 16, 1, 1, 1, 1, 0, 0, 1, 1, 3],
   ])('packConv equals pack(im2col) for n,h,w,c,kh,kw,sh,sw,ph,pw,dh,dw,bits = %i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i,%i',
     (n, h, w, c, kh, kw, sh, sw, ph, pw, dh, dw, bits) => {
       kernels.setIsa(isa);

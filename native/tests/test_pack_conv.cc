@@ -2,9 +2,11 @@
 //  - packStreams against streams built bit by bit (odd counts, partial word ranges, tails);
 //  - gatherPanel against rows concatenated bit by bit from random runs (odd offsets and lengths
 //    across word edges, 1..8 rows and planes);
+//  - gatherPanels (bands of evenly spaced panels) against gatherPanel once per panel;
 //  - packConvInput against packConvInputReference (the gather-and-pack path on the scalar
 //    platform) over channels 1..130, kernels 1x1..7x7, strides 1..3, padding 0..3, dilation 1..2,
 //    batch 1/3/17, planes 1..8, 1 and 3 threads. Outputs start as garbage: every word is written.
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -100,6 +102,47 @@ void checkGatherPanel(const Platform& isa, std::mt19937_64& rng) {
   }
 }
 
+// gatherPanels (where the ISA has it) against the scalar gatherPanel once per panel: bands of 1..6
+// panels, rows 16..64 bits apart in steps of 16 with starts on bytes (the layout it is built for),
+// and the layouts it hands on (steps of 8 or of any bits, starts anywhere, steps past 64 bits).
+void checkGatherPanels(const Platform& isa, std::mt19937_64& rng) {
+  if (isa.bitplane->gatherPanels == nullptr) return;
+  const size_t count = 3000;  // codes in the streams
+  for (int trial = 0; trial < 300; ++trial) {
+    const int planes = 1 + static_cast<int>(rng() % 8);
+    std::vector<uint8_t> codes(count);
+    for (auto& c : codes) c = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+    const size_t words = count / 64 + 1 + kGatherSlackWords;
+    std::vector<uint64_t> st(static_cast<size_t>(planes) * words);
+    scalarPlatform().bitplane->packStreams({codes.data(), count, planes, 0, words, st.data(), words});
+    const int layout = trial % 4;  // 0, 1: the fast layout; 2: bytes, any step; 3: any bit
+    const uint64_t align = layout == 3 ? 1 : 8;
+    const uint64_t rowStep = layout < 2 ? 16 * (1 + rng() % 4) : layout == 2 ? 8 * (1 + rng() % 12) : 1 + rng() % 90;
+    const uint64_t runBits = layout == 0 ? 16 * (1 + rng() % 14) : 1 + rng() % (trial % 3 == 0 ? 200 : 60);
+    const size_t runs = 1 + rng() % 5, panels = 1 + rng() % 6;
+    std::vector<uint64_t> runOffset(runs), panelBit(panels);
+    for (auto& o : runOffset) o = rng() % 900 / align * align;
+    for (auto& b : panelBit) b = rng() % (count - 900 - 1000 - 8 * 90) / align * align;
+    const size_t k = runs * runBits, kWords = kWordsFor(k);
+    const size_t panelWords = static_cast<size_t>(planes) * kWords * kPanelRows;
+    std::vector<uint64_t> want(panels * panelWords, kGarbage), got(want.size(), ~kGarbage);
+    std::vector<int32_t> wantPop(panels * kPanelRows * planes, -1), gotPop(wantPop.size() + 1, -2);
+    for (size_t q = 0; q < panels; ++q) {
+      uint64_t rowBit[kPanelRows];
+      for (int r = 0; r < kPanelRows; ++r) rowBit[r] = panelBit[q] + r * rowStep;
+      scalarPlatform().bitplane->gatherPanel({st.data(), words, planes, rowBit, kPanelRows, runOffset.data(), runs,
+                                              runBits, kWords, want.data() + q * panelWords,
+                                              wantPop.data() + q * kPanelRows * planes});
+    }
+    isa.bitplane->gatherPanels({st.data(), words, planes, panelBit.data(), panels, rowStep, runOffset.data(), runs,
+                                runBits, kWords, got.data(), gotPop.data()});
+    const bool popsOk = std::equal(wantPop.begin(), wantPop.end(), gotPop.begin()) && gotPop.back() == -2;
+    EXPECT(want == got && popsOk, "[%s] gatherPanels trial %d: panels=%zu planes=%d step=%llu runs=%zu x %llu bits",
+           isa.name, trial, panels, planes, static_cast<unsigned long long>(rowStep), runs,
+           static_cast<unsigned long long>(runBits));
+  }
+}
+
 void checkConvShapes(const Platform& isa, std::mt19937_64 rng) {
   const size_t channels[] = {1, 3, 5, 8, 16, 17, 32, 33, 64, 100, 128, 130};
   const size_t kernels[][2] = {{1, 1}, {3, 3}, {5, 3}, {3, 5}, {7, 7}};
@@ -154,6 +197,34 @@ void checkConvShapes(const Platform& isa, std::mt19937_64 rng) {
     packConvInput(isa, x.data(), s, 2, got.data(), gotPop.data(), 1);
     EXPECT(want == got && wantPop == gotPop, "[%s] packConvInput with padding 2^17", isa.name);
   }
+  // The channel counts whole panels are gathered for (16, 32, 64) and one that is not a multiple of
+  // 16: 1x1 and 3x3, stride 1 and 2, padding 0 and 1, widths with and without panels across the
+  // ends of output rows, batch 1/3/17, every plane count.
+  int sweep = 0;
+  for (size_t c : {size_t{16}, size_t{32}, size_t{64}, size_t{24}}) {
+    for (size_t kern : {size_t{1}, size_t{3}}) {
+      for (size_t stride : {size_t{1}, size_t{2}}) {
+        for (size_t pad : {size_t{0}, size_t{1}}) {
+          const size_t n = std::vector<size_t>{1, 3, 17}[sweep % 3];
+          const size_t w = std::vector<size_t>{16, 11, 32, 8}[(sweep / 3) % 4];
+          const size_t h = c == 64 ? 3 : 5;
+          ConvShape s{n, h, w, c, kern, kern, stride, stride, pad, pad, 1, 1};
+          const int planes = 1 + sweep % 8;
+          ++sweep;
+          if (!checkConvShape(s).empty()) continue;
+          std::vector<uint8_t> x(s.inputCount());
+          for (auto& v : x) v = static_cast<uint8_t>(rng() & ((1u << planes) - 1));
+          std::vector<uint64_t> want(packedWords(s.rows(), s.k(), planes), kGarbage), got(want.size(), ~kGarbage);
+          std::vector<int32_t> wantPop(s.rows() * planes, -1), gotPop(s.rows() * planes, -2);
+          packConvInputReference(scalarPlatform(), x.data(), s, planes, want.data(), wantPop.data(), 1);
+          packConvInput(isa, x.data(), s, planes, got.data(), gotPop.data(), 1 + sweep % 2);
+          EXPECT(want == got && wantPop == gotPop,
+                 "[%s] packConvInput sweep n=%zu h=%zu w=%zu c=%zu kernel=%zu stride=%zu pad=%zu planes=%d", isa.name, n, h,
+                 w, c, kern, stride, pad, planes);
+        }
+      }
+    }
+  }
   // ResNet-like rows: whole panels inside one output row (8 positions a fixed step apart)
   for (const ConvShape& s : {ConvShape{2, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1}, ConvShape{1, 4, 24, 32, 3, 3, 1, 1, 1, 1, 1, 1},
                              ConvShape{1, 3, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1}, ConvShape{1, 3, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1},
@@ -179,6 +250,7 @@ int main() {
   for (const Platform* isa : availablePlatforms()) {
     checkPackStreams(*isa, rng);
     checkGatherPanel(*isa, rng);
+    checkGatherPanels(*isa, rng);
     checkConvShapes(*isa, std::mt19937_64(23));  // the same shapes on every ISA
   }
   std::printf("pack_conv: %d checks, %d failures\n", checks, failures);

@@ -107,6 +107,26 @@ struct GatherPanelArgs {
   int32_t* planePop;          // rows * planes counts
 };
 
+// Many panels whose 8 rows are evenly spaced, as a convolution's 8 adjacent output positions of one
+// output row are: row r of panel q starts at bit panelBit[q] + r * rowStep of the streams; every
+// row is present; runs, planes and kWords as in GatherPanelArgs. Panel q is written exactly as
+// gatherPanel writes it, at out + q * planes * kWords * 8, its popcounts at planePop + q * 8 * planes.
+// One call per band of panels lets a kernel set up its reads once (same slack as gatherPanel).
+struct GatherPanelsArgs {
+  const uint64_t* streams;    // plane p's stream at streams + p * streamStride
+  size_t streamStride;
+  int planes;                 // 1..8
+  const uint64_t* panelBit;   // panels entries
+  size_t panels;              // >= 1
+  uint64_t rowStep;           // bits between consecutive rows of a panel
+  const uint64_t* runOffset;  // runs entries
+  size_t runs;                // >= 1
+  uint64_t runBits;           // >= 1
+  size_t kWords;              // kWordsFor(runs * runBits)
+  uint64_t* out;              // panels * planes * kWords * 8 words
+  int32_t* planePop;          // panels * 8 * planes counts
+};
+
 struct KernelTable {
   const char* name;
   void (*packPanel)(const PackPanelArgs&);
@@ -121,6 +141,8 @@ struct KernelTable {
   void (*panelPops)(const uint64_t* panel, int rows, int planes, size_t kWords, int32_t* planePop);
   void (*packStreams)(const PackStreamsArgs&);
   void (*gatherPanel)(const GatherPanelArgs&);
+  // nullptr where the ISA has no faster form than gatherPanel once per panel (the caller loops).
+  void (*gatherPanels)(const GatherPanelsArgs&);
 };
 
 // Per-ISA tables; each defined in its own translation unit compiled with its own flags.

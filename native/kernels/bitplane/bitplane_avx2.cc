@@ -496,6 +496,6 @@ void gatherPanelAvx2(const GatherPanelArgs& g) {
 }  // namespace
 
 const KernelTable kAvx2Table = {"avx2",        packPanelAvx2,   bitTileAvx2,    ceilingAvx2, kCeilAcc * 256,
-                                panelPopsAvx2, packStreamsAvx2, gatherPanelAvx2};
+                                panelPopsAvx2, packStreamsAvx2, gatherPanelAvx2, nullptr};
 
 }  // namespace anyprec

@@ -303,6 +303,6 @@ void gatherPanelNeon(const GatherPanelArgs& g) { gatherPanelWith(g, [](uint64_t 
 }  // namespace
 
 const KernelTable kNeonTable = {"neon",        packPanelNeon,   bitTileNeon,    ceilingNeon, 16 * 128,
-                                panelPopsNeon, packStreamsNeon, gatherPanelNeon};
+                                panelPopsNeon, packStreamsNeon, gatherPanelNeon, nullptr};
 
 }  // namespace anyprec

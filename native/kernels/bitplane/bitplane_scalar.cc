@@ -109,6 +109,6 @@ void gatherPanelScalar(const GatherPanelArgs& g) { gatherPanelWith(g, [](uint64_
 }  // namespace
 
 const KernelTable kScalarTable = {"scalar",        packPanelScalar,   bitTileScalar,    ceilingScalar, 8 * 64,
-                                  panelPopsScalar, packStreamsScalar, gatherPanelScalar};
+                                  panelPopsScalar, packStreamsScalar, gatherPanelScalar, nullptr};
 
 }  // namespace anyprec

@@ -75,6 +75,11 @@ struct PositionWalk {
     y = (pos / ow) % oh;
     x = pos % ow;
   }
+  // Advances by k positions that stay in this output row or end it (x + k <= ow).
+  void skipInRow(size_t k) {
+    x += k - 1;
+    step();
+  }
   void step() {
     if (++x < ow) return;
     x = 0;
@@ -233,18 +238,41 @@ void packConvInput(const Platform& platform, const uint8_t* codes, const ConvSha
     for (size_t kx = 0; kx < s.kw; ++kx) runOffset.push_back(rowOffset + kx * s.dilW * c);
     runBits = c;
   }
+  // A panel whose 8 positions lie in one output row has its rows evenly spaced (strideW * c bits):
+  // consecutive such panels go to gatherPanels in bands (where the ISA has it), the others (a
+  // panel across the end of an output row, the last one) to gatherPanel one by one.
   const size_t perTask = std::max<size_t>(1, (size_t{1} << 15) / std::max<size_t>(1, k * kPanelRows));
+  const size_t outW = s.outW();
+  constexpr size_t kBand = 64;
   parallelRun((panels + perTask - 1) / perTask, threads, [&](size_t t) {
     uint64_t rowBit[kPanelRows];
+    uint64_t bandBit[kBand];
+    size_t bandFirst = 0, bandCount = 0;
+    auto flushBand = [&] {
+      if (bandCount == 0) return;
+      isa.gatherPanels({streams.get(), stride, planes, bandBit, bandCount, s.strideW * c, runOffset.data(),
+                        runOffset.size(), runBits, kWords, out + bandFirst * panelWords,
+                        planePop + bandFirst * kPanelRows * planes});
+      bandCount = 0;
+    };
+    PositionWalk at(s, t * perTask * kPanelRows);  // one division per task, none per panel
     for (size_t p = t * perTask; p < std::min(panels, (t + 1) * perTask); ++p) {
       const size_t r0 = p * kPanelRows;
       const int nRows = static_cast<int>(std::min<size_t>(kPanelRows, rows - r0));
-      PositionWalk at(s, r0);
+      if (isa.gatherPanels != nullptr && nRows == kPanelRows && at.x + kPanelRows <= outW) {
+        if (bandCount == kBand) flushBand();
+        if (bandCount == 0) bandFirst = p;
+        bandBit[bandCount++] = (at.img * ps.paddedH + at.y * s.strideH) * ps.rowBits + at.x * s.strideW * c;
+        at.skipInRow(kPanelRows);
+        continue;
+      }
+      flushBand();
       for (int r = 0; r < nRows; ++r, at.step())
         rowBit[r] = (at.img * ps.paddedH + at.y * s.strideH) * ps.rowBits + at.x * s.strideW * c;
       isa.gatherPanel({streams.get(), stride, planes, rowBit, nRows, runOffset.data(), runOffset.size(), runBits,
                        kWords, out + p * panelWords, planePop + r0 * planes});
     }
+    flushBand();
   });
 }
 

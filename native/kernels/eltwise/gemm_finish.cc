@@ -34,7 +34,16 @@ GemmFinish::GemmFinish(const EpilogueTable& e, const GemmSpec& s, void* c, const
     const bool negA = s.aEnc == Encoding::Signed, negB = s.bEnc == Encoding::Signed;
     if (betaB_ != 0 && s.a.planePop != nullptr) {
       rowCoreA_.resize(m);
-      for (size_t i = 0; i < m; ++i) rowCoreA_[i] = rowCoreSum(s.a.planePop + i * s.a.planes, s.aBits, negA);
+      // rowCoreSum of every row, Horner style and inlined (it runs each time a GEMM is planned:
+      // a call per row was ~3% of a 1-bit ResNet-20 run); the same sums.
+      const int bits = s.aBits;
+      const size_t planes = static_cast<size_t>(s.a.planes);
+      for (size_t i = 0; i < m; ++i) {
+        const int32_t* pops = s.a.planePop + i * planes;
+        int64_t sum = negA ? -int64_t{pops[0]} : int64_t{pops[0]};
+        for (int p = 1; p < bits; ++p) sum = 2 * sum + pops[p];
+        rowCoreA_[i] = sum;
+      }
     }
     if (betaA_ != 0) {
       for (size_t j = 0; j < n_; ++j)
