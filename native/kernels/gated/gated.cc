@@ -75,12 +75,6 @@ uint64_t profileTicks() {
 #endif
 }
 
-int64_t rowSum(const int32_t* pops, int first, int count) {
-  int64_t s = 0;  // sum over K of the code formed by planes first..first+count-1 (MSB first)
-  for (int p = 0; p < count; ++p) s += (int64_t{1} << (count - 1 - p)) * pops[first + p];
-  return s;
-}
-
 }  // namespace
 
 int64_t gateThreshold(float t) {
@@ -264,21 +258,29 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
   if (prof) lap(&GatedProfile::high);
 
   // 2. The gate.
-  s.rowTerm.assign(row1 - row0, 0);
-  s.rowLow.assign(row1 - row0, 0);
   const int64_t beta = ops_[0].beta + (nOps_ == 2 ? ops_[1].beta : 0);
-  if (beta != 0) {
+  s.rowTerm.resize(kTaskRows);
+  s.rowLow.resize(kTaskRows);
+  int32_t* rowTerm = s.rowTerm.data();
+  int32_t* rowLow = s.rowLow.data();
+  if (beta == 0) {
+    std::fill(rowTerm, rowTerm + (row1 - row0), 0);
+    std::fill(rowLow, rowLow + (row1 - row0), 0);
+  } else {
     // Locals: stores through the int32 rows may alias the plan's fields (the compiler reloaded
     // them every row, a cost the size of the gate itself at N = 16).
     const int hb = s_.highBits, lowBits = lowBits_, planes = s_.a.planes;
     const int32_t* pops = s_.a.planePop + row0 * static_cast<size_t>(planes);
-    int32_t* rowTerm = s.rowTerm.data();
-    int32_t* rowLow = s.rowLow.data();
+    const uint32_t b = static_cast<uint32_t>(beta);
     for (size_t i = 0; i < row1 - row0; ++i, pops += planes) {
-      // Both fit int32: at most (2^bBits - 1) * K * (2^aBits - 1), the dense bound (checkGated;
-      // with b2 the bound of the sum).
-      rowTerm[i] = static_cast<int32_t>(beta * (rowSum(pops, 0, hb) << lowBits));
-      rowLow[i] = static_cast<int32_t>(beta * rowSum(pops, hb, lowBits));
+      // The high and the low code's sums over K (Horner over the planes, MSB first) times beta. Both
+      // results fit int32: at most (2^bBits - 1) * K * (2^aBits - 1), the dense bound (checkGated;
+      // with b2 the bound of the sum), so the wrapping uint32 steps give them exactly.
+      uint32_t h = 0, l = 0;
+      for (int p = 0; p < hb; ++p) h = 2 * h + static_cast<uint32_t>(pops[p]);
+      for (int p = hb; p < hb + lowBits; ++p) l = 2 * l + static_cast<uint32_t>(pops[p]);
+      rowTerm[i] = static_cast<int32_t>(b * (h << lowBits));
+      rowLow[i] = static_cast<int32_t>(b * l);
     }
   }
   GateArgs g{};

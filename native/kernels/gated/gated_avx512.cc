@@ -153,17 +153,17 @@ void blockB(const LowGroupArgs& t, int i0, int j0, int wb, const uint8_t* entrie
 
 // The list: the gate's (LowGroupArgs::list), or one VPCOMPRESSD per row of the on-masks: entry =
 // r | c << 4 (the permute indexes), row-major, one byte each. Then the chunks over every plane
-// block into int32 results in list order, added into out by gather / add / scatter when the group
-// is sparse, or per row by one VPEXPANDD (the row's results back into its 16 column lanes) and a
-// masked add when it is not. Measured on a Zen 5 (gated_phases_bench, K = 288..576, 4/2 bits,
-// 2- and 8-bit weights, shared machine): a scalar read-modify-write per listed output or VPEXPANDD
-// for every group made the low-plane phase ~10% slower than this split; with the list built here
-// instead of in the gate, the low-plane phase took ~1.4-1.8x as long at 90-95% off (likely: its
-// loads of the list waited for the overlapping row stores just made), against a gate ~1.2-1.3x as
-// long with the lists.
+// block into int32 results in list order, added into out by one scalar read-modify-write per
+// listed output when the group is sparse, or per row by one VPEXPANDD (the row's results back into
+// its 16 column lanes) and a masked add when it is not. Measured on a Zen 5 (gated_phases_bench,
+// K = 288..576, 4/2 bits, 1- and 8-bit weights, shared machine): VPEXPANDD for every group made
+// the low-plane phase up to 1.5x as long at 95% off (its cost is per row, not per output); in
+// place of the scalar writes, a VPGATHERDD / VPSCATTERDD per 16 outputs came out no faster
+// (within the noise of a loaded machine) and needed its own path for offsets past int32. With the
+// list built here instead of in the gate, the low-plane phase took ~1.4-1.8x as long at 90-95% off
+// (likely: its loads of the list waited for the overlapping row stores just made), against a gate
+// ~1.2-1.3x as long with the lists.
 constexpr size_t kScalarWriteBack = 56;
-// The gather's int32 offsets r * ldOut + c (r < 16, c < 16) must not overflow.
-constexpr size_t kMaxGatherLd = (size_t{1} << 26);
 
 size_t lowGroupAvx512(const LowGroupArgs& t) {
   const uint8_t* entries = t.list;
@@ -196,27 +196,14 @@ size_t lowGroupAvx512(const LowGroupArgs& t) {
       }
     }
   }
-  if (count <= kScalarWriteBack && t.ldOut > kMaxGatherLd) {
-    // Offsets past int32 (N > 2^26 columns): one scalar read-modify-write per listed output.
+  if (count <= kScalarWriteBack) {
+    // Sparse group: one scalar read-modify-write per listed output.
     uint32_t* out = reinterpret_cast<uint32_t*>(t.out);
+    const size_t ld = t.ldOut;
+    const int alphaShift = t.alphaShift;
     for (size_t e = 0; e < count; ++e) {
       const uint32_t entry = entries[e];
-      out[(entry & 15) * t.ldOut + (entry >> 4)] += static_cast<uint32_t>(res[e]) << t.alphaShift;
-    }
-  } else if (count <= kScalarWriteBack) {
-    // Sparse group: 16 listed outputs at a time gathered from out, added to and scattered back
-    // (a group's outputs are distinct, so the scatter has no conflicts).
-    const __m512i ld = _mm512_set1_epi32(static_cast<int>(t.ldOut));
-    const __m512i rowMask = _mm512_set1_epi32(15);
-    const __m128i sh = _mm_cvtsi32_si128(t.alphaShift);
-    int* out = reinterpret_cast<int*>(t.out);
-    for (size_t e = 0; e < count; e += 16) {
-      const __mmask16 live = count - e >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (count - e)) - 1);
-      const __m512i entry = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, entries + e));
-      const __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_and_si512(entry, rowMask), ld), _mm512_srli_epi32(entry, 4));
-      const __m512i low = _mm512_sll_epi32(_mm512_maskz_loadu_epi32(live, res + e), sh);
-      const __m512i cur = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, out, 4);
-      _mm512_mask_i32scatter_epi32(out, live, idx, _mm512_add_epi32(cur, low), 4);
+      out[(entry & 15) * ld + (entry >> 4)] += static_cast<uint32_t>(res[e]) << alphaShift;
     }
   } else {
     // Per row (no branch on its mask: data), VPEXPANDD puts the row's results back into its 16
