@@ -46,6 +46,11 @@ function records(p) {
 const pct = (a) => (typeof a === 'number' ? `${(100 * a).toFixed(2)}%` : '');
 
 function options(r) {
+  const shift = r.config.augment?.shift ? `, shifts ±${r.config.augment.shift} px` : '';
+  return methodOptions(r) + shift;
+}
+
+function methodOptions(r) {
   const c = r.config, o = c.options ?? {};
   switch (c.method) {
     case 'sp': return `act ${c.bits.join('/')}, ${o.activation ?? 'dorefa'}${o.distill === false ? ', labels (no distillation)' : ''}`;
