@@ -525,12 +525,14 @@ void Program::run(Arena& arena, int threads, double* opMs) const {
   if (threads > 1) {
     widths = std::atomic_load(&widths_);
     if (widths && widths->threads != threads) widths.reset();
-    if (!widths && opMs == nullptr) {
-      std::unique_lock<std::mutex> lock(tuneMutex_, std::try_to_lock);
-      if (lock.owns_lock()) {
-        tuneRun(arena, threads);
-        return;
-      }
+    bool idle = false;
+    if (!widths && opMs == nullptr && tuneBusy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) {
+      struct Release {
+        std::atomic<bool>& busy;
+        ~Release() { busy.store(false, std::memory_order_release); }
+      } release{tuneBusy_};
+      tuneRun(arena, threads);
+      return;
     }
   }
   auto width = [&](size_t i) { return widths ? widths->width[i] : threads; };
@@ -546,7 +548,7 @@ void Program::run(Arena& arena, int threads, double* opMs) const {
   }
 }
 
-// One measuring run (tuneMutex_ held): every op on one thread and on `threads`, back to back.
+// One measuring run (tuneBusy_ held): every op on one thread and on `threads`, back to back.
 void Program::tuneRun(Arena& arena, int threads) const {
   if (tuning_.threads != threads) tuning_ = Tuning{threads, 0, std::vector<int>(ops_.size(), 0)};
   uint8_t* base = arena.memory_.get();

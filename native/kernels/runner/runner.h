@@ -20,10 +20,10 @@
 // time (small: they read A's row sums when constructed, and A exists only once the ops before it
 // have run). One arena serves one run at a time; concurrent runs of one program each need their own.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -125,8 +125,10 @@ class Program {
     std::vector<int> wins;  // per op: runs in which `threads` beat one thread
   };
   void tuneRun(Arena& arena, int threads) const;
-  mutable std::mutex tuneMutex_;
-  mutable Tuning tuning_;                          // guarded by tuneMutex_
+  // Held (true) by the one run that measures; a flag, not a mutex's try_lock, which a glibc >= 2.34
+  // link binds at GLIBC_2.34 (the prebuilds' floor is 2.32).
+  mutable std::atomic<bool> tuneBusy_{false};
+  mutable Tuning tuning_;                          // guarded by tuneBusy_
   mutable std::shared_ptr<const OpWidths> widths_;  // std::atomic_load / atomic_store
   const Platform& isa_;
   std::vector<size_t> bufferBytes_;
