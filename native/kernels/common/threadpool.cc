@@ -24,8 +24,12 @@ namespace {
 // kCallerSpin before sleeping (it would otherwise give its core away and wait for it back). Both
 // yield the core while they watch, so on a busy machine another runnable thread goes first; past
 // the bound the waits are passive as before, so an idle pool costs nothing.
-constexpr std::chrono::microseconds kWorkerSpin{50};
-constexpr std::chrono::microseconds kCallerSpin{200};
+// Both bounds are 0 (passive waits): on a 2-vCPU VM whose two busy vCPUs share one core's throughput,
+// the watching thread slowed the one doing the work — ResNet-20 at batch 1, 2 threads ÷ 1 thread went
+// from 1.09–1.22× with 50/200 µs watches to 0.97–1.03× without (quiet, 2026-12-07). Raise them only
+// with a measurement on the machine in question.
+constexpr std::chrono::microseconds kWorkerSpin{0};
+constexpr std::chrono::microseconds kCallerSpin{0};
 
 // Calls ready() until it is true or `bound` has passed; returns its last answer. Yields between
 // checks (a waiting thread never holds a core another thread wants).
