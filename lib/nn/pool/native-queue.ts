@@ -41,14 +41,7 @@ export class NativeRunQueue {
     if (!signal && this.running < this.limit && this.queue.length === 0) {
       // Nothing to watch and a free slot: the caller gets the call's own promise, and one
       // continuation frees the slot (no wrapper promise, no settle bookkeeping per call).
-      this.running++;
-      this.started++;
-      let p: Promise<T>;
-      try {
-        p = start();
-      } catch (e) {
-        p = Promise.reject(e);
-      }
+      const p = this.launch(start);
       p.then(this.release, this.release);
       return p;
     }
@@ -75,16 +68,19 @@ export class NativeRunQueue {
     this.pump();
   };
 
-  private begin(job: Job): void {
+  /** Takes a slot and starts the call; a throwing start becomes a rejected promise. */
+  private launch<T>(start: () => Promise<T>): Promise<T> {
     this.running++;
     this.started++;
-    let p: Promise<unknown>;
     try {
-      p = job.start();
+      return start();
     } catch (e) {
-      p = Promise.reject(e);
+      return Promise.reject(e);
     }
-    p.then((t) => {
+  }
+
+  private begin(job: Job): void {
+    this.launch(job.start).then((t) => {
       this.release();
       settle(job, () => job.resolve(t));
     }, (e: Error) => {
