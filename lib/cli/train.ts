@@ -27,6 +27,7 @@ interface TrainOptions {
   seed: number;
   bnCalibration: number;
   augmentShift?: number;
+  validation?: number;
   weightMode: string;
   resume?: string;
   json?: boolean;
@@ -137,12 +138,16 @@ async function train(o: TrainOptions): Promise<void> {
       optimizer: o.optimizer as TrainConfig['optimizer'], weightDecay: o.weightDecay,
       schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed, bnCalibration: o.bnCalibration,
       ...(o.augmentShift ? { augment: { shift: o.augmentShift } } : {}),
+      ...(o.validation !== undefined ? { validation: o.validation } : {}),
     });
     if (o.weightMode !== 'requant' && o.weightMode !== 'truncate') throw new InvalidArgumentError(`--weight-mode must be requant or truncate, got ${o.weightMode}`);
     if (o.weightMode === 'truncate' && o.method !== 'any' && o.method !== 'fixed') throw new InvalidArgumentError('--weight-mode truncate is for --method any and fixed');
     trainer = new Trainer({ ...net.graph, weightMode: o.weightMode }, config);
   }
-  const data = loadMnist(o.data, digits, 1000, o.trainLimit !== undefined ? { train: o.trainLimit } : undefined);
+  if (o.resume && o.validation !== undefined && o.validation !== (trainer.config.validation ?? 1000)) {
+    throw new InvalidArgumentError(`--validation ${o.validation} differs from the checkpoint's ${trainer.config.validation ?? 1000} (a resumed run keeps its split)`);
+  }
+  const data = loadMnist(o.data, digits, trainer.config.validation ?? 1000, o.trainLimit !== undefined ? { train: o.trainLimit } : undefined);
   const tty = process.stderr.isTTY === true && !o.json;
   const started = Date.now();
   let interrupted = false;
@@ -167,7 +172,7 @@ async function train(o: TrainOptions): Promise<void> {
     process.stderr.write(`${tty ? '\n' : ''}epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, train acc ${(100 * r.trainAccuracy).toFixed(2)}%, ` +
       `validation ${val}, ${r.seconds.toFixed(0)} s (checkpoint ${checkpoint})\n`);
   };
-  await trainer.fitAsync(data.train, data.validation, progress, epochDone);
+  await trainer.fitAsync(data.train, data.validation.n > 0 ? data.validation : undefined, progress, epochDone);
   process.off('SIGINT', onSigint);
   if (trainer.stopped) {
     trainer.saveCheckpoint(checkpoint);
@@ -245,6 +250,7 @@ export function registerTrain(program: Command): void {
       if (n > 8) throw new InvalidArgumentError('--augment-shift must be an integer in 0..8 (pixels)');
       return n;
     })
+    .option('--validation <n>', 'training digits held out for validation (the last n of the 8,000; default 1000; 0: train on all 8,000, as the reference did — for a final run after tuning)', int('--validation', 0))
     .option('--threads <n>', 'kernel threads', int('--threads', 1), kernels.hardwareThreads())
     .option('--train-limit <n>', 'use only the first n training digits (quick runs)', int('--train-limit', 2))
     .option('--checkpoint <file>', 'checkpoint written every epoch and on Ctrl-C (default <out>.ckpt)')

@@ -48,6 +48,12 @@ export interface TrainConfig {
    * resumed run draws the same ones. Default 0 (off).
    */
   augment?: { shift: number };
+  /**
+   * Training digits held out as the validation set by the data loader (the CLI: the last
+   * `validation` of the 8,000 training digits; 0 trains on all of them, as the reference code did).
+   * Kept in the config so a resumed run loads the same split. Default 1000.
+   */
+  validation?: number;
 }
 
 /** A registered training method's behaviour inside one Trainer. */
@@ -130,6 +136,9 @@ function checkConfig(c: TrainConfig): void {
     if (!(Number.isInteger(c.augment.shift) && c.augment.shift >= 0 && c.augment.shift <= 8)) {
       throw new RangeError(`augment.shift must be an integer in 0..8 (pixels), got ${String(c.augment.shift)}`);
     }
+  }
+  if (c.validation !== undefined && !(Number.isInteger(c.validation) && c.validation >= 0)) {
+    throw new RangeError(`validation must be a non-negative integer (digits), got ${c.validation}`);
   }
   if (c.bnCalibration !== undefined && !(Number.isInteger(c.bnCalibration) && c.bnCalibration >= 0)) {
     throw new RangeError(`bnCalibration must be a non-negative integer (samples), got ${c.bnCalibration}`);
