@@ -155,6 +155,14 @@ else
   cat "$out/coverage.log"; notok "kernel coverage does not match the CPU flags"
 fi
 
+# Every non-AVX-512 object free of AVX-512 instructions (they pass on an AVX-512 machine and
+# raise SIGILL on an AVX2-only one): objdump over the objects the build just made.
+if bash scripts/check-isa-objects.sh > "$out/isa-objects.log" 2>&1; then
+  tail -1 "$out/isa-objects.log"; ok "every kernel object uses only its ISA's instructions"
+else
+  cat "$out/isa-objects.log"; notok "kernel objects use instructions outside their ISA"
+fi
+
 stage "API reference (docs/api) matches the types"
 # docs/api is generated from lib/ by typedoc (npm run docs:api) and committed so the README can link
 # it; regenerated into a scratch directory here, it must equal the committed one.

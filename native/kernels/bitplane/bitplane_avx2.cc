@@ -171,13 +171,17 @@ AP_INLINE void stepMemB(__m256i& c, __m256i al, __m256i ah, const void* bp, __m2
 }
 
 // The same step for a single row (R = 1), with b >> 4 (and for XOR the masks of b) folded in
-// and b read from memory: GCC otherwise loads b twice and adds register moves.
+// and b read from memory: GCC otherwise loads b twice and adds register moves. The shift takes b
+// from a register: VPSRLW with a memory source exists only in EVEX (AVX-512BW), and the assembler
+// silently encoded it so, which raised SIGILL on AVX2-only CPUs (scripts/check-isa-objects.sh
+// now refuses any EVEX instruction in a non-AVX-512 object).
 template <bool X>
 AP_INLINE void stepLoad(__m256i& c, __m256i al, __m256i ah, const void* bp, __m256i lut, __m256i nib) {
   const __m256i& b = *static_cast<const __m256i*>(bp);
   __m256i t0, t1;
   if (X) {
-    __asm__("vpsrlw $4, %[b], %[t1]\n\t"
+    __asm__("vmovdqu %[b], %[t1]\n\t"
+            "vpsrlw $4, %[t1], %[t1]\n\t"
             "vpand %[b], %[nib], %[t0]\n\t"
             "vpand %[t1], %[nib], %[t1]\n\t"
             "vpxor %[t0], %[al], %[t0]\n\t"
@@ -189,7 +193,8 @@ AP_INLINE void stepLoad(__m256i& c, __m256i al, __m256i ah, const void* bp, __m2
             : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
             : [al] "x"(al), [ah] "x"(ah), [b] "m"(b), [lut] "x"(lut), [nib] "x"(nib));
   } else {
-    __asm__("vpsrlw $4, %[b], %[t1]\n\t"
+    __asm__("vmovdqu %[b], %[t1]\n\t"
+            "vpsrlw $4, %[t1], %[t1]\n\t"
             "vpand %[b], %[al], %[t0]\n\t"
             "vpand %[t1], %[ah], %[t1]\n\t"
             "vpshufb %[t0], %[lut], %[t0]\n\t"
