@@ -7,6 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadSync, Tensor, Uint8Tensor } from '../lib';
 import { Trainer } from '../lib/train/trainer';
+import { loadMnist, PLAIN_DIGITS } from '../lib/train';
 import { fixturePath } from './helpers/fixtures';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -33,6 +34,24 @@ describe('anyprec train', () => {
     expect(record.log).toHaveLength(1);
     expect(record.config.seed).toBe(0);
     expect(fs.existsSync(`${out}.ckpt`)).toBe(true);
+    // the default split holds out the last 1,000 training digits and validates on them every epoch
+    expect(record.digits).toEqual({ train: 64, validation: 1000, test: 2000 });
+    expect(Object.keys(record.log[0].validation).sort()).toEqual(['2', '32']);
+  });
+  it('--validation 0 trains on every training digit (no validation), kept for --resume', () => {
+    const out = path.join(dir, 'v0.anyprec');
+    // the loader: 0 held out leaves all 8,000 training digits to train on, 1,000 leave 7,000
+    expect(loadMnist(MNIST, PLAIN_DIGITS, 0, { test: 1 }).train.n).toBe(8000);
+    expect(loadMnist(MNIST, PLAIN_DIGITS, 1000, { test: 1 }).train.n).toBe(7000);
+    execFileSync(process.execPath, [cli, 'train', ...tiny, '--epochs', '1', '--bits', '32', '--validation', '0', '--out', out, '--json'], { encoding: 'utf8' });
+    const record = JSON.parse(fs.readFileSync(`${out}.json`, 'utf8'));
+    expect(record.digits).toEqual({ train: 64, validation: 0, test: 2000 });
+    expect(record.config.validation).toBe(0);
+    expect(record.log[0].validation).toBeUndefined();
+    const resume = (args: string[]) => {
+      try { execFileSync(process.execPath, [cli, 'train', '--data', MNIST, '--out', out, '--resume', `${out}.ckpt`, '--epochs', '1', ...args], { encoding: 'utf8', stdio: 'pipe' }); return ''; } catch (e) { return String((e as { stderr: string }).stderr); }
+    };
+    expect(resume(['--validation', '1000'])).toMatch(/--validation 1000 differs from the checkpoint's 0/);
   });
   it('rejects bad options with a message', () => {
     const run = (args: string[]) => {
@@ -46,6 +65,8 @@ describe('anyprec train', () => {
     expect(run(['--bn-calibration', '-1'])).toMatch(/--bn-calibration must be an integer >= 0/);
     expect(run(['--augment-shift', '9'])).toMatch(/--augment-shift must be an integer in 0..8/);
     expect(run(['--augment-shift', '-1'])).toMatch(/--augment-shift must be an integer >= 0/);
+    expect(run(['--validation', '-1'])).toMatch(/--validation must be an integer >= 0/);
+    expect(run(['--validation', '8000'])).toMatch(/--validation must be below 8000/);
   });
   it('SIGINT writes a checkpoint and exits 130; --resume finishes the run', async () => {
     const out = path.join(dir, 'int.anyprec'), ckpt = `${out}.ckpt`;

@@ -147,7 +147,9 @@ async function train(o: TrainOptions): Promise<void> {
   if (o.resume && o.validation !== undefined && o.validation !== (trainer.config.validation ?? 1000)) {
     throw new InvalidArgumentError(`--validation ${o.validation} differs from the checkpoint's ${trainer.config.validation ?? 1000} (a resumed run keeps its split)`);
   }
-  const data = loadMnist(o.data, digits, trainer.config.validation ?? 1000, o.trainLimit !== undefined ? { train: o.trainLimit } : undefined);
+  const held = trainer.config.validation ?? 1000;
+  if (held >= 8000) throw new InvalidArgumentError(`--validation must be below 8000 (the training digits), got ${held}`);
+  const data = loadMnist(o.data, digits, held, o.trainLimit !== undefined ? { train: o.trainLimit } : undefined);
   const tty = process.stderr.isTTY === true && !o.json;
   const started = Date.now();
   let interrupted = false;
