@@ -172,7 +172,7 @@ async function train(o: TrainOptions): Promise<void> {
     if (o.json) return;
     const val = r.validation ? Object.entries(r.validation).map(([b, a]) => `${b}:${(100 * a).toFixed(2)}`).join(' ') : '';
     process.stderr.write(`${tty ? '\n' : ''}epoch ${r.epoch}: loss ${r.loss.toFixed(4)}, train acc ${(100 * r.trainAccuracy).toFixed(2)}%, ` +
-      `validation ${val}, ${r.seconds.toFixed(0)} s (checkpoint ${checkpoint})\n`);
+      `${val ? `validation ${val}, ` : ''}${r.seconds.toFixed(0)} s (checkpoint ${checkpoint})\n`);
   };
   await trainer.fitAsync(data.train, data.validation.n > 0 ? data.validation : undefined, progress, epochDone);
   process.off('SIGINT', onSigint);
