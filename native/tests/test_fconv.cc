@@ -156,6 +156,7 @@ int main() {
       {1, 5, 4, 9, 61, 3, 3, 1, 1, 1},
       {2, 7, 3, 4, 23, 3, 3, 1, 1, 1},
       {1, 6, 2, 5, 9, 1, 1, 1, 0, 1},
+      {2, 6, 7, 3, 80, 3, 3, 1, 1, 1},   // two column blocks of the strided path
   };
   std::vector<const Platform*> isas = availablePlatforms();
   if (std::find(isas.begin(), isas.end(), &scalarPlatform()) == isas.end()) isas.push_back(&scalarPlatform());
