@@ -1,5 +1,5 @@
 // Native tests of the float32 convolution (fconv/fconv.h): every ISA this CPU runs (and the
-// scalar reference) on odd geometries (1..64 input channels, 1..33 output channels, 1x1..7x7
+// scalar reference) on odd geometries (1..64 input channels, 1..64 output channels, 1x1..7x7
 // kernels, strides 1/2, padding 0/1/3, dilation, batch 1/3/17, K across several K blocks):
 //  - the sums within the fgemm bound of a float64 direct convolution;
 //  - bit-identical to im2colFloat + floatGemm (pre-packed weights) + the eltwise pass (channel
@@ -148,6 +148,15 @@ int main() {
       {1, 9, 9, 64, 17, 3, 3, 1, 1, 1},    // K = 576: three K blocks, a block edge inside a tap
       {2, 6, 5, 29, 40, 3, 3, 1, 1, 1},    // K = 261: a K block edge mid-channel
       {1, 20, 20, 3, 1, 5, 5, 1, 0, 1},
+      // Strided tiles of every row count (output rows 1..13 wide cut into balanced tiles) and
+      // width (1..4 panels, partial ones): ResNet-20's 64 -> 64 8x8 and 16 -> 32 3x3/2 shapes.
+      {2, 8, 8, 64, 64, 3, 3, 1, 1, 1},
+      {3, 13, 11, 7, 48, 3, 3, 1, 1, 1},
+      {2, 9, 26, 16, 32, 3, 3, 2, 1, 1},
+      {1, 5, 4, 9, 61, 3, 3, 1, 1, 1},
+      {2, 7, 3, 4, 23, 3, 3, 1, 1, 1},
+      {1, 6, 2, 5, 9, 1, 1, 1, 0, 1},
+      {2, 6, 7, 3, 80, 3, 3, 1, 1, 1},   // two column blocks of the strided path
   };
   std::vector<const Platform*> isas = availablePlatforms();
   if (std::find(isas.begin(), isas.end(), &scalarPlatform()) == isas.end()) isas.push_back(&scalarPlatform());

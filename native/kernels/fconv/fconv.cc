@@ -148,6 +148,18 @@ void buildIndirection(const Window& w, const float* zeros, float* edge, size_t r
   }
 }
 
+// The end of the strided tile holding output column ox: an output row of outW columns is cut into
+// the fewest tiles of at most mr columns, of balanced sizes (the longer ones first), so a row of
+// 32 at mr 6 runs 6 6 5 5 5 5 rather than 6 6 6 6 6 2, and a row of 8 runs 4 4 rather than 6 2.
+// The tile count is the greedy cut's; only the sizes move (a kernel that computes its whole mr
+// rows at any count does the same work; one that computes only its rows keeps its chains full).
+size_t balancedTileEnd(size_t ox, size_t outW, size_t mr) {
+  const size_t tiles = (outW + mr - 1) / mr, base = outW / tiles, extra = outW % tiles;
+  const size_t longSpan = extra * (base + 1);  // the first `extra` tiles hold base + 1 columns
+  if (ox < longSpan) return (ox / (base + 1) + 1) * (base + 1);
+  return longSpan + ((ox - longSpan) / base + 1) * base;
+}
+
 }  // namespace
 
 std::string checkFloatConvSpec(const FloatConvSpec& s) {
@@ -168,12 +180,17 @@ FloatConvPlan::FloatConvPlan(const Platform& isa, const FloatConvSpec& spec, voi
   k_ = s_.shape.k();
   tiling_ = floatTiling(*isa_.fgemm, s_.outChannels);
   // The indirect kernel needs each window row's taps contiguous (else: the packed-window path).
-  indirect_ = isa_.fgemm->indirect != nullptr && s_.shape.dilW == 1;
-  strided_ = indirect_ && isa_.fgemm->strided != nullptr;
-  taskRows_ = indirect_ ? kIndirectTaskRows : floatTaskRows(tiling_);
+  const FloatKernelTable& fk = *isa_.fgemm;
+  indirect_ = fk.indirect != nullptr && s_.shape.dilW == 1;
+  // The strided kernel's tiles lie in one output row: an output one pixel wide (a dense layer)
+  // would get one-row tiles. A table with an indirect kernel keeps the strided path there (as it
+  // always has); one without (AVX2) runs such layers through the packed tiles, which span rows.
+  strided_ = fk.strided != nullptr && s_.shape.dilW == 1 && (indirect_ || s_.shape.outW() > 1);
+  const bool direct = indirect_ || strided_;
+  taskRows_ = direct ? kIndirectTaskRows : floatTaskRows(tiling_);
   tasksM_ = (rows_ + taskRows_ - 1) / taskRows_;
-  tasksN_ = indirect_ ? 1 : (s_.outChannels + kFloatTaskCols - 1) / kFloatTaskCols;
-  if (indirect_) {
+  tasksN_ = direct ? 1 : (s_.outChannels + kFloatTaskCols - 1) / kFloatTaskCols;
+  if (direct) {
     const size_t len = s_.shape.kw * s_.shape.c;
     zeros_ = alignedArray<float>(len);
     std::fill(zeros_.get(), zeros_.get() + len, 0.0f);
@@ -339,7 +356,7 @@ void FloatConvPlan::stridedBlock(size_t row0, size_t row1, float* c, size_t ldc,
     const float* panel = s_.wPacked + (col0 / kFloatPanel) * t.bPanelStride;
     for (size_t r0 = row0; r0 < row1;) {
       const size_t img = r0 / plane, oy = r0 % plane / outW, ox = r0 % outW;
-      const size_t rows = std::min({mr, row1 - r0, outW - ox});
+      const size_t rows = std::min(row1 - r0, balancedTileEnd(ox, outW, mr) - ox);
       const std::ptrdiff_t ix0 = static_cast<std::ptrdiff_t>(ox * sh.strideW) - padW;
       const bool inside = rows == mr && ix0 >= 0 && ix0 + span <= wd;
       for (size_t ky = 0; ky < segs; ++ky) {

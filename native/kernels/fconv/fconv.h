@@ -82,7 +82,7 @@ class FloatConvPlan {
   size_t taskRows_, tasksM_, tasksN_;
   bool epilogue_;              // false: the sums are the output (no scale, shift or clamp)
   bool indirect_;              // the ISA's indirect kernel (window rows read in place), no packing
-  bool strided_;               // ... its strided form: tiles of one output row, one pointer per window row
+  bool strided_;               // the ISA's strided kernel: tiles of one output row, one pointer per window row
   AlignedArray<float> bias_;   // bias padded to floatPaddedCols(outChannels), zeros if none
   AlignedArray<float> zeros_;  // kw * c zeros: a window row outside the image (indirect path)
   void indirectBlock(const void* window, size_t row0, size_t row1, float* c, size_t ldc) const;
