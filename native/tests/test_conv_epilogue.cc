@@ -179,6 +179,10 @@ int main() {
         for (size_t j = 0; j < n; ++j) {
           core[j] = static_cast<int64_t>(rng() % 200001) - 100000;
           colTerm[j] = static_cast<int64_t>(rng() % 2000001) - 1000000;
+          if (n == 67) {  // sums past 32 bits that cancel: the result still fits int32
+            core[j] += int64_t{3} << 33;
+            colTerm[j] -= mul * (int64_t{3} << 33);
+          }
         }
         const int64_t rowTerm = static_cast<int64_t>(rng() % 2001) - 1000;
         ep.combine(core.data(), mul, rowTerm, colTerm.data(), got.data(), n);

@@ -227,7 +227,7 @@ constexpr int tileRegs() {
 
 template <int R, int V, bool X>
 AP_INLINE void tileChunk(const uint64_t* aMask, const uint64_t* bj, size_t bPanelStride, int v0,
-                         size_t L, int64_t* acc, size_t ldAcc, int shift, bool negative) {
+                         size_t L, int64_t* acc, size_t ldAcc, int shift, bool negative, bool store) {
   static_assert(tileRegs<R, V, X>() <= 16, "tile does not fit 16 ymm");
   const __m256i lut = popLut();
   const __m256i nib = _mm256_set1_epi64x(static_cast<long long>(kLowNibbles));
@@ -302,7 +302,7 @@ AP_INLINE void tileChunk(const uint64_t* aMask, const uint64_t* bj, size_t bPane
     for (int v = 0; v < V; ++v) {
       const __m256i s = _mm256_sllv_epi64(_mm256_sad_epu8(c[r][v], zero), cnt);
       __m256i* dst = reinterpret_cast<__m256i*>(acc + r * ldAcc + 4 * (v0 + v));
-      const __m256i t = _mm256_loadu_si256(dst);
+      const __m256i t = store ? zero : _mm256_loadu_si256(dst);  // store: the call's first write
       _mm256_storeu_si256(dst, negative ? _mm256_sub_epi64(t, s) : _mm256_add_epi64(t, s));
     }
   }
@@ -311,11 +311,11 @@ AP_INLINE void tileChunk(const uint64_t* aMask, const uint64_t* bj, size_t bPane
 // Vectors v0 .. nv-1 in tiles of V, then the remainder with one smaller tile.
 template <int R, int V, bool X>
 AP_INLINE void tileRow(const uint64_t* aMask, const uint64_t* bj, size_t bPanelStride, int v0, int nv,
-                       size_t L, int64_t* acc, size_t ldAcc, int shift, bool negative) {
+                       size_t L, int64_t* acc, size_t ldAcc, int shift, bool negative, bool store) {
   int v = v0;
-  for (; v + V <= nv; v += V) tileChunk<R, V, X>(aMask, bj, bPanelStride, v, L, acc, ldAcc, shift, negative);
+  for (; v + V <= nv; v += V) tileChunk<R, V, X>(aMask, bj, bPanelStride, v, L, acc, ldAcc, shift, negative, store);
   if constexpr (V > 1) {
-    if (v < nv) tileRow<R, V - 1, X>(aMask, bj, bPanelStride, v, nv, L, acc, ldAcc, shift, negative);
+    if (v < nv) tileRow<R, V - 1, X>(aMask, bj, bPanelStride, v, nv, L, acc, ldAcc, shift, negative, store);
   }
 }
 
@@ -370,7 +370,9 @@ void bitTileRows(const BitTileArgs& t) {
         const int shift = (t.aPlanes - 1 - i) + (t.bPlanes - 1 - j);
         const bool negative = (t.aNegTop && i == 0) != (t.bNegTop && j == 0);
         const uint64_t* m = aMask + i * chunkStride;
-        tileRow<R, VB, X>(m, bj, t.bPanelStride, 0, nv, L, t.acc, t.ldAcc, shift, negative);
+        // with overwrite the first pair of the first chunk stores (every accumulator of the call)
+        const bool store = t.overwrite && ch == 0 && j == 0 && i == 0;
+        tileRow<R, VB, X>(m, bj, t.bPanelStride, 0, nv, L, t.acc, t.ldAcc, shift, negative, store);
       }
     }
     k0 += L;
@@ -393,8 +395,13 @@ void bitTileMode(const BitTileArgs& t) {
 }
 
 void bitTileAvx2(const BitTileArgs& t) {
-  zeroTileAccIfOverwrite(t);  // the kernels below add into acc once per plane pair and K chunk
-  if (t.kWords == 0 || t.np <= 0) return;
+  // The kernels below add into acc once per plane pair and K chunk; with overwrite their first
+  // pair stores instead (no zeroing pass: GCC made it a memset call per row, 2% of a ResNet-20
+  // forward at 1 bit on the Zen 3).
+  if (t.kWords == 0 || t.np <= 0) {
+    zeroTileAccIfOverwrite(t);
+    return;
+  }
   if (t.useXor) {
     bitTileMode<true>(t);
   } else {
@@ -498,9 +505,105 @@ void gatherPanelAvx2(const GatherPanelArgs& g) {
   }
   panelPopsAvx2(g.out, g.rows, g.planes, g.kWords, g.planePop);
 }
+
+// Bands of panels whose 8 rows are evenly spaced (a convolution's 8 adjacent output positions).
+// Where every read starts on a byte -- the panels' first rows, the row step and the run offsets
+// all multiples of 8 bits (C a multiple of 8) -- row r's next 64 bits are the 8 bytes at its
+// byte: no gather and no shift. Rows 0,1 | 2,3 (and 4,5 | 6,7) are read as two 16-byte loads
+// into the two halves of a ymm and one vpshufb hands each 64-bit lane its row's 8 bytes (bytes
+// 0..7 and sb..sb+7 of its half, sb = row step in bytes <= 8); a step above 8 bytes reads each
+// row with its own 8-byte load. The 16-byte loads reach at most 8 bytes past the last row's
+// 8-byte read (inside the streams' kGatherSlackWords). The two half-panels' words are built side
+// by side (the same uniform fill level as gatherPanelAvx2) and stored straight into the panel;
+// the popcounts are taken from the panel while it is in L1. Other layouts: gatherPanelAvx2 per
+// panel.
+template <bool kWindow>
+AP_INLINE __m256i rowBytes(const uint8_t* p, size_t sb, __m256i pick) {
+  if (kWindow) {
+    const __m256i two = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(p + 2 * sb), reinterpret_cast<const __m128i*>(p));
+    return _mm256_shuffle_epi8(two, pick);
+  }
+  long long v[4];
+  for (int r = 0; r < 4; ++r) std::memcpy(&v[r], p + r * sb, 8);
+  return _mm256_setr_epi64x(v[0], v[1], v[2], v[3]);
+}
+
+template <bool kWindow>
+void gatherBandBytes(const GatherPanelsArgs& g) {
+  const size_t planeWords = g.kWords * kPanelRows;
+  const size_t panelWords = static_cast<size_t>(g.planes) * planeWords;
+  const size_t sb = g.rowStep / 8;
+  // lane 0 of each half: bytes 0..7, lane 1: bytes sb..sb+7 (vpshufb indexes within each half)
+  alignas(32) int8_t idx[32];
+  for (int h = 0; h < 2; ++h)
+    for (int b = 0; b < 16; ++b) idx[16 * h + b] = static_cast<int8_t>(b < 8 ? b : sb + (b - 8));
+  const __m256i pick = _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
+  const __m256i zero = _mm256_setzero_si256();
+  for (size_t q = 0; q < g.panels; ++q) {
+    uint64_t* panel = g.out + q * panelWords;
+    for (int pl = 0; pl < g.planes; ++pl) {
+      const uint8_t* stream = reinterpret_cast<const uint8_t*>(g.streams + static_cast<size_t>(pl) * g.streamStride);
+      const uint8_t* row0 = stream + g.panelBit[q] / 8;
+      uint64_t* dst = panel + static_cast<size_t>(pl) * planeWords;
+      __m256i lo = zero, hi = zero;  // rows 0..3, rows 4..7
+      unsigned fill = 0;
+      for (size_t j = 0; j < g.runs; ++j) {
+        const uint8_t* run = row0 + g.runOffset[j] / 8;
+        for (uint64_t at = 0; at < g.runBits; at += 64) {
+          const unsigned n = g.runBits - at < 64 ? static_cast<unsigned>(g.runBits - at) : 64u;
+          __m256i a = rowBytes<kWindow>(run + at / 8, sb, pick);
+          __m256i b = rowBytes<kWindow>(run + at / 8 + 4 * sb, sb, pick);
+          if (n < 64) {
+            const __m256i keep = _mm256_set1_epi64x(static_cast<long long>((uint64_t{1} << n) - 1));
+            a = _mm256_and_si256(a, keep);
+            b = _mm256_and_si256(b, keep);
+          }
+          const __m128i up = _mm_cvtsi32_si128(static_cast<int>(fill));
+          lo = _mm256_or_si256(lo, _mm256_sll_epi64(a, up));
+          hi = _mm256_or_si256(hi, _mm256_sll_epi64(b, up));
+          if (fill + n >= 64) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), lo);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 4), hi);
+            dst += kPanelRows;
+            const __m128i down = _mm_cvtsi32_si128(static_cast<int>(64 - fill));  // 64: all gone
+            lo = _mm256_srl_epi64(a, down);
+            hi = _mm256_srl_epi64(b, down);
+            fill = fill + n - 64;
+          } else {
+            fill += n;
+          }
+        }
+      }
+      if (fill > 0) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 4), hi);
+      }
+    }
+    panelPopsAvx2(panel, kPanelRows, g.planes, g.kWords, g.planePop + q * kPanelRows * g.planes);
+  }
+}
+
+void gatherPanelsAvx2(const GatherPanelsArgs& g) {
+  bool bytes = g.rowStep % 8 == 0;
+  for (size_t j = 0; bytes && j < g.runs; ++j) bytes = g.runOffset[j] % 8 == 0;
+  for (size_t q = 0; bytes && q < g.panels; ++q) bytes = g.panelBit[q] % 8 == 0;
+  if (bytes && g.rowStep <= 64) {
+    gatherBandBytes<true>(g);
+  } else if (bytes) {
+    gatherBandBytes<false>(g);
+  } else {
+    const size_t panelWords = static_cast<size_t>(g.planes) * g.kWords * kPanelRows;
+    for (size_t q = 0; q < g.panels; ++q) {
+      uint64_t rowBit[kPanelRows];
+      for (int r = 0; r < kPanelRows; ++r) rowBit[r] = g.panelBit[q] + r * g.rowStep;
+      gatherPanelAvx2({g.streams, g.streamStride, g.planes, rowBit, kPanelRows, g.runOffset, g.runs, g.runBits,
+                       g.kWords, g.out + q * panelWords, g.planePop + q * kPanelRows * g.planes});
+    }
+  }
+}
 }  // namespace
 
 const KernelTable kAvx2Table = {"avx2",        packPanelAvx2,   bitTileAvx2,    ceilingAvx2, kCeilAcc * 256,
-                                panelPopsAvx2, packStreamsAvx2, gatherPanelAvx2, nullptr};
+                                panelPopsAvx2, packStreamsAvx2, gatherPanelAvx2, gatherPanelsAvx2};
 
 }  // namespace anyprec

@@ -103,8 +103,53 @@ struct Avx2 {
   }
 };
 
+// floatToCodes as explicit vectors: the generic loop (quantizeUnit's compares and the float ->
+// uint8 narrowing) stayed scalar under GCC, and quantising a layer's float input was 14% of the
+// 3x3 64->64 conv layer at 1 bit (batch 64) on an AVX2-only Zen 3. Per element the same float
+// operations in the same order as the generic loop: x * scale, then + shift (separate roundings,
+// no FMA), then V::quantize (quantizeUnit's exact semantics). 32 codes per step, then 8 at a
+// time, then one masked vector for the tail.
+template <bool kScale, bool kShift>
+void floatToCodesRows(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
+  const Avx2::F lv = Avx2::set1(levels);
+  auto codes8 = [&](size_t i, auto m) {
+    Avx2::F y = Avx2::loadF(x + i, m);
+    if constexpr (kScale) y = Avx2::mul(y, Avx2::loadF(scale + i, m));
+    if constexpr (kShift) y = Avx2::add(y, Avx2::loadF(shift + i, m));
+    return Avx2::quantize(y, lv);
+  };
+  size_t i = 0;
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (; i + 32 <= n; i += 32) {
+    // codes are 0..255: two saturating packs keep them; the packs work per 128-bit half, so
+    // the dwords come out as [0 2 4 6 1 3 5 7] groups of 4 bytes and one permute restores order
+    const __m256i a = codes8(i, Full{}), b = codes8(i + 8, Full{}), c = codes8(i + 16, Full{}), d = codes8(i + 24, Full{});
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), bytes);
+  }
+  for (; i + 8 <= n; i += 8) Avx2::storeCodes(out + i, codes8(i, Full{}), Full{});
+  if (i < n) {
+    const Avx2::Part tail = Avx2::part(n - i);
+    Avx2::storeCodes(out + i, codes8(i, tail), tail);
+  }
+}
+
+void floatToCodesAvx2(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
+  if (scale != nullptr && shift != nullptr) floatToCodesRows<true, true>(x, scale, shift, levels, out, n);
+  else if (scale != nullptr) floatToCodesRows<true, false>(x, scale, shift, levels, out, n);
+  else if (shift != nullptr) floatToCodesRows<false, true>(x, scale, shift, levels, out, n);
+  else floatToCodesRows<false, false>(x, scale, shift, levels, out, n);
+}
+
+constexpr EpilogueTable avx2Table() {
+  EpilogueTable t = epilogue_simd::table<Avx2>("avx2");
+  t.floatToCodes = floatToCodesAvx2;
+  return t;
+}
+
 }  // namespace
 
-const EpilogueTable kAvx2EpilogueTable = epilogue_simd::table<Avx2>("avx2");
+const EpilogueTable kAvx2EpilogueTable = avx2Table();
 
 }  // namespace anyprec
