@@ -113,7 +113,7 @@ function readBody(req, done) {
  * rows: [{ name, what, median, p95 }] } (ms). `server` is a listening @anyprec/server (its URL)
  * or undefined to start one here.
  */
-export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15, block = 20, serverUrl, inlineRunMs = 2, extra = [] } = {}) {
+export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15, block = 20, serverUrl, inlineRunMs, extra = [] } = {}) {
   const anyprec = require('anyprec');
   const Fastify = require('fastify');
   const input = model.graph.input ?? { shape: model.graph.inputShape, dtype: 'float32' };
@@ -131,6 +131,14 @@ export async function waterfall(model, { rounds = 300, warmup = 20, cycles = 15,
   const x1 = makeInput(body);
   const answer = (y) => JSON.stringify({ logits: [Array.from(y.data)], argmax: [y.argmax()[0]], bits: { weights: 8, activations: 8 } });
 
+  // the inline row's threshold: 2 ms, or twice the 8-bit runSync() when the model costs more (an
+  // AVX2-only CPU runs the bundled model at 8 bits in ~3 ms: under 2 ms nothing would be inlined
+  // and the row would time the thread-pool path again)
+  if (inlineRunMs === undefined) {
+    const t = [];
+    for (let i = 0; i < 30; i++) { const t0 = performance.now(); model.runSync(x1, { bits: 8 }); if (i >= 10) t.push(performance.now() - t0); }
+    inlineRunMs = Math.max(2, Math.ceil(20 * quantile(t, 0.5)) / 10);
+  }
   const { createServer } = require('@anyprec/server');
   const own = [];
   if (!serverUrl) {

@@ -2,21 +2,27 @@
 //
 //   node bench/server.mjs [--model zoo:cnn | model.anyprec] [--seconds 8] [--slo-p95-ms auto]
 //     [--factor 1.3] [--deadline-ms 2xSLO] [--workers 1,2] [--clients 16] [--json out.json]
-//     [--chart out.svg] [--digits DIR]
+//     [--chart out.svg] [--digits DIR] [--rounds 2] [--pairs 200] [--warmup-ms 500]
 //
 // The server runs in this process; the load generator runs in a child process (this file with
 // --loadgen), open loop: requests leave at seeded Poisson times whatever the answers do, at most
-// --max-outstanding in flight, 127.0.0.1 only. The objective defaults to max(10 ms, 10x the 8-bit
-// run() median); --slo-p95-ms sets it. It reports, all measured in the same run:
+// --max-outstanding in flight, 127.0.0.1 only. It reports, all measured in the same run:
 //   1. batch-1 overhead: latency of one request at a time (binary body, 8 bits pinned) seen by a
 //      client in its own process, vs the model's own run() time, interleaved (goal: <= 1.3x
 //      run() + 0.2 ms), as a waterfall (bench/server-floor.mjs): raw TCP, node:http, bare
 //      fastify, each answering a constant or awaiting run(), runSync in the handler, this server
-//      and the same with inline runs, with the server process's CPU time per request;
-//   2. the rate 8 bits sustains within the objective (open-loop steps, x1.25 each, pinned at 8 bits);
-//   3. at factor x that rate: p50 / p95 / p99, deadline drops and the precision mix, pinned at 8
-//      bits (before and after) vs the governor on, and a per-second timeline of the governed run;
-//   4. requests/s through anyprec-server at 1 and 2 worker processes (closed loop).
+//      and the same with inline runs, with the server process's CPU time per request
+//      (--pairs 0: no waterfall);
+//   2. the 8-bit throughput (closed loop, --sat-clients 8, best of --sat-tries 3), the objective (--slo-p95-ms, default
+//      max(10 ms, 10x run(), 3x the p95 at a quarter of that throughput)) and the rate 8 bits
+//      sustains within it (open-loop steps x--step 1.1 from 0.4x the throughput, never above it; a
+//      step fails only when it misses twice);
+//   3. at --factor (1.3) x that rate: pinned at 8 bits and governor on, alternating, --rounds (2)
+//      times each, each on a fresh server after a measure of the 8-bit throughput at that moment:
+//      p50 / p95 / p99 of the answers, the p95 of all requests sent with those dropped at the
+//      deadline counted as misses (the verdict), the share that missed the objective, the
+//      precision mix and a per-second timeline;
+//   4. requests/s through anyprec-server at 1 and 2 worker processes (closed loop; --workers 0: none).
 // With a model that takes MNIST digits (--model models/mnist/resnet20-any.anyprec, the bundled one),
 // 5. the accuracy cost of the precisions the governor chose, on the test digits (--digits DIR, default
 // models/mnist/: test-digits.u8 and test-labels.u8): 8 bits pinned vs the governed mix. A zoo model
@@ -69,7 +75,10 @@ async function loadgen() {
     const start = performance.now();
     if (job.mode === 'closed') { // `concurrency` clients, each sending its next request when answered
       const loop = async () => {
-        while (performance.now() - start < job.seconds * 1000) results.push(await send(job.port, body, headers));
+        while (performance.now() - start < job.seconds * 1000) {
+          const x = await send(job.port, body, headers);
+          results.push({ ...x, t: x.t - start });
+        }
       };
       await Promise.all(Array.from({ length: job.concurrency ?? 1 }, loop));
     } else {
@@ -123,93 +132,153 @@ async function main() {
   // with the model's own run() so all see the same machine load.
   let server = createServer(model, { sloP95Ms: 1e6, closeModel: false, defaultMetrics: false });
   let url = new URL(await server.listen({ port: 0 }));
-  const floor = await waterfall(model, { rounds: Number(arg('pairs', '200')), serverUrl: url.href });
-  const at = (name) => floor.rows.find((r) => r.name === name);
-  const runMedian = floor.runMs.median;
-  const httpMedian = at('server').median;
+  // --pairs 0: no waterfall (the load test alone; run() timed here for the objective)
+  const pairs = Number(arg('pairs', '200'));
+  const floor = pairs > 0 ? await waterfall(model, { rounds: pairs, serverUrl: url.href }) : undefined;
+  const at = (name) => floor?.rows.find((r) => r.name === name);
+  let runMedian = floor?.runMs.median;
+  if (!floor) {
+    const t = [];
+    const xs = dtype === 'uint8' ? new anyprec.Uint8Tensor(new Uint8Array(sample).fill(100), [1, ...inputShape]) : new anyprec.Tensor(new Float32Array(sample).fill(0.5), [1, ...inputShape]);
+    for (let i = 0; i < 60; i++) { const t0 = performance.now(); await model.run(xs, { bits: 8 }); if (i >= 10) t.push(performance.now() - t0); }
+    runMedian = quantile(t, 0.5);
+  }
+  const httpMedian = at('server')?.median ?? NaN;
 
-  // 2. what 8 bits sustains within the objective: open-loop steps on one server, pinned at 8
-  // bits, rate x1.25 each step until p95 leaves the objective. The first quarter second of each
-  // step is not counted (connections opening). When even the first step misses the objective
-  // (a busy machine), the rate halves until a step holds (at most 5 times), then climbs.
+  // 2. what 8 bits sustains within the objective. First its throughput: closed loop, --sat-clients
+  // clients each sending the next request when answered, pinned at 8 bits: no rate beyond it can
+  // be sustained, whatever the latency. Then open-loop steps on the same warm server, pinned at 8
+  // bits, from 0.4x that throughput up by x--step (1.1) until the p95 leaves the objective, never
+  // above the throughput. The first quarter second of each step is not counted (connections
+  // opening). A step that misses is run again once and fails only if it misses twice: on a shared
+  // machine a burst of other work can spoil one step's p95, and a capacity stopped on such a burst
+  // is measured low, so that "1.3x" of it may not load 8 bits at all (the pinned runs then pass or
+  // fail by chance: what happened in earlier sessions). When even the first step misses (a busy
+  // machine), the rate halves until one holds (at most 5 times), then climbs.
   const f = (v) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
   const overheadGoal = 1.3 * runMedian + 0.2;
   console.log(`model ${spec} · isa ${anyprec.kernels.isa()} · ${anyprec.kernels.threads()} kernel threads · ${os.cpus().length} CPUs, load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')} (shared machine: compare within this run only)`);
-  for (const line of formatWaterfall(floor)) console.log(line);
-  // The objective: max(10 ms, 10x run(), 3x the p95 of a light load (one client, 1 s)) — on a
-  // busy machine scheduling delays alone can exceed 10 ms at any rate.
-  const light = await job({ ...base, port: url.port, mode: 'closed', concurrency: 1, seconds: 1, bits: '8' });
-  const lightP95 = quantile(light.results.filter((x) => x.status === 200).map((x) => x.ms), 0.95);
+  if (floor) for (const line of formatWaterfall(floor)) console.log(line);
+  // the best of --sat-tries (3) closed-loop measures: other work on a shared machine only ever
+  // lowers a throughput measure (one low measure made "1.3x" fall below what 8 bits served a
+  // minute later, and a pinned run then passed)
+  const saturationTries = [];
+  for (let i = 0; i < Number(arg('sat-tries', '3')); i++) {
+    const sat = await job({ ...base, port: url.port, mode: 'closed', concurrency: Number(arg('sat-clients', '8')), seconds: Number(arg('sat-seconds', '1.5')), bits: '8' });
+    saturationTries.push(sat.results.filter((x) => x.status === 200 && x.t >= 250).length / ((sat.elapsed - 250) / 1000));
+  }
+  const saturation8 = Math.max(...saturationTries);
+  // The objective: max(10 ms, 10x run(), 3x the p95 of a light load: open loop at a quarter of the
+  // 8-bit throughput, 2 s, where queueing adds little and the p95 is the machine's own noise).
+  // An objective under that noise makes the capacity below a noise figure, not a queueing one: the
+  // steps then stop far below the throughput, and "1.3x capacity" does not load 8 bits at all.
+  const light = await job({ ...base, port: url.port, mode: 'open', rate: 0.25 * saturation8, seconds: 2, bits: '8' });
+  const lightP95 = quantile(light.results.filter((x) => x.status === 200 && x.t >= 250).map((x) => x.ms), 0.95);
   const sloFor = sloArg === 'auto' ? Math.max(10, Math.round(10 * runMedian), Math.ceil(3 * lightP95)) : Number(sloArg);
   const stepSeconds = Number(arg('step-seconds', '2'));
+  const stepFactor = Number(arg('step', '1.1'));
   const steps = [];
   let capacity8 = 0;
-  let stepRate = Number(arg('start-rate', String(0.2 * 1000 / runMedian)));
+  let stepRate = Number(arg('start-rate', String(0.4 * saturation8)));
   let halvings = 0;
-  for (let i = 0; i < Number(arg('max-steps', '14')); i++) {
-    const r = await job({ ...base, port: url.port, mode: 'open', rate: stepRate, seconds: stepSeconds, bits: '8' });
-    const lat = r.results.filter((x) => x.status === 200 && x.t >= 250).map((x) => x.ms);
-    const p95 = quantile(lat, 0.95);
-    steps.push({ rate: stepRate, p95 });
-    if (p95 <= sloFor) {
+  const stepP95 = async (rate) => {
+    const r = await job({ ...base, port: url.port, mode: 'open', rate, seconds: stepSeconds, bits: '8' });
+    return quantile(r.results.filter((x) => x.status === 200 && x.t >= 250).map((x) => x.ms), 0.95);
+  };
+  for (let i = 0; i < Number(arg('max-steps', '20')); i++) {
+    const p95s = [await stepP95(stepRate)];
+    if (!(p95s[0] <= sloFor)) p95s.push(await stepP95(stepRate)); // once more: a burst of other work, or overload?
+    const held = p95s[p95s.length - 1] <= sloFor;
+    steps.push({ rate: stepRate, p95: p95s });
+    if (held) {
       capacity8 = stepRate;
-      stepRate *= 1.25;
+      if (stepRate >= saturation8) break;
+      stepRate = Math.min(stepRate * stepFactor, saturation8);
     } else if (capacity8 === 0 && halvings < 5) {
       halvings++;
       stepRate /= 2;
     } else break;
   }
   await server.close();
-  if (capacity8 === 0) throw new Error(`8 bits missed the ${sloFor} ms objective at every rate tried (${steps.map((x) => `${x.rate.toFixed(1)}/s: p95 ${x.p95.toFixed(1)} ms`).join(', ')}): the machine is too busy for this bench now`);
+  if (capacity8 === 0) throw new Error(`8 bits missed the ${sloFor} ms objective at every rate tried (${steps.map((x) => `${x.rate.toFixed(1)}/s: p95 ${x.p95.map((v) => v.toFixed(1)).join(' then ')} ms`).join(', ')}): the machine is too busy for this bench now`);
 
   const slo = sloFor;
   const rate = factor * capacity8;
   // requests carry a deadline (default 2x the objective): one still queued when it passes is
   // dropped (504) rather than computed late: the drop rate is the share answered 504
   const deadlineMs = Number(arg('deadline-ms', String(2 * slo)));
+  // Each run starts a fresh server (fresh connections): its first --warmup-ms (500) is left out of
+  // the summary, for every run alike (the per-second timeline keeps it). The p95 is taken two
+  // ways: over the answered requests, and over all requests sent with a request dropped at its
+  // deadline (or failed) counted as a miss, as a client sees it: a server that sheds load can keep
+  // the p95 of what it answers low while it fails many requests.
+  const warmupMs = Number(arg('warmup-ms', '500'));
   const summarize = (name, r) => {
-    const ok = r.results.filter((x) => x.status === 200);
-    const dropped = r.results.filter((x) => x.status === 504).length;
+    const all = r.results.filter((x) => x.t >= warmupMs);
+    const ok = all.filter((x) => x.status === 200);
+    const dropped = all.filter((x) => x.status === 504).length;
     const lat = ok.map((x) => x.ms);
+    const latAll = all.map((x) => (x.status === 200 ? x.ms : Infinity));
     const bits = {};
     for (const x of ok) bits[x.bits] = (bits[x.bits] ?? 0) + 1;
     const timeline = [];
-    for (const x of ok) {
+    for (const x of r.results.filter((y) => y.status === 200)) {
       const s = Math.floor(x.t / 1000);
       timeline[s] ??= { second: s, n: 0, lat: [], bitsSum: 0 };
       timeline[s].n++; timeline[s].lat.push(x.ms); timeline[s].bitsSum += Number(/w(\d+)/.exec(x.bits)?.[1] ?? 0);
     }
+    const p95All = quantile(latAll, 0.95);
     return {
-      name, offeredPerSec: rate, sent: r.results.length, answered: ok.length, dropped, dropRate: dropped / Math.max(1, r.results.length),
-      errors: r.results.length - ok.length - dropped, skippedAtCap: r.skipped,
-      achievedPerSec: ok.length / (r.elapsed / 1000), p50: quantile(lat, 0.5), p95: quantile(lat, 0.95), p99: quantile(lat, 0.99),
-      withinObjective: quantile(lat, 0.95) <= slo, bits,
+      name, offeredPerSec: rate, sent: all.length, answered: ok.length, dropped, dropRate: dropped / Math.max(1, all.length),
+      errors: all.length - ok.length - dropped, skippedAtCap: r.skipped,
+      achievedPerSec: ok.length / ((r.elapsed - warmupMs) / 1000), p50: quantile(lat, 0.5), p95: quantile(lat, 0.95), p99: quantile(lat, 0.99),
+      p95All: Number.isFinite(p95All) ? p95All : null, missRate: latAll.filter((v) => !(v <= slo)).length / Math.max(1, latAll.length),
+      withinObjective: p95All <= slo, bits,
       timeline: timeline.filter(Boolean).map((s) => ({ second: s.second, n: s.n, p95: quantile(s.lat, 0.95), meanWeightBits: s.bitsSum / s.n })),
     };
+  };
+  // the 8-bit throughput (closed loop) just before each run, on that run's server: the machine's
+  // capacity drifts with other work, and this shows how much (a pinned run on a machine that got
+  // much faster may pass: the non-decisive pinned runs of earlier sessions)
+  const throughputNow = async (port) => {
+    const t = await job({ ...base, port, mode: 'closed', concurrency: Number(arg('sat-clients', '8')), seconds: 1.5, bits: '8' });
+    return t.results.filter((x) => x.status === 200 && x.t >= 250).length / ((t.elapsed - 250) / 1000);
   };
   const runAt = async (name, bits) => {
     server = createServer(model, { sloP95Ms: slo, closeModel: false, defaultMetrics: false });
     url = new URL(await server.listen({ port: 0 }));
+    const throughput8 = await throughputNow(url.port);
+    await server.close();
+    server = createServer(model, { sloP95Ms: slo, closeModel: false, defaultMetrics: false });
+    url = new URL(await server.listen({ port: 0 }));
     const r = await job({ ...base, port: url.port, mode: 'open', rate, seconds, bits, deadlineMs });
     const out = summarize(name, r);
+    out.throughput8Before = throughput8;
     out.governor = server.governor.describe();
     await server.close();
     return out;
   };
-  // pinned first, then governed, then pinned again: a drift in the machine's load shows as two
-  // different pinned results
-  const pinned = await runAt('pinned at 8 bits', '8');
-  const governed = await runAt('governor on', undefined);
-  const pinnedAgain = await runAt('pinned (again)', '8');
-  // the accuracy cost: the precisions the governor chose, weighted by how many answers each got,
-  // on the test digits of a model that takes MNIST digits (the bundled model's, by default)
-  const accuracy = measureAccuracy(model, dtype, inputShape, governed.bits);
+  // each side --rounds times (default 2), alternating (pinned, governed, pinned, governed, ...): a
+  // drift in the machine's load shows as different results of the same side
+  const rounds = Number(arg('rounds', '2'));
+  const runs = [];
+  for (let i = 0; i < rounds; i++) {
+    const again = i === 0 ? '' : i === 1 ? ' (again)' : ` (${i + 1})`;
+    runs.push(await runAt(`pinned at 8 bits${again}`, '8'));
+    runs.push(await runAt(`governor on${again}`, undefined));
+  }
+  const pinnedRuns = runs.filter((_, i) => i % 2 === 0);
+  const governedRuns = runs.filter((_, i) => i % 2 === 1);
+  const [pinned, governed, pinnedAgain, governedAgain] = runs;
+  const mix = {};
+  for (const r of governedRuns) for (const [k, v] of Object.entries(r.bits)) mix[k] = (mix[k] ?? 0) + v;
+  const accuracy = measureAccuracy(model, dtype, inputShape, mix);
   await model.close();
 
   // 4. requests/s through anyprec-server at 1 and 2 worker processes (node:cluster): closed loop,
   // --clients connections each sending its next request when answered, 8 bits pinned.
   const rps = [];
-  for (const n of String(arg('workers', '1,2')).split(',').map(Number)) {
+  for (const n of String(arg('workers', '1,2')).split(',').map(Number).filter((v) => v > 0)) {
     const bin = fileURLToPath(new URL('../packages/server/bin/anyprec-server.js', import.meta.url));
     const proc = spawn(process.execPath, [bin, spec, '--port', '0', '--workers', String(n), '--log-level', 'silent'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise((resolve, reject) => {
@@ -234,22 +303,25 @@ async function main() {
   const report = {
     model: spec, isa: anyprec.kernels.isa(), threads: anyprec.kernels.threads(), seconds, factor, loadAverage: os.loadavg(), cpus: os.cpus().length,
     note: 'loopback on a small shared machine: absolute numbers are noisy; compare within this run only',
-    batch1: { rounds: floor.rounds, runMedianMs: runMedian, httpMedianMs: httpMedian, ratio: httpMedian / runMedian, goalMs: overheadGoal, met: httpMedian <= overheadGoal,
-      aboveNodeHttpRunMs: httpMedian - at('http+run').median, waterfall: floor },
-    lightLoadP95Ms: lightP95, capacity8PerSec: capacity8, capacitySteps: steps, sloP95Ms: slo, offeredPerSec: rate, deadlineMs,
-    pinned, governed, pinnedAgain, requestsPerSecond: rps,
+    batch1: floor ? { rounds: floor.rounds, runMedianMs: runMedian, httpMedianMs: httpMedian, ratio: httpMedian / runMedian, goalMs: overheadGoal, met: httpMedian <= overheadGoal,
+      aboveNodeHttpRunMs: httpMedian - at('http+run').median, waterfall: floor } : { runMedianMs: runMedian },
+    lightLoadP95Ms: lightP95, saturation8PerSec: saturation8, saturation8Tries: saturationTries, capacity8PerSec: capacity8, capacitySteps: steps, sloP95Ms: slo, offeredPerSec: rate,
+    offeredOverSaturation: rate / saturation8, deadlineMs, warmupMs,
+    runs, pinned, governed, pinnedAgain, governedAgain, requestsPerSecond: rps,
     accuracy,
   };
   const chart = arg('chart', null);
-  if (chart) await writeChart(chart, [pinned, governed, pinnedAgain], slo);
+  if (chart) await writeChart(chart, runs, slo);
   const out = arg('json', null);
   if (out) (await import('node:fs')).writeFileSync(out, JSON.stringify(report, null, 2));
   const pct = (v) => `${(100 * v).toFixed(1)}%`;
-  console.log(`8 bits held the objective up to ~${f(capacity8)} req/s (steps: ${steps.map((x) => `${f(x.rate)}/s p95 ${f(x.p95)}`).join(', ')}) · objective p95 ${slo} ms · offered ${f(rate)} req/s (${factor}x) for ${seconds} s, deadline ${deadlineMs} ms`);
-  for (const r of [pinned, governed, pinnedAgain]) {
-    console.log(`${r.name.padEnd(17)} p50 ${f(r.p50)} p95 ${f(r.p95)} p99 ${f(r.p99)} ms · ${r.answered}/${r.sent} answered (${f(r.achievedPerSec)}/s), dropped at deadline ${r.dropped} (${pct(r.dropRate)}), ${r.errors} other errors, ${r.skippedAtCap} not sent (cap) · p95 within objective: ${r.withinObjective} · bits ${JSON.stringify(r.bits)}`);
+  console.log(`8 bits: throughput ${f(saturation8)} req/s (closed loop, best of ${saturationTries.map(f).join(', ')}); held the objective up to ~${f(capacity8)} req/s (steps: ${steps.map((x) => `${f(x.rate)}/s p95 ${x.p95.map(f).join(' then ')}`).join(', ')}) · objective p95 ${slo} ms · offered ${f(rate)} req/s (${factor}x, ${f(rate / saturation8)}x the 8-bit throughput) for ${seconds} s, deadline ${deadlineMs} ms, first ${warmupMs} ms not counted`);
+  for (const r of runs) {
+    console.log(`${r.name.padEnd(19)} p50 ${f(r.p50)} p95 ${f(r.p95)} p99 ${f(r.p99)} ms (answered) · p95 of all sent ${r.p95All === null ? '> deadline' : f(r.p95All)} ms, ${pct(r.missRate)} missed the objective · 8-bit throughput just before ${f(r.throughput8Before)}/s · ${r.answered}/${r.sent} answered (${f(r.achievedPerSec)}/s), dropped at deadline ${r.dropped} (${pct(r.dropRate)}), ${r.errors} other errors, ${r.skippedAtCap} not sent (cap) · within objective: ${r.withinObjective} · bits ${JSON.stringify(r.bits)}`);
   }
-  console.log('governor timeline (s: n, p95 ms, mean weight bits): ' + governed.timeline.map((s) => `${s.second}: ${s.n}, ${f(s.p95)}, ${f(s.meanWeightBits)}`).join(' | '));
+  console.log(`goal 1: governor within the objective in ${governedRuns.filter((r) => r.withinObjective).length}/${governedRuns.length} runs, pinned at 8 bits outside it in ${pinnedRuns.filter((r) => !r.withinObjective).length}/${pinnedRuns.length}` +
+    ` (offered ${f(rate)}/s; 8-bit closed-loop throughput just before each pinned run: ${pinnedRuns.map((r) => f(r.throughput8Before)).join(', ')}/s — with 8 clients queued, more than an open-loop load can get within the objective)`);
+  for (const g of governedRuns) console.log(`${g.name} timeline (s: n, p95 ms, mean weight bits): ` + g.timeline.map((s) => `${s.second}: ${s.n}, ${f(s.p95)}, ${f(s.meanWeightBits)}`).join(' | '));
   console.log('tradeable precisions (measured ms): ' + governed.governor.tradeable.map((e) => `w${e.weights}a${e.activations} ${f(e.costMs)}`).join(', '));
   for (const r of rps) console.log(`anyprec-server --workers ${r.workers}: ${f(r.perSec)} req/s (${r.clients} clients, closed loop, 8 bits), p50 ${f(r.p50)} ms, ${r.errors} errors`);
   if (typeof accuracy === 'string') console.log(`accuracy cost of the precisions chosen: ${accuracy}`);

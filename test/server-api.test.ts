@@ -599,6 +599,14 @@ describe('inline runs (inlineRunMs, opt-in)', () => {
       expect(counts.run - before.run).toBe(0);
       expect(counts.runSync - before.runSync).toBe(1);
       expect(measured.queue.inlined).toBe(1);
+      // an inline answer is counted where it is made (no onResponse hook): code 200 and its latency
+      const m = await http(url, { url: '/metrics' });
+      expect(m.body).toMatch(/^anyprec_requests_total\{code="200"\} 1$/m);
+      expect(m.body).toMatch(/^anyprec_request_duration_seconds_count 1$/m);
+      // computed within submit(): settled when submit returns (the server then skips the client-close listener)
+      const h = measured.queue.submit({ x: new anyprec.Tensor(Float32Array.from(image(1, 23)), [1, 1, 28, 28]), pinned: { weights: 4, activations: 4 } });
+      expect(h.settled()).toBe(true);
+      expect((await h.promise).precision).toEqual({ weights: 4, activations: 4 });
     } finally {
       await measured.close();
     }
@@ -609,6 +617,12 @@ describe('inline runs (inlineRunMs, opt-in)', () => {
       expect((await post(url, image(1, 22))).statusCode).toBe(200);
       expect(counts.run - before.run).toBe(1);
       expect(unmeasured.queue.inlined).toBe(0);
+      // a precision not measured yet (w4a4 now is: its first answer measured it) goes to the
+      // kernel threads: not settled when submit returns
+      const h = unmeasured.queue.submit({ x: new anyprec.Tensor(Float32Array.from(image(1, 24)), [1, 1, 28, 28]), pinned: { weights: 2, activations: 2 } });
+      expect(h.settled()).toBe(false);
+      await h.promise;
+      expect(h.settled()).toBe(true);
     } finally {
       await unmeasured.close();
     }

@@ -75,7 +75,7 @@ class InferenceQueue {
    * Queues one request. job: { x: Tensor, pinned?: Precision, gate?, gateOffset?, deadline?: ms on
    * the clock }. Resolves { output: Float32Array rows, n, features, precision, bitOps, gate, computeMs,
    * queueMs }; rejects with an HttpError (504 deadline, 499 client gone).
-   * Returns { promise, cancel(reason) }.
+   * Returns { promise, cancel(reason), settled() }.
    */
   submit(job) {
     job.enqueuedAt = this.clock();
@@ -91,7 +91,8 @@ class InferenceQueue {
       job.timer.unref?.();
     }
     this.pump();
-    return { promise, cancel: (reason = 'disconnected') => this.drop(job, reason) };
+    // settled(): already answered (computed inline, or refused) by the time submit returns
+    return { promise, cancel: (reason = 'disconnected') => this.drop(job, reason), settled: () => job.state === 'done' };
   }
 
   /**
