@@ -95,7 +95,20 @@ struct I8TileArgs {
   // 0, or a multiple of 16 <= n: the columns the caller reads (a variant may leave c's columns
   // past it unwritten; avx512-vnni then runs a last 16-column block on its own).
   int nUsed;
+  // 0 (unknown: the full byte ranges), or a bound on |a'[i][t] * b'[j][t]| for every i, j, t that
+  // the caller guarantees (i8MaxProduct of its bits): avx2 then adds products in int16 where no
+  // sum can leave the int16 range (VPMADDUBSW; i8gemm_avx2.cc).
+  uint32_t maxProduct = 0;
 };
+
+// The bound I8TileArgs::maxProduct of a' (aBits-bit codes, byteMapA: 0..2^aBits-1) times b'
+// (byteMapB at bBits, encoding bEnc: |b'| <= 2^(bBits-1) signed, 2^bBits-1 unsigned/bipolar below 8
+// bits, 128 at 8 bits).
+inline uint32_t i8MaxProduct(int aBits, int bBits, Encoding bEnc) {
+  const uint32_t maxA = (1u << aBits) - 1;
+  const uint32_t maxB = bEnc == Encoding::Signed ? (1u << (bBits - 1)) : bBits == 8 ? 128u : (1u << bBits) - 1;
+  return maxA * maxB;
+}
 
 // One int8 convolution tile read in place through row pointers and tap offsets (no lowered byte rows):
 //   c[i][j] = sum_{t < taps} sum_{k < tapBytes} (rows[i] + tapOffset[t])[k] * b'[j][t * tapBytes + k]
@@ -121,6 +134,7 @@ struct I8ConvTileArgs {
   const uint32_t* rowConst;
   const uint32_t* colConst;
   uint32_t mul;
+  uint32_t maxProduct = 0;  // as I8TileArgs::maxProduct
 };
 
 struct I8Kernel {
@@ -282,6 +296,7 @@ class I8GemmPlan {
   // Per row of A; the codes route fills it in its prepare phase (each task its own rows).
   mutable std::vector<uint32_t> rowConst_;
   ByteMap mapA_{}, mapB_{};
+  uint32_t maxProduct_ = 0;  // i8MaxProduct of the spec's bits, for the tiles
   // The codes route: its input (codes_.codes null: A comes from planes), the input bytes mapped to
   // a' when the map is not the identity, and each pixel's sum of a' over its c channels.
   I8Codes codes_{};

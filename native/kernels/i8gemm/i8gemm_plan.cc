@@ -216,6 +216,7 @@ void I8GemmPlan::init(const I8Weights* weights) {
   kPad_ = i8KPad(k_);
   mapA_ = byteMapA(s_.aEnc, s_.aBits);
   mapB_ = byteMapB(s_.bEnc, s_.bBits);
+  maxProduct_ = i8MaxProduct(s_.aBits, s_.bBits, s_.bEnc);
   if (weights != nullptr) {
     const std::string bad = checkI8Weights(s_, *weights);
     if (!bad.empty()) throw std::invalid_argument(bad);
@@ -478,6 +479,7 @@ void I8GemmPlan::runIndirect(size_t row0, size_t rows) const {
     t.rowConst = rowConst_.data() + row0;
     t.colConst = colConst_.data() + col0;
     t.mul = static_cast<uint32_t>(finish_.mul());
+    t.maxProduct = maxProduct_;
     kern_.convTile(t);
     finishBlock(cBuf.data(), colsPad, row0, rows, col0, true);
   }
@@ -500,6 +502,7 @@ void I8GemmPlan::runBlock(const uint8_t* a, size_t row0, size_t rows, size_t col
   t.ldc = colsPad;
   t.kUsed = (k_ + 3) / 4 * 4;
   t.nUsed = static_cast<int>((col1 - col0 + kI8NBlock - 1) / kI8NBlock * kI8NBlock);
+  t.maxProduct = maxProduct_;
   kern_.tile(t);
   finishBlock(cBuf.data(), colsPad, row0, rows, col0, false);
 }
