@@ -14,7 +14,7 @@
 //  columns x 4 k per vector), A's 4 bytes zero-extended to int16 in every 64-bit lane (VPSHUFB of
 //  a broadcast dword), VPMADDWD gives two int32 half sums per column (|sum| <= 2 * 255 * 128, no
 //  saturation: only -32768 * -32768 twice could), VPADDD accumulates; VPHADDD adds the halves at
-//  the end. Register tile: 6 rows x 8 columns = 12 accumulators.
+//  the end. Register tile: 5 rows x 8 columns = 10 accumulators.
 //
 // VPMADDUBSW saturates to int16 (255 * 127 * 2 > 32767): it is used only under the bound above.
 // The ceiling loop: VPMADDUBSW -> VPMADDWD -> VPADDD chains on registers (the instruction chain
@@ -31,7 +31,8 @@
 namespace anyprec {
 namespace {
 
-constexpr int kMr = 6;
+constexpr int kMr = 6;   // rows of the pairs tile
+constexpr int kMrW = 5;  // rows of the words tile (6 would need 17 ymm: GCC spilled an accumulator)
 
 // k4 steps the pairs loop may add in int16 for products bounded by p (0: the words loop).
 inline size_t pairSteps(uint32_t p) {
@@ -62,7 +63,7 @@ inline void storeFinal(int32_t* c, __m256i v, bool add, const ConvFinish* fin, i
   {                                                                             \
     __m256i* p = reinterpret_cast<__m256i*>(acc + r * 16 + q * 8);              \
     const __m256i v = _mm256_madd_epi16(h##r##q, ones);                         \
-    _mm256_store_si256(p, flushed ? _mm256_add_epi32(v, _mm256_load_si256(p)) : v); \
+    _mm256_store_si256(p, _mm256_add_epi32(v, _mm256_load_si256(p)));             \
     h##r##q = z;                                                                \
   }
 #define ANYPREC_P_FLUSH(r)                                                      \
@@ -77,8 +78,7 @@ void pairsBlock(const uint8_t* const* rows, const ptrdiff_t* off, size_t c4, siz
   static_assert(MR >= 1 && MR <= kMr, "tile rows");
   const __m256i z = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
   __m256i h00 = z, h01 = z, h10 = z, h11 = z, h20 = z, h21 = z, h30 = z, h31 = z, h40 = z, h41 = z, h50 = z, h51 = z;
-  alignas(32) int32_t acc[MR * 16];
-  bool flushed = false;
+  alignas(32) int32_t acc[MR * 16] = {};
   size_t pending = 0;  // k4 steps in the int16 sums
   ANYPREC_P_BASE(0) ANYPREC_P_BASE(1) ANYPREC_P_BASE(2) ANYPREC_P_BASE(3) ANYPREC_P_BASE(4) ANYPREC_P_BASE(5)
   forTapPieces(c4, q0, q1, [&](size_t t, size_t qa, size_t qb, size_t q) {
@@ -96,12 +96,11 @@ void pairsBlock(const uint8_t* const* rows, const ptrdiff_t* off, size_t c4, siz
       }
       if (pending == steps) {
         ANYPREC_P_FLUSH(0) ANYPREC_P_FLUSH(1) ANYPREC_P_FLUSH(2) ANYPREC_P_FLUSH(3) ANYPREC_P_FLUSH(4) ANYPREC_P_FLUSH(5)
-        flushed = true;
         pending = 0;
       }
     }
   });
-  if (pending > 0 || !flushed) {
+  if (pending > 0) {
     ANYPREC_P_FLUSH(0) ANYPREC_P_FLUSH(1) ANYPREC_P_FLUSH(2) ANYPREC_P_FLUSH(3) ANYPREC_P_FLUSH(4) ANYPREC_P_FLUSH(5)
   }
   const __m256i mulv = _mm256_set1_epi32(fin != nullptr ? static_cast<int>(fin->mul) : 1);
@@ -115,7 +114,7 @@ void pairsBlock(const uint8_t* const* rows, const ptrdiff_t* off, size_t c4, siz
 #undef ANYPREC_P_FLUSH1
 #undef ANYPREC_P_FLUSH
 
-// ---- words: 6 x 8, int16 operands, int32 sums ------------------------------------------------------
+// ---- words: 5 x 8, int16 operands, int32 sums ------------------------------------------------------
 
 // acc lanes (2 per column, columns 0-3) and (columns 4-7) -> 8 column sums in order
 inline __m256i pairSums(__m256i lo, __m256i hi) {
@@ -136,25 +135,25 @@ inline __m256i pairSums(__m256i lo, __m256i hi) {
 template <int MR>
 void wordsBlock(const uint8_t* const* rows, const ptrdiff_t* off, size_t c4, size_t q0, size_t q1, const int8_t* b,
                 int32_t* c, size_t ldc, bool add, const ConvFinish* fin, int half) {
-  static_assert(MR >= 1 && MR <= kMr, "tile rows");
+  static_assert(MR >= 1 && MR <= kMrW, "tile rows");
   const __m256i z = _mm256_setzero_si256();
   // bytes 0..3 of each 128-bit lane's dword to words, twice per lane (0x80: a zero byte)
   const __m256i zext = _mm256_setr_epi8(0, -128, 1, -128, 2, -128, 3, -128, 0, -128, 1, -128, 2, -128, 3, -128, 0, -128, 1,
                                         -128, 2, -128, 3, -128, 0, -128, 1, -128, 2, -128, 3, -128);
-  __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
-  ANYPREC_W_BASE(0) ANYPREC_W_BASE(1) ANYPREC_W_BASE(2) ANYPREC_W_BASE(3) ANYPREC_W_BASE(4) ANYPREC_W_BASE(5)
+  __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z;
+  ANYPREC_W_BASE(0) ANYPREC_W_BASE(1) ANYPREC_W_BASE(2) ANYPREC_W_BASE(3) ANYPREC_W_BASE(4)
   forTapPieces(c4, q0, q1, [&](size_t t, size_t qa, size_t qb, size_t q) {
     const ptrdiff_t o = off[t] + static_cast<ptrdiff_t>(qa * 4);
     const int8_t* bq = b + q * 64 + half * 32;
     for (size_t s = 0; s < qb - qa; ++s, bq += 64) {
       const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bq)));
       const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bq + 16)));
-      ANYPREC_W_ROW(0) ANYPREC_W_ROW(1) ANYPREC_W_ROW(2) ANYPREC_W_ROW(3) ANYPREC_W_ROW(4) ANYPREC_W_ROW(5)
+      ANYPREC_W_ROW(0) ANYPREC_W_ROW(1) ANYPREC_W_ROW(2) ANYPREC_W_ROW(3) ANYPREC_W_ROW(4)
     }
   });
   const __m256i mulv = _mm256_set1_epi32(fin != nullptr ? static_cast<int>(fin->mul) : 1);
   c += half * 8;
-  ANYPREC_W_STORE(0) ANYPREC_W_STORE(1) ANYPREC_W_STORE(2) ANYPREC_W_STORE(3) ANYPREC_W_STORE(4) ANYPREC_W_STORE(5)
+  ANYPREC_W_STORE(0) ANYPREC_W_STORE(1) ANYPREC_W_STORE(2) ANYPREC_W_STORE(3) ANYPREC_W_STORE(4)
 }
 #undef ANYPREC_W_BASE
 #undef ANYPREC_W_ROW
@@ -165,7 +164,7 @@ using PairsFn = void (*)(const uint8_t* const*, const ptrdiff_t*, size_t, size_t
 using WordsFn = void (*)(const uint8_t* const*, const ptrdiff_t*, size_t, size_t, size_t, const int8_t*, int32_t*, size_t,
                          bool, const ConvFinish*, int);
 const PairsFn kPairs[kMr + 1] = {nullptr, pairsBlock<1>, pairsBlock<2>, pairsBlock<3>, pairsBlock<4>, pairsBlock<5>, pairsBlock<6>};
-const WordsFn kWords[kMr + 1] = {nullptr, wordsBlock<1>, wordsBlock<2>, wordsBlock<3>, wordsBlock<4>, wordsBlock<5>, wordsBlock<6>};
+const WordsFn kWords[kMrW + 1] = {nullptr, wordsBlock<1>, wordsBlock<2>, wordsBlock<3>, wordsBlock<4>, wordsBlock<5>};
 
 // The shared driver: K blocks of kConvKc4 steps (one block for a single row), 16-column blocks,
 // 6-row register tiles.
@@ -179,8 +178,9 @@ void runTile(const uint8_t* const* rows, const ptrdiff_t* off, size_t taps, size
     const size_t q1 = k4 - q0 < kc4 ? k4 : q0 + kc4;
     for (int j0 = 0; j0 < nUsed; j0 += static_cast<int>(kI8NBlock)) {
       const int8_t* b = bBase + (j0 / kI8NBlock) * blockBytes;
-      for (int i0 = 0; i0 < m; i0 += kMr) {
-        const int mr = m - i0 < kMr ? m - i0 : kMr;
+      const int tr = steps > 0 ? kMr : kMrW;
+      for (int i0 = 0; i0 < m; i0 += tr) {
+        const int mr = m - i0 < tr ? m - i0 : tr;
         const ConvFinish fin{rowConst != nullptr ? rowConst + i0 : nullptr, colConst != nullptr ? colConst + j0 : nullptr, mul};
         const ConvFinish* f = q1 == k4 && rowConst != nullptr ? &fin : nullptr;
         int32_t* cb = c + i0 * ldc + j0;
