@@ -25,12 +25,14 @@
 //
 // ---- overflow ------------------------------------------------------------------------------
 // S is accumulated in int32 lanes with two's-complement wrap-around (VPDPBUSD, TDPBUSD, VPMADDWD +
-// VPADDD, NEON SDOT / SMLAL + ADD, the scalar kernel in uint32). Every other term is formed in
+// VPADDD, NEON SDOT / SMLAL + ADD, the scalar kernel in uint32; avx2's pairs loop adds in int16
+// first, only where the operand bound proves those sums exact, see I8TileArgs::maxProduct). Every other term is formed in
 // int64 from exact integers, and the finish truncates the final value to int32. All of these are
 // exact modulo 2^32, and checkGemm() has already proved that the true result lies in int32, so the
 // result modulo 2^32 IS the result: a wrapped intermediate (possible only for K > 65793 with
-// 8-bit operands, since |a' b'| <= 255 * 128) cannot change it. No instruction used saturates:
-// VPMADDUBSW (which saturates to int16: 255*127*2 > 32767) is deliberately not used.
+// 8-bit operands, since |a' b'| <= 255 * 128) cannot change it. No instruction saturates on the
+// values it gets: VPMADDUBSW (which saturates to int16: 255*127*2 > 32767) is used only by avx2,
+// only when the caller's bound P on |a' b'| gives 2P <= 32767 (i8gemm_avx2.cc).
 #pragma once
 #include <cstddef>
 #include <cstdint>
