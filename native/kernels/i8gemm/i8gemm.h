@@ -117,8 +117,9 @@ inline uint32_t i8MaxProduct(int aBits, int bBits, Encoding bEnc) {
 // (u8 x s8, int32 with wrap-around) for i < m and j < nUsed, where b' is the prepared weights'
 // layout with K = taps * tapBytes. For a convolution rows[i] is output position i's window origin
 // in NHWC codes (padded, when the convolution pads, so every tap is inside) and the taps are the
-// kh x kw window's pixels in (kh, kw) order, tapBytes = c: K runs in (kh, kw, c) order exactly as
-// the lowered rows of the codes route.
+// kh x kw window's pixels in (kh, kw) order, tapBytes = c (or, with dilation 1 across, its kh
+// kernel rows, tapBytes = kw * c): K runs in (kh, kw, c) order exactly as the lowered rows of the
+// codes route.
 struct I8ConvTileArgs {
   const uint8_t* const* rows;  // m pointers
   const ptrdiff_t* tapOffset;  // taps byte offsets; every rows[i] + tapOffset[t] has tapBytes readable bytes
@@ -316,6 +317,7 @@ class I8GemmPlan {
   AlignedArray<uint8_t> padded_;
   size_t paddedCapacity_ = 0;
   std::vector<ptrdiff_t> tapOffset_;  // per tap: its bytes from the window's first pixel
+  size_t tapBytes_ = 0;                // bytes per tap: kw * c (dilation 1 across: a kernel row), else c
   // per line of src_: wp_ + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
   AlignedArray<uint8_t> pixelSum_;
   size_t pixelSumCapacity_ = 0;

@@ -199,10 +199,18 @@ I8GemmPlan::I8GemmPlan(const Platform& isa, const I8Kernel& kern, const GemmSpec
     pre[0] = 0;
     for (size_t xi = 0; xi < wp_; ++xi, px += cs.c) pre[xi + 1] = pre[xi] + sumBytes(px, cs.c);
   }
-  if (indirect_)
+  // The conv tile's taps: with dilation 1 across, a kernel row's kw pixels are adjacent in the
+  // (padded) image and in K's (kh, kw, c) order, so each kernel row is one tap of kw * c bytes
+  // (fewer, longer pieces of the tile's K walk: 3 of 12 k4-steps instead of 9 of 4 at c = 16).
+  if (indirect_ && cs.dilW == 1) {
+    tapBytes_ = cs.kw * cs.c;
+    for (size_t ky = 0; ky < cs.kh; ++ky) tapOffset_.push_back(static_cast<ptrdiff_t>(ky * cs.dilH * wp_ * cs.c));
+  } else if (indirect_) {
+    tapBytes_ = cs.c;
     for (size_t ky = 0; ky < cs.kh; ++ky)
       for (size_t kx = 0; kx < cs.kw; ++kx)
         tapOffset_.push_back(static_cast<ptrdiff_t>((ky * cs.dilH * wp_ + kx * cs.dilW) * cs.c));
+  }
   prepareTasks_ = 0;
   tasksN_ = tasksM_ == 0 ? 0 : 1;  // a task forms its rows once and runs every column block (runCodes)
 }
@@ -455,7 +463,6 @@ void I8GemmPlan::runCodes(size_t task) const {
 
 void I8GemmPlan::runIndirect(size_t row0, size_t rows) const {
   // The task's row pointers, then every column block on them.
-  const ConvShape& cs = codes_.shape;
   thread_local std::vector<const uint8_t*> table;
   table.resize(rows);
   rowPointers(row0, row0 + rows, table.data());
@@ -468,7 +475,7 @@ void I8GemmPlan::runIndirect(size_t row0, size_t rows) const {
     t.rows = table.data();
     t.tapOffset = tapOffset_.data();
     t.taps = tapOffset_.size();
-    t.tapBytes = cs.c;
+    t.tapBytes = tapBytes_;
     t.b = w_->data + (col0 / kI8NBlock) * kPad_ * kI8NBlock;
     t.kPad = kPad_;
     t.m = static_cast<int>(rows);
