@@ -139,7 +139,7 @@ describe('kernel outputs written into the caller\'s arrays', () => {
 });
 
 describe('native layout and pooling of the input and the head', () => {
-  it.each([[1, 3, 32, 32], [3, 5, 7, 9], [2, 64, 8, 8], [1, 1, 1, 1], [4, 17, 3, 5]])('nchwToNhwc and globalAvgPool equal the JS loops bit for bit (%i x %i x %i x %i)', (n, c, h, w) => {
+  it.each([[1, 3, 32, 32], [3, 5, 7, 9], [2, 64, 8, 8], [1, 1, 1, 1], [4, 17, 3, 5], [2, 19, 33, 35]])('nchwToNhwc and globalAvgPool equal the JS loops bit for bit (%i x %i x %i x %i)', (n, c, h, w) => {
     const x = floats(n * c * h * w, n + c + h + w, -3, 3);
     const t = kernels.nchwToNhwc(x, n, c, h, w);
     expect(Array.from(t)).toEqual(Array.from(ops.nchwToNhwc(x, n, c, h, w)));

@@ -145,7 +145,9 @@ function shapeResults(shape, { blocks, ortCases, extras }) {
   for (const block of blocks) {
     const { isa, threads } = block;
     const cs = ceilings[isa];
-    const t11 = summary(block.gemm.find((c) => c.spec.aBits === 1 && c.spec.bBits === 1 && c.spec.aEncoding === 'unsigned' && !c.forced));
+    // (absent when --bits leaves out 1: no 1×1 row to compare with)
+    const c11 = block.gemm.find((c) => c.spec.aBits === 1 && c.spec.bBits === 1 && c.spec.aEncoding === 'unsigned' && !c.forced);
+    const t11 = c11 ? summary(c11) : { skipped: 'not measured' };
     const fp32 = ortAt('ort-fp32', threads);
     const int8 = ortAt('ort-int8', threads);
     for (const c of block.gemm) {

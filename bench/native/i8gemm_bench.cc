@@ -17,7 +17,7 @@
 //   --enc: u=unsigned, b=bipolar, s=signed (default u,b); --prep: also time weight preparation.
 //
 //   i8gemm_bench --conv[=B] [--reps=N] [--variants=...]: ResNet-20's quantised 3x3 convs at batch B
-//   (default 1), 8-bit codes: per variant the tile alone (over pre-lowered bytes, the plan's 256 x 64
+//   (default 1), 8-bit codes (--conv-bits=N: N-bit codes and weights): per variant the tile alone (over pre-lowered bytes, the plan's 256 x 64
 //   tasks), the indirect conv tile alone where the variant has one (over a padded input, window
 //   origins and tap offsets built beforehand, no finish), the int8 route from codes (the conv tile
 //   or the lowering + tile, finish, codes out) and the planes route (packConvInput + bytes rebuilt
@@ -69,23 +69,24 @@ Encoding encOf(char c) { return c == 's' ? Encoding::Signed : c == 'b' ? Encodin
 }  // namespace
 
 // --conv: the ResNet-20 conv shapes (see the header comment).
-int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int reps) {
+int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int reps, int bits) {
   struct ConvCase { size_t h, c, n, stride; };
   const ConvCase convs[] = {{32, 16, 16, 1}, {32, 16, 32, 2}, {16, 32, 32, 1}, {16, 32, 64, 2}, {8, 64, 64, 1}};
   const Platform& isa = *availablePlatforms().front();
   std::mt19937_64 rng(7);
   uint64_t sink = 0;
-  std::printf("ResNet-20 convs (3x3, pad 1), batch %zu, 8-bit unsigned codes x 8-bit bipolar weights, one thread, "
+  std::printf("ResNet-20 convs (3x3, pad 1), batch %zu, %d-bit unsigned codes x %d-bit bipolar weights, one thread, "
               "%d interleaved rounds, medians; epilogue table %s\n",
-              batch, reps, isa.name);
+              batch, bits, bits, reps, isa.name);
+  const uint32_t maxProduct = i8MaxProduct(bits, bits, Encoding::Bipolar);
   for (const ConvCase& cc : convs) {
     const ConvShape s{batch, cc.h, cc.h, cc.c, 3, 3, cc.stride, cc.stride, 1, 1, 1, 1};
     const size_t m = s.rows(), k = s.k(), n = cc.n, kPad = i8KPad(k), ld = kPad + 64;
     std::vector<uint8_t> x(s.inputCount());
-    for (auto& v : x) v = static_cast<uint8_t>(rng());
-    Operand B = makeOperand(rng, n, k, 8);
-    std::vector<uint64_t> planes(packedWords(m, k, 8));
-    std::vector<int32_t> pops(m * 8);
+    for (auto& v : x) v = static_cast<uint8_t>(rng() & ((1u << bits) - 1));
+    Operand B = makeOperand(rng, n, k, bits);
+    std::vector<uint64_t> planes(packedWords(m, k, bits));
+    std::vector<int32_t> pops(m * bits);
     std::vector<float> scale(n, 1e-4f);
     Epilogue epi;
     epi.kind = OutputKind::Codes;
@@ -127,8 +128,8 @@ int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int re
     for (size_t v = 0; v < variants.size(); ++v) {
       wData[v].resize(i8WeightBytes(n, k));
       wSum[v].resize(i8NPad(n));
-      prepareI8Weights(*variants[v], B.view, 8, Encoding::Bipolar, wData[v].data(), wSum[v].data(), 1);
-      w[v] = I8Weights{wData[v].data(), wSum[v].data(), n, k, 8, Encoding::Bipolar};
+      prepareI8Weights(*variants[v], B.view, bits, Encoding::Bipolar, wData[v].data(), wSum[v].data(), 1);
+      w[v] = I8Weights{wData[v].data(), wSum[v].data(), n, k, bits, Encoding::Bipolar};
       const I8Kernel& kern = *variants[v];
       cases.push_back({std::string("tile ") + kern.name, [&, v] {
                          for (size_t r0 = 0; r0 < m; r0 += 256)
@@ -145,6 +146,7 @@ int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int re
                              t.ldc = static_cast<size_t>(t.n);
                              t.kUsed = (k + 3) / 4 * 4;
                              t.nUsed = static_cast<int>((std::min(n, c0 + 64) - c0 + 15) / 16 * 16);
+                             t.maxProduct = maxProduct;
                              kern.tile(t);
                            }
                        }, {}});
@@ -164,16 +166,17 @@ int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int re
                              t.nUsed = static_cast<int>((std::min(n, c0 + 64) - c0 + 15) / 16 * 16);
                              t.c = cBuf.data();
                              t.ldc = static_cast<size_t>(t.n);
+                             t.maxProduct = maxProduct;
                              variants[v]->convTile(t);
                            }
                        }, {}});
-      const GemmSpec codesSpec{PackedView{nullptr, m, k, 8, nullptr}, B.view, 8, 8, Encoding::Unsigned, Encoding::Bipolar};
+      const GemmSpec codesSpec{PackedView{nullptr, m, k, bits, nullptr}, B.view, bits, bits, Encoding::Unsigned, Encoding::Bipolar};
       cases.push_back({std::string("codes ") + kern.name, [&, v, codesSpec] {
                          runGemm(GemmPlan(isa, codesSpec, I8Codes{x.data(), s}, out.data(), epi, Int8Route{variants[v], &w[v]}), 1);
                        }, {}});
       cases.push_back({std::string("planes ") + kern.name, [&, v] {
-                         packConvInput(isa, x.data(), s, 8, planes.data(), pops.data(), 1);
-                         const GemmSpec spec{PackedView{planes.data(), m, k, 8, pops.data()}, B.view, 8, 8, Encoding::Unsigned,
+                         packConvInput(isa, x.data(), s, bits, planes.data(), pops.data(), 1);
+                         const GemmSpec spec{PackedView{planes.data(), m, k, bits, pops.data()}, B.view, bits, bits, Encoding::Unsigned,
                                              Encoding::Bipolar};
                          runGemm(GemmPlan(isa, spec, out.data(), epi, Int8Route{variants[v], &w[v]}), 1);
                        }, {}});
@@ -216,6 +219,7 @@ int main(int argc, char** argv) {
   std::vector<const I8Kernel*> variants = availableI8Kernels();
   bool timePrep = false, allRatios = false;
   size_t convBatch = 0;
+  int convBits = 8;
   const Platform* bsTable = availablePlatforms().front();
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -248,6 +252,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "isa %s not available here\n", v);
         return 2;
       }
+    } else if (const char* v = val("--conv-bits=")) {
+      convBits = std::min(8, std::max(1, std::atoi(v)));
     } else if (arg == "--conv" || arg.rfind("--conv=", 0) == 0) {
       convBatch = arg == "--conv" ? 1 : static_cast<size_t>(std::max(1, std::atoi(argv[i] + 7)));
     } else if (arg == "--all-ratios") {
@@ -260,7 +266,7 @@ int main(int argc, char** argv) {
     }
   }
   gThreadClock = threads == 1;
-  if (convBatch > 0) return convBench(variants, convBatch, reps);
+  if (convBatch > 0) return convBench(variants, convBatch, reps, convBits);
   const Platform& bs = *bsTable;
   std::printf("bit-serial table: %s; int8 variants:", bs.name);
   for (const I8Kernel* v : variants) std::printf(" %s", v->name);

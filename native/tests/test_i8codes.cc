@@ -182,13 +182,26 @@ void checkTileShortcuts(const I8Kernel& kern, std::mt19937_64& rng) {
 // pointers and tap offsets, rows across the register tiles' edges (1, 5..7, 11..13, 25, 100), the
 // 16 / 32 / 64-column blocks and their remainders, taps of 4..64 bytes and one longer than a K
 // block (split inside the tap), with and without the fused exact finish (mul 1, 2, 4).
-void checkConvTile(const I8Kernel& kern, std::mt19937_64& rng) {
+// aBits > 0: the operands are a'/b' bytes of aBits x bBits codes (bEnc), half of them at the range's
+// extremes (a' max, b' most negative: the sums furthest from 0), and the tile is told the bound
+// (maxProduct: avx2 then adds in int16, see i8gemm_avx2.cc); aBits = 0: random bytes, no bound.
+void checkConvTile(const I8Kernel& kern, std::mt19937_64& rng, int aBits = 0, int bBits = 0,
+                   Encoding bEnc = Encoding::Unsigned) {
   struct Shape { int m, n, nUsed; size_t taps, tapBytes; };
   const Shape shapes[] = {{1, 32, 16, 9, 16},  {5, 32, 16, 9, 16},  {12, 32, 32, 9, 32}, {13, 64, 48, 9, 20},
                           {7, 64, 64, 4, 64},  {25, 96, 80, 9, 4},  {100, 128, 128, 3, 64}, {11, 32, 16, 1, 1028},
                           {6, 64, 64, 2, 600}, {1, 64, 64, 1, 2048}};
+  const int maxA = aBits > 0 ? (1 << aBits) - 1 : 255;
+  int bLo = -128, bHi = 127;
+  if (aBits > 0 && bEnc == Encoding::Signed) bLo = -(1 << (bBits - 1)), bHi = (1 << (bBits - 1)) - 1;
+  else if (aBits > 0 && bBits < 8) bLo = 0, bHi = (1 << bBits) - 1;
+  const int bExtreme = bLo < 0 ? bLo : bHi;
+  auto aByte = [&] { return static_cast<uint8_t>(aBits > 0 && rng() % 2 ? maxA : static_cast<int>(rng() % (maxA + 1))); };
+  auto bByte = [&] {
+    return static_cast<int8_t>(aBits > 0 && rng() % 2 ? bExtreme : bLo + static_cast<int>(rng() % (bHi - bLo + 1)));
+  };
   std::vector<uint8_t> image(1 << 16);
-  for (auto& v : image) v = static_cast<uint8_t>(rng());
+  for (auto& v : image) v = aByte();
   for (const Shape& sh : shapes) {
     const size_t k = sh.taps * sh.tapBytes, kPad = i8KPad(k);
     std::vector<ptrdiff_t> off(sh.taps);
@@ -197,7 +210,7 @@ void checkConvTile(const I8Kernel& kern, std::mt19937_64& rng) {
     for (auto& r : rows) r = image.data() + rng() % (image.size() - 4096 - sh.tapBytes);
     std::vector<int8_t> b(static_cast<size_t>(sh.n) * kPad, 0);
     for (int j = 0; j < sh.n; ++j)
-      for (size_t t = 0; t < k; ++t) b[(j / 16) * kPad * 16 + (t / 4) * 64 + (j % 16) * 4 + t % 4] = static_cast<int8_t>(rng());
+      for (size_t t = 0; t < k; ++t) b[(j / 16) * kPad * 16 + (t / 4) * 64 + (j % 16) * 4 + t % 4] = bByte();
     std::vector<uint32_t> rowConst(sh.m), colConst(sh.n);
     for (auto& v : rowConst) v = static_cast<uint32_t>(rng());
     for (auto& v : colConst) v = static_cast<uint32_t>(rng());
@@ -215,6 +228,7 @@ void checkConvTile(const I8Kernel& kern, std::mt19937_64& rng) {
       t.nUsed = sh.nUsed;
       t.c = got.data();
       t.ldc = static_cast<size_t>(sh.n);
+      if (aBits > 0) t.maxProduct = i8MaxProduct(aBits, bBits, bEnc);
       if (mul != 0) {
         t.rowConst = rowConst.data();
         t.colConst = colConst.data();
@@ -234,8 +248,8 @@ void checkConvTile(const I8Kernel& kern, std::mt19937_64& rng) {
           if (mul != 0) s = mul * s + rowConst[i] + colConst[j];
           bad += static_cast<uint32_t>(got[i * sh.n + j]) != s;
         }
-      EXPECT(bad == 0, "[%s] conv tile m=%d n=%d nUsed=%d taps=%zu tapBytes=%zu mul=%u: %zu wrong", kern.name, sh.m, sh.n,
-             sh.nUsed, sh.taps, sh.tapBytes, mul, bad);
+      EXPECT(bad == 0, "[%s] conv tile m=%d n=%d nUsed=%d taps=%zu tapBytes=%zu mul=%u bits %dx%d: %zu wrong", kern.name,
+             sh.m, sh.n, sh.nUsed, sh.taps, sh.tapBytes, mul, aBits, bBits, bad);
     }
   }
 }
@@ -296,7 +310,16 @@ int main() {
   for (const I8Kernel* kern : availableI8Kernels()) {
     const int before = failures;
     checkTileShortcuts(*kern, rng);
-    if (kern->convTile != nullptr) checkConvTile(*kern, rng);
+    if (kern->convTile != nullptr) {
+      checkConvTile(*kern, rng);
+      // bounded operands: int16 sums of many steps (4x4, 1x1), of 1 step at the bound's edge (2P
+      // near 32767: 8x6 unsigned, 7x8 and 8x7 signed), of a few (4x8, 8x4)
+      const struct { int a, b; Encoding e; } bounded[] = {{4, 4, Encoding::Unsigned}, {1, 1, Encoding::Bipolar},
+                                                          {8, 6, Encoding::Unsigned}, {7, 8, Encoding::Signed},
+                                                          {8, 7, Encoding::Signed},   {4, 8, Encoding::Bipolar},
+                                                          {8, 4, Encoding::Signed},   {8, 8, Encoding::Unsigned}};
+      for (const auto& bd : bounded) checkConvTile(*kern, rng, bd.a, bd.b, bd.e);
+    }
     // the grid on the best epilogue table (the random cases cover every table)
     for (const Case& c : grid) checkCase(*kern, *availablePlatforms().front(), c, rng);
     for (const Platform* isa : availablePlatforms()) {

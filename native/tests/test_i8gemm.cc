@@ -93,6 +93,31 @@ void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
     for (size_t i = 0; i < static_cast<size_t>(c.m) * c.n; ++i) bad += ref[i] != got[i];
     EXPECT(bad == 0, "[%s] tile m=%d n=%d kPad=%zu: %zu wrong", kern.name, c.m, c.n, c.kPad, bad);
   }
+  // Bounded operands (I8TileArgs::maxProduct; avx2 adds in int16 under it): a' / b' bytes of
+  // aBits x bBits codes, half at the extremes (a' max, b' most negative), long K (many int16 flushes).
+  const struct { int a, b; Encoding e; int m, n; size_t kPad; } bounded[] = {
+      {4, 4, Encoding::Unsigned, 13, 64, 4096}, {2, 3, Encoding::Signed, 7, 32, 1088}, {8, 6, Encoding::Bipolar, 6, 32, 640},
+      {7, 8, Encoding::Signed, 1, 96, 2048},    {4, 8, Encoding::Unsigned, 12, 32, 576}, {1, 1, Encoding::Unsigned, 5, 32, 66048}};
+  for (const auto& c : bounded) {
+    const int maxA = (1 << c.a) - 1;
+    int bLo = -128, bHi = 127;
+    if (c.e == Encoding::Signed) bLo = -(1 << (c.b - 1)), bHi = (1 << (c.b - 1)) - 1;
+    else if (c.b < 8) bLo = 0, bHi = (1 << c.b) - 1;
+    const int bExt = bLo < 0 ? bLo : bHi;
+    std::vector<uint8_t> a(i8MPad(c.m) * c.kPad, 0);
+    for (size_t i = 0; i < c.m * c.kPad; ++i) a[i] = static_cast<uint8_t>(rng() % 2 ? maxA : rng() % (maxA + 1));
+    std::vector<int8_t> b(static_cast<size_t>(c.n) * c.kPad);
+    for (auto& x : b) x = static_cast<int8_t>(rng() % 2 ? bExt : bLo + static_cast<int>(rng() % (bHi - bLo + 1)));
+    std::vector<int32_t> colSum(c.n, 0), ref(i8MPad(c.m) * c.n, 0x5a5a5a5a), got(ref);
+    I8TileArgs t{a.data(), c.kPad, b.data(), c.kPad, colSum.data(), c.m, c.n, ref.data(), static_cast<size_t>(c.n)};
+    kI8Scalar.tile(t);
+    t.c = got.data();
+    t.maxProduct = i8MaxProduct(c.a, c.b, c.e);
+    kern.tile(t);
+    size_t bad = 0;
+    for (size_t i = 0; i < static_cast<size_t>(c.m) * c.n; ++i) bad += ref[i] != got[i];
+    EXPECT(bad == 0, "[%s] bounded tile %dx%d m=%d n=%d kPad=%zu: %zu wrong", kern.name, c.a, c.b, c.m, c.n, c.kPad, bad);
+  }
 }
 
 }  // namespace

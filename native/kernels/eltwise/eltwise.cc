@@ -2,6 +2,7 @@
 #include "eltwise/eltwise.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "common/threadpool.h"

@@ -126,8 +126,10 @@ GemmPath gemmPath(const Platform& isa, int aBits, int bBits, size_t m, size_t n,
   const I8Kernel& kern = isa.int8For(m);
   if (m == 0 || n == 0) return GemmPath::BitSerial;
   // GEMV (weights streamed once: bytes, not ceilings, decide) and variants without a ceiling
-  // loop of their own (amx, avx2, neon, neon-dot, the ones of the fitted table): the table.
-  if (m == 1 || kern.ceiling == nullptr || &kern == &kI8Scalar)
+  // loop of their own (amx, neon, neon-dot, the ones of the fitted table): the table. avx2 has a
+  // ceiling loop (VPMADDUBSW chains) but its kernel reaches a different fraction of it than the
+  // VNNI kernels the e ratios were fitted on: it keeps its table row.
+  if (m == 1 || kern.ceiling == nullptr || &kern == &kI8Scalar || &kern == &kI8Avx2)
     return preferInt8(kern, aBits, bBits, m, n) ? GemmPath::Int8 : GemmPath::BitSerial;
   const double threshold = gemmCeilingRatio(isa, kern) * kEffRatio[rowBucket(m)];
   return aBits * bBits >= threshold ? GemmPath::Int8 : GemmPath::BitSerial;
@@ -137,7 +139,7 @@ double gemmPathRatio(const Platform& isa, int aBits, int bBits, size_t m, size_t
   (void)k;
   const I8Kernel& kern = isa.int8For(m);
   if (m == 0 || n == 0) return 0;
-  if (m == 1 || kern.ceiling == nullptr || &kern == &kI8Scalar) return int8TableRatio(kern, aBits, bBits, m, n);
+  if (m == 1 || kern.ceiling == nullptr || &kern == &kI8Scalar || &kern == &kI8Avx2) return int8TableRatio(kern, aBits, bBits, m, n);
   return aBits * bBits / (gemmCeilingRatio(isa, kern) * kEffRatio[rowBucket(m)]);
 }
 

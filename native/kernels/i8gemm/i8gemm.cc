@@ -176,7 +176,11 @@ I8CeilingRun i8Ceiling(const I8Kernel& kern, uint64_t iterations) {
 //
 // gemm/gemm.h decides from the measured ceilings (popcount vs VNNI) where a variant has a ceiling
 // loop (avx512-vnni, avx-vnni) at two rows or more; this table serves the rest: one row (GEMV)
-// for every variant, and amx, avx2, neon, neon-dot and scalar at every row count.
+// for every variant, and amx, avx2, neon, neon-dot and scalar at every row count. (avx2 has a
+// ceiling loop since its 2026-12 kernel, but keeps this row: the rule's fitted e ratios are the
+// VNNI kernels'. The row below was measured with the kernel before, which was 2-3x slower on an
+// AMD Zen 3 (tiles and GEMMs of 1-256 rows measured): it now takes int8 later than it could. To be
+// re-measured on the machine the table was fitted on.)
 // Measured on the machine this was written on (Intel Xeon, Emerald Rapids class, 2 shared vCPUs;
 // one thread, thread CPU time, medians of 5 interleaved rounds; unsigned activations x bipolar
 // weights, both packed with 8 planes), with

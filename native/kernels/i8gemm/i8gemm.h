@@ -25,12 +25,14 @@
 //
 // ---- overflow ------------------------------------------------------------------------------
 // S is accumulated in int32 lanes with two's-complement wrap-around (VPDPBUSD, TDPBUSD, VPMADDWD +
-// VPADDD, NEON SDOT / SMLAL + ADD, the scalar kernel in uint32). Every other term is formed in
+// VPADDD, NEON SDOT / SMLAL + ADD, the scalar kernel in uint32; avx2's pairs loop adds in int16
+// first, only where the operand bound proves those sums exact, see I8TileArgs::maxProduct). Every other term is formed in
 // int64 from exact integers, and the finish truncates the final value to int32. All of these are
 // exact modulo 2^32, and checkGemm() has already proved that the true result lies in int32, so the
 // result modulo 2^32 IS the result: a wrapped intermediate (possible only for K > 65793 with
-// 8-bit operands, since |a' b'| <= 255 * 128) cannot change it. No instruction used saturates:
-// VPMADDUBSW (which saturates to int16: 255*127*2 > 32767) is deliberately not used.
+// 8-bit operands, since |a' b'| <= 255 * 128) cannot change it. No instruction saturates on the
+// values it gets: VPMADDUBSW (which saturates to int16: 255*127*2 > 32767) is used only by avx2,
+// only when the caller's bound P on |a' b'| gives 2P <= 32767 (i8gemm_avx2.cc).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -95,15 +97,29 @@ struct I8TileArgs {
   // 0, or a multiple of 16 <= n: the columns the caller reads (a variant may leave c's columns
   // past it unwritten; avx512-vnni then runs a last 16-column block on its own).
   int nUsed;
+  // 0 (unknown: the full byte ranges), or a bound on |a'[i][t] * b'[j][t]| for every i, j, t that
+  // the caller guarantees (i8MaxProduct of its bits): avx2 then adds products in int16 where no
+  // sum can leave the int16 range (VPMADDUBSW; i8gemm_avx2.cc).
+  uint32_t maxProduct = 0;
 };
+
+// The bound I8TileArgs::maxProduct of a' (aBits-bit codes, byteMapA: 0..2^aBits-1) times b'
+// (byteMapB at bBits, encoding bEnc: |b'| <= 2^(bBits-1) signed, 2^bBits-1 unsigned/bipolar below 8
+// bits, 128 at 8 bits).
+inline uint32_t i8MaxProduct(int aBits, int bBits, Encoding bEnc) {
+  const uint32_t maxA = (1u << aBits) - 1;
+  const uint32_t maxB = bEnc == Encoding::Signed ? (1u << (bBits - 1)) : bBits == 8 ? 128u : (1u << bBits) - 1;
+  return maxA * maxB;
+}
 
 // One int8 convolution tile read in place through row pointers and tap offsets (no lowered byte rows):
 //   c[i][j] = sum_{t < taps} sum_{k < tapBytes} (rows[i] + tapOffset[t])[k] * b'[j][t * tapBytes + k]
 // (u8 x s8, int32 with wrap-around) for i < m and j < nUsed, where b' is the prepared weights'
 // layout with K = taps * tapBytes. For a convolution rows[i] is output position i's window origin
 // in NHWC codes (padded, when the convolution pads, so every tap is inside) and the taps are the
-// kh x kw window's pixels in (kh, kw) order, tapBytes = c: K runs in (kh, kw, c) order exactly as
-// the lowered rows of the codes route.
+// kh x kw window's pixels in (kh, kw) order, tapBytes = c (or, with dilation 1 across, its kh
+// kernel rows, tapBytes = kw * c): K runs in (kh, kw, c) order exactly as the lowered rows of the
+// codes route.
 struct I8ConvTileArgs {
   const uint8_t* const* rows;  // m pointers
   const ptrdiff_t* tapOffset;  // taps byte offsets; every rows[i] + tapOffset[t] has tapBytes readable bytes
@@ -121,6 +137,7 @@ struct I8ConvTileArgs {
   const uint32_t* rowConst;
   const uint32_t* colConst;
   uint32_t mul;
+  uint32_t maxProduct = 0;  // as I8TileArgs::maxProduct
 };
 
 struct I8Kernel {
@@ -282,6 +299,7 @@ class I8GemmPlan {
   // Per row of A; the codes route fills it in its prepare phase (each task its own rows).
   mutable std::vector<uint32_t> rowConst_;
   ByteMap mapA_{}, mapB_{};
+  uint32_t maxProduct_ = 0;  // i8MaxProduct of the spec's bits, for the tiles
   // The codes route: its input (codes_.codes null: A comes from planes), the input bytes mapped to
   // a' when the map is not the identity, and each pixel's sum of a' over its c channels.
   I8Codes codes_{};
@@ -299,6 +317,7 @@ class I8GemmPlan {
   AlignedArray<uint8_t> padded_;
   size_t paddedCapacity_ = 0;
   std::vector<ptrdiff_t> tapOffset_;  // per tap: its bytes from the window's first pixel
+  size_t tapBytes_ = 0;                // bytes per tap: kw * c (dilation 1 across: a kernel row), else c
   // per line of src_: wp_ + 1 prefix sums (uint64), in a buffer from the same pool as aBytes_
   AlignedArray<uint8_t> pixelSum_;
   size_t pixelSumCapacity_ = 0;
