@@ -19,7 +19,7 @@ import { makeRng, randomFloats } from './lib/reference.mjs';
 import { ortOptions } from './lib/model-setup.mjs';
 
 const HELP = `usage: node bench/float-layers.mjs [--quick] [--rounds N] [--batches 1,64] [--layers TEXT] [--isa NAME] [--skip-ort]
-ResNet-20's float layers (stem conv, 1x1/2 shortcuts, FC, the float network's 3x3 body convs):
+ResNet-20's float layers (stem conv, 1x1/2 shortcuts, FC, the float network's 3x3 body convs), the CNN's float convs:
 anyprec vs ONNX Runtime fp32, one thread. --layers keeps the layers whose name contains TEXT.`;
 
 const opts = parseBenchArgs(process.argv.slice(2), {
@@ -47,6 +47,9 @@ const LAYERS = [
   { name: 'body 32→32, 3×3, 16×16 (+BN+ReLU)', h: 16, w: 16, c: 32, o: 32, k: 3, stride: 1, pad: 1, bn: true, relu: true },
   { name: 'body 32→64, 3×3/2, 16×16 (+BN+ReLU)', h: 16, w: 16, c: 32, o: 64, k: 3, stride: 2, pad: 1, bn: true, relu: true },
   { name: 'body 64→64, 3×3, 8×8 (+BN+ReLU)', h: 8, w: 8, c: 64, o: 64, k: 3, stride: 1, pad: 1, bn: true, relu: true },
+  // The MNIST CNN's float convs (zoo.cnn at 32 bits), its batch norm and ReLU fused.
+  { name: 'cnn conv1 32→64, 3×3, 28×28 (+BN+ReLU)', h: 28, w: 28, c: 32, o: 64, k: 3, stride: 1, pad: 1, bn: true, relu: true },
+  { name: 'cnn conv2 64→64, 3×3, 14×14 (+BN+ReLU)', h: 14, w: 14, c: 64, o: 64, k: 3, stride: 1, pad: 1, bn: true, relu: true },
 ];
 
 /** NCHW -> NHWC of n images. */

@@ -491,7 +491,10 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       // The float conv could take the residual add and the sum's batch norm + activation in its
       // epilogue (lowerFloat's residual/next, fusedFloat's call), but measured in one process against
       // the separate ops below (bench/compare-builds.cjs, ResNet-20 float path, Zen 5) the fused call
-      // took 1.05-1.07x their time at batch 64 (1.01-1.04x at batch 1): it stays unused here.
+      // took 1.05-1.07x their time at batch 64 (1.01-1.04x at batch 1): it stays unused here. On
+      // Zen 3 (AVX2, the strided kernel) both builds of one network in one process, 41 rounds, run
+      // twice: fused / separate 0.99-1.02 at batch 64 and 1.00-1.02 at batch 1 (wall, CPU time and
+      // min alike): no gain there either, so no per-ISA choice is needed.
       let y = lowerFloat(l, b, node.inputs[0]);
       if (residual !== undefined) {
         if (y.kind !== 'float') throw new NotLowerable(`layer ${node.name}: a residual add after codes`);

@@ -12,17 +12,20 @@ namespace {
 constexpr int kMr = 6;
 constexpr int kNr = 16;
 
-void tileAvx2(const FloatTileArgs& t) {
-  __m256 c0[kMr], c1[kMr];
+// R of the panel's kMr rows (R = the call's row count): a short tile (the last of a block, a
+// one-row GEMV) runs only its rows' FMAs, each output's in the same K order as the full tile.
+template <int R>
+void tileRowsAvx2(const FloatTileArgs& t) {
+  __m256 c0[R], c1[R];
 #pragma GCC unroll 6
-  for (int r = 0; r < kMr; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
+  for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
   const float* a = t.a;
   const float* b = t.b;
   const size_t kc = t.kc;
   for (size_t k = 0; k < kc; ++k, a += kMr, b += kFloatPanel) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
-    for (int r = 0; r < kMr; ++r) {
+    for (int r = 0; r < R; ++r) {
       const __m256 x = _mm256_broadcast_ss(a + r);
       c0[r] = _mm256_fmadd_ps(x, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(x, b1, c1[r]);
@@ -33,8 +36,7 @@ void tileAvx2(const FloatTileArgs& t) {
     const __m256 bias1 = t.bias ? _mm256_loadu_ps(t.bias + 8) : _mm256_setzero_ps();
     // Compile-time row indices keep the accumulators in registers (no spill in the K loop).
 #pragma GCC unroll 6
-    for (int r = 0; r < kMr; ++r) {
-      if (r >= t.rows) break;
+    for (int r = 0; r < R; ++r) {
       float* c = t.c + static_cast<size_t>(r) * t.ldc;
       const __m256 add0 = t.bias ? bias0 : _mm256_loadu_ps(c);
       const __m256 add1 = t.bias ? bias1 : _mm256_loadu_ps(c + 8);
@@ -44,15 +46,26 @@ void tileAvx2(const FloatTileArgs& t) {
     return;
   }
   // Column edge: spill the block and store the valid part.
-  alignas(32) float buf[kMr][kNr];
+  alignas(32) float buf[R][kNr];
 #pragma GCC unroll 6
-  for (int r = 0; r < kMr; ++r) {
+  for (int r = 0; r < R; ++r) {
     _mm256_store_ps(buf[r], c0[r]);
     _mm256_store_ps(buf[r] + 8, c1[r]);
   }
-  for (int r = 0; r < t.rows; ++r) {
+  for (int r = 0; r < R; ++r) {
     float* c = t.c + static_cast<size_t>(r) * t.ldc;
     for (int j = 0; j < t.cols; ++j) c[j] = t.bias ? buf[r][j] + t.bias[j] : c[j] + buf[r][j];
+  }
+}
+
+void tileAvx2(const FloatTileArgs& t) {
+  switch (t.rows) {
+    case 1: tileRowsAvx2<1>(t); break;
+    case 2: tileRowsAvx2<2>(t); break;
+    case 3: tileRowsAvx2<3>(t); break;
+    case 4: tileRowsAvx2<4>(t); break;
+    case 5: tileRowsAvx2<5>(t); break;
+    default: tileRowsAvx2<kMr>(t); break;
   }
 }
 
