@@ -211,7 +211,12 @@ class Pool {
         lock.unlock();
         spinUntil(kWorkerSpin, true, [&] { return posted_.load(std::memory_order_acquire) != seen; });
         lock.lock();
-        waitUntil(cv_, lock, [&] { return (job = pick()) != nullptr; });
+        // A hold's start (wakeForHold) wakes a sleeping worker too: it watches again.
+        waitUntil(cv_, lock, [&] {
+          job = pick();
+          return job != nullptr || (holds.load(std::memory_order_acquire) > 0 && watchIsFree());
+        });
+        if (!job) continue;
       }
       lock.unlock();
       work(*job);
@@ -222,6 +227,16 @@ class Pool {
 
   std::mutex mutex_;
   std::condition_variable cv_;
+
+ public:
+  // Wakes the sleeping workers to watch (a hold started): their 20-60 us wake-up then overlaps the
+  // run's first ops instead of delaying its first split op.
+  void wakeForHold() {
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    cv_.notify_all();
+  }
+
+ private:
   std::deque<std::shared_ptr<Job>> queue_;
   std::atomic<uint64_t> posted_{0};  // jobs submitted so far (what a watching worker looks at)
   unsigned workers_ = 0;
@@ -230,7 +245,7 @@ class Pool {
 }  // namespace
 
 PoolHold::PoolHold(bool on) : on_(on) {
-  if (on_) holds.fetch_add(1, std::memory_order_acq_rel);
+  if (on_ && holds.fetch_add(1, std::memory_order_acq_rel) == 0 && watchIsFree()) Pool::instance().wakeForHold();
 }
 PoolHold::~PoolHold() {
   if (on_) holds.fetch_sub(1, std::memory_order_acq_rel);
