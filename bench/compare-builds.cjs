@@ -5,7 +5,7 @@
 // usage: node bench/compare-builds.cjs BEFORE_DIR AFTER_DIR [rounds=15]   (each dir: npm run build done;
 //        a checkout of an older commit: git worktree add ../before <rev> && cd ../before && npm ci && npm run build)
 //        ONLY=resnet20:1:2,cnn:64:8 limits it to net:batch:bits cases. THREADS=n runs both sides at n kernel
-//        threads (default 1); the first runs of a program at n > 1 measure its ops' threads: run untimed first.
+//        threads (default 1); the first runs of a program at n > 1 (Program::kMeasureRuns) measure its ops' threads: run untimed first.
 const [beforeDir, afterDir, roundsArg] = process.argv.slice(2);
 const path = require('path');
 const A = require(path.resolve(beforeDir, 'dist')), B = require(path.resolve(afterDir, 'dist'));
@@ -36,7 +36,7 @@ const only = process.env.ONLY; for (const c of cases) { if (only && !only.split(
   // same answers (the restructure changes no result)
   const ya = a.m.runSync(a.t, opts).data, yb = b.m.runSync(b.t, opts).data;
   let same = ya.length === yb.length; for (let i = 0; same && i < ya.length; i++) if (ya[i] !== yb[i] && !(Number.isNaN(ya[i]) && Number.isNaN(yb[i]))) same = false;
-  if (threads > 1) for (let i = 0; i < 6; i++) for (const side of [a, b]) side.m.runSync(side.t, opts);
+  if (threads > 1) for (let i = 0; i < 12; i++) for (const side of [a, b]) side.m.runSync(side.t, opts);
   const reps = c.b === 64 ? 1 : 5;
   const ta = [], tb = [];
   for (let r = 0; r < rounds; r++) {

@@ -113,7 +113,7 @@ void checkChain(const Platform& isa, size_t n, size_t h, size_t w) {
       if (std::memcmp(a->output(), want.data(), want.size() * 4) != 0) ++*bad;
     }
   };
-  const int count = runner::Program::kTuneRuns + 2;
+  const int count = runner::Program::kMeasureRuns + 2;
   for (int threads : {1, 2, 3}) {
     EXPECT(threads == 1 ? program.opThreads(1) == std::vector<int>(program.ops(), 1) : program.opThreads(threads).empty(),
            "%s: every op on one thread at 1 thread, none measured yet at %d threads", isa.name, threads);

@@ -15,6 +15,10 @@ namespace {
 constexpr size_t kTaskPanelsM = 8;   // 64 rows
 constexpr size_t kTaskPanelsN = 16;  // 128 columns
 constexpr size_t kTilePanelsN = 8;   // B panels handed to one micro-kernel call
+// A small M (a conv at batch 1: 64..1024 rows) would give one to a few 64-row tasks, too few to
+// split over threads: rows per task shrink (to one panel at least) until there are kMinTasks
+// tasks. Each output's sum is exact (int64), so any split gives the same bits.
+constexpr size_t kMinTasks = 8;
 // K block: planes * kBlock * 64 bytes of one panel stays near 16 KiB (L1-resident).
 constexpr size_t kBlockBudgetWords = 256;
 
@@ -35,10 +39,11 @@ BitGemmPlan::BitGemmPlan(const Platform& platform, const GemmSpec& spec, void* c
   xor_ = xorForm(s_);
   const int maxBits = std::max(s_.aBits, s_.bBits);
   kBlockWords_ = std::max<size_t>(8, kBlockBudgetWords / maxBits);
-  panelsPerTaskM_ = std::min(kTaskPanelsM, std::max<size_t>(1, aPanels_));
   panelsPerTaskN_ = kTaskPanelsN;
-  tasksM_ = (aPanels_ + panelsPerTaskM_ - 1) / panelsPerTaskM_;
   tasksN_ = (bPanels_ + panelsPerTaskN_ - 1) / panelsPerTaskN_;
+  const size_t wantM = (kMinTasks + std::max<size_t>(1, tasksN_) - 1) / std::max<size_t>(1, tasksN_);
+  panelsPerTaskM_ = std::min(kTaskPanelsM, std::max<size_t>(1, (aPanels_ + wantM - 1) / wantM));
+  tasksM_ = (aPanels_ + panelsPerTaskM_ - 1) / panelsPerTaskM_;
   if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
 }
 

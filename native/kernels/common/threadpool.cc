@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -16,32 +17,96 @@
 namespace anyprec {
 namespace {
 
-// Bounded spins before a passive wait. A futex wake-up costs ~5 us here even on an idle core and up to
-// a scheduler slice (ms) on a loaded machine, while the ops of one program follow each other within
-// microseconds and most tasks end within tens of microseconds. So a worker that ran out of tasks
-// watches for new work for kWorkerSpin before sleeping (an op right after the last one finds it
-// awake), and a caller whose last tasks are still running on workers watches for them for
-// kCallerSpin before sleeping (it would otherwise give its core away and wait for it back). Both
-// yield the core while they watch, so on a busy machine another runnable thread goes first; past
-// the bound the waits are passive as before, so an idle pool costs nothing.
-// Both bounds are 0 (passive waits): on a 2-vCPU VM whose two busy vCPUs share one core's throughput,
-// the watching thread slowed the one doing the work — ResNet-20 at batch 1, 2 threads ÷ 1 thread went
-// from 1.09–1.22× with 50/200 µs watches to 0.97–1.03× without (quiet, 2026-12-07). Raise them only
-// with a measurement on the machine in question.
-constexpr std::chrono::microseconds kWorkerSpin{0};
-constexpr std::chrono::microseconds kCallerSpin{0};
+// Watching instead of sleeping. A futex wake-up of an idle worker costs ~5 us on an idle bare-metal
+// core, but 20-60 us on a VM whose idle vCPU has halted (measured on a 2-vCPU Zen 3 VM, 2026-12-07:
+// 2 tasks of 20 us took 32 us on 2 threads after a passive wait, 11 us with the worker watching),
+// while the ops of one program follow each other within microseconds and most of their tasks end
+// within tens of microseconds. So, where watching is free:
+//  - a worker that ran out of tasks watches for new work for kWorkerSpin before sleeping, and for
+//    as long as a PoolHold lives (the runner holds the pool for one program run at > 1 thread, so
+//    the ops that run on one thread between two split ones do not put the worker to sleep);
+//  - a caller whose last tasks are still running on workers watches for them for kCallerSpin.
+// Watchers yield the core between looks (another runnable thread goes first); past the bound and
+// without a hold the waits are passive, so an idle pool costs nothing.
+// Watching is not free where two hardware threads share one core's throughput (SMT siblings, or a
+// VM whose two vCPUs share one core): there the watcher slowed the thread doing the work —
+// ResNet-20 at batch 1, 2 threads ÷ 1 thread went from 1.09-1.22x with 50/200 us watches to
+// 0.97-1.03x without (2026-12-07). So whether to watch is measured once per process, before the
+// pool's first worker starts (watchIsFree): a thread's compute loop alone and beside a watcher.
+constexpr std::chrono::microseconds kWorkerSpin{50};
+constexpr std::chrono::microseconds kCallerSpin{200};
+// The compute loop may run at most this much slower beside a watcher for watching to count as free:
+// on separate cores it runs within a few percent (clock boost), on one shared core far slower.
+constexpr double kWatchSlowdown = 1.10;
 
-// Calls ready() until it is true or `bound` has passed; returns its last answer. Yields between
-// checks (a waiting thread never holds a core another thread wants).
+std::atomic<int> holds{0};  // live PoolHolds
+
+// One timing of a compute loop of ~100 us (a dependent multiply-add chain over an L1 array),
+// in ns.
+double computeSample() {
+  static thread_local uint64_t data[512];
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int rep = 0; rep < 128; ++rep)
+    for (int i = 0; i < 512; ++i) {
+      x = x * 6364136223846793005ULL + data[i];
+      data[i] = x >> 7;
+    }
+  const auto t1 = std::chrono::steady_clock::now();
+  static std::atomic<uint64_t> sink{0};
+  sink.fetch_add(x, std::memory_order_relaxed);
+  return std::chrono::duration<double, std::nano>(t1 - t0).count();
+}
+
+// Whether a thread that watches (yields and looks, as the pool's waits do) leaves a thread that
+// computes at full speed: the fastest of 5 compute samples alone against the fastest of 5 beside
+// a watcher, interleaved (~2 ms, once). A busy machine tends to answer "not free": passive waits.
+bool measureWatchIsFree() {
+  if (std::thread::hardware_concurrency() < 2) return false;
+  double alone = 1e30, watched = 1e30;
+  try {
+    for (int round = 0; round < 5; ++round) {
+      alone = std::min(alone, computeSample());
+      std::atomic<bool> stop{false}, started{false};
+      std::thread watcher([&] {
+        started.store(true, std::memory_order_release);
+        while (!stop.load(std::memory_order_acquire)) std::this_thread::yield();
+      });
+      while (!started.load(std::memory_order_acquire)) std::this_thread::yield();
+      watched = std::min(watched, computeSample());
+      stop.store(true, std::memory_order_release);
+      watcher.join();
+    }
+  } catch (...) {
+    return false;  // no thread: no pool worker either
+  }
+  return watched <= alone * kWatchSlowdown;
+}
+
+// ANYPREC_POOL_WATCH=0 / 1 overrides the measurement (never / always watch): for a machine where
+// it misjudges, and to test both kinds of wait on one machine.
+bool watchIsFree() {
+  static const bool free = [] {
+    const char* env = std::getenv("ANYPREC_POOL_WATCH");
+    if (env != nullptr && (env[0] == '0' || env[0] == '1') && env[1] == '\0') return env[0] == '1';
+    return measureWatchIsFree();
+  }();
+  return free;
+}
+
+// Calls ready() until it is true, or `bound` has passed and no PoolHold lives (heldToo), or at once
+// where watching is not free; returns its last answer. Yields between checks.
 template <class Ready>
-bool spinUntil(std::chrono::microseconds bound, Ready ready) {
+bool spinUntil(std::chrono::microseconds bound, bool heldToo, Ready ready) {
   if (ready()) return true;
+  if (!watchIsFree()) return false;
   const auto end = std::chrono::steady_clock::now() + bound;
   for (;;) {
     for (int i = 0; i < 16; ++i) {
       std::this_thread::yield();
       if (ready()) return true;
     }
+    if (heldToo && holds.load(std::memory_order_acquire) > 0) continue;
     if (std::chrono::steady_clock::now() >= end) return ready();
   }
 }
@@ -68,6 +133,8 @@ class Pool {
     static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
     return *pool;
   }
+
+  Pool() { watchIsFree(); }  // measured before any worker runs
 
   void submit(const std::shared_ptr<Job>& job, int workersWanted) {
     if (workersWanted <= 0) return;
@@ -142,9 +209,14 @@ class Pool {
         // A job pushed after this look is found by the predicate under the lock (no lost wake-up).
         const uint64_t seen = posted_.load(std::memory_order_acquire);
         lock.unlock();
-        spinUntil(kWorkerSpin, [&] { return posted_.load(std::memory_order_acquire) != seen; });
+        spinUntil(kWorkerSpin, true, [&] { return posted_.load(std::memory_order_acquire) != seen; });
         lock.lock();
-        waitUntil(cv_, lock, [&] { return (job = pick()) != nullptr; });
+        // A hold's start (wakeForHold) wakes a sleeping worker too: it watches again.
+        waitUntil(cv_, lock, [&] {
+          job = pick();
+          return job != nullptr || (holds.load(std::memory_order_acquire) > 0 && watchIsFree());
+        });
+        if (!job) continue;
       }
       lock.unlock();
       work(*job);
@@ -155,12 +227,31 @@ class Pool {
 
   std::mutex mutex_;
   std::condition_variable cv_;
+
+ public:
+  // Wakes the sleeping workers to watch (a hold started): their 20-60 us wake-up then overlaps the
+  // run's first ops instead of delaying its first split op.
+  void wakeForHold() {
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    cv_.notify_all();
+  }
+
+ private:
   std::deque<std::shared_ptr<Job>> queue_;
   std::atomic<uint64_t> posted_{0};  // jobs submitted so far (what a watching worker looks at)
   unsigned workers_ = 0;
 };
 
 }  // namespace
+
+PoolHold::PoolHold(bool on) : on_(on) {
+  if (on_ && holds.fetch_add(1, std::memory_order_acq_rel) == 0 && watchIsFree()) Pool::instance().wakeForHold();
+}
+PoolHold::~PoolHold() {
+  if (on_) holds.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+bool poolWatches() { return watchIsFree(); }
 
 int hardwareThreads() {
   const unsigned n = std::thread::hardware_concurrency();
@@ -182,7 +273,7 @@ void parallelRun(size_t n, int width, const TaskFn& fn) {
   Pool::work(*job);
   // The last tasks may still run on workers: watch for them before sleeping. finished is counted
   // after a task's error is stored (acq_rel), so it is visible once every task is counted.
-  if (!spinUntil(kCallerSpin, [&] { return job->finished.load(std::memory_order_acquire) == job->n; })) {
+  if (!spinUntil(kCallerSpin, false, [&] { return job->finished.load(std::memory_order_acquire) == job->n; })) {
     std::unique_lock<std::mutex> lock(job->doneMutex);
     waitUntil(job->doneCv, lock, [&] { return job->complete; });
   }

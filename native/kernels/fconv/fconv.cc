@@ -77,6 +77,11 @@ void packWindow(const void* ctx, size_t row0, size_t rows, size_t k0, size_t kc,
 
 // Rows per task of the indirect path: a multiple of every indirectMr (8, 6, 4).
 constexpr size_t kIndirectTaskRows = 96;
+// A small conv (batch 1: 64..1024 output pixels) would give one to a few 96-row tasks, too few to
+// split over threads: the direct paths' rows per task shrink, in steps of 24 (a multiple of every
+// indirectMr), until there are kMinDirectTasks tasks.
+constexpr size_t kDirectTaskStep = 24;
+constexpr size_t kMinDirectTasks = 8;
 
 // The indirection of `tile` rows from row0 (rows past `valid` read zeros), one segment per window
 // row (ky): ind[ky * tile + r] points at the kw * c floats (kw taps, channels fastest) that row r
@@ -187,7 +192,13 @@ FloatConvPlan::FloatConvPlan(const Platform& isa, const FloatConvSpec& spec, voi
   // always has); one without (AVX2) runs such layers through the packed tiles, which span rows.
   strided_ = fk.strided != nullptr && s_.shape.dilW == 1 && (indirect_ || s_.shape.outW() > 1);
   const bool direct = indirect_ || strided_;
-  taskRows_ = direct ? kIndirectTaskRows : floatTaskRows(tiling_);
+  if (direct) {
+    const size_t spread = (rows_ + kMinDirectTasks - 1) / kMinDirectTasks;
+    taskRows_ = std::min(kIndirectTaskRows,
+                         std::max(kDirectTaskStep, (spread + kDirectTaskStep - 1) / kDirectTaskStep * kDirectTaskStep));
+  } else {
+    taskRows_ = floatTaskRows(tiling_);
+  }
   tasksM_ = (rows_ + taskRows_ - 1) / taskRows_;
   tasksN_ = direct ? 1 : (s_.outChannels + kFloatTaskCols - 1) / kFloatTaskCols;
   if (direct) {

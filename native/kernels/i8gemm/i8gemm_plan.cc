@@ -13,6 +13,10 @@ namespace anyprec {
 namespace {
 
 constexpr size_t kI8TaskRows = 256;  // multiple of kI8MAlign; AMX reuses each B strip over the rows (i8gemm_amx.cc)
+// A small M (a conv at batch 1) would give one to a few 256-row tasks, too few to split over
+// threads: rows per task shrink (in steps of kI8MAlign) until there are kI8MinTasks row tasks.
+// Each output's sum is exact (int32), so any split gives the same bits.
+constexpr size_t kI8MinTasks = 8;
 constexpr size_t kI8TaskCols = 64;   // multiple of kI8NAlign; the task's int32 block stays near L1 for the finish
 
 // Exact results mod 2^32 (i8gemm.h), so plain uint32 arithmetic (vectorises).
@@ -253,7 +257,8 @@ void I8GemmPlan::init(const I8Weights* weights) {
   for (size_t j = 0; j < n_; ++j)
     colConst_[j] = static_cast<uint32_t>(static_cast<uint64_t>(finish_.colTerm()[j] - mul * oa * w_->colSum[j]));
   // Output tiles of kI8TaskRows x kI8TaskCols.
-  rowsPerTask_ = std::min(kI8TaskRows, mPad);
+  const size_t spread = (m_ + kI8MinTasks - 1) / kI8MinTasks;
+  rowsPerTask_ = std::min({kI8TaskRows, mPad, std::max(kI8MAlign, (spread + kI8MAlign - 1) / kI8MAlign * kI8MAlign)});
   colsPerTask_ = kI8TaskCols;
   tasksM_ = m_ == 0 || n_ == 0 ? 0 : (m_ + rowsPerTask_ - 1) / rowsPerTask_;
   tasksN_ = m_ == 0 || n_ == 0 ? 0 : (n_ + colsPerTask_ - 1) / colsPerTask_;

@@ -521,6 +521,8 @@ std::unique_ptr<Arena> Program::newArena() const {
 void Program::run(Arena& arena, int threads, double* opMs) const {
   uint8_t* base = arena.memory_.get();
   threads = std::max(1, threads);
+  // The workers watch through the whole run (where watching is free), not only within each op.
+  const PoolHold hold(threads > 1);
   std::shared_ptr<const OpWidths> widths;
   if (threads > 1) {
     widths = std::atomic_load(&widths_);
@@ -548,29 +550,52 @@ void Program::run(Arena& arena, int threads, double* opMs) const {
   }
 }
 
-// One measuring run (tuneBusy_ held): every op on one thread and on `threads`, back to back.
+// One measuring run (tuneBusy_ held): kTuneRuns of every op on one thread and on `threads`, back to
+// back; then kCheckRuns whole runs at the chosen widths or all on one thread.
 void Program::tuneRun(Arena& arena, int threads) const {
-  if (tuning_.threads != threads) tuning_ = Tuning{threads, 0, std::vector<int>(ops_.size(), 0)};
+  if (tuning_.threads != threads) tuning_ = Tuning{threads, 0, std::vector<int>(ops_.size(), 0), {}, {1e300, 1e300}};
   uint8_t* base = arena.memory_.get();
   using Clock = std::chrono::steady_clock;
-  const bool manyFirst = tuning_.runs % 2 == 1;
-  for (size_t i = 0; i < ops_.size(); ++i) {
-    Clock::duration took[2];
-    for (int pass = 0; pass < 2; ++pass) {
-      const bool many = (pass == 0) == manyFirst;
-      const Clock::time_point t0 = Clock::now();
-      ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), many ? threads : 1);
-      took[many ? 1 : 0] = Clock::now() - t0;
+  auto publish = [&](const std::vector<int>& width) {
+    auto done = std::make_shared<OpWidths>();
+    done->threads = threads;
+    done->width = width;
+    std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
+    tuning_ = Tuning{};
+  };
+  if (tuning_.runs < kTuneRuns) {
+    const bool manyFirst = tuning_.runs % 2 == 1;
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      Clock::duration took[2];
+      for (int pass = 0; pass < 2; ++pass) {
+        const bool many = (pass == 0) == manyFirst;
+        const Clock::time_point t0 = Clock::now();
+        ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), many ? threads : 1);
+        took[many ? 1 : 0] = Clock::now() - t0;
+      }
+      if (took[1] < took[0]) ++tuning_.wins[i];
     }
-    if (took[1] < took[0]) ++tuning_.wins[i];
+    if (++tuning_.runs < kTuneRuns) return;
+    tuning_.chosen.resize(ops_.size());
+    bool any = false;
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      tuning_.chosen[i] = tuning_.wins[i] >= kTuneWins ? threads : 1;
+      any = any || tuning_.chosen[i] > 1;
+    }
+    if (!any) publish(tuning_.chosen);  // all on one thread: nothing to check
+    return;
   }
-  if (++tuning_.runs < kTuneRuns) return;
-  auto done = std::make_shared<OpWidths>();
-  done->threads = threads;
-  done->width.resize(ops_.size());
-  for (size_t i = 0; i < ops_.size(); ++i) done->width[i] = tuning_.wins[i] >= kTuneWins ? threads : 1;
-  std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
-  tuning_ = Tuning{};
+  const int check = tuning_.runs - kTuneRuns;
+  const bool atChosen = ((check + 1) / 2) % 2 == 0;  // chosen, one, one, chosen, chosen, one
+  const Clock::time_point t0 = Clock::now();
+  for (size_t i = 0; i < ops_.size(); ++i)
+    ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), atChosen ? tuning_.chosen[i] : 1);
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  double& fastest = tuning_.fastest[atChosen ? 1 : 0];
+  fastest = std::min(fastest, took);
+  if (++tuning_.runs < kMeasureRuns) return;
+  if (tuning_.fastest[1] < tuning_.fastest[0]) publish(tuning_.chosen);
+  else publish(std::vector<int>(ops_.size(), 1));
 }
 
 std::vector<int> Program::opThreads(int threads) const {

@@ -106,14 +106,20 @@ class Program {
   // one thread and on `threads` (outputs are pure functions of inputs, so the second run rewrites
   // the same values), the order alternating from run to run; afterwards an op keeps `threads` only
   // where that was faster in at least kTuneWins of those runs, and runs on the calling thread
-  // otherwise. Results are the same bits at any thread count. A new thread count measures again;
+  // otherwise. Then kCheckRuns whole runs, alternately at those choices and all on one thread
+  // (ABBA order), check the choices as a whole: if the fastest run at the choices is not faster
+  // than the fastest on one thread, every op runs on one thread (each op's noisy verdict, or the
+  // cost of handing work between ops, made the sum slower: never slower than one thread).
+  // Results are the same bits at any thread count. A new thread count measures again;
   // concurrent runs while one measures use `threads` for every op; timed runs (opMs) never measure.
   void run(Arena& arena, int threads, double* opMs = nullptr) const;
-  // Each op's threads for runs at `threads` (all 1 at one thread; empty until the measuring runs
-  // at `threads` are done).
+  // Each op's threads for runs at `threads` (all 1 at one thread; empty until the kMeasureRuns
+  // measuring runs at `threads` are done).
   std::vector<int> opThreads(int threads) const;
   static constexpr int kTuneRuns = 5;
   static constexpr int kTuneWins = 4;
+  static constexpr int kCheckRuns = 6;
+  static constexpr int kMeasureRuns = kTuneRuns + kCheckRuns;  // runs before opThreads is known
 
  private:
   struct OpWidths {
@@ -123,6 +129,8 @@ class Program {
   struct Tuning {
     int threads = 0, runs = 0;
     std::vector<int> wins;  // per op: runs in which `threads` beat one thread
+    std::vector<int> chosen;  // per op, after kTuneRuns: 1 or threads
+    double fastest[2] = {1e300, 1e300};  // check runs: fastest whole run on one thread / at chosen
   };
   void tuneRun(Arena& arena, int threads) const;
   // Held (true) by the one run that measures; a flag, not a mutex's try_lock, which a glibc >= 2.34
