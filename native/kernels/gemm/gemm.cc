@@ -119,6 +119,15 @@ constexpr double kFitRatio = 5.33;
 constexpr double kEffRatio[5] = {30 / kFitRatio, 20 / kFitRatio, 14 / kFitRatio, 6 / kFitRatio, 8 / kFitRatio};
 
 int rowBucket(size_t m) { return m < 8 ? 0 : m < 16 ? 1 : m < 32 ? 2 : m < 128 ? 3 : 4; }
+
+// Variants decided by their table row even with a ceiling loop: scalar, and avx2 (its kernel reaches
+// a different fraction of its ceiling than the VNNI kernels the e ratios were fitted on).
+bool keepsTableRow(const I8Kernel& kern) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (&kern == &kI8Avx2) return true;
+#endif
+  return &kern == &kI8Scalar;
+}
 }  // namespace
 
 GemmPath gemmPath(const Platform& isa, int aBits, int bBits, size_t m, size_t n, size_t k) {
@@ -129,7 +138,7 @@ GemmPath gemmPath(const Platform& isa, int aBits, int bBits, size_t m, size_t n,
   // loop of their own (amx, neon, neon-dot, the ones of the fitted table): the table. avx2 has a
   // ceiling loop (VPMADDUBSW chains) but its kernel reaches a different fraction of it than the
   // VNNI kernels the e ratios were fitted on: it keeps its table row.
-  if (m == 1 || kern.ceiling == nullptr || &kern == &kI8Scalar || &kern == &kI8Avx2)
+  if (m == 1 || kern.ceiling == nullptr || keepsTableRow(kern))
     return preferInt8(kern, aBits, bBits, m, n) ? GemmPath::Int8 : GemmPath::BitSerial;
   const double threshold = gemmCeilingRatio(isa, kern) * kEffRatio[rowBucket(m)];
   return aBits * bBits >= threshold ? GemmPath::Int8 : GemmPath::BitSerial;
@@ -139,7 +148,7 @@ double gemmPathRatio(const Platform& isa, int aBits, int bBits, size_t m, size_t
   (void)k;
   const I8Kernel& kern = isa.int8For(m);
   if (m == 0 || n == 0) return 0;
-  if (m == 1 || kern.ceiling == nullptr || &kern == &kI8Scalar || &kern == &kI8Avx2) return int8TableRatio(kern, aBits, bBits, m, n);
+  if (m == 1 || kern.ceiling == nullptr || keepsTableRow(kern)) return int8TableRatio(kern, aBits, bBits, m, n);
   return aBits * bBits / (gemmCeilingRatio(isa, kern) * kEffRatio[rowBucket(m)]);
 }
 
