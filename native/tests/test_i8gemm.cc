@@ -99,8 +99,8 @@ void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
       {4, 4, Encoding::Unsigned, 13, 64, 4096}, {2, 3, Encoding::Signed, 7, 32, 1088}, {8, 6, Encoding::Bipolar, 6, 32, 640},
       {7, 8, Encoding::Signed, 1, 96, 2048},    {4, 8, Encoding::Unsigned, 12, 32, 576}, {1, 1, Encoding::Unsigned, 5, 32, 66048},
       // 8 x 8 bits (no int16 bound: avx2's wide loop, B widened per K block): rows 3 + 3 + 2 and 2,
-      // K over several K blocks, a 16-column remainder
-      {8, 8, Encoding::Bipolar, 8, 48, 2304},   {8, 8, Encoding::Unsigned, 2, 16, 580}};
+      // K over several K blocks and a partial one (640 = 576 + 64; kPad is a multiple of 64 by contract), a 16-column remainder
+      {8, 8, Encoding::Bipolar, 8, 48, 2304},   {8, 8, Encoding::Unsigned, 2, 16, 640}};
   for (const auto& c : bounded) {
     const int maxA = (1 << c.a) - 1;
     int bLo = -128, bHi = 127;
