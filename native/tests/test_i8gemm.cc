@@ -58,6 +58,18 @@ void checkByteRows(const I8Kernel& kern, std::mt19937_64& rng) {
   }
 }
 
+// Each column's sum of b' over K (wrapping, as I8TileArgs::colSum; the kernels that shift A by 128,
+// e.g. neon-dot's signed dot products, add it back), from the tile layout of b.
+std::vector<int32_t> columnSums(const std::vector<int8_t>& b, int n, size_t kPad) {
+  std::vector<int32_t> colSum(n, 0);
+  for (int j = 0; j < n; ++j) {
+    uint32_t s = 0;
+    for (size_t t = 0; t < kPad; ++t) s += static_cast<uint32_t>(b[(j / 16) * kPad * 16 + (t / 4) * 64 + (j % 16) * 4 + t % 4]);
+    colSum[j] = static_cast<int32_t>(s);
+  }
+  return colSum;
+}
+
 // The tile kernel alone against the scalar one, on random bytes of the full range.
 void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
   struct Case { int m, n; size_t kPad; };
@@ -77,13 +89,7 @@ void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
     for (size_t i = 0; i < c.m * c.kPad; ++i) a[i] = static_cast<uint8_t>(c.kPad > 60000 ? 255 - rng() % 2 : rng());
     std::vector<int8_t> b(static_cast<size_t>(c.n) * c.kPad);
     for (auto& x : b) x = static_cast<int8_t>(c.kPad > 60000 ? -128 + static_cast<int>(rng() % 2) : rng());
-    std::vector<int32_t> colSum(c.n, 0);
-    for (int j = 0; j < c.n; ++j) {
-      uint32_t s = 0;
-      for (size_t t = 0; t < c.kPad; ++t)
-        s += static_cast<uint32_t>(b[(j / 16) * c.kPad * 16 + (t / 4) * 64 + (j % 16) * 4 + t % 4]);
-      colSum[j] = static_cast<int32_t>(s);
-    }
+    const std::vector<int32_t> colSum = columnSums(b, c.n, c.kPad);
     std::vector<int32_t> ref(mPad * c.n, 0x5a5a5a5a), got(ref);
     I8TileArgs t{a.data(), c.kPad, b.data(), c.kPad, colSum.data(), c.m, c.n, ref.data(), static_cast<size_t>(c.n)};
     kI8Scalar.tile(t);
@@ -111,7 +117,8 @@ void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
     for (size_t i = 0; i < c.m * c.kPad; ++i) a[i] = static_cast<uint8_t>(rng() % 2 ? maxA : rng() % (maxA + 1));
     std::vector<int8_t> b(static_cast<size_t>(c.n) * c.kPad);
     for (auto& x : b) x = static_cast<int8_t>(rng() % 2 ? bExt : bLo + static_cast<int>(rng() % (bHi - bLo + 1)));
-    std::vector<int32_t> colSum(c.n, 0), ref(i8MPad(c.m) * c.n, 0x5a5a5a5a), got(ref);
+    const std::vector<int32_t> colSum = columnSums(b, c.n, c.kPad);
+    std::vector<int32_t> ref(i8MPad(c.m) * c.n, 0x5a5a5a5a), got(ref);
     I8TileArgs t{a.data(), c.kPad, b.data(), c.kPad, colSum.data(), c.m, c.n, ref.data(), static_cast<size_t>(c.n)};
     kI8Scalar.tile(t);
     t.c = got.data();
