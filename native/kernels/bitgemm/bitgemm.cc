@@ -72,7 +72,17 @@ bool codes1Bounds(const Epilogue& epi, const int64_t* colTerm, size_t n, std::ve
       (*lo)[j] = fa ? kMin : kMax;
       continue;
     }
-    // a and b keep codes fa and fb; bisect until adjacent
+    // a and b keep codes fa and fb; bisect until adjacent. The plan is made per call, so first
+    // try a narrow bracket around the real-valued crossing (scale * e + shift = 0.5): valid only
+    // if its ends have codes fa and fb (checked), else the whole range is bisected.
+    const double sd = s != nullptr ? *s : 1.0, td = t != nullptr ? *t : 0.0;
+    const double guess = std::min(2147483647.0, std::max(-2147483648.0, (0.5 - td) / sd));
+    const int64_t g = static_cast<int64_t>(guess), w = 64;
+    const int32_t ga = static_cast<int32_t>(std::max<int64_t>(a, g - w)), gb = static_cast<int32_t>(std::min<int64_t>(b, g + w));
+    if (ga < gb && code1Of(ga, s, t) == fa && code1Of(gb, s, t) == fb) {
+      a = ga;
+      b = gb;
+    }
     while (static_cast<int64_t>(b) - a > 1) {
       const int32_t mid = static_cast<int32_t>(a + (static_cast<int64_t>(b) - a) / 2);
       if (code1Of(mid, s, t) == fa) {
