@@ -3,6 +3,7 @@
 // truncated use of 8-plane packs, odd shapes that cross every tile and block boundary.
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -128,6 +129,78 @@ void checkPackBounds(const KernelTable& isa, std::mt19937_64& rng) {
 
 }  // namespace
 
+// A 1-bit Codes epilogue (the bit-serial GEMM's integer-bounds finish, EpilogueTable::finishCodes1,
+// where it is exact; the float finish otherwise) against the Int32 GEMM put through the scalar
+// table's int32ToCodes, column by column: random scales of both signs, exact ties (y = 0.5 at some
+// results), zero and negative zero, NaN, infinities and huge values (the float finish), null scale
+// or shift; every encoding pair (mul 1, 2, 4 and -2), odd N (the tails), 1 and 3 threads.
+void checkCodes1(const Platform& isa, std::mt19937_64& rng) {
+  const Encoding encs[] = {Encoding::Unsigned, Encoding::Bipolar, Encoding::Signed};
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  struct Shape3 {
+    size_t m, n, k;
+  };
+  const Shape3 shapes[] = {{37, 16, 144}, {64, 64, 576}, {9, 13, 65}, {70, 130, 300}, {5, 7, 3}};
+  for (const Shape3& s : shapes) {
+    auto ac = randomCodes(rng, s.m * s.k, 1);
+    auto bc = randomCodes(rng, s.n * s.k, 1);
+    Packed A = packWith(isa, ac, s.m, s.k, 1, 1);
+    Packed B = packWith(isa, bc, s.n, s.k, 1, 1);
+    for (int ea = 0; ea < 3; ++ea) {
+      for (int eb = 0; eb < 3; ++eb) {
+        GemmSpec spec{A.view(), B.view(), 1, 1, encs[ea], encs[eb]};
+        std::vector<int32_t> exact(s.m * s.n);
+        bitGemm(isa, spec, exact.data(), 1);
+        for (int pattern = 0; pattern < 7; ++pattern) {
+          std::vector<float> scale(s.n), shift(s.n);
+          for (size_t j = 0; j < s.n; ++j) {
+            const int r = static_cast<int>(rng() % 1000);
+            switch (pattern) {
+              case 0:  // random, both signs, some constant columns
+                scale[j] = static_cast<float>(r - 500) / (50.0f * static_cast<float>(s.k));
+                shift[j] = static_cast<float>(static_cast<int>(rng() % 3001) - 1000) / 1000.0f;
+                break;
+              case 1:  // ties: y = 0.5 exactly at some exact results
+                scale[j] = (rng() % 2 ? 1.0f : -1.0f) / 256.0f;
+                shift[j] = static_cast<float>(static_cast<int>(rng() % 64) - 16) / 512.0f;
+                break;
+              case 2:  // zero, negative zero, tiny, with shifts on either side of 0.5
+                scale[j] = r % 3 == 0 ? 0.0f : r % 3 == 1 ? -0.0f : 1e-30f;
+                shift[j] = r % 2 ? 0.5f : 0.50001f;
+                break;
+              case 3:  // a NaN, infinity or huge value somewhere: the float finish
+                scale[j] = static_cast<float>(r - 500) / 1000.0f;
+                shift[j] = 0.25f;
+                if (j == s.n / 2) (r % 4 == 0 ? scale[j] : shift[j]) = r % 3 == 0 ? nan : r % 3 == 1 ? -inf : 1e30f;
+                break;
+              default:  // large scale and shift (far from the threshold), exact integers
+                scale[j] = static_cast<float>(r - 500) * 4096.0f;
+                shift[j] = static_cast<float>(static_cast<int>(rng() % 9) - 4);
+                break;
+            }
+          }
+          // patterns 4..6: both, scale only, shift only
+          const float* sc = pattern == 6 ? nullptr : scale.data();
+          const float* sh = pattern == 5 ? nullptr : shift.data();
+          std::vector<uint8_t> want(s.m * s.n), got(s.m * s.n, 0xA5);
+          for (size_t i = 0; i < s.m; ++i)
+            scalarPlatform().epilogue->int32ToCodes(exact.data() + i * s.n, sc, sh, 1.0f, want.data() + i * s.n, s.n);
+          Epilogue epi;
+          epi.kind = OutputKind::Codes;
+          epi.scale = sc;
+          epi.shift = sh;
+          epi.codeBits = 1;
+          bitGemm(isa, spec, got.data(), epi, 1 + pattern % 3);
+          size_t bad = 0;
+          for (size_t e = 0; e < want.size(); ++e) bad += want[e] != got[e];
+          EXPECT(bad == 0, "[%s] 1-bit codes m=%zu n=%zu k=%zu enc %d x %d pattern %d: %zu wrong", isa.name, s.m, s.n,
+                 s.k, ea, eb, pattern, bad);
+        }
+      }
+    }
+  }
+}
+
 int main() {
   std::mt19937_64 rng(12345);
   const Encoding encs[] = {Encoding::Unsigned, Encoding::Bipolar, Encoding::Signed};
@@ -143,6 +216,7 @@ int main() {
     const int before = failures;
     checkMicroKernel(*isa->bitplane, rng);
     checkPackBounds(*isa->bitplane, rng);
+    checkCodes1(*isa, rng);
     // Packing: bit-identical to the scalar reference, including padding words and plane popcounts.
     for (const Shape& s : shapes) {
       for (int planes = 1; planes <= 8; ++planes) {

@@ -3,6 +3,8 @@
 #include "bitgemm/bitgemm.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "eltwise/epilogue.h"
@@ -26,10 +28,86 @@ bool xorForm(const GemmSpec& s) {
   return s.aBits == 1 && s.bBits == 1 && s.aEnc == Encoding::Bipolar && s.bEnc == Encoding::Bipolar;
 }
 
+// The code a 1-bit Codes epilogue gives the exact result e: the float32 steps of the epilogue row
+// loops (epilogue_generic.h rows(): float(e) * scale + shift, each step rounded, then quantizeUnit).
+bool code1Of(int32_t e, const float* s, const float* t) {
+  const float v = static_cast<float>(e);
+  float y;
+  if (s != nullptr && t != nullptr) {
+    y = v * *s + *t;
+  } else if (s != nullptr) {
+    y = v * *s;
+  } else if (t != nullptr) {
+    y = v + *t;
+  } else {
+    y = v;
+  }
+  return quantizeUnit(y, 1.0f) != 0;
+}
+
+// Integer bounds of a 1-bit Codes epilogue: for every column, the exact results whose code is 1
+// form one interval of int32, because the code is a monotone function of e when no step can give
+// NaN: float(e) is monotone in e, each IEEE rounding of * scale (a constant) and + shift is monotone
+// (non-increasing for a negative scale), clamp and round-half-even are monotone. Finite scale and
+// shift of bounded size (|float(e) * scale| <= 2^31 * 2^64, plus |shift| <= 2^100, far below
+// FLT_MAX) exclude inf and NaN; otherwise (false) the float epilogue runs. The interval's end is
+// found by bisection over int32 (32 evaluations per column, once per plan) and moved from e to
+// x = e - colTerm[j] (int64, exact), so lo < x <= hi is code 1.
+bool codes1Bounds(const Epilogue& epi, const int64_t* colTerm, size_t n, std::vector<int64_t>* lo,
+                  std::vector<int64_t>* hi) {
+  if (epi.kind != OutputKind::Codes || epi.codeBits != 1) return false;
+  for (size_t j = 0; j < n; ++j) {
+    const float s = epi.scale != nullptr ? epi.scale[j] : 1.0f, t = epi.shift != nullptr ? epi.shift[j] : 0.0f;
+    if (!std::isfinite(s) || !std::isfinite(t) || std::fabs(s) > 0x1p64f || std::fabs(t) > 0x1p100f) return false;
+  }
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+  lo->assign(n, kMax);
+  hi->assign(n, kMax);
+  for (size_t j = 0; j < n; ++j) {
+    const float* s = epi.scale != nullptr ? epi.scale + j : nullptr;
+    const float* t = epi.shift != nullptr ? epi.shift + j : nullptr;
+    int32_t a = std::numeric_limits<int32_t>::min(), b = std::numeric_limits<int32_t>::max();
+    const bool fa = code1Of(a, s, t), fb = code1Of(b, s, t);
+    if (fa == fb) {  // constant: always 1 (lo = min) or never (lo = max)
+      (*lo)[j] = fa ? kMin : kMax;
+      continue;
+    }
+    // a and b keep codes fa and fb; bisect until adjacent. The plan is made per call, so first
+    // try a narrow bracket around the real-valued crossing (scale * e + shift = 0.5): valid only
+    // if its ends have codes fa and fb (checked), else the whole range is bisected.
+    const double sd = s != nullptr ? *s : 1.0, td = t != nullptr ? *t : 0.0;
+    const double guess = std::min(2147483647.0, std::max(-2147483648.0, (0.5 - td) / sd));
+    const int64_t g = static_cast<int64_t>(guess), w = 64;
+    const int32_t ga = static_cast<int32_t>(std::max<int64_t>(a, g - w)), gb = static_cast<int32_t>(std::min<int64_t>(b, g + w));
+    if (ga < gb && code1Of(ga, s, t) == fa && code1Of(gb, s, t) == fb) {
+      a = ga;
+      b = gb;
+    }
+    while (static_cast<int64_t>(b) - a > 1) {
+      const int32_t mid = static_cast<int32_t>(a + (static_cast<int64_t>(b) - a) / 2);
+      if (code1Of(mid, s, t) == fa) {
+        a = mid;
+      } else {
+        b = mid;
+      }
+    }
+    if (fb) {  // increasing: code 1 iff e > a
+      (*lo)[j] = a - colTerm[j];
+    } else {  // decreasing: code 1 iff e <= a
+      (*lo)[j] = kMin;
+      (*hi)[j] = a - colTerm[j];
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 BitGemmPlan::BitGemmPlan(const Platform& platform, const GemmSpec& spec, void* c, const Epilogue& epi)
-    : isa_(*platform.bitplane), s_(spec), finish_(*platform.epilogue, spec, c, epi, xorForm(spec)) {
+    : isa_(*platform.bitplane),
+      s_(spec),
+      finish_(*platform.epilogue, spec, c, epi, xorForm(spec)),
+      epilogue_(*platform.epilogue) {
   m_ = s_.a.rows;
   n_ = s_.b.rows;
   k_ = s_.a.cols;
@@ -45,6 +123,7 @@ BitGemmPlan::BitGemmPlan(const Platform& platform, const GemmSpec& spec, void* c
   panelsPerTaskM_ = std::min(kTaskPanelsM, std::max<size_t>(1, (aPanels_ + wantM - 1) / wantM));
   tasksM_ = (aPanels_ + panelsPerTaskM_ - 1) / panelsPerTaskM_;
   if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
+  if (codes1Bounds(epi, finish_.colTerm(), n_, &codesLo_, &codesHi_)) codesOut_ = static_cast<uint8_t*>(c);
 }
 
 void BitGemmPlan::run(size_t task) const {
@@ -92,7 +171,16 @@ void BitGemmPlan::run(size_t task) const {
         t.acc = acc + (ap - ap0) * kPanelRows * ldAcc + c0;
         t.overwrite = first;  // the first K block writes the sums (no memset of the buffer)
         isa_.bitTile(t);
-        if (last) finish_.finishTile(t.acc, ldAcc, ap * kPanelRows, static_cast<size_t>(t.mr), col0 + c0, cols);
+        if (!last) continue;
+        const size_t row = ap * kPanelRows, col = col0 + c0;
+        if (codesOut_ != nullptr) {
+          int64_t rowTerm[kPanelRows];
+          for (int r = 0; r < t.mr; ++r) rowTerm[r] = finish_.rowTerm(row + static_cast<size_t>(r));
+          epilogue_.finishCodes1(t.acc, ldAcc, static_cast<size_t>(t.mr), finish_.mul(), rowTerm, codesLo_.data() + col,
+                                 codesHi_.data() + col, codesOut_ + row * n_ + col, n_, cols);
+        } else {
+          finish_.finishTile(t.acc, ldAcc, row, static_cast<size_t>(t.mr), col, cols);
+        }
       }
     }
   }

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "bitplane/bitplane.h"
 #include "common/gemm_spec.h"
@@ -33,6 +34,11 @@ class BitGemmPlan {
   size_t aPanels_, bPanels_, kWords_;
   size_t panelsPerTaskM_, panelsPerTaskN_, tasksM_, tasksN_, kBlockWords_;
   bool xor_;
+  // A 1-bit Codes epilogue as integer bounds (EpilogueTable::finishCodes1), where they are exact:
+  // code 1 iff codesLo_[j] < mul * core + rowTerm(i) <= codesHi_[j]. Empty: the float epilogue.
+  const EpilogueTable& epilogue_;
+  std::vector<int64_t> codesLo_, codesHi_;
+  uint8_t* codesOut_ = nullptr;
 };
 
 // The popcount ceiling of the platform's micro-kernel (KernelTable::ceiling), one thread:

@@ -50,6 +50,11 @@ struct EpilogueTable {
                      const int64_t* colTerm, const TileFinish& f, size_t n);
   // The same from exact int32 results (row r at v + r * ldv), for a Float32 or Codes f.
   void (*storeTile)(const int32_t* v, size_t ldv, size_t rows, const TileFinish& f, size_t n);
+  // A Codes epilogue at 1 bit as integer comparisons (the bit-serial GEMM derives lo/hi from the
+  // float epilogue where that is exact, bitgemm.cc): x = mul * acc[r][j] + rowTerm[r] in int64 (mul in {1, 2, 4, -2}),
+  // out[r * ldOut + j] = (lo[j] < x && x <= hi[j]) ? 1 : 0.
+  void (*finishCodes1)(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, const int64_t* rowTerm,
+                       const int64_t* lo, const int64_t* hi, uint8_t* out, size_t ldOut, size_t n);
 };
 
 extern const EpilogueTable kScalarEpilogueTable;

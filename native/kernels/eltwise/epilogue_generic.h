@@ -129,9 +129,22 @@ void finishTile(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, cons
   }
 }
 
+void finishCodes1(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, const int64_t* rowTerm, const int64_t* lo,
+                  const int64_t* hi, uint8_t* out, size_t ldOut, size_t n) {
+  for (size_t r = 0; r < rows; ++r) {
+    const int64_t* a = acc + r * ldAcc;
+    uint8_t* o = out + r * ldOut;
+    for (size_t j = 0; j < n; ++j) {
+      const int64_t x = mul * a[j] + rowTerm[r];
+      o[j] = static_cast<uint8_t>(lo[j] < x && x <= hi[j]);
+    }
+  }
+}
+
 // The table of this file's copies (each ISA file: const EpilogueTable k... = table("isa")).
 constexpr EpilogueTable table(const char* name) {
-  return {name, combine, int32ToFloat, int32ToCodes, floatAffine, floatToCodes, codesToFloat, finishTile, storeTile};
+  return {name,         combine,      int32ToFloat, int32ToCodes, floatAffine,
+          floatToCodes, codesToFloat, finishTile,   storeTile,    finishCodes1};
 }
 
 }  // namespace
