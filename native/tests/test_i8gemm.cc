@@ -83,6 +83,13 @@ void checkTile(const I8Kernel& kern, std::mt19937_64& rng) {
   for (int m : {5, 6, 7, 11, 12, 13})
     for (int n : {32, 64, 96})
       for (size_t kPad : {448, 512, 576, 960, 1024, 1088}) all.push_back({m, n, kPad});
+  // avx2's dense loop (8 x 8 bits: the full byte range here): every row remainder of its 6-row tile
+  // (2..4 and 8..10 rows), columns past its 64-column chunk (96, 128), K blocks of 576 bytes and a
+  // partial one, and more rows than tileAvx2 passes per call (96: 100 = 96 + 4)
+  for (int m : {2, 3, 4, 8, 9, 10})
+    for (int n : {32, 96})
+      for (size_t kPad : {64, 576, 640, 1216}) all.push_back({m, n, kPad});
+  all.push_back({100, 128, 1152});
   for (const Case& c : all) {
     const size_t mPad = i8MPad(c.m);
     std::vector<uint8_t> a(mPad * c.kPad, 0);

@@ -23,6 +23,16 @@
 //  (Tried and dropped: splitting B' into two signed nibbles, b' = 16 bh + bl, for two exact
 //  VPMADDUBSW passes with 8 k4 steps of int16 sums: same VPMADD count per MAC as words, plus the
 //  int16 flushes; 1.03-1.12x the words loop's time on ResNet-20 / CNN at 8 bits, Zen 3.)
+//  Where it stands (Zen 3, one thread, bench/native/i8conv_avx2_bench.cc): the conv tile runs at
+//  0.85-0.89 of a register-only VPMADDWD + VPADDD loop (169 Gop/s = 26.5 MACs/cycle: the pair
+//  issues ~1.65/cycle, not the 2 VPMADDWD alone reach; MLAS's VPMADDUBSW -> VPMADDWD -> VPADDD
+//  chain, 3 uops per 32 MACs, reaches 200), the codes route at 0.78-0.85. Also tried and dropped
+//  (Zen 3, 8 x 8 bits): A and B both widened to int16 pairs in scratch, 6 x 16 tile, one
+//  VPBROADCASTD per row and k2 step (no VPSHUFB, no horizontal adds): the tile 1.00-1.04x faster
+//  in the bench, the CNN 1.02-1.05x slower in compare-builds (3 runs); A and B as runs of 16 k,
+//  3 x 4 tile, no broadcasts, horizontal adds per K block: 0.85-0.93x; this loop with A widened
+//  per tile and VPBROADCASTQ instead of VPSHUFB: 0.85-0.9x; its instructions reordered in inline
+//  assembly: same; extra FMA chains beside the VPMADDWD ones add no throughput (26.0 -> 26.9 MACs/cycle).
 //
 // VPMADDUBSW saturates to int16 (255 * 127 * 2 > 32767): it is used only under the bound above.
 // The ceiling loop: VPMADDUBSW -> VPMADDWD -> VPADDD chains on registers (the instruction chain
