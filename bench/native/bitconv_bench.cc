@@ -7,7 +7,7 @@
 //
 //   bitconv_bench [--isa=NAME] [--bits=1,2] [--reps=N] [--batch=1,64] [--layer=SUBSTRING] [--min]
 // (--min: the fastest repetition instead of the median)
-// (built by hand: g++ -O2 -std=c++17 -Inative/kernels -Ibench/native bench/native/bitconv_bench.cc
+// (built by CMakeLists.txt as build-native/bitconv_bench; by hand: g++ -O2 -std=c++17 -Inative/kernels -Ibench/native bench/native/bitconv_bench.cc
 //  build-native/libanyprec_kernels.a -lpthread -o build-native/bitconv_bench)
 #include <algorithm>
 #include <cstdio>

@@ -7,7 +7,7 @@
 // each) and the variant's own ceiling (VPMADDUBSW -> VPMADDWD -> VPADDD, MLAS's chain).
 //
 //   i8conv_avx2_bench [--batch=B] [--reps=N] [--only=0|1 (conv tile / codes route alone, for a profiler)] [--best]
-// Build (not in CMakeLists): g++ -O2 -mavx2 -std=c++17 -Inative/kernels bench/native/i8conv_avx2_bench.cc \
+// Built by CMakeLists.txt on x86 (build-native/i8conv_avx2_bench); by hand: g++ -O2 -mavx2 -std=c++17 -Inative/kernels bench/native/i8conv_avx2_bench.cc \
 //   build-native/libanyprec_kernels.a -lpthread -o build-native/i8conv_avx2_bench
 #include <immintrin.h>
 #include <time.h>
