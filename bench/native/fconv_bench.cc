@@ -7,7 +7,7 @@
 // Prints Gflop/s = 2 * MACs / time and the fraction of the ceiling of the same run. One thread;
 // the clock is the thread's CPU time.
 //
-//   fconv_bench [--batch=N] [--reps=N] [--isa=NAME[,NAME]]
+//   fconv_bench [--batch=N] [--reps=N] [--isa=NAME[,NAME]] [--only=SUBSTRING] [--no-plain]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +39,11 @@ const Layer kLayers[] = {
     {"64->64 3x3 8x8", 8, 8, 64, 64, 3, 1, 1},
     {"16->32 1x1/2 32x32", 32, 32, 16, 32, 1, 2, 0},
     {"32->64 1x1/2 16x16", 16, 16, 32, 64, 1, 2, 0},
+    // bench/model.mjs's conv layer and MNIST CNN.
+    {"64->64 3x3 32x32", 32, 32, 64, 64, 3, 1, 1},
+    {"cnn 1->32 3x3 28x28", 28, 28, 1, 32, 3, 1, 1},
+    {"cnn 32->64 3x3 28x28", 28, 28, 32, 64, 3, 1, 1},
+    {"cnn 64->64 3x3 14x14", 14, 14, 64, 64, 3, 1, 1},
 };
 
 struct Case {
@@ -53,11 +58,14 @@ struct Case {
 int main(int argc, char** argv) {
   size_t batch = 64;
   int reps = 7;
-  std::string isaList;
+  std::string isaList, only;
+  bool plain = true;  // also each ISA without its strided kernel
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--batch=", 8) == 0) batch = std::strtoul(argv[i] + 8, nullptr, 10);
     else if (std::strncmp(argv[i], "--reps=", 7) == 0) reps = std::atoi(argv[i] + 7);
     else if (std::strncmp(argv[i], "--isa=", 6) == 0) isaList = argv[i] + 6;
+    else if (std::strncmp(argv[i], "--only=", 7) == 0) only = argv[i] + 7;
+    else if (std::strcmp(argv[i], "--no-plain") == 0) plain = false;
     else {
       std::fprintf(stderr, "usage: fconv_bench [--batch=N] [--reps=N] [--isa=NAME[,NAME]]\n");
       return 2;
@@ -82,6 +90,7 @@ int main(int argc, char** argv) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   std::vector<Case> cases;
   for (const Layer& l : kLayers) {
+    if (!only.empty() && std::strstr(l.name, only.c_str()) == nullptr) continue;
     Case c;
     c.l = l;
     c.shape = ConvShape{batch, l.h, l.w, l.c, l.k, l.k, l.stride, l.stride, l.pad, l.pad, 1, 1};
@@ -110,7 +119,7 @@ int main(int argc, char** argv) {
   std::vector<Variant> variants;
   for (const Platform* isa : isas) {
     variants.push_back({isa->name, *isa, *isa->fgemm, {}, {}});
-    if (isa->fgemm->strided != nullptr) {
+    if (plain && isa->fgemm->strided != nullptr) {
       variants.push_back({std::string(isa->name) + " (no strided)", *isa, *isa->fgemm, {}, {}});
       variants.back().table.strided = nullptr;
     }
