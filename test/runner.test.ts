@@ -198,6 +198,27 @@ describe('program descriptions are checked field by field', () => {
     expect(thrown(() => kernels.runProgram({} as kernels.Program, f(8)))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/program must be a Program/) });
   });
 
+  it('writes into a caller\'s out array (in place or copied out), which must fit and not share the input', () => {
+    // affine alone (in place) and nchwToNhwc -> floatConv (the conv's plan holds its output: copied out)
+    const p = kernels.buildProgram(ok() as kernels.ProgramDescription);
+    const x = Float32Array.from([1, -2, 3, 4, 5, 6, 7, 8]);
+    const big = new Float32Array(10).fill(-9), out = big.subarray(1, 9);
+    expect(kernels.runProgram(p, x, false, out)).toBe(out);
+    expect(Array.from(big)).toEqual([-9, 0, 0, 0, 0, 0, 0, 0, 0, -9]);
+    const c = 3, h = 2, w = 5, o = 4;
+    const xs = Float32Array.from({ length: 2 * c * h * w }, (_, i) => Math.sin(i));
+    const conv = kernels.buildProgram({ buffers: [4 * xs.length, 4 * xs.length, 4 * 2 * h * w * o], input: 0, output: 2, ops: [
+      { op: 'nchwToNhwc', x: 0, out: 1, n: 2, c, h, w },
+      { op: 'floatConv', x: 1, out: 2, shape: [2, h, w, c, 3, 3, 1, 1, 1, 1, 1, 1], weights: kernels.packFloatWeights(Float32Array.from({ length: o * 9 * c }, (_, i) => Math.cos(i)), o, 9 * c).packed, outChannels: o, bits: 0 },
+    ] });
+    const want = kernels.runProgram(conv, xs);
+    const into = new Float32Array(want.length).fill(NaN);
+    expect(Array.from(kernels.runProgram(conv, xs, true, into))).toEqual(Array.from(want));
+    expect(thrown(() => kernels.runProgram(p, x, false, f(7)))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/out must hold .* 8 output values, got 7/) });
+    expect(thrown(() => kernels.runProgram(p, x, false, x))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/out must not share memory/) });
+    expect(thrown(() => kernels.runProgram(p, x, false, [0] as unknown as Float32Array))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/out must be a Float32Array/) });
+  });
+
   it.each([
     ['not an object', () => 5, 'TypeError', /description must be an object/],
     ['buffers missing', (d: ReturnType<typeof ok>) => { (d as { buffers?: unknown }).buffers = undefined; }, 'TypeError', /description\.buffers must be an array/],

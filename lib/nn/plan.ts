@@ -308,14 +308,18 @@ export class Plan {
       return p && new Tensor(kernels.runProgram(p, x.data, this.keepArena(p, n)), [n, ...this.programShape]);
     }
     const per = x.data.length / n;
-    let out: Float32Array | undefined;
+    let out: Float32Array | undefined, outPer = 0;
     for (let s = 0; s < n; s += slice) {
       const m = Math.min(slice, n - s);
       const p = this.program(m);
       if (!p) return undefined;
-      const y = kernels.runProgram(p, x.data.subarray(s * per, (s + m) * per), this.keepArena(p, m));
-      out ??= new Float32Array((y.length / m) * n);
-      out.set(y, (y.length / m) * s);
+      if (!out) {
+        // Each slice's program writes its part of the one output in place (no per-slice array, no
+        // copy), which they fill in full: memory left as allocated, not zero-filled first.
+        outPer = p.outputCount / m;
+        out = new Float32Array(Buffer.allocUnsafeSlow(4 * outPer * n).buffer, 0, outPer * n);
+      }
+      kernels.runProgram(p, x.data.subarray(s * per, (s + m) * per), this.keepArena(p, m), out.subarray(outPer * s, outPer * (s + m)));
     }
     return new Tensor(out!, [n, ...this.programShape]);
   }
