@@ -81,6 +81,28 @@ describe('native programs are bit-identical to the step path', () => {
     }
   });
 
+  it('a quantiser on the input: at 32 bits its clamp is done by the input\'s layout change (one op), same bits', () => {
+    const g: GraphSpec = {
+      format: 'anyprec-graph/1', inputShape: [5, 7, 9], bitList: [2, 8, 32], weightMode: 'truncate',
+      nodes: [
+        { name: 'q0', op: 'quantize', inputs: ['input'] },
+        { name: 'conv', op: 'qconv2d', inputs: ['q0'], inChannels: 5, outChannels: 6, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] },
+        { name: 'bn', op: 'batchnorm', inputs: ['conv'], channels: 6, eps: 1e-5, switchable: true },
+        { name: 'q1', op: 'quantize', inputs: ['bn'] },
+      ],
+    } as GraphSpec;
+    const m = keep(Model.build(g, zoo.randomTensors(g, 6)));
+    const lowered = (m as unknown as { plan(o: object): { lower(n: number): kernels.ProgramDescription } }).plan({ bits: 32 }).lower(3);
+    expect(lowered.ops.map((o) => o.op)).not.toContain('affine');
+    expect(lowered.ops[0]).toMatchObject({ op: 'nchwToNhwc', min: 0 });
+    for (const n of [1, 3, 17]) {
+      const r = rng(40 + n);
+      // values below 0 and above 1 (clamped), -0 among them
+      const x = new Tensor(Float32Array.from({ length: n * 5 * 7 * 9 }, (_, i) => (i % 97 === 0 ? -0 : 3 * r() - 1)), [n, 5, 7, 9]);
+      for (const bits of [2, 8, 32]) expectNativeSame(m, x, bits);
+    }
+  });
+
   it('the bundled model on raw uint8 digits', () => {
     const m = keep(loadSync(path.join(__dirname, '..', 'models', 'mnist', 'resnet20-any.anyprec')));
     const digits = new Uint8Array(fs.readFileSync(path.join(__dirname, '..', 'models', 'mnist', 'test-digits.u8')).subarray(0, 6 * 784));

@@ -69,6 +69,29 @@ function mergeLayer(a: LayerStats, b: LayerStats): LayerStats {
   return out;
 }
 
+/** Whether op reads buffer id (the fields that name buffers an op reads). */
+function readsBuffer(op: kernels.ProgramOp, id: number): boolean {
+  const o = op as { op: string; x?: unknown; a?: unknown; b?: unknown; aData?: unknown; aPops?: unknown; residual?: unknown; epilogue?: { residual?: unknown } };
+  return o.x === id || o.a === id || (o.op === 'add' && o.b === id) || o.aData === id || o.aPops === id || o.residual === id ||
+    o.epilogue?.residual === id;
+}
+
+/**
+ * The input's layout change and a clamp of all its floats right after it (an affine without scale
+ * and shift: a float quantiser at 32 bits) as one pass: the transpose clamps each value as it
+ * moves (the same float steps), instead of writing the floats and reading them back to clamp.
+ * ops and stepOps (each step's first op) are changed in place.
+ */
+function fuseInputClamp(ops: kernels.ProgramOp[], stepOps: number[]): void {
+  const [first, next] = ops;
+  if (first?.op !== 'nchwToNhwc' || next?.op !== 'affine' || next.x !== first.out || next.scale || next.shift) return;
+  if (next.count !== first.n * first.c * first.h * first.w || first.min !== undefined || first.max !== undefined) return;
+  if (ops.some((o, i) => i > 1 && readsBuffer(o, first.out))) return;
+  ops[0] = { ...first, out: next.out, min: next.min, max: next.max };
+  ops.splice(1, 1);
+  for (let i = 0; i < stepOps.length; i++) if (stepOps[i] > 1) stepOps[i]--;
+}
+
 export class Plan {
   private readonly steps: Step[] = [];
   private readonly outputName: string;
@@ -263,6 +286,7 @@ export class Plan {
       stepRoutes.push(b.route);
     }
     stepOps.push(b.ops.length);
+    fuseInputClamp(b.ops, stepOps);
     const out = b.get(this.outputName);
     let output: number;
     if (out.shape.length === 4) {

@@ -195,7 +195,8 @@ struct Reader {
     const std::string kind = kindV.As<Napi::String>().Utf8Value();
     if (kind == "nchwToNhwc")
       return runner::nchwToNhwcOp(buffer(o, name, "x"), buffer(o, name, "out"), dim(o, name, "n", 1), dim(o, name, "c", 1),
-                                  dim(o, name, "h", 1), dim(o, name, "w", 1));
+                                  dim(o, name, "h", 1), dim(o, name, "w", 1), number(o, name, "min", -__builtin_inff()),
+                                  number(o, name, "max", __builtin_inff()));
     if (kind == "transpose")
       return runner::transposeOp(buffer(o, name, "x"), buffer(o, name, "out"), dim(o, name, "n", 1),
                                  dim(o, name, "rows", 1), dim(o, name, "cols", 1),

@@ -205,8 +205,19 @@ void checkCallerMemory(const Platform& isa, size_t n, size_t c, size_t h, size_t
              isa.name, variant);
       EXPECT(x == x0, "%s variant %d: the caller's input is unchanged", isa.name, variant);
     }
-    // And the reference bits (variant 0: a pure clamp, in NCHW order again).
+    // And the reference bits (variant 0: a pure clamp, in NCHW order again), also with the clamp
+    // done by the layout change itself (nchwToNhwcOp's bounds, the lowering's fusion).
     if (variant == 0) {
+      std::vector<std::unique_ptr<runner::Op>> fused;
+      fused.push_back(runner::nchwToNhwcOp(0, 1, n, c, h, w, 0.0f, 1.0f));
+      fused.push_back(runner::transposeOp(1, 2, n, h * w, c, 4));
+      const runner::Program fp(isa, {count * 4, count * 4, count * 4}, std::move(fused), 0, 2);
+      std::vector<float> got(count);
+      auto fa = fp.newArena();
+      fp.run(*fa, 1, nullptr, x.data(), got.data());
+      EXPECT(got == want, "%s %zux%zux%zux%zu: the clamping layout change differs from layout change + affine", isa.name, n,
+             c, h, w);
+      EXPECT(throwsInvalid([&] { runner::nchwToNhwcOp(0, 1, n, c, h, w, 1.0f, 0.0f); }), "nchwToNhwc: lo > hi is refused");
       int bad = 0;
       for (size_t i = 0; i < count; ++i) bad += want[i] != std::min(1.0f, std::max(0.0f, x[i]));
       EXPECT(bad == 0, "%s: %d values of the clamped round trip differ", isa.name, bad);

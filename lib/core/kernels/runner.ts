@@ -26,7 +26,9 @@ export type ProgramEpilogue =
 
 /** One kernel call. x / a / b: buffers read; out / data / pops: buffers written (one writer each). */
 export type ProgramOp =
-  | { op: 'nchwToNhwc'; x: BufferIndex; out: BufferIndex; n: number; c: number; h: number; w: number }
+  | { op: 'nchwToNhwc'; x: BufferIndex; out: BufferIndex; n: number; c: number; h: number; w: number;
+      /** Each value clamped to [min, max] on the way (an affine's clamp without scale and shift; default none). */
+      min?: number; max?: number }
   | { op: 'transpose'; x: BufferIndex; out: BufferIndex; n: number; rows: number; cols: number; elemBytes: 1 | 4 }
   | { op: 'floatConv'; x: BufferIndex; out: BufferIndex; shape: ConvShapeArray; weights: Float32Array; outChannels: number;
       bias?: Float32Array | null; scale?: Float32Array | null; shift?: Float32Array | null; min?: number; max?: number; bits: number;

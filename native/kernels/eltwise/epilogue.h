@@ -50,6 +50,10 @@ struct EpilogueTable {
                      const int64_t* colTerm, const TileFinish& f, size_t n);
   // The same from exact int32 results (row r at v + r * ldv), for a Float32 or Codes f.
   void (*storeTile)(const int32_t* v, size_t ldv, size_t rows, const TileFinish& f, size_t n);
+  // A layout change: x (rows x cols floats, row-major) to out (cols x rows), every value clamped
+  // to [lo, hi] as floatAffine clamps without scale and shift (y < lo ? lo : y, then y > hi ? hi :
+  // y: NaN and -0 pass unchanged; +-inf bounds make it a plain copy). out must not overlap x.
+  void (*transposeClamp)(const float* x, size_t rows, size_t cols, float lo, float hi, float* out);
 };
 
 extern const EpilogueTable kScalarEpilogueTable;

@@ -184,7 +184,8 @@ constexpr EpilogueTable table(const char* name) {
           epilogue_generic::floatToCodes,
           epilogue_generic::codesToFloat,
           finishTile<V>,
-          storeTile<V>};
+          storeTile<V>,
+          epilogue_generic::transposeClamp};
 }
 
 }  // namespace

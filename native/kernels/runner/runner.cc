@@ -42,19 +42,23 @@ void checkShape(const ConvShape& s) {
 
 class NchwToNhwc : public Op {
  public:
-  NchwToNhwc(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w)
-      : x_(x), out_(out), n_(n), c_(c), h_(h), w_(w), bytes_(floatBytes(mulOrThrow({n, c, h, w}, "nchwToNhwc"), "nchwToNhwc")) {}
+  NchwToNhwc(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w, float lo, float hi)
+      : x_(x), out_(out), n_(n), c_(c), h_(h), w_(w), bytes_(floatBytes(mulOrThrow({n, c, h, w}, "nchwToNhwc"), "nchwToNhwc")),
+        lo_(lo), hi_(hi) {
+    if (!(lo <= hi)) fail("nchwToNhwc: lo must not exceed hi");
+  }
   void uses(std::vector<Use>* u) const override {
     u->push_back({x_, bytes_, false});
     u->push_back({out_, bytes_, true});
   }
-  void run(const Platform&, const RunBuffers& b, OpState*, int threads) const override {
-    nchwToNhwc(at<const float>(b, x_), n_, c_, h_, w_, at<float>(b, out_), threads);
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
+    transposeFloats(isa, at<const float>(b, x_), n_, c_, h_ * w_, lo_, hi_, at<float>(b, out_), threads);
   }
 
  private:
   BufferId x_, out_;
   size_t n_, c_, h_, w_, bytes_;
+  float lo_, hi_;
 };
 
 class Transpose : public Op {
@@ -68,9 +72,10 @@ class Transpose : public Op {
     u->push_back({x_, bytes_, false});
     u->push_back({out_, bytes_, true});
   }
-  void run(const Platform&, const RunBuffers& b, OpState*, int threads) const override {
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
     if (elem_ == 4) {
-      nchwToNhwc(at<const float>(b, x_), n_, rows_, cols_, 1, at<float>(b, out_), threads);
+      transposeFloats(isa, at<const float>(b, x_), n_, rows_, cols_, -__builtin_inff(), __builtin_inff(), at<float>(b, out_),
+                      threads);
       return;
     }
     const uint8_t* x = at<const uint8_t>(b, x_);
@@ -642,8 +647,8 @@ std::vector<int> Program::opThreads(int threads) const {
 
 // ---- factories ----------------------------------------------------------------------------------
 
-std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w) {
-  return std::make_unique<NchwToNhwc>(x, out, n, c, h, w);
+std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w, float lo, float hi) {
+  return std::make_unique<NchwToNhwc>(x, out, n, c, h, w, lo, hi);
 }
 std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes) {
   return std::make_unique<Transpose>(x, out, n, rows, cols, elemBytes);

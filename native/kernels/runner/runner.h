@@ -207,10 +207,12 @@ class Op {
 };
 
 // ---- the ops (each a call of an existing kernel entry; every size checked here) -----------------
-// NCHW floats -> NHWC (eltwise nchwToNhwc).
-std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w);
+// NCHW floats -> NHWC, each value clamped to [lo, hi] on the way (eltwise transposeFloats: the
+// clamp of a following channelAffine without scale and shift, in the same pass).
+std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w,
+                                 float lo = -__builtin_inff(), float hi = __builtin_inff());
 // Per sample, a rows x cols matrix of `elemBytes`-byte elements (1 or 4) transposed to cols x rows:
-// NHWC -> NCHW with rows = h * w, cols = c (floats through eltwise nchwToNhwc; bytes copied).
+// NHWC -> NCHW with rows = h * w, cols = c (floats through eltwise transposeFloats; bytes copied).
 std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes);
 // The float convolution (fconv): spec.x ignored (read from `x`); codeBits > 0 writes codes.
 // Float output only, each optional (kNoBuffer: none; spec.residual / spec.next ignored, read from
