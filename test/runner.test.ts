@@ -81,6 +81,28 @@ describe('native programs are bit-identical to the step path', () => {
     }
   });
 
+  it('a quantiser on the input: at 32 bits its clamp is done by the input\'s layout change (one op), same bits', () => {
+    const g: GraphSpec = {
+      format: 'anyprec-graph/1', inputShape: [5, 7, 9], bitList: [2, 8, 32], weightMode: 'truncate',
+      nodes: [
+        { name: 'q0', op: 'quantize', inputs: ['input'] },
+        { name: 'conv', op: 'qconv2d', inputs: ['q0'], inChannels: 5, outChannels: 6, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] },
+        { name: 'bn', op: 'batchnorm', inputs: ['conv'], channels: 6, eps: 1e-5, switchable: true },
+        { name: 'q1', op: 'quantize', inputs: ['bn'] },
+      ],
+    } as GraphSpec;
+    const m = keep(Model.build(g, zoo.randomTensors(g, 6)));
+    const lowered = (m as unknown as { plan(o: object): { lower(n: number): kernels.ProgramDescription } }).plan({ bits: 32 }).lower(3);
+    expect(lowered.ops.map((o) => o.op)).not.toContain('affine');
+    expect(lowered.ops[0]).toMatchObject({ op: 'nchwToNhwc', min: 0 });
+    for (const n of [1, 3, 17]) {
+      const r = rng(40 + n);
+      // values below 0 and above 1 (clamped), -0 among them
+      const x = new Tensor(Float32Array.from({ length: n * 5 * 7 * 9 }, (_, i) => (i % 97 === 0 ? -0 : 3 * r() - 1)), [n, 5, 7, 9]);
+      for (const bits of [2, 8, 32]) expectNativeSame(m, x, bits);
+    }
+  });
+
   it('the bundled model on raw uint8 digits', () => {
     const m = keep(loadSync(path.join(__dirname, '..', 'models', 'mnist', 'resnet20-any.anyprec')));
     const digits = new Uint8Array(fs.readFileSync(path.join(__dirname, '..', 'models', 'mnist', 'test-digits.u8')).subarray(0, 6 * 784));
@@ -196,6 +218,27 @@ describe('program descriptions are checked field by field', () => {
     expect(Array.from(y)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect(thrown(() => kernels.runProgram(p, f(7)))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/input must hold .* 8 input values, got 7/) });
     expect(thrown(() => kernels.runProgram({} as kernels.Program, f(8)))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/program must be a Program/) });
+  });
+
+  it('writes into a caller\'s out array (in place or copied out), which must fit and not share the input', () => {
+    // affine alone (in place) and nchwToNhwc -> floatConv (the conv's plan holds its output: copied out)
+    const p = kernels.buildProgram(ok() as kernels.ProgramDescription);
+    const x = Float32Array.from([1, -2, 3, 4, 5, 6, 7, 8]);
+    const big = new Float32Array(10).fill(-9), out = big.subarray(1, 9);
+    expect(kernels.runProgram(p, x, false, out)).toBe(out);
+    expect(Array.from(big)).toEqual([-9, 0, 0, 0, 0, 0, 0, 0, 0, -9]);
+    const c = 3, h = 2, w = 5, o = 4;
+    const xs = Float32Array.from({ length: 2 * c * h * w }, (_, i) => Math.sin(i));
+    const conv = kernels.buildProgram({ buffers: [4 * xs.length, 4 * xs.length, 4 * 2 * h * w * o], input: 0, output: 2, ops: [
+      { op: 'nchwToNhwc', x: 0, out: 1, n: 2, c, h, w },
+      { op: 'floatConv', x: 1, out: 2, shape: [2, h, w, c, 3, 3, 1, 1, 1, 1, 1, 1], weights: kernels.packFloatWeights(Float32Array.from({ length: o * 9 * c }, (_, i) => Math.cos(i)), o, 9 * c).packed, outChannels: o, bits: 0 },
+    ] });
+    const want = kernels.runProgram(conv, xs);
+    const into = new Float32Array(want.length).fill(NaN);
+    expect(Array.from(kernels.runProgram(conv, xs, true, into))).toEqual(Array.from(want));
+    expect(thrown(() => kernels.runProgram(p, x, false, f(7)))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/out must hold .* 8 output values, got 7/) });
+    expect(thrown(() => kernels.runProgram(p, x, false, x))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/out must not share memory/) });
+    expect(thrown(() => kernels.runProgram(p, x, false, [0] as unknown as Float32Array))).toMatchObject({ name: 'TypeError', message: expect.stringMatching(/out must be a Float32Array/) });
   });
 
   it.each([

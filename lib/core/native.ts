@@ -131,7 +131,7 @@ export interface NativeAddon {
   /** The plan runner (core/kernels/runner.ts): a program handle from a description. */
   buildProgram(description: object): NativeProgramHandle;
   programInfo(program: NativeProgramHandle): { arenaBytes: number; inputBytes: number; outputBytes: number; ops: number };
-  runProgram(program: NativeProgramHandle, input: Float32Array, keep?: boolean, timed?: boolean): Float32Array | NativeTimedRun;
+  runProgram(program: NativeProgramHandle, input: Float32Array, keep?: boolean, timed?: boolean, out?: Float32Array): Float32Array | NativeTimedRun;
   runProgramAsync(program: NativeProgramHandle, input: Float32Array, keep?: boolean, timed?: boolean): Promise<Float32Array | NativeTimedRun>;
   releaseArenas(program: NativeProgramHandle): void;
   selfTest(): LoadSelfTest;

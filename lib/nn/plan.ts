@@ -69,6 +69,29 @@ function mergeLayer(a: LayerStats, b: LayerStats): LayerStats {
   return out;
 }
 
+/** Whether op reads buffer id (the fields that name buffers an op reads). */
+function readsBuffer(op: kernels.ProgramOp, id: number): boolean {
+  const o = op as { op: string; x?: unknown; a?: unknown; b?: unknown; aData?: unknown; aPops?: unknown; residual?: unknown; epilogue?: { residual?: unknown } };
+  return o.x === id || o.a === id || (o.op === 'add' && o.b === id) || o.aData === id || o.aPops === id || o.residual === id ||
+    o.epilogue?.residual === id;
+}
+
+/**
+ * The input's layout change and a clamp of all its floats right after it (an affine without scale
+ * and shift: a float quantiser at 32 bits) as one pass: the transpose clamps each value as it
+ * moves (the same float steps), instead of writing the floats and reading them back to clamp.
+ * ops and stepOps (each step's first op) are changed in place.
+ */
+function fuseInputClamp(ops: kernels.ProgramOp[], stepOps: number[]): void {
+  const [first, next] = ops;
+  if (first?.op !== 'nchwToNhwc' || next?.op !== 'affine' || next.x !== first.out || next.scale || next.shift) return;
+  if (next.count !== first.n * first.c * first.h * first.w || first.min !== undefined || first.max !== undefined) return;
+  if (ops.some((o, i) => i > 1 && readsBuffer(o, first.out))) return;
+  ops[0] = { ...first, out: next.out, min: next.min, max: next.max };
+  ops.splice(1, 1);
+  for (let i = 0; i < stepOps.length; i++) if (stepOps[i] > 1) stepOps[i]--;
+}
+
 export class Plan {
   private readonly steps: Step[] = [];
   private readonly outputName: string;
@@ -263,6 +286,7 @@ export class Plan {
       stepRoutes.push(b.route);
     }
     stepOps.push(b.ops.length);
+    fuseInputClamp(b.ops, stepOps);
     const out = b.get(this.outputName);
     let output: number;
     if (out.shape.length === 4) {
@@ -308,14 +332,18 @@ export class Plan {
       return p && new Tensor(kernels.runProgram(p, x.data, this.keepArena(p, n)), [n, ...this.programShape]);
     }
     const per = x.data.length / n;
-    let out: Float32Array | undefined;
+    let out: Float32Array | undefined, outPer = 0;
     for (let s = 0; s < n; s += slice) {
       const m = Math.min(slice, n - s);
       const p = this.program(m);
       if (!p) return undefined;
-      const y = kernels.runProgram(p, x.data.subarray(s * per, (s + m) * per), this.keepArena(p, m));
-      out ??= new Float32Array((y.length / m) * n);
-      out.set(y, (y.length / m) * s);
+      if (!out) {
+        // Each slice's program writes its part of the one output in place (no per-slice array, no
+        // copy), which they fill in full: memory left as allocated, not zero-filled first.
+        outPer = p.outputCount / m;
+        out = new Float32Array(Buffer.allocUnsafeSlow(4 * outPer * n).buffer, 0, outPer * n);
+      }
+      kernels.runProgram(p, x.data.subarray(s * per, (s + m) * per), this.keepArena(p, m), out.subarray(outPer * s, outPer * (s + m)));
     }
     return new Tensor(out!, [n, ...this.programShape]);
   }

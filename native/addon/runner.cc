@@ -195,7 +195,8 @@ struct Reader {
     const std::string kind = kindV.As<Napi::String>().Utf8Value();
     if (kind == "nchwToNhwc")
       return runner::nchwToNhwcOp(buffer(o, name, "x"), buffer(o, name, "out"), dim(o, name, "n", 1), dim(o, name, "c", 1),
-                                  dim(o, name, "h", 1), dim(o, name, "w", 1));
+                                  dim(o, name, "h", 1), dim(o, name, "w", 1), number(o, name, "min", -__builtin_inff()),
+                                  number(o, name, "max", __builtin_inff()));
     if (kind == "transpose")
       return runner::transposeOp(buffer(o, name, "x"), buffer(o, name, "out"), dim(o, name, "n", 1),
                                  dim(o, name, "rows", 1), dim(o, name, "cols", 1),
@@ -377,14 +378,21 @@ Napi::Value ReleaseArenas(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// A run's result: the output floats, or with `timed` { output, times: Float64Array (ms per op) }.
+// A run's result: the output floats (a fresh array, or the caller's `out`), or with `timed`
+// { output, times: Float64Array (ms per op) }.
 struct RunResult {
   Napi::Value value;
   float* output = nullptr;
   double* times = nullptr;
-  RunResult(Napi::Env env, const runner::Program& p, bool timed) {
-    auto out = newUninitialized<float>(env, p.outputBytes() / sizeof(float));
-    output = out.Data();
+  RunResult(Napi::Env env, const runner::Program& p, bool timed, const Napi::Value& callerOut = Napi::Value(),
+            float* callerData = nullptr) {
+    Napi::Value out = callerOut;
+    output = callerData;
+    if (callerData == nullptr) {
+      auto fresh = newUninitialized<float>(env, p.outputBytes() / sizeof(float));
+      output = fresh.Data();
+      out = fresh;
+    }
     if (!timed) {
       value = out;
       return;
@@ -398,20 +406,24 @@ struct RunResult {
   }
 };
 
-// runProgram(program, input: Float32Array, keep?, timed?) -> Float32Array (the output buffer,
-// copied), or { output, times } when timed.
+// runProgram(program, input: Float32Array, keep?, timed?, out?) -> Float32Array (the output: a
+// fresh array, or `out`, a Float32Array of the output's size sharing no memory with the input),
+// or { output, times } when timed. The run reads the input in place and writes the output straight
+// into the returned array where the program allows (Program::inputInPlace / outputInPlace).
 Napi::Value RunProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2) throwType(env, "runProgram(program, input, keep?, timed?) takes 2 to 4 arguments");
+  if (info.Length() < 2) throwType(env, "runProgram(program, input, keep?, timed?, out?) takes 2 to 5 arguments");
   ProgramBox& box = programArg(info[0]);
   const bool keep = flagArg(info, 2, "keep"), timed = flagArg(info, 3, "timed");
   const void* src = inputArg(info[1], box);
   const runner::Program& p = *box.data->program;
+  float* callerOut = nullptr;
+  if (info.Length() > 4)
+    callerOut = static_cast<float*>(outputArg(info[4], "out", napi_float32_array, "Float32Array",
+                                              p.outputBytes() / sizeof(float), {info[1]}));
   std::unique_ptr<runner::Arena> arena = box.take();
-  std::memcpy(arena->input(), src, p.inputBytes());
-  RunResult result(env, p, timed);
-  p.run(*arena, instance(env).threads, result.times);
-  std::memcpy(result.output, arena->output(), p.outputBytes());
+  RunResult result(env, p, timed, callerOut ? info[4] : Napi::Value(), callerOut);
+  p.run(*arena, instance(env).threads, result.times, src, result.output);
   box.give(std::move(arena), keep);
   return result.value;
 }
@@ -438,8 +450,7 @@ Napi::Value RunProgramAsync(const Napi::CallbackInfo& info) {
     job.result = Napi::Persistent(result.value);
     job.phases.push_back({1, [r = run.get(), dst = result.output, times = result.times, threads](size_t) {
                             const runner::Program& prog = *r->data->program;
-                            prog.run(*r->arena, threads, times);
-                            std::memcpy(dst, r->arena->output(), prog.outputBytes());
+                            prog.run(*r->arena, threads, times, nullptr, dst);
                           }});
     job.beforeResolve = [box, run, keep](Napi::Value) { box->give(std::move(run->arena), keep); };
     job.owned = run;

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "fgemm/fgemm.h"
 #include "kernels.h"
 #include "runner/runner.h"
 #include "test_util.h"
@@ -133,6 +134,97 @@ void checkChain(const Platform& isa, size_t n, size_t h, size_t w) {
   EXPECT(bad1 + bad2 == 0, "%s: %d concurrent runs differ from the reference bits", isa.name, bad1 + bad2);
 }
 
+// A run with the caller's input and output: read and written in place where every op using them
+// finds them at run time (layout ops, element-wise ops), copied in or out where an op bound to the
+// arena holds their address (the float convolution); the same bits as a run on the arena alone,
+// and the caller's input unchanged. n x c x h x w NCHW input -> NHWC -> clamp -> (conv) -> NCHW.
+void checkCallerMemory(const Platform& isa, size_t n, size_t c, size_t h, size_t w) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> uni(-0.5f, 1.5f);
+  const size_t count = n * c * h * w, o = 5;
+  std::vector<float> x(count);
+  for (float& v : x) v = uni(rng);
+  const std::vector<float> x0 = x;
+  const ConvShape cs{n, h, w, c, 3, 3, 1, 1, 1, 1, 1, 1};
+  std::vector<float> wts(o * cs.k()), packed(floatPackedSize(o, cs.k()));
+  for (float& v : wts) v = uni(rng) - 0.5f;
+  packFloatPanels(wts.data(), o, cs.k(), packed.data(), 0, floatPaddedCols(o) / kFloatPanel);
+  for (int variant = 0; variant < 3; ++variant) {
+    // 0: transpose writes the output; 1: the conv writes it; 2: the conv reads the input.
+    std::vector<std::unique_ptr<runner::Op>> ops;
+    std::vector<size_t> bytes;
+    FloatConvSpec spec;
+    spec.shape = cs;
+    spec.wPacked = packed.data();
+    spec.outChannels = o;
+    size_t outCount = count;
+    if (variant == 2) {
+      const ConvShape one{n * h * w, 1, 1, c, 1, 1, 1, 1, 0, 0, 1, 1};
+      std::vector<float>& w1 = wts;  // the first c * o weights as a 1x1 conv
+      spec.shape = one;
+      packed.assign(floatPackedSize(o, c), 0.0f);
+      packFloatPanels(w1.data(), o, c, packed.data(), 0, floatPaddedCols(o) / kFloatPanel);
+      spec.wPacked = packed.data();
+      outCount = n * h * w * o;
+      bytes = {count * 4, outCount * 4, outCount * 4};
+      ops.push_back(runner::floatConvOp(0, 1, spec));
+      ops.push_back(runner::affineOp(1, 2, outCount, o, nullptr, nullptr, 0.0f, 1.0f));
+    } else {
+      bytes = {count * 4, count * 4, count * 4};
+      ops.push_back(runner::nchwToNhwcOp(0, 1, n, c, h, w));
+      ops.push_back(runner::affineOp(1, 2, count, c, nullptr, nullptr, 0.0f, 1.0f));
+      if (variant == 0) {
+        bytes.push_back(count * 4);
+        ops.push_back(runner::transposeOp(2, 3, n, h * w, c, 4));
+      } else {
+        outCount = cs.rows() * o;
+        bytes.push_back(outCount * 4);
+        ops.push_back(runner::floatConvOp(2, 3, spec));
+      }
+    }
+    const runner::BufferId out = static_cast<runner::BufferId>(bytes.size() - 1);
+    const runner::Program program(isa, bytes, std::move(ops), 0, out);
+    EXPECT(program.inputInPlace() == (variant != 2), "%s variant %d: input in place iff no bound op reads it", isa.name,
+           variant);
+    EXPECT(program.outputInPlace() == (variant != 1), "%s variant %d: output in place iff no bound op writes it", isa.name,
+           variant);
+    auto arena = program.newArena();
+    std::memcpy(arena->input(), x.data(), count * 4);
+    program.run(*arena, 1);
+    const std::vector<float> want(reinterpret_cast<const float*>(arena->output()),
+                                  reinterpret_cast<const float*>(arena->output()) + outCount);
+    for (int threads : {1, 3}) {
+      auto fresh = program.newArena();
+      std::vector<float> got(outCount + 2, -7.0f);
+      for (int run = 0; run < runner::Program::kMeasureRuns + 1; ++run)
+        program.run(*fresh, threads, nullptr, x.data(), got.data() + 1);
+      EXPECT(std::memcmp(got.data() + 1, want.data(), outCount * 4) == 0,
+             "%s variant %d %zux%zux%zux%zu at %d threads: the caller's output differs from the arena run", isa.name,
+             variant, n, c, h, w, threads);
+      EXPECT(got[0] == -7.0f && got[outCount + 1] == -7.0f, "%s variant %d: nothing written outside the output",
+             isa.name, variant);
+      EXPECT(x == x0, "%s variant %d: the caller's input is unchanged", isa.name, variant);
+    }
+    // And the reference bits (variant 0: a pure clamp, in NCHW order again), also with the clamp
+    // done by the layout change itself (nchwToNhwcOp's bounds, the lowering's fusion).
+    if (variant == 0) {
+      std::vector<std::unique_ptr<runner::Op>> fused;
+      fused.push_back(runner::nchwToNhwcOp(0, 1, n, c, h, w, 0.0f, 1.0f));
+      fused.push_back(runner::transposeOp(1, 2, n, h * w, c, 4));
+      const runner::Program fp(isa, {count * 4, count * 4, count * 4}, std::move(fused), 0, 2);
+      std::vector<float> got(count);
+      auto fa = fp.newArena();
+      fp.run(*fa, 1, nullptr, x.data(), got.data());
+      EXPECT(got == want, "%s %zux%zux%zux%zu: the clamping layout change differs from layout change + affine", isa.name, n,
+             c, h, w);
+      EXPECT(throwsInvalid([&] { runner::nchwToNhwcOp(0, 1, n, c, h, w, 1.0f, 0.0f); }), "nchwToNhwc: lo > hi is refused");
+      int bad = 0;
+      for (size_t i = 0; i < count; ++i) bad += want[i] != std::min(1.0f, std::max(0.0f, x[i]));
+      EXPECT(bad == 0, "%s: %d values of the clamped round trip differ", isa.name, bad);
+    }
+  }
+}
+
 void checkRules(const Platform& isa) {
   std::vector<float> s(4, 1.0f);
   auto affine = [&](runner::BufferId x, runner::BufferId out) { return runner::affineOp(x, out, 4, 4, s.data(), nullptr, -1, 1); };
@@ -165,6 +257,8 @@ int main() {
     checkChain(*p, 2, 5, 4);
     checkChain(*p, 3, 37, 29);  // many GEMM and pack tasks
     checkRules(*p);
+    for (size_t n : {1, 3, 17}) checkCallerMemory(*p, n, 7, 5, 9);
+    checkCallerMemory(*p, 2, 64, 3, 11);
   }
   std::printf("runner: %d checks, %d failures\n", checks, failures);
   return failures == 0 ? 0 : 1;

@@ -26,7 +26,9 @@ export type ProgramEpilogue =
 
 /** One kernel call. x / a / b: buffers read; out / data / pops: buffers written (one writer each). */
 export type ProgramOp =
-  | { op: 'nchwToNhwc'; x: BufferIndex; out: BufferIndex; n: number; c: number; h: number; w: number }
+  | { op: 'nchwToNhwc'; x: BufferIndex; out: BufferIndex; n: number; c: number; h: number; w: number;
+      /** Each value clamped to [min, max] on the way (an affine's clamp without scale and shift; default none). */
+      min?: number; max?: number }
   | { op: 'transpose'; x: BufferIndex; out: BufferIndex; n: number; rows: number; cols: number; elemBytes: 1 | 4 }
   | { op: 'floatConv'; x: BufferIndex; out: BufferIndex; shape: ConvShapeArray; weights: Float32Array; outChannels: number;
       bias?: Float32Array | null; scale?: Float32Array | null; shift?: Float32Array | null; min?: number; max?: number; bits: number;
@@ -96,12 +98,17 @@ function checkRun(program: unknown, input: unknown): [Program, Float32Array] {
 }
 
 /**
- * Runs a program on the calling thread: the output floats (a fresh array). keep: the program keeps
- * the run's arena (arenaBytes) for its next run, until releaseArenas; otherwise it is freed.
+ * Runs a program on the calling thread: the output floats (a fresh array, or `out`: a
+ * Float32Array of outputCount values sharing no memory with the input, written in full and
+ * returned). keep: the program keeps the run's arena (arenaBytes) for its next run, until
+ * releaseArenas; otherwise it is freed.
  */
-export function runProgram(program: Program, input: Float32Array, keep = false): Float32Array {
+export function runProgram(program: Program, input: Float32Array, keep = false, out?: Float32Array): Float32Array {
   const [p, x] = checkRun(program, input);
-  return native.runProgram(p.handle, x, keep === true) as Float32Array;
+  if (out === undefined) return native.runProgram(p.handle, x, keep === true) as Float32Array;
+  const o = checkFloat32(out, 'out');
+  if (o.length !== p.outputCount) throw new RangeError(`out must hold the program's ${p.outputCount} output values, got ${o.length}`);
+  return native.runProgram(p.handle, x, keep === true, false, o) as Float32Array;
 }
 
 /** runProgram, also timing each op: times[i] is op i's wall time in milliseconds. */

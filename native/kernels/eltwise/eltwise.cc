@@ -159,6 +159,13 @@ void nchwToNhwc(const float* x, size_t n, size_t c, size_t h, size_t w, float* o
   });
 }
 
+void transposeFloats(const Platform& isa, const float* x, size_t n, size_t rows, size_t cols, float lo, float hi,
+                     float* out, int threads) {
+  const size_t per = rows * cols;
+  const EpilogueTable& e = *isa.epilogue;
+  parallelRun(n, threads, [&](size_t i) { e.transposeClamp(x + i * per, rows, cols, lo, hi, out + i * per); });
+}
+
 void globalAvgPool(const float* x, size_t n, size_t h, size_t w, size_t c, float* out, int threads) {
   const float fh = static_cast<float>(h), fw = static_cast<float>(w);
   parallelRun(n, threads, [&](size_t i) {

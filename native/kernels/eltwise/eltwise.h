@@ -36,6 +36,12 @@ void addFloats(const float* a, const float* b, size_t n, float* out, int threads
 // Layout: n images of c x h x w floats (NCHW) copied to n x h x w x c (NHWC, what the convolutions
 // read). out must not overlap x.
 void nchwToNhwc(const float* x, size_t n, size_t c, size_t h, size_t w, float* out, int threads);
+// Per image, rows x cols floats (row-major) to cols x rows, every value clamped to [lo, hi] as
+// channelAffine clamps without scale and shift (+-inf: a plain copy), through the platform's
+// transposeClamp: NCHW -> NHWC is rows = c, cols = h * w; NHWC -> NCHW rows = h * w, cols = c.
+// out must not overlap x.
+void transposeFloats(const Platform& isa, const float* x, size_t n, size_t rows, size_t cols, float lo, float hi,
+                     float* out, int threads);
 // Global average pool of NHWC [n, h, w, c] floats to [n, c], in the reference's order and float32
 // steps: per channel, each column's sum over y = 0..h-1 divided by h, those summed over x = 0..w-1,
 // then divided by w. out must not overlap x.

@@ -55,6 +55,10 @@ struct EpilogueTable {
   // out[r * ldOut + j] = (lo[j] < x && x <= hi[j]) ? 1 : 0.
   void (*finishCodes1)(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, const int64_t* rowTerm,
                        const int64_t* lo, const int64_t* hi, uint8_t* out, size_t ldOut, size_t n);
+  // A layout change: x (rows x cols floats, row-major) to out (cols x rows), every value clamped
+  // to [lo, hi] as floatAffine clamps without scale and shift (y < lo ? lo : y, then y > hi ? hi :
+  // y: NaN and -0 pass unchanged; +-inf bounds make it a plain copy). out must not overlap x.
+  void (*transposeClamp)(const float* x, size_t rows, size_t cols, float lo, float hi, float* out);
 };
 
 extern const EpilogueTable kScalarEpilogueTable;

@@ -139,12 +139,40 @@ void finishCodes1(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, co
       o[j] = static_cast<uint8_t>(lo[j] < x && x <= hi[j]);
     }
   }
+// The tiles of a transpose of rows x cols (row-major) to cols x rows: full kTile x kTile tiles
+// through tile(r0, c0), walked along the longer side so that the kTile rows of a tile on that side
+// are long sequential runs while the short side's rows (short * 4 bytes apart) stay within a few
+// pages; then the rows and columns left over, value by value through one(r, c).
+constexpr size_t kTransposeTile = 8;
+template <typename Tile, typename One>
+inline void transposeTiles(size_t rows, size_t cols, Tile tile, One one) {
+  constexpr size_t t = kTransposeTile;
+  const size_t rows8 = rows / t * t, cols8 = cols / t * t;
+  if (cols >= rows) {
+    for (size_t r0 = 0; r0 < rows8; r0 += t)
+      for (size_t c0 = 0; c0 < cols8; c0 += t) tile(r0, c0);
+  } else {
+    for (size_t c0 = 0; c0 < cols8; c0 += t)
+      for (size_t r0 = 0; r0 < rows8; r0 += t) tile(r0, c0);
+  }
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = cols8; c < cols; ++c) one(r, c);
+  for (size_t r = rows8; r < rows; ++r)
+    for (size_t c = 0; c < cols8; ++c) one(r, c);
+}
+
+void transposeClamp(const float* x, size_t rows, size_t cols, float lo, float hi, float* out) {
+  auto one = [&](size_t r, size_t c) { out[c * rows + r] = clampTo(x[r * cols + c], lo, hi); };
+  transposeTiles(rows, cols, [&](size_t r0, size_t c0) {
+    for (size_t c = c0; c < c0 + kTransposeTile; ++c)
+      for (size_t r = r0; r < r0 + kTransposeTile; ++r) one(r, c);
+  }, one);
 }
 
 // The table of this file's copies (each ISA file: const EpilogueTable k... = table("isa")).
 constexpr EpilogueTable table(const char* name) {
   return {name,         combine,      int32ToFloat, int32ToCodes, floatAffine,
-          floatToCodes, codesToFloat, finishTile,   storeTile,    finishCodes1};
+          floatToCodes, codesToFloat, finishTile,   storeTile,    finishCodes1, transposeClamp};
 }
 
 }  // namespace

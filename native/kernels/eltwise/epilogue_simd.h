@@ -185,7 +185,8 @@ constexpr EpilogueTable table(const char* name) {
           epilogue_generic::codesToFloat,
           finishTile<V>,
           storeTile<V>,
-          epilogue_generic::finishCodes1};
+          epilogue_generic::finishCodes1,
+          epilogue_generic::transposeClamp};
 }
 
 }  // namespace

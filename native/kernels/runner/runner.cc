@@ -24,6 +24,10 @@ template <typename T>
 T* at(uint8_t* base, const Layout& layout, BufferId id) {
   return reinterpret_cast<T*>(base + layout.offset[id]);
 }
+template <typename T>
+T* at(const RunBuffers& b, BufferId id) {
+  return reinterpret_cast<T*>(b(id));
+}
 
 size_t roundUpLine(size_t bytes) {
   return addOrThrow(std::max<size_t>(bytes, 1), kCacheLine - 1, "arena buffer") / kCacheLine * kCacheLine;
@@ -38,19 +42,23 @@ void checkShape(const ConvShape& s) {
 
 class NchwToNhwc : public Op {
  public:
-  NchwToNhwc(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w)
-      : x_(x), out_(out), n_(n), c_(c), h_(h), w_(w), bytes_(floatBytes(mulOrThrow({n, c, h, w}, "nchwToNhwc"), "nchwToNhwc")) {}
+  NchwToNhwc(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w, float lo, float hi)
+      : x_(x), out_(out), n_(n), c_(c), h_(h), w_(w), bytes_(floatBytes(mulOrThrow({n, c, h, w}, "nchwToNhwc"), "nchwToNhwc")),
+        lo_(lo), hi_(hi) {
+    if (!(lo <= hi)) fail("nchwToNhwc: lo must not exceed hi");
+  }
   void uses(std::vector<Use>* u) const override {
     u->push_back({x_, bytes_, false});
     u->push_back({out_, bytes_, true});
   }
-  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    nchwToNhwc(at<const float>(base, l, x_), n_, c_, h_, w_, at<float>(base, l, out_), threads);
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
+    transposeFloats(isa, at<const float>(b, x_), n_, c_, h_ * w_, lo_, hi_, at<float>(b, out_), threads);
   }
 
  private:
   BufferId x_, out_;
   size_t n_, c_, h_, w_, bytes_;
+  float lo_, hi_;
 };
 
 class Transpose : public Op {
@@ -64,13 +72,14 @@ class Transpose : public Op {
     u->push_back({x_, bytes_, false});
     u->push_back({out_, bytes_, true});
   }
-  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
     if (elem_ == 4) {
-      nchwToNhwc(at<const float>(base, l, x_), n_, rows_, cols_, 1, at<float>(base, l, out_), threads);
+      transposeFloats(isa, at<const float>(b, x_), n_, rows_, cols_, -__builtin_inff(), __builtin_inff(), at<float>(b, out_),
+                      threads);
       return;
     }
-    const uint8_t* x = at<const uint8_t>(base, l, x_);
-    uint8_t* out = at<uint8_t>(base, l, out_);
+    const uint8_t* x = at<const uint8_t>(b, x_);
+    uint8_t* out = at<uint8_t>(b, out_);
     const size_t per = rows_ * cols_;
     for (size_t i = 0; i < n_; ++i)
       for (size_t r = 0; r < rows_; ++r)
@@ -121,7 +130,8 @@ class FloatConvOp : public Op {
     st->plan = std::make_unique<FloatConvPlan>(isa, s, at<void>(base, l, out_));
     return st;
   }
-  void run(const Platform&, uint8_t*, const Layout&, OpState* state, int threads) const override {
+  bool bindsBuffers() const override { return true; }  // the plan holds x, residual, next and out
+  void run(const Platform&, const RunBuffers&, OpState* state, int threads) const override {
     const FloatConvPlan& plan = *static_cast<FloatConvState*>(state)->plan;
     parallelRun(plan.tasks(), threads, [&](size_t t) { plan.run(t); });
   }
@@ -150,12 +160,12 @@ class Eltwise : public Op {
     u->push_back({x_, bytes_, false});
     u->push_back({out_, kind_ == Kind::Quantize ? count_ : bytes_, true});
   }
-  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    const float* x = at<const float>(base, l, x_);
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
+    const float* x = at<const float>(b, x_);
     if (kind_ == Kind::Quantize)
-      quantizeActivations(isa, x, count_, channels_, scale_, shift_, bits_, at<uint8_t>(base, l, out_), threads);
+      quantizeActivations(isa, x, count_, channels_, scale_, shift_, bits_, at<uint8_t>(b, out_), threads);
     else
-      channelAffine(isa, x, count_, channels_, scale_, shift_, lo_, hi_, at<float>(base, l, out_), threads);
+      channelAffine(isa, x, count_, channels_, scale_, shift_, lo_, hi_, at<float>(b, out_), threads);
   }
 
  private:
@@ -178,8 +188,8 @@ class CodesToFloatOp : public Op {
     u->push_back({x_, count_, false});
     u->push_back({out_, bytes_, true});
   }
-  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    codesToFloat(isa, at<const uint8_t>(base, l, x_), count_, table_.data(), at<float>(base, l, out_), threads);
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
+    codesToFloat(isa, at<const uint8_t>(b, x_), count_, table_.data(), at<float>(b, out_), threads);
   }
 
  private:
@@ -197,8 +207,8 @@ class Add : public Op {
     u->push_back({b_, bytes_, false});
     u->push_back({out_, bytes_, true});
   }
-  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    addFloats(at<const float>(base, l, a_), at<const float>(base, l, b_), count_, at<float>(base, l, out_), threads);
+  void run(const Platform&, const RunBuffers& b, OpState*, int threads) const override {
+    addFloats(at<const float>(b, a_), at<const float>(b, b_), count_, at<float>(b, out_), threads);
   }
 
  private:
@@ -218,8 +228,8 @@ class GlobalAvgPool : public Op {
     u->push_back({x_, inBytes_, false});
     u->push_back({out_, outBytes_, true});
   }
-  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    globalAvgPool(at<const float>(base, l, x_), n_, h_, w_, c_, at<float>(base, l, out_), threads);
+  void run(const Platform&, const RunBuffers& b, OpState*, int threads) const override {
+    globalAvgPool(at<const float>(b, x_), n_, h_, w_, c_, at<float>(b, out_), threads);
   }
 
  private:
@@ -240,9 +250,9 @@ class MaxPool : public Op {
     u->push_back({x_, inBytes_, false});
     u->push_back({out_, outBytes_, true});
   }
-  void run(const Platform&, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    if (elem_ == 1) maxPool(at<const uint8_t>(base, l, x_), s_, at<uint8_t>(base, l, out_), threads);
-    else maxPool(at<const float>(base, l, x_), s_, at<float>(base, l, out_), threads);
+  void run(const Platform&, const RunBuffers& b, OpState*, int threads) const override {
+    if (elem_ == 1) maxPool(at<const uint8_t>(b, x_), s_, at<uint8_t>(b, out_), threads);
+    else maxPool(at<const float>(b, x_), s_, at<float>(b, out_), threads);
   }
 
  private:
@@ -279,10 +289,10 @@ class Pack : public Op {
     u->push_back({data_, dataBytes_, true});
     u->push_back({pops_, popBytes_, true});
   }
-  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    const uint8_t* codes = at<const uint8_t>(base, l, x_);
-    uint64_t* data = at<uint64_t>(base, l, data_);
-    int32_t* pops = at<int32_t>(base, l, pops_);
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
+    const uint8_t* codes = at<const uint8_t>(b, x_);
+    uint64_t* data = at<uint64_t>(b, data_);
+    int32_t* pops = at<int32_t>(b, pops_);
     if (conv_) packConvInput(isa, codes, shape_, planes_, data, pops, threads);
     else pack(isa, codes, rows_, k_, planes_, data, pops, threads);
   }
@@ -327,7 +337,7 @@ class GemmBase : public Op {
     u->push_back({out_, outBytes_, true});
     if (e_.codes != kNoBuffer) u->push_back({e_.codes, cells_, true});
   }
-  Epilogue epilogue(uint8_t* base, const Layout& l) const {
+  Epilogue epilogue(const RunBuffers& b) const {
     Epilogue epi;
     epi.kind = e_.kind;
     epi.scale = e_.scale;
@@ -338,9 +348,9 @@ class GemmBase : public Op {
     }
     epi.lo = e_.lo;
     epi.hi = e_.hi;
-    if (e_.residual != kNoBuffer) epi.residual = at<const float>(base, l, e_.residual);
+    if (e_.residual != kNoBuffer) epi.residual = at<const float>(b, e_.residual);
     if (e_.codes != kNoBuffer) {
-      epi.codes = at<uint8_t>(base, l, e_.codes);
+      epi.codes = at<uint8_t>(b, e_.codes);
       epi.codeBits = e_.dualBits;
       epi.codeScale = e_.codeScale;
       epi.codeShift = e_.codeShift;
@@ -371,11 +381,11 @@ class Gemm : public GemmBase {
     u->push_back({aPops_, popBytes_, false});
     gemmUses(u);
   }
-  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
     GemmSpec s = spec_;
-    s.a.data = at<const uint64_t>(base, l, aData_);
-    s.a.planePop = at<const int32_t>(base, l, aPops_);
-    runGemm(GemmPlan(isa, s, at<void>(base, l, out_), epilogue(base, l), Int8Route{nullptr, int8_}), threads);
+    s.a.data = at<const uint64_t>(b, aData_);
+    s.a.planePop = at<const int32_t>(b, aPops_);
+    runGemm(GemmPlan(isa, s, at<void>(b, out_), epilogue(b), Int8Route{nullptr, int8_}), threads);
   }
 
  private:
@@ -396,8 +406,8 @@ class Int8CodesGemm : public GemmBase {
     u->push_back({x_, inBytes_, false});
     gemmUses(u);
   }
-  void run(const Platform& isa, uint8_t* base, const Layout& l, OpState*, int threads) const override {
-    runGemm(GemmPlan(isa, spec_, I8Codes{at<const uint8_t>(base, l, x_), shape_}, at<void>(base, l, out_), epilogue(base, l),
+  void run(const Platform& isa, const RunBuffers& b, OpState*, int threads) const override {
+    runGemm(GemmPlan(isa, spec_, I8Codes{at<const uint8_t>(b, x_), shape_}, at<void>(b, out_), epilogue(b),
                      Int8Route{nullptr, int8_}),
             threads);
   }
@@ -457,6 +467,19 @@ Program::Program(const Platform& isa, std::vector<size_t> bufferBytes, std::vect
       if (!u.write) last[u.buffer] = i;
   }
   if (first[output] == kNever || output == input) fail("program: no op writes the output buffer");
+  // A caller's input / output can stand in for the arena's where no op captured the buffer's
+  // address when bound (every use goes through RunBuffers) and no op reads past the output's
+  // outputBytes() (all the caller's output holds).
+  inputInPlace_ = outputInPlace_ = true;
+  for (const auto& op : ops_) {
+    uses.clear();
+    op->uses(&uses);
+    const bool binds = op->bindsBuffers();
+    for (const Use& u : uses) {
+      if (u.buffer == input && binds) inputInPlace_ = false;
+      if (u.buffer == output && (binds || u.bytes > outputBytes_)) outputInPlace_ = false;
+    }
+  }
   last[output] = ops_.size();
   // First-fit layout by lifetime; buffers never read end where they are written.
   layout_.offset.assign(count, 0);
@@ -518,8 +541,26 @@ std::unique_ptr<Arena> Program::newArena() const {
   return a;
 }
 
-void Program::run(Arena& arena, int threads, double* opMs) const {
+void Program::run(Arena& arena, int threads, double* opMs, const void* input, void* output) const {
   uint8_t* base = arena.memory_.get();
+  RunBuffers b{base, &layout_};
+  if (input != nullptr) {
+    if (inputInPlace_) {
+      b.input = input_;
+      b.inputAt = const_cast<uint8_t*>(static_cast<const uint8_t*>(input));  // only read
+    } else {
+      std::memcpy(arena.input_, input, bufferBytes_[input_]);
+    }
+  }
+  if (output != nullptr && outputInPlace_) {
+    b.output = output_;
+    b.outputAt = static_cast<uint8_t*>(output);
+  }
+  runOps(b, arena, threads, opMs);
+  if (output != nullptr && !outputInPlace_) std::memcpy(output, arena.output_, outputBytes_);
+}
+
+void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opMs) const {
   threads = std::max(1, threads);
   // The workers watch through the whole run (where watching is free), not only within each op.
   const PoolHold hold(threads > 1);
@@ -533,28 +574,27 @@ void Program::run(Arena& arena, int threads, double* opMs) const {
         std::atomic<bool>& busy;
         ~Release() { busy.store(false, std::memory_order_release); }
       } release{tuneBusy_};
-      tuneRun(arena, threads);
+      tuneRun(b, arena, threads);
       return;
     }
   }
   auto width = [&](size_t i) { return widths ? widths->width[i] : threads; };
   if (opMs == nullptr) {
-    for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), width(i));
+    for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, b, arena.states_[i].get(), width(i));
     return;
   }
   using Clock = std::chrono::steady_clock;
   for (size_t i = 0; i < ops_.size(); ++i) {
     const Clock::time_point t0 = Clock::now();
-    ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), width(i));
+    ops_[i]->run(isa_, b, arena.states_[i].get(), width(i));
     opMs[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   }
 }
 
 // One measuring run (tuneBusy_ held): kTuneRuns of every op on one thread and on `threads`, back to
 // back; then kCheckRuns whole runs at the chosen widths or all on one thread.
-void Program::tuneRun(Arena& arena, int threads) const {
+void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
   if (tuning_.threads != threads) tuning_ = Tuning{threads, 0, std::vector<int>(ops_.size(), 0), {}, {1e300, 1e300}};
-  uint8_t* base = arena.memory_.get();
   using Clock = std::chrono::steady_clock;
   auto publish = [&](const std::vector<int>& width) {
     auto done = std::make_shared<OpWidths>();
@@ -570,7 +610,7 @@ void Program::tuneRun(Arena& arena, int threads) const {
       for (int pass = 0; pass < 2; ++pass) {
         const bool many = (pass == 0) == manyFirst;
         const Clock::time_point t0 = Clock::now();
-        ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), many ? threads : 1);
+        ops_[i]->run(isa_, b, arena.states_[i].get(), many ? threads : 1);
         took[many ? 1 : 0] = Clock::now() - t0;
       }
       if (took[1] < took[0]) ++tuning_.wins[i];
@@ -589,7 +629,7 @@ void Program::tuneRun(Arena& arena, int threads) const {
   const bool atChosen = ((check + 1) / 2) % 2 == 0;  // chosen, one, one, chosen, chosen, one
   const Clock::time_point t0 = Clock::now();
   for (size_t i = 0; i < ops_.size(); ++i)
-    ops_[i]->run(isa_, base, layout_, arena.states_[i].get(), atChosen ? tuning_.chosen[i] : 1);
+    ops_[i]->run(isa_, b, arena.states_[i].get(), atChosen ? tuning_.chosen[i] : 1);
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();
   double& fastest = tuning_.fastest[atChosen ? 1 : 0];
   fastest = std::min(fastest, took);
@@ -607,8 +647,8 @@ std::vector<int> Program::opThreads(int threads) const {
 
 // ---- factories ----------------------------------------------------------------------------------
 
-std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w) {
-  return std::make_unique<NchwToNhwc>(x, out, n, c, h, w);
+std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w, float lo, float hi) {
+  return std::make_unique<NchwToNhwc>(x, out, n, c, h, w, lo, hi);
 }
 std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes) {
   return std::make_unique<Transpose>(x, out, n, rows, cols, elemBytes);

@@ -77,6 +77,21 @@ struct Layout {
 
 class Arena;
 
+// Where a run finds each buffer: in the arena (base + layout offset), but the program's input and
+// output where a run reads or writes them in the caller's memory (Program::run).
+struct RunBuffers {
+  uint8_t* base;
+  const Layout* layout;
+  BufferId input = kNoBuffer, output = kNoBuffer;
+  uint8_t* inputAt = nullptr;  // read only
+  uint8_t* outputAt = nullptr;
+  uint8_t* operator()(BufferId id) const {
+    if (id == input) return inputAt;
+    if (id == output) return outputAt;
+    return base + layout->offset[id];
+  }
+};
+
 class Program {
  public:
   // Validates the ops' uses against `bufferBytes` (sizes in bytes, one per buffer) and lays the
@@ -100,6 +115,12 @@ class Program {
   // Runs every op on `arena` with up to `threads` threads (input already in arena.input()). With
   // opMs (ops() values), each op's wall time in milliseconds is stored there.
   //
+  // With `input` (inputBytes(), unchanged during the run) the run reads the input from there: in
+  // place where every op using the input buffer reads it at run time (inputInPlace()), else copied
+  // into the arena first. With `output` (outputBytes(), overlapping neither the input nor the
+  // arena) the output ends there: written in place where every op using the output buffer finds
+  // it at run time (outputInPlace()), else copied out after the last op. The same bits either way.
+  //
   // Threads per op. Splitting an op pays only when its work outweighs waking and joining the
   // pool's threads, which depends on the op's size, the machine and its load. So the first
   // kTuneRuns untimed runs at a thread count above 1 measure it: each op runs twice in a row, on
@@ -112,7 +133,10 @@ class Program {
   // cost of handing work between ops, made the sum slower: never slower than one thread).
   // Results are the same bits at any thread count. A new thread count measures again;
   // concurrent runs while one measures use `threads` for every op; timed runs (opMs) never measure.
-  void run(Arena& arena, int threads, double* opMs = nullptr) const;
+  void run(Arena& arena, int threads, double* opMs = nullptr, const void* input = nullptr, void* output = nullptr) const;
+  // Whether a run with a caller's input / output reads / writes it in place (no copy).
+  bool inputInPlace() const { return inputInPlace_; }
+  bool outputInPlace() const { return outputInPlace_; }
   // Each op's threads for runs at `threads` (all 1 at one thread; empty until the kMeasureRuns
   // measuring runs at `threads` are done).
   std::vector<int> opThreads(int threads) const;
@@ -132,7 +156,8 @@ class Program {
     std::vector<int> chosen;  // per op, after kTuneRuns: 1 or threads
     double fastest[2] = {1e300, 1e300};  // check runs: fastest whole run on one thread / at chosen
   };
-  void tuneRun(Arena& arena, int threads) const;
+  void tuneRun(const RunBuffers& b, Arena& arena, int threads) const;
+  void runOps(const RunBuffers& b, Arena& arena, int threads, double* opMs) const;
   // Held (true) by the one run that measures; a flag, not a mutex's try_lock, which a glibc >= 2.34
   // link binds at GLIBC_2.34 (the prebuilds' floor is 2.32).
   mutable std::atomic<bool> tuneBusy_{false};
@@ -144,6 +169,7 @@ class Program {
   BufferId input_, output_;
   size_t outputBytes_ = 0;
   Layout layout_;
+  bool inputInPlace_ = false, outputInPlace_ = false;
 };
 
 class Arena {
@@ -173,15 +199,20 @@ class Op {
   // What the op reads and writes (sizes checked against the buffers by the Program).
   virtual void uses(std::vector<Use>* out) const = 0;
   // Binds the op to an arena whose buffers start at base + layout.offset[id] (nullptr: nothing).
+  // What bind captures of the buffers' addresses: false (the default) when the op finds every
+  // buffer through run()'s RunBuffers, so a run may place the program's input or output elsewhere.
   virtual std::unique_ptr<OpState> bind(const Platform& isa, uint8_t* base, const Layout& layout) const;
-  virtual void run(const Platform& isa, uint8_t* base, const Layout& layout, OpState* state, int threads) const = 0;
+  virtual bool bindsBuffers() const { return false; }
+  virtual void run(const Platform& isa, const RunBuffers& buffers, OpState* state, int threads) const = 0;
 };
 
 // ---- the ops (each a call of an existing kernel entry; every size checked here) -----------------
-// NCHW floats -> NHWC (eltwise nchwToNhwc).
-std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w);
+// NCHW floats -> NHWC, each value clamped to [lo, hi] on the way (eltwise transposeFloats: the
+// clamp of a following channelAffine without scale and shift, in the same pass).
+std::unique_ptr<Op> nchwToNhwcOp(BufferId x, BufferId out, size_t n, size_t c, size_t h, size_t w,
+                                 float lo = -__builtin_inff(), float hi = __builtin_inff());
 // Per sample, a rows x cols matrix of `elemBytes`-byte elements (1 or 4) transposed to cols x rows:
-// NHWC -> NCHW with rows = h * w, cols = c (floats through eltwise nchwToNhwc; bytes copied).
+// NHWC -> NCHW with rows = h * w, cols = c (floats through eltwise transposeFloats; bytes copied).
 std::unique_ptr<Op> transposeOp(BufferId x, BufferId out, size_t n, size_t rows, size_t cols, size_t elemBytes);
 // The float convolution (fconv): spec.x ignored (read from `x`); codeBits > 0 writes codes.
 // Float output only, each optional (kNoBuffer: none; spec.residual / spec.next ignored, read from
