@@ -196,6 +196,8 @@ void finishCodes1Avx2(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul
                       const int64_t* lo, const int64_t* hi, uint8_t* out, size_t ldOut, size_t n) {
   if (mul < 0) finishCodes1Rows<true>(acc, ldAcc, rows, mul, rowTerm, lo, hi, out, ldOut, n);
   else finishCodes1Rows<false>(acc, ldAcc, rows, mul, rowTerm, lo, hi, out, ldOut, n);
+}
+
 // One 8 x 8 tile of a transpose: 8 rows of x (ldx apart) in registers, transposed by unpacks,
 // shuffles and lane swaps, clamped and stored as 8 rows of out (ldo apart). max(lo, y) is
 // lo > y ? lo : y and min(hi, y) is hi < y ? hi : y: clampTo's steps, NaN and -0 kept.

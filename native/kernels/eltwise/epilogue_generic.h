@@ -139,6 +139,8 @@ void finishCodes1(const int64_t* acc, size_t ldAcc, size_t rows, int64_t mul, co
       o[j] = static_cast<uint8_t>(lo[j] < x && x <= hi[j]);
     }
   }
+}
+
 // The tiles of a transpose of rows x cols (row-major) to cols x rows: full kTile x kTile tiles
 // through tile(r0, c0), walked along the longer side so that the kTile rows of a tile on that side
 // are long sequential runs while the short side's rows (short * 4 bytes apart) stay within a few
