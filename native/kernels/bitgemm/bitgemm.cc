@@ -53,6 +53,8 @@ bool code1Of(int32_t e, const float* s, const float* t) {
 // FLT_MAX) exclude inf and NaN; otherwise (false) the float epilogue runs. The interval's end is
 // found by bisection over int32 (32 evaluations per column, once per plan) and moved from e to
 // x = e - colTerm[j] (int64, exact), so lo < x <= hi is code 1.
+constexpr size_t kCodes1MinRows = 64;
+
 bool codes1Bounds(const Epilogue& epi, const int64_t* colTerm, size_t n, std::vector<int64_t>* lo,
                   std::vector<int64_t>* hi) {
   if (epi.kind != OutputKind::Codes || epi.codeBits != 1) return false;
@@ -123,7 +125,13 @@ BitGemmPlan::BitGemmPlan(const Platform& platform, const GemmSpec& spec, void* c
   panelsPerTaskM_ = std::min(kTaskPanelsM, std::max<size_t>(1, (aPanels_ + wantM - 1) / wantM));
   tasksM_ = (aPanels_ + panelsPerTaskM_ - 1) / panelsPerTaskM_;
   if (m_ == 0 || n_ == 0) tasksM_ = tasksN_ = 0;
-  if (codes1Bounds(epi, finish_.colTerm(), n_, &codesLo_, &codesHi_)) codesOut_ = static_cast<uint8_t*>(c);
+  // The bounds cost ~4-36 float evaluations per column, once per plan (a plan per call); the compare
+  // finish saves a few instructions per output, m per column. Below kCodes1MinRows rows the search
+  // costs more than it saves (a 1-row MLP layer: 3x the whole call), so small-m plans keep the float
+  // finish (both forms give the same codes).
+  if (m_ >= kCodes1MinRows && codes1Bounds(epi, finish_.colTerm(), n_, &codesLo_, &codesHi_)) {
+    codesOut_ = static_cast<uint8_t*>(c);
+  }
 }
 
 void BitGemmPlan::run(size_t task) const {
