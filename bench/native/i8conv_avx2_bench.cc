@@ -7,8 +7,8 @@
 // each) and the variant's own ceiling (VPMADDUBSW -> VPMADDWD -> VPADDD, MLAS's chain).
 //
 //   i8conv_avx2_bench [--batch=B] [--reps=N] [--only=0|1 (conv tile / codes route alone, for a profiler)] [--best]
-// Built by CMakeLists.txt on x86 (build-native/i8conv_avx2_bench); by hand: g++ -O2 -mavx2 -std=c++17 -Inative/kernels bench/native/i8conv_avx2_bench.cc \
-//   build-native/libanyprec_kernels.a -lpthread -o build-native/i8conv_avx2_bench
+// Built by CMakeLists.txt on x86 (build-native/i8conv_avx2_bench); by hand:
+//   g++ -O2 -mavx2 -std=c++17 -Inative/kernels bench/native/i8conv_avx2_bench.cc build-native/libanyprec_kernels.a -lpthread -o build-native/i8conv_avx2_bench
 #include <immintrin.h>
 #include <time.h>
 
@@ -21,22 +21,15 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "kernels.h"
 
 using namespace anyprec;
+using anyprec_bench::median;
 
 namespace {
 
-double now() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+double now() { return anyprec_bench::clockSeconds(true); }  // the thread's CPU clock
 
 bool gBest = false;  // --best: the fastest round instead of the median (a machine shared with other work)
 double pick(const std::vector<double>& v) { return gBest ? *std::min_element(v.begin(), v.end()) : median(v); }
