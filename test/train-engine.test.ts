@@ -142,6 +142,36 @@ describe('data and configuration', () => {
   });
 });
 
+describe('per-width loss weights (lossWeights)', () => {
+  // One step from the same start; the step's gradients, read before anything else runs.
+  const grads = (lossWeights?: Record<string, number>) => {
+    const t = new Trainer(graph, cfg({ optimizer: 'sgd', lr: 1e-9, ...(lossWeights ? { lossWeights } : {}) }));
+    t.step(data.train.x.subarray(0, 32 * 784), data.train.labels.subarray(0, 32), 32);
+    return [...t.net.params.values()].filter((p) => p.grad).map((p) => Float64Array.from(p.grad!));
+  };
+  it('scale each width\'s share of the summed gradient (the shares add up to the unweighted gradient)', () => {
+    const plain = grads(), doubled = grads({ 2: 2, 8: 2, 32: 2 }), top = grads({ 32: 3 }), low = grads({ 2: 3, 8: 3 });
+    let worst = 0, size = 0;
+    plain.forEach((g, i) => g.forEach((v, j) => {
+      expect(doubled[i][j]).toBe(2 * v); // a power-of-two seed scales every backward step exactly
+      // share of the top width: (top - plain) / 2; of the lower ones: (low - plain) / 2; together: plain
+      const sum = (top[i][j] - v) / 2 + (low[i][j] - v) / 2;
+      worst = Math.max(worst, Math.abs(sum - v));
+      size = Math.max(size, Math.abs(v));
+    }));
+    expect(size).toBeGreaterThan(0);
+    expect(worst).toBeLessThan(1e-4 * size);
+    // and the shares differ from the whole: the weights did move the gradient
+    expect(top.some((g, i) => g.some((v, j) => Math.abs(v - 3 * plain[i][j]) > 1e-3 * size))).toBe(true);
+  });
+  it('are checked: known widths, positive weights, method any only', () => {
+    expect(() => new Trainer(graph, cfg({ lossWeights: { 4: 2 } }))).toThrow(/lossWeights: 4 is not one of bits/);
+    expect(() => new Trainer(graph, cfg({ lossWeights: { 32: 0 } }))).toThrow(/lossWeights\[32\] must be a number/);
+    expect(() => new Trainer(graph, cfg({ lossWeights: [2] as unknown as Record<string, number> }))).toThrow(TypeError);
+    expect(() => new Trainer(graph, cfg({ method: 'fixed', bits: [32], lossWeights: { 32: 2 } }))).toThrow(/method any/);
+  });
+});
+
 describe('user datasets', () => {
   it('fit checks a dataset against the model (shape, labels) before training', () => {
     const t = new Trainer(graph, cfg({ epochs: 1 }));

@@ -19,6 +19,8 @@ interface TrainOptions {
   sigma?: number;
   gateOn?: number;
   gateWeight?: number;
+  alpha?: number;
+  lossWeights?: Record<string, number>;
   penalty?: number;
   bitRange?: number[];
   epochs?: number;
@@ -80,11 +82,11 @@ function methodConfig(o: TrainOptions): Pick<TrainConfig, 'bits' | 'options'> {
       if (o.distill !== undefined && o.distill !== 'on' && o.distill !== 'off') throw new InvalidArgumentError(`--distill must be on or off, got ${o.distill}`);
       // short runs learn from the labels at every switch (the teacher is poor early on; see --distill)
       const distill = o.distill !== undefined ? o.distill === 'on' : !shortRun('sp', o.epochs ?? 15);
-      return { bits: o.actBits, options: { activation: o.actQuant, distill } };
+      return { bits: o.actBits, options: { activation: o.actQuant, distill, alpha: o.alpha } };
     }
     case 'pg':
       one('B, the activation bits the gate splits');
-      return { bits: o.bits ?? [3], options: { highBits: o.highBits, weightBits: o.weightBits, target: o.target, sigma: o.sigma, gateOn: o.gateOn, gateWeight: o.gateWeight, activation: o.actQuant } };
+      return { bits: o.bits ?? [3], options: { highBits: o.highBits, weightBits: o.weightBits, target: o.target, sigma: o.sigma, gateOn: o.gateOn, gateWeight: o.gateWeight, activation: o.actQuant, alpha: o.alpha } };
     case 'ldp': {
       const range = o.bitRange ?? [1, 8];
       if (range.length !== 2 || range[0] > range[1] || range[1] > 8) throw new InvalidArgumentError('--bit-range takes lo,hi with 1 <= lo <= hi <= 8');
@@ -92,6 +94,18 @@ function methodConfig(o: TrainOptions): Pick<TrainConfig, 'bits' | 'options'> {
     }
     default: throw new InvalidArgumentError(`--method must be any or fixed, or one of sp, pg, ldp; got ${o.method}`);
   }
+}
+
+/** `--loss-weights 32:2,1:1.5` → { '32': 2, '1': 1.5 } (checked against --bits by the trainer). */
+function lossWeights(v: string): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const part of v.split(',')) {
+    const m = /^\s*(\d+)\s*:\s*([0-9.eE+-]+)\s*$/.exec(part);
+    const w = m ? Number(m[2]) : NaN;
+    if (!m || !(w > 0)) throw new InvalidArgumentError(`--loss-weights takes bits:weight pairs with weights > 0 (e.g. 32:2,1:2), got ${JSON.stringify(v)}`);
+    r[String(Number(m[1]))] = w;
+  }
+  return r;
 }
 
 /** sp, pg and ldp runs shorter than 10 epochs: the defaults below give them more and larger steps. */
@@ -139,6 +153,7 @@ async function train(o: TrainOptions): Promise<void> {
       schedule: { name: o.schedule as TrainConfig['schedule']['name'] }, seed: o.seed, bnCalibration: o.bnCalibration,
       ...(o.augmentShift ? { augment: { shift: o.augmentShift } } : {}),
       ...(o.validation !== undefined ? { validation: o.validation } : {}),
+      ...(o.lossWeights ? { lossWeights: o.lossWeights } : {}),
     });
     if (o.weightMode !== 'requant' && o.weightMode !== 'truncate') throw new InvalidArgumentError(`--weight-mode must be requant or truncate, got ${o.weightMode}`);
     if (o.weightMode === 'truncate' && o.method !== 'any' && o.method !== 'fixed') throw new InvalidArgumentError('--weight-mode truncate is for --method any and fixed');
@@ -230,8 +245,10 @@ export function registerTrain(program: Command): void {
     .option('--sigma <x>', 'pg: weight σ of the threshold penalty (default 1e-3)', Number)
     .option('--gate-on <f>', 'pg: wanted fraction of outputs gated on (0..1), a penalty on the soft fraction', Number)
     .option('--gate-weight <x>', 'pg: weight λ of the --gate-on penalty λ·(fraction on − f)² (default 1)', Number)
+    .option('--alpha <x>', 'sp / pg with --act-quant pact: the initial PACT clip of every activation (default: sp 6, pg 1; PG\'s reference starts at 6)', positive('--alpha'))
     .option('--penalty <x>', 'ldp: weight λ of the bit-op penalty (default 1)', Number)
     .option('--bit-range <lo,hi>', 'ldp: the bits a layer may take (default 1,8)', list('--bit-range'))
+    .option('--loss-weights <list>', 'any: weights of the widths\' losses as bits:weight pairs, e.g. 32:2,1:2 (unlisted widths 1; default all 1)', lossWeights)
     .option('--epochs <n>', 'epochs (default 15; with --resume: extends the run)', int('--epochs', 1))
     .option('--batch <n>', 'batch size (default 64; 32 for sp / pg / ldp runs under 10 epochs)', int('--batch', 2))
     .option('--lr <rate>', 'base learning rate (default: sgd 0.1; adam 1e-3, for sp / pg / ldp max(1e-3, 1e-2 / epochs))', positive('--lr'))

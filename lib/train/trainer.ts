@@ -32,6 +32,12 @@ export interface TrainConfig {
   seed: number;
   /** Distillation temperature (1 = the reference's soft cross-entropy). */
   temperature?: number;
+  /**
+   * any: a weight per width on its loss (its gradient is scaled by it before the sum), keyed by the
+   * bit-width ('32' = float); widths not listed weigh 1. The reference sums the widths' losses
+   * unweighted. The reported loss stays the unweighted sum.
+   */
+  lossWeights?: Record<string, number>;
   /** The method's own options (sp, pg, ldp: see lib/train/methods). */
   options?: Record<string, unknown>;
   /**
@@ -143,6 +149,16 @@ function checkConfig(c: TrainConfig): void {
   if (c.bnCalibration !== undefined && !(Number.isInteger(c.bnCalibration) && c.bnCalibration >= 0)) {
     throw new RangeError(`bnCalibration must be a non-negative integer (samples), got ${c.bnCalibration}`);
   }
+  if (c.lossWeights !== undefined) {
+    if (c.lossWeights === null || typeof c.lossWeights !== 'object' || Array.isArray(c.lossWeights)) {
+      throw new TypeError('lossWeights must be an object of bit-width -> weight');
+    }
+    if (c.method !== 'any') throw new RangeError(`lossWeights is for method any (one model over several widths), not ${c.method}`);
+    for (const [k, v] of Object.entries(c.lossWeights)) {
+      if (!c.bits.includes(Number(k))) throw new RangeError(`lossWeights: ${k} is not one of bits (${c.bits.join(',')})`);
+      if (typeof v !== 'number' || !(v > 0 && v <= 100)) throw new RangeError(`lossWeights[${k}] must be a number in (0, 100], got ${JSON.stringify(v)}`);
+    }
+  }
   def?.check(c);
 }
 
@@ -200,7 +216,8 @@ export class Trainer {
       try {
         const logits = this.net.forward(x, n, { bits, training: true, tape });
         const l = teacher === null ? crossEntropy(tape, logits, labels) : distillationLoss(tape, logits, teacher, this.config.temperature ?? 1);
-        tape.backward(l);
+        const w = this.config.lossWeights?.[String(bits)] ?? 1;
+        tape.backward(l, w === 1 ? undefined : Float32Array.of(w));
         loss += l.data[0];
         if (teacher === null) correct = countCorrect(logits.data, labels, n);
         teacher = logits.data.slice();
