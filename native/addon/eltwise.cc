@@ -159,7 +159,7 @@ Napi::Value NchwToNhwc(const Napi::CallbackInfo& info) {
   const Dims d = dimsArgs(info, x, names, "n*c*h*w");
   Napi::Value outValue;
   float* out = outputOr<float>(info, 5, d.count, &outValue);
-  nchwToNhwc(typedData<const float>(x), d.d[0], d.d[1], d.d[2], d.d[3], out, instance(env).threads);
+  nchwToNhwc(*instance(env).isa, typedData<const float>(x), d.d[0], d.d[1], d.d[2], d.d[3], out, instance(env).threads);
   return outValue;
 }
 

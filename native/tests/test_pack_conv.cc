@@ -245,8 +245,8 @@ void checkConvShapes(const Platform& isa, std::mt19937_64 rng) {
 
 // The layout step before a conv's input is quantised and lowered: nchwToNhwc against the plain
 // index formula, channel counts below, at and off its groups of 8, planes shorter and longer than
-// its position blocks, 1 and 2 threads.
-void checkNchwToNhwc() {
+// its position blocks, 1 and 2 threads, every platform.
+void checkNchwToNhwc(const Platform& isa) {
   std::mt19937_64 rng(5);
   for (size_t c : {size_t{1}, size_t{3}, size_t{8}, size_t{13}, size_t{64}, size_t{100}}) {
     for (size_t hw : {size_t{1}, size_t{7}, size_t{33 * 33}}) {
@@ -254,12 +254,12 @@ void checkNchwToNhwc() {
         const size_t n = 2, h = hw == 1 ? 1 : hw == 7 ? 7 : 33, w = hw / h;
         std::vector<float> x(n * c * h * w), got(x.size(), -1.0f);
         for (auto& v : x) v = static_cast<float>(rng() % 100000);
-        nchwToNhwc(x.data(), n, c, h, w, got.data(), threads);
+        nchwToNhwc(isa, x.data(), n, c, h, w, got.data(), threads);
         bool ok = true;
         for (size_t i = 0; i < n; ++i)
           for (size_t ch = 0; ch < c; ++ch)
             for (size_t p = 0; p < h * w; ++p) ok = ok && got[(i * h * w + p) * c + ch] == x[(i * c + ch) * h * w + p];
-        EXPECT(ok, "nchwToNhwc n=%zu c=%zu h=%zu w=%zu threads=%d", n, c, h, w, threads);
+        EXPECT(ok, "[%s] nchwToNhwc n=%zu c=%zu h=%zu w=%zu threads=%d", isa.name, n, c, h, w, threads);
       }
     }
   }
@@ -268,9 +268,9 @@ void checkNchwToNhwc() {
 }  // namespace
 
 int main() {
-  checkNchwToNhwc();
   std::mt19937_64 rng(11);
   for (const Platform* isa : availablePlatforms()) {
+    checkNchwToNhwc(*isa);
     checkPackStreams(*isa, rng);
     checkGatherPanel(*isa, rng);
     checkGatherPanels(*isa, rng);

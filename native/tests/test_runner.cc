@@ -65,7 +65,7 @@ void checkChain(const Platform& isa, size_t n, size_t h, size_t w) {
   std::vector<uint8_t> codes(x.size()), gemmOut(cs.rows() * o);
   std::vector<uint64_t> planes(packedWords(cs.rows(), cs.k(), bits));
   std::vector<int32_t> pops(cs.rows() * bits);
-  nchwToNhwc(x.data(), n, c, h, w, nhwc.data(), 1);
+  nchwToNhwc(isa, x.data(), n, c, h, w, nhwc.data(), 1);
   quantizeActivations(isa, nhwc.data(), nhwc.size(), c, scale.data(), shift.data(), bits, codes.data(), 1);
   packConvInput(isa, codes.data(), cs, bits, planes.data(), pops.data(), 1);
   const GemmSpec spec{PackedView{planes.data(), cs.rows(), cs.k(), bits, pops.data()}, weights.view(), bits, bits,

@@ -34,8 +34,8 @@ void channelAffine(const Platform& isa, const int32_t* x, size_t n, size_t chann
 void addFloats(const float* a, const float* b, size_t n, float* out, int threads);
 
 // Layout: n images of c x h x w floats (NCHW) copied to n x h x w x c (NHWC, what the convolutions
-// read). out must not overlap x.
-void nchwToNhwc(const float* x, size_t n, size_t c, size_t h, size_t w, float* out, int threads);
+// read): transposeFloats below with rows = c, cols = h * w and no clamp. out must not overlap x.
+void nchwToNhwc(const Platform& isa, const float* x, size_t n, size_t c, size_t h, size_t w, float* out, int threads);
 // Per image, rows x cols floats (row-major) to cols x rows, every value clamped to [lo, hi] as
 // channelAffine clamps without scale and shift (+-inf: a plain copy), through the platform's
 // transposeClamp: NCHW -> NHWC is rows = c, cols = h * w; NHWC -> NCHW rows = h * w, cols = c.
