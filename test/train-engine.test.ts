@@ -7,7 +7,7 @@ import { kernels, zoo } from '../lib';
 import { Trainer, defaultConfig } from '../lib/train/trainer';
 import { loadMnist, preprocessDigits, RESNET_DIGITS, PLAIN_DIGITS, checkDataset } from '../lib/train/data';
 import { Optimizer, scheduledRate } from '../lib/train/optim';
-import { Param } from '../lib/train/tape';
+import { Param, Tape, distillationLoss } from '../lib/train/tape';
 import { Rng } from '../lib/train/rng';
 import { fixturePath, readFloat32 } from './helpers/fixtures';
 
@@ -144,8 +144,8 @@ describe('data and configuration', () => {
 
 describe('per-width loss weights (lossWeights)', () => {
   // One step from the same start; the step's gradients, read before anything else runs.
-  const grads = (lossWeights?: Record<string, number>) => {
-    const t = new Trainer(graph, cfg({ optimizer: 'sgd', lr: 1e-9, ...(lossWeights ? { lossWeights } : {}) }));
+  const grads = (lossWeights?: Record<string, number>, extra: Record<string, unknown> = {}) => {
+    const t = new Trainer(graph, cfg({ optimizer: 'sgd', lr: 1e-9, ...(lossWeights ? { lossWeights } : {}), ...extra }));
     t.step(data.train.x.subarray(0, 32 * 784), data.train.labels.subarray(0, 32), 32);
     return [...t.net.params.values()].filter((p) => p.grad).map((p) => Float64Array.from(p.grad!));
   };
@@ -163,6 +163,41 @@ describe('per-width loss weights (lossWeights)', () => {
     expect(worst).toBeLessThan(1e-4 * size);
     // and the shares differ from the whole: the weights did move the gradient
     expect(top.some((g, i) => g.some((v, j) => Math.abs(v - 3 * plain[i][j]) > 1e-3 * size))).toBe(true);
+  });
+  it('teacher top: every lower width learns from the top width\'s soft targets', () => {
+    const x = data.train.x.subarray(0, 32 * 784);
+    const named = (extra: Record<string, unknown>, lossWeights?: Record<string, number>) => {
+      const t = new Trainer(graph, cfg({ optimizer: 'sgd', lr: 1e-9, ...(lossWeights ? { lossWeights } : {}), ...extra }));
+      t.step(x, data.train.labels.subarray(0, 32), 32);
+      return new Map([...t.net.params.values()].filter((p) => p.grad).map((p) => [p.name, Float64Array.from(p.grad!)]));
+    };
+    // a width's share of the step's gradient, isolated by weighting it 3 (3g - g = 2 shares)
+    const share = (bits: number, teacher: 'next' | 'top') => {
+      const base = named({ teacher }), w = named({ teacher }, { [bits]: 3 });
+      return new Map([...base].map(([k, g]) => [k, g.map((v, j) => (w.get(k)![j] - v) / 2)]));
+    };
+    // the 2-bit width's gradient computed directly: its soft cross-entropy against the float logits
+    const t = new Trainer(graph, cfg({ optimizer: 'sgd', lr: 1e-9 }));
+    const top = t.net.forward(x, 32, { bits: 32, training: true, tape: new Tape() }).data.slice();
+    const tape = new Tape();
+    tape.backward(distillationLoss(tape, t.net.forward(x, 32, { bits: 2, training: true, tape }), top));
+    const direct = [...t.net.params.values()].filter((p) => p.grad);
+    const viaTop = share(2, 'top'), viaNext = share(2, 'next');
+    let worst = 0, size = 0, differs = 0;
+    expect(direct.length).toBeGreaterThan(10);
+    for (const p of direct) {
+      p.grad!.forEach((v, j) => {
+        worst = Math.max(worst, Math.abs(viaTop.get(p.name)![j] - v));
+        size = Math.max(size, Math.abs(v));
+        differs = Math.max(differs, Math.abs(viaNext.get(p.name)![j] - v));
+      });
+    }
+    expect(size).toBeGreaterThan(0);
+    expect(worst).toBeLessThan(2e-4 * size);
+    expect(differs).toBeGreaterThan(1e-2 * size); // 'next' (the 8-bit teacher) is another gradient
+    // two widths: the next one is the top one
+    expect(named({ bits: [2, 32], teacher: 'top' })).toEqual(named({ bits: [2, 32] }));
+    expect(() => new Trainer(graph, cfg({ teacher: 'best' as 'top' }))).toThrow(/teacher must be 'next' or 'top'/);
   });
   it('are checked: known widths, positive weights, method any only', () => {
     expect(() => new Trainer(graph, cfg({ lossWeights: { 4: 2 } }))).toThrow(/lossWeights: 4 is not one of bits/);

@@ -21,6 +21,7 @@ interface TrainOptions {
   gateWeight?: number;
   alpha?: number;
   lossWeights?: Record<string, number>;
+  teacher?: string;
   penalty?: number;
   bitRange?: number[];
   epochs?: number;
@@ -108,6 +109,11 @@ function lossWeights(v: string): Record<string, number> {
   return r;
 }
 
+function teacherOf(v: string): 'next' | 'top' {
+  if (v !== 'next' && v !== 'top') throw new InvalidArgumentError(`--teacher must be next or top, got ${v}`);
+  return v;
+}
+
 /** sp, pg and ldp runs shorter than 10 epochs: the defaults below give them more and larger steps. */
 function shortRun(method: string, epochs: number): boolean {
   return (method === 'sp' || method === 'pg' || method === 'ldp') && epochs < 10;
@@ -154,6 +160,7 @@ async function train(o: TrainOptions): Promise<void> {
       ...(o.augmentShift ? { augment: { shift: o.augmentShift } } : {}),
       ...(o.validation !== undefined ? { validation: o.validation } : {}),
       ...(o.lossWeights ? { lossWeights: o.lossWeights } : {}),
+      ...(o.teacher !== undefined ? { teacher: teacherOf(o.teacher) } : {}),
     });
     if (o.weightMode !== 'requant' && o.weightMode !== 'truncate') throw new InvalidArgumentError(`--weight-mode must be requant or truncate, got ${o.weightMode}`);
     if (o.weightMode === 'truncate' && o.method !== 'any' && o.method !== 'fixed') throw new InvalidArgumentError('--weight-mode truncate is for --method any and fixed');
@@ -249,6 +256,7 @@ export function registerTrain(program: Command): void {
     .option('--penalty <x>', 'ldp: weight λ of the bit-op penalty (default 1)', Number)
     .option('--bit-range <lo,hi>', 'ldp: the bits a layer may take (default 1,8)', list('--bit-range'))
     .option('--loss-weights <list>', 'any: weights of the widths\' losses as bits:weight pairs, e.g. 32:2,1:2 (unlisted widths 1; default all 1)', lossWeights)
+    .option('--teacher <w>', 'any: a lower width learns from the next higher width\'s soft targets (next, the reference\'s recursive distillation) or from the top width\'s (top)')
     .option('--epochs <n>', 'epochs (default 15; with --resume: extends the run)', int('--epochs', 1))
     .option('--batch <n>', 'batch size (default 64; 32 for sp / pg / ldp runs under 10 epochs)', int('--batch', 2))
     .option('--lr <rate>', 'base learning rate (default: sgd 0.1; adam 1e-3, for sp / pg / ldp max(1e-3, 1e-2 / epochs))', positive('--lr'))

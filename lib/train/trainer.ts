@@ -38,6 +38,11 @@ export interface TrainConfig {
    * unweighted. The reported loss stays the unweighted sum.
    */
   lossWeights?: Record<string, number>;
+  /**
+   * any: whose soft targets a lower width learns from — 'next' (the next higher width: the
+   * reference's recursive distillation, default) or 'top' (the highest width, usually float).
+   */
+  teacher?: 'next' | 'top';
   /** The method's own options (sp, pg, ldp: see lib/train/methods). */
   options?: Record<string, unknown>;
   /**
@@ -159,6 +164,9 @@ function checkConfig(c: TrainConfig): void {
       if (typeof v !== 'number' || !(v > 0 && v <= 100)) throw new RangeError(`lossWeights[${k}] must be a number in (0, 100], got ${JSON.stringify(v)}`);
     }
   }
+  if (c.teacher !== undefined && c.teacher !== 'next' && c.teacher !== 'top') {
+    throw new RangeError(`teacher must be 'next' or 'top', got ${JSON.stringify(c.teacher)}`);
+  }
   def?.check(c);
 }
 
@@ -220,7 +228,7 @@ export class Trainer {
         tape.backward(l, w === 1 ? undefined : Float32Array.of(w));
         loss += l.data[0];
         if (teacher === null) correct = countCorrect(logits.data, labels, n);
-        teacher = logits.data.slice();
+        if (teacher === null || this.config.teacher !== 'top') teacher = logits.data.slice();
       } finally {
         stepBuffers.end();
       }
