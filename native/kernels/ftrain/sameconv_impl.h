@@ -63,6 +63,31 @@ inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg,
   }
 }
 
+// One tile (tile<W, RI, VJ>) with the pixel stride as a constant where it is one of the network's
+// channel counts (x the stride).
+template <int W, int RI, int VJ>
+inline void tileAt(const float* ip, size_t rowStep, size_t cin, size_t pixStep, size_t kh, size_t kw, const float* wt,
+                   size_t cout, float* out, bool assign) {
+  switch (pixStep) {
+    case 16: tile<W, RI, VJ, 16>(ip, rowStep, cin, pixStep, kh, kw, wt, cout, out, assign); break;
+    case 32: tile<W, RI, VJ, 32>(ip, rowStep, cin, pixStep, kh, kw, wt, cout, out, assign); break;
+    case 64: tile<W, RI, VJ, 64>(ip, rowStep, cin, pixStep, kh, kw, wt, cout, out, assign); break;
+    case 128: tile<W, RI, VJ, 128>(ip, rowStep, cin, pixStep, kh, kw, wt, cout, out, assign); break;
+    default: tile<W, RI, VJ>(ip, rowStep, cin, pixStep, kh, kw, wt, cout, out, assign);
+  }
+}
+
+// The last `left` (< R) pixels of a row as one tile of that many pixels (R - 1, R - 2, ... down
+// to 1), not one pixel at a time: a 1-pixel tile's few accumulators are bound by the add latency.
+template <int W, int R, int VJ>
+inline void tailTile(size_t left, const float* ip, size_t rowStep, size_t cin, size_t pixStep, size_t kh, size_t kw,
+                     const float* wt, size_t cout, float* out, bool assign) {
+  if constexpr (R > 1) {
+    if (left == R - 1) tileAt<W, R - 1, VJ>(ip, rowStep, cin, pixStep, kh, kw, wt, cout, out, assign);
+    else tailTile<W, R - 1, VJ>(left, ip, rowStep, cin, pixStep, kh, kw, wt, cout, out, assign);
+  }
+}
+
 template <int W, int RI, int VJ>
 void sameConv(const SameConvSpec& s, int threads) {
   const size_t n = s.n, h = s.h, w = s.w, kh = s.kh, kw = s.kw, cin = s.cin, cout = s.cout;
@@ -92,31 +117,27 @@ void sameConv(const SameConvSpec& s, int threads) {
     float* orow = s.out + (img * oh + y) * ow * cout;
     for (size_t c0 = 0; c0 < cout; c0 += kChunk) {
       size_t x = 0;
-      for (; x + RI <= ow; x += RI) {
-        const float* ip = irow + x * pixStep;
-        float* op = orow + x * cout + c0;
-        switch (pixStep) {  // the network's channel counts (x the stride) as constants
-          case 16: tile<W, RI, VJ, 16>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
-          case 32: tile<W, RI, VJ, 32>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
-          case 64: tile<W, RI, VJ, 64>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
-          case 128: tile<W, RI, VJ, 128>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign); break;
-          default: tile<W, RI, VJ>(ip, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, op, s.assign);
-        }
-      }
-      for (; x < ow; ++x)
-        tile<W, 1, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0, s.assign);
+      for (; x + RI <= ow; x += RI)
+        tileAt<W, RI, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0,
+                          s.assign);
+      if (x < ow)
+        tailTile<W, RI, VJ>(ow - x, irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout,
+                            orow + x * cout + c0, s.assign);
     }
   });
 }
 
-// The ISA's entry: 4, 2 or 1 vectors of output channels per tile (as they allow), with rows of
-// pixels filling a tile of 16 accumulators.
-template <int W>
+// The ISA's entry: 4, 2 or 1 vectors of output channels per tile (as they allow), with RI4, RI2
+// or RI1 pixels per tile: sized so that the accumulators, the weight vectors, the broadcast input
+// and a product fit the ISA's vector registers (16 accumulators with 32 registers; 12 with
+// AVX2's 16, and no 4-vector tile there: a spilled accumulator is a store and a reload on its
+// dependency chain). RI4 = 0: no 4-vector tile.
+template <int W, int RI4 = 4, int RI2 = 8, int RI1 = 16>
 bool sameConvDispatch(const SameConvSpec& s, int threads) {
   if (s.kh % 2 == 0 || s.kw % 2 == 0 || s.strideH == 0 || s.strideW == 0) return false;
-  if (s.cout % (4 * W) == 0) sameConv<W, 4, 4>(s, threads);
-  else if (s.cout % (2 * W) == 0) sameConv<W, 8, 2>(s, threads);
-  else if (s.cout % W == 0) sameConv<W, 16, 1>(s, threads);
+  if (RI4 > 0 && s.cout % (4 * W) == 0) sameConv<W, (RI4 > 0 ? RI4 : 1), 4>(s, threads);
+  else if (s.cout % (2 * W) == 0) sameConv<W, RI2, 2>(s, threads);
+  else if (s.cout % W == 0) sameConv<W, RI1, 1>(s, threads);
   else return false;
   return true;
 }

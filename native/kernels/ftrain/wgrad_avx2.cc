@@ -12,7 +12,7 @@ void wgradAvx2(size_t m, size_t n, size_t k, const float* a, const float* b, flo
 }
 bool wgradConvAvx2(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
                    int threads) {
-  return wgradConvDispatch<8, 4, 4>(x, s, o, gy, gw, accumulate, threads);
+  return wgradConvDispatch<8, 4, 6, 2>(x, s, o, gy, gw, accumulate, threads);
 }
 }  // namespace ftrain
 }  // namespace anyprec

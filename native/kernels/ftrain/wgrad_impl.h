@@ -75,12 +75,23 @@ inline void block(size_t m, const float* a, BRow brow, float* c, size_t ldc, siz
   }
 }
 
-// Every row of C (m rows; full groups of RI, then one at a time) for one column block.
+// The last `left` (< R) rows from i0 as one block of that many rows (R - 1, ..., 1), not one row
+// at a time: a 1-row block's few accumulators are bound by the add latency.
+template <int W, int R, int VJ, typename BRow>
+inline void tailRows(size_t left, size_t m, const float* a, BRow brow, float* c, size_t ldc, size_t i0, size_t t0,
+                     size_t t1, bool load) {
+  if constexpr (R > 1) {
+    if (left == R - 1) block<W, R - 1, VJ>(m, a, brow, c, ldc, i0, t0, t1, load);
+    else tailRows<W, R - 1, VJ>(left, m, a, brow, c, ldc, i0, t0, t1, load);
+  }
+}
+
+// Every row of C (m rows; full groups of RI, then the rest as one block) for one column block.
 template <int W, int RI, int VJ, typename BRow>
 inline void blockRows(size_t m, const float* a, BRow brow, float* c, size_t ldc, size_t t0, size_t t1, bool load) {
   size_t i0 = 0;
   for (; i0 + RI <= m; i0 += RI) block<W, RI, VJ>(m, a, brow, c, ldc, i0, t0, t1, load);
-  for (; i0 < m; ++i0) block<W, 1, VJ>(m, a, brow, c, ldc, i0, t0, t1, load);
+  if (i0 < m) tailRows<W, RI, VJ>(m - i0, m, a, brow, c, ldc, i0, t0, t1, load);
 }
 
 // Column j of rows [0, m) over t in [t0, t1), one value at a time (the tail narrower than 4).
@@ -215,15 +226,16 @@ void wgradRowsExact(const float* x, const ConvShape& s, size_t o, const float* g
   wgradInPlace<W, RI, VJ>(s, s.kh, span, o, gy, gw, accumulate, threads, rowOf);
 }
 
-// The ISA's wgradConv (RI: the row count of its 2-vector tile): by kernel rows in chunks of 3
-// vectors where a kernel row's kw * c floats split so (dilation 1 along the width), else per tap
-// in chunks of 2 vectors or 1 vector (twice the rows); false, doing nothing, unless the channels
-// split into single vectors (c % W == 0).
-template <int W, int RI, int RIRows>
+// The ISA's wgradConv (RI: the row count of its 2-vector tile): by kernel rows in chunks of VJRows
+// vectors (RIRows rows) where a kernel row's kw * c floats split so (dilation 1 along the width),
+// else per tap in chunks of 2 vectors or 1 vector (twice the rows); false, doing nothing, unless
+// the channels split into single vectors (c % W == 0).
+template <int W, int RI, int RIRows, int VJRows = 3>
 bool wgradConvDispatch(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
                        int threads) {
   if (s.c % W != 0) return false;
-  if (s.dilW == 1 && (s.kw * s.c) % (3 * W) == 0) wgradRowsExact<W, RIRows, 3>(x, s, o, gy, gw, accumulate, threads);
+  if (s.dilW == 1 && (s.kw * s.c) % (VJRows * W) == 0)
+    wgradRowsExact<W, RIRows, VJRows>(x, s, o, gy, gw, accumulate, threads);
   else if (s.c % (2 * W) == 0) wgradConvExact<W, RI, 2>(x, s, o, gy, gw, accumulate, threads);
   else wgradConvExact<W, 2 * RI, 1>(x, s, o, gy, gw, accumulate, threads);
   return true;
