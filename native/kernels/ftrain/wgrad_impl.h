@@ -28,6 +28,14 @@ namespace {
 // exactly): the order of every sum stays t = 0, 1, ..., K-1.
 constexpr size_t kPassRows = 256;
 
+// The in-place forms' pass (wgradInPlace): at most kPassRows and at least 32 output positions,
+// sized so the pass's gy rows (pass x o floats, read again by every column unit) take about 8 KiB
+// and stay in L1 beside the unit's input rows; 256 rows of o = 64 (64 KiB) were read from L2 by
+// each unit (measured on Zen 3 AVX2: o = 64 at 8x8, 26 -> 34 GMAC/s; o = 16, 32 a little faster).
+inline size_t inPlacePassRows(size_t o) {
+  return std::max<size_t>(32, std::min<size_t>(kPassRows, 2048 / std::max<size_t>(o, 1)));
+}
+
 // s in every lane of v (not V{} + s, which turns -0 into +0 and so could change a zero's sign).
 template <int W, typename V>
 inline void splat(float s, V& v) {
@@ -138,7 +146,7 @@ void wgradExact(size_t m, size_t n, size_t k, const float* a, const float* b, fl
 // channels, or a kernel row's kw pixels), cut into column units of kChunk floats; the B row of
 // output position t for a line is rowOf(line, img, oy, ox, slot) (slot = t - t0 in the pass: a
 // place the caller may build that row in). The units are split into contiguous groups, one task
-// each; a task walks the output positions in passes of kPassRows and runs all its units over a
+// each; a task walks the output positions in passes of inPlacePassRows(o) and runs all its units over a
 // pass, so the pass's input rows and gy rows are read from cache by every unit. Each output is
 // summed over t = 0, 1, ..., rows-1: the same bits as wgradExact on the explicit lowering,
 // whatever the grouping and thread count.
@@ -151,9 +159,10 @@ void wgradInPlace(const ConvShape& s, size_t lines, size_t width, size_t o, cons
   const size_t groups = std::min<size_t>(units, static_cast<size_t>(std::max(threads, 1)));
   parallelRun(groups, threads, [&](size_t g) {
     const size_t u0 = units * g / groups, u1 = units * (g + 1) / groups;
-    std::vector<const float*> ptr(kPassRows);
-    for (size_t t0 = 0; t0 < rows; t0 += kPassRows) {
-      const size_t t1 = std::min(rows, t0 + kPassRows);
+    const size_t passRows = inPlacePassRows(o);
+    std::vector<const float*> ptr(passRows);
+    for (size_t t0 = 0; t0 < rows; t0 += passRows) {
+      const size_t t1 = std::min(rows, t0 + passRows);
       const bool load = accumulate || t0 > 0;
       size_t lineNow = lines;  // the line whose rows `ptr` holds
       for (size_t u = u0; u < u1; ++u) {
