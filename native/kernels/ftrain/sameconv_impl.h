@@ -36,6 +36,8 @@ inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg,
     for (size_t kx = 0; kx < kw; ++kx) {
       const float* g = ip + (kh - 1 - ky) * rowStep + (kw - 1 - kx) * cin;
       const float* wk = wt + (ky * kw + kx) * cin * cout;
+      // (two inputs per iteration: half the loop overhead; a few % faster on Zen 3 AVX2)
+      ANYPREC_FTRAIN_UNROLL2
       for (size_t i = 0; i < cin; ++i) {
         V wv[VJ];
         ANYPREC_FTRAIN_UNROLL
