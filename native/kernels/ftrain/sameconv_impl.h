@@ -14,8 +14,9 @@ namespace anyprec {
 namespace ftrain {
 namespace {
 
-// RI consecutive pixels of one output row x VJ vectors of W output channels (wt and out already
-// at the tile's first channel), added to out (assign: written as if out held +0). ip: the padded input at the tile's first pixel, tap (kh-1, kw-1)
+// RI consecutive pixels of one output row x VJ vectors of W output channels (wt: the tile's
+// chunk of weights, kh x kw x cin x (VJ * W) contiguous; out already at the tile's first
+// channel, pixel stride cout), added to out (assign: written as if out held +0). ip: the padded input at the tile's first pixel, tap (kh-1, kw-1)
 // (row stride rowStep, pixel stride cin); tap (ky, kx) reads it (kh-1-ky) rows and (kw-1-kx)
 // pixels further on; the tile's next output pixel reads pixStep floats further on (cin times the
 // stride). PS: pixStep as a compile-time constant (0: use the argument), so that the RI pixels'
@@ -25,6 +26,7 @@ template <int W, int RI, int VJ, size_t PS = 0>
 inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg, size_t kh, size_t kw, const float* wt,
                  size_t cout, float* out, bool assign) {
   const size_t pixStep = PS != 0 ? PS : pixStepArg;
+  constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
   typedef float V __attribute__((vector_size(W * 4)));
   V acc[RI][VJ];
   ANYPREC_FTRAIN_UNROLL
@@ -35,13 +37,13 @@ inline void tile(const float* ip, size_t rowStep, size_t cin, size_t pixStepArg,
   for (size_t ky = 0; ky < kh; ++ky)
     for (size_t kx = 0; kx < kw; ++kx) {
       const float* g = ip + (kh - 1 - ky) * rowStep + (kw - 1 - kx) * cin;
-      const float* wk = wt + (ky * kw + kx) * cin * cout;
+      const float* wk = wt + (ky * kw + kx) * cin * kChunk;
       // (two inputs per iteration: half the loop overhead; a few % faster on Zen 3 AVX2)
       ANYPREC_FTRAIN_UNROLL2
       for (size_t i = 0; i < cin; ++i) {
         V wv[VJ];
         ANYPREC_FTRAIN_UNROLL
-        for (int v = 0; v < VJ; ++v) std::memcpy(&wv[v], wk + i * cout + v * W, sizeof(V));
+        for (int v = 0; v < VJ; ++v) std::memcpy(&wv[v], wk + i * kChunk + v * W, sizeof(V));
         ANYPREC_FTRAIN_UNROLL
         for (int r = 0; r < RI; ++r) {
           const V b = g[r * pixStep + i] - V{};  // in every lane (x - (+0) = x, -0 included)
@@ -112,6 +114,20 @@ void sameConv(const SameConvSpec& s, int threads) {
     }
   });
   constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
+  // the weights chunk by chunk (kh x kw x cin x kChunk each, contiguous): a tile reads its chunk's
+  // rows one after the other, not kChunk floats at every cout (a stride of 256 bytes at cout =
+  // 64 falls on a quarter of L1's sets, and the chunk's rows no longer fit; 64 -> 64 at 8x8 ran
+  // at 80% of 64 -> 16)
+  const float* wt = s.wt;
+  if (cout > kChunk) {
+    thread_local Scratch packScratch;
+    const size_t rowsW = kh * kw * cin;
+    float* wp = packScratch.get(rowsW * cout);
+    for (size_t c0 = 0; c0 < cout; c0 += kChunk)
+      for (size_t r = 0; r < rowsW; ++r)
+        std::memcpy(wp + c0 * rowsW + r * kChunk, s.wt + r * cout + c0, kChunk * sizeof(float));
+    wt = wp;
+  }
   parallelRun(n * oh, threads, [&](size_t task) {
     const size_t img = task / oh, y = task % oh;
     // output row y, tap (ky, kx) reads padded row y * sh + (kh - 1 - ky): from padded row y * sh on
@@ -120,11 +136,11 @@ void sameConv(const SameConvSpec& s, int threads) {
     for (size_t c0 = 0; c0 < cout; c0 += kChunk) {
       size_t x = 0;
       for (; x + RI <= ow; x += RI)
-        tileAt<W, RI, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout, orow + x * cout + c0,
-                          s.assign);
+        tileAt<W, RI, VJ>(irow + x * pixStep, rowStep, cin, pixStep, kh, kw, wt + c0 * kh * kw * cin, cout,
+                          orow + x * cout + c0, s.assign);
       if (x < ow)
-        tailTile<W, RI, VJ>(ow - x, irow + x * pixStep, rowStep, cin, pixStep, kh, kw, s.wt + c0, cout,
-                            orow + x * cout + c0, s.assign);
+        tailTile<W, RI, VJ>(ow - x, irow + x * pixStep, rowStep, cin, pixStep, kh, kw, wt + c0 * kh * kw * cin,
+                            cout, orow + x * cout + c0, s.assign);
     }
   });
 }
