@@ -95,6 +95,13 @@ int main() {
       {{3, 11, 6, 32, 3, 3, 2, 2, 1, 1, 1, 1}, 64, false},
       // the weight gradient by kernel rows with a 1-row tail after the 6-row blocks (o % 6 == 1)
       {{2, 5, 6, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 13, false},
+      // by kernel rows, the pointer walk's edges: a 5x5 stride-2 window padded 2, no padding with
+      // stride 2 along the width, no output column whose window lies inside the width (only
+      // built rows), dilation along the height
+      {{2, 7, 9, 16, 5, 5, 2, 2, 2, 2, 1, 1}, 7, false},
+      {{2, 6, 11, 16, 3, 3, 1, 2, 0, 0, 1, 1}, 10, false},
+      {{2, 4, 2, 16, 3, 5, 1, 1, 1, 2, 1, 1}, 6, false},
+      {{1, 5, 7, 32, 3, 3, 2, 1, 1, 1, 2, 1}, 5, true},
   };
   const size_t wShapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 300}, {16, 144, 1000}, {9, 27, 513}, {64, 66, 257}, {5, 3, 2},
                               {16, 27, 700}, {32, 45, 300}};  // (the last two: computed transposed)

@@ -143,18 +143,18 @@ void wgradExact(size_t m, size_t n, size_t k, const float* a, const float* b, fl
 
 // The driver of the weight gradients whose lowering is read in place (wgradConvExact and
 // wgradRowsExact below): gw's columns (o x k) are `lines` lines of `width` floats each (a tap's
-// channels, or a kernel row's kw pixels), cut into column units of kChunk floats; the B row of
-// output position t for a line is rowOf(line, img, oy, ox, slot) (slot = t - t0 in the pass: a
-// place the caller may build that row in). The units are split into contiguous groups, one task
-// each; a task walks the output positions in passes of inPlacePassRows(o) and runs all its units over a
-// pass, so the pass's input rows and gy rows are read from cache by every unit. Each output is
-// summed over t = 0, 1, ..., rows-1: the same bits as wgradExact on the explicit lowering,
-// whatever the grouping and thread count.
-template <int W, int RI, int VJ, typename RowOf>
+// channels, or a kernel row's kw pixels), cut into column units of kChunk floats; fill(line, t0,
+// t1, ptr) sets ptr[t - t0] to the B row of output position t in [t0, t1) for a line (ptr[t - t0]
+// may point into a buffer of the calling thread that stays valid until its next fill). The units
+// are split into contiguous groups, one task each; a task walks the output positions in passes of
+// inPlacePassRows(o) and runs all its units over a pass, so the pass's input rows and gy rows are
+// read from cache by every unit. Each output is summed over t = 0, 1, ..., rows-1: the same bits
+// as wgradExact on the explicit lowering, whatever the grouping and thread count.
+template <int W, int RI, int VJ, typename Fill>
 void wgradInPlace(const ConvShape& s, size_t lines, size_t width, size_t o, const float* gy, float* gw,
-                  bool accumulate, int threads, RowOf rowOf) {
+                  bool accumulate, int threads, Fill fill) {
   constexpr size_t kChunk = static_cast<size_t>(W) * VJ;
-  const size_t k = s.k(), rows = s.rows(), oh = s.outH(), ow = s.outW();
+  const size_t k = s.k(), rows = s.rows();
   const size_t chunks = width / kChunk, units = lines * chunks;
   const size_t groups = std::min<size_t>(units, static_cast<size_t>(std::max(threads, 1)));
   parallelRun(groups, threads, [&](size_t g) {
@@ -169,14 +169,7 @@ void wgradInPlace(const ConvShape& s, size_t lines, size_t width, size_t o, cons
         const size_t line = u / chunks, j0 = (u % chunks) * kChunk;
         if (line != lineNow) {
           lineNow = line;
-          size_t img = t0 / (oh * ow), oy = (t0 / ow) % oh, ox = t0 % ow;
-          for (size_t t = t0; t < t1; ++t) {
-            ptr[t - t0] = rowOf(line, img, oy, ox, t - t0);
-            if (++ox == ow) {
-              ox = 0;
-              if (++oy == oh) { oy = 0; ++img; }
-            }
-          }
+          fill(line, t0, t1, ptr.data());
         }
         const float* const* pp = ptr.data();
         auto brow = [pp, t0, j0](size_t t) { return pp[t - t0] + j0; };
@@ -193,46 +186,78 @@ void wgradInPlace(const ConvShape& s, size_t lines, size_t width, size_t o, cons
 template <int W, int RI, int VJ>
 void wgradConvExact(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
                     int threads) {
-  const size_t c = s.c;
+  const size_t c = s.c, oh = s.outH(), ow = s.outW();
   const std::vector<float> zeros(c, 0.0f);  // the padding's row (a whole pixel: any chunk offset)
-  auto rowOf = [&](size_t tap, size_t img, size_t oy, size_t ox, size_t) -> const float* {
-    const long iy = static_cast<long>(oy * s.strideH + (tap / s.kw) * s.dilH) - static_cast<long>(s.padH);
-    const long ix = static_cast<long>(ox * s.strideW + (tap % s.kw) * s.dilW) - static_cast<long>(s.padW);
-    const bool inside = iy >= 0 && ix >= 0 && iy < static_cast<long>(s.h) && ix < static_cast<long>(s.w);
-    return inside ? x + ((img * s.h + static_cast<size_t>(iy)) * s.w + static_cast<size_t>(ix)) * c : zeros.data();
+  auto fill = [&](size_t tap, size_t t0, size_t t1, const float** ptr) {
+    size_t img = t0 / (oh * ow), oy = (t0 / ow) % oh, ox = t0 % ow;
+    for (size_t t = t0; t < t1; ++t) {
+      const long iy = static_cast<long>(oy * s.strideH + (tap / s.kw) * s.dilH) - static_cast<long>(s.padH);
+      const long ix = static_cast<long>(ox * s.strideW + (tap % s.kw) * s.dilW) - static_cast<long>(s.padW);
+      const bool inside = iy >= 0 && ix >= 0 && iy < static_cast<long>(s.h) && ix < static_cast<long>(s.w);
+      ptr[t - t0] = inside ? x + ((img * s.h + static_cast<size_t>(iy)) * s.w + static_cast<size_t>(ix)) * c : zeros.data();
+      if (++ox == ow) {
+        ox = 0;
+        if (++oy == oh) { oy = 0; ++img; }
+      }
+    }
   };
-  wgradInPlace<W, RI, VJ>(s, s.kh * s.kw, c, o, gy, gw, accumulate, threads, rowOf);
+  wgradInPlace<W, RI, VJ>(s, s.kh * s.kw, c, o, gy, gw, accumulate, threads, fill);
 }
 
 // The weight gradient of a convolution by kernel rows (dilation 1 along the width): the kw taps of
 // one kernel row read kw adjacent input pixels, kw * c contiguous floats, so a line is a kernel
-// row (a column unit may span taps) and the B row t is one pointer into x. Where a row of the
-// window leaves the image (the padding), the row is built in the calling thread's border buffer
-// (the pixels with zeros in place of the padding, exactly im2col's row). Needs
-// (kw * c) % (W * VJ) == 0.
+// row (a column unit may span taps) and the B row t is one pointer into x. Where the window's row
+// lies in the padding above or below the image, B is a row of zeros; where it leaves the image
+// at the sides, the row is built in the calling thread's border buffer (the pixels with zeros in
+// place of the padding, exactly im2col's row). Positions are walked an output row at a time: the
+// pointers of the positions whose window lies inside step by stride * c (the costs per position
+// were a quarter of the time at 16 channels and 16 outputs). Needs (kw * c) % (W * VJ) == 0.
 template <int W, int RI, int VJ>
 void wgradRowsExact(const float* x, const ConvShape& s, size_t o, const float* gy, float* gw, bool accumulate,
                     int threads) {
-  const size_t c = s.c, span = s.kw * c;
+  const size_t c = s.c, span = s.kw * c, oh = s.outH(), ow = s.outW(), sw = s.strideW;
+  const std::vector<float> zeros(span, 0.0f);
+  // output columns [oxLo, oxHi) have their window inside the image's width
+  const size_t oxLo = std::min(ow, (s.padW + sw - 1) / sw);
+  const size_t oxHi = s.w + s.padW >= s.kw ? std::max(oxLo, std::min(ow, (s.w + s.padW - s.kw) / sw + 1)) : oxLo;
   thread_local Scratch borderScratch;
-  auto rowOf = [&](size_t ky, size_t img, size_t oy, size_t ox, size_t slot) -> const float* {
-    const long iy = static_cast<long>(oy * s.strideH) + static_cast<long>(ky * s.dilH) - static_cast<long>(s.padH);
-    const long ix0 = static_cast<long>(ox * s.strideW) - static_cast<long>(s.padW);
-    const bool rowIn = iy >= 0 && iy < static_cast<long>(s.h);
-    const float* rowBase = x + (img * s.h + static_cast<size_t>(rowIn ? iy : 0)) * s.w * c;
-    if (rowIn && ix0 >= 0 && ix0 + static_cast<long>(s.kw) <= static_cast<long>(s.w))
-      return rowBase + static_cast<size_t>(ix0) * c;
-    float* b = borderScratch.get(kPassRows * span) + slot * span;
-    for (size_t kx = 0; kx < s.kw; ++kx) {
-      const long ix = ix0 + static_cast<long>(kx);
-      if (rowIn && ix >= 0 && ix < static_cast<long>(s.w))
-        std::memcpy(b + kx * c, rowBase + static_cast<size_t>(ix) * c, c * sizeof(float));
-      else
-        std::memset(b + kx * c, 0, c * sizeof(float));
+  auto fill = [&](size_t ky, size_t t0, size_t t1, const float** ptr) {
+    float* border = borderScratch.get(kPassRows * span);
+    size_t img = t0 / (oh * ow), oy = (t0 / ow) % oh, ox = t0 % ow;
+    for (size_t t = t0; t < t1;) {
+      const size_t end = std::min(t1, t + (ow - ox));  // this output row's positions in the pass
+      const long iy = static_cast<long>(oy * s.strideH) + static_cast<long>(ky * s.dilH) - static_cast<long>(s.padH);
+      if (iy < 0 || iy >= static_cast<long>(s.h)) {
+        for (; t < end; ++t) ptr[t - t0] = zeros.data();
+      } else {
+        const float* rowBase = x + (img * s.h + static_cast<size_t>(iy)) * s.w * c;
+        for (; t < end; ++t, ++ox) {
+          const long ix0 = static_cast<long>(ox * sw) - static_cast<long>(s.padW);
+          if (ox >= oxLo && ox < oxHi) {
+            // the inside run: one pointer step per position
+            const float* p = rowBase + static_cast<size_t>(ix0) * c;
+            const size_t runEnd = std::min(end, t + (oxHi - ox));
+            for (; t < runEnd; ++t, ++ox, p += sw * c) ptr[t - t0] = p;
+            --t, --ox;  // (the outer loop's step)
+            continue;
+          }
+          float* b = border + (t - t0) * span;
+          for (size_t kx = 0; kx < s.kw; ++kx) {
+            const long ix = ix0 + static_cast<long>(kx);
+            if (ix >= 0 && ix < static_cast<long>(s.w))
+              std::memcpy(b + kx * c, rowBase + static_cast<size_t>(ix) * c, c * sizeof(float));
+            else
+              std::memset(b + kx * c, 0, c * sizeof(float));
+          }
+          ptr[t - t0] = b;
+        }
+      }
+      t = end;
+      ox = 0;
+      if (++oy == oh) { oy = 0; ++img; }
     }
-    return b;
   };
-  wgradInPlace<W, RI, VJ>(s, s.kh, span, o, gy, gw, accumulate, threads, rowOf);
+  wgradInPlace<W, RI, VJ>(s, s.kh, span, o, gy, gw, accumulate, threads, fill);
 }
 
 // The ISA's wgradConv (RI: the row count of its 2-vector tile): by kernel rows in chunks of VJRows
