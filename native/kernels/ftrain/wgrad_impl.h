@@ -59,6 +59,7 @@ inline void block(size_t m, const float* a, BRow brow, float* c, size_t ldc, siz
       else acc[i][v] = V{};
     }
   }
+  ANYPREC_FTRAIN_UNROLL2
   for (size_t t = t0; t < t1; ++t) {
     const float* br = brow(t);
     const float* ar = a + t * m + i0;
