@@ -93,6 +93,15 @@ int main() {
       {{2, 9, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1}, 32, true},
       {{1, 7, 10, 8, 5, 3, 2, 1, 2, 1, 1, 1}, 16, false},
       {{3, 11, 6, 32, 3, 3, 2, 2, 1, 1, 1, 1}, 64, false},
+      // the weight gradient by kernel rows with a 1-row tail after the 6-row blocks (o % 6 == 1)
+      {{2, 5, 6, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 13, false},
+      // by kernel rows, the pointer walk's edges: a 5x5 stride-2 window padded 2, no padding with
+      // stride 2 along the width, no output column whose window lies inside the width (only
+      // built rows), dilation along the height
+      {{2, 7, 9, 16, 5, 5, 2, 2, 2, 2, 1, 1}, 7, false},
+      {{2, 6, 11, 16, 3, 3, 1, 2, 0, 0, 1, 1}, 10, false},
+      {{2, 4, 2, 16, 3, 5, 1, 1, 1, 2, 1, 1}, 6, false},
+      {{1, 5, 7, 32, 3, 3, 2, 1, 1, 1, 2, 1}, 5, true},
   };
   const size_t wShapes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 300}, {16, 144, 1000}, {9, 27, 513}, {64, 66, 257}, {5, 3, 2},
                               {16, 27, 700}, {32, 45, 300}};  // (the last two: computed transposed)
@@ -110,6 +119,28 @@ int main() {
       EXPECT(same(c1, wgradRef(m, n, k, a, b, std::vector<float>(m * n, 0.0f))), "[%s] wgrad m=%zu n=%zu k=%zu", p->name, m, n, k);
       EXPECT(same(c2, wgradRef(m, n, k, a, b, c0)), "[%s] wgrad accumulate m=%zu n=%zu k=%zu", p->name, m, n, k);
     }
+    // ---- the direct kernel against the scalar instance, bit for bit (its order is documented:
+    // taps, then inputs, increasing; the tile shape must not change it): output widths 1..25 (every
+    // tail of every ISA's pixel tiles), 1/2/4/8 output vectors, stride 1 and 2, assign or add
+    for (size_t cout : {4, 8, 16, 24, 32, 64})
+      for (size_t cin : {3, 16})
+        for (size_t st : {1, 2})
+          for (size_t w = 1; w <= 25; w += (w < 14 ? 1 : 11)) {
+            const size_t h = 3, n = 2, oh = (h - 1) / st + 1, ow = (w - 1) / st + 1;
+            const auto in = randoms(rng, n * h * w * cin), wt = randoms(rng, 9 * cin * cout);
+            const auto out0 = randoms(rng, n * oh * ow * cout);
+            for (bool assign : {false, true}) {
+              std::vector<float> got = out0, want = out0;
+              ftrain::SameConvSpec spec{n, h, w, 3, 3, cin, cout, in.data(), wt.data(), got.data(), st, st};
+              spec.assign = assign;
+              const bool took = ftrain::sameConvFor(isa.name)(spec, 2);
+              spec.out = want.data();
+              ftrain::sameConvScalar(spec, 1);
+              if (took)
+                EXPECT(same(got, want), "[%s] sameConv cin=%zu cout=%zu w=%zu stride=%zu assign=%d: not the scalar bits",
+                       p->name, cin, cout, w, st, int(assign));
+            }
+          }
     // ---- convolution forward and backward
     for (const Case& cs : cases) {
       const ConvShape& s = cs.s;

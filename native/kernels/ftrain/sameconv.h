@@ -7,11 +7,11 @@
 // for the forward only). Written with the taps mirrored it is the
 // input gradient of such a convolution (in = gy, wt[tap][oc][c] = w[oc][tap][c], out = gx); with the
 // weights' taps flipped it is its forward (in = x, wt[tap][c][oc] = w[oc][flip(tap)][c], out = y).
-// No lowered matrix is written: a copy of `in` with a zero margin is read by register tiles of
-// RI pixels x VJ vectors of output channels, each summed over every tap and input (ky, kx, i
-// increasing) and then added to out once. Float32 products and sums, unfused; results do not
-// depend on the thread count (a task owns whole rows of out). One instance per ISA file
-// (sameconv_<isa>.cc, body in sameconv_impl.h).
+// No lowered matrix is written: the kh rows of `in` that an output row reads, copied with their
+// zero margin, are read by register tiles of RI pixels x VJ vectors of output channels, each summed
+// over every tap and input (ky, kx, i increasing) and then added to out once. Float32 products and
+// sums, unfused; results do not depend on the thread count (a task owns whole rows of out). One
+// instance per ISA file (sameconv_<isa>.cc, body in sameconv_impl.h).
 #pragma once
 #include <cstddef>
 
