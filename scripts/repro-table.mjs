@@ -60,7 +60,7 @@ function methodOptions(r) {
     case 'ldp': return `λ ${o.penalty ?? 1}, bits ${(o.bitRange ?? [1, 8]).join('..')}${o.target !== undefined ? `, target ${o.target}` : ''}`;
     default: {
       const w = Object.entries(c.lossWeights ?? {}).map(([b, x]) => `${b === '32' ? 'float' : b}×${x}`);
-      return `bits ${c.bits.join('/')}${w.length ? `, loss weights ${w.join(' ')}` : ''}`;
+      return `bits ${c.bits.join('/')}${w.length ? `, loss weights ${w.join(' ')}` : ''}${c.teacher === 'top' ? ', teacher: top width' : ''}`;
     }
   }
 }
