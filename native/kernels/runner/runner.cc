@@ -562,8 +562,6 @@ void Program::run(Arena& arena, int threads, double* opMs, const void* input, vo
 
 void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opMs) const {
   threads = std::max(1, threads);
-  // The workers watch through the whole run (where watching is free), not only within each op.
-  const PoolHold hold(threads > 1);
   std::shared_ptr<const OpWidths> widths;
   if (threads > 1) {
     widths = std::atomic_load(&widths_);
@@ -578,6 +576,10 @@ void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opM
       return;
     }
   }
+  // The workers watch through the whole run (where watching is free), not only within each op; but
+  // a program whose ops all run on one thread at this count runs exactly as at one thread, without
+  // a hold: a watching worker can only cost the computing thread (a shared core, a busy host).
+  const PoolHold hold(threads > 1 && (!widths || widths->split));
   auto width = [&](size_t i) { return widths ? widths->width[i] : threads; };
   if (opMs == nullptr) {
     for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, b, arena.states_[i].get(), width(i));
@@ -591,35 +593,63 @@ void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opM
   }
 }
 
+bool Program::splitPays(int wins, int runs, double fastestOne, double fastestMany) {
+  return 2 * wins > runs && fastestMany < fastestOne;
+}
+
+bool Program::choicesPay(std::vector<double> one, std::vector<double> chosen) {
+  if (one.empty() || chosen.empty()) return false;
+  std::sort(one.begin(), one.end());
+  std::sort(chosen.begin(), chosen.end());
+  return chosen.front() < one.front() && chosen[(chosen.size() - 1) / 2] < one[(one.size() - 1) / 2];
+}
+
+void Program::publishWidths(int threads, std::vector<int> width) const {
+  auto done = std::make_shared<OpWidths>();
+  done->threads = threads;
+  done->split = std::any_of(width.begin(), width.end(), [](int w) { return w > 1; });
+  done->width = std::move(width);
+  std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
+}
+
+void Program::useOpThreads(int threads, std::vector<int> width) const {
+  if (threads <= 1) return;
+  if (width.size() != ops_.size()) fail("useOpThreads: one width per op");
+  for (int& w : width) w = std::min(std::max(w, 1), threads);
+  publishWidths(threads, std::move(width));
+}
+
 // One measuring run (tuneBusy_ held): kTuneRuns of every op on one thread and on `threads`, back to
 // back; then kCheckRuns whole runs at the chosen widths or all on one thread.
 void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
-  if (tuning_.threads != threads) tuning_ = Tuning{threads, 0, std::vector<int>(ops_.size(), 0), {}, {1e300, 1e300}};
+  const size_t count = ops_.size();
+  if (tuning_.threads != threads)
+    tuning_ = Tuning{threads, 0, std::vector<int>(count, 0), std::vector<double>(2 * count, 1e300), {}, {}};
   using Clock = std::chrono::steady_clock;
-  auto publish = [&](const std::vector<int>& width) {
-    auto done = std::make_shared<OpWidths>();
-    done->threads = threads;
-    done->width = width;
-    std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
+  auto publish = [&](std::vector<int> width) {
+    publishWidths(threads, std::move(width));
     tuning_ = Tuning{};
   };
   if (tuning_.runs < kTuneRuns) {
+    const PoolHold hold;  // as the runs at the chosen widths will hold it
     const bool manyFirst = tuning_.runs % 2 == 1;
-    for (size_t i = 0; i < ops_.size(); ++i) {
-      Clock::duration took[2];
+    for (size_t i = 0; i < count; ++i) {
+      double took[2];
       for (int pass = 0; pass < 2; ++pass) {
         const bool many = (pass == 0) == manyFirst;
         const Clock::time_point t0 = Clock::now();
         ops_[i]->run(isa_, b, arena.states_[i].get(), many ? threads : 1);
-        took[many ? 1 : 0] = Clock::now() - t0;
+        took[many ? 1 : 0] = std::chrono::duration<double>(Clock::now() - t0).count();
       }
       if (took[1] < took[0]) ++tuning_.wins[i];
+      for (int k = 0; k < 2; ++k) tuning_.opFastest[2 * i + k] = std::min(tuning_.opFastest[2 * i + k], took[k]);
     }
     if (++tuning_.runs < kTuneRuns) return;
-    tuning_.chosen.resize(ops_.size());
+    tuning_.chosen.resize(count);
     bool any = false;
-    for (size_t i = 0; i < ops_.size(); ++i) {
-      tuning_.chosen[i] = tuning_.wins[i] >= kTuneWins ? threads : 1;
+    for (size_t i = 0; i < count; ++i) {
+      tuning_.chosen[i] =
+          splitPays(tuning_.wins[i], kTuneRuns, tuning_.opFastest[2 * i], tuning_.opFastest[2 * i + 1]) ? threads : 1;
       any = any || tuning_.chosen[i] > 1;
     }
     if (!any) publish(tuning_.chosen);  // all on one thread: nothing to check
@@ -627,15 +657,17 @@ void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
   }
   const int check = tuning_.runs - kTuneRuns;
   const bool atChosen = ((check + 1) / 2) % 2 == 0;  // chosen, one, one, chosen, chosen, one
+  // The runs on one thread are what a one-thread run is (no hold), so "faster than one thread"
+  // compares against the real thing, watching included.
+  const PoolHold hold(atChosen);
   const Clock::time_point t0 = Clock::now();
-  for (size_t i = 0; i < ops_.size(); ++i)
+  for (size_t i = 0; i < count; ++i)
     ops_[i]->run(isa_, b, arena.states_[i].get(), atChosen ? tuning_.chosen[i] : 1);
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();
-  double& fastest = tuning_.fastest[atChosen ? 1 : 0];
-  fastest = std::min(fastest, took);
+  tuning_.checks[atChosen ? 1 : 0].push_back(took);
   if (++tuning_.runs < kMeasureRuns) return;
-  if (tuning_.fastest[1] < tuning_.fastest[0]) publish(tuning_.chosen);
-  else publish(std::vector<int>(ops_.size(), 1));
+  if (choicesPay(tuning_.checks[0], tuning_.checks[1])) publish(tuning_.chosen);
+  else publish(std::vector<int>(count, 1));
 }
 
 std::vector<int> Program::opThreads(int threads) const {

@@ -122,15 +122,20 @@ class Program {
   // it at run time (outputInPlace()), else copied out after the last op. The same bits either way.
   //
   // Threads per op. Splitting an op pays only when its work outweighs waking and joining the
-  // pool's threads, which depends on the op's size, the machine and its load. So the first
-  // kTuneRuns untimed runs at a thread count above 1 measure it: each op runs twice in a row, on
-  // one thread and on `threads` (outputs are pure functions of inputs, so the second run rewrites
-  // the same values), the order alternating from run to run; afterwards an op keeps `threads` only
-  // where that was faster in at least kTuneWins of those runs, and runs on the calling thread
-  // otherwise. Then kCheckRuns whole runs, alternately at those choices and all on one thread
-  // (ABBA order), check the choices as a whole: if the fastest run at the choices is not faster
-  // than the fastest on one thread, every op runs on one thread (each op's noisy verdict, or the
-  // cost of handing work between ops, made the sum slower: never slower than one thread).
+  // pool's threads, which depends on the op's size, the machine and its load: no fixed floor of
+  // work per thread holds across machines (a hand-off costs ~1-2 us with a watching worker on one
+  // VM, 20-60 us with a sleeping one on the same VM), so each program measures it at run time. The
+  // first kTuneRuns untimed runs at a thread count above 1 run each op twice in a row, on one
+  // thread and on `threads` (outputs are pure functions of inputs, so the second run rewrites the
+  // same values), the order alternating from run to run; afterwards an op keeps `threads` where
+  // splitPays: the split was faster in most of those pairs and its fastest run beat the fastest
+  // on one thread (the fastest is the least disturbed; a majority alone is a coin toss for ops
+  // whose split hardly matters), and runs on the calling thread otherwise. Then kCheckRuns whole
+  // runs, alternately at those choices and as a one-thread run (ABBA order; no PoolHold, so the
+  // comparison includes what watching workers cost the computing thread), check the choices as a
+  // whole: unless both the fastest and the median run at the choices are faster than those on one
+  // thread (choicesPay; the fastest alone let a few percent of noise decide), every op runs on one thread, and such a program's runs hold no workers: they run as at one thread
+  // (never slower than one thread but for the measuring runs).
   // Results are the same bits at any thread count. A new thread count measures again;
   // concurrent runs while one measures use `threads` for every op; timed runs (opMs) never measure.
   void run(Arena& arena, int threads, double* opMs = nullptr, const void* input = nullptr, void* output = nullptr) const;
@@ -140,23 +145,35 @@ class Program {
   // Each op's threads for runs at `threads` (all 1 at one thread; empty until the kMeasureRuns
   // measuring runs at `threads` are done).
   std::vector<int> opThreads(int threads) const;
+  // Sets each op's threads for runs at `threads` > 1 (clamped to 1..threads; ops() values), as if
+  // measured: no measuring runs follow. For tests (the same bits at any split) and for callers
+  // that measured elsewhere.
+  void useOpThreads(int threads, std::vector<int> width) const;
+  // The per-op rule: `wins` of `runs` back-to-back pairs went to the split, and the fastest times
+  // (seconds) on one thread and split.
+  static bool splitPays(int wins, int runs, double fastestOne, double fastestMany);
+  // The whole-program check: the check runs' times on one thread and at the choices (seconds); the
+  // choices stay only where both their fastest and their median (lower) run are faster.
+  static bool choicesPay(std::vector<double> one, std::vector<double> chosen);
   static constexpr int kTuneRuns = 5;
-  static constexpr int kTuneWins = 4;
-  static constexpr int kCheckRuns = 6;
+  static constexpr int kCheckRuns = 10;
   static constexpr int kMeasureRuns = kTuneRuns + kCheckRuns;  // runs before opThreads is known
 
  private:
   struct OpWidths {
     int threads;
-    std::vector<int> width;  // per op: 1 or threads
+    std::vector<int> width;  // per op: 1..threads (measured: 1 or threads)
+    bool split = false;      // some op runs on more than one thread
   };
   struct Tuning {
     int threads = 0, runs = 0;
     std::vector<int> wins;  // per op: runs in which `threads` beat one thread
+    std::vector<double> opFastest;  // per op: fastest run on one thread, then on `threads` (seconds)
     std::vector<int> chosen;  // per op, after kTuneRuns: 1 or threads
-    double fastest[2] = {1e300, 1e300};  // check runs: fastest whole run on one thread / at chosen
+    std::vector<double> checks[2];  // check runs' times (seconds): on one thread / at chosen
   };
   void tuneRun(const RunBuffers& b, Arena& arena, int threads) const;
+  void publishWidths(int threads, std::vector<int> width) const;
   void runOps(const RunBuffers& b, Arena& arena, int threads, double* opMs) const;
   // Held (true) by the one run that measures; a flag, not a mutex's try_lock, which a glibc >= 2.34
   // link binds at GLIBC_2.34 (the prebuilds' floor is 2.32).
