@@ -1,7 +1,8 @@
 // 2 threads ÷ 1 thread per width, batch 1 and 64, before / after in ONE process: two built checkouts
 // (their dist/ and addons) side by side, runSync timed in interleaved rounds (sides and thread counts
 // alternate in rotating order); medians per case. Models: the bundled ResNet-20 (models/mnist) and
-// the zoo's resnet20 / cnn with random weights.
+// the zoo's resnet20 / cnn with random weights. Each side and thread count runs its own model
+// instance (the same weights and input), as a process that keeps one thread count would.
 // usage: node bench/threads.cjs BEFORE_DIR AFTER_DIR [rounds=7]   ONLY=bundled:1,resnet20:64 limits to net:batch;
 //        BITS=1,2 limits widths; THREADS=2 the many-thread count (default 2).
 const path = require('path');
@@ -35,8 +36,14 @@ async function mk(lib, net, batch) {
   const out = [];
   for (const net of ['bundled', 'resnet20', 'cnn']) for (const batch of [1, 64]) {
     if (only && !only.includes(`${net}:${batch}`)) continue;
+    // one model per side and thread count: a model's kept arenas share one memory budget, and the
+    // programs of two thread counts (two batch-64 slices each) would evict each other's arenas
     const built = [];
-    for (const [name, lib] of sides) built.push({ name, lib, ...(await mk(lib, net, batch)) });
+    for (const [name, lib] of sides) {
+      const perThreads = {};
+      for (const t of [1, many]) perThreads[t] = await mk(lib, net, batch);
+      built.push({ name, lib, perThreads, ...perThreads[1] });
+    }
     for (const bits of built[0].bits) {
       if (bitsOnly && !bitsOnly.includes(bits)) continue;
       const opts = bits === 32 ? { bits: 32 } : { bits };
@@ -45,8 +52,9 @@ async function mk(lib, net, batch) {
       // warm: every side at both thread counts (a program at n > 1 threads first measures its ops' widths)
       for (const s of built) for (const t of [1, many]) {
         s.lib.kernels.setThreads(t);
+        const { m, x } = s.perThreads[t];
         for (let i = 0; i < 20; i++) {
-          const y = s.m.runSync(s.x, opts).data;
+          const y = m.runSync(x, opts).data;
           for (let j = 0; j < y.length; j++) if (y[j] !== ref[j]) { same = false; break; }
         }
       }
@@ -58,9 +66,10 @@ async function mk(lib, net, batch) {
         for (let k = 0; k < order.length; k++) {
           const [s, t] = order[(k + r) % order.length];
           s.lib.kernels.setThreads(t);
-          s.m.runSync(s.x, opts);
+          const { m, x } = s.perThreads[t];
+          m.runSync(x, opts);
           const t0 = process.hrtime.bigint();
-          for (let i = 0; i < reps; i++) s.m.runSync(s.x, opts);
+          for (let i = 0; i < reps; i++) m.runSync(x, opts);
           (times[`${s.name}${t}`] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6 / reps);
         }
       }
