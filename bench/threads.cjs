@@ -53,7 +53,7 @@ async function mk(lib, net, batch) {
       for (const s of built) for (const t of [1, many]) {
         s.lib.kernels.setThreads(t);
         const { m, x } = s.perThreads[t];
-        for (let i = 0; i < 20; i++) {
+        for (let i = 0; i < 25; i++) {
           const y = m.runSync(x, opts).data;
           for (let j = 0; j < y.length; j++) if (y[j] !== ref[j]) { same = false; break; }
         }

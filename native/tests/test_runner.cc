@@ -253,6 +253,11 @@ void checkTuningRules() {
   EXPECT(!P::choicesPay({3.6e-4, 3.5e-4, 3.7e-4}, {3.3e-4, 3.9e-4, 4.0e-4}), "one lucky fast run does not keep the choices");
   EXPECT(!P::choicesPay({3.6e-4, 3.5e-4, 3.7e-4}, {3.55e-4, 3.5e-4, 3.6e-4}), "a tie goes to one thread");
   EXPECT(!P::choicesPay({}, {1.0}), "no runs: one thread");
+  const std::vector<double> one{3.6e-4, 3.5e-4, 3.7e-4}, fast{3.0e-4, 2.9e-4, 3.1e-4}, faster{2.6e-4, 2.5e-4, 2.7e-4};
+  EXPECT(P::bestConfig(one, fast, faster) == 2, "every op split wins on the lower median");
+  EXPECT(P::bestConfig(one, faster, fast) == 1, "the per-op choices win on the lower median");
+  EXPECT(P::bestConfig(one, one, fast) == 2, "only every op split pays: kept");
+  EXPECT(P::bestConfig(one, {3.0e-4, 3.8e-4, 3.9e-4}, {3.6e-4, 3.7e-4, 3.8e-4}) == 0, "neither pays: one thread");
 }
 
 void checkRules(const Platform& isa) {

@@ -604,6 +604,16 @@ bool Program::choicesPay(std::vector<double> one, std::vector<double> chosen) {
   return chosen.front() < one.front() && chosen[(chosen.size() - 1) / 2] < one[(one.size() - 1) / 2];
 }
 
+int Program::bestConfig(const std::vector<double>& one, const std::vector<double>& chosen, const std::vector<double>& all) {
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[(v.size() - 1) / 2];
+  };
+  const bool c = choicesPay(one, chosen), a = choicesPay(one, all);
+  if (c && a) return median(all) < median(chosen) ? 2 : 1;
+  return c ? 1 : a ? 2 : 0;
+}
+
 void Program::publishWidths(int threads, std::vector<int> width) const {
   auto done = std::make_shared<OpWidths>();
   done->threads = threads;
@@ -652,22 +662,29 @@ void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
           splitPays(tuning_.wins[i], kTuneRuns, tuning_.opFastest[2 * i], tuning_.opFastest[2 * i + 1]) ? threads : 1;
       any = any || tuning_.chosen[i] > 1;
     }
-    if (!any) publish(tuning_.chosen);  // all on one thread: nothing to check
+    // All on one thread: the per-op runs found no split that pays, not even one; checking every
+    // op split as well is then not worth the runs.
+    if (!any) publish(tuning_.chosen);
     return;
   }
-  const int check = tuning_.runs - kTuneRuns;
-  const bool atChosen = ((check + 1) / 2) % 2 == 0;  // chosen, one, one, chosen, chosen, one
+  // Three configurations, 5 runs each, every one in each position of a triple: 0 = one thread,
+  // 1 = the per-op choices, 2 = every op split. The per-op verdicts are noisy where ops take a few
+  // us, and a program whose ops alternate between split and not moves data between cores at each
+  // change; every op split keeps each core on its rows throughout (see the pool's two-ended jobs).
+  static constexpr int kOrder[kCheckRuns] = {0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 2, 1, 2, 1, 0};
+  const int config = kOrder[tuning_.runs - kTuneRuns];
   // The runs on one thread are what a one-thread run is (no hold), so "faster than one thread"
   // compares against the real thing, watching included.
-  const PoolHold hold(atChosen);
+  const PoolHold hold(config != 0);
   const Clock::time_point t0 = Clock::now();
   for (size_t i = 0; i < count; ++i)
-    ops_[i]->run(isa_, b, arena.states_[i].get(), atChosen ? tuning_.chosen[i] : 1);
+    ops_[i]->run(isa_, b, arena.states_[i].get(), config == 0 ? 1 : config == 1 ? tuning_.chosen[i] : threads);
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();
-  tuning_.checks[atChosen ? 1 : 0].push_back(took);
+  tuning_.checks[config].push_back(took);
   if (++tuning_.runs < kMeasureRuns) return;
-  if (choicesPay(tuning_.checks[0], tuning_.checks[1])) publish(tuning_.chosen);
-  else publish(std::vector<int>(count, 1));
+  const int best = bestConfig(tuning_.checks[0], tuning_.checks[1], tuning_.checks[2]);
+  if (best == 1) publish(tuning_.chosen);
+  else publish(std::vector<int>(count, best == 2 ? threads : 1));
 }
 
 std::vector<int> Program::opThreads(int threads) const {

@@ -131,11 +131,14 @@ class Program {
   // splitPays: the split was faster in most of those pairs and its fastest run beat the fastest
   // on one thread (the fastest is the least disturbed; a majority alone is a coin toss for ops
   // whose split hardly matters), and runs on the calling thread otherwise. Then kCheckRuns whole
-  // runs, alternately at those choices and as a one-thread run (ABBA order; no PoolHold, so the
-  // comparison includes what watching workers cost the computing thread), check the choices as a
-  // whole: unless both the fastest and the median run at the choices are faster than those on one
-  // thread (choicesPay; the fastest alone let a few percent of noise decide), every op runs on one thread, and such a program's runs hold no workers: they run as at one thread
-  // (never slower than one thread but for the measuring runs).
+  // runs, 5 each as a one-thread run (no PoolHold, so the comparison includes what watching
+  // workers cost the computing thread), at those choices and with every op split (noisy per-op
+  // verdicts at batch 1 mix split and unsplit ops, which moves data between cores at each change),
+  // interleaved, check them as a whole (bestConfig): a split configuration stays only where both
+  // its fastest and its median run beat those on one thread (choicesPay; the fastest alone let a
+  // few percent of noise decide), the lower median of two; else every op runs on one thread, and
+  // such a program's runs hold no workers: they run as at one thread (never slower than one
+  // thread but for the measuring runs).
   // Results are the same bits at any thread count. A new thread count measures again;
   // concurrent runs while one measures use `threads` for every op; timed runs (opMs) never measure.
   void run(Arena& arena, int threads, double* opMs = nullptr, const void* input = nullptr, void* output = nullptr) const;
@@ -155,8 +158,11 @@ class Program {
   // The whole-program check: the check runs' times on one thread and at the choices (seconds); the
   // choices stay only where both their fastest and their median (lower) run are faster.
   static bool choicesPay(std::vector<double> one, std::vector<double> chosen);
+  // Of the check runs on one thread, at the per-op choices and with every op split: 0, 1 or 2, the
+  // configuration kept (a split one where choicesPay; of two, the lower median).
+  static int bestConfig(const std::vector<double>& one, const std::vector<double>& chosen, const std::vector<double>& all);
   static constexpr int kTuneRuns = 5;
-  static constexpr int kCheckRuns = 10;
+  static constexpr int kCheckRuns = 15;
   static constexpr int kMeasureRuns = kTuneRuns + kCheckRuns;  // runs before opThreads is known
 
  private:
@@ -170,7 +176,7 @@ class Program {
     std::vector<int> wins;  // per op: runs in which `threads` beat one thread
     std::vector<double> opFastest;  // per op: fastest run on one thread, then on `threads` (seconds)
     std::vector<int> chosen;  // per op, after kTuneRuns: 1 or threads
-    std::vector<double> checks[2];  // check runs' times (seconds): on one thread / at chosen
+    std::vector<double> checks[3];  // check runs' times (seconds): one thread / chosen / every op split
   };
   void tuneRun(const RunBuffers& b, Arena& arena, int threads) const;
   void publishWidths(int threads, std::vector<int> width) const;
