@@ -126,6 +126,13 @@ void checkChain(const Platform& isa, size_t n, size_t h, size_t w) {
     EXPECT(threads == 1 || per.size() == program.ops(), "%s: each op's threads are chosen after %d runs", isa.name, count);
     for (int t : per) EXPECT(t == 1 || t == threads, "%s: an op's threads are 1 or %d, got %d", isa.name, threads, t);
   }
+  // Through the first re-check at 2 threads (runs alternately on one thread and split): the same bits.
+  {
+    int bad = 0;
+    runs(a1.get(), 2, static_cast<int>(runner::Program::kRecheckFirstAfter) + runner::Program::kRecheckRuns + 2, &bad);
+    EXPECT(bad == 0, "%s %zux%zux%zu: %d runs through a re-check differ from the reference bits", isa.name, n, h, w, bad);
+    for (int t : program.opThreads(2)) EXPECT(t == 1 || t == 2, "%s: after a re-check an op's threads are 1 or 2, got %d", isa.name, t);
+  }
   // Splits the measuring would not choose (every other op split, 2 or 3 of 3 threads; the op rule
   // changed from "4 of 5 wins" to splitPays): the same bits, and the widths kept as set.
   {

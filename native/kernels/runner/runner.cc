@@ -575,6 +575,19 @@ void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opM
       tuneRun(b, arena, threads);
       return;
     }
+    if (widths && !widths->alt.empty() && opMs == nullptr &&
+        runsSince_.fetch_add(1, std::memory_order_relaxed) + 1 >= widths->recheckAfter &&
+        tuneBusy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) {
+      struct Release {
+        std::atomic<bool>& busy;
+        ~Release() { busy.store(false, std::memory_order_release); }
+      } release{tuneBusy_};
+      const std::shared_ptr<const OpWidths> now = std::atomic_load(&widths_);
+      if (now == widths) {  // not republished meanwhile
+        recheckRun(b, arena, *widths);
+        return;
+      }
+    }
   }
   // The workers watch through the whole run (where watching is free), not only within each op; but
   // a program whose ops all run on one thread at this count runs exactly as at one thread, without
@@ -614,19 +627,40 @@ int Program::bestConfig(const std::vector<double>& one, const std::vector<double
   return c ? 1 : a ? 2 : 0;
 }
 
-void Program::publishWidths(int threads, std::vector<int> width) const {
+void Program::publishWidths(int threads, std::vector<int> width, std::vector<int> alt, uint64_t recheckAfter) const {
   auto done = std::make_shared<OpWidths>();
   done->threads = threads;
   done->split = std::any_of(width.begin(), width.end(), [](int w) { return w > 1; });
   done->width = std::move(width);
+  done->alt = std::move(alt);
+  done->recheckAfter = recheckAfter;
+  runsSince_.store(0, std::memory_order_relaxed);
   std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
+}
+
+// One run of a re-check (tuneBusy_ held): kRecheckRuns whole runs, alternately (ABBA) as a
+// one-thread run and at the split configuration; then the faster by choicesPay is published, and
+// the next re-check comes after twice as many runs (up to kRecheckMaxAfter).
+void Program::recheckRun(const RunBuffers& b, Arena& arena, const OpWidths& w) const {
+  if (recheck_.runs == 0) recheck_.times[0].clear(), recheck_.times[1].clear();
+  const bool split = ((recheck_.runs + 1) / 2) % 2 == 0;  // split, one, one, split, ...
+  const PoolHold hold(split);
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, b, arena.states_[i].get(), split ? w.alt[i] : 1);
+  recheck_.times[split ? 1 : 0].push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  if (++recheck_.runs < kRecheckRuns) return;
+  recheck_.runs = 0;
+  const uint64_t next = std::min<uint64_t>(2 * w.recheckAfter, kRecheckMaxAfter);
+  if (choicesPay(recheck_.times[0], recheck_.times[1])) publishWidths(w.threads, w.alt, w.alt, next);
+  else publishWidths(w.threads, std::vector<int>(ops_.size(), 1), w.alt, next);
 }
 
 void Program::useOpThreads(int threads, std::vector<int> width) const {
   if (threads <= 1) return;
   if (width.size() != ops_.size()) fail("useOpThreads: one width per op");
   for (int& w : width) w = std::min(std::max(w, 1), threads);
-  publishWidths(threads, std::move(width));
+  publishWidths(threads, std::move(width), {}, 0);
 }
 
 // One measuring run (tuneBusy_ held): kTuneRuns of every op on one thread and on `threads`, back to
@@ -636,8 +670,8 @@ void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
   if (tuning_.threads != threads)
     tuning_ = Tuning{threads, 0, std::vector<int>(count, 0), std::vector<double>(2 * count, 1e300), {}, {}};
   using Clock = std::chrono::steady_clock;
-  auto publish = [&](std::vector<int> width) {
-    publishWidths(threads, std::move(width));
+  auto publish = [&](std::vector<int> width) {  // no re-check: no split configuration to try
+    publishWidths(threads, std::move(width), {}, 0);
     tuning_ = Tuning{};
   };
   if (tuning_.runs < kTuneRuns) {
@@ -683,8 +717,18 @@ void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
   tuning_.checks[config].push_back(took);
   if (++tuning_.runs < kMeasureRuns) return;
   const int best = bestConfig(tuning_.checks[0], tuning_.checks[1], tuning_.checks[2]);
-  if (best == 1) publish(tuning_.chosen);
-  else publish(std::vector<int>(count, best == 2 ? threads : 1));
+  // The split configuration a re-check compares with one thread: the one kept, else the one of
+  // the lower median (a split that lost now may win on a quieter machine, and the other way round).
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[(v.size() - 1) / 2];
+  };
+  std::vector<int> all(count, threads);
+  std::vector<int> alt = best == 1 ? tuning_.chosen : best == 2 ? all
+                         : median(tuning_.checks[1]) <= median(tuning_.checks[2]) ? tuning_.chosen : all;
+  std::vector<int> width = best == 1 ? tuning_.chosen : best == 2 ? all : std::vector<int>(count, 1);
+  publishWidths(threads, std::move(width), std::move(alt), kRecheckFirstAfter);
+  tuning_ = Tuning{};
 }
 
 std::vector<int> Program::opThreads(int threads) const {

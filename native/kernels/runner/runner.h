@@ -138,7 +138,10 @@ class Program {
   // its fastest and its median run beat those on one thread (choicesPay; the fastest alone let a
   // few percent of noise decide), the lower median of two; else every op runs on one thread, and
   // such a program's runs hold no workers: they run as at one thread (never slower than one
-  // thread but for the measuring runs).
+  // thread but for the measuring runs). The verdict is re-checked as the program keeps running
+  // (kRecheckRuns runs, one thread against the split configuration, after kRecheckFirstAfter
+  // runs, then at doubling intervals): a machine's load, and how a host schedules a VM's vCPUs,
+  // change after the first runs.
   // Results are the same bits at any thread count. A new thread count measures again;
   // concurrent runs while one measures use `threads` for every op; timed runs (opMs) never measure.
   void run(Arena& arena, int threads, double* opMs = nullptr, const void* input = nullptr, void* output = nullptr) const;
@@ -164,12 +167,25 @@ class Program {
   static constexpr int kTuneRuns = 5;
   static constexpr int kCheckRuns = 15;
   static constexpr int kMeasureRuns = kTuneRuns + kCheckRuns;  // runs before opThreads is known
+  // Re-checks of a measured program (a machine's load and the host's scheduling change after the
+  // first runs): kRecheckRuns whole runs, half as one-thread runs and half at the split
+  // configuration, after kRecheckFirstAfter runs, then twice as many each time up to
+  // kRecheckMaxAfter (at most ~1 run in 400 then at the slower configuration).
+  static constexpr int kRecheckRuns = 10;
+  static constexpr uint64_t kRecheckFirstAfter = 32;
+  static constexpr uint64_t kRecheckMaxAfter = 4096;
 
  private:
   struct OpWidths {
     int threads;
     std::vector<int> width;  // per op: 1..threads (measured: 1 or threads)
     bool split = false;      // some op runs on more than one thread
+    std::vector<int> alt;    // the split configuration a re-check compares with one thread (none: no re-check)
+    uint64_t recheckAfter = 0;  // runs at `threads` after the publication before the re-check
+  };
+  struct Recheck {
+    int runs = 0;
+    std::vector<double> times[2];  // one thread / split (seconds)
   };
   struct Tuning {
     int threads = 0, runs = 0;
@@ -179,7 +195,10 @@ class Program {
     std::vector<double> checks[3];  // check runs' times (seconds): one thread / chosen / every op split
   };
   void tuneRun(const RunBuffers& b, Arena& arena, int threads) const;
-  void publishWidths(int threads, std::vector<int> width) const;
+  void publishWidths(int threads, std::vector<int> width, std::vector<int> alt, uint64_t recheckAfter) const;
+  void recheckRun(const RunBuffers& b, Arena& arena, const OpWidths& w) const;
+  mutable Recheck recheck_;                        // guarded by tuneBusy_
+  mutable std::atomic<uint64_t> runsSince_{0};     // runs at the published widths since publication
   void runOps(const RunBuffers& b, Arena& arena, int threads, double* opMs) const;
   // Held (true) by the one run that measures; a flag, not a mutex's try_lock, which a glibc >= 2.34
   // link binds at GLIBC_2.34 (the prebuilds' floor is 2.32).
