@@ -36,7 +36,7 @@ const only = process.env.ONLY; for (const c of cases) { if (only && !only.split(
   // same answers (the restructure changes no result)
   const ya = a.m.runSync(a.t, opts).data, yb = b.m.runSync(b.t, opts).data;
   let same = ya.length === yb.length; for (let i = 0; same && i < ya.length; i++) if (ya[i] !== yb[i] && !(Number.isNaN(ya[i]) && Number.isNaN(yb[i]))) same = false;
-  if (threads > 1) for (let i = 0; i < 12; i++) for (const side of [a, b]) side.m.runSync(side.t, opts);
+  if (threads > 1) for (let i = 0; i < 25; i++) for (const side of [a, b]) side.m.runSync(side.t, opts);
   const reps = c.b === 64 ? 1 : 5;
   const ta = [], tb = [];
   for (let r = 0; r < rounds; r++) {

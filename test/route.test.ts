@@ -158,7 +158,7 @@ describe('threads', () => {
   // A program at more than one thread first measures, per op, whether splitting it pays (each op
   // run twice in a row, once per thread count: runner.h), then runs each op on the threads chosen.
   // Whatever is chosen, and during the measuring runs, the outputs are the one-thread bits.
-  const runs = 13; // more than the measuring runs (Program::kMeasureRuns = 11)
+  const runs = 22; // more than the measuring runs (Program::kMeasureRuns = 20)
   it('whole-model outputs at 2 and 3 threads are the 1-thread bits, while each op\'s threads are measured and after', async () => {
     const m = another();
     try {

@@ -126,6 +126,29 @@ void checkChain(const Platform& isa, size_t n, size_t h, size_t w) {
     EXPECT(threads == 1 || per.size() == program.ops(), "%s: each op's threads are chosen after %d runs", isa.name, count);
     for (int t : per) EXPECT(t == 1 || t == threads, "%s: an op's threads are 1 or %d, got %d", isa.name, threads, t);
   }
+  // Through the first re-check at 2 threads (runs alternately on one thread and split): the same bits.
+  {
+    int bad = 0;
+    runs(a1.get(), 2, static_cast<int>(runner::Program::kRecheckFirstAfter) + runner::Program::kRecheckRuns + 2, &bad);
+    EXPECT(bad == 0, "%s %zux%zux%zu: %d runs through a re-check differ from the reference bits", isa.name, n, h, w, bad);
+    for (int t : program.opThreads(2)) EXPECT(t == 1 || t == 2, "%s: after a re-check an op's threads are 1 or 2, got %d", isa.name, t);
+  }
+  // Splits the measuring would not choose (every other op split, 2 or 3 of 3 threads; the op rule
+  // changed from "4 of 5 wins" to splitPays): the same bits, and the widths kept as set.
+  {
+    std::vector<int> mixed(program.ops());
+    for (size_t i = 0; i < mixed.size(); ++i) mixed[i] = i % 2 == 0 ? 1 : 2 + static_cast<int>(i / 2 % 2);
+    program.useOpThreads(3, mixed);
+    EXPECT(program.opThreads(3) == mixed, "%s: useOpThreads sets each op's threads", isa.name);
+    int bad = 0;
+    runs(a1.get(), 3, 3, &bad);
+    EXPECT(bad == 0, "%s %zux%zux%zu: %d runs at mixed op threads differ from the reference bits", isa.name, n, h, w, bad);
+    program.useOpThreads(3, std::vector<int>(program.ops(), 1));
+    runs(a1.get(), 3, 2, &bad);
+    EXPECT(bad == 0, "%s: runs at 3 threads with every op on one thread (no pool hold) differ", isa.name);
+    EXPECT(throwsInvalid([&] { program.useOpThreads(3, std::vector<int>(program.ops() + 1, 1)); }),
+           "%s: useOpThreads wants one width per op", isa.name);
+  }
   // Two callers at once, on their own arenas, while a new thread count is measured.
   int bad1 = 0, bad2 = 0;
   std::thread other([&] { runs(a2.get(), 4, count, &bad2); });
@@ -225,6 +248,25 @@ void checkCallerMemory(const Platform& isa, size_t n, size_t c, size_t h, size_t
   }
 }
 
+// The measuring rules (runner.h): an op splits where most back-to-back pairs and the fastest run
+// went to the split; the choices stay where both the fastest and the median whole run beat one thread.
+void checkTuningRules() {
+  using P = runner::Program;
+  EXPECT(P::splitPays(3, 5, 26.7e-6, 18.4e-6), "3 of 5 pairs and a faster best: split (the old rule wanted 4 of 5)");
+  EXPECT(!P::splitPays(2, 5, 26.7e-6, 18.4e-6), "2 of 5 pairs: no split, whatever the best");
+  EXPECT(!P::splitPays(5, 5, 5.0e-6, 5.0e-6), "a best no faster: no split");
+  EXPECT(!P::splitPays(4, 5, 5.0e-6, 5.5e-6), "a slower best: no split");
+  EXPECT(P::choicesPay({3.6e-4, 3.5e-4, 3.7e-4}, {3.3e-4, 3.2e-4, 3.4e-4}), "faster fastest and median: the choices stay");
+  EXPECT(!P::choicesPay({3.6e-4, 3.5e-4, 3.7e-4}, {3.3e-4, 3.9e-4, 4.0e-4}), "one lucky fast run does not keep the choices");
+  EXPECT(!P::choicesPay({3.6e-4, 3.5e-4, 3.7e-4}, {3.55e-4, 3.5e-4, 3.6e-4}), "a tie goes to one thread");
+  EXPECT(!P::choicesPay({}, {1.0}), "no runs: one thread");
+  const std::vector<double> one{3.6e-4, 3.5e-4, 3.7e-4}, fast{3.0e-4, 2.9e-4, 3.1e-4}, faster{2.6e-4, 2.5e-4, 2.7e-4};
+  EXPECT(P::bestConfig(one, fast, faster) == 2, "every op split wins on the lower median");
+  EXPECT(P::bestConfig(one, faster, fast) == 1, "the per-op choices win on the lower median");
+  EXPECT(P::bestConfig(one, one, fast) == 2, "only every op split pays: kept");
+  EXPECT(P::bestConfig(one, {3.0e-4, 3.8e-4, 3.9e-4}, {3.6e-4, 3.7e-4, 3.8e-4}) == 0, "neither pays: one thread");
+}
+
 void checkRules(const Platform& isa) {
   std::vector<float> s(4, 1.0f);
   auto affine = [&](runner::BufferId x, runner::BufferId out) { return runner::affineOp(x, out, 4, 4, s.data(), nullptr, -1, 1); };
@@ -253,6 +295,7 @@ void checkRules(const Platform& isa) {
 }  // namespace
 
 int main() {
+  checkTuningRules();
   for (const Platform* p : availablePlatforms()) {
     checkChain(*p, 2, 5, 4);
     checkChain(*p, 3, 37, 29);  // many GEMM and pack tasks

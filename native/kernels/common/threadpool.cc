@@ -38,6 +38,7 @@ constexpr std::chrono::microseconds kCallerSpin{200};
 // The compute loop may run at most this much slower beside a watcher for watching to count as free:
 // on separate cores it runs within a few percent (clock boost), on one shared core far slower.
 constexpr double kWatchSlowdown = 1.10;
+constexpr int kWatchTries = 3;
 
 std::atomic<int> holds{0};  // live PoolHolds
 
@@ -89,7 +90,13 @@ bool watchIsFree() {
   static const bool free = [] {
     const char* env = std::getenv("ANYPREC_POOL_WATCH");
     if (env != nullptr && (env[0] == '0' || env[0] == '1') && env[1] == '\0') return env[0] == '1';
-    return measureWatchIsFree();
+    // A shared core slows every watched sample of every try; a one-off disturbance (a timer tick,
+    // another process, a vCPU the host is waking) spoils one try. Seen on a 2-vCPU Zen 3 VM with
+    // nothing else running: 1 process in 12 measured "not free" (then every hand-off waits 8-80 us
+    // for a sleeping worker instead of ~1 us). So "not free" must hold on kWatchTries tries in a row.
+    for (int i = 0; i < kWatchTries; ++i)
+      if (measureWatchIsFree()) return true;
+    return false;
   }();
   return free;
 }
@@ -116,7 +123,11 @@ struct Job {
   int width = 1;
   TaskFn fn;
   DoneFn done;                       // async only
+  // Tasks not yet taken: [front, back), packed as front << 32 | back (n < 2^32 tasks; larger jobs
+  // take from the front only, through `next`). See Pool::take.
+  std::atomic<uint64_t> span{0};
   std::atomic<size_t> next{0};
+  bool twoEnded = false;
   std::atomic<size_t> finished{0};
   int joined = 0;                    // threads that took part (guarded by the pool mutex)
   std::mutex errMutex;
@@ -150,11 +161,40 @@ class Pool {
     if (workersWanted == 1) cv_.notify_one(); else cv_.notify_all();
   }
 
-  // Runs tasks of `job` on this thread until none is left to take.
-  static void work(Job& job) {
+  // Where a sync job's tasks go. The caller takes them from the front, the pool's workers from the
+  // back: split ops of one program then give the caller the same (first) part of their rows op
+  // after op, and a worker the same last part, so an op reads mostly what the same core wrote in
+  // the op before, instead of half of it from the other core's cache (at batch 1 a program's
+  // buffers are a few KB to a few hundred KB, and moving them between cores cost more than the
+  // split saved). Any task still goes to whoever is free first: no thread waits on a late one.
+  static bool take(Job& job, bool fromBack, size_t* task) {
+    if (!job.twoEnded) {
+      *task = job.next.fetch_add(1, std::memory_order_relaxed);
+      return *task < job.n;
+    }
+    uint64_t cur = job.span.load(std::memory_order_relaxed);
     for (;;) {
-      const size_t t = job.next.fetch_add(1, std::memory_order_relaxed);
-      if (t >= job.n) return;
+      const uint64_t f = cur >> 32, b = cur & 0xFFFFFFFFu;
+      if (f >= b) return false;
+      const uint64_t want = fromBack ? (f << 32 | (b - 1)) : ((f + 1) << 32 | b);
+      if (job.span.compare_exchange_weak(cur, want, std::memory_order_relaxed)) {
+        *task = static_cast<size_t>(fromBack ? b - 1 : f);
+        return true;
+      }
+    }
+  }
+
+  static bool exhausted(const Job& job) {
+    if (!job.twoEnded) return job.next.load(std::memory_order_relaxed) >= job.n;
+    const uint64_t cur = job.span.load(std::memory_order_relaxed);
+    return (cur >> 32) >= (cur & 0xFFFFFFFFu);
+  }
+
+  // Runs tasks of `job` on this thread until none is left to take.
+  static void work(Job& job, bool fromBack) {
+    for (;;) {
+      size_t t;
+      if (!take(job, fromBack, &t)) return;
       try {
         job.fn(t);
       } catch (...) {
@@ -187,7 +227,7 @@ class Pool {
   std::shared_ptr<Job> pick() {
     for (auto it = queue_.begin(); it != queue_.end();) {
       Job& j = **it;
-      if (j.next.load(std::memory_order_relaxed) >= j.n) {
+      if (exhausted(j)) {
         it = queue_.erase(it);
         continue;
       }
@@ -219,7 +259,7 @@ class Pool {
         if (!job) continue;
       }
       lock.unlock();
-      work(*job);
+      work(*job, true);
       job.reset();
       lock.lock();
     }
@@ -269,8 +309,12 @@ void parallelRun(size_t n, int width, const TaskFn& fn) {
   job->n = n;
   job->width = width - 1;  // pool seats; the caller works too
   job->fn = fn;
+  if (n <= 0xFFFFFFFFu) {
+    job->twoEnded = true;
+    job->span.store(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  }
   Pool::instance().submit(job, static_cast<int>(std::min<size_t>(n - 1, width - 1)));
-  Pool::work(*job);
+  Pool::work(*job, false);
   // The last tasks may still run on workers: watch for them before sleeping. finished is counted
   // after a task's error is stored (acq_rel), so it is visible once every task is counted.
   if (!spinUntil(kCallerSpin, false, [&] { return job->finished.load(std::memory_order_acquire) == job->n; })) {

@@ -562,8 +562,6 @@ void Program::run(Arena& arena, int threads, double* opMs, const void* input, vo
 
 void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opMs) const {
   threads = std::max(1, threads);
-  // The workers watch through the whole run (where watching is free), not only within each op.
-  const PoolHold hold(threads > 1);
   std::shared_ptr<const OpWidths> widths;
   if (threads > 1) {
     widths = std::atomic_load(&widths_);
@@ -577,7 +575,24 @@ void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opM
       tuneRun(b, arena, threads);
       return;
     }
+    if (widths && !widths->alt.empty() && opMs == nullptr &&
+        runsSince_.fetch_add(1, std::memory_order_relaxed) + 1 >= widths->recheckAfter &&
+        tuneBusy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) {
+      struct Release {
+        std::atomic<bool>& busy;
+        ~Release() { busy.store(false, std::memory_order_release); }
+      } release{tuneBusy_};
+      const std::shared_ptr<const OpWidths> now = std::atomic_load(&widths_);
+      if (now == widths) {  // not republished meanwhile
+        recheckRun(b, arena, *widths);
+        return;
+      }
+    }
   }
+  // The workers watch through the whole run (where watching is free), not only within each op; but
+  // a program whose ops all run on one thread at this count runs exactly as at one thread, without
+  // a hold: a watching worker can only cost the computing thread (a shared core, a busy host).
+  const PoolHold hold(threads > 1 && (!widths || widths->split));
   auto width = [&](size_t i) { return widths ? widths->width[i] : threads; };
   if (opMs == nullptr) {
     for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, b, arena.states_[i].get(), width(i));
@@ -591,51 +606,129 @@ void Program::runOps(const RunBuffers& b, Arena& arena, int threads, double* opM
   }
 }
 
+bool Program::splitPays(int wins, int runs, double fastestOne, double fastestMany) {
+  return 2 * wins > runs && fastestMany < fastestOne;
+}
+
+bool Program::choicesPay(std::vector<double> one, std::vector<double> chosen) {
+  if (one.empty() || chosen.empty()) return false;
+  std::sort(one.begin(), one.end());
+  std::sort(chosen.begin(), chosen.end());
+  return chosen.front() < one.front() && chosen[(chosen.size() - 1) / 2] < one[(one.size() - 1) / 2];
+}
+
+int Program::bestConfig(const std::vector<double>& one, const std::vector<double>& chosen, const std::vector<double>& all) {
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[(v.size() - 1) / 2];
+  };
+  const bool c = choicesPay(one, chosen), a = choicesPay(one, all);
+  if (c && a) return median(all) < median(chosen) ? 2 : 1;
+  return c ? 1 : a ? 2 : 0;
+}
+
+void Program::publishWidths(int threads, std::vector<int> width, std::vector<int> alt, uint64_t recheckAfter) const {
+  auto done = std::make_shared<OpWidths>();
+  done->threads = threads;
+  done->split = std::any_of(width.begin(), width.end(), [](int w) { return w > 1; });
+  done->width = std::move(width);
+  done->alt = std::move(alt);
+  done->recheckAfter = recheckAfter;
+  runsSince_.store(0, std::memory_order_relaxed);
+  std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
+}
+
+// One run of a re-check (tuneBusy_ held): kRecheckRuns whole runs, alternately (ABBA) as a
+// one-thread run and at the split configuration; then the faster by choicesPay is published, and
+// the next re-check comes after twice as many runs (up to kRecheckMaxAfter).
+void Program::recheckRun(const RunBuffers& b, Arena& arena, const OpWidths& w) const {
+  if (recheck_.runs == 0) recheck_.times[0].clear(), recheck_.times[1].clear();
+  const bool split = ((recheck_.runs + 1) / 2) % 2 == 0;  // split, one, one, split, ...
+  const PoolHold hold(split);
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  for (size_t i = 0; i < ops_.size(); ++i) ops_[i]->run(isa_, b, arena.states_[i].get(), split ? w.alt[i] : 1);
+  recheck_.times[split ? 1 : 0].push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  if (++recheck_.runs < kRecheckRuns) return;
+  recheck_.runs = 0;
+  const uint64_t next = std::min<uint64_t>(2 * w.recheckAfter, kRecheckMaxAfter);
+  if (choicesPay(recheck_.times[0], recheck_.times[1])) publishWidths(w.threads, w.alt, w.alt, next);
+  else publishWidths(w.threads, std::vector<int>(ops_.size(), 1), w.alt, next);
+}
+
+void Program::useOpThreads(int threads, std::vector<int> width) const {
+  if (threads <= 1) return;
+  if (width.size() != ops_.size()) fail("useOpThreads: one width per op");
+  for (int& w : width) w = std::min(std::max(w, 1), threads);
+  publishWidths(threads, std::move(width), {}, 0);
+}
+
 // One measuring run (tuneBusy_ held): kTuneRuns of every op on one thread and on `threads`, back to
 // back; then kCheckRuns whole runs at the chosen widths or all on one thread.
 void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
-  if (tuning_.threads != threads) tuning_ = Tuning{threads, 0, std::vector<int>(ops_.size(), 0), {}, {1e300, 1e300}};
+  const size_t count = ops_.size();
+  if (tuning_.threads != threads)
+    tuning_ = Tuning{threads, 0, std::vector<int>(count, 0), std::vector<double>(2 * count, 1e300), {}, {}};
   using Clock = std::chrono::steady_clock;
-  auto publish = [&](const std::vector<int>& width) {
-    auto done = std::make_shared<OpWidths>();
-    done->threads = threads;
-    done->width = width;
-    std::atomic_store(&widths_, std::shared_ptr<const OpWidths>(std::move(done)));
+  auto publish = [&](std::vector<int> width) {  // no re-check: no split configuration to try
+    publishWidths(threads, std::move(width), {}, 0);
     tuning_ = Tuning{};
   };
   if (tuning_.runs < kTuneRuns) {
+    const PoolHold hold;  // as the runs at the chosen widths will hold it
     const bool manyFirst = tuning_.runs % 2 == 1;
-    for (size_t i = 0; i < ops_.size(); ++i) {
-      Clock::duration took[2];
+    for (size_t i = 0; i < count; ++i) {
+      double took[2];
       for (int pass = 0; pass < 2; ++pass) {
         const bool many = (pass == 0) == manyFirst;
         const Clock::time_point t0 = Clock::now();
         ops_[i]->run(isa_, b, arena.states_[i].get(), many ? threads : 1);
-        took[many ? 1 : 0] = Clock::now() - t0;
+        took[many ? 1 : 0] = std::chrono::duration<double>(Clock::now() - t0).count();
       }
       if (took[1] < took[0]) ++tuning_.wins[i];
+      for (int k = 0; k < 2; ++k) tuning_.opFastest[2 * i + k] = std::min(tuning_.opFastest[2 * i + k], took[k]);
     }
     if (++tuning_.runs < kTuneRuns) return;
-    tuning_.chosen.resize(ops_.size());
+    tuning_.chosen.resize(count);
     bool any = false;
-    for (size_t i = 0; i < ops_.size(); ++i) {
-      tuning_.chosen[i] = tuning_.wins[i] >= kTuneWins ? threads : 1;
+    for (size_t i = 0; i < count; ++i) {
+      tuning_.chosen[i] =
+          splitPays(tuning_.wins[i], kTuneRuns, tuning_.opFastest[2 * i], tuning_.opFastest[2 * i + 1]) ? threads : 1;
       any = any || tuning_.chosen[i] > 1;
     }
-    if (!any) publish(tuning_.chosen);  // all on one thread: nothing to check
+    // All on one thread: the per-op runs found no split that pays, not even one; checking every
+    // op split as well is then not worth the runs.
+    if (!any) publish(tuning_.chosen);
     return;
   }
-  const int check = tuning_.runs - kTuneRuns;
-  const bool atChosen = ((check + 1) / 2) % 2 == 0;  // chosen, one, one, chosen, chosen, one
+  // Three configurations, 5 runs each, every one in each position of a triple: 0 = one thread,
+  // 1 = the per-op choices, 2 = every op split. The per-op verdicts are noisy where ops take a few
+  // us, and a program whose ops alternate between split and not moves data between cores at each
+  // change; every op split keeps each core on its rows throughout (see the pool's two-ended jobs).
+  static constexpr int kOrder[kCheckRuns] = {0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 2, 1, 2, 1, 0};
+  const int config = kOrder[tuning_.runs - kTuneRuns];
+  // The runs on one thread are what a one-thread run is (no hold), so "faster than one thread"
+  // compares against the real thing, watching included.
+  const PoolHold hold(config != 0);
   const Clock::time_point t0 = Clock::now();
-  for (size_t i = 0; i < ops_.size(); ++i)
-    ops_[i]->run(isa_, b, arena.states_[i].get(), atChosen ? tuning_.chosen[i] : 1);
+  for (size_t i = 0; i < count; ++i)
+    ops_[i]->run(isa_, b, arena.states_[i].get(), config == 0 ? 1 : config == 1 ? tuning_.chosen[i] : threads);
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();
-  double& fastest = tuning_.fastest[atChosen ? 1 : 0];
-  fastest = std::min(fastest, took);
+  tuning_.checks[config].push_back(took);
   if (++tuning_.runs < kMeasureRuns) return;
-  if (tuning_.fastest[1] < tuning_.fastest[0]) publish(tuning_.chosen);
-  else publish(std::vector<int>(ops_.size(), 1));
+  const int best = bestConfig(tuning_.checks[0], tuning_.checks[1], tuning_.checks[2]);
+  // The split configuration a re-check compares with one thread: the one kept, else the one of
+  // the lower median (a split that lost now may win on a quieter machine, and the other way round).
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[(v.size() - 1) / 2];
+  };
+  std::vector<int> all(count, threads);
+  std::vector<int> alt = best == 1 ? tuning_.chosen : best == 2 ? all
+                         : median(tuning_.checks[1]) <= median(tuning_.checks[2]) ? tuning_.chosen : all;
+  std::vector<int> width = best == 1 ? tuning_.chosen : best == 2 ? all : std::vector<int>(count, 1);
+  publishWidths(threads, std::move(width), std::move(alt), kRecheckFirstAfter);
+  tuning_ = Tuning{};
 }
 
 std::vector<int> Program::opThreads(int threads) const {

@@ -122,15 +122,26 @@ class Program {
   // it at run time (outputInPlace()), else copied out after the last op. The same bits either way.
   //
   // Threads per op. Splitting an op pays only when its work outweighs waking and joining the
-  // pool's threads, which depends on the op's size, the machine and its load. So the first
-  // kTuneRuns untimed runs at a thread count above 1 measure it: each op runs twice in a row, on
-  // one thread and on `threads` (outputs are pure functions of inputs, so the second run rewrites
-  // the same values), the order alternating from run to run; afterwards an op keeps `threads` only
-  // where that was faster in at least kTuneWins of those runs, and runs on the calling thread
-  // otherwise. Then kCheckRuns whole runs, alternately at those choices and all on one thread
-  // (ABBA order), check the choices as a whole: if the fastest run at the choices is not faster
-  // than the fastest on one thread, every op runs on one thread (each op's noisy verdict, or the
-  // cost of handing work between ops, made the sum slower: never slower than one thread).
+  // pool's threads, which depends on the op's size, the machine and its load: no fixed floor of
+  // work per thread holds across machines (a hand-off costs ~1-2 us with a watching worker on one
+  // VM, 20-60 us with a sleeping one on the same VM), so each program measures it at run time. The
+  // first kTuneRuns untimed runs at a thread count above 1 run each op twice in a row, on one
+  // thread and on `threads` (outputs are pure functions of inputs, so the second run rewrites the
+  // same values), the order alternating from run to run; afterwards an op keeps `threads` where
+  // splitPays: the split was faster in most of those pairs and its fastest run beat the fastest
+  // on one thread (the fastest is the least disturbed; a majority alone is a coin toss for ops
+  // whose split hardly matters), and runs on the calling thread otherwise. Then kCheckRuns whole
+  // runs, 5 each as a one-thread run (no PoolHold, so the comparison includes what watching
+  // workers cost the computing thread), at those choices and with every op split (noisy per-op
+  // verdicts at batch 1 mix split and unsplit ops, which moves data between cores at each change),
+  // interleaved, check them as a whole (bestConfig): a split configuration stays only where both
+  // its fastest and its median run beat those on one thread (choicesPay; the fastest alone let a
+  // few percent of noise decide), the lower median of two; else every op runs on one thread, and
+  // such a program's runs hold no workers: they run as at one thread (never slower than one
+  // thread but for the measuring runs). The verdict is re-checked as the program keeps running
+  // (kRecheckRuns runs, one thread against the split configuration, after kRecheckFirstAfter
+  // runs, then at doubling intervals): a machine's load, and how a host schedules a VM's vCPUs,
+  // change after the first runs.
   // Results are the same bits at any thread count. A new thread count measures again;
   // concurrent runs while one measures use `threads` for every op; timed runs (opMs) never measure.
   void run(Arena& arena, int threads, double* opMs = nullptr, const void* input = nullptr, void* output = nullptr) const;
@@ -140,23 +151,54 @@ class Program {
   // Each op's threads for runs at `threads` (all 1 at one thread; empty until the kMeasureRuns
   // measuring runs at `threads` are done).
   std::vector<int> opThreads(int threads) const;
+  // Sets each op's threads for runs at `threads` > 1 (clamped to 1..threads; ops() values), as if
+  // measured: no measuring runs follow. For tests (the same bits at any split) and for callers
+  // that measured elsewhere.
+  void useOpThreads(int threads, std::vector<int> width) const;
+  // The per-op rule: `wins` of `runs` back-to-back pairs went to the split, and the fastest times
+  // (seconds) on one thread and split.
+  static bool splitPays(int wins, int runs, double fastestOne, double fastestMany);
+  // The whole-program check: the check runs' times on one thread and at the choices (seconds); the
+  // choices stay only where both their fastest and their median (lower) run are faster.
+  static bool choicesPay(std::vector<double> one, std::vector<double> chosen);
+  // Of the check runs on one thread, at the per-op choices and with every op split: 0, 1 or 2, the
+  // configuration kept (a split one where choicesPay; of two, the lower median).
+  static int bestConfig(const std::vector<double>& one, const std::vector<double>& chosen, const std::vector<double>& all);
   static constexpr int kTuneRuns = 5;
-  static constexpr int kTuneWins = 4;
-  static constexpr int kCheckRuns = 6;
+  static constexpr int kCheckRuns = 15;
   static constexpr int kMeasureRuns = kTuneRuns + kCheckRuns;  // runs before opThreads is known
+  // Re-checks of a measured program (a machine's load and the host's scheduling change after the
+  // first runs): kRecheckRuns whole runs, half as one-thread runs and half at the split
+  // configuration, after kRecheckFirstAfter runs, then twice as many each time up to
+  // kRecheckMaxAfter (at most ~1 run in 400 then at the slower configuration).
+  static constexpr int kRecheckRuns = 10;
+  static constexpr uint64_t kRecheckFirstAfter = 32;
+  static constexpr uint64_t kRecheckMaxAfter = 4096;
 
  private:
   struct OpWidths {
     int threads;
-    std::vector<int> width;  // per op: 1 or threads
+    std::vector<int> width;  // per op: 1..threads (measured: 1 or threads)
+    bool split = false;      // some op runs on more than one thread
+    std::vector<int> alt;    // the split configuration a re-check compares with one thread (none: no re-check)
+    uint64_t recheckAfter = 0;  // runs at `threads` after the publication before the re-check
+  };
+  struct Recheck {
+    int runs = 0;
+    std::vector<double> times[2];  // one thread / split (seconds)
   };
   struct Tuning {
     int threads = 0, runs = 0;
     std::vector<int> wins;  // per op: runs in which `threads` beat one thread
+    std::vector<double> opFastest;  // per op: fastest run on one thread, then on `threads` (seconds)
     std::vector<int> chosen;  // per op, after kTuneRuns: 1 or threads
-    double fastest[2] = {1e300, 1e300};  // check runs: fastest whole run on one thread / at chosen
+    std::vector<double> checks[3];  // check runs' times (seconds): one thread / chosen / every op split
   };
   void tuneRun(const RunBuffers& b, Arena& arena, int threads) const;
+  void publishWidths(int threads, std::vector<int> width, std::vector<int> alt, uint64_t recheckAfter) const;
+  void recheckRun(const RunBuffers& b, Arena& arena, const OpWidths& w) const;
+  mutable Recheck recheck_;                        // guarded by tuneBusy_
+  mutable std::atomic<uint64_t> runsSince_{0};     // runs at the published widths since publication
   void runOps(const RunBuffers& b, Arena& arena, int threads, double* opMs) const;
   // Held (true) by the one run that measures; a flag, not a mutex's try_lock, which a glibc >= 2.34
   // link binds at GLIBC_2.34 (the prebuilds' floor is 2.32).
