@@ -610,20 +610,23 @@ bool Program::splitPays(int wins, int runs, double fastestOne, double fastestMan
   return 2 * wins > runs && fastestMany < fastestOne;
 }
 
+namespace {
+// The lower median of a set of run times (the middle one of an odd count).
+double lowerMedian(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + (v.size() - 1) / 2, v.end());
+  return v[(v.size() - 1) / 2];
+}
+}  // namespace
+
 bool Program::choicesPay(std::vector<double> one, std::vector<double> chosen) {
   if (one.empty() || chosen.empty()) return false;
-  std::sort(one.begin(), one.end());
-  std::sort(chosen.begin(), chosen.end());
-  return chosen.front() < one.front() && chosen[(chosen.size() - 1) / 2] < one[(one.size() - 1) / 2];
+  return *std::min_element(chosen.begin(), chosen.end()) < *std::min_element(one.begin(), one.end()) &&
+         lowerMedian(chosen) < lowerMedian(one);
 }
 
 int Program::bestConfig(const std::vector<double>& one, const std::vector<double>& chosen, const std::vector<double>& all) {
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[(v.size() - 1) / 2];
-  };
   const bool c = choicesPay(one, chosen), a = choicesPay(one, all);
-  if (c && a) return median(all) < median(chosen) ? 2 : 1;
+  if (c && a) return lowerMedian(all) < lowerMedian(chosen) ? 2 : 1;
   return c ? 1 : a ? 2 : 0;
 }
 
@@ -719,13 +722,9 @@ void Program::tuneRun(const RunBuffers& b, Arena& arena, int threads) const {
   const int best = bestConfig(tuning_.checks[0], tuning_.checks[1], tuning_.checks[2]);
   // The split configuration a re-check compares with one thread: the one kept, else the one of
   // the lower median (a split that lost now may win on a quieter machine, and the other way round).
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[(v.size() - 1) / 2];
-  };
   std::vector<int> all(count, threads);
   std::vector<int> alt = best == 1 ? tuning_.chosen : best == 2 ? all
-                         : median(tuning_.checks[1]) <= median(tuning_.checks[2]) ? tuning_.chosen : all;
+                         : lowerMedian(tuning_.checks[1]) <= lowerMedian(tuning_.checks[2]) ? tuning_.chosen : all;
   std::vector<int> width = best == 1 ? tuning_.chosen : best == 2 ? all : std::vector<int>(count, 1);
   publishWidths(threads, std::move(width), std::move(alt), kRecheckFirstAfter);
   tuning_ = Tuning{};
