@@ -178,8 +178,8 @@ void checkGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
       thr[0] = INT32_MIN;
       if (cols > 1) thr[cols - 1] = INT32_MAX;
       for (int shift = 1; shift <= 9; shift += 4) {
-        for (int withTiles = 0; withTiles <= 2; ++withTiles) {  // 2: no tile counts, group lists
-          const bool withLists = withTiles == 2;
+        for (int withTiles = 0; withTiles <= 3; ++withTiles) {  // 2: no tile counts, group lists; 3: no mask too
+          const bool withLists = withTiles >= 2, withMask = withTiles != 3;
           std::vector<int32_t> out0(rows * ldOut, 7), out1 = out0;
           std::vector<uint8_t> m0(rows * ldOut, 9), m1 = m0;
           std::vector<uint16_t> b0(rows * stride, 0xABCD), b1 = b0;
@@ -189,7 +189,7 @@ void checkGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
           std::vector<uint8_t> l0(nGroups * kListStride, 0xEE), l1(nGroups * kListStride, 0x11);
           std::vector<uint32_t> c0(nGroups, 0), c1(nGroups, 0);
           GateArgs a{acc.data(), ldAcc, rows, cols, shift, rowTerm.data(), rowLow.data(), thr.data(), out0.data(), ldOut,
-                     m0.data(), ldOut, b0.data(), stride, withTiles == 1 ? t0.data() : nullptr, tileStride};
+                     withMask ? m0.data() : nullptr, ldOut, b0.data(), stride, withTiles == 1 ? t0.data() : nullptr, tileStride};
           if (withLists) {
             a.lists = l0.data();
             a.listStride = kListStride;
@@ -198,7 +198,7 @@ void checkGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
           }
           const size_t on0 = kScalarGatedTable.gate(a);
           a.out = out1.data();
-          a.mask = m1.data();
+          a.mask = withMask ? m1.data() : nullptr;
           a.bits = b1.data();
           a.tileOn = withTiles == 1 ? t1.data() : nullptr;
           if (withLists) {
@@ -228,10 +228,10 @@ void checkGateKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
 }
 
 // The low-plane group kernel alone against the scalar one: every plane-count pair, signs, alpha
-// shifts, K words 1..3 and long, on-sets from empty rows to full groups, 1..16 rows, groups with
+// shifts, K words 1..3, 5 (K = 288) and long, on-sets from empty rows to full groups, 1..16 rows, groups with
 // one real panel (stride 0). out starts random and must change only at gated-on outputs.
 void checkLowGroupKernel(const GatedKernelTable& g, std::mt19937_64& rng) {
-  const size_t kWordsList[] = {1, 2, 3, 37};
+  const size_t kWordsList[] = {1, 2, 3, 5, 37};
   int combo = 0;
   for (size_t kWords : kWordsList) {
     for (int ap = 1; ap <= 8; ++ap) {

@@ -1,6 +1,7 @@
 // Portable forms of the gated GEMM's micro-kernels (see gated.h for their contracts). Included by
 // the per-ISA files, which compile them with their own flags: gated_scalar.cc (the reference,
-// baseline ISA), gated_avx2.cc (-mpopcnt: one popcnt instruction per word) and gated_neon.cc
+// baseline ISA), gated_avx2.cc (-mpopcnt: one popcnt instruction per word; lowGroupBlocked, and
+// gateRows for a partial last word) and gated_neon.cc
 // (the gate only). Internal: nothing outside gated/gated_<isa>.cc includes it. Everything
 // here has internal linkage (unnamed namespace): each file must keep its own copy, compiled with
 // its own flags; shared inline definitions would let the linker pick one ISA's copy for all.
@@ -96,6 +97,129 @@ inline size_t lowGroup(const LowGroupArgs& t) {
     }
   }
   return done;
+}
+
+// ---- the blocked list kernel (lowGroupBlocked) ----------------------------------------------
+//
+// lowGroup above walks the list one output at a time through outputSum: per output a dispatch on
+// the plane counts, per plane block its own loop over K with the pair's sign decided inside, so
+// with K = 288..576 (5..9 words) the fixed cost per output and block outweighs the popcounts.
+// Here the dispatch is per group: C listed outputs (any rows and columns) walk K together, per
+// word their NA + NB words loaded once into registers, and each weight plane j keeps one
+// accumulator that takes the NA pairs of plane j at their A weights (acc_j += popcount(a_i & b_j)
+// << (NA-1-i): AND, POPCNT and one ADD or LEA per pair, nothing else in the loop). The B weights
+// and the sign of a signed top weight plane are applied once per output at the end. A planes go
+// in blocks of at most 4 (the LEA scales), all B planes (<= 8) in one. Results are int32 in list
+// order (wrapping: only the total over every block must fit, and does), added into out by one
+// scalar read-modify-write each (straight from the chunk when there is one A block).
+// A signed top activation plane (aNegTop: never from the driver, whose A is unsigned) takes the
+// one-output-at-a-time form above.
+
+constexpr int kBlockedMaxA = 4;
+
+template <int NA, int NB, int C>
+inline void blockedChunk(const LowGroupArgs& t, int i0, const uint8_t* entries, int32_t* res, int mode) {
+  const uint64_t* ap[C];
+  const uint64_t* bp[C];
+  for (int q = 0; q < C; ++q) {
+    const unsigned r = entries[q] & 15u, c = entries[q] >> 4;
+    ap[q] = t.a + (r / kPanelRows) * t.aPanelStride + r % kPanelRows + static_cast<size_t>(i0) * t.aPlaneStride;
+    bp[q] = t.b + (c / kPanelRows) * t.bPanelStride + c % kPanelRows;
+  }
+  const size_t aps = t.aPlaneStride, bps = t.bPlaneStride;
+  uint64_t acc[C][NB] = {};
+  const size_t end = t.kWords * kPanelRows;
+  for (size_t off = 0; off < end; off += kPanelRows) {
+    for (int q = 0; q < C; ++q) {
+      uint64_t aw[NA];
+      for (int i = 0; i < NA; ++i) aw[i] = ap[q][i * aps + off];
+      for (int j = 0; j < NB; ++j) {
+        const uint64_t bw = bp[q][j * bps + off];
+        for (int i = 0; i < NA; ++i) acc[q][j] += static_cast<uint64_t>(popcount64(aw[i] & bw)) << (NA - 1 - i);
+      }
+    }
+  }
+  // The block's place in the A weights; a signed top weight plane counts -2^(NB-1), not +.
+  const int aShift = t.aPlanes - i0 - NA;
+  const uint64_t negTop = t.bNegTop ? ~uint64_t{0} : 0;
+  for (int q = 0; q < C; ++q) {
+    uint64_t total = 0;
+    for (int j = 0; j < NB; ++j) total += acc[q][j] << (NB - 1 - j);
+    total -= (acc[q][0] << NB) & negTop;
+    const uint32_t v = static_cast<uint32_t>(total << aShift);
+    if (mode == 2) {  // the only block: straight into out
+      const unsigned e = entries[q];
+      uint32_t* o = reinterpret_cast<uint32_t*>(t.out) + (e & 15u) * t.ldOut + (e >> 4);
+      *o += v << t.alphaShift;
+    } else {
+      res[q] = static_cast<int32_t>(mode == 0 ? v : static_cast<uint32_t>(res[q]) + v);
+    }
+  }
+}
+
+// Entries per chunk: C * (NA + NB) words and C * NB accumulators in registers.
+constexpr int blockedChunkFor(int nb) { return nb <= 2 ? 4 : (nb <= 4 ? 2 : 1); }
+
+// mode: 0 = first of several A blocks (res =), 1 = a later one (res +=), 2 = the only one (out +=).
+template <int NA, int NB>
+inline void blockedBlock(const LowGroupArgs& t, int i0, const uint8_t* entries, size_t count, int32_t* res, int mode) {
+  constexpr int C = blockedChunkFor(NB);
+  size_t e = 0;
+  for (; e + C <= count; e += C) blockedChunk<NA, NB, C>(t, i0, entries + e, res + e, mode);
+  if (C >= 4 && e + 2 <= count) {
+    blockedChunk<NA, NB, (C >= 4 ? 2 : 1)>(t, i0, entries + e, res + e, mode);
+    e += 2;
+  }
+  if (e < count) blockedChunk<NA, NB, 1>(t, i0, entries + e, res + e, mode);
+}
+
+template <int NA>
+inline void blockedBlockB(const LowGroupArgs& t, int i0, const uint8_t* entries, size_t count, int32_t* res, int mode) {
+  switch (t.bPlanes) {
+    case 1: blockedBlock<NA, 1>(t, i0, entries, count, res, mode); break;
+    case 2: blockedBlock<NA, 2>(t, i0, entries, count, res, mode); break;
+    case 3: blockedBlock<NA, 3>(t, i0, entries, count, res, mode); break;
+    case 4: blockedBlock<NA, 4>(t, i0, entries, count, res, mode); break;
+    case 5: blockedBlock<NA, 5>(t, i0, entries, count, res, mode); break;
+    case 6: blockedBlock<NA, 6>(t, i0, entries, count, res, mode); break;
+    case 7: blockedBlock<NA, 7>(t, i0, entries, count, res, mode); break;
+    default: blockedBlock<NA, 8>(t, i0, entries, count, res, mode); break;
+  }
+}
+
+inline size_t lowGroupBlocked(const LowGroupArgs& t) {
+  if (t.aNegTop) return lowGroup(t);
+  const uint8_t* entries = t.list;
+  size_t count = t.listCount;
+  if (entries == nullptr) {
+    uint8_t* own = reinterpret_cast<uint8_t*>(t.entries);
+    count = 0;
+    for (int r = 0; r < t.rows; ++r)
+      for (unsigned w = t.onBits[static_cast<size_t>(r) * t.bitsStride]; w != 0; w &= w - 1)
+        own[count++] = static_cast<uint8_t>(static_cast<unsigned>(r) | static_cast<unsigned>(__builtin_ctz(w)) << 4);
+    entries = own;
+  }
+  if (count == 0) return 0;
+  int32_t* res = reinterpret_cast<int32_t*>(t.acc);  // kGroupScratch int64: room for 2 x 256 int32
+  const bool one = t.aPlanes <= kBlockedMaxA;
+  for (int i0 = 0; i0 < t.aPlanes; i0 += kBlockedMaxA) {
+    const int na = t.aPlanes - i0 < kBlockedMaxA ? t.aPlanes - i0 : kBlockedMaxA;
+    const int mode = one ? 2 : (i0 == 0 ? 0 : 1);
+    switch (na) {
+      case 1: blockedBlockB<1>(t, i0, entries, count, res, mode); break;
+      case 2: blockedBlockB<2>(t, i0, entries, count, res, mode); break;
+      case 3: blockedBlockB<3>(t, i0, entries, count, res, mode); break;
+      default: blockedBlockB<4>(t, i0, entries, count, res, mode); break;
+    }
+  }
+  if (!one) {
+    uint32_t* out = reinterpret_cast<uint32_t*>(t.out);
+    for (size_t e = 0; e < count; ++e) {
+      const unsigned entry = entries[e];
+      out[(entry & 15u) * t.ldOut + (entry >> 4)] += static_cast<uint32_t>(res[e]) << t.alphaShift;
+    }
+  }
+  return count;
 }
 
 // The gate over rows [r0, r0 + rows) and on-mask words [w0, w1) of g, from sums at acc (row r0,
