@@ -51,6 +51,18 @@ struct ListLut {
 };
 constexpr ListLut kListLut{};
 
+// kCompactLut[n0]: the PSHUFB control that keeps bytes 0 .. n0-1 and moves bytes 8 .. 15 to n0 ..
+// n0+7 (the rest zero).
+struct CompactLut {
+  alignas(16) uint8_t v[9][16];
+  constexpr CompactLut() : v() {
+    for (int n0 = 0; n0 <= 8; ++n0)
+      for (int b = 0; b < 16; ++b)
+        v[n0][b] = static_cast<uint8_t>(b < n0 ? b : (b - n0 + 8 <= 15 ? b - n0 + 8 : 0x80));
+  }
+};
+constexpr CompactLut kCompactLut{};
+
 // The 8 int64 sums at p (two ymm) as 8 int32 lanes in column order (wrapping).
 AP_INLINE __m256i narrow8(const int64_t* p) {
   const __m256 lo = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
@@ -59,72 +71,102 @@ AP_INLINE __m256i narrow8(const int64_t* p) {
   return _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8);
 }
 
-// One row of one full 16-column word from its sums as int32 lanes (x0: columns j..j+7, x1: the
-// next 8): out, mask, on-mask word, list entries, tile counts. Returns the on-mask.
-AP_INLINE unsigned gateRowWord(const GateArgs& g, int r, size_t j, __m256i x0, __m256i x1, __m256i thr0, __m256i thr1,
-                               uint8_t* list, uint32_t& count) {
-  const size_t row = static_cast<size_t>(r);
+// Rows [r0, r1) of the full word at column j from their int64 sums (acc: row r0, column j; ldAcc
+// apart): out, mask, on-mask word, list entries (all rows in one group: list and count given),
+// tile counts. What is optional is a template argument, and the per-row pointers step by their
+// strides, so the loop keeps everything in registers. Returns the number of outputs on.
+template <bool Mask, bool Lists, bool Tiles>
+AP_INLINE size_t gateRowsWord(const GateArgs& g, int r0, int r1, size_t j, const int64_t* acc, size_t ldAcc, __m256i thr0,
+                              __m256i thr1, uint8_t* list, uint32_t& count) {
   const __m128i sh = _mm_cvtsi32_si128(g.shift);
-  const __m256i term = _mm256_set1_epi32(g.rowTerm[r]), low = _mm256_set1_epi32(g.rowLow[r]);
-  const __m256i v0 = _mm256_add_epi32(_mm256_sll_epi32(x0, sh), term);
-  const __m256i v1 = _mm256_add_epi32(_mm256_sll_epi32(x1, sh), term);
-  const __m256i o0 = _mm256_cmpgt_epi32(v0, thr0), o1 = _mm256_cmpgt_epi32(v1, thr1);
-  int32_t* dst = g.out + row * g.ldOut + j;
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_add_epi32(v0, _mm256_and_si256(o0, low)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8), _mm256_add_epi32(v1, _mm256_and_si256(o1, low)));
-  if (g.mask != nullptr) {
-    // packs keep 128-bit lanes apart: [o0 lo4, o1 lo4 | o0 hi4, o1 hi4] -> bytes, then fix the order
-    const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(o0, o1), 0xD8);  // 16 int16 in column order
-    const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(g.mask + row * g.ldMask + j), _mm_and_si128(b, _mm_set1_epi8(1)));
-  }
-  const unsigned m0 = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(o0)));
-  const unsigned m1 = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(o1)));
-  const unsigned m = m0 | m1 << 8;
-  g.bits[row * g.bitsStride + j / 16] = static_cast<uint16_t>(m);
-  if (list != nullptr) {
-    const uint64_t rr = 0x0101010101010101ull * static_cast<uint64_t>(r % 16);
-    const unsigned n0 = static_cast<unsigned>(__builtin_popcount(m0));
-    const uint64_t e0 = kListLut.v[m0] | rr;  // bytes past n0: overwritten by the next store
-    const uint64_t e1 = (kListLut.v[m1] + 0x8080808080808080ull) | rr;  // columns 8.. : c << 4 has bit 7 set
-    std::memcpy(list + count, &e0, 8);
-    std::memcpy(list + count + n0, &e1, 8);
-    count += n0 + static_cast<unsigned>(__builtin_popcount(m1));
-  }
-  if (g.tileOn != nullptr) {
-    uint8_t* t = g.tileOn + (row / kPanelRows) * g.tileOnStride + j / 8;
-    t[0] = static_cast<uint8_t>(t[0] + __builtin_popcount(m0));
-    t[1] = static_cast<uint8_t>(t[1] + __builtin_popcount(m1));
-  }
-  return m;
-}
-
-// Rows [0, g.rows) of the full word at column j, sums at acc (row 0, column j; ldAcc apart).
-AP_INLINE size_t gateWordAvx2(const GateArgs& gIn, const int64_t* acc, size_t ldAcc, size_t j) {
-  // A local copy: the stores through out, bits and the lists cannot alias it, so its fields stay
-  // in registers (through the reference the compiler reloaded them for every row).
-  const GateArgs g = gIn;
-  const __m256i thr0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.thr + j));
-  const __m256i thr1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.thr + j + 8));
+  int32_t* dst = g.out + static_cast<size_t>(r0) * g.ldOut + j;
+  uint8_t* mask = Mask ? g.mask + static_cast<size_t>(r0) * g.ldMask + j : nullptr;
+  uint16_t* bits = g.bits + static_cast<size_t>(r0) * g.bitsStride + j / 16;
+  const size_t ldOut = g.ldOut, ldMask = g.ldMask, bitsStride = g.bitsStride;
+  const int32_t* rowTerm = g.rowTerm;
+  const int32_t* rowLow = g.rowLow;
+  uint32_t n = count;
   size_t on = 0;
-  uint8_t* list = nullptr;
-  uint32_t count = 0;
-  for (int r = 0; r < g.rows; ++r, acc += ldAcc) {
-    if (g.lists != nullptr && r % 16 == 0) {  // the group's list (count kept in a register)
-      const size_t q = static_cast<size_t>(r / 16) * g.listGroupsPerRow + j / 16;
-      if (r > 0) g.listCounts[q - g.listGroupsPerRow] = count;
-      list = g.lists + q * g.listStride;
-      count = g.listCounts[q];
+  for (int r = r0; r < r1; ++r, acc += ldAcc, dst += ldOut, bits += bitsStride) {
+    const __m256i term = _mm256_set1_epi32(rowTerm[r]), low = _mm256_set1_epi32(rowLow[r]);
+    const __m256i v0 = _mm256_add_epi32(_mm256_sll_epi32(narrow8(acc), sh), term);
+    const __m256i v1 = _mm256_add_epi32(_mm256_sll_epi32(narrow8(acc + 8), sh), term);
+    const __m256i o0 = _mm256_cmpgt_epi32(v0, thr0), o1 = _mm256_cmpgt_epi32(v1, thr1);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_add_epi32(v0, _mm256_and_si256(o0, low)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8), _mm256_add_epi32(v1, _mm256_and_si256(o1, low)));
+    if (Mask) {
+      // packs keep 128-bit lanes apart: [o0 lo4, o1 lo4 | o0 hi4, o1 hi4]; VPERMQ restores the order
+      const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(o0, o1), 0xD8);  // 16 int16 in column order
+      const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(mask), _mm_and_si128(b, _mm_set1_epi8(1)));
+      mask += ldMask;
     }
-    on += static_cast<size_t>(__builtin_popcount(gateRowWord(g, r, j, narrow8(acc), narrow8(acc + 8), thr0, thr1, list, count)));
+    const unsigned m0 = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(o0)));
+    const unsigned m1 = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(o1)));
+    *bits = static_cast<uint16_t>(m0 | m1 << 8);
+    const unsigned n0 = static_cast<unsigned>(__builtin_popcount(m0)), n1 = static_cast<unsigned>(__builtin_popcount(m1));
+    on += n0 + n1;
+    if (Lists) {
+      const uint64_t rr = 0x0101010101010101ull * static_cast<uint64_t>(r % 16);
+      const uint64_t e0 = kListLut.v[m0] | rr;
+      const uint64_t e1 = (kListLut.v[m1] + 0x8080808080808080ull) | rr;  // columns 8.. : c << 4 has bit 7 set
+      // One 16-byte store at an address known a row ahead: the second half's entries moved down
+      // next to the first's by PSHUFB. (Two 8-byte stores, the second at list + n + n0, cost
+      // about as much as the rest of the gate: that address waits for the compare, and the next
+      // rows' loads waited on it.)
+      const __m128i x = _mm_shuffle_epi8(_mm_set_epi64x(static_cast<long long>(e1), static_cast<long long>(e0)),
+                                         _mm_load_si128(reinterpret_cast<const __m128i*>(kCompactLut.v[n0])));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(list + n), x);
+      n += n0 + n1;
+    }
+    if (Tiles) {
+      uint8_t* t = g.tileOn + static_cast<size_t>(r / kPanelRows) * g.tileOnStride + j / 8;
+      t[0] = static_cast<uint8_t>(t[0] + n0);
+      t[1] = static_cast<uint8_t>(t[1] + n1);
+    }
   }
-  if (g.lists != nullptr && g.rows > 0) g.listCounts[static_cast<size_t>((g.rows - 1) / 16) * g.listGroupsPerRow + j / 16] = count;
+  count = n;
   return on;
 }
 
+// Every row of the full word at column j, group (16 rows) by group: the group's list count stays
+// in a register through its rows.
+template <bool Mask, bool Lists, bool Tiles>
+size_t gateWordAvx2(const GateArgs& gIn, size_t j) {
+  const GateArgs g = gIn;  // a local copy: the stores through out, bits and lists cannot alias it
+  const __m256i thr0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.thr + j));
+  const __m256i thr1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.thr + j + 8));
+  size_t on = 0;
+  for (int r0 = 0; r0 < g.rows; r0 += 16) {
+    const int r1 = g.rows - r0 < 16 ? g.rows : r0 + 16;
+    uint8_t* list = nullptr;
+    uint32_t count = 0;
+    uint32_t* countAt = nullptr;
+    if (Lists) {
+      const size_t q = static_cast<size_t>(r0 / 16) * g.listGroupsPerRow + j / 16;
+      list = g.lists + q * g.listStride;
+      countAt = g.listCounts + q;
+      count = *countAt;
+    }
+    on += gateRowsWord<Mask, Lists, Tiles>(g, r0, r1, j, g.acc + static_cast<size_t>(r0) * g.ldAcc + j, g.ldAcc, thr0, thr1,
+                                           list, count);
+    if (Lists) *countAt = count;
+  }
+  return on;
+}
+
+using GateWordFn = size_t (*)(const GateArgs&, size_t);
+template <bool Mask, bool Lists>
+GateWordFn gateWordFor(bool tiles) {
+  return tiles ? gateWordAvx2<Mask, Lists, true> : gateWordAvx2<Mask, Lists, false>;
+}
+
 size_t gateAvx2(const GateArgs& g) {
+  const bool tiles = g.tileOn != nullptr;
+  const GateWordFn word = g.mask != nullptr ? (g.lists != nullptr ? gateWordFor<true, true>(tiles) : gateWordFor<true, false>(tiles))
+                                            : (g.lists != nullptr ? gateWordFor<false, true>(tiles) : gateWordFor<false, false>(tiles));
   size_t on = 0, j = 0;
-  for (; j + 16 <= g.cols; j += 16) on += gateWordAvx2(g, g.acc + j, g.ldAcc, j);
+  for (; j + 16 <= g.cols; j += 16) on += word(g, j);
   if (j < g.cols) on += gated_generic::gateRows(g, g.acc + j, g.ldAcc, 0, g.rows, j / 16, j / 16 + 1);
   return on;
 }

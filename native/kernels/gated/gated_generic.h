@@ -117,16 +117,25 @@ inline size_t lowGroup(const LowGroupArgs& t) {
 
 constexpr int kBlockedMaxA = 4;
 
+// Per group, looked up by each entry's row and column (an entry then costs two loads to find its
+// operands, no multiplies): each row's A word 0 (top plane used) and output row, each column's B
+// word 0.
+struct BlockedGroup {
+  const uint64_t* rowA[kGroupRows];
+  uint32_t* rowOut[kGroupRows];
+  const uint64_t* colB[kGroupRows];
+};
+
 template <int NA, int NB, int C>
-inline void blockedChunk(const LowGroupArgs& t, int i0, const uint8_t* entries, int32_t* res, int mode) {
+inline void blockedChunk(const LowGroupArgs& t, const BlockedGroup& grp, int i0, const uint8_t* entries, int32_t* res,
+                         int mode) {
+  const size_t aps = t.aPlaneStride, bps = t.bPlaneStride;
   const uint64_t* ap[C];
   const uint64_t* bp[C];
   for (int q = 0; q < C; ++q) {
-    const unsigned r = entries[q] & 15u, c = entries[q] >> 4;
-    ap[q] = t.a + (r / kPanelRows) * t.aPanelStride + r % kPanelRows + static_cast<size_t>(i0) * t.aPlaneStride;
-    bp[q] = t.b + (c / kPanelRows) * t.bPanelStride + c % kPanelRows;
+    ap[q] = grp.rowA[entries[q] & 15u] + static_cast<size_t>(i0) * aps;
+    bp[q] = grp.colB[entries[q] >> 4];
   }
-  const size_t aps = t.aPlaneStride, bps = t.bPlaneStride;
   uint64_t acc[C][NB] = {};
   const size_t end = t.kWords * kPanelRows;
   for (size_t off = 0; off < end; off += kPanelRows) {
@@ -149,8 +158,7 @@ inline void blockedChunk(const LowGroupArgs& t, int i0, const uint8_t* entries, 
     const uint32_t v = static_cast<uint32_t>(total << aShift);
     if (mode == 2) {  // the only block: straight into out
       const unsigned e = entries[q];
-      uint32_t* o = reinterpret_cast<uint32_t*>(t.out) + (e & 15u) * t.ldOut + (e >> 4);
-      *o += v << t.alphaShift;
+      grp.rowOut[e & 15u][e >> 4] += v << t.alphaShift;
     } else {
       res[q] = static_cast<int32_t>(mode == 0 ? v : static_cast<uint32_t>(res[q]) + v);
     }
@@ -162,28 +170,30 @@ constexpr int blockedChunkFor(int nb) { return nb <= 2 ? 4 : (nb <= 4 ? 2 : 1); 
 
 // mode: 0 = first of several A blocks (res =), 1 = a later one (res +=), 2 = the only one (out +=).
 template <int NA, int NB>
-inline void blockedBlock(const LowGroupArgs& t, int i0, const uint8_t* entries, size_t count, int32_t* res, int mode) {
+inline void blockedBlock(const LowGroupArgs& t, const BlockedGroup& grp, int i0, const uint8_t* entries, size_t count,
+                         int32_t* res, int mode) {
   constexpr int C = blockedChunkFor(NB);
   size_t e = 0;
-  for (; e + C <= count; e += C) blockedChunk<NA, NB, C>(t, i0, entries + e, res + e, mode);
+  for (; e + C <= count; e += C) blockedChunk<NA, NB, C>(t, grp, i0, entries + e, res + e, mode);
   if (C >= 4 && e + 2 <= count) {
-    blockedChunk<NA, NB, (C >= 4 ? 2 : 1)>(t, i0, entries + e, res + e, mode);
+    blockedChunk<NA, NB, (C >= 4 ? 2 : 1)>(t, grp, i0, entries + e, res + e, mode);
     e += 2;
   }
-  if (e < count) blockedChunk<NA, NB, 1>(t, i0, entries + e, res + e, mode);
+  if (e < count) blockedChunk<NA, NB, 1>(t, grp, i0, entries + e, res + e, mode);
 }
 
 template <int NA>
-inline void blockedBlockB(const LowGroupArgs& t, int i0, const uint8_t* entries, size_t count, int32_t* res, int mode) {
+inline void blockedBlockB(const LowGroupArgs& t, const BlockedGroup& grp, int i0, const uint8_t* entries, size_t count,
+                          int32_t* res, int mode) {
   switch (t.bPlanes) {
-    case 1: blockedBlock<NA, 1>(t, i0, entries, count, res, mode); break;
-    case 2: blockedBlock<NA, 2>(t, i0, entries, count, res, mode); break;
-    case 3: blockedBlock<NA, 3>(t, i0, entries, count, res, mode); break;
-    case 4: blockedBlock<NA, 4>(t, i0, entries, count, res, mode); break;
-    case 5: blockedBlock<NA, 5>(t, i0, entries, count, res, mode); break;
-    case 6: blockedBlock<NA, 6>(t, i0, entries, count, res, mode); break;
-    case 7: blockedBlock<NA, 7>(t, i0, entries, count, res, mode); break;
-    default: blockedBlock<NA, 8>(t, i0, entries, count, res, mode); break;
+    case 1: blockedBlock<NA, 1>(t, grp, i0, entries, count, res, mode); break;
+    case 2: blockedBlock<NA, 2>(t, grp, i0, entries, count, res, mode); break;
+    case 3: blockedBlock<NA, 3>(t, grp, i0, entries, count, res, mode); break;
+    case 4: blockedBlock<NA, 4>(t, grp, i0, entries, count, res, mode); break;
+    case 5: blockedBlock<NA, 5>(t, grp, i0, entries, count, res, mode); break;
+    case 6: blockedBlock<NA, 6>(t, grp, i0, entries, count, res, mode); break;
+    case 7: blockedBlock<NA, 7>(t, grp, i0, entries, count, res, mode); break;
+    default: blockedBlock<NA, 8>(t, grp, i0, entries, count, res, mode); break;
   }
 }
 
@@ -200,23 +210,28 @@ inline size_t lowGroupBlocked(const LowGroupArgs& t) {
     entries = own;
   }
   if (count == 0) return 0;
+  BlockedGroup grp;
+  for (int r = 0; r < kGroupRows; ++r) {  // rows >= t.rows are never listed (their pointers unused)
+    grp.rowA[r] = t.a + static_cast<size_t>(r / kPanelRows) * t.aPanelStride + r % kPanelRows;
+    grp.rowOut[r] = reinterpret_cast<uint32_t*>(t.out) + static_cast<size_t>(r) * t.ldOut;
+    grp.colB[r] = t.b + static_cast<size_t>(r / kPanelRows) * t.bPanelStride + r % kPanelRows;
+  }
   int32_t* res = reinterpret_cast<int32_t*>(t.acc);  // kGroupScratch int64: room for 2 x 256 int32
   const bool one = t.aPlanes <= kBlockedMaxA;
   for (int i0 = 0; i0 < t.aPlanes; i0 += kBlockedMaxA) {
     const int na = t.aPlanes - i0 < kBlockedMaxA ? t.aPlanes - i0 : kBlockedMaxA;
     const int mode = one ? 2 : (i0 == 0 ? 0 : 1);
     switch (na) {
-      case 1: blockedBlockB<1>(t, i0, entries, count, res, mode); break;
-      case 2: blockedBlockB<2>(t, i0, entries, count, res, mode); break;
-      case 3: blockedBlockB<3>(t, i0, entries, count, res, mode); break;
-      default: blockedBlockB<4>(t, i0, entries, count, res, mode); break;
+      case 1: blockedBlockB<1>(t, grp, i0, entries, count, res, mode); break;
+      case 2: blockedBlockB<2>(t, grp, i0, entries, count, res, mode); break;
+      case 3: blockedBlockB<3>(t, grp, i0, entries, count, res, mode); break;
+      default: blockedBlockB<4>(t, grp, i0, entries, count, res, mode); break;
     }
   }
   if (!one) {
-    uint32_t* out = reinterpret_cast<uint32_t*>(t.out);
     for (size_t e = 0; e < count; ++e) {
       const unsigned entry = entries[e];
-      out[(entry & 15u) * t.ldOut + (entry >> 4)] += static_cast<uint32_t>(res[e]) << t.alphaShift;
+      grp.rowOut[entry & 15u][entry >> 4] += static_cast<uint32_t>(res[e]) << t.alphaShift;
     }
   }
   return count;
