@@ -1,9 +1,10 @@
 // AVX2 gated GEMM micro-kernels, compiled with the avx2 flags of sources.json.
 //
-//   lowGroup: the blocked list kernel of gated_generic.h (lowGroupBlocked: C listed outputs walk K
-//             together, one accumulator per weight plane, scalar POPCNT). On Zen 3 POPCNT issues on
-//             all four integer pipes, so AND + POPCNT + ADD per 64-bit plane pair runs beside
-//             nothing else; a per-lane vpshufb form would need each lane's words gathered first.
+//   lowGroup: lowGroupAvx2 below: groups with many outputs on and 5..8 weight planes put each
+//             output's plane pairs in vector lanes (vpshufb popcount over transposed B words);
+//             the others take the blocked list kernel of gated_generic.h (lowGroupBlocked: C
+//             listed outputs walk K together, one accumulator per weight plane, scalar POPCNT,
+//             which on Zen 3 issues on all four integer pipes).
 //   gate:     gateAvx2 below, 16 columns per step.
 //   highGate: none (measured slower than bitTile + gateAvx2; see the note at the end).
 //
@@ -25,6 +26,7 @@ namespace anyprec {
 namespace {
 
 #define AP_INLINE inline __attribute__((always_inline))
+#define AP_LAMBDA_INLINE __attribute__((always_inline))
 
 // ---- the gate, 16 columns per step ---------------------------------------------------------------
 //
@@ -171,6 +173,172 @@ size_t gateAvx2(const GateArgs& g) {
   return on;
 }
 
+// ---- the low planes with many weight planes: lanes = weight planes --------------------------------
+//
+// With 5..8 weight planes an output's plane pairs fill vector lanes: per group and chunk of K the
+// B words of its 16 columns are transposed so that one ymm holds word k of 4 weight planes of one
+// column (and b >> 4 beside it), and the A rows' nibble masks are laid out for broadcasts; each
+// listed output then runs the bit-plane kernel's vpshufb step, one per A plane and 4 weight
+// planes, into byte counters whose lanes are its plane pairs; at the chunk's end VPSADBW, a
+// per-lane VPSLLVQ by the pair's weight (a signed top weight plane negated) and a horizontal sum.
+// Per output and word that is A planes x B vectors steps (8 at 2 x 8 planes) on the vector pipes,
+// against 3 integer ops per plane pair (48) for the scalar list kernel. Chunks of 8 words keep the
+// transposed B (b and b >> 4: 16 KiB) in L1; the byte counters take at most 8 x 8 per lane.
+
+constexpr size_t kLaneChunk1 = 16, kLaneChunk2 = 8;  // words per chunk (V = 1, 2 B vectors; V = 2 used)
+
+AP_INLINE __m256i popLut() {
+  return _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
+                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+}
+
+// c += lut[al & b] + lut[ah & bh], b and bh read from memory.
+AP_INLINE void stepMem(__m256i& c, __m256i al, __m256i ah, const void* bp, const void* bhp, __m256i lut) {
+  const __m256i& b = *static_cast<const __m256i*>(bp);
+  const __m256i& bh = *static_cast<const __m256i*>(bhp);
+  __m256i t0, t1;
+  __asm__("vpand %[b], %[al], %[t0]\n\t"
+          "vpand %[bh], %[ah], %[t1]\n\t"
+          "vpshufb %[t0], %[lut], %[t0]\n\t"
+          "vpshufb %[t1], %[lut], %[t1]\n\t"
+          "vpaddb %[t1], %[t0], %[t0]\n\t"
+          "vpaddb %[t0], %[c], %[c]"
+          : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
+          : [al] "x"(al), [ah] "x"(ah), [b] "m"(b), [bh] "m"(bh), [lut] "x"(lut));
+}
+
+template <int NA, int V>
+void lowLanes(const LowGroupArgs& t, const uint8_t* entries, size_t count) {
+  constexpr size_t L0 = V == 1 ? kLaneChunk1 : kLaneChunk2;
+  alignas(32) uint64_t bt[kGroupRows * L0 * V * 4];
+  alignas(32) uint64_t bth[kGroupRows * L0 * V * 4];
+  alignas(32) uint64_t am[kGroupRows * NA * L0 * 2];
+  int32_t* res = reinterpret_cast<int32_t*>(t.acc);
+  const uint64_t nib = 0x0F0F0F0F0F0F0F0Full;
+  const __m256i lut = popLut();
+  const int nb = t.bPlanes;
+  // Per-lane weights of pair (i, 4v + p): 2^((NA-1-i) + (nb-1-j)); lanes past nb count nothing.
+  __m256i shv[NA][V];
+  for (int i = 0; i < NA; ++i)
+    for (int v = 0; v < V; ++v) {
+      long long sh[4];
+      for (int p = 0; p < 4; ++p) {
+        const int j = 4 * v + p;
+        sh[p] = j < nb ? (NA - 1 - i) + (nb - 1 - j) : 0;
+      }
+      shv[i][v] = _mm256_setr_epi64x(sh[0], sh[1], sh[2], sh[3]);
+    }
+  // Lane 0 of vector 0 (weight plane 0) negated for a signed top weight plane: x ^ m - m.
+  const __m256i negMask = t.bNegTop ? _mm256_setr_epi64x(-1, 0, 0, 0) : _mm256_setzero_si256();
+  for (size_t k0 = 0; k0 < t.kWords; k0 += L0) {
+    const size_t L = t.kWords - k0 < L0 ? t.kWords - k0 : L0;
+    const bool first = k0 == 0, last = k0 + L >= t.kWords;
+    // B transposed: bt[((c * L + k) * V + v) * 4 + p] = word k of plane 4v + p of column c.
+    for (int c = 0; c < kGroupRows; ++c) {
+      const uint64_t* bc = t.b + static_cast<size_t>(c / kPanelRows) * t.bPanelStride + c % kPanelRows + k0 * kPanelRows;
+      for (size_t k = 0; k < L; ++k) {
+        uint64_t* d = bt + (static_cast<size_t>(c) * L + k) * V * 4;
+        for (int p = 0; p < 4 * V; ++p) d[p] = p < nb ? bc[static_cast<size_t>(p) * t.bPlaneStride + k * kPanelRows] : 0;
+      }
+    }
+    for (size_t x = 0; x < kGroupRows * L * V * 4; x += 4)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bth + x), _mm256_srli_epi64(_mm256_load_si256(reinterpret_cast<const __m256i*>(bt + x)), 4));
+    // A nibble masks: am[((r * NA + i) * L + k) * 2 + {0, 1}].
+    for (int r = 0; r < t.rows; ++r) {
+      const uint64_t* ar = t.a + static_cast<size_t>(r / kPanelRows) * t.aPanelStride + r % kPanelRows + k0 * kPanelRows;
+      for (int i = 0; i < NA; ++i)
+        for (size_t k = 0; k < L; ++k) {
+          const uint64_t w = ar[static_cast<size_t>(i) * t.aPlaneStride + k * kPanelRows];
+          uint64_t* d = am + ((static_cast<size_t>(r) * NA + i) * L + k) * 2;
+          d[0] = w & nib;
+          d[1] = (w >> 4) & nib;
+        }
+    }
+    // Results of one output over this chunk: summed over chunks in res, added into out at the last.
+    auto finishOne = [&](size_t e, uint32_t sum) AP_LAMBDA_INLINE {
+      const unsigned r = entries[e] & 15u, c = entries[e] >> 4;
+      const uint32_t acc = first ? sum : static_cast<uint32_t>(res[e]) + sum;
+      if (last) reinterpret_cast<uint32_t*>(t.out)[r * t.ldOut + c] += acc << t.alphaShift;
+      else res[e] = static_cast<int32_t>(acc);
+    };
+    // The vector form's chunk sum of one output from its counters.
+    auto foldVec = [&](__m256i (&cnt)[NA][V]) AP_LAMBDA_INLINE {
+      const __m256i z = _mm256_setzero_si256();
+      __m256i tot = z;
+      for (int i = 0; i < NA; ++i)
+        for (int v = 0; v < V; ++v) {
+          __m256i x = _mm256_sllv_epi64(_mm256_sad_epu8(cnt[i][v], z), shv[i][v]);
+          if (v == 0) x = _mm256_sub_epi64(_mm256_xor_si256(x, negMask), negMask);
+          tot = _mm256_add_epi64(tot, x);
+        }
+      const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(tot), _mm256_extracti128_si256(tot, 1));
+      return static_cast<uint32_t>(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1));
+    };
+    for (size_t e = 0; e < count; ++e) {
+      const unsigned r = entries[e] & 15u, c = entries[e] >> 4;
+      const uint64_t* bcol = bt + static_cast<size_t>(c) * L * V * 4;
+      const uint64_t* bhcol = bth + static_cast<size_t>(c) * L * V * 4;
+      const uint64_t* arow = am + static_cast<size_t>(r) * NA * L * 2;
+      __m256i cnt[NA][V];
+      for (int i = 0; i < NA; ++i)
+        for (int v = 0; v < V; ++v) cnt[i][v] = _mm256_setzero_si256();
+      for (size_t k = 0; k < L; ++k) {
+#pragma GCC unroll 4
+        for (int i = 0; i < NA; ++i) {
+          const __m256i al = _mm256_set1_epi64x(static_cast<long long>(arow[(i * L + k) * 2]));
+          const __m256i ah = _mm256_set1_epi64x(static_cast<long long>(arow[(i * L + k) * 2 + 1]));
+#pragma GCC unroll 2
+          for (int v = 0; v < V; ++v) stepMem(cnt[i][v], al, ah, bcol + (k * V + v) * 4, bhcol + (k * V + v) * 4, lut);
+        }
+      }
+      finishOne(e, foldVec(cnt));
+    }
+  }
+}
+
+template <int NA>
+void lowLanesV(const LowGroupArgs& t, const uint8_t* entries, size_t count) {
+  lowLanes<NA, 2>(t, entries, count);  // 5..8 weight planes: two B vectors
+}
+
+// The weight planes in lanes for groups with at least kLanesMinOn outputs on, 5..8 weight planes
+// and at most 4 (unsigned) A planes; the scalar blocked list kernel otherwise.
+// Measured (gated_phases_bench, this Zen 3, 4/2 bits, low-plane phase / high-plane phase in the
+// same run, two runs each): 8-bit weights at 80% off (~51 outputs per group) 0.36-0.41 against
+// 0.50-0.51 for the scalar kernel (K = 288 and 576); at 95% off (~13) 0.20-0.22 against 0.14
+// (the transposition, paid per group, is worth ~26 outputs' scalar work: hence the threshold).
+// 4-bit weights (one B vector) gained little at 80% (0.44-0.54 against 0.51-0.57) and lost at
+// 95%; a mixed form (two outputs in lanes beside one with scalar POPCNT on the same transposed
+// words) came out no better than lanes alone.
+constexpr size_t kLanesMinOn = 28;
+
+size_t lowGroupAvx2(const LowGroupArgs& t) {
+  if (t.bPlanes < 5 || t.aPlanes > 4 || t.aNegTop) return gated_generic::lowGroupBlocked(t);
+  const uint8_t* entries = t.list;
+  size_t count = t.listCount;
+  if (entries == nullptr) {
+    uint8_t* own = reinterpret_cast<uint8_t*>(t.entries);
+    count = 0;
+    for (int r = 0; r < t.rows; ++r)
+      for (unsigned w = t.onBits[static_cast<size_t>(r) * t.bitsStride]; w != 0; w &= w - 1)
+        own[count++] = static_cast<uint8_t>(static_cast<unsigned>(r) | static_cast<unsigned>(__builtin_ctz(w)) << 4);
+    entries = own;
+  }
+  if (count < kLanesMinOn) {
+    LowGroupArgs listed = t;  // the list just built, not rebuilt
+    listed.list = entries;
+    listed.listCount = count;
+    return gated_generic::lowGroupBlocked(listed);
+  }
+  switch (t.aPlanes) {
+    case 1: lowLanesV<1>(t, entries, count); break;
+    case 2: lowLanesV<2>(t, entries, count); break;
+    case 3: lowLanesV<3>(t, entries, count); break;
+    default: lowLanesV<4>(t, entries, count); break;
+  }
+  return count;
+}
+
 // Hybrid only (Auto = Compact). From the phase bench's low-plane / high-plane ratios with the
 // blocked list kernel (K = 288..576, 20% on): the list costs ~2.5x the dense AVX2 kernel per
 // output and plane pair with 8 pairs and more, ~3.7x with 2, so a micro-tile runs densely from
@@ -196,7 +364,7 @@ int denseTileMinOnAvx2(int lowPlanes, int bPlanes) {
 
 }  // namespace
 
-const GatedKernelTable kAvx2GatedTable = {"avx2", gated_generic::lowGroupBlocked, gateAvx2, denseTileMinOnAvx2,
+const GatedKernelTable kAvx2GatedTable = {"avx2", lowGroupAvx2, gateAvx2, denseTileMinOnAvx2,
                                           nullptr};
 
 }  // namespace anyprec
