@@ -9,10 +9,12 @@
 //   highGate: none (measured slower than bitTile + gateAvx2; see the note at the end).
 //
 // Measured (gated_phases_bench, this Zen 3, 4/2 bits, 80% off; each phase as a share of the high
-// planes' time in its own run, the machine being shared): the low-plane phase went from 1.92x to
-// 0.75x of the high planes (M=2048 K=288 N=32, 1-bit weights), 0.88x to 0.50x (8-bit), 1.39x to
-// 0.65x and 0.85x to 0.48x (M=512 K=576 N=64, 1- and 8-bit) against the one-output-at-a-time
-// portable form; the gate phase (with the row terms) from 0.80x to 0.39x (K=288 N=32, 1-bit).
+// planes' time in its own run, the machine being shared), against the portable forms (one output
+// at a time, a scalar gate with a loop per list entry): the low-plane phase 1.92x -> 0.68x of
+// the high planes (M=2048 K=288 N=32, 1-bit weights), 1.06x -> 0.58x (2-bit), 0.89x -> 0.52x
+// (4-bit), 0.88x -> 0.37x (8-bit, lanes); 1.39x -> 0.59x and 0.85x -> 0.40x at M=512 K=576 N=64
+// (1- and 8-bit); the gate phase (with the driver's row terms) 0.80x -> 0.27x (K=288 N=32, 1-bit)
+// and 0.37x -> 0.16x (K=576 N=64, 1-bit).
 
 #include <immintrin.h>
 
