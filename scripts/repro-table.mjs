@@ -47,7 +47,13 @@ const pct = (a) => (typeof a === 'number' ? `${(100 * a).toFixed(2)}%` : '');
 
 function options(r) {
   const shift = r.config.augment?.shift ? `, shifts ±${r.config.augment.shift} px` : '';
-  return methodOptions(r) + shift;
+  return methodOptions(r) + recipe(r.config) + shift;
+}
+
+/** The optimiser recipe where it is not the method's Adam default: SGD (rate, schedule, batch) and weight decay. */
+function recipe(c) {
+  const sgd = c.optimizer === 'sgd' ? `, SGD ${c.lr} ${c.schedule?.name ?? ''}, batch ${c.batch}` : '';
+  return sgd + (c.weightDecay ? `, weight decay ${c.weightDecay}` : '');
 }
 
 function methodOptions(r) {
@@ -55,8 +61,7 @@ function methodOptions(r) {
   switch (c.method) {
     case 'sp': return `act ${c.bits.join('/')}, ${o.activation ?? 'dorefa'}${o.distill === false ? ', labels (no distillation)' : ''}`;
     case 'pg': return `B/Bhb ${c.bits[0]}/${o.highBits ?? c.bits[0] - 1}, w${o.weightBits ?? 8}, ${o.activation ?? 'dorefa'}` +
-      `${o.alpha !== undefined ? ` (α₀ ${o.alpha})` : ''}${o.target !== undefined ? `, δ ${o.target}` : ''}${o.gateOn !== undefined ? `, on→${o.gateOn}` : ''}` +
-      `${c.optimizer === 'sgd' ? `, SGD ${c.lr} ${c.schedule?.name ?? ''}, batch ${c.batch}` : ''}`;
+      `${o.alpha !== undefined ? ` (α₀ ${o.alpha})` : ''}${o.target !== undefined ? `, δ ${o.target}` : ''}${o.gateOn !== undefined ? `, on→${o.gateOn}` : ''}`;
     case 'ldp': return `λ ${o.penalty ?? 1}, bits ${(o.bitRange ?? [1, 8]).join('..')}${o.target !== undefined ? `, target ${o.target}` : ''}`;
     default: {
       const w = Object.entries(c.lossWeights ?? {}).map(([b, x]) => `${b === '32' ? 'float' : b}×${x}`);
