@@ -35,6 +35,7 @@
 #include <cstring>
 
 #include "bitplane/bitplane.h"
+#include "bitplane/popstep_avx2.h"
 #include "bitplane/pops.h"
 
 namespace anyprec {
@@ -47,10 +48,6 @@ constexpr uint64_t kLowNibbles = 0x0F0F0F0F0F0F0F0Full;
 constexpr size_t kChunkWords = 31;  // byte counters: <= 8 per step, 31 * 8 = 248 <= 255
 constexpr size_t kMaskWords = 2 * kPanelRows;  // per word of K: lo nibbles of 8 rows, hi nibbles
 
-AP_INLINE __m256i popLut() {
-  return _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
-                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-}
 
 // ---- packing ---------------------------------------------------------------------------------
 
@@ -128,47 +125,6 @@ void packStreamsAvx2(const PackStreamsArgs& a) {
 }
 
 // ---- micro-kernel ----------------------------------------------------------------------------
-
-// c += lut[al op bl] + lut[ah op bh]: the inner step, as one asm statement so that GCC keeps the
-// accumulators in registers (with intrinsics it hoisted the broadcasts and spilled 3 of 8).
-template <bool X>
-AP_INLINE void step(__m256i& c, __m256i al, __m256i ah, __m256i bl, __m256i bh, __m256i lut) {
-  __m256i t0, t1;
-  if (X) {
-    __asm__("vpxor %[bl], %[al], %[t0]\n\t"
-            "vpxor %[bh], %[ah], %[t1]\n\t"
-            "vpshufb %[t0], %[lut], %[t0]\n\t"
-            "vpshufb %[t1], %[lut], %[t1]\n\t"
-            "vpaddb %[t1], %[t0], %[t0]\n\t"
-            "vpaddb %[t0], %[c], %[c]"
-            : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
-            : [al] "x"(al), [ah] "x"(ah), [bl] "x"(bl), [bh] "x"(bh), [lut] "x"(lut));
-  } else {
-    __asm__("vpand %[bl], %[al], %[t0]\n\t"
-            "vpand %[bh], %[ah], %[t1]\n\t"
-            "vpshufb %[t0], %[lut], %[t0]\n\t"
-            "vpshufb %[t1], %[lut], %[t1]\n\t"
-            "vpaddb %[t1], %[t0], %[t0]\n\t"
-            "vpaddb %[t0], %[c], %[c]"
-            : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
-            : [al] "x"(al), [ah] "x"(ah), [bl] "x"(bl), [bh] "x"(bh), [lut] "x"(lut));
-  }
-}
-
-// AND step with b read from memory (a micro-fused load) and b >> 4 in a register: an R-row tile
-// then holds only b >> 4 per B vector, which lets the 4 x 2 tile fit.
-AP_INLINE void stepMemB(__m256i& c, __m256i al, __m256i ah, const void* bp, __m256i bh, __m256i lut) {
-  const __m256i& b = *static_cast<const __m256i*>(bp);
-  __m256i t0, t1;
-  __asm__("vpand %[b], %[al], %[t0]\n\t"
-          "vpand %[bh], %[ah], %[t1]\n\t"
-          "vpshufb %[t0], %[lut], %[t0]\n\t"
-          "vpshufb %[t1], %[lut], %[t1]\n\t"
-          "vpaddb %[t1], %[t0], %[t0]\n\t"
-          "vpaddb %[t0], %[c], %[c]"
-          : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
-          : [al] "x"(al), [ah] "x"(ah), [b] "m"(b), [bh] "x"(bh), [lut] "x"(lut));
-}
 
 // The same step for a single row (R = 1), with b >> 4 (and for XOR the masks of b) folded in
 // and b read from memory: GCC otherwise loads b twice and adds register moves. The shift takes b

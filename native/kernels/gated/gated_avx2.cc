@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "bitplane/popstep_avx2.h"
 #include "gated/gated_generic.h"
 
 namespace anyprec {
@@ -189,26 +190,6 @@ size_t gateAvx2(const GateArgs& g) {
 
 constexpr size_t kLaneChunk1 = 16, kLaneChunk2 = 8;  // words per chunk (V = 1, 2 B vectors; V = 2 used)
 
-AP_INLINE __m256i popLut() {
-  return _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  //
-                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-}
-
-// c += lut[al & b] + lut[ah & bh], b and bh read from memory.
-AP_INLINE void stepMem(__m256i& c, __m256i al, __m256i ah, const void* bp, const void* bhp, __m256i lut) {
-  const __m256i& b = *static_cast<const __m256i*>(bp);
-  const __m256i& bh = *static_cast<const __m256i*>(bhp);
-  __m256i t0, t1;
-  __asm__("vpand %[b], %[al], %[t0]\n\t"
-          "vpand %[bh], %[ah], %[t1]\n\t"
-          "vpshufb %[t0], %[lut], %[t0]\n\t"
-          "vpshufb %[t1], %[lut], %[t1]\n\t"
-          "vpaddb %[t1], %[t0], %[t0]\n\t"
-          "vpaddb %[t0], %[c], %[c]"
-          : [c] "+x"(c), [t0] "=&x"(t0), [t1] "=&x"(t1)
-          : [al] "x"(al), [ah] "x"(ah), [b] "m"(b), [bh] "m"(bh), [lut] "x"(lut));
-}
-
 template <int NA, int V>
 void lowLanes(const LowGroupArgs& t, const uint8_t* entries, size_t count) {
   constexpr size_t L0 = V == 1 ? kLaneChunk1 : kLaneChunk2;
@@ -316,16 +297,8 @@ constexpr size_t kLanesMinOn = 28;
 
 size_t lowGroupAvx2(const LowGroupArgs& t) {
   if (t.bPlanes < 5 || t.aPlanes > 4 || t.aNegTop) return gated_generic::lowGroupBlocked(t);
-  const uint8_t* entries = t.list;
-  size_t count = t.listCount;
-  if (entries == nullptr) {
-    uint8_t* own = reinterpret_cast<uint8_t*>(t.entries);
-    count = 0;
-    for (int r = 0; r < t.rows; ++r)
-      for (unsigned w = t.onBits[static_cast<size_t>(r) * t.bitsStride]; w != 0; w &= w - 1)
-        own[count++] = static_cast<uint8_t>(static_cast<unsigned>(r) | static_cast<unsigned>(__builtin_ctz(w)) << 4);
-    entries = own;
-  }
+  size_t count;
+  const uint8_t* entries = gated_generic::onList(t, count);
   if (count < kLanesMinOn) {
     LowGroupArgs listed = t;  // the list just built, not rebuilt
     listed.list = entries;

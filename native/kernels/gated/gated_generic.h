@@ -197,18 +197,23 @@ inline void blockedBlockB(const LowGroupArgs& t, const BlockedGroup& grp, int i0
   }
 }
 
+// The group's on-outputs as list entries (row | column << 4): the gate's list when it made one,
+// else built from the on-bits into t.entries. count receives their number.
+inline const uint8_t* onList(const LowGroupArgs& t, size_t& count) {
+  count = t.listCount;
+  if (t.list != nullptr) return t.list;
+  uint8_t* own = reinterpret_cast<uint8_t*>(t.entries);
+  count = 0;
+  for (int r = 0; r < t.rows; ++r)
+    for (unsigned w = t.onBits[static_cast<size_t>(r) * t.bitsStride]; w != 0; w &= w - 1)
+      own[count++] = static_cast<uint8_t>(static_cast<unsigned>(r) | static_cast<unsigned>(__builtin_ctz(w)) << 4);
+  return own;
+}
+
 inline size_t lowGroupBlocked(const LowGroupArgs& t) {
   if (t.aNegTop) return lowGroup(t);
-  const uint8_t* entries = t.list;
-  size_t count = t.listCount;
-  if (entries == nullptr) {
-    uint8_t* own = reinterpret_cast<uint8_t*>(t.entries);
-    count = 0;
-    for (int r = 0; r < t.rows; ++r)
-      for (unsigned w = t.onBits[static_cast<size_t>(r) * t.bitsStride]; w != 0; w &= w - 1)
-        own[count++] = static_cast<uint8_t>(static_cast<unsigned>(r) | static_cast<unsigned>(__builtin_ctz(w)) << 4);
-    entries = own;
-  }
+  size_t count;
+  const uint8_t* entries = onList(t, count);
   if (count == 0) return 0;
   BlockedGroup grp;
   for (int r = 0; r < kGroupRows; ++r) {  // rows >= t.rows are never listed (their pointers unused)
