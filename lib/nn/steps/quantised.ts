@@ -224,7 +224,7 @@ function finishProducts(l: QLayer, acc: Int32Array, epi: Affine, n: number): Act
  */
 function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext, residual?: Float32Array): Act {
   const gate = l.gate!;
-  const a = packInput(l, x.codes, n, x.bits);
+  const a = packInput(l, x.codes, n, x.bits, x.bits, rc);
   const unit = fr(l.E / (((1 << l.wBits) - 1) * ((1 << x.bits) - 1)));
   const epi = epilogueFor(l, x.bits, x.encoding);
   const weights: GatedWeights = { b: l.weights!, bBits: l.wBits, bEncoding: 'bipolar', maxLevel: 2 ** l.wBits - 1 };
