@@ -258,9 +258,12 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     stats(total, total, 'dense', choice.reason);
   } else {
     const epilogue = layerEpilogue(l, epi, residual);
-    const r = gatedProductFused(a, weights, layer, rc.gate, epilogue);
+    // Into the plan's kept output buffer (as fusedProduct's): no fresh pages per call.
+    const key = `${l.node.name}:out`;
+    const out = reuse<Float32Array | Uint8Array>(rc, key, epilogue.output === 'codes' ? Uint8Array : Float32Array, total);
+    const r = gatedProductFused(a, weights, layer, rc.gate, epilogue, { out });
     // Thresholds the kernel cannot take (r.acc): the products, finished here.
-    y = r.out !== null ? layerAct(l, epilogue, r.out, n) : plusResidual(l, finishProducts(l, r.acc!, epi, n), residual, n);
+    y = r.out !== null ? layerAct(l, epilogue, keep(rc, key, r.out), n) : plusResidual(l, finishProducts(l, r.acc!, epi, n), residual, n);
     stats(r.on, r.total, 'gated', choice.reason);
   }
   if (choosing && rc.gate.path === 'auto') chooser.record(choice.path, performance.now() - t0, a.rows);
