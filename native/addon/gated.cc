@@ -71,7 +71,6 @@ GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
   }
   throwIfFailed(env, checkGated(s));
   s.epilogue = epilogueArg(info[11], s.a.rows, s.b.rows, &g.keep, {info[0], info[1]});
-  if (s.epilogue.codes != nullptr) throwType(env, "epilogue.codes is for bitGemm only, not the gated GEMM");
   if (!info[12].IsUndefined() && !info[12].IsNull()) {
     if (!info[12].IsBoolean()) throwType(env, "mask must be a boolean");
     g.mask = info[12].As<Napi::Boolean>().Value();
