@@ -88,7 +88,7 @@ export interface NativeAddon {
   gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
             bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
             b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
-            epilogue: NativeEpilogue, mask: false): NativeGatedFusedResult;
+            epilogue: NativeEpilogue, mask: false, out?: Float32Array | Uint8Array): NativeGatedFusedResult;
   gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
                  bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
                  b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): Promise<NativeGatedResult>;

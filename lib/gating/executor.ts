@@ -90,15 +90,16 @@ export function gatedProduct(a: Packed, w: GatedWeights, g: LayerGate, setting: 
  * gatedProduct with the layer's epilogue (scale, shift, clamp, residual, or the next quantiser's
  * codes) fused into the gated kernel: each output tile goes from its exact products to `epilogue`'s
  * output in one pass, no int32 products and no mask. The outputs are bit for bit those of
- * bitGemm's epilogue applied to gatedProduct's acc.
+ * bitGemm's epilogue applied to gatedProduct's acc. options.out: where the kernel writes them (an
+ * array of the epilogue's type and rows x channels; a kept buffer), else a new array.
  */
 export function gatedProductFused(a: Packed, w: GatedWeights, g: LayerGate, setting: GateSetting, epilogue: kernels.Epilogue,
-                                  options: GatedProductOptions = {}): GatedFinished {
+                                  options: GatedProductOptions & { out?: Float32Array | Uint8Array } = {}): GatedFinished {
   const total = a.rows * w.b.rows;
   const t = settingThresholds(a, w, g, setting);
   if (t === 'open' && options.denseWhenOpen) return { out: null, acc: null, on: total, total };
   if (t instanceof Float64Array) return { out: null, ...selectGated(a, w, g, t, g.bits - g.highBits) };
-  const r = kernels.gatedGemmFused(a, w.b, { ...kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t), epilogue });
+  const r = kernels.gatedGemmFused(a, w.b, { ...kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t), epilogue, out: options.out });
   return { out: r.out, acc: null, on: r.on, total };
 }
 

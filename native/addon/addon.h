@@ -150,6 +150,11 @@ Epilogue epilogueArg(const Napi::Value& arg, size_t m, size_t n, std::vector<Nap
                      const std::vector<Napi::Value>& inputs);
 // The output array of an M x N GEMM for the epilogue's kind; *data receives its memory.
 Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void** data);
+// The caller's output array of an M x N GEMM (sync entries only; `outV` undefined or null: nullptr,
+// the entry allocates): a typed array of the epilogue's type and m*n elements sharing no memory
+// with `ins` (the call's operands) or the epilogue's arrays, nor with the epilogue's codes output.
+void* callerOutput(const Napi::Value& outV, const Napi::Value& epilogue, const Epilogue& e, size_t m, size_t n,
+                   std::vector<Napi::Value> ins);
 
 // ---- family registrations (one file each) -------------------------------------------------------
 void exportFunction(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&));

@@ -11,8 +11,10 @@ namespace addon {
 namespace {
 
 // gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?,
-//           b2?, b2Bits?, b2Encoding?, epilogue?, mask?)
-// -> { out, mask: Uint8Array | null, on: number }. a is unsigned; thresholds are in the exact
+//           b2?, b2Bits?, b2Encoding?, epilogue?, mask?, out?)
+// -> { out, mask: Uint8Array | null, on: number }. out (sync gatedGemm only): the caller's output
+// array (callerOutput: the epilogue's type, M x N, sharing no memory with the operands), written
+// and returned instead of a new one. a is unsigned; thresholds are in the exact
 // result's integer units (gated/gated.h); b2 (optional, with b2Bits and b2Encoding) is a second
 // weight operand added to b (GatedSpec::b2); epilogue (bitGemm's) makes out a Float32Array or
 // Uint8Array of codes instead of the exact Int32Array; mask (default true) whether the M x N
@@ -69,7 +71,6 @@ GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
   }
   throwIfFailed(env, checkGated(s));
   s.epilogue = epilogueArg(info[11], s.a.rows, s.b.rows, &g.keep, {info[0], info[1]});
-  if (s.epilogue.codes != nullptr) throwType(env, "epilogue.codes is for bitGemm only, not the gated GEMM");
   if (!info[12].IsUndefined() && !info[12].IsNull()) {
     if (!info[12].IsBoolean()) throwType(env, "mask must be a boolean");
     g.mask = info[12].As<Napi::Boolean>().Value();
@@ -77,10 +78,23 @@ GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
   return g;
 }
 
-Napi::Object gatedResult(Napi::Env env, const GatedArgs& g, void** out, uint8_t** mask) {
+Napi::Object gatedResult(Napi::Env env, const GatedArgs& g, void** out, uint8_t** mask, Napi::Value callerOut = Napi::Value(),
+                          std::vector<Napi::Value> ins = {}) {
   const GatedSpec& s = g.spec;
   auto result = Napi::Object::New(env);
-  result.Set("out", newOutput(env, s.epilogue, s.a.rows, s.b.rows, out));
+  void* caller = nullptr;
+  if (!callerOut.IsEmpty() && !callerOut.IsUndefined() && !callerOut.IsNull()) {
+    ins.push_back(g.thresholds);
+    for (const auto& k : g.keep) ins.push_back(k);
+    if (!g.b2.IsEmpty()) ins.push_back(g.b2);
+    caller = callerOutput(callerOut, env.Undefined(), s.epilogue, s.a.rows, s.b.rows, ins);
+  }
+  if (caller != nullptr) {
+    *out = caller;
+    result.Set("out", callerOut);
+  } else {
+    result.Set("out", newOutput(env, s.epilogue, s.a.rows, s.b.rows, out));
+  }
   *mask = nullptr;
   if (g.mask) {
     auto m = newUninitialized<uint8_t>(env, mulOrThrow({s.a.rows, s.b.rows}, "gated GEMM mask"));
@@ -98,7 +112,7 @@ Napi::Value GatedGemm(const Napi::CallbackInfo& info) {
   const GatedArgs g = gatedArgs(info);
   void* out = nullptr;
   uint8_t* mask = nullptr;
-  Napi::Object result = gatedResult(env, g, &out, &mask);
+  Napi::Object result = gatedResult(env, g, &out, &mask, info.Length() > 13 ? info[13] : env.Undefined(), {info[0], info[1]});
   const Instance& inst = instance(env);
   const uint64_t on = gatedGemm(*inst.isa, g.spec, out, mask, inst.threads);
   result.Set("on", Napi::Number::New(env, static_cast<double>(on)));

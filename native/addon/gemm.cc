@@ -129,8 +129,6 @@ Napi::Value newOutput(Napi::Env env, const Epilogue& e, size_t m, size_t n, void
   return a;
 }
 
-namespace {
-
 // The caller's output array (sync entries only; `outV` undefined: nullptr, the entry allocates): a
 // typed array of the epilogue's type and m*n elements sharing no memory with `ins` (the call's
 // operands) or the epilogue's arrays, nor with the epilogue's codes output.
@@ -154,6 +152,8 @@ void* callerOutput(const Napi::Value& outV, const Napi::Value& epilogue, const E
   }
   return data;
 }
+
+namespace {
 
 // Optional argument `at` (bitGemm: the 8th): prepared weights { data: Int8Array, colSum: Int32Array,
 // rows, cols, bits, encoding } (from prepareInt8) = run the int8 path; false without them.

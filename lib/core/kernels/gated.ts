@@ -106,11 +106,13 @@ export function gatedGemm(a: Packed, b: Packed, options: GatedGemmOptions): Gate
 /**
  * gatedGemm with bitGemm's epilogue fused into it and no mask: each output tile goes from its exact
  * results (what gatedGemm's `out` holds) straight to floats or codes (the same float32 steps as
- * bitGemm's epilogue, bit for bit), with no M x N int32 buffer and no second pass.
+ * bitGemm's epilogue, bit for bit), with no M x N int32 buffer and no second pass. `out` (optional,
+ * as bitGemm's): the caller's output array (Float32Array for 'float', Uint8Array for 'codes', M x N,
+ * sharing no memory with the operands), written and returned instead of a new one.
  */
-export function gatedGemmFused(a: Packed, b: Packed, options: GatedGemmOptions & { epilogue: Epilogue }): GatedGemmFusedResult {
+export function gatedGemmFused(a: Packed, b: Packed, options: GatedGemmOptions & { epilogue: Epilogue; out?: Float32Array | Uint8Array }): GatedGemmFusedResult {
   const [args, epilogue] = fusedArgs(a, b, options);
-  const r = native.gatedGemm(...args, epilogue, false);
+  const r = native.gatedGemm(...args, epilogue, false, options.out);
   return { out: r.out, on: r.on };
 }
 

@@ -222,9 +222,10 @@ function finishProducts(l: QLayer, acc: Int32Array, epi: Affine, n: number): Act
  * 'auto' the layer runs on its gated or its dense path, whichever its measured times say is
  * faster (GatePathChooser); 'dense' runs it without its gate.
  */
-function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext, residual?: Float32Array): Act {
+function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext, residual?: Float32Array,
+                  dual?: kernels.DualCodes): [Act, boolean] {
   const gate = l.gate!;
-  const a = packInput(l, x.codes, n, x.bits);
+  const a = packInput(l, x.codes, n, x.bits, x.bits, rc);
   const unit = fr(l.E / (((1 << l.wBits) - 1) * ((1 << x.bits) - 1)));
   const epi = epilogueFor(l, x.bits, x.encoding);
   const weights: GatedWeights = { b: l.weights!, bBits: l.wBits, bEncoding: 'bipolar', maxLevel: 2 ** l.wBits - 1 };
@@ -240,11 +241,13 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     rc.step = { gate: g, bitOps: g.bitOps };
   };
   const total = a.rows * l.channels;
+  // A float epilogue writes `dual` (the codes of its output) too; a codes epilogue has no dual.
+  const dualOut = dual !== undefined && layerEpilogue(l, epi).output === 'float';
   if (rc.probe) recordHighParts(rc.probe, l.node.name, highProduct(a, weights, layer), unit, l.channels);
   // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
   if (rc.gate.mode === 'open') {
     stats(total, total);
-    return denseGemm(l, a, x.bits, epi, n, 'unsigned', residual);
+    return [denseGemm(l, a, x.bits, epi, n, 'unsigned', residual, undefined, dual), dualOut];
   }
   // The path: calibration (probe) and 'closed' need the gate itself; a trained gate may run dense.
   const choosing = rc.gate.mode === 'trained' && !rc.probe;
@@ -253,18 +256,27 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     : { path: 'gated' as const, reason: rc.probe ? 'calibration' : 'gate closed' };
   const t0 = performance.now();
   let y: Act;
+  // Whether `dual` holds the codes of y (the fused epilogue wrote them).
+  let coded = dualOut;
   if (choice.path === 'dense') {
-    y = denseGemm(l, a, x.bits, epi, n, 'unsigned', residual);
+    y = denseGemm(l, a, x.bits, epi, n, 'unsigned', residual, undefined, dual);
     stats(total, total, 'dense', choice.reason);
   } else {
-    const epilogue = layerEpilogue(l, epi, residual);
-    const r = gatedProductFused(a, weights, layer, rc.gate, epilogue);
+    const epilogue = layerEpilogue(l, epi, residual, dual);
+    // Into the plan's kept output buffer (as fusedProduct's): no fresh pages per call.
+    const key = `${l.node.name}:out`;
+    const out = reuse<Float32Array | Uint8Array>(rc, key, epilogue.output === 'codes' ? Uint8Array : Float32Array, total);
+    const r = gatedProductFused(a, weights, layer, rc.gate, epilogue, { out });
     // Thresholds the kernel cannot take (r.acc): the products, finished here.
-    y = r.out !== null ? layerAct(l, epilogue, r.out, n) : plusResidual(l, finishProducts(l, r.acc!, epi, n), residual, n);
+    if (r.out !== null) y = layerAct(l, epilogue, keep(rc, key, r.out), n);
+    else {
+      y = plusResidual(l, finishProducts(l, r.acc!, epi, n), residual, n);
+      coded = false;
+    }
     stats(r.on, r.total, 'gated', choice.reason);
   }
   if (choosing && rc.gate.path === 'auto') chooser.record(choice.path, performance.now() - t0, a.rows);
-  return y;
+  return [y, coded];
 }
 
 /** A float activation plus the residual (when there is one). */
@@ -454,7 +466,12 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
           if (x.encoding !== 'unsigned') {
             throw new RangeError(`layer ${node.name}: its precision gate needs unsigned activation codes, the input is ${x.encoding}`);
           }
-          return withCodes(runGated(l, x, n, rc, residual), n, env, rc);
+          // The sum's next codes (second) from the gated kernel's epilogue, as runCodes' dual.
+          if (!second || second.bits === 32) return withCodes(runGated(l, x, n, rc, residual)[0], n, env, rc);
+          const count = n * l.outShape.reduce((a, b) => a * b, 1);
+          const out = reuse<Uint8Array>(rc, then!.q.name, Uint8Array, count) ?? new Uint8Array(count);
+          const [y, coded] = runGated(l, x, n, rc, residual, { bits: second.bits, scale: second.alpha, shift: second.beta, out });
+          return withCodes(y, n, env, rc, coded ? keep(rc, then!.q.name, out) : undefined);
         }
       }
       if (fixedCodes && x.kind === 'codes') {
