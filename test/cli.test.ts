@@ -106,6 +106,37 @@ describe('anyprec eval', () => {
     }
   });
 
+  it('--batch and a small --max-memory split the samples and give the one-call answers', () => {
+    const whole = evalJson('--bits', '2');
+    // 64 MiB holds ~20 samples of this network's activations: 20 + 20 + 20 + 4
+    expect(Math.floor(64 * 2 ** 20 / loadSync(modelA).memory.bytesPerSample)).toBeLessThan(64);
+    for (const extra of [['--batch', '5'], ['--max-memory', '64'], ['--per-sample']]) {
+      const r = evalJson('--bits', '2', ...extra);
+      expect(r.logits).toEqual(whole.logits);
+    }
+  });
+
+  it('a model with batch-wide activation scales is not split unasked', () => {
+    const modelB = path.join(tmp, 'b.anyprec');
+    expect(anyprec('import', 'pg-resnet20', fixturePath('B', 'model.safetensors'), '-o', modelB).status).toBe(0);
+    const base = ['eval', modelB, '--input', fixturePath('B', 'inputs.bin'), '--shape', '64,3,32,32', '--json'];
+    const refused = anyprec(...base, '--max-memory', '64');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/activation scale is taken over the whole batch.*give --batch N \(at most 16\)/);
+    const whole = anyprec(...base);
+    const split = anyprec(...base, '--max-memory', '64', '--batch', '16');
+    expect([whole.status, split.status]).toEqual([0, 0]);
+    expect(JSON.parse(split.stdout).logits.length).toBe(64);
+    // the scales now come from 16 samples at a time, so some logits move
+    expect(JSON.parse(split.stdout).logits).not.toEqual(JSON.parse(whole.stdout).logits);
+  });
+
+  it('refuses --per-sample with another --batch', () => {
+    const r = anyprec('eval', modelA, '--input', inputs(), '--shape', '64,3,32,32', '--per-sample', '--batch', '4');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--per-sample and --batch: give one of them/);
+  });
+
   it('prints W,A widths in words without --json', () => {
     const r = anyprec('eval', modelA, '--input', inputs(), '--shape', '64,3,32,32', '--bits', '1,4');
     expect(r.status).toBe(0);

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
 import { importReference, kernels, loadSync, REFERENCE_FAMILIES, Tensor, Uint8Tensor } from '../index';
-import type { ReferenceFamily, RunOptions } from '../index';
+import type { Model, ReferenceFamily, RunOptions } from '../index';
 import { isaArg, isaHelp, positiveInt } from './common';
 import { registerDemo } from './demo';
 import { registerEngine } from './engine';
@@ -41,6 +41,8 @@ interface EvalOptions {
   threads: number;
   isa?: string;
   perSample?: boolean;
+  batch?: number;
+  maxMemory?: number;
   labels?: string;
   json?: boolean;
 }
@@ -51,11 +53,32 @@ function readExact(path: string, bytes: number, what: string): Buffer {
   return fs.readFileSync(path);
 }
 
+/**
+ * How many samples eval runs per call. --batch / --per-sample say it; otherwise all of them when they
+ * fit the model's memory bound, else the most that fit. A model whose activation scale is taken over
+ * the whole batch (a 'dynquantize' node) answers differently when the samples are split, so it is
+ * never split unasked: the error names the flags that split it.
+ */
+function evalBatch(model: Model, n: number, o: EvalOptions): number {
+  if (o.perSample && o.batch !== undefined && o.batch !== 1) throw new RangeError('--per-sample and --batch: give one of them (--per-sample is --batch 1)');
+  if (o.perSample) return 1;
+  if (o.batch !== undefined) return Math.min(o.batch, n);
+  const { bytesPerSample, maxMemory } = model.memory;
+  const fit = Math.max(1, Math.floor(maxMemory / bytesPerSample));
+  if (fit >= n) return n;
+  if (model.graph.nodes.some((node) => node.op === 'dynquantize')) {
+    throw new RangeError(`${n} samples need about ${(n * bytesPerSample / 2 ** 20).toFixed(0)} MiB of activations, more than the model's ` +
+      `memory bound (${(maxMemory / 2 ** 20).toFixed(0)} MiB; --max-memory raises it), and this model's activation scale is taken ` +
+      `over the whole batch, so splitting them changes the answers: give --batch N (at most ${fit}) to split them anyway`);
+  }
+  return fit;
+}
+
 // eval: logits, argmax, accuracy and gate counts of a model on a raw float32 or uint8 input file.
 function evaluate(modelPath: string, o: EvalOptions): void {
   if (o.isa) kernels.setIsa(o.isa);
   kernels.setThreads(o.threads);
-  const model = loadSync(modelPath);
+  const model = loadSync(modelPath, o.maxMemory === undefined ? undefined : { maxMemory: o.maxMemory * 1024 * 1024 });
   const count = o.shape.reduce((a, b) => a * b, 1);
   const buf = readExact(o.input, count * (o.dtype === 'uint8' ? 1 : 4), '--input');
   const data = o.dtype === 'uint8' ? new Uint8Array(count) : new Float32Array(count);
@@ -67,7 +90,9 @@ function evaluate(modelPath: string, o: EvalOptions): void {
   const per = count / n;
   const logits: number[][] = [];
   const gates = new Map<string, { on: number; total: number }>();
-  const batches = o.perSample ? Array.from({ length: n }, (_, i) => [i, i + 1]) : [[0, n]];
+  const step = evalBatch(model, n, o);
+  const batches: Array<[number, number]> = [];
+  for (let a = 0; a < n; a += step) batches.push([a, Math.min(n, a + step)]);
   for (const [a, b] of batches) {
     const shape = [b - a, ...o.shape.slice(1)];
     const x = data instanceof Uint8Array ? new Uint8Tensor(data.slice(a * per, b * per), shape) : new Tensor(data.slice(a * per, b * per), shape);
@@ -173,6 +198,8 @@ program
   .option('--threads <n>', 'kernel threads', positiveInt('--threads'), 1)
   .option('--isa <name>', isaHelp(), isaArg)
   .option('--per-sample', 'run the samples one at a time (dynamic activation scales depend on the batch)')
+  .option('--batch <n>', 'samples per run (default: all of them, or as many as fit the memory bound; models with batch-wide activation scales are split only when asked)', positiveInt('--batch'))
+  .option('--max-memory <MiB>', 'the memory bound of the model\'s activations per run, MiB (default 4096)', positiveInt('--max-memory'))
   .option('--labels <file>', 'uint8 labels, one per sample: adds accuracy')
   .option('--json', 'print { bits, isa, threads, logits, argmax, accuracy?, gates? } as JSON')
   .action((model: string, o: EvalOptions) => evaluate(model, o));
