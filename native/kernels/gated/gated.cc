@@ -212,7 +212,9 @@ GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint
     ob_ = mb.offset;
     maxProduct_ = i8MaxProduct(s_.highBits, op.bits, op.enc);
     if (s_.highWeights != nullptr) {
-      i8W_ = s_.highWeights;
+      // A copy of the view (the caller's I8Weights may be a temporary; its arrays must outlive the plan).
+      ownW_.reset(new I8Weights(*s_.highWeights));
+      i8W_ = ownW_.get();
     } else {
       ownWData_.resize(i8WeightBytes(n_, k_));
       ownWColSum_.resize(i8NPad(n_));

@@ -225,7 +225,8 @@ struct GatedSpec {
   bool fuseGate = true;
   // The high part's route (GatedHigh). Int8 with highWeights = b prepared for the int8 path at
   // bBits / bEnc (prepareI8Weights; the dense int8 route's weights serve) or nullptr (the plan
-  // prepares its own copy in its constructor, single-threaded).
+  // prepares its own copy in its constructor, single-threaded). The plan copies the view: the
+  // I8Weights struct may be a temporary, the arrays it points to must outlive the plan.
   GatedHigh high = GatedHigh::BitSerial;
   const I8Weights* highWeights = nullptr;
 };
