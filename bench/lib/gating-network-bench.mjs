@@ -57,16 +57,21 @@ export async function measureNetworks(opts, rng) {
     // gatePath 'auto': each gated layer on whichever of its gated and dense (default GEMM path)
     // paths its measured times say is faster.
     const autoCases = targets.map((t) => ({ ...t, c: mk(`off=${t.target} auto`, gated, { gateOffset: t.offset, gatePath: 'auto' }, 1, 'auto') }));
+    // gatePath 'gated' on the default GEMM path: the gated kernel with each layer's high part on
+    // its measured route (bit-serial or int8, HighRouteChooser), and every gate closed likewise.
+    const defaultCases = [{ target: 1, offset: null }, ...targets].map((t) => ({ ...t,
+      c: mk(t.offset === null ? 'all off (default path)' : `off=${t.target} gated (default path)`, gated,
+        t.offset === null ? { gate: 'closed' } : { gateOffset: t.offset }, 1, 'auto') }));
     // The floor: the dense network at Bhb bits, bit-serial and on the default path (the best counts).
     const floorCases = net.floor ? ['bitserial', 'auto'].map((p) => mk(`dense at ${net.floor.activations} bits (${p})`, dense, { bits: net.floor }, 1, p)) : [];
-    const all = [denseCase, closed, ...cases.map((t) => t.c), ...autoCases.map((t) => t.c), ...floorCases];
+    const all = [denseCase, closed, ...cases.map((t) => t.c), ...autoCases.map((t) => t.c), ...defaultCases.map((t) => t.c), ...floorCases];
     let denseAuto = null;
     if (canForce) {
       denseAuto = makeCase({ id: `${name} dense (default path)` });
       denseAuto.fn = () => withPath('auto', () => dense.runSync(x));
       all.push(denseAuto);
     }
-    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, autoCases, floorCases, denseAuto, all });
+    nets.push({ id: name, net, sane, trained, denseCase, closed, cases, autoCases, defaultCases, floorCases, denseAuto, all });
   }
   const active = nets.filter((n) => !n.skipped);
   const all = active.flatMap((n) => n.all);
@@ -131,6 +136,13 @@ export async function measureNetworks(opts, rng) {
       allOff: row(n.closed),
       sparsity: n.cases.map((t) => row(t.c, { target: t.target, gateOffset: t.offset })),
       floor: n.floorCases.length ? { bits: n.net.floor, ...n.floorCases.map(summarize).reduce((p, q) => (q.medianMs < p.medianMs ? q : p)) } : null,
+      defaultPath: n.defaultCases.map((t) => {
+        const st = t.c.stats[t.c.stats.length - 1];
+        const highs = st.layers.filter((l) => l.gate?.high).map((l) => l.gate.high);
+        return { target: t.target, gateOffset: t.offset, ...summarize(t.c), off: 1 - st.gate.fraction,
+          int8High: highs.filter((h) => h === 'int8').length, layers: highs.length,
+          reasons: st.layers.filter((l) => l.gate?.high).map((l) => `${l.nodes[0]}: ${l.gate.high} (${l.gate.highReason})`) };
+      }),
       auto: n.autoCases.map((t) => {
         const st = t.c.stats[t.c.stats.length - 1];
         const gatedMs = summarize(n.cases.find((g) => g.target === t.target).c).medianMs;

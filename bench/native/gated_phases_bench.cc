@@ -10,14 +10,17 @@
 // kernel, "high" is the fused pass and "gate" only the row terms. --unfused also times (in the
 // same rounds) and profiles the two-pass route (GatedSpec::fuseGate = false: bitTile, then the
 // gate over the stored sums); --old-lists the route where the low-plane kernel lists each group's
-// on-outputs itself.
+// on-outputs itself. --int8-high also times (in the same rounds) and profiles the high part on the
+// int8 route (GatedSpec::high = GatedHigh::Int8: the high codes as bytes, one int8 tile per task,
+// prepared weights made once), and the dense Bhb-bit and B-bit GEMMs on the int8 path (the codes
+// rebuilt from the planes, as the gated route's are).
 //
 // Activation codes are uniform, thresholds per column from O_hb quantiles: the gate is
 // uncorrelated (the hard case for skipping). The machine may be shared: interleaved rounds, the
 // median, the thread's CPU time.
 //
 //   gated_phases_bench [--isa=NAME,...] [--shapes=MxKxN,...] [--wbits=1,2,4,8] [--cases=4/2,...]
-//                      [--off=0.8,0.9,0.95] [--rounds=N] [--unfused] [--old-lists]
+//                      [--off=0.8,0.9,0.95] [--rounds=N] [--unfused] [--old-lists] [--int8-high]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -71,7 +74,7 @@ int main(int argc, char** argv) {
   std::vector<double> wbits = {1, 2, 4, 8}, offs = {0.8, 0.9, 0.95};
   std::vector<std::pair<int, int>> cases = {{4, 2}};
   int rounds = 9;
-  bool oldLists = false, unfused = false;
+  bool oldLists = false, unfused = false, int8High = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto val = [&](const char* key) { return optionValue(argv[i], key); };
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--old-lists") oldLists = true;
     else if (a == "--unfused") unfused = true;
+    else if (a == "--int8-high") int8High = true;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -140,11 +144,20 @@ int main(int argc, char** argv) {
               thr[si][j] = offCount == 0 ? -inf : static_cast<float>(col[offCount - 1]);
             }
           }
-          auto gatedSpec = [&](const float* t, GatedProfile* prof, bool fuse = true) {
+          // Prepared int8 weights (once, as a network layer's are).
+          std::vector<int8_t> wData(int8WeightBytesChecked(n, k));
+          std::vector<int32_t> wSum(int8ColSumCount(n));
+          prepareInt8(*isa, W.view, w, Encoding::Bipolar, wData.data(), wSum.data(), 1);
+          const I8Weights i8w{wData.data(), wSum.data(), n, k, w, Encoding::Bipolar};
+          auto gatedSpec = [&](const float* t, GatedProfile* prof, bool fuse = true, bool int8 = false) {
             GatedSpec s{A.view, W.view, B, hb, w, Encoding::Bipolar, t};
             s.epilogue = epi;
             s.profile = prof;
             s.fuseGate = fuse;
+            if (int8) {
+              s.high = GatedHigh::Int8;
+              s.highWeights = &i8w;
+            }
             return s;
           };
           struct Case {
@@ -171,6 +184,17 @@ int main(int argc, char** argv) {
             oldProf[si].gateLists = false;
             timed.push_back({"old", [&, si] { gatedGemm(*isa, gatedSpec(thr[si].data(), &oldProf[si]), codes.data(), nullptr, 1); }, {}});
           }
+          const size_t firstI8 = timed.size();
+          const Int8Route i8route{&int8KernelFor(*isa, m), &i8w};
+          for (size_t si = 0; si <= offs.size() + 1 && int8High; ++si) {  // dense int8 B and Bhb, all off, fractions
+            if (si == 0) {
+              timed.push_back({"dense i8", [&] { bitGemm(*isa, dense, codes.data(), epi, 1, i8route); }, {}});
+              timed.push_back({"floor i8", [&] { bitGemm(*isa, floor, codes.data(), epi, 1, i8route); }, {}});
+              continue;
+            }
+            const float* t = si == 1 ? never.data() : thr[si - 2].data();
+            timed.push_back({"int8 high", [&, t] { gatedGemm(*isa, gatedSpec(t, nullptr, true, true), codes.data(), nullptr, 1); }, {}});
+          }
           for (auto& c : timed) c.fn();
           std::mt19937_64 order(11);
           std::vector<size_t> idx(timed.size());
@@ -191,13 +215,14 @@ int main(int argc, char** argv) {
           std::printf("  %-10s %8s %8s %8s %9s | %6s %6s %6s %6s %6s  (us per call)\n", "case", "us", "speedup",
                       "theory", "of theory", "high", "gate", "low", "finish", "rest");
           // One row: the total (unprofiled, interleaved above) and the phases of `calls` profiled calls.
-          auto row = [&](const char* name, double total, double on, const float* t, bool gateLists, bool fuse = true) {
+          auto row = [&](const char* name, double total, double on, const float* t, bool gateLists, bool fuse = true,
+                         bool int8 = false) {
             // Per phase the median over profiled calls (a preempted call inflates one of them).
             std::vector<double> hs, gs, ls, fs;
             for (int q = 0; q < 31; ++q) {
               GatedProfile p;
               p.gateLists = gateLists;
-              gatedGemm(*isa, gatedSpec(t, &p, fuse), codes.data(), nullptr, 1);
+              gatedGemm(*isa, gatedSpec(t, &p, fuse, int8), codes.data(), nullptr, 1);
               hs.push_back(p.high / ticksPerUs);
               gs.push_back(p.gate / ticksPerUs);
               ls.push_back(p.low / ticksPerUs);
@@ -208,8 +233,16 @@ int main(int argc, char** argv) {
             std::printf("  %-10s %8.1f %7.2fx %7.2fx %9.2f | %6.1f %6.1f %6.1f %6.1f %6.1f\n", name, total, denseUs / total,
                         theory, denseUs / total / theory, high, gate, low, fin, total - (high + gate + low + fin));
           };
+          if (int8High)
+            std::printf("  int8 path: dense %.1f us, floor (dense %d-bit) %.1f us; gated ÷ int8 floor below as 'i8fl'\n",
+                        us(firstI8), hb, us(firstI8 + 1));
           row("all off", us(2), 0.0, never.data(), true);
           if (unfused) row("  unfused", us(firstUnfused), 0.0, never.data(), true, false);
+          if (int8High) {
+            row("  i8 high", us(firstI8 + 2), 0.0, never.data(), true, true, true);
+            std::printf("  %-10s bit-serial high %.2fx / int8 high %.2fx the int8 floor\n", "", us(2) / us(firstI8 + 1),
+                        us(firstI8 + 2) / us(firstI8 + 1));
+          }
           for (size_t si = 0; si < offs.size(); ++si) {
             char name[32];
             std::snprintf(name, sizeof name, "%.0f%% off", 100 * offs[si]);
@@ -217,6 +250,11 @@ int main(int argc, char** argv) {
             // The earlier route (timed with its profile counters on, which the gate-list rows are not).
             if (unfused) row("  unfused", us(firstUnfused + 1 + si), 1.0 - offs[si], thr[si].data(), true, false);
             if (oldLists) row("  old list", us(firstOld + si), 1.0 - offs[si], thr[si].data(), false);
+            if (int8High) {
+              row("  i8 high", us(firstI8 + 3 + si), 1.0 - offs[si], thr[si].data(), true, true, true);
+              std::printf("  %-10s bit-serial high %.2fx / int8 high %.2fx the int8 floor\n", "", us(3 + si) / us(firstI8 + 1),
+                          us(firstI8 + 3 + si) / us(firstI8 + 1));
+            }
           }
           std::fflush(stdout);
         }

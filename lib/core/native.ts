@@ -88,14 +88,16 @@ export interface NativeAddon {
   gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
             bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
             b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
-            epilogue: NativeEpilogue, mask: false, out?: Float32Array | Uint8Array): NativeGatedFusedResult;
+            epilogue: NativeEpilogue, mask: false, out?: Float32Array | Uint8Array,
+            int8Weights?: NativeInt8Weights): NativeGatedFusedResult;
   gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
                  bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
                  b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): Promise<NativeGatedResult>;
   gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
                  bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
                  b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
-                 epilogue: NativeEpilogue, mask: false): Promise<NativeGatedFusedResult>;
+                 epilogue: NativeEpilogue, mask: false, out?: undefined,
+                 int8Weights?: NativeInt8Weights): Promise<NativeGatedFusedResult>;
   packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
            bits: number, outData?: BigUint64Array, outPlanePop?: Int32Array): NativePackedFields & { rows: number; cols: number };

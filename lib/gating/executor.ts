@@ -33,6 +33,8 @@ export interface GatedProduct {
 export interface GatedProductOptions {
   /** 'open' returns acc = null (the caller runs its dense layer, e.g. with a fused epilogue). */
   denseWhenOpen?: boolean;
+  /** The high part's route (gatedProductFused; kernels.GatedGemmOptions.high): the same results either way. */
+  high?: kernels.GatedHighName;
 }
 
 /** A gated layer's finished outputs (gatedProductFused). */
@@ -99,7 +101,9 @@ export function gatedProductFused(a: Packed, w: GatedWeights, g: LayerGate, sett
   const t = settingThresholds(a, w, g, setting);
   if (t === 'open' && options.denseWhenOpen) return { out: null, acc: null, on: total, total };
   if (t instanceof Float64Array) return { out: null, ...selectGated(a, w, g, t, g.bits - g.highBits) };
-  const r = kernels.gatedGemmFused(a, w.b, { ...kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t), epilogue, out: options.out });
+  // The int8 high route takes one weight operand (b2 layers stay bit-serial).
+  const high = w.b2 ? undefined : options.high;
+  const r = kernels.gatedGemmFused(a, w.b, { ...kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t), epilogue, out: options.out, high });
   return { out: r.out, acc: null, on: r.on, total };
 }
 

@@ -77,3 +77,52 @@ export class GatePathChooser {
     if (s.perRow.length > SAMPLES) s.perRow.shift();
   }
 }
+
+/** Timed runs of each high route in a trial, after one warm-up run of each. */
+const HIGH_TRIAL_RUNS = 3;
+
+/** One route's trial result for a row count: the route and each route's best time (ms). */
+export interface HighRouteTrial {
+  high: 'bitserial' | 'int8';
+  bitserialMs: number;
+  int8Ms: number;
+}
+
+/**
+ * Per gated layer, the route of its high part: 'bitserial' (the top planes against the weight
+ * planes) or 'int8' (an int8 GEMM of the high codes). Both give the same bits, so unlike the
+ * gated/dense choice above this one is made by default: on the first call of a layer with a given
+ * number of output rows (batch x positions), both routes run on that call's own operands (one
+ * warm-up each, then HIGH_TRIAL_RUNS each, interleaved) and the faster one's best time wins; the
+ * layer keeps that route for that row count. Measured here, never fitted to one machine: which is
+ * faster depends on the CPU's int8 instructions, the bits and the layer's shape.
+ */
+export class HighRouteChooser {
+  private readonly chosen = new Map<number, HighRouteTrial>();
+
+  /** The measured route for `rows` output rows, or undefined before its trial. */
+  route(rows: number): HighRouteTrial | undefined {
+    return this.chosen.get(rows);
+  }
+
+  /**
+   * Runs the trial for `rows` with `run` (one gated call on the given route) and returns the
+   * result of a last call on the winning route (the call's outputs are that route's; both
+   * routes' are the same bits).
+   */
+  trial<T>(rows: number, run: (high: 'bitserial' | 'int8') => T): T {
+    const best = { bitserial: Infinity, int8: Infinity };
+    const routes = ['bitserial', 'int8'] as const;
+    for (const h of routes) run(h);
+    for (let i = 0; i < HIGH_TRIAL_RUNS; i++) {
+      for (const h of i % 2 === 0 ? routes : [routes[1], routes[0]]) {
+        const t0 = performance.now();
+        run(h);
+        best[h] = Math.min(best[h], performance.now() - t0);
+      }
+    }
+    const high = best.int8 < best.bitserial ? 'int8' : 'bitserial';
+    this.chosen.set(rows, { high, bitserialMs: best.bitserial, int8Ms: best.int8 });
+    return run(high);
+  }
+}

@@ -91,6 +91,13 @@ export interface GateStats {
    */
   path?: 'gated' | 'dense';
   pathReason?: string;
+  /**
+   * Gated qconv2d / qlinear layers that ran their gated kernel: the route of its high part
+   * ('bitserial' or 'int8', the same results; measured per layer and row count unless
+   * kernels.setGemmPath forces one) and why ('measured: int8 0.81x the bit-serial time', 'gemmPath').
+   */
+  high?: 'bitserial' | 'int8';
+  highReason?: string;
 }
 
 /** The gates of a whole call (RunStats.gate): MAC-weighted over the layers whose gate acted. */

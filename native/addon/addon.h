@@ -21,6 +21,8 @@
 
 namespace anyprec {
 struct ConvShape;
+struct GemmSpec;
+struct I8Weights;
 namespace addon {
 
 // Memory blocks for input copies (below), kept between async jobs of one environment and used on
@@ -157,6 +159,11 @@ void* callerOutput(const Napi::Value& outV, const Napi::Value& epilogue, const E
                    std::vector<Napi::Value> ins);
 
 // ---- family registrations (one file each) -------------------------------------------------------
+// Optional argument `at`: prepared int8 weights { data: Int8Array, colSum: Int32Array, rows, cols,
+// bits, encoding } (from prepareInt8) that fit s.b at s.bBits / s.bEnc, viewed into *w; false
+// where the argument is absent (undefined / null). gemm.cc.
+bool int8WeightsArg(const Napi::CallbackInfo& info, size_t at, const GemmSpec& s, I8Weights* w);
+
 void exportFunction(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&));
 void registerPlatform(Napi::Env env, Napi::Object exports);
 void registerPack(Napi::Env env, Napi::Object exports);

@@ -5,26 +5,31 @@
 #include "async_job.h"
 #include "common/checked.h"
 #include "gated/gated.h"
+#include "gemm/gemm.h"
+#include "i8gemm/i8gemm.h"
 
 namespace anyprec {
 namespace addon {
 namespace {
 
 // gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?,
-//           b2?, b2Bits?, b2Encoding?, epilogue?, mask?, out?)
+//           b2?, b2Bits?, b2Encoding?, epilogue?, mask?, out?, int8Weights?)
 // -> { out, mask: Uint8Array | null, on: number }. out (sync gatedGemm only): the caller's output
 // array (callerOutput: the epilogue's type, M x N, sharing no memory with the operands), written
 // and returned instead of a new one. a is unsigned; thresholds are in the exact
 // result's integer units (gated/gated.h); b2 (optional, with b2Bits and b2Encoding) is a second
 // weight operand added to b (GatedSpec::b2); epilogue (bitGemm's) makes out a Float32Array or
 // Uint8Array of codes instead of the exact Int32Array; mask (default true) whether the M x N
-// on-mask is written.
+// on-mask is written; int8Weights (15th, sync and async: prepareInt8's weights of b at bBits /
+// bEncoding) computes the high part on the int8 route (GatedHigh::Int8: the same results; no b2).
 struct GatedArgs {
   GatedSpec spec;
   Napi::Value thresholds;
   Napi::Value b2;  // empty without a second operand
   std::vector<Napi::Value> keep;  // arrays the epilogue reads
   bool mask = true;
+  I8Weights int8{};
+  Napi::Value int8Value;  // empty without int8 weights
 };
 
 GatedStrategy strategyArg(const Napi::Value& v) {
@@ -69,6 +74,10 @@ GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
     s.b2Enc = encodingArg(info[10], "b2Encoding");
     g.b2 = info[8];
   }
+  if (int8WeightsArg(info, 14, GemmSpec{s.a, s.b, s.aBits, s.bBits, Encoding::Unsigned, s.bEnc}, &g.int8)) {
+    s.high = GatedHigh::Int8;
+    g.int8Value = info[14];
+  }
   throwIfFailed(env, checkGated(s));
   s.epilogue = epilogueArg(info[11], s.a.rows, s.b.rows, &g.keep, {info[0], info[1]});
   if (!info[12].IsUndefined() && !info[12].IsNull()) {
@@ -109,7 +118,8 @@ Napi::Object gatedResult(Napi::Env env, const GatedArgs& g, void** out, uint8_t*
 
 Napi::Value GatedGemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const GatedArgs g = gatedArgs(info);
+  GatedArgs g = gatedArgs(info);
+  if (g.spec.high == GatedHigh::Int8) g.spec.highWeights = &g.int8;
   void* out = nullptr;
   uint8_t* mask = nullptr;
   Napi::Object result = gatedResult(env, g, &out, &mask, info.Length() > 13 ? info[13] : env.Undefined(), {info[0], info[1]});
@@ -121,7 +131,9 @@ Napi::Value GatedGemm(const Napi::CallbackInfo& info) {
 
 Napi::Value GatedGemmAsync(const Napi::CallbackInfo& info) {
   return startAsync(info.Env(), "gatedGemmAsync", [&](AsyncJob& job) {
-    const GatedArgs g = gatedArgs(info);
+    GatedArgs g = gatedArgs(info);
+    // The plan copies the weights' view (g is gone when the job runs; the arrays are pinned below).
+    if (g.spec.high == GatedHigh::Int8) g.spec.highWeights = &g.int8;
     void* out = nullptr;
     uint8_t* mask = nullptr;
     Napi::Object result = gatedResult(info.Env(), g, &out, &mask);
@@ -130,6 +142,7 @@ Napi::Value GatedGemmAsync(const Napi::CallbackInfo& info) {
     job.pin(info[1]);
     job.pin(g.thresholds);
     if (!g.b2.IsEmpty()) job.pin(g.b2);
+    if (!g.int8Value.IsEmpty()) job.pin(g.int8Value);
     for (const auto& k : g.keep) job.pin(k);
     job.result = Napi::Persistent(Napi::Value(result));
     job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});

@@ -10,6 +10,33 @@
 
 namespace anyprec {
 namespace addon {
+// Optional argument `at` (bitGemm: the 8th): prepared weights { data: Int8Array, colSum: Int32Array,
+// rows, cols, bits, encoding } (from prepareInt8) = run the int8 path; false without them.
+bool int8WeightsArg(const Napi::CallbackInfo& info, size_t at, const GemmSpec& s, I8Weights* w) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= at || info[at].IsUndefined() || info[at].IsNull()) return false;
+  if (!info[at].IsObject()) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
+  auto o = info[at].As<Napi::Object>();
+  w->n = dimArg(o.Get("rows"), "int8Weights.rows", 0);
+  w->k = dimArg(o.Get("cols"), "int8Weights.cols", 1);
+  w->bits = static_cast<int>(intArg(o.Get("bits"), "int8Weights.bits", 1, 8));
+  w->enc = encodingArg(o.Get("encoding"), "int8Weights.encoding");
+  auto data = typedArg(o.Get("data"), "int8Weights.data", napi_int8_array, "Int8Array");
+  auto sums = typedArg(o.Get("colSum"), "int8Weights.colSum", napi_int32_array, "Int32Array");
+  const size_t bytes = int8WeightBytesChecked(w->n, w->k);
+  if (data.ElementLength() != bytes)
+    throwRange(env, "int8Weights.data must hold " + std::to_string(bytes) + " bytes, got " +
+                        std::to_string(data.ElementLength()));
+  if (sums.ElementLength() != int8ColSumCount(w->n))
+    throwRange(env, "int8Weights.colSum must hold " + std::to_string(int8ColSumCount(w->n)) + " values, got " +
+                        std::to_string(sums.ElementLength()));
+  w->data = typedData<const int8_t>(data);
+  w->colSum = typedData<const int32_t>(sums);
+  const std::string bad = checkI8Weights(s, *w);
+  if (!bad.empty()) throwRange(env, "int8Weights do not fit b: " + bad);
+  return true;
+}
+
 namespace {
 
 // bitGemm(a, b, aBits, bBits, aEncoding, bEncoding, epilogue?, int8Weights?)
@@ -153,34 +180,9 @@ void* callerOutput(const Napi::Value& outV, const Napi::Value& epilogue, const E
   return data;
 }
 
+
 namespace {
 
-// Optional argument `at` (bitGemm: the 8th): prepared weights { data: Int8Array, colSum: Int32Array,
-// rows, cols, bits, encoding } (from prepareInt8) = run the int8 path; false without them.
-bool int8WeightsArg(const Napi::CallbackInfo& info, size_t at, const GemmSpec& s, I8Weights* w) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= at || info[at].IsUndefined() || info[at].IsNull()) return false;
-  if (!info[at].IsObject()) throwType(env, "int8Weights must be prepared weights (from prepareInt8())");
-  auto o = info[at].As<Napi::Object>();
-  w->n = dimArg(o.Get("rows"), "int8Weights.rows", 0);
-  w->k = dimArg(o.Get("cols"), "int8Weights.cols", 1);
-  w->bits = static_cast<int>(intArg(o.Get("bits"), "int8Weights.bits", 1, 8));
-  w->enc = encodingArg(o.Get("encoding"), "int8Weights.encoding");
-  auto data = typedArg(o.Get("data"), "int8Weights.data", napi_int8_array, "Int8Array");
-  auto sums = typedArg(o.Get("colSum"), "int8Weights.colSum", napi_int32_array, "Int32Array");
-  const size_t bytes = int8WeightBytesChecked(w->n, w->k);
-  if (data.ElementLength() != bytes)
-    throwRange(env, "int8Weights.data must hold " + std::to_string(bytes) + " bytes, got " +
-                        std::to_string(data.ElementLength()));
-  if (sums.ElementLength() != int8ColSumCount(w->n))
-    throwRange(env, "int8Weights.colSum must hold " + std::to_string(int8ColSumCount(w->n)) + " values, got " +
-                        std::to_string(sums.ElementLength()));
-  w->data = typedData<const int8_t>(data);
-  w->colSum = typedData<const int32_t>(sums);
-  const std::string bad = checkI8Weights(s, *w);
-  if (!bad.empty()) throwRange(env, "int8Weights do not fit b: " + bad);
-  return true;
-}
 
 // Everything one bitGemm call needs, checked; the plan and the weights' view live in it.
 struct GemmCall {

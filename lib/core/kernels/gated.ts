@@ -3,6 +3,7 @@
 import { checkEnum, checkFloat32, checkInt, checkNoNaN } from '../check';
 import { native, EncodingName, GatedStrategyName } from '../native';
 import { checkEpilogue, Epilogue } from './bitgemm';
+import { int8Weights } from './int8-cache';
 import { checkEncoding, checkPacked, Packed } from './packed';
 
 export type { GatedStrategyName } from '../native';
@@ -34,7 +35,18 @@ export interface GatedGemmOptions {
   b2Bits?: number;
   /** Encoding of `b2`; required with b2. */
   b2Encoding?: EncodingName;
+  /**
+   * How the high part O_hb of every output is computed (gatedGemmFused and its async twin; the
+   * results are the same bits either way): 'bitserial' (default: the top highBits planes against
+   * b's planes) or 'int8' (an int8 GEMM of the high codes against b's int8 weights, prepared once
+   * and cached as bitGemm's; one weight operand only, no b2). Which is faster depends on the CPU,
+   * the bits and the shape: a network measures it per layer.
+   */
+  high?: GatedHighName;
 }
+
+/** The high part's route of a gated GEMM (GatedGemmOptions.high). */
+export type GatedHighName = 'bitserial' | 'int8';
 
 export interface GatedGemmResult {
   /** M x N: O_hb + O_lb (== bitGemm at aBits) where gated on, O_hb (== 2^(aBits-highBits) * bitGemm at highBits) elsewhere. */
@@ -112,7 +124,7 @@ export function gatedGemm(a: Packed, b: Packed, options: GatedGemmOptions): Gate
  */
 export function gatedGemmFused(a: Packed, b: Packed, options: GatedGemmOptions & { epilogue: Epilogue; out?: Float32Array | Uint8Array }): GatedGemmFusedResult {
   const [args, epilogue] = fusedArgs(a, b, options);
-  const r = native.gatedGemm(...args, epilogue, false, options.out);
+  const r = native.gatedGemm(...args, epilogue, false, options.out, highWeights(args, options));
   return { out: r.out, on: r.on };
 }
 
@@ -125,7 +137,13 @@ export function gatedGemmFusedAsync(a: Packed, b: Packed, options: GatedGemmOpti
     return Promise.reject(err);
   }
   const [args, epilogue] = checked;
-  return native.gatedGemmAsync(...args, epilogue, false).then((r) => ({ out: r.out, on: r.on }));
+  let w: ReturnType<typeof highWeights>;
+  try {
+    w = highWeights(args, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return native.gatedGemmAsync(...args, epilogue, false, undefined, w).then((r) => ({ out: r.out, on: r.on }));
 }
 
 type FullGatedArgs = [Packed, Packed, number, number, number, EncodingName, Float32Array, GatedStrategyName,
@@ -138,6 +156,16 @@ function fusedArgs(a: unknown, b: unknown, options: unknown): [FullGatedArgs, Ep
   const full: FullGatedArgs = [args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10]];
   return [full, epilogue];
 }
+
+/** The int8 weights for options.high 'int8' (cached per b, bits and encoding), else undefined. */
+function highWeights(args: FullGatedArgs, options: GatedGemmOptions): ReturnType<typeof int8Weights> | undefined {
+  const high = options.high === undefined ? 'bitserial' : checkEnum(options.high, 'high', GATED_HIGHS);
+  if (high === 'bitserial') return undefined;
+  if (args[8] !== undefined) throw new RangeError("high 'int8' takes one weight operand: b2 must be absent");
+  return int8Weights(args[1], args[4], args[5]);
+}
+
+const GATED_HIGHS: readonly GatedHighName[] = ['bitserial', 'int8'];
 
 /** gatedGemm on the kernel thread pool; the event loop keeps running. */
 export function gatedGemmAsync(a: Packed, b: Packed, options: GatedGemmOptions): Promise<GatedGemmResult> {

@@ -7,7 +7,7 @@
 // - float: float activations or 32-bit weights (dequantised weights x float input).
 import * as kernels from '../../core/kernels';
 import { Packed } from '../../core/kernels';
-import { GatePathChooser, gatedProductFused, gateStats, highProduct, recordHighParts } from '../../gating';
+import { GatePathChooser, gatedProductFused, gateStats, HighRouteChooser, highProduct, recordHighParts } from '../../gating';
 import type { GatedWeights, GateStats, LayerGate } from '../../gating';
 import type { NodeSpec, PrecisionGate } from '../graph';
 import type { Act } from '../ops';
@@ -54,6 +54,8 @@ interface QLayer {
   epilogues: Map<string, Affine>;
   /** Gated layers: the measured choice between the gated and the dense path. */
   gatePath?: GatePathChooser;
+  /** Gated layers: the measured route of the gated kernel's high part (bit-serial or int8), per row count. */
+  highRoute?: HighRouteChooser;
   floatWeights?: Float32Array;
 }
 
@@ -266,7 +268,24 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     // Into the plan's kept output buffer (as fusedProduct's): no fresh pages per call.
     const key = `${l.node.name}:out`;
     const out = reuse<Float32Array | Uint8Array>(rc, key, epilogue.output === 'codes' ? Uint8Array : Float32Array, total);
-    const r = gatedProductFused(a, weights, layer, rc.gate, epilogue, { out });
+    // The high part's route (the same results either way): forced by kernels.setGemmPath, else
+    // measured on this layer's first call at this row count (HighRouteChooser).
+    const setting = kernels.gemmPathSetting();
+    const run = (high: 'bitserial' | 'int8') => gatedProductFused(a, weights, layer, rc.gate, epilogue, { out, high });
+    let high: 'bitserial' | 'int8', highReason: string;
+    let r: ReturnType<typeof run>;
+    if (setting !== 'auto') {
+      high = setting;
+      highReason = 'gemmPath';
+      r = run(high);
+    } else {
+      const chooser = (l.highRoute ??= new HighRouteChooser());
+      const known = chooser.route(a.rows);
+      r = known ? run(known.high) : chooser.trial(a.rows, run);
+      const t = chooser.route(a.rows)!;
+      high = t.high;
+      highReason = `measured: int8 ${(t.int8Ms / t.bitserialMs).toFixed(2)}x the bit-serial time`;
+    }
     // Thresholds the kernel cannot take (r.acc): the products, finished here.
     if (r.out !== null) y = layerAct(l, epilogue, keep(rc, key, r.out), n);
     else {
@@ -274,6 +293,7 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
       coded = false;
     }
     stats(r.on, r.total, 'gated', choice.reason);
+    if (rc.step?.gate) Object.assign(rc.step.gate, { high, highReason });
   }
   if (choosing && rc.gate.path === 'auto') chooser.record(choice.path, performance.now() - t0, a.rows);
   return [y, coded];

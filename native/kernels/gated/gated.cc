@@ -47,7 +47,9 @@
 
 #include "common/gemm_spec.h"
 #include "common/threadpool.h"
+#include "common/align.h"
 #include "eltwise/gemm_finish.h"
+#include "i8gemm/i8gemm.h"
 #include "platform/platform.h"
 
 namespace anyprec {
@@ -100,6 +102,8 @@ CheckResult checkGated(const GatedSpec& s) {
   if (s.highBits < 1 || s.highBits >= s.aBits)
     return fail("highBits must be an integer in 1.." + std::to_string(s.aBits - 1) + " (below aBits = " +
                 std::to_string(s.aBits) + "), got " + std::to_string(s.highBits));
+  if (s.high == GatedHigh::Int8 && s.b2Bits != 0)
+    return fail("the int8 high route takes one weight operand: b2 must be absent (b2Bits = 0) with high = Int8");
   // Every partial sum the driver stores (O_hb, O_hb plus the low row correction) is bounded by
   // the dense GEMM's worst case, so the dense check covers them.
   GemmSpec dense{s.a, s.b, s.aBits, s.bBits, Encoding::Unsigned, s.bEnc};
@@ -139,6 +143,9 @@ struct GatedPlan::Scratch {
   std::vector<int32_t> exact;    // kTaskRows x kTaskCols exact results (Float32 / Codes epilogues)
   std::vector<uint8_t> lists;    // per 16 x 16 group of a strip: its on-outputs (GateArgs::lists)
   std::vector<uint32_t> listCounts;
+  AlignedArray<uint8_t> highBytes;  // GatedHigh::Int8: a task's high codes as bytes
+  size_t highBytesCap = 0;
+  std::vector<int32_t> highC;       // and their int8 tile's sums
 };
 
 GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint8_t* mask)
@@ -196,6 +203,26 @@ GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint
   for (size_t j = 0; j < n_; ++j)
     thr_[j] = static_cast<int32_t>(std::min<int64_t>(INT32_MAX, std::max<int64_t>(INT32_MIN, gateThreshold(s_.thresholds[j]))));
   onPerTask_.assign(tasks(), 0);
+  if (s_.high == GatedHigh::Int8 && nOps_ == 1) {
+    i8_ = isa.int8;
+    const Operand& op = ops_[0];
+    kPad_ = i8KPad(k_);
+    const ByteMap ma = byteMapA(Encoding::Unsigned, s_.highBits), mb = byteMapB(op.enc, op.bits);
+    std::memcpy(highPlaneValue_, ma.planeValue, sizeof highPlaneValue_);
+    ob_ = mb.offset;
+    maxProduct_ = i8MaxProduct(s_.highBits, op.bits, op.enc);
+    if (s_.highWeights != nullptr) {
+      // A copy of the view (the caller's I8Weights may be a temporary; its arrays must outlive the plan).
+      ownW_.reset(new I8Weights(*s_.highWeights));
+      i8W_ = ownW_.get();
+    } else {
+      ownWData_.resize(i8WeightBytes(n_, k_));
+      ownWColSum_.resize(i8NPad(n_));
+      prepareI8Weights(*i8_, op.b, op.bits, op.enc, ownWData_.data(), ownWColSum_.data(), 1);
+      ownW_.reset(new I8Weights{ownWData_.data(), ownWColSum_.data(), n_, k_, op.bits, op.enc});
+      i8W_ = ownW_.get();
+    }
+  }
 }
 
 GatedPlan::~GatedPlan() = default;
@@ -210,20 +237,89 @@ void GatedPlan::run(size_t task) const {
   const size_t tm = task / tasksN_, tn = task % tasksN_;
   const size_t ap0 = tm * kTaskPanelsM, ap1 = std::min(aPanels_, ap0 + kTaskPanelsM);
   const size_t bp0 = tn * kTaskPanelsN, bp1 = std::min(bPanels_, bp0 + kTaskPanelsN);
+  thread_local Scratch scratch;
   uint64_t on = 0;
-  for (size_t sp = ap0; sp < ap1; sp += stripPanels_) on += runStrip(sp, std::min(ap1, sp + stripPanels_), bp0, bp1);
+  if (i8_ != nullptr) {
+    GatedProfile* const prof = s_.profile;
+    const uint64_t t0 = prof ? profileTicks() : 0;
+    highInt8(scratch, ap0, ap1, bp0, bp1);
+    if (prof) prof->high += static_cast<double>(profileTicks() - t0);
+  }
+  for (size_t sp = ap0; sp < ap1; sp += stripPanels_)
+    on += runStrip(scratch, sp, std::min(ap1, sp + stripPanels_), bp0, bp1);
   onPerTask_[task] = on;
+}
+
+// GatedHigh::Int8: the task's high codes p_hb as bytes (from A's top highBits planes), one int8
+// tile against the prepared weights, and the raw bit-serial core sums acc = S + ob * sum p_hb
+// (i8gemm.h's byte map; A's offset is 0) into s.acc for the gate. acc fits int32 (checkGated), so
+// the wrapping uint32 sum gives it exactly whatever S wrapped to.
+void GatedPlan::highInt8(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
+  const size_t row0 = ap0 * kPanelRows, row1 = std::min(m_, ap1 * kPanelRows), rows = row1 - row0;
+  const size_t col0 = bp0 * kPanelRows, col1 = std::min(n_, bp1 * kPanelRows);
+  const size_t mPad = i8MPad(rows);
+  const size_t bytes = mPad * kPad_;
+  if (s.highBytesCap < bytes) {
+    s.highBytes = alignedArray<uint8_t>(bytes);
+    s.highBytesCap = bytes;
+  }
+  uint8_t* a = s.highBytes.get();
+  const size_t panelWords = static_cast<size_t>(s_.a.planes) * kWords_ * kPanelRows;
+  ByteRowsArgs br{};
+  br.kWords = kWords_;
+  br.lane0 = 0;
+  br.planes = s_.highBits;
+  std::memcpy(br.planeValue, highPlaneValue_, sizeof br.planeValue);
+  br.xorValue = 0;
+  br.k = k_;
+  br.kPad = kPad_;
+  br.ldOut = kPad_;
+  for (size_t ap = ap0; ap < ap1; ++ap) {
+    br.panel = s_.a.data + ap * panelWords;
+    br.rows = static_cast<int>(std::min<size_t>(kPanelRows, m_ - ap * kPanelRows));
+    br.out = a + (ap - ap0) * kPanelRows * kPad_;
+    i8_->byteRows(br);
+  }
+  if (mPad > rows) std::memset(a + rows * kPad_, 0, (mPad - rows) * kPad_);
+  const size_t colsPad = std::min(i8NPad(n_), col0 + kTaskCols) - col0;
+  s.highC.resize(mPad * colsPad);
+  I8TileArgs t{};
+  t.a = a;
+  t.lda = kPad_;
+  t.b = i8W_->data + (col0 / kI8NBlock) * kPad_ * kI8NBlock;
+  t.kPad = kPad_;
+  t.colSum = i8W_->colSum + col0;
+  t.m = static_cast<int>(rows);
+  t.n = static_cast<int>(colsPad);
+  t.c = s.highC.data();
+  t.ldc = colsPad;
+  t.kUsed = (k_ + 3) / 4 * 4;
+  t.nUsed = static_cast<int>((col1 - col0 + kI8NBlock - 1) / kI8NBlock * kI8NBlock);
+  t.maxProduct = maxProduct_;
+  i8_->tile(t);
+  // acc = S + ob * (sum of p_hb over the row): Horner over the top planes' popcounts.
+  const size_t ldAcc = (bp1 - bp0) * kPanelRows, cols = col1 - col0;
+  s.acc.resize(kTaskRows * kTaskCols);
+  const int planes = s_.a.planes, hb = s_.highBits;
+  const uint32_t ob = static_cast<uint32_t>(ob_);
+  for (size_t r = 0; r < rows; ++r) {
+    const int32_t* pops = s_.a.planePop + (row0 + r) * static_cast<size_t>(planes);
+    uint32_t h = 0;
+    for (int p = 0; p < hb; ++p) h = 2 * h + static_cast<uint32_t>(pops[p]);
+    const uint32_t add = ob * h;
+    const int32_t* c = s.highC.data() + r * colsPad;
+    int64_t* acc = s.acc.data() + r * ldAcc;
+    for (size_t j = 0; j < cols; ++j) acc[j] = static_cast<int32_t>(static_cast<uint32_t>(c[j]) + add);
+  }
 }
 
 // All three phases over A panels [ap0, ap1) x B panels [bp0, bp1) of one task; returns the number
 // of gated-on outputs.
-uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
+uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const {
   const size_t row0 = ap0 * kPanelRows, row1 = std::min(m_, ap1 * kPanelRows);
   const size_t col0 = bp0 * kPanelRows, col1 = std::min(n_, bp1 * kPanelRows);
   const size_t ldAcc = (bp1 - bp0) * kPanelRows;
 
-  thread_local Scratch scratch;
-  Scratch& s = scratch;
   GatedProfile* const prof = s_.profile;
   uint64_t tick = prof ? profileTicks() : 0;
   auto lap = [&](double GatedProfile::*phase) {  // profiling only: adds the ticks since the last lap
@@ -242,9 +338,14 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
   // 1. High planes of every output of the tile (two operands: summed, each times its alpha). With
   // one operand and a fused kernel only the K blocks before the last go through bitTile here: the
   // last one is done by highGate below, together with the gate.
-  const bool fused = nOps_ == 1 && gated_.highGate != nullptr && s_.fuseGate;
+  // GatedHigh::Int8: the task's sums are in s.acc already (run: highInt8), this strip's from row
+  // (ap0 - the task's first panel) * 8.
+  const bool int8 = i8_ != nullptr;
+  const bool fused = !int8 && nOps_ == 1 && gated_.highGate != nullptr && s_.fuseGate;
   const size_t kLast = fused ? (kWords_ - 1) / ops_[0].kBlockHigh * ops_[0].kBlockHigh : kWords_;
-  if (kLast > 0) highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1, kLast);
+  const int64_t* highAcc = s.acc.data();
+  if (int8) highAcc += (ap0 % kTaskPanelsM) * kPanelRows * ldAcc;
+  else if (kLast > 0) highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1, kLast);
   if (nOps_ == 2) {
     s.acc2.resize(kTaskRows * kTaskCols);
     const size_t count = (row1 - row0) * ldAcc;
@@ -284,7 +385,7 @@ uint64_t GatedPlan::runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) con
     }
   }
   GateArgs g{};
-  g.acc = kLast > 0 ? s.acc.data() : nullptr;
+  g.acc = kLast > 0 ? highAcc : nullptr;
   g.ldAcc = ldAcc;
   g.rows = static_cast<int>(row1 - row0);
   g.cols = col1 - col0;

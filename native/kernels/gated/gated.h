@@ -37,6 +37,8 @@ namespace anyprec {
 struct Platform;
 class GemmFinish;
 struct GatedProfile;
+struct I8Kernel;   // i8gemm/i8gemm.h
+struct I8Weights;  // i8gemm/i8gemm.h
 
 // ---- per-ISA micro-kernels of the gated GEMM ----------------------------------------------------
 
@@ -183,6 +185,16 @@ extern const GatedKernelTable kNeonGatedTable;
 //   Auto:    the measured best: Compact (see gated.cc).
 enum class GatedStrategy { Auto = 0, Compact = 1, Tiles = 2, Hybrid = 3 };
 
+// How the high part O_hb of every output is computed (both exact, the same bits):
+//   BitSerial: the top Bhb planes of A against b's planes (KernelTable::bitTile, or the fused
+//              GatedKernelTable::highGate);
+//   Int8:      an int8 GEMM (the platform's I8Kernel tile) of the high codes p_hb = p >> L as
+//              bytes, rebuilt per task from A's top Bhb planes (ByteRowsArgs), against b's
+//              prepared int8 weights (i8gemm.h's byte map; S + ob * sum p_hb is the bit-serial
+//              core sum); then the same gate and low planes. One weight operand only (no b2).
+// Which is faster depends on the CPU, the bits and the shape: callers measure (lib/nn: per layer).
+enum class GatedHigh { BitSerial = 0, Int8 = 1 };
+
 struct GatedSpec {
   PackedView a, b;
   int aBits;       // B: planes of a used (2..a.planes)
@@ -211,6 +223,12 @@ struct GatedSpec {
   // Tuning aid (the benches' before / after in one process): false runs the high planes and the
   // gate as two passes even where the ISA has the fused kernel (GatedKernelTable::highGate).
   bool fuseGate = true;
+  // The high part's route (GatedHigh). Int8 with highWeights = b prepared for the int8 path at
+  // bBits / bEnc (prepareI8Weights; the dense int8 route's weights serve) or nullptr (the plan
+  // prepares its own copy in its constructor, single-threaded). The plan copies the view: the
+  // I8Weights struct may be a temporary, the arrays it points to must outlive the plan.
+  GatedHigh high = GatedHigh::BitSerial;
+  const I8Weights* highWeights = nullptr;
 };
 
 // Where a gated GEMM's time goes, summed over its strips (GatedSpec::profile), in ticks of a cheap
@@ -260,7 +278,10 @@ class GatedPlan {
     int32_t* at;  // result (row0, col0) of the strip
     size_t ld;
   };
-  uint64_t runStrip(size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
+  uint64_t runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
+  // GatedHigh::Int8: the raw high sums of a whole task (rows of A panels [ap0, ap1) x B panels
+  // [bp0, bp1)) into s.acc, ldAcc = (bp1 - bp0) * 8.
+  void highInt8(Scratch& s, size_t ap0, size_t ap1, size_t bp0, size_t bp1) const;
   void highPlanes(Scratch& s, const Operand& op, int64_t* acc, size_t ldAcc, size_t ap0, size_t ap1, size_t bp0,
                   size_t bp1, size_t kEnd) const;
   size_t highGate(const GateArgs& g, size_t kFrom, size_t ap0, size_t ap1, size_t bp0) const;
@@ -286,6 +307,16 @@ class GatedPlan {
   int nOps_;                       // 1, or 2 with b2
   std::vector<int32_t> thr_;       // per column, clamped to int32 (see GateArgs)
   mutable std::vector<uint64_t> onPerTask_;
+  // GatedHigh::Int8 (i8_ null: bit-serial high planes)
+  const I8Kernel* i8_ = nullptr;
+  const I8Weights* i8W_ = nullptr;
+  std::unique_ptr<I8Weights> ownW_;
+  std::vector<int8_t> ownWData_;
+  std::vector<int32_t> ownWColSum_;
+  size_t kPad_ = 0;
+  uint8_t highPlaneValue_[8] = {};
+  int64_t ob_ = 0;              // weight byte offset: core_b = b' + ob
+  uint32_t maxProduct_ = 0;     // I8TileArgs::maxProduct of the high codes and the weights
 };
 
 // Convenience: plan and run on up to `threads` threads (the caller included); returns the number

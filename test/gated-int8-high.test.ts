@@ -1,0 +1,97 @@
+// The gated kernel's int8 high route (kernels.GatedGemmOptions.high = 'int8': an int8 GEMM of the
+// high codes, then the same gate and low planes) gives the bit-serial high route's outputs and gate
+// counts bit for bit: at the kernel (every ISA, codes and float epilogues, sync and async, odd
+// shapes) and in the gated zoo network (kernels.setGemmPath forcing each route, against the
+// measured default), at several gate offsets, batch 1 / 3 / 17, 1 and 2 threads.
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { kernels, Model, Tensor, zoo } from '../lib';
+import { randomCodes, rng } from './helpers/reference';
+
+const OFFSETS: Array<number | 'closed'> = [-1e30, -0.02, 0, 0.03, 0.08, 'closed'];
+const opts = (off: number | 'closed') => (off === 'closed' ? { gate: 'closed' as const } : { gateOffset: off });
+const ons = (stats: { layers: Array<{ gate?: { on: number } }> }) => stats.layers.filter((l) => l.gate).map((l) => l.gate!.on);
+
+afterEach(() => {
+  kernels.setGemmPath('auto');
+  kernels.setThreads(1);
+});
+
+describe('gated int8 high route', () => {
+  it('gatedGemmFused: int8 high == bit-serial high (outputs, on counts), every ISA, odd shapes', async () => {
+    const r = rng(17);
+    const isa = kernels.isa();
+    try {
+      for (const name of kernels.availableIsas()) {
+        kernels.setIsa(name);
+        for (const [m, k, n, B, hb, wb] of [[37, 144, 16, 4, 2, 2], [100, 288, 32, 4, 2, 2], [17, 70, 24, 3, 1, 8], [65, 33, 130, 8, 5, 3],
+          [1, 1, 1, 2, 1, 1]]) {
+          const a = kernels.pack(randomCodes(r, m * k, B), m, k, B);
+          const w = kernels.pack(randomCodes(r, n * k, wb), n, k, wb);
+          const scale = Float32Array.from({ length: n }, () => 0.001 + r() * 0.01);
+          const shift = Float32Array.from({ length: n }, () => r() - 0.5);
+          const high = kernels.gatedGemm(a, w, { aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar', thresholds: new Float32Array(n).fill(Infinity) }).out;
+          const sorted = Int32Array.from(high).sort();
+          for (const t of [-Infinity, sorted[m * n >> 2], sorted[(m * n * 9) >> 4], Infinity]) {
+            const base = { aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar' as const, thresholds: new Float32Array(n).fill(t) };
+            for (const epilogue of [{ output: 'codes' as const, bits: 4, scale, shift }, { output: 'float' as const, scale, shift }]) {
+              const bs = kernels.gatedGemmFused(a, w, { ...base, epilogue, high: 'bitserial' });
+              const i8 = kernels.gatedGemmFused(a, w, { ...base, epilogue, high: 'int8' });
+              const i8a = await kernels.gatedGemmFusedAsync(a, w, { ...base, epilogue, high: 'int8' });
+              expect(i8.on).toBe(bs.on);
+              expect(i8a.on).toBe(bs.on);
+              expect(Buffer.from(i8.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
+              expect(Buffer.from(i8a.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
+            }
+          }
+        }
+      }
+    } finally {
+      kernels.setIsa(isa);
+    }
+  });
+
+  it('refuses an unknown route and b2 with the int8 route', () => {
+    const r = rng(3);
+    const a = kernels.pack(randomCodes(r, 5 * 9, 4), 5, 9, 4);
+    const w = kernels.pack(randomCodes(r, 3 * 9, 2), 3, 9, 2);
+    const base = { aBits: 4, highBits: 2, bEncoding: 'bipolar' as const, thresholds: new Float32Array(3), epilogue: { output: 'float' as const, scale: new Float32Array(3).fill(1), shift: new Float32Array(3) } };
+    expect(() => kernels.gatedGemmFused(a, w, { ...base, high: 'fast' as never })).toThrow(RangeError);
+    expect(() => kernels.gatedGemmFused(a, w, { ...base, high: 'int8', b2: w, b2Encoding: 'unsigned' })).toThrow(/one weight operand/);
+  });
+
+  it('the gated zoo network: int8 high (forced), bit-serial high (forced) and the measured default agree, batch 1/3/17, 1 and 2 threads', () => {
+    const graph = zoo.gatedPreactResnet({ bits: 4, highBits: 2 });
+    const build = () => {
+      const model = Model.build(graph, zoo.randomTensors(graph, 7)).setPrecision({ weights: 2, activations: 4 });
+      let s = 12345;
+      const rand = () => {
+        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+        return s / 4294967296;
+      };
+      const input = (n: number) => new Tensor(Float32Array.from({ length: n * 3 * 32 * 32 }, () => rand() * 2 - 1), [n, 3, 32, 32]);
+      model.calibrateGates(input(4), 0.5);
+      return { model, xs: new Map([1, 3, 17].map((n) => [n, input(n)])) };
+    };
+    const { model, xs } = build();
+    for (const threads of [1, 2]) {
+      kernels.setThreads(threads);
+      for (const n of [1, 3, 17]) {
+        for (const off of OFFSETS) {
+          const runs = (['bitserial', 'int8', 'auto'] as const).map((path) => {
+            kernels.setGemmPath(path);
+            return model.runSyncDetailed(xs.get(n)!, opts(off));
+          });
+          const [bs, i8, auto] = runs;
+          for (const other of [i8, auto]) {
+            expect(Array.from(other.output.data)).toEqual(Array.from(bs.output.data));
+            expect(ons(other.stats)).toEqual(ons(bs.stats));
+          }
+          const highs = (s: typeof bs.stats) => s.layers.filter((l) => l.gate?.high).map((l) => l.gate!.high);
+          expect(highs(i8.stats).every((h) => h === 'int8')).toBe(true);
+          expect(highs(bs.stats).every((h) => h === 'bitserial')).toBe(true);
+          expect(highs(auto.stats).length).toBe(ons(auto.stats).length);
+        }
+      }
+    }
+  });
+});
