@@ -81,24 +81,59 @@ export class GatePathChooser {
 /** Timed runs of each high route in a trial, after one warm-up run of each. */
 const HIGH_TRIAL_RUNS = 3;
 
-/** One route's trial result for a row count: the route and each route's best time (ms). */
+/** A gated layer's high-part route: see HighRouteChooser. */
+export type HighRoute = 'bitserial' | 'int8' | 'codes';
+
+/** One route's trial result for a row count: the route and each tried route's best time (ms). */
 export interface HighRouteTrial {
-  high: 'bitserial' | 'int8';
-  bitserialMs: number;
-  int8Ms: number;
+  high: HighRoute;
+  ms: Partial<Record<HighRoute, number>>;
+}
+
+let forcedHighRoute: HighRoute | undefined;
+
+/**
+ * Forces every gated layer's high-part route ('auto': measured, the default; a tuning and test aid
+ * like kernels.setGemmPath, which forces 'bitserial' or 'int8' when this is 'auto'). 'codes' applies
+ * where the layer's input allows it (unsigned B-bit codes), else the measured route runs.
+ */
+export function setGatedHighRoute(route: HighRoute | 'auto'): void {
+  if (route !== 'auto' && route !== 'bitserial' && route !== 'int8' && route !== 'codes') {
+    throw new RangeError(`route must be 'auto', 'bitserial', 'int8' or 'codes', got ${String(route)}`);
+  }
+  forcedHighRoute = route === 'auto' ? undefined : route;
+}
+
+/** The route setGatedHighRoute forces, or undefined ('auto'). */
+export function gatedHighRoute(): HighRoute | undefined {
+  return forcedHighRoute;
+}
+
+/** "measured: int8 0.81x, codes 0.62x the bit-serial time" (the other routes against the first). */
+export function highRouteReason(t: HighRouteTrial): string {
+  const entries = Object.entries(t.ms) as [HighRoute, number][];
+  const [base, baseMs] = entries[0];
+  const name = base === 'bitserial' ? 'bit-serial' : base;
+  return `measured: ${entries.slice(1).map(([r, ms]) => `${r} ${(ms / baseMs).toFixed(2)}x`).join(', ')} the ${name} time`;
 }
 
 /**
  * Per gated layer, the route of its high part: 'bitserial' (the top planes against the weight
- * planes) or 'int8' (an int8 GEMM of the high codes). Both give the same bits, so unlike the
- * gated/dense choice above this one is made by default: on the first call of a layer with a given
- * number of output rows (batch x positions), both routes run on that call's own operands (one
- * warm-up each, then HIGH_TRIAL_RUNS each, interleaved) and the faster one's best time wins; the
- * layer keeps that route for that row count. Measured here, never fitted to one machine: which is
- * faster depends on the CPU's int8 instructions, the bits and the layer's shape.
+ * planes), 'int8' (an int8 GEMM of the high codes rebuilt from the planes) or 'codes' (the dense
+ * int8 route on the high codes p >> L read in place, the gated kernel given its sums and packing
+ * only the L low planes). All give the same bits, so unlike the gated/dense choice above this one
+ * is made by default: on the first call of a layer with a given number of output rows (batch x
+ * positions), every route offered runs on that call's own operands (one warm-up each, then
+ * HIGH_TRIAL_RUNS each, in rotating order; each run includes that route's own input preparation)
+ * and the fastest best time wins; the layer keeps that route for that row count. Measured here,
+ * never fitted to one machine: which is faster depends on the CPU's int8 instructions, the bits
+ * and the layer's shape.
  */
 export class HighRouteChooser {
   private readonly chosen = new Map<number, HighRouteTrial>();
+
+  /** `routes`: the routes tried, the first the reference of the reported ratios. */
+  constructor(private readonly routes: readonly HighRoute[] = ['bitserial', 'int8']) {}
 
   /** The measured route for `rows` output rows, or undefined before its trial. */
   route(rows: number): HighRouteTrial | undefined {
@@ -107,22 +142,24 @@ export class HighRouteChooser {
 
   /**
    * Runs the trial for `rows` with `run` (one gated call on the given route) and returns the
-   * result of a last call on the winning route (the call's outputs are that route's; both
-   * routes' are the same bits).
+   * result of a last call on the winning route (the call's outputs are that route's; all routes'
+   * are the same bits).
    */
-  trial<T>(rows: number, run: (high: 'bitserial' | 'int8') => T): T {
-    const best = { bitserial: Infinity, int8: Infinity };
-    const routes = ['bitserial', 'int8'] as const;
+  trial<T>(rows: number, run: (high: HighRoute) => T): T {
+    const routes = this.routes;
+    const best = new Map<HighRoute, number>(routes.map((r) => [r, Infinity]));
     for (const h of routes) run(h);
     for (let i = 0; i < HIGH_TRIAL_RUNS; i++) {
-      for (const h of i % 2 === 0 ? routes : [routes[1], routes[0]]) {
+      for (let j = 0; j < routes.length; j++) {
+        const h = routes[(i + j) % routes.length];
         const t0 = performance.now();
         run(h);
-        best[h] = Math.min(best[h], performance.now() - t0);
+        best.set(h, Math.min(best.get(h)!, performance.now() - t0));
       }
     }
-    const high = best.int8 < best.bitserial ? 'int8' : 'bitserial';
-    this.chosen.set(rows, { high, bitserialMs: best.bitserial, int8Ms: best.int8 });
+    let high = routes[0];
+    for (const r of routes) if (best.get(r)! < best.get(high)!) high = r;
+    this.chosen.set(rows, { high, ms: Object.fromEntries(best) });
     return run(high);
   }
 }
