@@ -11,8 +11,13 @@
 // How it decides (`choose`): the first calls of a layer run gated (warm-up, then measured), the
 // next ones dense (measured); from then on the path with the lower time per output row runs, the
 // gated time taken at the gate's current setting (a changed gateOffset changes the on-fraction,
-// so the gated path is measured again before it is compared). Every `recheckEvery` calls the path
-// not chosen runs once more, so a change in load, batch size or input keeps the choice honest.
+// so the gated path is measured again before it is compared). The path not chosen runs once more
+// after `recheckEvery` calls, then at doubling intervals up to RECHECK_MAX calls, so a change in
+// load, batch size or input keeps the choice honest at a bounded cost (a re-check of the slower
+// path costs what that path costs, once per interval).
+// When every gated layer of a plan settles on dense, the plan runs the whole call as one native
+// program with those layers lowered dense (Plan.runSettledDense: settledDense, skip), as the
+// ungated network runs; a re-check call runs the JS steps again.
 // Times are per output row (batch x positions) and the least of the last few samples of a path
 // counts (the least noisy estimate of its cost on a shared machine).
 import type { GatePath } from './types';
@@ -27,6 +32,8 @@ export interface PathChoice {
 /** Calls measured per path before the comparison, and samples kept per path. */
 const WARMUP = 1;
 const SAMPLES = 3;
+/** The longest interval (calls) between re-checks of the path not chosen. */
+const RECHECK_MAX = 1024;
 
 interface Samples {
   /** ms per output row, the last SAMPLES calls. */
@@ -42,8 +49,44 @@ export class GatePathChooser {
   /** The gate setting (offset) the gated samples were taken at. */
   private gatedOffset = NaN;
   private calls = 0;
+  /** The call number of the next re-check, and the interval after it. */
+  private nextRecheck: number;
+  private interval: number;
 
-  constructor(private readonly recheckEvery = 32) {}
+  constructor(private readonly recheckEvery = 32) {
+    this.nextRecheck = recheckEvery;
+    this.interval = recheckEvery;
+  }
+
+  /** Whether call number `call` re-checks (and, when `advance`, moves the schedule past it). */
+  private recheckDue(call: number, advance: boolean): boolean {
+    if (call < this.nextRecheck) return false;
+    if (advance) {
+      this.interval = Math.min(RECHECK_MAX, 2 * this.interval);
+      this.nextRecheck = call + this.interval;
+    }
+    return true;
+  }
+
+  /** Whether both paths have their samples at `offset` (the comparison is made). */
+  private compared(offset: number): boolean {
+    return offset === this.gatedOffset && this.gated.perRow.length > 0 && this.gated.calls > WARMUP &&
+      this.dense.perRow.length > 0 && this.dense.calls > WARMUP;
+  }
+
+  /**
+   * Whether the next call at `offset` would run the dense path by the comparison (no measuring,
+   * no re-check due): a caller may then run it elsewhere (a native program) and call skip().
+   */
+  settledDense(offset: number): boolean {
+    if (!this.compared(offset) || this.calls + 1 >= this.nextRecheck) return false;
+    return Math.min(...this.gated.perRow) > Math.min(...this.dense.perRow);
+  }
+
+  /** Counts a call that ran the dense path outside choose/record (after settledDense). */
+  skip(): void {
+    this.calls++;
+  }
 
   /** The path to run in this call, for a trained gate at `offset` (`want`: the run option). */
   choose(want: GatePath, offset: number): PathChoice {
@@ -61,7 +104,7 @@ export class GatePathChooser {
     const ratio = g / d;
     let path: 'gated' | 'dense' = ratio <= 1 ? 'gated' : 'dense';
     let reason = `gated ${ratio.toFixed(2)}x the dense time`;
-    if (this.calls % this.recheckEvery === 0) {
+    if (this.recheckDue(this.calls, true)) {
       path = path === 'gated' ? 'dense' : 'gated';
       reason = `recheck (${reason})`;
     }

@@ -251,8 +251,10 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
   if (rc.probe) recordHighParts(rc.probe, l.node.name, highProduct(full(), weights, layer), unit, l.channels);
   // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
   if (rc.gate.mode === 'open') {
+    const y = int8FromCodes(l, x.codes, x.bits, 'unsigned', epi, n, residual, rc, dual)
+      ?? denseGemm(l, full(), x.bits, epi, n, 'unsigned', residual, undefined, dual);
     stats(total, total);
-    return [denseGemm(l, full(), x.bits, epi, n, 'unsigned', residual, undefined, dual), dualOut];
+    return [y, dualOut];
   }
   // The path: calibration (probe) and 'closed' need the gate itself; a trained gate may run dense.
   const choosing = rc.gate.mode === 'trained' && !rc.probe;
@@ -548,6 +550,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
     nodes: [...chain.map((c) => c.name), ...(then ? [then.bn.name, then.q.name] : [])], op: node.op, output: chain[chain.length - 1].name,
     macsPerSample: nodeMacs(node, ctx.shapes), weightBits: l.wBits,
     activationBits: l.wBits === 32 ? 32 : ctx.codeBits.get(node.inputs[0]) ?? 32,
+    ...(l.gate !== undefined ? { gatePath: () => (l.gatePath ??= new GatePathChooser()) } : {}),
     exec: (env, n, rc) => {
       const x = env.get(node.inputs[0])!;
       const residual = l.residual === undefined ? undefined : floatsOf(env.get(l.residual)!, rc, `${node.name}:residual`);
@@ -583,7 +586,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       return plus(runFloat(l, x, n));
     },
     lower: (b) => {
-      if (l.gate !== undefined) throw new NotLowerable(`layer ${node.name} has a precision gate`);
+      if (l.gate !== undefined && !b.gatesDense) throw new NotLowerable(`layer ${node.name} has a precision gate`);
       const x = b.get(node.inputs[0]);
       const residual = l.residual === undefined ? undefined : b.floats(l.residual);
       const output = chain[chain.length - 1].name;
