@@ -98,6 +98,22 @@ describe('gated int8 high route', () => {
     }
   });
 
+  it('kernels.splitCodes: hi = codes >> L, lo = codes & (2^L - 1), any length; refuses overlaps and bad L', () => {
+    const r = rng(41);
+    for (const n of [0, 1, 7, 64, 65, 100003]) {
+      const codes = randomCodes(r, n, 8);
+      for (const L of [1, 2, 3, 7]) {
+        const hi = new Uint8Array(n), lo = new Uint8Array(n);
+        kernels.splitCodes(codes, L, hi, lo);
+        expect(hi.every((h, i) => h === codes[i] >> L) && lo.every((l, i) => l === (codes[i] & ((1 << L) - 1)))).toBe(true);
+      }
+    }
+    const c = new Uint8Array(16);
+    expect(() => kernels.splitCodes(c, 0, new Uint8Array(16), new Uint8Array(16))).toThrow(RangeError);
+    expect(() => kernels.splitCodes(c, 2, c, new Uint8Array(16))).toThrow(/overlap/);
+    expect(() => kernels.splitCodes(c, 2, new Uint8Array(15), new Uint8Array(16))).toThrow(/as many/);
+  });
+
   it('refuses malformed given high sums', () => {
     const r = rng(5);
     const a = kernels.pack(randomCodes(r, 5 * 9, 4), 5, 9, 4);

@@ -116,6 +116,7 @@ export interface NativeAddon {
                       bits: number, out?: Uint8Array): Uint8Array;
   codesToFloat(codes: Uint8Array, table: Float32Array, out?: Float32Array): Float32Array;
   addFloats(a: Float32Array, b: Float32Array): Float32Array;
+  splitCodes(codes: Uint8Array, lowBits: number, hi: Uint8Array, lo: Uint8Array): void;
   nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number, out?: Float32Array): Float32Array;
   globalAvgPool(x: Float32Array, n: number, h: number, w: number, c: number, out?: Float32Array): Float32Array;
   unpack(p: NativePackedLike): Uint8Array;

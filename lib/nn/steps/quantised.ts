@@ -325,7 +325,7 @@ function codesRouteOk(l: QLayer, x: Act & { kind: 'codes' }): boolean {
 
 /**
  * The 'codes' high route's operands: the codes split into the high codes p >> L and the low codes
- * p & (2^L - 1) (one pass, four codes a step), the high part's value sums by the dense int8 route
+ * p & (2^L - 1) (kernels.splitCodes, one pass), the high part's value sums by the dense int8 route
  * reading the high codes in place (int8Conv / int8Linear, exact int32), and only the L low planes
  * packed. Returns gatedProductFused's first argument and its given high part.
  */
@@ -337,7 +337,7 @@ function highFromCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: Run
   const hiKey = `${node.name}:hicodes`, loKey = `${node.name}:locodes`, sumKey = `${node.name}:hisums`;
   const hi = keep(rc, hiKey, reuse<Uint8Array>(rc, hiKey, Uint8Array, len) ?? new Uint8Array(len));
   const lo = keep(rc, loKey, reuse<Uint8Array>(rc, loKey, Uint8Array, len) ?? new Uint8Array(len));
-  splitCodes(x.codes, L, hi, lo);
+  kernels.splitCodes(x.codes, L, hi, lo);
   const total = gemmRows(l, n) * l.channels;
   const sumsOut = rc.buffers?.array(sumKey, Int32Array, total);
   const options = { aBits: gate.highBits, aEncoding: 'unsigned', bBits: l.wBits, bEncoding: 'bipolar', out: sumsOut } as const;
@@ -350,30 +350,6 @@ function highFromCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: Run
   rc.buffers?.keep(sumKey, sums);
   const a = packInput(l, lo, n, L, L, rc, ':low');
   return [a, { sums, lowOnly: true, full }];
-}
-
-/** hi = codes >> L, lo = codes & (2^L - 1), bytewise (four at a time where aligned). */
-function splitCodes(codes: Uint8Array, L: number, hi: Uint8Array, lo: Uint8Array): void {
-  const n = codes.length;
-  const loMask = (1 << L) - 1, hiMask = 0xff >> L;
-  let i = 0;
-  if (codes.byteOffset % 4 === 0 && hi.byteOffset % 4 === 0 && lo.byteOffset % 4 === 0) {
-    const words = n >> 2;
-    const c32 = new Uint32Array(codes.buffer, codes.byteOffset, words);
-    const h32 = new Uint32Array(hi.buffer, hi.byteOffset, words);
-    const l32 = new Uint32Array(lo.buffer, lo.byteOffset, words);
-    const lm = loMask * 0x01010101, hm = hiMask * 0x01010101;
-    for (let w = 0; w < words; w++) {
-      const v = c32[w];
-      h32[w] = (v >>> L) & hm;
-      l32[w] = v & lm;
-    }
-    i = words << 2;
-  }
-  for (; i < n; i++) {
-    hi[i] = codes[i] >> L;
-    lo[i] = codes[i] & loMask;
-  }
 }
 
 /** A float activation plus the residual (when there is one). */

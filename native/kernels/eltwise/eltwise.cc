@@ -121,6 +121,20 @@ void quantizeActivations(const Platform& isa, const int32_t* x, size_t n, size_t
   quantizeActivationsOf(isa, x, n, channels, scale, shift, bits, out, threads);
 }
 
+void splitCodes(const uint8_t* codes, size_t n, int lowBits, uint8_t* hi, uint8_t* lo, int threads) {
+  // Byte shifts and masks: the loop vectorises as is (any ISA), memory-bound.
+  const uint8_t mask = static_cast<uint8_t>((1u << lowBits) - 1);
+  constexpr size_t kChunk = size_t{1} << 16;
+  parallelRun((n + kChunk - 1) / kChunk, threads, [&](size_t t) {
+    const size_t i1 = std::min(n, (t + 1) * kChunk);
+    for (size_t i = t * kChunk; i < i1; ++i) {
+      const uint8_t c = codes[i];
+      hi[i] = static_cast<uint8_t>(c >> lowBits);
+      lo[i] = static_cast<uint8_t>(c & mask);
+    }
+  });
+}
+
 void addFloats(const float* a, const float* b, size_t n, float* out, int threads) {
   // One float32 rounding of the exact sum, like Math.fround(a + b): the loop vectorises as is.
   constexpr size_t kChunk = size_t{1} << 16;

@@ -362,20 +362,15 @@ uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, siz
   // last one is done by highGate below, together with the gate.
   // GatedHigh::Int8: the task's sums are in s.acc already (run: highInt8), this strip's from row
   // (ap0 - the task's first panel) * 8.
-  // GatedSpec::highSums: the caller's value sums V, widened into s.acc (O_hb = V << L).
+  // GatedSpec::highSums: the caller's value sums V (O_hb = V << L), read in place by the ISA's
+  // int32 gate (GatedKernelTable::gate32): no high phase here.
   const bool int8 = i8_ != nullptr;
   const bool fused = !int8 && !given_ && nOps_ == 1 && gated_.highGate != nullptr && s_.fuseGate;
   const size_t kLast = fused ? (kWords_ - 1) / ops_[0].kBlockHigh * ops_[0].kBlockHigh : kWords_;
   const int64_t* highAcc = s.acc.data();
-  if (given_) {
-    const size_t cols = col1 - col0;
-    for (size_t r = 0; r < row1 - row0; ++r) {
-      const int32_t* v = s_.highSums + (row0 + r) * s_.ldHighSums + col0;
-      int64_t* acc = s.acc.data() + r * ldAcc;
-      for (size_t j = 0; j < cols; ++j) acc[j] = v[j];
-    }
-  } else if (int8) highAcc += (ap0 % kTaskPanelsM) * kPanelRows * ldAcc;
-  else if (kLast > 0) highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1, kLast);
+  const bool gate32 = given_;  // the gate reads the given int32 sums in place (GatedKernelTable::gate32)
+  if (int8) highAcc += (ap0 % kTaskPanelsM) * kPanelRows * ldAcc;
+  else if (kLast > 0 && !given_) highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1, kLast);
   if (nOps_ == 2 && !given_) {
     s.acc2.resize(kTaskRows * kTaskCols);
     const size_t count = (row1 - row0) * ldAcc;
@@ -428,6 +423,11 @@ uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, siz
   GateArgs g{};
   g.acc = kLast > 0 ? highAcc : nullptr;
   g.ldAcc = ldAcc;
+  if (gate32) {
+    g.acc = nullptr;
+    g.acc32 = s_.highSums + row0 * s_.ldHighSums + col0;
+    g.ldAcc = s_.ldHighSums;
+  }
   g.rows = static_cast<int>(row1 - row0);
   g.cols = col1 - col0;
   g.shift = shift_;
@@ -460,7 +460,7 @@ uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, siz
     g.listCounts = s.listCounts.data();
   }
   if (prof) lap(&GatedProfile::gate);
-  const size_t on = fused ? highGate(g, kLast, ap0, ap1, bp0) : gated_.gate(g);
+  const size_t on = fused ? highGate(g, kLast, ap0, ap1, bp0) : gate32 ? gated_.gate32(g) : gated_.gate(g);
   if (prof) lap(fused ? &GatedProfile::high : &GatedProfile::gate);
   // Columns past col1 in the last 16-bit word are already 0; rows past row1 never read.
   if (on > 0) lowPlanes(s, o, ap0, ap1, bp0, bp1, hybrid, lists);

@@ -122,6 +122,8 @@ struct GateArgs {
   size_t listStride;
   size_t listGroupsPerRow;
   uint32_t* listCounts;
+  // GatedKernelTable::gate32 only: the sums as int32 (ldAcc apart) instead of acc (not read).
+  const int32_t* acc32;
 };
 
 // Bytes per group list (GateArgs::lists): 256 outputs and 16 written past the end by a vector append.
@@ -164,6 +166,9 @@ struct GatedKernelTable {
   // The fused high planes + gate (HighGateArgs), or nullptr: the driver then runs the high planes
   // through KernelTable::bitTile and the gate as a second pass over their int64 sums.
   size_t (*highGate)(const HighGateArgs&);
+  // The gate reading int32 sums (GateArgs::acc32; otherwise exactly gate): the high part given
+  // (GatedSpec::highSums) read in place.
+  size_t (*gate32)(const GateArgs&);
 };
 
 extern const GatedKernelTable kScalarGatedTable;
