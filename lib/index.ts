@@ -26,7 +26,7 @@ export type { RunStats, LayerStats, BitOpsReport, AbortSignalLike } from './nn/t
 export { setGemmRouting, gemmRoutingSetting, routeCacheStats, clearRouteCache } from './nn/route';
 export type { GemmRouting, LayerRoute, RouteReason } from './nn/route';
 export type { GateStats, GateSummary } from './gating';
-export { findGateOffset, gateOffFraction } from './gating';
+export { findGateOffset, gateOffFraction, setGatedHighRoute } from './gating';
 export type { GateOffsetResult, GateOffsetSearch, GatedRunner } from './gating';
 export * as zoo from './nn/zoo';
 export * as train from './train';

@@ -5,7 +5,7 @@
 // odd shapes, every output on, none and a mix. Then the gated layers' path choice (RunOptions
 // gatePath): 'dense' is the network without its gates bit for bit, 'gated' (default) the gate's
 // results, 'auto' measures both and says which it ran and why.
-import { afterAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it, jest } from '@jest/globals';
 import { kernels, Model, Tensor, zoo } from '../lib';
 import { GatePathChooser } from '../lib/gating';
 import type { Epilogue } from '../lib/core/kernels';
@@ -148,6 +148,33 @@ describe('GatePathChooser (the measured choice) on given times', () => {
     expect(c.choose('dense', 0.1)).toEqual({ path: 'dense', reason: "gatePath 'dense'" });
     expect(c.choose('gated', 0.1)).toEqual({ path: 'gated', reason: "gatePath 'gated'" });
   });
+
+  it('re-checks after recheckEvery calls, then at doubling intervals', () => {
+    const c = new GatePathChooser(8);
+    const seen = drive(c, 60, (p) => (p === 'gated' ? 2 : 1));
+    const rechecks = seen.flatMap((r, i) => (r.includes('recheck') ? [i + 1] : []));
+    expect(rechecks).toEqual([8, 24, 56]); // intervals 16, 32 after the first at 8
+  });
+
+  it('settledDense: only once compared, dense faster, at the same offset and with no re-check due; skip counts a call', () => {
+    const c = new GatePathChooser(16);
+    expect(c.settledDense(0)).toBe(false);
+    drive(c, 4, (p) => (p === 'gated' ? 2 : 1)); // measuring calls
+    expect(c.settledDense(0)).toBe(true);
+    expect(c.settledDense(0.1)).toBe(false); // another offset: the gated path is not measured there
+    // Calls 5-15 skipped (run natively); call 16 is a re-check: not settled.
+    for (let call = 5; call < 16; call++) {
+      expect([call, c.settledDense(0)]).toEqual([call, true]);
+      c.skip();
+    }
+    expect(c.settledDense(0)).toBe(false);
+    expect(drive(c, 1, (p) => (p === 'gated' ? 2 : 1))).toEqual(['gated:recheck (gated 2.00x the dense time)']); // call 16
+    expect(c.settledDense(0)).toBe(true);
+    // Gated faster: never settled dense.
+    const g = new GatePathChooser(16);
+    drive(g, 6, (p) => (p === 'gated' ? 0.5 : 1));
+    expect(g.settledDense(0)).toBe(false);
+  });
 });
 
 describe('gatePath: the gated layers\' gated or dense path', () => {
@@ -206,6 +233,29 @@ describe('gatePath: the gated layers\' gated or dense path', () => {
     // A new gate offset: the gated path is measured again (its on-fraction changed).
     const moved = model.runSyncDetailed(x, { gatePath: 'auto', gateOffset: 0.01 });
     for (const l of moved.stats.layers.filter((s) => s.gate)) expect([l.gate!.path, l.gate!.pathReason]).toEqual(['gated', 'measuring']);
+  });
+
+  it("'auto' runSync with every gated layer settled on dense: the native program with those layers dense, the ungated network's bits", () => {
+    const { model, x } = setup();
+    const openOut = model.runSync(x, { gate: 'open' }).data, gatedOut = model.runSync(x).data;
+    const settled = jest.spyOn(GatePathChooser.prototype, 'settledDense').mockReturnValue(true);
+    const skip = jest.spyOn(GatePathChooser.prototype, 'skip');
+    try {
+      expect(same(model.runSync(x, { gatePath: 'auto' }).data, openOut)).toBe(true);
+      expect(skip).toHaveBeenCalledTimes(model.gatedLayers.length);
+      // Stats (runSyncDetailed) and other paths run the JS steps: no skip.
+      skip.mockClear();
+      model.runSyncDetailed(x, { gatePath: 'auto' });
+      expect(same(model.runSync(x, { gatePath: 'gated' }).data, gatedOut)).toBe(true);
+      expect(skip).not.toHaveBeenCalled();
+      // One layer not settled: the JS steps.
+      settled.mockReturnValueOnce(true).mockReturnValueOnce(false);
+      model.runSync(x, { gatePath: 'auto' });
+      expect(skip).not.toHaveBeenCalled();
+    } finally {
+      settled.mockRestore();
+      skip.mockRestore();
+    }
   });
 
   it('a bad gatePath is refused, naming it', () => {

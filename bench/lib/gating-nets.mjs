@@ -34,6 +34,8 @@ export function fixtureB(ap, batch) {
   const floats = {};
   for (const [k, v] of st) if (v.dtype === 'F32') floats[k] = v.data;
   const gated = ap.Model.build(graph, floats);
+  // A fresh gated model (its own per-layer path and route choosers), the same thresholds.
+  const makeGated = () => ap.Model.build(graph, floats);
   const denseGraph = {
     ...graph,
     nodes: graph.nodes.map((n) => {
@@ -50,7 +52,7 @@ export function fixtureB(ap, batch) {
   const pg = graph.nodes.find((n) => n.op === 'pgconv2d');
   return {
     name: 'fixture B: PG ResNet-20 (dnn-gating), trained thresholds',
-    gated, dense, x: new ap.Tensor(x, [batch, 3, 32, 32]), runOpts: {},
+    gated, makeGated, dense, x: new ap.Tensor(x, [batch, 3, 32, 32]), runOpts: {},
     B: 3, highBits: pg.highBits, weightBits: pg.weightBits,
     gatedLayers: graph.nodes.filter((n) => n.op === 'pgconv2d').map((n) => n.name),
     thresholds: 'trained (the checkpoint\'s Δ_c)',
@@ -76,9 +78,16 @@ export function zooResnet(ap, batch, seed) {
   };
   const x = new ap.Tensor(Float32Array.from({ length: batch * 3 * 32 * 32 }, () => rand() * 2 - 1), [batch, 3, 32, 32]);
   gated.calibrateGates(x, 0.5);
+  // A fresh gated model (its own per-layer path and route choosers), calibrated the same way: the
+  // same thresholds (checked by the bench).
+  const makeGated = () => {
+    const m = ap.Model.build(gatedGraph, tensors).setPrecision(precision);
+    m.calibrateGates(x, 0.5);
+    return m;
+  };
   return {
     name: 'zoo.gatedPreactResnet: Any-Precision ResNet-20, w2/a4, gates B=4/Bhb=2 on every quantised conv',
-    gated, dense, x, runOpts: {},
+    gated, makeGated, dense, x, runOpts: {},
     B: 4, highBits: 2, weightBits: 2, floor: { weights: 2, activations: 2 },
     gatedLayers: gated.gatedLayers,
     thresholds: 'per-channel medians of O_hb on the benchmark batch (calibrateGates(x, 0.5)), random weights',

@@ -4,6 +4,9 @@ import { makeCase, measure, planReps, shuffle, summarize, warmup } from './cases
 import { loadAnyprec, log, secs } from './cli.mjs';
 import { findOffset, fixtureB, theory as netTheory, zooResnet } from './gating-nets.mjs';
 
+/** Calls of a gatePath 'auto' case before the timed ones: the choosers' measuring calls and more. */
+const AUTO_WARM = 8;
+
 /** The whole-network part: see the header. */
 export async function measureNetworks(opts, rng) {
   if (opts.nets.length === 0) return [];
@@ -55,8 +58,23 @@ export async function measureNetworks(opts, rng) {
     const closed = mk('all off', gated, { gate: 'closed' });
     const cases = targets.map((t) => ({ ...t, c: mk(`off=${t.target}`, gated, { gateOffset: t.offset }) }));
     // gatePath 'auto': each gated layer on whichever of its gated and dense (default GEMM path)
-    // paths its measured times say is faster.
-    const autoCases = targets.map((t) => ({ ...t, c: mk(`off=${t.target} auto`, gated, { gateOffset: t.offset, gatePath: 'auto' }, 1, 'auto') }));
+    // paths its measured times say is faster. Each target runs its own model instance, as a user
+    // at one setting would: a model shared between targets would see a new gate offset on every
+    // call, and each layer's GatePathChooser would re-measure its gated path for ever (never
+    // comparing). Warm-up: AUTO_WARM calls (the choosers' measuring calls) before the timed ones.
+    const autoCases = targets.map((t) => {
+      const model = net.makeGated();
+      const same = model.runSync(x, { gateOffset: t.offset, gatePath: 'gated' }).data;
+      const ref = gated.runSync(x, { gateOffset: t.offset, gatePath: 'gated' }).data;
+      if (!same.every((v, i) => Object.is(v, ref[i]))) log(`  !! ${name}: a fresh gated model differs from the first at offset ${t.offset}`);
+      // Timed with runSync as a user runs it (a plan whose gated layers all settled on dense runs as a
+      // native program, which runSyncDetailed never does); the stats from one detailed call after.
+      const c = mk(`off=${t.target} auto`, model, { gateOffset: t.offset, gatePath: 'auto' }, 1, 'auto');
+      c.fn = () => withPath('auto', () => model.runSync(x, { gateOffset: t.offset, gatePath: 'auto' }));
+      c.statsFn = () => withPath('auto', () => record(c)(model.runSyncDetailed(x, { gateOffset: t.offset, gatePath: 'auto' })));
+      c.warmCalls = AUTO_WARM;
+      return { ...t, c };
+    });
     // gatePath 'gated' on the default GEMM path: the gated kernel with each layer's high part on
     // its measured route (bit-serial or int8, HighRouteChooser), and every gate closed likewise.
     const defaultCases = [{ target: 1, offset: null }, ...targets].map((t) => ({ ...t,
@@ -75,7 +93,10 @@ export async function measureNetworks(opts, rng) {
   }
   const active = nets.filter((n) => !n.skipped);
   const all = active.flatMap((n) => n.all);
-  for (const c of all) await warmup(c);
+  for (const c of all) {
+    await warmup(c);
+    for (let i = 1; i < (c.warmCalls ?? 1); i++) await c.fn();
+  }
   for (const c of all) c.stats = [];
   const planned = planReps(all, { targetMs: 1, maxReps: 20, rounds: opts.netRounds, budgetMs: opts.netBudgetMs });
   log(`networks: ${all.length} cases, ${opts.netRounds} rounds planned in ${secs(planned)}`);
@@ -94,6 +115,7 @@ export async function measureNetworks(opts, rng) {
     rounds = r + 1;
     log(`  network round ${r + 1}/${opts.netRounds}: ${secs(performance.now() - start)}`);
   }
+  for (const c of all) if (c.statsFn) c.statsFn();
   if (canForce) kernels.setGemmPath('auto');
   return nets.map((n) => {
     if (n.skipped) return { id: n.id, skipped: n.skipped };
@@ -141,6 +163,7 @@ export async function measureNetworks(opts, rng) {
         const highs = st.layers.filter((l) => l.gate?.high).map((l) => l.gate.high);
         return { target: t.target, gateOffset: t.offset, ...summarize(t.c), off: 1 - st.gate.fraction,
           int8High: highs.filter((h) => h === 'int8').length, layers: highs.length,
+          routes: Object.fromEntries(['bitserial', 'int8', 'codes'].map((r) => [r, highs.filter((h) => h === r).length])),
           reasons: st.layers.filter((l) => l.gate?.high).map((l) => `${l.nodes[0]}: ${l.gate.high} (${l.gate.highReason})`) };
       }),
       auto: n.autoCases.map((t) => {

@@ -46,19 +46,22 @@ function markdownNetworks(nets) {
       out.push(table(['target off', 'gated ms', 'auto ms', 'auto ÷ dense best path', ...(n.floor ? ['auto ÷ floor'] : []), 'layers run dense'],
         n.auto.map((a) => [`${(100 * a.target).toFixed(0)}%`, sig(a.gatedMs), sig(a.medianMs), sig(a.medianMs / best, 3),
           ...(n.floor ? [sig(a.medianMs / n.floor.medianMs, 3)] : []), `${a.denseLayers.length} of ${n.gatedLayers.length}`])));
+      for (const a of n.auto) {
+        if (a.reasons?.length) out.push('', `Paths at ${(100 * a.target).toFixed(0)}% (last timed call): ${a.reasons.join('; ')}.`);
+      }
     }
     if (n.defaultPath?.length) {
       const best = Math.min(n.dense.medianMs, n.denseDefaultPath ? n.denseDefaultPath.medianMs : Infinity);
       const d4 = n.denseDefaultPath ? n.denseDefaultPath.medianMs : n.dense.medianMs;
       out.push('');
       out.push(`gatePath 'gated' on the default GEMM path: every gated layer on its gated kernel, its high part on the ` +
-        `route its first call measured (bit-serial or int8; the same results). Dense ${n.B}-bit on the default path: ${sig(d4)} ms` +
+        `route its first call measured (bit-serial, int8 from the planes, or the dense int8 route on the high codes read in place; the same results). Dense ${n.B}-bit on the default path: ${sig(d4)} ms` +
         (n.floor ? `; the floor (dense ${n.floor.bits.activations}-bit, best path): ${sig(n.floor.medianMs)} ms` : '') + '.');
       out.push('');
-      out.push(table(['target off', 'off', 'gated ms (default path)', '÷ dense best path', ...(n.floor ? ['÷ floor'] : []), 'layers with int8 high'],
+      out.push(table(['target off', 'off', 'gated ms (default path)', '÷ dense best path', ...(n.floor ? ['÷ floor'] : []), 'high routes (bit-serial / int8 / codes)'],
         n.defaultPath.map((a) => [a.gateOffset === null ? 'all off (closed)' : `${(100 * a.target).toFixed(0)}%`, `${(100 * a.off).toFixed(1)}%`,
           sig(a.medianMs), sig(a.medianMs / best, 3), ...(n.floor ? [sig(a.medianMs / n.floor.medianMs, 3)] : []),
-          `${a.int8High} of ${a.layers}`])));
+          a.routes ? `${a.routes.bitserial} / ${a.routes.int8} / ${a.routes.codes}` : `${a.int8High} int8 of ${a.layers}`])));
       const first = n.defaultPath[n.defaultPath.length - 1];
       if (first?.reasons?.length) out.push('', `High routes (last call): ${first.reasons.join('; ')}.`);
     }

@@ -89,7 +89,12 @@ export interface NativeAddon {
             bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
             b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
             epilogue: NativeEpilogue, mask: false, out?: Float32Array | Uint8Array,
-            int8Weights?: NativeInt8Weights): NativeGatedFusedResult;
+            int8Weights?: NativeInt8Weights, highSums?: Int32Array, lowOnly?: boolean): NativeGatedFusedResult;
+  gatedGemm(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
+            bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
+            b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
+            epilogue: undefined, mask: true, out: undefined, int8Weights: undefined,
+            highSums: Int32Array, lowOnly: boolean): NativeGatedResult;
   gatedGemmAsync(a: NativePackedLike, b: NativePackedLike, aBits: number, highBits: number, bBits: number,
                  bEncoding: EncodingName, thresholds: Float32Array, strategy?: GatedStrategyName,
                  b2?: NativePackedLike, b2Bits?: number, b2Encoding?: EncodingName): Promise<NativeGatedResult>;
@@ -97,7 +102,7 @@ export interface NativeAddon {
                  bEncoding: EncodingName, thresholds: Float32Array, strategy: GatedStrategyName,
                  b2: NativePackedLike | undefined, b2Bits: number | undefined, b2Encoding: EncodingName | undefined,
                  epilogue: NativeEpilogue, mask: false, out?: undefined,
-                 int8Weights?: NativeInt8Weights): Promise<NativeGatedFusedResult>;
+                 int8Weights?: NativeInt8Weights, highSums?: Int32Array, lowOnly?: boolean): Promise<NativeGatedFusedResult>;
   packConv(codes: Uint8Array, n: number, h: number, w: number, c: number, kh: number, kw: number,
            strideH: number, strideW: number, padH: number, padW: number, dilH: number, dilW: number,
            bits: number, outData?: BigUint64Array, outPlanePop?: Int32Array): NativePackedFields & { rows: number; cols: number };
@@ -111,6 +116,7 @@ export interface NativeAddon {
                       bits: number, out?: Uint8Array): Uint8Array;
   codesToFloat(codes: Uint8Array, table: Float32Array, out?: Float32Array): Float32Array;
   addFloats(a: Float32Array, b: Float32Array): Float32Array;
+  splitCodes(codes: Uint8Array, lowBits: number, hi: Uint8Array, lo: Uint8Array): void;
   nchwToNhwc(x: Float32Array, n: number, c: number, h: number, w: number, out?: Float32Array): Float32Array;
   globalAvgPool(x: Float32Array, n: number, h: number, w: number, c: number, out?: Float32Array): Float32Array;
   unpack(p: NativePackedLike): Uint8Array;

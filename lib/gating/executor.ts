@@ -35,6 +35,13 @@ export interface GatedProductOptions {
   denseWhenOpen?: boolean;
   /** The high part's route (gatedProductFused; kernels.GatedGemmOptions.high): the same results either way. */
   high?: kernels.GatedHighName;
+  /**
+   * The high part given (gatedProductFused; kernels.GatedGemmOptions.highSums): the value sums of
+   * the high codes p >> L (rows x channels), `a` holding only the L low planes when lowOnly; `full`
+   * packs the input at all B planes for the rare thresholds the kernel cannot take. `high` is then
+   * not used. The same results.
+   */
+  given?: { sums: Int32Array; lowOnly: boolean; full: () => Packed };
 }
 
 /** A gated layer's finished outputs (gatedProductFused). */
@@ -100,10 +107,12 @@ export function gatedProductFused(a: Packed, w: GatedWeights, g: LayerGate, sett
   const total = a.rows * w.b.rows;
   const t = settingThresholds(a, w, g, setting);
   if (t === 'open' && options.denseWhenOpen) return { out: null, acc: null, on: total, total };
-  if (t instanceof Float64Array) return { out: null, ...selectGated(a, w, g, t, g.bits - g.highBits) };
+  const given = options.given;
+  if (t instanceof Float64Array) return { out: null, ...selectGated(given?.lowOnly ? given.full() : a, w, g, t, g.bits - g.highBits) };
   // The int8 high route takes one weight operand (b2 layers stay bit-serial).
   const high = w.b2 ? undefined : options.high;
-  const r = kernels.gatedGemmFused(a, w.b, { ...kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t), epilogue, out: options.out, high });
+  const o = { ...kernelOptions(g, w, t === 'open' ? fill(w.b.rows, -Infinity) : t), epilogue, out: options.out };
+  const r = kernels.gatedGemmFused(a, w.b, given ? { ...o, highSums: given.sums, lowOnly: given.lowOnly } : { ...o, high });
   return { out: r.out, acc: null, on: r.on, total };
 }
 

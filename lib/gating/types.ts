@@ -93,10 +93,11 @@ export interface GateStats {
   pathReason?: string;
   /**
    * Gated qconv2d / qlinear layers that ran their gated kernel: the route of its high part
-   * ('bitserial' or 'int8', the same results; measured per layer and row count unless
-   * kernels.setGemmPath forces one) and why ('measured: int8 0.81x the bit-serial time', 'gemmPath').
+   * ('bitserial', 'int8' or 'codes' — the dense int8 route on the high codes read in place, the
+   * same results; measured per layer and row count unless kernels.setGemmPath forces one) and why
+   * ('measured: int8 0.81x, codes 0.62x the bit-serial time', 'gemmPath').
    */
-  high?: 'bitserial' | 'int8';
+  high?: 'bitserial' | 'int8' | 'codes';
   highReason?: string;
 }
 

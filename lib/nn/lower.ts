@@ -25,7 +25,11 @@ export class Lowering {
   /** The GEMM route the step being lowered took (a quantised layer's lowering sets it; the plan collects it per step). */
   route?: LayerRoute;
 
-  constructor(readonly n: number) {}
+  /**
+   * `gatesDense`: gated layers lower as their dense layer (no gate: what gatePath 'dense' runs,
+   * the same bits); without it a gated layer cannot lower.
+   */
+  constructor(readonly n: number, readonly gatesDense = false) {}
 
   /** A new buffer of `bytes` bytes. */
   buffer(bytes: number): number {

@@ -106,6 +106,8 @@ export class Plan {
    * undefined until first asked, false when a step cannot lower (the plan keeps its JS path).
    */
   private programs?: Map<string, kernels.Program> | false;
+  /** The same with every gated layer lowered as its dense layer (gatePath 'auto' settled on dense everywhere). */
+  private densePrograms?: Map<string, kernels.Program> | false;
   /** Per-sample shape of the programs' output (NCHW for images). */
   private programShape: number[] = [];
   /** Per program, the index of each step's first op (and one past the last step's): its ops' times are the step's. */
@@ -230,42 +232,46 @@ export class Plan {
    * GEMM path and routing settings and thread count), or undefined when a step cannot lower. build = false: only find out
    * whether the plan lowers.
    */
-  private program(n: number, build = true): kernels.Program | undefined {
-    if (this.programs === false) return undefined;
+  private program(n: number, build = true, gatesDense = false): kernels.Program | undefined {
+    const programs = gatesDense ? this.densePrograms : this.programs;
+    if (programs === false) return undefined;
     // Everything a layer's route depends on (route.ts): the forced path, the routing setting,
     // and the ISA and thread count the trials time.
     const key = `${n}/${kernels.isa()}/${kernels.gemmPathSetting()}/${gemmRoutingSetting()}/${kernels.threads()}`;
-    const kept = this.programs?.get(key);
+    const kept = programs?.get(key);
     if (kept) {
-      this.programs!.delete(key); // re-inserted: most recent last
-      this.programs!.set(key, kept);
+      programs!.delete(key); // re-inserted: most recent last
+      programs!.set(key, kept);
       return kept;
     }
     let description: kernels.ProgramDescription & { stepOps: number[]; stepRoutes: Array<LayerRoute | undefined> };
     try {
-      description = this.lower(n);
+      description = this.lower(n, gatesDense);
     } catch (e) {
       if (!(e instanceof NotLowerable)) throw e;
-      this.programs = false;
+      if (gatesDense) this.densePrograms = false;
+      else this.programs = false;
       return undefined;
     }
-    this.programs ??= new Map();
+    const map = programs ?? new Map<string, kernels.Program>();
+    if (gatesDense) this.densePrograms = map;
+    else this.programs = map;
     if (!build) return undefined;
     const program = kernels.buildProgram(description);
-    if (this.programs.size >= PROGRAMS_KEPT) {
-      const oldest = this.programs.keys().next().value!;
-      kernels.releaseArenas(this.programs.get(oldest)!);
-      this.programs.delete(oldest);
+    if (map.size >= PROGRAMS_KEPT) {
+      const oldest = map.keys().next().value!;
+      kernels.releaseArenas(map.get(oldest)!);
+      map.delete(oldest);
     }
-    this.programs.set(key, program);
+    map.set(key, program);
     this.stepOps.set(program, description.stepOps);
     this.stepRoutes.set(program, description.stepRoutes);
     return program;
   }
 
   /** Every step's kernel calls for a batch of n, from the NCHW (or [n, F]) input to the output floats. */
-  private lower(n: number): kernels.ProgramDescription & { stepOps: number[]; stepRoutes: Array<LayerRoute | undefined> } {
-    const b = new Lowering(n);
+  private lower(n: number, gatesDense = false): kernels.ProgramDescription & { stepOps: number[]; stepRoutes: Array<LayerRoute | undefined> } {
+    const b = new Lowering(n, gatesDense);
     const inShape = this.graph.inputShape;
     const input = b.buffer(4 * n * inShape.reduce((a, d) => a * d, 1));
     if (inShape.length === 3) {
@@ -324,18 +330,33 @@ export class Plan {
     return this.steps.flatMap((s, i) => (s.macsPerSample > 0 ? [{ nodes: s.nodes, op: s.op, ...(routes[i] ? { route: routes[i] } : {}) }] : []));
   }
 
+  /**
+   * gatePath 'auto' where every gated layer's measured choice is its dense path for this call (no
+   * measuring, no re-check due): the whole call as a native program with the gated layers lowered
+   * dense — what those layers would run, the same bits, without the JS steps between them. The
+   * choosers count the call. Undefined otherwise (the JS steps run and choose per layer).
+   */
+  private runSettledDense(x: Tensor, gate: GateSetting): Tensor | undefined {
+    if (gate.mode !== 'trained' || gate.path !== 'auto') return undefined;
+    const choosers = this.steps.flatMap((s) => (s.gatePath ? [s.gatePath()] : []));
+    if (choosers.length === 0 || !choosers.every((c) => c.settledDense(gate.offset))) return undefined;
+    const out = this.runNative(x, true);
+    if (out) for (const c of choosers) c.skip();
+    return out;
+  }
+
   /** runSync on the native programs, slice by slice (undefined when the plan does not lower). */
-  private runNative(x: Tensor): Tensor | undefined {
+  private runNative(x: Tensor, gatesDense = false): Tensor | undefined {
     const n = x.shape[0], slice = this.sliceSamples;
     if (n <= slice) {
-      const p = this.program(n);
+      const p = this.program(n, true, gatesDense);
       return p && new Tensor(kernels.runProgram(p, x.data, this.keepArena(p, n)), [n, ...this.programShape]);
     }
     const per = x.data.length / n;
     let out: Float32Array | undefined, outPer = 0;
     for (let s = 0; s < n; s += slice) {
       const m = Math.min(slice, n - s);
-      const p = this.program(m);
+      const p = this.program(m, true, gatesDense);
       if (!p) return undefined;
       if (!out) {
         // Each slice's program writes its part of the one output in place (no per-slice array, no
@@ -419,7 +440,7 @@ export class Plan {
     this.checkShape(x);
     const n = x.shape[0];
     // Without stats or a calibration probe, a plan whose every step lowers runs natively.
-    const native = collect || probe ? undefined : this.runNative(x);
+    const native = collect || probe ? undefined : this.runNative(x) ?? this.runSettledDense(x, gate);
     if (native) return { output: native };
     const slice = this.sliceSamples;
     if (n <= slice || probe) return this.runBatch(x, collect, gate, probe);

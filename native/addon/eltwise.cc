@@ -1,4 +1,4 @@
-// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat, addFloats,
+// Bindings of the eltwise family: channelAffine, quantizeActivations, codesToFloat, addFloats, splitCodes,
 // nchwToNhwc, globalAvgPool.
 #include "addon.h"
 #include "bitplane/pack.h"
@@ -131,6 +131,28 @@ Napi::Value AddFloats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// splitCodes(codes: Uint8Array, lowBits, hi: Uint8Array, lo: Uint8Array) -> undefined: hi[i] =
+// codes[i] >> lowBits, lo[i] = codes[i] & (2^lowBits - 1); hi and lo as long as codes, all three
+// distinct arrays.
+Napi::Value SplitCodes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4) throwType(env, "splitCodes(codes, lowBits, hi, lo) takes 4 arguments");
+  auto codes = typedArg(info[0], "codes", napi_uint8_array, "Uint8Array");
+  const int lowBits = static_cast<int>(intArg(info[1], "lowBits", 1, 7));
+  auto hi = typedArg(info[2], "hi", napi_uint8_array, "Uint8Array");
+  auto lo = typedArg(info[3], "lo", napi_uint8_array, "Uint8Array");
+  const size_t n = codes.ElementLength();
+  if (hi.ElementLength() != n || lo.ElementLength() != n)
+    throwRange(env, "hi and lo must hold as many codes as codes (" + std::to_string(n) + ")");
+  const uint8_t* src = typedData<const uint8_t>(codes);
+  uint8_t* h = typedData<uint8_t>(hi);
+  uint8_t* l = typedData<uint8_t>(lo);
+  auto overlaps = [n](const uint8_t* a, const uint8_t* b) { return n > 0 && a < b + n && b < a + n; };
+  if (overlaps(src, h) || overlaps(src, l) || overlaps(h, l)) throwRange(env, "codes, hi and lo must not overlap");
+  splitCodes(src, n, lowBits, h, l, instance(env).threads);
+  return env.Undefined();
+}
+
 // The four dimensions of a layout / pooling call (arguments 1..4), their product checked
 // against x's length.
 struct Dims {
@@ -185,6 +207,7 @@ void registerEltwise(Napi::Env env, Napi::Object exports) {
   exportFunction(env, exports, "quantizeActivations", QuantizeActivations);
   exportFunction(env, exports, "codesToFloat", CodesToFloat);
   exportFunction(env, exports, "addFloats", AddFloats);
+  exportFunction(env, exports, "splitCodes", SplitCodes);
 }
 
 }  // namespace addon

@@ -13,7 +13,7 @@ namespace addon {
 namespace {
 
 // gatedGemm(a, b, aBits, highBits, bBits, bEncoding, thresholds: Float32Array, strategy?,
-//           b2?, b2Bits?, b2Encoding?, epilogue?, mask?, out?, int8Weights?)
+//           b2?, b2Bits?, b2Encoding?, epilogue?, mask?, out?, int8Weights?, highSums?, lowOnly?)
 // -> { out, mask: Uint8Array | null, on: number }. out (sync gatedGemm only): the caller's output
 // array (callerOutput: the epilogue's type, M x N, sharing no memory with the operands), written
 // and returned instead of a new one. a is unsigned; thresholds are in the exact
@@ -21,7 +21,10 @@ namespace {
 // weight operand added to b (GatedSpec::b2); epilogue (bitGemm's) makes out a Float32Array or
 // Uint8Array of codes instead of the exact Int32Array; mask (default true) whether the M x N
 // on-mask is written; int8Weights (15th, sync and async: prepareInt8's weights of b at bBits /
-// bEncoding) computes the high part on the int8 route (GatedHigh::Int8: the same results; no b2).
+// bEncoding) computes the high part on the int8 route (GatedHigh::Int8: the same results; no b2);
+// highSums (16th: Int32Array, M x N) gives the high part instead (GatedSpec::highSums: the value
+// sums of the high codes p >> L, e.g. the dense int8 route's exact results for them), and lowOnly
+// (17th, with highSums) says a holds only the L low planes (the codes p & (2^L - 1)).
 struct GatedArgs {
   GatedSpec spec;
   Napi::Value thresholds;
@@ -30,6 +33,7 @@ struct GatedArgs {
   bool mask = true;
   I8Weights int8{};
   Napi::Value int8Value;  // empty without int8 weights
+  Napi::Value highSums;   // empty without given high sums
 };
 
 GatedStrategy strategyArg(const Napi::Value& v) {
@@ -78,6 +82,19 @@ GatedArgs gatedArgs(const Napi::CallbackInfo& info) {
     s.high = GatedHigh::Int8;
     g.int8Value = info[14];
   }
+  if (info.Length() > 15 && !info[15].IsUndefined() && !info[15].IsNull()) {
+    auto hs = typedArg(info[15], "highSums", napi_int32_array, "Int32Array");
+    if (hs.ElementLength() != s.a.rows * s.b.rows)
+      throwRange(env, "highSums must hold M x N = " + std::to_string(s.a.rows * s.b.rows) + " values, got " +
+                          std::to_string(hs.ElementLength()));
+    s.highSums = typedData<const int32_t>(hs);
+    s.ldHighSums = s.b.rows;
+    g.highSums = info[15];
+    if (info.Length() > 16 && !info[16].IsUndefined() && !info[16].IsNull()) {
+      if (!info[16].IsBoolean()) throwType(env, "lowOnly must be a boolean");
+      s.lowOnly = info[16].As<Napi::Boolean>().Value();
+    }
+  }
   throwIfFailed(env, checkGated(s));
   s.epilogue = epilogueArg(info[11], s.a.rows, s.b.rows, &g.keep, {info[0], info[1]});
   if (!info[12].IsUndefined() && !info[12].IsNull()) {
@@ -96,6 +113,7 @@ Napi::Object gatedResult(Napi::Env env, const GatedArgs& g, void** out, uint8_t*
     ins.push_back(g.thresholds);
     for (const auto& k : g.keep) ins.push_back(k);
     if (!g.b2.IsEmpty()) ins.push_back(g.b2);
+    if (!g.highSums.IsEmpty()) ins.push_back(g.highSums);
     caller = callerOutput(callerOut, env.Undefined(), s.epilogue, s.a.rows, s.b.rows, ins);
   }
   if (caller != nullptr) {
@@ -143,6 +161,7 @@ Napi::Value GatedGemmAsync(const Napi::CallbackInfo& info) {
     job.pin(g.thresholds);
     if (!g.b2.IsEmpty()) job.pin(g.b2);
     if (!g.int8Value.IsEmpty()) job.pin(g.int8Value);
+    if (!g.highSums.IsEmpty()) job.pin(g.highSums);
     for (const auto& k : g.keep) job.pin(k);
     job.result = Napi::Persistent(Napi::Value(result));
     job.phases.push_back({plan->tasks(), [p = plan.get()](size_t t) { p->run(t); }});

@@ -6,6 +6,8 @@
 // O_hb value: the gate is strict), every skipping strategy on a rotation, 1-3 threads, with the
 // caller's prepared weights and with the plan's own; the fused codes epilogue too; and a second
 // weight operand (b2) is refused by checkGated.
+// The high part given by the caller (GatedSpec::highSums: the value sums of p >> L, here from a
+// naive reference), with A holding all B planes or only the L low ones (lowOnly): the same bits too.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -81,6 +83,25 @@ int main() {
             }
             thr.push_back(t);
           }
+          // The given high sums: V = sum_t (p >> L) * value(b), naive; and A's low codes alone.
+          const int L = aBits - hb;
+          std::vector<int32_t> hv(s.m * s.n, 0);
+          for (size_t i = 0; i < s.m; ++i) {
+            for (size_t j = 0; j < s.n; ++j) {
+              int64_t v = 0;
+              for (size_t t = 0; t < s.k; ++t) {
+                const int p = ac[i * s.k + t] >> (aStored - aBits) >> L;
+                const int c = bc[j * s.k + t] >> (bStored - bBits);
+                const int w = bEnc == Encoding::Unsigned ? c : bEnc == Encoding::Bipolar ? 2 * c - ((1 << bBits) - 1)
+                              : (c >= (1 << (bBits - 1)) ? c - (1 << bBits) : c);
+                v += static_cast<int64_t>(p) * w;
+              }
+              hv[i * s.n + j] = static_cast<int32_t>(v);
+            }
+          }
+          std::vector<uint8_t> lowCodes(s.m * s.k);
+          for (size_t x = 0; x < lowCodes.size(); ++x) lowCodes[x] = static_cast<uint8_t>((ac[x] >> (aStored - aBits)) & ((1 << L) - 1));
+          Packed Alow = packWith(scalarPlatform(), lowCodes, s.m, s.k, L, 1);
           for (const Platform* isa : availablePlatforms()) {
             // The caller's prepared weights (as the addon passes them) on even combos, else the plan's own.
             std::vector<int8_t> wData(i8WeightBytes(s.n, s.k));
@@ -100,8 +121,28 @@ int main() {
                 r.on = gatedGemm(*isa, spec, r.out.data(), r.mask.data(), threads);
                 return r;
               };
+              // Given high sums: with A's B planes (even combos) or its low ones alone (odd).
+              auto runGiven = [&](bool lowOnly) {
+                GatedSpec spec{lowOnly ? Alow.view() : A.view(), B.view(), aBits, hb, bBits, bEnc, thr[ti].data(), st};
+                spec.highSums = hv.data();
+                spec.ldHighSums = s.n;
+                spec.lowOnly = lowOnly;
+                const CheckResult cr = checkGated(spec);
+                EXPECT(cr.kind == ErrorKind::None, "unexpected check failure (given): %s", cr.message.c_str());
+                Run r{std::vector<int32_t>(s.m * s.n, 0x7eadbeef), std::vector<uint8_t>(s.m * s.n, 0x5a), 0};
+                r.on = gatedGemm(*isa, spec, r.out.data(), r.mask.data(), threads);
+                return r;
+              };
               const Run bs = run(GatedHigh::BitSerial), i8 = run(GatedHigh::Int8);
-              size_t bad = 0, first = SIZE_MAX;
+              const Run gv = runGiven((combo + ti) % 2 == 1);
+              size_t bad = 0, first = SIZE_MAX, badGiven = 0;
+              for (size_t x = 0; x < s.m * s.n; ++x) badGiven += bs.out[x] != gv.out[x] || bs.mask[x] != gv.mask[x];
+              ++compared;
+              EXPECT(badGiven == 0 && bs.on == gv.on,
+                     "[%s] m=%zu n=%zu k=%zu B=%d Bhb=%d b=%d-bit %s (stored %d/%d) thr#%zu strategy %d threads %d: given high "
+                     "sums (lowOnly %d): %zu outputs differ, on %llu vs %llu",
+                     isa->name, s.m, s.n, s.k, aBits, hb, bBits, encName(bEnc), aStored, bStored, ti, static_cast<int>(st),
+                     threads, (combo + ti) % 2 == 1 ? 1 : 0, badGiven, (unsigned long long)gv.on, (unsigned long long)bs.on);
               for (size_t x = 0; x < s.m * s.n; ++x) {
                 if (bs.out[x] != i8.out[x] || bs.mask[x] != i8.mask[x]) {
                   ++bad;

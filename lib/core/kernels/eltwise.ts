@@ -45,6 +45,19 @@ export function codesToFloat(codes: Uint8Array, table: Float32Array, out?: Float
 }
 
 
+/**
+ * Codes split at bit `lowBits` (1..7), into the caller's arrays: hi[i] = codes[i] >> lowBits and
+ * lo[i] = codes[i] & (2^lowBits - 1) (a gated layer's high and low codes); hi and lo as long as
+ * codes, the three arrays distinct.
+ */
+export function splitCodes(codes: Uint8Array, lowBits: number, hi: Uint8Array, lo: Uint8Array): void {
+  checkUint8(codes, 'codes');
+  checkInt(lowBits, 'lowBits', 1, 7);
+  checkUint8(hi, 'hi');
+  checkUint8(lo, 'lo');
+  native.splitCodes(codes, lowBits, hi, lo);
+}
+
 /** a + b element-wise in float32 (a residual add): the same values as Math.fround(a[i] + b[i]). */
 export function addFloats(a: Float32Array, b: Float32Array): Float32Array {
   checkFloat32(a, 'a');

@@ -1,6 +1,6 @@
 // The precision-gated GEMM: the high planes for every output, the low planes only where an
 // output's high part passes its threshold.
-import { checkEnum, checkFloat32, checkInt, checkNoNaN } from '../check';
+import { checkEnum, checkFloat32, checkInt, checkNoNaN, checkTypedArray } from '../check';
 import { native, EncodingName, GatedStrategyName } from '../native';
 import { checkEpilogue, Epilogue } from './bitgemm';
 import { int8Weights } from './int8-cache';
@@ -43,6 +43,19 @@ export interface GatedGemmOptions {
    * the bits and the shape: a network measures it per layer.
    */
   high?: GatedHighName;
+  /**
+   * The high part given instead of computed (M x N, row-major; `high` is then not used): the value
+   * sums V[i][j] = sum_t (p[i][t] >> L) * value(b[j][t]) (+ value(b2[j][t])), L = aBits - highBits —
+   * the dense highBits-bit product of the high codes, e.g. what the dense int8 route (int8Conv /
+   * int8Linear without an epilogue) returns for the codes p >> L read in place. O_hb = V * 2^L; the
+   * results are gatedGemm's bit for bit when V is that product.
+   */
+  highSums?: Int32Array;
+  /**
+   * With highSums: `a` holds only the L low planes (packed codes p & (2^L - 1), a.bits >= L) instead
+   * of all aBits planes; aBits is then required. Default false.
+   */
+  lowOnly?: boolean;
 }
 
 /** The high part's route of a gated GEMM (GatedGemmOptions.high). */
@@ -75,10 +88,17 @@ function gatedArgs(a: unknown, b: unknown, options: unknown): GatedArgs {
     throw new TypeError('options must be an object { aBits?, highBits, bBits?, bEncoding, thresholds }');
   }
   const o = options as Partial<GatedGemmOptions>;
-  if (pa.bits < 2) throw new RangeError(`a must store at least 2 bit planes for gating (high and low), it stores ${pa.bits}`);
-  const aBits = o.aBits === undefined ? pa.bits : checkInt(o.aBits, 'aBits', 2, pa.bits);
+  const lowOnly = o.lowOnly === true && o.highSums !== undefined;
+  if (o.lowOnly !== undefined && typeof o.lowOnly !== 'boolean') throw new TypeError('lowOnly must be a boolean');
+  if (o.lowOnly === true && o.highSums === undefined) throw new TypeError('lowOnly needs highSums');
+  if (lowOnly && o.aBits === undefined) throw new TypeError('aBits must be given with lowOnly');
+  if (!lowOnly && pa.bits < 2) throw new RangeError(`a must store at least 2 bit planes for gating (high and low), it stores ${pa.bits}`);
+  const aBits = o.aBits === undefined ? pa.bits : checkInt(o.aBits, 'aBits', 2, lowOnly ? 8 : pa.bits);
   if (o.highBits === undefined) throw new TypeError('highBits must be a number, got nothing');
   const highBits = checkInt(o.highBits, 'highBits', 1, aBits - 1);
+  if (lowOnly && pa.bits < aBits - highBits) {
+    throw new RangeError(`a must store the ${aBits - highBits} low planes (lowOnly), it stores ${pa.bits}`);
+  }
   const bBits = o.bBits === undefined ? pb.bits : checkInt(o.bBits, 'bBits', 1, pb.bits);
   const bEnc = checkEncoding(o.bEncoding, 'bEncoding');
   if (pa.cols !== pb.cols) {
@@ -112,7 +132,20 @@ function gatedArgs(a: unknown, b: unknown, options: unknown): GatedArgs {
  * and only there is their work done.
  */
 export function gatedGemm(a: Packed, b: Packed, options: GatedGemmOptions): GatedGemmResult {
-  return native.gatedGemm(...gatedArgs(a, b, options));
+  const args = gatedArgs(a, b, options);
+  const given = givenHigh(args, options);
+  if (given === undefined) return native.gatedGemm(...args);
+  const full: FullGatedArgs = [args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9], args[10]];
+  return native.gatedGemm(...full, undefined, true, undefined, undefined, given[0], given[1]);
+}
+
+/** options.highSums checked (M x N int32) with lowOnly, or undefined. */
+function givenHigh(args: GatedArgs | FullGatedArgs, options: GatedGemmOptions): [Int32Array, boolean] | undefined {
+  if (options.highSums === undefined) return undefined;
+  const sums = checkTypedArray<Int32Array>(options.highSums, 'highSums', ['Int32Array'], 'an Int32Array');
+  const mn = args[0].rows * args[1].rows;
+  if (sums.length !== mn) throw new RangeError(`highSums must hold M x N = ${mn} values, got ${sums.length}`);
+  return [sums, options.lowOnly === true];
 }
 
 /**
@@ -124,7 +157,9 @@ export function gatedGemm(a: Packed, b: Packed, options: GatedGemmOptions): Gate
  */
 export function gatedGemmFused(a: Packed, b: Packed, options: GatedGemmOptions & { epilogue: Epilogue; out?: Float32Array | Uint8Array }): GatedGemmFusedResult {
   const [args, epilogue] = fusedArgs(a, b, options);
-  const r = native.gatedGemm(...args, epilogue, false, options.out, highWeights(args, options));
+  const given = givenHigh(args, options);
+  const r = given === undefined ? native.gatedGemm(...args, epilogue, false, options.out, highWeights(args, options))
+    : native.gatedGemm(...args, epilogue, false, options.out, undefined, given[0], given[1]);
   return { out: r.out, on: r.on };
 }
 
@@ -138,12 +173,14 @@ export function gatedGemmFusedAsync(a: Packed, b: Packed, options: GatedGemmOpti
   }
   const [args, epilogue] = checked;
   let w: ReturnType<typeof highWeights>;
+  let given: ReturnType<typeof givenHigh>;
   try {
-    w = highWeights(args, options);
+    given = givenHigh(args, options);
+    w = given === undefined ? highWeights(args, options) : undefined;
   } catch (err) {
     return Promise.reject(err);
   }
-  return native.gatedGemmAsync(...args, epilogue, false, undefined, w).then((r) => ({ out: r.out, on: r.on }));
+  return native.gatedGemmAsync(...args, epilogue, false, undefined, w, given?.[0], given?.[1]).then((r) => ({ out: r.out, on: r.on }));
 }
 
 type FullGatedArgs = [Packed, Packed, number, number, number, EncodingName, Float32Array, GatedStrategyName,

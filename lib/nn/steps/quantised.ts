@@ -7,8 +7,8 @@
 // - float: float activations or 32-bit weights (dequantised weights x float input).
 import * as kernels from '../../core/kernels';
 import { Packed } from '../../core/kernels';
-import { GatePathChooser, gatedProductFused, gateStats, HighRouteChooser, highProduct, recordHighParts } from '../../gating';
-import type { GatedWeights, GateStats, LayerGate } from '../../gating';
+import { GatePathChooser, gatedHighRoute, gatedProductFused, gateStats, HighRouteChooser, highProduct, highRouteReason, recordHighParts } from '../../gating';
+import type { GatedWeights, GateStats, HighRoute, LayerGate } from '../../gating';
 import type { NodeSpec, PrecisionGate } from '../graph';
 import type { Act } from '../ops';
 import * as ops from '../ops';
@@ -126,11 +126,11 @@ function epilogueFor(l: QLayer, bits: number, encoding: 'unsigned' | 'bipolar'):
 }
 
 /** Lowered (conv) or plain (linear) packed input codes of `bits` planes. */
-function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBits = bits, rc?: RunContext): Packed {
+function packInput(l: QLayer, codes: Uint8Array, n: number, bits: number, packBits = bits, rc?: RunContext, tag = ''): Packed {
   const node = l.node;
   if (node.op !== 'qconv2d') return kernels.pack(codes, n, l.k, bits);
   const [h, w, c] = l.inShape;
-  const key = `${node.name}:packed`;
+  const key = `${node.name}:packed${tag}`;
   const out = rc?.buffers?.packed(key, n * l.outShape[0] * l.outShape[1], l.k, packBits);
   return keep(rc, key, kernels.packConv(codes, { n, h, w, c },
     { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation }, packBits, out));
@@ -227,7 +227,10 @@ function finishProducts(l: QLayer, acc: Int32Array, epi: Affine, n: number): Act
 function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext, residual?: Float32Array,
                   dual?: kernels.DualCodes): [Act, boolean] {
   const gate = l.gate!;
-  const a = packInput(l, x.codes, n, x.bits, x.bits, rc);
+  // The input packed at all B planes, once per call and only where a route needs it.
+  let packed: Packed | undefined;
+  const full = (): Packed => (packed ??= packInput(l, x.codes, n, x.bits, x.bits, rc));
+  const rows = gemmRows(l, n);
   const unit = fr(l.E / (((1 << l.wBits) - 1) * ((1 << x.bits) - 1)));
   const epi = epilogueFor(l, x.bits, x.encoding);
   const weights: GatedWeights = { b: l.weights!, bBits: l.wBits, bEncoding: 'bipolar', maxLevel: 2 ** l.wBits - 1 };
@@ -242,49 +245,65 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     if (path && report) Object.assign(g, { path, pathReason });
     rc.step = { gate: g, bitOps: g.bitOps };
   };
-  const total = a.rows * l.channels;
+  const total = rows * l.channels;
   // A float epilogue writes `dual` (the codes of its output) too; a codes epilogue has no dual.
   const dualOut = dual !== undefined && layerEpilogue(l, epi).output === 'float';
-  if (rc.probe) recordHighParts(rc.probe, l.node.name, highProduct(a, weights, layer), unit, l.channels);
+  if (rc.probe) recordHighParts(rc.probe, l.node.name, highProduct(full(), weights, layer), unit, l.channels);
   // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
   if (rc.gate.mode === 'open') {
+    const y = int8FromCodes(l, x.codes, x.bits, 'unsigned', epi, n, residual, rc, dual)
+      ?? denseGemm(l, full(), x.bits, epi, n, 'unsigned', residual, undefined, dual);
     stats(total, total);
-    return [denseGemm(l, a, x.bits, epi, n, 'unsigned', residual, undefined, dual), dualOut];
+    return [y, dualOut];
   }
   // The path: calibration (probe) and 'closed' need the gate itself; a trained gate may run dense.
   const choosing = rc.gate.mode === 'trained' && !rc.probe;
   const chooser = (l.gatePath ??= new GatePathChooser());
   const choice = choosing ? chooser.choose(rc.gate.path ?? 'gated', rc.gate.offset)
     : { path: 'gated' as const, reason: rc.probe ? 'calibration' : 'gate closed' };
+  // Timed from here: each path's own input preparation (packing, the codes' split) counts.
   const t0 = performance.now();
   let y: Act;
   // Whether `dual` holds the codes of y (the fused epilogue wrote them).
   let coded = dualOut;
   if (choice.path === 'dense') {
-    y = denseGemm(l, a, x.bits, epi, n, 'unsigned', residual, undefined, dual);
+    // The layer without its gate on its dense best route, as the ungated network runs it: the int8
+    // route reading the codes in place where the route says so, else bit planes (packed here).
+    y = int8FromCodes(l, x.codes, x.bits, 'unsigned', epi, n, residual, rc, dual)
+      ?? denseGemm(l, full(), x.bits, epi, n, 'unsigned', residual, undefined, dual);
     stats(total, total, 'dense', choice.reason);
   } else {
     const epilogue = layerEpilogue(l, epi, residual, dual);
     // Into the plan's kept output buffer (as fusedProduct's): no fresh pages per call.
     const key = `${l.node.name}:out`;
     const out = reuse<Float32Array | Uint8Array>(rc, key, epilogue.output === 'codes' ? Uint8Array : Float32Array, total);
-    // The high part's route (the same results either way): forced by kernels.setGemmPath, else
-    // measured on this layer's first call at this row count (HighRouteChooser).
-    const setting = kernels.gemmPathSetting();
-    const run = (high: 'bitserial' | 'int8') => gatedProductFused(a, weights, layer, rc.gate, epilogue, { out, high });
-    let high: 'bitserial' | 'int8', highReason: string;
+    // The high part's route (the same results either way): forced by kernels.setGemmPath ('int8'
+    // forces the int8 GEMM of the high codes rebuilt from the planes), else measured on this
+    // layer's first call at this row count (HighRouteChooser).
+    const forced = gatedHighRoute();
+    const codesOk = codesRouteOk(l, x);
+    const setting: HighRoute | 'auto' = forced !== undefined && (forced !== 'codes' || codesOk) ? forced : kernels.gemmPathSetting();
+    const run = (high: HighRoute) => {
+      if (high !== 'codes') return gatedProductFused(full(), weights, layer, rc.gate, epilogue, { out, high });
+      const [low, given] = highFromCodes(l, x, n, rc, full);
+      return gatedProductFused(low, weights, layer, rc.gate, epilogue, { out, given });
+    };
+    let high: HighRoute, highReason: string;
     let r: ReturnType<typeof run>;
     if (setting !== 'auto') {
       high = setting;
-      highReason = 'gemmPath';
+      highReason = forced === setting ? 'setGatedHighRoute' : 'gemmPath';
       r = run(high);
     } else {
-      const chooser = (l.highRoute ??= new HighRouteChooser());
-      const known = chooser.route(a.rows);
-      r = known ? run(known.high) : chooser.trial(a.rows, run);
-      const t = chooser.route(a.rows)!;
+      const hr = (l.highRoute ??= new HighRouteChooser(codesOk ? ['bitserial', 'int8', 'codes'] : ['bitserial', 'int8']));
+      const known = hr.route(rows);
+      r = known ? run(known.high) : hr.trial(rows, (h) => {
+        packed = undefined; // each trial run pays its own packing
+        return run(h);
+      });
+      const t = hr.route(rows)!;
       high = t.high;
-      highReason = `measured: int8 ${(t.int8Ms / t.bitserialMs).toFixed(2)}x the bit-serial time`;
+      highReason = highRouteReason(t);
     }
     // Thresholds the kernel cannot take (r.acc): the products, finished here.
     if (r.out !== null) y = layerAct(l, epilogue, keep(rc, key, r.out), n);
@@ -295,8 +314,42 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
     stats(r.on, r.total, 'gated', choice.reason);
     if (rc.step?.gate) Object.assign(rc.step.gate, { high, highReason });
   }
-  if (choosing && rc.gate.path === 'auto') chooser.record(choice.path, performance.now() - t0, a.rows);
+  if (choosing && rc.gate.path === 'auto') chooser.record(choice.path, performance.now() - t0, rows);
   return [y, coded];
+}
+
+/** Whether the 'codes' high route applies: unsigned codes of B bits, B - Bhb low bits below a byte. */
+function codesRouteOk(l: QLayer, x: Act & { kind: 'codes' }): boolean {
+  return x.encoding === 'unsigned' && x.bits === l.gate!.bits && l.gate!.bits <= 8;
+}
+
+/**
+ * The 'codes' high route's operands: the codes split into the high codes p >> L and the low codes
+ * p & (2^L - 1) (kernels.splitCodes, one pass), the high part's value sums by the dense int8 route
+ * reading the high codes in place (int8Conv / int8Linear, exact int32), and only the L low planes
+ * packed. Returns gatedProductFused's first argument and its given high part.
+ */
+function highFromCodes(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunContext,
+                       full: () => Packed): [Packed, { sums: Int32Array; lowOnly: boolean; full: () => Packed }] {
+  const gate = l.gate!, node = l.node;
+  const L = gate.bits - gate.highBits;
+  const len = x.codes.length;
+  const hiKey = `${node.name}:hicodes`, loKey = `${node.name}:locodes`, sumKey = `${node.name}:hisums`;
+  const hi = keep(rc, hiKey, reuse<Uint8Array>(rc, hiKey, Uint8Array, len) ?? new Uint8Array(len));
+  const lo = keep(rc, loKey, reuse<Uint8Array>(rc, loKey, Uint8Array, len) ?? new Uint8Array(len));
+  kernels.splitCodes(x.codes, L, hi, lo);
+  const total = gemmRows(l, n) * l.channels;
+  const sumsOut = rc.buffers?.array(sumKey, Int32Array, total);
+  const options = { aBits: gate.highBits, aEncoding: 'unsigned', bBits: l.wBits, bEncoding: 'bipolar', out: sumsOut } as const;
+  let sums: Int32Array;
+  if (node.op === 'qconv2d') {
+    const [h, w, c] = l.inShape;
+    const conv = { kernel: node.kernel, stride: node.stride, padding: node.padding, dilation: node.dilation };
+    sums = kernels.int8Conv(hi, { n, h, w, c }, conv, l.weights!, options) as Int32Array;
+  } else sums = kernels.int8Linear(hi, n, l.weights!, options) as Int32Array;
+  rc.buffers?.keep(sumKey, sums);
+  const a = packInput(l, lo, n, L, L, rc, ':low');
+  return [a, { sums, lowOnly: true, full }];
 }
 
 /** A float activation plus the residual (when there is one). */
@@ -473,6 +526,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
     nodes: [...chain.map((c) => c.name), ...(then ? [then.bn.name, then.q.name] : [])], op: node.op, output: chain[chain.length - 1].name,
     macsPerSample: nodeMacs(node, ctx.shapes), weightBits: l.wBits,
     activationBits: l.wBits === 32 ? 32 : ctx.codeBits.get(node.inputs[0]) ?? 32,
+    ...(l.gate !== undefined ? { gatePath: () => (l.gatePath ??= new GatePathChooser()) } : {}),
     exec: (env, n, rc) => {
       const x = env.get(node.inputs[0])!;
       const residual = l.residual === undefined ? undefined : floatsOf(env.get(l.residual)!, rc, `${node.name}:residual`);
@@ -508,7 +562,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       return plus(runFloat(l, x, n));
     },
     lower: (b) => {
-      if (l.gate !== undefined) throw new NotLowerable(`layer ${node.name} has a precision gate`);
+      if (l.gate !== undefined && !b.gatesDense) throw new NotLowerable(`layer ${node.name} has a precision gate`);
       const x = b.get(node.inputs[0]);
       const residual = l.residual === undefined ? undefined : b.floats(l.residual);
       const output = chain[chain.length - 1].name;

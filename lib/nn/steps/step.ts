@@ -1,6 +1,6 @@
 // What a compiled step is, what it may read from its plan, and the per-call context it runs in.
 import type { Packed } from '../../core/kernels';
-import type { GateProbe, GateSetting } from '../../gating';
+import type { GatePathChooser, GateProbe, GateSetting } from '../../gating';
 import type { GraphSpec, NodeSpec } from '../graph';
 import type { Act } from '../ops';
 import * as ops from '../ops';
@@ -24,6 +24,11 @@ export interface Step {
    * its JS path).
    */
   lower?(b: Lowering): void;
+  /**
+   * A gated layer's measured gated/dense path choice (gatePath 'auto'), for the plan to run the
+   * whole call as a native program with every gated layer dense when each of them says so.
+   */
+  gatePath?(): GatePathChooser;
 }
 
 /** Per-call state a step may read (gate setting) and report into (stats of the step just run). */

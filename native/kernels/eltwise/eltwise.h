@@ -30,6 +30,10 @@ void channelAffine(const Platform& isa, const float* x, size_t n, size_t channel
 void channelAffine(const Platform& isa, const int32_t* x, size_t n, size_t channels, const float* scale,
                    const float* shift, float lo, float hi, float* out, int threads);
 
+// Codes split at bit `lowBits` (1..7): hi[i] = codes[i] >> lowBits, lo[i] = codes[i] & (2^lowBits - 1)
+// (a gated layer's high and low codes). hi and lo must not overlap codes or each other.
+void splitCodes(const uint8_t* codes, size_t n, int lowBits, uint8_t* hi, uint8_t* lo, int threads);
+
 // out[i] = a[i] + b[i] in float32 (a residual add), n values; out may be a or b.
 void addFloats(const float* a, const float* b, size_t n, float* out, int threads);
 

@@ -94,6 +94,23 @@ CheckResult checkGated(const GatedSpec& s) {
     r.message = std::move(msg);
     return r;
   };
+  const bool lowOnly = s.highSums != nullptr && s.lowOnly;
+  if (lowOnly) {
+    // Only the L low planes are stored (the high part is given): the checks below see a as if it
+    // stored all B planes (the bounds are those of the B-bit product either way).
+    if (s.aBits < 2 || s.aBits > 8 || s.highBits < 1 || s.highBits >= s.aBits)
+      return fail("aBits must be in 2..8 and highBits in 1..aBits-1 (lowOnly), got " + std::to_string(s.aBits) + " / " +
+                  std::to_string(s.highBits));
+    if (s.a.planes < s.aBits - s.highBits)
+      return fail("a must store the " + std::to_string(s.aBits - s.highBits) + " low planes (lowOnly), it stores " +
+                  std::to_string(s.a.planes));
+    GatedSpec full = s;
+    full.lowOnly = false;
+    full.a.planes = s.aBits;
+    return checkGated(full);
+  }
+  if (s.highSums != nullptr && s.ldHighSums < s.b.rows)
+    return fail("ldHighSums must be at least N = " + std::to_string(s.b.rows));
   if (s.a.planes < 2)
     return fail("a must store at least 2 bit planes for gating (high and low), it stores " + std::to_string(s.a.planes));
   if (s.aBits < 2 || s.aBits > s.a.planes)
@@ -102,7 +119,7 @@ CheckResult checkGated(const GatedSpec& s) {
   if (s.highBits < 1 || s.highBits >= s.aBits)
     return fail("highBits must be an integer in 1.." + std::to_string(s.aBits - 1) + " (below aBits = " +
                 std::to_string(s.aBits) + "), got " + std::to_string(s.highBits));
-  if (s.high == GatedHigh::Int8 && s.b2Bits != 0)
+  if (s.high == GatedHigh::Int8 && s.b2Bits != 0 && s.highSums == nullptr)
     return fail("the int8 high route takes one weight operand: b2 must be absent (b2Bits = 0) with high = Int8");
   // Every partial sum the driver stores (O_hb, O_hb plus the low row correction) is bounded by
   // the dense GEMM's worst case, so the dense check covers them.
@@ -154,7 +171,9 @@ GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint
     // Only its storeTile is used (exact int32 results in, the epilogue's output out): the spec
     // gives the shape, and unsigned encodings spare it the encoding corrections (an O(M) pass)
     // that only its finishTile would apply.
-    const GemmSpec dense{s_.a, s_.b, s_.aBits, s_.bBits, Encoding::Unsigned, Encoding::Unsigned};
+    PackedView av = s_.a;
+    if (s_.highSums != nullptr && s_.lowOnly) av.planes = s_.aBits;  // only the shape is read
+    const GemmSpec dense{av, s_.b, s_.aBits, s_.bBits, Encoding::Unsigned, Encoding::Unsigned};
     finish_.reset(new GemmFinish(*isa.epilogue, dense, out, s_.epilogue, false));
   }
   m_ = s_.a.rows;
@@ -181,7 +200,10 @@ GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint
   }
   // One operand: the gate shifts its raw sums by alpha too; two: the driver scales each operand's
   // sums by its alpha when it adds them, and the gate shifts by 2^L only.
-  shift_ = lowBits_ + (nOps_ == 1 && ops_[0].alpha == 2 ? 1 : 0);
+  given_ = s_.highSums != nullptr;
+  lowPlane0_ = given_ && s_.lowOnly ? 0 : static_cast<size_t>(s_.highBits);
+  // Given high sums are value sums (alpha and beta applied): O_hb = V << L, no row term.
+  shift_ = given_ ? lowBits_ : lowBits_ + (nOps_ == 1 && ops_[0].alpha == 2 ? 1 : 0);
   minOn_ = gated_.denseTileMinOn(lowBits_, s_.bBits);
   // Strips of two A panels (one row of 16 x 16 groups) keep a strip's sums, out rows and masks in
   // L1 from the high planes through the gate to the low planes, when the task's B data (re-read
@@ -203,7 +225,7 @@ GatedPlan::GatedPlan(const Platform& isa, const GatedSpec& spec, void* out, uint
   for (size_t j = 0; j < n_; ++j)
     thr_[j] = static_cast<int32_t>(std::min<int64_t>(INT32_MAX, std::max<int64_t>(INT32_MIN, gateThreshold(s_.thresholds[j]))));
   onPerTask_.assign(tasks(), 0);
-  if (s_.high == GatedHigh::Int8 && nOps_ == 1) {
+  if (s_.high == GatedHigh::Int8 && nOps_ == 1 && !given_) {
     i8_ = isa.int8;
     const Operand& op = ops_[0];
     kPad_ = i8KPad(k_);
@@ -340,13 +362,16 @@ uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, siz
   // last one is done by highGate below, together with the gate.
   // GatedHigh::Int8: the task's sums are in s.acc already (run: highInt8), this strip's from row
   // (ap0 - the task's first panel) * 8.
+  // GatedSpec::highSums: the caller's value sums V (O_hb = V << L), read in place by the ISA's
+  // int32 gate (GatedKernelTable::gate32): no high phase here.
   const bool int8 = i8_ != nullptr;
-  const bool fused = !int8 && nOps_ == 1 && gated_.highGate != nullptr && s_.fuseGate;
+  const bool fused = !int8 && !given_ && nOps_ == 1 && gated_.highGate != nullptr && s_.fuseGate;
   const size_t kLast = fused ? (kWords_ - 1) / ops_[0].kBlockHigh * ops_[0].kBlockHigh : kWords_;
   const int64_t* highAcc = s.acc.data();
+  const bool gate32 = given_;  // the gate reads the given int32 sums in place (GatedKernelTable::gate32)
   if (int8) highAcc += (ap0 % kTaskPanelsM) * kPanelRows * ldAcc;
-  else if (kLast > 0) highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1, kLast);
-  if (nOps_ == 2) {
+  else if (kLast > 0 && !given_) highPlanes(s, ops_[0], s.acc.data(), ldAcc, ap0, ap1, bp0, bp1, kLast);
+  if (nOps_ == 2 && !given_) {
     s.acc2.resize(kTaskRows * kTaskCols);
     const size_t count = (row1 - row0) * ldAcc;
     highPlanes(s, ops_[1], s.acc2.data(), ldAcc, ap0, ap1, bp0, bp1, kWords_);
@@ -367,6 +392,17 @@ uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, siz
   if (beta == 0) {
     std::fill(rowTerm, rowTerm + (row1 - row0), 0);
     std::fill(rowLow, rowLow + (row1 - row0), 0);
+  } else if (given_) {
+    // The high part is given with its row term: only the low codes' sums (from plane lowPlane0_).
+    const int lowBits = lowBits_, planes = s_.a.planes, p0 = static_cast<int>(lowPlane0_);
+    const int32_t* pops = s_.a.planePop + row0 * static_cast<size_t>(planes);
+    const uint32_t b = static_cast<uint32_t>(beta);
+    std::fill(rowTerm, rowTerm + (row1 - row0), 0);
+    for (size_t i = 0; i < row1 - row0; ++i, pops += planes) {
+      uint32_t l = 0;
+      for (int p = p0; p < p0 + lowBits; ++p) l = 2 * l + static_cast<uint32_t>(pops[p]);
+      rowLow[i] = static_cast<int32_t>(b * l);
+    }
   } else {
     // Locals: stores through the int32 rows may alias the plan's fields (the compiler reloaded
     // them every row, a cost the size of the gate itself at N = 16).
@@ -387,6 +423,11 @@ uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, siz
   GateArgs g{};
   g.acc = kLast > 0 ? highAcc : nullptr;
   g.ldAcc = ldAcc;
+  if (gate32) {
+    g.acc = nullptr;
+    g.acc32 = s_.highSums + row0 * s_.ldHighSums + col0;
+    g.ldAcc = s_.ldHighSums;
+  }
   g.rows = static_cast<int>(row1 - row0);
   g.cols = col1 - col0;
   g.shift = shift_;
@@ -419,7 +460,7 @@ uint64_t GatedPlan::runStrip(Scratch& s, size_t ap0, size_t ap1, size_t bp0, siz
     g.listCounts = s.listCounts.data();
   }
   if (prof) lap(&GatedProfile::gate);
-  const size_t on = fused ? highGate(g, kLast, ap0, ap1, bp0) : gated_.gate(g);
+  const size_t on = fused ? highGate(g, kLast, ap0, ap1, bp0) : gate32 ? gated_.gate32(g) : gated_.gate(g);
   if (prof) lap(fused ? &GatedProfile::high : &GatedProfile::gate);
   // Columns past col1 in the last 16-bit word are already 0; rows past row1 never read.
   if (on > 0) lowPlanes(s, o, ap0, ap1, bp0, bp1, hybrid, lists);
@@ -562,7 +603,7 @@ void GatedPlan::lowTiles(Scratch& s, const Operand& op, Exact o, size_t ap0, siz
       for (size_t k0 = 0; k0 < kWords_; k0 += op.kBlockLow) {
         t.kWords = std::min(op.kBlockLow, kWords_ - k0);
         t.overwrite = k0 == 0;
-        t.a = s_.a.data + ap * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride + k0 * kPanelRows;
+        t.a = s_.a.data + ap * aPanelStride + lowPlane0_ * planeStride + k0 * kPanelRows;
         t.b = op.b.data + bp * t.bPanelStride + k0 * kPanelRows;
         isa_.bitTile(t);
       }
@@ -625,7 +666,7 @@ void GatedPlan::lowCompact(Scratch& s, const Operand& op, Exact o, size_t ap0, s
     const bool twoPanels = ga + 1 < ap1;
     t.rows = static_cast<int>(std::min<size_t>(twoPanels ? kGroupRows : kPanelRows, m_ - rowG));
     t.aPanelStride = twoPanels ? aPanelStride : 0;
-    t.a = s_.a.data + ga * aPanelStride + static_cast<size_t>(s_.highBits) * planeStride;
+    t.a = s_.a.data + ga * aPanelStride + lowPlane0_ * planeStride;
     for (size_t gb = bp0; gb < bp1; gb += 2) {
       if (lists) {
         const size_t q = (ga - ap0) / 2 * kGroupsN + (gb - bp0) / 2;

@@ -122,6 +122,8 @@ struct GateArgs {
   size_t listStride;
   size_t listGroupsPerRow;
   uint32_t* listCounts;
+  // GatedKernelTable::gate32 only: the sums as int32 (ldAcc apart) instead of acc (not read).
+  const int32_t* acc32;
 };
 
 // Bytes per group list (GateArgs::lists): 256 outputs and 16 written past the end by a vector append.
@@ -164,6 +166,9 @@ struct GatedKernelTable {
   // The fused high planes + gate (HighGateArgs), or nullptr: the driver then runs the high planes
   // through KernelTable::bitTile and the gate as a second pass over their int64 sums.
   size_t (*highGate)(const HighGateArgs&);
+  // The gate reading int32 sums (GateArgs::acc32; otherwise exactly gate): the high part given
+  // (GatedSpec::highSums) read in place.
+  size_t (*gate32)(const GateArgs&);
 };
 
 extern const GatedKernelTable kScalarGatedTable;
@@ -229,6 +234,20 @@ struct GatedSpec {
   // I8Weights struct may be a temporary, the arrays it points to must outlive the plan.
   GatedHigh high = GatedHigh::BitSerial;
   const I8Weights* highWeights = nullptr;
+  // Optional (nullptr: the plan computes the high part itself, by `high`): the high part given,
+  // computed by the caller before the call — V[i][j] = highSums[i * ldHighSums + j] =
+  //   sum_t p_hb[i][t] * (value_B(B[j][t]) + value_B2(B2[j][t]))      (p_hb = p >> L)
+  // i.e. the dense Bhb-bit product of the high codes (what the dense int8 route returns for the
+  // codes p >> L, read in place by its indirect conv tile: no planes, no byte rows), so that
+  // O_hb = V << L. With it `high` is ignored, only the L low planes of A are read (its top Bhb
+  // planes may be anything: a caller may pack the low codes p & (2^L - 1) alone, see lowOnly), and
+  // the results are the same bits as without it when V is that product (wrong V: wrong results).
+  const int32_t* highSums = nullptr;
+  size_t ldHighSums = 0;
+  // With highSums: A stores the low codes p & (2^L - 1) in its top L planes (a.planes >= L, aBits
+  // = L planes are read from plane 0) instead of all B planes; the gate's row sums then take the
+  // low part from those planes. Ignored without highSums.
+  bool lowOnly = false;
 };
 
 // Where a gated GEMM's time goes, summed over its strips (GatedSpec::profile), in ticks of a cheap
@@ -317,6 +336,9 @@ class GatedPlan {
   uint8_t highPlaneValue_[8] = {};
   int64_t ob_ = 0;              // weight byte offset: core_b = b' + ob
   uint32_t maxProduct_ = 0;     // I8TileArgs::maxProduct of the high codes and the weights
+  // GatedSpec::highSums (given_: no high phase; O_hb = V << L, no row term)
+  bool given_ = false;
+  size_t lowPlane0_ = 0;        // A's plane of the top low plane (highBits, or 0 with lowOnly)
 };
 
 // Convenience: plan and run on up to `threads` threads (the caller included); returns the number

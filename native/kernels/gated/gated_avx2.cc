@@ -76,12 +76,15 @@ AP_INLINE __m256i narrow8(const int64_t* p) {
   return _mm256_permute4x64_epi64(_mm256_castps_si256(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8);
 }
 
-// Rows [r0, r1) of the full word at column j from their int64 sums (acc: row r0, column j; ldAcc
+// 8 int32 sums (GateArgs::acc32) as they are.
+AP_INLINE __m256i narrow8(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Rows [r0, r1) of the full word at column j from their int64 (or int32) sums (acc: row r0, column j; ldAcc
 // apart): out, mask, on-mask word, list entries (all rows in one group: list and count given),
 // tile counts. What is optional is a template argument, and the per-row pointers step by their
 // strides, so the loop keeps everything in registers. Returns the number of outputs on.
-template <bool Mask, bool Lists, bool Tiles>
-AP_INLINE size_t gateRowsWord(const GateArgs& g, int r0, int r1, size_t j, const int64_t* acc, size_t ldAcc, __m256i thr0,
+template <bool Mask, bool Lists, bool Tiles, typename Acc>
+AP_INLINE size_t gateRowsWord(const GateArgs& g, int r0, int r1, size_t j, const Acc* acc, size_t ldAcc, __m256i thr0,
                               __m256i thr1, uint8_t* list, uint32_t& count) {
   const __m128i sh = _mm_cvtsi32_si128(g.shift);
   int32_t* dst = g.out + static_cast<size_t>(r0) * g.ldOut + j;
@@ -134,9 +137,14 @@ AP_INLINE size_t gateRowsWord(const GateArgs& g, int r0, int r1, size_t j, const
   return on;
 }
 
+// The gate's sums: acc (int64) or acc32 (int32).
+template <typename Acc> AP_INLINE const Acc* accOf(const GateArgs& g);
+template <> AP_INLINE const int64_t* accOf<int64_t>(const GateArgs& g) { return g.acc; }
+template <> AP_INLINE const int32_t* accOf<int32_t>(const GateArgs& g) { return g.acc32; }
+
 // Every row of the full word at column j, group (16 rows) by group: the group's list count stays
 // in a register through its rows.
-template <bool Mask, bool Lists, bool Tiles>
+template <bool Mask, bool Lists, bool Tiles, typename Acc>
 size_t gateWordAvx2(const GateArgs& gIn, size_t j) {
   const GateArgs g = gIn;  // a local copy: the stores through out, bits and lists cannot alias it
   const __m256i thr0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.thr + j));
@@ -153,7 +161,8 @@ size_t gateWordAvx2(const GateArgs& gIn, size_t j) {
       countAt = g.listCounts + q;
       count = *countAt;
     }
-    on += gateRowsWord<Mask, Lists, Tiles>(g, r0, r1, j, g.acc + static_cast<size_t>(r0) * g.ldAcc + j, g.ldAcc, thr0, thr1,
+    const Acc* acc = accOf<Acc>(g);
+    on += gateRowsWord<Mask, Lists, Tiles>(g, r0, r1, j, acc + static_cast<size_t>(r0) * g.ldAcc + j, g.ldAcc, thr0, thr1,
                                            list, count);
     if (Lists) *countAt = count;
   }
@@ -161,20 +170,26 @@ size_t gateWordAvx2(const GateArgs& gIn, size_t j) {
 }
 
 using GateWordFn = size_t (*)(const GateArgs&, size_t);
-template <bool Mask, bool Lists>
+template <bool Mask, bool Lists, typename Acc>
 GateWordFn gateWordFor(bool tiles) {
-  return tiles ? gateWordAvx2<Mask, Lists, true> : gateWordAvx2<Mask, Lists, false>;
+  return tiles ? gateWordAvx2<Mask, Lists, true, Acc> : gateWordAvx2<Mask, Lists, false, Acc>;
 }
 
-size_t gateAvx2(const GateArgs& g) {
+template <typename Acc>
+size_t gateAvx2T(const GateArgs& g) {
   const bool tiles = g.tileOn != nullptr;
-  const GateWordFn word = g.mask != nullptr ? (g.lists != nullptr ? gateWordFor<true, true>(tiles) : gateWordFor<true, false>(tiles))
-                                            : (g.lists != nullptr ? gateWordFor<false, true>(tiles) : gateWordFor<false, false>(tiles));
+  const GateWordFn word = g.mask != nullptr
+      ? (g.lists != nullptr ? gateWordFor<true, true, Acc>(tiles) : gateWordFor<true, false, Acc>(tiles))
+      : (g.lists != nullptr ? gateWordFor<false, true, Acc>(tiles) : gateWordFor<false, false, Acc>(tiles));
   size_t on = 0, j = 0;
   for (; j + 16 <= g.cols; j += 16) on += word(g, j);
-  if (j < g.cols) on += gated_generic::gateRows(g, g.acc + j, g.ldAcc, 0, g.rows, j / 16, j / 16 + 1);
+  if (j < g.cols) on += gated_generic::gateRows(g, accOf<Acc>(g) + j, g.ldAcc, 0, g.rows, j / 16, j / 16 + 1);
   return on;
 }
+
+size_t gateAvx2(const GateArgs& g) { return gateAvx2T<int64_t>(g); }
+// GateArgs::acc32: the same gate without the int64 sums (the high part given as int32, GatedSpec::highSums).
+size_t gate32Avx2(const GateArgs& g) { return gateAvx2T<int32_t>(g); }
 
 // ---- the low planes with many weight planes: lanes = weight planes --------------------------------
 //
@@ -340,6 +355,6 @@ int denseTileMinOnAvx2(int lowPlanes, int bPlanes) {
 }  // namespace
 
 const GatedKernelTable kAvx2GatedTable = {"avx2", lowGroupAvx2, gateAvx2, denseTileMinOnAvx2,
-                                          nullptr};
+                                          nullptr, gate32Avx2};
 
 }  // namespace anyprec

@@ -28,6 +28,7 @@
 #include <immintrin.h>
 
 #include "gated/gated.h"
+#include "gated/gated_generic.h"
 
 namespace anyprec {
 namespace {
@@ -435,6 +436,6 @@ int denseTileMinOnAvx512(int lowPlanes, int bPlanes) { return lowPlanes * bPlane
 }  // namespace
 
 const GatedKernelTable kAvx512GatedTable = {"avx512", lowGroupAvx512, gateAvx512, denseTileMinOnAvx512,
-                                            highGateAvx512};
+                                            highGateAvx512, gated_generic::gate32};
 
 }  // namespace anyprec

@@ -246,7 +246,8 @@ inline size_t lowGroupBlocked(const LowGroupArgs& t) {
 // column 16 * w0; ldAcc apart), one row and 16 columns (one on-mask word) at a time: values,
 // comparison, out, the mask byte (unless the mask is null), the word, the lists and the micro-tile
 // counts, in wrapping int32 arithmetic (see GateArgs).
-inline size_t gateRows(const GateArgs& g, const int64_t* acc, size_t ldAcc, int r0, int rows, size_t w0, size_t w1) {
+template <typename Acc>
+inline size_t gateRows(const GateArgs& g, const Acc* acc, size_t ldAcc, int r0, int rows, size_t w0, size_t w1) {
   size_t on = 0;
   for (int r = r0; r < r0 + rows; ++r, acc += ldAcc) {
     const uint32_t rowTerm = static_cast<uint32_t>(g.rowTerm[r]), rowLow = static_cast<uint32_t>(g.rowLow[r]);
@@ -287,6 +288,7 @@ inline size_t gateRows(const GateArgs& g, const int64_t* acc, size_t ldAcc, int 
 }
 
 inline size_t gate(const GateArgs& g) { return gateRows(g, g.acc, g.ldAcc, 0, g.rows, 0, (g.cols + 15) / 16); }
+inline size_t gate32(const GateArgs& g) { return gateRows(g, g.acc32, g.ldAcc, 0, g.rows, 0, (g.cols + 15) / 16); }
 
 // The fused high planes + gate in its plainest form: per 16-column word, each output's high-plane
 // sum by outputSum (one output at a time), plus the earlier K blocks' sums, then the gate's rows.

@@ -110,6 +110,7 @@ int denseTileMinOnNeon(int lowPlanes, int bPlanes) { return lowPlanes * bPlanes 
 
 // No fused high planes + gate (as for AVX2: the portable form would count one output and word at a
 // time where the NEON bit-plane kernel counts 16 bytes of a register tile per CNT).
-const GatedKernelTable kNeonGatedTable = {"neon", lowGroupNeon, gated_generic::gate, denseTileMinOnNeon, nullptr};
+const GatedKernelTable kNeonGatedTable = {"neon", lowGroupNeon, gated_generic::gate, denseTileMinOnNeon, nullptr,
+                                          gated_generic::gate32};
 
 }  // namespace anyprec

@@ -13,6 +13,6 @@ int denseTileMinOnScalar(int, int) { return 65; }
 // The fused high planes + gate one output at a time, as the scalar bit-plane kernel works anyway:
 // the reference the vector forms are tested against.
 const GatedKernelTable kScalarGatedTable = {"scalar", gated_generic::lowGroup, gated_generic::gate, denseTileMinOnScalar,
-                                            gated_generic::highGate};
+                                            gated_generic::highGate, gated_generic::gate32};
 
 }  // namespace anyprec
