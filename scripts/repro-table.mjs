@@ -50,9 +50,14 @@ function options(r) {
   return methodOptions(r) + recipe(r.config) + shift;
 }
 
-/** The optimiser recipe where it is not the method's Adam default: SGD (rate, schedule, batch) and weight decay. */
+/**
+ * The optimiser recipe where it is not the method's Adam default: SGD (rate, schedule, batch), an Adam
+ * batch other than the default for the run's length (`anyprec train --batch`), and weight decay.
+ */
 function recipe(c) {
-  const sgd = c.optimizer === 'sgd' ? `, SGD ${c.lr} ${c.schedule?.name ?? ''}, batch ${c.batch}` : '';
+  const defaultBatch = c.epochs < 10 && ['sp', 'pg', 'ldp'].includes(c.method) ? 32 : 64;
+  const sgd = c.optimizer === 'sgd' ? `, SGD ${c.lr} ${c.schedule?.name ?? ''}, batch ${c.batch}`
+    : c.batch !== defaultBatch ? `, batch ${c.batch}` : '';
   return sgd + (c.weightDecay ? `, weight decay ${c.weightDecay}` : '');
 }
 
