@@ -6,12 +6,41 @@
 // (GatedGemmOptions.highSums: the dense int8 route's exact sums of the high codes p >> L, with all
 // B planes or the L low ones alone) and the network's 'codes' route (setGatedHighRoute) likewise.
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { kernels, Model, setGatedHighRoute, Tensor, zoo } from '../lib';
+import { kernels, setGatedHighRoute } from '../lib';
+import { GATE_OFFSETS, gateOns, gateOpts, gatedZooModel } from './helpers/gated-zoo';
 import { randomCodes, rng } from './helpers/reference';
 
-const OFFSETS: Array<number | 'closed'> = [-1e30, -0.02, 0, 0.03, 0.08, 'closed'];
-const opts = (off: number | 'closed') => (off === 'closed' ? { gate: 'closed' as const } : { gateOffset: off });
-const ons = (stats: { layers: Array<{ gate?: { on: number } }> }) => stats.layers.filter((l) => l.gate).map((l) => l.gate!.on);
+const OFFSETS = GATE_OFFSETS;
+const opts = gateOpts;
+const ons = gateOns;
+
+/** Runs fn under every ISA this CPU has, restoring the ISA in use after. */
+async function eachIsa(fn: () => Promise<void> | void): Promise<void> {
+  const isa = kernels.isa();
+  try {
+    for (const name of kernels.availableIsas()) {
+      kernels.setIsa(name);
+      await fn();
+    }
+  } finally {
+    kernels.setIsa(isa);
+  }
+}
+
+/**
+ * A random epilogue for n columns, and four gate thresholds for the case: every output on, about
+ * 3/4 and 7/16 of the high sums below it, none on.
+ */
+type Packed = ReturnType<typeof kernels.pack>;
+function gateCases(r: () => number, a: Packed, w: Packed, B: number, hb: number, wb: number, m: number, n: number) {
+  const scale = Float32Array.from({ length: n }, () => 0.001 + r() * 0.01);
+  const shift = Float32Array.from({ length: n }, () => r() - 0.5);
+  const high = kernels.gatedGemm(a, w, { aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar', thresholds: new Float32Array(n).fill(Infinity) }).out;
+  const sorted = Int32Array.from(high).sort();
+  const thresholds = [-Infinity, sorted[m * n >> 2], sorted[(m * n * 9) >> 4], Infinity];
+  const epilogues = [{ output: 'codes' as const, bits: 4, scale, shift }, { output: 'float' as const, scale, shift }];
+  return { thresholds, epilogues, base: (t: number) => ({ aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar' as const, thresholds: new Float32Array(n).fill(t) }) };
+}
 
 afterEach(() => {
   setGatedHighRoute('auto');
@@ -22,80 +51,60 @@ afterEach(() => {
 describe('gated int8 high route', () => {
   it('gatedGemmFused: int8 high == bit-serial high (outputs, on counts), every ISA, odd shapes', async () => {
     const r = rng(17);
-    const isa = kernels.isa();
-    try {
-      for (const name of kernels.availableIsas()) {
-        kernels.setIsa(name);
-        for (const [m, k, n, B, hb, wb] of [[37, 144, 16, 4, 2, 2], [100, 288, 32, 4, 2, 2], [17, 70, 24, 3, 1, 8], [65, 33, 130, 8, 5, 3],
-          [1, 1, 1, 2, 1, 1]]) {
-          const a = kernels.pack(randomCodes(r, m * k, B), m, k, B);
-          const w = kernels.pack(randomCodes(r, n * k, wb), n, k, wb);
-          const scale = Float32Array.from({ length: n }, () => 0.001 + r() * 0.01);
-          const shift = Float32Array.from({ length: n }, () => r() - 0.5);
-          const high = kernels.gatedGemm(a, w, { aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar', thresholds: new Float32Array(n).fill(Infinity) }).out;
-          const sorted = Int32Array.from(high).sort();
-          for (const t of [-Infinity, sorted[m * n >> 2], sorted[(m * n * 9) >> 4], Infinity]) {
-            const base = { aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar' as const, thresholds: new Float32Array(n).fill(t) };
-            for (const epilogue of [{ output: 'codes' as const, bits: 4, scale, shift }, { output: 'float' as const, scale, shift }]) {
-              const bs = kernels.gatedGemmFused(a, w, { ...base, epilogue, high: 'bitserial' });
-              const i8 = kernels.gatedGemmFused(a, w, { ...base, epilogue, high: 'int8' });
-              const i8a = await kernels.gatedGemmFusedAsync(a, w, { ...base, epilogue, high: 'int8' });
-              expect(i8.on).toBe(bs.on);
-              expect(i8a.on).toBe(bs.on);
-              expect(Buffer.from(i8.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
-              expect(Buffer.from(i8a.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
-            }
+    await eachIsa(async () => {
+      for (const [m, k, n, B, hb, wb] of [[37, 144, 16, 4, 2, 2], [100, 288, 32, 4, 2, 2], [17, 70, 24, 3, 1, 8], [65, 33, 130, 8, 5, 3],
+        [1, 1, 1, 2, 1, 1]]) {
+        const a = kernels.pack(randomCodes(r, m * k, B), m, k, B);
+        const w = kernels.pack(randomCodes(r, n * k, wb), n, k, wb);
+        const { thresholds, epilogues, base } = gateCases(r, a, w, B, hb, wb, m, n);
+        for (const t of thresholds) {
+          for (const epilogue of epilogues) {
+            const bs = kernels.gatedGemmFused(a, w, { ...base(t), epilogue, high: 'bitserial' });
+            const i8 = kernels.gatedGemmFused(a, w, { ...base(t), epilogue, high: 'int8' });
+            const i8a = await kernels.gatedGemmFusedAsync(a, w, { ...base(t), epilogue, high: 'int8' });
+            expect(i8.on).toBe(bs.on);
+            expect(i8a.on).toBe(bs.on);
+            expect(Buffer.from(i8.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
+            expect(Buffer.from(i8a.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
           }
         }
       }
-    } finally {
-      kernels.setIsa(isa);
-    }
+    });
   });
 
   it('given high sums (the int8 route on p >> L, in place) == bit-serial high, all planes or the low ones alone, every ISA', async () => {
     const r = rng(29);
-    const isa = kernels.isa();
-    try {
-      for (const name of kernels.availableIsas()) {
-        kernels.setIsa(name);
-        for (const [m, k, n, B, hb, wb] of [[37, 144, 16, 4, 2, 2], [100, 288, 32, 4, 2, 2], [17, 70, 24, 3, 1, 8], [65, 33, 130, 8, 5, 3],
-          [1, 1, 1, 2, 1, 1], [40, 576, 64, 4, 3, 4]]) {
-          const L = B - hb;
-          const codes = randomCodes(r, m * k, B);
-          const hiCodes = codes.map((c) => c >> L), loCodes = codes.map((c) => c & ((1 << L) - 1));
-          const a = kernels.pack(codes, m, k, B), aLow = kernels.pack(loCodes, m, k, L);
-          const w = kernels.pack(randomCodes(r, n * k, wb), n, k, wb);
-          const sums = kernels.int8Linear(hiCodes, m, w, { aBits: hb, aEncoding: 'unsigned', bBits: wb, bEncoding: 'bipolar' });
-          const scale = Float32Array.from({ length: n }, () => 0.001 + r() * 0.01);
-          const shift = Float32Array.from({ length: n }, () => r() - 0.5);
-          const high = kernels.gatedGemm(a, w, { aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar', thresholds: new Float32Array(n).fill(Infinity) }).out;
-          const sorted = Int32Array.from(high).sort();
-          for (const t of [-Infinity, sorted[m * n >> 2], sorted[(m * n * 9) >> 4], Infinity]) {
-            const base = { aBits: B, highBits: hb, bBits: wb, bEncoding: 'bipolar' as const, thresholds: new Float32Array(n).fill(t) };
-            // Exact outputs and masks.
-            const ref = kernels.gatedGemm(a, w, base);
-            for (const lowOnly of [false, true]) {
-              const g = kernels.gatedGemm(lowOnly ? aLow : a, w, { ...base, highSums: sums, lowOnly });
-              expect(g.on).toBe(ref.on);
-              expect(Array.from(g.out)).toEqual(Array.from(ref.out));
-              expect(Array.from(g.mask)).toEqual(Array.from(ref.mask));
-            }
-            for (const epilogue of [{ output: 'codes' as const, bits: 4, scale, shift }, { output: 'float' as const, scale, shift }]) {
-              const bs = kernels.gatedGemmFused(a, w, { ...base, epilogue, high: 'bitserial' });
-              const gv = kernels.gatedGemmFused(aLow, w, { ...base, epilogue, highSums: sums, lowOnly: true });
-              const ga = await kernels.gatedGemmFusedAsync(a, w, { ...base, epilogue, highSums: sums });
-              expect(gv.on).toBe(bs.on);
-              expect(ga.on).toBe(bs.on);
-              expect(Buffer.from(gv.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
-              expect(Buffer.from(ga.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
-            }
+    await eachIsa(async () => {
+      for (const [m, k, n, B, hb, wb] of [[37, 144, 16, 4, 2, 2], [100, 288, 32, 4, 2, 2], [17, 70, 24, 3, 1, 8], [65, 33, 130, 8, 5, 3],
+        [1, 1, 1, 2, 1, 1], [40, 576, 64, 4, 3, 4]]) {
+        const L = B - hb;
+        const codes = randomCodes(r, m * k, B);
+        const hiCodes = codes.map((c) => c >> L), loCodes = codes.map((c) => c & ((1 << L) - 1));
+        const a = kernels.pack(codes, m, k, B), aLow = kernels.pack(loCodes, m, k, L);
+        const w = kernels.pack(randomCodes(r, n * k, wb), n, k, wb);
+        const sums = kernels.int8Linear(hiCodes, m, w, { aBits: hb, aEncoding: 'unsigned', bBits: wb, bEncoding: 'bipolar' });
+        const { thresholds, epilogues, base } = gateCases(r, a, w, B, hb, wb, m, n);
+        for (const t of thresholds) {
+          // Exact outputs and masks.
+          const ref = kernels.gatedGemm(a, w, base(t));
+          for (const lowOnly of [false, true]) {
+            const g = kernels.gatedGemm(lowOnly ? aLow : a, w, { ...base(t), highSums: sums, lowOnly });
+            expect(g.on).toBe(ref.on);
+            expect(Array.from(g.out)).toEqual(Array.from(ref.out));
+            expect(Array.from(g.mask)).toEqual(Array.from(ref.mask));
+          }
+          for (const epilogue of epilogues) {
+            const bs = kernels.gatedGemmFused(a, w, { ...base(t), epilogue, high: 'bitserial' });
+            const gv = kernels.gatedGemmFused(aLow, w, { ...base(t), epilogue, highSums: sums, lowOnly: true });
+            const ga = await kernels.gatedGemmFusedAsync(a, w, { ...base(t), epilogue, highSums: sums });
+            expect(gv.on).toBe(bs.on);
+            expect(ga.on).toBe(bs.on);
+            expect(Buffer.from(gv.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
+            expect(Buffer.from(ga.out.buffer).equals(Buffer.from(bs.out.buffer))).toBe(true);
           }
         }
       }
-    } finally {
-      kernels.setIsa(isa);
-    }
+    });
   });
 
   it('kernels.splitCodes: hi = codes >> L, lo = codes & (2^L - 1), any length; refuses overlaps and bad L', () => {
@@ -137,19 +146,7 @@ describe('gated int8 high route', () => {
   });
 
   it('the gated zoo network: int8 high (forced), bit-serial high (forced) and the measured default agree, batch 1/3/17, 1 and 2 threads', () => {
-    const graph = zoo.gatedPreactResnet({ bits: 4, highBits: 2 });
-    const build = () => {
-      const model = Model.build(graph, zoo.randomTensors(graph, 7)).setPrecision({ weights: 2, activations: 4 });
-      let s = 12345;
-      const rand = () => {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        return s / 4294967296;
-      };
-      const input = (n: number) => new Tensor(Float32Array.from({ length: n * 3 * 32 * 32 }, () => rand() * 2 - 1), [n, 3, 32, 32]);
-      model.calibrateGates(input(4), 0.5);
-      return { model, xs: new Map([1, 3, 17].map((n) => [n, input(n)])) };
-    };
-    const { model, xs } = build();
+    const { model, xs } = gatedZooModel([1, 3, 17]);
     for (const threads of [1, 2]) {
       kernels.setThreads(threads);
       for (const n of [1, 3, 17]) {

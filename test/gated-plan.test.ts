@@ -45,25 +45,11 @@ const BEFORE_AVX2: Record<string, { hash: number; on: number[] }> = {
   '17/closed': { hash: 346692280, on: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] },
 };
 
-const OFFSETS: Array<number | 'closed'> = [-1e30, -0.02, 0, 0.03, 0.08, 'closed'];
+const OFFSETS = GATE_OFFSETS;
 const BATCHES = [1, 3, 17];
-
-function build() {
-  const graph = zoo.gatedPreactResnet({ bits: 4, highBits: 2 });
-  const model = Model.build(graph, zoo.randomTensors(graph, 7)).setPrecision({ weights: 2, activations: 4 });
-  let s = 12345;
-  const rand = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-  const input = (n: number) => new Tensor(Float32Array.from({ length: n * 3 * 32 * 32 }, () => rand() * 2 - 1), [n, 3, 32, 32]);
-  model.calibrateGates(input(4), 0.5);
-  const xs = new Map(BATCHES.map((n) => [n, input(n)]));
-  return { model, xs };
-}
-
-const opts = (off: number | 'closed') => (off === 'closed' ? { gate: 'closed' as const } : { gateOffset: off });
-const ons = (stats: { layers: Array<{ gate?: { on: number } }> }) => stats.layers.filter((l) => l.gate).map((l) => l.gate!.on);
+const build = () => gatedZooModel(BATCHES);
+const opts = gateOpts;
+const ons = gateOns;
 
 describe('gated network through kept buffers and dual codes', () => {
   it('gives the outputs and gate counts of the path before it (AVX2), at 1 and 2 threads, repeated calls', () => {

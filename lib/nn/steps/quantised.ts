@@ -250,9 +250,12 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
   const dualOut = dual !== undefined && layerEpilogue(l, epi).output === 'float';
   if (rc.probe) recordHighParts(rc.probe, l.node.name, highProduct(full(), weights, layer), unit, l.channels);
   // 'open': every output gets its low bits, i.e. the dense layer (fused epilogue, no gate work).
+  // The layer without its gate on its dense best route, as the ungated network runs it: the int8
+  // route reading the codes in place where the route says so, else bit planes (packed here).
+  const dense = (): Act => int8FromCodes(l, x.codes, x.bits, 'unsigned', epi, n, residual, rc, dual)
+    ?? denseGemm(l, full(), x.bits, epi, n, 'unsigned', residual, undefined, dual);
   if (rc.gate.mode === 'open') {
-    const y = int8FromCodes(l, x.codes, x.bits, 'unsigned', epi, n, residual, rc, dual)
-      ?? denseGemm(l, full(), x.bits, epi, n, 'unsigned', residual, undefined, dual);
+    const y = dense();
     stats(total, total);
     return [y, dualOut];
   }
@@ -267,10 +270,7 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
   // Whether `dual` holds the codes of y (the fused epilogue wrote them).
   let coded = dualOut;
   if (choice.path === 'dense') {
-    // The layer without its gate on its dense best route, as the ungated network runs it: the int8
-    // route reading the codes in place where the route says so, else bit planes (packed here).
-    y = int8FromCodes(l, x.codes, x.bits, 'unsigned', epi, n, residual, rc, dual)
-      ?? denseGemm(l, full(), x.bits, epi, n, 'unsigned', residual, undefined, dual);
+    y = dense();
     stats(total, total, 'dense', choice.reason);
   } else {
     const epilogue = layerEpilogue(l, epi, residual, dual);
