@@ -7,7 +7,8 @@
 // into a caller's array, with dual codes == quantizeActivations of its float output), at several
 // gate offsets, batch 1 / 3 / 17, 1 and 2 threads.
 import { describe, expect, it } from '@jest/globals';
-import { kernels, Model, Tensor, zoo } from '../lib';
+import { kernels, Model, zoo } from '../lib';
+import { GATE_OFFSETS, gateOns, gateOpts, gatedZooModel } from './helpers/gated-zoo';
 import { randomCodes, rng } from './helpers/reference';
 import { thrown } from './helpers/thrown';
 
