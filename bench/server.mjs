@@ -255,6 +255,11 @@ async function main() {
     const out = summarize(name, r);
     out.throughput8Before = throughput8;
     out.governor = server.governor.describe();
+    if (bits === undefined && process.env.GOVERNOR_TRACE) {
+      const t0 = out.governor.recentChanges[0]?.atMs ?? 0;
+      console.log(`${name} changes: ` + out.governor.recentChanges.map((c) => `${((c.atMs - t0) / 1000).toFixed(2)}s ${c.from}->${c.to} ${c.why} r${Math.round(c.ratePerS)} p95 ${c.p95Ms.toFixed(1)}`).join(' | '));
+      console.log(`${name} rate limits: ${JSON.stringify(out.governor.rateLimits)}`);
+    }
     await server.close();
     return out;
   };

@@ -191,6 +191,7 @@ describe('server endpoints', () => {
     expect(t).toMatch(/^# TYPE anyprec_gate_fraction histogram$/m);
     expect(t).toMatch(/^anyprec_governor_bits\{kind="weights"\} \d/m);
     expect(t).toMatch(/^anyprec_precision_cost_seconds\{/m);
+    expect(t).toMatch(/^# TYPE anyprec_offered_requests_per_second gauge$/m);
   });
 
   it('GET / serves the status page and /v1/status its JSON feed', async () => {

@@ -54,6 +54,7 @@ function simulate(gov: InstanceType<typeof Governor>, clockRef: { now: number },
       running = null;
     } else {
       clockRef.now = tArr;
+      gov.arrive();
       queue.push(tArr);
       next++;
     }
@@ -184,6 +185,7 @@ describe('precision governor (simulated trace)', () => {
     gov.setLevel(1, 0);
     for (let t = 0; t < 20000; t += 20) {
       clock.now = t;
+      gov.arrive();
       const c = gov.choose(0);
       const cost = COST[c.precision.weights];
       clock.now = t + cost;
@@ -191,6 +193,64 @@ describe('precision governor (simulated trace)', () => {
     }
     expect(gov.current()).toEqual({ weights: 8, activations: 8 });
     expect(gov.describe().tradeable[0].costMs).toBeLessThan(12); // re-measured
+  });
+
+  it('remembers the rate a level failed at: a constant overload does not draw it back up every staleMs', () => {
+    // 45 s at 1.3x what 8 bits sustains (6 bits would need 91% of the slot), then light load
+    const trace: Array<[number, number]> = [[2000, 50], [45000, 130], [8000, 50]];
+    const run = (o: Record<string, number>) => {
+      const clock = { now: 0 };
+      const gov = new Governor({ sloP95Ms: SLO, precisions: PRECISIONS, costs, clock: () => clock.now, ...o });
+      const ups: number[] = [];
+      const setLevel = gov.setLevel.bind(gov);
+      gov.setLevel = (l: number, now: number) => { if (l < gov.level && now >= 3000 && now < 47000) ups.push(now); setLevel(l, now); };
+      const d = simulate(gov, clock, trace);
+      const heavy = d.filter((x) => x.arrival >= 3000 && x.arrival < 47000).map((x) => x.finish - x.arrival);
+      return { gov, d, ups: ups.length, p95: p95(heavy), late: heavy.filter((ms) => ms > SLO).length / heavy.length };
+    };
+    const remembering = run({});
+    const forgetting = run({ limitMs: 1, maxLimitMs: 1 }); // the memory off: only staleMs decides
+    // without it: a step up about every 2 s under the constant overload, each an overload
+    expect(forgetting.ups).toBeGreaterThanOrEqual(15);
+    expect(remembering.ups).toBeLessThanOrEqual(forgetting.ups / 2);
+    expect(remembering.late).toBeLessThan(forgetting.late);
+    expect(remembering.p95).toBeLessThanOrEqual(SLO);
+    // the bits come back when the load falls below the remembered rate (within a rate window and
+    // the up-steps' holds)
+    const back = remembering.d.find((x) => x.arrival >= 47000 && x.bits === 8);
+    expect(back).toBeDefined();
+    expect(back!.arrival).toBeLessThan(51000);
+    expect(remembering.gov.describe().arrivalRatePerS).toBeGreaterThan(30);
+    expect(remembering.gov.describe().arrivalRatePerS).toBeLessThan(70);
+  });
+
+  it('does not step up onto a level the offered rate would saturate, stale or not the p95', () => {
+    const clock = { now: 0 };
+    const gov = new Governor({ sloP95Ms: SLO, precisions: PRECISIONS.slice(0, 3), costs, clock: () => clock.now, staleMs: 1e9 });
+    gov.setLevel(2, 0); // 4 bits, 5 ms
+    // 150 requests/s arrive and finish at 4 bits quickly: the p95 is calm, but 8 bits (10 ms) would need 1.5 slots
+    // and 6 bits (7 ms) 1.05
+    for (let t = 0; t < 10000; t += 1000 / 150) {
+      clock.now = t;
+      gov.arrive();
+      const c = gov.choose(0);
+      gov.record(c.precision, 5, COST[c.precision.weights]);
+    }
+    expect(gov.current().weights).toBe(4);
+    expect(gov.rate()).toBeGreaterThan(145);
+    expect(gov.rate()).toBeLessThan(155);
+  });
+
+  it('never moves up in bits behind its own decisions: the precision in use stays on the ladder when its cost rises', () => {
+    const clock = { now: 0 };
+    const gov = new Governor({ sloP95Ms: SLO, precisions: PRECISIONS.slice(0, 3), costs, clock: () => clock.now });
+    gov.setLevel(2, 0); // 4 bits
+    // under a burst of load the 4-bit cost is measured above the (older, calm) 8-bit one
+    for (let i = 0; i < 20; i++) { clock.now += 10; gov.arrive(); gov.record({ weights: 4, activations: 4 }, 40, 12); }
+    const changes = gov.changes;
+    for (let i = 0; i < 5; i++) { clock.now += 100; gov.arrive(); gov.choose(3); }
+    expect(gov.current()).toEqual({ weights: 4, activations: 4 });
+    expect(gov.changes).toBe(changes);
   });
 
   it('offers a gate-offset hook for gated models', () => {
@@ -210,5 +270,7 @@ describe('precision governor (simulated trace)', () => {
     expect(() => new Governor({ sloP95Ms: 0, precisions: PRECISIONS })).toThrow(/sloP95Ms/);
     expect(() => new Governor({ sloP95Ms: 10, precisions: [] })).toThrow(/precisions/);
     expect(() => new Governor({ sloP95Ms: 10, precisions: PRECISIONS, upAt: 0.95 })).toThrow(/upAt/);
+    expect(() => new Governor({ sloP95Ms: 10, precisions: PRECISIONS, upRate: 1.5 })).toThrow(/upRate/);
+    expect(() => new Governor({ sloP95Ms: 10, precisions: PRECISIONS, limitMs: -1 })).toThrow(/limitMs/);
   });
 });

@@ -19,10 +19,17 @@
 //         straight to the highest-bit level whose prediction fits within `downAt`·SLO (the lowest
 //         level when none does).
 //   up:   one level at a time, only when the window's p95 (samples since the last change) and the
-//         prediction for the next level up are both within `upAt`·SLO, and the last change is at
-//         least `upHoldMs` old. downAt > upAt and the hold time are the hysteresis. A level whose
-//         cost was not measured for `staleMs` is tried again when the p95 is calm, whatever its
-//         old cost says (costs are only measured at the levels in use).
+//         prediction for the next level up are both within `upAt`·SLO, the offered rate times the
+//         level's cost leaves it `upUtilization` of the compute slots at most, and the last change
+//         is at least `upHoldMs` old. downAt > upAt and the hold time are the hysteresis. A level
+//         whose cost was not measured for `staleMs` is tried again when the p95 is calm, whatever
+//         its old cost says (costs are only measured at the levels in use).
+//   rate memory: the arrival rate at which a level failed (the governor stepped down from it after
+//         holding it longer than two decision intervals) is remembered; the level is not stepped onto again while the offered rate stays above
+//         `upRate` of that rate, for `limitMs` — doubled each time the level fails again soon after
+//         it was retried (a constant overload is retried ever more rarely), back to `limitMs` once
+//         a retry holds. Without it a constant load above a level's capacity is an oscillation:
+//         down, calm, the level's cost stale, up, overloaded, down.
 
 /** @typedef {{ weights: number, activations: number }} Precision */
 
@@ -61,6 +68,12 @@ class Governor {
    * @param {number} [o.staleMs]       a cost not measured for this long does not block a step up (default 5000)
    * @param {number} [o.minSaving]     a precision is tradeable when it costs at least this fraction
    *                                   less than the next one up the ladder (default 0.05)
+   * @param {number} [o.upUtilization] steps up only when offered rate × cost / concurrency at the level
+   *                                   up is at most this (default 0.9); unknown rate or stale cost: no check
+   * @param {number} [o.upRate]        a level that failed at arrival rate r is not stepped onto while
+   *                                   the rate is above upRate·r (default 0.85) ...
+   * @param {number} [o.limitMs]       ... for this long after it failed (default 20000), doubled on each
+   *                                   failure within twice that of the retry, up to 8× (maxLimitMs)
    * @param {(p: Precision, pressure: number) => (number | undefined)} [o.gateOffsetFor]
    *        hook for gated models: the gate offset to use at precision p, given the pressure
    *        (predicted latency / SLO); a library gate-offset search plugs in here
@@ -89,6 +102,16 @@ class Governor {
     this.minSaving = o.minSaving ?? 0.05;
     this.staleMs = checkPositive(o.staleMs ?? 5000, 'staleMs');
     if (!(this.minSaving >= 0 && this.minSaving < 1)) throw new RangeError(`minSaving must be a fraction in [0, 1), got ${String(o.minSaving)}`);
+    this.upUtilization = checkPositive(o.upUtilization ?? 0.9, 'upUtilization');
+    this.upRate = checkPositive(o.upRate ?? 0.85, 'upRate');
+    if (!(this.upRate <= 1)) throw new RangeError(`upRate must be a fraction in (0, 1], got ${String(o.upRate)}`);
+    this.limitMs = checkPositive(o.limitMs ?? 20000, 'limitMs');
+    this.maxLimitMs = checkPositive(o.maxLimitMs ?? 8 * this.limitMs, 'maxLimitMs');
+    /** arrival times within the window (ms on the clock) */
+    this.arrivals = [];
+    this.firstArrival = NaN;
+    /** per precision key: the arrival rate it failed at, until when that holds, the current hold */
+    this.limits = new Map();
     /** @type {Map<string, {precision: Precision, cost: number, samples: number}>} */
     this.entries = new Map();
     for (const p of o.precisions) {
@@ -105,6 +128,7 @@ class Governor {
     this.lastChange = -Infinity;
     this.lastDecision = -Infinity;
     this.changes = 0;
+    this.history = [];
   }
 
   /** Sorts the offered precisions by bits and marks which of them trade time for bits. */
@@ -120,8 +144,11 @@ class Governor {
     const known = (e) => Number.isFinite(e.cost) && now - e.lastAt <= this.staleMs;
     for (const e of all) {
       const prev = ladder[ladder.length - 1];
-      // tradeable: at least `minSaving` cheaper than every precision with more bits kept so far
-      if (!prev || !known(prev) || !known(e) || e.cost < (1 - this.minSaving) * prev.cost) ladder.push(e);
+      // tradeable: at least `minSaving` cheaper than every precision with more bits kept so far.
+      // The precision in use stays on the ladder whatever its cost now: dropping it would move the
+      // level by index, onto another precision — up in bits under load when every cheaper one is
+      // dropped too (costs measured at different loads); the decisions below leave it instead.
+      if (!prev || !known(prev) || !known(e) || e.cost < (1 - this.minSaving) * prev.cost || e === current) ladder.push(e);
     }
     this.ladder = ladder;
     this.all = all;
@@ -141,7 +168,73 @@ class Governor {
       notTradeable: this.all.filter((e) => !this.ladder.includes(e))
         .map((e) => ({ ...e.precision, costMs: e.cost, samples: e.samples, reason: 'costs no less than a precision with more bits' })),
       changes: this.changes,
+      arrivalRatePerS: this.rate(),
+      rateLimits: [...this.limits.entries()].filter(([, l]) => this.clock() < l.until)
+        .map(([k, l]) => ({ precision: k, failedAtPerS: l.rate, untilInMs: l.until - this.clock() })),
+      recentChanges: this.history.slice(),
     };
+  }
+
+  /** Counts one arriving request (the queue calls it on submit): the offered rate the governor steers by. */
+  arrive() {
+    const now = this.clock();
+    if (!Number.isFinite(this.firstArrival)) this.firstArrival = now;
+    this.arrivals.push(now);
+    // keep the array bounded under any rate: drop what fell out of the window now and then
+    if (this.arrivals.length > 4096 && this.arrivals[0] < now - this.windowMs) this.pruneArrivals(now);
+  }
+
+  pruneArrivals(now) {
+    const from = now - this.windowMs;
+    let i = 0;
+    while (i < this.arrivals.length && this.arrivals[i] < from) i++;
+    if (i > 0) this.arrivals.splice(0, i);
+  }
+
+  /**
+   * Offered requests per second over the window; NaN until minSamples arrived and half a window
+   * passed since the first (a rate over the first moments of traffic is mostly noise: a burst of
+   * a few requests read as hundreds a second), or when never told of arrivals.
+   */
+  rate(now = this.clock()) {
+    this.pruneArrivals(now);
+    const span = Math.min(this.windowMs, now - this.firstArrival);
+    if (this.arrivals.length < this.minSamples || !(span >= this.windowMs / 2)) return NaN;
+    return this.arrivals.length * 1000 / span;
+  }
+
+  /** Fraction of the compute slots the offered rate needs at a level (NaN when either is unknown). */
+  utilization(level, rate) {
+    const c = this.ladder[level].cost;
+    return Number.isFinite(c) && Number.isFinite(rate) ? rate * c / 1000 / this.concurrency : NaN;
+  }
+
+  /** Whether a level's remembered failure rate keeps it away at this rate. */
+  limited(level, rate, now) {
+    const l = this.limits.get(key(this.ladder[level].precision));
+    return l !== undefined && now < l.until && Number.isFinite(rate) && rate > this.upRate * l.rate;
+  }
+
+  /** Remembers that `level` failed at the current rate (called when stepping down from it). */
+  remember(level, rate, now) {
+    const heldFor = now - this.lastChange;
+    // a level left within two decisions of reaching it did not get a fair trial: the backlog of the
+    // level before it (the window's p95 and the queue) can drive a second step down right after the first
+    if (heldFor <= 2 * this.intervalMs) return;
+    const k = key(this.ladder[level].precision);
+    const prev = this.limits.get(k);
+    // failed again soon after its retry: hold it away twice as long; a retry that held: start over
+    const hold = prev && heldFor < 2 * prev.hold ? Math.min(2 * prev.hold, this.maxLimitMs) : this.limitMs;
+    // the rate window lags a rising load (a level fails within moments of a surge, its window still
+    // half calm), and is not known at all in the first half window of traffic: the remembered rate
+    // rises to the highest seen within one window after the failure (NaN until then: no limit)
+    this.limits.set(k, { rate, until: now + hold, hold, settleUntil: now + this.windowMs });
+  }
+
+  /** Raises the remembered failure rates still settling to the rate offered now. */
+  settleLimits(rate, now) {
+    if (!Number.isFinite(rate)) return;
+    for (const l of this.limits.values()) if (now < l.settleUntil && !(l.rate >= rate)) l.rate = rate;
   }
 
   current() {
@@ -215,26 +308,38 @@ class Governor {
     const hi = this.downAt * this.slo;
     const lo = this.upAt * this.slo;
     const over = (Number.isFinite(p95) && p95 > hi) || this.predict(this.level, queued) > hi;
+    const rate = this.rate(now);
+    this.settleLimits(rate, now);
     if (over && this.level < this.ladder.length - 1) {
       let to = this.level + 1;
-      while (to < this.ladder.length - 1 && this.predict(to, queued) > hi) to++;
-      this.setLevel(to, now);
+      // the highest-bit level that fits the prediction and whose measured cost the offered rate
+      // does not saturate
+      while (to < this.ladder.length - 1 && (this.predict(to, queued) > hi || this.utilization(to, rate) > 1)) to++;
+      this.remember(this.level, rate, now);
+      this.setLevel(to, now, 'down', rate, p95);
       return;
     }
     if (!over && this.level > 0 && now - this.lastChange >= this.upHoldMs) {
       const calm = !Number.isFinite(p95) || p95 <= lo;
+      const up = this.level - 1;
       // a cost not measured for staleMs (e.g. a calibration taken while the machine was busy) is
-      // not trusted to keep the bits away: when calm, step up and measure it again
-      const stale = now - this.ladder[this.level - 1].lastAt > this.staleMs;
-      if (calm && (stale || this.predict(this.level - 1, queued) <= lo)) this.setLevel(this.level - 1, now);
+      // not trusted to keep the bits away: when calm, step up and measure it again — unless the
+      // level failed lately at about the rate offered now
+      const stale = now - this.ladder[up].lastAt > this.staleMs;
+      const fits = this.predict(up, queued) <= lo && !(this.utilization(up, rate) > this.upUtilization);
+      if (calm && (stale || fits) && !this.limited(up, rate, now)) this.setLevel(up, now, fits ? 'up' : 'up (stale cost)', rate, p95);
     }
   }
 
-  setLevel(level, now) {
+  setLevel(level, now, why = 'set', rate = NaN, p95 = NaN) {
     if (level === this.level) return;
+    const from = this.ladder[this.level]?.precision;
     this.level = level;
     this.lastChange = now;
     this.changes++;
+    // the last changes, for describe(): what a load test or an operator reads to see why
+    this.history.push({ atMs: now, from: from ? key(from) : undefined, to: key(this.ladder[level].precision), why, ratePerS: rate, p95Ms: p95 });
+    if (this.history.length > 32) this.history.shift();
   }
 }
 

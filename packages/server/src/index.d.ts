@@ -19,6 +19,15 @@ export interface GovernorOptions {
   minSamples?: number;
   alpha?: number;
   minSaving?: number;
+  /** A cost not measured for this long does not block a step up (default 5000). */
+  staleMs?: number;
+  /** Steps up only when offered rate × cost / concurrency at the level up is at most this (default 0.9). */
+  upUtilization?: number;
+  /** A level that failed at arrival rate r is not stepped onto while the rate is above upRate·r (default 0.85)... */
+  upRate?: number;
+  /** ...for this long after it failed (default 20000 ms), doubled on each quick repeat failure up to maxLimitMs (default 8 × limitMs). */
+  limitMs?: number;
+  maxLimitMs?: number;
   gateOffsetFor?: (p: Precision, pressure: number) => number | undefined;
 }
 
@@ -31,6 +40,12 @@ export interface GovernorState {
   tradeable: LadderEntry[];
   notTradeable: Array<LadderEntry & { reason: string }>;
   changes: number;
+  /** Offered requests per second over the window (NaN until enough arrived). */
+  arrivalRatePerS: number;
+  /** Levels held away by the rate they failed at, while that memory holds. */
+  rateLimits: Array<{ precision: string; failedAtPerS: number; untilInMs: number }>;
+  /** The last level changes (up to 32): when (clock ms), from and to which precision, why, the rate and p95 then. */
+  recentChanges: Array<{ atMs: number; from?: string; to: string; why: string; ratePerS: number; p95Ms: number }>;
 }
 
 export class Governor {
@@ -39,6 +54,10 @@ export class Governor {
   current(): Precision;
   describe(): GovernorState;
   record(precision: Precision, latencyMs: number, computeMs: number): void;
+  /** Counts one arriving request (the server's queue calls it): the offered rate it steers by. */
+  arrive(): void;
+  /** Offered requests per second over the window; NaN until enough arrived. */
+  rate(now?: number): number;
   choose(queued?: number, pinned?: Precision): { precision: Precision; pinned: boolean; gateOffset?: number; predictedMs: number };
   p95(now?: number): number;
   /** The measured cost (ms per request) of an offered precision; NaN when unknown. */

@@ -63,6 +63,13 @@ function createMetrics({ queue, governor, defaultMetrics = true }) {
     },
   });
   new client.Gauge({
+    name: 'anyprec_offered_requests_per_second', help: "Arrival rate the governor steers by (over its window)", registers,
+    collect() {
+      const r = typeof governor.rate === 'function' ? governor.rate() : NaN;
+      if (Number.isFinite(r)) this.set(r);
+    },
+  });
+  new client.Gauge({
     name: 'anyprec_slo_p95_seconds', help: 'The p95 latency objective', registers,
     collect() { this.set(governor.slo / 1000); },
   });

@@ -80,6 +80,7 @@ class InferenceQueue {
   submit(job) {
     job.enqueuedAt = this.clock();
     job.state = 'queued';
+    this.governor.arrive?.(); // the offered rate (a custom governor may not count it)
     const promise = new Promise((resolve, reject) => {
       job.resolve = resolve;
       job.reject = reject;
