@@ -94,11 +94,17 @@ function bitOpsOf(r) {
   return undefined;
 }
 
+/** Training time: the epochs' own times when logged (a resumed run's `seconds` counts only its last process). */
+function trainingSeconds(r) {
+  const logged = Array.isArray(r.log) ? r.log.map((e) => e.seconds) : [];
+  return logged.length && logged.every((x) => typeof x === 'number') ? logged.reduce((a, b) => a + b, 0) : r.seconds;
+}
+
 let rows;
 try {
   rows = inputs.flatMap(records).map((r) => ({
     method: r.config.method, options: options(r), graph: r.graph ?? '', digits: r.digits?.train ?? '', epochs: r.log?.length ?? r.config.epochs, seed: r.config.seed,
-    accuracy: Object.fromEntries(r.results.map((x) => [x.bits, x.accuracy])), extra: extra(r), seconds: r.seconds, file: r.file,
+    accuracy: Object.fromEntries(r.results.map((x) => [x.bits, x.accuracy])), extra: extra(r), seconds: trainingSeconds(r), file: r.file,
     bitOps: bitOpsOf(r), layers: r.config.method === 'ldp' ? r.layers : undefined,
   }));
 } catch (e) {
@@ -119,7 +125,7 @@ if (chartDir) {
 if (json) {
   console.log(JSON.stringify(rows, null, 2));
 } else {
-  console.log('| method | options | network | training digits | epochs | seed | test accuracy by width | method adds | time |');
+  console.log('| method | options | network | training digits | epochs | seed | test accuracy by width | method adds | training time (epochs) |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const acc = Object.entries(r.accuracy).sort((a, b) => Number(b[0]) - Number(a[0])).map(([b, a]) => `${b === '32' ? 'float' : b}: ${pct(a)}`).join(', ');
