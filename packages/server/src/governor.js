@@ -25,7 +25,8 @@
 //         whose cost was not measured for `staleMs` is tried again when the p95 is calm, whatever
 //         its old cost says (costs are only measured at the levels in use).
 //   rate memory: the arrival rate at which a level failed (the governor stepped down from it after
-//         holding it longer than two decision intervals) is remembered; the level is not stepped onto again while the offered rate stays above
+//         holding it longer than two decision intervals, the p95 of the requests that arrived
+//         since it was entered over downAt·SLO) is remembered; the level is not stepped onto again while the offered rate stays above
 //         `upRate` of that rate, for `limitMs` — doubled each time the level fails again soon after
 //         it was retried (a constant overload is retried ever more rarely), back to `limitMs` once
 //         a retry holds. Without it a constant load above a level's capacity is an oscillation:
@@ -218,8 +219,7 @@ class Governor {
   /** Remembers that `level` failed at the current rate (called when stepping down from it). */
   remember(level, rate, now) {
     const heldFor = now - this.lastChange;
-    // a level left within two decisions of reaching it did not get a fair trial: the backlog of the
-    // level before it (the window's p95 and the queue) can drive a second step down right after the first
+    // a level left within two decisions of reaching it did not get a fair trial
     if (heldFor <= 2 * this.intervalMs) return;
     const k = key(this.ladder[level].precision);
     const prev = this.limits.get(k);
@@ -270,11 +270,13 @@ class Governor {
   }
 
   /** p95 of the latencies recorded within the window and since the last level change. */
-  p95(now = this.clock()) {
+  p95(now = this.clock(), arrivedSinceChange = false) {
     const from = Math.max(now - this.windowMs, this.lastChange);
     while (this.window.length && this.window[0][0] < now - this.windowMs) this.window.shift();
     const xs = [];
-    for (const [t, ms] of this.window) if (t >= from) xs.push(ms);
+    // arrivedSinceChange: only requests that arrived after the last change (finish - latency), so
+    // the backlog left by the level before does not count against this one
+    for (const [t, ms] of this.window) if (t >= from && (!arrivedSinceChange || t - ms >= this.lastChange)) xs.push(ms);
     if (xs.length < this.minSamples) return NaN;
     xs.sort((a, b) => a - b);
     return quantile(xs, 0.95);
@@ -315,7 +317,9 @@ class Governor {
       // the highest-bit level that fits the prediction and whose measured cost the offered rate
       // does not saturate
       while (to < this.ladder.length - 1 && (this.predict(to, queued) > hi || this.utilization(to, rate) > 1)) to++;
-      this.remember(this.level, rate, now);
+      // remembered as failed only on the evidence of its own requests: a level entered with a queue
+      // built up before it (or a prediction alone) is not blamed
+      if (this.p95(now, true) > hi) this.remember(this.level, rate, now);
       this.setLevel(to, now, 'down', rate, p95);
       return;
     }
