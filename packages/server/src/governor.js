@@ -26,10 +26,10 @@
 //         its old cost says (costs are only measured at the levels in use).
 //   rate memory: the arrival rate at which a level failed (the governor stepped down from it after
 //         holding it longer than two decision intervals, the p95 of the requests that arrived
-//         since it was entered over downAt·SLO) is remembered; the level is not stepped onto again while the offered rate stays above
-//         `upRate` of that rate, for `limitMs` — doubled each time the level fails again soon after
-//         it was retried (a constant overload is retried ever more rarely), back to `limitMs` once
-//         a retry holds. Without it a constant load above a level's capacity is an oscillation:
+//         since it was entered over downAt·SLO) is remembered; the level is not stepped onto
+//         again while the offered rate stays above `upRate` of that rate, for `limitMs` — doubled
+//         each time the level fails again soon after it was retried (a constant overload is
+//         retried ever more rarely), back to `limitMs` once a retry holds. Without it a constant load above a level's capacity is an oscillation:
 //         down, calm, the level's cost stale, up, overloaded, down.
 
 /** @typedef {{ weights: number, activations: number }} Precision */
