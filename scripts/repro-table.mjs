@@ -67,7 +67,7 @@ function methodOptions(r) {
     case 'sp': return `act ${c.bits.join('/')}, ${o.activation ?? 'dorefa'}${o.distill === false ? ', labels (no distillation)' : ''}`;
     case 'pg': return `B/Bhb ${c.bits[0]}/${o.highBits ?? c.bits[0] - 1}, w${o.weightBits ?? 8}, ${o.activation ?? 'dorefa'}` +
       `${o.alpha !== undefined ? ` (α₀ ${o.alpha})` : ''}${o.target !== undefined ? `, δ ${o.target}` : ''}${o.gateOn !== undefined ? `, on→${o.gateOn}` : ''}`;
-    case 'ldp': return `λ ${o.penalty ?? 1}, bits ${(o.bitRange ?? [1, 8]).join('..')}${o.target !== undefined ? `, target ${o.target}` : ''}`;
+    case 'ldp': return `λ ${o.penalty ?? 1}, bits ${(o.bitRange ?? [1, 8]).join('..')}${o.target !== undefined ? `, target ${o.target}` : ''}${o.freezeEpochs ? `, bits frozen for the last ${o.freezeEpochs} epochs` : ''}`;
     default: {
       const w = Object.entries(c.lossWeights ?? {}).map(([b, x]) => `${b === '32' ? 'float' : b}×${x}`);
       return `bits ${c.bits.join('/')}${w.length ? `, loss weights ${w.join(' ')}` : ''}${c.teacher === 'top' ? ', teacher: top width' : ''}`;

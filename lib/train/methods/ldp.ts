@@ -39,9 +39,16 @@ export interface LdpOptions {
   /** The bit-op budget, a fraction of every layer at 8/8 bits (default 0.25). */
   target?: number;
   precisionScale?: number;
+  /**
+   * The last `freezeEpochs` epochs train the weights at the bits the precisions reached (θ frozen,
+   * no penalty): until then a layer near a rounding boundary flips between two bit-widths from
+   * step to step to the end, so the weights never settle at the bits they are exported at
+   * (default 0: the precisions move to the end).
+   */
+  freezeEpochs?: number;
 }
 
-interface Settings { lambda: number; lo: number; hi: number; target: number; K: number }
+interface Settings { lambda: number; lo: number; hi: number; target: number; K: number; freeze: number }
 
 function settings(c: TrainConfig): Settings {
   const o = optionsOf(c);
@@ -55,6 +62,7 @@ function settings(c: TrainConfig): Settings {
     lambda: numberOption(o, 'penalty', 1, 0, 1e6), lo, hi, target: numberOption(o, 'target', 0.25, 0, 1),
     // K·lr ≈ the bits an Adam step moves a layer by: 0.2 by default, whatever the learning rate
     K: numberOption(o, 'precisionScale', 0.2 / c.lr, 1e-6, 1e9),
+    freeze: numberOption(o, 'freezeEpochs', 0, 0, c.epochs, true),
   };
 }
 
@@ -114,6 +122,9 @@ class Ldp implements MethodImpl {
 
   private theta(name: string): Param { return this.t.net.param(name); }
 
+  /** Whether this step is in the last freezeEpochs epochs (the precisions held where they are). */
+  private frozen(): boolean { return this.s.freeze > 0 && this.t.epoch >= this.t.config.epochs - this.s.freeze; }
+
   private bitVar(tape: Tape | null, name: string): Var {
     const v = roundBits(tape, this.theta(name), this.s.K, this.s.lo, this.s.hi);
     this.bits.set(name, v);
@@ -125,7 +136,8 @@ class Ldp implements MethodImpl {
     if (node.op === 'qconv2d' || node.op === 'qlinear') {
       const w = this.t.net.param(`${node.name}.weight`);
       const b = this.bitVar(tape, weightBitsName(node.name));
-      const wq = withBitsGradient(tape, quantizeWeights(tape, w, b.data[0]), b, this.s.lo, this.s.hi, (k) => quantizeWeights(null, w, k).data);
+      const q = quantizeWeights(tape, w, b.data[0]);
+      const wq = this.frozen() ? q : withBitsGradient(tape, q, b, this.s.lo, this.s.hi, (k) => quantizeWeights(null, w, k).data);
       const bias = node.op === 'qlinear' && node.bias ? this.t.net.param(`${node.name}.bias`) : undefined;
       const y = layerProduct(tape, node as QNode, x, wq, bias);
       this.macs.set(node.name, macsPerSample(node as QNode, y));
@@ -133,7 +145,8 @@ class Ldp implements MethodImpl {
     }
     if (node.op === 'quantize' && this.t.net.params.has(activationBitsName(node.name))) {
       const b = this.bitVar(tape, activationBitsName(node.name));
-      return withBitsGradient(tape, quantizeActivations(tape, x, b.data[0]), b, this.s.lo, this.s.hi, (k) => quantizeActivations(null, x, k).data);
+      const q = quantizeActivations(tape, x, b.data[0]);
+      return this.frozen() ? q : withBitsGradient(tape, q, b, this.s.lo, this.s.hi, (k) => quantizeActivations(null, x, k).data);
     }
     return undefined;
   };
@@ -148,6 +161,10 @@ class Ldp implements MethodImpl {
   }
 
   step(x: Float32Array, labels: ArrayLike<number>, n: number) {
+    if (this.frozen()) {
+      // the bits are constants now: no penalty, and θ gets no step (its gradient cleared, so the optimiser skips it)
+      return distillStep(this.t, [this.s.hi], x, labels, n, undefined, false, () => { for (const p of this.thetas) p.zeroGrad(); });
+    }
     const r = distillStep(this.t, [this.s.hi], x, labels, n, (tape) => bitOpsPenalty(tape, this.terms(), this.s.target, this.s.lambda),
       false, () => precisionStep(this.thetas, this.t.opt));
     // project θ back into the bit range (half a bit beyond each end), so the round stays responsive
