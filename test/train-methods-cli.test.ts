@@ -77,5 +77,6 @@ describe('anyprec train --method sp|pg|ldp', () => {
     expect(run(['--method', 'sp', '--distill', 'yes'])).toMatch(/--distill must be on or off, got yes/);
     expect(run(['--method', 'pg', '--act-quant', 'sign'])).toMatch(/activation must be dorefa or pact/);
     expect(run(['--method', 'ldp', '--bit-range', '6,2'])).toMatch(/--bit-range takes lo,hi/);
+    expect(run(['--method', 'ldp', '--freeze-bits', '-1'])).toMatch(/--freeze-bits must be an integer >= 0/);
   });
 });

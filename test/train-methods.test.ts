@@ -207,6 +207,26 @@ describe('LDP', () => {
     expect(back.evaluate(test, 8)).toBe(tr.evaluate(test, 8));
   });
 
+  it('freezeEpochs: the last epoch trains the weights at the bits the precisions reached (without it they still move)', () => {
+    const run = (freezeEpochs: number) => {
+      const tr = new Trainer(smallCnn(), defaultConfig({ method: 'ldp', bits: [8], epochs: 2, batch: 32, lr: 1e-2, seed: 0, options: { penalty: 2, target: 0.15, freezeEpochs } }));
+      const thetas = () => [...tr.net.params.entries()].filter(([k]) => k.startsWith('ldp.')).map(([k, p]) => [k, p.data[0]]);
+      const weights = () => Array.from(tr.net.param('conv1.weight').data);
+      let at1: unknown[] = [], w1: number[] = [];
+      tr.fit(subset(data.train, Array.from({ length: 400 }, (_, i) => i)), undefined, undefined, (r) => {
+        if (r.epoch === 1) { at1 = thetas(); w1 = weights(); }
+      });
+      return { tr, moved: JSON.stringify(thetas()) !== JSON.stringify(at1), trained: JSON.stringify(weights()) !== JSON.stringify(w1) };
+    };
+    const frozen = run(1), free = run(0);
+    expect(frozen.moved).toBe(false);
+    expect(frozen.trained).toBe(true);
+    expect(frozen.tr.log[1].extra!.layers).toEqual(frozen.tr.log[0].extra!.layers);
+    expect(free.moved).toBe(true); // the control: without freezeEpochs the precisions take steps in epoch 2
+    expect(() => new Trainer(smallCnn(), defaultConfig({ method: 'ldp', bits: [8], epochs: 2, options: { freezeEpochs: 3 } }))).toThrow(/options.freezeEpochs must be an integer in 0..2/);
+    expect(() => new Trainer(smallCnn(), defaultConfig({ method: 'ldp', bits: [8], epochs: 2, options: { freezeEpochs: 0.5 } }))).toThrow(/options.freezeEpochs/);
+  });
+
   it('rejects a bit range outside 1..8', () => {
     expect(() => new Trainer(smallCnn(), defaultConfig({ method: 'ldp', bits: [8], options: { bitRange: [1, 9] } }))).toThrow(/bitRange must be \[lo, hi\]/);
   });
