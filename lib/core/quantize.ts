@@ -13,11 +13,13 @@
 
 import { checkBits, checkFloat32, checkNoNaN, WeightMode } from './check';
 
-const fr = Math.fround;
+// bound once, not looked up per element (CONTRIBUTING.md: hot loops under jest)
+const { abs, floor, fround: fr, max, tanh } = Math;
+const { isFinite: finite } = Number;
 
 /** Rounds to the nearest integer, ties to even (torch.round, numpy.round). */
 export function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
+  const f = floor(x);
   const d = x - f; // exact
   if (d < 0.5) return f;
   if (d > 0.5) return f + 1;
@@ -52,7 +54,7 @@ function torchSum(x: Float32Array): number {
         acc[lv * W + t] += acc[(lv - 1) * W + t];
         acc[(lv - 1) * W + t] = 0;
       }
-      if (Math.floor(i / 2 ** (lv * power)) % step !== 0) break;
+      if (floor(i / 2 ** (lv * power)) % step !== 0) break;
     }
   }
   for (; i < rows; i++) for (let t = 0; t < W; t++) acc[t] += x[i * W + t];
@@ -70,7 +72,7 @@ function torchSum(x: Float32Array): number {
 export function weightScale(w: Float32Array): number {
   checkFloat32(w, 'w');
   if (w.length === 0) throw new RangeError('w must not be empty');
-  return fr(torchSum(w.map(Math.abs)) / fr(w.length));
+  return fr(torchSum(w.map(abs)) / fr(w.length));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,13 +109,13 @@ export class WeightQuantizer {
       throw new RangeError(`mode must be 'requant' or 'truncate', got ${String(mode)}`);
     }
     for (let i = 0; i < w.length; i++) {
-      if (!Number.isFinite(w[i])) throw new RangeError(`w[${i}] = ${w[i]} is not finite`);
+      if (!finite(w[i])) throw new RangeError(`w[${i}] = ${w[i]} is not finite`);
     }
     this.mode = mode;
     this.scale = weightScale(w);
-    this.t = w.map((x) => Math.tanh(x)); // stored into a Float32Array: rounded to float32
+    this.t = w.map((x) => tanh(x)); // stored into a Float32Array: rounded to float32
     let m = 0;
-    for (let i = 0; i < w.length; i++) m = Math.max(m, Math.abs(this.t[i]));
+    for (let i = 0; i < w.length; i++) m = max(m, abs(this.t[i]));
     if (m === 0) throw new RangeError('w must not be all zeros (max|tanh w| = 0 leaves the quantiser undefined)');
     this.maxAbsTanh = m;
     this.u = this.t.map((t) => fr(fr(t / 2) / m) + 0.5); // ((T/2)/M) + 0.5, each step float32

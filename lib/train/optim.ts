@@ -2,6 +2,9 @@
 // rules follow PyTorch's: decay is added to the gradient (L2) before the momentum / moments.
 import { Param } from './tape';
 
+// bound once, not looked up per element (CONTRIBUTING.md: hot loops under jest)
+const { sqrt } = Math;
+
 export type OptimizerName = 'sgd' | 'adam';
 
 export interface OptimizerOptions {
@@ -68,7 +71,7 @@ export class Optimizer {
           const gi = g[i] + wd * w[i];
           m[i] = b1 * m[i] + (1 - b1) * gi;
           v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-          w[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / sq + this.eps);
+          w[i] -= (stepSize * m[i]) / (sqrt(v[i]) / sq + this.eps);
         }
       }
       p.version++;

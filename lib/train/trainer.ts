@@ -423,6 +423,9 @@ function stepRng(seed: number, epoch: number, step: number): Rng {
   return new Rng(h);
 }
 
+// bound once, not looked up per element (CONTRIBUTING.md: hot loops under jest)
+const { max, min } = Math;
+
 /**
  * `src` (one image [C, H, W]) moved by dx columns and dy rows into `dst`: dst[c][y][x] =
  * src[c][clamp(y − dy)][clamp(x − dx)], the border repeated into the space the image leaves.
@@ -432,9 +435,9 @@ export function shiftImage(src: Float32Array, dst: Float32Array, shape: readonly
   for (let ch = 0; ch < c; ch++) {
     const o = ch * h * w;
     for (let y = 0; y < h; y++) {
-      const sy = Math.min(h - 1, Math.max(0, y - dy));
+      const sy = min(h - 1, max(0, y - dy));
       const srow = o + sy * w, drow = o + y * w;
-      for (let x = 0; x < w; x++) dst[drow + x] = src[srow + Math.min(w - 1, Math.max(0, x - dx))];
+      for (let x = 0; x < w; x++) dst[drow + x] = src[srow + min(w - 1, max(0, x - dx))];
     }
   }
 }

@@ -3,27 +3,30 @@ import type { GraphSpec } from '../graph';
 import { gateThresholdTensor } from '../graph';
 import { bnKeys } from '../params';
 
+// bound once, not looked up per element (CONTRIBUTING.md: hot loops under jest)
+const { cos, imul, log, PI, sqrt } = Math;
+
 /** Deterministic random parameters for a graph (He-style weights, non-trivial BN statistics). */
 export function randomTensors(g: GraphSpec, seed = 1): Record<string, Float32Array> {
   let s = seed >>> 0;
   const uniform = () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    t = imul(t ^ (t >>> 15), t | 1);
+    t ^= t + imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const normal = () => sqrt(-2 * log(1 - uniform())) * cos(2 * PI * uniform());
   const out: Record<string, Float32Array> = {};
   const fill = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
   for (const node of g.nodes) {
     if (node.op === 'conv2d' || node.op === 'qconv2d') {
       const fanIn = node.inChannels * node.kernel[0] * node.kernel[1];
-      out[`${node.name}.weight`] = fill(node.outChannels * fanIn, () => normal() * Math.sqrt(2 / fanIn));
+      out[`${node.name}.weight`] = fill(node.outChannels * fanIn, () => normal() * sqrt(2 / fanIn));
       if (node.op === 'conv2d' && node.bias) out[`${node.name}.bias`] = fill(node.outChannels, () => normal() * 0.1);
       if (node.op === 'qconv2d' && node.gate) out[gateThresholdTensor(node)] = new Float32Array(node.outChannels);
     } else if (node.op === 'linear' || node.op === 'qlinear') {
-      out[`${node.name}.weight`] = fill(node.outFeatures * node.inFeatures, () => normal() * Math.sqrt(2 / node.inFeatures));
+      out[`${node.name}.weight`] = fill(node.outFeatures * node.inFeatures, () => normal() * sqrt(2 / node.inFeatures));
       if (node.bias) out[`${node.name}.bias`] = fill(node.outFeatures, () => normal() * 0.1);
       if (node.op === 'qlinear' && node.gate) out[gateThresholdTensor(node)] = new Float32Array(node.outFeatures);
     } else if (node.op === 'batchnorm') {

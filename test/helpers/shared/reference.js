@@ -3,14 +3,17 @@
 // in each anyprec encoding, reference GEMMs. CommonJS without a build step, so both can load it.
 'use strict';
 
+// bound once, not looked up per element (CONTRIBUTING.md: hot loops under jest)
+const { floor, imul } = Math;
+
 /** mulberry32: a small deterministic 32-bit PRNG (failures and runs reproduce); floats in [0, 1). */
 function makeRng(seed) {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    t = imul(t ^ (t >>> 15), t | 1);
+    t ^= t + imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
@@ -32,7 +35,7 @@ function codeValue(q, bits, encoding) {
 /** n random `bits`-bit codes. */
 function randomCodes(rand, n, bits) {
   const c = new Uint8Array(n);
-  for (let i = 0; i < n; i++) c[i] = Math.floor(rand() * (1 << bits));
+  for (let i = 0; i < n; i++) c[i] = floor(rand() * (1 << bits));
   return c;
 }
 
@@ -53,7 +56,7 @@ function randomFloats(rand, n, lo = 0, hi = 1) {
 /** Int8Array of n uniform values in [−127, 127] (symmetric int8 weights). */
 function randomInt8(rand, n) {
   const out = new Int8Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(rand() * 255) - 127;
+  for (let i = 0; i < n; i++) out[i] = floor(rand() * 255) - 127;
   return out;
 }
 
