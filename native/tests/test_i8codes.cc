@@ -307,7 +307,7 @@ int main() {
   // A linear layer whose task rows (256 x ~4 KiB) exceed what a thread keeps: allocated per task.
   resnet.push_back(Case{i8MatrixCodes(nullptr, 300, 4100).shape, 40, 8, 8, 8, Encoding::Unsigned, Encoding::Bipolar, 3});
   const std::vector<Case> grid = gridCases(std::mt19937_64(11));
-  for (const I8Kernel* kern : availableI8Kernels()) {
+  for (const I8Kernel* kern : i8KernelsToCheck()) {
     const int before = failures;
     checkTileShortcuts(*kern, rng);
     if (kern->convTile != nullptr) {

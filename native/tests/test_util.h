@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -49,6 +51,34 @@ inline int checks = 0;
       }                                                                          \
     }                                                                            \
   } while (0)
+
+// The int8 variants a test checks: every one this CPU has, or only those named in
+// ANYPREC_TEST_I8_VARIANTS (comma-separated). The arm64 CI run under QEMU_CPU=max names neon-dot:
+// its neon and scalar siblings are the same code the cortex-a53 run checked in the same binaries.
+// A named variant this CPU lacks is a failure, never a silent pass.
+inline std::vector<const I8Kernel*> i8KernelsToCheck() {
+  const char* env = std::getenv("ANYPREC_TEST_I8_VARIANTS");
+  if (env == nullptr || *env == '\0') return availableI8Kernels();
+  std::vector<const I8Kernel*> out;
+  const char* p = env;
+  while (*p != '\0') {
+    const char* end = std::strchr(p, ',');
+    const size_t len = end != nullptr ? static_cast<size_t>(end - p) : std::strlen(p);
+    const I8Kernel* found = nullptr;
+    for (const I8Kernel* k : availableI8Kernels())
+      if (std::strlen(k->name) == len && std::strncmp(k->name, p, len) == 0) found = k;
+    EXPECT(found != nullptr, "ANYPREC_TEST_I8_VARIANTS names %.*s, which this CPU does not have", static_cast<int>(len), p);
+    if (found != nullptr) out.push_back(found);
+    p += len;
+    if (*p == ',') ++p;
+  }
+  for (const I8Kernel* k : availableI8Kernels()) {
+    bool kept = false;
+    for (const I8Kernel* o : out) kept = kept || o == k;
+    if (!kept) std::printf("%s: not checked here (ANYPREC_TEST_I8_VARIANTS=%s)\n", k->name, env);
+  }
+  return out;
+}
 
 struct Shape { size_t m, n, k; };
 
