@@ -12,6 +12,16 @@ fail() { echo "not ok - $1"; exit 1; }
 status=0
 bad() { echo "not ok - $1"; status=1; }
 
+# ccache, where installed (npm test installs it as root), between the x64 prebuild and the
+# from-source build at the end: the same kernel sources compile with the same flags in both, so the
+# second takes their objects from the cache (its build system, the binding's files, which include
+# the app's own node-addon-api, and the link still run; a missing source still fails it). The arm64
+# prebuild names its own compilers.
+if command -v ccache > /dev/null 2>&1; then
+  export CCACHE_DIR="$work/ccache" CC="ccache gcc" CXX="ccache g++"
+  ccache -z > /dev/null
+fi
+
 # npm pack runs the prepack script: the TypeScript build and scripts/prebuilds.sh (both prebuilds),
 # exactly as a publish does; the prebuilds are built once, there.
 cd "$root"
@@ -106,4 +116,5 @@ if npm explore anyprec -- npm run build:native > "$work/from-source.log" 2>&1 &&
     if (!st.ok || st.isa !== kernels.isa()) { console.error(st); process.exit(1); }'; then
   echo "ok - \`npm explore anyprec -- npm run build:native\` builds an addon that loads"
 else tail -20 "$work/from-source.log"; bad "the from-source build in the installed package"; fi
+if [ -n "${CCACHE_DIR:-}" ]; then echo "# ccache: $(ccache -s | grep -E '^ *Hits:' | head -1 | tr -s ' ')"; fi
 exit $status

@@ -16,7 +16,8 @@
 # counts as a failure: "N passed, 0 failed" means everything ran and passed.
 #
 # Needs Debian packages (installed here when run as root, else named and the run stops):
-#   g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user chromium
+#   g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user chromium ccache
+# (ccache is optional: the package stage uses it when present)
 # (chromium: the server's status page is checked in a headless browser), and the reference
 # fixtures in ../shared/fixtures beside the checkout.
 set -uo pipefail
@@ -25,7 +26,7 @@ out=build-test
 passed=0
 failed=0
 
-apt_line='apt-get update && apt-get install -y --no-install-recommends g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user chromium'
+apt_line='apt-get update && apt-get install -y --no-install-recommends g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user chromium ccache'
 
 missing_tools() {
   local t
@@ -42,7 +43,7 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq &&
            apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-             g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user chromium; } > /tmp/anyprec-apt.log 2>&1; then
+             g++ make python3 cmake ninja-build g++-aarch64-linux-gnu qemu-user chromium ccache; } > /tmp/anyprec-apt.log 2>&1; then
       tail -20 /tmp/anyprec-apt.log
       echo "apt-get failed (log /tmp/anyprec-apt.log)"
       echo "0 passed, 1 failed"
