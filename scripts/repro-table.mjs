@@ -150,6 +150,20 @@ if (json) {
       const saves = v.uniformBitOps === undefined ? '' : `${(100 * (1 - v.bitOps / v.uniformBitOps)).toFixed(0)}%`;
       console.log(`| ${v.options} | ${v.setting} | ${v.seed} | ${pct(v.bitOps)} | ${pct(v.accuracy)} | ${pct(v.uniformAccuracy)} | ${diff} | ${pct(v.uniformBitOps)} | ${saves} | ${pct(v.sameSeedAccuracy)} |`);
     }
+    const groups = new Map();
+    for (const v of vs) if (v.uniformAccuracy !== undefined) groups.set(`${v.options}|${v.setting}`, [...(groups.get(`${v.options}|${v.setting}`) ?? []), v]);
+    const several = [...groups.values()].filter((g) => g.length >= 2);
+    if (several.length > 0) {
+      console.log('\nLDP over its seeds (configurations run with two or more seeds; each run against the uniform curve at its own bit-ops):\n');
+      console.log('| LDP configuration | setting | seeds | mean bit-ops | mean accuracy | mean LDP − uniform | lowest / highest run |');
+      console.log('|---|---|---|---|---|---|---|');
+      const mean = (xs) => xs.reduce((a, x) => a + x, 0) / xs.length;
+      for (const g of several) {
+        const d = g.map((v) => 100 * (v.accuracy - v.uniformAccuracy));
+        console.log(`| ${g[0].options} | ${g[0].setting} | ${g.map((v) => v.seed).join(', ')} | ${pct(mean(g.map((v) => v.bitOps)))} | ` +
+          `${pct(mean(g.map((v) => v.accuracy)))} | ${mean(d).toFixed(2)} points | ${Math.min(...d).toFixed(2)} / ${Math.max(...d).toFixed(2)} |`);
+      }
+    }
   }
 }
 
