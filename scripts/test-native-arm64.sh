@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Cross-builds the kernel library and native tests for arm64 and runs them under qemu-user
 # for two CPU models: cortex-a53 (baseline ARMv8.0-A) and max (every feature qemu emulates).
-# The test must report "neon: ok", so a silent fallback to the scalar kernels cannot pass; under
-# "max" the int8 test must also report "neon-dot: ok" (the SDOT variant, HWCAP_ASIMDDP).
+# The tests must report "neon: ok" (under "max": the self-test's "neon: self-test passed"), so a
+# silent fallback to the scalar kernels cannot pass; under "max" the int8 test must also report
+# "neon-dot: ok" (the SDOT variant, HWCAP_ASIMDDP).
 # The only thing "max" changes for our code is HWCAP_ASIMDDP (platform/cpu.cc reads nothing else):
 # the int8 variant the neon table picks becomes neon-dot. So under max only the tests that reach an
-# int8 path run (MAX_SKIP lists those that do not), and the two int8 kernel tests check only the
-# neon-dot variant (ANYPREC_TEST_I8_VARIANTS): their neon and scalar variants are the same binaries
-# the cortex-a53 run checked. The micro-benchmarks are not built here (the x64 build compiles them).
+# int8 kernel run (MAX_TESTS; a test source that names an int8 route or kernel and is not listed
+# fails the script), and the two int8 kernel tests check only the neon-dot variant
+# (ANYPREC_TEST_I8_VARIANTS): their neon and scalar variants are the same binaries the cortex-a53
+# run checked. The micro-benchmarks are not built here (the x64 build compiles them).
 #
 # Needs: cmake, ninja-build, g++-aarch64-linux-gnu, qemu-user, e.g.
 #   apt-get install -y --no-install-recommends cmake ninja-build g++-aarch64-linux-gnu qemu-user
@@ -19,8 +21,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-arm64}"
 CPUS="${CPUS:-cortex-a53 max}"
 JOBS="${JOBS:-2}"
-# Native tests with no int8 path: under QEMU_CPU=max they would run the cortex-a53 run's code again.
-MAX_SKIP="checked fgemm ftrain threadpool transpose"
+# The native tests that reach an int8 kernel: all that QEMU_CPU=max runs differently from cortex-a53.
+MAX_TESTS="dual_finish gated_int8 i8codes i8gemm platform selftest"
 SYSROOT=/usr/aarch64-linux-gnu
 
 fail() { echo "test-native-arm64: FAILED: $*" >&2; exit 1; }
@@ -34,6 +36,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   fail "missing ${missing[*]}; install with:
   apt-get install -y --no-install-recommends cmake ninja-build g++-aarch64-linux-gnu qemu-user"
 fi
+
+for src in "$ROOT"/native/tests/test_*.cc; do
+  name=$(basename "$src" .cc); name=${name#test_}
+  if grep -qE 'Int8Route|I8Kernel|I8Codes|int8KernelFor|int8For|GatedHigh::Int8|i8KernelsToCheck|->int8|\.int8' "$src" &&
+     [[ " $MAX_TESTS " != *" $name "* ]]; then
+    fail "native/tests/test_$name.cc reaches an int8 kernel: add $name to MAX_TESTS"
+  fi
+done
 
 start=$(date +%s)
 
@@ -66,7 +76,7 @@ for cpu in $CPUS; do
   set +e
   if [ "$cpu" = max ]; then
     QEMU_CPU="$cpu" ANYPREC_TEST_I8_VARIANTS=neon-dot ctest --test-dir "$BUILD_DIR" -j "$JOBS" --timeout 1200 -V \
-      -E "^($(tr ' ' '|' <<<"$MAX_SKIP"))\$" >"$log" 2>&1
+      -R "^($(tr ' ' '|' <<<"$MAX_TESTS"))\$" >"$log" 2>&1
   else
     QEMU_CPU="$cpu" ctest --test-dir "$BUILD_DIR" -j "$JOBS" --timeout 1200 -V >"$log" 2>&1
   fi
@@ -79,8 +89,10 @@ for cpu in $CPUS; do
   if [ $rc -ne 0 ]; then
     result="FAILED (ctest exit $rc)"
     grep -E '^[0-9]+: FAIL' "$log" | head -20 | sed 's/^/   /' || true
-  elif ! grep -qE '(^|: )neon: ok$' "$log"; then
+  elif [ "$cpu" != max ] && ! grep -qE '(^|: )neon: ok$' "$log"; then
     result="FAILED (test output has no \"neon: ok\": the NEON table did not run)"
+  elif [ "$cpu" = max ] && ! grep -qE '(^|: )neon: self-test passed' "$log"; then
+    result="FAILED (QEMU_CPU=max: no \"neon: self-test passed\": the NEON table did not run)"
   elif ! grep -qE 'int8 variants on this CPU:.* neon( |$)' "$log"; then
     result="FAILED (the int8 test did not list the neon variant)"
   elif [ "$cpu" = max ] && ! grep -qE '(^|: )neon-dot: ok$' "$log"; then
