@@ -68,6 +68,18 @@ describe('anyprec train --method sp|pg|ldp', () => {
     expect(loadSync(out).getPrecision().layers).toEqual(resumed.precisions);
   });
 
+  it('ldp: the bits are frozen for the last fifth of the epochs by default (--freeze-bits 0: never)', () => {
+    const out = path.join(dir, 'ldp-freeze.anyprec');
+    train(['--method', 'ldp', '--epochs', '10', '--out', out]);
+    const record = JSON.parse(fs.readFileSync(`${out}.json`, 'utf8'));
+    expect(record.config.options.freezeEpochs).toBe(2);
+    const bits = record.log.map((e: { extra: { layers: unknown } }) => JSON.stringify(e.extra.layers));
+    expect(bits[8]).toBe(bits[7]);
+    expect(bits[9]).toBe(bits[7]);
+    train(['--method', 'ldp', '--epochs', '1', '--freeze-bits', '0', '--out', out]);
+    expect(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')).config.options.freezeEpochs).toBe(0);
+  });
+
   it('rejects bad method options with a message', () => {
     const run = (args: string[]) => {
       try { execFileSync(process.execPath, [cli, 'train', ...tiny, '--out', path.join(dir, 'x.anyprec'), ...args], { encoding: 'utf8', stdio: 'pipe' }); return ''; } catch (e) { return String((e as { stderr: string }).stderr); }

@@ -92,7 +92,7 @@ function methodConfig(o: TrainOptions): Pick<TrainConfig, 'bits' | 'options'> {
     case 'ldp': {
       const range = o.bitRange ?? [1, 8];
       if (range.length !== 2 || range[0] > range[1] || range[1] > 8) throw new InvalidArgumentError('--bit-range takes lo,hi with 1 <= lo <= hi <= 8');
-      return { bits: [range[1]], options: { penalty: o.penalty, bitRange: range, target: o.target, freezeEpochs: o.freezeBits } };
+      return { bits: [range[1]], options: { penalty: o.penalty, bitRange: range, target: o.target, freezeEpochs: o.freezeBits ?? Math.floor((o.epochs ?? 15) / 5) } };
     }
     default: throw new InvalidArgumentError(`--method must be any or fixed, or one of sp, pg, ldp; got ${o.method}`);
   }
@@ -256,7 +256,7 @@ export function registerTrain(program: Command): void {
     .option('--alpha <x>', 'sp / pg with --act-quant pact: the initial PACT clip of every activation (default: sp 6, pg 1; PG\'s reference starts at 6)', positive('--alpha'))
     .option('--penalty <x>', 'ldp: weight λ of the bit-op penalty (default 1)', Number)
     .option('--bit-range <lo,hi>', 'ldp: the bits a layer may take (default 1,8)', list('--bit-range'))
-    .option('--freeze-bits <n>', 'ldp: train the last n epochs at the bits the layers reached, without the penalty (default 0)', int('--freeze-bits', 0))
+    .option('--freeze-bits <n>', 'ldp: train the last n epochs at the bits the layers reached, without the penalty (default: a fifth of the epochs, rounded down; 3 of 15)', int('--freeze-bits', 0))
     .option('--loss-weights <list>', 'any: weights of the widths\' losses as bits:weight pairs, e.g. 32:2,1:2 (unlisted widths 1; default all 1)', lossWeights)
     .option('--teacher <w>', 'any: a lower width learns from the next higher width\'s soft targets (next, the reference\'s recursive distillation) or from the top width\'s (top)')
     .option('--epochs <n>', 'epochs (default 15; with --resume: extends the run)', int('--epochs', 1))
