@@ -1,5 +1,6 @@
 // A seeded random generator (xoshiro128**) whose whole state is four uint32 words, so a
 // checkpoint can store it and a resumed run draws exactly the numbers it would have drawn.
+
 // bound once, not looked up per element (CONTRIBUTING.md: hot loops under jest)
 const { cos, floor, imul, log, PI, sqrt } = Math;
 
