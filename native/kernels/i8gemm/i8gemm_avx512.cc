@@ -266,32 +266,38 @@ void tileVnni(const I8TileArgs& t) {
   const size_t blockBytes = t.kPad * kI8NBlock;
   const size_t kUsed = t.kUsed != 0 ? t.kUsed : t.kPad;  // zeros past kUsed: not multiplied
   const int nUsed = t.nUsed != 0 ? t.nUsed : t.n;
+  // Column blocks: 64 where the weights have them and more than 32 are used, else 32, the last 16
+  // alone (n is a multiple of 16: a 32-column step must not run past it).
+  auto width = [&](int j0) { return nUsed - j0 <= 16 ? 16 : nUsed - j0 > 32 && t.n - j0 >= 64 ? 64 : 32; };
   if (t.m == 1) {
-    int j0 = 0;
-    for (; j0 + 64 <= t.n; j0 += 64)
-      block<1, 4>(t.a, t.lda, t.b + (j0 / kI8NBlock) * blockBytes, blockBytes, kUsed / 4, t.c + j0, t.ldc, false);
-    for (; j0 < t.n; j0 += 32)
-      block<1, 2>(t.a, t.lda, t.b + (j0 / kI8NBlock) * blockBytes, blockBytes, kUsed / 4, t.c + j0, t.ldc, false);
+    for (int j0 = 0; j0 < nUsed;) {
+      const int w = width(j0);
+      const int8_t* b = t.b + (j0 / kI8NBlock) * blockBytes;
+      if (w == 16) kBlock16[1](t.a, t.lda, b, kUsed / 4, t.c + j0, t.ldc, false);
+      else (w == 64 ? block<1, 4> : block<1, 2>)(t.a, t.lda, b, blockBytes, kUsed / 4, t.c + j0, t.ldc, false);
+      j0 += w;
+    }
     return;
   }
   for (size_t k0 = 0; k0 < kUsed; k0 += kKc) {
     const size_t kc = kUsed - k0 < kKc ? kUsed - k0 : kKc;
     const bool add = k0 > 0;
-    for (int j0 = 0; j0 < nUsed; j0 += 64) {
-      const int8_t* b16 = t.b + (j0 / kI8NBlock) * blockBytes + k0 * kI8NBlock;
-      if (nUsed - j0 <= 16) {  // the last 16 columns alone
+    for (int j0 = 0; j0 < nUsed;) {
+      const int w = width(j0);
+      const int8_t* b = t.b + (j0 / kI8NBlock) * blockBytes + k0 * kI8NBlock;
+      if (w == 16) {
         for (int i0 = 0; i0 < t.m; i0 += kMr16) {
           const int mr = t.m - i0 < kMr16 ? t.m - i0 : kMr16;
-          kBlock16[mr](t.a + i0 * t.lda + k0, t.lda, b16, kc / 4, t.c + i0 * t.ldc + j0, t.ldc, add);
+          kBlock16[mr](t.a + i0 * t.lda + k0, t.lda, b, kc / 4, t.c + i0 * t.ldc + j0, t.ldc, add);
         }
-        continue;
+      } else {
+        const BlockFn* fns = w == 64 ? kBlock64 : kBlock32;
+        for (int i0 = 0; i0 < t.m; i0 += kMr) {
+          const int mr = t.m - i0 < kMr ? t.m - i0 : kMr;
+          fns[mr](t.a + i0 * t.lda + k0, t.lda, b, blockBytes, kc / 4, t.c + i0 * t.ldc + j0, t.ldc, add);
+        }
       }
-      const BlockFn* fns = t.n - j0 >= 64 ? kBlock64 : kBlock32;
-      const int8_t* b = t.b + (j0 / kI8NBlock) * blockBytes + k0 * kI8NBlock;
-      for (int i0 = 0; i0 < t.m; i0 += kMr) {
-        const int mr = t.m - i0 < kMr ? t.m - i0 : kMr;
-        fns[mr](t.a + i0 * t.lda + k0, t.lda, b, blockBytes, kc / 4, t.c + i0 * t.ldc + j0, t.ldc, add);
-      }
+      j0 += w;
     }
   }
 }
