@@ -162,6 +162,11 @@ export function quantizeClipTensor(node: string, bits: number | string): string 
   return `${node}.${bits}.alpha`;
 }
 
+/** @internal What a clip tensor is, for error messages. */
+export function clipTensorRole(node: string, bits: number | string): string {
+  return `the clip α of quantize ${node} at ${bits} bits, its field clip: true`;
+}
+
 /**
  * The lowest graph version that holds everything in `g`, or g.format where that is later:
  * 3 with a quantize `clip` or `oneBit`, 2 with `input`, else 1.

@@ -6,7 +6,7 @@ import { WeightQuantizer } from '../core/quantize';
 import { signMagnitudeWeights } from '../core/signmag';
 import { packSignMagnitude } from '../core/signmag-gemm';
 import type { GraphSpec, NodeSpec } from './graph';
-import { gateThresholdTensor, quantizeClipTensor } from './graph';
+import { clipTensorRole, gateThresholdTensor, quantizeClipTensor } from './graph';
 
 export type Param = Float32Array | Packed;
 export type Params = Map<string, Param>;
@@ -128,11 +128,11 @@ export function compileParams(graph: GraphSpec, tensors: Record<string, Float32A
         // one clip per bit-width, the same name in and out (values checked with every parameter: nn/validate)
         if (node.clip) {
           for (const key of widthKeys(graph)) {
-            const name = quantizeClipTensor(node.name, key);
-            if (tensors[name] === undefined) {
-              throw new RangeError(`missing tensor '${name}' (quantize ${node.name} has clip: true, so it needs the clip α of every bit-width of bitList, here ${key})`);
-            }
-            params.set(name, tensor(tensors, name, 1).slice());
+            const name = quantizeClipTensor(node.name, key), t = tensors[name];
+            if (t === undefined) throw new RangeError(`missing tensor '${name}' (${clipTensorRole(node.name, key)}: one per bit-width of bitList)`);
+            checkFloat32(t, `tensor '${name}' (${clipTensorRole(node.name, key)})`);
+            if (t.length !== 1) throw new RangeError(`tensor '${name}' (${clipTensorRole(node.name, key)}) must hold 1 value, got ${t.length}`);
+            params.set(name, t.slice());
           }
         }
         break;

@@ -6,7 +6,7 @@
 import { checkInt, isFloat32Array, typedArrayTag } from '../core/check';
 import { Packed, packedWords } from '../core/kernels';
 import type { GraphSpec, NodeSpec } from './graph';
-import { gateThresholdTensor, MAX_ELEMENTS, quantizeClipTensor } from './graph';
+import { clipTensorRole, gateThresholdTensor, MAX_ELEMENTS, quantizeClipTensor } from './graph';
 import type { Param, Params } from './params';
 import { bnKeys, widthKeys } from './params';
 import { inferShapes } from './shapes';
@@ -145,7 +145,7 @@ export function checkParams(graph: GraphSpec, params: Params, where = ''): numbe
       case 'quantize':
         if (node.clip) {
           for (const key of widthKeys(graph)) {
-            const name = quantizeClipTensor(node.name, key), what = `the clip α of quantize ${node.name} at ${key} bits, its field clip: true`;
+            const name = quantizeClipTensor(node.name, key), what = clipTensorRole(node.name, key);
             if (!params.has(name)) throw new RangeError(`${where}missing parameter '${name}' (${what}: one per bit-width of bitList)`);
             const alpha = float(name, 1, what)[0];
             // a range: 0 or less (or NaN) would invert or void the codes, Infinity leave no level below it
