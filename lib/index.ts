@@ -18,7 +18,7 @@ export type { WeightMode, QuantizedWeight } from './core/quantize';
 export { Tensor, Uint8Tensor } from './core/tensor';
 export { Model } from './nn/model';
 export type { RunOptions, ModelState, GateCalibration, ModelLimits, LoadOptions } from './nn/model';
-export { validateGraph } from './nn/graph';
+export { validateGraph, quantizeClipTensor } from './nn/graph';
 export type { GraphSpec, NodeSpec, OpName, PrecisionGate } from './nn/graph';
 export type { GraphInput, PreprocessOp, InputDtype } from './nn/input';
 export type { Precision, PrecisionInput, LayerPrecisions } from './nn/precision';

@@ -56,8 +56,14 @@ const convGraph = {
     { name: 'fc', op: 'qlinear', inputs: ['f'], inFeatures: 32, outFeatures: 10, bias: true },
   ],
 };
+// the same network with clipped quantisers and with 1-bit signs (graph version 3)
+const withQuantize = (option) => ({ ...convGraph, format: 'anyprec-graph/3', bitList: [1, 2, 8, 32],
+  nodes: convGraph.nodes.map((n) => (n.op === 'quantize' ? { ...n, ...option } : n)) });
+const clipGraph = withQuantize({ clip: true }), signGraph = withQuantize({ oneBit: 'sign' });
 const seeds = [
   { graph: convGraph, tensors: zoo.randomTensors(convGraph, 1) },
+  { graph: clipGraph, tensors: zoo.randomTensors(clipGraph, 3) },
+  { graph: signGraph, tensors: zoo.randomTensors(signGraph, 4) },
   (() => { const g = zoo.mlp([16, 12, 10], { bitList: [1, 2, 8, 32], weightMode: 'requant' }); return { graph: g, tensors: zoo.randomTensors(g, 2) }; })(),
 ];
 for (const s of seeds) {
@@ -84,7 +90,7 @@ function mutateGraph(graph) {
     if (r < 0.7) {
       const node = pick(g.nodes);
       const keys = Object.keys(node);
-      const key = rnd() < 0.9 ? pick(keys) : pick(['gate', 'param', 'weightBits', 'highBits', 'bits', 'p', 'min', 'max']);
+      const key = rnd() < 0.9 ? pick(keys) : pick(['gate', 'param', 'weightBits', 'highBits', 'bits', 'p', 'min', 'max', 'clip', 'oneBit']);
       if (Array.isArray(node[key]) && rnd() < 0.5) node[key][int(node[key].length || 1)] = val();
       else node[key] = val();
     } else if (r < 0.8) {

@@ -130,8 +130,8 @@ describe('format version 2', () => {
     (input.preprocess as Record<string, unknown>[])[i] = { ...(input.preprocess as Record<string, unknown>[])[i], ...edit };
   };
   it.each([
-    ['input on a version-1 graph', { ...base(), format: 'anyprec-graph/1' } as GraphSpec, 'RangeError', /graph.input needs graph.format 'anyprec-graph\/2'/],
-    ['an unknown graph version', { ...base(), format: 'anyprec-graph/3' } as never, 'RangeError', /graph.format must be 'anyprec-graph\/1' or 'anyprec-graph\/2'/],
+    ['input on a version-1 graph', { ...base(), format: 'anyprec-graph/1' } as GraphSpec, 'RangeError', /graph.input needs graph.format 'anyprec-graph\/2' or later/],
+    ['an unknown graph version', { ...base(), format: 'anyprec-graph/4' } as never, 'RangeError', /graph.format must be 'anyprec-graph\/1', 'anyprec-graph\/2' or 'anyprec-graph\/3', got "anyprec-graph\/4"/],
     ['input not an object', { ...base(), input: [] as never }, 'TypeError', /graph.input must be an object/],
     ['an unknown input key', withInput((i) => { i.mean = 1; }), 'RangeError', /graph.input.mean is not an input field/],
     ['a bad dtype', withInput((i) => { i.dtype = 'int8'; }), 'RangeError', /graph.input.dtype must be 'uint8' or 'float32', got "int8"/],

@@ -30,6 +30,25 @@ describe('anyprec train --method sp|pg|ldp', () => {
     for (const a of [32, 2]) expect(m.runSync(digits, { bits: { weights: 1, activations: a } }).shape).toEqual([2, 10]);
   });
 
+  it('sp --act-quant pact / sign: the model file holds the clips / the 1-bit signs, and anyprec eval runs every switch', () => {
+    const digits = new Uint8Array(3 * 784).map((_, i) => (i * 37) % 256);
+    const input = path.join(dir, 'digits.u8');
+    fs.writeFileSync(input, digits);
+    for (const [quant, switches, option] of [['pact', [32, 2], { clip: true }], ['sign', [32, 1], { oneBit: 'sign' }]] as const) {
+      const out = path.join(dir, `sp-${quant}.anyprec`);
+      train(['--method', 'sp', '--act-quant', quant, '--act-bits', switches.join(','), '--epochs', '1', '--out', out]);
+      expect(JSON.parse(fs.readFileSync(`${out}.json`, 'utf8')).config.options.activation).toBe(quant);
+      const m = loadSync(out);
+      expect(m.graph.format).toBe('anyprec-graph/3');
+      for (const n of m.graph.nodes.filter((x) => x.op === 'quantize')) expect(n).toMatchObject(option);
+      for (const a of switches) {
+        const r = JSON.parse(execFileSync(process.execPath, [cli, 'eval', out, '--input', input, '--dtype', 'uint8', '--shape', '3,1,28,28',
+          '--bits', `1,${a}`, '--json'], { encoding: 'utf8' })) as { logits: number[][] };
+        expect(Float32Array.from(r.logits.flat())).toEqual(m.runSync(new Uint8Tensor(digits, [3, 1, 28, 28]), { bits: { weights: 1, activations: a } }).data);
+      }
+    }
+  });
+
   it('pg (PACT activations): the gate counts of the exported model on the test digits; the model file has gated layers', () => {
     const out = path.join(dir, 'pg.anyprec');
     const r = train(['--method', 'pg', '--bits', '3', '--high-bits', '1', '--weight-bits', '4', '--gate-on', '0.2', '--gate-weight', '4', '--act-quant', 'pact', '--epochs', '1', '--out', out]);

@@ -85,23 +85,54 @@ describe('SP-Nets', () => {
     expect(() => new Trainer(smallCnn(), defaultConfig({ method: 'sp', bits: [4], options: { distill: 'no' } }))).toThrow(/options.distill must be a boolean/);
   });
 
-  it('PACT activations train (a learned clip per quantiser and switch); export refuses with what the format lacks', () => {
+  /** The exported model (and it saved and loaded: the same outputs, bit for bit) = the training forward at every switch. */
+  function exportsEverySwitch(tr: Trainer, switches: number[]): Model {
+    const model = tr.toModel(), loaded = saved(model);
+    expect(loaded.graph).toEqual(model.graph);
+    for (const b of switches) {
+      const opts: RunOptions = { bits: { weights: 1, activations: b } };
+      exportMatches(tr, b, model, opts);
+      expect(Array.from(loaded.runSync(input, opts).data)).toEqual(Array.from(model.runSync(input, opts).data));
+    }
+    return model;
+  }
+
+  it('PACT activations train (a learned clip per quantiser and switch) and export as clipped quantisers: runtime = training forward at every switch', () => {
     const tr = train({ method: 'sp', bits: [32, 2], epochs: 1, options: { activation: 'pact', alpha: 4 } });
     expect(tr.evaluate(test, 2)).toBeGreaterThanOrEqual(0.7); // measured 0.772 (1 epoch)
     const alphas = tr.log[0].extra!.alphas as Record<string, number>;
     expect(Object.keys(alphas).sort()).toEqual(['q0.2', 'q0.32', 'q1.2', 'q1.32', 'q2.2', 'q2.32']);
     expect(Object.values(alphas).some((a) => a !== 4)).toBe(true);
-    expect(() => tr.toModel()).toThrow(/PACT quantiser/);
+    const model = exportsEverySwitch(tr, [32, 2]);
+    expect(model.graph.format).toBe('anyprec-graph/3');
+    expect(model.graph.nodes.filter((n) => n.op === 'quantize').map((n) => (n as { clip?: boolean }).clip)).toEqual([true, true, true]);
+    // the trained clips are the model's; widths that are no switch keep the initial clip (untrained, as their batch norms)
+    const params = new Map(model.state().params);
+    for (const [key, a] of Object.entries(alphas)) expect((params.get(`${key}.alpha`) as Float32Array)[0]).toBe(Math.fround(a));
+    expect(model.graph.bitList).toEqual([1, 2, 32]); // 1: the weights' width
+    expect(Array.from(params.get('q1.1.alpha') as Float32Array)).toEqual([4]);
+    // every switch runs as one native program
+    for (const b of [32, 2]) expect(model.runsNatively({ bits: { weights: 1, activations: b } })).toBe(true);
   });
 
-  it('sign activations at the 1-bit switch train (hard-tanh STE); export refuses with what the format lacks', () => {
+  it("sign activations at the 1-bit switch train (hard-tanh STE) and export as oneBit: 'sign' quantisers: runtime = training forward at every switch", () => {
     const tr = train({ method: 'sp', bits: [32, 1], epochs: 1, options: { activation: 'sign' } });
     expect(tr.evaluate(test, 1)).toBeGreaterThanOrEqual(0.45); // measured 0.554 (1 epoch; DoReFa's 1-bit switch: 0.77 after 2)
-    expect(() => tr.toModel()).toThrow(/sign quantiser/);
+    const model = exportsEverySwitch(tr, [32, 1]);
+    expect(model.graph.nodes.filter((n) => n.op === 'quantize').map((n) => (n as { oneBit?: string }).oneBit)).toEqual(['sign', 'sign', 'sign']);
+    // the 1-bit switch: 1-bit weights x 1-bit (sign) activations in the bit-op count
+    for (const l of model.bitOps(1, { bits: { weights: 1, activations: 1 } }).layers.filter((s) => s.op === 'qconv2d' || s.op === 'qlinear')) {
+      expect([l.weightBits, l.activationBits]).toEqual([1, 1]);
+    }
   });
 
-  it('rejects an unknown activation quantiser', () => {
+  it('rejects an unknown activation quantiser, and a graph whose quantisers already carry clip / oneBit (training would ignore them)', () => {
     expect(() => new Trainer(smallCnn(), defaultConfig({ method: 'sp', bits: [4], options: { activation: 'log' } }))).toThrow(/options.activation must be one of dorefa, pact, sign/);
+    const g = smallCnn();
+    for (const option of [{ clip: true }, { oneBit: 'sign' }]) {
+      const v3 = { ...g, format: 'anyprec-graph/3' as const, nodes: g.nodes.map((n) => (n.name === 'q1' ? { ...n, ...option } : n)) };
+      expect(() => new Trainer(v3, defaultConfig({ method: 'sp', bits: [4] }))).toThrow(/training does not support quantize options clip \/ oneBit \(node q1\)/);
+    }
   });
 });
 

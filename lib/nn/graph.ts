@@ -66,8 +66,16 @@ export type NodeSpec =
   | (Base & { op: 'batchnorm'; channels: number; eps: number; switchable: boolean })
   | (Base & { op: 'relu' })
   | (Base & { op: 'clamp'; min: number; max: number })
-  /** Activation quantiser Act_b: clamp to [0,1], round to b bits; ReLU when b = 32. */
-  | (Base & { op: 'quantize' })
+  /**
+   * Activation quantiser Act_b: clamp to [0,1], round to b bits; ReLU when b = 32. Two options
+   * (graph version 3; at most one of them):
+   * - `clip: true` (PACT, a learned clip per bit-width): one α_b > 0 per bit-width b of bitList,
+   *   tensor `${name}.${b}.alpha` (one value; quantizeClipTensor). At b < 32 the node outputs the
+   *   b-bit codes of clamp(x/α_b, 0, 1), code q worth q/(2^b − 1)·α_b; at 32 it is clamp(x, 0, α_32).
+   * - `oneBit: 'sign'`: at 1 bit the node outputs the sign of x (+1 for x >= 0, else −1: bipolar
+   *   codes, as the `sign` op); other bit-widths as without it.
+   */
+  | (Base & { op: 'quantize'; clip?: boolean; oneBit?: 'sign' })
   /** Clamp to [0, 1] without rounding (ReLU when the call's activations are 32-bit). */
   | (Base & { op: 'clampact' })
   /** 1-bit sign activation (BNN): +1 for x >= 0, else -1 (bipolar codes). */
@@ -113,8 +121,11 @@ export type OpName = NodeSpec['op'];
  */
 export type NodeInit = NodeSpec extends infer N ? (N extends NodeSpec ? Omit<N, 'inputs'> & { inputs?: string[] } : never) : never;
 
-/** The graph versions validateGraph reads. Version 2 adds `input` (what a caller hands the model). */
-export const GRAPH_FORMATS = ['anyprec-graph/1', 'anyprec-graph/2'] as const;
+/**
+ * The graph versions validateGraph reads. Version 2 adds `input` (what a caller hands the model);
+ * version 3 the quantize options `clip` and `oneBit` (a version 1 or 2 reader would ignore them).
+ */
+export const GRAPH_FORMATS = ['anyprec-graph/1', 'anyprec-graph/2', 'anyprec-graph/3'] as const;
 
 export interface GraphSpec {
   format: (typeof GRAPH_FORMATS)[number];
@@ -144,6 +155,26 @@ export const QUANTISED_OPS: ReadonlySet<OpName> = new Set<OpName>(['qconv2d', 'q
 /** Name of the tensor holding a gated layer's thresholds. */
 export function gateThresholdTensor(node: { name: string; gate?: PrecisionGate }): string {
   return node.gate?.thresholds ?? `${node.name}.threshold`;
+}
+
+/** Name of the tensor holding the clip α of quantize node `node` (with `clip`) at `bits`-bit activations. */
+export function quantizeClipTensor(node: string, bits: number | string): string {
+  return `${node}.${bits}.alpha`;
+}
+
+/** @internal What a clip tensor is, for error messages. */
+export function clipTensorRole(node: string, bits: number | string): string {
+  return `the clip α of quantize ${node} at ${bits} bits, its field clip: true`;
+}
+
+/**
+ * The lowest graph version that holds everything in `g`, or g.format where that is later:
+ * 3 with a quantize `clip` or `oneBit`, 2 with `input`, else 1.
+ */
+export function graphFormatFor(g: GraphSpec): GraphSpec['format'] {
+  const needs = g.nodes.some((n) => n.op === 'quantize' && (n.clip === true || n.oneBit !== undefined)) ? 3 : g.input !== undefined ? 2 : 1;
+  const has = GRAPH_FORMATS.indexOf(g.format) + 1;
+  return GRAPH_FORMATS[Math.max(needs, has) - 1];
 }
 
 /** Nodes whose outputs a precision gate steers: pgconv2d, and qconv2d / qlinear with a gate. */
@@ -234,11 +265,40 @@ function checkPoolGeometry(node: { kernel: unknown; stride: unknown; padding: un
   }
 }
 
+/** The options of a quantize node: `clip` a boolean, `oneBit` 'sign', not both, only in a version-3 graph. */
+function checkQuantizeOptions(node: NodeSpec & { op: 'quantize' }, where: string, format: GraphSpec['format']): void {
+  const { clip, oneBit } = node as { clip?: unknown; oneBit?: unknown };
+  if (clip !== undefined && typeof clip !== 'boolean') {
+    throw new TypeError(`${where}.clip must be a boolean (true: a clip α per bit-width, tensors '${quantizeClipTensor(node.name, '<bits>')}'), got ${describe(clip)}`);
+  }
+  if (oneBit !== undefined && typeof oneBit !== 'string') throw new TypeError(`${where}.oneBit must be the string 'sign' (or absent), got ${describe(oneBit)}`);
+  if (oneBit !== undefined && oneBit !== 'sign') throw new RangeError(`${where}.oneBit must be 'sign' (or absent), got ${JSON.stringify(oneBit)}`);
+  if (clip === true && oneBit !== undefined) {
+    throw new RangeError(`${where}: clip and oneBit cannot be combined (the 1-bit sign takes no clip; use one quantize option)`);
+  }
+  for (const [field, used] of [['clip', clip === true], ['oneBit', oneBit !== undefined]] as const) {
+    if (used && format !== 'anyprec-graph/3') {
+      throw new RangeError(`${where}.${field} needs graph.format 'anyprec-graph/3' (version 1 and 2 readers would ignore it), got ${JSON.stringify(format)}`);
+    }
+  }
+}
+
+/** A value named for an error message: its type, and its value where it is a primitive. */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : `${typeof v} ${String(v)}`;
+}
+
 /** Checks a graph description; throws an Error naming the node and the field at fault. */
 export function validateGraph(g: unknown): GraphSpec {
   if (g === null || typeof g !== 'object') throw new TypeError('graph must be an object');
   const spec = g as GraphSpec;
-  if (!GRAPH_FORMATS.includes(spec.format)) throw new RangeError(`graph.format must be ${GRAPH_FORMATS.map((f) => `'${f}'`).join(' or ')}, got ${JSON.stringify(spec.format)}`);
+  if (!GRAPH_FORMATS.includes(spec.format)) {
+    const names = GRAPH_FORMATS.map((f) => `'${f}'`);
+    throw new RangeError(`graph.format must be ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}, got ${JSON.stringify(spec.format)}`);
+  }
   if (!Array.isArray(spec.inputShape) || spec.inputShape.length < 1 || !spec.inputShape.every(isPositiveInt)) {
     throw new RangeError('graph.inputShape must be [C, H, W] or [F] of positive integers');
   }
@@ -256,7 +316,7 @@ export function validateGraph(g: unknown): GraphSpec {
     throw new RangeError(`graph.inputShape [${spec.inputShape.join(', ')}] holds more than ${MAX_ELEMENTS} elements`);
   }
   if (spec.input !== undefined) {
-    if (spec.format !== 'anyprec-graph/2') throw new RangeError(`graph.input needs graph.format 'anyprec-graph/2' (version 1 readers would ignore it), got ${JSON.stringify(spec.format)}`);
+    if (spec.format === 'anyprec-graph/1') throw new RangeError(`graph.input needs graph.format 'anyprec-graph/2' or later (version 1 readers would ignore it), got ${JSON.stringify(spec.format)}`);
     checkGraphInput(spec.input, spec.inputShape, { maxChannels: MAX_CHANNELS, maxSpatial: MAX_SPATIAL, maxElements: MAX_ELEMENTS });
   }
   if (!Array.isArray(spec.bitList) || spec.bitList.length === 0 ||
@@ -328,6 +388,9 @@ export function validateGraph(g: unknown): GraphSpec {
           throw new RangeError(`${where} needs kernel, stride [h, w] >= 1 and padding >= 0`);
         }
         checkPoolGeometry(node, where);
+        break;
+      case 'quantize':
+        checkQuantizeOptions(node, where, spec.format);
         break;
       case 'pact':
         if (node.param !== undefined && (typeof node.param !== 'string' || node.param === '')) throw new TypeError(`${where}.param must be a non-empty string`);

@@ -8,10 +8,13 @@ import type { LayerRoute } from './route';
 
 const fr = Math.fround;
 
-/** A lowered activation: a buffer of n samples' floats or unsigned codes, and its NHWC/[n, F] shape. */
+/**
+ * A lowered activation: a buffer of n samples' floats or unsigned codes (with `scale`: code p is
+ * worth fr(fr(p / (2^bits − 1)) · scale), a clipped quantiser's), and its NHWC/[n, F] shape.
+ */
 export type LoweredValue =
   | { kind: 'float'; buf: number; shape: number[] }
-  | { kind: 'codes'; buf: number; bits: number; shape: number[] };
+  | { kind: 'codes'; buf: number; bits: number; shape: number[]; scale?: number };
 
 /** Thrown by a step that cannot lower after all (the plan keeps its JS path). */
 export class NotLowerable extends Error {}
@@ -52,15 +55,17 @@ export class Lowering {
     return v;
   }
 
-  /** A new value of n samples of per-sample `shape`: floats, or codes of `bits` bits. */
-  value(shape: number[], bits = 32): LoweredValue {
+  /** A new value of n samples of per-sample `shape`: floats, or codes of `bits` bits (worth `scale` at the top code). */
+  value(shape: number[], bits = 32, scale?: number): LoweredValue {
     const count = this.n * shape.reduce((a, b) => a * b, 1);
     const full = [this.n, ...shape];
-    return bits === 32 ? { kind: 'float', buf: this.buffer(4 * count), shape: full }
-      : { kind: 'codes', buf: this.buffer(count), bits, shape: full };
+    if (bits === 32) return { kind: 'float', buf: this.buffer(4 * count), shape: full };
+    const v: LoweredValue = { kind: 'codes', buf: this.buffer(count), bits, shape: full };
+    if (scale !== undefined) v.scale = scale;
+    return v;
   }
 
-  /** The float buffer of a value (ops.toFloat: codes p -> p / (2^b - 1), decoded once per value). */
+  /** The float buffer of a value (ops.toFloat: codes p -> p / (2^b - 1) [· scale], decoded once per value). */
   floats(name: string): number {
     const v = this.get(name);
     if (v.kind === 'float') return v.buf;
@@ -68,7 +73,8 @@ export class Lowering {
     if (buf === undefined) {
       const count = v.shape.reduce((a, b) => a * b, 1);
       const levels = (1 << v.bits) - 1;
-      const table = new Float32Array(levels + 1).map((_, p) => fr(p / levels));
+      const s = v.scale;
+      const table = new Float32Array(levels + 1).map((_, p) => (s === undefined ? fr(p / levels) : fr(fr(p / levels) * s)));
       buf = this.buffer(4 * count);
       this.op({ op: 'codesToFloat', x: v.buf, out: buf, count, table });
       this.decoded.set(name, buf);

@@ -11,7 +11,10 @@ const fr = Math.fround;
 export type Act =
   | { kind: 'float'; data: Float32Array; shape: number[] }
   | { kind: 'codes'; codes: Uint8Array; bits: number; encoding: 'unsigned' | 'bipolar'; shape: number[];
-      /** Dynamic per-tensor scale (from 'dynquantize'): code p means fr(fr(p / (2^b - 1)) * scale). */
+      /**
+       * Per-tensor scale: dynamic (from 'dynquantize') or a clipped quantiser's α (quantize with
+       * `clip`): code p means fr(fr(p / (2^b - 1)) * scale).
+       */
       scale?: number };
 
 /** Float values of an activation (codes p -> p / (2^b - 1) [* scale], bipolar -> +-1). */

@@ -6,7 +6,7 @@ import { WeightQuantizer } from '../core/quantize';
 import { signMagnitudeWeights } from '../core/signmag';
 import { packSignMagnitude } from '../core/signmag-gemm';
 import type { GraphSpec, NodeSpec } from './graph';
-import { gateThresholdTensor } from './graph';
+import { clipTensorRole, gateThresholdTensor, quantizeClipTensor } from './graph';
 
 export type Param = Float32Array | Packed;
 export type Params = Map<string, Param>;
@@ -45,8 +45,16 @@ export function foldBatchNorm(w: Float32Array, b: Float32Array, mean: Float32Arr
   return { alpha, beta };
 }
 
+/**
+ * The keys of a parameter set kept per activation bit-width (a switchable batch norm's
+ * `<name>.<key>.*`, a quantiser's clips `<name>.<key>.alpha`): every width of the bit list.
+ */
+export function widthKeys(graph: GraphSpec): string[] {
+  return graph.bitList.map(String);
+}
+
 export function bnKeys(graph: GraphSpec, node: NodeSpec & { op: 'batchnorm' }): string[] {
-  return node.switchable ? graph.bitList.map(String) : ['shared'];
+  return node.switchable ? widthKeys(graph) : ['shared'];
 }
 
 function fanIn(node: NodeSpec): { rows: number; k: number; reorder: (w: Float32Array) => Float32Array; reorderCodes: (q: Uint8Array) => Uint8Array } {
@@ -115,6 +123,18 @@ export function compileParams(graph: GraphSpec, tensors: Record<string, Float32A
       }
       case 'pact':
         params.set(`${node.name}.alpha`, tensor(tensors, `${node.param ?? node.name}.upper_bound`, 1).slice());
+        break;
+      case 'quantize':
+        // one clip per bit-width, the same name in and out (values checked with every parameter: nn/validate)
+        if (node.clip) {
+          for (const key of widthKeys(graph)) {
+            const name = quantizeClipTensor(node.name, key), t = tensors[name];
+            if (t === undefined) throw new RangeError(`missing tensor '${name}' (${clipTensorRole(node.name, key)}: one per bit-width of bitList)`);
+            checkFloat32(t, `tensor '${name}' (${clipTensorRole(node.name, key)})`);
+            if (t.length !== 1) throw new RangeError(`tensor '${name}' (${clipTensorRole(node.name, key)}) must hold 1 value, got ${t.length}`);
+            params.set(name, t.slice());
+          }
+        }
         break;
       case 'batchnorm': {
         for (const key of bnKeys(graph, node)) {

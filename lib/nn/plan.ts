@@ -7,7 +7,7 @@ import { Packed } from '../core/kernels';
 import { Tensor } from '../core/tensor';
 import { DEFAULT_GATE, GateProbe, GateSetting, GateStats, summarizeGates } from '../gating';
 import type { GraphSpec, NodeSpec } from './graph';
-import { isGated, QUANTISED_OPS } from './graph';
+import { isGated, QUANTISED_OPS, quantizeClipTensor } from './graph';
 import type { Act } from './ops';
 import * as ops from './ops';
 import type { Params } from './params';
@@ -20,11 +20,15 @@ import { gemmRoutingSetting } from './route';
 import type { LayerRoute } from './route';
 import { bnQuantizeStep, floatLayerStep, plainStep } from './steps/float';
 import { quantisedStep } from './steps/quantised';
+import type { SumCodes } from './steps/quantised';
 import { signMagnitudeStep } from './steps/sign-magnitude';
 import { keep, reuse } from './steps/step';
-import type { PlanContext, RunContext, Step } from './steps/step';
+import type { PlanContext, Quantizer, RunContext, Step } from './steps/step';
 import type { StepBuffers } from './arena';
 import type { BitOpsReport, LayerStats, RunStats } from './types';
+
+/** Ops whose output is their input's codes, rearranged (the same bits, encoding and scale). */
+const CODE_PASSING_OPS: ReadonlySet<string> = new Set(['maxpool2d', 'flatten', 'dropout']);
 
 /** Bits of the codes each node outputs (32: float), to account bit-ops per layer. */
 function outputCodeBits(graph: GraphSpec, layerPrecision: (name: string) => Precision): Map<string, number> {
@@ -35,7 +39,7 @@ function outputCodeBits(graph: GraphSpec, layerPrecision: (name: string) => Prec
     if (node.op === 'quantize') bits = layerPrecision(node.name).activations;
     else if (node.op === 'sign') bits = 1;
     else if (node.op === 'dynquantize') bits = node.bits;
-    else if (node.op === 'maxpool2d' || node.op === 'flatten' || node.op === 'dropout') bits = inBits;
+    else if (CODE_PASSING_OPS.has(node.op)) bits = inBits;
     codeBits.set(node.name, bits);
   }
   return codeBits;
@@ -135,6 +139,9 @@ export class Plan {
       const c = consumers.get(name) ?? [];
       return c.length === 1 && name !== this.outputName ? c[0] : undefined;
     };
+    // A quantiser an affine epilogue can compute: every one but a sign at 1 bit (oneBit 'sign'),
+    // which runs as a step of its own (no affine and clamp makes x >= 0 exactly).
+    const fusable = (n?: NodeSpec): boolean => n?.op === 'quantize' && !ctx.quantizer(n).sign;
     // A layer and the batch norm and activation (quantiser or ReLU) its epilogue absorbs, each
     // the sole consumer of the one before; `next`: what follows the layer or its batch norm.
     const epilogueChain = (layer: NodeSpec): { chain: NodeSpec[]; next?: NodeSpec } => {
@@ -144,16 +151,16 @@ export class Plan {
         chain.push(next);
         next = soleConsumer(next.name);
       }
-      if (next && (next.op === 'quantize' || next.op === 'relu')) chain.push(next);
+      if (next && (fusable(next) || next.op === 'relu')) chain.push(next);
       return { chain, next };
     };
     // The batch norm + activation quantiser (to codes; at 32 bits its float ReLU) of a residual
     // sum, when one reads the sum (a pre-activation block's next input): the sum's epilogue writes
     // that output too.
-    const quantisedSum = (add: NodeSpec): { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec } | undefined => {
-      const bn = (consumers.get(add.name) ?? []).find((c) => c.op === 'batchnorm' && soleConsumer(c.name)?.op === 'quantize');
+    const quantisedSum = (add: NodeSpec): SumCodes | undefined => {
+      const bn = (consumers.get(add.name) ?? []).find((c) => c.op === 'batchnorm' && fusable(soleConsumer(c.name)));
       if (!bn) return undefined;
-      return { bn: bn as NodeSpec & { op: 'batchnorm' }, q: soleConsumer(bn.name)! };
+      return { bn: bn as NodeSpec & { op: 'batchnorm' }, q: soleConsumer(bn.name) as NodeSpec & { op: 'quantize' } };
     };
     const fused = new Set<string>();
     const order = new Map<string, number>([['input', -1]]);
@@ -163,7 +170,7 @@ export class Plan {
       const prec = layerPrecision(node.name);
       if (QUANTISED_OPS.has(node.op)) {
         const { chain, next } = epilogueChain(node);
-        let then: { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec } | undefined;
+        let then: SumCodes | undefined;
         if (chain.length === 1 && next?.op === 'add' && next.inputs.length === 2) {
           // A residual add right after the layer (float out): fused into its epilogue when the
           // other operand is computed before the layer runs.
@@ -183,8 +190,8 @@ export class Plan {
         this.steps.push(floatLayerStep(chain, ctx));
       } else if (node.op === 'smconv2d' || node.op === 'pgconv2d') {
         this.steps.push(signMagnitudeStep(node, ctx));
-      } else if (node.op === 'batchnorm' && soleConsumer(node.name)?.op === 'quantize') {
-        const q = soleConsumer(node.name)!;
+      } else if (node.op === 'batchnorm' && fusable(soleConsumer(node.name))) {
+        const q = soleConsumer(node.name) as NodeSpec & { op: 'quantize' };
         fused.add(q.name);
         this.steps.push(bnQuantizeStep(node, q, ctx));
       } else {
@@ -201,8 +208,28 @@ export class Plan {
       if (p === undefined) throw new RangeError(`model has no parameter '${name}'`);
       return p as T;
     };
+    const quantizer = (node: NodeSpec & { op: 'quantize' }): Quantizer => {
+      const bits = layerPrecision(node.name).activations;
+      const q: Quantizer = { bits, sign: node.oneBit === 'sign' && bits === 1 };
+      if (node.clip) {
+        const name = quantizeClipTensor(node.name, bits);
+        if (!params.has(name)) throw new RangeError(`quantize ${node.name} has no clip for ${bits}-bit activations (bit list: ${graph.bitList.join(', ')})`);
+        q.clip = param<Float32Array>(name)[0];
+      }
+      return q;
+    };
+    // The codes' fixed scales: a clipped quantiser's below 32 bits, passed on as codeBits passes bits.
+    const codeScale = new Map<string, number>();
+    for (const node of graph.nodes) {
+      let s: number | undefined;
+      if (node.op === 'quantize') {
+        const q = quantizer(node);
+        if (q.bits !== 32 && !q.sign) s = q.clip;
+      } else if (CODE_PASSING_OPS.has(node.op)) s = codeScale.get(node.inputs[0]);
+      if (s !== undefined) codeScale.set(node.name, s);
+    }
     return {
-      graph, shapes, codeBits, layerPrecision, param,
+      graph, shapes, codeBits, codeScale, layerPrecision, param, quantizer,
       hasParam: (name) => params.has(name),
       getParam: (name) => params.get(name),
       bn: (node) => {

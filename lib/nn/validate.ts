@@ -6,9 +6,9 @@
 import { checkInt, isFloat32Array, typedArrayTag } from '../core/check';
 import { Packed, packedWords } from '../core/kernels';
 import type { GraphSpec, NodeSpec } from './graph';
-import { gateThresholdTensor, MAX_ELEMENTS } from './graph';
+import { clipTensorRole, gateThresholdTensor, MAX_ELEMENTS, quantizeClipTensor } from './graph';
 import type { Param, Params } from './params';
-import { bnKeys } from './params';
+import { bnKeys, widthKeys } from './params';
 import { inferShapes } from './shapes';
 
 /** Default bound on the memory one model may need: weights, and activations of one call. */
@@ -141,6 +141,17 @@ export function checkParams(graph: GraphSpec, params: Params, where = ''): numbe
         break;
       case 'pact':
         float(`${node.name}.alpha`, 1, 'PACT clip');
+        break;
+      case 'quantize':
+        if (node.clip) {
+          for (const key of widthKeys(graph)) {
+            const name = quantizeClipTensor(node.name, key), what = clipTensorRole(node.name, key);
+            if (!params.has(name)) throw new RangeError(`${where}missing parameter '${name}' (${what}: one per bit-width of bitList)`);
+            const alpha = float(name, 1, what)[0];
+            // a range: 0 or less (or NaN) would invert or void the codes, Infinity leave no level below it
+            if (!(alpha > 0 && alpha < Infinity)) throw new RangeError(`${where}parameter '${name}' (${what}) must be a finite number > 0, got ${alpha}`);
+          }
+        }
         break;
       case 'batchnorm':
         for (const key of bnKeys(graph, node)) {

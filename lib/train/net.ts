@@ -1,7 +1,8 @@
 // A trainable network over an anyprec GraphSpec: the same graph (node names, tensor names,
 // PyTorch layouts) that Model.build runs, so the trained tensors export as they are.
 import type { GraphSpec, NodeSpec } from '../nn/graph';
-import { validateGraph } from '../nn/graph';
+import { graphFormatFor, validateGraph } from '../nn/graph';
+import { bnKeys } from '../nn/params';
 import type { GraphInput } from '../nn/input';
 import { Model } from '../nn/model';
 import { nchwToNhwc } from '../core/kernels';
@@ -47,6 +48,9 @@ export class TrainNet {
     for (const node of this.graph.nodes) {
       if (!SUPPORTED.has(node.op)) throw new RangeError(`training does not support op '${node.op}' (node ${node.name})`);
       if ((node.op === 'qconv2d' || node.op === 'qlinear') && node.gate) throw new RangeError(`training does not support gated layers (node ${node.name})`);
+      if (node.op === 'quantize' && (node.clip || node.oneBit !== undefined)) {
+        throw new RangeError(`training does not support quantize options clip / oneBit (node ${node.name}); SP-Nets' options.activation trains them (pact, sign)`);
+      }
       if (node.op === 'conv2d' || node.op === 'qconv2d') {
         const [kh, kw] = node.kernel;
         this.weight(`${node.name}.weight`, [node.outChannels, node.inChannels, kh, kw], node.inChannels * kh * kw, rng);
@@ -55,7 +59,7 @@ export class TrainNet {
         this.weight(`${node.name}.weight`, [node.outFeatures, node.inFeatures], node.inFeatures, rng);
         if (node.bias) this.biasParam(`${node.name}.bias`, node.outFeatures, node.inFeatures, rng);
       } else if (node.op === 'batchnorm') {
-        for (const key of this.bnKeys(node)) {
+        for (const key of bnKeys(this.graph, node)) {
           // the runtime's names: `<bn>.<bits>.weight` (switchable), `<bn>.weight` (shared)
           const p = node.switchable ? `${node.name}.${key}` : node.name;
           const weight = this.add(new Param(`${p}.weight`, new Float32Array(node.channels).fill(1), [node.channels]));
@@ -69,9 +73,6 @@ export class TrainNet {
     }
   }
 
-  private bnKeys(node: NodeSpec & { op: 'batchnorm' }): string[] {
-    return node.switchable ? this.graph.bitList.map(String) : ['shared'];
-  }
   private add(p: Param): Param { this.params.set(p.name, p); return p; }
   /** Kaiming-normal (fan in, ReLU gain), as the reference's PyTorch init for conv layers. */
   private weight(name: string, shape: number[], fanIn: number, rng: Rng): void {
@@ -220,11 +221,13 @@ export class TrainNet {
   /**
    * The trained network as a runtime Model: the tensors as trained, in the graph unchanged or in a
    * training method's variant of it (`base`: the same nodes and tensor names; e.g. with precision
-   * gates) and, when a method rewrites them for that graph, `tensors` (by the same names). With `input`, the graph becomes version 2 and carries it: the model takes the raw input
-   * and preprocesses it itself.
+   * gates, or quantize options) and, when a method rewrites them for that graph, `tensors` (by the
+   * same names). With `input` the graph carries it (version 2 or later): the model takes the raw
+   * input and preprocesses it itself.
    */
   toModel(input?: GraphInput, base: GraphSpec = this.graph, tensors: Record<string, Float32Array> = this.tensors()): Model {
-    const graph: GraphSpec = input ? { ...base, format: 'anyprec-graph/2', input } : base;
+    const graph: GraphSpec = input ? { ...base, input } : { ...base };
+    graph.format = graphFormatFor(graph);
     return Model.build(graph, tensors);
   }
 }

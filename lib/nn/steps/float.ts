@@ -9,32 +9,38 @@ import { convShape, NotLowerable } from '../lower';
 import type { Lowering } from '../lower';
 import type { Precision } from '../precision';
 import { nodeMacs } from '../shapes';
-import { codesAct, floatAct, floatsOf, keep, reuse } from './step';
+import { clipAffine, codesAct, maxField, floatAct, floatsOf, keep, reuse, signCodes } from './step';
 import type { PlanContext, RunContext, Step } from './step';
 
-/** A batch norm and the activation quantiser after it, in one native pass. */
-export function bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec, ctx: PlanContext): Step {
+/**
+ * A batch norm and the activation quantiser after it, in one native pass. A clipped quantiser
+ * (`clip`): at b < 32 the batch norm divided by α makes the codes of clamp(y/α, 0, 1); at 32 the
+ * clamp to [0, α]. A 1-bit sign never comes here (plan.ts runs it as a step of its own).
+ */
+export function bnQuantizeStep(node: NodeSpec & { op: 'batchnorm' }, q: NodeSpec & { op: 'quantize' }, ctx: PlanContext): Step {
   const shapes = ctx.shapes;
-  const bits = ctx.layerPrecision(q.name).activations;
+  const { bits, clip } = ctx.quantizer(q);
   const { alpha, beta } = ctx.bn(node);
+  const codes = bits !== 32 && clip !== undefined ? clipAffine(alpha, beta, clip, node.channels) : { scale: alpha, shift: beta };
+  const hi = bits === 32 && clip !== undefined ? clip : Infinity;
   const shape = shapes.get(node.name)!;
   return {
     nodes: [node.name, q.name], op: 'batchnorm+quantize', output: q.name, macsPerSample: 0, weightBits: 0, activationBits: 0,
     exec: (env, n, rc) => {
       const x = floatsOf(env.get(node.inputs[0])!, rc, `${q.name}:in`);
       if (bits === 32) {
-        const y = kernels.channelAffine(x, node.channels, alpha, beta, 0, Infinity, reuse<Float32Array>(rc, q.name, Float32Array, x.length));
+        const y = kernels.channelAffine(x, node.channels, alpha, beta, 0, hi, reuse<Float32Array>(rc, q.name, Float32Array, x.length));
         return floatAct(keep(rc, q.name, y), n, shape);
       }
-      const codes = kernels.quantizeActivations(x, node.channels, alpha, beta, bits, reuse<Uint8Array>(rc, q.name, Uint8Array, x.length));
-      return codesAct(keep(rc, q.name, codes), bits, n, shape);
+      const y = kernels.quantizeActivations(x, node.channels, codes.scale, codes.shift, bits, reuse<Uint8Array>(rc, q.name, Uint8Array, x.length));
+      return codesAct(keep(rc, q.name, y), bits, n, shape, clip);
     },
     lower: (b) => {
       const x = b.floats(node.inputs[0]);
-      const out = b.set(q.name, b.value(shape, bits)).buf;
+      const out = b.set(q.name, b.value(shape, bits, clip)).buf;
       const count = b.n * shape.reduce((a, c) => a * c, 1), channels = node.channels;
-      if (bits === 32) b.op({ op: 'affine', x, out, count, channels, scale: alpha, shift: beta, min: 0 });
-      else b.op({ op: 'quantize', x, out, count, channels, scale: alpha, shift: beta, bits });
+      if (bits === 32) b.op({ op: 'affine', x, out, count, channels, scale: alpha, shift: beta, min: 0, ...maxField(hi) });
+      else b.op({ op: 'quantize', x, out, count, channels, scale: codes.scale, shift: codes.shift, bits });
     },
   };
 }
@@ -57,12 +63,17 @@ export function floatLayerStep(chain: NodeSpec[], ctx: PlanContext): Step {
   const k = isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures;
   const channels = shape[shape.length - 1];
   const bias = node.bias ? ctx.param<Float32Array>(`${node.name}.b`) : null;
-  // The epilogue: batch norm (scale, shift), then ReLU (a quantiser at 32 bits is one too) or codes.
+  // The epilogue: batch norm (scale, shift), then ReLU (a quantiser at 32 bits is one too, a
+  // clipped one clamps at α too) or codes (a clipped quantiser's: of the affine divided by α).
   const bn = bnNode ? ctx.bn(bnNode) : undefined;
-  const bits = act?.op === 'quantize' ? ctx.layerPrecision(act.name).activations : 32;
+  const q = act?.op === 'quantize' ? ctx.quantizer(act) : undefined;
+  const bits = q?.bits ?? 32;
+  const clip = q?.clip;
   const epilogue: kernels.FloatConvOptions = { bias, scale: bn?.alpha ?? null, shift: bn?.beta ?? null };
   if (act) epilogue.min = 0;
-  const codes = { bias, scale: epilogue.scale, shift: epilogue.shift, bits };
+  if (bits === 32 && clip !== undefined) epilogue.max = clip;
+  const folded = bits !== 32 && clip !== undefined ? clipAffine(epilogue.scale ?? null, epilogue.shift ?? null, clip, channels) : epilogue;
+  const codes = { bias, scale: folded.scale, shift: folded.shift, bits };
   // Weights packed on first use, again only if the parameter is replaced.
   let packed: { source: Float32Array; weights: kernels.FloatWeights } | undefined;
   const weights = (): kernels.FloatWeights => {
@@ -81,14 +92,14 @@ export function floatLayerStep(chain: NodeSpec[], ctx: PlanContext): Step {
       const out = reuse(rc, last.name, bits !== 32 ? Uint8Array : Float32Array, count);
       const options = { ...(bits !== 32 ? codes : epilogue), out };
       const y = keep(rc, last.name, geometry ? kernels.floatConv(x, image, geometry, weights(), options) : kernels.floatLinear(x, n, weights(), options));
-      return bits !== 32 ? codesAct(y as Uint8Array, bits, n, shape) : floatAct(y as Float32Array, n, shape);
+      return bits !== 32 ? codesAct(y as Uint8Array, bits, n, shape, clip) : floatAct(y as Float32Array, n, shape);
     },
     lower: (b) => {
       const x = b.floats(node.inputs[0]);
-      const out = b.set(last.name, b.value(shape, bits)).buf;
+      const out = b.set(last.name, b.value(shape, bits, clip)).buf;
       const o: kernels.FloatConvOptions = bits !== 32 ? codes : epilogue;
       b.op({ op: 'floatConv', x, out, shape: convShape(b.n, inShape, geometry), weights: weights().packed, outChannels: channels,
-        bias: o.bias, scale: o.scale, shift: o.shift, min: o.min, bits: bits === 32 ? 0 : bits });
+        bias: o.bias, scale: o.scale, shift: o.shift, min: o.min, ...maxField(o.max), bits: bits === 32 ? 0 : bits });
     },
   };
 }
@@ -133,11 +144,14 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
         return { kind: 'codes', codes, bits: node.bits, encoding: 'unsigned', scale, shape: [n, ...shape] };
       });
     case 'quantize': {
-      const bits = prec.activations;
+      const { bits, clip, sign } = ctx.quantizer(node);
+      if (sign) return step((x, n) => ({ kind: 'codes', codes: signCodes(ops.toFloat(x)), bits: 1, encoding: 'bipolar', shape: [n, ...shape] }));
+      // a clipped quantiser: the codes of x/α (below 32 bits), or x clamped to [0, α]
+      const scale = bits !== 32 && clip !== undefined ? clipAffine(null, null, clip, 1).scale : null;
       return step((x, n) => {
-        if (bits === 32) return float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, Infinity), n);
+        if (bits === 32) return float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, clip ?? Infinity), n);
         const xf = ops.toFloat(x);
-        return { kind: 'codes', codes: kernels.quantizeActivations(xf, 1, null, null, bits), bits, encoding: 'unsigned', shape: [n, ...shape] };
+        return codesAct(kernels.quantizeActivations(xf, 1, scale, null, bits), bits, n, shape, clip);
       });
     }
     case 'clampact': {
@@ -145,12 +159,7 @@ export function plainStep(node: NodeSpec, ctx: PlanContext, prec: Precision): St
       return step((x, n) => float(kernels.channelAffine(ops.toFloat(x), 1, null, null, 0, hi), n));
     }
     case 'sign':
-      return step((x, n) => {
-        const xf = ops.toFloat(x);
-        const codes = new Uint8Array(xf.length);
-        for (let i = 0; i < xf.length; i++) codes[i] = xf[i] >= 0 ? 1 : 0;
-        return { kind: 'codes', codes, bits: 1, encoding: 'bipolar', shape: [n, ...shape] };
-      });
+      return step((x, n) => ({ kind: 'codes', codes: signCodes(ops.toFloat(x)), bits: 1, encoding: 'bipolar', shape: [n, ...shape] }));
     case 'maxpool2d':
       return step((x, n) => {
         const dims = { n, h: inShape[0], w: inShape[1], c: inShape[2] };
@@ -209,15 +218,18 @@ function lowerPlain(node: NodeSpec, ctx: PlanContext, b: Lowering, shape: number
     case 'clampact':
       return affine(1, null, null, 0, prec.activations === 32 ? Infinity : 1);
     case 'quantize': {
-      const bits = prec.activations;
-      if (bits === 32) return affine(1, null, null, 0);
+      const { bits, clip, sign } = ctx.quantizer(node);
+      // bipolar codes: no native op makes them, and no quantised layer's lowering reads them
+      if (sign) throw new NotLowerable(`node ${node.name}: a 1-bit sign quantiser`);
+      if (bits === 32) return affine(1, null, null, 0, clip);
       const x = b.floats(input);
-      b.op({ op: 'quantize', x, out: b.set(node.name, b.value(shape, bits)).buf, count, channels: 1, bits });
+      const scale = clip !== undefined ? clipAffine(null, null, clip, 1).scale : undefined;
+      b.op({ op: 'quantize', x, out: b.set(node.name, b.value(shape, bits, clip)).buf, count, channels: 1, ...(scale ? { scale } : {}), bits });
       return;
     }
     case 'maxpool2d': {
       const x = b.get(input);
-      const y = b.set(node.name, b.value(shape, x.kind === 'codes' ? x.bits : 32));
+      const y = b.set(node.name, x.kind === 'codes' ? b.value(shape, x.bits, x.scale) : b.value(shape));
       b.op({ op: 'maxPool', x: x.buf, out: y.buf, shape: [b.n, inShape[0], inShape[1], inShape[2], ...node.kernel, ...node.stride, ...node.padding],
         elemBytes: x.kind === 'codes' ? 1 : 4 });
       return;
@@ -234,7 +246,7 @@ function lowerPlain(node: NodeSpec, ctx: PlanContext, b: Lowering, shape: number
         b.set(node.name, { ...x, shape: [b.n, ...shape] });
         return;
       }
-      const y = b.set(node.name, b.value(shape, x.kind === 'codes' ? x.bits : 32));
+      const y = b.set(node.name, x.kind === 'codes' ? b.value(shape, x.bits, x.scale) : b.value(shape));
       b.op({ op: 'transpose', x: x.buf, out: y.buf, n: b.n, rows: inShape[0] * inShape[1], cols: inShape[2], elemBytes: x.kind === 'codes' ? 1 : 4 });
       return;
     }

@@ -18,7 +18,7 @@ import type { Precision } from '../precision';
 import { chooseRoute } from '../route';
 import type { LayerRoute } from '../route';
 import { nodeMacs } from '../shapes';
-import { codesAct, floatAct, floatsOf, keep, PlanContext, reuse, RunContext, Step } from './step';
+import { clipAffine, codesAct, maxField, floatAct, floatsOf, keep, PlanContext, reuse, RunContext, Step } from './step';
 
 const fr = Math.fround;
 
@@ -47,6 +47,10 @@ interface QLayer {
   act?: NodeSpec;
   /** Bits of the fused activation quantiser's codes (32: float out). */
   actBits: number;
+  /** The fused quantiser's clip α at actBits (quantize with `clip`): the codes' scale below 32 bits, the clamp's upper end at 32. */
+  actClip?: number;
+  /** The fixed scale of the input codes (a clipped quantiser's α; PlanContext.codeScale), if they have one. */
+  inScale?: number;
   gate?: PrecisionGate;
   /** The other operand of a fused residual add after the layer. */
   residual?: string;
@@ -81,13 +85,16 @@ function compileLayer(chain: NodeSpec[], ctx: PlanContext, prec: Precision): QLa
   const outShape = ctx.shapes.get(node.name)!;
   const isConv = node.op === 'qconv2d';
   const wBits = prec.weights;
+  const q = act?.op === 'quantize' ? ctx.quantizer(act) : undefined;
   return {
     node, ctx, isConv, outShape,
+    actClip: q?.clip,
+    inScale: ctx.codeScale.get(node.inputs[0]),
     inShape: ctx.shapes.get(node.inputs[0])!,
     channels: outShape[outShape.length - 1],
     k: isConv ? node.inChannels * node.kernel[0] * node.kernel[1] : node.inFeatures,
     wBits,
-    actBits: act?.op === 'quantize' ? ctx.layerPrecision(act.name).activations : 32,
+    actBits: q?.bits ?? 32,
     act,
     bn: bnNode ? ctx.bn(bnNode) : undefined,
     bias: node.op === 'qlinear' && node.bias ? ctx.param<Float32Array>(`${node.name}.b`) : undefined,
@@ -99,30 +106,45 @@ function compileLayer(chain: NodeSpec[], ctx: PlanContext, prec: Precision): QLa
   };
 }
 
-/** The final per-channel affine after the accumulator's own scale: batch norm, then bias folded in. */
+/**
+ * The final per-channel affine after the accumulator's own scale: batch norm, then bias folded in;
+ * for a clipped quantiser's codes (actClip below 32 bits) both divided by its α.
+ */
 function affine(l: QLayer, accScale: number): Affine {
   const scale = new Float32Array(l.channels), shift = new Float32Array(l.channels);
+  const clip = l.actBits !== 32 ? l.actClip : undefined;
   for (let c = 0; c < l.channels; c++) {
     let s = fr(accScale), t = l.bias ? l.bias[c] : 0;
     if (l.bn) {
       t = fr(fr(t * l.bn.alpha[c]) + l.bn.beta[c]);
       s = fr(s * l.bn.alpha[c]);
     }
-    scale[c] = s;
-    shift[c] = t;
+    scale[c] = clip === undefined ? s : s / clip;
+    shift[c] = clip === undefined ? t : t / clip;
   }
   return { scale, shift };
 }
 
-/** The epilogue for inputs of `bits` bits in `encoding` (one accumulator step = E / (n_w · n_a)). */
+/**
+ * The float value of one accumulator step over input codes of `bits` bits in `encoding`:
+ * E / (n_w · n_a), and E·s / (n_w · n_a) for codes of a fixed scale s (a clipped quantiser's α).
+ */
+function accUnit(l: QLayer, bits: number, encoding: 'unsigned' | 'bipolar'): number {
+  const nw = (1 << l.wBits) - 1, na = encoding === 'bipolar' ? 1 : (1 << bits) - 1;
+  return l.inScale === undefined ? fr(l.E / (nw * na)) : fr((l.E * l.inScale) / (nw * na));
+}
+
+/** The epilogue for inputs of `bits` bits in `encoding` (one accumulator step: accUnit). */
 function epilogueFor(l: QLayer, bits: number, encoding: 'unsigned' | 'bipolar'): Affine {
   const key = `${bits}/${encoding}`;
   let epi = l.epilogues.get(key);
-  if (!epi) {
-    const nw = (1 << l.wBits) - 1, na = encoding === 'bipolar' ? 1 : (1 << bits) - 1;
-    l.epilogues.set(key, (epi = affine(l, fr(l.E / (nw * na)))));
-  }
+  if (!epi) l.epilogues.set(key, (epi = affine(l, accUnit(l, bits, encoding))));
   return epi;
+}
+
+/** The clamp's upper end of the layer's float output: a clipped quantiser's α at 32 bits. */
+function actMax(l: QLayer): number | undefined {
+  return l.act?.op === 'quantize' && l.actBits === 32 ? l.actClip : undefined;
 }
 
 /** Lowered (conv) or plain (linear) packed input codes of `bits` planes. */
@@ -154,12 +176,13 @@ function fusedProduct(l: QLayer, product: Product, epi: Affine, n: number, resid
 /** The layer's epilogue: the next quantiser's codes, or floats (ReLU clamp, residual add, dual codes). */
 function layerEpilogue(l: QLayer, epi: Affine, residual?: Float32Array, dual?: kernels.DualCodes): kernels.Epilogue {
   if (l.act?.op === 'quantize' && l.actBits !== 32) return { output: 'codes', bits: l.actBits, scale: epi.scale, shift: epi.shift };
-  return { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, residual, codes: dual };
+  const max = actMax(l);
+  return { output: 'float', scale: epi.scale, shift: epi.shift, min: l.act ? 0 : undefined, ...maxField(max), residual, codes: dual };
 }
 
 /** A product's finished outputs (of `epilogue`) as the layer's activation. */
 function layerAct(l: QLayer, epilogue: kernels.Epilogue, out: Float32Array | Uint8Array, n: number): Act {
-  return epilogue.output === 'codes' ? codesAct(out as Uint8Array, l.actBits, n, l.outShape) : floatAct(out as Float32Array, n, l.outShape);
+  return epilogue.output === 'codes' ? codesAct(out as Uint8Array, l.actBits, n, l.outShape, l.actClip) : floatAct(out as Float32Array, n, l.outShape);
 }
 
 /** The bit-serial GEMM with the layer's epilogue fused: codes out (fused quantiser) or floats. */
@@ -204,7 +227,7 @@ function gemmRows(l: QLayer, n: number): number {
  */
 function layerRoute(l: QLayer, n: number, aBits: number): LayerRoute {
   const e = layerEpilogue(l, epilogueFor(l, aBits, 'unsigned'));
-  const epilogue: kernels.ProgramEpilogue = e.output === 'codes' ? e : { output: 'float', scale: e.scale, shift: e.shift, min: e.min };
+  const epilogue: kernels.ProgramEpilogue = e.output === 'codes' ? e : { output: 'float', scale: e.scale, shift: e.shift, min: e.min, max: e.max };
   const geometry = geometryOf(l);
   return chooseRoute({ shape: convShape(n, l.inShape, geometry), conv: geometry !== undefined, rows: gemmRows(l, n),
     channels: l.channels, k: l.k, aBits, wBits: l.wBits, weights: l.weights!, epilogue });
@@ -213,9 +236,9 @@ function layerRoute(l: QLayer, n: number, aBits: number): LayerRoute {
 /** Integer products through the native epilogue loops (float32(acc) first, as the fused epilogue does). */
 function finishProducts(l: QLayer, acc: Int32Array, epi: Affine, n: number): Act {
   if (l.act?.op === 'quantize' && l.actBits !== 32) {
-    return codesAct(kernels.quantizeActivations(acc, l.channels, epi.scale, epi.shift, l.actBits), l.actBits, n, l.outShape);
+    return codesAct(kernels.quantizeActivations(acc, l.channels, epi.scale, epi.shift, l.actBits), l.actBits, n, l.outShape, l.actClip);
   }
-  return floatAct(kernels.channelAffine(acc, l.channels, epi.scale, epi.shift, l.act ? 0 : -Infinity, Infinity), n, l.outShape);
+  return floatAct(kernels.channelAffine(acc, l.channels, epi.scale, epi.shift, l.act ? 0 : -Infinity, actMax(l) ?? Infinity), n, l.outShape);
 }
 
 /**
@@ -231,7 +254,7 @@ function runGated(l: QLayer, x: Act & { kind: 'codes' }, n: number, rc: RunConte
   let packed: Packed | undefined;
   const full = (): Packed => (packed ??= packInput(l, x.codes, n, x.bits, x.bits, rc));
   const rows = gemmRows(l, n);
-  const unit = fr(l.E / (((1 << l.wBits) - 1) * ((1 << x.bits) - 1)));
+  const unit = accUnit(l, x.bits, 'unsigned');
   const epi = epilogueFor(l, x.bits, x.encoding);
   const weights: GatedWeights = { b: l.weights!, bBits: l.wBits, bEncoding: 'bipolar', maxLevel: 2 ** l.wBits - 1 };
   const layer: LayerGate = {
@@ -418,7 +441,8 @@ function geometryOf(l: QLayer): Parameters<typeof convShape>[2] {
 function floatOptions(l: QLayer): kernels.FloatConvOptions {
   const { scale, shift } = floatPrepared(l).epilogue;
   if (l.act?.op === 'quantize' && l.actBits !== 32) return { scale, shift, bits: l.actBits };
-  return { scale, shift, min: l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity };
+  const max = actMax(l);
+  return { scale, shift, min: l.act && (l.act.op === 'relu' || l.actBits === 32) ? 0 : -Infinity, ...maxField(max) };
 }
 
 /**
@@ -435,7 +459,7 @@ function runFloat(l: QLayer, x: Act, n: number, rc?: RunContext, residual?: Floa
   const geometry = geometryOf(l);
   const conv = (o: kernels.FloatConvOptions) =>
     (geometry ? kernels.floatConv(xf, { n, h, w, c }, geometry, weights, o) : kernels.floatLinear(xf, n, weights, o));
-  if (options.bits !== undefined) return codesAct(conv(options) as Uint8Array, l.actBits, n, l.outShape);
+  if (options.bits !== undefined) return codesAct(conv(options) as Uint8Array, l.actBits, n, l.outShape, l.actClip);
   if (!residual && !next) return floatAct(conv(options) as Float32Array, n, l.outShape);
   const key = `${l.node.name}:out`, count = n * l.outShape.reduce((p, d) => p * d, 1);
   const out = reuse<Float32Array>(rc, key, Float32Array, count);
@@ -446,9 +470,10 @@ function runFloat(l: QLayer, x: Act, n: number, rc?: RunContext, residual?: Floa
 function lowerFloat(l: QLayer, b: Lowering, input: string): LoweredValue {
   const options = floatOptions(l);
   const x = b.floats(input);
-  const y = b.value(l.outShape, options.bits ?? 32);
+  const y = b.value(l.outShape, options.bits ?? 32, l.actClip);
   b.op({ op: 'floatConv', x, out: y.buf, shape: convShape(b.n, l.inShape, geometryOf(l)), weights: floatPrepared(l).weights.packed,
-    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, bits: options.bits ?? 0 });
+    outChannels: l.channels, scale: options.scale, shift: options.shift, min: options.min, ...maxField(options.max),
+    bits: options.bits ?? 0 });
   return y;
 }
 
@@ -459,9 +484,11 @@ function lowerFloat(l: QLayer, b: Lowering, input: string): LoweredValue {
  */
 function lowerCodes(l: QLayer, b: Lowering, x: LoweredValue & { kind: 'codes' }, residual?: number,
                     dual?: { bits: number; scale: Float32Array; shift: Float32Array; out: number }): LoweredValue {
+  // the epilogue's accumulator unit assumes the input's scale is the one this plan gave the layer
+  if (x.scale !== l.inScale) throw new NotLowerable(`layer ${l.node.name}: input codes of scale ${x.scale}, not ${l.inScale}`);
   const e = layerEpilogue(l, epilogueFor(l, x.bits, 'unsigned'));
   const epilogue: kernels.ProgramEpilogue = e.output === 'codes' ? e : { ...e, residual, codes: dual };
-  const y = b.value(l.outShape, e.output === 'codes' ? l.actBits : 32);
+  const y = b.value(l.outShape, e.output === 'codes' ? l.actBits : 32, l.actClip);
   const rows = gemmRows(l, b.n);
   const geometry = geometryOf(l);
   const shape = convShape(b.n, l.inShape, geometry);
@@ -482,7 +509,23 @@ function lowerCodes(l: QLayer, b: Lowering, x: LoweredValue & { kind: 'codes' },
 }
 
 /** A batch norm and activation quantiser applied to a layer's float result (a residual sum) as well. */
-export interface SumCodes { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec }
+export interface SumCodes { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec & { op: 'quantize' } }
+
+/**
+ * The sum's batch norm + quantiser at their current widths: below 32 bits the affine that makes
+ * the codes (the batch norm, divided by a clipped quantiser's α; `scale`: the codes' scale), at 32
+ * the batch norm and the float clamp's upper end (`max`: a clipped quantiser's α).
+ */
+function sumCodes(then: SumCodes, ctx: PlanContext, channels: number): { bits: number; shape: number[]; alpha: Float32Array; beta: Float32Array;
+  scale?: number; max?: number } {
+  const { bits, clip } = ctx.quantizer(then.q);
+  const { alpha, beta } = ctx.bn(then.bn);
+  const shape = ctx.shapes.get(then.q.name)!;
+  if (clip === undefined) return { bits, shape, alpha, beta };
+  if (bits === 32) return { bits, shape, alpha, beta, max: clip };
+  const folded = clipAffine(alpha, beta, clip, channels);
+  return { bits, shape, alpha: folded.scale, beta: folded.shift!, scale: clip };
+}
 
 /**
  * The step of a quantised layer and what is fused after it (chain[0] is the layer). `then`: the
@@ -492,21 +535,21 @@ export interface SumCodes { bn: NodeSpec & { op: 'batchnorm' }; q: NodeSpec }
 export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precision, then?: SumCodes): Step {
   const l = compileLayer(chain, ctx, prec);
   const node = l.node;
-  const second = then && { bits: ctx.layerPrecision(then.q.name).activations, shape: ctx.shapes.get(then.q.name)!, ...ctx.bn(then.bn) };
+  const second = then && sumCodes(then, ctx, l.channels);
   // The codes of the step's float output y, from the epilogue (dual) or a separate pass.
   // At 32 bits the "codes" are the float activation: max(batch norm of y, 0) (bnQuantizeStep's).
   const withCodes = (y: Act, n: number, env: Map<string, Act>, rc: RunContext, dual?: Uint8Array): Act => {
     if (!second || !then) return y;
     const data = (y as Act & { kind: 'float' }).data;
     if (second.bits === 32) {
-      const z = kernels.channelAffine(data, l.channels, second.alpha, second.beta, 0, Infinity,
+      const z = kernels.channelAffine(data, l.channels, second.alpha, second.beta, 0, second.max ?? Infinity,
         reuse<Float32Array>(rc, then.q.name, Float32Array, data.length));
       env.set(then.q.name, floatAct(keep(rc, then.q.name, z), n, second.shape));
       return y;
     }
     const codes = dual ?? keep(rc, then.q.name, kernels.quantizeActivations(data, l.channels, second.alpha, second.beta,
       second.bits, reuse<Uint8Array>(rc, then.q.name, Uint8Array, data.length)));
-    env.set(then.q.name, codesAct(codes, second.bits, n, second.shape));
+    env.set(then.q.name, codesAct(codes, second.bits, n, second.shape, second.scale));
     return y;
   };
   // The float executor with the residual add and the sum's batch norm + activation in its epilogue.
@@ -516,10 +559,10 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
     const float = second.bits === 32;
     const out = keep(rc, then.q.name, (float ? reuse<Float32Array>(rc, then.q.name, Float32Array, count) ?? new Float32Array(count)
       : reuse<Uint8Array>(rc, then.q.name, Uint8Array, count) ?? new Uint8Array(count)));
-    const next: kernels.FloatConvNext = float ? { out, scale: second.alpha, shift: second.beta, min: 0 }
+    const next: kernels.FloatConvNext = float ? { out, scale: second.alpha, shift: second.beta, min: 0, ...maxField(second.max) }
       : { out, scale: second.alpha, shift: second.beta, bits: second.bits };
     const y = runFloat(l, x, n, rc, residual, next);
-    env.set(then.q.name, float ? floatAct(out as Float32Array, n, second.shape) : codesAct(out as Uint8Array, second.bits, n, second.shape));
+    env.set(then.q.name, float ? floatAct(out as Float32Array, n, second.shape) : codesAct(out as Uint8Array, second.bits, n, second.shape, second.scale));
     return y;
   };
   return {
@@ -532,7 +575,8 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       const residual = l.residual === undefined ? undefined : floatsOf(env.get(l.residual)!, rc, `${node.name}:residual`);
       // Executors without the fused add: the layer's float output plus the residual.
       const plus = (y: Act): Act => withCodes(plusResidual(l, y, residual, n), n, env, rc);
-      const fixedCodes = l.wBits !== 32 && x.kind === 'codes' && x.scale === undefined;
+      // codes of the scale the epilogues were made for (none, or a clipped quantiser's α)
+      const fixedCodes = l.wBits !== 32 && x.kind === 'codes' && x.scale === l.inScale;
       if (l.gate !== undefined) {
         const gated = fixedCodes && x.kind === 'codes' && x.bits === l.gate.bits;
         if (!gated) rc.inactive.push(node.name);
@@ -567,7 +611,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       const residual = l.residual === undefined ? undefined : b.floats(l.residual);
       const output = chain[chain.length - 1].name;
       const count = b.n * l.outShape.reduce((p, d) => p * d, 1);
-      const codes = second && then ? b.set(then.q.name, b.value(second.shape, second.bits)) : undefined;
+      const codes = second && then ? b.set(then.q.name, b.value(second.shape, second.bits, second.scale)) : undefined;
       // At 32 bits the sum's "codes" are its float activation, max(batch norm of the sum, 0):
       // one affine pass after the sum (withCodes' channelAffine), never the GEMM's dual output.
       const floatNext = second?.bits === 32;
@@ -575,7 +619,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
         const dual = codes && second && !floatNext ? { bits: second.bits, scale: second.alpha, shift: second.beta, out: codes.buf } : undefined;
         const y = b.set(output, lowerCodes(l, b, x, residual, dual));
         if (codes && second && floatNext) {
-          b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0 });
+          b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0, ...maxField(second.max) });
         }
         return;
       }
@@ -596,7 +640,7 @@ export function quantisedStep(chain: NodeSpec[], ctx: PlanContext, prec: Precisi
       b.set(output, y);
       if (codes && second) {
         if (y.kind !== 'float') throw new NotLowerable(`layer ${node.name}: a batch norm after codes`);
-        if (floatNext) b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0 });
+        if (floatNext) b.op({ op: 'affine', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, min: 0, ...maxField(second.max) });
         else b.op({ op: 'quantize', x: y.buf, out: codes.buf, count, channels: l.channels, scale: second.alpha, shift: second.beta, bits: second.bits });
       }
     },

@@ -57,6 +57,52 @@ export interface PlanContext {
   getParam(name: string): Float32Array | Packed | undefined;
   /** The batch norm parameters for the node's current activation bits. */
   bn(node: NodeSpec & { op: 'batchnorm' }): { alpha: Float32Array; beta: Float32Array; key: string };
+  /** What a quantize node does at its current activation bits. */
+  quantizer(node: NodeSpec & { op: 'quantize' }): Quantizer;
+  /**
+   * The fixed scale of the codes a node outputs, where it has one: a clipped quantiser's α (its
+   * codes q are worth q/(2^b − 1)·α), through the nodes that pass codes on (pools, flatten).
+   */
+  readonly codeScale: Map<string, number>;
+}
+
+/** A quantize node at one bit-width (its options resolved for that width). */
+export interface Quantizer {
+  /** Activation bits (32: float). */
+  bits: number;
+  /** `clip`: α of this width (b < 32: the codes' scale; 32: the float clamp's upper end). */
+  clip?: number;
+  /** `oneBit: 'sign'` at 1 bit: bipolar sign codes (never fused into an affine: see plan.ts). */
+  sign: boolean;
+}
+
+/**
+ * The scale and shift of an affine that makes a clipped quantiser's codes: the affine's own divided
+ * by α, so clamp(y/α, 0, 1) is quantised (y/α = x·(s/α) + t/α). scale null: 1, shift null: 0;
+ * `channels` values each.
+ */
+export function clipAffine(scale: Float32Array | null, shift: Float32Array | null, alpha: number, channels: number): { scale: Float32Array; shift: Float32Array | null } {
+  const s = new Float32Array(channels), t = shift ? new Float32Array(channels) : null;
+  for (let c = 0; c < channels; c++) {
+    s[c] = (scale ? scale[c] : 1) / alpha;
+    if (t) t[c] = shift![c] / alpha;
+  }
+  return { scale: s, shift: t };
+}
+
+/**
+ * A float clamp's upper end as an optional field of a kernel's options or a program op: none where
+ * there is no bound (undefined or +Infinity, the kernels' default), so such ops stay as they were.
+ */
+export function maxField(max: number | undefined): { max?: number } {
+  return max === undefined || max === Infinity ? {} : { max };
+}
+
+/** Bipolar 1-bit codes of the sign of x: 1 (+1) for x >= 0, else 0 (−1); NaN gives −1. */
+export function signCodes(x: Float32Array): Uint8Array {
+  const codes = new Uint8Array(x.length);
+  for (let i = 0; i < x.length; i++) codes[i] = x[i] >= 0 ? 1 : 0;
+  return codes;
 }
 
 /** A float activation of n samples of shape `shape`. */
@@ -64,9 +110,11 @@ export function floatAct(data: Float32Array, n: number, shape: number[]): Act {
   return { kind: 'float', data, shape: [n, ...shape] };
 }
 
-/** Unsigned activation codes of n samples. */
-export function codesAct(codes: Uint8Array, bits: number, n: number, shape: number[]): Act {
-  return { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
+/** Unsigned activation codes of n samples (with `scale`: code q is worth q/(2^bits − 1)·scale). */
+export function codesAct(codes: Uint8Array, bits: number, n: number, shape: number[], scale?: number): Act {
+  const a: Act = { kind: 'codes', codes, bits, encoding: 'unsigned', shape: [n, ...shape] };
+  if (scale !== undefined) a.scale = scale;
+  return a;
 }
 
 type ArrayType = Float32ArrayConstructor | Uint8ArrayConstructor;

@@ -1,7 +1,7 @@
 // Deterministic random parameters for any graph (tests, benchmarks, examples).
 import type { GraphSpec } from '../graph';
-import { gateThresholdTensor } from '../graph';
-import { bnKeys } from '../params';
+import { gateThresholdTensor, quantizeClipTensor } from '../graph';
+import { bnKeys, widthKeys } from '../params';
 
 // bound once, not looked up per element (CONTRIBUTING.md: hot loops under jest)
 const { cos, imul, log, PI, sqrt } = Math;
@@ -37,6 +37,8 @@ export function randomTensors(g: GraphSpec, seed = 1): Record<string, Float32Arr
         out[`${p}.running_mean`] = fill(node.channels, () => 0.1 * normal());
         out[`${p}.running_var`] = fill(node.channels, () => 0.5 + uniform());
       }
+    } else if (node.op === 'quantize' && node.clip) {
+      for (const key of widthKeys(g)) out[quantizeClipTensor(node.name, key)] = fill(1, () => 0.5 + 2 * uniform());
     }
   }
   return out;

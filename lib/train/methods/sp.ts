@@ -8,11 +8,15 @@
 //
 // options.activation picks the activation quantiser of the switches below 32 bits:
 //   'dorefa'  round(clamp(x, 0, 1)·(2^b − 1))/(2^b − 1)  (the runtime's quantize op: exported as is)
-//   'pact'    PACT, a learnable clip α per quantiser and switch (init options.alpha, default 6)
-//   'sign'    the 1-bit switch uses sign activations (±1, hard-tanh STE), the others DoReFa
-// The runtime has no PACT-quantise or per-switch sign node yet, so only 'dorefa' models export
-// (toModel throws a RangeError naming what is missing for the other two).
-import type { GraphSpec } from '../../nn/graph';
+//   'pact'    PACT, a learnable clip α per quantiser and switch (init options.alpha, default 6);
+//             exported as quantize nodes with `clip` and the clips as their tensors
+//             `<node>.<b>.alpha` (widths of the bit list that are no switch: the initial clip,
+//             untrained like their batch norms)
+//   'sign'    the 1-bit switch uses sign activations (±1, hard-tanh STE), the others DoReFa;
+//             exported as quantize nodes with `oneBit: 'sign'`
+// Both exports are graphs of version 3 (lib/nn/graph.ts); the runtime runs them at every switch.
+import type { GraphSpec, NodeSpec } from '../../nn/graph';
+import { quantizeClipTensor } from '../../nn/graph';
 import type { GraphInput } from '../../nn/input';
 import type { Model } from '../../nn/model';
 import { pactQuantize, signActivation } from '../ops-extra';
@@ -53,18 +57,20 @@ class Sp implements MethodImpl {
   private readonly kind: SpActivation;
   private readonly switches: number[];
   private readonly distill: boolean;
+  /** PACT: the clips' initial value. */
+  private readonly alpha0: number;
 
   constructor(private readonly t: Trainer) {
     this.kind = kindOf(t.config);
     this.distill = distillOf(t.config);
     this.switches = [...t.config.bits].sort((a, b) => b - a);
+    this.alpha0 = this.kind === 'pact' ? numberOption(optionsOf(t.config), 'alpha', 6, 1e-3, 1e3) : 6;
     if (this.kind === 'pact') {
-      const a0 = numberOption(optionsOf(t.config), 'alpha', 6, 1e-3, 1e3);
       for (const n of t.graph.nodes) {
         if (n.op !== 'quantize') continue;
         for (const b of this.switches) {
           const name = alphaName(n.name, b);
-          t.net.params.set(name, new Param(name, Float32Array.of(a0), [1]));
+          t.net.params.set(name, new Param(name, Float32Array.of(this.alpha0), [1]));
         }
       }
     }
@@ -104,12 +110,22 @@ class Sp implements MethodImpl {
   }
 
   toModel(input?: GraphInput): Model {
-    if (this.kind !== 'dorefa') {
-      throw new RangeError(`SP-Nets with ${this.kind} activations cannot be exported yet: the model format has no ` +
-        (this.kind === 'pact' ? 'PACT quantiser (clamp to a learned α per switch, then quantise)' : 'sign quantiser chosen per switch') +
-        '; train with options.activation = dorefa for a runnable model');
+    if (this.kind === 'dorefa') return this.t.net.toModel(input);
+    const g = this.t.graph;
+    const option: Partial<NodeSpec & { op: 'quantize' }> = this.kind === 'pact' ? { clip: true } : { oneBit: 'sign' };
+    const graph: GraphSpec = { ...g, nodes: g.nodes.map((n) => (n.op === 'quantize' ? { ...n, ...option } : n)) };
+    const tensors = this.t.net.tensors();
+    if (this.kind === 'pact') {
+      for (const n of g.nodes) {
+        if (n.op !== 'quantize') continue;
+        for (const b of g.bitList) {
+          const trained = tensors[alphaName(n.name, b)];
+          tensors[quantizeClipTensor(n.name, b)] = trained ?? Float32Array.of(this.alpha0);
+          delete tensors[alphaName(n.name, b)];
+        }
+      }
     }
-    return this.t.net.toModel(input);
+    return this.t.net.toModel(input, graph, tensors);
   }
 }
 
