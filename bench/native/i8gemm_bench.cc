@@ -71,7 +71,9 @@ Encoding encOf(char c) { return c == 's' ? Encoding::Signed : c == 'b' ? Encodin
 // --conv: the ResNet-20 conv shapes (see the header comment).
 int convBench(const std::vector<const I8Kernel*>& variants, size_t batch, int reps, int bits) {
   struct ConvCase { size_t h, c, n, stride; };
-  const ConvCase convs[] = {{32, 16, 16, 1}, {32, 16, 32, 2}, {16, 32, 32, 1}, {16, 32, 64, 2}, {8, 64, 64, 1}};
+  const ConvCase convs[] = {{32, 16, 16, 1}, {32, 16, 32, 2}, {16, 32, 32, 1}, {16, 32, 64, 2}, {8, 64, 64, 1},
+                            // the MNIST CNN's 32->64 on 28x28 and 64->64 on 14x14 (zoo.cnn)
+                            {28, 32, 64, 1}, {14, 64, 64, 1}};
   const Platform& isa = *availablePlatforms().front();
   std::mt19937_64 rng(7);
   uint64_t sink = 0;

@@ -10,19 +10,14 @@
 namespace anyprec {
 namespace {
 
-// The element-wise max of a pixel's channels into dst (n values; pointers never overlap).
-template <typename T>
-inline void maxInto(T* __restrict dst, const T* __restrict src, size_t n) {
-  for (size_t c = 0; c < n; ++c) dst[c] = dst[c] < src[c] ? src[c] : dst[c];
-}
-
-// Walks every output pixel's window over the taps inside the image only, in row-major tap order,
-// calling tap(outPixel, inPixel, first) (pixel indices, NHW order; `first` for a window's first
-// tap). Returns the number of taps stepped through, counted by the loops themselves: padding is
-// never stepped through (a window of 2^31 taps over a tiny input, kernel 2^31 and padding 2^30,
-// took minutes when it was), which a test checks by this count instead of by time.
-template <typename Tap>
-size_t walkPoolWindows(const PoolShape& s, int threads, const Tap& tap) {
+// Walks every output pixel's window over the taps inside the image only, calling
+// window(outPixel, inPixel, rows, cols) once per output pixel: the taps are the rows x cols
+// pixels from inPixel (NHW order), rows `w` pixels apart. Returns the number of taps stepped
+// through, counted from the loops' own bounds: padding is never stepped through (a window of
+// 2^31 taps over a tiny input, kernel 2^31 and padding 2^30, took minutes when it was), which a
+// test checks by this count instead of by time.
+template <typename Window>
+size_t walkPoolWindows(const PoolShape& s, int threads, const Window& window) {
   const size_t oh = s.outH(), ow = s.outW(), h = s.h, w = s.w, kh = s.kh, kw = s.kw;
   const size_t strideH = s.strideH, strideW = s.strideW, padH = s.padH, padW = s.padW;
   std::atomic<size_t> steps{0};
@@ -30,39 +25,62 @@ size_t walkPoolWindows(const PoolShape& s, int threads, const Tap& tap) {
     const size_t img = t / oh, oy = t % oh;
     size_t rowSteps = 0;
     const long baseY = static_cast<long>(oy * strideH) - static_cast<long>(padH);
+    const long kyBegin = std::max(0L, -baseY);
     const long kyEnd = std::min(static_cast<long>(kh), static_cast<long>(h) - baseY);
+    const size_t rows = static_cast<size_t>(kyEnd - kyBegin);
     for (size_t ox = 0; ox < ow; ++ox) {
-      const size_t outPixel = (img * oh + oy) * ow + ox;
       const long baseX = static_cast<long>(ox * strideW) - static_cast<long>(padW);
+      const long kxBegin = std::max(0L, -baseX);
       const long kxEnd = std::min(static_cast<long>(kw), static_cast<long>(w) - baseX);
-      bool first = true;
-      for (long ky = std::max(0L, -baseY); ky < kyEnd; ++ky) {
-        const size_t rowBase = (img * h + static_cast<size_t>(baseY + ky)) * w;
-        for (long kx = std::max(0L, -baseX); kx < kxEnd; ++kx) {
-          ++rowSteps;
-          tap(outPixel, rowBase + static_cast<size_t>(baseX + kx), first);
-          first = false;
-        }
-      }
+      const size_t cols = static_cast<size_t>(kxEnd - kxBegin);
+      rowSteps += rows * cols;
+      window((img * oh + oy) * ow + ox, (img * h + static_cast<size_t>(baseY + kyBegin)) * w + static_cast<size_t>(baseX + kxBegin),
+             rows, cols);
     }
     steps.fetch_add(rowSteps, std::memory_order_relaxed);
   });
   return steps.load();
 }
 
+// The max over a window's taps of n channels from `src` (taps `rows` x `cols`, pixel stride
+// `channels`, row stride `rowStride` elements) into dst. N > 0: n == N, a constant the compiler
+// unrolls, so the running maxima stay in vector registers and dst is written once (the loop
+// that updated dst in memory tap by tap took 3.1x the time on the MNIST CNN's first pool at
+// batch 64: 0.57 vs 0.18 ms on a Zen 4).
+template <size_t N, typename T>
+inline void windowMax(const T* __restrict src, size_t rows, size_t cols, size_t channels, size_t rowStride,
+                      T* __restrict dst, size_t n) {
+  const size_t count = N > 0 ? N : n;
+  T acc[N > 0 ? N : 1];
+  T* a = N > 0 ? acc : dst;
+  for (size_t c = 0; c < count; ++c) a[c] = src[c];
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t q = r == 0 ? 1 : 0; q < cols; ++q) {
+      const T* p = src + r * rowStride + q * channels;
+      for (size_t c = 0; c < count; ++c) a[c] = a[c] < p[c] ? p[c] : a[c];
+    }
+  if (N > 0)
+    for (size_t c = 0; c < count; ++c) dst[c] = acc[c];
+}
+
 template <typename T>
 void maxPoolImpl(const T* x, const PoolShape& s, T* out, int threads) {
   // The channel count in a local: T = uint8_t may alias anything, so a field read through s
   // inside the loop would be reloaded after every store (and the channel loop would not vectorise).
-  const size_t channels = s.c;
-  walkPoolWindows(s, threads, [=](size_t outPixel, size_t inPixel, bool first) {
+  const size_t channels = s.c, rowStride = s.w * s.c;
+  // Codes: 64 channels per pass over the taps, their maxima in registers (3.1x faster on the MNIST
+  // CNN's first pool, above). Floats: every channel of a tap in one run, the maxima in dst — the
+  // chunked order measured slower there (1.56-1.70 vs 1.43 ms on that pool's float form, Zen 4):
+  // a float pool moves 4x the bytes and is bound by memory, which favours whole-pixel runs.
+  constexpr size_t kChunk = sizeof(T) == 1 ? 64 : 0;
+  walkPoolWindows(s, threads, [=](size_t outPixel, size_t inPixel, size_t rows, size_t cols) {
+    if (rows == 0 || cols == 0) return;  // no tap inside the image (a valid shape never has one)
     T* dst = out + outPixel * channels;
     const T* src = x + inPixel * channels;
-    if (first) {
-      for (size_t c = 0; c < channels; ++c) dst[c] = src[c];
-    } else {
-      maxInto(dst, src, channels);
-    }
+    size_t c0 = 0;
+    if constexpr (kChunk > 0)
+      for (; c0 + kChunk <= channels; c0 += kChunk) windowMax<kChunk>(src + c0, rows, cols, channels, rowStride, dst + c0, kChunk);
+    if (c0 < channels) windowMax<0>(src + c0, rows, cols, channels, rowStride, dst + c0, channels - c0);
   });
 }
 
@@ -96,7 +114,7 @@ void maxPool(const uint8_t* x, const PoolShape& s, uint8_t* out, int threads) { 
 void maxPool(const float* x, const PoolShape& s, float* out, int threads) { maxPoolImpl(x, s, out, threads); }
 
 size_t maxPoolSteps(const PoolShape& s) {
-  return walkPoolWindows(s, 1, [](size_t, size_t, bool) {});
+  return walkPoolWindows(s, 1, [](size_t, size_t, size_t, size_t) {});
 }
 
 }  // namespace anyprec
