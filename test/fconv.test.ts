@@ -59,7 +59,7 @@ const sameBits = (a: ArrayBufferView, b: ArrayBufferView) =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 // Input channels 1/3/5 (and 16/64: ResNet-20's shortcuts, several K blocks), output channels
-// 1/10/16/17/33, kernels 1/3/5/7, strides 1/2, padding 0/1/3, batches 1/3/17.
+// 1/10/16/17/33 (and 270/300), kernels 1/3/5/7, strides 1/2, padding 0/1/3, batches 1/2/3/17.
 const GEOMETRIES: Geometry[] = [
   { n: 1, h: 32, w: 32, c: 3, o: 16, k: 3, stride: 1, pad: 1 },  // ResNet-20's stem
   { n: 3, h: 8, w: 8, c: 16, o: 32, k: 1, stride: 2, pad: 0 },   // its shortcuts
@@ -70,6 +70,12 @@ const GEOMETRIES: Geometry[] = [
   { n: 1, h: 12, w: 9, c: 1, o: 16, k: 7, stride: 1, pad: 3 },
   { n: 17, h: 4, w: 4, c: 3, o: 17, k: 3, stride: 2, pad: 0 },
   { n: 1, h: 7, w: 7, c: 64, o: 10, k: 3, stride: 1, pad: 1 },   // K = 576: three K blocks
+  // More than 256 output channels (kFloatTaskCols): the direct paths' one task per row block
+  // finished only the first 256 columns and, for codes, overran its scratch (a heap corruption)
+  { n: 2, h: 5, w: 6, c: 8, o: 300, k: 3, stride: 1, pad: 1 },
+  // One output pixel per sample (a dense layer as a conv: the indirect kernel where a table has one)
+  { n: 3, h: 1, w: 1, c: 40, o: 270, k: 1, stride: 1, pad: 0 },
+  { n: 3, h: 7, w: 7, c: 8, o: 20, k: 7, stride: 1, pad: 0 },
 ];
 
 describe.each(ISAS)('floatConv on isa %s', (isa) => {
