@@ -139,10 +139,9 @@ void floatToCodesRows(const float* x, const float* scale, const float* shift, fl
 }
 
 void floatToCodesAvx2(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
-  if (scale != nullptr && shift != nullptr) floatToCodesRows<true, true>(x, scale, shift, levels, out, n);
-  else if (scale != nullptr) floatToCodesRows<true, false>(x, scale, shift, levels, out, n);
-  else if (shift != nullptr) floatToCodesRows<false, true>(x, scale, shift, levels, out, n);
-  else floatToCodesRows<false, false>(x, scale, shift, levels, out, n);
+  epilogue_simd::withAffineFlags(scale, shift, [&](auto hasScale, auto hasShift) {
+    floatToCodesRows<decltype(hasScale)::value, decltype(hasShift)::value>(x, scale, shift, levels, out, n);
+  });
 }
 
 // 1-bit codes by integer bounds (EpilogueTable::finishCodes1): per 4 outputs, x = mul * acc + rowTerm

@@ -1,7 +1,7 @@
 // Epilogue row loops (epilogue.h) for avx512 (AVX-512 F/BW/VL/DQ: 16 lanes). The GEMM finish runs
 // the explicit loops of epilogue_simd.h over the lane set below, every row tail one masked vector;
-// floatToCodes, finishCodes1 and transposeClamp have loops of their own (below); the other entries
-// are the generic loops compiled with these flags.
+// floatToCodes (epilogue_simd.h's), finishCodes1 and transposeClamp have vector loops too (below);
+// the other entries are the generic loops compiled with these flags.
 // GCC 12's AVX-512 intrinsics start many results from _mm512_undefined_*(), which -Wmaybe-uninitialized
 // reports at every inlined use (a known false positive).
 #if defined(__GNUC__) && !defined(__clang__)
@@ -84,34 +84,6 @@ struct Avx512 {
   }
 };
 
-// floatToCodes as explicit vectors (the generic loop stays scalar under GCC): per element the
-// generic loop's float operations in its order (x * scale, then + shift, separate roundings, no
-// FMA; then Avx512::quantize, quantizeUnit's exact semantics), 16 codes a vector narrowed by
-// vpmovdb (codes are 0..255: truncation keeps them), the tail one masked vector.
-template <bool kScale, bool kShift>
-void floatToCodesRows(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
-  const Avx512::F lv = Avx512::set1(levels);
-  auto codes16 = [&](size_t i, auto m) {
-    Avx512::F y = Avx512::loadF(x + i, m);
-    if constexpr (kScale) y = Avx512::mul(y, Avx512::loadF(scale + i, m));
-    if constexpr (kShift) y = Avx512::add(y, Avx512::loadF(shift + i, m));
-    return Avx512::quantize(y, lv);
-  };
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) Avx512::storeCodes(out + i, codes16(i, Full{}), Full{});
-  if (i < n) {
-    const Avx512::Part tail = Avx512::part(n - i);
-    Avx512::storeCodes(out + i, codes16(i, tail), tail);
-  }
-}
-
-void floatToCodesAvx512(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
-  if (scale != nullptr && shift != nullptr) floatToCodesRows<true, true>(x, scale, shift, levels, out, n);
-  else if (scale != nullptr) floatToCodesRows<true, false>(x, scale, shift, levels, out, n);
-  else if (shift != nullptr) floatToCodesRows<false, true>(x, scale, shift, levels, out, n);
-  else floatToCodesRows<false, false>(x, scale, shift, levels, out, n);
-}
-
 // 1-bit codes by integer bounds (EpilogueTable::finishCodes1): per 8 outputs x = mul * acc + rowTerm
 // (Avx512::MulOp), lo < x and x <= hi as two mask compares, and the mask's bits written as bytes
 // 0 / 1 (vpmovm2b); the tail the same under a mask.
@@ -155,12 +127,12 @@ void finishCodes1Avx512(const int64_t* acc, size_t ldAcc, size_t rows, int64_t m
   else finishCodes1Rows<false>(acc, ldAcc, rows, mul, rowTerm, lo, hi, out, ldOut, n);
 }
 
-// The explicit finish loops of epilogue_simd.h over Avx512, the two loops above, and the x86 8 x 8
-// transpose tile (256-bit vectors; the generic transpose this replaces ran scalar: 0.09-0.16 ms
-// for a 64 x 32 x 32 output at batch 1 on a Zen 4, ~40% of a 3x3 conv layer's 1-bit run).
+// The explicit finish loops and floatToCodes of epilogue_simd.h over Avx512, the 1-bit finish above,
+// and the x86 8 x 8 transpose tile (256-bit vectors; the generic transpose it replaces ran scalar:
+// 0.09-0.16 ms for a 64 x 32 x 32 output at batch 1 on a Zen 4, ~40% of a 3x3 conv layer's 1-bit run).
 constexpr EpilogueTable avx512Table() {
   EpilogueTable t = epilogue_simd::table<Avx512>("avx512");
-  t.floatToCodes = floatToCodesAvx512;
+  t.floatToCodes = epilogue_simd::floatToCodes<Avx512>;
   t.finishCodes1 = finishCodes1Avx512;
   t.transposeClamp = x86_transpose::transposeClamp8x8;
   return t;

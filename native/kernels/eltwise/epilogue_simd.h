@@ -22,6 +22,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "eltwise/epilogue.h"
 #include "eltwise/epilogue_generic.h"
@@ -170,6 +171,41 @@ void int32ToCodes(const int32_t* v, const float* scale, const float* shift, floa
   f.levels = levels;
   f.out = out;
   withScaleShift<V, FromInt32, OutputKind::Codes, false>(f, v, size_t{0}, size_t{1}, n);
+}
+
+// f(std::bool_constant<scale != null>, std::bool_constant<shift != null>): a row loop's null pattern
+// of scale / shift as compile-time flags (the four instantiations, chosen once per call).
+template <class F>
+inline void withAffineFlags(const float* scale, const float* shift, F&& f) {
+  using Y = std::true_type;
+  using N = std::false_type;
+  if (scale != nullptr && shift != nullptr) f(Y{}, Y{});
+  else if (scale != nullptr) f(Y{}, N{});
+  else if (shift != nullptr) f(N{}, Y{});
+  else f(N{}, N{});
+}
+
+// EpilogueTable::floatToCodes over V (the generic loop stays scalar under GCC): per element the
+// generic loop's float steps in its order (x * scale, then + shift, separate roundings, no FMA;
+// then V::quantize), whole vectors, then one Part for the tail. A table opts in (it is not in
+// table<V> below: each ISA's switch was measured on its own CPU).
+template <class V>
+void floatToCodes(const float* x, const float* scale, const float* shift, float levels, uint8_t* out, size_t n) {
+  withAffineFlags(scale, shift, [&](auto hasScale, auto hasShift) {
+    const typename V::F lv = V::set1(levels);
+    auto codes = [&](size_t i, auto m) {
+      typename V::F y = V::loadF(x + i, m);
+      if constexpr (decltype(hasScale)::value) y = V::mul(y, V::loadF(scale + i, m));
+      if constexpr (decltype(hasShift)::value) y = V::add(y, V::loadF(shift + i, m));
+      return V::quantize(y, lv);
+    };
+    size_t i = 0;
+    for (; i + V::kLanes <= n; i += V::kLanes) V::storeCodes(out + i, codes(i, Full{}), Full{});
+    if (i < n) {
+      const typename V::Part tail = V::part(n - i);
+      V::storeCodes(out + i, codes(i, tail), tail);
+    }
+  });
 }
 
 // This ISA's table: the explicit loops for the GEMM finish, the generic ones (compiled with this
